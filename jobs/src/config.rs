@@ -1,0 +1,383 @@
+//! The one configuration struct, read from the environment (and an optional `.env`), with
+//! defaults that run locally with nothing installed. Nothing else reads the environment.
+//!
+//! A bad value stops the process with exit code 2 and one line naming the variable
+//! (see [`ConfigError`]); production mode also refuses development secrets and sandbox URLs.
+
+use crate::vault::KeyRing;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+/// A configuration problem, naming the variable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration error: {var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+/// A secret string whose `Debug`/`Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The only way to read it: grep for `expose` to audit every use.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Development or production. Production refuses development defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Development,
+    Production,
+}
+
+/// Which state backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// `sqlite://path` (the embedded default).
+    Sqlite,
+    /// `postgres://…`.
+    Postgres,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The whole configuration. Each field documents its variable and default.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `MKTPOST_ENV` = `development` (default) | `production`.
+    pub mode: Mode,
+    /// `BIND_ADDR`, default `127.0.0.1:8080`; port 0 picks a free port (tests).
+    pub bind_addr: SocketAddr,
+    /// `PUBLIC_URL`, default `http://127.0.0.1:8080`: what browsers see; Origin checks use it.
+    pub public_url: Url,
+    /// `DATA_DIR`, default `./data`: SQLite files, staging, logs.
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`, default `sqlite://<DATA_DIR>/mktpost.db`; `postgres://…` selects PostgreSQL.
+    pub database_url: Secret,
+    pub store_kind: StoreKind,
+    /// `REDIS_URL`; unset means the embedded queue (apalis-sqlite in `<DATA_DIR>/queue.db`).
+    pub redis_url: Option<Secret>,
+    /// `QUEUE_NAMESPACE`, default `mktpost`: prefix of every queue name / Redis key.
+    pub queue_namespace: String,
+    /// `WORKER_CONCURRENCY`, default 8: jobs in flight per job type per worker process.
+    pub worker_concurrency: usize,
+    /// `JOB_MAX_ATTEMPTS`, default 5: a retryable job is dead after this many attempts.
+    pub job_max_attempts: u32,
+    /// `TOKEN_KEYS` = `v2:<base64 32 bytes>,v1:…` (first is current).
+    pub token_keys: KeyRing,
+    /// `SESSION_SECRET`: HMAC key of the session JWT; ≥ 32 bytes in production.
+    pub session_secret: Secret,
+    /// `SESSION_TTL_HOURS`, default 168 (7 days).
+    pub session_ttl: Duration,
+    /// `TIKTOK_CLIENT_KEY`, default the sandbox's demo app.
+    pub tiktok_client_key: String,
+    /// `TIKTOK_CLIENT_SECRET`, default the sandbox's demo app secret.
+    pub tiktok_client_secret: Secret,
+    /// `TIKTOK_AUTH_URL`, default the sandbox; production `https://www.tiktok.com`.
+    pub tiktok_auth_url: Url,
+    /// `TIKTOK_API_URL`, default the sandbox; production `https://open.tiktokapis.com`.
+    pub tiktok_api_url: Url,
+    /// `TIKTOK_REDIRECT_URI`, default `<PUBLIC_URL>/auth/tiktok/callback`.
+    pub tiktok_redirect_uri: Url,
+    /// `TOKEN_REFRESH_MARGIN_SECS`, default 3600: refresh when the access token has less left.
+    pub token_refresh_margin: Duration,
+    /// `FIREBASE_PROJECT_ID`, default `mktpost-dev`.
+    pub firebase_project_id: String,
+    /// `GOOGLE_CERTS_URL`: Google's x509 certificate map for Firebase ID tokens (the sandbox's by default).
+    pub google_certs_url: Url,
+    /// `GOOGLE_SIGNIN_URL`: the sandbox's sign-in page in development; unset in production,
+    /// where the login page uses Firebase Auth (`FIREBASE_API_KEY`, `FIREBASE_AUTH_DOMAIN`).
+    pub google_signin_url: Option<Url>,
+    /// `FIREBASE_API_KEY` (public web API key, production login page).
+    pub firebase_api_key: Option<String>,
+    /// `FIREBASE_AUTH_DOMAIN` (production login page).
+    pub firebase_auth_domain: Option<String>,
+    /// `SANDBOX_BIND`, default `127.0.0.1:8090`: where `dev` and `mktpost sandbox` serve the sandbox.
+    pub sandbox_bind: SocketAddr,
+    /// `STAGING_URL`, default `file://<DATA_DIR>/staging`.
+    pub staging_url: Url,
+    /// `MAX_UPLOAD_BYTES`, default 4 GiB.
+    pub max_upload_bytes: u64,
+    /// `MEDIA_TTL_HOURS`, default 24: unattached staged media are deleted after this.
+    pub media_ttl: Duration,
+    /// `LOG_FORMAT` = `pretty` (default) | `json`.
+    pub log_format: LogFormat,
+    /// `LOG_RETENTION_DAYS`, default 90: technical (access) logs older than this are deleted.
+    pub log_retention_days: u32,
+    /// `TRUSTED_PROXY_HEADER`, e.g. `x-forwarded-for`; unset means the socket address is the client IP.
+    pub trusted_proxy_header: Option<String>,
+    /// `AUTH_RATE_PER_MIN`, default 60: per-IP requests per minute on `/auth/*`.
+    pub auth_rate_per_min: u32,
+    /// `API_RATE_PER_MIN`, default 600: per-user requests per minute on `/api/*`.
+    pub api_rate_per_min: u32,
+}
+
+/// The development key ring and secrets: public on purpose, refused in production.
+pub const DEV_TOKEN_KEYS: &str = "dev1:bWt0cG9zdC1kZXZlbG9wbWVudC1rZXktMzJieXRlcyE=";
+pub const DEV_SESSION_SECRET: &str = "development-session-secret-not-for-production-use";
+/// The sandbox's seeded demo app.
+pub const SANDBOX_CLIENT_KEY: &str = "sbawdemo0000000001";
+pub const SANDBOX_CLIENT_SECRET: &str = "sandbox-demo-client-secret";
+pub const DEV_FIREBASE_PROJECT: &str = "mktpost-dev";
+
+impl Config {
+    /// Reads the process environment over an optional `.env` in the working directory.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut vars: HashMap<String, String> = HashMap::new();
+        if let Ok(iter) = dotenvy::from_path_iter(".env") {
+            for (k, v) in iter.flatten() {
+                vars.insert(k, v);
+            }
+        }
+        vars.extend(std::env::vars());
+        Self::from_vars(&vars)
+    }
+
+    /// Builds a configuration from explicit variables (tests use this; they never touch the
+    /// process environment).
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let v = Vars(vars);
+        let mode = match v.get("MKTPOST_ENV").as_deref().unwrap_or("development") {
+            "development" | "dev" => Mode::Development,
+            "production" | "prod" => Mode::Production,
+            other => {
+                return Err(err("MKTPOST_ENV", format!("{other:?} is not development or production")));
+            }
+        };
+        let bind_addr = v.parse("BIND_ADDR", "127.0.0.1:8080")?;
+        let public_url = v.url("PUBLIC_URL", "http://127.0.0.1:8080")?;
+        let data_dir = PathBuf::from(v.get("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = v
+            .get("DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{}/mktpost.db", data_dir.display()));
+        let store_kind = if database_url.starts_with("sqlite:") {
+            StoreKind::Sqlite
+        } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            StoreKind::Postgres
+        } else {
+            return Err(err("DATABASE_URL", "must start with sqlite:// or postgres://".into()));
+        };
+        let redis_url = match v.get("REDIS_URL") {
+            Some(u) if !u.is_empty() => {
+                Url::parse(&u).map_err(|e| err("REDIS_URL", format!("not a URL: {e}")))?;
+                Some(Secret::new(u))
+            }
+            _ => None,
+        };
+        let token_keys_raw = v.get("TOKEN_KEYS").unwrap_or_else(|| DEV_TOKEN_KEYS.into());
+        let token_keys =
+            KeyRing::parse(&token_keys_raw).map_err(|e| err("TOKEN_KEYS", e.to_string()))?;
+        let session_secret = Secret::new(v.get("SESSION_SECRET").unwrap_or_else(|| DEV_SESSION_SECRET.into()));
+        let sandbox_bind: SocketAddr = v.parse("SANDBOX_BIND", "127.0.0.1:8090")?;
+        let sandbox_base = format!("http://{sandbox_bind}");
+        let tiktok_redirect_default = format!("{}/auth/tiktok/callback", public_url.as_str().trim_end_matches('/'));
+        let google_signin_url = match v.get("GOOGLE_SIGNIN_URL") {
+            Some(s) if s.is_empty() => None,
+            Some(s) => Some(Url::parse(&s).map_err(|e| err("GOOGLE_SIGNIN_URL", format!("not a URL: {e}")))?),
+            None if mode == Mode::Development => Some(
+                Url::parse(&format!("{sandbox_base}/_google/signin")).map_err(|e| err("SANDBOX_BIND", e.to_string()))?,
+            ),
+            None => None,
+        };
+        let cfg = Config {
+            mode,
+            bind_addr,
+            public_url,
+            database_url: Secret::new(database_url),
+            store_kind,
+            redis_url,
+            queue_namespace: v.get("QUEUE_NAMESPACE").unwrap_or_else(|| "mktpost".into()),
+            worker_concurrency: v.parse("WORKER_CONCURRENCY", "8")?,
+            job_max_attempts: v.parse("JOB_MAX_ATTEMPTS", "5")?,
+            token_keys,
+            session_secret,
+            session_ttl: Duration::from_secs(3600 * v.parse::<u64>("SESSION_TTL_HOURS", "168")?),
+            tiktok_client_key: v.get("TIKTOK_CLIENT_KEY").unwrap_or_else(|| SANDBOX_CLIENT_KEY.into()),
+            tiktok_client_secret: Secret::new(
+                v.get("TIKTOK_CLIENT_SECRET").unwrap_or_else(|| SANDBOX_CLIENT_SECRET.into()),
+            ),
+            tiktok_auth_url: v.url("TIKTOK_AUTH_URL", &sandbox_base)?,
+            tiktok_api_url: v.url("TIKTOK_API_URL", &sandbox_base)?,
+            tiktok_redirect_uri: v.url("TIKTOK_REDIRECT_URI", &tiktok_redirect_default)?,
+            token_refresh_margin: Duration::from_secs(v.parse("TOKEN_REFRESH_MARGIN_SECS", "3600")?),
+            firebase_project_id: v.get("FIREBASE_PROJECT_ID").unwrap_or_else(|| DEV_FIREBASE_PROJECT.into()),
+            google_certs_url: v.url(
+                "GOOGLE_CERTS_URL",
+                &format!("{sandbox_base}/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"),
+            )?,
+            google_signin_url,
+            firebase_api_key: v.get("FIREBASE_API_KEY"),
+            firebase_auth_domain: v.get("FIREBASE_AUTH_DOMAIN"),
+            sandbox_bind,
+            staging_url: v.url(
+                "STAGING_URL",
+                &format!("file://{}", absolute(&data_dir.join("staging")).display()),
+            )?,
+            max_upload_bytes: v.parse("MAX_UPLOAD_BYTES", "4294967296")?,
+            media_ttl: Duration::from_secs(3600 * v.parse::<u64>("MEDIA_TTL_HOURS", "24")?),
+            log_format: match v.get("LOG_FORMAT").as_deref().unwrap_or("pretty") {
+                "pretty" => LogFormat::Pretty,
+                "json" => LogFormat::Json,
+                other => return Err(err("LOG_FORMAT", format!("{other:?} is not pretty or json"))),
+            },
+            log_retention_days: v.parse("LOG_RETENTION_DAYS", "90")?,
+            trusted_proxy_header: v.get("TRUSTED_PROXY_HEADER").filter(|s| !s.is_empty()).map(|s| s.to_ascii_lowercase()),
+            auth_rate_per_min: v.parse("AUTH_RATE_PER_MIN", "60")?,
+            api_rate_per_min: v.parse("API_RATE_PER_MIN", "600")?,
+            data_dir,
+        };
+        cfg.check_production()?;
+        Ok(cfg)
+    }
+
+    /// Production refuses what is only safe on a developer's machine.
+    fn check_production(&self) -> Result<(), ConfigError> {
+        if self.mode != Mode::Production {
+            return Ok(());
+        }
+        if self.session_secret.expose().len() < 32 {
+            return Err(err("SESSION_SECRET", "must be at least 32 bytes in production".into()));
+        }
+        if self.session_secret.expose() == DEV_SESSION_SECRET {
+            return Err(err("SESSION_SECRET", "the development default is not allowed in production".into()));
+        }
+        if self.token_keys.ids().any(|id| id == "dev1") {
+            return Err(err("TOKEN_KEYS", "the development key is not allowed in production".into()));
+        }
+        if self.tiktok_client_secret.expose() == SANDBOX_CLIENT_SECRET {
+            return Err(err("TIKTOK_CLIENT_SECRET", "the sandbox secret is not allowed in production".into()));
+        }
+        if self.public_url.scheme() != "https" {
+            return Err(err("PUBLIC_URL", "must be https in production (the session cookie is Secure)".into()));
+        }
+        Ok(())
+    }
+
+    /// True in production: cookies get `Secure`.
+    pub fn is_production(&self) -> bool {
+        self.mode == Mode::Production
+    }
+
+    /// Development defaults, rooted at `data_dir`, listening on ephemeral ports (tests).
+    pub fn for_tests(data_dir: &std::path::Path) -> Self {
+        let mut vars = HashMap::new();
+        vars.insert("DATA_DIR".into(), data_dir.display().to_string());
+        vars.insert("BIND_ADDR".into(), "127.0.0.1:0".into());
+        Self::from_vars(&vars).expect("test defaults are valid")
+    }
+}
+
+fn absolute(p: &std::path::Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+fn err(var: &'static str, message: String) -> ConfigError {
+    ConfigError { var, message }
+}
+
+struct Vars<'a>(&'a HashMap<String, String>);
+
+impl Vars<'_> {
+    fn get(&self, k: &str) -> Option<String> {
+        self.0.get(k).cloned()
+    }
+
+    fn parse<T: std::str::FromStr>(&self, k: &'static str, default: &str) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        let raw = self.get(k).unwrap_or_else(|| default.to_owned());
+        raw.trim()
+            .parse()
+            .map_err(|e| err(k, format!("cannot parse {raw:?}: {e}")))
+    }
+
+    fn url(&self, k: &'static str, default: &str) -> Result<Url, ConfigError> {
+        let raw = self.get(k).unwrap_or_else(|| default.to_owned());
+        Url::parse(&raw).map_err(|e| err(k, format!("not a URL ({raw:?}): {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_vars(&vars)
+    }
+
+    #[test]
+    fn defaults_run_locally() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.store_kind, StoreKind::Sqlite);
+        assert!(c.redis_url.is_none());
+        assert_eq!(c.log_retention_days, 90);
+        assert_eq!(c.tiktok_redirect_uri.as_str(), "http://127.0.0.1:8080/auth/tiktok/callback");
+        assert!(c.google_signin_url.is_some());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert_eq!(with(&[("TOKEN_KEYS", "v1:short")]).unwrap_err().var, "TOKEN_KEYS");
+        assert_eq!(with(&[("PUBLIC_URL", "not a url")]).unwrap_err().var, "PUBLIC_URL");
+        assert_eq!(with(&[("WORKER_CONCURRENCY", "many")]).unwrap_err().var, "WORKER_CONCURRENCY");
+        assert_eq!(with(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var, "DATABASE_URL");
+        let e = with(&[("TOKEN_KEYS", "v1:short")]).unwrap_err().to_string();
+        assert!(e.starts_with("configuration error: TOKEN_KEYS:"), "{e}");
+    }
+
+    #[test]
+    fn production_refuses_short_or_default_secrets() {
+        let keys = KeyRing::generate_entry("v1");
+        let base = [
+            ("MKTPOST_ENV", "production"),
+            ("PUBLIC_URL", "https://mktpost.example"),
+            ("TOKEN_KEYS", keys.as_str()),
+            ("TIKTOK_CLIENT_SECRET", "real-secret"),
+        ];
+        let mut short = base.to_vec();
+        short.push(("SESSION_SECRET", "too-short"));
+        assert_eq!(with(&short).unwrap_err().var, "SESSION_SECRET");
+        let mut ok = base.to_vec();
+        ok.push(("SESSION_SECRET", "0123456789abcdef0123456789abcdef-long-enough"));
+        assert!(with(&ok).unwrap().is_production());
+        let mut dev_keys = ok.clone();
+        dev_keys.retain(|(k, _)| *k != "TOKEN_KEYS");
+        assert_eq!(with(&dev_keys).unwrap_err().var, "TOKEN_KEYS");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let c = with(&[("SESSION_SECRET", "super-secret-value-1234567890-abcdef")]).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("super-secret-value"));
+        assert!(!dbg.contains(SANDBOX_CLIENT_SECRET));
+    }
+}

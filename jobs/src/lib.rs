@@ -1,0 +1,13 @@
+//! MKT POST's core library, shared by every binary: configuration, telemetry, the domain model,
+//! the store, the token vault, the job queue and (in later modules) the TikTok client, staging,
+//! pacing and one module per job.
+
+pub mod config;
+pub mod context;
+pub mod model;
+pub mod ping;
+pub mod queue;
+pub mod rotate_keys;
+pub mod store;
+pub mod telemetry;
+pub mod vault;

@@ -1,0 +1,284 @@
+//! Posts and the post state machine. The allowed transitions live in [`PostState::can_become`]
+//! and nowhere else: the store's compare-and-set refuses anything this table does not allow.
+
+use super::ids::{AccountId, MediaId, PostId, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Where a post is in its life (design.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostState {
+    /// Created but not yet submitted (reserved for the compose flow).
+    Draft,
+    /// Waiting for its `scheduled_at`; the scheduler moves it on.
+    Scheduled,
+    /// A `publish` job is (or is about to be) in the queue.
+    Queued,
+    /// `publish` owns it: init and chunk upload to TikTok.
+    Uploading,
+    /// All bytes are at TikTok; `poll_status` watches it.
+    Processing,
+    /// TikTok says `PUBLISH_COMPLETE`. Terminal.
+    Published,
+    /// TikTok or our checks refused it for good (with a reason). Replayable when safe.
+    Failed,
+    /// The account's grant is dead; the creator must reconnect, then it can be queued again.
+    NeedsReconnect,
+    /// Cancelled by the creator before upload started. Terminal.
+    Cancelled,
+    /// The outcome is ambiguous (status budget ran out); being reconciled against `video.list`.
+    Unconfirmed,
+}
+
+impl PostState {
+    /// Every state, for exhaustive tests and documentation.
+    pub const ALL: [PostState; 10] = [
+        PostState::Draft,
+        PostState::Scheduled,
+        PostState::Queued,
+        PostState::Uploading,
+        PostState::Processing,
+        PostState::Published,
+        PostState::Failed,
+        PostState::NeedsReconnect,
+        PostState::Cancelled,
+        PostState::Unconfirmed,
+    ];
+
+    /// The one table of allowed transitions.
+    ///
+    /// Why each edge exists:
+    /// - `Queued|Uploading → Scheduled`: a "wait" error (daily cap) re-schedules into the next window;
+    ///   `Uploading` can only go back before TikTok accepted an init, which the publish job checks.
+    /// - `Uploading → Queued`: a crash before `video/init` persisted nothing at TikTok; re-queue is safe.
+    /// - `Failed → Queued`: an operator replay (refused elsewhere while a live `publish_id` exists).
+    /// - `NeedsReconnect → Queued|Scheduled`: after the creator reconnects.
+    /// - `Unconfirmed → Published|Failed|Processing`: reconciliation found the truth.
+    pub fn can_become(self, to: PostState) -> bool {
+        use PostState::*;
+        matches!(
+            (self, to),
+            (Draft, Scheduled | Queued | Cancelled)
+                | (Scheduled, Queued | Cancelled | NeedsReconnect | Failed)
+                | (Queued, Uploading | Scheduled | Cancelled | Failed | NeedsReconnect)
+                | (Uploading, Processing | Queued | Scheduled | Failed | NeedsReconnect | Unconfirmed)
+                | (Processing, Published | Failed | Unconfirmed)
+                | (Unconfirmed, Published | Failed | Processing)
+                | (NeedsReconnect, Queued | Scheduled | Cancelled | Failed)
+                | (Failed, Queued)
+        )
+    }
+
+    /// Terminal states never change again (a replay of `Failed` is the one exit, by design).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, PostState::Published | PostState::Cancelled)
+    }
+
+    /// The stable wire/storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostState::Draft => "draft",
+            PostState::Scheduled => "scheduled",
+            PostState::Queued => "queued",
+            PostState::Uploading => "uploading",
+            PostState::Processing => "processing",
+            PostState::Published => "published",
+            PostState::Failed => "failed",
+            PostState::NeedsReconnect => "needs_reconnect",
+            PostState::Cancelled => "cancelled",
+            PostState::Unconfirmed => "unconfirmed",
+        }
+    }
+}
+
+impl fmt::Display for PostState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A state name that is not one of ours (only possible with a corrupted store row).
+#[derive(Debug, thiserror::Error)]
+#[error("unknown post state {0:?}")]
+pub struct UnknownPostState(pub String);
+
+impl FromStr for PostState {
+    type Err = UnknownPostState;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PostState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownPostState(s.to_owned()))
+    }
+}
+
+/// TikTok's privacy levels (`privacy_level_options`). No default on purpose: the creator picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PrivacyLevel {
+    PublicToEveryone,
+    MutualFollowFriends,
+    FollowerOfCreator,
+    SelfOnly,
+}
+
+impl PrivacyLevel {
+    /// TikTok's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrivacyLevel::PublicToEveryone => "PUBLIC_TO_EVERYONE",
+            PrivacyLevel::MutualFollowFriends => "MUTUAL_FOLLOW_FRIENDS",
+            PrivacyLevel::FollowerOfCreator => "FOLLOWER_OF_CREATOR",
+            PrivacyLevel::SelfOnly => "SELF_ONLY",
+        }
+    }
+}
+
+/// TikTok's chunk plan for a FILE_UPLOAD, persisted with the post before the first byte is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadPlan {
+    pub video_size: u64,
+    pub chunk_size: u64,
+    pub total_chunk_count: u64,
+}
+
+/// The creator's settings for one post, as sent to TikTok's `post_info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostSettings {
+    /// The caption. Never logged.
+    pub title: String,
+    pub privacy_level: PrivacyLevel,
+    pub disable_comment: bool,
+    pub disable_duet: bool,
+    pub disable_stitch: bool,
+    #[serde(default)]
+    pub brand_content_toggle: bool,
+    #[serde(default)]
+    pub brand_organic_toggle: bool,
+    #[serde(default)]
+    pub is_aigc: bool,
+}
+
+/// What we know of the post's life at TikTok. Everything is optional until it happens.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TikTokProgress {
+    /// Set by `publish` before the first byte is sent; its presence means "resume, never re-init".
+    pub publish_id: Option<String>,
+    /// Carries an upload token: stored, never logged.
+    pub upload_url: Option<String>,
+    pub upload_url_issued_at: Option<DateTime<Utc>>,
+    pub plan: Option<UploadPlan>,
+    /// Bytes TikTok acknowledged (from its `Content-Range`).
+    pub uploaded_bytes: u64,
+    /// Last `status/fetch` status, verbatim.
+    pub status: Option<String>,
+    /// TikTok's `fail_reason`, verbatim.
+    pub fail_reason: Option<String>,
+    /// The public post ids (19-digit, kept as strings so no precision is lost).
+    pub public_post_ids: Vec<String>,
+    pub status_polls: u32,
+}
+
+/// One video to publish to one TikTok account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Post {
+    pub id: PostId,
+    pub user_id: UserId,
+    pub account_id: AccountId,
+    pub media_id: Option<MediaId>,
+    pub settings: PostSettings,
+    pub state: PostState,
+    /// Bumped on every write; the compare-and-set token.
+    pub version: i64,
+    /// The UTC instant to publish at (None = now).
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// The IANA zone the creator scheduled in, shown back to them.
+    pub scheduled_tz: Option<String>,
+    pub tiktok: TikTokProgress,
+    /// A machine-readable code for why it failed / needs attention.
+    pub error_code: Option<String>,
+    /// A sentence a creator understands.
+    pub error_message: Option<String>,
+    /// How late the scheduler enqueued it, when it was late.
+    pub late_by_ms: Option<i64>,
+    pub idempotency_key: Option<String>,
+    /// Hash of the request that created it, to tell a replay from a conflicting reuse of a key.
+    pub request_hash: Option<String>,
+    pub media_deleted_at: Option<DateTime<Utc>>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The allowed edges, spelled out independently of `can_become`, so a change to the table
+    /// must be made twice on purpose.
+    const ALLOWED: &[(PostState, PostState)] = {
+        use PostState::*;
+        &[
+            (Draft, Scheduled),
+            (Draft, Queued),
+            (Draft, Cancelled),
+            (Scheduled, Queued),
+            (Scheduled, Cancelled),
+            (Scheduled, NeedsReconnect),
+            (Scheduled, Failed),
+            (Queued, Uploading),
+            (Queued, Scheduled),
+            (Queued, Cancelled),
+            (Queued, Failed),
+            (Queued, NeedsReconnect),
+            (Uploading, Processing),
+            (Uploading, Queued),
+            (Uploading, Scheduled),
+            (Uploading, Failed),
+            (Uploading, NeedsReconnect),
+            (Uploading, Unconfirmed),
+            (Processing, Published),
+            (Processing, Failed),
+            (Processing, Unconfirmed),
+            (Unconfirmed, Published),
+            (Unconfirmed, Failed),
+            (Unconfirmed, Processing),
+            (NeedsReconnect, Queued),
+            (NeedsReconnect, Scheduled),
+            (NeedsReconnect, Cancelled),
+            (NeedsReconnect, Failed),
+            (Failed, Queued),
+        ]
+    };
+
+    #[test]
+    fn every_pair_of_states_is_allowed_exactly_when_listed() {
+        for from in PostState::ALL {
+            for to in PostState::ALL {
+                let listed = ALLOWED.contains(&(from, to));
+                assert_eq!(from.can_become(to), listed, "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn terminal_states_have_no_way_out() {
+        for from in PostState::ALL.into_iter().filter(|s| s.is_terminal()) {
+            for to in PostState::ALL {
+                assert!(!from.can_become(to), "{from} -> {to} must be refused");
+            }
+        }
+    }
+
+    #[test]
+    fn state_names_round_trip() {
+        for s in PostState::ALL {
+            assert_eq!(s.as_str().parse::<PostState>().unwrap(), s);
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert!("sent".parse::<PostState>().is_err());
+    }
+}

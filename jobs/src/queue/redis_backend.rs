@@ -1,0 +1,230 @@
+//! The Redis side of [`super::Queue`]: pushes through apalis-redis' own batch script, and reads
+//! the keys apalis-redis 1.0 writes (named by `apalis_redis::Config`):
+//! - `{q}:active` LIST of ready task ids, `{q}:scheduled` ZSET (score = run time in seconds; every
+//!   push lands here first, and failed attempts are re-scheduled here),
+//! - `{q}:done` and `{q}:dead` SETs, `{q}:workers` ZSET of worker names with their inflight SETs
+//!   at `{q}:inflight:{worker}`,
+//! - `{q}:meta:{id}` HASH (status, attempts, max_attempts, result, done_at…), `{q}:data` HASH of
+//!   payloads.
+
+use super::{DeadJob, QueueError, QueueStats, TaskId, TaskState, decode_payload, from_unix, last_error};
+use apalis::prelude::Task;
+use apalis_redis::{Config, ConnectionManager};
+use redis::AsyncCommands;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+/// The registry of queue names apalis-redis keeps outside any namespace.
+const APALIS_QUEUES_KEY: &str = "core:apalis:queues:list";
+
+fn config(queue: &str) -> Config {
+    Config::default().queue(queue)
+}
+
+fn meta_key(config: &Config, id: &str) -> String {
+    format!("{}:{id}", config.job_meta_hash())
+}
+
+fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+pub(super) async fn push(mut conn: ConnectionManager, queue: &str, tasks: &[Task<Vec<u8>>]) -> Result<(), QueueError> {
+    apalis_redis::queries::push_tasks(&mut conn, &config(queue), tasks).await?;
+    Ok(())
+}
+
+/// One round trip, one consistent snapshot. A scheduled entry whose meta status is `Failed` is
+/// a retry the backend will hand out again; the others are pending (due) or scheduled (later).
+static STATS: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local now = tonumber(ARGV[1])
+local pending = redis.call('LLEN', KEYS[1])
+local scheduled, failed = 0, 0
+local entries = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+for i = 1, #entries, 2 do
+  local status = redis.call('HGET', ARGV[2] .. ':' .. entries[i], 'status')
+  if status == 'Failed' then
+    failed = failed + 1
+  elseif tonumber(entries[i + 1]) <= now then
+    pending = pending + 1
+  else
+    scheduled = scheduled + 1
+  end
+end
+local active = 0
+for _, worker in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
+  active = active + redis.call('SCARD', ARGV[3] .. ':' .. worker)
+end
+return {pending, active, scheduled, redis.call('SCARD', KEYS[3]), failed, redis.call('SCARD', KEYS[4])}
+",
+    )
+});
+
+pub(super) async fn stats(mut conn: ConnectionManager, queue: &str) -> Result<QueueStats, QueueError> {
+    let c = config(queue);
+    let v: Vec<u64> = STATS
+        .key(c.active_jobs_list())
+        .key(c.scheduled_jobs_set())
+        .key(c.done_jobs_set())
+        .key(c.dead_jobs_set())
+        .key(c.workers_set())
+        .arg(now_secs())
+        .arg(c.job_meta_hash())
+        .arg(c.inflight_jobs_set())
+        .invoke_async(&mut conn)
+        .await?;
+    match v.as_slice() {
+        &[pending, active, scheduled, done, failed, dead] => {
+            Ok(QueueStats { pending, active, scheduled, done, failed, dead })
+        }
+        other => Err(QueueError::Backend(format!("stats script returned {} values", other.len()))),
+    }
+}
+
+pub(super) async fn task_state(
+    mut conn: ConnectionManager,
+    queue: &str,
+    id: &TaskId,
+) -> Result<Option<TaskState>, QueueError> {
+    let c = config(queue);
+    let (status, dead, done, score): (Option<String>, bool, bool, Option<i64>) = redis::pipe()
+        .hget(meta_key(&c, id.as_str()), "status")
+        .sismember(c.dead_jobs_set(), id.as_str())
+        .sismember(c.done_jobs_set(), id.as_str())
+        .zscore(c.scheduled_jobs_set(), id.as_str())
+        .query_async(&mut conn)
+        .await?;
+    let Some(status) = status else { return Ok(None) };
+    Ok(Some(if dead {
+        TaskState::Dead
+    } else if done {
+        TaskState::Done
+    } else {
+        match status.as_str() {
+            "Running" | "Queued" => TaskState::Running,
+            "Failed" => TaskState::Retrying,
+            _ if score.is_some_and(|s| s > now_secs()) => TaskState::Scheduled,
+            _ => TaskState::Pending,
+        }
+    }))
+}
+
+pub(super) async fn dead_jobs(mut conn: ConnectionManager, queue: &str, limit: usize) -> Result<Vec<DeadJob>, QueueError> {
+    let c = config(queue);
+    let mut ids: Vec<String> = conn.smembers(c.dead_jobs_set()).await?;
+    // Task ids are time-ordered (UUIDv7 here, ULID when apalis made them): newest first.
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids.truncate(limit);
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut pipe = redis::pipe();
+    for id in &ids {
+        pipe.hgetall(meta_key(&c, id));
+    }
+    let metas: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+    let payloads: Vec<Option<Vec<u8>>> =
+        redis::cmd("HMGET").arg(c.job_data_hash()).arg(&ids).query_async(&mut conn).await?;
+    Ok(ids
+        .into_iter()
+        .zip(metas)
+        .zip(payloads)
+        .map(|((id, meta), payload)| DeadJob {
+            task_id: TaskId(id),
+            payload: payload.as_deref().map(decode_payload).unwrap_or(serde_json::Value::Null),
+            attempts: meta.get("attempts").and_then(|a| a.parse().ok()).unwrap_or(0),
+            last_error: meta.get("result").and_then(|r| last_error(r)),
+            failed_at: meta.get("done_at").and_then(|t| t.parse().ok()).and_then(from_unix),
+        })
+        .collect())
+}
+
+/// Claims a dead task for replay: removing it from the dead set is the claim, so two racing
+/// replays cannot both re-queue it. Returns its payload, or nil when it was not dead.
+static CLAIM_DEAD: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return false end
+local payload = redis.call('HGET', KEYS[2], ARGV[1])
+if not payload then
+  redis.call('SADD', KEYS[1], ARGV[1])
+  return false
+end
+return payload
+",
+    )
+});
+
+pub(super) async fn replay(
+    mut conn: ConnectionManager,
+    queue: &str,
+    id: &TaskId,
+    make: impl FnOnce(Vec<u8>) -> Task<Vec<u8>>,
+) -> Result<bool, QueueError> {
+    let c = config(queue);
+    let payload: Option<Vec<u8>> = CLAIM_DEAD
+        .key(c.dead_jobs_set())
+        .key(c.job_data_hash())
+        .arg(id.as_str())
+        .invoke_async(&mut conn)
+        .await?;
+    let Some(payload) = payload else { return Ok(false) };
+    if let Err(e) = apalis_redis::queries::push_tasks(&mut conn, &c, &[make(payload)]).await {
+        // Give the claim back so the task stays visible and replayable.
+        let _: Result<(), _> = conn.sadd(c.dead_jobs_set(), id.as_str()).await;
+        return Err(e.into());
+    }
+    let _: () = redis::pipe()
+        .del(meta_key(&c, id.as_str()))
+        .hdel(c.job_data_hash(), id.as_str())
+        .query_async(&mut conn)
+        .await?;
+    Ok(true)
+}
+
+pub(super) async fn ping(mut conn: ConnectionManager) -> Result<(), QueueError> {
+    let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+    Ok(())
+}
+
+pub(super) async fn purge(mut conn: ConnectionManager, namespace: &str) -> Result<(), QueueError> {
+    let prefix = format!("{namespace}:");
+    let pattern = format!("{}*", glob_escape(&prefix));
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            let _: () = redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await?;
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let registered: Vec<String> = conn.zrange(APALIS_QUEUES_KEY, 0, -1).await?;
+    let ours: Vec<&String> = registered.iter().filter(|q| q.starts_with(&prefix)).collect();
+    if !ours.is_empty() {
+        let _: () = conn.zrem(APALIS_QUEUES_KEY, ours).await?;
+    }
+    Ok(())
+}
+
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if matches!(ch, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}

@@ -1,0 +1,149 @@
+//! The SQLite side of [`super::Queue`]: apalis-sqlite's `Jobs` table (one row per task, keyed by
+//! `id`, queue in `job_type`). Its `status` moves `Pending → Queued (fetched) → Running → Done |
+//! Failed | Killed`; a `Failed` row with `attempts < max_attempts` is handed out again, so a
+//! dead task is `Killed` or a `Failed` row out of attempts.
+
+use super::{DeadJob, QueueError, QueueStats, TaskId, TaskState, decode_payload, from_unix, last_error};
+use apalis::prelude::Task;
+use apalis_sqlite::{SqlitePool, SqliteStorage};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::time::Duration;
+
+const DEAD: &str = "(status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))";
+
+pub(super) async fn open(path: &Path) -> Result<SqlitePool, QueueError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| QueueError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        // WAL lets web pushes and worker fetches proceed together; writers wait, not fail.
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new().connect_with(options).await?;
+    SqliteStorage::setup(&pool).await?;
+    Ok(pool)
+}
+
+pub(super) async fn push(pool: &SqlitePool, queue: &str, tasks: &[Task<Vec<u8>>]) -> Result<(), QueueError> {
+    let mut tx = pool.begin().await?;
+    apalis_sqlite::queries::push_tasks(&mut *tx, queue, tasks).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn stats(pool: &SqlitePool, queue: &str) -> Result<QueueStats, QueueError> {
+    let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT
+            COALESCE(SUM(status = 'Pending' AND run_at <= ?2), 0),
+            COALESCE(SUM(status IN ('Queued', 'Running')), 0),
+            COALESCE(SUM(status = 'Pending' AND run_at > ?2), 0),
+            COALESCE(SUM(status = 'Done'), 0),
+            COALESCE(SUM(status = 'Failed' AND attempts < max_attempts), 0),
+            COALESCE(SUM(status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts)), 0)
+         FROM Jobs WHERE job_type = ?1",
+    )
+    .bind(queue)
+    .bind(chrono::Utc::now().timestamp())
+    .fetch_one(pool)
+    .await?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(QueueStats {
+        pending: n(row.0),
+        active: n(row.1),
+        scheduled: n(row.2),
+        done: n(row.3),
+        failed: n(row.4),
+        dead: n(row.5),
+    })
+}
+
+pub(super) async fn task_state(pool: &SqlitePool, queue: &str, id: &TaskId) -> Result<Option<TaskState>, QueueError> {
+    let row: Option<(String, i64, i64, i64)> =
+        sqlx::query_as("SELECT status, attempts, max_attempts, run_at FROM Jobs WHERE job_type = ?1 AND id = ?2")
+            .bind(queue)
+            .bind(id.as_str())
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(status, attempts, max_attempts, run_at)| match status.as_str() {
+        "Done" => TaskState::Done,
+        "Killed" => TaskState::Dead,
+        "Failed" if attempts >= max_attempts => TaskState::Dead,
+        "Failed" => TaskState::Retrying,
+        "Queued" | "Running" => TaskState::Running,
+        _ if run_at > chrono::Utc::now().timestamp() => TaskState::Scheduled,
+        _ => TaskState::Pending,
+    }))
+}
+
+pub(super) async fn dead_jobs(pool: &SqlitePool, queue: &str, limit: usize) -> Result<Vec<DeadJob>, QueueError> {
+    let rows: Vec<(String, Vec<u8>, i64, Option<String>, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, job, attempts, last_result, done_at FROM Jobs
+         WHERE job_type = ?1 AND {DEAD} ORDER BY id DESC LIMIT ?2"
+    )))
+    .bind(queue)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, job, attempts, result, done_at)| DeadJob {
+            task_id: TaskId(id),
+            payload: decode_payload(&job),
+            attempts: u32::try_from(attempts).unwrap_or(0),
+            last_error: result.as_deref().and_then(last_error),
+            failed_at: done_at.and_then(from_unix),
+        })
+        .collect())
+}
+
+pub(super) async fn replay(
+    pool: &SqlitePool,
+    queue: &str,
+    id: &TaskId,
+    make: impl FnOnce(Vec<u8>) -> Task<Vec<u8>>,
+) -> Result<bool, QueueError> {
+    let mut tx = pool.begin().await?;
+    // Deleting the dead row is the claim: of two racing replays only one deletes it.
+    let payload: Option<(Vec<u8>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM Jobs WHERE job_type = ?1 AND id = ?2 AND {DEAD} RETURNING job"
+    )))
+    .bind(queue)
+    .bind(id.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((payload,)) = payload else { return Ok(false) };
+    apalis_sqlite::queries::push_tasks(&mut *tx, queue, &[make(payload)]).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+pub(super) async fn ping(pool: &SqlitePool) -> Result<(), QueueError> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}
+
+pub(super) async fn purge(pool: &SqlitePool, namespace: &str) -> Result<(), QueueError> {
+    let pattern = format!("{}:%", like_escape(namespace));
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM Jobs WHERE job_type LIKE ?1 ESCAPE '\\'").bind(&pattern).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM Workers WHERE worker_type LIKE ?1 ESCAPE '\\'").bind(&pattern).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}

@@ -1,0 +1,226 @@
+//! The one `Store` trait in front of every backend (SQLite embedded default, PostgreSQL at scale,
+//! Firestore later). It is shaped for a document store too:
+//! - no caller relies on a join; every entity is read and written whole;
+//! - every read or write of user data takes the `UserId`: another user's row is `NotFound`;
+//! - every state change is a compare-and-set on (state, version);
+//! - the few cross-user reads (due posts, expiring tokens, key rotation, sweeps) are named as
+//!   such and return ids or whole rows with their owner.
+//!
+//! Behaviour that can be built from other methods is a default method, written once here.
+
+pub mod conformance;
+pub mod postgres;
+pub mod sqlite;
+
+use crate::model::{
+    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, EncryptedTokens,
+    GoogleProfile, Media, MediaId, Post, PostId, PostState, TikTokAccount, User, UserId,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// What can go wrong in a store, in domain terms (driver errors are converted in the backend).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Missing, or owned by another user (the two are indistinguishable on purpose).
+    #[error("not found")]
+    NotFound,
+    /// A compare-and-set lost: the row is no longer in the expected state/version.
+    #[error("stale state: the row changed since it was read")]
+    StaleState,
+    /// The state machine does not allow this transition.
+    #[error("illegal transition {from} -> {to}")]
+    IllegalTransition { from: PostState, to: PostState },
+    /// A uniqueness rule was hit (e.g. an API key hash twice).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The backend cannot be reached or timed out (retryable).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else from the backend (a bug or a corrupt row); not retryable.
+    #[error("store error: {0}")]
+    Backend(String),
+}
+
+/// A page of results, newest first, with an opaque cursor for the next page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass back to get the next (older) page; None when this is the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The result of an idempotent create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Created<T> {
+    pub value: T,
+    /// False when an existing row with the same idempotency key was returned instead.
+    pub created: bool,
+}
+
+/// A scheduled post whose time has come (cross-user; for the scheduler).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DuePost {
+    pub user_id: UserId,
+    pub post_id: PostId,
+    pub scheduled_at: DateTime<Utc>,
+}
+
+/// An account's owner and id (cross-user; for sweeps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountRef {
+    pub user_id: UserId,
+    pub account_id: AccountId,
+}
+
+/// A shared, dynamically chosen store.
+pub type DynStore = Arc<dyn Store>;
+
+/// State behind one trait. See the module doc for the rules every backend keeps; the
+/// conformance suite (`conformance::run_all`) proves them per backend.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A cheap round trip, for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // ---- users ----
+    /// Creates the user for this Google uid, or updates email/name/picture of the existing one.
+    async fn upsert_user(&self, profile: &GoogleProfile) -> Result<User, StoreError>;
+    async fn user(&self, id: UserId) -> Result<User, StoreError>;
+    async fn user_by_google_uid(&self, google_uid: &str) -> Result<Option<User>, StoreError>;
+    /// Deletes the user and every row it owns (accounts, posts, media rows, keys, audit events).
+    /// Staged objects and TikTok revocation are the erase job's business, before this.
+    async fn erase_user(&self, id: UserId) -> Result<(), StoreError>;
+
+    // ---- TikTok accounts ----
+    /// Upsert keyed by (user, open_id): a reconnect updates profile, scopes and tokens, sets
+    /// `Active` and clears the reason, instead of creating a twin. Tokens are written whole.
+    async fn connect_account(
+        &self,
+        user: UserId,
+        connect: &AccountConnect,
+    ) -> Result<TikTokAccount, StoreError>;
+    async fn account(&self, user: UserId, id: AccountId) -> Result<TikTokAccount, StoreError>;
+    /// The user's accounts, oldest first, without those being disconnected.
+    async fn list_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError>;
+    /// Replaces both tokens and both expiries in one write, if the version still matches.
+    async fn store_tokens(
+        &self,
+        user: UserId,
+        id: AccountId,
+        expected_version: i64,
+        tokens: &EncryptedTokens,
+    ) -> Result<TikTokAccount, StoreError>;
+    /// Sets the status (and its reason), if the version still matches. `clear_tokens` deletes
+    /// the ciphertext too (key retirement, disconnect).
+    async fn set_account_status(
+        &self,
+        user: UserId,
+        id: AccountId,
+        expected_version: i64,
+        status: AccountStatus,
+        reason: Option<&str>,
+        clear_tokens: bool,
+    ) -> Result<TikTokAccount, StoreError>;
+    async fn delete_account(&self, user: UserId, id: AccountId) -> Result<(), StoreError>;
+    /// Cross-user: active accounts whose access token expires before `at`, soonest first.
+    async fn accounts_expiring_before(
+        &self,
+        at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<AccountRef>, StoreError>;
+    /// Cross-user: every account in id order after `after`, for batch jobs (key rotation).
+    async fn accounts_after(
+        &self,
+        after: Option<AccountId>,
+        limit: u32,
+    ) -> Result<Vec<TikTokAccount>, StoreError>;
+
+    // ---- posts ----
+    /// Inserts the post. When it carries an idempotency key that this user already used, the
+    /// existing post is returned with `created: false` and nothing is written.
+    async fn create_post(&self, post: &Post) -> Result<Created<Post>, StoreError>;
+    async fn post(&self, user: UserId, id: PostId) -> Result<Post, StoreError>;
+    /// The user's posts, newest first, `limit` per page.
+    async fn list_posts(
+        &self,
+        user: UserId,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Post>, StoreError>;
+    /// Compare-and-set: writes `post` (with `version + 1`) only if the stored row still has
+    /// `expected_state` and `post.version`. Returns the stored post. The transition
+    /// `expected_state -> post.state` must be allowed by the state machine (or be no change).
+    async fn save_post(&self, post: &Post, expected_state: PostState) -> Result<Post, StoreError>;
+    /// Deletes a post row (used by erasure and tests; cancelling is a transition).
+    async fn delete_post(&self, user: UserId, id: PostId) -> Result<(), StoreError>;
+    /// Cross-user: posts `scheduled` with `scheduled_at <= now`, earliest first, served by the
+    /// (state, scheduled_at) index so a tick's cost grows with due posts only.
+    async fn due_posts(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DuePost>, StoreError>;
+    /// Cross-user: posts in `state` not updated since `before` (stuck-post reconciliation).
+    async fn posts_stuck_in(
+        &self,
+        state: PostState,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Post>, StoreError>;
+
+    // ---- media ----
+    async fn create_media(&self, media: &Media) -> Result<(), StoreError>;
+    async fn media(&self, user: UserId, id: MediaId) -> Result<Media, StoreError>;
+    /// Attaches unattached media to a post (compare-and-set on "not attached yet").
+    async fn attach_media(
+        &self,
+        user: UserId,
+        id: MediaId,
+        post: PostId,
+    ) -> Result<Media, StoreError>;
+    async fn delete_media(&self, user: UserId, id: MediaId) -> Result<(), StoreError>;
+    /// Cross-user: unattached media past their deadline.
+    async fn expired_media(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Media>, StoreError>;
+    /// All media rows of one user (export, erasure).
+    async fn list_media(&self, user: UserId) -> Result<Vec<Media>, StoreError>;
+
+    // ---- API keys ----
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+    async fn list_api_keys(&self, user: UserId) -> Result<Vec<ApiKey>, StoreError>;
+    async fn delete_api_key(&self, user: UserId, id: ApiKeyId) -> Result<(), StoreError>;
+    /// Cross-user by nature: authenticates a bearer key by its hash.
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    async fn touch_api_key(&self, id: ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    // ---- audit ----
+    async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// The user's audit events, newest first.
+    async fn list_audit(&self, user: UserId, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+
+    // ---- built from the above ----
+
+    /// Loads the post, checks it is in `from`, applies `change` (which sets the new state and
+    /// anything else), and saves by compare-and-set. Exactly one of many racing callers wins;
+    /// the others get `StaleState`.
+    async fn transition_post(
+        &self,
+        user: UserId,
+        id: PostId,
+        from: PostState,
+        change: Box<dyn for<'p> FnOnce(&'p mut Post) + Send + 'static>,
+    ) -> Result<Post, StoreError> {
+        let mut post = self.post(user, id).await?;
+        if post.state != from {
+            return Err(StoreError::StaleState);
+        }
+        change(&mut post);
+        self.save_post(&post, from).await
+    }
+}
+
+/// Checks a post write against the state machine; every backend calls this before writing.
+pub fn check_transition(from: PostState, to: PostState) -> Result<(), StoreError> {
+    if from == to || from.can_become(to) {
+        Ok(())
+    } else {
+        Err(StoreError::IllegalTransition { from, to })
+    }
+}

@@ -1,0 +1,324 @@
+//! The token vault: AES-256-GCM with a versioned key ring. The only place plaintext tokens and
+//! data keys exist.
+//!
+//! Stored form: `<key_id>:<bind>:<base64(nonce ‖ ciphertext ‖ tag)>`.
+//! - `key_id` names the ring key that sealed it (`TOKEN_KEYS=v2:…,v1:…`, first is current), so
+//!   old ciphertexts stay readable while `rotate-keys` re-encrypts them.
+//! - The nonce is a fresh random 96-bit value per encryption.
+//! - The record id (account id, media id) is bound as associated data, so a ciphertext copied to
+//!   another row fails to open. `bind` is the first 8 hex digits of SHA-256 of that id: not a
+//!   secret, it only lets us tell "belongs to another record" apart from "tampered" (GCM itself
+//!   cannot tell the two apart).
+//!
+//! The body is plain AES-256-GCM: any implementation given the key, the nonce and the record id
+//! opens it (a test does so with AWS-LC).
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+const NONCE_LEN: usize = 12;
+
+/// Why a vault operation failed. Each case is distinct so operators can tell them apart.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VaultError {
+    #[error("malformed key ring: {0}")]
+    BadKeyRing(String),
+    #[error("malformed ciphertext: {0}")]
+    Malformed(&'static str),
+    #[error("ciphertext was sealed with key {0:?}, which is not in TOKEN_KEYS (retired or never known)")]
+    UnknownKey(String),
+    #[error("ciphertext belongs to another record (associated data does not match)")]
+    WrongRecord,
+    #[error("ciphertext was tampered with or the key is wrong (authentication failed)")]
+    Tampered,
+}
+
+/// One named 256-bit key.
+#[derive(Clone)]
+struct RingKey {
+    id: String,
+    key: [u8; 32],
+}
+
+/// The versioned key ring; the first key is current (used to seal), all can open.
+#[derive(Clone)]
+pub struct KeyRing {
+    keys: Vec<RingKey>,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&str> = self.keys.iter().map(|k| k.id.as_str()).collect();
+        write!(f, "KeyRing({ids:?}, keys [redacted])")
+    }
+}
+
+impl KeyRing {
+    /// Parses `v2:<base64 32 bytes>,v1:<base64 32 bytes>`.
+    pub fn parse(spec: &str) -> Result<Self, VaultError> {
+        let mut keys: Vec<RingKey> = Vec::new();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (id, b64) = part.split_once(':').ok_or_else(|| {
+                VaultError::BadKeyRing(format!("entry {:?} is not <id>:<base64 key>", redact(part)))
+            })?;
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(VaultError::BadKeyRing(format!(
+                    "key id {id:?} must be letters, digits, '_' or '-'"
+                )));
+            }
+            let raw = B64
+                .decode(b64.trim())
+                .map_err(|_| VaultError::BadKeyRing(format!("key {id}: not valid base64")))?;
+            let key: [u8; 32] = raw.try_into().map_err(|v: Vec<u8>| {
+                VaultError::BadKeyRing(format!("key {id}: {} bytes, need exactly 32", v.len()))
+            })?;
+            if keys.iter().any(|k| k.id == id) {
+                return Err(VaultError::BadKeyRing(format!("key id {id} appears twice")));
+            }
+            keys.push(RingKey { id: id.to_owned(), key });
+        }
+        if keys.is_empty() {
+            return Err(VaultError::BadKeyRing("no keys given".into()));
+        }
+        Ok(Self { keys })
+    }
+
+    /// Formats a fresh random key as a ring entry (for `.env` set-up and tests).
+    pub fn generate_entry(id: &str) -> String {
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        format!("{id}:{}", B64.encode(key))
+    }
+
+    /// The id of the key new ciphertexts are sealed with.
+    pub fn current_id(&self) -> &str {
+        &self.keys[0].id
+    }
+
+    /// All key ids, current first.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| k.id.as_str())
+    }
+
+    /// The same ring without `id` (what remains after retiring a leaked key).
+    pub fn without(&self, id: &str) -> Self {
+        Self {
+            keys: self.keys.iter().filter(|k| k.id != id).cloned().collect(),
+        }
+    }
+
+    fn find(&self, id: &str) -> Option<&RingKey> {
+        self.keys.iter().find(|k| k.id == id)
+    }
+}
+
+fn redact(s: &str) -> String {
+    match s.split_once(':') {
+        Some((id, _)) => format!("{id}:…"),
+        None => "…".into(),
+    }
+}
+
+fn bind_tag(record: &[u8]) -> String {
+    hex::encode(&Sha256::digest(record)[..4])
+}
+
+/// Seals and opens secrets with the key ring.
+#[derive(Clone, Debug)]
+pub struct Vault {
+    ring: KeyRing,
+}
+
+impl Vault {
+    pub fn new(ring: KeyRing) -> Self {
+        Self { ring }
+    }
+
+    pub fn ring(&self) -> &KeyRing {
+        &self.ring
+    }
+
+    /// Seals `plaintext` for the record `record` with the current key.
+    pub fn seal(&self, plaintext: &[u8], record: &[u8]) -> String {
+        let rk = &self.ring.keys[0];
+        let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(rk.key));
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let ct = cipher
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: record,
+                },
+            )
+            .expect("AES-GCM encryption cannot fail for in-memory sizes");
+        let mut body = Vec::with_capacity(NONCE_LEN + ct.len());
+        body.extend_from_slice(&nonce);
+        body.extend_from_slice(&ct);
+        format!("{}:{}:{}", rk.id, bind_tag(record), B64.encode(body))
+    }
+
+    /// Opens a sealed value for `record`.
+    pub fn open(&self, stored: &str, record: &[u8]) -> Result<Vec<u8>, VaultError> {
+        let (key_id, bind, body) = split_stored(stored)?;
+        let rk = self
+            .ring
+            .find(key_id)
+            .ok_or_else(|| VaultError::UnknownKey(key_id.to_owned()))?;
+        if bind != bind_tag(record) {
+            return Err(VaultError::WrongRecord);
+        }
+        let raw = B64
+            .decode(body)
+            .map_err(|_| VaultError::Malformed("body is not base64"))?;
+        if raw.len() < NONCE_LEN + 16 {
+            return Err(VaultError::Malformed("body too short"));
+        }
+        let (nonce, ct) = raw.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| VaultError::Malformed("nonce"))?;
+        let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(rk.key));
+        cipher
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: ct,
+                    aad: record,
+                },
+            )
+            .map_err(|_| VaultError::Tampered)
+    }
+
+    /// Seals a UTF-8 token.
+    pub fn seal_token(&self, token: &str, record: &[u8]) -> String {
+        self.seal(token.as_bytes(), record)
+    }
+
+    /// Opens a UTF-8 token.
+    pub fn open_token(&self, stored: &str, record: &[u8]) -> Result<String, VaultError> {
+        String::from_utf8(self.open(stored, record)?).map_err(|_| VaultError::Malformed("token is not UTF-8"))
+    }
+
+    /// True when `stored` is sealed with a key other than the current one.
+    pub fn needs_rotation(&self, stored: &str) -> bool {
+        key_id_of(stored).is_some_and(|id| id != self.ring.current_id())
+    }
+
+    /// Re-seals with the current key (rotate-keys).
+    pub fn reseal(&self, stored: &str, record: &[u8]) -> Result<String, VaultError> {
+        let plain = self.open(stored, record)?;
+        Ok(self.seal(&plain, record))
+    }
+}
+
+/// The key id a stored value was sealed with.
+pub fn key_id_of(stored: &str) -> Option<&str> {
+    split_stored(stored).ok().map(|(id, _, _)| id)
+}
+
+fn split_stored(stored: &str) -> Result<(&str, &str, &str), VaultError> {
+    let mut it = stored.splitn(3, ':');
+    match (it.next(), it.next(), it.next()) {
+        (Some(id), Some(bind), Some(body)) if !id.is_empty() && bind.len() == 8 => Ok((id, bind, body)),
+        _ => Err(VaultError::Malformed("expected <key_id>:<bind>:<base64>")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(spec: &str) -> Vault {
+        Vault::new(KeyRing::parse(spec).unwrap())
+    }
+
+    #[test]
+    fn seal_then_open_round_trips_and_nonces_are_fresh() {
+        let v = ring(&KeyRing::generate_entry("v1"));
+        let a = v.seal_token("act.secret", b"acct-1");
+        let b = v.seal_token("act.secret", b"acct-1");
+        assert_ne!(a, b, "a fresh nonce per encryption");
+        assert!(a.starts_with("v1:"));
+        assert!(!a.contains("act.secret"));
+        assert_eq!(v.open_token(&a, b"acct-1").unwrap(), "act.secret");
+    }
+
+    #[test]
+    fn each_failure_has_its_own_error() {
+        let v = ring(&KeyRing::generate_entry("v1"));
+        let sealed = v.seal_token("act.secret", b"acct-1");
+        // copied to another row
+        assert_eq!(v.open_token(&sealed, b"acct-2"), Err(VaultError::WrongRecord));
+        // a flipped bit in the body
+        let (head, body) = sealed.rsplit_once(':').unwrap();
+        let mut raw = B64.decode(body).unwrap();
+        raw[NONCE_LEN + 1] ^= 1;
+        let tampered = format!("{head}:{}", B64.encode(raw));
+        assert_eq!(v.open_token(&tampered, b"acct-1"), Err(VaultError::Tampered));
+        // a key the ring does not have
+        let other = ring(&KeyRing::generate_entry("v9"));
+        assert_eq!(
+            other.open_token(&sealed, b"acct-1"),
+            Err(VaultError::UnknownKey("v1".into()))
+        );
+        assert!(matches!(v.open_token("garbage", b"x"), Err(VaultError::Malformed(_))));
+    }
+
+    #[test]
+    fn rotation_keeps_old_ciphertexts_readable_and_reseals_to_current() {
+        let old = KeyRing::generate_entry("v1");
+        let v1 = ring(&old);
+        let sealed = v1.seal_token("rft.x", b"a");
+        let v2 = ring(&format!("{},{old}", KeyRing::generate_entry("v2")));
+        assert!(v2.needs_rotation(&sealed));
+        assert_eq!(v2.open_token(&sealed, b"a").unwrap(), "rft.x");
+        let resealed = v2.reseal(&sealed, b"a").unwrap();
+        assert_eq!(key_id_of(&resealed), Some("v2"));
+        let retired = Vault::new(v2.ring().without("v1"));
+        assert_eq!(retired.open_token(&resealed, b"a").unwrap(), "rft.x");
+        assert!(matches!(retired.open_token(&sealed, b"a"), Err(VaultError::UnknownKey(_))));
+    }
+
+    #[test]
+    fn bad_key_rings_are_refused_with_reasons() {
+        for (spec, needle) in [
+            ("", "no keys"),
+            ("v1", "not <id>:<base64 key>"),
+            ("v1:!!!", "not valid base64"),
+            ("v1:AAAA", "need exactly 32"),
+        ] {
+            let err = KeyRing::parse(spec).unwrap_err().to_string();
+            assert!(err.contains(needle), "{spec:?}: {err}");
+        }
+        let e = KeyRing::generate_entry("v1");
+        assert!(KeyRing::parse(&format!("{e},{e}")).unwrap_err().to_string().contains("twice"));
+    }
+
+    /// Proves the body is plain AES-256-GCM: AWS-LC (an independent implementation) opens it
+    /// given only the key, the nonce and the record id.
+    #[test]
+    fn an_independent_aes_gcm_implementation_opens_the_stored_form() {
+        use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce as LcNonce, UnboundKey};
+        let entry = KeyRing::generate_entry("v3");
+        let key = B64.decode(entry.split_once(':').unwrap().1).unwrap();
+        let v = ring(&entry);
+        let sealed = v.seal_token("act.independent", b"account-42");
+        let body = B64.decode(sealed.rsplit_once(':').unwrap().1).unwrap();
+        let (nonce, ct) = body.split_at(NONCE_LEN);
+        let lc = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
+        let mut buf = ct.to_vec();
+        let plain = lc
+            .open_in_place(
+                LcNonce::try_assume_unique_for_key(nonce).unwrap(),
+                Aad::from(b"account-42"),
+                &mut buf,
+            )
+            .unwrap();
+        assert_eq!(plain, b"act.independent");
+    }
+}

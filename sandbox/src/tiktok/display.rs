@@ -1,0 +1,235 @@
+//! Display API: `/v2/user/info/`, `/v2/video/list/`, `/v2/video/query/` (tiktok-api.md §4).
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+use super::{V2Error, V2Result, authenticate, json_body, ok, rate_limit, respond};
+use crate::knobs::FieldScopeMiss;
+use crate::model::Video;
+use crate::state::SandboxState;
+
+/// Which scope each user field needs.
+fn user_field_scope(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "open_id" | "union_id" | "avatar_url" | "avatar_url_100" | "avatar_large_url" | "display_name" => {
+            "user.info.basic"
+        }
+        "bio_description" | "profile_deep_link" | "profile_web_link" | "is_verified" | "username" => {
+            "user.info.profile"
+        }
+        "follower_count" | "following_count" | "likes_count" | "video_count" => "user.info.stats",
+        _ => return None,
+    })
+}
+
+const VIDEO_FIELDS: [&str; 16] = [
+    "id",
+    "create_time",
+    "cover_image_url",
+    "share_url",
+    "video_description",
+    "duration",
+    "height",
+    "width",
+    "title",
+    "embed_html",
+    "embed_link",
+    "like_count",
+    "comment_count",
+    "share_count",
+    "view_count",
+    "is_aigc",
+];
+
+fn fields_param(q: &HashMap<String, String>) -> Result<Vec<String>, V2Error> {
+    let fields: Vec<String> = q
+        .get("fields")
+        .map(|f| f.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    if fields.is_empty() {
+        return Err(V2Error::invalid_params("The fields parameter is required."));
+    }
+    Ok(fields)
+}
+
+/// `GET /v2/user/info/?fields=…` — only the requested fields, each gated by its scope.
+pub(crate) async fn user_info(
+    State(s): State<SandboxState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let now = s.now();
+    let mut inner = s.lock();
+    let result = (|| -> V2Result {
+        let caller = authenticate(&inner, &headers, now, &["user.info.basic"])?;
+        let limit = inner.knobs.rate_limits.display;
+        rate_limit(&mut inner, &caller, "user.info", limit, now)?;
+        let fields = fields_param(&q)?;
+        for f in &fields {
+            let scope = user_field_scope(f).ok_or_else(|| V2Error::invalid_params(format!("Invalid field: {f}")))?;
+            if !caller.has(scope) {
+                return Err(match inner.knobs.field_scope_miss {
+                    FieldScopeMiss::ScopePermissionMissed => V2Error::new(
+                        axum::http::StatusCode::BAD_REQUEST,
+                        "scope_permission_missed",
+                        format!("The field {f} requires the {scope} scope, which the user did not grant."),
+                    ),
+                    FieldScopeMiss::ScopeNotAuthorized => V2Error::scope_not_authorized(),
+                });
+            }
+        }
+        let c = inner.creators.get(&caller.open_id).ok_or_else(V2Error::token_invalid)?;
+        let video_count = inner.videos.iter().filter(|v| v.open_id == c.open_id && v.public).count();
+        let mut user = Map::new();
+        for f in &fields {
+            let v = match f.as_str() {
+                "open_id" => json!(c.open_id),
+                "union_id" => json!(c.union_id),
+                "avatar_url" | "avatar_url_100" | "avatar_large_url" => json!(c.avatar_url),
+                "display_name" => json!(c.display_name),
+                "bio_description" => json!(c.bio_description),
+                "profile_deep_link" => json!(format!("https://vm.tiktok.com/sandbox-{}/", c.username)),
+                "profile_web_link" => json!(format!("https://www.tiktok.com/@{}", c.username)),
+                "is_verified" => json!(c.is_verified),
+                "username" => json!(c.username),
+                "follower_count" => json!(c.follower_count),
+                "following_count" => json!(c.following_count),
+                "likes_count" => json!(c.likes_count),
+                "video_count" => json!(video_count),
+                _ => continue,
+            };
+            user.insert(f.clone(), v);
+        }
+        Ok(ok(json!({ "user": user })))
+    })();
+    respond(result)
+}
+
+fn video_json(v: &Video, fields: &[String], username: &str, base_url: &str) -> Value {
+    let mut out = Map::new();
+    for f in fields {
+        let value = match f.as_str() {
+            "id" => json!(v.id),
+            "create_time" => json!(v.create_time),
+            "cover_image_url" => json!(format!("{base_url}/_sandbox/cover/{}.jpeg", v.id)),
+            "share_url" => json!(format!("https://www.tiktok.com/@{username}/video/{}", v.id)),
+            "video_description" | "title" => json!(v.title),
+            "duration" => json!(v.duration),
+            "height" => json!(v.height),
+            "width" => json!(v.width),
+            "embed_html" => json!(format!(
+                "<blockquote class=\"tiktok-embed\" cite=\"https://www.tiktok.com/@{username}/video/{id}\" data-video-id=\"{id}\"></blockquote>",
+                id = v.id
+            )),
+            "embed_link" => json!(format!("https://www.tiktok.com/player/v1/{}", v.id)),
+            "like_count" => json!(v.like_count),
+            "comment_count" => json!(v.comment_count),
+            "share_count" => json!(v.share_count),
+            "view_count" => json!(v.view_count),
+            "is_aigc" => json!(false),
+            _ => continue,
+        };
+        out.insert(f.clone(), value);
+    }
+    Value::Object(out)
+}
+
+fn video_fields(q: &HashMap<String, String>) -> Result<Vec<String>, V2Error> {
+    let fields = fields_param(q)?;
+    if let Some(bad) = fields.iter().find(|f| !VIDEO_FIELDS.contains(&f.as_str())) {
+        return Err(V2Error::invalid_params(format!("Invalid field: {bad}")));
+    }
+    Ok(fields)
+}
+
+/// `POST /v2/video/list/` — the creator's public videos, newest first, paged by a
+/// millisecond `cursor`.
+pub(crate) async fn video_list(
+    State(s): State<SandboxState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    s.settle();
+    let now = s.now();
+    let base_url = s.base_url().to_owned();
+    let mut inner = s.lock();
+    let result = (|| -> V2Result {
+        let caller = authenticate(&inner, &headers, now, &["video.list"])?;
+        let limit = inner.knobs.rate_limits.display;
+        rate_limit(&mut inner, &caller, "video.list", limit, now)?;
+        let fields = video_fields(&q)?;
+        let body = json_body(&headers, &body, true)?;
+        let cursor = match body.get("cursor") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_i64().ok_or_else(|| V2Error::invalid_params("cursor must be an int64."))?),
+        };
+        let max_count = match body.get("max_count") {
+            None | Some(Value::Null) => 10,
+            Some(v) => v.as_i64().ok_or_else(|| V2Error::invalid_params("max_count must be an int32."))?,
+        };
+        if !(1..=20).contains(&max_count) {
+            return Err(V2Error::invalid_params("max_count must be between 1 and 20."));
+        }
+        let public_only = inner.knobs.video_list_public_only;
+        let username = inner.creators.get(&caller.open_id).map(|c| c.username.clone()).unwrap_or_default();
+        let mut videos: Vec<&Video> = inner
+            .videos
+            .iter()
+            .filter(|v| v.open_id == caller.open_id && (v.public || !public_only))
+            .filter(|v| cursor.is_none_or(|c| v.create_time * 1000 < c))
+            .collect();
+        videos.sort_by(|a, b| b.create_time.cmp(&a.create_time).then(b.id.cmp(&a.id)));
+        let take = usize::try_from(max_count).unwrap_or(10);
+        let has_more = videos.len() > take;
+        videos.truncate(take);
+        let next_cursor = videos.last().map_or(cursor.unwrap_or(0), |v| v.create_time * 1000);
+        let list: Vec<Value> = videos.iter().map(|v| video_json(v, &fields, &username, &base_url)).collect();
+        Ok(ok(json!({"videos": list, "cursor": next_cursor, "has_more": has_more})))
+    })();
+    respond(result)
+}
+
+/// `POST /v2/video/query/` — up to 20 of the creator's own videos by id.
+pub(crate) async fn video_query(
+    State(s): State<SandboxState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    s.settle();
+    let now = s.now();
+    let base_url = s.base_url().to_owned();
+    let mut inner = s.lock();
+    let result = (|| -> V2Result {
+        let caller = authenticate(&inner, &headers, now, &["video.list"])?;
+        let limit = inner.knobs.rate_limits.display;
+        rate_limit(&mut inner, &caller, "video.query", limit, now)?;
+        let fields = video_fields(&q)?;
+        let body = json_body(&headers, &body, false)?;
+        let ids: Vec<String> = body
+            .pointer("/filters/video_ids")
+            .and_then(Value::as_array)
+            .ok_or_else(|| V2Error::invalid_params("filters.video_ids is required."))?
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| V2Error::invalid_params("video_ids must be strings.")))
+            .collect::<Result<_, _>>()?;
+        if ids.is_empty() || ids.len() > 20 {
+            return Err(V2Error::invalid_params("filters.video_ids must hold 1 to 20 ids."));
+        }
+        let username = inner.creators.get(&caller.open_id).map(|c| c.username.clone()).unwrap_or_default();
+        let list: Vec<Value> = inner
+            .videos
+            .iter()
+            .filter(|v| v.open_id == caller.open_id && ids.contains(&v.id))
+            .map(|v| video_json(v, &fields, &username, &base_url))
+            .collect();
+        Ok(ok(json!({"videos": list, "cursor": 0, "has_more": false})))
+    })();
+    respond(result)
+}

@@ -1,0 +1,574 @@
+//! Content Posting API: creator_info, direct and inbox video init, photo content init,
+//! status/fetch and cancel (tiktok-api.md §5), with TikTok's caps and audit rules.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Value, json};
+
+use super::{Caller, V2Error, V2Result, authenticate, json_body, ok, rate_limit, respond};
+use crate::model::{App, Creator};
+use crate::state::{Inner, PostMode, PublishTask, SandboxState, Source, Status, Upload, new_post_id, random_string};
+
+const PRIVACY_LEVELS: [&str; 4] = ["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "FOLLOWER_OF_CREATOR", "SELF_ONLY"];
+
+/// Privacy options TikTok offers for an account (public vs private differ).
+pub(crate) fn privacy_options(c: &Creator) -> Vec<&'static str> {
+    if c.private_account {
+        vec!["FOLLOWER_OF_CREATOR", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"]
+    } else {
+        vec!["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"]
+    }
+}
+
+fn day_ago(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - TimeDelta::hours(24)
+}
+
+/// Direct posts by a creator in the trailing 24 h (shared across apps, as on TikTok).
+fn daily_posts(inner: &Inner, open_id: &str, now: DateTime<Utc>) -> usize {
+    inner
+        .tasks
+        .iter()
+        .filter(|t| t.mode == PostMode::Direct && t.open_id == open_id && t.created_at > day_ago(now))
+        .count()
+}
+
+/// Whether a new creator would exceed the app's daily active-publishing-user quota.
+fn app_cap_reached(inner: &Inner, app: &App, open_id: &str, now: DateTime<Utc>) -> bool {
+    let cap = app.active_user_cap.or((!app.audited).then_some(inner.knobs.unaudited_active_user_cap));
+    let Some(cap) = cap else { return false };
+    let mut users: Vec<&str> = inner
+        .tasks
+        .iter()
+        .filter(|t| t.mode == PostMode::Direct && t.client_key == app.client_key && t.created_at > day_ago(now))
+        .map(|t| t.open_id.as_str())
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    !users.contains(&open_id) && users.len() >= cap as usize
+}
+
+/// Inbox shares created in the trailing 24 h that the creator has not posted yet.
+fn pending_shares(inner: &Inner, open_id: &str, now: DateTime<Utc>) -> usize {
+    inner
+        .tasks
+        .iter()
+        .filter(|t| {
+            t.mode == PostMode::Inbox
+                && t.open_id == open_id
+                && t.created_at > day_ago(now)
+                && !matches!(t.status, Status::PublishComplete | Status::Failed)
+        })
+        .count()
+}
+
+fn creator_and_app(inner: &Inner, caller: &Caller) -> Result<(Creator, App), V2Error> {
+    let creator = inner.creators.get(&caller.open_id).cloned().ok_or_else(V2Error::token_invalid)?;
+    let app = inner.apps.get(&caller.client_key).cloned().ok_or_else(V2Error::token_invalid)?;
+    Ok((creator, app))
+}
+
+fn banned() -> V2Error {
+    V2Error::forbidden("spam_risk_user_banned_from_posting", "The user is banned from making new posts.")
+}
+
+fn too_many_posts() -> V2Error {
+    V2Error::forbidden(
+        "spam_risk_too_many_posts",
+        "The daily post cap from the API is reached for the current user.",
+    )
+}
+
+fn active_user_cap() -> V2Error {
+    V2Error::forbidden(
+        "reached_active_user_cap",
+        "The daily quota of active publishing users for this client is reached.",
+    )
+}
+
+/// `POST /v2/post/publish/creator_info/query/`. Caps and bans come back with HTTP 200.
+pub(crate) async fn creator_info(State(s): State<SandboxState>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = s.now();
+    let mut inner = s.lock();
+    let result = (|| -> V2Result {
+        let caller = authenticate(&inner, &headers, now, &["video.publish"])?;
+        let limit = inner.knobs.rate_limits.creator_info;
+        rate_limit(&mut inner, &caller, "creator_info", limit, now)?;
+        json_body(&headers, &body, true)?;
+        let (c, app) = creator_and_app(&inner, &caller)?;
+        // TikTok answers these "intentionally" with 200; the UI must read error.code.
+        let with_200 = |mut e: V2Error| {
+            e.status = StatusCode::OK;
+            e
+        };
+        if c.banned {
+            return Err(with_200(banned()));
+        }
+        if daily_posts(&inner, &c.open_id, now) >= c.daily_post_cap as usize {
+            return Err(with_200(too_many_posts()));
+        }
+        if app_cap_reached(&inner, &app, &c.open_id, now) {
+            return Err(with_200(active_user_cap()));
+        }
+        Ok(ok(json!({
+            "creator_avatar_url": c.avatar_url,
+            "creator_username": c.username,
+            "creator_nickname": c.display_name,
+            "privacy_level_options": privacy_options(&c),
+            "comment_disabled": c.comment_disabled,
+            "duet_disabled": c.duet_disabled || c.private_account,
+            "stitch_disabled": c.stitch_disabled || c.private_account,
+            "max_video_post_duration_sec": c.max_video_post_duration_sec,
+        })))
+    })();
+    respond(result)
+}
+
+fn object<'a>(body: &'a Value, key: &str) -> Result<&'a serde_json::Map<String, Value>, V2Error> {
+    body.get(key).and_then(Value::as_object).ok_or_else(|| V2Error::invalid_params(format!("{key} is required.")))
+}
+
+fn opt_bool(obj: &serde_json::Map<String, Value>, key: &str) -> Result<bool, V2Error> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(V2Error::invalid_params(format!("{key} must be a boolean."))),
+    }
+}
+
+fn opt_string(obj: &serde_json::Map<String, Value>, key: &str) -> Result<Option<String>, V2Error> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(V2Error::invalid_params(format!("{key} must be a string."))),
+    }
+}
+
+fn positive_int(obj: &serde_json::Map<String, Value>, key: &str) -> Result<u64, V2Error> {
+    obj.get(key)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| V2Error::invalid_params(format!("{key} is required and must be a positive integer.")))
+}
+
+/// Parsed `post_info` of a direct post.
+struct PostInfo {
+    title: Option<String>,
+    privacy_level: Option<String>,
+    disable_comment: bool,
+    disable_duet: bool,
+    disable_stitch: bool,
+}
+
+fn parse_post_info(obj: &serde_json::Map<String, Value>, max_title_utf16: usize) -> Result<PostInfo, V2Error> {
+    let title = opt_string(obj, "title")?;
+    if title.as_ref().is_some_and(|t| t.encode_utf16().count() > max_title_utf16) {
+        return Err(V2Error::invalid_params(format!("The title exceeds {max_title_utf16} characters.")));
+    }
+    for key in ["brand_content_toggle", "brand_organic_toggle", "is_aigc", "auto_add_music"] {
+        opt_bool(obj, key)?;
+    }
+    if let Some(v) = obj.get("video_cover_timestamp_ms") {
+        if !v.is_null() && !v.is_i64() {
+            return Err(V2Error::invalid_params("video_cover_timestamp_ms must be an int32."));
+        }
+    }
+    Ok(PostInfo {
+        title,
+        privacy_level: opt_string(obj, "privacy_level")?,
+        disable_comment: opt_bool(obj, "disable_comment")?,
+        disable_duet: opt_bool(obj, "disable_duet")?,
+        disable_stitch: opt_bool(obj, "disable_stitch")?,
+    })
+}
+
+/// Privacy and audit rules of a direct post, in TikTok's order.
+fn check_direct_rules(inner: &Inner, c: &Creator, app: &App, privacy: Option<&str>, now: DateTime<Utc>) -> Result<(), V2Error> {
+    let mismatch = || {
+        V2Error::forbidden(
+            "privacy_level_option_mismatch",
+            "privacy_level is missing or not one of the creator's privacy_level_options.",
+        )
+    };
+    let privacy = privacy.ok_or_else(mismatch)?;
+    if !PRIVACY_LEVELS.contains(&privacy) || !privacy_options(c).contains(&privacy) {
+        return Err(mismatch());
+    }
+    if !app.audited {
+        if !c.private_account {
+            return Err(V2Error::forbidden(
+                "unaudited_client_can_only_post_to_private_accounts",
+                "Unaudited clients can only post to a private account.",
+            ));
+        }
+        if privacy != "SELF_ONLY" {
+            let code = inner.knobs.unaudited_privacy_error.clone();
+            return Err(V2Error::forbidden(&code, "Unaudited clients can only post with SELF_ONLY visibility."));
+        }
+    }
+    if c.banned {
+        return Err(banned());
+    }
+    if daily_posts(inner, &c.open_id, now) >= c.daily_post_cap as usize {
+        return Err(too_many_posts());
+    }
+    if app_cap_reached(inner, app, &c.open_id, now) {
+        return Err(active_user_cap());
+    }
+    Ok(())
+}
+
+/// PULL_FROM_URL: https, a domain host, under a verified domain or URL prefix.
+fn check_pull_url(app: &App, raw: &str) -> Result<(), V2Error> {
+    let url = url::Url::parse(raw).map_err(|_| V2Error::invalid_params("The media URL is invalid."))?;
+    if url.scheme() != "https" {
+        return Err(V2Error::invalid_params("The media URL must use https."));
+    }
+    let unverified = || {
+        V2Error::forbidden("url_ownership_unverified", "The media URL is not under a verified domain or URL prefix.")
+    };
+    let Some(url::Host::Domain(host)) = url.host() else { return Err(unverified()) };
+    let host = host.to_ascii_lowercase();
+    let domain_ok = app.verified_domains.iter().any(|d| {
+        let d = d.to_ascii_lowercase();
+        host == d || host.ends_with(&format!(".{d}"))
+    });
+    let prefix_ok = app.verified_url_prefixes.iter().any(|p| raw.starts_with(p.as_str()));
+    if domain_ok || prefix_ok { Ok(()) } else { Err(unverified()) }
+}
+
+/// `source_info` of a video init.
+enum VideoSource {
+    File { video_size: u64, chunk_size: u64, count: u64 },
+    Pull { video_url: String },
+}
+
+fn parse_source(body: &Value, inner: &Inner, app: &App) -> Result<VideoSource, V2Error> {
+    let src = object(body, "source_info")?;
+    match src.get("source").and_then(Value::as_str) {
+        Some("FILE_UPLOAD") => {
+            let video_size = positive_int(src, "video_size")?;
+            let chunk_size = positive_int(src, "chunk_size")?;
+            let count = positive_int(src, "total_chunk_count")?;
+            inner
+                .knobs
+                .chunks
+                .validate(video_size, chunk_size, count)
+                .map_err(|e| V2Error::invalid_params(e.message()))?;
+            Ok(VideoSource::File { video_size, chunk_size, count })
+        }
+        Some("PULL_FROM_URL") => {
+            let video_url = opt_string(src, "video_url")?
+                .filter(|u| !u.is_empty())
+                .ok_or_else(|| V2Error::invalid_params("video_url is required for PULL_FROM_URL."))?;
+            check_pull_url(app, &video_url)?;
+            Ok(VideoSource::Pull { video_url })
+        }
+        _ => Err(V2Error::invalid_params("source_info.source must be FILE_UPLOAD or PULL_FROM_URL.")),
+    }
+}
+
+struct NewTask {
+    mode: PostMode,
+    photo: bool,
+    info: PostInfo,
+    source: VideoSource,
+}
+
+/// Creates the task and answers `{publish_id, upload_url?}`.
+fn create_task(s: &SandboxState, inner: &mut Inner, caller: &Caller, now: DateTime<Utc>, t: NewTask) -> Response {
+    let digits = new_post_id();
+    let (prefix, source) = match (&t.source, t.mode, t.photo) {
+        (_, _, true) => ("p_pub_url~v2.", Source::PullFromUrl),
+        (VideoSource::File { .. }, PostMode::Direct, _) => ("v_pub_file~v2-1.", Source::FileUpload),
+        (VideoSource::Pull { .. }, PostMode::Direct, _) => ("v_pub_url~v2-1.", Source::PullFromUrl),
+        (VideoSource::File { .. }, PostMode::Inbox, _) => ("v_inbox_file~v2.", Source::FileUpload),
+        (VideoSource::Pull { .. }, PostMode::Inbox, _) => ("v_inbox_url~v2.", Source::PullFromUrl),
+    };
+    let publish_id = format!("{prefix}{digits}");
+    let (mut video_size, mut chunk_size, mut count, mut video_url, mut upload) = (None, None, None, None, None);
+    match t.source {
+        VideoSource::File { video_size: v, chunk_size: c, count: n } => {
+            (video_size, chunk_size, count) = (Some(v), Some(c), Some(n));
+            let upload_id = new_post_id().to_string();
+            let upload_token = random_string(32);
+            let url = format!(
+                "{}{}?upload_id={upload_id}&upload_token={upload_token}",
+                s.base_url(),
+                super::UPLOAD_PATH
+            );
+            let keep = v <= inner.knobs.keep_upload_bytes_max;
+            upload = Some(Upload {
+                upload_id,
+                upload_token,
+                url,
+                issued_at: now,
+                received: 0,
+                chunks: 0,
+                hasher: Some(sha2::Digest::new()),
+                sha256: None,
+                bytes: keep.then(Vec::new),
+                head: Vec::new(),
+            });
+        }
+        VideoSource::Pull { video_url: u } => video_url = Some(u),
+    }
+    let forced_failure = inner.take_media_check(&caller.open_id);
+    let upload_url = upload.as_ref().map(|u| u.url.clone());
+    inner.tasks.push(PublishTask {
+        publish_id: publish_id.clone(),
+        client_key: caller.client_key.clone(),
+        open_id: caller.open_id.clone(),
+        mode: t.mode,
+        photo: t.photo,
+        source,
+        title: t.info.title,
+        privacy_level: t.info.privacy_level,
+        disable_comment: t.info.disable_comment,
+        disable_duet: t.info.disable_duet,
+        disable_stitch: t.info.disable_stitch,
+        video_size,
+        chunk_size,
+        total_chunk_count: count,
+        video_url,
+        upload,
+        status: if source == Source::FileUpload { Status::ProcessingUpload } else { Status::ProcessingDownload },
+        fail_reason: None,
+        post_ids: Vec::new(),
+        created_at: now,
+        ready_at: None,
+        delivered_at: None,
+        published_at: None,
+        public_pending: false,
+        forced_failure,
+    });
+    match upload_url {
+        Some(u) => ok(json!({"publish_id": publish_id, "upload_url": u})),
+        None => ok(json!({"publish_id": publish_id})),
+    }
+}
+
+/// `POST /v2/post/publish/video/init/` — Direct Post.
+pub(crate) async fn video_init(State(s): State<SandboxState>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = s.now();
+    let mut inner = s.lock();
+    let result = (|| -> V2Result {
+        let caller = authenticate(&inner, &headers, now, &["video.publish"])?;
+        let limit = inner.knobs.rate_limits.init;
+        rate_limit(&mut inner, &caller, "video.init", limit, now)?;
+        let body = json_body(&headers, &body, false)?;
+        let (c, app) = creator_and_app(&inner, &caller)?;
+        let info = parse_post_info(object(&body, "post_info")?, inner.knobs.max_title_utf16)?;
+        object(&body, "source_info")?;
+        check_direct_rules(&inner, &c, &app, info.privacy_level.as_deref(), now)?;
+        let source = parse_source(&body, &inner, &app)?;
+        Ok(create_task(&s, &mut inner, &caller, now, NewTask { mode: PostMode::Direct, photo: false, info, source }))
+    })();
+    respond(result)
+}
+
+/// `POST /v2/post/publish/inbox/video/init/` — upload to the creator's inbox as a draft.
+pub(crate) async fn inbox_init(State(s): State<SandboxState>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = s.now();
+    let mut inner = s.lock();
+    let result = (|| -> V2Result {
+        let caller = authenticate(&inner, &headers, now, &["video.upload"])?;
+        let limit = inner.knobs.rate_limits.init;
+        rate_limit(&mut inner, &caller, "inbox.video.init", limit, now)?;
+        let body = json_body(&headers, &body, false)?;
+        let (c, app) = creator_and_app(&inner, &caller)?;
+        // Only source_info is documented; a title is recorded (whether TikTok honours it is
+        // UNCONFIRMED) and everything else is ignored.
+        let title = match body.get("post_info").and_then(Value::as_object) {
+            Some(p) => opt_string(p, "title")?,
+            None => None,
+        };
+        object(&body, "source_info")?;
+        if c.banned {
+            return Err(banned());
+        }
+        if pending_shares(&inner, &c.open_id, now) >= inner.knobs.pending_share_cap as usize {
+            let mut e = V2Error::forbidden(
+                "spam_risk_too_many_pending_share",
+                "The user has too many pending shares awaiting action in the inbox.",
+            );
+            e.omit_data = true;
+            return Err(e);
+        }
+        let source = parse_source(&body, &inner, &app)?;
+        let info = PostInfo { title, privacy_level: None, disable_comment: false, disable_duet: false, disable_stitch: false };
+        Ok(create_task(&s, &mut inner, &caller, now, NewTask { mode: PostMode::Inbox, photo: false, info, source }))
+    })();
+    respond(result)
+}
+
+/// `POST /v2/post/publish/content/init/` — photo posts (PULL_FROM_URL only).
+pub(crate) async fn content_init(State(s): State<SandboxState>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = s.now();
+    let mut inner = s.lock();
+    let result = (|| -> V2Result {
+        let caller = authenticate(&inner, &headers, now, &[])?;
+        let limit = inner.knobs.rate_limits.init;
+        rate_limit(&mut inner, &caller, "content.init", limit, now)?;
+        let body = json_body(&headers, &body, false)?;
+        if body.get("media_type").and_then(Value::as_str) != Some("PHOTO") {
+            return Err(V2Error::invalid_params("media_type must be PHOTO."));
+        }
+        let mode = match body.get("post_mode").and_then(Value::as_str) {
+            Some("DIRECT_POST") => PostMode::Direct,
+            Some("MEDIA_UPLOAD") => PostMode::Inbox,
+            _ => return Err(V2Error::invalid_params("post_mode must be DIRECT_POST or MEDIA_UPLOAD.")),
+        };
+        let scope = if mode == PostMode::Direct { "video.publish" } else { "video.upload" };
+        if !caller.has(scope) {
+            return Err(V2Error::scope_not_authorized());
+        }
+        let (c, app) = creator_and_app(&inner, &caller)?;
+        let post_info = body.get("post_info").and_then(Value::as_object).cloned().unwrap_or_default();
+        let info = parse_post_info(&post_info, inner.knobs.max_title_utf16)?;
+        if info.title.as_ref().is_some_and(|t| t.chars().count() > 90) {
+            return Err(V2Error::invalid_params("The photo title exceeds 90 characters."));
+        }
+        if opt_string(&post_info, "description")?.is_some_and(|d| d.chars().count() > 4000) {
+            return Err(V2Error::invalid_params("The description exceeds 4000 characters."));
+        }
+        let src = object(&body, "source_info")?;
+        if src.get("source").and_then(Value::as_str) != Some("PULL_FROM_URL") {
+            return Err(V2Error::invalid_params("source_info.source must be PULL_FROM_URL for photos."));
+        }
+        let images: Vec<String> = src
+            .get("photo_images")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default();
+        if images.is_empty() || images.len() > 35 {
+            return Err(V2Error::invalid_params("photo_images must hold 1 to 35 URLs."));
+        }
+        let cover = src.get("photo_cover_index").and_then(Value::as_u64).unwrap_or(0);
+        if cover >= images.len() as u64 {
+            return Err(V2Error::invalid_params("photo_cover_index is out of range."));
+        }
+        if mode == PostMode::Direct {
+            check_direct_rules(&inner, &c, &app, info.privacy_level.as_deref(), now)?;
+        } else if pending_shares(&inner, &c.open_id, now) >= inner.knobs.pending_share_cap as usize {
+            let mut e = V2Error::forbidden(
+                "spam_risk_too_many_pending_share",
+                "The user has too many pending shares awaiting action in the inbox.",
+            );
+            e.omit_data = true;
+            return Err(e);
+        } else if c.banned {
+            return Err(banned());
+        }
+        for image in &images {
+            check_pull_url(&app, image)?;
+        }
+        let source = VideoSource::Pull { video_url: images[0].clone() };
+        Ok(create_task(&s, &mut inner, &caller, now, NewTask { mode, photo: true, info, source }))
+    })();
+    respond(result)
+}
+
+fn publish_id_of(body: &Value) -> Result<String, V2Error> {
+    body.get("publish_id")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| V2Error::invalid_params("publish_id is required."))
+}
+
+fn owned_task<'a>(inner: &'a mut Inner, caller: &Caller, publish_id: &str) -> Result<&'a mut PublishTask, V2Error> {
+    let task = inner.task_mut(publish_id).ok_or_else(|| {
+        V2Error::new(StatusCode::BAD_REQUEST, "invalid_publish_id", "The publish_id does not exist.")
+    })?;
+    if task.open_id != caller.open_id || task.client_key != caller.client_key {
+        return Err(V2Error::new(
+            StatusCode::BAD_REQUEST,
+            "token_not_authorized_for_specified_publish_id",
+            "The access token is not authorized for the specified publish_id.",
+        ));
+    }
+    Ok(task)
+}
+
+/// `POST /v2/post/publish/status/fetch/`.
+pub(crate) async fn status_fetch(State(s): State<SandboxState>, headers: HeaderMap, body: Bytes) -> Response {
+    s.settle();
+    let now = s.now();
+    let mut inner = s.lock();
+    let result = (|| -> V2Result {
+        let caller = authenticate(&inner, &headers, now, &["video.upload", "video.publish"])?;
+        let limit = inner.knobs.rate_limits.status_fetch;
+        rate_limit(&mut inner, &caller, "status.fetch", limit, now)?;
+        let body = json_body(&headers, &body, false)?;
+        let publish_id = publish_id_of(&body)?;
+        let pull_ms = inner.knobs.pull_download_ms.max(1);
+        let pull_size = inner.knobs.pull_video_size;
+        let task = owned_task(&mut inner, &caller, &publish_id)?;
+        // Real bodies omit the fields that do not apply (e.g. a FAILED body has only
+        // status and fail_reason).
+        let mut data = serde_json::Map::new();
+        data.insert("status".into(), json!(task.status.as_str()));
+        if task.status == Status::Failed {
+            data.insert("fail_reason".into(), json!(task.fail_reason));
+        } else {
+            data.insert("publicaly_available_post_id".into(), json!(task.post_ids));
+            match task.source {
+                Source::FileUpload => {
+                    data.insert("uploaded_bytes".into(), json!(task.uploaded_bytes()));
+                }
+                Source::PullFromUrl => {
+                    let elapsed = (now - task.created_at).num_milliseconds().max(0);
+                    let downloaded = if task.ready_at.is_some() {
+                        pull_size
+                    } else {
+                        i64::try_from(i128::from(pull_size) * i128::from(elapsed.min(pull_ms)) / i128::from(pull_ms))
+                            .unwrap_or(pull_size)
+                    };
+                    data.insert("downloaded_bytes".into(), json!(downloaded));
+                }
+            }
+        }
+        Ok(ok(Value::Object(data)))
+    })();
+    respond(result)
+}
+
+/// `POST /v2/post/publish/cancel/` — only while a PULL download is in progress.
+pub(crate) async fn cancel(State(s): State<SandboxState>, headers: HeaderMap, body: Bytes) -> Response {
+    s.settle();
+    let now = s.now();
+    let (result, events) = {
+        let mut inner = s.lock();
+        let mut events = Vec::new();
+        let result = (|| -> V2Result {
+            let caller = authenticate(&inner, &headers, now, &["video.upload", "video.publish"])?;
+            let body = json_body(&headers, &body, false)?;
+            let publish_id = publish_id_of(&body)?;
+            let task = owned_task(&mut inner, &caller, &publish_id)?;
+            if task.status != Status::ProcessingDownload || task.ready_at.is_some() {
+                return Err(V2Error::new(
+                    StatusCode::BAD_REQUEST,
+                    "publish_not_cancellable",
+                    "The publish task can no longer be cancelled.",
+                ));
+            }
+            task.status = Status::Failed;
+            task.fail_reason = Some("publish_cancelled".into());
+            events.push(crate::state::WebhookEvent {
+                client_key: task.client_key.clone(),
+                open_id: task.open_id.clone(),
+                event: "post.publish.failed".into(),
+                content: json!({"publish_id": task.publish_id, "reason": "publish_cancelled", "publish_type": task.publish_type()}),
+                create_time: now.timestamp(),
+            });
+            let body = json!({"error": {"code": "ok", "message": "", "log_id": crate::state::log_id()}});
+            Ok((StatusCode::OK, axum::Json(body)).into_response())
+        })();
+        (result, events)
+    };
+    s.emit(events);
+    respond(result)
+}
