@@ -1,1 +1,161 @@
-fn main() {}
+//! `mktpost`: the one command-line binary. Thin glue: each subcommand reads the configuration,
+//! builds what it needs from the library crates and runs it. It lives at the workspace root so
+//! `cargo run -- dev` works from a fresh clone with no `-p`.
+
+use clap::{Parser, Subcommand};
+use jobs::config::Config;
+use jobs::context::JobContext;
+use jobs::queue::Queue;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "mktpost", version, about = "MKT POST: publish videos to TikTok")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Everything in one process on the embedded defaults: web + worker + sandbox.
+    Dev,
+    /// The web tier (HTML pages and JSON API).
+    Web,
+    /// A worker process running queued jobs.
+    Worker,
+    /// The scheduler (cron): fires due posts and sweeps.
+    Scheduler,
+    /// The local TikTok + Google stand-in.
+    Sandbox {
+        /// Port to listen on (default: the port of SANDBOX_BIND).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Runs the store's migrations and exits.
+    Migrate,
+    /// Re-seals every stored token with the current key (first in TOKEN_KEYS).
+    RotateKeys {
+        /// Leaked-key procedure: delete what this key sealed and ask creators to reconnect.
+        #[arg(long)]
+        retire: Option<String>,
+        /// Accounts per batch.
+        #[arg(long, default_value_t = 200)]
+        batch: u32,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            // One line naming the variable; exit code 2 (a usage error, not a crash).
+            eprintln!("mktpost: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    jobs::telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mktpost: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "mktpost failed");
+            eprintln!("mktpost: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A token cancelled by SIGTERM or Ctrl-C: every component shuts down gracefully on it.
+fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        worker::shutdown_signal().await;
+        tracing::info!("shutting down");
+        t.cancel();
+    });
+    token
+}
+
+async fn context(config: &Arc<Config>) -> anyhow::Result<JobContext> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store = jobs::store::connect(config.database_url.expose()).await?;
+    let queue = Queue::connect(config).await?;
+    JobContext::new(config.clone(), store, queue).await
+}
+
+async fn run(command: Command, config: Arc<Config>) -> anyhow::Result<()> {
+    match command {
+        Command::Migrate => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            jobs::store::migrate(config.database_url.expose()).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::RotateKeys { retire, batch } => {
+            let ctx = context(&config).await?;
+            let report = jobs::rotate_keys::rotate_keys(ctx.store.as_ref(), &ctx.vault, batch, retire.as_deref()).await?;
+            println!("rotate-keys: current key {}: {report}", ctx.vault.ring().current_id());
+            if report.failed > 0 {
+                anyhow::bail!("{} accounts could not be processed; re-run", report.failed);
+            }
+            Ok(())
+        }
+        Command::Sandbox { port } => {
+            let mut bind = config.sandbox_bind;
+            if let Some(p) = port {
+                bind.set_port(p);
+            }
+            let sandbox = start_sandbox(&config, bind).await?;
+            println!("sandbox listening on {}", sandbox.base_url());
+            shutdown_token().cancelled().await;
+            sandbox.shutdown().await;
+            Ok(())
+        }
+        Command::Web => {
+            let ctx = context(&config).await?;
+            let token = shutdown_token();
+            web::serve(web::state::AppState::new(ctx), config.bind_addr, token.cancelled_owned()).await
+        }
+        Command::Worker => {
+            let ctx = context(&config).await?;
+            let queue = ctx.queue.clone();
+            worker::run(ctx, queue, shutdown_token().cancelled_owned()).await
+        }
+        Command::Scheduler => anyhow::bail!("the scheduler is not part of this build yet"),
+        Command::Dev => dev(config).await,
+    }
+}
+
+async fn start_sandbox(config: &Config, bind: std::net::SocketAddr) -> anyhow::Result<sandbox::SandboxHandle> {
+    let cfg = sandbox::SandboxConfig {
+        bind,
+        firebase_project_id: config.firebase_project_id.clone(),
+        redirect_uris: vec![config.tiktok_redirect_uri.to_string()],
+        ..Default::default()
+    };
+    Ok(sandbox::Sandbox::start(cfg).await?)
+}
+
+/// All in one process: sandbox, worker and web on SQLite under DATA_DIR.
+async fn dev(config: Arc<Config>) -> anyhow::Result<()> {
+    let sandbox = start_sandbox(&config, config.sandbox_bind).await?;
+    let ctx = context(&config).await?;
+    let token = shutdown_token();
+    let worker = tokio::spawn(worker::run(ctx.clone(), ctx.queue.clone(), token.clone().cancelled_owned()));
+    println!("MKT POST is running at {}  (sandbox TikTok/Google at {}; Ctrl-C to stop)", config.public_url, sandbox.base_url());
+    let served = web::serve(web::state::AppState::new(ctx), config.bind_addr, token.clone().cancelled_owned()).await;
+    token.cancel();
+    let worked = worker.await?;
+    sandbox.shutdown().await;
+    served.and(worked)
+}

@@ -2,12 +2,18 @@
 //! the store, the token vault, the job queue and (in later modules) the TikTok client, staging,
 //! pacing and one module per job.
 
+pub mod accounts;
 pub mod config;
 pub mod context;
+pub mod disconnect_account;
+pub mod identity;
+pub mod locks;
 pub mod model;
 pub mod ping;
 pub mod queue;
+pub mod refresh_token;
 pub mod rotate_keys;
 pub mod store;
 pub mod telemetry;
+pub mod tiktok;
 pub mod vault;

@@ -23,7 +23,10 @@ impl Clock {
     /// Moves the clock forward; returns the new offset.
     pub fn advance(&self, by: std::time::Duration) -> TimeDelta {
         let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX / 2);
-        let new = self.offset_ms.fetch_add(ms, Ordering::SeqCst).saturating_add(ms);
+        let new = self
+            .offset_ms
+            .fetch_add(ms, Ordering::SeqCst)
+            .saturating_add(ms);
         TimeDelta::milliseconds(new)
     }
 

@@ -47,12 +47,22 @@ pub enum FaultAction {
 impl FaultSpec {
     /// A fault on the `nth` call of `endpoint`.
     pub fn new(endpoint: impl Into<String>, nth: u32, action: FaultAction) -> Self {
-        Self { endpoint: endpoint.into(), nth, times: 1, chunk: None, open_id: None, action }
+        Self {
+            endpoint: endpoint.into(),
+            nth,
+            times: 1,
+            chunk: None,
+            open_id: None,
+            action,
+        }
     }
 
     /// A fault on chunk `chunk` (1-based) of any upload.
     pub fn on_chunk(chunk: u64, action: FaultAction) -> Self {
-        Self { chunk: Some(chunk), ..Self::new("upload", 1, action) }
+        Self {
+            chunk: Some(chunk),
+            ..Self::new("upload", 1, action)
+        }
     }
 }
 
@@ -82,10 +92,10 @@ impl Fault {
         if self.spec.chunk.is_some() && self.spec.chunk != call.chunk {
             return None;
         }
-        if let Some(want) = &self.spec.open_id {
-            if call.open_id != Some(want.as_str()) {
-                return None;
-            }
+        if let Some(want) = &self.spec.open_id
+            && call.open_id != Some(want.as_str())
+        {
+            return None;
         }
         self.seen += 1;
         let first = self.spec.nth.max(1);
@@ -106,12 +116,23 @@ mod tests {
     fn fires_on_nth_matching_call_for_times_calls() {
         let mut f = Fault {
             id: 1,
-            spec: FaultSpec { times: 2, ..FaultSpec::new("video.init", 2, FaultAction::Drop) },
+            spec: FaultSpec {
+                times: 2,
+                ..FaultSpec::new("video.init", 2, FaultAction::Drop)
+            },
             seen: 0,
             fired: 0,
         };
-        let call = CallSite { endpoint: "video.init", chunk: None, open_id: None };
-        let other = CallSite { endpoint: "status.fetch", chunk: None, open_id: None };
+        let call = CallSite {
+            endpoint: "video.init",
+            chunk: None,
+            open_id: None,
+        };
+        let other = CallSite {
+            endpoint: "status.fetch",
+            chunk: None,
+            open_id: None,
+        };
         assert_eq!(f.hit(&other), None);
         assert_eq!(f.hit(&call), None);
         assert_eq!(f.hit(&call), Some(FaultAction::Drop));
@@ -122,7 +143,11 @@ mod tests {
     #[test]
     fn spec_json_is_flat() {
         let spec: FaultSpec =
-            serde_json::from_str(r#"{"endpoint":"upload","chunk":2,"kind":"status","status":503}"#).unwrap();
-        assert_eq!(spec, FaultSpec::on_chunk(2, FaultAction::Status { status: 503 }));
+            serde_json::from_str(r#"{"endpoint":"upload","chunk":2,"kind":"status","status":503}"#)
+                .unwrap();
+        assert_eq!(
+            spec,
+            FaultSpec::on_chunk(2, FaultAction::Status { status: 503 })
+        );
     }
 }

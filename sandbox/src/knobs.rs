@@ -170,7 +170,13 @@ pub struct RateLimits {
 
 impl Default for RateLimits {
     fn default() -> Self {
-        Self { init: 6, creator_info: 20, status_fetch: 30, display: 600, window_secs: 60 }
+        Self {
+            init: 6,
+            creator_info: 20,
+            status_fetch: 30,
+            display: 600,
+            window_secs: 60,
+        }
     }
 }
 
@@ -210,6 +216,7 @@ impl Default for ChunkRules {
 pub enum ChunkPlanError {
     ChunkSize,
     ChunkCount,
+    VideoTooLarge,
 }
 
 impl ChunkPlanError {
@@ -217,14 +224,32 @@ impl ChunkPlanError {
         match self {
             Self::ChunkSize => "The chunk size is invalid",
             Self::ChunkCount => "total chunk count is invalid",
+            Self::VideoTooLarge => "The video size exceeds the limit",
+        }
+    }
+
+    /// The v2 error code: `invalid_file_upload` for a file over the size limit (which code
+    /// TikTok uses there is UNCONFIRMED), `invalid_params` for a bad plan.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::VideoTooLarge => "invalid_file_upload",
+            _ => "invalid_params",
         }
     }
 }
 
 impl ChunkRules {
     /// Checks `video/init`'s `video_size`/`chunk_size`/`total_chunk_count`.
-    pub fn validate(&self, video_size: u64, chunk_size: u64, count: u64) -> Result<(), ChunkPlanError> {
-        if video_size == 0 || video_size > self.max_video_size || chunk_size == 0 {
+    pub fn validate(
+        &self,
+        video_size: u64,
+        chunk_size: u64,
+        count: u64,
+    ) -> Result<(), ChunkPlanError> {
+        if video_size > self.max_video_size {
+            return Err(ChunkPlanError::VideoTooLarge);
+        }
+        if video_size == 0 || chunk_size == 0 {
             return Err(ChunkPlanError::ChunkSize);
         }
         // floor, not ceil: the final chunk absorbs the remainder.
@@ -238,7 +263,10 @@ impl ChunkRules {
             return Ok(());
         }
         let final_chunk = video_size - (count - 1) * chunk_size;
-        if chunk_size < self.min_chunk || chunk_size > self.max_chunk || final_chunk > self.max_final_chunk {
+        if chunk_size < self.min_chunk
+            || chunk_size > self.max_chunk
+            || final_chunk > self.max_final_chunk
+        {
             return Err(ChunkPlanError::ChunkSize);
         }
         Ok(())
@@ -280,9 +308,21 @@ mod tests {
     #[test]
     fn ceil_count_small_chunks_and_count_one_mismatch_are_refused() {
         let r = ChunkRules::default();
-        assert_eq!(r.validate(77_360_899, 10_000_000, 8), Err(ChunkPlanError::ChunkCount));
-        assert_eq!(r.validate(77_360_899, 1_000_000, 77), Err(ChunkPlanError::ChunkSize));
-        assert_eq!(r.validate(15_000_000, 10_000_000, 1), Err(ChunkPlanError::ChunkSize));
-        assert_eq!(r.validate(64_000_001, 64_000_001, 1), Err(ChunkPlanError::ChunkSize));
+        assert_eq!(
+            r.validate(77_360_899, 10_000_000, 8),
+            Err(ChunkPlanError::ChunkCount)
+        );
+        assert_eq!(
+            r.validate(77_360_899, 1_000_000, 77),
+            Err(ChunkPlanError::ChunkSize)
+        );
+        assert_eq!(
+            r.validate(15_000_000, 10_000_000, 1),
+            Err(ChunkPlanError::ChunkSize)
+        );
+        assert_eq!(
+            r.validate(64_000_001, 64_000_001, 1),
+            Err(ChunkPlanError::ChunkSize)
+        );
     }
 }

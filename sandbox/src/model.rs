@@ -169,7 +169,25 @@ impl GoogleUser {
             uid,
             email: email.trim().to_owned(),
             name,
-            picture: format!("https://lh3.googleusercontent.com/a/sandbox-{}", &hex::encode(digest)[..12]),
+            picture: format!(
+                "https://lh3.googleusercontent.com/a/sandbox-{}",
+                &hex::encode(digest)[..12]
+            ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_emails_map_to_a_stable_firebase_like_uid() {
+        let a = GoogleUser::from_email("Ada@Example.com ", "");
+        let b = GoogleUser::from_email("ada@example.com", "Ada");
+        assert_eq!(a.uid, b.uid);
+        assert_eq!(a.uid.len(), 28);
+        assert_eq!(a.name, "Ada");
+        assert_eq!(b.name, "Ada");
     }
 }

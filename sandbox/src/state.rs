@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use tokio::sync::mpsc;
 
 use crate::SandboxConfig;
@@ -18,8 +18,8 @@ use crate::faults::{CallSite, Fault, FaultAction, FaultSpec};
 use crate::google::GoogleKeys;
 use crate::knobs::Knobs;
 use crate::model::{
-    ALL_SCOPES, App, Creator, DEMO_CLIENT_KEY, DEMO_CLIENT_SECRET, DEMO_PRIVATE_OPEN_ID, DEMO_PUBLIC_OPEN_ID,
-    GoogleUser, Video,
+    ALL_SCOPES, App, Creator, DEMO_CLIENT_KEY, DEMO_CLIENT_SECRET, DEMO_PRIVATE_OPEN_ID,
+    DEMO_PUBLIC_OPEN_ID, GoogleUser, Video,
 };
 use crate::records::{
     CallCount, CallRecord, ChunkRecord, PostRecord, Records, TokenEvent, TokenRecord, WebhookRecord,
@@ -217,7 +217,8 @@ impl PublishTask {
     }
 
     pub fn is_terminal(&self) -> bool {
-        self.status == Status::Failed || (self.status == Status::PublishComplete && !self.public_pending)
+        self.status == Status::Failed
+            || (self.status == Status::PublishComplete && !self.public_pending)
     }
 
     pub fn uploaded_bytes(&self) -> u64 {
@@ -235,7 +236,13 @@ impl PublishTask {
     }
 
     /// Records a post from this task: direct publish, or the creator posting an inbox draft.
-    fn publish(&mut self, at: DateTime<Utc>, public: bool, videos: &mut Vec<Video>, events: &mut Vec<(String, Value)>) {
+    fn publish(
+        &mut self,
+        at: DateTime<Utc>,
+        public: bool,
+        videos: &mut Vec<Video>,
+        events: &mut Vec<(String, Value)>,
+    ) {
         self.status = Status::PublishComplete;
         self.published_at = Some(at);
         self.public_pending = public;
@@ -293,7 +300,11 @@ impl PublishTask {
             Status::ProcessingDownload if self.ready_at.is_none() => {
                 if knobs.pull_stalls {
                     if now >= self.created_at + TimeDelta::seconds(knobs.pull_timeout_secs) {
-                        let reason = if self.photo { "photo_pull_failed" } else { "video_pull_failed" };
+                        let reason = if self.photo {
+                            "photo_pull_failed"
+                        } else {
+                            "video_pull_failed"
+                        };
                         self.fail(reason, events);
                         return true;
                     }
@@ -307,7 +318,9 @@ impl PublishTask {
                 false
             }
             Status::ProcessingUpload | Status::ProcessingDownload => {
-                let Some(ready) = self.ready_at else { return false };
+                let Some(ready) = self.ready_at else {
+                    return false;
+                };
                 let at = ready + TimeDelta::milliseconds(knobs.processing_delay_ms);
                 if now < at {
                     return false;
@@ -319,12 +332,16 @@ impl PublishTask {
                     self.fail("spam_risk_user_banned_from_posting", events);
                 } else if knobs.check_file_format
                     && self.source == Source::FileUpload
-                    && !self.upload.as_ref().is_some_and(|u| looks_like_video(&u.head))
+                    && !self
+                        .upload
+                        .as_ref()
+                        .is_some_and(|u| looks_like_video(&u.head))
                 {
                     self.fail("file_format_check_failed", events);
                 } else if self.mode == PostMode::Direct {
                     let audited = apps.get(&self.client_key).is_some_and(|a| a.audited);
-                    let public = audited && self.privacy_level.as_deref() == Some("PUBLIC_TO_EVERYONE");
+                    let public =
+                        audited && self.privacy_level.as_deref() == Some("PUBLIC_TO_EVERYONE");
                     self.publish(at, public, videos, events);
                 } else {
                     self.status = Status::SendToUserInbox;
@@ -337,27 +354,42 @@ impl PublishTask {
                 true
             }
             Status::SendToUserInbox => {
-                let (Some(delay), Some(delivered)) = (knobs.inbox_auto_post_ms, self.delivered_at) else {
+                let (Some(delay), Some(delivered)) = (knobs.inbox_auto_post_ms, self.delivered_at)
+                else {
                     return false;
                 };
                 let at = delivered + TimeDelta::milliseconds(delay);
                 if now < at {
                     return false;
                 }
-                let public = creators.get(&self.open_id).is_some_and(|c| !c.private_account);
-                self.privacy_level =
-                    Some(if public { "PUBLIC_TO_EVERYONE" } else { "SELF_ONLY" }.to_owned());
+                let public = creators
+                    .get(&self.open_id)
+                    .is_some_and(|c| !c.private_account);
+                self.privacy_level = Some(
+                    if public {
+                        "PUBLIC_TO_EVERYONE"
+                    } else {
+                        "SELF_ONLY"
+                    }
+                    .to_owned(),
+                );
                 self.publish(at, public, videos, events);
                 true
             }
             Status::PublishComplete => {
-                let Some(published) = self.published_at else { return false };
-                if !self.public_pending || now < published + TimeDelta::milliseconds(knobs.moderation_delay_ms) {
+                let Some(published) = self.published_at else {
+                    return false;
+                };
+                if !self.public_pending
+                    || now < published + TimeDelta::milliseconds(knobs.moderation_delay_ms)
+                {
                     return false;
                 }
                 self.public_pending = false;
-                if let Some(video) =
-                    videos.iter_mut().rev().find(|v| v.publish_id.as_deref() == Some(self.publish_id.as_str()))
+                if let Some(video) = videos
+                    .iter_mut()
+                    .rev()
+                    .find(|v| v.publish_id.as_deref() == Some(self.publish_id.as_str()))
                 {
                     video.public = true;
                     let id: u64 = video.id.parse().unwrap_or_default();
@@ -412,6 +444,27 @@ impl PublishTask {
     }
 }
 
+/// The creator posts an inbox draft from the TikTok app.
+pub(crate) fn creator_post(
+    task: &mut PublishTask,
+    at: DateTime<Utc>,
+    public: bool,
+    videos: &mut Vec<Video>,
+) -> Vec<WebhookEvent> {
+    let mut events = Vec::new();
+    task.publish(at, public, videos, &mut events);
+    events
+        .into_iter()
+        .map(|(event, content)| WebhookEvent {
+            client_key: task.client_key.clone(),
+            open_id: task.open_id.clone(),
+            event,
+            content,
+            create_time: at.timestamp(),
+        })
+        .collect()
+}
+
 /// MP4/MOV (`ftyp` box) or WebM (EBML magic).
 fn looks_like_video(head: &[u8]) -> bool {
     head.get(4..8) == Some(b"ftyp") || head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3])
@@ -430,7 +483,11 @@ pub(crate) fn random_string(len: usize) -> String {
 /// `YYYYMMDDHHMMSS` + 20 upper-case hex characters, like TikTok's `log_id`.
 pub(crate) fn log_id() -> String {
     let bytes: [u8; 10] = rand::rng().random();
-    format!("{}{}", Utc::now().format("%Y%m%d%H%M%S"), hex::encode_upper(bytes))
+    format!(
+        "{}{}",
+        Utc::now().format("%Y%m%d%H%M%S"),
+        hex::encode_upper(bytes)
+    )
 }
 
 impl Inner {
@@ -511,7 +568,14 @@ impl Inner {
         self.creators.insert(private.open_id.clone(), private);
         // A few older public videos so video/list paging works before anything is posted.
         let base = Utc::now() - TimeDelta::days(30);
-        for (i, title) in ["Morning light #sandbox", "Sunny side up", "Behind the scenes"].iter().enumerate() {
+        for (i, title) in [
+            "Morning light #sandbox",
+            "Sunny side up",
+            "Behind the scenes",
+        ]
+        .iter()
+        .enumerate()
+        {
             let days = i64::try_from(i).unwrap_or(0) * 3;
             self.videos.push(Video {
                 id: (7_300_000_000_000_000_001_u64 + i as u64).to_string(),
@@ -563,7 +627,14 @@ impl Inner {
     /// Moves every task's status machine to `now`.
     pub fn settle_all(&mut self, now: DateTime<Utc>) -> Vec<WebhookEvent> {
         let mut out = Vec::new();
-        let Self { tasks, knobs, creators, apps, videos, .. } = self;
+        let Self {
+            tasks,
+            knobs,
+            creators,
+            apps,
+            videos,
+            ..
+        } = self;
         for task in tasks.iter_mut().filter(|t| !t.is_terminal()) {
             for (event, content) in task.settle(now, knobs, creators, apps, videos) {
                 out.push(WebhookEvent {
@@ -579,7 +650,13 @@ impl Inner {
     }
 
     /// Counts a request against a sliding window; `false` when over the limit.
-    pub fn take_rate(&mut self, token: &str, bucket: &'static str, limit: u32, now: DateTime<Utc>) -> bool {
+    pub fn take_rate(
+        &mut self,
+        token: &str,
+        bucket: &'static str,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> bool {
         let window = TimeDelta::seconds(self.knobs.rate_limits.window_secs);
         let hits = self.rate.entry((token.to_owned(), bucket)).or_default();
         while hits.front().is_some_and(|t| *t <= now - window) {
@@ -603,7 +680,11 @@ impl Inner {
         new_refresh_expires_at: Option<DateTime<Utc>>,
         reuse: Option<(String, DateTime<Utc>)>,
     ) -> TokenResponse {
-        let access = format!("act.{}!{:04}", random_string(48), rand::rng().random_range(0..10_000));
+        let access = format!(
+            "act.{}!{:04}",
+            random_string(48),
+            rand::rng().random_range(0..10_000)
+        );
         let expires_at = now + TimeDelta::seconds(self.knobs.access_token_ttl_secs);
         self.access.push(AccessToken {
             token: access.clone(),
@@ -617,7 +698,11 @@ impl Inner {
         let (refresh, refresh_expires_at) = match reuse {
             Some(existing) => existing,
             None => {
-                let token = format!("rft.{}!{:04}", random_string(48), rand::rng().random_range(0..10_000));
+                let token = format!(
+                    "rft.{}!{:04}",
+                    random_string(48),
+                    rand::rng().random_range(0..10_000)
+                );
                 let expires_at = new_refresh_expires_at
                     .unwrap_or(now + TimeDelta::seconds(self.knobs.refresh_token_ttl_secs));
                 self.refresh.push(RefreshToken {
@@ -643,7 +728,13 @@ impl Inner {
         }
     }
 
-    pub fn token_event(&mut self, now: DateTime<Utc>, event: &str, client_key: &str, open_id: &str) {
+    pub fn token_event(
+        &mut self,
+        now: DateTime<Utc>,
+        event: &str,
+        client_key: &str,
+        open_id: &str,
+    ) {
         self.token_events.push(TokenEvent {
             at: now,
             event: event.into(),
@@ -654,11 +745,24 @@ impl Inner {
 
     /// Revokes every token of one (app, creator) grant and fails its in-flight posts with
     /// `auth_removed`, as TikTok does when access is removed.
-    pub fn revoke_grant(&mut self, now: DateTime<Utc>, client_key: &str, open_id: &str) -> Vec<WebhookEvent> {
-        for t in self.access.iter_mut().filter(|t| t.client_key == client_key && t.open_id == open_id) {
+    pub fn revoke_grant(
+        &mut self,
+        now: DateTime<Utc>,
+        client_key: &str,
+        open_id: &str,
+    ) -> Vec<WebhookEvent> {
+        for t in self
+            .access
+            .iter_mut()
+            .filter(|t| t.client_key == client_key && t.open_id == open_id)
+        {
             t.revoked = true;
         }
-        for t in self.refresh.iter_mut().filter(|t| t.client_key == client_key && t.open_id == open_id) {
+        for t in self
+            .refresh
+            .iter_mut()
+            .filter(|t| t.client_key == client_key && t.open_id == open_id)
+        {
             t.revoked = true;
         }
         self.token_event(now, "revoked", client_key, open_id);
@@ -666,7 +770,10 @@ impl Inner {
         for task in self.tasks.iter_mut().filter(|t| {
             t.client_key == client_key
                 && t.open_id == open_id
-                && matches!(t.status, Status::ProcessingUpload | Status::ProcessingDownload | Status::SendToUserInbox)
+                && matches!(
+                    t.status,
+                    Status::ProcessingUpload | Status::ProcessingDownload | Status::SendToUserInbox
+                )
         }) {
             let mut events = Vec::new();
             task.fail("auth_removed", &mut events);
@@ -696,7 +803,12 @@ impl Inner {
     pub fn add_fault(&mut self, spec: FaultSpec) -> u64 {
         let id = self.next_fault_id;
         self.next_fault_id += 1;
-        self.faults.push(Fault { id, spec, seen: 0, fired: 0 });
+        self.faults.push(Fault {
+            id,
+            spec,
+            seen: 0,
+            fired: 0,
+        });
         id
     }
 
@@ -761,7 +873,11 @@ impl Inner {
             posts: self.tasks.iter().map(PublishTask::record).collect(),
             chunks: self.chunks.clone(),
             bytes_uploaded: self.bytes_uploaded,
-            revoked_tokens: tokens.iter().filter(|t| t.revoked).map(|t| t.token.clone()).collect(),
+            revoked_tokens: tokens
+                .iter()
+                .filter(|t| t.revoked)
+                .map(|t| t.token.clone())
+                .collect(),
             tokens,
             token_events: self.token_events.clone(),
             refresh_counts,
@@ -776,11 +892,17 @@ impl Inner {
 impl SandboxState {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain data behind; keep serving.
-        self.0.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn google(&self) -> MutexGuard<'_, GoogleKeys> {
-        self.0.google.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .google
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The sandbox clock's "now".

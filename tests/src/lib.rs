@@ -1,1 +1,261 @@
-//! placeholder
+//! The end-to-end test harness: [`TestApp`] starts the sandbox, the web tier and a worker
+//! in-process on random ports against a fresh, isolated store (a temp SQLite file or a new
+//! PostgreSQL database) and a random Redis key namespace, and offers helpers that act like a
+//! creator (`sign_in`, `connect_tiktok`).
+
+use anyhow::{Context, Result, bail};
+use jobs::config::Config;
+use jobs::context::JobContext;
+use jobs::queue::Queue;
+use jobs::store::DynStore;
+use reqwest::header::{LOCATION, ORIGIN};
+use sandbox::{IdTokenRequest, IdTokenVariant, SandboxConfig, SandboxHandle};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Which store backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running MKT POST with its sandbox.
+pub struct TestApp {
+    pub base_url: String,
+    pub sandbox: SandboxHandle,
+    pub ctx: JobContext,
+    pub store: DynStore,
+    pub config: Arc<Config>,
+    /// A browser-like client: keeps cookies, does not follow redirects.
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+    pg_db: Option<String>,
+}
+
+fn random_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+/// PostgreSQL admin URL for creating per-test databases.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Redis URL for tests.
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
+}
+
+/// Creates an empty PostgreSQL database and returns (name, url).
+pub async fn create_pg_database() -> Result<(String, String)> {
+    use sqlx::Connection;
+    let admin = postgres_admin_url();
+    let name = format!("mktpost_e2e_{}", random_suffix());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.context("connect to PostgreSQL")?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
+    let url = match admin.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => bail!("TEST_POSTGRES_URL has no database part"),
+    };
+    Ok((name, url))
+}
+
+impl TestApp {
+    /// Starts everything with default knobs.
+    pub async fn start(backend: Backend) -> Result<Self> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts everything; `tweak` may adjust the configuration before anything is built.
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Result<Self> {
+        init_test_logging();
+        let dir = tempfile::tempdir()?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+
+        let redirect = format!("{base_url}/auth/tiktok/callback");
+        let sandbox = sandbox::Sandbox::start(SandboxConfig {
+            redirect_uris: vec![redirect.clone()],
+            ..Default::default()
+        })
+        .await?;
+
+        let mut config = Config::for_tests(dir.path());
+        config.public_url = base_url.parse()?;
+        config.tiktok_redirect_uri = redirect.parse()?;
+        config.tiktok_auth_url = sandbox.base_url().parse()?;
+        config.tiktok_api_url = sandbox.base_url().parse()?;
+        config.google_certs_url = format!(
+            "{}/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com",
+            sandbox.base_url()
+        )
+        .parse()?;
+        config.redis_url = Some(jobs::config::Secret::new(redis_url()));
+        config.queue_namespace = format!("test_{}", random_suffix());
+        config.job_max_attempts = 3;
+        let mut pg_db = None;
+        if backend == Backend::Postgres {
+            let (name, url) = create_pg_database().await?;
+            config.database_url = jobs::config::Secret::new(url);
+            config.store_kind = jobs::config::StoreKind::Postgres;
+            pg_db = Some(name);
+        }
+        tweak(&mut config);
+        let config = Arc::new(config);
+
+        let store = jobs::store::connect(config.database_url.expose()).await?;
+        let queue = Queue::connect(&config).await?;
+        let ctx = JobContext::new(config.clone(), store.clone(), queue.clone()).await?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(worker::run(ctx.clone(), queue, shutdown.clone().cancelled_owned()));
+        tokio::spawn(web::serve_on(
+            web::state::AppState::new(ctx.clone()),
+            listener,
+            shutdown.clone().cancelled_owned(),
+        ));
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self { base_url, sandbox, ctx, store, config, client, shutdown, _dir: dir, pg_db })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Mints an ID token at the sandbox for `uid`.
+    pub fn id_token(&self, uid: &str, variant: IdTokenVariant) -> Result<String> {
+        let minted = self.sandbox.mint_id_token_for(&IdTokenRequest {
+            uid: Some(uid.into()),
+            email: Some(format!("{uid}@example.com")),
+            name: Some(format!("User {uid}")),
+            picture: None,
+            variant,
+        })?;
+        Ok(minted.id_token)
+    }
+
+    /// Signs in as `uid` with this app's client (a same-origin POST, as the login page does).
+    pub async fn sign_in(&self, uid: &str) -> Result<serde_json::Value> {
+        self.sign_in_with(&self.client, uid).await
+    }
+
+    /// Signs in with another client (another browser).
+    pub async fn sign_in_with(&self, client: &reqwest::Client, uid: &str) -> Result<serde_json::Value> {
+        let token = self.id_token(uid, IdTokenVariant::Valid)?;
+        let resp = client
+            .post(self.url("/auth/session"))
+            .header(ORIGIN, &self.base_url)
+            .json(&serde_json::json!({ "id_token": token }))
+            .send()
+            .await?;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await?;
+        if !status.is_success() {
+            bail!("sign-in failed: {status} {body}");
+        }
+        Ok(body)
+    }
+
+    /// A new browser-like client (its own cookie jar).
+    pub fn new_client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client builds")
+    }
+
+    /// Connects the sandbox creator `open_id` with `client`, approving on the sandbox's consent
+    /// page (optionally granting only `grant` scopes). Returns the app's final redirect target.
+    pub async fn connect_tiktok_with(&self, client: &reqwest::Client, open_id: &str, grant: Option<&str>) -> Result<String> {
+        let resp = client.get(self.url("/auth/tiktok/connect")).send().await?;
+        if resp.status() != reqwest::StatusCode::SEE_OTHER && resp.status() != reqwest::StatusCode::FOUND {
+            bail!("connect did not redirect: {} {}", resp.status(), resp.text().await?);
+        }
+        let authorize = location(&resp)?;
+        let mut url = reqwest::Url::parse(&authorize)?;
+        url.query_pairs_mut().append_pair("sandbox_open_id", open_id).append_pair("sandbox_auto", "approve");
+        if let Some(g) = grant {
+            url.query_pairs_mut().append_pair("sandbox_grant", g);
+        }
+        let consent = client.get(url).send().await?;
+        let callback = location(&consent).with_context(|| format!("sandbox answered {}", consent.status()))?;
+        let done = client.get(&callback).send().await?;
+        if !done.status().is_redirection() {
+            bail!("callback failed: {} {}", done.status(), done.text().await?);
+        }
+        location(&done)
+    }
+
+    /// Connects with this app's client.
+    pub async fn connect_tiktok(&self, open_id: &str) -> Result<String> {
+        self.connect_tiktok_with(&self.client, open_id, None).await
+    }
+
+    /// GET a JSON API path with this app's client.
+    pub async fn get_json(&self, path: &str) -> Result<(reqwest::StatusCode, serde_json::Value)> {
+        let resp = self.client.get(self.url(path)).send().await?;
+        let status = resp.status();
+        let body = resp.json().await.unwrap_or(serde_json::Value::Null);
+        Ok((status, body))
+    }
+
+    /// Polls `check` every 50 ms until it returns `Some`, failing after `timeout` with `what`.
+    pub async fn wait_for<T, F, Fut>(&self, what: &str, timeout: Duration, mut check: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>>>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(v) = check().await? {
+                return Ok(v);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("timed out waiting for {what}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The `Location` header of a redirect.
+pub fn location(resp: &reqwest::Response) -> Result<String> {
+    resp.headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .with_context(|| format!("no Location header (status {})", resp.status()))
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(name) = self.pg_db.take() {
+            // Best effort: a leftover test database only costs disk.
+            let admin = postgres_admin_url();
+            std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    rt.block_on(async move {
+                        use sqlx::Connection;
+                        if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut c).await;
+                        }
+                    });
+                }
+            });
+        }
+    }
+}
+
+/// Installs the log subscriber once; silent unless `TEST_LOG=1`.
+pub fn init_test_logging() {
+    if std::env::var("TEST_LOG").is_ok() {
+        jobs::telemetry::init(jobs::config::LogFormat::Pretty);
+    }
+}

@@ -1,14 +1,17 @@
 //! The web tier: JSON API, pages, sessions, OAuth callbacks and uploads. It translates HTTP into
 //! calls on `jobs` and enqueues jobs; business rules live in `jobs`.
 
+pub mod auth;
 pub mod error;
+pub mod limits;
 pub mod routes;
 pub mod state;
 
 use axum::Router;
 use axum::extract::MatchedPath;
 use axum::http::{HeaderName, Request};
-use axum::routing::get;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{delete, get, post};
 use state::AppState;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,9 +22,26 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole router with its layers.
 pub fn build_app(state: AppState) -> Router {
+    use routes::{accounts, health, keys, session, tiktok};
+    let auth = Router::new()
+        .route("/auth/session", post(session::create).delete(session::delete))
+        .route("/auth/tiktok/connect", get(tiktok::connect))
+        .route("/auth/tiktok/callback", get(tiktok::callback))
+        .route_layer(from_fn_with_state(state.clone(), auth::limit_auth));
+    let api = Router::new()
+        .route("/api/me", get(session::me))
+        .route("/api/accounts", get(accounts::list))
+        .route("/api/accounts/{id}", delete(accounts::disconnect))
+        .route("/api/accounts/{id}/creator-info", get(accounts::creator_info))
+        .route("/api/keys", post(keys::create).get(keys::list))
+        .route("/api/keys/{id}", delete(keys::delete))
+        .route_layer(from_fn_with_state(state.clone(), auth::limit_api));
     Router::new()
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(auth)
+        .merge(api)
+        .layer(from_fn_with_state(state.clone(), auth::require_same_origin))
         .with_state(state)
         .layer(
             // One span per request with the matched route, never the raw URI: OAuth callbacks
@@ -51,6 +71,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind).await?;
+    serve_on(state, listener, shutdown).await
+}
+
+/// Serves on an already bound listener (tests bind first so the configuration can name the port).
+pub async fn serve_on(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "web listening on http://{addr}");
     axum::serve(listener, build_app(state).into_make_service_with_connect_info::<SocketAddr>())

@@ -1,16 +1,45 @@
 //! The one application state handed to every handler.
 
+use crate::limits::Limits;
 use jobs::config::Config;
+use jobs::context::JobContext;
+use jobs::identity::id_token::IdTokenVerifier;
+use jobs::identity::session::SessionKeys;
 use jobs::queue::Queue;
 use jobs::store::DynStore;
 use jobs::vault::Vault;
 use std::sync::Arc;
 
-/// Shared by every request: configuration, store, vault and the producer side of the queue.
+/// Shared by every request. `config`, `store`, `vault` and `queue` are the same as in `jobs`,
+/// named here for brevity in handlers.
 #[derive(Clone)]
 pub struct AppState {
+    pub jobs: JobContext,
     pub config: Arc<Config>,
     pub store: DynStore,
     pub vault: Vault,
     pub queue: Queue,
+    pub sessions: SessionKeys,
+    pub id_tokens: Arc<IdTokenVerifier>,
+    pub limits: Limits,
+}
+
+impl AppState {
+    pub fn new(jobs: JobContext) -> Self {
+        let config = jobs.config.clone();
+        Self {
+            sessions: SessionKeys::new(config.session_secret.expose().as_bytes(), config.session_ttl),
+            id_tokens: Arc::new(IdTokenVerifier::new(
+                reqwest::Client::new(),
+                config.google_certs_url.clone(),
+                config.firebase_project_id.clone(),
+            )),
+            limits: Limits::new(config.auth_rate_per_min, config.api_rate_per_min),
+            store: jobs.store.clone(),
+            vault: jobs.vault.clone(),
+            queue: jobs.queue.clone(),
+            config,
+            jobs,
+        }
+    }
 }

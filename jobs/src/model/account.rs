@@ -89,6 +89,9 @@ impl TikTokAccount {
 /// What the OAuth callback learned, for an upsert keyed by (user, open_id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountConnect {
+    /// The id to use if this creates the account (the tokens are sealed for it); an existing
+    /// (user, open_id) row keeps its own id.
+    pub id: AccountId,
     pub open_id: String,
     pub union_id: Option<String>,
     pub display_name: String,

@@ -39,22 +39,24 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     const TIMEOUT: Duration = Duration::from_secs(300);
 }
 
-/// The id of one queued task (a UUIDv7 string, so ids sort by creation time).
+/// The id of one queued task: a ULID string (apalis-sqlite only accepts ULIDs), sorting by
+/// creation time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TaskId(String);
 
 impl TaskId {
-    /// A fresh, time-ordered id.
+    /// A fresh, time-ordered id. Made from a UUIDv7, whose layout a ULID shares (48-bit
+    /// millisecond time, then randomness), for its ordering of ids made in the same millisecond.
     pub fn new() -> Self {
-        Self(uuid::Uuid::now_v7().hyphenated().to_string())
+        Self(ulid::Ulid::from_bytes(uuid::Uuid::now_v7().into_bytes()).to_string())
     }
 
-    /// Wraps an id read from the API or a backend. Any non-empty string is accepted, because
-    /// tasks pushed by apalis itself carry ULIDs.
+    /// Parses an id from the API: a ULID, as the backends store it.
     pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
-        (!s.is_empty()).then(|| Self(s.to_owned()))
+        ulid::Ulid::from_string(s.trim())
+            .ok()
+            .map(|u| Self(u.to_string()))
     }
 
     /// The id as stored by the backends.
@@ -90,7 +92,10 @@ pub enum JobError {
     /// Not now (a daily cap): this task completes and the same payload is queued again to run
     /// at `until`, as a new task whose attempts start from one.
     #[error("deferred until {until}: {reason}")]
-    Defer { until: DateTime<Utc>, reason: String },
+    Defer {
+        until: DateTime<Utc>,
+        reason: String,
+    },
     /// Retrying cannot help (bad payload, missing row, a rule refused it). Dead at once.
     #[error("permanent: {0}")]
     Permanent(String),
@@ -162,7 +167,11 @@ pub enum QueueError {
 
 impl From<redis::RedisError> for QueueError {
     fn from(e: redis::RedisError) -> Self {
-        if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() || e.is_connection_dropped() {
+        if e.is_io_error()
+            || e.is_connection_refusal()
+            || e.is_timeout()
+            || e.is_connection_dropped()
+        {
             QueueError::Unavailable(e.to_string())
         } else {
             QueueError::Backend(e.to_string())
@@ -302,7 +311,12 @@ impl Queue {
     pub async fn connect(config: &Config) -> Result<Self, QueueError> {
         match &config.redis_url {
             Some(url) => {
-                Self::connect_redis(url.expose(), &config.queue_namespace, config.job_max_attempts).await
+                Self::connect_redis(
+                    url.expose(),
+                    &config.queue_namespace,
+                    config.job_max_attempts,
+                )
+                .await
             }
             None => {
                 let path = config.data_dir.join("queue.db");
@@ -312,15 +326,31 @@ impl Queue {
     }
 
     /// A queue on Redis (`redis://…`).
-    pub async fn connect_redis(url: &str, namespace: &str, max_attempts: u32) -> Result<Self, QueueError> {
+    pub async fn connect_redis(
+        url: &str,
+        namespace: &str,
+        max_attempts: u32,
+    ) -> Result<Self, QueueError> {
         let conn = apalis_redis::connect(url).await?;
-        Ok(Self::new(QueueBackend::Redis(conn), namespace, max_attempts))
+        Ok(Self::new(
+            QueueBackend::Redis(conn),
+            namespace,
+            max_attempts,
+        ))
     }
 
     /// A queue in a SQLite file, created and migrated if needed.
-    pub async fn connect_sqlite(path: &Path, namespace: &str, max_attempts: u32) -> Result<Self, QueueError> {
+    pub async fn connect_sqlite(
+        path: &Path,
+        namespace: &str,
+        max_attempts: u32,
+    ) -> Result<Self, QueueError> {
         let pool = sqlite_backend::open(path).await?;
-        Ok(Self::new(QueueBackend::Sqlite(pool), namespace, max_attempts))
+        Ok(Self::new(
+            QueueBackend::Sqlite(pool),
+            namespace,
+            max_attempts,
+        ))
     }
 
     fn new(backend: QueueBackend, namespace: &str, max_attempts: u32) -> Self {
@@ -359,7 +389,8 @@ impl Queue {
 
     /// Queues a job to run after `delay` (whole seconds: both backends schedule by the second).
     pub async fn push_after<J: Job>(&self, job: &J, delay: Duration) -> Result<TaskId, QueueError> {
-        let delay = chrono::Duration::from_std(delay).map_err(|e| QueueError::Payload(e.to_string()))?;
+        let delay =
+            chrono::Duration::from_std(delay).map_err(|e| QueueError::Payload(e.to_string()))?;
         self.push_at_time(job, Some(Utc::now() + delay)).await
     }
 
@@ -368,8 +399,17 @@ impl Queue {
         self.push_at_time(job, Some(at)).await
     }
 
-    async fn push_at_time<J: Job>(&self, job: &J, run_at: Option<DateTime<Utc>>) -> Result<TaskId, QueueError> {
-        let task = NewTask { id: TaskId::new(), payload: encode(job)?, run_at, replayed_from: None };
+    async fn push_at_time<J: Job>(
+        &self,
+        job: &J,
+        run_at: Option<DateTime<Utc>>,
+    ) -> Result<TaskId, QueueError> {
+        let task = NewTask {
+            id: TaskId::new(),
+            payload: encode(job)?,
+            run_at,
+            replayed_from: None,
+        };
         let id = task.id.clone();
         self.write(J::NAME, vec![task]).await?;
         Ok(id)
@@ -379,7 +419,14 @@ impl Queue {
     pub async fn push_bulk<J: Job>(&self, jobs: &[J]) -> Result<Vec<TaskId>, QueueError> {
         let tasks = jobs
             .iter()
-            .map(|job| Ok(NewTask { id: TaskId::new(), payload: encode(job)?, run_at: None, replayed_from: None }))
+            .map(|job| {
+                Ok(NewTask {
+                    id: TaskId::new(),
+                    payload: encode(job)?,
+                    run_at: None,
+                    replayed_from: None,
+                })
+            })
             .collect::<Result<Vec<_>, QueueError>>()?;
         let ids = tasks.iter().map(|t| t.id.clone()).collect();
         self.write(J::NAME, tasks).await?;
@@ -394,8 +441,14 @@ impl Queue {
         payload: &serde_json::Value,
         run_at: Option<DateTime<Utc>>,
     ) -> Result<TaskId, QueueError> {
-        let payload = serde_json::to_vec(payload).map_err(|e| QueueError::Payload(e.to_string()))?;
-        let task = NewTask { id: TaskId::new(), payload, run_at, replayed_from: None };
+        let payload =
+            serde_json::to_vec(payload).map_err(|e| QueueError::Payload(e.to_string()))?;
+        let task = NewTask {
+            id: TaskId::new(),
+            payload,
+            run_at,
+            replayed_from: None,
+        };
         let id = task.id.clone();
         self.write(job, vec![task]).await?;
         Ok(id)
@@ -403,7 +456,10 @@ impl Queue {
 
     async fn write(&self, job: &str, tasks: Vec<NewTask>) -> Result<(), QueueError> {
         let name = self.queue_name(job);
-        let tasks: Vec<_> = tasks.into_iter().map(|t| t.into_apalis(self.max_attempts)).collect();
+        let tasks: Vec<_> = tasks
+            .into_iter()
+            .map(|t| t.into_apalis(self.max_attempts))
+            .collect();
         match &self.backend {
             QueueBackend::Redis(conn) => redis_backend::push(conn.clone(), &name, &tasks).await,
             QueueBackend::Sqlite(pool) => sqlite_backend::push(pool, &name, &tasks).await,
@@ -420,7 +476,11 @@ impl Queue {
     }
 
     /// Where one task is; `None` when the id is unknown to `job`'s queue (or was replayed).
-    pub async fn task_state(&self, job: &str, id: &TaskId) -> Result<Option<TaskState>, QueueError> {
+    pub async fn task_state(
+        &self,
+        job: &str,
+        id: &TaskId,
+    ) -> Result<Option<TaskState>, QueueError> {
         let name = self.queue_name(job);
         match &self.backend {
             QueueBackend::Redis(conn) => redis_backend::task_state(conn.clone(), &name, id).await,
@@ -444,15 +504,25 @@ impl Queue {
         let name = self.queue_name(job);
         let new_id = TaskId::new();
         let make = |payload: Vec<u8>| {
-            NewTask { id: new_id.clone(), payload, run_at: None, replayed_from: Some(id.clone()) }
-                .into_apalis(self.max_attempts)
+            NewTask {
+                id: new_id.clone(),
+                payload,
+                run_at: None,
+                replayed_from: Some(id.clone()),
+            }
+            .into_apalis(self.max_attempts)
         };
         let replayed = match &self.backend {
-            QueueBackend::Redis(conn) => redis_backend::replay(conn.clone(), &name, id, make).await?,
+            QueueBackend::Redis(conn) => {
+                redis_backend::replay(conn.clone(), &name, id, make).await?
+            }
             QueueBackend::Sqlite(pool) => sqlite_backend::replay(pool, &name, id, make).await?,
         };
         if !replayed {
-            return Err(QueueError::NotDead { job: job.to_owned(), task_id: id.clone() });
+            return Err(QueueError::NotDead {
+                job: job.to_owned(),
+                task_id: id.clone(),
+            });
         }
         tracing::info!(job, task_id = %id, new_task_id = %new_id, "dead task replayed");
         Ok(new_id)
@@ -489,7 +559,12 @@ fn encode<J: Job>(job: &J) -> Result<Vec<u8>, QueueError> {
 /// `AbortError` reads `AbortError: <message>`. Returns the message of an error result.
 fn last_error(result: &str) -> Option<String> {
     match serde_json::from_str::<Result<serde_json::Value, String>>(result) {
-        Ok(Err(message)) => Some(message.strip_prefix("AbortError: ").unwrap_or(&message).to_owned()),
+        Ok(Err(message)) => Some(
+            message
+                .strip_prefix("AbortError: ")
+                .unwrap_or(&message)
+                .to_owned(),
+        ),
         Ok(Ok(_)) => None,
         // Not apalis' shape: show it raw rather than hide it.
         Err(_) if !result.is_empty() => Some(result.to_owned()),
@@ -522,14 +597,23 @@ mod tests {
 
     #[test]
     fn permanent_and_reconnect_are_dead_on_first_attempt() {
-        assert_eq!(JobError::Permanent("gone".into()).verdict(1, 5), Verdict::Dead);
-        assert_eq!(JobError::Reconnect("revoked".into()).verdict(1, 5), Verdict::Dead);
+        assert_eq!(
+            JobError::Permanent("gone".into()).verdict(1, 5),
+            Verdict::Dead
+        );
+        assert_eq!(
+            JobError::Reconnect("revoked".into()).verdict(1, 5),
+            Verdict::Dead
+        );
     }
 
     #[test]
     fn defer_is_neither_retry_nor_dead() {
         let until = Utc::now();
-        let e = JobError::Defer { until, reason: "daily cap".into() };
+        let e = JobError::Defer {
+            until,
+            reason: "daily cap".into(),
+        };
         assert_eq!(e.verdict(5, 5), Verdict::Defer(until));
     }
 
@@ -544,15 +628,30 @@ mod tests {
 
     #[test]
     fn store_errors_are_classified() {
-        assert!(matches!(JobError::from(StoreError::Unavailable("x".into())), JobError::Retry(_)));
-        assert!(matches!(JobError::from(StoreError::StaleState), JobError::Retry(_)));
-        assert!(matches!(JobError::from(StoreError::NotFound), JobError::Permanent(_)));
+        assert!(matches!(
+            JobError::from(StoreError::Unavailable("x".into())),
+            JobError::Retry(_)
+        ));
+        assert!(matches!(
+            JobError::from(StoreError::StaleState),
+            JobError::Retry(_)
+        ));
+        assert!(matches!(
+            JobError::from(StoreError::NotFound),
+            JobError::Permanent(_)
+        ));
     }
 
     #[test]
     fn last_error_reads_apalis_results() {
-        assert_eq!(last_error(r#"{"Err":"AbortError: permanent: bad"}"#).as_deref(), Some("permanent: bad"));
-        assert_eq!(last_error(r#"{"Err":"retryable: 503"}"#).as_deref(), Some("retryable: 503"));
+        assert_eq!(
+            last_error(r#"{"Err":"AbortError: permanent: bad"}"#).as_deref(),
+            Some("permanent: bad")
+        );
+        assert_eq!(
+            last_error(r#"{"Err":"retryable: 503"}"#).as_deref(),
+            Some("retryable: 503")
+        );
         assert_eq!(last_error(r#"{"Ok":null}"#), None);
         assert_eq!(last_error(""), None);
     }
@@ -564,5 +663,6 @@ mod tests {
         assert!(a < b);
         assert_eq!(TaskId::parse(a.as_str()), Some(a));
         assert_eq!(TaskId::parse("  "), None);
+        assert_eq!(TaskId::parse("not-a-ulid"), None);
     }
 }

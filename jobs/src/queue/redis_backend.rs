@@ -7,7 +7,9 @@
 //! - `{q}:meta:{id}` HASH (status, attempts, max_attempts, result, done_at…), `{q}:data` HASH of
 //!   payloads.
 
-use super::{DeadJob, QueueError, QueueStats, TaskId, TaskState, decode_payload, from_unix, last_error};
+use super::{
+    DeadJob, QueueError, QueueStats, TaskId, TaskState, decode_payload, from_unix, last_error,
+};
 use apalis::prelude::Task;
 use apalis_redis::{Config, ConnectionManager};
 use redis::AsyncCommands;
@@ -29,7 +31,11 @@ fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-pub(super) async fn push(mut conn: ConnectionManager, queue: &str, tasks: &[Task<Vec<u8>>]) -> Result<(), QueueError> {
+pub(super) async fn push(
+    mut conn: ConnectionManager,
+    queue: &str,
+    tasks: &[Task<Vec<u8>>],
+) -> Result<(), QueueError> {
     apalis_redis::queries::push_tasks(&mut conn, &config(queue), tasks).await?;
     Ok(())
 }
@@ -62,7 +68,10 @@ return {pending, active, scheduled, redis.call('SCARD', KEYS[3]), failed, redis.
     )
 });
 
-pub(super) async fn stats(mut conn: ConnectionManager, queue: &str) -> Result<QueueStats, QueueError> {
+pub(super) async fn stats(
+    mut conn: ConnectionManager,
+    queue: &str,
+) -> Result<QueueStats, QueueError> {
     let c = config(queue);
     let v: Vec<u64> = STATS
         .key(c.active_jobs_list())
@@ -76,10 +85,18 @@ pub(super) async fn stats(mut conn: ConnectionManager, queue: &str) -> Result<Qu
         .invoke_async(&mut conn)
         .await?;
     match v.as_slice() {
-        &[pending, active, scheduled, done, failed, dead] => {
-            Ok(QueueStats { pending, active, scheduled, done, failed, dead })
-        }
-        other => Err(QueueError::Backend(format!("stats script returned {} values", other.len()))),
+        &[pending, active, scheduled, done, failed, dead] => Ok(QueueStats {
+            pending,
+            active,
+            scheduled,
+            done,
+            failed,
+            dead,
+        }),
+        other => Err(QueueError::Backend(format!(
+            "stats script returned {} values",
+            other.len()
+        ))),
     }
 }
 
@@ -96,7 +113,9 @@ pub(super) async fn task_state(
         .zscore(c.scheduled_jobs_set(), id.as_str())
         .query_async(&mut conn)
         .await?;
-    let Some(status) = status else { return Ok(None) };
+    let Some(status) = status else {
+        return Ok(None);
+    };
     Ok(Some(if dead {
         TaskState::Dead
     } else if done {
@@ -111,10 +130,14 @@ pub(super) async fn task_state(
     }))
 }
 
-pub(super) async fn dead_jobs(mut conn: ConnectionManager, queue: &str, limit: usize) -> Result<Vec<DeadJob>, QueueError> {
+pub(super) async fn dead_jobs(
+    mut conn: ConnectionManager,
+    queue: &str,
+    limit: usize,
+) -> Result<Vec<DeadJob>, QueueError> {
     let c = config(queue);
     let mut ids: Vec<String> = conn.smembers(c.dead_jobs_set()).await?;
-    // Task ids are time-ordered (UUIDv7 here, ULID when apalis made them): newest first.
+    // Task ids are ULIDs, which sort by creation time: newest first.
     ids.sort_unstable_by(|a, b| b.cmp(a));
     ids.truncate(limit);
     if ids.is_empty() {
@@ -125,18 +148,30 @@ pub(super) async fn dead_jobs(mut conn: ConnectionManager, queue: &str, limit: u
         pipe.hgetall(meta_key(&c, id));
     }
     let metas: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
-    let payloads: Vec<Option<Vec<u8>>> =
-        redis::cmd("HMGET").arg(c.job_data_hash()).arg(&ids).query_async(&mut conn).await?;
+    let payloads: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+        .arg(c.job_data_hash())
+        .arg(&ids)
+        .query_async(&mut conn)
+        .await?;
     Ok(ids
         .into_iter()
         .zip(metas)
         .zip(payloads)
         .map(|((id, meta), payload)| DeadJob {
             task_id: TaskId(id),
-            payload: payload.as_deref().map(decode_payload).unwrap_or(serde_json::Value::Null),
-            attempts: meta.get("attempts").and_then(|a| a.parse().ok()).unwrap_or(0),
+            payload: payload
+                .as_deref()
+                .map(decode_payload)
+                .unwrap_or(serde_json::Value::Null),
+            attempts: meta
+                .get("attempts")
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(0),
             last_error: meta.get("result").and_then(|r| last_error(r)),
-            failed_at: meta.get("done_at").and_then(|t| t.parse().ok()).and_then(from_unix),
+            failed_at: meta
+                .get("done_at")
+                .and_then(|t| t.parse().ok())
+                .and_then(from_unix),
         })
         .collect())
 }
@@ -170,7 +205,9 @@ pub(super) async fn replay(
         .arg(id.as_str())
         .invoke_async(&mut conn)
         .await?;
-    let Some(payload) = payload else { return Ok(false) };
+    let Some(payload) = payload else {
+        return Ok(false);
+    };
     if let Err(e) = apalis_redis::queries::push_tasks(&mut conn, &c, &[make(payload)]).await {
         // Give the claim back so the task stays visible and replayable.
         let _: Result<(), _> = conn.sadd(c.dead_jobs_set(), id.as_str()).await;
@@ -203,7 +240,10 @@ pub(super) async fn purge(mut conn: ConnectionManager, namespace: &str) -> Resul
             .query_async(&mut conn)
             .await?;
         if !keys.is_empty() {
-            let _: () = redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await?;
+            let _: () = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await?;
         }
         if next == 0 {
             break;
@@ -211,7 +251,10 @@ pub(super) async fn purge(mut conn: ConnectionManager, namespace: &str) -> Resul
         cursor = next;
     }
     let registered: Vec<String> = conn.zrange(APALIS_QUEUES_KEY, 0, -1).await?;
-    let ours: Vec<&String> = registered.iter().filter(|q| q.starts_with(&prefix)).collect();
+    let ours: Vec<&String> = registered
+        .iter()
+        .filter(|q| q.starts_with(&prefix))
+        .collect();
     if !ours.is_empty() {
         let _: () = conn.zrem(APALIS_QUEUES_KEY, ours).await?;
     }

@@ -3,7 +3,9 @@
 //! Failed | Killed`; a `Failed` row with `attempts < max_attempts` is handed out again, so a
 //! dead task is `Killed` or a `Failed` row out of attempts.
 
-use super::{DeadJob, QueueError, QueueStats, TaskId, TaskState, decode_payload, from_unix, last_error};
+use super::{
+    DeadJob, QueueError, QueueStats, TaskId, TaskState, decode_payload, from_unix, last_error,
+};
 use apalis::prelude::Task;
 use apalis_sqlite::{SqlitePool, SqliteStorage};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -14,9 +16,9 @@ const DEAD: &str = "(status = 'Killed' OR (status = 'Failed' AND attempts >= max
 
 pub(super) async fn open(path: &Path) -> Result<SqlitePool, QueueError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| QueueError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        tokio::fs::create_dir_all(dir).await.map_err(|e| {
+            QueueError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+        })?;
     }
     let options = SqliteConnectOptions::new()
         .filename(path)
@@ -30,7 +32,11 @@ pub(super) async fn open(path: &Path) -> Result<SqlitePool, QueueError> {
     Ok(pool)
 }
 
-pub(super) async fn push(pool: &SqlitePool, queue: &str, tasks: &[Task<Vec<u8>>]) -> Result<(), QueueError> {
+pub(super) async fn push(
+    pool: &SqlitePool,
+    queue: &str,
+    tasks: &[Task<Vec<u8>>],
+) -> Result<(), QueueError> {
     let mut tx = pool.begin().await?;
     apalis_sqlite::queries::push_tasks(&mut *tx, queue, tasks).await?;
     tx.commit().await?;
@@ -63,26 +69,46 @@ pub(super) async fn stats(pool: &SqlitePool, queue: &str) -> Result<QueueStats, 
     })
 }
 
-pub(super) async fn task_state(pool: &SqlitePool, queue: &str, id: &TaskId) -> Result<Option<TaskState>, QueueError> {
-    let row: Option<(String, i64, i64, i64)> =
-        sqlx::query_as("SELECT status, attempts, max_attempts, run_at FROM Jobs WHERE job_type = ?1 AND id = ?2")
-            .bind(queue)
-            .bind(id.as_str())
-            .fetch_optional(pool)
-            .await?;
-    Ok(row.map(|(status, attempts, max_attempts, run_at)| match status.as_str() {
-        "Done" => TaskState::Done,
-        "Killed" => TaskState::Dead,
-        "Failed" if attempts >= max_attempts => TaskState::Dead,
-        "Failed" => TaskState::Retrying,
-        "Queued" | "Running" => TaskState::Running,
-        _ if run_at > chrono::Utc::now().timestamp() => TaskState::Scheduled,
-        _ => TaskState::Pending,
-    }))
+pub(super) async fn task_state(
+    pool: &SqlitePool,
+    queue: &str,
+    id: &TaskId,
+) -> Result<Option<TaskState>, QueueError> {
+    let row: Option<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT status, attempts, max_attempts, run_at FROM Jobs WHERE job_type = ?1 AND id = ?2",
+    )
+    .bind(queue)
+    .bind(id.as_str())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(
+        |(status, attempts, max_attempts, run_at)| match status.as_str() {
+            "Done" => TaskState::Done,
+            "Killed" => TaskState::Dead,
+            "Failed" if attempts >= max_attempts => TaskState::Dead,
+            "Failed" => TaskState::Retrying,
+            "Queued" | "Running" => TaskState::Running,
+            _ if run_at > chrono::Utc::now().timestamp() => TaskState::Scheduled,
+            _ => TaskState::Pending,
+        },
+    ))
 }
 
-pub(super) async fn dead_jobs(pool: &SqlitePool, queue: &str, limit: usize) -> Result<Vec<DeadJob>, QueueError> {
-    let rows: Vec<(String, Vec<u8>, i64, Option<String>, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+#[derive(sqlx::FromRow)]
+struct DeadRow {
+    id: String,
+    job: Vec<u8>,
+    attempts: i64,
+    last_result: Option<String>,
+    done_at: Option<i64>,
+}
+
+pub(super) async fn dead_jobs(
+    pool: &SqlitePool,
+    queue: &str,
+    limit: usize,
+) -> Result<Vec<DeadJob>, QueueError> {
+    let rows: Vec<DeadRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT id, job, attempts, last_result, done_at FROM Jobs
          WHERE job_type = ?1 AND {DEAD} ORDER BY id DESC LIMIT ?2"
     )))
@@ -92,12 +118,12 @@ pub(super) async fn dead_jobs(pool: &SqlitePool, queue: &str, limit: usize) -> R
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, job, attempts, result, done_at)| DeadJob {
-            task_id: TaskId(id),
-            payload: decode_payload(&job),
-            attempts: u32::try_from(attempts).unwrap_or(0),
-            last_error: result.as_deref().and_then(last_error),
-            failed_at: done_at.and_then(from_unix),
+        .map(|row| DeadJob {
+            task_id: TaskId(row.id),
+            payload: decode_payload(&row.job),
+            attempts: u32::try_from(row.attempts).unwrap_or(0),
+            last_error: row.last_result.as_deref().and_then(last_error),
+            failed_at: row.done_at.and_then(from_unix),
         })
         .collect())
 }
@@ -117,7 +143,9 @@ pub(super) async fn replay(
     .bind(id.as_str())
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((payload,)) = payload else { return Ok(false) };
+    let Some((payload,)) = payload else {
+        return Ok(false);
+    };
     apalis_sqlite::queries::push_tasks(&mut *tx, queue, &[make(payload)]).await?;
     tx.commit().await?;
     Ok(true)
@@ -131,8 +159,14 @@ pub(super) async fn ping(pool: &SqlitePool) -> Result<(), QueueError> {
 pub(super) async fn purge(pool: &SqlitePool, namespace: &str) -> Result<(), QueueError> {
     let pattern = format!("{}:%", like_escape(namespace));
     let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM Jobs WHERE job_type LIKE ?1 ESCAPE '\\'").bind(&pattern).execute(&mut *tx).await?;
-    sqlx::query("DELETE FROM Workers WHERE worker_type LIKE ?1 ESCAPE '\\'").bind(&pattern).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM Jobs WHERE job_type LIKE ?1 ESCAPE '\\'")
+        .bind(&pattern)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM Workers WHERE worker_type LIKE ?1 ESCAPE '\\'")
+        .bind(&pattern)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -8,10 +8,14 @@
 //!
 //! Behaviour that can be built from other methods is a default method, written once here.
 
+mod codec;
 pub mod conformance;
 pub mod postgres;
 pub mod sqlite;
+mod sql;
+mod sqlx_error;
 
+use crate::config::StoreKind;
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, EncryptedTokens,
     GoogleProfile, Media, MediaId, Post, PostId, PostState, TikTokAccount, User, UserId,
@@ -195,6 +199,58 @@ pub trait Store: Send + Sync + 'static {
     /// The user's audit events, newest first.
     async fn list_audit(&self, user: UserId, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
 
+    // ---- one-time OAuth states (TikTok connect) ----
+    /// Stores a single-use OAuth `state` (its hash) bound to a user until `expires_at`.
+    async fn put_oauth_state(
+        &self,
+        state_hash: &str,
+        user: UserId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let _ = (state_hash, user, expires_at);
+        Err(StoreError::Backend("oauth states not supported by this backend".into()))
+    }
+    /// Takes (deletes and returns the owner of) an unexpired state; `None` if unknown, expired
+    /// or already taken. Exactly one of many concurrent takers gets it.
+    async fn take_oauth_state(
+        &self,
+        state_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError> {
+        let _ = (state_hash, now);
+        Err(StoreError::Backend("oauth states not supported by this backend".into()))
+    }
+
+    // ---- leases (locks for the embedded default; Redis is used when configured) ----
+    /// Takes the lease `name` for `holder` if it is free or expired; returns the fencing token
+    /// (grows with every acquisition of this name), or `None` when someone else holds it.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let _ = (name, holder, ttl, now);
+        Err(StoreError::Backend("leases not supported by this backend".into()))
+    }
+    /// Extends a lease we hold; false if it was lost (expired and taken by another).
+    async fn renew_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let _ = (name, holder, ttl, now);
+        Err(StoreError::Backend("leases not supported by this backend".into()))
+    }
+    /// Releases a lease if we still hold it.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let _ = (name, holder);
+        Err(StoreError::Backend("leases not supported by this backend".into()))
+    }
+
     // ---- built from the above ----
 
     /// Loads the post, checks it is in `from`, applies `change` (which sets the new state and
@@ -222,5 +278,38 @@ pub fn check_transition(from: PostState, to: PostState) -> Result<(), StoreError
         Ok(())
     } else {
         Err(StoreError::IllegalTransition { from, to })
+    }
+}
+
+/// Opens the store named by `database_url` and brings its schema up to date: `sqlite:` opens
+/// (creating the file and its directory if missing) a SQLite file in WAL mode, `postgres:` or
+/// `postgresql:` connects to PostgreSQL. Every process calls this at start-up.
+pub async fn connect(database_url: &str) -> Result<DynStore, StoreError> {
+    Ok(match kind_of(database_url)? {
+        StoreKind::Sqlite => Arc::new(sqlite::SqliteStore::connect(database_url).await?),
+        StoreKind::Postgres => Arc::new(postgres::PostgresStore::connect(database_url).await?),
+    })
+}
+
+/// Applies pending migrations and disconnects (`mktpost migrate`). Safe to run while other
+/// processes use the database, and a no-op when the schema is current.
+pub async fn migrate(database_url: &str) -> Result<(), StoreError> {
+    match kind_of(database_url)? {
+        StoreKind::Sqlite => sqlite::SqliteStore::connect(database_url).await?.close().await,
+        StoreKind::Postgres => postgres::PostgresStore::connect(database_url).await?.close().await,
+    }
+    Ok(())
+}
+
+fn kind_of(database_url: &str) -> Result<StoreKind, StoreError> {
+    if database_url.starts_with("sqlite:") {
+        Ok(StoreKind::Sqlite)
+    } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
+        Ok(StoreKind::Postgres)
+    } else {
+        // Never echo the URL: it may carry a password.
+        Err(StoreError::Backend(
+            "database URL must start with sqlite: or postgres:".into(),
+        ))
     }
 }

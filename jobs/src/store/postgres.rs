@@ -1,1 +1,704 @@
-//! (being written)
+//! PostgreSQL, for more than one machine: web, worker and scheduler replicas share one
+//! database. Ids are `uuid`, instants `timestamptz`, documents `jsonb`. Migrations from
+//! `migrations/postgres` run when the store is opened; sqlx holds an advisory lock while it
+//! migrates, so replicas starting together apply each migration once.
+
+use super::codec::{self, Cells, bad_cell};
+use super::sql;
+use super::sqlx_error::{from_migrate, from_sqlx};
+use super::{AccountRef, Created, DuePost, Page, Store, StoreError, check_transition};
+use crate::model::{
+    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, EncryptedTokens,
+    GoogleProfile, Media, MediaId, Post, PostId, PostState, TikTokAccount, User, UserId,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::types::Json;
+use sqlx::{Postgres, Row};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Connections per process; several processes share the server's `max_connections`.
+const MAX_CONNECTIONS: u32 = 10;
+/// A store that cannot hand out a connection this quickly is `Unavailable`, so `/readyz` and
+/// jobs fail fast instead of hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The due-post query exactly as [`Store::due_posts`] runs it (tests `EXPLAIN` it).
+pub const DUE_POSTS_SQL: &str = sql::DUE_POSTS;
+
+/// The PostgreSQL backend.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `database_url` (`postgres://user@host:port/db`) and migrates the database.
+    pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(database_url)
+            .await
+            .map_err(from_sqlx)?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations not applied yet, each in its own transaction. Migrations this
+    /// binary does not know (a newer release ran) are tolerated, so an older replica can still
+    /// start during a rolling deploy; that is safe because migrations only add (README).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut migrator = sqlx::migrate!("../migrations/postgres");
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.pool).await.map_err(from_migrate)
+    }
+
+    /// Closes every connection (after this, calls answer `Unavailable`).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// `EXPLAIN (FORMAT JSON)` of [`DUE_POSTS_SQL`], for tests that prove the scheduler's tick
+    /// is served by `posts_due_idx`. Sequential scans are switched off for this one
+    /// transaction: on a table of a few rows the planner would rightly prefer one, which says
+    /// nothing about a table of millions.
+    pub async fn explain_due_posts(&self) -> Result<String, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        sqlx::query("SET LOCAL enable_seqscan = off")
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        let row = sqlx::query(concat!("EXPLAIN (FORMAT JSON) ", sql::due_posts!()))
+            .bind(codec::now())
+            .bind(100_i64)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        let plan: serde_json::Value = row.try_get(0).map_err(|e| bad_cell("QUERY PLAN", e))?;
+        tx.rollback().await.map_err(from_sqlx)?;
+        Ok(plan.to_string())
+    }
+
+    /// After a compare-and-set matched no row: if the row is there (for this user) it moved on
+    /// (`StaleState`), else it is `NotFound`.
+    async fn missed(&self, exists_sql: &'static str, id: Uuid, user: UserId) -> StoreError {
+        let found = sqlx::query(exists_sql)
+            .bind(id)
+            .bind(user.0)
+            .fetch_optional(&self.pool)
+            .await;
+        match found {
+            Ok(Some(_)) => StoreError::StaleState,
+            Ok(None) => StoreError::NotFound,
+            Err(e) => from_sqlx(e),
+        }
+    }
+
+    /// Runs a user-scoped `DELETE`; no row deleted means not found (or not theirs).
+    async fn delete_owned(&self, sql: &'static str, id: Uuid, user: UserId) -> Result<(), StoreError> {
+        let done = sqlx::query(sql)
+            .bind(id)
+            .bind(user.0)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}
+
+fn limit(n: u32) -> i64 {
+    i64::from(n)
+}
+
+fn get<'r, T>(row: &'r PgRow, col: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    row.try_get(col).map_err(|e| bad_cell(col, e))
+}
+
+impl Cells for PgRow {
+    fn uuid(&self, col: &str) -> Result<Uuid, StoreError> {
+        get(self, col)
+    }
+    fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>, StoreError> {
+        get(self, col)
+    }
+    fn text(&self, col: &str) -> Result<String, StoreError> {
+        get(self, col)
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        get(self, col)
+    }
+    fn int(&self, col: &str) -> Result<i64, StoreError> {
+        get(self, col)
+    }
+    fn ts(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
+        get(self, col)
+    }
+    fn opt_ts(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        get(self, col)
+    }
+    fn json(&self, col: &str) -> Result<serde_json::Value, StoreError> {
+        get(self, col)
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query(sql::PING)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn upsert_user(&self, profile: &GoogleProfile) -> Result<User, StoreError> {
+        let row = sqlx::query(sql::UPSERT_USER)
+            .bind(UserId::new().0)
+            .bind(&profile.google_uid)
+            .bind(&profile.email)
+            .bind(&profile.name)
+            .bind(profile.picture.as_deref())
+            .bind(codec::now())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        codec::user(&row)
+    }
+
+    async fn user(&self, id: UserId) -> Result<User, StoreError> {
+        let row = sqlx::query(sql::USER)
+            .bind(id.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        codec::user(&row)
+    }
+
+    async fn user_by_google_uid(&self, google_uid: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(sql::USER_BY_GOOGLE_UID)
+            .bind(google_uid)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        row.as_ref().map(codec::user).transpose()
+    }
+
+    async fn erase_user(&self, id: UserId) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        for statement in sql::ERASE_USER {
+            sqlx::query(statement)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+        }
+        tx.commit().await.map_err(from_sqlx)
+    }
+
+    async fn connect_account(
+        &self,
+        user: UserId,
+        connect: &AccountConnect,
+    ) -> Result<TikTokAccount, StoreError> {
+        let t = &connect.tokens;
+        let row = sqlx::query(sql::CONNECT_ACCOUNT)
+            .bind(connect.id.0)
+            .bind(user.0)
+            .bind(&connect.open_id)
+            .bind(&t.access_token)
+            .bind(&t.refresh_token)
+            .bind(t.access_expires_at)
+            .bind(t.refresh_expires_at)
+            .bind(Json(codec::AccountDoc::of_connect(connect)))
+            .bind(codec::now())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        codec::account(&row)
+    }
+
+    async fn account(&self, user: UserId, id: AccountId) -> Result<TikTokAccount, StoreError> {
+        let row = sqlx::query(sql::ACCOUNT)
+            .bind(id.0)
+            .bind(user.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        codec::account(&row)
+    }
+
+    async fn list_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError> {
+        let rows = sqlx::query(
+            sql::LIST_ACCOUNTS,
+        )
+        .bind(user.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        codec::all(&rows, codec::account)
+    }
+
+    async fn store_tokens(
+        &self,
+        user: UserId,
+        id: AccountId,
+        expected_version: i64,
+        tokens: &EncryptedTokens,
+    ) -> Result<TikTokAccount, StoreError> {
+        let row = sqlx::query(sql::STORE_TOKENS)
+            .bind(id.0)
+            .bind(user.0)
+            .bind(expected_version)
+            .bind(&tokens.access_token)
+            .bind(tokens.access_expires_at)
+            .bind(&tokens.refresh_token)
+            .bind(tokens.refresh_expires_at)
+            .bind(codec::now())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        match row {
+            Some(row) => codec::account(&row),
+            None => Err(self.missed(sql::ACCOUNT_EXISTS, id.0, user).await),
+        }
+    }
+
+    async fn set_account_status(
+        &self,
+        user: UserId,
+        id: AccountId,
+        expected_version: i64,
+        status: AccountStatus,
+        reason: Option<&str>,
+        clear_tokens: bool,
+    ) -> Result<TikTokAccount, StoreError> {
+        let row = sqlx::query(sql::SET_ACCOUNT_STATUS)
+            .bind(id.0)
+            .bind(user.0)
+            .bind(expected_version)
+            .bind(status.as_str())
+            .bind(reason)
+            .bind(clear_tokens)
+            .bind(codec::now())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        match row {
+            Some(row) => codec::account(&row),
+            None => Err(self.missed(sql::ACCOUNT_EXISTS, id.0, user).await),
+        }
+    }
+
+    async fn delete_account(&self, user: UserId, id: AccountId) -> Result<(), StoreError> {
+        self.delete_owned(sql::DELETE_ACCOUNT, id.0, user)
+            .await
+    }
+
+    async fn accounts_expiring_before(
+        &self,
+        at: DateTime<Utc>,
+        n: u32,
+    ) -> Result<Vec<AccountRef>, StoreError> {
+        let rows = sqlx::query(
+            sql::ACCOUNTS_EXPIRING_BEFORE,
+        )
+        .bind(at)
+        .bind(limit(n))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        codec::all(&rows, |r| {
+            Ok(AccountRef {
+                user_id: UserId(r.uuid("user_id")?),
+                account_id: AccountId(r.uuid("id")?),
+            })
+        })
+    }
+
+    async fn accounts_after(
+        &self,
+        after: Option<AccountId>,
+        n: u32,
+    ) -> Result<Vec<TikTokAccount>, StoreError> {
+        let query = match after {
+            Some(after) => sqlx::query(sql::ACCOUNTS_AFTER)
+                .bind(after.0)
+                .bind(limit(n)),
+            None => sqlx::query(sql::ACCOUNTS_FIRST).bind(limit(n)),
+        };
+        let rows = query.fetch_all(&self.pool).await.map_err(from_sqlx)?;
+        codec::all(&rows, codec::account)
+    }
+
+    async fn create_post(&self, post: &Post) -> Result<Created<Post>, StoreError> {
+        let inserted = sqlx::query(sql::CREATE_POST)
+            .bind(post.id.0)
+            .bind(post.user_id.0)
+            .bind(post.account_id.0)
+            .bind(post.media_id.map(|m| m.0))
+            .bind(post.state.as_str())
+            .bind(post.version)
+            .bind(post.scheduled_at)
+            .bind(post.idempotency_key.as_deref())
+            .bind(Json(codec::PostDoc::of(post)))
+            .bind(post.created_at)
+            .bind(post.updated_at)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        if let Some(row) = inserted {
+            return Ok(Created {
+                value: codec::post(&row)?,
+                created: true,
+            });
+        }
+        // Only the idempotency key can make the insert do nothing.
+        let existing = sqlx::query(sql::POST_BY_IDEMPOTENCY_KEY)
+            .bind(post.user_id.0)
+            .bind(post.idempotency_key.as_deref())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        match existing {
+            Some(row) => Ok(Created {
+                value: codec::post(&row)?,
+                created: false,
+            }),
+            // The holder of the key was deleted between the two statements.
+            None => Err(StoreError::Conflict("idempotency key was just released".into())),
+        }
+    }
+
+    async fn post(&self, user: UserId, id: PostId) -> Result<Post, StoreError> {
+        let row = sqlx::query(sql::POST)
+            .bind(id.0)
+            .bind(user.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        codec::post(&row)
+    }
+
+    async fn list_posts(
+        &self,
+        user: UserId,
+        cursor: Option<&str>,
+        n: u32,
+    ) -> Result<Page<Post>, StoreError> {
+        let n = n.max(1);
+        // One row more than asked says whether there is a next page.
+        let query = match codec::parse_cursor(cursor)? {
+            Some(before) => sqlx::query(
+            sql::POSTS_PAGE_AFTER,
+            )
+            .bind(user.0)
+            .bind(before.0)
+            .bind(limit(n) + 1),
+            None => sqlx::query(sql::POSTS_FIRST_PAGE)
+                .bind(user.0)
+                .bind(limit(n) + 1),
+        };
+        let rows = query.fetch_all(&self.pool).await.map_err(from_sqlx)?;
+        Ok(codec::page_of(codec::all(&rows, codec::post)?, n as usize))
+    }
+
+    async fn save_post(&self, post: &Post, expected_state: PostState) -> Result<Post, StoreError> {
+        check_transition(expected_state, post.state)?;
+        let row = sqlx::query(sql::SAVE_POST)
+            .bind(post.id.0)
+            .bind(post.user_id.0)
+            .bind(post.account_id.0)
+            .bind(post.media_id.map(|m| m.0))
+            .bind(post.state.as_str())
+            .bind(post.scheduled_at)
+            .bind(Json(codec::PostDoc::of(post)))
+            .bind(codec::now())
+            .bind(expected_state.as_str())
+            .bind(post.version)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        match row {
+            Some(row) => codec::post(&row),
+            None => Err(self.missed(sql::POST_EXISTS, post.id.0, post.user_id).await),
+        }
+    }
+
+    async fn delete_post(&self, user: UserId, id: PostId) -> Result<(), StoreError> {
+        self.delete_owned(sql::DELETE_POST, id.0, user)
+            .await
+    }
+
+    async fn due_posts(&self, now: DateTime<Utc>, n: u32) -> Result<Vec<DuePost>, StoreError> {
+        let rows = sqlx::query(DUE_POSTS_SQL)
+            .bind(now)
+            .bind(limit(n))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        codec::all(&rows, codec::due_post)
+    }
+
+    async fn posts_stuck_in(
+        &self,
+        state: PostState,
+        before: DateTime<Utc>,
+        n: u32,
+    ) -> Result<Vec<Post>, StoreError> {
+        let rows = sqlx::query(
+            sql::POSTS_STUCK_IN,
+        )
+        .bind(state.as_str())
+        .bind(before)
+        .bind(limit(n))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        codec::all(&rows, codec::post)
+    }
+
+    async fn create_media(&self, media: &Media) -> Result<(), StoreError> {
+        sqlx::query(
+            sql::CREATE_MEDIA,
+        )
+        .bind(media.id.0)
+        .bind(media.user_id.0)
+        .bind(media.post_id.map(|p| p.0))
+        .bind(media.expires_at)
+        .bind(Json(codec::MediaDoc::of(media)))
+        .bind(media.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn media(&self, user: UserId, id: MediaId) -> Result<Media, StoreError> {
+        let row = sqlx::query(sql::MEDIA)
+            .bind(id.0)
+            .bind(user.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        codec::media(&row)
+    }
+
+    async fn attach_media(
+        &self,
+        user: UserId,
+        id: MediaId,
+        post: PostId,
+    ) -> Result<Media, StoreError> {
+        let row = sqlx::query(sql::ATTACH_MEDIA)
+            .bind(id.0)
+            .bind(user.0)
+            .bind(post.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        match row {
+            Some(row) => codec::media(&row),
+            None => Err(self.missed(sql::MEDIA_EXISTS, id.0, user).await),
+        }
+    }
+
+    async fn delete_media(&self, user: UserId, id: MediaId) -> Result<(), StoreError> {
+        self.delete_owned(sql::DELETE_MEDIA, id.0, user)
+            .await
+    }
+
+    async fn expired_media(&self, now: DateTime<Utc>, n: u32) -> Result<Vec<Media>, StoreError> {
+        let rows = sqlx::query(
+            sql::EXPIRED_MEDIA,
+        )
+        .bind(now)
+        .bind(limit(n))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        codec::all(&rows, codec::media)
+    }
+
+    async fn list_media(&self, user: UserId) -> Result<Vec<Media>, StoreError> {
+        let rows = sqlx::query(sql::LIST_MEDIA)
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        codec::all(&rows, codec::media)
+    }
+
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        sqlx::query(
+            sql::CREATE_API_KEY,
+        )
+        .bind(key.id.0)
+        .bind(key.user_id.0)
+        .bind(&key.name)
+        .bind(&key.prefix)
+        .bind(&key.hash)
+        .bind(key.created_at)
+        .bind(key.last_used_at)
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn list_api_keys(&self, user: UserId) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = sqlx::query(sql::LIST_API_KEYS)
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        codec::all(&rows, codec::api_key)
+    }
+
+    async fn delete_api_key(&self, user: UserId, id: ApiKeyId) -> Result<(), StoreError> {
+        self.delete_owned(sql::DELETE_API_KEY, id.0, user)
+            .await
+    }
+
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let row = sqlx::query(sql::API_KEY_BY_HASH)
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        row.as_ref().map(codec::api_key).transpose()
+    }
+
+    async fn touch_api_key(&self, id: ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let done = sqlx::query(sql::TOUCH_API_KEY)
+            .bind(id.0)
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            sql::RECORD_AUDIT,
+        )
+        .bind(event.id.0)
+        .bind(event.user_id.0)
+        .bind(&event.kind)
+        .bind(Json(&event.detail))
+        .bind(event.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, user: UserId, n: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            sql::LIST_AUDIT,
+        )
+        .bind(user.0)
+        .bind(limit(n))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        codec::all(&rows, codec::audit_event)
+    }
+
+    async fn put_oauth_state(
+        &self,
+        state_hash: &str,
+        user: UserId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::SWEEP_OAUTH_STATES)
+            .bind(codec::now())
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        sqlx::query(sql::PUT_OAUTH_STATE)
+            .bind(state_hash)
+            .bind(user.0)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn take_oauth_state(
+        &self,
+        state_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError> {
+        let row = sqlx::query(sql::TAKE_OAUTH_STATE)
+            .bind(state_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        match row {
+            Some(row) if row.ts("expires_at")? > now => Ok(Some(UserId(row.uuid("user_id")?))),
+            _ => Ok(None),
+        }
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(sql::ACQUIRE_LEASE)
+            .bind(name)
+            .bind(holder)
+            .bind(codec::lease_end(now, ttl)?)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        row.map(|r| r.int("fencing_token")).transpose()
+    }
+
+    async fn renew_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::RENEW_LEASE)
+            .bind(name)
+            .bind(holder)
+            .bind(codec::lease_end(now, ttl)?)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::RELEASE_LEASE)
+            .bind(name)
+            .bind(holder)
+            .bind(DateTime::UNIX_EPOCH)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+}

@@ -43,7 +43,9 @@ pub enum ChunkPlanError {
     /// The policy could produce a one-chunk plan whose `chunk_size` differs from the video size,
     /// which TikTok rejects: every multi-chunk video must hold at least two whole chunks, i.e.
     /// `2 * chunk_size <= single_chunk_max + 1` (and `chunk_size > 0`).
-    #[error("chunk policy is inconsistent: chunk_size {chunk_size} with single_chunk_max {single_chunk_max}")]
+    #[error(
+        "chunk policy is inconsistent: chunk_size {chunk_size} with single_chunk_max {single_chunk_max}"
+    )]
     InvalidPolicy {
         single_chunk_max: u64,
         chunk_size: u64,
@@ -136,7 +138,7 @@ pub fn next_chunk(plan: &UploadPlan, received: u64) -> Result<Option<Chunk>, Chu
         return Ok(None);
     }
     let boundary = ChunkPlanError::NotAChunkBoundary { received };
-    if plan.chunk_size == 0 || received % plan.chunk_size != 0 {
+    if plan.chunk_size == 0 || !received.is_multiple_of(plan.chunk_size) {
         return Err(boundary);
     }
     let chunk = chunk_at(plan, received / plan.chunk_size).ok_or(boundary)?;
@@ -174,9 +176,16 @@ mod tests {
         let cs = all(p);
         assert_eq!(cs.len() as u64, p.total_chunk_count);
         assert!((1..=MAX_CHUNKS).contains(&p.total_chunk_count));
-        assert_eq!(p.total_chunk_count, p.video_size / p.chunk_size, "floor rule");
+        assert_eq!(
+            p.total_chunk_count,
+            p.video_size / p.chunk_size,
+            "floor rule"
+        );
         if p.total_chunk_count == 1 {
-            assert_eq!(p.chunk_size, p.video_size, "single chunk must declare the whole size");
+            assert_eq!(
+                p.chunk_size, p.video_size,
+                "single chunk must declare the whole size"
+            );
         }
         let mut next = 0;
         for (i, c) in cs.iter().enumerate() {
@@ -205,17 +214,35 @@ mod tests {
 
     #[test]
     fn one_byte_over_64_000_000_gives_six_chunks_with_a_merged_tail() {
-        assert_vector(64_000_001, 6, (0, 9_999_999), (50_000_000, 64_000_000), 14_000_001);
+        assert_vector(
+            64_000_001,
+            6,
+            (0, 9_999_999),
+            (50_000_000, 64_000_000),
+            14_000_001,
+        );
     }
 
     #[test]
     fn a_77_360_899_byte_video_gives_seven_chunks_not_eight() {
-        assert_vector(77_360_899, 7, (0, 9_999_999), (60_000_000, 77_360_898), 17_360_899);
+        assert_vector(
+            77_360_899,
+            7,
+            (0, 9_999_999),
+            (60_000_000, 77_360_898),
+            17_360_899,
+        );
     }
 
     #[test]
     fn a_158_008_374_byte_video_gives_fifteen_chunks() {
-        assert_vector(158_008_374, 15, (0, 9_999_999), (140_000_000, 158_008_373), 18_008_374);
+        assert_vector(
+            158_008_374,
+            15,
+            (0, 9_999_999),
+            (140_000_000, 158_008_373),
+            18_008_374,
+        );
     }
 
     #[test]

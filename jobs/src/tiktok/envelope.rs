@@ -41,7 +41,10 @@ enum ErrorPart {
 }
 
 fn str_field(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn error_part(endpoint: &'static str, reply: &Reply, body: &Value) -> ErrorPart {
@@ -101,7 +104,12 @@ fn describe(e: &serde_json::Error) -> String {
     if text.starts_with("missing field") {
         text
     } else {
-        format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column())
+        format!(
+            "{:?} error at line {} column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        )
     }
 }
 
@@ -128,7 +136,10 @@ pub(crate) fn parse_v2<T: DeserializeOwned>(
 }
 
 /// Parses the token endpoint's answer (code exchange or refresh).
-pub(crate) fn parse_token(endpoint: &'static str, reply: &Reply) -> Result<TokenGrant, TikTokError> {
+pub(crate) fn parse_token(
+    endpoint: &'static str,
+    reply: &Reply,
+) -> Result<TokenGrant, TikTokError> {
     let body = json_body(endpoint, reply)?;
     if let ErrorPart::Failed(err) = error_part(endpoint, reply, &body) {
         return Err(err);
@@ -181,8 +192,7 @@ pub(crate) fn received_bytes(headers: &HeaderMap) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::tiktok::{
-        CreatorInfo, ErrorClass, InitResult, PublishStatusKind, UserInfoData, VideoPage,
-        WireStatus,
+        CreatorInfo, ErrorClass, InitResult, PublishStatusKind, UserInfoData, VideoPage, WireStatus,
     };
     use reqwest::header::HeaderValue;
 
@@ -332,7 +342,8 @@ mod tests {
 
     #[test]
     fn an_error_without_data_is_typed() {
-        let body = r#"{"error":{"code":"spam_risk_too_many_pending_share","message":"","log_id":"x"}}"#;
+        let body =
+            r#"{"error":{"code":"spam_risk_too_many_pending_share","message":"","log_id":"x"}}"#;
         let e = parse_v2::<InitResult>("inbox/init", &reply(403, body)).unwrap_err();
         assert_eq!(e.code(), Some("spam_risk_too_many_pending_share"));
         assert_eq!(e.class(), ErrorClass::Wait);
@@ -459,7 +470,10 @@ mod tests {
         parse_revoke("oauth/revoke", &reply(200, "{}")).unwrap();
         let e = parse_revoke(
             "oauth/revoke",
-            &reply(200, r#"{"error":"invalid_request","error_description":"bad token","log_id":"x"}"#),
+            &reply(
+                200,
+                r#"{"error":"invalid_request","error_description":"bad token","log_id":"x"}"#,
+            ),
         )
         .unwrap_err();
         assert_eq!(e.code(), Some("invalid_request"));
@@ -473,8 +487,15 @@ mod tests {
         assert_eq!(retry_after(&h), None);
         h.insert(RETRY_AFTER, HeaderValue::from_static("12"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(12)));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
-        assert_eq!(retry_after(&h), Some(Duration::ZERO), "a past date means now");
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(
+            retry_after(&h),
+            Some(Duration::ZERO),
+            "a past date means now"
+        );
         let future = (chrono::Utc::now() + chrono::Duration::seconds(120))
             .format("%a, %d %b %Y %H:%M:%S GMT")
             .to_string();
@@ -489,7 +510,10 @@ mod tests {
     fn content_range_gives_the_bytes_received() {
         let mut h = HeaderMap::new();
         assert_eq!(received_bytes(&h), None);
-        h.insert(CONTENT_RANGE, HeaderValue::from_static("bytes 0-19999999/77360899"));
+        h.insert(
+            CONTENT_RANGE,
+            HeaderValue::from_static("bytes 0-19999999/77360899"),
+        );
         assert_eq!(received_bytes(&h), Some(20_000_000));
         h.insert(CONTENT_RANGE, HeaderValue::from_static("bytes=0-9/10"));
         assert_eq!(received_bytes(&h), Some(10));

@@ -73,7 +73,9 @@ pub enum TikTokError {
     },
     /// An OAuth endpoint (token, revoke) answered with its flat `{error, error_description}`
     /// shape (possibly with HTTP 200).
-    #[error("TikTok {endpoint}: HTTP {status}, OAuth error {error} (log_id {log_id:?}): {description}")]
+    #[error(
+        "TikTok {endpoint}: HTTP {status}, OAuth error {error} (log_id {log_id:?}): {description}"
+    )]
     OAuth {
         endpoint: &'static str,
         status: u16,
@@ -146,13 +148,15 @@ impl TikTokError {
                 status,
                 retry_after,
                 ..
-            } => api_code_class(code, *retry_after).unwrap_or_else(|| status_class(*status, *retry_after)),
+            } => api_code_class(code, *retry_after)
+                .unwrap_or_else(|| status_class(*status, *retry_after)),
             TikTokError::OAuth {
                 error,
                 status,
                 retry_after,
                 ..
-            } => oauth_error_class(error, *retry_after).unwrap_or_else(|| status_class(*status, *retry_after)),
+            } => oauth_error_class(error, *retry_after)
+                .unwrap_or_else(|| status_class(*status, *retry_after)),
             TikTokError::Http {
                 status,
                 retry_after,
@@ -558,11 +562,19 @@ mod tests {
             ("spam_risk_something_new", 403, Permanent),
             ("reached_active_user_cap", 403, AppCapWait),
             ("reached_active_user_cap", 200, AppCapWait),
-            ("unaudited_client_can_only_post_to_private_accounts", 403, Permanent),
+            (
+                "unaudited_client_can_only_post_to_private_accounts",
+                403,
+                Permanent,
+            ),
             ("privacy_level_option_mismatch", 403, Permanent),
             ("url_ownership_unverified", 403, Permanent),
             ("invalid_publish_id", 400, Permanent),
-            ("token_not_authorized_for_specified_publish_id", 400, Permanent),
+            (
+                "token_not_authorized_for_specified_publish_id",
+                400,
+                Permanent,
+            ),
             ("publish_not_cancellable", 400, Permanent),
             ("app_version_check_failed", 400, Permanent),
             // Unknown codes fall back to the status.
@@ -576,8 +588,7 @@ mod tests {
         }
         for code in DOCUMENTED_CODES {
             assert!(
-                table.iter().any(|(c, ..)| c == code)
-                    || oauth_error_class(code, None).is_some(),
+                table.iter().any(|(c, ..)| c == code) || oauth_error_class(code, None).is_some(),
                 "{code} is missing from the classification table"
             );
         }
@@ -650,8 +661,14 @@ mod tests {
             };
             assert_eq!(e.class(), class, "{status}");
         }
-        assert_eq!(UploadRejection::from_status(403), UploadRejection::UrlExpired);
-        assert_eq!(UploadRejection::from_status(404), UploadRejection::UnknownUpload);
+        assert_eq!(
+            UploadRejection::from_status(403),
+            UploadRejection::UrlExpired
+        );
+        assert_eq!(
+            UploadRejection::from_status(404),
+            UploadRejection::UnknownUpload
+        );
     }
 
     #[test]

@@ -309,7 +309,10 @@ impl fmt::Debug for InitResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InitResult")
             .field("publish_id", &self.publish_id)
-            .field("upload_url", &self.upload_url.as_ref().map(|_| "[redacted]"))
+            .field(
+                "upload_url",
+                &self.upload_url.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -468,7 +471,10 @@ impl Visitor<'_> for IdVisitor {
         if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
             Ok(v.to_owned())
         } else {
-            Err(E::invalid_value(de::Unexpected::Other("a non-numeric id"), &self))
+            Err(E::invalid_value(
+                de::Unexpected::Other("a non-numeric id"),
+                &self,
+            ))
         }
     }
 }
@@ -506,7 +512,10 @@ mod tests {
         }
         .into_grant()
         .unwrap();
-        let dbg = format!("{grant:?} {:?} {:?}", grant.access_token, grant.refresh_token);
+        let dbg = format!(
+            "{grant:?} {:?} {:?}",
+            grant.access_token, grant.refresh_token
+        );
         assert!(!dbg.contains("secret"), "{dbg}");
         assert!(dbg.contains("[redacted]"));
         assert_eq!(format!("{:?}", AccessToken::new("act.x")), "[redacted]");
@@ -621,8 +630,14 @@ mod tests {
     #[test]
     fn ids_refuse_floats_negative_numbers_and_non_digits() {
         let parse = |v: serde_json::Value| serde_json::from_value::<PostIdWire>(v).map(|p| p.0);
-        assert_eq!(parse(json!(7261463769757501445u64)).unwrap(), "7261463769757501445");
-        assert_eq!(parse(json!("7261463769757501445")).unwrap(), "7261463769757501445");
+        assert_eq!(
+            parse(json!(7261463769757501445u64)).unwrap(),
+            "7261463769757501445"
+        );
+        assert_eq!(
+            parse(json!("7261463769757501445")).unwrap(),
+            "7261463769757501445"
+        );
         assert!(parse(json!(7.2e18)).is_err());
         assert!(parse(json!(-5)).is_err());
         assert!(parse(json!("12a")).is_err());

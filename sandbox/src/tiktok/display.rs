@@ -16,12 +16,10 @@ use crate::state::SandboxState;
 /// Which scope each user field needs.
 fn user_field_scope(field: &str) -> Option<&'static str> {
     Some(match field {
-        "open_id" | "union_id" | "avatar_url" | "avatar_url_100" | "avatar_large_url" | "display_name" => {
-            "user.info.basic"
-        }
-        "bio_description" | "profile_deep_link" | "profile_web_link" | "is_verified" | "username" => {
-            "user.info.profile"
-        }
+        "open_id" | "union_id" | "avatar_url" | "avatar_url_100" | "avatar_large_url"
+        | "display_name" => "user.info.basic",
+        "bio_description" | "profile_deep_link" | "profile_web_link" | "is_verified"
+        | "username" => "user.info.profile",
         "follower_count" | "following_count" | "likes_count" | "video_count" => "user.info.stats",
         _ => return None,
     })
@@ -49,7 +47,13 @@ const VIDEO_FIELDS: [&str; 16] = [
 fn fields_param(q: &HashMap<String, String>) -> Result<Vec<String>, V2Error> {
     let fields: Vec<String> = q
         .get("fields")
-        .map(|f| f.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .map(|f| {
+            f.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     if fields.is_empty() {
         return Err(V2Error::invalid_params("The fields parameter is required."));
@@ -71,20 +75,30 @@ pub(crate) async fn user_info(
         rate_limit(&mut inner, &caller, "user.info", limit, now)?;
         let fields = fields_param(&q)?;
         for f in &fields {
-            let scope = user_field_scope(f).ok_or_else(|| V2Error::invalid_params(format!("Invalid field: {f}")))?;
+            let scope = user_field_scope(f)
+                .ok_or_else(|| V2Error::invalid_params(format!("Invalid field: {f}")))?;
             if !caller.has(scope) {
                 return Err(match inner.knobs.field_scope_miss {
                     FieldScopeMiss::ScopePermissionMissed => V2Error::new(
                         axum::http::StatusCode::BAD_REQUEST,
                         "scope_permission_missed",
-                        format!("The field {f} requires the {scope} scope, which the user did not grant."),
+                        format!(
+                            "The field {f} requires the {scope} scope, which the user did not grant."
+                        ),
                     ),
                     FieldScopeMiss::ScopeNotAuthorized => V2Error::scope_not_authorized(),
                 });
             }
         }
-        let c = inner.creators.get(&caller.open_id).ok_or_else(V2Error::token_invalid)?;
-        let video_count = inner.videos.iter().filter(|v| v.open_id == c.open_id && v.public).count();
+        let c = inner
+            .creators
+            .get(&caller.open_id)
+            .ok_or_else(V2Error::token_invalid)?;
+        let video_count = inner
+            .videos
+            .iter()
+            .filter(|v| v.open_id == c.open_id && v.public)
+            .count();
         let mut user = Map::new();
         for f in &fields {
             let v = match f.as_str() {
@@ -93,7 +107,9 @@ pub(crate) async fn user_info(
                 "avatar_url" | "avatar_url_100" | "avatar_large_url" => json!(c.avatar_url),
                 "display_name" => json!(c.display_name),
                 "bio_description" => json!(c.bio_description),
-                "profile_deep_link" => json!(format!("https://vm.tiktok.com/sandbox-{}/", c.username)),
+                "profile_deep_link" => {
+                    json!(format!("https://vm.tiktok.com/sandbox-{}/", c.username))
+                }
                 "profile_web_link" => json!(format!("https://www.tiktok.com/@{}", c.username)),
                 "is_verified" => json!(c.is_verified),
                 "username" => json!(c.username),
@@ -167,17 +183,28 @@ pub(crate) async fn video_list(
         let body = json_body(&headers, &body, true)?;
         let cursor = match body.get("cursor") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_i64().ok_or_else(|| V2Error::invalid_params("cursor must be an int64."))?),
+            Some(v) => Some(
+                v.as_i64()
+                    .ok_or_else(|| V2Error::invalid_params("cursor must be an int64."))?,
+            ),
         };
         let max_count = match body.get("max_count") {
             None | Some(Value::Null) => 10,
-            Some(v) => v.as_i64().ok_or_else(|| V2Error::invalid_params("max_count must be an int32."))?,
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| V2Error::invalid_params("max_count must be an int32."))?,
         };
         if !(1..=20).contains(&max_count) {
-            return Err(V2Error::invalid_params("max_count must be between 1 and 20."));
+            return Err(V2Error::invalid_params(
+                "max_count must be between 1 and 20.",
+            ));
         }
         let public_only = inner.knobs.video_list_public_only;
-        let username = inner.creators.get(&caller.open_id).map(|c| c.username.clone()).unwrap_or_default();
+        let username = inner
+            .creators
+            .get(&caller.open_id)
+            .map(|c| c.username.clone())
+            .unwrap_or_default();
         let mut videos: Vec<&Video> = inner
             .videos
             .iter()
@@ -188,9 +215,16 @@ pub(crate) async fn video_list(
         let take = usize::try_from(max_count).unwrap_or(10);
         let has_more = videos.len() > take;
         videos.truncate(take);
-        let next_cursor = videos.last().map_or(cursor.unwrap_or(0), |v| v.create_time * 1000);
-        let list: Vec<Value> = videos.iter().map(|v| video_json(v, &fields, &username, &base_url)).collect();
-        Ok(ok(json!({"videos": list, "cursor": next_cursor, "has_more": has_more})))
+        let next_cursor = videos
+            .last()
+            .map_or(cursor.unwrap_or(0), |v| v.create_time * 1000);
+        let list: Vec<Value> = videos
+            .iter()
+            .map(|v| video_json(v, &fields, &username, &base_url))
+            .collect();
+        Ok(ok(
+            json!({"videos": list, "cursor": next_cursor, "has_more": has_more}),
+        ))
     })();
     respond(result)
 }
@@ -217,12 +251,22 @@ pub(crate) async fn video_query(
             .and_then(Value::as_array)
             .ok_or_else(|| V2Error::invalid_params("filters.video_ids is required."))?
             .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| V2Error::invalid_params("video_ids must be strings.")))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| V2Error::invalid_params("video_ids must be strings."))
+            })
             .collect::<Result<_, _>>()?;
         if ids.is_empty() || ids.len() > 20 {
-            return Err(V2Error::invalid_params("filters.video_ids must hold 1 to 20 ids."));
+            return Err(V2Error::invalid_params(
+                "filters.video_ids must hold 1 to 20 ids.",
+            ));
         }
-        let username = inner.creators.get(&caller.open_id).map(|c| c.username.clone()).unwrap_or_default();
+        let username = inner
+            .creators
+            .get(&caller.open_id)
+            .map(|c| c.username.clone())
+            .unwrap_or_default();
         let list: Vec<Value> = inner
             .videos
             .iter()

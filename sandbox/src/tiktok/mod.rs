@@ -20,17 +20,32 @@ pub(crate) const UPLOAD_PATH: &str = "/upload/video/";
 
 pub(crate) fn router() -> Router<SandboxState> {
     Router::new()
-        .route("/v2/auth/authorize/", get(oauth::authorize_page).post(oauth::authorize_decision))
+        .route(
+            "/v2/auth/authorize/",
+            get(oauth::authorize_page).post(oauth::authorize_decision),
+        )
         .route("/v2/oauth/token/", post(oauth::token))
         .route("/v2/oauth/revoke/", post(oauth::revoke))
         .route("/v2/user/info/", get(display::user_info))
         .route("/v2/video/list/", post(display::video_list))
         .route("/v2/video/query/", post(display::video_query))
-        .route("/v2/post/publish/creator_info/query/", post(posting::creator_info))
+        .route(
+            "/v2/post/publish/creator_info/query/",
+            post(posting::creator_info),
+        )
         .route("/v2/post/publish/video/init/", post(posting::video_init))
-        .route("/v2/post/publish/inbox/video/init/", post(posting::inbox_init))
-        .route("/v2/post/publish/content/init/", post(posting::content_init))
-        .route("/v2/post/publish/status/fetch/", post(posting::status_fetch))
+        .route(
+            "/v2/post/publish/inbox/video/init/",
+            post(posting::inbox_init),
+        )
+        .route(
+            "/v2/post/publish/content/init/",
+            post(posting::content_init),
+        )
+        .route(
+            "/v2/post/publish/status/fetch/",
+            post(posting::status_fetch),
+        )
         .route("/v2/post/publish/cancel/", post(posting::cancel))
         .route(UPLOAD_PATH, put(upload::put_chunk))
 }
@@ -47,7 +62,12 @@ pub(crate) struct V2Error {
 
 impl V2Error {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self { status, code: code.into(), message: message.into(), omit_data: false }
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+            omit_data: false,
+        }
     }
 
     pub fn invalid_params(message: impl Into<String>) -> Self {
@@ -86,7 +106,11 @@ impl V2Error {
 impl IntoResponse for V2Error {
     fn into_response(self) -> Response {
         let error = json!({"code": self.code, "message": self.message, "log_id": log_id()});
-        let body = if self.omit_data { json!({"error": error}) } else { json!({"data": {}, "error": error}) };
+        let body = if self.omit_data {
+            json!({"error": error})
+        } else {
+            json!({"data": {}, "error": error})
+        };
         (self.status, axum::Json(body)).into_response()
     }
 }
@@ -122,7 +146,10 @@ impl Caller {
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// Checks the bearer token and that it holds one of `any_of` (empty = no scope needed).
@@ -159,22 +186,41 @@ pub(crate) fn rate_limit(
     limit: u32,
     now: DateTime<Utc>,
 ) -> Result<(), V2Error> {
-    if inner.take_rate(&caller.token, bucket, limit, now) { Ok(()) } else { Err(V2Error::rate_limited()) }
+    if inner.take_rate(&caller.token, bucket, limit, now) {
+        Ok(())
+    } else {
+        Err(V2Error::rate_limited())
+    }
 }
 
 /// Parses a JSON body; TikTok answers malformed JSON with `invalid_params`.
-pub(crate) fn json_body(headers: &HeaderMap, body: &[u8], allow_empty: bool) -> Result<Value, V2Error> {
+pub(crate) fn json_body(
+    headers: &HeaderMap,
+    body: &[u8],
+    allow_empty: bool,
+) -> Result<Value, V2Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return if allow_empty { Ok(json!({})) } else { Err(V2Error::invalid_params("Request body is empty.")) };
+        return if allow_empty {
+            Ok(json!({}))
+        } else {
+            Err(V2Error::invalid_params("Request body is empty."))
+        };
     }
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !ct.to_ascii_lowercase().starts_with("application/json") {
-        return Err(V2Error::invalid_params("Content-Type must be application/json."));
+        return Err(V2Error::invalid_params(
+            "Content-Type must be application/json.",
+        ));
     }
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| V2Error::invalid_params(format!("Request body is not valid JSON: {e}")))?;
     if !value.is_object() {
-        return Err(V2Error::invalid_params("Request body must be a JSON object."));
+        return Err(V2Error::invalid_params(
+            "Request body must be a JSON object.",
+        ));
     }
     Ok(value)
 }

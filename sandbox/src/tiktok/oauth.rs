@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use chrono::TimeDelta;
 use rand::Rng;
 use serde_json::json;
@@ -29,13 +29,18 @@ pub(crate) struct OAuthError {
 impl OAuthError {
     fn new(inner: &Inner, error: &'static str, description: impl Into<String>) -> Self {
         let status = StatusCode::from_u16(inner.knobs.oauth_error_status).unwrap_or(StatusCode::OK);
-        Self { status, error, description: description.into() }
+        Self {
+            status,
+            error,
+            description: description.into(),
+        }
     }
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.error, "error_description": self.description, "log_id": log_id()});
+        let body =
+            json!({"error": self.error, "error_description": self.description, "log_id": log_id()});
         (self.status, axum::Json(body)).into_response()
     }
 }
@@ -54,14 +59,21 @@ enum AuthorizeFailure {
     /// No trustworthy redirect URI: show an error page.
     Page(String),
     /// Send the error back to the app.
-    Redirect { redirect_uri: String, state: String, error: &'static str, description: String },
+    Redirect {
+        redirect_uri: String,
+        state: String,
+        error: &'static str,
+        description: String,
+    },
 }
 
 fn validate(inner: &Inner, p: &HashMap<String, String>) -> Result<Authorize, AuthorizeFailure> {
     let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
     let client_key = get("client_key");
     let Some(app) = inner.apps.get(client_key) else {
-        return Err(AuthorizeFailure::Page(format!("Unknown client_key \"{client_key}\".")));
+        return Err(AuthorizeFailure::Page(format!(
+            "Unknown client_key \"{client_key}\"."
+        )));
     };
     let redirect_uri = get("redirect_uri");
     if !app.redirect_uris.iter().any(|u| u == redirect_uri) {
@@ -77,24 +89,43 @@ fn validate(inner: &Inner, p: &HashMap<String, String>) -> Result<Authorize, Aut
         description: description.to_owned(),
     };
     if get("response_type") != "code" {
-        return Err(fail("unsupported_response_type", "response_type must be code."));
+        return Err(fail(
+            "unsupported_response_type",
+            "response_type must be code.",
+        ));
     }
-    let scopes: Vec<String> =
-        get("scope").split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let scopes: Vec<String> = get("scope")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
     if scopes.is_empty() {
         return Err(fail("invalid_scope", "scope is required."));
     }
     if let Some(bad) = scopes.iter().find(|s| !app.scopes.contains(*s)) {
-        return Err(fail("invalid_scope", &format!("The scope {bad} is not enabled for this app.")));
+        return Err(fail(
+            "invalid_scope",
+            &format!("The scope {bad} is not enabled for this app."),
+        ));
     }
     if state.is_empty() {
         return Err(fail("invalid_request", "state is required."));
     }
     let code_challenge = p.get("code_challenge").filter(|c| !c.is_empty()).cloned();
     if code_challenge.is_some() && !matches!(get("code_challenge_method"), "S256" | "") {
-        return Err(fail("invalid_request", "code_challenge_method must be S256."));
+        return Err(fail(
+            "invalid_request",
+            "code_challenge_method must be S256.",
+        ));
     }
-    Ok(Authorize { client_key: client_key.into(), redirect_uri: redirect_uri.into(), state, scopes, code_challenge })
+    Ok(Authorize {
+        client_key: client_key.into(),
+        redirect_uri: redirect_uri.into(),
+        state,
+        scopes,
+        code_challenge,
+    })
 }
 
 fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
@@ -125,26 +156,49 @@ fn error_page(message: &str) -> Response {
 fn failure_response(f: AuthorizeFailure) -> Response {
     match f {
         AuthorizeFailure::Page(msg) => error_page(&msg),
-        AuthorizeFailure::Redirect { redirect_uri, state, error, description } => redirect_with(
+        AuthorizeFailure::Redirect {
+            redirect_uri,
+            state,
+            error,
+            description,
+        } => redirect_with(
             &redirect_uri,
-            &[("error", error), ("error_description", &description), ("state", &state)],
+            &[
+                ("error", error),
+                ("error_description", &description),
+                ("state", &state),
+            ],
         ),
     }
 }
 
 /// Issues a code and redirects with `code`, `scopes`, `state`.
-fn approve(inner: &mut Inner, now: chrono::DateTime<chrono::Utc>, a: &Authorize, open_id: &str, granted: &[String]) -> Response {
+fn approve(
+    inner: &mut Inner,
+    now: chrono::DateTime<chrono::Utc>,
+    a: &Authorize,
+    open_id: &str,
+    granted: &[String],
+) -> Response {
     if !inner.creators.contains_key(open_id) {
         return error_page(&format!("Unknown sandbox creator \"{open_id}\"."));
     }
     if granted.is_empty() {
         return redirect_with(
             &a.redirect_uri,
-            &[("error", "access_denied"), ("error_description", "No scope was granted."), ("state", &a.state)],
+            &[
+                ("error", "access_denied"),
+                ("error_description", "No scope was granted."),
+                ("state", &a.state),
+            ],
         );
     }
     // Real codes contain characters such as `*` and `!`, so clients must URL-decode them.
-    let code = format!("{}*3!{}", random_string(40), rand::rng().random_range(1000..10_000));
+    let code = format!(
+        "{}*3!{}",
+        random_string(40),
+        rand::rng().random_range(1000..10_000)
+    );
     inner.codes.insert(
         code.clone(),
         AuthCode {
@@ -158,23 +212,38 @@ fn approve(inner: &mut Inner, now: chrono::DateTime<chrono::Utc>, a: &Authorize,
         },
     );
     let scopes = granted.join(",");
-    redirect_with(&a.redirect_uri, &[("code", &code), ("scopes", &scopes), ("state", &a.state)])
+    redirect_with(
+        &a.redirect_uri,
+        &[("code", &code), ("scopes", &scopes), ("state", &a.state)],
+    )
 }
 
 fn deny(a: &Authorize) -> Response {
     redirect_with(
         &a.redirect_uri,
-        &[("error", "access_denied"), ("error_description", "The user denied the request."), ("state", &a.state)],
+        &[
+            ("error", "access_denied"),
+            ("error_description", "The user denied the request."),
+            ("state", &a.state),
+        ],
     )
 }
 
 /// Scopes from a comma list, kept in request order and limited to what was requested.
 fn pick_granted(requested: &[String], chosen: &[String]) -> Vec<String> {
-    requested.iter().filter(|s| chosen.contains(s)).cloned().collect()
+    requested
+        .iter()
+        .filter(|s| chosen.contains(s))
+        .cloned()
+        .collect()
 }
 
 fn split_list(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// `GET /v2/auth/authorize/` — the consent page.
@@ -188,23 +257,37 @@ pub(crate) async fn authorize_page(
         Ok(a) => a,
         Err(f) => return failure_response(f),
     };
-    let open_id = p.get("sandbox_open_id").cloned().filter(|o| !o.is_empty()).or_else(|| inner.default_open_id());
+    let open_id = p
+        .get("sandbox_open_id")
+        .cloned()
+        .filter(|o| !o.is_empty())
+        .or_else(|| inner.default_open_id());
     let granted = match p.get("sandbox_grant") {
         Some(g) => pick_granted(&a.scopes, &split_list(g)),
         None => a.scopes.clone(),
     };
     match p.get("sandbox_auto").map(String::as_str) {
         Some("approve") => {
-            let Some(open_id) = open_id else { return error_page("No sandbox creator exists.") };
+            let Some(open_id) = open_id else {
+                return error_page("No sandbox creator exists.");
+            };
             return approve(&mut inner, now, &a, &open_id, &granted);
         }
         Some("deny") => return deny(&a),
         _ => {}
     }
-    let app_name = inner.apps.get(&a.client_key).map(|a| a.name.clone()).unwrap_or_default();
+    let app_name = inner
+        .apps
+        .get(&a.client_key)
+        .map(|a| a.name.clone())
+        .unwrap_or_default();
     let mut creators = String::new();
     for c in inner.creators.values() {
-        let checked = if Some(&c.open_id) == open_id.as_ref() { " checked" } else { "" };
+        let checked = if Some(&c.open_id) == open_id.as_ref() {
+            " checked"
+        } else {
+            ""
+        };
         creators.push_str(&format!(
             "<label><input type=\"radio\" name=\"open_id\" value=\"{id}\"{checked}> {name} (@{user}{private})</label><br>\n",
             id = html_escape(&c.open_id),
@@ -222,7 +305,11 @@ pub(crate) async fn authorize_page(
         ));
     }
     let hidden = |k: &str, v: &str| {
-        format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">\n", html_escape(k), html_escape(v))
+        format!(
+            "<input type=\"hidden\" name=\"{}\" value=\"{}\">\n",
+            html_escape(k),
+            html_escape(v)
+        )
     };
     let mut fields = String::new();
     fields.push_str(&hidden("client_key", &a.client_key));
@@ -287,41 +374,77 @@ pub(crate) async fn authorize_decision(State(s): State<SandboxState>, body: Byte
     } else {
         pick_granted(&a.scopes, &chosen)
     };
-    let open_id = p.get("open_id").cloned().filter(|o| !o.is_empty()).or_else(|| inner.default_open_id());
-    let Some(open_id) = open_id else { return error_page("No sandbox creator exists.") };
+    let open_id = p
+        .get("open_id")
+        .cloned()
+        .filter(|o| !o.is_empty())
+        .or_else(|| inner.default_open_id());
+    let Some(open_id) = open_id else {
+        return error_page("No sandbox creator exists.");
+    };
     approve(&mut inner, now, &a, &open_id, &granted)
 }
 
-fn parse_form(headers: &HeaderMap, body: &[u8], inner: &Inner) -> Result<HashMap<String, String>, OAuthError> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+fn parse_form(
+    headers: &HeaderMap,
+    body: &[u8],
+    inner: &Inner,
+) -> Result<HashMap<String, String>, OAuthError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
         return Err(OAuthError::new(
             inner,
             "invalid_request",
             "Content-Type must be application/x-www-form-urlencoded.",
         ));
     }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| OAuthError::new(inner, "invalid_request", "The request parameters are malformed."))?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
+        OAuthError::new(
+            inner,
+            "invalid_request",
+            "The request parameters are malformed.",
+        )
+    })?;
     Ok(pairs.into_iter().collect())
 }
 
 fn check_client(inner: &Inner, form: &HashMap<String, String>) -> Result<String, OAuthError> {
-    let client_key = form.get("client_key").filter(|k| !k.is_empty()).ok_or_else(|| {
-        OAuthError::new(inner, "invalid_request", "The request parameters are malformed: client_key is required.")
-    })?;
+    let client_key = form
+        .get("client_key")
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            OAuthError::new(
+                inner,
+                "invalid_request",
+                "The request parameters are malformed: client_key is required.",
+            )
+        })?;
     let app = inner
         .apps
         .get(client_key)
         .ok_or_else(|| OAuthError::new(inner, "invalid_client", "Client key is invalid."))?;
     if form.get("client_secret").map(String::as_str) != Some(app.client_secret.as_str()) {
-        return Err(OAuthError::new(inner, "invalid_client", "Client secret is invalid."));
+        return Err(OAuthError::new(
+            inner,
+            "invalid_client",
+            "Client secret is invalid.",
+        ));
     }
     Ok(client_key.clone())
 }
 
 /// `POST /v2/oauth/token/` — authorization_code, refresh_token and client_credentials grants.
-pub(crate) async fn token(State(s): State<SandboxState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn token(
+    State(s): State<SandboxState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let now = s.now();
     let mut inner = s.lock();
     match token_inner(&mut inner, now, &headers, &body) {
@@ -339,23 +462,44 @@ fn token_inner(
     let form = parse_form(headers, body, inner)?;
     let client_key = check_client(inner, &form)?;
     let field = |k: &str| form.get(k).filter(|v| !v.is_empty()).cloned();
-    let missing =
-        |inner: &Inner, k: &str| OAuthError::new(inner, "invalid_request", format!("The request parameters are malformed: {k} is required."));
+    let missing = |inner: &Inner, k: &str| {
+        OAuthError::new(
+            inner,
+            "invalid_request",
+            format!("The request parameters are malformed: {k} is required."),
+        )
+    };
     let grant_type = field("grant_type").ok_or_else(|| missing(inner, "grant_type"))?;
     match grant_type.as_str() {
         "authorization_code" => {
             let code = field("code").ok_or_else(|| missing(inner, "code"))?;
             let Some(c) = inner.codes.get(&code) else {
-                return Err(OAuthError::new(inner, "invalid_grant", "Authorization code is invalid."));
+                return Err(OAuthError::new(
+                    inner,
+                    "invalid_grant",
+                    "Authorization code is invalid.",
+                ));
             };
             if c.used {
-                return Err(OAuthError::new(inner, "invalid_grant", "Authorization code has already been used."));
+                return Err(OAuthError::new(
+                    inner,
+                    "invalid_grant",
+                    "Authorization code has already been used.",
+                ));
             }
             if c.expires_at <= now {
-                return Err(OAuthError::new(inner, "invalid_grant", "Authorization code is expired."));
+                return Err(OAuthError::new(
+                    inner,
+                    "invalid_grant",
+                    "Authorization code is expired.",
+                ));
             }
             if c.client_key != client_key {
-                return Err(OAuthError::new(inner, "invalid_grant", "Authorization code was issued to another client."));
+                return Err(OAuthError::new(
+                    inner,
+                    "invalid_grant",
+                    "Authorization code was issued to another client.",
+                ));
             }
             if field("redirect_uri").as_deref() != Some(c.redirect_uri.as_str()) {
                 return Err(OAuthError::new(
@@ -367,19 +511,33 @@ fn token_inner(
             let verifier = field("code_verifier");
             match (&c.code_challenge, &verifier) {
                 (Some(challenge), Some(v)) => {
-                    let valid_chars =
-                        v.len() >= 43 && v.len() <= 128 && v.chars().all(|ch| ch.is_ascii_alphanumeric() || "-._~".contains(ch));
+                    let valid_chars = v.len() >= 43
+                        && v.len() <= 128
+                        && v.chars()
+                            .all(|ch| ch.is_ascii_alphanumeric() || "-._~".contains(ch));
                     // TikTok's desktop PKCE uses the hex SHA-256, not RFC 7636's base64url.
                     let hexed = hex::encode(Sha256::digest(v.as_bytes()));
                     if !valid_chars || !hexed.eq_ignore_ascii_case(challenge) {
-                        return Err(OAuthError::new(inner, "invalid_request", "Code verifier or code challenge is invalid."));
+                        return Err(OAuthError::new(
+                            inner,
+                            "invalid_request",
+                            "Code verifier or code challenge is invalid.",
+                        ));
                     }
                 }
                 (Some(_), None) => {
-                    return Err(OAuthError::new(inner, "invalid_request", "Code verifier or code challenge is invalid."));
+                    return Err(OAuthError::new(
+                        inner,
+                        "invalid_request",
+                        "Code verifier or code challenge is invalid.",
+                    ));
                 }
                 (None, Some(_)) if inner.knobs.reject_stray_code_verifier => {
-                    return Err(OAuthError::new(inner, "invalid_request", "Code verifier or code challenge is invalid."));
+                    return Err(OAuthError::new(
+                        inner,
+                        "invalid_request",
+                        "Code verifier or code challenge is invalid.",
+                    ));
                 }
                 _ => {}
             }
@@ -399,9 +557,15 @@ fn token_inner(
                 .position(|t| t.token == token && t.client_key == client_key);
             let refuse = |inner: &mut Inner, open_id: &str| {
                 inner.token_event(now, "refresh_refused", &client_key, open_id);
-                OAuthError::new(inner, "invalid_grant", "Refresh token is invalid or expired.")
+                OAuthError::new(
+                    inner,
+                    "invalid_grant",
+                    "Refresh token is invalid or expired.",
+                )
             };
-            let Some(idx) = found else { return Err(refuse(inner, "")) };
+            let Some(idx) = found else {
+                return Err(refuse(inner, ""));
+            };
             let old = &inner.refresh[idx];
             let open_id = old.open_id.clone();
             if old.revoked || old.expires_at <= now || inner.knobs.refresh_always_invalid_grant {
@@ -410,7 +574,11 @@ fn token_inner(
             let (scopes, old_expiry) = (old.scopes.clone(), old.expires_at);
             let knobs = inner.knobs.clone();
             if knobs.refresh_revokes_old_access_token {
-                for t in inner.access.iter_mut().filter(|t| t.client_key == client_key && t.open_id == open_id) {
+                for t in inner
+                    .access
+                    .iter_mut()
+                    .filter(|t| t.client_key == client_key && t.open_id == open_id)
+                {
                     t.revoked = true;
                 }
             }
@@ -418,17 +586,31 @@ fn token_inner(
                 if !knobs.keep_old_refresh_token {
                     inner.refresh[idx].revoked = true;
                 }
-                let expiry = if knobs.refresh_resets_window { None } else { Some(old_expiry) };
+                let expiry = if knobs.refresh_resets_window {
+                    None
+                } else {
+                    Some(old_expiry)
+                };
                 inner.issue_tokens(now, &client_key, &open_id, &scopes, expiry, None)
             } else {
-                inner.issue_tokens(now, &client_key, &open_id, &scopes, None, Some((token, old_expiry)))
+                inner.issue_tokens(
+                    now,
+                    &client_key,
+                    &open_id,
+                    &scopes,
+                    None,
+                    Some((token, old_expiry)),
+                )
             };
             inner.token_event(now, "refreshed", &client_key, &open_id);
             Ok(axum::Json(resp).into_response())
         }
         "client_credentials" => {
             let token = format!("clt.{}", random_string(48));
-            Ok(axum::Json(json!({"access_token": token, "expires_in": 7200, "token_type": "Bearer"})).into_response())
+            Ok(axum::Json(
+                json!({"access_token": token, "expires_in": 7200, "token_type": "Bearer"}),
+            )
+            .into_response())
         }
         other => Err(OAuthError::new(
             inner,
@@ -439,7 +621,11 @@ fn token_inner(
 }
 
 /// `POST /v2/oauth/revoke/` — revokes the user's access (every token of that app + creator).
-pub(crate) async fn revoke(State(s): State<SandboxState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn revoke(
+    State(s): State<SandboxState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let now = s.now();
     let (resp, events) = {
         let mut inner = s.lock();
@@ -461,10 +647,22 @@ fn revoke_inner(
     let form = parse_form(headers, body, inner)?;
     let client_key = check_client(inner, &form)?;
     let token = form.get("token").filter(|t| !t.is_empty()).ok_or_else(|| {
-        OAuthError::new(inner, "invalid_request", "The request parameters are malformed: token is required.")
+        OAuthError::new(
+            inner,
+            "invalid_request",
+            "The request parameters are malformed: token is required.",
+        )
     })?;
-    let Some(t) = inner.access.iter().find(|t| &t.token == token && t.client_key == client_key) else {
-        return Err(OAuthError::new(inner, "invalid_request", "The access token is invalid or not found."));
+    let Some(t) = inner
+        .access
+        .iter()
+        .find(|t| &t.token == token && t.client_key == client_key)
+    else {
+        return Err(OAuthError::new(
+            inner,
+            "invalid_request",
+            "The access token is invalid or not found.",
+        ));
     };
     if t.revoked {
         return Ok(Vec::new());

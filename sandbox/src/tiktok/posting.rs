@@ -10,9 +10,16 @@ use serde_json::{Value, json};
 
 use super::{Caller, V2Error, V2Result, authenticate, json_body, ok, rate_limit, respond};
 use crate::model::{App, Creator};
-use crate::state::{Inner, PostMode, PublishTask, SandboxState, Source, Status, Upload, new_post_id, random_string};
+use crate::state::{
+    Inner, PostMode, PublishTask, SandboxState, Source, Status, Upload, new_post_id, random_string,
+};
 
-const PRIVACY_LEVELS: [&str; 4] = ["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "FOLLOWER_OF_CREATOR", "SELF_ONLY"];
+const PRIVACY_LEVELS: [&str; 4] = [
+    "PUBLIC_TO_EVERYONE",
+    "MUTUAL_FOLLOW_FRIENDS",
+    "FOLLOWER_OF_CREATOR",
+    "SELF_ONLY",
+];
 
 /// Privacy options TikTok offers for an account (public vs private differ).
 pub(crate) fn privacy_options(c: &Creator) -> Vec<&'static str> {
@@ -32,18 +39,26 @@ fn daily_posts(inner: &Inner, open_id: &str, now: DateTime<Utc>) -> usize {
     inner
         .tasks
         .iter()
-        .filter(|t| t.mode == PostMode::Direct && t.open_id == open_id && t.created_at > day_ago(now))
+        .filter(|t| {
+            t.mode == PostMode::Direct && t.open_id == open_id && t.created_at > day_ago(now)
+        })
         .count()
 }
 
 /// Whether a new creator would exceed the app's daily active-publishing-user quota.
 fn app_cap_reached(inner: &Inner, app: &App, open_id: &str, now: DateTime<Utc>) -> bool {
-    let cap = app.active_user_cap.or((!app.audited).then_some(inner.knobs.unaudited_active_user_cap));
+    let cap = app
+        .active_user_cap
+        .or((!app.audited).then_some(inner.knobs.unaudited_active_user_cap));
     let Some(cap) = cap else { return false };
     let mut users: Vec<&str> = inner
         .tasks
         .iter()
-        .filter(|t| t.mode == PostMode::Direct && t.client_key == app.client_key && t.created_at > day_ago(now))
+        .filter(|t| {
+            t.mode == PostMode::Direct
+                && t.client_key == app.client_key
+                && t.created_at > day_ago(now)
+        })
         .map(|t| t.open_id.as_str())
         .collect();
     users.sort_unstable();
@@ -66,13 +81,24 @@ fn pending_shares(inner: &Inner, open_id: &str, now: DateTime<Utc>) -> usize {
 }
 
 fn creator_and_app(inner: &Inner, caller: &Caller) -> Result<(Creator, App), V2Error> {
-    let creator = inner.creators.get(&caller.open_id).cloned().ok_or_else(V2Error::token_invalid)?;
-    let app = inner.apps.get(&caller.client_key).cloned().ok_or_else(V2Error::token_invalid)?;
+    let creator = inner
+        .creators
+        .get(&caller.open_id)
+        .cloned()
+        .ok_or_else(V2Error::token_invalid)?;
+    let app = inner
+        .apps
+        .get(&caller.client_key)
+        .cloned()
+        .ok_or_else(V2Error::token_invalid)?;
     Ok((creator, app))
 }
 
 fn banned() -> V2Error {
-    V2Error::forbidden("spam_risk_user_banned_from_posting", "The user is banned from making new posts.")
+    V2Error::forbidden(
+        "spam_risk_user_banned_from_posting",
+        "The user is banned from making new posts.",
+    )
 }
 
 fn too_many_posts() -> V2Error {
@@ -90,7 +116,11 @@ fn active_user_cap() -> V2Error {
 }
 
 /// `POST /v2/post/publish/creator_info/query/`. Caps and bans come back with HTTP 200.
-pub(crate) async fn creator_info(State(s): State<SandboxState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn creator_info(
+    State(s): State<SandboxState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let now = s.now();
     let mut inner = s.lock();
     let result = (|| -> V2Result {
@@ -128,7 +158,9 @@ pub(crate) async fn creator_info(State(s): State<SandboxState>, headers: HeaderM
 }
 
 fn object<'a>(body: &'a Value, key: &str) -> Result<&'a serde_json::Map<String, Value>, V2Error> {
-    body.get(key).and_then(Value::as_object).ok_or_else(|| V2Error::invalid_params(format!("{key} is required.")))
+    body.get(key)
+        .and_then(Value::as_object)
+        .ok_or_else(|| V2Error::invalid_params(format!("{key} is required.")))
 }
 
 fn opt_bool(obj: &serde_json::Map<String, Value>, key: &str) -> Result<bool, V2Error> {
@@ -148,9 +180,9 @@ fn opt_string(obj: &serde_json::Map<String, Value>, key: &str) -> Result<Option<
 }
 
 fn positive_int(obj: &serde_json::Map<String, Value>, key: &str) -> Result<u64, V2Error> {
-    obj.get(key)
-        .and_then(Value::as_u64)
-        .ok_or_else(|| V2Error::invalid_params(format!("{key} is required and must be a positive integer.")))
+    obj.get(key).and_then(Value::as_u64).ok_or_else(|| {
+        V2Error::invalid_params(format!("{key} is required and must be a positive integer."))
+    })
 }
 
 /// Parsed `post_info` of a direct post.
@@ -162,18 +194,34 @@ struct PostInfo {
     disable_stitch: bool,
 }
 
-fn parse_post_info(obj: &serde_json::Map<String, Value>, max_title_utf16: usize) -> Result<PostInfo, V2Error> {
+fn parse_post_info(
+    obj: &serde_json::Map<String, Value>,
+    max_title_utf16: usize,
+) -> Result<PostInfo, V2Error> {
     let title = opt_string(obj, "title")?;
-    if title.as_ref().is_some_and(|t| t.encode_utf16().count() > max_title_utf16) {
-        return Err(V2Error::invalid_params(format!("The title exceeds {max_title_utf16} characters.")));
+    if title
+        .as_ref()
+        .is_some_and(|t| t.encode_utf16().count() > max_title_utf16)
+    {
+        return Err(V2Error::invalid_params(format!(
+            "The title exceeds {max_title_utf16} characters."
+        )));
     }
-    for key in ["brand_content_toggle", "brand_organic_toggle", "is_aigc", "auto_add_music"] {
+    for key in [
+        "brand_content_toggle",
+        "brand_organic_toggle",
+        "is_aigc",
+        "auto_add_music",
+    ] {
         opt_bool(obj, key)?;
     }
-    if let Some(v) = obj.get("video_cover_timestamp_ms") {
-        if !v.is_null() && !v.is_i64() {
-            return Err(V2Error::invalid_params("video_cover_timestamp_ms must be an int32."));
-        }
+    if let Some(v) = obj.get("video_cover_timestamp_ms")
+        && !v.is_null()
+        && !v.is_i64()
+    {
+        return Err(V2Error::invalid_params(
+            "video_cover_timestamp_ms must be an int32.",
+        ));
     }
     Ok(PostInfo {
         title,
@@ -185,7 +233,13 @@ fn parse_post_info(obj: &serde_json::Map<String, Value>, max_title_utf16: usize)
 }
 
 /// Privacy and audit rules of a direct post, in TikTok's order.
-fn check_direct_rules(inner: &Inner, c: &Creator, app: &App, privacy: Option<&str>, now: DateTime<Utc>) -> Result<(), V2Error> {
+fn check_direct_rules(
+    inner: &Inner,
+    c: &Creator,
+    app: &App,
+    privacy: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), V2Error> {
     let mismatch = || {
         V2Error::forbidden(
             "privacy_level_option_mismatch",
@@ -205,7 +259,10 @@ fn check_direct_rules(inner: &Inner, c: &Creator, app: &App, privacy: Option<&st
         }
         if privacy != "SELF_ONLY" {
             let code = inner.knobs.unaudited_privacy_error.clone();
-            return Err(V2Error::forbidden(&code, "Unaudited clients can only post with SELF_ONLY visibility."));
+            return Err(V2Error::forbidden(
+                &code,
+                "Unaudited clients can only post with SELF_ONLY visibility.",
+            ));
         }
     }
     if c.banned {
@@ -222,27 +279,46 @@ fn check_direct_rules(inner: &Inner, c: &Creator, app: &App, privacy: Option<&st
 
 /// PULL_FROM_URL: https, a domain host, under a verified domain or URL prefix.
 fn check_pull_url(app: &App, raw: &str) -> Result<(), V2Error> {
-    let url = url::Url::parse(raw).map_err(|_| V2Error::invalid_params("The media URL is invalid."))?;
+    let url =
+        url::Url::parse(raw).map_err(|_| V2Error::invalid_params("The media URL is invalid."))?;
     if url.scheme() != "https" {
         return Err(V2Error::invalid_params("The media URL must use https."));
     }
     let unverified = || {
-        V2Error::forbidden("url_ownership_unverified", "The media URL is not under a verified domain or URL prefix.")
+        V2Error::forbidden(
+            "url_ownership_unverified",
+            "The media URL is not under a verified domain or URL prefix.",
+        )
     };
-    let Some(url::Host::Domain(host)) = url.host() else { return Err(unverified()) };
+    let Some(url::Host::Domain(host)) = url.host() else {
+        return Err(unverified());
+    };
     let host = host.to_ascii_lowercase();
     let domain_ok = app.verified_domains.iter().any(|d| {
         let d = d.to_ascii_lowercase();
         host == d || host.ends_with(&format!(".{d}"))
     });
-    let prefix_ok = app.verified_url_prefixes.iter().any(|p| raw.starts_with(p.as_str()));
-    if domain_ok || prefix_ok { Ok(()) } else { Err(unverified()) }
+    let prefix_ok = app
+        .verified_url_prefixes
+        .iter()
+        .any(|p| raw.starts_with(p.as_str()));
+    if domain_ok || prefix_ok {
+        Ok(())
+    } else {
+        Err(unverified())
+    }
 }
 
 /// `source_info` of a video init.
 enum VideoSource {
-    File { video_size: u64, chunk_size: u64, count: u64 },
-    Pull { video_url: String },
+    File {
+        video_size: u64,
+        chunk_size: u64,
+        count: u64,
+    },
+    Pull {
+        video_url: String,
+    },
 }
 
 fn parse_source(body: &Value, inner: &Inner, app: &App) -> Result<VideoSource, V2Error> {
@@ -256,17 +332,25 @@ fn parse_source(body: &Value, inner: &Inner, app: &App) -> Result<VideoSource, V
                 .knobs
                 .chunks
                 .validate(video_size, chunk_size, count)
-                .map_err(|e| V2Error::invalid_params(e.message()))?;
-            Ok(VideoSource::File { video_size, chunk_size, count })
+                .map_err(|e| V2Error::new(StatusCode::BAD_REQUEST, e.code(), e.message()))?;
+            Ok(VideoSource::File {
+                video_size,
+                chunk_size,
+                count,
+            })
         }
         Some("PULL_FROM_URL") => {
             let video_url = opt_string(src, "video_url")?
                 .filter(|u| !u.is_empty())
-                .ok_or_else(|| V2Error::invalid_params("video_url is required for PULL_FROM_URL."))?;
+                .ok_or_else(|| {
+                    V2Error::invalid_params("video_url is required for PULL_FROM_URL.")
+                })?;
             check_pull_url(app, &video_url)?;
             Ok(VideoSource::Pull { video_url })
         }
-        _ => Err(V2Error::invalid_params("source_info.source must be FILE_UPLOAD or PULL_FROM_URL.")),
+        _ => Err(V2Error::invalid_params(
+            "source_info.source must be FILE_UPLOAD or PULL_FROM_URL.",
+        )),
     }
 }
 
@@ -278,7 +362,13 @@ struct NewTask {
 }
 
 /// Creates the task and answers `{publish_id, upload_url?}`.
-fn create_task(s: &SandboxState, inner: &mut Inner, caller: &Caller, now: DateTime<Utc>, t: NewTask) -> Response {
+fn create_task(
+    s: &SandboxState,
+    inner: &mut Inner,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    t: NewTask,
+) -> Response {
     let digits = new_post_id();
     let (prefix, source) = match (&t.source, t.mode, t.photo) {
         (_, _, true) => ("p_pub_url~v2.", Source::PullFromUrl),
@@ -288,9 +378,14 @@ fn create_task(s: &SandboxState, inner: &mut Inner, caller: &Caller, now: DateTi
         (VideoSource::Pull { .. }, PostMode::Inbox, _) => ("v_inbox_url~v2.", Source::PullFromUrl),
     };
     let publish_id = format!("{prefix}{digits}");
-    let (mut video_size, mut chunk_size, mut count, mut video_url, mut upload) = (None, None, None, None, None);
+    let (mut video_size, mut chunk_size, mut count, mut video_url, mut upload) =
+        (None, None, None, None, None);
     match t.source {
-        VideoSource::File { video_size: v, chunk_size: c, count: n } => {
+        VideoSource::File {
+            video_size: v,
+            chunk_size: c,
+            count: n,
+        } => {
             (video_size, chunk_size, count) = (Some(v), Some(c), Some(n));
             let upload_id = new_post_id().to_string();
             let upload_token = random_string(32);
@@ -334,7 +429,11 @@ fn create_task(s: &SandboxState, inner: &mut Inner, caller: &Caller, now: DateTi
         total_chunk_count: count,
         video_url,
         upload,
-        status: if source == Source::FileUpload { Status::ProcessingUpload } else { Status::ProcessingDownload },
+        status: if source == Source::FileUpload {
+            Status::ProcessingUpload
+        } else {
+            Status::ProcessingDownload
+        },
         fail_reason: None,
         post_ids: Vec::new(),
         created_at: now,
@@ -351,7 +450,11 @@ fn create_task(s: &SandboxState, inner: &mut Inner, caller: &Caller, now: DateTi
 }
 
 /// `POST /v2/post/publish/video/init/` — Direct Post.
-pub(crate) async fn video_init(State(s): State<SandboxState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn video_init(
+    State(s): State<SandboxState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let now = s.now();
     let mut inner = s.lock();
     let result = (|| -> V2Result {
@@ -364,13 +467,28 @@ pub(crate) async fn video_init(State(s): State<SandboxState>, headers: HeaderMap
         object(&body, "source_info")?;
         check_direct_rules(&inner, &c, &app, info.privacy_level.as_deref(), now)?;
         let source = parse_source(&body, &inner, &app)?;
-        Ok(create_task(&s, &mut inner, &caller, now, NewTask { mode: PostMode::Direct, photo: false, info, source }))
+        Ok(create_task(
+            &s,
+            &mut inner,
+            &caller,
+            now,
+            NewTask {
+                mode: PostMode::Direct,
+                photo: false,
+                info,
+                source,
+            },
+        ))
     })();
     respond(result)
 }
 
 /// `POST /v2/post/publish/inbox/video/init/` — upload to the creator's inbox as a draft.
-pub(crate) async fn inbox_init(State(s): State<SandboxState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn inbox_init(
+    State(s): State<SandboxState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let now = s.now();
     let mut inner = s.lock();
     let result = (|| -> V2Result {
@@ -398,14 +516,35 @@ pub(crate) async fn inbox_init(State(s): State<SandboxState>, headers: HeaderMap
             return Err(e);
         }
         let source = parse_source(&body, &inner, &app)?;
-        let info = PostInfo { title, privacy_level: None, disable_comment: false, disable_duet: false, disable_stitch: false };
-        Ok(create_task(&s, &mut inner, &caller, now, NewTask { mode: PostMode::Inbox, photo: false, info, source }))
+        let info = PostInfo {
+            title,
+            privacy_level: None,
+            disable_comment: false,
+            disable_duet: false,
+            disable_stitch: false,
+        };
+        Ok(create_task(
+            &s,
+            &mut inner,
+            &caller,
+            now,
+            NewTask {
+                mode: PostMode::Inbox,
+                photo: false,
+                info,
+                source,
+            },
+        ))
     })();
     respond(result)
 }
 
 /// `POST /v2/post/publish/content/init/` — photo posts (PULL_FROM_URL only).
-pub(crate) async fn content_init(State(s): State<SandboxState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn content_init(
+    State(s): State<SandboxState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let now = s.now();
     let mut inner = s.lock();
     let result = (|| -> V2Result {
@@ -419,40 +558,71 @@ pub(crate) async fn content_init(State(s): State<SandboxState>, headers: HeaderM
         let mode = match body.get("post_mode").and_then(Value::as_str) {
             Some("DIRECT_POST") => PostMode::Direct,
             Some("MEDIA_UPLOAD") => PostMode::Inbox,
-            _ => return Err(V2Error::invalid_params("post_mode must be DIRECT_POST or MEDIA_UPLOAD.")),
+            _ => {
+                return Err(V2Error::invalid_params(
+                    "post_mode must be DIRECT_POST or MEDIA_UPLOAD.",
+                ));
+            }
         };
-        let scope = if mode == PostMode::Direct { "video.publish" } else { "video.upload" };
+        let scope = if mode == PostMode::Direct {
+            "video.publish"
+        } else {
+            "video.upload"
+        };
         if !caller.has(scope) {
             return Err(V2Error::scope_not_authorized());
         }
         let (c, app) = creator_and_app(&inner, &caller)?;
-        let post_info = body.get("post_info").and_then(Value::as_object).cloned().unwrap_or_default();
+        let post_info = body
+            .get("post_info")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         let info = parse_post_info(&post_info, inner.knobs.max_title_utf16)?;
         if info.title.as_ref().is_some_and(|t| t.chars().count() > 90) {
-            return Err(V2Error::invalid_params("The photo title exceeds 90 characters."));
+            return Err(V2Error::invalid_params(
+                "The photo title exceeds 90 characters.",
+            ));
         }
         if opt_string(&post_info, "description")?.is_some_and(|d| d.chars().count() > 4000) {
-            return Err(V2Error::invalid_params("The description exceeds 4000 characters."));
+            return Err(V2Error::invalid_params(
+                "The description exceeds 4000 characters.",
+            ));
         }
         let src = object(&body, "source_info")?;
         if src.get("source").and_then(Value::as_str) != Some("PULL_FROM_URL") {
-            return Err(V2Error::invalid_params("source_info.source must be PULL_FROM_URL for photos."));
+            return Err(V2Error::invalid_params(
+                "source_info.source must be PULL_FROM_URL for photos.",
+            ));
         }
         let images: Vec<String> = src
             .get("photo_images")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         if images.is_empty() || images.len() > 35 {
-            return Err(V2Error::invalid_params("photo_images must hold 1 to 35 URLs."));
+            return Err(V2Error::invalid_params(
+                "photo_images must hold 1 to 35 URLs.",
+            ));
         }
-        let cover = src.get("photo_cover_index").and_then(Value::as_u64).unwrap_or(0);
+        let cover = src
+            .get("photo_cover_index")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         if cover >= images.len() as u64 {
-            return Err(V2Error::invalid_params("photo_cover_index is out of range."));
+            return Err(V2Error::invalid_params(
+                "photo_cover_index is out of range.",
+            ));
         }
         if mode == PostMode::Direct {
             check_direct_rules(&inner, &c, &app, info.privacy_level.as_deref(), now)?;
-        } else if pending_shares(&inner, &c.open_id, now) >= inner.knobs.pending_share_cap as usize {
+        } else if pending_shares(&inner, &c.open_id, now) >= inner.knobs.pending_share_cap as usize
+        {
             let mut e = V2Error::forbidden(
                 "spam_risk_too_many_pending_share",
                 "The user has too many pending shares awaiting action in the inbox.",
@@ -465,8 +635,21 @@ pub(crate) async fn content_init(State(s): State<SandboxState>, headers: HeaderM
         for image in &images {
             check_pull_url(&app, image)?;
         }
-        let source = VideoSource::Pull { video_url: images[0].clone() };
-        Ok(create_task(&s, &mut inner, &caller, now, NewTask { mode, photo: true, info, source }))
+        let source = VideoSource::Pull {
+            video_url: images[0].clone(),
+        };
+        Ok(create_task(
+            &s,
+            &mut inner,
+            &caller,
+            now,
+            NewTask {
+                mode,
+                photo: true,
+                info,
+                source,
+            },
+        ))
     })();
     respond(result)
 }
@@ -479,9 +662,17 @@ fn publish_id_of(body: &Value) -> Result<String, V2Error> {
         .ok_or_else(|| V2Error::invalid_params("publish_id is required."))
 }
 
-fn owned_task<'a>(inner: &'a mut Inner, caller: &Caller, publish_id: &str) -> Result<&'a mut PublishTask, V2Error> {
+fn owned_task<'a>(
+    inner: &'a mut Inner,
+    caller: &Caller,
+    publish_id: &str,
+) -> Result<&'a mut PublishTask, V2Error> {
     let task = inner.task_mut(publish_id).ok_or_else(|| {
-        V2Error::new(StatusCode::BAD_REQUEST, "invalid_publish_id", "The publish_id does not exist.")
+        V2Error::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_publish_id",
+            "The publish_id does not exist.",
+        )
     })?;
     if task.open_id != caller.open_id || task.client_key != caller.client_key {
         return Err(V2Error::new(
@@ -494,7 +685,11 @@ fn owned_task<'a>(inner: &'a mut Inner, caller: &Caller, publish_id: &str) -> Re
 }
 
 /// `POST /v2/post/publish/status/fetch/`.
-pub(crate) async fn status_fetch(State(s): State<SandboxState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn status_fetch(
+    State(s): State<SandboxState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     s.settle();
     let now = s.now();
     let mut inner = s.lock();
@@ -524,8 +719,11 @@ pub(crate) async fn status_fetch(State(s): State<SandboxState>, headers: HeaderM
                     let downloaded = if task.ready_at.is_some() {
                         pull_size
                     } else {
-                        i64::try_from(i128::from(pull_size) * i128::from(elapsed.min(pull_ms)) / i128::from(pull_ms))
-                            .unwrap_or(pull_size)
+                        i64::try_from(
+                            i128::from(pull_size) * i128::from(elapsed.min(pull_ms))
+                                / i128::from(pull_ms),
+                        )
+                        .unwrap_or(pull_size)
                     };
                     data.insert("downloaded_bytes".into(), json!(downloaded));
                 }
@@ -537,7 +735,11 @@ pub(crate) async fn status_fetch(State(s): State<SandboxState>, headers: HeaderM
 }
 
 /// `POST /v2/post/publish/cancel/` — only while a PULL download is in progress.
-pub(crate) async fn cancel(State(s): State<SandboxState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn cancel(
+    State(s): State<SandboxState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     s.settle();
     let now = s.now();
     let (result, events) = {
@@ -564,7 +766,8 @@ pub(crate) async fn cancel(State(s): State<SandboxState>, headers: HeaderMap, bo
                 content: json!({"publish_id": task.publish_id, "reason": "publish_cancelled", "publish_type": task.publish_type()}),
                 create_time: now.timestamp(),
             });
-            let body = json!({"error": {"code": "ok", "message": "", "log_id": crate::state::log_id()}});
+            let body =
+                json!({"error": {"code": "ok", "message": "", "log_id": crate::state::log_id()}});
             Ok((StatusCode::OK, axum::Json(body)).into_response())
         })();
         (result, events)

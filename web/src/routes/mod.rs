@@ -1,3 +1,7 @@
-//! One module per resource; `crate::build_app` merges their routers in one place.
+//! One module per resource; `crate::build_app` merges their routes in one place.
 
+pub mod accounts;
 pub mod health;
+pub mod keys;
+pub mod session;
+pub mod tiktok;

@@ -1,0 +1,258 @@
+//! TikTok accounts: connecting (code → tokens → profile → sealed upsert) and the "fresh token"
+//! helper every TikTok call goes through.
+//!
+//! Fresh tokens are single-flight per account across all processes: whoever takes the lock
+//! `refresh:<account>` refreshes; the others wait for the new token to appear in the store. This
+//! matters because TikTok rotates refresh tokens: two concurrent refreshes with the same refresh
+//! token would leave one of them holding a dead token, and an account that needs a reconnect.
+
+use crate::context::JobContext;
+use crate::model::{AccountConnect, AccountId, AccountStatus, EncryptedTokens, TikTokAccount, UserId};
+use crate::store::StoreError;
+use crate::tiktok::{AccessToken, ErrorClass, RefreshToken, TikTokError, TokenGrant};
+use crate::vault::VaultError;
+use chrono::{DateTime, Utc};
+use std::future::Future;
+use std::time::Duration;
+
+/// The scopes of the privacy promise: exactly these five are requested.
+pub const SCOPES: [&str; 5] = [
+    "user.info.basic",
+    "user.info.profile",
+    "video.publish",
+    "video.upload",
+    "video.list",
+];
+
+/// The profile fields read after connecting (the `username` needs `user.info.profile`).
+const BASIC_FIELDS: [&str; 4] = ["open_id", "union_id", "avatar_url", "display_name"];
+
+/// How long a waiter waits for another process's refresh before giving up (retryable).
+const REFRESH_WAIT: Duration = Duration::from_secs(15);
+const REFRESH_LOCK_TTL: Duration = Duration::from_secs(30);
+
+/// The sentence shown when the grant is dead.
+pub const RECONNECT_REASON: &str =
+    "TikTok no longer accepts MKT POST's access to this account. Please reconnect it.";
+
+/// Why an account operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    TikTok(#[from] TikTokError),
+    #[error("stored tokens cannot be opened: {0}")]
+    Vault(#[from] VaultError),
+    /// The creator must reconnect (dead grant, retired key, missing tokens).
+    #[error("{0}")]
+    NeedsReconnect(String),
+    /// Another process is refreshing and did not finish in time; try again.
+    #[error("token refresh in progress elsewhere")]
+    RefreshBusy,
+    #[error("lock service: {0}")]
+    Lock(String),
+}
+
+impl AccountError {
+    /// True when trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            AccountError::Store(StoreError::Unavailable(_)) => true,
+            AccountError::TikTok(e) => matches!(e.class(), ErrorClass::Retryable { .. }),
+            AccountError::RefreshBusy | AccountError::Lock(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The associated data binding a token to its account row.
+fn record(id: AccountId) -> String {
+    format!("account:{id}")
+}
+
+/// Seals a grant for an account (both tokens, both expiries: one store write).
+pub fn seal_grant(ctx: &JobContext, id: AccountId, grant: &TokenGrant, now: DateTime<Utc>) -> EncryptedTokens {
+    let r = record(id);
+    EncryptedTokens {
+        access_token: ctx.vault.seal_token(grant.access_token.expose(), r.as_bytes()),
+        refresh_token: ctx.vault.seal_token(grant.refresh_token.expose(), r.as_bytes()),
+        access_expires_at: now + chrono::Duration::seconds(grant.expires_in),
+        refresh_expires_at: now + chrono::Duration::seconds(grant.refresh_expires_in),
+    }
+}
+
+fn open_access(ctx: &JobContext, a: &TikTokAccount) -> Result<AccessToken, AccountError> {
+    let t = a.tokens.as_ref().ok_or_else(|| AccountError::NeedsReconnect(RECONNECT_REASON.into()))?;
+    Ok(AccessToken::new(ctx.vault.open_token(&t.access_token, record(a.id).as_bytes())?))
+}
+
+fn open_refresh(ctx: &JobContext, a: &TikTokAccount) -> Result<RefreshToken, AccountError> {
+    let t = a.tokens.as_ref().ok_or_else(|| AccountError::NeedsReconnect(RECONNECT_REASON.into()))?;
+    Ok(RefreshToken::new(ctx.vault.open_token(&t.refresh_token, record(a.id).as_bytes())?))
+}
+
+/// Completes a TikTok connection for `user`: exchanges the code, reads the profile, and upserts
+/// the account keyed by (user, open_id) with sealed tokens.
+pub async fn connect(ctx: &JobContext, user: UserId, code: &str) -> Result<TikTokAccount, AccountError> {
+    let now = Utc::now();
+    let grant = ctx.tiktok.exchange_code(code, &ctx.config.tiktok_redirect_uri).await?;
+    let mut fields: Vec<&str> = BASIC_FIELDS.to_vec();
+    if grant.scope.iter().any(|s| s == "user.info.profile") {
+        fields.push("username");
+    }
+    let info = ctx.tiktok.user_info(&grant.access_token, &fields).await?;
+    // The account id is the associated data of its tokens, so it must be known before sealing:
+    // reuse the existing row's id on a reconnect.
+    let existing = ctx
+        .store
+        .list_accounts(user)
+        .await?
+        .into_iter()
+        .find(|a| a.open_id == grant.open_id);
+    let id = existing.as_ref().map(|a| a.id).unwrap_or_default();
+    let connect = AccountConnect {
+        id,
+        open_id: grant.open_id.clone(),
+        union_id: info.union_id.clone(),
+        display_name: info.display_name.clone().unwrap_or_else(|| "TikTok account".into()),
+        username: info.username.clone(),
+        avatar_url: info.avatar_url.clone(),
+        scopes: grant.scope.clone(),
+        tokens: seal_grant(ctx, id, &grant, now),
+    };
+    let mut account = ctx.store.connect_account(user, &connect).await?;
+    if account.id != id {
+        // Lost a race with a concurrent connect of the same account: re-seal for the winner's id.
+        let tokens = seal_grant(ctx, account.id, &grant, now);
+        account = ctx.store.store_tokens(user, account.id, account.version, &tokens).await?;
+    }
+    Ok(account)
+}
+
+/// An access token valid for at least the configured margin, refreshing (single-flight) if needed.
+pub async fn fresh_access_token(ctx: &JobContext, user: UserId, id: AccountId) -> Result<AccessToken, AccountError> {
+    let account = ctx.store.account(user, id).await?;
+    check_usable(&account)?;
+    if !needs_refresh(ctx, &account, Utc::now()) {
+        return open_access(ctx, &account);
+    }
+    refresh_single_flight(ctx, account, None).await
+}
+
+/// Runs `call` with a fresh token; an `access_token_invalid` answer triggers one forced refresh
+/// and one retry, never more.
+pub async fn with_fresh_token<T, F, Fut>(ctx: &JobContext, user: UserId, id: AccountId, call: F) -> Result<T, AccountError>
+where
+    F: Fn(AccessToken) -> Fut,
+    Fut: Future<Output = Result<T, TikTokError>>,
+{
+    let token = fresh_access_token(ctx, user, id).await?;
+    match call(token.clone()).await {
+        Err(e) if e.class() == ErrorClass::RefreshAndRetry => {
+            let account = ctx.store.account(user, id).await?;
+            let token = refresh_single_flight(ctx, account, Some(token)).await?;
+            Ok(call(token).await?)
+        }
+        other => Ok(other?),
+    }
+}
+
+fn check_usable(a: &TikTokAccount) -> Result<(), AccountError> {
+    match a.status {
+        AccountStatus::Active if a.tokens.is_some() => Ok(()),
+        AccountStatus::Disconnecting => Err(AccountError::Store(StoreError::NotFound)),
+        _ => Err(AccountError::NeedsReconnect(
+            a.status_reason.clone().unwrap_or_else(|| RECONNECT_REASON.into()),
+        )),
+    }
+}
+
+fn needs_refresh(ctx: &JobContext, a: &TikTokAccount, now: DateTime<Utc>) -> bool {
+    let margin = chrono::Duration::from_std(ctx.config.token_refresh_margin).unwrap_or_default();
+    a.tokens.as_ref().is_none_or(|t| t.access_expires_at - margin <= now)
+}
+
+/// Refreshes unless someone else already did. `rejected` is a token TikTok refused: a forced
+/// refresh happens only while the stored token is still that one.
+async fn refresh_single_flight(
+    ctx: &JobContext,
+    account: TikTokAccount,
+    rejected: Option<AccessToken>,
+) -> Result<AccessToken, AccountError> {
+    let lock_name = format!("refresh:{}", account.id);
+    let deadline = tokio::time::Instant::now() + REFRESH_WAIT;
+    loop {
+        if let Some(guard) = ctx.locks.try_acquire(&lock_name, REFRESH_LOCK_TTL).await.map_err(AccountError::Lock)? {
+            let result = refresh_locked(ctx, account.user_id, account.id, rejected.as_ref()).await;
+            ctx.locks.release(guard).await;
+            return result;
+        }
+        // Someone else is refreshing: wait for their result to land in the store.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let current = ctx.store.account(account.user_id, account.id).await?;
+        check_usable(&current)?;
+        let still_stale = match &rejected {
+            Some(bad) => open_access(ctx, &current)?.expose() == bad.expose(),
+            None => needs_refresh(ctx, &current, Utc::now()),
+        };
+        if !still_stale {
+            return open_access(ctx, &current);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(AccountError::RefreshBusy);
+        }
+    }
+}
+
+async fn refresh_locked(
+    ctx: &JobContext,
+    user: UserId,
+    id: AccountId,
+    rejected: Option<&AccessToken>,
+) -> Result<AccessToken, AccountError> {
+    // Re-read under the lock: the previous holder may have just refreshed.
+    let account = ctx.store.account(user, id).await?;
+    check_usable(&account)?;
+    let current = open_access(ctx, &account)?;
+    let stale = match rejected {
+        Some(bad) => current.expose() == bad.expose(),
+        None => needs_refresh(ctx, &account, Utc::now()),
+    };
+    if !stale {
+        return Ok(current);
+    }
+    let refresh = open_refresh(ctx, &account)?;
+    let now = Utc::now();
+    match ctx.tiktok.refresh(&refresh).await {
+        Ok(grant) => {
+            let tokens = seal_grant(ctx, id, &grant, now);
+            ctx.store.store_tokens(user, id, account.version, &tokens).await?;
+            tracing::info!(account_id = %id, "access token refreshed");
+            Ok(grant.access_token)
+        }
+        Err(e) if e.class() == ErrorClass::Reauth => {
+            tracing::warn!(account_id = %id, code = ?e.code(), "refresh refused: account needs reconnect");
+            mark_needs_reconnect(ctx, &account, RECONNECT_REASON).await?;
+            Err(AccountError::NeedsReconnect(RECONNECT_REASON.into()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Moves the account to `needs_reconnect` with a reason (CAS; retried on a concurrent change).
+pub async fn mark_needs_reconnect(ctx: &JobContext, account: &TikTokAccount, reason: &str) -> Result<(), AccountError> {
+    let mut current = account.clone();
+    for _ in 0..3 {
+        match ctx
+            .store
+            .set_account_status(current.user_id, current.id, current.version, AccountStatus::NeedsReconnect, Some(reason), false)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(StoreError::StaleState) => current = ctx.store.account(current.user_id, current.id).await?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::StaleState.into())
+}

@@ -1,0 +1,71 @@
+//! `disconnect_account`: revoke at TikTok, then delete the tokens and the account row.
+//!
+//! The web tier has already marked the account `disconnecting` (it vanished from lists at once).
+//! Revoke is retried on transient errors; if TikTok says the token is already invalid (or it
+//! cannot be opened, or the grant is dead), there is nothing left to revoke and deletion still
+//! happens: the creator asked us to forget the account.
+
+use crate::context::JobContext;
+use crate::model::{AccountId, AccountStatus, UserId};
+use crate::queue::{Job, JobError};
+use crate::store::StoreError;
+use crate::tiktok::{AccessToken, ErrorClass};
+use apalis::prelude::Data;
+use serde::{Deserialize, Serialize};
+
+/// The job name: queue `<namespace>:disconnect_account`.
+pub const NAME: &str = "disconnect_account";
+
+/// Disconnect this account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisconnectAccount {
+    pub user_id: UserId,
+    pub account_id: AccountId,
+}
+
+impl Job for DisconnectAccount {
+    const NAME: &'static str = NAME;
+}
+
+#[tracing::instrument(skip_all, fields(job = NAME, account_id = %job.account_id))]
+pub async fn handle(job: DisconnectAccount, ctx: Data<JobContext>) -> Result<(), JobError> {
+    let account = match ctx.store.account(job.user_id, job.account_id).await {
+        Ok(a) => a,
+        Err(StoreError::NotFound) => return Ok(()), // already gone: a replay or a double click
+        Err(e) => return Err(e.into()),
+    };
+    if account.status != AccountStatus::Disconnecting {
+        return Err(JobError::Permanent("account is not being disconnected".into()));
+    }
+    revoke(&ctx, &account).await?;
+    ctx.store.delete_account(job.user_id, job.account_id).await?;
+    tracing::info!("account disconnected: revoked at TikTok and deleted");
+    Ok(())
+}
+
+/// Revokes the access token at TikTok. Uses the stored token as is, without refreshing: a token
+/// that is already dead has nothing left to revoke.
+pub async fn revoke(ctx: &JobContext, account: &crate::model::TikTokAccount) -> Result<(), JobError> {
+    let Some(tokens) = &account.tokens else {
+        return Ok(());
+    };
+    let record = format!("account:{}", account.id);
+    let token = match ctx.vault.open_token(&tokens.access_token, record.as_bytes()) {
+        Ok(t) => AccessToken::new(t),
+        Err(e) => {
+            tracing::warn!(error = %e, "stored token unreadable; nothing to revoke");
+            return Ok(());
+        }
+    };
+    match ctx.tiktok.revoke(&token).await {
+        Ok(()) => Ok(()),
+        Err(e) => match e.class() {
+            ErrorClass::Retryable { .. } => Err(JobError::Retry(e.to_string())),
+            // Already invalid / dead grant: TikTok has nothing of ours left to revoke.
+            _ => {
+                tracing::info!(code = ?e.code(), "revoke refused as already invalid; deleting anyway");
+                Ok(())
+            }
+        },
+    }
+}

@@ -1,0 +1,44 @@
+//! `refresh_token`: refreshes one account's access token ahead of expiry (queued by the
+//! scheduler's sweep). Goes through the same single-flight helper as every TikTok call, so a
+//! sweep racing a publish never refreshes twice.
+
+use crate::accounts::{self, AccountError};
+use crate::context::JobContext;
+use crate::model::{AccountId, UserId};
+use crate::queue::{Job, JobError};
+use apalis::prelude::Data;
+use serde::{Deserialize, Serialize};
+
+/// The job name: queue `<namespace>:refresh_token`.
+pub const NAME: &str = "refresh_token";
+
+/// Refresh this account's token if it is within the refresh margin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshToken {
+    pub user_id: UserId,
+    pub account_id: AccountId,
+}
+
+impl Job for RefreshToken {
+    const NAME: &'static str = NAME;
+}
+
+/// Maps an account failure to the job outcome: transient retries, a dead grant is recorded
+/// (by the helper) and stops, a vanished account is done.
+pub fn job_error(e: AccountError) -> JobError {
+    match e {
+        AccountError::NeedsReconnect(why) => JobError::Reconnect(why),
+        e if e.is_transient() => JobError::Retry(e.to_string()),
+        e => JobError::Permanent(e.to_string()),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(job = NAME, account_id = %job.account_id))]
+pub async fn handle(job: RefreshToken, ctx: Data<JobContext>) -> Result<(), JobError> {
+    match accounts::fresh_access_token(&ctx, job.user_id, job.account_id).await {
+        Ok(_) => Ok(()),
+        // Disconnected or erased meanwhile: nothing to refresh.
+        Err(AccountError::Store(crate::store::StoreError::NotFound)) => Ok(()),
+        Err(e) => Err(job_error(e)),
+    }
+}

@@ -1,0 +1,286 @@
+//! How entities become rows and rows become entities, shared by the SQL backends.
+//!
+//! A row is the fields some query filters, sorts or constrains on, as columns, plus a `doc`
+//! column holding the rest of the entity as JSON (see `migrations/README.md`). The `*Doc`
+//! types below are those documents: one shape for every backend, so a Firestore document can
+//! carry the same fields. Each backend only says how to read one typed cell from its row
+//! ([`Cells`]); building the entity from the cells is written once, here.
+
+use super::{DuePost, StoreError};
+use crate::model::{
+    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, AuditEventId,
+    Container, EncryptedTokens, Media, MediaId, Post, PostId, PostSettings, PostState,
+    TikTokAccount, TikTokProgress, User, UserId,
+};
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+/// Reads one typed cell of a row by column name; implemented by each SQL backend's row type.
+pub(crate) trait Cells {
+    fn uuid(&self, col: &str) -> Result<Uuid, StoreError>;
+    fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>, StoreError>;
+    fn text(&self, col: &str) -> Result<String, StoreError>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
+    fn int(&self, col: &str) -> Result<i64, StoreError>;
+    fn ts(&self, col: &str) -> Result<DateTime<Utc>, StoreError>;
+    fn opt_ts(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+    fn json(&self, col: &str) -> Result<serde_json::Value, StoreError>;
+}
+
+/// A cell that could not be read: a schema mismatch or a corrupt row, never a user error.
+pub(crate) fn bad_cell(col: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("column {col}: {e}"))
+}
+
+/// The instant every backend stores: PostgreSQL and Firestore keep microseconds, so SQLite does
+/// too, and a value reads back equal to what the store itself wrote.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// When a lease taken at `now` for `ttl` ends.
+pub(crate) fn lease_end(
+    now: DateTime<Utc>,
+    ttl: std::time::Duration,
+) -> Result<DateTime<Utc>, StoreError> {
+    chrono::TimeDelta::from_std(ttl)
+        .ok()
+        .and_then(|ttl| now.checked_add_signed(ttl))
+        .ok_or_else(|| StoreError::Backend(format!("lease ttl {ttl:?} is out of range")))
+}
+
+fn doc<T: DeserializeOwned>(r: &impl Cells, col: &str) -> Result<T, StoreError> {
+    serde_json::from_value(r.json(col)?).map_err(|e| bad_cell(col, e))
+}
+
+/// An account's profile: what TikTok told us about the creator at the last connect.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct AccountDoc {
+    pub union_id: Option<String>,
+    pub display_name: String,
+    pub username: Option<String>,
+    pub avatar_url: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+impl AccountDoc {
+    pub fn of_connect(c: &AccountConnect) -> Self {
+        Self {
+            union_id: c.union_id.clone(),
+            display_name: c.display_name.clone(),
+            username: c.username.clone(),
+            avatar_url: c.avatar_url.clone(),
+            scopes: c.scopes.clone(),
+        }
+    }
+}
+
+/// Everything of a post that no query looks at.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct PostDoc {
+    pub settings: PostSettings,
+    pub scheduled_tz: Option<String>,
+    #[serde(default)]
+    pub tiktok: TikTokProgress,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub late_by_ms: Option<i64>,
+    pub request_hash: Option<String>,
+    pub media_deleted_at: Option<DateTime<Utc>>,
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+impl PostDoc {
+    pub fn of(p: &Post) -> Self {
+        Self {
+            settings: p.settings.clone(),
+            scheduled_tz: p.scheduled_tz.clone(),
+            tiktok: p.tiktok.clone(),
+            error_code: p.error_code.clone(),
+            error_message: p.error_message.clone(),
+            late_by_ms: p.late_by_ms,
+            request_hash: p.request_hash.clone(),
+            media_deleted_at: p.media_deleted_at,
+            published_at: p.published_at,
+        }
+    }
+}
+
+/// Everything of a staged video that no query looks at.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct MediaDoc {
+    pub size: u64,
+    pub container: Container,
+    pub duration_ms: Option<u64>,
+    pub object_key: String,
+    pub wrapped_key: String,
+    pub segment_size: u32,
+}
+
+impl MediaDoc {
+    pub fn of(m: &Media) -> Self {
+        Self {
+            size: m.size,
+            container: m.container,
+            duration_ms: m.duration_ms,
+            object_key: m.object_key.clone(),
+            wrapped_key: m.wrapped_key.clone(),
+            segment_size: m.segment_size,
+        }
+    }
+}
+
+pub(crate) fn user(r: &impl Cells) -> Result<User, StoreError> {
+    Ok(User {
+        id: UserId(r.uuid("id")?),
+        google_uid: r.text("google_uid")?,
+        email: r.text("email")?,
+        name: r.text("name")?,
+        picture: r.opt_text("picture")?,
+        created_at: r.ts("created_at")?,
+        updated_at: r.ts("updated_at")?,
+    })
+}
+
+pub(crate) fn account(r: &impl Cells) -> Result<TikTokAccount, StoreError> {
+    let status = r.text("status")?;
+    let status = AccountStatus::parse(&status).ok_or_else(|| bad_cell("status", &status))?;
+    let tokens = match (
+        r.opt_text("access_token")?,
+        r.opt_text("refresh_token")?,
+        r.opt_ts("access_expires_at")?,
+        r.opt_ts("refresh_expires_at")?,
+    ) {
+        (Some(access_token), Some(refresh_token), Some(access_expires_at), Some(refresh_expires_at)) => {
+            Some(EncryptedTokens {
+                access_token,
+                refresh_token,
+                access_expires_at,
+                refresh_expires_at,
+            })
+        }
+        (None, None, None, None) => None,
+        _ => return Err(bad_cell("access_token", "tokens are only partly present")),
+    };
+    let profile: AccountDoc = doc(r, "doc")?;
+    Ok(TikTokAccount {
+        id: AccountId(r.uuid("id")?),
+        user_id: UserId(r.uuid("user_id")?),
+        open_id: r.text("open_id")?,
+        union_id: profile.union_id,
+        display_name: profile.display_name,
+        username: profile.username,
+        avatar_url: profile.avatar_url,
+        scopes: profile.scopes,
+        status,
+        status_reason: r.opt_text("status_reason")?,
+        tokens,
+        version: r.int("version")?,
+        created_at: r.ts("created_at")?,
+        updated_at: r.ts("updated_at")?,
+    })
+}
+
+pub(crate) fn post(r: &impl Cells) -> Result<Post, StoreError> {
+    let state: PostState = r.text("state")?.parse().map_err(|e| bad_cell("state", e))?;
+    let d: PostDoc = doc(r, "doc")?;
+    Ok(Post {
+        id: PostId(r.uuid("id")?),
+        user_id: UserId(r.uuid("user_id")?),
+        account_id: AccountId(r.uuid("account_id")?),
+        media_id: r.opt_uuid("media_id")?.map(MediaId),
+        settings: d.settings,
+        state,
+        version: r.int("version")?,
+        scheduled_at: r.opt_ts("scheduled_at")?,
+        scheduled_tz: d.scheduled_tz,
+        tiktok: d.tiktok,
+        error_code: d.error_code,
+        error_message: d.error_message,
+        late_by_ms: d.late_by_ms,
+        idempotency_key: r.opt_text("idempotency_key")?,
+        request_hash: d.request_hash,
+        media_deleted_at: d.media_deleted_at,
+        published_at: d.published_at,
+        created_at: r.ts("created_at")?,
+        updated_at: r.ts("updated_at")?,
+    })
+}
+
+pub(crate) fn due_post(r: &impl Cells) -> Result<DuePost, StoreError> {
+    Ok(DuePost {
+        user_id: UserId(r.uuid("user_id")?),
+        post_id: PostId(r.uuid("id")?),
+        scheduled_at: r.ts("scheduled_at")?,
+    })
+}
+
+pub(crate) fn media(r: &impl Cells) -> Result<Media, StoreError> {
+    let d: MediaDoc = doc(r, "doc")?;
+    Ok(Media {
+        id: MediaId(r.uuid("id")?),
+        user_id: UserId(r.uuid("user_id")?),
+        size: d.size,
+        container: d.container,
+        duration_ms: d.duration_ms,
+        object_key: d.object_key,
+        wrapped_key: d.wrapped_key,
+        segment_size: d.segment_size,
+        post_id: r.opt_uuid("post_id")?.map(PostId),
+        created_at: r.ts("created_at")?,
+        expires_at: r.ts("expires_at")?,
+    })
+}
+
+pub(crate) fn api_key(r: &impl Cells) -> Result<ApiKey, StoreError> {
+    Ok(ApiKey {
+        id: ApiKeyId(r.uuid("id")?),
+        user_id: UserId(r.uuid("user_id")?),
+        name: r.text("name")?,
+        prefix: r.text("prefix")?,
+        hash: r.text("hash")?,
+        created_at: r.ts("created_at")?,
+        last_used_at: r.opt_ts("last_used_at")?,
+    })
+}
+
+pub(crate) fn audit_event(r: &impl Cells) -> Result<AuditEvent, StoreError> {
+    Ok(AuditEvent {
+        id: AuditEventId(r.uuid("id")?),
+        user_id: UserId(r.uuid("user_id")?),
+        kind: r.text("kind")?,
+        detail: r.json("detail")?,
+        created_at: r.ts("created_at")?,
+    })
+}
+
+/// Parses a history cursor. A cursor the store never issued is a page that does not exist.
+pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<PostId>, StoreError> {
+    cursor
+        .map(|c| PostId::parse(c).map_err(|_| StoreError::NotFound))
+        .transpose()
+}
+
+/// Cuts one extra row (fetched to learn whether another page exists) into a page and cursor.
+pub(crate) fn page_of(mut posts: Vec<Post>, limit: usize) -> super::Page<Post> {
+    let next_cursor = if posts.len() > limit {
+        posts.truncate(limit);
+        posts.last().map(|p| p.id.to_string())
+    } else {
+        None
+    };
+    super::Page {
+        items: posts,
+        next_cursor,
+    }
+}
+
+/// Collects decoded rows, stopping at the first bad one.
+pub(crate) fn all<R, T>(
+    rows: &[R],
+    decode: impl Fn(&R) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    rows.iter().map(decode).collect()
+}

@@ -1,0 +1,218 @@
+//! Every statement the SQL backends run. SQLite and PostgreSQL agree on this subset (`$N`
+//! parameters, `ON CONFLICT`, `RETURNING`), so one text serves both and the two backends cannot
+//! drift apart; each binds its own column types (text vs uuid/timestamptz, see the migrations).
+//!
+//! Rows are decoded by column name (`codec`), so `SELECT *` is safe when a migration adds a
+//! column.
+
+/// The scheduler's tick. `state` is a literal, not a parameter, so the planner can prove that
+/// the partial index `posts_due_idx` applies.
+macro_rules! due_posts {
+    () => {
+        "SELECT user_id, id, scheduled_at FROM posts \
+         WHERE state = 'scheduled' AND scheduled_at <= $1 \
+         ORDER BY scheduled_at, id LIMIT $2"
+    };
+}
+pub(crate) use due_posts;
+
+pub(crate) const DUE_POSTS: &str = due_posts!();
+
+pub(crate) const PING: &str = "SELECT 1";
+
+pub(crate) const UPSERT_USER: &str = "\
+    INSERT INTO users (id, google_uid, email, name, picture, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $6) \
+    ON CONFLICT (google_uid) DO UPDATE SET \
+        email = excluded.email, name = excluded.name, picture = excluded.picture, \
+        updated_at = excluded.updated_at \
+    RETURNING *";
+
+pub(crate) const USER: &str = "SELECT * FROM users WHERE id = $1";
+
+pub(crate) const USER_BY_GOOGLE_UID: &str = "SELECT * FROM users WHERE google_uid = $1";
+
+/// Run in one transaction, children first: every table's `user_id` references `users`.
+pub(crate) const ERASE_USER: [&str; 7] = [
+    "DELETE FROM oauth_states WHERE user_id = $1",
+    "DELETE FROM audit_events WHERE user_id = $1",
+    "DELETE FROM api_keys WHERE user_id = $1",
+    "DELETE FROM media WHERE user_id = $1",
+    "DELETE FROM posts WHERE user_id = $1",
+    "DELETE FROM accounts WHERE user_id = $1",
+    "DELETE FROM users WHERE id = $1",
+];
+
+/// An upsert on (user, open_id). An empty incoming refresh token keeps the stored one and its
+/// expiry: losing the refresh token loses the account.
+pub(crate) const CONNECT_ACCOUNT: &str = "\
+    INSERT INTO accounts (id, user_id, open_id, status, status_reason, access_token, \
+        refresh_token, access_expires_at, refresh_expires_at, doc, version, created_at, updated_at) \
+    VALUES ($1, $2, $3, 'active', NULL, $4, $5, $6, $7, $8, 1, $9, $9) \
+    ON CONFLICT (user_id, open_id) DO UPDATE SET \
+        status = 'active', status_reason = NULL, \
+        access_token = excluded.access_token, access_expires_at = excluded.access_expires_at, \
+        refresh_token = CASE WHEN excluded.refresh_token = '' AND accounts.refresh_token IS NOT NULL \
+            THEN accounts.refresh_token ELSE excluded.refresh_token END, \
+        refresh_expires_at = CASE WHEN excluded.refresh_token = '' AND accounts.refresh_token IS NOT NULL \
+            THEN accounts.refresh_expires_at ELSE excluded.refresh_expires_at END, \
+        doc = excluded.doc, version = accounts.version + 1, updated_at = excluded.updated_at \
+    RETURNING *";
+
+pub(crate) const ACCOUNT: &str = "SELECT * FROM accounts WHERE id = $1 AND user_id = $2";
+
+pub(crate) const ACCOUNT_EXISTS: &str = "SELECT 1 FROM accounts WHERE id = $1 AND user_id = $2";
+
+pub(crate) const LIST_ACCOUNTS: &str = "\
+    SELECT * FROM accounts WHERE user_id = $1 AND status <> 'disconnecting' \
+    ORDER BY created_at, id";
+
+/// Compare-and-set on version; the refresh token is kept as in `CONNECT_ACCOUNT`.
+pub(crate) const STORE_TOKENS: &str = "\
+    UPDATE accounts SET access_token = $4, access_expires_at = $5, \
+        refresh_token = CASE WHEN $6 = '' AND refresh_token IS NOT NULL \
+            THEN refresh_token ELSE $6 END, \
+        refresh_expires_at = CASE WHEN $6 = '' AND refresh_token IS NOT NULL \
+            THEN refresh_expires_at ELSE $7 END, \
+        version = version + 1, updated_at = $8 \
+    WHERE id = $1 AND user_id = $2 AND version = $3 \
+    RETURNING *";
+
+/// Compare-and-set on version; `$6` clears all four token columns together.
+pub(crate) const SET_ACCOUNT_STATUS: &str = "\
+    UPDATE accounts SET status = $4, status_reason = $5, \
+        access_token = CASE WHEN $6 THEN NULL ELSE access_token END, \
+        refresh_token = CASE WHEN $6 THEN NULL ELSE refresh_token END, \
+        access_expires_at = CASE WHEN $6 THEN NULL ELSE access_expires_at END, \
+        refresh_expires_at = CASE WHEN $6 THEN NULL ELSE refresh_expires_at END, \
+        version = version + 1, updated_at = $7 \
+    WHERE id = $1 AND user_id = $2 AND version = $3 \
+    RETURNING *";
+
+pub(crate) const DELETE_ACCOUNT: &str = "DELETE FROM accounts WHERE id = $1 AND user_id = $2";
+
+/// Served by the partial index `accounts_expiring_idx`.
+pub(crate) const ACCOUNTS_EXPIRING_BEFORE: &str = "\
+    SELECT user_id, id FROM accounts \
+    WHERE status = 'active' AND access_expires_at < $1 \
+    ORDER BY access_expires_at, id LIMIT $2";
+
+pub(crate) const ACCOUNTS_FIRST: &str = "SELECT * FROM accounts ORDER BY id LIMIT $1";
+
+pub(crate) const ACCOUNTS_AFTER: &str = "SELECT * FROM accounts WHERE id > $1 ORDER BY id LIMIT $2";
+
+/// Inserts unless this user already used the idempotency key (NULL keys never conflict);
+/// returns no row when the key was taken.
+pub(crate) const CREATE_POST: &str = "\
+    INSERT INTO posts (id, user_id, account_id, media_id, state, version, scheduled_at, \
+        idempotency_key, doc, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+    ON CONFLICT (user_id, idempotency_key) DO NOTHING \
+    RETURNING *";
+
+pub(crate) const POST_BY_IDEMPOTENCY_KEY: &str =
+    "SELECT * FROM posts WHERE user_id = $1 AND idempotency_key = $2";
+
+pub(crate) const POST: &str = "SELECT * FROM posts WHERE id = $1 AND user_id = $2";
+
+pub(crate) const POST_EXISTS: &str = "SELECT 1 FROM posts WHERE id = $1 AND user_id = $2";
+
+/// Newest first by id (UUIDv7: creation order). Asks one row more than the page, to learn
+/// whether another page exists.
+pub(crate) const POSTS_FIRST_PAGE: &str =
+    "SELECT * FROM posts WHERE user_id = $1 ORDER BY id DESC LIMIT $2";
+
+/// The page after a cursor: ids below it. Posts created meanwhile have higher ids, so they
+/// can neither shift nor repeat rows on later pages.
+pub(crate) const POSTS_PAGE_AFTER: &str =
+    "SELECT * FROM posts WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
+
+/// Compare-and-set on (state, version). Identity, owner, idempotency key and creation time
+/// never change.
+pub(crate) const SAVE_POST: &str = "\
+    UPDATE posts SET account_id = $3, media_id = $4, state = $5, version = version + 1, \
+        scheduled_at = $6, doc = $7, updated_at = $8 \
+    WHERE id = $1 AND user_id = $2 AND state = $9 AND version = $10 \
+    RETURNING *";
+
+pub(crate) const DELETE_POST: &str = "DELETE FROM posts WHERE id = $1 AND user_id = $2";
+
+/// Served by `posts_state_updated_idx`.
+pub(crate) const POSTS_STUCK_IN: &str = "\
+    SELECT * FROM posts WHERE state = $1 AND updated_at < $2 \
+    ORDER BY updated_at, id LIMIT $3";
+
+pub(crate) const CREATE_MEDIA: &str = "\
+    INSERT INTO media (id, user_id, post_id, expires_at, doc, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6)";
+
+pub(crate) const MEDIA: &str = "SELECT * FROM media WHERE id = $1 AND user_id = $2";
+
+pub(crate) const MEDIA_EXISTS: &str = "SELECT 1 FROM media WHERE id = $1 AND user_id = $2";
+
+/// Compare-and-set on "not attached yet". Attaching again to the same post succeeds, so a
+/// replayed request or job does not fail on its own earlier write.
+pub(crate) const ATTACH_MEDIA: &str = "\
+    UPDATE media SET post_id = $3 \
+    WHERE id = $1 AND user_id = $2 AND (post_id IS NULL OR post_id = $3) \
+    RETURNING *";
+
+pub(crate) const DELETE_MEDIA: &str = "DELETE FROM media WHERE id = $1 AND user_id = $2";
+
+/// Served by the partial index `media_expiry_idx`.
+pub(crate) const EXPIRED_MEDIA: &str = "\
+    SELECT * FROM media WHERE post_id IS NULL AND expires_at <= $1 \
+    ORDER BY expires_at, id LIMIT $2";
+
+pub(crate) const LIST_MEDIA: &str = "SELECT * FROM media WHERE user_id = $1 ORDER BY id";
+
+pub(crate) const CREATE_API_KEY: &str = "\
+    INSERT INTO api_keys (id, user_id, name, prefix, hash, created_at, last_used_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+pub(crate) const LIST_API_KEYS: &str = "SELECT * FROM api_keys WHERE user_id = $1 ORDER BY id";
+
+pub(crate) const DELETE_API_KEY: &str = "DELETE FROM api_keys WHERE id = $1 AND user_id = $2";
+
+pub(crate) const API_KEY_BY_HASH: &str = "SELECT * FROM api_keys WHERE hash = $1";
+
+pub(crate) const TOUCH_API_KEY: &str = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
+
+pub(crate) const RECORD_AUDIT: &str = "\
+    INSERT INTO audit_events (id, user_id, kind, detail, created_at) \
+    VALUES ($1, $2, $3, $4, $5)";
+
+pub(crate) const LIST_AUDIT: &str = "\
+    SELECT * FROM audit_events WHERE user_id = $1 \
+    ORDER BY created_at DESC, id DESC LIMIT $2";
+
+pub(crate) const PUT_OAUTH_STATE: &str =
+    "INSERT INTO oauth_states (state_hash, user_id, expires_at) VALUES ($1, $2, $3)";
+
+/// States nobody came back for would otherwise stay forever; each new state sweeps them.
+pub(crate) const SWEEP_OAUTH_STATES: &str = "DELETE FROM oauth_states WHERE expires_at <= $1";
+
+/// Deleting is the taking: of racing takers exactly one gets the row back. An expired state is
+/// deleted too, and refused by the caller.
+pub(crate) const TAKE_OAUTH_STATE: &str =
+    "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING user_id, expires_at";
+
+/// Takes the lease if it is new or expired (`$4` is now), bumping the fencing token; returns no
+/// row while someone else holds it.
+pub(crate) const ACQUIRE_LEASE: &str = "\
+    INSERT INTO leases (name, holder, expires_at, fencing_token) VALUES ($1, $2, $3, 1) \
+    ON CONFLICT (name) DO UPDATE SET \
+        holder = excluded.holder, expires_at = excluded.expires_at, \
+        fencing_token = leases.fencing_token + 1 \
+    WHERE leases.expires_at <= $4 \
+    RETURNING fencing_token";
+
+/// Only the holder renews, and only before expiry (`$4` is now): an expired lease is lost,
+/// as with a Redis key that timed out.
+pub(crate) const RENEW_LEASE: &str = "\
+    UPDATE leases SET expires_at = $3 \
+    WHERE name = $1 AND holder = $2 AND expires_at > $4";
+
+/// Expires the lease at `$3` (the epoch) instead of deleting it, to keep its fencing counter.
+pub(crate) const RELEASE_LEASE: &str =
+    "UPDATE leases SET expires_at = $3 WHERE name = $1 AND holder = $2";

@@ -1,0 +1,305 @@
+//! A sandbox started in-process on port 0 plus a plain HTTP client, and small request helpers.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use sandbox::{
+    ALL_SCOPES, DEMO_CLIENT_KEY, DEMO_CLIENT_SECRET, Sandbox, SandboxConfig, SandboxHandle,
+    TokenResponse,
+};
+use serde_json::{Value, json};
+
+/// Registered on the demo app; never served (tests read the redirect's Location).
+pub const CALLBACK: &str = "http://127.0.0.1:9/auth/tiktok/callback";
+
+pub struct TestSandbox {
+    pub sb: SandboxHandle,
+    pub http: reqwest::Client,
+}
+
+impl std::ops::Deref for TestSandbox {
+    type Target = SandboxHandle;
+    fn deref(&self) -> &SandboxHandle {
+        &self.sb
+    }
+}
+
+pub async fn start() -> TestSandbox {
+    start_with(SandboxConfig::default()).await
+}
+
+pub async fn start_with(cfg: SandboxConfig) -> TestSandbox {
+    let sb = Sandbox::start(cfg).await.expect("sandbox starts");
+    sb.register_redirect_uri(CALLBACK)
+        .expect("register callback");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    TestSandbox { sb, http }
+}
+
+/// Deterministic test bytes.
+pub fn data(n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| u8::try_from((i * 31 + i / 7) % 251).unwrap_or(0))
+        .collect()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+pub fn code(v: &Value) -> &str {
+    v.pointer("/error/code")
+        .and_then(Value::as_str)
+        .unwrap_or("<no error.code>")
+}
+
+impl TestSandbox {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url())
+    }
+
+    /// Lowers the chunk rules so multi-chunk uploads of a few KB work.
+    pub fn small_chunks(&self) {
+        self.update_knobs(|k| {
+            k.chunks.min_chunk = 1_000;
+            k.chunks.max_chunk = 100_000;
+            k.chunks.max_final_chunk = 200_000;
+            k.chunks.max_single_chunk = 50_000;
+        });
+    }
+
+    /// Tokens without the consent flow, for tests about other endpoints.
+    pub fn token_for(&self, open_id: &str, scopes: &[&str]) -> String {
+        self.issue_token(DEMO_CLIENT_KEY, open_id, scopes)
+            .expect("issue token")
+            .access_token
+    }
+
+    pub fn full_token(&self, open_id: &str) -> String {
+        self.token_for(open_id, &ALL_SCOPES)
+    }
+
+    /// Submits the consent form like a browser would; returns the redirect Location.
+    pub async fn consent(&self, fields: &[(&str, &str)]) -> (StatusCode, String) {
+        let resp = self
+            .http
+            .post(self.url("/v2/auth/authorize/"))
+            .form(fields)
+            .send()
+            .await
+            .expect("authorize");
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, location)
+    }
+
+    /// Authorizes `scope` as `open_id`; returns the (decoded) code.
+    pub async fn authorize(&self, open_id: &str, scope: &str) -> String {
+        let (status, location) = self
+            .consent(&[
+                ("client_key", DEMO_CLIENT_KEY),
+                ("redirect_uri", CALLBACK),
+                ("state", "st4te"),
+                ("scope", scope),
+                ("response_type", "code"),
+                ("open_id", open_id),
+                ("decision", "authorize"),
+            ])
+            .await;
+        assert_eq!(status, StatusCode::FOUND, "{location}");
+        query_param(&location, "code").expect("code in redirect")
+    }
+
+    pub async fn token(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .post(self.url("/v2/oauth/token/"))
+            .header("Cache-Control", "no-cache")
+            .form(form)
+            .send()
+            .await
+            .expect("token");
+        let status = resp.status();
+        (status, resp.json().await.expect("json"))
+    }
+
+    pub async fn exchange(&self, code: &str) -> TokenResponse {
+        let (status, body) = self
+            .token(&[
+                ("client_key", DEMO_CLIENT_KEY),
+                ("client_secret", DEMO_CLIENT_SECRET),
+                ("code", code),
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", CALLBACK),
+            ])
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("{e}: {body}"))
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> (StatusCode, Value) {
+        self.token(&[
+            ("client_key", DEMO_CLIENT_KEY),
+            ("client_secret", DEMO_CLIENT_SECRET),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .await
+    }
+
+    pub async fn revoke(&self, token: &str) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .post(self.url("/v2/oauth/revoke/"))
+            .form(&[
+                ("client_key", DEMO_CLIENT_KEY),
+                ("client_secret", DEMO_CLIENT_SECRET),
+                ("token", token),
+            ])
+            .send()
+            .await
+            .expect("revoke");
+        let status = resp.status();
+        (status, resp.json().await.expect("json"))
+    }
+
+    /// A v2 JSON call with a bearer token.
+    pub async fn v2(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/json; charset=UTF-8")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.expect("v2 call");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
+        )
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.v2(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn user_info(&self, token: &str, fields: &str) -> (StatusCode, Value) {
+        self.v2(
+            Method::GET,
+            &format!("/v2/user/info/?fields={fields}"),
+            token,
+            None,
+        )
+        .await
+    }
+
+    pub async fn creator_info(&self, token: &str) -> (StatusCode, Value) {
+        self.post("/v2/post/publish/creator_info/query/", token, json!({}))
+            .await
+    }
+
+    pub async fn init_direct(
+        &self,
+        token: &str,
+        privacy: &str,
+        size: u64,
+        chunk: u64,
+        count: u64,
+    ) -> (StatusCode, Value) {
+        self.post(
+            "/v2/post/publish/video/init/",
+            token,
+            json!({
+                "post_info": {"title": "sandbox test #rust", "privacy_level": privacy, "disable_duet": false,
+                              "disable_comment": false, "disable_stitch": false, "brand_content_toggle": false},
+                "source_info": {"source": "FILE_UPLOAD", "video_size": size, "chunk_size": chunk, "total_chunk_count": count}
+            }),
+        )
+        .await
+    }
+
+    pub async fn status(&self, token: &str, publish_id: &str) -> (StatusCode, Value) {
+        self.post(
+            "/v2/post/publish/status/fetch/",
+            token,
+            json!({"publish_id": publish_id}),
+        )
+        .await
+    }
+
+    /// PUTs one chunk with exact headers.
+    pub async fn put(
+        &self,
+        upload_url: &str,
+        bytes: &[u8],
+        start: u64,
+        total: u64,
+    ) -> reqwest::Result<reqwest::Response> {
+        let end = start + bytes.len() as u64 - 1;
+        self.http
+            .put(upload_url)
+            .header("Content-Type", "video/mp4")
+            .header("Content-Range", format!("bytes {start}-{end}/{total}"))
+            .body(bytes.to_vec())
+            .send()
+            .await
+    }
+
+    /// Uploads `bytes` following TikTok's plan (floor count, last chunk takes the remainder);
+    /// returns each PUT's status.
+    pub async fn upload_all(&self, upload_url: &str, bytes: &[u8], chunk: u64) -> Vec<u16> {
+        let total = bytes.len() as u64;
+        let count = (total / chunk).max(1);
+        let mut statuses = Vec::new();
+        for i in 0..count {
+            let start = i * chunk;
+            let end = if i + 1 == count { total } else { start + chunk };
+            let part =
+                &bytes[usize::try_from(start).unwrap_or(0)..usize::try_from(end).unwrap_or(0)];
+            let resp = self.put(upload_url, part, start, total).await.expect("put");
+            statuses.push(resp.status().as_u16());
+        }
+        statuses
+    }
+
+    /// A direct FILE_UPLOAD post of `bytes` as one chunk; returns the publish id.
+    pub async fn post_small(&self, token: &str, privacy: &str, bytes: &[u8]) -> String {
+        let n = bytes.len() as u64;
+        let (status, body) = self.init_direct(token, privacy, n, n, 1).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let url = body["data"]["upload_url"]
+            .as_str()
+            .expect("upload_url")
+            .to_owned();
+        let resp = self.put(&url, bytes, 0, n).await.expect("put");
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        body["data"]["publish_id"]
+            .as_str()
+            .expect("publish_id")
+            .to_owned()
+    }
+}
+
+pub fn query_param(url: &str, key: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}

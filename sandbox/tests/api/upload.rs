@@ -1,0 +1,365 @@
+//! The upload host: chunk rules, 206/201/400/403/404/416, faults and reconciliation.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use sandbox::{DEMO_PUBLIC_OPEN_ID, FaultAction, FaultSpec};
+
+use crate::helpers::{TestSandbox, code, data, sha256_hex, start};
+
+/// A 3-chunk plan of 2,000-byte chunks over 6,500 bytes (last chunk 2,500).
+async fn three_chunk_upload(t: &TestSandbox) -> (String, String, String, Vec<u8>) {
+    t.small_chunks();
+    let token = t.full_token(DEMO_PUBLIC_OPEN_ID);
+    let bytes = data(6500);
+    let (status, body) = t.init_direct(&token, "SELF_ONLY", 6500, 2000, 3).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let url = body["data"]["upload_url"].as_str().unwrap().to_owned();
+    let id = body["data"]["publish_id"].as_str().unwrap().to_owned();
+    (token, id, url, bytes)
+}
+
+fn content_range(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("content-range")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn chunks_answer_206_then_201_with_progress_and_the_sha256_is_recorded() {
+    let t = start().await;
+    let (token, id, url, bytes) = three_chunk_upload(&t).await;
+    assert!(url.starts_with(t.base_url()));
+    let r = t.put(&url, &bytes[..2000], 0, 6500).await.unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(content_range(&r), "bytes 0-1999/6500");
+    let r = t.put(&url, &bytes[2000..4000], 2000, 6500).await.unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    let (_, body) = t.status(&token, &id).await;
+    assert_eq!(body["data"]["status"], "PROCESSING_UPLOAD");
+    assert_eq!(body["data"]["uploaded_bytes"], 4000);
+    let r = t.put(&url, &bytes[4000..], 4000, 6500).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(content_range(&r), "bytes 0-6499/6500");
+    let records = t.records();
+    let post = records.post(&id).unwrap();
+    assert_eq!(post.sha256.as_deref(), Some(sha256_hex(&bytes).as_str()));
+    assert_eq!(
+        (
+            post.uploaded_bytes,
+            post.chunks_received,
+            post.upload_complete
+        ),
+        (6500, 3, true)
+    );
+    assert_eq!(records.bytes_uploaded, 6500);
+    assert_eq!(
+        records.chunks.iter().filter(|c| c.publish_id == id).count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn malformed_headers_are_400_unknown_urls_404_and_expired_urls_403() {
+    let t = start().await;
+    let (_, _, url, bytes) = three_chunk_upload(&t).await;
+    let r = t
+        .http
+        .put(&url)
+        .header("Content-Type", "application/octet-stream")
+        .header("Content-Range", "bytes 0-1999/6500")
+        .body(bytes[..2000].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = t
+        .http
+        .put(&url)
+        .header("Content-Type", "video/mp4")
+        .body(bytes[..2000].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "missing Content-Range");
+    let r = t
+        .http
+        .put(&url)
+        .header("Content-Type", "video/mp4")
+        .header("Content-Range", "bytes 0-1999/6500")
+        .body(bytes[..1999].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "Content-Length differs from the range"
+    );
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(code(&body), "invalid_params");
+
+    let wrong_token = url.replace("upload_token=", "upload_token=x");
+    assert_eq!(
+        t.put(&wrong_token, &bytes[..2000], 0, 6500)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let unknown = format!("{}/upload/video/?upload_id=1&upload_token=2", t.base_url());
+    assert_eq!(
+        t.put(&unknown, &bytes[..2000], 0, 6500)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    assert_eq!(
+        t.put(&url, &bytes[..2000], 0, 6500).await.unwrap().status(),
+        StatusCode::PARTIAL_CONTENT
+    );
+    t.advance_clock(Duration::from_secs(3601));
+    assert_eq!(
+        t.put(&url, &bytes[2000..4000], 2000, 6500)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn chunks_out_of_order_of_the_wrong_size_or_total_are_416_with_progress() {
+    let t = start().await;
+    let (_, _, url, bytes) = three_chunk_upload(&t).await;
+    let r = t.put(&url, &bytes[2000..4000], 2000, 6500).await.unwrap();
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(content_range(&r), "bytes */6500");
+    assert_eq!(
+        t.put(&url, &bytes[..2000], 0, 6500).await.unwrap().status(),
+        StatusCode::PARTIAL_CONTENT
+    );
+    let r = t.put(&url, &bytes[2000..3000], 2000, 6500).await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "non-final chunk must be chunk_size"
+    );
+    assert_eq!(content_range(&r), "bytes 0-1999/6500");
+    let r = t.put(&url, &bytes[2000..4000], 2000, 7000).await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "total must be video_size"
+    );
+    let r = t.put(&url, &bytes[..2000], 0, 6500).await.unwrap();
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE, "overlap");
+    // The final chunk absorbs the remainder: 2,000 bytes is too short.
+    assert_eq!(
+        t.put(&url, &bytes[2000..4000], 2000, 6500)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::PARTIAL_CONTENT
+    );
+    assert_eq!(
+        t.put(&url, &bytes[4000..6000], 4000, 6500)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::RANGE_NOT_SATISFIABLE
+    );
+    assert_eq!(
+        t.put(&url, &bytes[4000..], 4000, 6500)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+    let r = t.put(&url, &bytes[4000..], 4000, 6500).await.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "everything already received"
+    );
+    assert_eq!(content_range(&r), "bytes 0-6499/6500");
+}
+
+#[tokio::test]
+async fn a_5xx_on_a_chunk_is_retried_with_the_same_chunk() {
+    let t = start().await;
+    let (_, id, url, bytes) = three_chunk_upload(&t).await;
+    t.inject_fault(FaultSpec::on_chunk(2, FaultAction::Status { status: 503 }));
+    assert_eq!(
+        t.put(&url, &bytes[..2000], 0, 6500).await.unwrap().status(),
+        StatusCode::PARTIAL_CONTENT
+    );
+    assert_eq!(
+        t.put(&url, &bytes[2000..4000], 2000, 6500)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        t.put(&url, &bytes[2000..4000], 2000, 6500)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::PARTIAL_CONTENT
+    );
+    assert_eq!(
+        t.put(&url, &bytes[4000..], 4000, 6500)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        t.records().post(&id).unwrap().sha256.as_deref(),
+        Some(sha256_hex(&bytes).as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_response_lost_after_commit_is_reconciled_by_status_and_a_416_resend() {
+    let t = start().await;
+    let (token, id, url, bytes) = three_chunk_upload(&t).await;
+    t.inject_fault(FaultSpec::on_chunk(2, FaultAction::DropAfterCommit));
+    assert_eq!(
+        t.put(&url, &bytes[..2000], 0, 6500).await.unwrap().status(),
+        StatusCode::PARTIAL_CONTENT
+    );
+    let lost = t.put(&url, &bytes[2000..4000], 2000, 6500).await;
+    assert!(
+        lost.is_err(),
+        "the connection is dropped without a response"
+    );
+    // The chunk did land: status/fetch and a resend's 416 both say so.
+    let (_, body) = t.status(&token, &id).await;
+    assert_eq!(body["data"]["uploaded_bytes"], 4000);
+    let r = t.put(&url, &bytes[2000..4000], 2000, 6500).await.unwrap();
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(content_range(&r), "bytes 0-3999/6500");
+    assert_eq!(
+        t.put(&url, &bytes[4000..], 4000, 6500)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+    let records = t.records();
+    assert_eq!(
+        records.post(&id).unwrap().sha256.as_deref(),
+        Some(sha256_hex(&bytes).as_str())
+    );
+    assert!(
+        records
+            .calls
+            .iter()
+            .any(|c| c.endpoint == "upload" && c.fault.as_deref() == Some("drop_after_commit"))
+    );
+}
+
+#[tokio::test]
+async fn a_connection_dropped_before_commit_leaves_progress_unchanged() {
+    let t = start().await;
+    let (_, id, url, bytes) = three_chunk_upload(&t).await;
+    t.inject_fault(FaultSpec::on_chunk(1, FaultAction::Drop));
+    assert!(t.put(&url, &bytes[..2000], 0, 6500).await.is_err());
+    assert_eq!(t.records().post(&id).unwrap().uploaded_bytes, 0);
+    assert_eq!(
+        t.put(&url, &bytes[..2000], 0, 6500).await.unwrap().status(),
+        StatusCode::PARTIAL_CONTENT
+    );
+}
+
+#[tokio::test]
+async fn faults_hit_the_nth_call_of_any_endpoint_with_its_error_shape() {
+    let t = start().await;
+    let token = t.full_token(DEMO_PUBLIC_OPEN_ID);
+    t.inject_fault(FaultSpec::new(
+        "video.init",
+        2,
+        FaultAction::Status { status: 500 },
+    ));
+    assert_eq!(
+        t.init_direct(&token, "SELF_ONLY", 1000, 1000, 1).await.0,
+        StatusCode::OK
+    );
+    let (status, body) = t.init_direct(&token, "SELF_ONLY", 1000, 1000, 1).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(code(&body), "internal_error");
+    assert_eq!(body["data"], serde_json::json!({}));
+    assert_eq!(
+        t.init_direct(&token, "SELF_ONLY", 1000, 1000, 1).await.0,
+        StatusCode::OK
+    );
+
+    t.inject_fault(FaultSpec::new(
+        "oauth.token",
+        1,
+        FaultAction::Status { status: 503 },
+    ));
+    let (status, body) = t.refresh("rft.whatever").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"], "server_error");
+
+    // After commit on init: the post exists although the client never saw the publish id.
+    t.inject_fault(FaultSpec::new(
+        "video.init",
+        1,
+        FaultAction::DropAfterCommit,
+    ));
+    let before = t.records().posts.len();
+    let r = t
+        .http
+        .post(t.url("/v2/post/publish/video/init/"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"post_info": {"privacy_level": "SELF_ONLY"},
+            "source_info": {"source": "FILE_UPLOAD", "video_size": 1000, "chunk_size": 1000, "total_chunk_count": 1}}))
+        .send()
+        .await;
+    assert!(r.is_err());
+    assert_eq!(t.records().posts.len(), before + 1);
+
+    t.inject_fault(FaultSpec::new(
+        "user.info",
+        1,
+        FaultAction::Slow { ms: 300 },
+    ));
+    let started = std::time::Instant::now();
+    assert_eq!(t.user_info(&token, "open_id").await.0, StatusCode::OK);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    let records = t.records();
+    assert_eq!(records.call_count("video.init"), 4);
+    assert_eq!(
+        records.call_counts["video.init"].by_open_id[DEMO_PUBLIC_OPEN_ID],
+        4
+    );
+    assert!(t.faults().iter().all(|f| f.fired == 1));
+}
+
+#[tokio::test]
+async fn small_uploads_can_be_kept_and_read_back() {
+    let t = start().await;
+    t.update_knobs(|k| k.keep_upload_bytes_max = 10_000);
+    let token = t.full_token(DEMO_PUBLIC_OPEN_ID);
+    let bytes = data(4321);
+    let id = t.post_small(&token, "SELF_ONLY", &bytes).await;
+    let got = t
+        .http
+        .get(t.url(&format!("/_sandbox/tiktok/posts/{id}/bytes")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got.as_ref(), bytes.as_slice());
+    assert_eq!(t.upload_bytes(&id).as_deref(), Some(bytes.as_slice()));
+}

@@ -1,0 +1,140 @@
+//! Connected TikTok accounts: list, live posting options, disconnect.
+
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use jobs::accounts::{self, AccountError};
+use jobs::disconnect_account::DisconnectAccount;
+use jobs::model::{AccountId, AccountStatus, TikTokAccount};
+use jobs::store::StoreError;
+use serde_json::json;
+
+fn parse_id(s: &str) -> Result<AccountId, ApiError> {
+    AccountId::parse(s).map_err(|_| ApiError::NotFound)
+}
+
+/// Why an account cannot publish, in words, or None when it can.
+fn why_not(a: &TikTokAccount) -> Option<String> {
+    match a.status {
+        AccountStatus::NeedsReconnect => Some(a.status_reason.clone().unwrap_or_else(|| accounts::RECONNECT_REASON.into())),
+        AccountStatus::Disconnecting => Some("being disconnected".into()),
+        AccountStatus::Active if a.tokens.is_none() => Some(accounts::RECONNECT_REASON.into()),
+        AccountStatus::Active if !a.scopes.iter().any(|s| s == "video.publish") => Some(
+            "You did not allow MKT POST to post videos (the \"video.publish\" permission) when connecting. Reconnect and keep that box ticked.".into(),
+        ),
+        AccountStatus::Active => None,
+    }
+}
+
+/// The public view of an account: never tokens.
+pub fn account_json(a: &TikTokAccount) -> serde_json::Value {
+    let now = chrono::Utc::now();
+    let token_health = match &a.tokens {
+        None => "missing",
+        Some(t) if t.refresh_expires_at <= now => "expired",
+        Some(t) if t.access_expires_at <= now => "refresh_due",
+        Some(_) => "ok",
+    };
+    json!({
+        "id": a.id,
+        "open_id": a.open_id,
+        "display_name": a.display_name,
+        "username": a.username,
+        "avatar_url": a.avatar_url,
+        "status": a.status.as_str(),
+        "status_reason": a.status_reason,
+        "scopes": a.scopes,
+        "can_publish": a.can_publish(),
+        "cannot_publish_reason": why_not(a),
+        "token_health": token_health,
+        "access_expires_at": a.tokens.as_ref().map(|t| t.access_expires_at),
+        "refresh_expires_at": a.tokens.as_ref().map(|t| t.refresh_expires_at),
+        "connected_at": a.created_at,
+    })
+}
+
+/// `GET /api/accounts`.
+pub async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Json<serde_json::Value>, ApiError> {
+    let accounts = state.store.list_accounts(user.user.id).await?;
+    Ok(Json(json!({ "accounts": accounts.iter().map(account_json).collect::<Vec<_>>() })))
+}
+
+/// Maps an account failure to an HTTP error a creator understands.
+pub fn account_error(e: AccountError) -> ApiError {
+    match e {
+        AccountError::Store(s) => s.into(),
+        AccountError::NeedsReconnect(why) => ApiError::Conflict { code: "needs_reconnect", message: why },
+        AccountError::TikTok(t) => {
+            let transient = matches!(t.class(), jobs::tiktok::ErrorClass::Retryable { .. });
+            if transient {
+                ApiError::Unavailable("TikTok".into())
+            } else {
+                ApiError::Conflict {
+                    code: "tiktok_refused",
+                    message: t.creator_message(),
+                }
+            }
+        }
+        e if e.is_transient() => ApiError::Unavailable("TikTok".into()),
+        e => ApiError::internal(e),
+    }
+}
+
+/// `GET /api/accounts/{id}/creator-info`: live posting options (the compose form's source of truth).
+pub async fn creator_info(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let tiktok = state.jobs.tiktok.clone();
+    let info = accounts::with_fresh_token(&state.jobs, user.user.id, id, move |token| {
+        let tiktok = tiktok.clone();
+        async move { tiktok.creator_info(&token).await }
+    })
+    .await
+    .map_err(account_error)?;
+    Ok(Json(json!({
+        "creator_nickname": info.creator_nickname,
+        "creator_username": info.creator_username,
+        "creator_avatar_url": info.creator_avatar_url,
+        "privacy_level_options": info.privacy_level_options,
+        "comment_disabled": info.comment_disabled,
+        "duet_disabled": info.duet_disabled,
+        "stitch_disabled": info.stitch_disabled,
+        "max_video_post_duration_sec": info.max_video_post_duration_sec,
+    })))
+}
+
+/// `DELETE /api/accounts/{id}`: hides the account at once and queues revoke + delete.
+pub async fn disconnect(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    let mut account = state.store.account(user.user.id, id).await?;
+    while account.status != AccountStatus::Disconnecting {
+        match state
+            .store
+            .set_account_status(user.user.id, id, account.version, AccountStatus::Disconnecting, None, false)
+            .await
+        {
+            Ok(_) => break,
+            // A concurrent token refresh bumped the version: read again and retry.
+            Err(StoreError::StaleState) => account = state.store.account(user.user.id, id).await?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Enqueue after the state write: a crash in between leaves a `disconnecting` row that the
+    // scheduler's reconcile sweep re-queues.
+    state
+        .queue
+        .push(&DisconnectAccount { user_id: user.user.id, account_id: id })
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(StatusCode::ACCEPTED)
+}

@@ -1,0 +1,75 @@
+//! API keys for agency automation: created (shown once), listed, revoked.
+
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use jobs::identity::api_keys;
+use jobs::model::{ApiKey, ApiKeyId};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize)]
+pub struct NewKeyBody {
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /api/keys {name}` → 201 with the key, the only time it is shown.
+pub async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Json(body): Json<NewKeyBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = body.name.trim();
+    if name.chars().count() > 100 {
+        return Err(ApiError::Invalid {
+            code: "name_too_long",
+            message: "a key name has at most 100 characters".into(),
+        });
+    }
+    let fresh = api_keys::generate();
+    let key = ApiKey {
+        id: ApiKeyId::new(),
+        user_id: user.user.id,
+        name: if name.is_empty() { "API key".into() } else { name.to_owned() },
+        prefix: fresh.prefix.clone(),
+        hash: fresh.hash.clone(),
+        created_at: chrono::Utc::now(),
+        last_used_at: None,
+    };
+    state.store.create_api_key(&key).await?;
+    let mut body = key_json(&key);
+    body["key"] = json!(fresh.plaintext);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// `GET /api/keys`.
+pub async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Json<serde_json::Value>, ApiError> {
+    let keys = state.store.list_api_keys(user.user.id).await?;
+    Ok(Json(json!({ "keys": keys.iter().map(key_json).collect::<Vec<_>>() })))
+}
+
+/// `DELETE /api/keys/{id}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = ApiKeyId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    state.store.delete_api_key(user.user.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn key_json(k: &ApiKey) -> serde_json::Value {
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "prefix": k.prefix,
+        "created_at": k.created_at,
+        "last_used_at": k.last_used_at,
+    })
+}

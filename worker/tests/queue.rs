@@ -1,0 +1,728 @@
+//! The queue and the worker on both backends: a real Redis at 127.0.0.1:6379 and a SQLite file
+//! in a temp dir. Each test has its own namespace (`test_<random>`), so tests run in parallel;
+//! Redis keys are deleted when the test ends, even when it fails.
+//!
+//! Every behaviour is one async fn taking a [`Backend`], called once per backend (conformance
+//! style), so both backends are held to the same contract.
+
+use apalis::prelude::Data;
+use chrono::Utc;
+use jobs::config::{Config, LogFormat, Secret};
+use jobs::ping::{self, PingJob};
+use jobs::queue::{Job, JobError, Queue, QueueError, QueueStats, TaskId, TaskState};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+use worker::{Registry, RetryPolicy, WorkerSettings};
+
+const REDIS_URL: &str = "redis://127.0.0.1:6379/";
+const WAIT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Redis,
+    Sqlite,
+}
+
+/// One test's queue, in its own namespace (Redis) or file (SQLite).
+struct Harness {
+    queue: Queue,
+    config: Config,
+    backend: Backend,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn new(backend: Backend, max_attempts: u32) -> Self {
+        static LOGS: Once = Once::new();
+        LOGS.call_once(|| {
+            if std::env::var_os("TEST_LOG").is_some() {
+                jobs::telemetry::init(LogFormat::Pretty);
+            }
+        });
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::for_tests(dir.path());
+        config.queue_namespace = format!("test_{}", Uuid::new_v4().simple());
+        config.job_max_attempts = max_attempts;
+        config.worker_concurrency = 4;
+        config.redis_url = match backend {
+            Backend::Redis => Some(Secret::new(REDIS_URL)),
+            Backend::Sqlite => None,
+        };
+        // The production selection: Redis when configured, else `<data_dir>/queue.db`.
+        let queue = Queue::connect(&config).await.expect("queue connects");
+        if let Backend::Sqlite = backend {
+            assert!(
+                dir.path().join("queue.db").exists(),
+                "the SQLite queue lives in <data_dir>/queue.db"
+            );
+        }
+        Self {
+            queue,
+            config,
+            backend,
+            _dir: dir,
+        }
+    }
+
+    /// Fast settings for tests: short backoff, quick polling, the harness' attempt bound.
+    fn settings(&self) -> WorkerSettings {
+        WorkerSettings {
+            retry: RetryPolicy {
+                backoff_min: Duration::from_millis(20),
+                backoff_max: Duration::from_millis(100),
+                ..RetryPolicy::from_config(&self.config)
+            },
+            shutdown_timeout: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(50),
+            heartbeat: Duration::from_secs(2),
+            ..WorkerSettings::from_config(&self.config)
+        }
+    }
+
+    fn registry(&self, probe: &Probe) -> Registry<Probe> {
+        Registry::new(probe.clone(), self.queue.clone(), self.settings())
+    }
+
+    async fn stats(&self, job: &str) -> QueueStats {
+        self.queue.stats(job).await.expect("stats")
+    }
+
+    async fn state(&self, job: &str, id: &TaskId) -> Option<TaskState> {
+        self.queue.task_state(job, id).await.expect("task state")
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Backend::Redis = self.backend {
+            let queue = self.queue.clone();
+            // Drop cannot await; purge on a runtime of its own so it also runs after a panic.
+            let purged = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map(|rt| rt.block_on(queue.purge()))
+            })
+            .join();
+            if !matches!(purged, Ok(Ok(Ok(())))) {
+                eprintln!(
+                    "could not purge test namespace {}",
+                    self.config.queue_namespace
+                );
+            }
+        }
+    }
+}
+
+/// A worker process started in the test, stopped by [`Running::shutdown`].
+struct Running {
+    stop: oneshot::Sender<()>,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+fn start(registry: Registry<Probe>) -> Running {
+    let (stop, stopped) = oneshot::channel();
+    let handle = tokio::spawn(registry.run(async move {
+        let _ = stopped.await;
+    }));
+    Running { stop, handle }
+}
+
+impl Running {
+    /// Signals shutdown and waits for `run` to return; returns how long that took.
+    async fn shutdown(self) -> Duration {
+        let started = Instant::now();
+        let _ = self.stop.send(());
+        tokio::time::timeout(WAIT, self.handle)
+            .await
+            .expect("worker stops in time")
+            .expect("worker task does not panic")
+            .expect("worker run succeeds");
+        started.elapsed()
+    }
+}
+
+/// Polls `observe` every 50 ms until `done` holds; fails with the last value seen.
+async fn wait_until<T: Debug>(
+    what: &str,
+    mut observe: impl AsyncFnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let seen = observe().await;
+        if done(&seen) {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}; last seen: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What the test jobs record, shared with the test through the worker's context.
+#[derive(Clone, Default)]
+struct Probe(Arc<ProbeState>);
+
+#[derive(Default)]
+struct ProbeState {
+    /// Attempt numbers seen per job id, in call order.
+    calls: Mutex<HashMap<Uuid, Vec<usize>>>,
+    finished: Mutex<Vec<Uuid>>,
+    /// Whether `Guarded` jobs may succeed yet.
+    allowed: Mutex<bool>,
+}
+
+impl Probe {
+    fn record(&self, id: Uuid) -> usize {
+        let mut calls = self.0.calls.lock().expect("probe lock");
+        let seen = calls.entry(id).or_default();
+        seen.push(seen.len() + 1);
+        seen.len()
+    }
+    fn calls(&self, id: Uuid) -> usize {
+        self.0
+            .calls
+            .lock()
+            .expect("probe lock")
+            .get(&id)
+            .map_or(0, Vec::len)
+    }
+    fn finished(&self, id: Uuid) -> bool {
+        self.0.finished.lock().expect("probe lock").contains(&id)
+    }
+    fn allow(&self) {
+        *self.0.allowed.lock().expect("probe lock") = true;
+    }
+    fn allowed(&self) -> bool {
+        *self.0.allowed.lock().expect("probe lock")
+    }
+    fn finish(&self, id: Uuid) {
+        self.0.finished.lock().expect("probe lock").push(id);
+    }
+    fn attempts_seen(&self, id: Uuid) -> Option<Vec<usize>> {
+        self.0.calls.lock().expect("probe lock").get(&id).cloned()
+    }
+}
+
+macro_rules! test_job {
+    ($name:ident, $queue:literal) => {
+        #[derive(Debug, Serialize, Deserialize)]
+        struct $name {
+            id: Uuid,
+        }
+        impl Job for $name {
+            const NAME: &'static str = $queue;
+        }
+    };
+}
+
+test_job!(AlwaysRetry, "always_retry");
+test_job!(Guarded, "guarded");
+test_job!(Slow, "slow");
+test_job!(DeferOnce, "defer_once");
+test_job!(Panics, "panics");
+
+/// Each attempt is cut off after 100 ms.
+#[derive(Debug, Serialize, Deserialize)]
+struct TooSlow {
+    id: Uuid,
+}
+impl Job for TooSlow {
+    const NAME: &'static str = "too_slow";
+    const TIMEOUT: Duration = Duration::from_millis(100);
+}
+
+async fn always_retry(job: AlwaysRetry, probe: Data<Probe>) -> Result<(), JobError> {
+    let n = probe.record(job.id);
+    Err(JobError::Retry(format!("upstream 503 on call {n}")))
+}
+
+async fn guarded(job: Guarded, probe: Data<Probe>) -> Result<(), JobError> {
+    probe.record(job.id);
+    if probe.allowed() {
+        Ok(())
+    } else {
+        Err(JobError::Permanent("not allowed yet".into()))
+    }
+}
+
+async fn slow(job: Slow, probe: Data<Probe>) -> Result<(), JobError> {
+    probe.record(job.id);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    probe.finish(job.id);
+    Ok(())
+}
+
+async fn defer_once(job: DeferOnce, probe: Data<Probe>) -> Result<(), JobError> {
+    if probe.record(job.id) == 1 {
+        Err(JobError::Defer {
+            until: Utc::now() + chrono::Duration::seconds(1),
+            reason: "daily cap".into(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+async fn panics(job: Panics, probe: Data<Probe>) -> Result<(), JobError> {
+    probe.record(job.id);
+    panic!("bug in handler");
+}
+
+async fn too_slow(job: TooSlow, probe: Data<Probe>) -> Result<(), JobError> {
+    probe.record(job.id);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    Ok(())
+}
+
+// ---- behaviours, one fn each, run on both backends ----
+
+async fn ping_runs_end_to_end(backend: Backend) {
+    let h = Harness::new(backend, 3).await;
+    let worker = start(
+        h.registry(&Probe::default())
+            .register::<PingJob, _, _>(ping::handle),
+    );
+
+    // The web side: push, then watch the task through the queue API only.
+    let id = h.queue.push(&PingJob::new()).await.expect("push ping");
+    wait_until(
+        "ping done",
+        async || h.state(ping::NAME, &id).await,
+        |s| *s == Some(TaskState::Done),
+    )
+    .await;
+    let stats = h.stats(ping::NAME).await;
+    assert_eq!(
+        stats,
+        QueueStats {
+            done: 1,
+            ..QueueStats::default()
+        },
+        "{stats:?}"
+    );
+
+    worker.shutdown().await;
+}
+
+async fn retryable_failure_is_dead_after_exactly_max_attempts(backend: Backend) {
+    let max_attempts = 3;
+    let h = Harness::new(backend, max_attempts).await;
+    let probe = Probe::default();
+    let worker = start(
+        h.registry(&probe)
+            .register::<AlwaysRetry, _, _>(always_retry),
+    );
+
+    let job = AlwaysRetry { id: Uuid::new_v4() };
+    let id = h.queue.push(&job).await.expect("push");
+    // Raw apalis-redis would re-schedule this task 25 times over ~5 minutes and never get here.
+    let stats = wait_until(
+        "dead",
+        async || h.stats(AlwaysRetry::NAME).await,
+        |s| s.dead == 1,
+    )
+    .await;
+    assert_eq!(
+        stats,
+        QueueStats {
+            dead: 1,
+            ..QueueStats::default()
+        },
+        "nothing left to run: {stats:?}"
+    );
+    assert_eq!(h.state(AlwaysRetry::NAME, &id).await, Some(TaskState::Dead));
+    assert_eq!(
+        probe.attempts_seen(job.id),
+        Some(vec![1, 2, 3]),
+        "exactly max_attempts calls, numbered from 1"
+    );
+    let dead = h
+        .queue
+        .dead_jobs(AlwaysRetry::NAME, 10)
+        .await
+        .expect("dead list");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].task_id, id);
+    assert_eq!(dead[0].attempts, max_attempts);
+    assert_eq!(dead[0].payload, serde_json::json!({ "id": job.id }));
+    assert_eq!(
+        dead[0].last_error.as_deref(),
+        Some("retryable: upstream 503 on call 3")
+    );
+    assert!(dead[0].failed_at.is_some());
+
+    worker.shutdown().await;
+    assert_eq!(probe.calls(job.id), 3, "no attempt after the task was dead");
+}
+
+async fn permanent_failure_is_dead_at_once_and_replay_runs_it_again(backend: Backend) {
+    let h = Harness::new(backend, 5).await;
+    let probe = Probe::default();
+    let worker = start(h.registry(&probe).register::<Guarded, _, _>(guarded));
+
+    let job = Guarded { id: Uuid::new_v4() };
+    let id = h.queue.push(&job).await.expect("push");
+    wait_until(
+        "dead",
+        async || h.stats(Guarded::NAME).await,
+        |s| s.dead == 1,
+    )
+    .await;
+    assert_eq!(probe.calls(job.id), 1, "a permanent error is not retried");
+    let dead = h
+        .queue
+        .dead_jobs(Guarded::NAME, 10)
+        .await
+        .expect("dead list");
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].task_id.clone(), dead[0].attempts), (id.clone(), 1));
+    assert_eq!(
+        dead[0].last_error.as_deref(),
+        Some("permanent: not allowed yet")
+    );
+
+    probe.allow();
+    let replayed = h.queue.replay(Guarded::NAME, &id).await.expect("replay");
+    assert_ne!(replayed, id, "a replay is a new task");
+    wait_until(
+        "replay done",
+        async || h.state(Guarded::NAME, &replayed).await,
+        |s| *s == Some(TaskState::Done),
+    )
+    .await;
+    assert_eq!(probe.calls(job.id), 2, "the same payload ran again");
+    assert_eq!(
+        h.stats(Guarded::NAME).await,
+        QueueStats {
+            done: 1,
+            ..QueueStats::default()
+        }
+    );
+    assert!(
+        h.queue
+            .dead_jobs(Guarded::NAME, 10)
+            .await
+            .expect("dead list")
+            .is_empty()
+    );
+    assert_eq!(
+        h.state(Guarded::NAME, &id).await,
+        None,
+        "the dead record is gone"
+    );
+    assert!(
+        matches!(
+            h.queue.replay(Guarded::NAME, &id).await,
+            Err(QueueError::NotDead { .. })
+        ),
+        "a task is replayed once"
+    );
+
+    worker.shutdown().await;
+}
+
+async fn shutdown_lets_the_running_job_finish_and_takes_no_new_ones(backend: Backend) {
+    let h = Harness::new(backend, 3).await;
+    let probe = Probe::default();
+    let mut settings = h.settings();
+    settings.concurrency = 1;
+    let registry =
+        Registry::new(probe.clone(), h.queue.clone(), settings).register::<Slow, _, _>(slow);
+    let worker = start(registry);
+
+    let running = Slow { id: Uuid::new_v4() };
+    let running_id = h.queue.push(&running).await.expect("push");
+    wait_until(
+        "slow job started",
+        async || probe.calls(running.id),
+        |n| *n == 1,
+    )
+    .await;
+    let queued_before = Slow { id: Uuid::new_v4() };
+    let before_id = h.queue.push(&queued_before).await.expect("push");
+
+    let (stop, stopped) = (worker.stop, worker.handle);
+    let _ = stop.send(());
+    let queued_after = Slow { id: Uuid::new_v4() };
+    let after_id = h.queue.push(&queued_after).await.expect("push");
+    tokio::time::timeout(WAIT, stopped)
+        .await
+        .expect("worker stops in time")
+        .expect("worker task does not panic")
+        .expect("worker run succeeds");
+
+    assert!(
+        probe.finished(running.id),
+        "the job in flight ran to completion"
+    );
+    assert_eq!(
+        h.state(Slow::NAME, &running_id).await,
+        Some(TaskState::Done),
+        "and its result was written"
+    );
+    assert_eq!(
+        probe.calls(queued_before.id) + probe.calls(queued_after.id),
+        0,
+        "nothing new started"
+    );
+    assert_eq!(
+        h.state(Slow::NAME, &before_id).await,
+        Some(TaskState::Pending)
+    );
+    assert_eq!(
+        h.state(Slow::NAME, &after_id).await,
+        Some(TaskState::Pending)
+    );
+    assert_eq!(
+        h.stats(Slow::NAME).await,
+        QueueStats {
+            pending: 2,
+            done: 1,
+            ..QueueStats::default()
+        }
+    );
+}
+
+async fn shutdown_gives_up_on_jobs_that_outlast_the_timeout(backend: Backend) {
+    let h = Harness::new(backend, 3).await;
+    let probe = Probe::default();
+    let mut settings = h.settings();
+    settings.shutdown_timeout = Duration::from_millis(300);
+    let worker =
+        start(Registry::new(probe.clone(), h.queue.clone(), settings).register::<Slow, _, _>(slow));
+
+    let job = Slow { id: Uuid::new_v4() };
+    h.queue.push(&job).await.expect("push");
+    wait_until(
+        "slow job started",
+        async || probe.calls(job.id),
+        |n| *n == 1,
+    )
+    .await;
+    let took = worker.shutdown().await;
+    assert!(
+        took < Duration::from_millis(1200),
+        "returned after the timeout, not the job: {took:?}"
+    );
+    assert!(!probe.finished(job.id));
+}
+
+async fn defer_runs_the_payload_again_later(backend: Backend) {
+    let h = Harness::new(backend, 3).await;
+    let probe = Probe::default();
+    let worker = start(h.registry(&probe).register::<DeferOnce, _, _>(defer_once));
+
+    let job = DeferOnce { id: Uuid::new_v4() };
+    let id = h.queue.push(&job).await.expect("push");
+    wait_until(
+        "deferred, then done",
+        async || h.stats(DeferOnce::NAME).await,
+        |s| s.done == 2,
+    )
+    .await;
+    assert_eq!(probe.calls(job.id), 2);
+    assert_eq!(
+        h.state(DeferOnce::NAME, &id).await,
+        Some(TaskState::Done),
+        "the deferred task itself completes"
+    );
+    assert_eq!(
+        h.stats(DeferOnce::NAME).await,
+        QueueStats {
+            done: 2,
+            ..QueueStats::default()
+        }
+    );
+
+    worker.shutdown().await;
+}
+
+async fn panics_and_bad_payloads_are_dead_without_stopping_the_worker(backend: Backend) {
+    let h = Harness::new(backend, 3).await;
+    let probe = Probe::default();
+    let worker = start(
+        h.registry(&probe)
+            .register::<Panics, _, _>(panics)
+            .register::<Guarded, _, _>(guarded),
+    );
+    probe.allow();
+
+    let panicking = Panics { id: Uuid::new_v4() };
+    h.queue.push(&panicking).await.expect("push");
+    // A payload an older or newer release wrote, which no longer decodes.
+    let bad = h
+        .queue
+        .push_json(Guarded::NAME, &serde_json::json!({ "post": 1 }), None)
+        .await
+        .expect("push");
+    let good = Guarded { id: Uuid::new_v4() };
+    let good_id = h.queue.push(&good).await.expect("push");
+
+    wait_until(
+        "panic is dead",
+        async || h.stats(Panics::NAME).await,
+        |s| s.dead == 1,
+    )
+    .await;
+    assert_eq!(probe.calls(panicking.id), 1, "a panic is not retried");
+    let dead = h
+        .queue
+        .dead_jobs(Panics::NAME, 10)
+        .await
+        .expect("dead list");
+    assert_eq!(
+        dead[0].last_error.as_deref(),
+        Some("permanent: handler panicked: bug in handler")
+    );
+
+    wait_until(
+        "bad payload dead",
+        async || h.state(Guarded::NAME, &bad).await,
+        |s| *s == Some(TaskState::Dead),
+    )
+    .await;
+    wait_until(
+        "good job done",
+        async || h.state(Guarded::NAME, &good_id).await,
+        |s| *s == Some(TaskState::Done),
+    )
+    .await;
+    let dead = h
+        .queue
+        .dead_jobs(Guarded::NAME, 10)
+        .await
+        .expect("dead list");
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("permanent: payload is not a valid guarded job"))
+    );
+
+    worker.shutdown().await;
+}
+
+async fn attempts_that_time_out_are_retried_then_dead(backend: Backend) {
+    let h = Harness::new(backend, 2).await;
+    let probe = Probe::default();
+    let worker = start(h.registry(&probe).register::<TooSlow, _, _>(too_slow));
+
+    let job = TooSlow { id: Uuid::new_v4() };
+    h.queue.push(&job).await.expect("push");
+    wait_until(
+        "dead",
+        async || h.stats(TooSlow::NAME).await,
+        |s| s.dead == 1,
+    )
+    .await;
+    assert_eq!(probe.calls(job.id), 2);
+    let dead = h
+        .queue
+        .dead_jobs(TooSlow::NAME, 10)
+        .await
+        .expect("dead list");
+    assert_eq!(
+        dead[0].last_error.as_deref(),
+        Some("retryable: attempt timed out after 100ms")
+    );
+
+    worker.shutdown().await;
+}
+
+async fn delayed_pushes_wait_and_stats_count_them(backend: Backend) {
+    let h = Harness::new(backend, 3).await;
+    let later = h
+        .queue
+        .push_after(&PingJob::new(), Duration::from_secs(3600))
+        .await
+        .expect("push");
+    let bulk = h
+        .queue
+        .push_bulk(&[PingJob::new(), PingJob::new(), PingJob::new()])
+        .await
+        .expect("push bulk");
+    assert_eq!(bulk.len(), 3);
+    assert_eq!(
+        h.state(ping::NAME, &later).await,
+        Some(TaskState::Scheduled)
+    );
+    assert_eq!(
+        h.state(ping::NAME, &bulk[0]).await,
+        Some(TaskState::Pending)
+    );
+    assert_eq!(h.state(ping::NAME, &TaskId::new()).await, None);
+    assert_eq!(
+        h.stats(ping::NAME).await,
+        QueueStats {
+            pending: 3,
+            scheduled: 1,
+            ..QueueStats::default()
+        }
+    );
+    assert_eq!(
+        h.stats("other").await,
+        QueueStats::default(),
+        "queues are separate"
+    );
+    h.queue.ping().await.expect("ping");
+
+    let worker = start(
+        h.registry(&Probe::default())
+            .register::<PingJob, _, _>(ping::handle),
+    );
+    wait_until(
+        "bulk done",
+        async || h.stats(ping::NAME).await,
+        |s| s.done == 3,
+    )
+    .await;
+    worker.shutdown().await;
+    assert_eq!(
+        h.state(ping::NAME, &later).await,
+        Some(TaskState::Scheduled),
+        "not run before its time"
+    );
+}
+
+macro_rules! on_both_backends {
+    ($($behaviour:ident),* $(,)?) => {
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $behaviour() {
+                    super::$behaviour(super::Backend::Redis).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $behaviour() {
+                    super::$behaviour(super::Backend::Sqlite).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    ping_runs_end_to_end,
+    retryable_failure_is_dead_after_exactly_max_attempts,
+    permanent_failure_is_dead_at_once_and_replay_runs_it_again,
+    shutdown_lets_the_running_job_finish_and_takes_no_new_ones,
+    shutdown_gives_up_on_jobs_that_outlast_the_timeout,
+    defer_runs_the_payload_again_later,
+    panics_and_bad_payloads_are_dead_without_stopping_the_worker,
+    attempts_that_time_out_are_retried_then_dead,
+    delayed_pushes_wait_and_stats_count_them,
+);
