@@ -107,6 +107,9 @@ pub struct Config {
     pub firebase_project_id: String,
     /// `GOOGLE_CERTS_URL`: Google's x509 certificate map for Firebase ID tokens (the sandbox's by default).
     pub google_certs_url: Url,
+    /// `GOOGLE_CERTS_REFETCH_SECS`, default 60: an unknown `kid` re-fetches the certificates at
+    /// most this often (a flood of forged kids must not become a flood of requests to Google).
+    pub google_certs_refetch: Duration,
     /// `GOOGLE_SIGNIN_URL`: the sandbox's sign-in page in development; unset in production,
     /// where the login page uses Firebase Auth (`FIREBASE_API_KEY`, `FIREBASE_AUTH_DOMAIN`).
     pub google_signin_url: Option<Url>,
@@ -132,6 +135,18 @@ pub struct Config {
     pub auth_rate_per_min: u32,
     /// `API_RATE_PER_MIN`, default 600: per-user requests per minute on `/api/*`.
     pub api_rate_per_min: u32,
+    /// `TIKTOK_CHUNK_SIZE`, default 10,000,000: bytes per upload chunk (TikTok's rules, §5.5).
+    pub tiktok_chunk_size: u64,
+    /// `TIKTOK_SINGLE_CHUNK_MAX`, default 64,000,000: videos up to this size go in one chunk.
+    pub tiktok_single_chunk_max: u64,
+    /// `PACING_WINDOW_SECS`, default 60: TikTok's per-token rate-limit window.
+    pub pacing_window_secs: u64,
+    /// `STATUS_POLL_BUDGET`, default 120: status polls before a post becomes `unconfirmed`.
+    pub status_poll_budget: u32,
+    /// `STATUS_POLL_MAX_INTERVAL_SECS`, default 30: the slowest status-poll cadence.
+    pub status_poll_max_interval_secs: u64,
+    /// `CAP_RETRY_MINUTES`, default 60: when a daily cap defers a post, try again this much later.
+    pub cap_retry_minutes: u64,
 }
 
 /// The development key ring and secrets: public on purpose, refused in production.
@@ -228,6 +243,7 @@ impl Config {
                 &format!("{sandbox_base}/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"),
             )?,
             google_signin_url,
+            google_certs_refetch: Duration::from_secs(v.parse("GOOGLE_CERTS_REFETCH_SECS", "60")?),
             firebase_api_key: v.get("FIREBASE_API_KEY"),
             firebase_auth_domain: v.get("FIREBASE_AUTH_DOMAIN"),
             sandbox_bind,
@@ -246,6 +262,12 @@ impl Config {
             trusted_proxy_header: v.get("TRUSTED_PROXY_HEADER").filter(|s| !s.is_empty()).map(|s| s.to_ascii_lowercase()),
             auth_rate_per_min: v.parse("AUTH_RATE_PER_MIN", "60")?,
             api_rate_per_min: v.parse("API_RATE_PER_MIN", "600")?,
+            tiktok_chunk_size: v.parse("TIKTOK_CHUNK_SIZE", "10000000")?,
+            tiktok_single_chunk_max: v.parse("TIKTOK_SINGLE_CHUNK_MAX", "64000000")?,
+            pacing_window_secs: v.parse("PACING_WINDOW_SECS", "60")?,
+            status_poll_budget: v.parse("STATUS_POLL_BUDGET", "120")?,
+            status_poll_max_interval_secs: v.parse("STATUS_POLL_MAX_INTERVAL_SECS", "30")?,
+            cap_retry_minutes: v.parse("CAP_RETRY_MINUTES", "60")?,
             data_dir,
         };
         cfg.check_production()?;

@@ -3,7 +3,9 @@
 
 use crate::config::Config;
 use crate::locks::Locks;
+use crate::pacing::Pacer;
 use crate::queue::Queue;
+use crate::staging::Staging;
 use crate::store::DynStore;
 use crate::tiktok::TikTokClient;
 use crate::vault::Vault;
@@ -20,23 +22,33 @@ pub struct JobContext {
     pub locks: Locks,
     /// The producer side of the queue, for jobs that enqueue follow-ups.
     pub queue: Queue,
+    /// Encrypted video staging.
+    pub staging: Staging,
+    /// TikTok's per-token rate limits, shared by all workers.
+    pub pacer: Pacer,
 }
 
 impl JobContext {
     /// Builds the context from configuration and an opened store and queue.
     pub async fn new(config: Arc<Config>, store: DynStore, queue: Queue) -> anyhow::Result<Self> {
-        let locks = match &config.redis_url {
+        let window = std::time::Duration::from_secs(config.pacing_window_secs);
+        let (locks, pacer) = match &config.redis_url {
             Some(url) => {
                 let client = redis::Client::open(url.expose())?;
-                Locks::Redis {
-                    conn: redis::aio::ConnectionManager::new(client).await?,
-                    prefix: config.queue_namespace.clone(),
-                }
+                let conn = redis::aio::ConnectionManager::new(client).await?;
+                let prefix = config.queue_namespace.clone();
+                (
+                    Locks::Redis { conn: conn.clone(), prefix: prefix.clone() },
+                    Pacer::Redis { conn, prefix, window },
+                )
             }
-            None => Locks::Store(store.clone()),
+            None => (Locks::Store(store.clone()), Pacer::local(window)),
         };
+        let vault = Vault::new(config.token_keys.clone());
         Ok(Self {
-            vault: Vault::new(config.token_keys.clone()),
+            staging: Staging::new(&config, vault.clone(), store.clone())?,
+            pacer,
+            vault,
             tiktok: TikTokClient::new(&config)?,
             locks,
             queue,

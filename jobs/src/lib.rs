@@ -2,6 +2,7 @@
 //! the store, the token vault, the job queue and (in later modules) the TikTok client, staging,
 //! pacing and one module per job.
 
+pub mod access_log;
 pub mod accounts;
 pub mod config;
 pub mod context;
@@ -9,10 +10,16 @@ pub mod disconnect_account;
 pub mod identity;
 pub mod locks;
 pub mod model;
+pub mod pacing;
 pub mod ping;
+pub mod poll_status;
+pub mod posts;
+pub mod publish;
 pub mod queue;
 pub mod refresh_token;
 pub mod rotate_keys;
+pub mod staging;
+pub mod schedule_time;
 pub mod store;
 pub mod telemetry;
 pub mod tiktok;

@@ -135,7 +135,9 @@ async fn the_due_post_query_is_served_by_posts_due_idx() {
 async fn connect_and_migrate_choose_postgres_by_scheme_and_migrate_is_repeatable() {
     let db = TestDatabase::create().await;
     store::migrate(&db.url).await.expect("first migrate");
-    store::migrate(&db.url).await.expect("migrating again is a no-op");
+    store::migrate(&db.url)
+        .await
+        .expect("migrating again is a no-op");
     let opened: DynStore = store::connect(&db.url).await.expect("connect");
     opened.ping().await.expect("ping");
     drop(opened);

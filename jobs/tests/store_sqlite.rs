@@ -57,8 +57,13 @@ async fn connect_creates_the_file_in_wal_mode_and_migrate_is_repeatable() {
     let url = format!("sqlite://{}", file.display());
 
     store::migrate(&url).await.expect("first migrate");
-    assert!(file.exists(), "migrate creates the file and its directories");
-    store::migrate(&url).await.expect("migrating again is a no-op");
+    assert!(
+        file.exists(),
+        "migrate creates the file and its directories"
+    );
+    store::migrate(&url)
+        .await
+        .expect("migrating again is a no-op");
 
     let opened: DynStore = store::connect(&url).await.expect("connect");
     opened.ping().await.expect("ping");
@@ -71,7 +76,9 @@ async fn connect_creates_the_file_in_wal_mode_and_migrate_is_repeatable() {
 
 #[tokio::test]
 async fn an_in_memory_store_keeps_its_data_across_calls() {
-    let s = store::connect("sqlite::memory:").await.expect("in-memory store");
+    let s = store::connect("sqlite::memory:")
+        .await
+        .expect("in-memory store");
     conformance::users_are_upserted_by_google_uid(s.clone()).await;
     conformance::post_history_pages_newest_first_with_a_stable_cursor(s).await;
 }

@@ -1,6 +1,7 @@
 //! The web tier: JSON API, pages, sessions, OAuth callbacks and uploads. It translates HTTP into
 //! calls on `jobs` and enqueues jobs; business rules live in `jobs`.
 
+pub mod access_log;
 pub mod auth;
 pub mod error;
 pub mod limits;
@@ -22,7 +23,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole router with its layers.
 pub fn build_app(state: AppState) -> Router {
-    use routes::{accounts, health, keys, session, tiktok};
+    use routes::{accounts, health, keys, posts, session, tiktok};
     let auth = Router::new()
         .route("/auth/session", post(session::create).delete(session::delete))
         .route("/auth/tiktok/connect", get(tiktok::connect))
@@ -33,6 +34,9 @@ pub fn build_app(state: AppState) -> Router {
         .route("/api/accounts", get(accounts::list))
         .route("/api/accounts/{id}", delete(accounts::disconnect))
         .route("/api/accounts/{id}/creator-info", get(accounts::creator_info))
+        .route("/api/posts", post(posts::create).get(posts::list))
+        .route("/api/posts/{id}", get(posts::get).delete(posts::cancel).patch(posts::reschedule))
+        .route("/api/posts/{id}/retry", post(posts::retry))
         .route("/api/keys", post(keys::create).get(keys::list))
         .route("/api/keys/{id}", delete(keys::delete))
         .route_layer(from_fn_with_state(state.clone(), auth::limit_api));

@@ -33,6 +33,7 @@ impl AppState {
                 reqwest::Client::new(),
                 config.google_certs_url.clone(),
                 config.firebase_project_id.clone(),
+                config.google_certs_refetch,
             )),
             limits: Limits::new(config.auth_rate_per_min, config.api_rate_per_min),
             store: jobs.store.clone(),

@@ -14,7 +14,9 @@
 //!   until `JOB_MAX_ATTEMPTS` attempts, and every terminal failure is returned as apalis'
 //!   `AbortError`. That keeps apalis-redis 1.0 from re-scheduling failed tasks up to 25 times
 //!   whatever `max_attempts` says (its ack script hard-codes 25), and gives both backends the
-//!   same bound.
+//!   same bound. If shutdown interrupts the wait between two attempts, the task goes back to the
+//!   backend as failed with its attempt count (Redis re-schedules it `attempt` seconds later,
+//!   SQLite hands it to the next fetch), and the bound still holds when it runs again.
 //!
 //! Shutdown: once the `shutdown` future resolves, every apalis worker stops fetching, the
 //! running jobs finish (their results are written), fetched-but-unstarted tasks go back to the
@@ -50,7 +52,13 @@ use tracing::Instrument;
 
 /// THE list of jobs this worker runs. Adding a job is one line here plus its module in `jobs`.
 pub fn register_jobs(registry: Registry<JobContext>) -> Registry<JobContext> {
-    registry.register::<PingJob, _, _>(ping::handle)
+    use jobs::{disconnect_account, poll_status, publish, refresh_token};
+    registry
+        .register::<PingJob, _, _>(ping::handle)
+        .register::<publish::PublishPost, _, _>(publish::handle)
+        .register::<poll_status::PollStatus, _, _>(poll_status::handle)
+        .register::<refresh_token::RefreshToken, _, _>(refresh_token::handle)
+        .register::<disconnect_account::DisconnectAccount, _, _>(disconnect_account::handle)
 }
 
 /// Runs every registered job on `queue` until `shutdown` resolves, then shuts down gracefully

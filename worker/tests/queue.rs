@@ -8,6 +8,7 @@
 use apalis::prelude::Data;
 use chrono::Utc;
 use jobs::config::{Config, LogFormat, Secret};
+use jobs::context::JobContext;
 use jobs::ping::{self, PingJob};
 use jobs::queue::{Job, JobError, Queue, QueueError, QueueStats, TaskId, TaskState};
 use serde::{Deserialize, Serialize};
@@ -314,6 +315,44 @@ async fn ping_runs_end_to_end(backend: Backend) {
     worker.shutdown().await;
 }
 
+/// The same path through `worker::run`: the production job list, a real `JobContext`.
+async fn the_production_worker_runs_pings(backend: Backend) {
+    let h = Harness::new(backend, 3).await;
+    let store = jobs::store::connect(h.config.database_url.expose())
+        .await
+        .expect("store");
+    let ctx = JobContext::new(Arc::new(h.config.clone()), store, h.queue.clone())
+        .await
+        .expect("job context");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(worker::run(ctx, h.queue.clone(), async move {
+        let _ = stopped.await;
+    }));
+    let worker = Running { stop, handle };
+
+    let ids = h
+        .queue
+        .push_bulk(&[PingJob::new(), PingJob::new()])
+        .await
+        .expect("push");
+    for id in &ids {
+        wait_until(
+            "ping done",
+            async || h.state(ping::NAME, id).await,
+            |s| *s == Some(TaskState::Done),
+        )
+        .await;
+    }
+    worker.shutdown().await;
+    assert_eq!(
+        h.stats(ping::NAME).await,
+        QueueStats {
+            done: 2,
+            ..QueueStats::default()
+        }
+    );
+}
+
 async fn retryable_failure_is_dead_after_exactly_max_attempts(backend: Backend) {
     let max_attempts = 3;
     let h = Harness::new(backend, max_attempts).await;
@@ -429,6 +468,40 @@ async fn permanent_failure_is_dead_at_once_and_replay_runs_it_again(backend: Bac
     );
 
     worker.shutdown().await;
+}
+
+async fn racing_replays_requeue_a_dead_task_once(backend: Backend) {
+    let h = Harness::new(backend, 3).await;
+    let probe = Probe::default();
+    let worker = start(h.registry(&probe).register::<Guarded, _, _>(guarded));
+    let id = h
+        .queue
+        .push(&Guarded { id: Uuid::new_v4() })
+        .await
+        .expect("push");
+    wait_until(
+        "dead",
+        async || h.stats(Guarded::NAME).await,
+        |s| s.dead == 1,
+    )
+    .await;
+    worker.shutdown().await;
+
+    let (a, b) = tokio::join!(
+        h.queue.replay(Guarded::NAME, &id),
+        h.queue.replay(Guarded::NAME, &id)
+    );
+    assert!(
+        a.is_ok() != b.is_ok(),
+        "exactly one replay wins: {a:?} {b:?}"
+    );
+    assert_eq!(
+        h.stats(Guarded::NAME).await,
+        QueueStats {
+            pending: 1,
+            ..QueueStats::default()
+        }
+    );
 }
 
 async fn shutdown_lets_the_running_job_finish_and_takes_no_new_ones(backend: Backend) {
@@ -717,8 +790,10 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     ping_runs_end_to_end,
+    the_production_worker_runs_pings,
     retryable_failure_is_dead_after_exactly_max_attempts,
     permanent_failure_is_dead_at_once_and_replay_runs_it_again,
+    racing_replays_requeue_a_dead_task_once,
     shutdown_lets_the_running_job_finish_and_takes_no_new_ones,
     shutdown_gives_up_on_jobs_that_outlast_the_timeout,
     defer_runs_the_payload_again_later,

@@ -17,9 +17,6 @@ use url::Url;
 
 /// Clock skew we tolerate between Google and us.
 const LEEWAY_SECS: u64 = 60;
-/// An unknown `kid` triggers at most one re-fetch per this interval (a flood of forged kids must
-/// not turn into a flood of requests to Google).
-const REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Why an ID token was refused. Each has its own stable code (see [`IdTokenError::code`]).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -89,15 +86,19 @@ pub struct IdTokenVerifier {
     http: reqwest::Client,
     certs_url: Url,
     project_id: String,
+    /// An unknown `kid` triggers at most one re-fetch per this interval (a flood of forged kids
+    /// must not turn into a flood of requests to Google).
+    refetch_interval: Duration,
     cache: Mutex<Option<CertCache>>,
 }
 
 impl IdTokenVerifier {
-    pub fn new(http: reqwest::Client, certs_url: Url, project_id: String) -> Self {
+    pub fn new(http: reqwest::Client, certs_url: Url, project_id: String, refetch_interval: Duration) -> Self {
         Self {
             http,
             certs_url,
             project_id,
+            refetch_interval,
             cache: Mutex::new(None),
         }
     }
@@ -150,7 +151,7 @@ impl IdTokenVerifier {
         let need_fetch = match cache.as_ref() {
             None => true,
             Some(c) if now >= c.fresh_until => true,
-            Some(c) => !c.keys.contains_key(kid) && now.duration_since(c.fetched_at) >= REFETCH_INTERVAL,
+            Some(c) => !c.keys.contains_key(kid) && now.duration_since(c.fetched_at) >= self.refetch_interval,
         };
         if need_fetch {
             match self.fetch().await {

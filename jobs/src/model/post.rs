@@ -163,7 +163,8 @@ pub struct PostSettings {
 }
 
 /// What we know of the post's life at TikTok. Everything is optional until it happens.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TikTokProgress {
     /// Set by `publish` before the first byte is sent; its presence means "resume, never re-init".
     pub publish_id: Option<String>,
@@ -180,6 +181,24 @@ pub struct TikTokProgress {
     /// The public post ids (19-digit, kept as strings so no precision is lost).
     pub public_post_ids: Vec<String>,
     pub status_polls: u32,
+    /// Publish attempts that ended in a transient failure (bounded: nothing retries forever).
+    pub publish_attempts: u32,
+    /// When TikTok answered 201 (all bytes received).
+    pub upload_completed_at: Option<DateTime<Utc>>,
+}
+
+/// The upload URL carries an upload token: never in `Debug`.
+impl std::fmt::Debug for TikTokProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TikTokProgress")
+            .field("publish_id", &self.publish_id)
+            .field("plan", &self.plan)
+            .field("uploaded_bytes", &self.uploaded_bytes)
+            .field("status", &self.status)
+            .field("fail_reason", &self.fail_reason)
+            .field("public_post_ids", &self.public_post_ids)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One video to publish to one TikTok account.

@@ -134,7 +134,8 @@ pub(super) async fn replay(
     id: &TaskId,
     make: impl FnOnce(Vec<u8>) -> Task<Vec<u8>>,
 ) -> Result<bool, QueueError> {
-    let mut tx = pool.begin().await?;
+    // IMMEDIATE takes the write lock up front, so a racing replay waits instead of failing.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     // Deleting the dead row is the claim: of two racing replays only one deletes it.
     let payload: Option<(Vec<u8>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "DELETE FROM Jobs WHERE job_type = ?1 AND id = ?2 AND {DEAD} RETURNING job"

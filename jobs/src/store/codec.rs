@@ -153,14 +153,17 @@ pub(crate) fn account(r: &impl Cells) -> Result<TikTokAccount, StoreError> {
         r.opt_ts("access_expires_at")?,
         r.opt_ts("refresh_expires_at")?,
     ) {
-        (Some(access_token), Some(refresh_token), Some(access_expires_at), Some(refresh_expires_at)) => {
-            Some(EncryptedTokens {
-                access_token,
-                refresh_token,
-                access_expires_at,
-                refresh_expires_at,
-            })
-        }
+        (
+            Some(access_token),
+            Some(refresh_token),
+            Some(access_expires_at),
+            Some(refresh_expires_at),
+        ) => Some(EncryptedTokens {
+            access_token,
+            refresh_token,
+            access_expires_at,
+            refresh_expires_at,
+        }),
         (None, None, None, None) => None,
         _ => return Err(bad_cell("access_token", "tokens are only partly present")),
     };

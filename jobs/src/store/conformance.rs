@@ -133,12 +133,18 @@ fn connection(open_id: &str, tokens: EncryptedTokens) -> AccountConnect {
 
 async fn new_account(store: &dyn Store, user: UserId) -> TikTokAccount {
     let c = connection(&unique("open"), tokens("t", now() + Duration::hours(24)));
-    store.connect_account(user, &c).await.expect("connect_account")
+    store
+        .connect_account(user, &c)
+        .await
+        .expect("connect_account")
 }
 
 async fn account_expiring(store: &dyn Store, user: UserId, at: DateTime<Utc>) -> TikTokAccount {
     let c = connection(&unique("open"), tokens("t", at));
-    store.connect_account(user, &c).await.expect("connect_account")
+    store
+        .connect_account(user, &c)
+        .await
+        .expect("connect_account")
 }
 
 fn post_for(user: UserId, account: AccountId, state: PostState) -> Post {
@@ -306,7 +312,10 @@ pub async fn users_are_upserted_by_google_uid(store: DynStore) {
     assert!(again.updated_at >= first.updated_at);
     assert_eq!(again.email, "second@example.test");
     assert_eq!(again.name, "Second Name");
-    assert_eq!(again.picture.as_deref(), Some("https://example.test/me.png"));
+    assert_eq!(
+        again.picture.as_deref(),
+        Some("https://example.test/me.png")
+    );
 
     assert_eq!(store.user(first.id).await.expect("user"), again);
     assert_eq!(
@@ -410,10 +419,7 @@ pub async fn reconnecting_an_account_updates_it_instead_of_creating_a_twin(store
     assert_eq!(re.created_at, first.created_at);
     assert_eq!(re.status, AccountStatus::Active);
     assert_eq!(re.status_reason, None, "the reason is cleared");
-    assert!(
-        re.version > broken.version,
-        "a reconnect is a new version"
-    );
+    assert!(re.version > broken.version, "a reconnect is a new version");
     assert_eq!(re.display_name, "Renamed Creator");
     assert_eq!(re.scopes, vec!["user.info.basic".to_owned()]);
     let stored = re.tokens.as_ref().expect("tokens after reconnect");
@@ -477,7 +483,10 @@ pub async fn token_and_status_writes_are_compare_and_set(store: DynStore) {
         StoreError::StaleState,
         "store_tokens with a stale version"
     );
-    assert_eq!(store.account(user.id, acc.id).await.expect("account"), stored);
+    assert_eq!(
+        store.account(user.id, acc.id).await.expect("account"),
+        stored
+    );
 
     let mut no_refresh = tokens("access-only", t + Duration::hours(48));
     no_refresh.refresh_token = String::new();
@@ -674,7 +683,10 @@ pub async fn accounts_after_pages_every_account_in_id_order(store: DynStore) {
     let mut after = None;
     let mut seen: Vec<AccountId> = Vec::new();
     loop {
-        let page = store.accounts_after(after, 2).await.expect("accounts_after");
+        let page = store
+            .accounts_after(after, 2)
+            .await
+            .expect("accounts_after");
         assert!(page.len() <= 2, "the limit is honoured");
         let Some(last) = page.last() else { break };
         after = Some(last.id);
@@ -684,8 +696,14 @@ pub async fn accounts_after_pages_every_account_in_id_order(store: DynStore) {
         seen.windows(2).all(|w| w[0] < w[1]),
         "ids strictly increase across pages: {seen:?}"
     );
-    let found: Vec<AccountId> = seen.into_iter().filter(|id| expected.contains(id)).collect();
-    assert_eq!(found, expected, "every account, including one being disconnected");
+    let found: Vec<AccountId> = seen
+        .into_iter()
+        .filter(|id| expected.contains(id))
+        .collect();
+    assert_eq!(
+        found, expected,
+        "every account, including one being disconnected"
+    );
 }
 
 /// A post round-trips whole (every field of its document too) and deleting it makes it
@@ -711,6 +729,8 @@ pub async fn posts_are_created_read_and_deleted(store: DynStore) {
         fail_reason: None,
         public_post_ids: vec!["7312345678901234567".into()],
         status_polls: 3,
+        publish_attempts: 2,
+        upload_completed_at: Some(t),
     };
     p.error_code = Some("rate_limited".into());
     p.error_message = Some("TikTok asked us to slow down.".into());
@@ -761,6 +781,20 @@ pub async fn a_used_idempotency_key_returns_the_first_post(store: DynStore) {
         StoreError::NotFound,
         "the replay wrote nothing"
     );
+    assert_eq!(
+        store
+            .post_by_idempotency_key(user.id, &key)
+            .await
+            .expect("by key"),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store
+            .post_by_idempotency_key(user.id, &unique("key"))
+            .await
+            .expect("by unused key"),
+        None
+    );
 
     let other = new_user(s).await;
     let mut theirs = post_for(other.id, AccountId::new(), PostState::Queued);
@@ -797,11 +831,7 @@ pub async fn a_used_idempotency_key_returns_the_first_post(store: DynStore) {
         .collect();
     let mut results = Vec::new();
     for task in tasks {
-        results.push(
-            task.await
-                .expect("task")
-                .expect("a racing create succeeds"),
-        );
+        results.push(task.await.expect("task").expect("a racing create succeeds"));
     }
     assert_eq!(
         results.iter().filter(|r| r.created).count(),
@@ -830,16 +860,34 @@ pub async fn rows_of_another_user_are_not_found_and_stay_unchanged(store: DynSto
     let a = new_user(s).await;
     let b = new_user(s).await;
     let acc = new_account(s, a.id).await;
-    let post = create(s, &post_for(a.id, acc.id, PostState::Queued)).await;
+    let mut keyed = post_for(a.id, acc.id, PostState::Queued);
+    keyed.idempotency_key = Some("shared-key".into());
+    let post = create(s, &keyed).await;
     let media = new_media(s, a.id, now() + Duration::hours(24)).await;
     let key = new_key(s, a.id).await;
     let event = new_event(s, a.id).await;
 
-    assert_err!(s.account(b.id, acc.id).await, StoreError::NotFound, "account");
+    assert_err!(
+        s.account(b.id, acc.id).await,
+        StoreError::NotFound,
+        "account"
+    );
     assert_err!(s.post(b.id, post.id).await, StoreError::NotFound, "post");
     assert_err!(s.media(b.id, media.id).await, StoreError::NotFound, "media");
+    assert_eq!(
+        s.post_by_idempotency_key(b.id, "shared-key")
+            .await
+            .expect("by key"),
+        None
+    );
     assert!(s.list_accounts(b.id).await.expect("list").is_empty());
-    assert!(s.list_posts(b.id, None, 10).await.expect("list").items.is_empty());
+    assert!(
+        s.list_posts(b.id, None, 10)
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
     assert!(s.list_media(b.id).await.expect("list").is_empty());
     assert!(s.list_api_keys(b.id).await.expect("list").is_empty());
     assert!(s.list_audit(b.id, 10).await.expect("list").is_empty());
@@ -887,7 +935,11 @@ pub async fn rows_of_another_user_are_not_found_and_stay_unchanged(store: DynSto
         StoreError::NotFound,
         "attach_media"
     );
-    assert_err!(s.delete_post(b.id, post.id).await, StoreError::NotFound, "delete_post");
+    assert_err!(
+        s.delete_post(b.id, post.id).await,
+        StoreError::NotFound,
+        "delete_post"
+    );
     assert_err!(
         s.delete_account(b.id, acc.id).await,
         StoreError::NotFound,
@@ -1148,9 +1200,16 @@ pub async fn post_history_pages_newest_first_with_a_stable_cursor(store: DynStor
     assert_eq!(ids(&exact.items), newest_first[20..]);
     assert_eq!(exact.next_cursor, None);
 
-    let fresh = store.list_posts(user.id, None, 3).await.expect("fresh page");
+    let fresh = store
+        .list_posts(user.id, None, 3)
+        .await
+        .expect("fresh page");
     newer.reverse();
-    assert_eq!(ids(&fresh.items), newer, "new posts lead a fresh first page");
+    assert_eq!(
+        ids(&fresh.items),
+        newer,
+        "new posts lead a fresh first page"
+    );
 
     assert_err!(
         store.list_posts(user.id, Some("not-a-cursor"), 10).await,
@@ -1318,7 +1377,10 @@ pub async fn expired_media_are_unattached_media_past_their_deadline(store: DynSt
         vec![two_h.clone(), one_h, at_deadline]
     );
     assert_eq!(
-        store.expired_media(base, 1).await.expect("expired, limit 1"),
+        store
+            .expired_media(base, 1)
+            .await
+            .expect("expired, limit 1"),
         vec![two_h]
     );
 }
@@ -1401,7 +1463,13 @@ pub async fn audit_events_are_listed_newest_first(store: DynStore) {
         events[..3]
     );
     assert_eq!(store.list_audit(user.id, 10).await.expect("audit"), events);
-    assert!(store.list_audit(other.id, 10).await.expect("audit").is_empty());
+    assert!(
+        store
+            .list_audit(other.id, 10)
+            .await
+            .expect("audit")
+            .is_empty()
+    );
 }
 
 /// Erasure deletes every row the user owns, in every table, and nothing of anyone else;
@@ -1425,7 +1493,8 @@ pub async fn erasing_a_user_deletes_everything_it_owns(store: DynStore) {
         let user = new_user(s).await;
         let account = account_expiring(s, user.id, base + Duration::minutes(1)).await;
         let due = scheduled_post(s, user.id, base - Duration::minutes(1)).await;
-        let stuck = post_updated_at(s, user.id, PostState::Uploading, base - Duration::hours(2)).await;
+        let stuck =
+            post_updated_at(s, user.id, PostState::Uploading, base - Duration::hours(2)).await;
         let mut keyed = post_for(user.id, account.id, PostState::Queued);
         keyed.idempotency_key = Some("erase-me".into());
         let keyed = create(s, &keyed).await;
@@ -1456,7 +1525,9 @@ pub async fn erasing_a_user_deletes_everything_it_owns(store: DynStore) {
     let g = &gone;
     assert_err!(s.user(g.user.id).await, StoreError::NotFound, "erased user");
     assert_eq!(
-        s.user_by_google_uid(&g.user.google_uid).await.expect("by uid"),
+        s.user_by_google_uid(&g.user.google_uid)
+            .await
+            .expect("by uid"),
         None
     );
     assert_err!(
@@ -1465,7 +1536,11 @@ pub async fn erasing_a_user_deletes_everything_it_owns(store: DynStore) {
         "erased account"
     );
     for p in [&g.due, &g.stuck, &g.keyed] {
-        assert_err!(s.post(g.user.id, p.id).await, StoreError::NotFound, "erased post");
+        assert_err!(
+            s.post(g.user.id, p.id).await,
+            StoreError::NotFound,
+            "erased post"
+        );
     }
     assert_err!(
         s.media(g.user.id, g.media.id).await,
@@ -1473,13 +1548,21 @@ pub async fn erasing_a_user_deletes_everything_it_owns(store: DynStore) {
         "erased media"
     );
     assert!(s.list_accounts(g.user.id).await.expect("list").is_empty());
-    assert!(s.list_posts(g.user.id, None, 10).await.expect("list").items.is_empty());
+    assert!(
+        s.list_posts(g.user.id, None, 10)
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
     assert!(s.list_media(g.user.id).await.expect("list").is_empty());
     assert!(s.list_api_keys(g.user.id).await.expect("list").is_empty());
     assert!(s.list_audit(g.user.id, 10).await.expect("list").is_empty());
     assert_eq!(s.api_key_by_hash(&g.key.hash).await.expect("by hash"), None);
     assert_eq!(
-        s.take_oauth_state(&g.oauth_state, now()).await.expect("take"),
+        s.take_oauth_state(&g.oauth_state, now())
+            .await
+            .expect("take"),
         None
     );
 
@@ -1525,15 +1608,29 @@ pub async fn erasing_a_user_deletes_everything_it_owns(store: DynStore) {
 
     let k = &kept;
     assert_eq!(s.user(k.user.id).await.expect("user"), k.user);
-    assert_eq!(s.account(k.user.id, k.account.id).await.expect("account"), k.account);
+    assert_eq!(
+        s.account(k.user.id, k.account.id).await.expect("account"),
+        k.account
+    );
     for p in [&k.due, &k.stuck, &k.keyed] {
         assert_eq!(&s.post(k.user.id, p.id).await.expect("post"), p);
     }
-    assert_eq!(s.media(k.user.id, k.media.id).await.expect("media"), k.media);
-    assert_eq!(s.list_api_keys(k.user.id).await.expect("keys"), vec![k.key.clone()]);
-    assert_eq!(s.list_audit(k.user.id, 10).await.expect("audit"), vec![k.event.clone()]);
     assert_eq!(
-        s.take_oauth_state(&k.oauth_state, now()).await.expect("take"),
+        s.media(k.user.id, k.media.id).await.expect("media"),
+        k.media
+    );
+    assert_eq!(
+        s.list_api_keys(k.user.id).await.expect("keys"),
+        vec![k.key.clone()]
+    );
+    assert_eq!(
+        s.list_audit(k.user.id, 10).await.expect("audit"),
+        vec![k.event.clone()]
+    );
+    assert_eq!(
+        s.take_oauth_state(&k.oauth_state, now())
+            .await
+            .expect("take"),
         Some(k.user.id)
     );
 
@@ -1636,18 +1733,32 @@ pub async fn leases_are_exclusive_until_they_expire_with_growing_fencing_tokens(
         .expect("acquire")
         .expect("a free lease is taken");
     assert_eq!(
-        store.acquire_lease(&name, "b", ttl, at(10)).await.expect("acquire"),
+        store
+            .acquire_lease(&name, "b", ttl, at(10))
+            .await
+            .expect("acquire"),
         None,
         "a held lease is refused"
     );
-    assert!(store.renew_lease(&name, "a", ttl, at(20)).await.expect("renew"));
+    assert!(
+        store
+            .renew_lease(&name, "a", ttl, at(20))
+            .await
+            .expect("renew")
+    );
     assert_eq!(
-        store.acquire_lease(&name, "b", ttl, at(40)).await.expect("acquire"),
+        store
+            .acquire_lease(&name, "b", ttl, at(40))
+            .await
+            .expect("acquire"),
         None,
         "renewing extended the lease to 50 s"
     );
     assert!(
-        !store.renew_lease(&name, "b", ttl, at(40)).await.expect("renew"),
+        !store
+            .renew_lease(&name, "b", ttl, at(40))
+            .await
+            .expect("renew"),
         "only the holder renews"
     );
 
@@ -1658,13 +1769,22 @@ pub async fn leases_are_exclusive_until_they_expire_with_growing_fencing_tokens(
         .expect("an expired lease is taken");
     assert!(second > first, "fencing tokens grow: {first} then {second}");
     assert!(
-        !store.renew_lease(&name, "a", ttl, at(61)).await.expect("renew"),
+        !store
+            .renew_lease(&name, "a", ttl, at(61))
+            .await
+            .expect("renew"),
         "a lease taken over is lost"
     );
 
-    store.release_lease(&name, "a").await.expect("release by a non-holder");
+    store
+        .release_lease(&name, "a")
+        .await
+        .expect("release by a non-holder");
     assert_eq!(
-        store.acquire_lease(&name, "c", ttl, at(62)).await.expect("acquire"),
+        store
+            .acquire_lease(&name, "c", ttl, at(62))
+            .await
+            .expect("acquire"),
         None,
         "releasing someone else's lease does nothing"
     );
@@ -1674,7 +1794,10 @@ pub async fn leases_are_exclusive_until_they_expire_with_growing_fencing_tokens(
         .await
         .expect("acquire")
         .expect("a released lease is free");
-    assert!(third > second, "fencing tokens survive a release: {second} then {third}");
+    assert!(
+        third > second,
+        "fencing tokens survive a release: {second} then {third}"
+    );
 
     assert!(
         store

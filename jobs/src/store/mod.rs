@@ -11,8 +11,8 @@
 mod codec;
 pub mod conformance;
 pub mod postgres;
-pub mod sqlite;
 mod sql;
+pub mod sqlite;
 mod sqlx_error;
 
 use crate::config::StoreKind;
@@ -146,6 +146,13 @@ pub trait Store: Send + Sync + 'static {
     /// existing post is returned with `created: false` and nothing is written.
     async fn create_post(&self, post: &Post) -> Result<Created<Post>, StoreError>;
     async fn post(&self, user: UserId, id: PostId) -> Result<Post, StoreError>;
+    /// The user's post created with this idempotency key, if any (a replayed request is
+    /// answered from it before any work is redone).
+    async fn post_by_idempotency_key(
+        &self,
+        user: UserId,
+        key: &str,
+    ) -> Result<Option<Post>, StoreError>;
     /// The user's posts, newest first, `limit` per page.
     async fn list_posts(
         &self,
@@ -295,8 +302,14 @@ pub async fn connect(database_url: &str) -> Result<DynStore, StoreError> {
 /// processes use the database, and a no-op when the schema is current.
 pub async fn migrate(database_url: &str) -> Result<(), StoreError> {
     match kind_of(database_url)? {
-        StoreKind::Sqlite => sqlite::SqliteStore::connect(database_url).await?.close().await,
-        StoreKind::Postgres => postgres::PostgresStore::connect(database_url).await?.close().await,
+        StoreKind::Sqlite => {
+            let store = sqlite::SqliteStore::connect(database_url).await?;
+            store.close().await;
+        }
+        StoreKind::Postgres => {
+            let store = postgres::PostgresStore::connect(database_url).await?;
+            store.close().await;
+        }
     }
     Ok(())
 }

@@ -99,7 +99,12 @@ impl PostgresStore {
     }
 
     /// Runs a user-scoped `DELETE`; no row deleted means not found (or not theirs).
-    async fn delete_owned(&self, sql: &'static str, id: Uuid, user: UserId) -> Result<(), StoreError> {
+    async fn delete_owned(
+        &self,
+        sql: &'static str,
+        id: Uuid,
+        user: UserId,
+    ) -> Result<(), StoreError> {
         let done = sqlx::query(sql)
             .bind(id)
             .bind(user.0)
@@ -238,13 +243,11 @@ impl Store for PostgresStore {
     }
 
     async fn list_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError> {
-        let rows = sqlx::query(
-            sql::LIST_ACCOUNTS,
-        )
-        .bind(user.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        let rows = sqlx::query(sql::LIST_ACCOUNTS)
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         codec::all(&rows, codec::account)
     }
 
@@ -300,8 +303,7 @@ impl Store for PostgresStore {
     }
 
     async fn delete_account(&self, user: UserId, id: AccountId) -> Result<(), StoreError> {
-        self.delete_owned(sql::DELETE_ACCOUNT, id.0, user)
-            .await
+        self.delete_owned(sql::DELETE_ACCOUNT, id.0, user).await
     }
 
     async fn accounts_expiring_before(
@@ -309,14 +311,12 @@ impl Store for PostgresStore {
         at: DateTime<Utc>,
         n: u32,
     ) -> Result<Vec<AccountRef>, StoreError> {
-        let rows = sqlx::query(
-            sql::ACCOUNTS_EXPIRING_BEFORE,
-        )
-        .bind(at)
-        .bind(limit(n))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        let rows = sqlx::query(sql::ACCOUNTS_EXPIRING_BEFORE)
+            .bind(at)
+            .bind(limit(n))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         codec::all(&rows, |r| {
             Ok(AccountRef {
                 user_id: UserId(r.uuid("user_id")?),
@@ -375,7 +375,9 @@ impl Store for PostgresStore {
                 created: false,
             }),
             // The holder of the key was deleted between the two statements.
-            None => Err(StoreError::Conflict("idempotency key was just released".into())),
+            None => Err(StoreError::Conflict(
+                "idempotency key was just released".into(),
+            )),
         }
     }
 
@@ -389,6 +391,20 @@ impl Store for PostgresStore {
         codec::post(&row)
     }
 
+    async fn post_by_idempotency_key(
+        &self,
+        user: UserId,
+        key: &str,
+    ) -> Result<Option<Post>, StoreError> {
+        let row = sqlx::query(sql::POST_BY_IDEMPOTENCY_KEY)
+            .bind(user.0)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        row.as_ref().map(codec::post).transpose()
+    }
+
     async fn list_posts(
         &self,
         user: UserId,
@@ -398,12 +414,10 @@ impl Store for PostgresStore {
         let n = n.max(1);
         // One row more than asked says whether there is a next page.
         let query = match codec::parse_cursor(cursor)? {
-            Some(before) => sqlx::query(
-            sql::POSTS_PAGE_AFTER,
-            )
-            .bind(user.0)
-            .bind(before.0)
-            .bind(limit(n) + 1),
+            Some(before) => sqlx::query(sql::POSTS_PAGE_AFTER)
+                .bind(user.0)
+                .bind(before.0)
+                .bind(limit(n) + 1),
             None => sqlx::query(sql::POSTS_FIRST_PAGE)
                 .bind(user.0)
                 .bind(limit(n) + 1),
@@ -435,8 +449,7 @@ impl Store for PostgresStore {
     }
 
     async fn delete_post(&self, user: UserId, id: PostId) -> Result<(), StoreError> {
-        self.delete_owned(sql::DELETE_POST, id.0, user)
-            .await
+        self.delete_owned(sql::DELETE_POST, id.0, user).await
     }
 
     async fn due_posts(&self, now: DateTime<Utc>, n: u32) -> Result<Vec<DuePost>, StoreError> {
@@ -455,31 +468,27 @@ impl Store for PostgresStore {
         before: DateTime<Utc>,
         n: u32,
     ) -> Result<Vec<Post>, StoreError> {
-        let rows = sqlx::query(
-            sql::POSTS_STUCK_IN,
-        )
-        .bind(state.as_str())
-        .bind(before)
-        .bind(limit(n))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        let rows = sqlx::query(sql::POSTS_STUCK_IN)
+            .bind(state.as_str())
+            .bind(before)
+            .bind(limit(n))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         codec::all(&rows, codec::post)
     }
 
     async fn create_media(&self, media: &Media) -> Result<(), StoreError> {
-        sqlx::query(
-            sql::CREATE_MEDIA,
-        )
-        .bind(media.id.0)
-        .bind(media.user_id.0)
-        .bind(media.post_id.map(|p| p.0))
-        .bind(media.expires_at)
-        .bind(Json(codec::MediaDoc::of(media)))
-        .bind(media.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        sqlx::query(sql::CREATE_MEDIA)
+            .bind(media.id.0)
+            .bind(media.user_id.0)
+            .bind(media.post_id.map(|p| p.0))
+            .bind(media.expires_at)
+            .bind(Json(codec::MediaDoc::of(media)))
+            .bind(media.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         Ok(())
     }
 
@@ -513,19 +522,16 @@ impl Store for PostgresStore {
     }
 
     async fn delete_media(&self, user: UserId, id: MediaId) -> Result<(), StoreError> {
-        self.delete_owned(sql::DELETE_MEDIA, id.0, user)
-            .await
+        self.delete_owned(sql::DELETE_MEDIA, id.0, user).await
     }
 
     async fn expired_media(&self, now: DateTime<Utc>, n: u32) -> Result<Vec<Media>, StoreError> {
-        let rows = sqlx::query(
-            sql::EXPIRED_MEDIA,
-        )
-        .bind(now)
-        .bind(limit(n))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        let rows = sqlx::query(sql::EXPIRED_MEDIA)
+            .bind(now)
+            .bind(limit(n))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         codec::all(&rows, codec::media)
     }
 
@@ -539,19 +545,17 @@ impl Store for PostgresStore {
     }
 
     async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
-        sqlx::query(
-            sql::CREATE_API_KEY,
-        )
-        .bind(key.id.0)
-        .bind(key.user_id.0)
-        .bind(&key.name)
-        .bind(&key.prefix)
-        .bind(&key.hash)
-        .bind(key.created_at)
-        .bind(key.last_used_at)
-        .execute(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        sqlx::query(sql::CREATE_API_KEY)
+            .bind(key.id.0)
+            .bind(key.user_id.0)
+            .bind(&key.name)
+            .bind(&key.prefix)
+            .bind(&key.hash)
+            .bind(key.created_at)
+            .bind(key.last_used_at)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         Ok(())
     }
 
@@ -565,8 +569,7 @@ impl Store for PostgresStore {
     }
 
     async fn delete_api_key(&self, user: UserId, id: ApiKeyId) -> Result<(), StoreError> {
-        self.delete_owned(sql::DELETE_API_KEY, id.0, user)
-            .await
+        self.delete_owned(sql::DELETE_API_KEY, id.0, user).await
     }
 
     async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
@@ -592,29 +595,25 @@ impl Store for PostgresStore {
     }
 
     async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        sqlx::query(
-            sql::RECORD_AUDIT,
-        )
-        .bind(event.id.0)
-        .bind(event.user_id.0)
-        .bind(&event.kind)
-        .bind(Json(&event.detail))
-        .bind(event.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        sqlx::query(sql::RECORD_AUDIT)
+            .bind(event.id.0)
+            .bind(event.user_id.0)
+            .bind(&event.kind)
+            .bind(Json(&event.detail))
+            .bind(event.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         Ok(())
     }
 
     async fn list_audit(&self, user: UserId, n: u32) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows = sqlx::query(
-            sql::LIST_AUDIT,
-        )
-        .bind(user.0)
-        .bind(limit(n))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        let rows = sqlx::query(sql::LIST_AUDIT)
+            .bind(user.0)
+            .bind(limit(n))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         codec::all(&rows, codec::audit_event)
     }
 

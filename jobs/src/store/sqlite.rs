@@ -106,7 +106,10 @@ impl SqliteStore {
             .map_err(from_sqlx)?;
         let lines: Result<Vec<String>, StoreError> = rows
             .iter()
-            .map(|r| r.try_get::<String, _>("detail").map_err(|e| bad_cell("detail", e)))
+            .map(|r| {
+                r.try_get::<String, _>("detail")
+                    .map_err(|e| bad_cell("detail", e))
+            })
             .collect();
         Ok(lines?.join("\n"))
     }
@@ -127,7 +130,12 @@ impl SqliteStore {
     }
 
     /// Runs a user-scoped `DELETE`; no row deleted means not found (or not theirs).
-    async fn delete_owned(&self, sql: &'static str, id: Uuid, user: UserId) -> Result<(), StoreError> {
+    async fn delete_owned(
+        &self,
+        sql: &'static str,
+        id: Uuid,
+        user: UserId,
+    ) -> Result<(), StoreError> {
         let done = sqlx::query(sql)
             .bind(id.to_string())
             .bind(user.to_string())
@@ -292,13 +300,11 @@ impl Store for SqliteStore {
     }
 
     async fn list_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError> {
-        let rows = sqlx::query(
-            sql::LIST_ACCOUNTS,
-        )
-        .bind(user.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        let rows = sqlx::query(sql::LIST_ACCOUNTS)
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         codec::all(&rows, codec::account)
     }
 
@@ -354,8 +360,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_account(&self, user: UserId, id: AccountId) -> Result<(), StoreError> {
-        self.delete_owned(sql::DELETE_ACCOUNT, id.0, user)
-            .await
+        self.delete_owned(sql::DELETE_ACCOUNT, id.0, user).await
     }
 
     async fn accounts_expiring_before(
@@ -363,14 +368,12 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
         n: u32,
     ) -> Result<Vec<AccountRef>, StoreError> {
-        let rows = sqlx::query(
-            sql::ACCOUNTS_EXPIRING_BEFORE,
-        )
-        .bind(ts(at))
-        .bind(limit(n))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        let rows = sqlx::query(sql::ACCOUNTS_EXPIRING_BEFORE)
+            .bind(ts(at))
+            .bind(limit(n))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         codec::all(&rows, |r| {
             Ok(AccountRef {
                 user_id: UserId(r.uuid("user_id")?),
@@ -429,7 +432,9 @@ impl Store for SqliteStore {
                 created: false,
             }),
             // The holder of the key was deleted between the two statements.
-            None => Err(StoreError::Conflict("idempotency key was just released".into())),
+            None => Err(StoreError::Conflict(
+                "idempotency key was just released".into(),
+            )),
         }
     }
 
@@ -443,6 +448,20 @@ impl Store for SqliteStore {
         codec::post(&row)
     }
 
+    async fn post_by_idempotency_key(
+        &self,
+        user: UserId,
+        key: &str,
+    ) -> Result<Option<Post>, StoreError> {
+        let row = sqlx::query(sql::POST_BY_IDEMPOTENCY_KEY)
+            .bind(user.to_string())
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        row.as_ref().map(codec::post).transpose()
+    }
+
     async fn list_posts(
         &self,
         user: UserId,
@@ -452,12 +471,10 @@ impl Store for SqliteStore {
         let n = n.max(1);
         // One row more than asked says whether there is a next page.
         let query = match codec::parse_cursor(cursor)? {
-            Some(before) => sqlx::query(
-            sql::POSTS_PAGE_AFTER,
-            )
-            .bind(user.to_string())
-            .bind(before.to_string())
-            .bind(limit(n) + 1),
+            Some(before) => sqlx::query(sql::POSTS_PAGE_AFTER)
+                .bind(user.to_string())
+                .bind(before.to_string())
+                .bind(limit(n) + 1),
             None => sqlx::query(sql::POSTS_FIRST_PAGE)
                 .bind(user.to_string())
                 .bind(limit(n) + 1),
@@ -489,8 +506,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_post(&self, user: UserId, id: PostId) -> Result<(), StoreError> {
-        self.delete_owned(sql::DELETE_POST, id.0, user)
-            .await
+        self.delete_owned(sql::DELETE_POST, id.0, user).await
     }
 
     async fn due_posts(&self, now: DateTime<Utc>, n: u32) -> Result<Vec<DuePost>, StoreError> {
@@ -509,31 +525,27 @@ impl Store for SqliteStore {
         before: DateTime<Utc>,
         n: u32,
     ) -> Result<Vec<Post>, StoreError> {
-        let rows = sqlx::query(
-            sql::POSTS_STUCK_IN,
-        )
-        .bind(state.as_str())
-        .bind(ts(before))
-        .bind(limit(n))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        let rows = sqlx::query(sql::POSTS_STUCK_IN)
+            .bind(state.as_str())
+            .bind(ts(before))
+            .bind(limit(n))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         codec::all(&rows, codec::post)
     }
 
     async fn create_media(&self, media: &Media) -> Result<(), StoreError> {
-        sqlx::query(
-            sql::CREATE_MEDIA,
-        )
-        .bind(media.id.to_string())
-        .bind(media.user_id.to_string())
-        .bind(opt_id(media.post_id.map(|p| p.0)))
-        .bind(ts(media.expires_at))
-        .bind(Json(codec::MediaDoc::of(media)))
-        .bind(ts(media.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        sqlx::query(sql::CREATE_MEDIA)
+            .bind(media.id.to_string())
+            .bind(media.user_id.to_string())
+            .bind(opt_id(media.post_id.map(|p| p.0)))
+            .bind(ts(media.expires_at))
+            .bind(Json(codec::MediaDoc::of(media)))
+            .bind(ts(media.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         Ok(())
     }
 
@@ -567,19 +579,16 @@ impl Store for SqliteStore {
     }
 
     async fn delete_media(&self, user: UserId, id: MediaId) -> Result<(), StoreError> {
-        self.delete_owned(sql::DELETE_MEDIA, id.0, user)
-            .await
+        self.delete_owned(sql::DELETE_MEDIA, id.0, user).await
     }
 
     async fn expired_media(&self, now: DateTime<Utc>, n: u32) -> Result<Vec<Media>, StoreError> {
-        let rows = sqlx::query(
-            sql::EXPIRED_MEDIA,
-        )
-        .bind(ts(now))
-        .bind(limit(n))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        let rows = sqlx::query(sql::EXPIRED_MEDIA)
+            .bind(ts(now))
+            .bind(limit(n))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         codec::all(&rows, codec::media)
     }
 
@@ -593,19 +602,17 @@ impl Store for SqliteStore {
     }
 
     async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
-        sqlx::query(
-            sql::CREATE_API_KEY,
-        )
-        .bind(key.id.to_string())
-        .bind(key.user_id.to_string())
-        .bind(&key.name)
-        .bind(&key.prefix)
-        .bind(&key.hash)
-        .bind(ts(key.created_at))
-        .bind(opt_ts(key.last_used_at))
-        .execute(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        sqlx::query(sql::CREATE_API_KEY)
+            .bind(key.id.to_string())
+            .bind(key.user_id.to_string())
+            .bind(&key.name)
+            .bind(&key.prefix)
+            .bind(&key.hash)
+            .bind(ts(key.created_at))
+            .bind(opt_ts(key.last_used_at))
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         Ok(())
     }
 
@@ -619,8 +626,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_api_key(&self, user: UserId, id: ApiKeyId) -> Result<(), StoreError> {
-        self.delete_owned(sql::DELETE_API_KEY, id.0, user)
-            .await
+        self.delete_owned(sql::DELETE_API_KEY, id.0, user).await
     }
 
     async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
@@ -646,29 +652,25 @@ impl Store for SqliteStore {
     }
 
     async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        sqlx::query(
-            sql::RECORD_AUDIT,
-        )
-        .bind(event.id.to_string())
-        .bind(event.user_id.to_string())
-        .bind(&event.kind)
-        .bind(Json(&event.detail))
-        .bind(ts(event.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        sqlx::query(sql::RECORD_AUDIT)
+            .bind(event.id.to_string())
+            .bind(event.user_id.to_string())
+            .bind(&event.kind)
+            .bind(Json(&event.detail))
+            .bind(ts(event.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         Ok(())
     }
 
     async fn list_audit(&self, user: UserId, n: u32) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows = sqlx::query(
-            sql::LIST_AUDIT,
-        )
-        .bind(user.to_string())
-        .bind(limit(n))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        let rows = sqlx::query(sql::LIST_AUDIT)
+            .bind(user.to_string())
+            .bind(limit(n))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
         codec::all(&rows, codec::audit_event)
     }
 

@@ -220,9 +220,16 @@ fn resp_has_no_cookie(_: &Value) -> bool {
 }
 
 #[tokio::test]
-async fn a_key_rotated_at_google_is_fetched_on_unknown_kid() -> Result<()> {
+async fn an_unknown_kid_refetches_the_certificates_at_most_once_per_interval() -> Result<()> {
+    // Default interval (60 s): a kid that appears right after a fetch is refused for now.
     let app = TestApp::start(Backend::Sqlite).await?;
-    app.sign_in("before").await?; // caches the current certificates
+    app.sign_in("before").await?; // caches the current certificates (max-age 3600)
+    app.sandbox.rotate_google_key(false)?;
+    let err = app.sign_in_with(&TestApp::new_client(), "after").await.unwrap_err().to_string();
+    assert!(err.contains("id_token_unknown_kid"), "{err}");
+    // With the interval elapsed, the unknown kid makes us fetch again and it verifies.
+    let app = TestApp::start_with(Backend::Sqlite, |c| c.google_certs_refetch = Duration::ZERO).await?;
+    app.sign_in("before").await?;
     app.sandbox.rotate_google_key(false)?;
     app.sign_in_with(&TestApp::new_client(), "after").await?;
     Ok(())

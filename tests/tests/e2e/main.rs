@@ -2,3 +2,4 @@
 //! PostgreSQL. One binary, one module per user flow.
 
 mod identity;
+mod scheduler;

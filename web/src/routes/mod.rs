@@ -3,5 +3,6 @@
 pub mod accounts;
 pub mod health;
 pub mod keys;
+pub mod posts;
 pub mod session;
 pub mod tiktok;

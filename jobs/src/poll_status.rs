@@ -1,0 +1,185 @@
+//! `poll_status`: follows a post at TikTok until `PUBLISH_COMPLETE` or `FAILED`, with backoff
+//! inside TikTok's 30 status calls per minute (the shared pacer enforces the limit across
+//! processes). When the poll budget runs out the post becomes `unconfirmed` and is reconciled
+//! against the creator's recent public videos (`video.list`) instead of being left in limbo.
+//!
+//! As soon as TikTok has confirmed receipt (status past `PROCESSING_UPLOAD`, or any terminal
+//! status), the staged video is deleted and the post records when.
+
+use crate::accounts;
+use crate::context::JobContext;
+use crate::model::{Post, PostId, PostState, UserId};
+use crate::publish::{self, Stop, delete_staged_media, fetch_status, settle};
+use crate::queue::{Job, JobError};
+use crate::store::StoreError;
+use crate::tiktok::{self, PublishStatusKind};
+use apalis::prelude::Data;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The job name: queue `<namespace>:poll_status`.
+pub const NAME: &str = "poll_status";
+
+/// Poll this post's status at TikTok.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollStatus {
+    pub user_id: UserId,
+    pub post_id: PostId,
+}
+
+impl Job for PollStatus {
+    const NAME: &'static str = NAME;
+}
+
+/// The delay before poll number `n` (0-based): 1 s, 2 s, 4 s … capped.
+pub fn poll_delay(n: u32, max: Duration) -> Duration {
+    Duration::from_secs(1u64 << n.min(10)).min(max)
+}
+
+#[tracing::instrument(skip_all, fields(job = NAME, post_id = %job.post_id))]
+pub async fn handle(job: PollStatus, ctx: Data<JobContext>) -> Result<(), JobError> {
+    let post = match ctx.store.post(job.user_id, job.post_id).await {
+        Ok(p) => p,
+        Err(StoreError::NotFound) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if !matches!(post.state, PostState::Processing | PostState::Unconfirmed) {
+        return Ok(()); // already settled (a duplicate poll, or a replay)
+    }
+    let result = poll(&ctx, post).await;
+    settle(&ctx, job.user_id, job.post_id, result).await
+}
+
+async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
+    let publish_id = post.tiktok.publish_id.clone().ok_or_else(|| Stop::Retry("no publish id".into()))?;
+    let account = ctx.store.account(post.user_id, post.account_id).await?;
+    let status = fetch_status(ctx, &account, &publish_id).await?;
+    let polls = post.tiktok.status_polls + 1;
+    let kind = status.status.clone();
+    let status_text = kind.as_str().to_owned();
+    match kind {
+        PublishStatusKind::PublishComplete => {
+            let ids = status.public_post_ids.clone();
+            let done = ctx
+                .store
+                .transition_post(
+                    post.user_id,
+                    post.id,
+                    post.state,
+                    Box::new(move |p| {
+                        p.state = PostState::Published;
+                        p.tiktok.status = Some(status_text);
+                        p.tiktok.public_post_ids = ids;
+                        p.tiktok.status_polls = polls;
+                        p.published_at = Some(Utc::now());
+                        p.error_code = None;
+                        p.error_message = None;
+                    }),
+                )
+                .await?;
+            tracing::info!("published");
+            delete_staged_media(ctx, &done).await;
+            Ok(())
+        }
+        PublishStatusKind::Failed => {
+            let reason = status.fail_reason.clone().unwrap_or_else(|| "internal".into());
+            let message = tiktok::fail_reason_message(&reason).to_owned();
+            let mut failing = post.clone();
+            failing.tiktok.status = Some(status_text);
+            failing.tiktok.status_polls = polls;
+            let saved = ctx.store.save_post(&failing, post.state).await?;
+            tracing::info!(fail_reason = %reason, "TikTok failed the post");
+            publish::fail_post(ctx, &saved, reason.clone(), message, Some(reason)).await?;
+            Ok(())
+        }
+        other => {
+            // Still processing (or an undocumented status): receipt is confirmed once TikTok is
+            // past PROCESSING_UPLOAD with every byte.
+            let past_upload = !matches!(other, PublishStatusKind::ProcessingUpload | PublishStatusKind::ProcessingDownload);
+            if polls >= ctx.config.status_poll_budget {
+                return unconfirmed(ctx, post, polls).await;
+            }
+            let saved = ctx
+                .store
+                .transition_post(
+                    post.user_id,
+                    post.id,
+                    post.state,
+                    Box::new(move |p| {
+                        p.tiktok.status = Some(status_text);
+                        p.tiktok.status_polls = polls;
+                        if let Some(b) = status.uploaded_bytes {
+                            p.tiktok.uploaded_bytes = p.tiktok.uploaded_bytes.max(b);
+                        }
+                    }),
+                )
+                .await?;
+            if past_upload {
+                delete_staged_media(ctx, &saved).await;
+            }
+            let delay = poll_delay(polls, Duration::from_secs(ctx.config.status_poll_max_interval_secs));
+            ctx.queue
+                .push_after(&PollStatus { user_id: post.user_id, post_id: post.id }, delay)
+                .await
+                .map_err(|e| Stop::Retry(e.to_string()))?;
+            Ok(())
+        }
+    }
+}
+
+/// The budget ran out: look for the post among the creator's recent public videos. Found →
+/// published; not found → `unconfirmed`, and one more (slow) poll later; the scheduler's sweep
+/// keeps reconciling it.
+async fn unconfirmed(ctx: &JobContext, post: Post, polls: u32) -> Result<(), Stop> {
+    let tiktok = ctx.tiktok.clone();
+    let page = accounts::with_fresh_token(ctx, post.user_id, post.account_id, move |t| {
+        let tiktok = tiktok.clone();
+        async move { tiktok.video_list(&t, None, 20).await }
+    })
+    .await
+    .map_err(|e| publish::stop_for_account(ctx, e))?;
+    let since = post.tiktok.upload_completed_at.unwrap_or(post.created_at).timestamp() - 60;
+    let title = post.settings.title.trim().to_owned();
+    let found = page
+        .videos
+        .iter()
+        .find(|v| v.create_time.unwrap_or(0) >= since && v.title.as_deref().map(str::trim) == Some(title.as_str()))
+        .map(|v| v.id.clone());
+    let saved = ctx
+        .store
+        .transition_post(
+            post.user_id,
+            post.id,
+            post.state,
+            Box::new(move |p| {
+                p.tiktok.status_polls = polls;
+                match found {
+                    Some(id) => {
+                        p.state = PostState::Published;
+                        p.tiktok.public_post_ids = vec![id];
+                        p.published_at = Some(Utc::now());
+                        p.error_code = None;
+                        p.error_message = None;
+                    }
+                    None => {
+                        p.state = PostState::Unconfirmed;
+                        p.error_code = Some("unconfirmed".into());
+                        p.error_message = Some(
+                            "TikTok has not confirmed this post yet. We keep checking; it may still appear on your profile.".into(),
+                        );
+                    }
+                }
+            }),
+        )
+        .await?;
+    delete_staged_media(ctx, &saved).await;
+    // Bounded: after twice the budget the post stays `unconfirmed` for the creator to check.
+    if saved.state == PostState::Unconfirmed && polls < ctx.config.status_poll_budget.saturating_mul(2) {
+        ctx.queue
+            .push_after(&PollStatus { user_id: post.user_id, post_id: post.id }, Duration::from_secs(ctx.config.status_poll_max_interval_secs * 10))
+            .await
+            .map_err(|e| Stop::Retry(e.to_string()))?;
+    }
+    Ok(())
+}

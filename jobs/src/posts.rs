@@ -1,0 +1,380 @@
+//! Creating, cancelling and replaying posts: the rules `POST /api/posts` and friends apply
+//! before anything reaches the queue.
+//!
+//! Creation validates against the account's **live** `creator_info` (TikTok's posting rules,
+//! tiktok-api.md §5.12), writes the post, attaches its video, then enqueues `publish` (or leaves
+//! it `scheduled`). An `Idempotency-Key` makes a retried request return the same post; the same
+//! key with a different body is a conflict.
+
+use crate::accounts::{self, AccountError};
+use crate::context::JobContext;
+use crate::model::{AccountId, MediaId, Post, PostId, PostSettings, PostState, PrivacyLevel, TikTokProgress, UserId};
+use crate::publish::{self, PublishPost};
+use crate::store::{Created, StoreError};
+use crate::tiktok::{CreatorInfo, ErrorClass, TikTokError};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// TikTok's caption limit, in UTF-16 code units.
+pub const MAX_TITLE_UTF16: usize = 2200;
+
+/// A request to publish one video to one account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewPost {
+    pub account_id: AccountId,
+    pub media_id: MediaId,
+    #[serde(default)]
+    pub title: String,
+    /// Required: TikTok forbids a default (the creator must choose).
+    pub privacy_level: Option<PrivacyLevel>,
+    #[serde(default)]
+    pub disable_comment: bool,
+    #[serde(default)]
+    pub disable_duet: bool,
+    #[serde(default)]
+    pub disable_stitch: bool,
+    #[serde(default)]
+    pub brand_content_toggle: bool,
+    #[serde(default)]
+    pub brand_organic_toggle: bool,
+    #[serde(default)]
+    pub is_aigc: bool,
+}
+
+/// Why a post request was refused. `code()` is the API's stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    #[error("not found")]
+    NotFound,
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("TikTok is unavailable right now; try again in a moment")]
+    Unavailable,
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("queue: {0}")]
+    Queue(String),
+}
+
+impl From<StoreError> for PostError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => PostError::NotFound,
+            e => PostError::Store(e),
+        }
+    }
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> PostError {
+    PostError::Invalid { code, message: message.into() }
+}
+
+fn conflict(code: &'static str, message: impl Into<String>) -> PostError {
+    PostError::Conflict { code, message: message.into() }
+}
+
+/// The hash that tells a replay of a request from a different request under the same key.
+pub fn request_hash(req: &NewPost, scheduled: Option<&(DateTime<Utc>, Option<String>)>) -> String {
+    let canonical = serde_json::json!({ "post": req, "scheduled": scheduled.map(|(at, tz)| (at.to_rfc3339(), tz)) });
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+/// Checks a request against the creator's live options. Pure, so every rule has a unit test.
+pub fn validate(req: &NewPost, info: &CreatorInfo, duration_ms: Option<u64>) -> Result<PrivacyLevel, PostError> {
+    let privacy = req.privacy_level.ok_or_else(|| {
+        invalid("privacy_level_required", "Choose who can see this video (TikTok requires an explicit choice).")
+    })?;
+    if !info.privacy_level_options.contains(&privacy) {
+        return Err(invalid(
+            "privacy_level_option_mismatch",
+            format!("This account cannot post with privacy {}; choose one of the options TikTok offers for it.", privacy.as_str()),
+        ));
+    }
+    let units = req.title.encode_utf16().count();
+    if units > MAX_TITLE_UTF16 {
+        return Err(invalid("title_too_long", format!("The caption is {units} characters long; TikTok allows {MAX_TITLE_UTF16}.")));
+    }
+    if info.comment_disabled && !req.disable_comment {
+        return Err(invalid("comments_disabled_by_creator", "This creator turned comments off on TikTok, so they cannot be allowed here."));
+    }
+    if info.duet_disabled && !req.disable_duet {
+        return Err(invalid("duet_disabled_by_creator", "This creator turned Duet off on TikTok, so it cannot be allowed here."));
+    }
+    if info.stitch_disabled && !req.disable_stitch {
+        return Err(invalid("stitch_disabled_by_creator", "This creator turned Stitch off on TikTok, so it cannot be allowed here."));
+    }
+    if req.brand_content_toggle && privacy == PrivacyLevel::SelfOnly {
+        return Err(invalid("branded_content_cannot_be_private", "Branded content cannot be private (\"Only me\"); choose another audience."));
+    }
+    if let (Some(max), Some(ms)) = (info.max_video_post_duration_sec, duration_ms) {
+        if ms > (max.max(0) as u64) * 1000 {
+            return Err(invalid(
+                "video_too_long",
+                format!("This account can post videos up to {max} seconds; this video is {} seconds.", ms.div_ceil(1000)),
+            ));
+        }
+    }
+    Ok(privacy)
+}
+
+fn account_error(e: AccountError) -> PostError {
+    match e {
+        AccountError::Store(s) => s.into(),
+        AccountError::NeedsReconnect(why) => conflict("needs_reconnect", why),
+        AccountError::TikTok(t) => tiktok_error(&t),
+        e if e.is_transient() => PostError::Unavailable,
+        e => PostError::Store(StoreError::Backend(e.to_string())),
+    }
+}
+
+fn tiktok_error(t: &TikTokError) -> PostError {
+    match t.class() {
+        ErrorClass::Retryable { .. } => PostError::Unavailable,
+        // creator_info says "cannot post now" with HTTP 200 (caps, bans): stop and tell why.
+        _ => conflict("cannot_post_now", t.creator_message()),
+    }
+}
+
+/// Creates a post (or returns the one this idempotency key already made).
+pub async fn create(
+    ctx: &JobContext,
+    user: UserId,
+    req: NewPost,
+    scheduled: Option<(DateTime<Utc>, Option<String>)>,
+    idempotency_key: Option<String>,
+) -> Result<Created<Post>, PostError> {
+    let hash = request_hash(&req, scheduled.as_ref());
+    if let Some(key) = &idempotency_key {
+        if let Some(existing) = ctx.store.post_by_idempotency_key(user, key).await? {
+            return replayed(existing, &hash);
+        }
+    }
+    let account = ctx.store.account(user, req.account_id).await?;
+    if !account.can_publish() {
+        let why = match account.status {
+            crate::model::AccountStatus::Active if account.tokens.is_some() => {
+                "This account did not allow MKT POST to post videos when it was connected; reconnect it and keep \"video.publish\" allowed.".to_owned()
+            }
+            _ => account.status_reason.clone().unwrap_or_else(|| accounts::RECONNECT_REASON.into()),
+        };
+        return Err(conflict("account_cannot_publish", why));
+    }
+    let media = ctx.store.media(user, req.media_id).await?;
+    if media.post_id.is_some() {
+        return Err(conflict("media_in_use", "This video is already used by another post; upload it again for a new post."));
+    }
+    let tiktok = ctx.tiktok.clone();
+    let info = accounts::with_fresh_token(ctx, user, account.id, move |t| {
+        let tiktok = tiktok.clone();
+        async move { tiktok.creator_info(&t).await }
+    })
+    .await
+    .map_err(account_error)?;
+    let privacy = validate(&req, &info, media.duration_ms)?;
+
+    let now = Utc::now();
+    let state = if scheduled.is_some() { PostState::Scheduled } else { PostState::Queued };
+    let post = Post {
+        id: PostId::new(),
+        user_id: user,
+        account_id: account.id,
+        media_id: Some(media.id),
+        settings: PostSettings {
+            title: req.title.clone(),
+            privacy_level: privacy,
+            disable_comment: req.disable_comment,
+            disable_duet: req.disable_duet,
+            disable_stitch: req.disable_stitch,
+            brand_content_toggle: req.brand_content_toggle,
+            brand_organic_toggle: req.brand_organic_toggle,
+            is_aigc: req.is_aigc,
+        },
+        state,
+        version: 0,
+        scheduled_at: scheduled.as_ref().map(|(at, _)| *at),
+        scheduled_tz: scheduled.and_then(|(_, tz)| tz),
+        tiktok: TikTokProgress::default(),
+        error_code: None,
+        error_message: None,
+        late_by_ms: None,
+        idempotency_key,
+        request_hash: Some(hash.clone()),
+        media_deleted_at: None,
+        published_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let created = ctx.store.create_post(&post).await?;
+    if !created.created {
+        return replayed(created.value, &hash); // lost a race with the same key
+    }
+    // Attach the video; if another post grabbed it meanwhile, undo the post (no half state).
+    if let Err(e) = ctx.store.attach_media(user, media.id, post.id).await {
+        let _ = ctx.store.delete_post(user, post.id).await;
+        return Err(match e {
+            StoreError::StaleState | StoreError::Conflict(_) => {
+                conflict("media_in_use", "This video is already used by another post; upload it again for a new post.")
+            }
+            e => e.into(),
+        });
+    }
+    if state == PostState::Queued {
+        // Enqueue after the write: a crash in between leaves a `queued` post that the
+        // scheduler's reconcile sweep enqueues.
+        ctx.queue
+            .push(&PublishPost { user_id: user, post_id: post.id })
+            .await
+            .map_err(|e| PostError::Queue(e.to_string()))?;
+    }
+    tracing::info!(post_id = %post.id, state = %state, "post created");
+    Ok(created)
+}
+
+fn replayed(existing: Post, hash: &str) -> Result<Created<Post>, PostError> {
+    if existing.request_hash.as_deref() == Some(hash) {
+        Ok(Created { value: existing, created: false })
+    } else {
+        Err(conflict("idempotency_key_reused", "This Idempotency-Key was already used for a different request."))
+    }
+}
+
+/// Cancels a post that has not started uploading; its staged video is deleted at once.
+pub async fn cancel(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, PostError> {
+    loop {
+        let post = ctx.store.post(user, id).await?;
+        if !matches!(post.state, PostState::Draft | PostState::Scheduled | PostState::Queued | PostState::NeedsReconnect) {
+            return Err(conflict(
+                "not_cancellable",
+                format!("This post is {} and can no longer be cancelled (TikTok already has it or it is finished).", post.state),
+            ));
+        }
+        match ctx
+            .store
+            .transition_post(user, id, post.state, Box::new(|p| p.state = PostState::Cancelled))
+            .await
+        {
+            Ok(cancelled) => {
+                publish::delete_staged_media(ctx, &cancelled).await;
+                return Ok(ctx.store.post(user, id).await?);
+            }
+            // The scheduler or a worker moved it meanwhile: look again.
+            Err(StoreError::StaleState) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Replays a post that failed or was parked: refused while a TikTok publish may still complete.
+pub async fn replay(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, PostError> {
+    let post = ctx.store.post(user, id).await?;
+    let parked = post.error_code.as_deref() == Some(publish::RETRIES_EXHAUSTED);
+    if post.state != PostState::Failed && !parked {
+        return Err(conflict("not_replayable", format!("This post is {}; only failed or stalled posts can be retried.", post.state)));
+    }
+    if post.media_deleted_at.is_some() {
+        return Err(conflict("media_gone", "This post's video was deleted after TikTok's answer; upload it again in a new post."));
+    }
+    if let Some(publish_id) = &post.tiktok.publish_id {
+        let account = ctx.store.account(user, post.account_id).await?;
+        let status = publish::fetch_status(ctx, &account, publish_id).await.map_err(|_| PostError::Unavailable)?;
+        if status.status != crate::tiktok::PublishStatusKind::Failed && post.state == PostState::Failed {
+            return Err(conflict("publish_in_progress", "TikTok may still publish this post; it cannot be retried now."));
+        }
+    }
+    let to = if post.state == PostState::Failed { PostState::Queued } else { post.state };
+    let replayed = ctx
+        .store
+        .transition_post(
+            user,
+            id,
+            post.state,
+            Box::new(move |p| {
+                p.state = to;
+                p.error_code = None;
+                p.error_message = None;
+                p.tiktok.publish_attempts = 0;
+            }),
+        )
+        .await?;
+    ctx.queue
+        .push(&PublishPost { user_id: user, post_id: id })
+        .await
+        .map_err(|e| PostError::Queue(e.to_string()))?;
+    Ok(replayed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> CreatorInfo {
+        serde_json::from_value(serde_json::json!({
+            "privacy_level_options": ["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"],
+            "comment_disabled": false, "duet_disabled": false, "stitch_disabled": true,
+            "max_video_post_duration_sec": 60
+        }))
+        .unwrap()
+    }
+
+    fn req() -> NewPost {
+        NewPost {
+            account_id: AccountId::new(),
+            media_id: MediaId::new(),
+            title: "hello".into(),
+            privacy_level: Some(PrivacyLevel::PublicToEveryone),
+            disable_comment: false,
+            disable_duet: false,
+            disable_stitch: true,
+            brand_content_toggle: false,
+            brand_organic_toggle: false,
+            is_aigc: false,
+        }
+    }
+
+    fn code(r: Result<PrivacyLevel, PostError>) -> &'static str {
+        match r {
+            Err(PostError::Invalid { code, .. }) => code,
+            other => panic!("expected an invalid request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_posting_rule_has_its_own_refusal() {
+        assert!(validate(&req(), &info(), Some(10_000)).is_ok());
+        assert_eq!(code(validate(&NewPost { privacy_level: None, ..req() }, &info(), None)), "privacy_level_required");
+        assert_eq!(
+            code(validate(&NewPost { privacy_level: Some(PrivacyLevel::FollowerOfCreator), ..req() }, &info(), None)),
+            "privacy_level_option_mismatch"
+        );
+        // 2200 UTF-16 units: an emoji counts twice.
+        assert!(validate(&NewPost { title: "😀".repeat(1100), ..req() }, &info(), None).is_ok());
+        assert_eq!(code(validate(&NewPost { title: "😀".repeat(1101), ..req() }, &info(), None)), "title_too_long");
+        assert_eq!(code(validate(&NewPost { disable_stitch: false, ..req() }, &info(), None)), "stitch_disabled_by_creator");
+        let mut no_comments = info();
+        no_comments.comment_disabled = true;
+        assert_eq!(code(validate(&req(), &no_comments, None)), "comments_disabled_by_creator");
+        let mut no_duet = info();
+        no_duet.duet_disabled = true;
+        assert_eq!(code(validate(&req(), &no_duet, None)), "duet_disabled_by_creator");
+        assert_eq!(
+            code(validate(
+                &NewPost { brand_content_toggle: true, privacy_level: Some(PrivacyLevel::SelfOnly), ..req() },
+                &info(),
+                None
+            )),
+            "branded_content_cannot_be_private"
+        );
+        assert_eq!(code(validate(&req(), &info(), Some(61_000))), "video_too_long");
+    }
+
+    #[test]
+    fn the_request_hash_tells_replays_from_changes() {
+        let a = request_hash(&req(), None);
+        let r = req();
+        assert_eq!(request_hash(&r, None), request_hash(&r.clone(), None));
+        assert_ne!(a, request_hash(&NewPost { title: "other".into(), ..r }, None));
+    }
+}

@@ -1,0 +1,721 @@
+//! Encrypted, streamed staging of uploaded videos (design §3 steps 1 and 5): the web tier streams
+//! an upload in with [`Staging::stage`], the publish job streams byte ranges out with
+//! [`Staging::open_range`] straight into TikTok's chunk PUTs, and [`Staging::delete`] removes the
+//! video once TikTok has it (or [`Staging::delete_expired`] once nobody attached it in time).
+//!
+//! - **Never whole in memory.** Uploads go through `object_store`'s multipart writer with bounded
+//!   buffers (a few MiB whatever the size); reads decrypt one segment at a time.
+//! - **Encrypted at rest.** Each video has its own random 256-bit data key; the plaintext is cut
+//!   into fixed-size segments sealed with AES-256-GCM (see `segments` for the format and why
+//!   segments cannot be reordered, dropped, duplicated or truncated unnoticed). The data key is
+//!   wrapped by the vault's current key for the record `media:<id>` and kept only in the media
+//!   row, so deleting the row destroys the key and any leftover copy or backup of the object is
+//!   unreadable.
+//! - **Nothing half-done stays.** The object is written under a multipart upload that is aborted
+//!   on any failure (limit passed, wrong type, client gone) and also when the future is dropped;
+//!   the row is inserted only after the object is complete and checked, and the object is
+//!   deleted again if that insert fails.
+//! - **Checked.** Size limit while streaming (and up front from a declared length), container by
+//!   magic bytes before anything is written, duration read from the container header after
+//!   staging through the decrypting reader (see `probe`). Refusing a video that is too long for
+//!   the creator happens when the post is created, against `max_video_post_duration_sec`.
+
+mod probe;
+mod segments;
+
+pub use probe::sniff;
+
+use crate::config::Config;
+use crate::model::{Container, Media, MediaId, UserId};
+use crate::store::{DynStore, StoreError};
+use crate::vault::{Vault, VaultError};
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Utc};
+use futures::stream::{BoxStream, Stream, StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{GetOptions, ObjectStore, ObjectStoreExt, WriteMultipart};
+use probe::{ReadAt, SNIFF_LEN};
+use rand::RngCore;
+use segments::{Layout, SegmentCipher, TAG_LEN};
+use std::fmt;
+use std::pin::pin;
+use std::sync::Arc;
+use url::Url;
+
+/// Plaintext bytes per sealed segment: large enough that the 16-byte tag is noise (0.0015 %),
+/// small enough that a ranged read decrypts at most one extra MiB at each end.
+pub const DEFAULT_SEGMENT_SIZE: u32 = 1 << 20;
+
+/// Segments must hold the bytes that identify the container, and tiny segments only waste tags.
+const MIN_SEGMENT_SIZE: u32 = 4096;
+
+/// Why staging failed. The first five are the uploader's fault and map to client errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StagingError {
+    /// More bytes than allowed (counted while streaming, or declared up front).
+    #[error("the video is larger than the upload limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    /// No bytes at all.
+    #[error("the upload is empty")]
+    Empty,
+    /// Not MP4, MOV or WebM by its magic bytes.
+    #[error("this file is not a video TikTok accepts: upload an MP4, MOV or WebM file")]
+    UnsupportedType,
+    /// The body stream failed (client disconnected) or ended before its declared length.
+    #[error("the upload was interrupted: {0}")]
+    Interrupted(String),
+    /// A read outside the video (a bug in the caller's chunk plan).
+    #[error("byte range {first}-{last} is outside the {size}-byte video")]
+    BadRange { first: u64, last: u64, size: u64 },
+    /// The staged object is gone (deleted after publishing, or swept).
+    #[error("the staged video no longer exists")]
+    Missing,
+    /// A segment failed authentication: altered, moved, or taken from another video.
+    #[error("staged segment {segment} failed authentication (altered, reordered or foreign)")]
+    Tampered { segment: u64 },
+    /// The stored object ended inside segment `segment`.
+    #[error("staged object is cut short inside segment {segment}")]
+    Truncated { segment: u64 },
+    /// The stored object's length does not match the video's (cut short or extended).
+    #[error("staged object is {actual} bytes, expected {expected} (cut short or extended)")]
+    WrongLength { expected: u64, actual: u64 },
+    /// The wrapped data key does not open (another media's key, retired vault key, tampered).
+    #[error("the video's data key cannot be opened: {0}")]
+    Key(#[from] VaultError),
+    /// The object store failed.
+    #[error("staging storage failed: {0}")]
+    Storage(String),
+    /// The media row could not be written or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `STAGING_URL` or `MEDIA_TTL_HOURS` cannot be used.
+    #[error("staging configuration: {0}")]
+    Config(String),
+    /// An invariant of this module broke (a bug, or a corrupt media row).
+    #[error("staging: {0}")]
+    Internal(String),
+}
+
+fn storage(e: object_store::Error) -> StagingError {
+    match e {
+        object_store::Error::NotFound { .. } => StagingError::Missing,
+        other => StagingError::Storage(other.to_string()),
+    }
+}
+
+/// How many bytes an upload may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadLimits {
+    /// The most bytes accepted (`Config::max_upload_bytes` for the web tier).
+    pub max_bytes: u64,
+    /// The length the client announced (`Content-Length`), if any: more than `max_bytes` is
+    /// refused before reading a byte, and a body that ends early is an interruption.
+    pub declared_len: Option<u64>,
+}
+
+impl UploadLimits {
+    /// A limit with no declared length.
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            max_bytes,
+            declared_len: None,
+        }
+    }
+
+    /// The same limit, with the length the client announced.
+    pub fn with_declared_len(self, declared_len: Option<u64>) -> Self {
+        Self { declared_len, ..self }
+    }
+}
+
+/// Called with the total bytes received so far after each piece of the body (cheap; the
+/// caller decides how often to tell the client).
+pub type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);
+
+/// Part sizes and parallelism of multipart writes: together they bound an upload's memory at
+/// about `(parts_in_flight + 1) × part_size + one segment`.
+#[derive(Debug, Clone, Copy)]
+struct WriteTuning {
+    part_size: usize,
+    parts_in_flight: usize,
+}
+
+impl WriteTuning {
+    /// A local disk has no minimum part size and writes faster than a network delivers.
+    const LOCAL: Self = Self {
+        part_size: 2 << 20,
+        parts_in_flight: 1,
+    };
+    /// S3 refuses parts under 5 MiB (except the last); two in flight keep the link busy.
+    const REMOTE: Self = Self {
+        part_size: 5 << 20,
+        parts_in_flight: 2,
+    };
+}
+
+/// The staging area: object storage for encrypted videos plus their media rows.
+#[derive(Clone)]
+pub struct Staging {
+    objects: Arc<dyn ObjectStore>,
+    /// Prefix of every object inside `objects` (empty for a local directory).
+    root: ObjectPath,
+    tuning: WriteTuning,
+    store: DynStore,
+    vault: Vault,
+    segment_size: u32,
+    media_ttl: chrono::Duration,
+}
+
+impl fmt::Debug for Staging {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Staging")
+            .field("objects", &self.objects.to_string())
+            .field("segment_size", &self.segment_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The vault record a media's data key is bound to: a key copied to another row fails to open.
+fn media_record(id: MediaId) -> String {
+    format!("media:{id}")
+}
+
+/// Object key of a media, relative to the staging root. The owner is part of it so that a
+/// sweep can find an object's row without a cross-user lookup.
+fn object_key(user: UserId, id: MediaId) -> String {
+    format!("media/{user}/{id}")
+}
+
+/// The one place that knows storage backends. `file://` is a local directory (created if
+/// missing). Anything else goes through `object_store::parse_url`: `memory://` works today, and
+/// `s3://`, `gs://` or `az://` once the matching `object_store` feature (`aws`, `gcp`, `azure`)
+/// is enabled in the workspace and their options are passed from `Config` here.
+fn open_objects(url: &Url) -> Result<(Arc<dyn ObjectStore>, ObjectPath, WriteTuning), StagingError> {
+    if url.scheme() == "file" {
+        let dir = url
+            .to_file_path()
+            .map_err(|()| StagingError::Config("STAGING_URL is not a usable file:// path".into()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| StagingError::Config(format!("cannot create the staging directory: {e}")))?;
+        let local = LocalFileSystem::new_with_prefix(&dir)
+            .map_err(|e| StagingError::Config(format!("cannot open the staging directory: {e}")))?
+            // Object keys have a directory per user; remove it when its last video goes.
+            .with_automatic_cleanup(true);
+        return Ok((Arc::new(local), ObjectPath::default(), WriteTuning::LOCAL));
+    }
+    // Never echo the URL: a cloud URL may carry credentials.
+    let (objects, root) = object_store::parse_url(url).map_err(|_| {
+        StagingError::Config(format!("STAGING_URL scheme {:?} is not supported by this build", url.scheme()))
+    })?;
+    Ok((Arc::from(objects), root, WriteTuning::REMOTE))
+}
+
+impl Staging {
+    /// Opens the staging area named by `Config::staging_url`; unattached media expire after
+    /// `Config::media_ttl`. `vault` wraps the per-media data keys; `store` holds the media rows.
+    pub fn new(config: &Config, vault: Vault, store: DynStore) -> Result<Self, StagingError> {
+        let (objects, root, tuning) = open_objects(&config.staging_url)?;
+        let media_ttl = chrono::Duration::from_std(config.media_ttl)
+            .map_err(|_| StagingError::Config("MEDIA_TTL_HOURS is too large".into()))?;
+        Ok(Self {
+            objects,
+            root,
+            tuning,
+            store,
+            vault,
+            segment_size: DEFAULT_SEGMENT_SIZE,
+            media_ttl,
+        })
+    }
+
+    /// The same staging area, sealing new videos in segments of `bytes` (at least 4 KiB).
+    /// Existing videos keep the segment size recorded on their row. Tests use small segments.
+    pub fn with_segment_size(mut self, bytes: u32) -> Self {
+        self.segment_size = bytes.max(MIN_SEGMENT_SIZE);
+        self
+    }
+
+    /// Segment size for new videos.
+    pub fn segment_size(&self) -> u32 {
+        self.segment_size
+    }
+
+    fn location(&self, key: &str) -> Result<ObjectPath, StagingError> {
+        let key = ObjectPath::parse(key).map_err(|_| StagingError::Internal("malformed object key".into()))?;
+        Ok(self.root.parts().chain(key.parts()).collect())
+    }
+
+    fn cipher_for(&self, media: &Media) -> Result<SegmentCipher, StagingError> {
+        let key = self.vault.open(&media.wrapped_key, media_record(media.id).as_bytes())?;
+        let key: [u8; 32] = key
+            .try_into()
+            .map_err(|_| StagingError::Internal("media data key has the wrong length".into()))?;
+        Ok(SegmentCipher::new(&key, media.id))
+    }
+
+    /// Streams `body` into staging for `user` and records the media row; returns the row.
+    ///
+    /// Fails, leaving no object and no row, when the body passes `limits`, is empty, is not a
+    /// supported container, or errors or ends early (client gone). `progress` is told the
+    /// running byte count after every piece of the body.
+    pub async fn stage<S, E>(
+        &self,
+        user: UserId,
+        body: S,
+        limits: UploadLimits,
+        progress: Option<Progress<'_>>,
+    ) -> Result<Media, StagingError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: fmt::Display,
+    {
+        if limits.declared_len.is_some_and(|n| n > limits.max_bytes) {
+            return Err(StagingError::TooLarge { limit: limits.max_bytes });
+        }
+        let id = MediaId::new();
+        let object_key = object_key(user, id);
+        let location = self.location(&object_key)?;
+        let mut data_key = [0u8; 32];
+        rand::rng().fill_bytes(&mut data_key);
+        let cipher = Arc::new(SegmentCipher::new(&data_key, id));
+        let wrapped_key = self.vault.seal(&data_key, media_record(id).as_bytes());
+
+        let mut pending = Pending::new(self.objects.clone(), location.clone(), self.tuning);
+        let (size, container) = match self.write_object(&mut pending, &cipher, body, limits, progress).await {
+            Ok(written) => written,
+            Err(e) => {
+                pending.discard().await;
+                return Err(e);
+            }
+        };
+
+        // Read back through the decrypting reader: proves the object opens, and finds the
+        // duration wherever the container put it.
+        let mut reader = ObjectReader::new(
+            self.objects.clone(),
+            location,
+            Layout::new(size, self.segment_size),
+            cipher,
+        );
+        let duration_ms = match probe::duration_ms(container, &mut reader).await {
+            Ok(d) => d,
+            Err(e) => {
+                pending.discard().await;
+                return Err(e);
+            }
+        };
+        let now = Utc::now();
+        let media = Media {
+            id,
+            user_id: user,
+            size,
+            container,
+            duration_ms,
+            object_key,
+            wrapped_key,
+            segment_size: self.segment_size,
+            post_id: None,
+            created_at: now,
+            expires_at: now + self.media_ttl,
+        };
+        if let Err(e) = self.store.create_media(&media).await {
+            pending.discard().await;
+            return Err(e.into());
+        }
+        pending.keep();
+        tracing::info!(media_id = %id, user_id = %user, size, ?container, duration_ms, "video staged");
+        Ok(media)
+    }
+
+    /// Streams, checks and seals the body into `pending`; returns the plaintext size and container.
+    async fn write_object<S, E>(
+        &self,
+        pending: &mut Pending,
+        cipher: &SegmentCipher,
+        body: S,
+        limits: UploadLimits,
+        progress: Option<Progress<'_>>,
+    ) -> Result<(u64, Container), StagingError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: fmt::Display,
+    {
+        let segment_size = self.segment_size as usize;
+        let mut body = pin!(body);
+        let mut head: Vec<u8> = Vec::with_capacity(SNIFF_LEN);
+        let mut container = None;
+        let mut segment = BytesMut::with_capacity(segment_size + TAG_LEN);
+        let mut index = 0u64;
+        let mut total = 0u64;
+        while let Some(piece) = body.next().await {
+            let mut piece = piece.map_err(|e| StagingError::Interrupted(e.to_string()))?;
+            total += piece.len() as u64;
+            if total > limits.max_bytes {
+                return Err(StagingError::TooLarge { limit: limits.max_bytes });
+            }
+            if limits.declared_len.is_some_and(|n| total > n) {
+                return Err(StagingError::Interrupted("the body is longer than its Content-Length".into()));
+            }
+            if let Some(report) = progress {
+                report(total);
+            }
+            if container.is_none() {
+                let take = (SNIFF_LEN - head.len()).min(piece.len());
+                head.extend_from_slice(&piece[..take]);
+                if head.len() == SNIFF_LEN {
+                    // Nothing is written before the type is known, so a wrong type leaves nothing.
+                    container = Some(probe::sniff(&head).ok_or(StagingError::UnsupportedType)?);
+                    pending.begin().await?;
+                }
+            }
+            while !piece.is_empty() {
+                if segment.len() == segment_size {
+                    // More bytes follow, so this segment is not the last one.
+                    cipher.seal(index, false, &mut segment)?;
+                    let full = std::mem::replace(&mut segment, BytesMut::with_capacity(segment_size + TAG_LEN));
+                    pending.put(full.freeze()).await?;
+                    index += 1;
+                }
+                let take = (segment_size - segment.len()).min(piece.len());
+                segment.extend_from_slice(&piece.split_to(take));
+            }
+        }
+        if total == 0 {
+            return Err(StagingError::Empty);
+        }
+        if let Some(declared) = limits.declared_len.filter(|n| *n != total) {
+            return Err(StagingError::Interrupted(format!(
+                "the body ended after {total} of {declared} bytes"
+            )));
+        }
+        let container = match container {
+            Some(c) => c,
+            None => {
+                let c = probe::sniff(&head).ok_or(StagingError::UnsupportedType)?;
+                pending.begin().await?;
+                c
+            }
+        };
+        cipher.seal(index, true, &mut segment)?;
+        pending.put(segment.freeze()).await?;
+        pending.finish().await?;
+        Ok((total, container))
+    }
+
+    /// The plaintext bytes `first..=last` of a staged video, decrypted segment by segment as
+    /// the consumer pulls (at most about two segments in memory). Made for
+    /// `reqwest::Body::wrap_stream`: the publish job PUTs TikTok chunks straight from it.
+    ///
+    /// Yields an error instead of data when the range is outside the video, the key does not
+    /// open, or the object was altered, reordered, cut short or extended.
+    pub fn open_range(&self, media: &Media, first: u64, last: u64) -> BoxStream<'static, Result<Bytes, StagingError>> {
+        let this = self.clone();
+        let media = media.clone();
+        futures::stream::once(async move { this.range_stream(&media, first, last).await })
+            .try_flatten()
+            .boxed()
+    }
+
+    async fn range_stream(
+        &self,
+        media: &Media,
+        first: u64,
+        last: u64,
+    ) -> Result<BoxStream<'static, Result<Bytes, StagingError>>, StagingError> {
+        if first > last || last >= media.size {
+            return Err(StagingError::BadRange { first, last, size: media.size });
+        }
+        if media.segment_size == 0 {
+            return Err(StagingError::Internal("media row has no segment size".into()));
+        }
+        let layout = Layout::new(media.size, media.segment_size);
+        let cipher = Arc::new(self.cipher_for(media)?);
+        let location = self.location(&media.object_key)?;
+        let (first_segment, last_segment) = (first / layout.segment_size, last / layout.segment_size);
+        if last_segment == layout.last_index() {
+            // Authentication catches altered or moved segments; only the length shows bytes
+            // appended after the last one, so check it whenever the end is read.
+            let actual = self.objects.head(&location).await.map_err(storage)?.size;
+            if actual != layout.object_len() {
+                return Err(StagingError::WrongLength {
+                    expected: layout.object_len(),
+                    actual,
+                });
+            }
+        }
+        let range = layout.cipher_offset(first_segment)..layout.cipher_offset(last_segment) + layout.cipher_len(last_segment);
+        let source = self
+            .objects
+            .get_opts(&location, GetOptions::new().with_range(Some(range)))
+            .await
+            .map_err(storage)?
+            .into_stream();
+        let state = RangeReader {
+            source,
+            buffer: BytesMut::new(),
+            cipher,
+            layout,
+            next: first_segment,
+            last_segment,
+            first,
+            last,
+        };
+        Ok(futures::stream::try_unfold(state, RangeReader::next_piece).boxed())
+    }
+
+    /// Deletes the video's object and its row (with it, the wrapped data key). Idempotent: an
+    /// object or row already gone is fine.
+    pub async fn delete(&self, media: &Media) -> Result<(), StagingError> {
+        match self.objects.delete(&self.location(&media.object_key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(storage(e)),
+        }
+        match self.store.delete_media(media.user_id, media.id).await {
+            Ok(()) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(media_id = %media.id, "staged video deleted");
+        Ok(())
+    }
+
+    /// The scheduler's sweep: deletes up to `limit` unattached videos whose deadline passed
+    /// before `now`. Returns how many were deleted; one that fails is logged and left for the
+    /// next sweep.
+    pub async fn delete_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<usize, StagingError> {
+        let mut deleted = 0;
+        for media in self.store.expired_media(now, limit).await? {
+            match self.delete(&media).await {
+                Ok(()) => deleted += 1,
+                Err(e) => tracing::warn!(media_id = %media.id, error = %e, "expired video not deleted; the next sweep retries"),
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// A backstop for crashes between writing an object and inserting its row: deletes up to
+    /// `limit` objects last modified before `before` that have no media row. Pass a cut-off
+    /// well before now (an upload in progress has an object and, for a moment, no row yet).
+    pub async fn delete_orphans(&self, before: DateTime<Utc>, limit: usize) -> Result<usize, StagingError> {
+        let prefix = self.location("media")?;
+        let mut listing = self.objects.list(Some(&prefix));
+        let mut deleted = 0;
+        while let Some(meta) = listing.next().await {
+            if deleted >= limit {
+                break;
+            }
+            let meta = meta.map_err(storage)?;
+            if meta.last_modified >= before {
+                continue;
+            }
+            let parts: Vec<String> = meta.location.parts().map(|p| p.as_ref().to_owned()).collect();
+            let ids = match parts.as_slice() {
+                [.., user, media] => UserId::parse(user).ok().zip(MediaId::parse(media).ok()),
+                _ => None,
+            };
+            let Some((user, media)) = ids else { continue };
+            if let Err(StoreError::NotFound) = self.store.media(user, media).await {
+                match self.objects.delete(&meta.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                        tracing::info!(media_id = %media, "orphaned staged object deleted");
+                        deleted += 1;
+                    }
+                    Err(e) => return Err(storage(e)),
+                }
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// An object being written. Until [`Pending::keep`], dropping it (a cancelled request) or
+/// calling [`Pending::discard`] aborts the multipart upload or deletes the finished object.
+struct Pending {
+    objects: Arc<dyn ObjectStore>,
+    location: ObjectPath,
+    tuning: WriteTuning,
+    writer: Option<WriteMultipart>,
+    /// The object exists in full and nothing claims it yet.
+    complete: bool,
+}
+
+impl Pending {
+    fn new(objects: Arc<dyn ObjectStore>, location: ObjectPath, tuning: WriteTuning) -> Self {
+        Self {
+            objects,
+            location,
+            tuning,
+            writer: None,
+            complete: false,
+        }
+    }
+
+    async fn begin(&mut self) -> Result<(), StagingError> {
+        let upload = self.objects.put_multipart(&self.location).await.map_err(storage)?;
+        self.writer = Some(WriteMultipart::new_with_chunk_size(upload, self.tuning.part_size));
+        Ok(())
+    }
+
+    async fn put(&mut self, sealed: Bytes) -> Result<(), StagingError> {
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| StagingError::Internal("segment written before the upload began".into()))?;
+        // Back-pressure: wait for a part to land before buffering more, which bounds memory.
+        writer.wait_for_capacity(self.tuning.parts_in_flight).await.map_err(storage)?;
+        writer.put(sealed);
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<(), StagingError> {
+        let writer = self
+            .writer
+            .take()
+            .ok_or_else(|| StagingError::Internal("upload finished before it began".into()))?;
+        // `finish` aborts the upload itself when it fails.
+        writer.finish().await.map_err(storage)?;
+        self.complete = true;
+        Ok(())
+    }
+
+    async fn discard(&mut self) {
+        if let Some(writer) = self.writer.take()
+            && let Err(e) = writer.abort().await
+        {
+            tracing::debug!(error = %e, "aborting a staging upload failed");
+        }
+        if std::mem::take(&mut self.complete)
+            && let Err(e) = self.objects.delete(&self.location).await
+        {
+            tracing::warn!(error = %e, "could not delete an unclaimed staged object; the orphan sweep will");
+        }
+    }
+
+    fn keep(&mut self) {
+        self.complete = false;
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let writer = self.writer.take();
+        let complete = std::mem::take(&mut self.complete);
+        if writer.is_none() && !complete {
+            return;
+        }
+        // Cleanup is async; without a runtime (process exit) the orphan sweep catches it.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let objects = self.objects.clone();
+            let location = self.location.clone();
+            runtime.spawn(async move {
+                if let Some(writer) = writer {
+                    let _ = writer.abort().await;
+                }
+                if complete {
+                    let _ = objects.delete(&location).await;
+                }
+            });
+        }
+    }
+}
+
+/// Decrypts the segments of one byte range as they arrive from the object store.
+struct RangeReader {
+    source: BoxStream<'static, object_store::Result<Bytes>>,
+    buffer: BytesMut,
+    cipher: Arc<SegmentCipher>,
+    layout: Layout,
+    next: u64,
+    last_segment: u64,
+    first: u64,
+    last: u64,
+}
+
+impl RangeReader {
+    async fn next_piece(mut self) -> Result<Option<(Bytes, Self)>, StagingError> {
+        if self.next > self.last_segment {
+            return Ok(None);
+        }
+        let index = self.next;
+        let need = usize::try_from(self.layout.cipher_len(index))
+            .map_err(|_| StagingError::Internal("segment too large for this platform".into()))?;
+        while self.buffer.len() < need {
+            match self.source.next().await {
+                Some(Ok(bytes)) => self.buffer.extend_from_slice(&bytes),
+                Some(Err(e)) => return Err(storage(e)),
+                None => return Err(StagingError::Truncated { segment: index }),
+            }
+        }
+        let mut segment = self.buffer.split_to(need);
+        self.cipher.open(index, index == self.layout.last_index(), &mut segment)?;
+        let start = index * self.layout.segment_size;
+        let from = (self.first.max(start) - start) as usize;
+        let to = ((self.last + 1).min(start + segment.len() as u64) - start) as usize;
+        self.next += 1;
+        Ok(Some((segment.freeze().slice(from..to), self)))
+    }
+}
+
+/// Random access to a stored video's plaintext for probing, keeping one decrypted segment.
+struct ObjectReader {
+    objects: Arc<dyn ObjectStore>,
+    location: ObjectPath,
+    layout: Layout,
+    cipher: Arc<SegmentCipher>,
+    cached: Option<(u64, Bytes)>,
+}
+
+impl ObjectReader {
+    fn new(objects: Arc<dyn ObjectStore>, location: ObjectPath, layout: Layout, cipher: Arc<SegmentCipher>) -> Self {
+        Self {
+            objects,
+            location,
+            layout,
+            cipher,
+            cached: None,
+        }
+    }
+
+    async fn segment(&mut self, index: u64) -> Result<Bytes, StagingError> {
+        if let Some((cached, plain)) = &self.cached
+            && *cached == index
+        {
+            return Ok(plain.clone());
+        }
+        let start = self.layout.cipher_offset(index);
+        let len = self.layout.cipher_len(index);
+        let raw = self.objects.get_range(&self.location, start..start + len).await.map_err(storage)?;
+        if raw.len() as u64 != len {
+            return Err(StagingError::Truncated { segment: index });
+        }
+        let mut segment = BytesMut::from(&raw[..]);
+        self.cipher.open(index, index == self.layout.last_index(), &mut segment)?;
+        let plain = segment.freeze();
+        self.cached = Some((index, plain.clone()));
+        Ok(plain)
+    }
+}
+
+impl ReadAt for ObjectReader {
+    fn size(&self) -> u64 {
+        self.layout.size
+    }
+
+    async fn read_at(&mut self, offset: u64, len: u64) -> Result<Vec<u8>, StagingError> {
+        let end = offset.saturating_add(len).min(self.layout.size);
+        let mut out = Vec::with_capacity(end.saturating_sub(offset) as usize);
+        let mut pos = offset;
+        while pos < end {
+            let index = pos / self.layout.segment_size;
+            let start = index * self.layout.segment_size;
+            let plain = self.segment(index).await?;
+            let to = (end - start).min(plain.len() as u64);
+            if to <= pos - start {
+                return Err(StagingError::Truncated { segment: index });
+            }
+            out.extend_from_slice(&plain[(pos - start) as usize..to as usize]);
+            pos = start + to;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,247 @@
+//! The scheduler's knobs, with the defaults the README documents. [`SchedulerSettings::from_config`]
+//! takes what `Config` already has (token refresh margin, log retention, data directory) and
+//! uses defaults for the rest until `Config` grows the variables listed on each field.
+
+use crate::SchedulerError;
+use jobs::access_log::AccessLog;
+use jobs::config::Config;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The periodic sweeps, each on its own cron schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sweep {
+    /// Enqueue `refresh_token` for accounts whose access token expires within the margin.
+    RefreshTokens,
+    /// Re-push jobs for posts stuck in `queued`, `uploading` or `processing`.
+    StuckPosts,
+    /// Re-push `disconnect_account` for accounts stuck in `disconnecting`.
+    DisconnectingAccounts,
+    /// Delete staged media past their deadline.
+    ExpiredMedia,
+    /// Delete access logs older than the retention.
+    OldLogs,
+    /// Trim finished job records from the queue backend.
+    JobRecords,
+}
+
+impl Sweep {
+    /// Every sweep, in the order they run when several are due at once.
+    pub const ALL: [Sweep; 6] = [
+        Sweep::StuckPosts,
+        Sweep::RefreshTokens,
+        Sweep::DisconnectingAccounts,
+        Sweep::ExpiredMedia,
+        Sweep::OldLogs,
+        Sweep::JobRecords,
+    ];
+
+    /// The stable name used in logs and the heartbeat.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sweep::RefreshTokens => "refresh_tokens",
+            Sweep::StuckPosts => "stuck_posts",
+            Sweep::DisconnectingAccounts => "disconnecting_accounts",
+            Sweep::ExpiredMedia => "expired_media",
+            Sweep::OldLogs => "old_logs",
+            Sweep::JobRecords => "job_records",
+        }
+    }
+}
+
+/// Cron expressions (the `cron` crate's syntax, with a seconds field:
+/// `sec min hour day-of-month month day-of-week [year]`), evaluated in UTC. Seconds are staggered
+/// so sweeps rarely start in the same tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronSettings {
+    /// `SCHEDULER_CRON_REFRESH_TOKENS`, default every 5 minutes.
+    pub refresh_tokens: String,
+    /// `SCHEDULER_CRON_STUCK_POSTS`, default every minute.
+    pub stuck_posts: String,
+    /// `SCHEDULER_CRON_DISCONNECTING`, default every 5 minutes.
+    pub disconnecting_accounts: String,
+    /// `SCHEDULER_CRON_EXPIRED_MEDIA`, default every 10 minutes.
+    pub expired_media: String,
+    /// `SCHEDULER_CRON_OLD_LOGS`, default hourly (deletion works by whole days; hourly bounds
+    /// how long a file outlives its 90th day).
+    pub old_logs: String,
+    /// `SCHEDULER_CRON_JOB_RECORDS`, default hourly.
+    pub job_records: String,
+}
+
+impl Default for CronSettings {
+    fn default() -> Self {
+        Self {
+            refresh_tokens: "0 */5 * * * *".into(),
+            stuck_posts: "30 * * * * *".into(),
+            disconnecting_accounts: "15 */5 * * * *".into(),
+            expired_media: "45 */10 * * * *".into(),
+            old_logs: "5 7 * * * *".into(),
+            job_records: "50 37 * * * *".into(),
+        }
+    }
+}
+
+impl CronSettings {
+    /// The expression of one sweep.
+    pub fn expression(&self, sweep: Sweep) -> &str {
+        match sweep {
+            Sweep::RefreshTokens => &self.refresh_tokens,
+            Sweep::StuckPosts => &self.stuck_posts,
+            Sweep::DisconnectingAccounts => &self.disconnecting_accounts,
+            Sweep::ExpiredMedia => &self.expired_media,
+            Sweep::OldLogs => &self.old_logs,
+            Sweep::JobRecords => &self.job_records,
+        }
+    }
+
+    /// Parses every expression; the error names the sweep and the expression.
+    pub fn parse(&self) -> Result<Vec<(Sweep, cron::Schedule)>, SchedulerError> {
+        Sweep::ALL
+            .into_iter()
+            .map(|sweep| {
+                let expr = self.expression(sweep);
+                cron::Schedule::from_str(expr)
+                    .map(|s| (sweep, s))
+                    .map_err(|e| SchedulerError::Setting {
+                        name: sweep.name(),
+                        message: format!("invalid cron expression {expr:?}: {e}"),
+                    })
+            })
+            .collect()
+    }
+}
+
+/// How the scheduler runs. Each field names the environment variable the lead may add to
+/// `Config` for it; until then the default applies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchedulerSettings {
+    /// `SCHEDULER_TICK_MS`, default 250 ms: how often the due index is read. A post is enqueued
+    /// at most this long (plus the tick's own time) after it is due.
+    pub tick: Duration,
+    /// `SCHEDULER_DUE_BATCH`, default 500: due posts read per query; a full batch is followed
+    /// at once by the next, so a backlog drains without waiting for ticks.
+    pub due_batch: u32,
+    /// Compare-and-sets in flight at once while claiming due posts (default 8).
+    pub enqueue_concurrency: usize,
+    /// `SCHEDULER_LATE_AFTER_MS`, default 1000 ms: a post enqueued later than this after its time
+    /// is marked with `late_by_ms` (the promise is "within 1 s").
+    pub late_after: Duration,
+    /// `SCHEDULER_LEASE_TTL_SECS`, default 10 s: the active instance's lease. A standby takes
+    /// over within this (plus one poll) after the active one dies; it is renewed every third.
+    pub lease_ttl: Duration,
+    /// How often a standby tries to take the lease (default 500 ms).
+    pub standby_poll: Duration,
+    /// `STUCK_QUEUED_SECS`, default 600: a `queued` post not updated for this long gets its
+    /// `publish` job pushed again (a crash between the compare-and-set and the push).
+    pub stuck_queued_after: Duration,
+    /// `STUCK_UPLOADING_SECS`, default 900: an `uploading` post not updated for this long gets
+    /// `publish` again (which resumes; every chunk updates the post, so a live upload is not
+    /// stuck).
+    pub stuck_uploading_after: Duration,
+    /// `STUCK_PROCESSING_SECS`, default 600: a `processing` post not updated for this long gets
+    /// `poll_status` again.
+    pub stuck_processing_after: Duration,
+    /// `STUCK_DISCONNECTING_SECS`, default 600: an account still `disconnecting` after this gets
+    /// `disconnect_account` again.
+    pub stuck_disconnecting_after: Duration,
+    /// How long a sweep waits before pushing a job for the same account again while the first is
+    /// still pending (workers down, a backlog), default 10 minutes. Not persisted: a failover
+    /// costs at most one extra push, which the jobs tolerate.
+    pub repush_after: Duration,
+    /// Rows read per sweep query (default 500).
+    pub sweep_batch: u32,
+    /// `TOKEN_REFRESH_MARGIN_SECS` (in `Config`): refresh tokens that expire within this.
+    pub token_refresh_margin: Duration,
+    /// `TOKEN_REFRESH_JITTER_SECS`, default 60: each refresh job is delayed by a random part of
+    /// this, so accounts connected together do not all hit TikTok in the same second.
+    pub token_refresh_jitter: Duration,
+    /// `<DATA_DIR>/logs`: where the web tier writes access logs.
+    pub log_dir: PathBuf,
+    /// `LOG_RETENTION_DAYS` (in `Config`), default 90.
+    pub log_retention_days: u32,
+    /// `JOB_RECORD_TTL_HOURS`, default 168 (7 days): finished (done) job records older than this
+    /// are removed from the queue backend. Dead jobs are kept for replay.
+    pub job_record_ttl: Duration,
+    /// When each sweep runs.
+    pub cron: CronSettings,
+}
+
+impl SchedulerSettings {
+    /// Settings from the configuration, with the defaults documented on each field.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            tick: Duration::from_millis(250),
+            due_batch: 500,
+            enqueue_concurrency: 8,
+            late_after: Duration::from_secs(1),
+            lease_ttl: Duration::from_secs(10),
+            standby_poll: Duration::from_millis(500),
+            stuck_queued_after: Duration::from_secs(600),
+            stuck_uploading_after: Duration::from_secs(900),
+            stuck_processing_after: Duration::from_secs(600),
+            stuck_disconnecting_after: Duration::from_secs(600),
+            repush_after: Duration::from_secs(600),
+            sweep_batch: 500,
+            token_refresh_margin: config.token_refresh_margin,
+            token_refresh_jitter: Duration::from_secs(60),
+            log_dir: AccessLog::dir_for(&config.data_dir),
+            log_retention_days: config.log_retention_days,
+            job_record_ttl: Duration::from_secs(7 * 24 * 3600),
+            cron: CronSettings::default(),
+        }
+    }
+
+    /// Checks what would otherwise fail later, one setting named per error.
+    pub fn validate(&self) -> Result<(), SchedulerError> {
+        let bad = |name: &'static str, message: &str| {
+            Err(SchedulerError::Setting {
+                name,
+                message: message.to_owned(),
+            })
+        };
+        if self.tick.is_zero() {
+            return bad("tick", "must be more than zero");
+        }
+        if self.due_batch == 0 || self.sweep_batch == 0 {
+            return bad("due_batch/sweep_batch", "must be more than zero");
+        }
+        // Renewing every third of the TTL must leave several ticks between renewals.
+        if self.lease_ttl < self.tick * 6 {
+            return bad("lease_ttl", "must be at least six ticks");
+        }
+        if self.log_retention_days == 0 {
+            return bad("log_retention_days", "must be at least one day");
+        }
+        self.cron.parse().map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_follow_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::for_tests(dir.path());
+        let s = SchedulerSettings::from_config(&config);
+        s.validate().unwrap();
+        assert_eq!(s.log_retention_days, 90);
+        assert_eq!(s.log_dir, dir.path().join("logs"));
+        assert_eq!(s.token_refresh_margin, config.token_refresh_margin);
+        assert_eq!(s.cron.parse().unwrap().len(), Sweep::ALL.len());
+    }
+
+    #[test]
+    fn a_bad_cron_expression_names_its_sweep() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SchedulerSettings::from_config(&Config::for_tests(dir.path()));
+        s.cron.old_logs = "every day at three".into();
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("old_logs") && e.contains("every day at three"), "{e}");
+    }
+}

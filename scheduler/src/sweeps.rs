@@ -1,0 +1,301 @@
+//! The periodic sweeps, one function each. Each takes `now` (tests inject the clock), reads a
+//! bounded batch through a named cross-user store query, and either enqueues jobs (which are
+//! safe to run twice) or deletes what is past its deadline. None of them holds state that a
+//! restart would lose, except [`RecentPushes`], which only saves duplicate pushes.
+
+use crate::SchedulerError;
+use crate::settings::{SchedulerSettings, Sweep};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use jobs::access_log::AccessLog;
+use jobs::context::JobContext;
+use jobs::disconnect_account::DisconnectAccount;
+use jobs::model::{AccountId, AccountStatus, PostState};
+use jobs::poll_status::PollStatus;
+use jobs::publish::PublishPost;
+use jobs::refresh_token::RefreshToken;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// What one sweep did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    pub sweep: Sweep,
+    /// Candidates the query returned.
+    pub found: usize,
+    /// Jobs pushed or items deleted.
+    pub done: usize,
+    /// Candidates skipped because a job was pushed for them recently.
+    pub skipped: usize,
+}
+
+impl SweepReport {
+    fn new(sweep: Sweep) -> Self {
+        Self {
+            sweep,
+            found: 0,
+            done: 0,
+            skipped: 0,
+        }
+    }
+}
+
+impl fmt::Display for SweepReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: found {}, done {}, skipped {}",
+            self.sweep.name(),
+            self.found,
+            self.done,
+            self.skipped
+        )
+    }
+}
+
+/// Remembers which posts and accounts a sweep pushed a job for, so a sweep running every minute
+/// does not pile up one job per run while workers are down or behind. In memory on purpose:
+/// after a failover the new scheduler pushes once more, and every job tolerates that.
+#[derive(Debug, Default)]
+pub struct RecentPushes {
+    pushed: Mutex<HashMap<String, DateTime<Utc>>>,
+}
+
+impl RecentPushes {
+    /// True (and remembered) unless `key` was pushed less than `window` before `now`.
+    pub fn claim(&self, key: &str, now: DateTime<Utc>, window: Duration) -> bool {
+        let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        let mut pushed = self.pushed.lock().unwrap_or_else(|p| p.into_inner());
+        // Entries only matter within their window; a day bounds the map's size.
+        pushed.retain(|_, at| now - *at < chrono::Duration::days(1));
+        match pushed.get(key) {
+            Some(at) if now - *at < window => false,
+            _ => {
+                pushed.insert(key.to_owned(), now);
+                true
+            }
+        }
+    }
+
+    /// Forgets `key` (its push failed, so the next sweep should try again).
+    pub fn forget(&self, key: &str) {
+        self.pushed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+fn ago(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Enqueues `refresh_token` for active accounts whose access token expires before
+/// `now + token_refresh_margin`, each delayed by a random part of `token_refresh_jitter`.
+pub async fn refresh_expiring_tokens(
+    ctx: &JobContext,
+    settings: &SchedulerSettings,
+    now: DateTime<Utc>,
+    recent: &RecentPushes,
+) -> Result<SweepReport, SchedulerError> {
+    let mut report = SweepReport::new(Sweep::RefreshTokens);
+    let margin = chrono::Duration::from_std(settings.token_refresh_margin)
+        .unwrap_or(chrono::Duration::MAX);
+    let accounts = ctx
+        .store
+        .accounts_expiring_before(now + margin, settings.sweep_batch)
+        .await?;
+    report.found = accounts.len();
+    let jitter_ms = u64::try_from(settings.token_refresh_jitter.as_millis()).unwrap_or(u64::MAX);
+    for a in accounts {
+        let key = format!("refresh:{}", a.account_id);
+        if !recent.claim(&key, now, settings.repush_after) {
+            report.skipped += 1;
+            continue;
+        }
+        let delay = Duration::from_millis(rand::random_range(0..=jitter_ms));
+        let job = RefreshToken {
+            user_id: a.user_id,
+            account_id: a.account_id,
+        };
+        if let Err(e) = ctx.queue.push_after(&job, delay).await {
+            recent.forget(&key);
+            return Err(e.into());
+        }
+        report.done += 1;
+    }
+    Ok(report)
+}
+
+/// Re-pushes jobs for posts that made no progress for too long: `publish` for `queued` (a crash
+/// between the tick's compare-and-set and its push) and `uploading` (a worker died mid-upload;
+/// `publish` resumes from the stored publish id), `poll_status` for `processing`.
+pub async fn reconcile_stuck_posts(
+    ctx: &JobContext,
+    settings: &SchedulerSettings,
+    now: DateTime<Utc>,
+    recent: &RecentPushes,
+) -> Result<SweepReport, SchedulerError> {
+    let mut report = SweepReport::new(Sweep::StuckPosts);
+    let checks = [
+        (PostState::Queued, settings.stuck_queued_after),
+        (PostState::Uploading, settings.stuck_uploading_after),
+        (PostState::Processing, settings.stuck_processing_after),
+    ];
+    for (state, after) in checks {
+        let posts = ctx
+            .store
+            .posts_stuck_in(state, ago(now, after), settings.sweep_batch)
+            .await?;
+        report.found += posts.len();
+        let mut publish = Vec::new();
+        let mut poll = Vec::new();
+        let mut keys = Vec::new();
+        for p in posts {
+            let key = format!("post:{}", p.id);
+            if !recent.claim(&key, now, after) {
+                report.skipped += 1;
+                continue;
+            }
+            tracing::info!(post_id = %p.id, state = %state, "post made no progress; pushing its job again");
+            keys.push(key);
+            if state == PostState::Processing {
+                poll.push(PollStatus {
+                    user_id: p.user_id,
+                    post_id: p.id,
+                });
+            } else {
+                publish.push(PublishPost {
+                    user_id: p.user_id,
+                    post_id: p.id,
+                });
+            }
+        }
+        let pushed = match (publish.is_empty(), poll.is_empty()) {
+            (false, _) => ctx.queue.push_bulk(&publish).await.map(drop),
+            (true, false) => ctx.queue.push_bulk(&poll).await.map(drop),
+            (true, true) => Ok(()),
+        };
+        if let Err(e) = pushed {
+            keys.iter().for_each(|k| recent.forget(k));
+            return Err(e.into());
+        }
+        report.done += keys.len();
+    }
+    Ok(report)
+}
+
+/// Re-pushes `disconnect_account` for accounts still `disconnecting` after
+/// `stuck_disconnecting_after` (the web tier marked them and pushed the job, and the job never
+/// finished). The store has no index on account status, so this walks the accounts in pages;
+/// fine for a sweep every few minutes at our scale (see the crate docs for the store method
+/// that would make it an index read).
+pub async fn retry_disconnecting_accounts(
+    ctx: &JobContext,
+    settings: &SchedulerSettings,
+    now: DateTime<Utc>,
+    recent: &RecentPushes,
+) -> Result<SweepReport, SchedulerError> {
+    let mut report = SweepReport::new(Sweep::DisconnectingAccounts);
+    let before = ago(now, settings.stuck_disconnecting_after);
+    let mut after: Option<AccountId> = None;
+    loop {
+        let page = ctx
+            .store
+            .accounts_after(after, settings.sweep_batch)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        let full = page.len() >= settings.sweep_batch as usize;
+        for a in page {
+            if a.status != AccountStatus::Disconnecting || a.updated_at > before {
+                continue;
+            }
+            report.found += 1;
+            let key = format!("disconnect:{}", a.id);
+            if !recent.claim(&key, now, settings.repush_after) {
+                report.skipped += 1;
+                continue;
+            }
+            tracing::info!(account_id = %a.id, "account still disconnecting; pushing its job again");
+            let job = DisconnectAccount {
+                user_id: a.user_id,
+                account_id: a.id,
+            };
+            if let Err(e) = ctx.queue.push(&job).await {
+                recent.forget(&key);
+                return Err(e.into());
+            }
+            report.done += 1;
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// Deletes staged videos past their deadline: the object in staging and its media row. Staging
+/// is another room (`jobs::staging`); the process connects it through this trait (see
+/// [`crate::Scheduler::with_media_cleaner`]).
+#[async_trait]
+pub trait MediaCleaner: Send + Sync + 'static {
+    /// Deletes up to `limit` staged media whose deadline is before `now` (objects and rows);
+    /// returns how many were deleted. Must be safe to run twice and concurrently.
+    async fn delete_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<usize, String>;
+}
+
+/// Deletes expired staged media through `cleaner`. Without one, nothing can be deleted (the
+/// scheduler does not touch staging itself): the sweep reports how many are waiting and warns,
+/// and the rows stay, so nothing is lost once a cleaner is connected.
+pub async fn delete_expired_media(
+    ctx: &JobContext,
+    cleaner: Option<&dyn MediaCleaner>,
+    settings: &SchedulerSettings,
+    now: DateTime<Utc>,
+) -> Result<SweepReport, SchedulerError> {
+    let mut report = SweepReport::new(Sweep::ExpiredMedia);
+    match cleaner {
+        Some(cleaner) => {
+            let deleted = cleaner
+                .delete_expired(now, settings.sweep_batch)
+                .await
+                .map_err(SchedulerError::Media)?;
+            report.found = deleted;
+            report.done = deleted;
+        }
+        None => {
+            let waiting = ctx.store.expired_media(now, settings.sweep_batch).await?;
+            report.found = waiting.len();
+            if !waiting.is_empty() {
+                tracing::warn!(
+                    waiting = waiting.len(),
+                    "expired staged media are waiting, but no media cleaner is connected to the scheduler"
+                );
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Deletes access-log files older than `log_retention_days` from `log_dir` (the 90-day promise).
+pub async fn delete_old_logs(
+    settings: &SchedulerSettings,
+    now: DateTime<Utc>,
+) -> Result<SweepReport, SchedulerError> {
+    let dir = settings.log_dir.clone();
+    let days = settings.log_retention_days;
+    let deleted = tokio::task::spawn_blocking(move || AccessLog::new(dir).delete_older_than(now, days))
+        .await
+        .map_err(|e| SchedulerError::Io(std::io::Error::other(e)))??;
+    if deleted > 0 {
+        tracing::info!(deleted, days, "old access logs deleted");
+    }
+    let mut report = SweepReport::new(Sweep::OldLogs);
+    report.found = deleted;
+    report.done = deleted;
+    Ok(report)
+}

@@ -1,0 +1,362 @@
+//! The sweeps: each enqueues or deletes exactly what it should, and nothing else.
+
+use crate::support::{Db, Env, QueueKind, Lease, secs};
+use apalis::prelude::Data;
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use jobs::access_log::{AccessLine, AccessLog};
+use jobs::context::JobContext;
+use jobs::model::{AccountStatus, Container, Media, MediaId, PostState, UserId};
+use jobs::ping::{self, PingJob};
+use jobs::queue::{Job, JobError};
+use jobs::store::{DynStore, StoreError};
+use jobs::{disconnect_account, poll_status, publish, refresh_token};
+use scheduler::{
+    MediaCleaner, RecentPushes, Scheduler, Sweep, delete_expired_media, reconcile_stuck_posts,
+    refresh_expiring_tokens, retry_disconnecting_accounts, trim_finished_jobs,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+fn ids(payloads: &[serde_json::Value], field: &str) -> HashSet<String> {
+    payloads
+        .iter()
+        .map(|p| p[field].as_str().expect("id field").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn token_refresh_sweep_enqueues_only_active_accounts_expiring_within_the_margin() {
+    let env = Env::new(Db::Sqlite).await;
+    let mut settings = env.settings.clone();
+    settings.token_refresh_margin = std::time::Duration::from_secs(3600);
+    let user = env.user().await;
+    let now = Utc::now();
+    let soon = env.account(user, now + Duration::minutes(30)).await;
+    let expired = env.account(user, now - Duration::minutes(5)).await;
+    let _later = env.account(user, now + Duration::hours(5)).await;
+    let dead = env.account(user, now + Duration::minutes(10)).await;
+    env.ctx
+        .store
+        .set_account_status(user, dead.id, dead.version, AccountStatus::NeedsReconnect, Some("revoked"), false)
+        .await
+        .unwrap();
+
+    let recent = RecentPushes::default();
+    let report = refresh_expiring_tokens(&env.ctx, &settings, now, &recent).await.unwrap();
+    assert_eq!((report.found, report.done), (2, 2));
+    let payloads = env.payloads(refresh_token::NAME).await;
+    assert_eq!(
+        ids(&payloads, "account_id"),
+        [soon.id.to_string(), expired.id.to_string()].into_iter().collect()
+    );
+    // Jittered: waiting (scheduled) or ready, but queued once each.
+    let stats = env.queue().stats(refresh_token::NAME).await.unwrap();
+    assert_eq!(stats.pending + stats.scheduled, 2);
+
+    let again = refresh_expiring_tokens(&env.ctx, &settings, now + secs(60), &recent).await.unwrap();
+    assert_eq!((again.done, again.skipped), (0, 2), "no pile-up while the first jobs wait");
+    assert_eq!(env.payloads(refresh_token::NAME).await.len(), 2);
+}
+
+async fn stuck_post_sweep_pushes_the_right_job_for_each_stuck_state(db: Db) {
+    let env = Env::new(db).await;
+    let s = &env.settings;
+    let user = env.user().await;
+    let now = Utc::now();
+    let old = |d: std::time::Duration| now - Duration::from_std(d).unwrap() - secs(1);
+    let queued_old = env.post_at(user, PostState::Queued, None, old(s.stuck_queued_after)).await;
+    let queued_new = env.post_at(user, PostState::Queued, None, now - secs(60)).await;
+    let uploading_old = env.post_at(user, PostState::Uploading, None, old(s.stuck_uploading_after)).await;
+    let uploading_new = env.post_at(user, PostState::Uploading, None, now - secs(300)).await;
+    let processing_old =
+        env.post_at(user, PostState::Processing, None, old(s.stuck_processing_after)).await;
+    let processing_new = env.post_at(user, PostState::Processing, None, now - secs(60)).await;
+    let long_ago = now - Duration::days(2);
+    for state in [PostState::Published, PostState::Failed, PostState::Cancelled, PostState::Unconfirmed] {
+        env.post_at(user, state, None, long_ago).await;
+    }
+    env.post_at(user, PostState::Scheduled, Some(now + Duration::days(1)), long_ago).await;
+
+    let recent = RecentPushes::default();
+    let report = reconcile_stuck_posts(&env.ctx, s, now, &recent).await.unwrap();
+    assert_eq!((report.found, report.done), (3, 3));
+    let publish = ids(&env.payloads(publish::NAME).await, "post_id");
+    assert_eq!(
+        publish,
+        [queued_old.id.to_string(), uploading_old.id.to_string()].into_iter().collect()
+    );
+    let poll = ids(&env.payloads(poll_status::NAME).await, "post_id");
+    assert_eq!(poll, [processing_old.id.to_string()].into_iter().collect());
+    for p in [&queued_new, &uploading_new, &processing_new] {
+        assert!(!publish.contains(&p.id.to_string()) && !poll.contains(&p.id.to_string()));
+    }
+    // The sweep only pushes: the posts' states are the jobs' business.
+    assert_eq!(env.state_of(&queued_old).await.state, PostState::Queued);
+
+    let again = reconcile_stuck_posts(&env.ctx, s, now + secs(60), &recent).await.unwrap();
+    assert_eq!((again.done, again.skipped), (0, 3), "one push per threshold, not per sweep");
+    assert_eq!(env.payloads(publish::NAME).await.len(), 2);
+}
+
+#[tokio::test]
+async fn stuck_post_sweep_pushes_the_right_job_for_each_stuck_state_sqlite() {
+    stuck_post_sweep_pushes_the_right_job_for_each_stuck_state(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn stuck_post_sweep_pushes_the_right_job_for_each_stuck_state_postgres() {
+    stuck_post_sweep_pushes_the_right_job_for_each_stuck_state(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_post_queued_without_its_job_is_pushed_again_by_the_reconcile_pass() {
+    // The crash window: the tick's compare-and-set committed, the push never happened.
+    let env = Env::new(Db::Sqlite).await;
+    let user = env.user().await;
+    let post = env.scheduled(user, Utc::now() - secs(5)).await;
+    let mut claimed = env.state_of(&post).await;
+    claimed.state = PostState::Queued;
+    env.ctx.store.save_post(&claimed, PostState::Scheduled).await.unwrap();
+    assert!(env.payloads(publish::NAME).await.is_empty());
+
+    let later = Utc::now() + Duration::from_std(env.settings.stuck_queued_after).unwrap() + secs(1);
+    let report = reconcile_stuck_posts(&env.ctx, &env.settings, later, &RecentPushes::default())
+        .await
+        .unwrap();
+    assert_eq!(report.done, 1);
+    assert_eq!(env.jobs_per_post(publish::NAME).await.get(&post.id), Some(&1));
+}
+
+async fn disconnect_sweep_retries_only_accounts_stuck_disconnecting(db: Db) {
+    let env = Env::new(db).await;
+    let mut settings = env.settings.clone();
+    settings.sweep_batch = 2; // several pages
+    let user = env.user().await;
+    let far = Utc::now() + Duration::days(1);
+    let mut accounts = Vec::new();
+    for _ in 0..5 {
+        accounts.push(env.account(user, far).await);
+    }
+    let mark = |i: usize| {
+        let a = accounts[i].clone();
+        let store = env.ctx.store.clone();
+        async move {
+            store
+                .set_account_status(user, a.id, a.version, AccountStatus::Disconnecting, None, false)
+                .await
+                .unwrap()
+        }
+    };
+    let stuck = mark(1).await;
+    let fresh = mark(3).await;
+    assert!(stuck.updated_at < fresh.updated_at);
+    // "Now" is when the second one turns stuck, minus a microsecond: only the first is.
+    let now = fresh.updated_at + Duration::from_std(settings.stuck_disconnecting_after).unwrap()
+        - Duration::microseconds(1);
+
+    let recent = RecentPushes::default();
+    let report = retry_disconnecting_accounts(&env.ctx, &settings, now, &recent).await.unwrap();
+    assert_eq!((report.found, report.done), (1, 1));
+    let payloads = env.payloads(disconnect_account::NAME).await;
+    assert_eq!(ids(&payloads, "account_id"), [stuck.id.to_string()].into_iter().collect());
+
+    let later = now + secs(1);
+    let report = retry_disconnecting_accounts(&env.ctx, &settings, later, &recent).await.unwrap();
+    assert_eq!((report.found, report.done, report.skipped), (2, 1, 1));
+    let payloads = env.payloads(disconnect_account::NAME).await;
+    assert_eq!(
+        ids(&payloads, "account_id"),
+        [stuck.id.to_string(), fresh.id.to_string()].into_iter().collect()
+    );
+}
+
+#[tokio::test]
+async fn disconnect_sweep_retries_only_accounts_stuck_disconnecting_sqlite() {
+    disconnect_sweep_retries_only_accounts_stuck_disconnecting(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn disconnect_sweep_retries_only_accounts_stuck_disconnecting_postgres() {
+    disconnect_sweep_retries_only_accounts_stuck_disconnecting(Db::Postgres).await;
+}
+
+/// Deletes media rows the way the staging room does (object first, then the row); here there
+/// are no objects, so it deletes the rows the store names as expired.
+struct RowCleaner(DynStore);
+
+#[async_trait]
+impl MediaCleaner for RowCleaner {
+    async fn delete_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<usize, String> {
+        let mut n = 0;
+        for m in self.0.expired_media(now, limit).await.map_err(|e| e.to_string())? {
+            self.0.delete_media(m.user_id, m.id).await.map_err(|e| e.to_string())?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+fn media(user: UserId, expires_at: DateTime<Utc>) -> Media {
+    let id = MediaId::new();
+    Media {
+        id,
+        user_id: user,
+        size: 1_000_000,
+        container: Container::Mp4,
+        duration_ms: Some(10_000),
+        object_key: format!("media/{user}/{id}"),
+        wrapped_key: "v1:wrapped".into(),
+        segment_size: 65_536,
+        post_id: None,
+        created_at: expires_at - Duration::hours(24),
+        expires_at,
+    }
+}
+
+#[tokio::test]
+async fn media_sweep_deletes_only_unattached_media_past_their_deadline() {
+    let env = Env::new(Db::Sqlite).await;
+    let user = env.user().await;
+    let now = Utc::now();
+    let expired = media(user, now - Duration::hours(1));
+    let valid = media(user, now + Duration::hours(1));
+    let attached = media(user, now - Duration::hours(1));
+    for m in [&expired, &valid, &attached] {
+        env.ctx.store.create_media(m).await.unwrap();
+    }
+    let post = env.post_at(user, PostState::Queued, None, now).await;
+    env.ctx.store.attach_media(user, attached.id, post.id).await.unwrap();
+
+    // Without a cleaner nothing is touched: the sweep only reports what waits.
+    let waiting = delete_expired_media(&env.ctx, None, &env.settings, now).await.unwrap();
+    assert_eq!((waiting.found, waiting.done), (1, 0));
+    assert!(env.ctx.store.media(user, expired.id).await.is_ok());
+
+    let cleaner = RowCleaner(env.ctx.store.clone());
+    let report = delete_expired_media(&env.ctx, Some(&cleaner), &env.settings, now).await.unwrap();
+    assert_eq!(report.done, 1);
+    assert!(matches!(env.ctx.store.media(user, expired.id).await, Err(StoreError::NotFound)));
+    assert!(env.ctx.store.media(user, valid.id).await.is_ok());
+    assert!(env.ctx.store.media(user, attached.id).await.is_ok());
+}
+
+#[tokio::test]
+async fn log_retention_sweep_deletes_day_91_and_keeps_day_89() {
+    let env = Env::new(Db::Sqlite).await;
+    let log = AccessLog::new(env.settings.log_dir.clone());
+    let now = Utc.with_ymd_and_hms(2026, 11, 26, 3, 0, 0).unwrap();
+    for age in [0, 89, 91] {
+        log.append(&AccessLine {
+            time: now - Duration::days(age),
+            ip: Some("192.0.2.1".into()),
+            user_agent: None,
+            method: "GET".into(),
+            route: "/healthz".into(),
+            status: 200,
+            latency_ms: 0.3,
+        })
+        .unwrap();
+    }
+    let scheduler = Scheduler::new(env.ctx.clone(), env.settings.clone());
+    let report = scheduler.run_sweep(Sweep::OldLogs, now).await.unwrap();
+    assert_eq!(report.done, 1);
+    let day = |age: i64| log.path_for((now - Duration::days(age)).date_naive());
+    assert!(day(0).exists() && day(89).exists());
+    assert!(!day(91).exists());
+}
+
+/// A job that always fails for good, to have a dead task next to the done ones.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AlwaysFails {
+    n: u32,
+}
+
+impl Job for AlwaysFails {
+    const NAME: &'static str = "always_fails";
+}
+
+async fn always_fails(_job: AlwaysFails, _ctx: Data<JobContext>) -> Result<(), JobError> {
+    Err(JobError::Permanent("always fails".into()))
+}
+
+/// Finished jobs are trimmed after their TTL; dead and waiting ones are kept.
+async fn finished_job_records_are_trimmed_and_dead_ones_kept(queue_kind: QueueKind) {
+    let env = Env::with(Db::Sqlite, Lease::Redis, queue_kind).await;
+    let q = env.queue().clone();
+    for _ in 0..3 {
+        q.push(&PingJob::new()).await.unwrap();
+    }
+    q.push(&AlwaysFails { n: 1 }).await.unwrap();
+    q.push_after(&PingJob::new(), std::time::Duration::from_secs(3600)).await.unwrap();
+
+    let stop = CancellationToken::new();
+    let mut worker_settings = worker::WorkerSettings::from_config(&env.ctx.config);
+    worker_settings.poll_interval = std::time::Duration::from_millis(50);
+    let workers = worker::Registry::new(env.ctx.clone(), q.clone(), worker_settings)
+        .register::<PingJob, _, _>(ping::handle)
+        .register::<AlwaysFails, _, _>(always_fails);
+    let running = tokio::spawn(workers.run(stop.clone().cancelled_owned()));
+    env.wait_for("pings done and the failing job dead", || async {
+        let ping = q.stats(ping::NAME).await.map_err(|e| e.to_string())?;
+        let fails = q.stats(AlwaysFails::NAME).await.map_err(|e| e.to_string())?;
+        if ping.done == 3 && fails.dead == 1 { Ok(()) } else { Err(format!("{ping:?} {fails:?}")) }
+    })
+    .await;
+    stop.cancel();
+    running.await.unwrap().unwrap();
+
+    let ttl = env.settings.job_record_ttl;
+    let kept = trim_finished_jobs(&q, ttl, Utc::now()).await.unwrap();
+    assert_eq!(kept.done, 0, "nothing is older than the TTL yet");
+    let later = Utc::now() + Duration::from_std(ttl).unwrap() + secs(60);
+    let trimmed = trim_finished_jobs(&q, ttl, later).await.unwrap();
+    assert_eq!(trimmed.done, 3);
+
+    let ping = q.stats(ping::NAME).await.unwrap();
+    assert_eq!((ping.done, ping.scheduled), (0, 1), "the waiting ping is untouched");
+    let fails = q.stats(AlwaysFails::NAME).await.unwrap();
+    assert_eq!(fails.dead, 1);
+    let dead = q.dead_jobs(AlwaysFails::NAME, 10).await.unwrap();
+    assert_eq!(dead[0].payload["n"], 1, "the dead job keeps its payload for replay");
+    assert_eq!(env.payloads(ping::NAME).await.len(), 1, "only the waiting ping's payload is left");
+}
+
+#[tokio::test]
+async fn finished_job_records_are_trimmed_and_dead_ones_kept_redis() {
+    finished_job_records_are_trimmed_and_dead_ones_kept(QueueKind::Redis).await;
+}
+
+#[tokio::test]
+async fn finished_job_records_are_trimmed_and_dead_ones_kept_sqlite() {
+    finished_job_records_are_trimmed_and_dead_ones_kept(QueueKind::Sqlite).await;
+}
+
+/// The run loop runs every sweep once on taking the lease and records each in the heartbeat.
+#[tokio::test]
+async fn every_sweep_runs_on_takeover_and_is_recorded_in_the_heartbeat() {
+    let env = Env::new(Db::Sqlite).await;
+    let cleaner = Arc::new(RowCleaner(env.ctx.store.clone()));
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(
+        Scheduler::new(env.ctx.clone(), env.settings.clone())
+            .with_media_cleaner(cleaner)
+            .run(stop.clone().cancelled_owned()),
+    );
+    let beat = env
+        .wait_for("every sweep in the heartbeat", || async {
+            match scheduler::heartbeat(&env.ctx).await {
+                Some(b) if b.sweeps.len() == Sweep::ALL.len() => Ok(b),
+                other => Err(format!("{:?}", other.map(|b| b.sweeps))),
+            }
+        })
+        .await;
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    for sweep in Sweep::ALL {
+        let record = &beat.sweeps[sweep.name()];
+        assert!(record.ok, "{}: {}", sweep.name(), record.summary);
+    }
+}

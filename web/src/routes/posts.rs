@@ -1,0 +1,187 @@
+//! Posts: create (validated against live creator_info), history, one post, cancel, reschedule,
+//! retry.
+
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use jobs::model::{Post, PostId};
+use jobs::posts::{self, NewPost, PostError};
+use jobs::schedule_time::{self, ScheduleChangeError};
+use serde::Deserialize;
+use serde_json::json;
+
+impl From<PostError> for ApiError {
+    fn from(e: PostError) -> Self {
+        match e {
+            PostError::NotFound => ApiError::NotFound,
+            PostError::Invalid { code, message } => ApiError::Invalid { code, message },
+            PostError::Conflict { code, message } => ApiError::Conflict { code, message },
+            PostError::Unavailable => ApiError::Unavailable("TikTok".into()),
+            PostError::Store(s) => s.into(),
+            PostError::Queue(q) => ApiError::internal(anyhow::anyhow!(q)),
+        }
+    }
+}
+
+impl From<ScheduleChangeError> for ApiError {
+    fn from(e: ScheduleChangeError) -> Self {
+        match e {
+            ScheduleChangeError::NotFound => ApiError::NotFound,
+            e @ ScheduleChangeError::NotScheduled { .. } => ApiError::Conflict { code: e.code(), message: e.to_string() },
+            ScheduleChangeError::Store(s) => s.into(),
+        }
+    }
+}
+
+fn parse_id(s: &str) -> Result<PostId, ApiError> {
+    PostId::parse(s).map_err(|_| ApiError::NotFound)
+}
+
+/// The public view of a post. TikTok's public link appears once the post is public.
+pub fn post_json(p: &Post, username: Option<&str>) -> serde_json::Value {
+    let share_url = p.tiktok.public_post_ids.first().map(|id| match username {
+        Some(u) => format!("https://www.tiktok.com/@{u}/video/{id}"),
+        None => format!("https://www.tiktok.com/video/{id}"),
+    });
+    json!({
+        "id": p.id,
+        "account_id": p.account_id,
+        "media_id": p.media_id,
+        "title": p.settings.title,
+        "privacy_level": p.settings.privacy_level,
+        "disable_comment": p.settings.disable_comment,
+        "disable_duet": p.settings.disable_duet,
+        "disable_stitch": p.settings.disable_stitch,
+        "brand_content_toggle": p.settings.brand_content_toggle,
+        "brand_organic_toggle": p.settings.brand_organic_toggle,
+        "is_aigc": p.settings.is_aigc,
+        "state": p.state,
+        "scheduled_at": p.scheduled_at,
+        "scheduled_tz": p.scheduled_tz,
+        "scheduled_local": p.scheduled_at.map(|at| schedule_time::local_time(at, p.scheduled_tz.as_deref())),
+        "late_by_ms": p.late_by_ms,
+        "tiktok_status": p.tiktok.status,
+        "publish_id": p.tiktok.publish_id,
+        "uploaded_bytes": p.tiktok.uploaded_bytes,
+        "video_size": p.tiktok.plan.map(|pl| pl.video_size),
+        "fail_reason": p.tiktok.fail_reason,
+        "error": p.error_code.as_ref().map(|code| json!({ "code": code, "message": p.error_message })),
+        "public_post_ids": p.tiktok.public_post_ids,
+        "share_url": share_url,
+        "media_deleted_at": p.media_deleted_at,
+        "published_at": p.published_at,
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+    })
+}
+
+async fn username_of(state: &AppState, p: &Post) -> Option<String> {
+    state.store.account(p.user_id, p.account_id).await.ok().and_then(|a| a.username)
+}
+
+#[derive(Deserialize)]
+pub struct CreateBody {
+    #[serde(flatten)]
+    post: NewPost,
+    /// RFC 3339 with an offset, a local time with `scheduled_tz`, or "now"/absent.
+    scheduled_at: Option<String>,
+    scheduled_tz: Option<String>,
+}
+
+/// `POST /api/posts` → 202 with the post (200 when an Idempotency-Key replays an earlier request).
+pub async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    body: Result<Json<CreateBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::Invalid { code: "invalid_body", message: e.body_text() })?;
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned);
+    if key.as_ref().is_some_and(|k| k.len() > 200) {
+        return Err(ApiError::Invalid { code: "invalid_idempotency_key", message: "Idempotency-Key has at most 200 characters".into() });
+    }
+    let scheduled = match body.scheduled_at.as_deref().map(str::trim) {
+        None | Some("") | Some("now") => None,
+        Some(at) => {
+            let s = schedule_time::parse_schedule(at, body.scheduled_tz.as_deref(), chrono::Utc::now())
+                .map_err(|e| ApiError::Invalid { code: e.code(), message: e.to_string() })?;
+            Some((s.utc, s.tz))
+        }
+    };
+    let created = posts::create(&state.jobs, user.user.id, body.post, scheduled, key).await?;
+    let status = if created.created { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let username = username_of(&state, &created.value).await;
+    Ok((status, Json(post_json(&created.value, username.as_deref()))))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/posts?cursor=&limit=`: newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = q.limit.unwrap_or(20).clamp(1, 100);
+    let page = state.store.list_posts(user.user.id, q.cursor.as_deref(), limit).await.map_err(|e| match e {
+        jobs::store::StoreError::Backend(_) if q.cursor.is_some() => ApiError::Invalid { code: "invalid_cursor", message: "this cursor is not valid".into() },
+        e => e.into(),
+    })?;
+    let accounts = state.store.list_accounts(user.user.id).await?;
+    let username = |p: &Post| accounts.iter().find(|a| a.id == p.account_id).and_then(|a| a.username.clone());
+    Ok(Json(json!({
+        "posts": page.items.iter().map(|p| post_json(p, username(p).as_deref())).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor,
+    })))
+}
+
+/// `GET /api/posts/{id}`.
+pub async fn get(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let post = state.store.post(user.user.id, parse_id(&id)?).await?;
+    let username = username_of(&state, &post).await;
+    Ok(Json(post_json(&post, username.as_deref())))
+}
+
+/// `DELETE /api/posts/{id}`: cancel while not yet uploading; else 409 with why.
+pub async fn cancel(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let post = posts::cancel(&state.jobs, user.user.id, parse_id(&id)?).await?;
+    Ok(Json(post_json(&post, None)))
+}
+
+#[derive(Deserialize)]
+pub struct PatchBody {
+    scheduled_at: String,
+    scheduled_tz: Option<String>,
+}
+
+/// `PATCH /api/posts/{id} {scheduled_at, scheduled_tz?}`: reschedule while still scheduled.
+pub async fn reschedule(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Json(body): Json<PatchBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let schedule = schedule_time::parse_schedule(&body.scheduled_at, body.scheduled_tz.as_deref(), chrono::Utc::now())
+        .map_err(|e| ApiError::Invalid { code: e.code(), message: e.to_string() })?;
+    let post = schedule_time::reschedule(state.store.as_ref(), user.user.id, parse_id(&id)?, &schedule).await?;
+    Ok(Json(post_json(&post, None)))
+}
+
+/// `POST /api/posts/{id}/retry`: replay a failed or stalled post when TikTok cannot still
+/// publish it.
+pub async fn retry(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let post = posts::replay(&state.jobs, user.user.id, parse_id(&id)?).await?;
+    Ok((StatusCode::ACCEPTED, Json(post_json(&post, None))))
+}
