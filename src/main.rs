@@ -11,7 +11,11 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "mktpost", version, about = "MKT POST: publish videos to TikTok")]
+#[command(
+    name = "mktpost",
+    version,
+    about = "MKT POST: publish videos to TikTok"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -103,8 +107,17 @@ async fn run(command: Command, config: Arc<Config>) -> anyhow::Result<()> {
         }
         Command::RotateKeys { retire, batch } => {
             let ctx = context(&config).await?;
-            let report = jobs::rotate_keys::rotate_keys(ctx.store.as_ref(), &ctx.vault, batch, retire.as_deref()).await?;
-            println!("rotate-keys: current key {}: {report}", ctx.vault.ring().current_id());
+            let report = jobs::rotate_keys::rotate_keys(
+                ctx.store.as_ref(),
+                &ctx.vault,
+                batch,
+                retire.as_deref(),
+            )
+            .await?;
+            println!(
+                "rotate-keys: current key {}: {report}",
+                ctx.vault.ring().current_id()
+            );
             if report.failed > 0 {
                 anyhow::bail!("{} accounts could not be processed; re-run", report.failed);
             }
@@ -124,7 +137,12 @@ async fn run(command: Command, config: Arc<Config>) -> anyhow::Result<()> {
         Command::Web => {
             let ctx = context(&config).await?;
             let token = shutdown_token();
-            web::serve(web::state::AppState::new(ctx), config.bind_addr, token.cancelled_owned()).await
+            web::serve(
+                web::state::AppState::new(ctx),
+                config.bind_addr,
+                token.cancelled_owned(),
+            )
+            .await
         }
         Command::Worker => {
             let ctx = context(&config).await?;
@@ -136,7 +154,10 @@ async fn run(command: Command, config: Arc<Config>) -> anyhow::Result<()> {
     }
 }
 
-async fn start_sandbox(config: &Config, bind: std::net::SocketAddr) -> anyhow::Result<sandbox::SandboxHandle> {
+async fn start_sandbox(
+    config: &Config,
+    bind: std::net::SocketAddr,
+) -> anyhow::Result<sandbox::SandboxHandle> {
     let cfg = sandbox::SandboxConfig {
         bind,
         firebase_project_id: config.firebase_project_id.clone(),
@@ -151,9 +172,22 @@ async fn dev(config: Arc<Config>) -> anyhow::Result<()> {
     let sandbox = start_sandbox(&config, config.sandbox_bind).await?;
     let ctx = context(&config).await?;
     let token = shutdown_token();
-    let worker = tokio::spawn(worker::run(ctx.clone(), ctx.queue.clone(), token.clone().cancelled_owned()));
-    println!("MKT POST is running at {}  (sandbox TikTok/Google at {}; Ctrl-C to stop)", config.public_url, sandbox.base_url());
-    let served = web::serve(web::state::AppState::new(ctx), config.bind_addr, token.clone().cancelled_owned()).await;
+    let worker = tokio::spawn(worker::run(
+        ctx.clone(),
+        ctx.queue.clone(),
+        token.clone().cancelled_owned(),
+    ));
+    println!(
+        "MKT POST is running at {}  (sandbox TikTok/Google at {}; Ctrl-C to stop)",
+        config.public_url,
+        sandbox.base_url()
+    );
+    let served = web::serve(
+        web::state::AppState::new(ctx),
+        config.bind_addr,
+        token.clone().cancelled_owned(),
+    )
+    .await;
     token.cancel();
     let worked = worker.await?;
     sandbox.shutdown().await;

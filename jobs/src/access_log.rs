@@ -73,7 +73,8 @@ impl AccessLog {
 
     /// The file holding the lines of `day`.
     pub fn path_for(&self, day: NaiveDate) -> PathBuf {
-        self.dir.join(format!("access-{}.log", day.format("%Y-%m-%d")))
+        self.dir
+            .join(format!("access-{}.log", day.format("%Y-%m-%d")))
     }
 
     /// Appends one line to the file of its UTC day (opening the next day's file at midnight).
@@ -160,18 +161,21 @@ mod tests {
         let log = AccessLog::new(dir.path().join("logs"));
         let before_midnight = Utc.with_ymd_and_hms(2026, 5, 1, 23, 59, 59).unwrap();
         log.append(&line(before_midnight, "/a")).unwrap();
-        log.append(&line(before_midnight + Duration::seconds(2), "/b")).unwrap();
+        log.append(&line(before_midnight + Duration::seconds(2), "/b"))
+            .unwrap();
         log.append(&line(before_midnight, "/c")).unwrap();
         let may1 = std::fs::read_to_string(log.path_for(before_midnight.date_naive())).unwrap();
-        let may2 = std::fs::read_to_string(
-            log.path_for(NaiveDate::from_ymd_opt(2026, 5, 2).unwrap()),
-        )
-        .unwrap();
+        let may2 =
+            std::fs::read_to_string(log.path_for(NaiveDate::from_ymd_opt(2026, 5, 2).unwrap()))
+                .unwrap();
         assert_eq!(may1.lines().count(), 2);
         assert_eq!(may2.lines().count(), 1);
         let parsed: AccessLine = serde_json::from_str(may2.lines().next().unwrap()).unwrap();
         assert_eq!(parsed.route, "/b");
-        assert!(log.path_for(before_midnight.date_naive()).ends_with("access-2026-05-01.log"));
+        assert!(
+            log.path_for(before_midnight.date_naive())
+                .ends_with("access-2026-05-01.log")
+        );
     }
 
     #[test]
@@ -186,9 +190,15 @@ mod tests {
         std::fs::write(dir.path().join("access-garbage.log"), "keep me too").unwrap();
 
         assert_eq!(log.delete_older_than(now, 90).unwrap(), 3);
-        let exists = |age: i64| log.path_for((now - Duration::days(age)).date_naive()).exists();
+        let exists = |age: i64| {
+            log.path_for((now - Duration::days(age)).date_naive())
+                .exists()
+        };
         assert!(exists(0) && exists(1) && exists(89), "recent days are kept");
-        assert!(!exists(90) && !exists(91) && !exists(400), "day 90 and older are gone");
+        assert!(
+            !exists(90) && !exists(91) && !exists(400),
+            "day 90 and older are gone"
+        );
         assert!(dir.path().join("notes.txt").exists());
         assert!(dir.path().join("access-garbage.log").exists());
         assert_eq!(log.delete_older_than(now, 90).unwrap(), 0, "idempotent");

@@ -7,7 +7,9 @@
 //! token would leave one of them holding a dead token, and an account that needs a reconnect.
 
 use crate::context::JobContext;
-use crate::model::{AccountConnect, AccountId, AccountStatus, EncryptedTokens, TikTokAccount, UserId};
+use crate::model::{
+    AccountConnect, AccountId, AccountStatus, EncryptedTokens, TikTokAccount, UserId,
+};
 use crate::store::StoreError;
 use crate::tiktok::{AccessToken, ErrorClass, RefreshToken, TikTokError, TokenGrant};
 use crate::vault::VaultError;
@@ -72,31 +74,59 @@ fn record(id: AccountId) -> String {
 }
 
 /// Seals a grant for an account (both tokens, both expiries: one store write).
-pub fn seal_grant(ctx: &JobContext, id: AccountId, grant: &TokenGrant, now: DateTime<Utc>) -> EncryptedTokens {
+pub fn seal_grant(
+    ctx: &JobContext,
+    id: AccountId,
+    grant: &TokenGrant,
+    now: DateTime<Utc>,
+) -> EncryptedTokens {
     let r = record(id);
     EncryptedTokens {
-        access_token: ctx.vault.seal_token(grant.access_token.expose(), r.as_bytes()),
-        refresh_token: ctx.vault.seal_token(grant.refresh_token.expose(), r.as_bytes()),
+        access_token: ctx
+            .vault
+            .seal_token(grant.access_token.expose(), r.as_bytes()),
+        refresh_token: ctx
+            .vault
+            .seal_token(grant.refresh_token.expose(), r.as_bytes()),
         access_expires_at: now + chrono::Duration::seconds(grant.expires_in),
         refresh_expires_at: now + chrono::Duration::seconds(grant.refresh_expires_in),
     }
 }
 
 fn open_access(ctx: &JobContext, a: &TikTokAccount) -> Result<AccessToken, AccountError> {
-    let t = a.tokens.as_ref().ok_or_else(|| AccountError::NeedsReconnect(RECONNECT_REASON.into()))?;
-    Ok(AccessToken::new(ctx.vault.open_token(&t.access_token, record(a.id).as_bytes())?))
+    let t = a
+        .tokens
+        .as_ref()
+        .ok_or_else(|| AccountError::NeedsReconnect(RECONNECT_REASON.into()))?;
+    Ok(AccessToken::new(
+        ctx.vault
+            .open_token(&t.access_token, record(a.id).as_bytes())?,
+    ))
 }
 
 fn open_refresh(ctx: &JobContext, a: &TikTokAccount) -> Result<RefreshToken, AccountError> {
-    let t = a.tokens.as_ref().ok_or_else(|| AccountError::NeedsReconnect(RECONNECT_REASON.into()))?;
-    Ok(RefreshToken::new(ctx.vault.open_token(&t.refresh_token, record(a.id).as_bytes())?))
+    let t = a
+        .tokens
+        .as_ref()
+        .ok_or_else(|| AccountError::NeedsReconnect(RECONNECT_REASON.into()))?;
+    Ok(RefreshToken::new(
+        ctx.vault
+            .open_token(&t.refresh_token, record(a.id).as_bytes())?,
+    ))
 }
 
 /// Completes a TikTok connection for `user`: exchanges the code, reads the profile, and upserts
 /// the account keyed by (user, open_id) with sealed tokens.
-pub async fn connect(ctx: &JobContext, user: UserId, code: &str) -> Result<TikTokAccount, AccountError> {
+pub async fn connect(
+    ctx: &JobContext,
+    user: UserId,
+    code: &str,
+) -> Result<TikTokAccount, AccountError> {
     let now = Utc::now();
-    let grant = ctx.tiktok.exchange_code(code, &ctx.config.tiktok_redirect_uri).await?;
+    let grant = ctx
+        .tiktok
+        .exchange_code(code, &ctx.config.tiktok_redirect_uri)
+        .await?;
     let mut fields: Vec<&str> = BASIC_FIELDS.to_vec();
     if grant.scope.iter().any(|s| s == "user.info.profile") {
         fields.push("username");
@@ -115,7 +145,10 @@ pub async fn connect(ctx: &JobContext, user: UserId, code: &str) -> Result<TikTo
         id,
         open_id: grant.open_id.clone(),
         union_id: info.union_id.clone(),
-        display_name: info.display_name.clone().unwrap_or_else(|| "TikTok account".into()),
+        display_name: info
+            .display_name
+            .clone()
+            .unwrap_or_else(|| "TikTok account".into()),
         username: info.username.clone(),
         avatar_url: info.avatar_url.clone(),
         scopes: grant.scope.clone(),
@@ -125,13 +158,20 @@ pub async fn connect(ctx: &JobContext, user: UserId, code: &str) -> Result<TikTo
     if account.id != id {
         // Lost a race with a concurrent connect of the same account: re-seal for the winner's id.
         let tokens = seal_grant(ctx, account.id, &grant, now);
-        account = ctx.store.store_tokens(user, account.id, account.version, &tokens).await?;
+        account = ctx
+            .store
+            .store_tokens(user, account.id, account.version, &tokens)
+            .await?;
     }
     Ok(account)
 }
 
 /// An access token valid for at least the configured margin, refreshing (single-flight) if needed.
-pub async fn fresh_access_token(ctx: &JobContext, user: UserId, id: AccountId) -> Result<AccessToken, AccountError> {
+pub async fn fresh_access_token(
+    ctx: &JobContext,
+    user: UserId,
+    id: AccountId,
+) -> Result<AccessToken, AccountError> {
     let account = ctx.store.account(user, id).await?;
     check_usable(&account)?;
     if !needs_refresh(ctx, &account, Utc::now()) {
@@ -142,7 +182,12 @@ pub async fn fresh_access_token(ctx: &JobContext, user: UserId, id: AccountId) -
 
 /// Runs `call` with a fresh token; an `access_token_invalid` answer triggers one forced refresh
 /// and one retry, never more.
-pub async fn with_fresh_token<T, F, Fut>(ctx: &JobContext, user: UserId, id: AccountId, call: F) -> Result<T, AccountError>
+pub async fn with_fresh_token<T, F, Fut>(
+    ctx: &JobContext,
+    user: UserId,
+    id: AccountId,
+    call: F,
+) -> Result<T, AccountError>
 where
     F: Fn(AccessToken) -> Fut,
     Fut: Future<Output = Result<T, TikTokError>>,
@@ -163,14 +208,18 @@ fn check_usable(a: &TikTokAccount) -> Result<(), AccountError> {
         AccountStatus::Active if a.tokens.is_some() => Ok(()),
         AccountStatus::Disconnecting => Err(AccountError::Store(StoreError::NotFound)),
         _ => Err(AccountError::NeedsReconnect(
-            a.status_reason.clone().unwrap_or_else(|| RECONNECT_REASON.into()),
+            a.status_reason
+                .clone()
+                .unwrap_or_else(|| RECONNECT_REASON.into()),
         )),
     }
 }
 
 fn needs_refresh(ctx: &JobContext, a: &TikTokAccount, now: DateTime<Utc>) -> bool {
     let margin = chrono::Duration::from_std(ctx.config.token_refresh_margin).unwrap_or_default();
-    a.tokens.as_ref().is_none_or(|t| t.access_expires_at - margin <= now)
+    a.tokens
+        .as_ref()
+        .is_none_or(|t| t.access_expires_at - margin <= now)
 }
 
 /// Refreshes unless someone else already did. `rejected` is a token TikTok refused: a forced
@@ -183,7 +232,12 @@ async fn refresh_single_flight(
     let lock_name = format!("refresh:{}", account.id);
     let deadline = tokio::time::Instant::now() + REFRESH_WAIT;
     loop {
-        if let Some(guard) = ctx.locks.try_acquire(&lock_name, REFRESH_LOCK_TTL).await.map_err(AccountError::Lock)? {
+        if let Some(guard) = ctx
+            .locks
+            .try_acquire(&lock_name, REFRESH_LOCK_TTL)
+            .await
+            .map_err(AccountError::Lock)?
+        {
             let result = refresh_locked(ctx, account.user_id, account.id, rejected.as_ref()).await;
             ctx.locks.release(guard).await;
             return result;
@@ -227,7 +281,9 @@ async fn refresh_locked(
     match ctx.tiktok.refresh(&refresh).await {
         Ok(grant) => {
             let tokens = seal_grant(ctx, id, &grant, now);
-            ctx.store.store_tokens(user, id, account.version, &tokens).await?;
+            ctx.store
+                .store_tokens(user, id, account.version, &tokens)
+                .await?;
             tracing::info!(account_id = %id, "access token refreshed");
             Ok(grant.access_token)
         }
@@ -241,16 +297,29 @@ async fn refresh_locked(
 }
 
 /// Moves the account to `needs_reconnect` with a reason (CAS; retried on a concurrent change).
-pub async fn mark_needs_reconnect(ctx: &JobContext, account: &TikTokAccount, reason: &str) -> Result<(), AccountError> {
+pub async fn mark_needs_reconnect(
+    ctx: &JobContext,
+    account: &TikTokAccount,
+    reason: &str,
+) -> Result<(), AccountError> {
     let mut current = account.clone();
     for _ in 0..3 {
         match ctx
             .store
-            .set_account_status(current.user_id, current.id, current.version, AccountStatus::NeedsReconnect, Some(reason), false)
+            .set_account_status(
+                current.user_id,
+                current.id,
+                current.version,
+                AccountStatus::NeedsReconnect,
+                Some(reason),
+                false,
+            )
             .await
         {
             Ok(_) => return Ok(()),
-            Err(StoreError::StaleState) => current = ctx.store.account(current.user_id, current.id).await?,
+            Err(StoreError::StaleState) => {
+                current = ctx.store.account(current.user_id, current.id).await?
+            }
             Err(e) => return Err(e.into()),
         }
     }

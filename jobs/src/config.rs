@@ -178,7 +178,10 @@ impl Config {
             "development" | "dev" => Mode::Development,
             "production" | "prod" => Mode::Production,
             other => {
-                return Err(err("MKTPOST_ENV", format!("{other:?} is not development or production")));
+                return Err(err(
+                    "MKTPOST_ENV",
+                    format!("{other:?} is not development or production"),
+                ));
             }
         };
         let bind_addr = v.parse("BIND_ADDR", "127.0.0.1:8080")?;
@@ -189,10 +192,15 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite://{}/mktpost.db", data_dir.display()));
         let store_kind = if database_url.starts_with("sqlite:") {
             StoreKind::Sqlite
-        } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        } else if database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://")
+        {
             StoreKind::Postgres
         } else {
-            return Err(err("DATABASE_URL", "must start with sqlite:// or postgres://".into()));
+            return Err(err(
+                "DATABASE_URL",
+                "must start with sqlite:// or postgres://".into(),
+            ));
         };
         let redis_url = match v.get("REDIS_URL") {
             Some(u) if !u.is_empty() => {
@@ -204,15 +212,24 @@ impl Config {
         let token_keys_raw = v.get("TOKEN_KEYS").unwrap_or_else(|| DEV_TOKEN_KEYS.into());
         let token_keys =
             KeyRing::parse(&token_keys_raw).map_err(|e| err("TOKEN_KEYS", e.to_string()))?;
-        let session_secret = Secret::new(v.get("SESSION_SECRET").unwrap_or_else(|| DEV_SESSION_SECRET.into()));
+        let session_secret = Secret::new(
+            v.get("SESSION_SECRET")
+                .unwrap_or_else(|| DEV_SESSION_SECRET.into()),
+        );
         let sandbox_bind: SocketAddr = v.parse("SANDBOX_BIND", "127.0.0.1:8090")?;
         let sandbox_base = format!("http://{sandbox_bind}");
-        let tiktok_redirect_default = format!("{}/auth/tiktok/callback", public_url.as_str().trim_end_matches('/'));
+        let tiktok_redirect_default = format!(
+            "{}/auth/tiktok/callback",
+            public_url.as_str().trim_end_matches('/')
+        );
         let google_signin_url = match v.get("GOOGLE_SIGNIN_URL") {
             Some(s) if s.is_empty() => None,
-            Some(s) => Some(Url::parse(&s).map_err(|e| err("GOOGLE_SIGNIN_URL", format!("not a URL: {e}")))?),
+            Some(s) => Some(
+                Url::parse(&s).map_err(|e| err("GOOGLE_SIGNIN_URL", format!("not a URL: {e}")))?,
+            ),
             None if mode == Mode::Development => Some(
-                Url::parse(&format!("{sandbox_base}/_google/signin")).map_err(|e| err("SANDBOX_BIND", e.to_string()))?,
+                Url::parse(&format!("{sandbox_base}/_google/signin"))
+                    .map_err(|e| err("SANDBOX_BIND", e.to_string()))?,
             ),
             None => None,
         };
@@ -229,18 +246,27 @@ impl Config {
             token_keys,
             session_secret,
             session_ttl: Duration::from_secs(3600 * v.parse::<u64>("SESSION_TTL_HOURS", "168")?),
-            tiktok_client_key: v.get("TIKTOK_CLIENT_KEY").unwrap_or_else(|| SANDBOX_CLIENT_KEY.into()),
+            tiktok_client_key: v
+                .get("TIKTOK_CLIENT_KEY")
+                .unwrap_or_else(|| SANDBOX_CLIENT_KEY.into()),
             tiktok_client_secret: Secret::new(
-                v.get("TIKTOK_CLIENT_SECRET").unwrap_or_else(|| SANDBOX_CLIENT_SECRET.into()),
+                v.get("TIKTOK_CLIENT_SECRET")
+                    .unwrap_or_else(|| SANDBOX_CLIENT_SECRET.into()),
             ),
             tiktok_auth_url: v.url("TIKTOK_AUTH_URL", &sandbox_base)?,
             tiktok_api_url: v.url("TIKTOK_API_URL", &sandbox_base)?,
             tiktok_redirect_uri: v.url("TIKTOK_REDIRECT_URI", &tiktok_redirect_default)?,
-            token_refresh_margin: Duration::from_secs(v.parse("TOKEN_REFRESH_MARGIN_SECS", "3600")?),
-            firebase_project_id: v.get("FIREBASE_PROJECT_ID").unwrap_or_else(|| DEV_FIREBASE_PROJECT.into()),
+            token_refresh_margin: Duration::from_secs(
+                v.parse("TOKEN_REFRESH_MARGIN_SECS", "3600")?,
+            ),
+            firebase_project_id: v
+                .get("FIREBASE_PROJECT_ID")
+                .unwrap_or_else(|| DEV_FIREBASE_PROJECT.into()),
             google_certs_url: v.url(
                 "GOOGLE_CERTS_URL",
-                &format!("{sandbox_base}/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"),
+                &format!(
+                    "{sandbox_base}/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
+                ),
             )?,
             google_signin_url,
             google_certs_refetch: Duration::from_secs(v.parse("GOOGLE_CERTS_REFETCH_SECS", "60")?),
@@ -256,10 +282,18 @@ impl Config {
             log_format: match v.get("LOG_FORMAT").as_deref().unwrap_or("pretty") {
                 "pretty" => LogFormat::Pretty,
                 "json" => LogFormat::Json,
-                other => return Err(err("LOG_FORMAT", format!("{other:?} is not pretty or json"))),
+                other => {
+                    return Err(err(
+                        "LOG_FORMAT",
+                        format!("{other:?} is not pretty or json"),
+                    ));
+                }
             },
             log_retention_days: v.parse("LOG_RETENTION_DAYS", "90")?,
-            trusted_proxy_header: v.get("TRUSTED_PROXY_HEADER").filter(|s| !s.is_empty()).map(|s| s.to_ascii_lowercase()),
+            trusted_proxy_header: v
+                .get("TRUSTED_PROXY_HEADER")
+                .filter(|s| !s.is_empty())
+                .map(|s| s.to_ascii_lowercase()),
             auth_rate_per_min: v.parse("AUTH_RATE_PER_MIN", "60")?,
             api_rate_per_min: v.parse("API_RATE_PER_MIN", "600")?,
             tiktok_chunk_size: v.parse("TIKTOK_CHUNK_SIZE", "10000000")?,
@@ -280,19 +314,34 @@ impl Config {
             return Ok(());
         }
         if self.session_secret.expose().len() < 32 {
-            return Err(err("SESSION_SECRET", "must be at least 32 bytes in production".into()));
+            return Err(err(
+                "SESSION_SECRET",
+                "must be at least 32 bytes in production".into(),
+            ));
         }
         if self.session_secret.expose() == DEV_SESSION_SECRET {
-            return Err(err("SESSION_SECRET", "the development default is not allowed in production".into()));
+            return Err(err(
+                "SESSION_SECRET",
+                "the development default is not allowed in production".into(),
+            ));
         }
         if self.token_keys.ids().any(|id| id == "dev1") {
-            return Err(err("TOKEN_KEYS", "the development key is not allowed in production".into()));
+            return Err(err(
+                "TOKEN_KEYS",
+                "the development key is not allowed in production".into(),
+            ));
         }
         if self.tiktok_client_secret.expose() == SANDBOX_CLIENT_SECRET {
-            return Err(err("TIKTOK_CLIENT_SECRET", "the sandbox secret is not allowed in production".into()));
+            return Err(err(
+                "TIKTOK_CLIENT_SECRET",
+                "the sandbox secret is not allowed in production".into(),
+            ));
         }
         if self.public_url.scheme() != "https" {
-            return Err(err("PUBLIC_URL", "must be https in production (the session cookie is Secure)".into()));
+            return Err(err(
+                "PUBLIC_URL",
+                "must be https in production (the session cookie is Secure)".into(),
+            ));
         }
         Ok(())
     }
@@ -315,7 +364,9 @@ fn absolute(p: &std::path::Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
     }
 }
 
@@ -351,7 +402,10 @@ mod tests {
     use super::*;
 
     fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_vars(&vars)
     }
 
@@ -361,16 +415,31 @@ mod tests {
         assert_eq!(c.store_kind, StoreKind::Sqlite);
         assert!(c.redis_url.is_none());
         assert_eq!(c.log_retention_days, 90);
-        assert_eq!(c.tiktok_redirect_uri.as_str(), "http://127.0.0.1:8080/auth/tiktok/callback");
+        assert_eq!(
+            c.tiktok_redirect_uri.as_str(),
+            "http://127.0.0.1:8080/auth/tiktok/callback"
+        );
         assert!(c.google_signin_url.is_some());
     }
 
     #[test]
     fn bad_values_name_their_variable() {
-        assert_eq!(with(&[("TOKEN_KEYS", "v1:short")]).unwrap_err().var, "TOKEN_KEYS");
-        assert_eq!(with(&[("PUBLIC_URL", "not a url")]).unwrap_err().var, "PUBLIC_URL");
-        assert_eq!(with(&[("WORKER_CONCURRENCY", "many")]).unwrap_err().var, "WORKER_CONCURRENCY");
-        assert_eq!(with(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var, "DATABASE_URL");
+        assert_eq!(
+            with(&[("TOKEN_KEYS", "v1:short")]).unwrap_err().var,
+            "TOKEN_KEYS"
+        );
+        assert_eq!(
+            with(&[("PUBLIC_URL", "not a url")]).unwrap_err().var,
+            "PUBLIC_URL"
+        );
+        assert_eq!(
+            with(&[("WORKER_CONCURRENCY", "many")]).unwrap_err().var,
+            "WORKER_CONCURRENCY"
+        );
+        assert_eq!(
+            with(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var,
+            "DATABASE_URL"
+        );
         let e = with(&[("TOKEN_KEYS", "v1:short")]).unwrap_err().to_string();
         assert!(e.starts_with("configuration error: TOKEN_KEYS:"), "{e}");
     }
@@ -388,7 +457,10 @@ mod tests {
         short.push(("SESSION_SECRET", "too-short"));
         assert_eq!(with(&short).unwrap_err().var, "SESSION_SECRET");
         let mut ok = base.to_vec();
-        ok.push(("SESSION_SECRET", "0123456789abcdef0123456789abcdef-long-enough"));
+        ok.push((
+            "SESSION_SECRET",
+            "0123456789abcdef0123456789abcdef-long-enough",
+        ));
         assert!(with(&ok).unwrap().is_production());
         let mut dev_keys = ok.clone();
         dev_keys.retain(|(k, _)| *k != "TOKEN_KEYS");

@@ -38,8 +38,15 @@ impl JobContext {
                 let conn = redis::aio::ConnectionManager::new(client).await?;
                 let prefix = config.queue_namespace.clone();
                 (
-                    Locks::Redis { conn: conn.clone(), prefix: prefix.clone() },
-                    Pacer::Redis { conn, prefix, window },
+                    Locks::Redis {
+                        conn: conn.clone(),
+                        prefix: prefix.clone(),
+                    },
+                    Pacer::Redis {
+                        conn,
+                        prefix,
+                        window,
+                    },
                 )
             }
             None => (Locks::Store(store.clone()), Pacer::local(window)),

@@ -35,22 +35,32 @@ pub async fn handle(job: DisconnectAccount, ctx: Data<JobContext>) -> Result<(),
         Err(e) => return Err(e.into()),
     };
     if account.status != AccountStatus::Disconnecting {
-        return Err(JobError::Permanent("account is not being disconnected".into()));
+        return Err(JobError::Permanent(
+            "account is not being disconnected".into(),
+        ));
     }
     revoke(&ctx, &account).await?;
-    ctx.store.delete_account(job.user_id, job.account_id).await?;
+    ctx.store
+        .delete_account(job.user_id, job.account_id)
+        .await?;
     tracing::info!("account disconnected: revoked at TikTok and deleted");
     Ok(())
 }
 
 /// Revokes the access token at TikTok. Uses the stored token as is, without refreshing: a token
 /// that is already dead has nothing left to revoke.
-pub async fn revoke(ctx: &JobContext, account: &crate::model::TikTokAccount) -> Result<(), JobError> {
+pub async fn revoke(
+    ctx: &JobContext,
+    account: &crate::model::TikTokAccount,
+) -> Result<(), JobError> {
     let Some(tokens) = &account.tokens else {
         return Ok(());
     };
     let record = format!("account:{}", account.id);
-    let token = match ctx.vault.open_token(&tokens.access_token, record.as_bytes()) {
+    let token = match ctx
+        .vault
+        .open_token(&tokens.access_token, record.as_bytes())
+    {
         Ok(t) => AccessToken::new(t),
         Err(e) => {
             tracing::warn!(error = %e, "stored token unreadable; nothing to revoke");

@@ -20,7 +20,10 @@ pub struct LockGuard {
 /// The lock service.
 #[derive(Clone)]
 pub enum Locks {
-    Redis { conn: ConnectionManager, prefix: String },
+    Redis {
+        conn: ConnectionManager,
+        prefix: String,
+    },
     Store(DynStore),
 }
 
@@ -35,7 +38,11 @@ const RELEASE: &str = r#"if redis.call('GET', KEYS[1]) == ARGV[1] then return re
 
 impl Locks {
     /// Tries once; `None` means someone else holds it.
-    pub async fn try_acquire(&self, name: &str, ttl: Duration) -> Result<Option<LockGuard>, String> {
+    pub async fn try_acquire(
+        &self,
+        name: &str,
+        ttl: Duration,
+    ) -> Result<Option<LockGuard>, String> {
         let holder = holder_id();
         match self {
             Locks::Redis { conn, prefix } => {
@@ -58,14 +65,22 @@ impl Locks {
                     .query_async(&mut c)
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok(Some(LockGuard { name: name.to_owned(), holder, fencing_token }))
+                Ok(Some(LockGuard {
+                    name: name.to_owned(),
+                    holder,
+                    fencing_token,
+                }))
             }
             Locks::Store(store) => {
                 let token = store
                     .acquire_lease(name, &holder, ttl, chrono::Utc::now())
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok(token.map(|fencing_token| LockGuard { name: name.to_owned(), holder, fencing_token }))
+                Ok(token.map(|fencing_token| LockGuard {
+                    name: name.to_owned(),
+                    holder,
+                    fencing_token,
+                }))
             }
         }
     }
@@ -101,7 +116,10 @@ impl Locks {
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            Locks::Store(store) => store.release_lease(&guard.name, &guard.holder).await.map_err(|e| e.to_string()),
+            Locks::Store(store) => store
+                .release_lease(&guard.name, &guard.holder)
+                .await
+                .map_err(|e| e.to_string()),
         };
         if let Err(e) = result {
             tracing::warn!(lock = %guard.name, error = %e, "lock release failed; it will expire");

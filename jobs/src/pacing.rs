@@ -44,8 +44,15 @@ impl Endpoint {
 /// The shared pacer.
 #[derive(Clone)]
 pub enum Pacer {
-    Redis { conn: ConnectionManager, prefix: String, window: Duration },
-    Local { log: Arc<Mutex<HashMap<(AccountId, Endpoint), VecDeque<Instant>>>>, window: Duration },
+    Redis {
+        conn: ConnectionManager,
+        prefix: String,
+        window: Duration,
+    },
+    Local {
+        log: Arc<Mutex<HashMap<(AccountId, Endpoint), VecDeque<Instant>>>>,
+        window: Duration,
+    },
 }
 
 /// Atomically: drop entries older than the window; if there is room, record this call and
@@ -65,7 +72,17 @@ return math.max(1, tonumber(oldest[2]) + window - now)
 impl Pacer {
     /// In-process pacing (the embedded default).
     pub fn local(window: Duration) -> Self {
-        Pacer::Local { log: Arc::default(), window }
+        Pacer::Local {
+            log: Arc::default(),
+            window,
+        }
+    }
+
+    /// The window we enforce: TikTok's plus a margin (10%, at least 1 s), because TikTok stamps
+    /// a call when it arrives, after we let it go, and latency varies from call to call (a busy
+    /// worker host easily adds hundreds of milliseconds to one request and not the next).
+    fn effective(window: Duration) -> Duration {
+        window + (window / 10).max(Duration::from_secs(1))
     }
 
     /// Waits until a call to `endpoint` for `account` fits in TikTok's window, then records it.
@@ -82,7 +99,12 @@ impl Pacer {
 
     async fn try_take(&self, account: AccountId, endpoint: Endpoint) -> Result<Duration, String> {
         match self {
-            Pacer::Redis { conn, prefix, window } => {
+            Pacer::Redis {
+                conn,
+                prefix,
+                window,
+            } => {
+                let window = Self::effective(*window);
                 let now_ms = chrono::Utc::now().timestamp_millis();
                 let member = format!("{now_ms}-{}", uuid::Uuid::new_v4().simple());
                 let wait_ms: i64 = redis::Script::new(TAKE)
@@ -97,10 +119,14 @@ impl Pacer {
                 Ok(Duration::from_millis(wait_ms.max(0) as u64))
             }
             Pacer::Local { log, window } => {
+                let window = &Self::effective(*window);
                 let mut log = log.lock().await;
                 let entries = log.entry((account, endpoint)).or_default();
                 let now = Instant::now();
-                while entries.front().is_some_and(|t| now.duration_since(*t) >= *window) {
+                while entries
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= *window)
+                {
                     entries.pop_front();
                 }
                 if entries.len() < endpoint.limit() as usize {
@@ -108,7 +134,9 @@ impl Pacer {
                     return Ok(Duration::ZERO);
                 }
                 let oldest = entries.front().copied().unwrap_or(now);
-                Ok((oldest + *window).saturating_duration_since(now).max(Duration::from_millis(1)))
+                Ok((oldest + *window)
+                    .saturating_duration_since(now)
+                    .max(Duration::from_millis(1)))
             }
         }
     }
@@ -129,9 +157,16 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::ZERO);
         pacer.acquire(account, Endpoint::Init).await.unwrap();
         assert!(start.elapsed() >= Duration::from_secs(60));
+        assert!(
+            start.elapsed() <= Duration::from_secs(64),
+            "a margin, not a second window"
+        );
         // Other accounts and endpoints have their own windows.
         let t = Instant::now();
-        pacer.acquire(AccountId::new(), Endpoint::Init).await.unwrap();
+        pacer
+            .acquire(AccountId::new(), Endpoint::Init)
+            .await
+            .unwrap();
         pacer.acquire(account, Endpoint::Status).await.unwrap();
         assert_eq!(t.elapsed(), Duration::ZERO);
     }

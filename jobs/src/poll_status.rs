@@ -52,7 +52,11 @@ pub async fn handle(job: PollStatus, ctx: Data<JobContext>) -> Result<(), JobErr
 }
 
 async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
-    let publish_id = post.tiktok.publish_id.clone().ok_or_else(|| Stop::Retry("no publish id".into()))?;
+    let publish_id = post
+        .tiktok
+        .publish_id
+        .clone()
+        .ok_or_else(|| Stop::Retry("no publish id".into()))?;
     let account = ctx.store.account(post.user_id, post.account_id).await?;
     let status = fetch_status(ctx, &account, &publish_id).await?;
     let polls = post.tiktok.status_polls + 1;
@@ -61,6 +65,10 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
     match kind {
         PublishStatusKind::PublishComplete => {
             let ids = status.public_post_ids.clone();
+            // Receipt confirmed: the video leaves our side before the post reads "published".
+            let deleted = publish::remove_staged_object(ctx, &post)
+                .await
+                .then(Utc::now);
             let done = ctx
                 .store
                 .transition_post(
@@ -75,6 +83,9 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
                         p.published_at = Some(Utc::now());
                         p.error_code = None;
                         p.error_message = None;
+                        if p.media_deleted_at.is_none() {
+                            p.media_deleted_at = deleted;
+                        }
                     }),
                 )
                 .await?;
@@ -83,7 +94,10 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
             Ok(())
         }
         PublishStatusKind::Failed => {
-            let reason = status.fail_reason.clone().unwrap_or_else(|| "internal".into());
+            let reason = status
+                .fail_reason
+                .clone()
+                .unwrap_or_else(|| "internal".into());
             let message = tiktok::fail_reason_message(&reason).to_owned();
             let mut failing = post.clone();
             failing.tiktok.status = Some(status_text);
@@ -96,7 +110,10 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
         other => {
             // Still processing (or an undocumented status): receipt is confirmed once TikTok is
             // past PROCESSING_UPLOAD with every byte.
-            let past_upload = !matches!(other, PublishStatusKind::ProcessingUpload | PublishStatusKind::ProcessingDownload);
+            let past_upload = !matches!(
+                other,
+                PublishStatusKind::ProcessingUpload | PublishStatusKind::ProcessingDownload
+            );
             if polls >= ctx.config.status_poll_budget {
                 return unconfirmed(ctx, post, polls).await;
             }
@@ -118,9 +135,18 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
             if past_upload {
                 delete_staged_media(ctx, &saved).await;
             }
-            let delay = poll_delay(polls, Duration::from_secs(ctx.config.status_poll_max_interval_secs));
+            let delay = poll_delay(
+                polls,
+                Duration::from_secs(ctx.config.status_poll_max_interval_secs),
+            );
             ctx.queue
-                .push_after(&PollStatus { user_id: post.user_id, post_id: post.id }, delay)
+                .push_after(
+                    &PollStatus {
+                        user_id: post.user_id,
+                        post_id: post.id,
+                    },
+                    delay,
+                )
                 .await
                 .map_err(|e| Stop::Retry(e.to_string()))?;
             Ok(())
@@ -139,12 +165,20 @@ async fn unconfirmed(ctx: &JobContext, post: Post, polls: u32) -> Result<(), Sto
     })
     .await
     .map_err(|e| publish::stop_for_account(ctx, e))?;
-    let since = post.tiktok.upload_completed_at.unwrap_or(post.created_at).timestamp() - 60;
+    let since = post
+        .tiktok
+        .upload_completed_at
+        .unwrap_or(post.created_at)
+        .timestamp()
+        - 60;
     let title = post.settings.title.trim().to_owned();
     let found = page
         .videos
         .iter()
-        .find(|v| v.create_time.unwrap_or(0) >= since && v.title.as_deref().map(str::trim) == Some(title.as_str()))
+        .find(|v| {
+            v.create_time.unwrap_or(0) >= since
+                && v.title.as_deref().map(str::trim) == Some(title.as_str())
+        })
         .map(|v| v.id.clone());
     let saved = ctx
         .store
@@ -175,9 +209,17 @@ async fn unconfirmed(ctx: &JobContext, post: Post, polls: u32) -> Result<(), Sto
         .await?;
     delete_staged_media(ctx, &saved).await;
     // Bounded: after twice the budget the post stays `unconfirmed` for the creator to check.
-    if saved.state == PostState::Unconfirmed && polls < ctx.config.status_poll_budget.saturating_mul(2) {
+    if saved.state == PostState::Unconfirmed
+        && polls < ctx.config.status_poll_budget.saturating_mul(2)
+    {
         ctx.queue
-            .push_after(&PollStatus { user_id: post.user_id, post_id: post.id }, Duration::from_secs(ctx.config.status_poll_max_interval_secs * 10))
+            .push_after(
+                &PollStatus {
+                    user_id: post.user_id,
+                    post_id: post.id,
+                },
+                Duration::from_secs(ctx.config.status_poll_max_interval_secs * 10),
+            )
             .await
             .map_err(|e| Stop::Retry(e.to_string()))?;
     }

@@ -8,7 +8,9 @@
 
 use crate::accounts::{self, AccountError};
 use crate::context::JobContext;
-use crate::model::{AccountId, MediaId, Post, PostId, PostSettings, PostState, PrivacyLevel, TikTokProgress, UserId};
+use crate::model::{
+    AccountId, MediaId, Post, PostId, PostSettings, PostState, PrivacyLevel, TikTokProgress, UserId,
+};
 use crate::publish::{self, PublishPost};
 use crate::store::{Created, StoreError};
 use crate::tiktok::{CreatorInfo, ErrorClass, TikTokError};
@@ -69,11 +71,17 @@ impl From<StoreError> for PostError {
 }
 
 fn invalid(code: &'static str, message: impl Into<String>) -> PostError {
-    PostError::Invalid { code, message: message.into() }
+    PostError::Invalid {
+        code,
+        message: message.into(),
+    }
 }
 
 fn conflict(code: &'static str, message: impl Into<String>) -> PostError {
-    PostError::Conflict { code, message: message.into() }
+    PostError::Conflict {
+        code,
+        message: message.into(),
+    }
 }
 
 /// The hash that tells a replay of a request from a different request under the same key.
@@ -83,37 +91,65 @@ pub fn request_hash(req: &NewPost, scheduled: Option<&(DateTime<Utc>, Option<Str
 }
 
 /// Checks a request against the creator's live options. Pure, so every rule has a unit test.
-pub fn validate(req: &NewPost, info: &CreatorInfo, duration_ms: Option<u64>) -> Result<PrivacyLevel, PostError> {
+pub fn validate(
+    req: &NewPost,
+    info: &CreatorInfo,
+    duration_ms: Option<u64>,
+) -> Result<PrivacyLevel, PostError> {
     let privacy = req.privacy_level.ok_or_else(|| {
-        invalid("privacy_level_required", "Choose who can see this video (TikTok requires an explicit choice).")
+        invalid(
+            "privacy_level_required",
+            "Choose who can see this video (TikTok requires an explicit choice).",
+        )
     })?;
     if !info.privacy_level_options.contains(&privacy) {
         return Err(invalid(
             "privacy_level_option_mismatch",
-            format!("This account cannot post with privacy {}; choose one of the options TikTok offers for it.", privacy.as_str()),
+            format!(
+                "This account cannot post with privacy {}; choose one of the options TikTok offers for it.",
+                privacy.as_str()
+            ),
         ));
     }
     let units = req.title.encode_utf16().count();
     if units > MAX_TITLE_UTF16 {
-        return Err(invalid("title_too_long", format!("The caption is {units} characters long; TikTok allows {MAX_TITLE_UTF16}.")));
+        return Err(invalid(
+            "title_too_long",
+            format!("The caption is {units} characters long; TikTok allows {MAX_TITLE_UTF16}."),
+        ));
     }
     if info.comment_disabled && !req.disable_comment {
-        return Err(invalid("comments_disabled_by_creator", "This creator turned comments off on TikTok, so they cannot be allowed here."));
+        return Err(invalid(
+            "comments_disabled_by_creator",
+            "This creator turned comments off on TikTok, so they cannot be allowed here.",
+        ));
     }
     if info.duet_disabled && !req.disable_duet {
-        return Err(invalid("duet_disabled_by_creator", "This creator turned Duet off on TikTok, so it cannot be allowed here."));
+        return Err(invalid(
+            "duet_disabled_by_creator",
+            "This creator turned Duet off on TikTok, so it cannot be allowed here.",
+        ));
     }
     if info.stitch_disabled && !req.disable_stitch {
-        return Err(invalid("stitch_disabled_by_creator", "This creator turned Stitch off on TikTok, so it cannot be allowed here."));
+        return Err(invalid(
+            "stitch_disabled_by_creator",
+            "This creator turned Stitch off on TikTok, so it cannot be allowed here.",
+        ));
     }
     if req.brand_content_toggle && privacy == PrivacyLevel::SelfOnly {
-        return Err(invalid("branded_content_cannot_be_private", "Branded content cannot be private (\"Only me\"); choose another audience."));
+        return Err(invalid(
+            "branded_content_cannot_be_private",
+            "Branded content cannot be private (\"Only me\"); choose another audience.",
+        ));
     }
     if let (Some(max), Some(ms)) = (info.max_video_post_duration_sec, duration_ms) {
         if ms > (max.max(0) as u64) * 1000 {
             return Err(invalid(
                 "video_too_long",
-                format!("This account can post videos up to {max} seconds; this video is {} seconds.", ms.div_ceil(1000)),
+                format!(
+                    "This account can post videos up to {max} seconds; this video is {} seconds.",
+                    ms.div_ceil(1000)
+                ),
             ));
         }
     }
@@ -164,19 +200,22 @@ pub async fn create(
     }
     let media = ctx.store.media(user, req.media_id).await?;
     if media.post_id.is_some() {
-        return Err(conflict("media_in_use", "This video is already used by another post; upload it again for a new post."));
+        return Err(conflict(
+            "media_in_use",
+            "This video is already used by another post; upload it again for a new post.",
+        ));
     }
-    let tiktok = ctx.tiktok.clone();
-    let info = accounts::with_fresh_token(ctx, user, account.id, move |t| {
-        let tiktok = tiktok.clone();
-        async move { tiktok.creator_info(&t).await }
-    })
-    .await
-    .map_err(account_error)?;
+    let info = publish::creator_info_paced(ctx, user, account.id)
+        .await
+        .map_err(account_error)?;
     let privacy = validate(&req, &info, media.duration_ms)?;
 
     let now = Utc::now();
-    let state = if scheduled.is_some() { PostState::Scheduled } else { PostState::Queued };
+    let state = if scheduled.is_some() {
+        PostState::Scheduled
+    } else {
+        PostState::Queued
+    };
     let post = Post {
         id: PostId::new(),
         user_id: user,
@@ -215,9 +254,10 @@ pub async fn create(
     if let Err(e) = ctx.store.attach_media(user, media.id, post.id).await {
         let _ = ctx.store.delete_post(user, post.id).await;
         return Err(match e {
-            StoreError::StaleState | StoreError::Conflict(_) => {
-                conflict("media_in_use", "This video is already used by another post; upload it again for a new post.")
-            }
+            StoreError::StaleState | StoreError::Conflict(_) => conflict(
+                "media_in_use",
+                "This video is already used by another post; upload it again for a new post.",
+            ),
             e => e.into(),
         });
     }
@@ -225,7 +265,10 @@ pub async fn create(
         // Enqueue after the write: a crash in between leaves a `queued` post that the
         // scheduler's reconcile sweep enqueues.
         ctx.queue
-            .push(&PublishPost { user_id: user, post_id: post.id })
+            .push(&PublishPost {
+                user_id: user,
+                post_id: post.id,
+            })
             .await
             .map_err(|e| PostError::Queue(e.to_string()))?;
     }
@@ -235,9 +278,15 @@ pub async fn create(
 
 fn replayed(existing: Post, hash: &str) -> Result<Created<Post>, PostError> {
     if existing.request_hash.as_deref() == Some(hash) {
-        Ok(Created { value: existing, created: false })
+        Ok(Created {
+            value: existing,
+            created: false,
+        })
     } else {
-        Err(conflict("idempotency_key_reused", "This Idempotency-Key was already used for a different request."))
+        Err(conflict(
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different request.",
+        ))
     }
 }
 
@@ -245,15 +294,26 @@ fn replayed(existing: Post, hash: &str) -> Result<Created<Post>, PostError> {
 pub async fn cancel(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, PostError> {
     loop {
         let post = ctx.store.post(user, id).await?;
-        if !matches!(post.state, PostState::Draft | PostState::Scheduled | PostState::Queued | PostState::NeedsReconnect) {
+        if !matches!(
+            post.state,
+            PostState::Draft | PostState::Scheduled | PostState::Queued | PostState::NeedsReconnect
+        ) {
             return Err(conflict(
                 "not_cancellable",
-                format!("This post is {} and can no longer be cancelled (TikTok already has it or it is finished).", post.state),
+                format!(
+                    "This post is {} and can no longer be cancelled (TikTok already has it or it is finished).",
+                    post.state
+                ),
             ));
         }
         match ctx
             .store
-            .transition_post(user, id, post.state, Box::new(|p| p.state = PostState::Cancelled))
+            .transition_post(
+                user,
+                id,
+                post.state,
+                Box::new(|p| p.state = PostState::Cancelled),
+            )
             .await
         {
             Ok(cancelled) => {
@@ -272,19 +332,39 @@ pub async fn replay(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, 
     let post = ctx.store.post(user, id).await?;
     let parked = post.error_code.as_deref() == Some(publish::RETRIES_EXHAUSTED);
     if post.state != PostState::Failed && !parked {
-        return Err(conflict("not_replayable", format!("This post is {}; only failed or stalled posts can be retried.", post.state)));
+        return Err(conflict(
+            "not_replayable",
+            format!(
+                "This post is {}; only failed or stalled posts can be retried.",
+                post.state
+            ),
+        ));
     }
     if post.media_deleted_at.is_some() {
-        return Err(conflict("media_gone", "This post's video was deleted after TikTok's answer; upload it again in a new post."));
+        return Err(conflict(
+            "media_gone",
+            "This post's video was deleted after TikTok's answer; upload it again in a new post.",
+        ));
     }
     if let Some(publish_id) = &post.tiktok.publish_id {
         let account = ctx.store.account(user, post.account_id).await?;
-        let status = publish::fetch_status(ctx, &account, publish_id).await.map_err(|_| PostError::Unavailable)?;
-        if status.status != crate::tiktok::PublishStatusKind::Failed && post.state == PostState::Failed {
-            return Err(conflict("publish_in_progress", "TikTok may still publish this post; it cannot be retried now."));
+        let status = publish::fetch_status(ctx, &account, publish_id)
+            .await
+            .map_err(|_| PostError::Unavailable)?;
+        if status.status != crate::tiktok::PublishStatusKind::Failed
+            && post.state == PostState::Failed
+        {
+            return Err(conflict(
+                "publish_in_progress",
+                "TikTok may still publish this post; it cannot be retried now.",
+            ));
         }
     }
-    let to = if post.state == PostState::Failed { PostState::Queued } else { post.state };
+    let to = if post.state == PostState::Failed {
+        PostState::Queued
+    } else {
+        post.state
+    };
     let replayed = ctx
         .store
         .transition_post(
@@ -300,7 +380,10 @@ pub async fn replay(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, 
         )
         .await?;
     ctx.queue
-        .push(&PublishPost { user_id: user, post_id: id })
+        .push(&PublishPost {
+            user_id: user,
+            post_id: id,
+        })
         .await
         .map_err(|e| PostError::Queue(e.to_string()))?;
     Ok(replayed)
@@ -344,30 +427,90 @@ mod tests {
     #[test]
     fn every_posting_rule_has_its_own_refusal() {
         assert!(validate(&req(), &info(), Some(10_000)).is_ok());
-        assert_eq!(code(validate(&NewPost { privacy_level: None, ..req() }, &info(), None)), "privacy_level_required");
         assert_eq!(
-            code(validate(&NewPost { privacy_level: Some(PrivacyLevel::FollowerOfCreator), ..req() }, &info(), None)),
+            code(validate(
+                &NewPost {
+                    privacy_level: None,
+                    ..req()
+                },
+                &info(),
+                None
+            )),
+            "privacy_level_required"
+        );
+        assert_eq!(
+            code(validate(
+                &NewPost {
+                    privacy_level: Some(PrivacyLevel::FollowerOfCreator),
+                    ..req()
+                },
+                &info(),
+                None
+            )),
             "privacy_level_option_mismatch"
         );
         // 2200 UTF-16 units: an emoji counts twice.
-        assert!(validate(&NewPost { title: "😀".repeat(1100), ..req() }, &info(), None).is_ok());
-        assert_eq!(code(validate(&NewPost { title: "😀".repeat(1101), ..req() }, &info(), None)), "title_too_long");
-        assert_eq!(code(validate(&NewPost { disable_stitch: false, ..req() }, &info(), None)), "stitch_disabled_by_creator");
-        let mut no_comments = info();
-        no_comments.comment_disabled = true;
-        assert_eq!(code(validate(&req(), &no_comments, None)), "comments_disabled_by_creator");
-        let mut no_duet = info();
-        no_duet.duet_disabled = true;
-        assert_eq!(code(validate(&req(), &no_duet, None)), "duet_disabled_by_creator");
+        assert!(
+            validate(
+                &NewPost {
+                    title: "😀".repeat(1100),
+                    ..req()
+                },
+                &info(),
+                None
+            )
+            .is_ok()
+        );
         assert_eq!(
             code(validate(
-                &NewPost { brand_content_toggle: true, privacy_level: Some(PrivacyLevel::SelfOnly), ..req() },
+                &NewPost {
+                    title: "😀".repeat(1101),
+                    ..req()
+                },
+                &info(),
+                None
+            )),
+            "title_too_long"
+        );
+        assert_eq!(
+            code(validate(
+                &NewPost {
+                    disable_stitch: false,
+                    ..req()
+                },
+                &info(),
+                None
+            )),
+            "stitch_disabled_by_creator"
+        );
+        let mut no_comments = info();
+        no_comments.comment_disabled = true;
+        assert_eq!(
+            code(validate(&req(), &no_comments, None)),
+            "comments_disabled_by_creator"
+        );
+        let mut no_duet = info();
+        no_duet.duet_disabled = true;
+        assert_eq!(
+            code(validate(&req(), &no_duet, None)),
+            "duet_disabled_by_creator"
+        );
+        assert_eq!(
+            code(validate(
+                &NewPost {
+                    brand_content_toggle: true,
+                    privacy_level: Some(PrivacyLevel::SelfOnly),
+                    ..req()
+                },
                 &info(),
                 None
             )),
             "branded_content_cannot_be_private"
         );
-        assert_eq!(code(validate(&req(), &info(), Some(61_000))), "video_too_long");
+        assert_eq!(
+            code(validate(&req(), &info(), Some(61_000))),
+            "video_too_long"
+        );
     }
 
     #[test]
@@ -375,6 +518,15 @@ mod tests {
         let a = request_hash(&req(), None);
         let r = req();
         assert_eq!(request_hash(&r, None), request_hash(&r.clone(), None));
-        assert_ne!(a, request_hash(&NewPost { title: "other".into(), ..r }, None));
+        assert_ne!(
+            a,
+            request_hash(
+                &NewPost {
+                    title: "other".into(),
+                    ..r
+                },
+                None
+            )
+        );
     }
 }

@@ -71,11 +71,19 @@ pub(crate) enum Stop {
     /// Transient: try again later (counts against the post's attempts).
     Retry(String),
     /// A daily cap: back to `scheduled` for `until`.
-    Defer { until: DateTime<Utc>, code: &'static str, message: String },
+    Defer {
+        until: DateTime<Utc>,
+        code: &'static str,
+        message: String,
+    },
     /// The creator must reconnect.
     Reconnect(String),
     /// Never going to work as is.
-    Fail { code: String, message: String, fail_reason: Option<String> },
+    Fail {
+        code: String,
+        message: String,
+        fail_reason: Option<String>,
+    },
     /// Another worker owns the post now; nothing to do.
     Yield,
 }
@@ -93,7 +101,11 @@ impl From<StoreError> for Stop {
 /// The pacer's store (Redis) failed: retry like a TikTok 503, without calling TikTok.
 pub(crate) fn pacing_unavailable(e: String) -> TikTokError {
     tracing::warn!(error = %e, "pacing unavailable");
-    TikTokError::Http { endpoint: "pacing", status: 503, retry_after: Some(Duration::from_secs(1)) }
+    TikTokError::Http {
+        endpoint: "pacing",
+        status: 503,
+        retry_after: Some(Duration::from_secs(1)),
+    }
 }
 
 /// Classifies a TikTok answer (tiktok-api.md §10) into what the job does next.
@@ -102,10 +114,22 @@ pub(crate) fn stop_for(ctx: &JobContext, e: &TikTokError) -> Stop {
     match e.class() {
         ErrorClass::Retryable { .. } => Stop::Retry(e.to_string()),
         ErrorClass::RefreshAndRetry | ErrorClass::Reauth => Stop::Reconnect(e.creator_message()),
-        ErrorClass::Wait => Stop::Defer { until: later, code: "daily_cap", message: e.creator_message() },
-        ErrorClass::AppCapWait => Stop::Defer { until: later, code: "app_cap", message: e.creator_message() },
+        ErrorClass::Wait => Stop::Defer {
+            until: later,
+            code: "daily_cap",
+            message: e.creator_message(),
+        },
+        ErrorClass::AppCapWait => Stop::Defer {
+            until: later,
+            code: "app_cap",
+            message: e.creator_message(),
+        },
         ErrorClass::Permanent => Stop::Fail {
-            code: e.code().or(e.fail_reason()).unwrap_or("tiktok_refused").to_owned(),
+            code: e
+                .code()
+                .or(e.fail_reason())
+                .unwrap_or("tiktok_refused")
+                .to_owned(),
             message: e.creator_message(),
             fail_reason: e.fail_reason().map(str::to_owned),
         },
@@ -136,7 +160,12 @@ pub async fn handle(job: PublishPost, ctx: Data<JobContext>) -> Result<(), JobEr
         PostState::Queued => {
             match ctx
                 .store
-                .transition_post(post.user_id, post.id, PostState::Queued, Box::new(|p| p.state = PostState::Uploading))
+                .transition_post(
+                    post.user_id,
+                    post.id,
+                    PostState::Queued,
+                    Box::new(|p| p.state = PostState::Uploading),
+                )
                 .await
             {
                 Ok(p) => p,
@@ -149,7 +178,12 @@ pub async fn handle(job: PublishPost, ctx: Data<JobContext>) -> Result<(), JobEr
         _ => return Ok(()),
     };
     let lock = format!("publish:{}", post.id);
-    let Some(guard) = ctx.locks.try_acquire(&lock, LOCK_TTL).await.map_err(JobError::Retry)? else {
+    let Some(guard) = ctx
+        .locks
+        .try_acquire(&lock, LOCK_TTL)
+        .await
+        .map_err(JobError::Retry)?
+    else {
         tracing::info!("another worker is driving this post");
         return Ok(());
     };
@@ -172,7 +206,12 @@ pub async fn handle(job: PublishPost, ctx: Data<JobContext>) -> Result<(), JobEr
 }
 
 /// Records how the drive ended on the post and turns it into the job's result.
-pub(crate) async fn settle(ctx: &JobContext, user: UserId, id: PostId, result: Result<(), Stop>) -> Result<(), JobError> {
+pub(crate) async fn settle(
+    ctx: &JobContext,
+    user: UserId,
+    id: PostId,
+    result: Result<(), Stop>,
+) -> Result<(), JobError> {
     let stop = match result {
         Ok(()) | Err(Stop::Yield) => return Ok(()),
         Err(stop) => stop,
@@ -213,7 +252,11 @@ pub(crate) async fn settle(ctx: &JobContext, user: UserId, id: PostId, result: R
                 Err(JobError::Retry(msg))
             }
         }
-        Stop::Defer { until, code, message } => {
+        Stop::Defer {
+            until,
+            code,
+            message,
+        } => {
             // Only before TikTok accepted an init (a stored publish_id means resume, never defer).
             if post.tiktok.publish_id.is_some() {
                 return Err(JobError::Retry(message));
@@ -234,6 +277,29 @@ pub(crate) async fn settle(ctx: &JobContext, user: UserId, id: PostId, result: R
             tracing::info!(code, %until, "post deferred to the next window");
             Ok(())
         }
+        Stop::Reconnect(message)
+            if matches!(from, PostState::Processing | PostState::Unconfirmed) =>
+        {
+            // TikTok has the video; we just cannot ask about it until the creator reconnects.
+            ctx.store
+                .transition_post(
+                    user,
+                    id,
+                    from,
+                    Box::new(move |p| {
+                        p.state = PostState::Unconfirmed;
+                        p.error_code = Some("needs_reconnect".into());
+                        p.error_message = Some(format!(
+                            "{message} TikTok has this video; reconnect the account so we can confirm it was published."
+                        ));
+                    }),
+                )
+                .await?;
+            // TikTok accepted every byte (we only reach processing after its 201): nothing will
+            // be uploaded again, so the video leaves our side now.
+            delete_staged_media(ctx, &post).await;
+            Err(JobError::Reconnect("account needs reconnect".into()))
+        }
         Stop::Reconnect(message) => {
             ctx.store
                 .transition_post(
@@ -249,7 +315,11 @@ pub(crate) async fn settle(ctx: &JobContext, user: UserId, id: PostId, result: R
                 .await?;
             Err(JobError::Reconnect("account needs reconnect".into()))
         }
-        Stop::Fail { code, message, fail_reason } => {
+        Stop::Fail {
+            code,
+            message,
+            fail_reason,
+        } => {
             fail_post(ctx, &post, code, message, fail_reason).await?;
             Err(JobError::Permanent("publish refused".into()))
         }
@@ -264,8 +334,10 @@ pub(crate) async fn fail_post(
     message: String,
     fail_reason: Option<String>,
 ) -> Result<(), StoreError> {
-    let failed = ctx
-        .store
+    // Failed is terminal for the video: delete it first, so the post never reads "failed" while
+    // its video is still on our side.
+    let deleted = remove_staged_object(ctx, post).await.then(Utc::now);
+    ctx.store
         .transition_post(
             post.user_id,
             post.id,
@@ -277,40 +349,58 @@ pub(crate) async fn fail_post(
                 if fail_reason.is_some() {
                     p.tiktok.fail_reason = fail_reason;
                 }
+                if p.media_deleted_at.is_none() {
+                    p.media_deleted_at = deleted;
+                }
             }),
         )
         .await?;
-    delete_staged_media(ctx, &failed).await;
     Ok(())
+}
+
+/// Deletes the post's staged object and media row (idempotent). True when nothing of the video
+/// is left on our side; false when staging failed (logged; retried at the next terminal step).
+pub(crate) async fn remove_staged_object(ctx: &JobContext, post: &Post) -> bool {
+    if post.media_deleted_at.is_some() {
+        return true;
+    }
+    let Some(media_id) = post.media_id else {
+        return true;
+    };
+    let result = match ctx.store.media(post.user_id, media_id).await {
+        Ok(media) => ctx.staging.delete(&media).await.map_err(|e| e.to_string()),
+        Err(StoreError::NotFound) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    };
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "staged media not deleted");
+            false
+        }
+    }
 }
 
 /// Deletes the post's staged video and records when (the privacy promise: a video exists on
 /// our side only until TikTok confirms receipt). Idempotent.
 pub(crate) async fn delete_staged_media(ctx: &JobContext, post: &Post) {
-    if post.media_deleted_at.is_some() {
+    if post.media_deleted_at.is_some() || !remove_staged_object(ctx, post).await {
         return;
-    }
-    let Some(media_id) = post.media_id else { return };
-    match ctx.store.media(post.user_id, media_id).await {
-        Ok(media) => {
-            if let Err(e) = ctx.staging.delete(&media).await {
-                tracing::warn!(error = %e, "staged media not deleted; the sweep will retry");
-                return;
-            }
-        }
-        Err(StoreError::NotFound) => {}
-        Err(e) => {
-            tracing::warn!(error = %e, "staged media not deleted; the sweep will retry");
-            return;
-        }
     }
     let now = Utc::now();
     for _ in 0..3 {
-        let Ok(current) = ctx.store.post(post.user_id, post.id).await else { return };
+        let Ok(current) = ctx.store.post(post.user_id, post.id).await else {
+            return;
+        };
         let state = current.state;
         match ctx
             .store
-            .transition_post(post.user_id, post.id, state, Box::new(move |p| p.media_deleted_at = Some(now)))
+            .transition_post(
+                post.user_id,
+                post.id,
+                state,
+                Box::new(move |p| p.media_deleted_at = Some(now)),
+            )
             .await
         {
             Ok(_) => return,
@@ -324,27 +414,35 @@ pub(crate) async fn delete_staged_media(ctx: &JobContext, post: &Post) {
 }
 
 async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
-    let account = ctx.store.account(post.user_id, post.account_id).await.map_err(|e| match e {
-        StoreError::NotFound => Stop::Fail {
-            code: "account_gone".into(),
-            message: "The TikTok account of this post was disconnected.".into(),
-            fail_reason: None,
-        },
-        e => e.into(),
-    })?;
+    let account = ctx
+        .store
+        .account(post.user_id, post.account_id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => Stop::Fail {
+                code: "account_gone".into(),
+                message: "The TikTok account of this post was disconnected.".into(),
+                fail_reason: None,
+            },
+            e => e.into(),
+        })?;
     let media_id = post.media_id.ok_or_else(|| Stop::Fail {
         code: "no_media".into(),
         message: "This post has no video.".into(),
         fail_reason: None,
     })?;
-    let media = ctx.store.media(post.user_id, media_id).await.map_err(|e| match e {
-        StoreError::NotFound => Stop::Fail {
-            code: "media_gone".into(),
-            message: "The video of this post is no longer stored; upload it again.".into(),
-            fail_reason: None,
-        },
-        e => e.into(),
-    })?;
+    let media = ctx
+        .store
+        .media(post.user_id, media_id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => Stop::Fail {
+                code: "media_gone".into(),
+                message: "The video of this post is no longer stored; upload it again.".into(),
+                fail_reason: None,
+            },
+            e => e.into(),
+        })?;
 
     if post.tiktok.publish_id.is_some() && !can_still_complete(ctx, &account, &post).await? {
         // Rule 3's exception: this publish can never complete, so a new init cannot duplicate it.
@@ -364,8 +462,14 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
 }
 
 /// True while the stored publish may still become a post (rule 3).
-async fn can_still_complete(ctx: &JobContext, account: &TikTokAccount, post: &Post) -> Result<bool, Stop> {
-    let (Some(publish_id), Some(issued)) = (&post.tiktok.publish_id, post.tiktok.upload_url_issued_at) else {
+async fn can_still_complete(
+    ctx: &JobContext,
+    account: &TikTokAccount,
+    post: &Post,
+) -> Result<bool, Stop> {
+    let (Some(publish_id), Some(issued)) =
+        (&post.tiktok.publish_id, post.tiktok.upload_url_issued_at)
+    else {
         return Ok(false);
     };
     if Utc::now() < issued + UPLOAD_URL_TTL {
@@ -377,7 +481,11 @@ async fn can_still_complete(ctx: &JobContext, account: &TikTokAccount, post: &Po
     Ok(!status.failure().is_some() && status.uploaded_bytes.unwrap_or(0) >= size)
 }
 
-pub(crate) async fn fetch_status(ctx: &JobContext, account: &TikTokAccount, publish_id: &str) -> Result<tiktok::PublishStatus, Stop> {
+pub(crate) async fn fetch_status(
+    ctx: &JobContext,
+    account: &TikTokAccount,
+    publish_id: &str,
+) -> Result<tiktok::PublishStatus, Stop> {
     let tiktok = ctx.tiktok.clone();
     let pacer = ctx.pacer.clone();
     let id = account.id;
@@ -385,7 +493,10 @@ pub(crate) async fn fetch_status(ctx: &JobContext, account: &TikTokAccount, publ
     accounts::with_fresh_token(ctx, account.user_id, account.id, move |t| {
         let (tiktok, pacer, publish_id) = (tiktok.clone(), pacer.clone(), publish_id.clone());
         async move {
-            pacer.acquire(id, Endpoint::Status).await.map_err(pacing_unavailable)?;
+            pacer
+                .acquire(id, Endpoint::Status)
+                .await
+                .map_err(pacing_unavailable)?;
             tiktok.fetch_status(&t, &publish_id).await
         }
     })
@@ -394,10 +505,20 @@ pub(crate) async fn fetch_status(ctx: &JobContext, account: &TikTokAccount, publ
 }
 
 /// creator_info → checks → video/init → persist (rule 2).
-async fn init(ctx: &JobContext, account: &TikTokAccount, media: &Media, post: Post) -> Result<Post, Stop> {
-    let info = creator_info(ctx, account).await?;
+async fn init(
+    ctx: &JobContext,
+    account: &TikTokAccount,
+    media: &Media,
+    post: Post,
+) -> Result<Post, Stop> {
+    let info = creator_info_paced(ctx, account.user_id, account.id)
+        .await
+        .map_err(|e| stop_for_account(ctx, e))?;
     check_against_creator(&post, media, &info)?;
-    let policy = ChunkPolicy { single_chunk_max: ctx.config.tiktok_single_chunk_max, chunk_size: ctx.config.tiktok_chunk_size };
+    let policy = ChunkPolicy {
+        single_chunk_max: ctx.config.tiktok_single_chunk_max,
+        chunk_size: ctx.config.tiktok_chunk_size,
+    };
     let plan = tiktok::plan(media.size, &policy).map_err(|e| Stop::Fail {
         code: "invalid_video_size".into(),
         message: format!("This video cannot be uploaded to TikTok: {e}"),
@@ -414,15 +535,25 @@ async fn init(ctx: &JobContext, account: &TikTokAccount, media: &Media, post: Po
     let pacer = ctx.pacer.clone();
     let account_id = account.id;
     let result = accounts::with_fresh_token(ctx, account.user_id, account.id, move |t| {
-        let (tiktok, pacer, post_info, source) = (tiktok.clone(), pacer.clone(), post_info.clone(), source.clone());
+        let (tiktok, pacer, post_info, source) = (
+            tiktok.clone(),
+            pacer.clone(),
+            post_info.clone(),
+            source.clone(),
+        );
         async move {
-            pacer.acquire(account_id, Endpoint::Init).await.map_err(pacing_unavailable)?;
+            pacer
+                .acquire(account_id, Endpoint::Init)
+                .await
+                .map_err(pacing_unavailable)?;
             tiktok.init_direct_post(&t, &post_info, &source).await
         }
     })
     .await
     .map_err(|e| stop_for_account(ctx, e))?;
-    let upload_url = result.upload_url.ok_or_else(|| Stop::Retry("init returned no upload URL".into()))?;
+    let upload_url = result
+        .upload_url
+        .ok_or_else(|| Stop::Retry("init returned no upload URL".into()))?;
     let publish_id = result.publish_id;
     tracing::info!(%publish_id, chunks = plan.total_chunk_count, "initialised; persisting before the first byte");
     // Rule 2: if this write loses, nothing was sent and this init is abandoned.
@@ -438,25 +569,34 @@ async fn init(ctx: &JobContext, account: &TikTokAccount, media: &Media, post: Po
     .await
 }
 
-async fn creator_info(ctx: &JobContext, account: &TikTokAccount) -> Result<CreatorInfo, Stop> {
+/// `creator_info` for an account, paced and with a fresh token.
+pub async fn creator_info_paced(
+    ctx: &JobContext,
+    user: UserId,
+    account: crate::model::AccountId,
+) -> Result<CreatorInfo, AccountError> {
     let tiktok = ctx.tiktok.clone();
     let pacer = ctx.pacer.clone();
-    let id = account.id;
-    accounts::with_fresh_token(ctx, account.user_id, account.id, move |t| {
+    accounts::with_fresh_token(ctx, user, account, move |t| {
         let (tiktok, pacer) = (tiktok.clone(), pacer.clone());
         async move {
-            pacer.acquire(id, Endpoint::CreatorInfo).await.map_err(pacing_unavailable)?;
+            pacer
+                .acquire(account, Endpoint::CreatorInfo)
+                .await
+                .map_err(pacing_unavailable)?;
             tiktok.creator_info(&t).await
         }
     })
     .await
-    .map_err(|e| stop_for_account(ctx, e))
 }
 
 /// The checks TikTok would make, with reasons a creator understands (settings may have changed
 /// at TikTok since the post was created).
 fn check_against_creator(post: &Post, media: &Media, info: &CreatorInfo) -> Result<(), Stop> {
-    if !info.privacy_level_options.contains(&post.settings.privacy_level) {
+    if !info
+        .privacy_level_options
+        .contains(&post.settings.privacy_level)
+    {
         return Err(Stop::Fail {
             code: "privacy_level_option_mismatch".into(),
             message: tiktok::code_message("privacy_level_option_mismatch").into(),
@@ -467,7 +607,10 @@ fn check_against_creator(post: &Post, media: &Media, info: &CreatorInfo) -> Resu
         if ms > (max.max(0) as u64) * 1000 {
             return Err(Stop::Fail {
                 code: "video_too_long".into(),
-                message: format!("This creator can post videos up to {max} seconds; this one is {} seconds.", ms.div_ceil(1000)),
+                message: format!(
+                    "This creator can post videos up to {max} seconds; this one is {} seconds.",
+                    ms.div_ceil(1000)
+                ),
                 fail_reason: None,
             });
         }
@@ -476,26 +619,50 @@ fn check_against_creator(post: &Post, media: &Media, info: &CreatorInfo) -> Resu
 }
 
 /// Saves by compare-and-set in the current state.
-async fn save(ctx: &JobContext, post: Post, change: impl FnOnce(&mut Post) + Send + 'static) -> Result<Post, Stop> {
+async fn save(
+    ctx: &JobContext,
+    post: Post,
+    change: impl FnOnce(&mut Post) + Send + 'static,
+) -> Result<Post, Stop> {
     let mut next = post.clone();
     change(&mut next);
     Ok(ctx.store.save_post(&next, post.state).await?)
 }
 
 /// PUTs the remaining chunks in order, resuming from what TikTok has.
-async fn upload(ctx: &JobContext, account: &TikTokAccount, media: &Media, mut post: Post) -> Result<(), Stop> {
-    let plan = post.tiktok.plan.ok_or_else(|| Stop::Retry("no stored plan".into()))?;
-    let url = post.tiktok.upload_url.clone().ok_or_else(|| Stop::Retry("no stored upload URL".into()))?;
+async fn upload(
+    ctx: &JobContext,
+    account: &TikTokAccount,
+    media: &Media,
+    mut post: Post,
+) -> Result<(), Stop> {
+    let plan = post
+        .tiktok
+        .plan
+        .ok_or_else(|| Stop::Retry("no stored plan".into()))?;
+    let url = post
+        .tiktok
+        .upload_url
+        .clone()
+        .ok_or_else(|| Stop::Retry("no stored upload URL".into()))?;
     let mut received = post.tiktok.uploaded_bytes;
     let mut transient = 0;
     while received < plan.video_size {
         let chunk = tiktok::next_chunk(&plan, received)
             .map_err(|e| Stop::Retry(format!("cannot resume at byte {received}: {e}")))?
             .ok_or_else(|| Stop::Retry("no chunk left to send".into()))?;
-        let body = reqwest::Body::wrap_stream(ctx.staging.open_range(media, chunk.first, chunk.last));
+        let body =
+            reqwest::Body::wrap_stream(ctx.staging.open_range(media, chunk.first, chunk.last));
         let answer = ctx
             .tiktok
-            .upload_chunk(&url, media.container.content_type(), chunk.first, chunk.last, plan.video_size, body)
+            .upload_chunk(
+                &url,
+                media.container.content_type(),
+                chunk.first,
+                chunk.last,
+                plan.video_size,
+                body,
+            )
             .await;
         match answer {
             Ok(ChunkOutcome::Partial { received: r }) => {
@@ -512,10 +679,18 @@ async fn upload(ctx: &JobContext, account: &TikTokAccount, media: &Media, mut po
                 received = r;
             }
             Ok(ChunkOutcome::RangeMismatch { received: None }) => {
-                let status = fetch_status(ctx, account, post.tiktok.publish_id.as_deref().unwrap_or_default()).await?;
+                let status = fetch_status(
+                    ctx,
+                    account,
+                    post.tiktok.publish_id.as_deref().unwrap_or_default(),
+                )
+                .await?;
                 received = status.uploaded_bytes.unwrap_or(0);
             }
-            Err(TikTokError::UploadRejected { reason: UploadRejection::UrlExpired | UploadRejection::UnknownUpload, .. }) => {
+            Err(TikTokError::UploadRejected {
+                reason: UploadRejection::UrlExpired | UploadRejection::UnknownUpload,
+                ..
+            }) => {
                 // TikTok itself says this upload can no longer complete, so it can never become
                 // a post: forgetting it makes the next attempt initialise again (rule 3).
                 save(ctx, post, |p| {
@@ -525,7 +700,9 @@ async fn upload(ctx: &JobContext, account: &TikTokAccount, media: &Media, mut po
                     p.tiktok.uploaded_bytes = 0;
                 })
                 .await?;
-                return Err(Stop::Retry("upload URL no longer valid; will initialise again".into()));
+                return Err(Stop::Retry(
+                    "upload URL no longer valid; will initialise again".into(),
+                ));
             }
             Err(e) if matches!(e.class(), ErrorClass::Retryable { .. }) => {
                 transient += 1;
@@ -534,7 +711,9 @@ async fn upload(ctx: &JobContext, account: &TikTokAccount, media: &Media, mut po
                     return Err(Stop::Retry(e.to_string()));
                 }
                 // Resend the same chunk; if TikTok did get it, it answers 416 with its progress.
-                let backoff = e.retry_after().unwrap_or(Duration::from_millis(250 << transient.min(5)));
+                let backoff = e
+                    .retry_after()
+                    .unwrap_or(Duration::from_millis(250 << transient.min(5)));
                 tokio::time::sleep(backoff.min(Duration::from_secs(30))).await;
             }
             Err(e) => return Err(stop_for(ctx, &e)),
@@ -549,7 +728,10 @@ async fn upload(ctx: &JobContext, account: &TikTokAccount, media: &Media, mut po
     .await?;
     tracing::info!("all bytes at TikTok; polling status");
     ctx.queue
-        .push(&PollStatus { user_id: done.user_id, post_id: done.id })
+        .push(&PollStatus {
+            user_id: done.user_id,
+            post_id: done.id,
+        })
         .await
         .map_err(|e| Stop::Retry(e.to_string()))?;
     Ok(())

@@ -34,7 +34,12 @@ impl fmt::Display for RotationReport {
         write!(
             f,
             "scanned {} accounts: {} re-sealed, {} already current, {} retired (needs reconnect), {} without tokens, {} failed",
-            self.scanned, self.resealed, self.current, self.retired, self.without_tokens, self.failed
+            self.scanned,
+            self.resealed,
+            self.current,
+            self.retired,
+            self.without_tokens,
+            self.failed
         )
     }
 }
@@ -97,7 +102,8 @@ async fn rotate_one(
             return Ok(());
         };
         let sealed_with_retired = retire.is_some_and(|k| {
-            key_id_of(&tokens.access_token) == Some(k) || key_id_of(&tokens.refresh_token) == Some(k)
+            key_id_of(&tokens.access_token) == Some(k)
+                || key_id_of(&tokens.refresh_token) == Some(k)
         });
         let result = if sealed_with_retired {
             store
@@ -111,7 +117,9 @@ async fn rotate_one(
                 )
                 .await
                 .map(|_| &mut report.retired)
-        } else if vault.needs_rotation(&tokens.access_token) || vault.needs_rotation(&tokens.refresh_token) {
+        } else if vault.needs_rotation(&tokens.access_token)
+            || vault.needs_rotation(&tokens.refresh_token)
+        {
             match reseal(vault, &account, &tokens) {
                 Ok(new) => store
                     .store_tokens(account.user_id, account.id, account.version, &new)
@@ -142,7 +150,11 @@ async fn rotate_one(
     Ok(())
 }
 
-fn reseal(vault: &Vault, account: &TikTokAccount, t: &EncryptedTokens) -> Result<EncryptedTokens, VaultError> {
+fn reseal(
+    vault: &Vault,
+    account: &TikTokAccount,
+    t: &EncryptedTokens,
+) -> Result<EncryptedTokens, VaultError> {
     let record = account.id.to_string();
     Ok(EncryptedTokens {
         access_token: vault.reseal(&t.access_token, record.as_bytes())?,

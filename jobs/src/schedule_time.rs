@@ -15,8 +15,8 @@
 
 use crate::model::{Post, PostId, PostState, UserId};
 use crate::store::{Store, StoreError};
-use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono::offset::LocalResult;
+use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use std::fmt;
 
@@ -63,7 +63,9 @@ pub enum ScheduleError {
     )]
     MissingTimeZone { input: String },
     /// Not an IANA zone name.
-    #[error("unknown time zone {tz:?}: use an IANA name such as \"Europe/Berlin\" or \"America/New_York\"")]
+    #[error(
+        "unknown time zone {tz:?}: use an IANA name such as \"Europe/Berlin\" or \"America/New_York\""
+    )]
     UnknownTimeZone { tz: String },
     /// The local time falls into a spring-forward gap.
     #[error(
@@ -122,9 +124,9 @@ impl ScheduleError {
 
 /// Parses a zone name; the error is the API's.
 pub fn parse_time_zone(tz: &str) -> Result<Tz, ScheduleError> {
-    tz.trim().parse::<Tz>().map_err(|_| ScheduleError::UnknownTimeZone {
-        tz: clip(tz),
-    })
+    tz.trim()
+        .parse::<Tz>()
+        .map_err(|_| ScheduleError::UnknownTimeZone { tz: clip(tz) })
 }
 
 /// Turns the creator's `scheduled_at` (and optional zone) into a [`Schedule`], refusing what
@@ -229,9 +231,13 @@ fn parse_with_offset(s: &str) -> Option<DateTime<FixedOffset>> {
 
 fn parse_local(s: &str) -> Option<NaiveDateTime> {
     let s = normalise_separator(s);
-    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%.f"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(&s, f).ok())
+    [
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.f",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(&s, f).ok())
 }
 
 fn normalise_separator(s: &str) -> String {
@@ -452,10 +458,10 @@ mod tests {
         let e = parse_schedule("2026-11-01T01:30", Some("America/New_York"), early()).unwrap_err();
         assert_eq!(e.code(), "ambiguous_local_time");
         assert!(e.to_string().contains("-04:00") && e.to_string().contains("-05:00"));
-        let edt = parse_schedule("2026-11-01T01:30-04:00", Some("America/New_York"), early())
-            .unwrap();
-        let est = parse_schedule("2026-11-01T01:30-05:00", Some("America/New_York"), early())
-            .unwrap();
+        let edt =
+            parse_schedule("2026-11-01T01:30-04:00", Some("America/New_York"), early()).unwrap();
+        let est =
+            parse_schedule("2026-11-01T01:30-05:00", Some("America/New_York"), early()).unwrap();
         assert_eq!(edt.utc, utc("2026-11-01T05:30:00Z"));
         assert_eq!(est.utc, utc("2026-11-01T06:30:00Z"));
     }
@@ -467,10 +473,26 @@ mod tests {
             ("2026-03-29T03:00", "Europe/Berlin", "2026-03-29T01:00:00Z"),
             ("2026-10-25T01:59", "Europe/Berlin", "2026-10-24T23:59:00Z"),
             ("2026-10-25T03:00", "Europe/Berlin", "2026-10-25T02:00:00Z"),
-            ("2026-03-08T01:59", "America/New_York", "2026-03-08T06:59:00Z"),
-            ("2026-03-08T03:00", "America/New_York", "2026-03-08T07:00:00Z"),
-            ("2026-11-01T00:59", "America/New_York", "2026-11-01T04:59:00Z"),
-            ("2026-11-01T02:00", "America/New_York", "2026-11-01T07:00:00Z"),
+            (
+                "2026-03-08T01:59",
+                "America/New_York",
+                "2026-03-08T06:59:00Z",
+            ),
+            (
+                "2026-03-08T03:00",
+                "America/New_York",
+                "2026-03-08T07:00:00Z",
+            ),
+            (
+                "2026-11-01T00:59",
+                "America/New_York",
+                "2026-11-01T04:59:00Z",
+            ),
+            (
+                "2026-11-01T02:00",
+                "America/New_York",
+                "2026-11-01T07:00:00Z",
+            ),
         ];
         for (local, tz, expected) in cases {
             let s = parse_schedule(local, Some(tz), early()).unwrap();
@@ -529,13 +551,19 @@ mod tests {
         let n = parse_schedule("now", Some("America/New_York"), now).unwrap();
         assert_eq!(n.utc, now);
         assert_eq!(n.local, "2026-06-01T08:00:00-04:00");
-        assert_eq!(parse_schedule(" NOW ", None, now).unwrap().local, "2026-06-01T12:00:00+00:00");
+        assert_eq!(
+            parse_schedule(" NOW ", None, now).unwrap().local,
+            "2026-06-01T12:00:00+00:00"
+        );
     }
 
     #[test]
     fn stored_schedules_are_shown_in_their_zone() {
         let t = utc("2026-12-24T17:00:00Z");
-        assert_eq!(local_time(t, Some("Europe/Berlin")), "2026-12-24T18:00:00+01:00");
+        assert_eq!(
+            local_time(t, Some("Europe/Berlin")),
+            "2026-12-24T18:00:00+01:00"
+        );
         assert_eq!(local_time(t, None), "2026-12-24T17:00:00+00:00");
         assert_eq!(local_time(t, Some("nowhere")), "2026-12-24T17:00:00+00:00");
     }

@@ -30,7 +30,9 @@ pub enum VaultError {
     BadKeyRing(String),
     #[error("malformed ciphertext: {0}")]
     Malformed(&'static str),
-    #[error("ciphertext was sealed with key {0:?}, which is not in TOKEN_KEYS (retired or never known)")]
+    #[error(
+        "ciphertext was sealed with key {0:?}, which is not in TOKEN_KEYS (retired or never known)"
+    )]
     UnknownKey(String),
     #[error("ciphertext belongs to another record (associated data does not match)")]
     WrongRecord,
@@ -66,7 +68,11 @@ impl KeyRing {
             let (id, b64) = part.split_once(':').ok_or_else(|| {
                 VaultError::BadKeyRing(format!("entry {:?} is not <id>:<base64 key>", redact(part)))
             })?;
-            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
                 return Err(VaultError::BadKeyRing(format!(
                     "key id {id:?} must be letters, digits, '_' or '-'"
                 )));
@@ -80,7 +86,10 @@ impl KeyRing {
             if keys.iter().any(|k| k.id == id) {
                 return Err(VaultError::BadKeyRing(format!("key id {id} appears twice")));
             }
-            keys.push(RingKey { id: id.to_owned(), key });
+            keys.push(RingKey {
+                id: id.to_owned(),
+                key,
+            });
         }
         if keys.is_empty() {
             return Err(VaultError::BadKeyRing("no keys given".into()));
@@ -181,7 +190,9 @@ impl Vault {
             return Err(VaultError::Malformed("body too short"));
         }
         let (nonce, ct) = raw.split_at(NONCE_LEN);
-        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| VaultError::Malformed("nonce"))?;
+        let nonce: [u8; NONCE_LEN] = nonce
+            .try_into()
+            .map_err(|_| VaultError::Malformed("nonce"))?;
         let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(rk.key));
         cipher
             .decrypt(
@@ -201,7 +212,8 @@ impl Vault {
 
     /// Opens a UTF-8 token.
     pub fn open_token(&self, stored: &str, record: &[u8]) -> Result<String, VaultError> {
-        String::from_utf8(self.open(stored, record)?).map_err(|_| VaultError::Malformed("token is not UTF-8"))
+        String::from_utf8(self.open(stored, record)?)
+            .map_err(|_| VaultError::Malformed("token is not UTF-8"))
     }
 
     /// True when `stored` is sealed with a key other than the current one.
@@ -224,7 +236,9 @@ pub fn key_id_of(stored: &str) -> Option<&str> {
 fn split_stored(stored: &str) -> Result<(&str, &str, &str), VaultError> {
     let mut it = stored.splitn(3, ':');
     match (it.next(), it.next(), it.next()) {
-        (Some(id), Some(bind), Some(body)) if !id.is_empty() && bind.len() == 8 => Ok((id, bind, body)),
+        (Some(id), Some(bind), Some(body)) if !id.is_empty() && bind.len() == 8 => {
+            Ok((id, bind, body))
+        }
         _ => Err(VaultError::Malformed("expected <key_id>:<bind>:<base64>")),
     }
 }
@@ -253,20 +267,29 @@ mod tests {
         let v = ring(&KeyRing::generate_entry("v1"));
         let sealed = v.seal_token("act.secret", b"acct-1");
         // copied to another row
-        assert_eq!(v.open_token(&sealed, b"acct-2"), Err(VaultError::WrongRecord));
+        assert_eq!(
+            v.open_token(&sealed, b"acct-2"),
+            Err(VaultError::WrongRecord)
+        );
         // a flipped bit in the body
         let (head, body) = sealed.rsplit_once(':').unwrap();
         let mut raw = B64.decode(body).unwrap();
         raw[NONCE_LEN + 1] ^= 1;
         let tampered = format!("{head}:{}", B64.encode(raw));
-        assert_eq!(v.open_token(&tampered, b"acct-1"), Err(VaultError::Tampered));
+        assert_eq!(
+            v.open_token(&tampered, b"acct-1"),
+            Err(VaultError::Tampered)
+        );
         // a key the ring does not have
         let other = ring(&KeyRing::generate_entry("v9"));
         assert_eq!(
             other.open_token(&sealed, b"acct-1"),
             Err(VaultError::UnknownKey("v1".into()))
         );
-        assert!(matches!(v.open_token("garbage", b"x"), Err(VaultError::Malformed(_))));
+        assert!(matches!(
+            v.open_token("garbage", b"x"),
+            Err(VaultError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -281,7 +304,10 @@ mod tests {
         assert_eq!(key_id_of(&resealed), Some("v2"));
         let retired = Vault::new(v2.ring().without("v1"));
         assert_eq!(retired.open_token(&resealed, b"a").unwrap(), "rft.x");
-        assert!(matches!(retired.open_token(&sealed, b"a"), Err(VaultError::UnknownKey(_))));
+        assert!(matches!(
+            retired.open_token(&sealed, b"a"),
+            Err(VaultError::UnknownKey(_))
+        ));
     }
 
     #[test]
@@ -296,7 +322,12 @@ mod tests {
             assert!(err.contains(needle), "{spec:?}: {err}");
         }
         let e = KeyRing::generate_entry("v1");
-        assert!(KeyRing::parse(&format!("{e},{e}")).unwrap_err().to_string().contains("twice"));
+        assert!(
+            KeyRing::parse(&format!("{e},{e}"))
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
     }
 
     /// Proves the body is plain AES-256-GCM: AWS-LC (an independent implementation) opens it

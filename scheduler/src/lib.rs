@@ -98,7 +98,11 @@ struct Shared {
 }
 
 impl Shared {
-    async fn run_sweep(&self, sweep: Sweep, now: DateTime<Utc>) -> Result<SweepReport, SchedulerError> {
+    async fn run_sweep(
+        &self,
+        sweep: Sweep,
+        now: DateTime<Utc>,
+    ) -> Result<SweepReport, SchedulerError> {
         let (ctx, settings, recent) = (&self.ctx, &self.settings, &self.recent);
         match sweep {
             Sweep::RefreshTokens => refresh_expiring_tokens(ctx, settings, now, recent).await,
@@ -162,7 +166,11 @@ impl Scheduler {
     }
 
     /// Runs one sweep now, outside the cron schedule (operators, tests).
-    pub async fn run_sweep(&self, sweep: Sweep, now: DateTime<Utc>) -> Result<SweepReport, SchedulerError> {
+    pub async fn run_sweep(
+        &self,
+        sweep: Sweep,
+        now: DateTime<Utc>,
+    ) -> Result<SweepReport, SchedulerError> {
         self.shared.run_sweep(sweep, now).await
     }
 
@@ -193,11 +201,15 @@ impl Scheduler {
             }
 
             while let Some(joined) = sweeps.try_join_next() {
-                let Ok((sweep, at, result)) = joined else { continue };
+                let Ok((sweep, at, result)) = joined else {
+                    continue;
+                };
                 running.remove(&sweep);
                 log_sweep(sweep, &result);
                 if let Some(a) = active.as_mut() {
-                    a.beat.sweeps.insert(sweep.name().to_owned(), SweepRecord::of(at, &result));
+                    a.beat
+                        .sweeps
+                        .insert(sweep.name().to_owned(), SweepRecord::of(at, &result));
                     a.beat_written_at = None;
                 }
             }
@@ -248,9 +260,13 @@ impl Scheduler {
             let mut summary = TickSummary::default();
             loop {
                 let result = enqueue_due_posts(&shared.ctx, settings, Utc::now()).await;
-                let more = matches!(&result, Ok(r) if r.more && r.enqueued.len() + r.lost_races > 0);
+                let more =
+                    matches!(&result, Ok(r) if r.more && r.enqueued.len() + r.lost_races > 0);
                 if let Err(e) = &result {
-                    quiet.warn("tick", || tracing::warn!(error = %e, "tick failed; retrying next tick"));
+                    quiet.warn(
+                        "tick",
+                        || tracing::warn!(error = %e, "tick failed; retrying next tick"),
+                    );
                 }
                 merge(&mut summary, &TickSummary::of(&result, Duration::ZERO));
                 if !more || started.elapsed() >= settings.lease_ttl / 3 {
@@ -271,7 +287,10 @@ impl Scheduler {
                 }
                 a.next_sweep.insert(
                     *sweep,
-                    schedule.after(&now).next().unwrap_or(DateTime::<Utc>::MAX_UTC),
+                    schedule
+                        .after(&now)
+                        .next()
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
                 );
                 running.insert(*sweep);
                 let shared = shared.clone();
@@ -279,10 +298,16 @@ impl Scheduler {
                 sweeps.spawn(async move { (sweep, now, shared.run_sweep(sweep, now).await) });
             }
 
-            if worth_writing || a.beat_written_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            if worth_writing
+                || a.beat_written_at
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+            {
                 a.beat_written_at = Some(Instant::now());
                 if let Err(e) = heartbeat::record(&shared.ctx, &a.beat).await {
-                    quiet.warn("heartbeat", || tracing::warn!(error = %e, "cannot record the scheduler heartbeat"));
+                    quiet.warn(
+                        "heartbeat",
+                        || tracing::warn!(error = %e, "cannot record the scheduler heartbeat"),
+                    );
                 }
             }
         }
@@ -312,7 +337,10 @@ async fn keep_lease(a: &mut Active, locks: &Locks, ttl: Duration, quiet: &mut Qu
             true
         }
         Ok(false) => {
-            tracing::warn!(fencing_token = a.guard.fencing_token, "scheduler lease lost; standing by");
+            tracing::warn!(
+                fencing_token = a.guard.fencing_token,
+                "scheduler lease lost; standing by"
+            );
             false
         }
         Err(e) => {
@@ -338,10 +366,18 @@ fn merge(total: &mut TickSummary, one: &TickSummary) {
 fn log_sweep(sweep: Sweep, result: &Result<SweepReport, SchedulerError>) {
     match result {
         Ok(r) if r.done > 0 || r.found > 0 => {
-            tracing::info!(sweep = sweep.name(), found = r.found, done = r.done, skipped = r.skipped, "sweep finished")
+            tracing::info!(
+                sweep = sweep.name(),
+                found = r.found,
+                done = r.done,
+                skipped = r.skipped,
+                "sweep finished"
+            )
         }
         Ok(_) => tracing::debug!(sweep = sweep.name(), "sweep found nothing"),
-        Err(e) => tracing::warn!(sweep = sweep.name(), error = %e, "sweep failed; it runs again on schedule"),
+        Err(e) => {
+            tracing::warn!(sweep = sweep.name(), error = %e, "sweep failed; it runs again on schedule")
+        }
     }
 }
 

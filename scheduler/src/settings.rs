@@ -242,6 +242,9 @@ mod tests {
         let mut s = SchedulerSettings::from_config(&Config::for_tests(dir.path()));
         s.cron.old_logs = "every day at three".into();
         let e = s.validate().unwrap_err().to_string();
-        assert!(e.contains("old_logs") && e.contains("every day at three"), "{e}");
+        assert!(
+            e.contains("old_logs") && e.contains("every day at three"),
+            "{e}"
+        );
     }
 }

@@ -102,8 +102,8 @@ pub async fn refresh_expiring_tokens(
     recent: &RecentPushes,
 ) -> Result<SweepReport, SchedulerError> {
     let mut report = SweepReport::new(Sweep::RefreshTokens);
-    let margin = chrono::Duration::from_std(settings.token_refresh_margin)
-        .unwrap_or(chrono::Duration::MAX);
+    let margin =
+        chrono::Duration::from_std(settings.token_refresh_margin).unwrap_or(chrono::Duration::MAX);
     let accounts = ctx
         .store
         .accounts_expiring_before(now + margin, settings.sweep_batch)
@@ -288,9 +288,10 @@ pub async fn delete_old_logs(
 ) -> Result<SweepReport, SchedulerError> {
     let dir = settings.log_dir.clone();
     let days = settings.log_retention_days;
-    let deleted = tokio::task::spawn_blocking(move || AccessLog::new(dir).delete_older_than(now, days))
-        .await
-        .map_err(|e| SchedulerError::Io(std::io::Error::other(e)))??;
+    let deleted =
+        tokio::task::spawn_blocking(move || AccessLog::new(dir).delete_older_than(now, days))
+            .await
+            .map_err(|e| SchedulerError::Io(std::io::Error::other(e)))??;
     if deleted > 0 {
         tracing::info!(deleted, days, "old access logs deleted");
     }

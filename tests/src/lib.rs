@@ -41,7 +41,8 @@ fn random_suffix() -> String {
 
 /// PostgreSQL admin URL for creating per-test databases.
 pub fn postgres_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// Redis URL for tests.
@@ -54,8 +55,12 @@ pub async fn create_pg_database() -> Result<(String, String)> {
     use sqlx::Connection;
     let admin = postgres_admin_url();
     let name = format!("mktpost_e2e_{}", random_suffix());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.context("connect to PostgreSQL")?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .context("connect to PostgreSQL")?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
     let url = match admin.rsplit_once('/') {
         Some((base, _)) => format!("{base}/{name}"),
         None => bail!("TEST_POSTGRES_URL has no database part"),
@@ -110,7 +115,11 @@ impl TestApp {
         let queue = Queue::connect(&config).await?;
         let ctx = JobContext::new(config.clone(), store.clone(), queue.clone()).await?;
         let shutdown = CancellationToken::new();
-        tokio::spawn(worker::run(ctx.clone(), queue, shutdown.clone().cancelled_owned()));
+        tokio::spawn(worker::run(
+            ctx.clone(),
+            queue,
+            shutdown.clone().cancelled_owned(),
+        ));
         tokio::spawn(web::serve_on(
             web::state::AppState::new(ctx.clone()),
             listener,
@@ -120,7 +129,17 @@ impl TestApp {
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Self { base_url, sandbox, ctx, store, config, client, shutdown, _dir: dir, pg_db })
+        Ok(Self {
+            base_url,
+            sandbox,
+            ctx,
+            store,
+            config,
+            client,
+            shutdown,
+            _dir: dir,
+            pg_db,
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -145,7 +164,11 @@ impl TestApp {
     }
 
     /// Signs in with another client (another browser).
-    pub async fn sign_in_with(&self, client: &reqwest::Client, uid: &str) -> Result<serde_json::Value> {
+    pub async fn sign_in_with(
+        &self,
+        client: &reqwest::Client,
+        uid: &str,
+    ) -> Result<serde_json::Value> {
         let token = self.id_token(uid, IdTokenVariant::Valid)?;
         let resp = client
             .post(self.url("/auth/session"))
@@ -172,19 +195,33 @@ impl TestApp {
 
     /// Connects the sandbox creator `open_id` with `client`, approving on the sandbox's consent
     /// page (optionally granting only `grant` scopes). Returns the app's final redirect target.
-    pub async fn connect_tiktok_with(&self, client: &reqwest::Client, open_id: &str, grant: Option<&str>) -> Result<String> {
+    pub async fn connect_tiktok_with(
+        &self,
+        client: &reqwest::Client,
+        open_id: &str,
+        grant: Option<&str>,
+    ) -> Result<String> {
         let resp = client.get(self.url("/auth/tiktok/connect")).send().await?;
-        if resp.status() != reqwest::StatusCode::SEE_OTHER && resp.status() != reqwest::StatusCode::FOUND {
-            bail!("connect did not redirect: {} {}", resp.status(), resp.text().await?);
+        if resp.status() != reqwest::StatusCode::SEE_OTHER
+            && resp.status() != reqwest::StatusCode::FOUND
+        {
+            bail!(
+                "connect did not redirect: {} {}",
+                resp.status(),
+                resp.text().await?
+            );
         }
         let authorize = location(&resp)?;
         let mut url = reqwest::Url::parse(&authorize)?;
-        url.query_pairs_mut().append_pair("sandbox_open_id", open_id).append_pair("sandbox_auto", "approve");
+        url.query_pairs_mut()
+            .append_pair("sandbox_open_id", open_id)
+            .append_pair("sandbox_auto", "approve");
         if let Some(g) = grant {
             url.query_pairs_mut().append_pair("sandbox_grant", g);
         }
         let consent = client.get(url).send().await?;
-        let callback = location(&consent).with_context(|| format!("sandbox answered {}", consent.status()))?;
+        let callback =
+            location(&consent).with_context(|| format!("sandbox answered {}", consent.status()))?;
         let done = client.get(&callback).send().await?;
         if !done.status().is_redirection() {
             bail!("callback failed: {} {}", done.status(), done.text().await?);
@@ -206,7 +243,12 @@ impl TestApp {
     }
 
     /// Polls `check` every 50 ms until it returns `Some`, failing after `timeout` with `what`.
-    pub async fn wait_for<T, F, Fut>(&self, what: &str, timeout: Duration, mut check: F) -> Result<T>
+    pub async fn wait_for<T, F, Fut>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: F,
+    ) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<Option<T>>>,
@@ -240,11 +282,18 @@ impl Drop for TestApp {
             // Best effort: a leftover test database only costs disk.
             let admin = postgres_admin_url();
             std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     rt.block_on(async move {
                         use sqlx::Connection;
                         if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut c).await;
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            )))
+                            .execute(&mut c)
+                            .await;
                         }
                     });
                 }

@@ -79,7 +79,10 @@ impl AccessLogState {
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 if n == 1 || n.is_multiple_of(1000) {
-                    tracing::warn!(dropped_total = n, "access-log writer behind or gone; lines dropped");
+                    tracing::warn!(
+                        dropped_total = n,
+                        "access-log writer behind or gone; lines dropped"
+                    );
                 }
             }
         }
@@ -169,7 +172,8 @@ mod tests {
 
     impl TempDir {
         fn new() -> Self {
-            let dir = std::env::temp_dir().join(format!("access-log-{}", uuid::Uuid::new_v4().simple()));
+            let dir =
+                std::env::temp_dir().join(format!("access-log-{}", uuid::Uuid::new_v4().simple()));
             std::fs::create_dir_all(&dir).unwrap();
             Self(dir)
         }
@@ -197,7 +201,11 @@ mod tests {
             if lines.len() >= n {
                 return lines;
             }
-            assert!(Instant::now() < deadline, "only {} of {n} access lines written", lines.len());
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} access lines written",
+                lines.len()
+            );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
@@ -205,7 +213,10 @@ mod tests {
     fn app(state: AccessLogState) -> Router {
         Router::new()
             .route("/api/posts/{id}", get(|| async { "ok" }))
-            .route("/api/posts", post(|body: String| async move { body.len().to_string() }))
+            .route(
+                "/api/posts",
+                post(|body: String| async move { body.len().to_string() }),
+            )
             .layer(from_fn_with_state(state, middleware))
     }
 
@@ -223,7 +234,10 @@ mod tests {
             .unwrap();
         let resp = app(state.clone()).oneshot(req).await.unwrap();
         assert_eq!(resp.status(), 200);
-        let unmatched = Request::builder().uri("/nope?code=x").body(Body::empty()).unwrap();
+        let unmatched = Request::builder()
+            .uri("/nope?code=x")
+            .body(Body::empty())
+            .unwrap();
         assert_eq!(app(state).oneshot(unmatched).await.unwrap().status(), 404);
 
         let lines = wait_for_lines(dir.path(), 2).await;
@@ -234,7 +248,10 @@ mod tests {
         assert_eq!(hit.method, "GET");
         let miss = lines.iter().find(|l| l.status == 404).unwrap();
         assert_eq!(miss.route, "unmatched");
-        assert_eq!(miss.ip, None, "no socket peer and no proxy header in a oneshot call");
+        assert_eq!(
+            miss.ip, None,
+            "no socket peer and no proxy header in a oneshot call"
+        );
         for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
             let raw = std::fs::read_to_string(e.path()).unwrap();
             for secret in ["secret", "cookie-value", "token-value", "xyz", "code="] {
@@ -250,20 +267,30 @@ mod tests {
     async fn the_full_app_logs_no_cookie_token_query_or_caption() {
         let dir = TempDir::new();
         let config = Arc::new(Config::for_tests(dir.path()));
-        let store = jobs::store::connect(config.database_url.expose()).await.unwrap();
+        let store = jobs::store::connect(config.database_url.expose())
+            .await
+            .unwrap();
         let queue = jobs::queue::Queue::connect(&config).await.unwrap();
-        let ctx = jobs::context::JobContext::new(config.clone(), store, queue).await.unwrap();
+        let ctx = jobs::context::JobContext::new(config.clone(), store, queue)
+            .await
+            .unwrap();
         let app = crate::build_app(crate::state::AppState::new(ctx))
             .layer(from_fn_with_state(AccessLogState::new(&config), middleware));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
         });
 
         let client = reqwest::Client::new();
         let me = client
-            .get(format!("{base}/api/me?code=secret-code-1&state=secret-state-2"))
+            .get(format!(
+                "{base}/api/me?code=secret-code-1&state=secret-state-2"
+            ))
             .header("cookie", "session=secret-cookie-3")
             .header("authorization", "Bearer secret-token-4")
             .header("user-agent", "log-test/1.0")
@@ -279,16 +306,25 @@ mod tests {
             .await
             .unwrap();
         let callback = client
-            .get(format!("{base}/auth/tiktok/callback?code=secret-code-7&state=secret-state-8"))
+            .get(format!(
+                "{base}/auth/tiktok/callback?code=secret-code-7&state=secret-state-8"
+            ))
             .header("user-agent", "log-test/1.0")
             .send()
             .await
             .unwrap();
-        let statuses = [me.status().as_u16(), create.status().as_u16(), callback.status().as_u16()];
+        let statuses = [
+            me.status().as_u16(),
+            create.status().as_u16(),
+            callback.status().as_u16(),
+        ];
 
         let logs = AccessLog::dir_for(&config.data_dir);
         let lines = wait_for_lines(&logs, 3).await;
-        for (route, status) in ["/api/me", "/api/keys", "/auth/tiktok/callback"].iter().zip(statuses) {
+        for (route, status) in ["/api/me", "/api/keys", "/auth/tiktok/callback"]
+            .iter()
+            .zip(statuses)
+        {
             let line = lines
                 .iter()
                 .find(|l| l.route == *route)
@@ -299,7 +335,10 @@ mod tests {
         }
         for e in std::fs::read_dir(&logs).unwrap().flatten() {
             let raw = std::fs::read_to_string(e.path()).unwrap();
-            assert!(!raw.contains("secret"), "a secret leaked into the access log: {raw}");
+            assert!(
+                !raw.contains("secret"),
+                "a secret leaked into the access log: {raw}"
+            );
             assert!(!raw.contains("#fyp") && !raw.contains("user_id"), "{raw}");
         }
         server.abort();

@@ -61,32 +61,50 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<CurrentUser, Ap
                 code: "invalid_api_key",
                 message: "this API key is not valid (revoked or mistyped)".into(),
             })?;
-        let user = state.store.user(stored.user_id).await.map_err(|_| ApiError::Unauthorized {
-            code: "invalid_api_key",
-            message: "this API key's account no longer exists".into(),
-        })?;
+        let user = state
+            .store
+            .user(stored.user_id)
+            .await
+            .map_err(|_| ApiError::Unauthorized {
+                code: "invalid_api_key",
+                message: "this API key's account no longer exists".into(),
+            })?;
         // Best effort: a failed "last used" write must not fail the request.
-        if let Err(e) = state.store.touch_api_key(stored.id, chrono::Utc::now()).await {
+        if let Err(e) = state
+            .store
+            .touch_api_key(stored.id, chrono::Utc::now())
+            .await
+        {
             tracing::warn!(error = %e, "could not record API key use");
         }
-        return Ok(CurrentUser { user, via: AuthVia::ApiKey });
+        return Ok(CurrentUser {
+            user,
+            via: AuthVia::ApiKey,
+        });
     }
     let jar = CookieJar::from_headers(&parts.headers);
     let cookie = jar.get(COOKIE_NAME).ok_or(ApiError::Unauthenticated)?;
-    let claims = state.sessions.verify(cookie.value()).map_err(|e| ApiError::Unauthorized {
-        code: "invalid_session",
-        message: e.to_string(),
-    })?;
-    // An erased user's cookie may still be within its lifetime: the store is the truth.
-    let user = state
-        .store
-        .user_by_google_uid(&claims.sub)
-        .await?
-        .ok_or(ApiError::Unauthorized {
-            code: "session_user_gone",
-            message: "this account no longer exists; sign in again".into(),
+    let claims = state
+        .sessions
+        .verify(cookie.value())
+        .map_err(|e| ApiError::Unauthorized {
+            code: "invalid_session",
+            message: e.to_string(),
         })?;
-    Ok(CurrentUser { user, via: AuthVia::Cookie })
+    // An erased user's cookie may still be within its lifetime: the store is the truth.
+    let user =
+        state
+            .store
+            .user_by_google_uid(&claims.sub)
+            .await?
+            .ok_or(ApiError::Unauthorized {
+                code: "session_user_gone",
+                message: "this account no longer exists; sign in again".into(),
+            })?;
+    Ok(CurrentUser {
+        user,
+        via: AuthVia::Cookie,
+    })
 }
 
 /// The session cookie with the promised flags: HttpOnly, SameSite=Lax, Path=/, Secure in production.
@@ -115,17 +133,27 @@ fn time_from(d: std::time::Duration) -> time::Duration {
 /// session cookie (and no API key) must come with an `Origin` equal to our public URL's.
 /// SameSite=Lax already stops most of this; the Origin check closes the rest (older browsers,
 /// same-site sibling domains). Also guards `POST /auth/session` against login CSRF.
-pub async fn require_same_origin(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn require_same_origin(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let has_key = req.headers().get(header::AUTHORIZATION).is_some();
-    let has_cookie = CookieJar::from_headers(req.headers()).get(COOKIE_NAME).is_some();
+    let has_cookie = CookieJar::from_headers(req.headers())
+        .get(COOKIE_NAME)
+        .is_some();
     let is_login = req.uri().path() == "/auth/session";
     if writes && !has_key && (has_cookie || is_login) {
         let expected = state.config.public_url.origin().ascii_serialization();
-        let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok());
         if origin != Some(expected.as_str()) {
             return Err(ApiError::Forbidden(
-                "cross-site request refused: this action must come from MKT POST's own pages".into(),
+                "cross-site request refused: this action must come from MKT POST's own pages"
+                    .into(),
             ));
         }
     }
@@ -145,24 +173,38 @@ pub fn client_ip(state: &AppState, req: &Request) -> Option<IpAddr> {
             return Some(ip);
         }
     }
-    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
 }
 
 /// Per-IP limit on `/auth/*`.
-pub async fn limit_auth(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
-    let key = client_ip(&state, &req).map(|ip| ip.to_string()).unwrap_or_default();
+pub async fn limit_auth(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let key = client_ip(&state, &req)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
     state.limits.check_auth(&key)?;
     Ok(next.run(req).await)
 }
 
 /// Per-user limit on `/api/*` (per IP while unauthenticated, so anonymous floods are bounded too).
-pub async fn limit_api(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn limit_api(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
     let key = match CurrentUser::from_request_parts(&mut parts, &state).await {
         Ok(u) => format!("user:{}", u.user.id),
         Err(_) => {
             let req = Request::from_parts(parts, body);
-            let ip = client_ip(&state, &req).map(|ip| ip.to_string()).unwrap_or_default();
+            let ip = client_ip(&state, &req)
+                .map(|ip| ip.to_string())
+                .unwrap_or_default();
             state.limits.check_api(&format!("ip:{ip}"))?;
             return Ok(next.run(req).await);
         }

@@ -25,7 +25,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn build_app(state: AppState) -> Router {
     use routes::{accounts, health, keys, posts, session, tiktok};
     let auth = Router::new()
-        .route("/auth/session", post(session::create).delete(session::delete))
+        .route(
+            "/auth/session",
+            post(session::create).delete(session::delete),
+        )
         .route("/auth/tiktok/connect", get(tiktok::connect))
         .route("/auth/tiktok/callback", get(tiktok::callback))
         .route_layer(from_fn_with_state(state.clone(), auth::limit_auth));
@@ -33,12 +36,22 @@ pub fn build_app(state: AppState) -> Router {
         .route("/api/me", get(session::me))
         .route("/api/accounts", get(accounts::list))
         .route("/api/accounts/{id}", delete(accounts::disconnect))
-        .route("/api/accounts/{id}/creator-info", get(accounts::creator_info))
+        .route(
+            "/api/accounts/{id}/creator-info",
+            get(accounts::creator_info),
+        )
         .route("/api/posts", post(posts::create).get(posts::list))
-        .route("/api/posts/{id}", get(posts::get).delete(posts::cancel).patch(posts::reschedule))
+        .route(
+            "/api/posts/{id}",
+            get(posts::get)
+                .delete(posts::cancel)
+                .patch(posts::reschedule),
+        )
         .route("/api/posts/{id}/retry", post(posts::retry))
         .route("/api/keys", post(keys::create).get(keys::list))
         .route("/api/keys/{id}", delete(keys::delete))
+        .route("/api/media", routes::media::upload_route())
+        .route("/api/media/{id}", routes::media::item_route())
         .route_layer(from_fn_with_state(state.clone(), auth::limit_api));
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -86,8 +99,11 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "web listening on http://{addr}");
-    axum::serve(listener, build_app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        build_app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }

@@ -17,7 +17,8 @@ pub struct Limits {
 
 impl Limits {
     pub fn new(auth_per_min: u32, api_per_min: u32) -> Self {
-        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
+        let quota =
+            |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
         Self {
             auth: Arc::new(RateLimiter::keyed(quota(auth_per_min))),
             api: Arc::new(RateLimiter::keyed(quota(api_per_min))),

@@ -28,7 +28,10 @@ impl AppState {
     pub fn new(jobs: JobContext) -> Self {
         let config = jobs.config.clone();
         Self {
-            sessions: SessionKeys::new(config.session_secret.expose().as_bytes(), config.session_ttl),
+            sessions: SessionKeys::new(
+                config.session_secret.expose().as_bytes(),
+                config.session_ttl,
+            ),
             id_tokens: Arc::new(IdTokenVerifier::new(
                 reqwest::Client::new(),
                 config.google_certs_url.clone(),

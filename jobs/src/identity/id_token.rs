@@ -93,7 +93,12 @@ pub struct IdTokenVerifier {
 }
 
 impl IdTokenVerifier {
-    pub fn new(http: reqwest::Client, certs_url: Url, project_id: String, refetch_interval: Duration) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        certs_url: Url,
+        project_id: String,
+        refetch_interval: Duration,
+    ) -> Self {
         Self {
             http,
             certs_url,
@@ -115,7 +120,10 @@ impl IdTokenVerifier {
         let mut v = Validation::new(Algorithm::RS256);
         v.leeway = LEEWAY_SECS;
         v.set_audience(&[&self.project_id]);
-        v.set_issuer(&[format!("https://securetoken.google.com/{}", self.project_id)]);
+        v.set_issuer(&[format!(
+            "https://securetoken.google.com/{}",
+            self.project_id
+        )]);
         v.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
         let data = jsonwebtoken::decode::<Claims>(token, &key, &v).map_err(|e| match e.kind() {
             ErrorKind::InvalidSignature => IdTokenError::BadSignature,
@@ -137,7 +145,10 @@ impl IdTokenVerifier {
         }
         Ok(GoogleProfile {
             email: c.email.unwrap_or_default(),
-            name: c.name.filter(|n| !n.is_empty()).unwrap_or_else(|| "TikTok creator".into()),
+            name: c
+                .name
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "TikTok creator".into()),
             picture: c.picture.filter(|p| !p.is_empty()),
             google_uid: c.sub,
         })
@@ -151,7 +162,10 @@ impl IdTokenVerifier {
         let need_fetch = match cache.as_ref() {
             None => true,
             Some(c) if now >= c.fresh_until => true,
-            Some(c) => !c.keys.contains_key(kid) && now.duration_since(c.fetched_at) >= self.refetch_interval,
+            Some(c) => {
+                !c.keys.contains_key(kid)
+                    && now.duration_since(c.fetched_at) >= self.refetch_interval
+            }
         };
         if need_fetch {
             match self.fetch().await {
@@ -185,18 +199,25 @@ impl IdTokenVerifier {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_max_age)
             .unwrap_or(Duration::from_secs(300));
-        let certs: HashMap<String, String> = resp.json().await.map_err(|e| unavailable(e.to_string()))?;
+        let certs: HashMap<String, String> =
+            resp.json().await.map_err(|e| unavailable(e.to_string()))?;
         let mut keys = HashMap::new();
         for (kid, pem) in certs {
             match DecodingKey::from_rsa_pem(pem.as_bytes()) {
                 Ok(k) => {
                     keys.insert(kid, k);
                 }
-                Err(e) => tracing::warn!(%kid, error = %e, "skipping unreadable Google certificate"),
+                Err(e) => {
+                    tracing::warn!(%kid, error = %e, "skipping unreadable Google certificate")
+                }
             }
         }
         let now = Instant::now();
-        tracing::debug!(keys = keys.len(), max_age_secs = max_age.as_secs(), "fetched Google certificates");
+        tracing::debug!(
+            keys = keys.len(),
+            max_age_secs = max_age.as_secs(),
+            "fetched Google certificates"
+        );
         Ok(CertCache {
             keys,
             fresh_until: now + max_age,
@@ -218,7 +239,9 @@ fn header_alg_kid(token: &str) -> Result<(String, Option<String>), IdTokenError>
     if token.split('.').count() != 3 {
         return Err(IdTokenError::Malformed);
     }
-    let raw = URL_SAFE_NO_PAD.decode(head).map_err(|_| IdTokenError::Malformed)?;
+    let raw = URL_SAFE_NO_PAD
+        .decode(head)
+        .map_err(|_| IdTokenError::Malformed)?;
     let h: H = serde_json::from_slice(&raw).map_err(|_| IdTokenError::Malformed)?;
     Ok((h.alg, h.kid))
 }
@@ -247,7 +270,11 @@ mod tests {
 
     #[test]
     fn headers_that_are_not_rs256_are_named() {
-        let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#), URL_SAFE_NO_PAD.encode("{}"));
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
+            URL_SAFE_NO_PAD.encode("{}")
+        );
         assert_eq!(header_alg_kid(&none).unwrap().0, "none");
         assert_eq!(header_alg_kid("abc"), Err(IdTokenError::Malformed));
     }

@@ -63,8 +63,14 @@ impl PostState {
             (self, to),
             (Draft, Scheduled | Queued | Cancelled)
                 | (Scheduled, Queued | Cancelled | NeedsReconnect | Failed)
-                | (Queued, Uploading | Scheduled | Cancelled | Failed | NeedsReconnect)
-                | (Uploading, Processing | Queued | Scheduled | Failed | NeedsReconnect | Unconfirmed)
+                | (
+                    Queued,
+                    Uploading | Scheduled | Cancelled | Failed | NeedsReconnect
+                )
+                | (
+                    Uploading,
+                    Processing | Queued | Scheduled | Failed | NeedsReconnect | Unconfirmed
+                )
                 | (Processing, Published | Failed | Unconfirmed)
                 | (Unconfirmed, Published | Failed | Processing)
                 | (NeedsReconnect, Queued | Scheduled | Cancelled | Failed)

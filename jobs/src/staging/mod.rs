@@ -125,7 +125,10 @@ impl UploadLimits {
 
     /// The same limit, with the length the client announced.
     pub fn with_declared_len(self, declared_len: Option<u64>) -> Self {
-        Self { declared_len, ..self }
+        Self {
+            declared_len,
+            ..self
+        }
     }
 }
 
@@ -191,13 +194,16 @@ fn object_key(user: UserId, id: MediaId) -> String {
 /// missing). Anything else goes through `object_store::parse_url`: `memory://` works today, and
 /// `s3://`, `gs://` or `az://` once the matching `object_store` feature (`aws`, `gcp`, `azure`)
 /// is enabled in the workspace and their options are passed from `Config` here.
-fn open_objects(url: &Url) -> Result<(Arc<dyn ObjectStore>, ObjectPath, WriteTuning), StagingError> {
+fn open_objects(
+    url: &Url,
+) -> Result<(Arc<dyn ObjectStore>, ObjectPath, WriteTuning), StagingError> {
     if url.scheme() == "file" {
-        let dir = url
-            .to_file_path()
-            .map_err(|()| StagingError::Config("STAGING_URL is not a usable file:// path".into()))?;
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| StagingError::Config(format!("cannot create the staging directory: {e}")))?;
+        let dir = url.to_file_path().map_err(|()| {
+            StagingError::Config("STAGING_URL is not a usable file:// path".into())
+        })?;
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            StagingError::Config(format!("cannot create the staging directory: {e}"))
+        })?;
         let local = LocalFileSystem::new_with_prefix(&dir)
             .map_err(|e| StagingError::Config(format!("cannot open the staging directory: {e}")))?
             // Object keys have a directory per user; remove it when its last video goes.
@@ -206,7 +212,10 @@ fn open_objects(url: &Url) -> Result<(Arc<dyn ObjectStore>, ObjectPath, WriteTun
     }
     // Never echo the URL: a cloud URL may carry credentials.
     let (objects, root) = object_store::parse_url(url).map_err(|_| {
-        StagingError::Config(format!("STAGING_URL scheme {:?} is not supported by this build", url.scheme()))
+        StagingError::Config(format!(
+            "STAGING_URL scheme {:?} is not supported by this build",
+            url.scheme()
+        ))
     })?;
     Ok((Arc::from(objects), root, WriteTuning::REMOTE))
 }
@@ -242,16 +251,19 @@ impl Staging {
     }
 
     fn location(&self, key: &str) -> Result<ObjectPath, StagingError> {
-        let key = ObjectPath::parse(key).map_err(|_| StagingError::Internal("malformed object key".into()))?;
+        let key = ObjectPath::parse(key)
+            .map_err(|_| StagingError::Internal("malformed object key".into()))?;
         Ok(self.root.parts().chain(key.parts()).collect())
     }
 
     fn cipher_for(&self, media: &Media) -> Result<SegmentCipher, StagingError> {
-        let key = self.vault.open(&media.wrapped_key, media_record(media.id).as_bytes())?;
+        let key = self
+            .vault
+            .open(&media.wrapped_key, media_record(media.id).as_bytes())?;
         let key: [u8; 32] = key
             .try_into()
             .map_err(|_| StagingError::Internal("media data key has the wrong length".into()))?;
-        Ok(SegmentCipher::new(&key, media.id))
+        SegmentCipher::new(&key, media.id)
     }
 
     /// Streams `body` into staging for `user` and records the media row; returns the row.
@@ -271,18 +283,23 @@ impl Staging {
         E: fmt::Display,
     {
         if limits.declared_len.is_some_and(|n| n > limits.max_bytes) {
-            return Err(StagingError::TooLarge { limit: limits.max_bytes });
+            return Err(StagingError::TooLarge {
+                limit: limits.max_bytes,
+            });
         }
         let id = MediaId::new();
         let object_key = object_key(user, id);
         let location = self.location(&object_key)?;
         let mut data_key = [0u8; 32];
         rand::rng().fill_bytes(&mut data_key);
-        let cipher = Arc::new(SegmentCipher::new(&data_key, id));
+        let cipher = Arc::new(SegmentCipher::new(&data_key, id)?);
         let wrapped_key = self.vault.seal(&data_key, media_record(id).as_bytes());
 
         let mut pending = Pending::new(self.objects.clone(), location.clone(), self.tuning);
-        let (size, container) = match self.write_object(&mut pending, &cipher, body, limits, progress).await {
+        let (size, container) = match self
+            .write_object(&mut pending, &cipher, body, limits, progress)
+            .await
+        {
             Ok(written) => written,
             Err(e) => {
                 pending.discard().await;
@@ -352,10 +369,14 @@ impl Staging {
             let mut piece = piece.map_err(|e| StagingError::Interrupted(e.to_string()))?;
             total += piece.len() as u64;
             if total > limits.max_bytes {
-                return Err(StagingError::TooLarge { limit: limits.max_bytes });
+                return Err(StagingError::TooLarge {
+                    limit: limits.max_bytes,
+                });
             }
             if limits.declared_len.is_some_and(|n| total > n) {
-                return Err(StagingError::Interrupted("the body is longer than its Content-Length".into()));
+                return Err(StagingError::Interrupted(
+                    "the body is longer than its Content-Length".into(),
+                ));
             }
             if let Some(report) = progress {
                 report(total);
@@ -373,7 +394,10 @@ impl Staging {
                 if segment.len() == segment_size {
                     // More bytes follow, so this segment is not the last one.
                     cipher.seal(index, false, &mut segment)?;
-                    let full = std::mem::replace(&mut segment, BytesMut::with_capacity(segment_size + TAG_LEN));
+                    let full = std::mem::replace(
+                        &mut segment,
+                        BytesMut::with_capacity(segment_size + TAG_LEN),
+                    );
                     pending.put(full.freeze()).await?;
                     index += 1;
                 }
@@ -409,7 +433,12 @@ impl Staging {
     ///
     /// Yields an error instead of data when the range is outside the video, the key does not
     /// open, or the object was altered, reordered, cut short or extended.
-    pub fn open_range(&self, media: &Media, first: u64, last: u64) -> BoxStream<'static, Result<Bytes, StagingError>> {
+    pub fn open_range(
+        &self,
+        media: &Media,
+        first: u64,
+        last: u64,
+    ) -> BoxStream<'static, Result<Bytes, StagingError>> {
         let this = self.clone();
         let media = media.clone();
         futures::stream::once(async move { this.range_stream(&media, first, last).await })
@@ -424,15 +453,22 @@ impl Staging {
         last: u64,
     ) -> Result<BoxStream<'static, Result<Bytes, StagingError>>, StagingError> {
         if first > last || last >= media.size {
-            return Err(StagingError::BadRange { first, last, size: media.size });
+            return Err(StagingError::BadRange {
+                first,
+                last,
+                size: media.size,
+            });
         }
         if media.segment_size == 0 {
-            return Err(StagingError::Internal("media row has no segment size".into()));
+            return Err(StagingError::Internal(
+                "media row has no segment size".into(),
+            ));
         }
         let layout = Layout::new(media.size, media.segment_size);
         let cipher = Arc::new(self.cipher_for(media)?);
         let location = self.location(&media.object_key)?;
-        let (first_segment, last_segment) = (first / layout.segment_size, last / layout.segment_size);
+        let (first_segment, last_segment) =
+            (first / layout.segment_size, last / layout.segment_size);
         if last_segment == layout.last_index() {
             // Authentication catches altered or moved segments; only the length shows bytes
             // appended after the last one, so check it whenever the end is read.
@@ -444,7 +480,8 @@ impl Staging {
                 });
             }
         }
-        let range = layout.cipher_offset(first_segment)..layout.cipher_offset(last_segment) + layout.cipher_len(last_segment);
+        let range = layout.cipher_offset(first_segment)
+            ..layout.cipher_offset(last_segment) + layout.cipher_len(last_segment);
         let source = self
             .objects
             .get_opts(&location, GetOptions::new().with_range(Some(range)))
@@ -467,7 +504,11 @@ impl Staging {
     /// Deletes the video's object and its row (with it, the wrapped data key). Idempotent: an
     /// object or row already gone is fine.
     pub async fn delete(&self, media: &Media) -> Result<(), StagingError> {
-        match self.objects.delete(&self.location(&media.object_key)?).await {
+        match self
+            .objects
+            .delete(&self.location(&media.object_key)?)
+            .await
+        {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(storage(e)),
         }
@@ -482,12 +523,18 @@ impl Staging {
     /// The scheduler's sweep: deletes up to `limit` unattached videos whose deadline passed
     /// before `now`. Returns how many were deleted; one that fails is logged and left for the
     /// next sweep.
-    pub async fn delete_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<usize, StagingError> {
+    pub async fn delete_expired(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<usize, StagingError> {
         let mut deleted = 0;
         for media in self.store.expired_media(now, limit).await? {
             match self.delete(&media).await {
                 Ok(()) => deleted += 1,
-                Err(e) => tracing::warn!(media_id = %media.id, error = %e, "expired video not deleted; the next sweep retries"),
+                Err(e) => {
+                    tracing::warn!(media_id = %media.id, error = %e, "expired video not deleted; the next sweep retries")
+                }
             }
         }
         Ok(deleted)
@@ -496,7 +543,11 @@ impl Staging {
     /// A backstop for crashes between writing an object and inserting its row: deletes up to
     /// `limit` objects last modified before `before` that have no media row. Pass a cut-off
     /// well before now (an upload in progress has an object and, for a moment, no row yet).
-    pub async fn delete_orphans(&self, before: DateTime<Utc>, limit: usize) -> Result<usize, StagingError> {
+    pub async fn delete_orphans(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<usize, StagingError> {
         let prefix = self.location("media")?;
         let mut listing = self.objects.list(Some(&prefix));
         let mut deleted = 0;
@@ -508,7 +559,11 @@ impl Staging {
             if meta.last_modified >= before {
                 continue;
             }
-            let parts: Vec<String> = meta.location.parts().map(|p| p.as_ref().to_owned()).collect();
+            let parts: Vec<String> = meta
+                .location
+                .parts()
+                .map(|p| p.as_ref().to_owned())
+                .collect();
             let ids = match parts.as_slice() {
                 [.., user, media] => UserId::parse(user).ok().zip(MediaId::parse(media).ok()),
                 _ => None,
@@ -551,18 +606,27 @@ impl Pending {
     }
 
     async fn begin(&mut self) -> Result<(), StagingError> {
-        let upload = self.objects.put_multipart(&self.location).await.map_err(storage)?;
-        self.writer = Some(WriteMultipart::new_with_chunk_size(upload, self.tuning.part_size));
+        let upload = self
+            .objects
+            .put_multipart(&self.location)
+            .await
+            .map_err(storage)?;
+        self.writer = Some(WriteMultipart::new_with_chunk_size(
+            upload,
+            self.tuning.part_size,
+        ));
         Ok(())
     }
 
     async fn put(&mut self, sealed: Bytes) -> Result<(), StagingError> {
-        let writer = self
-            .writer
-            .as_mut()
-            .ok_or_else(|| StagingError::Internal("segment written before the upload began".into()))?;
+        let writer = self.writer.as_mut().ok_or_else(|| {
+            StagingError::Internal("segment written before the upload began".into())
+        })?;
         // Back-pressure: wait for a part to land before buffering more, which bounds memory.
-        writer.wait_for_capacity(self.tuning.parts_in_flight).await.map_err(storage)?;
+        writer
+            .wait_for_capacity(self.tuning.parts_in_flight)
+            .await
+            .map_err(storage)?;
         writer.put(sealed);
         Ok(())
     }
@@ -647,7 +711,8 @@ impl RangeReader {
             }
         }
         let mut segment = self.buffer.split_to(need);
-        self.cipher.open(index, index == self.layout.last_index(), &mut segment)?;
+        self.cipher
+            .open(index, index == self.layout.last_index(), &mut segment)?;
         let start = index * self.layout.segment_size;
         let from = (self.first.max(start) - start) as usize;
         let to = ((self.last + 1).min(start + segment.len() as u64) - start) as usize;
@@ -666,7 +731,12 @@ struct ObjectReader {
 }
 
 impl ObjectReader {
-    fn new(objects: Arc<dyn ObjectStore>, location: ObjectPath, layout: Layout, cipher: Arc<SegmentCipher>) -> Self {
+    fn new(
+        objects: Arc<dyn ObjectStore>,
+        location: ObjectPath,
+        layout: Layout,
+        cipher: Arc<SegmentCipher>,
+    ) -> Self {
         Self {
             objects,
             location,
@@ -684,12 +754,17 @@ impl ObjectReader {
         }
         let start = self.layout.cipher_offset(index);
         let len = self.layout.cipher_len(index);
-        let raw = self.objects.get_range(&self.location, start..start + len).await.map_err(storage)?;
+        let raw = self
+            .objects
+            .get_range(&self.location, start..start + len)
+            .await
+            .map_err(storage)?;
         if raw.len() as u64 != len {
             return Err(StagingError::Truncated { segment: index });
         }
         let mut segment = BytesMut::from(&raw[..]);
-        self.cipher.open(index, index == self.layout.last_index(), &mut segment)?;
+        self.cipher
+            .open(index, index == self.layout.last_index(), &mut segment)?;
         let plain = segment.freeze();
         self.cached = Some((index, plain.clone()));
         Ok(plain)

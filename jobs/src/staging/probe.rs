@@ -28,7 +28,11 @@ pub fn sniff(head: &[u8]) -> Option<Container> {
         return Some(Container::Webm);
     }
     if head.len() >= SNIFF_LEN && &head[4..8] == b"ftyp" {
-        return Some(if &head[8..12] == b"qt  " { Container::Mov } else { Container::Mp4 });
+        return Some(if &head[8..12] == b"qt  " {
+            Container::Mov
+        } else {
+            Container::Mp4
+        });
     }
     None
 }
@@ -44,7 +48,10 @@ pub(crate) trait ReadAt {
 /// The duration in milliseconds, or `None` when the container does not say (a WebM recorded
 /// live, a fragmented MP4 without `mehd`) or its header is not what we expect. Errors are only
 /// read failures of the stored object.
-pub(crate) async fn duration_ms(container: Container, r: &mut impl ReadAt) -> Result<Option<u64>, StagingError> {
+pub(crate) async fn duration_ms(
+    container: Container,
+    r: &mut impl ReadAt,
+) -> Result<Option<u64>, StagingError> {
     match container {
         Container::Mp4 | Container::Mov => mp4_duration(r).await,
         Container::Webm => webm_duration(r).await,
@@ -65,14 +72,20 @@ async fn box_at(r: &mut impl ReadAt, pos: u64, end: u64) -> Result<Option<BoxHea
         return Ok(None);
     }
     let b = r.read_at(pos, 16.min(end - pos)).await?;
-    let Some(size32) = b.get(..4).map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]])) else {
+    let Some(size32) = b
+        .get(..4)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    else {
         return Ok(None);
     };
     let kind = [b[4], b[5], b[6], b[7]];
     let (header, size) = match size32 {
         // 64-bit size follows the type.
         1 => match b.get(8..16) {
-            Some(s) => (16, u64::from_be_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])),
+            Some(s) => (
+                16,
+                u64::from_be_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]),
+            ),
             None => return Ok(None),
         },
         // Extends to the end of the enclosing box (or file).
@@ -89,7 +102,9 @@ async fn mp4_duration(r: &mut impl ReadAt) -> Result<Option<u64>, StagingError> 
     let end = r.size();
     let mut pos = 0;
     for _ in 0..MAX_ELEMENTS {
-        let Some(b) = box_at(r, pos, end).await? else { return Ok(None) };
+        let Some(b) = box_at(r, pos, end).await? else {
+            return Ok(None);
+        };
         if &b.kind == b"moov" {
             return movie_duration(r, pos, pos + b.size).await;
         }
@@ -102,28 +117,54 @@ async fn mp4_duration(r: &mut impl ReadAt) -> Result<Option<u64>, StagingError> 
 /// children of the `moov` box spanning `start..end`. Only those two small children are read:
 /// they are parsed by the `mp4` crate as a trimmed `moov`, so unusual tracks (timecode, metadata)
 /// cannot make a valid file lose its duration.
-async fn movie_duration(r: &mut impl ReadAt, start: u64, end: u64) -> Result<Option<u64>, StagingError> {
+async fn movie_duration(
+    r: &mut impl ReadAt,
+    start: u64,
+    end: u64,
+) -> Result<Option<u64>, StagingError> {
     let mut pos = start + 8;
-    let mut children = Vec::new();
+    let (mut mvhd, mut mvex) = (None, None);
     for _ in 0..MAX_ELEMENTS {
-        let Some(b) = box_at(r, pos, end).await? else { break };
-        if b.size <= MAX_SMALL_BOX && (&b.kind == b"mvhd" || &b.kind == b"mvex") {
-            children.extend(r.read_at(pos, b.size).await?);
+        let Some(b) = box_at(r, pos, end).await? else {
+            break;
+        };
+        if b.size <= MAX_SMALL_BOX {
+            match &b.kind {
+                b"mvhd" => mvhd = Some(r.read_at(pos, b.size).await?),
+                b"mvex" => mvex = Some(r.read_at(pos, b.size).await?),
+                _ => {}
+            }
         }
         pos += b.size;
     }
-    let Ok(moov_size) = u32::try_from(children.len() + 8) else { return Ok(None) };
-    let mut moov = moov_size.to_be_bytes().to_vec();
-    moov.extend_from_slice(b"moov");
-    moov.extend(children);
-    let mut cursor = Cursor::new(moov.as_slice());
-    let Ok(header) = mp4::BoxHeader::read(&mut cursor) else { return Ok(None) };
-    let Ok(moov) = mp4::MoovBox::read_box(&mut cursor, header.size) else { return Ok(None) };
+    let Some(mvhd) = mvhd else { return Ok(None) };
+    let Some(movie) = trimmed_moov(&[&mvhd]) else {
+        return Ok(None);
+    };
     // Zero or all ones means "unknown" in a version-0 or version-1 header.
     let known = |d: &u64| *d != 0 && *d != u64::from(u32::MAX) && *d != u64::MAX;
-    let fragments = moov.mvex.and_then(|mvex| mvex.mehd).map(|mehd| mehd.fragment_duration);
-    let duration = Some(moov.mvhd.duration).filter(known).or(fragments.filter(known));
-    Ok(duration.and_then(|d| to_ms(d, moov.mvhd.timescale)))
+    let duration = match Some(movie.mvhd.duration).filter(known) {
+        Some(d) => Some(d),
+        // Fragmented: the whole duration is in mvex/mehd (a broken mvex costs only this).
+        None => mvex
+            .and_then(|mvex| trimmed_moov(&[&mvhd, &mvex]))
+            .and_then(|m| m.mvex)
+            .and_then(|mvex| mvex.mehd)
+            .map(|mehd| mehd.fragment_duration)
+            .filter(known),
+    };
+    Ok(duration.and_then(|d| to_ms(d, movie.mvhd.timescale)))
+}
+
+/// Parses a `moov` holding only `children` with the `mp4` crate.
+fn trimmed_moov(children: &[&[u8]]) -> Option<mp4::MoovBox> {
+    let len: usize = children.iter().map(|c| c.len()).sum();
+    let mut moov = u32::try_from(len + 8).ok()?.to_be_bytes().to_vec();
+    moov.extend_from_slice(b"moov");
+    children.iter().for_each(|c| moov.extend_from_slice(c));
+    let mut cursor = Cursor::new(moov.as_slice());
+    let header = mp4::BoxHeader::read(&mut cursor).ok()?;
+    mp4::MoovBox::read_box(&mut cursor, header.size).ok()
 }
 
 fn to_ms(duration: u64, timescale: u32) -> Option<u64> {
@@ -161,51 +202,79 @@ fn read_id(b: &[u8]) -> Option<(u32, usize)> {
     if n > 4 {
         return None;
     }
-    let id = b.get(..n)?.iter().fold(0u32, |acc, x| (acc << 8) | u32::from(*x));
+    let id = b
+        .get(..n)?
+        .iter()
+        .fold(0u32, |acc, x| (acc << 8) | u32::from(*x));
     Some((id, n))
 }
 
 /// An element size (marker bit cleared; all ones means unknown) and its length.
 fn read_size(b: &[u8]) -> Option<(Option<u64>, usize)> {
     let n = vint_len(*b.first()?)?;
-    let raw = b.get(..n)?.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x));
+    let raw = b
+        .get(..n)?
+        .iter()
+        .fold(0u64, |acc, x| (acc << 8) | u64::from(*x));
     let bits = 7 * n as u32;
     let value = raw & ((1u64 << bits) - 1);
     let unknown = value == (1u64 << bits) - 1;
     Some(((!unknown).then_some(value), n))
 }
 
-async fn element_at(r: &mut impl ReadAt, pos: u64, end: u64) -> Result<Option<Element>, StagingError> {
+async fn element_at(
+    r: &mut impl ReadAt,
+    pos: u64,
+    end: u64,
+) -> Result<Option<Element>, StagingError> {
     if pos >= end {
         return Ok(None);
     }
     let b = r.read_at(pos, 12.min(end - pos)).await?;
-    let Some((id, id_len)) = read_id(&b) else { return Ok(None) };
-    let Some((size, size_len)) = b.get(id_len..).and_then(read_size) else { return Ok(None) };
+    let Some((id, id_len)) = read_id(&b) else {
+        return Ok(None);
+    };
+    let Some((size, size_len)) = b.get(id_len..).and_then(read_size) else {
+        return Ok(None);
+    };
     let data_start = pos + (id_len + size_len) as u64;
     if size.is_some_and(|s| s > end.saturating_sub(data_start)) {
         return Ok(None);
     }
-    Ok(Some(Element { id, data_start, size }))
+    Ok(Some(Element {
+        id,
+        data_start,
+        size,
+    }))
 }
 
 /// Follows EBML header → Segment → Info and reads `Duration × TimecodeScale`. Stops at the
 /// first Cluster: a file that has an Info with a duration writes it before its clusters.
 async fn webm_duration(r: &mut impl ReadAt) -> Result<Option<u64>, StagingError> {
     let end = r.size();
-    let Some(header) = element_at(r, 0, end).await? else { return Ok(None) };
-    let (EBML_HEADER, Some(header_size)) = (header.id, header.size) else { return Ok(None) };
-    let Some(segment) = element_at(r, header.data_start + header_size, end).await? else { return Ok(None) };
+    let Some(header) = element_at(r, 0, end).await? else {
+        return Ok(None);
+    };
+    let (EBML_HEADER, Some(header_size)) = (header.id, header.size) else {
+        return Ok(None);
+    };
+    let Some(segment) = element_at(r, header.data_start + header_size, end).await? else {
+        return Ok(None);
+    };
     if segment.id != SEGMENT {
         return Ok(None);
     }
     let segment_end = segment.size.map_or(end, |s| segment.data_start + s);
     let mut pos = segment.data_start;
     for _ in 0..MAX_ELEMENTS {
-        let Some(el) = element_at(r, pos, segment_end).await? else { return Ok(None) };
+        let Some(el) = element_at(r, pos, segment_end).await? else {
+            return Ok(None);
+        };
         let Some(size) = el.size else { return Ok(None) };
         match el.id {
-            INFO if size <= MAX_SMALL_BOX => return Ok(info_duration(&r.read_at(el.data_start, size).await?)),
+            INFO if size <= MAX_SMALL_BOX => {
+                return Ok(info_duration(&r.read_at(el.data_start, size).await?));
+            }
             INFO | CLUSTER => return Ok(None),
             _ => pos = el.data_start + size,
         }
@@ -228,7 +297,9 @@ fn info_duration(info: &[u8]) -> Option<u64> {
             }
             DURATION => {
                 duration = match data.len() {
-                    4 => Some(f64::from(f32::from_be_bytes([data[0], data[1], data[2], data[3]]))),
+                    4 => Some(f64::from(f32::from_be_bytes([
+                        data[0], data[1], data[2], data[3],
+                    ]))),
                     8 => Some(f64::from_be_bytes([
                         data[0], data[1], data[2], data[3], data[4], data[5], data[6], data[7],
                     ])),
@@ -271,18 +342,25 @@ pub(crate) mod tests {
     /// A WebM head as browsers write it: EBML header, Segment of unknown size, Info.
     pub(crate) fn webm_head(duration_ms: f64) -> Vec<u8> {
         let mut v = ebml(&[0x1A, 0x45, 0xDF, 0xA3], &ebml(&[0x42, 0x82], b"webm"));
-        v.extend_from_slice(&[0x18, 0x53, 0x80, 0x67, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        v.extend_from_slice(&[
+            0x18, 0x53, 0x80, 0x67, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
         v.extend(ebml(&[0x11, 0x4D, 0x9B, 0x74], &[0xEC, 0x81, 0x00])); // SeekHead with a Void
         let mut info = ebml(&[0x2A, 0xD7, 0xB1], &[0x0F, 0x42, 0x40]); // TimecodeScale 1,000,000
         info.extend(ebml(&[0x44, 0x89], &duration_ms.to_be_bytes()));
         v.extend(ebml(&[0x15, 0x49, 0xA9, 0x66], &info));
-        v.extend_from_slice(&[0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        v.extend_from_slice(&[
+            0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
         v.extend_from_slice(&[0u8; 64]);
         v
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 
     #[test]
@@ -294,7 +372,13 @@ pub(crate) mod tests {
         mov.extend_from_slice(b"ftypqt  ");
         assert_eq!(sniff(&mov), Some(Container::Mov));
         assert_eq!(sniff(&webm_head(1.0)), Some(Container::Webm));
-        for other in [&b"GIF89a......"[..], b"\x89PNG\r\n\x1a\n....", b"RIFF....AVI ", b"ftyp", b""] {
+        for other in [
+            &b"GIF89a......"[..],
+            b"\x89PNG\r\n\x1a\n....",
+            b"RIFF....AVI ",
+            b"ftyp",
+            b"",
+        ] {
             assert_eq!(sniff(other), None);
         }
     }
@@ -302,12 +386,67 @@ pub(crate) mod tests {
     #[test]
     fn webm_duration_comes_from_segment_info() {
         let head = webm_head(83_456.0);
-        assert_eq!(block_on(duration_ms(Container::Webm, &mut Mem(&head))).unwrap(), Some(83_456));
+        assert_eq!(
+            block_on(duration_ms(Container::Webm, &mut Mem(&head))).unwrap(),
+            Some(83_456)
+        );
         // A live recording without Info: no duration, no error.
         let mut live = head.clone();
-        let info_at = live.windows(4).position(|w| w == [0x15, 0x49, 0xA9, 0x66]).unwrap();
+        let info_at = live
+            .windows(4)
+            .position(|w| w == [0x15, 0x49, 0xA9, 0x66])
+            .unwrap();
         live[info_at..info_at + 4].copy_from_slice(&[0x16, 0x54, 0xAE, 0x6B]); // now "Tracks"
-        assert_eq!(block_on(duration_ms(Container::Webm, &mut Mem(&live))).unwrap(), None);
+        assert_eq!(
+            block_on(duration_ms(Container::Webm, &mut Mem(&live))).unwrap(),
+            None
+        );
+    }
+
+    fn iso_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(kind);
+        v.extend_from_slice(body);
+        v
+    }
+
+    /// A fragmented MP4 head: `mvhd` says 0 (unknown), `mvex/mehd` has the whole duration.
+    fn fragmented_mp4(timescale: u32, fragment_duration: u32) -> Vec<u8> {
+        let mut mvhd = vec![0u8; 4 + 8]; // version 0, flags, creation, modification
+        mvhd.extend_from_slice(&timescale.to_be_bytes());
+        mvhd.extend_from_slice(&0u32.to_be_bytes()); // duration: unknown
+        mvhd.extend_from_slice(&0x0001_0000u32.to_be_bytes()); // rate 1.0
+        mvhd.extend_from_slice(&0x0100u16.to_be_bytes()); // volume 1.0
+        mvhd.extend_from_slice(&[0u8; 2 + 8]);
+        for m in [0x0001_0000u32, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000] {
+            mvhd.extend_from_slice(&m.to_be_bytes());
+        }
+        mvhd.extend_from_slice(&[0u8; 24]);
+        mvhd.extend_from_slice(&2u32.to_be_bytes()); // next track id
+        let mut mehd = vec![0u8; 4];
+        mehd.extend_from_slice(&fragment_duration.to_be_bytes());
+        let mut trex = vec![0u8; 4];
+        trex.extend_from_slice(&1u32.to_be_bytes());
+        trex.extend_from_slice(&[0u8; 16]);
+        let mvex = [iso_box(b"mehd", &mehd), iso_box(b"trex", &trex)].concat();
+        let moov = [iso_box(b"mvhd", &mvhd), iso_box(b"mvex", &mvex)].concat();
+        [
+            iso_box(b"ftyp", b"isom\0\0\0\0isomiso6"),
+            iso_box(b"moov", &moov),
+            iso_box(b"moof", &[0u8; 40]),
+            iso_box(b"mdat", &[0u8; 400]),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn a_fragmented_mp4_takes_its_duration_from_mehd() {
+        let file = fragmented_mp4(90_000, 90_000 * 42 + 45_000);
+        assert_eq!(sniff(&file), Some(Container::Mp4));
+        assert_eq!(
+            block_on(duration_ms(Container::Mp4, &mut Mem(&file))).unwrap(),
+            Some(42_500)
+        );
     }
 
     #[test]
@@ -315,9 +454,15 @@ pub(crate) mod tests {
         let mut mp4 = vec![0, 0, 0, 0x10];
         mp4.extend_from_slice(b"ftypisom\0\0\0\0");
         mp4.extend_from_slice(&[0xFF; 100]);
-        assert_eq!(block_on(duration_ms(Container::Mp4, &mut Mem(&mp4))).unwrap(), None);
+        assert_eq!(
+            block_on(duration_ms(Container::Mp4, &mut Mem(&mp4))).unwrap(),
+            None
+        );
         let mut webm = vec![0x1A, 0x45, 0xDF, 0xA3];
         webm.extend_from_slice(&[0x00; 40]);
-        assert_eq!(block_on(duration_ms(Container::Webm, &mut Mem(&webm))).unwrap(), None);
+        assert_eq!(
+            block_on(duration_ms(Container::Webm, &mut Mem(&webm))).unwrap(),
+            None
+        );
     }
 }

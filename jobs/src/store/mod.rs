@@ -189,7 +189,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Media, StoreError>;
     async fn delete_media(&self, user: UserId, id: MediaId) -> Result<(), StoreError>;
     /// Cross-user: unattached media past their deadline.
-    async fn expired_media(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Media>, StoreError>;
+    async fn expired_media(&self, now: DateTime<Utc>, limit: u32)
+    -> Result<Vec<Media>, StoreError>;
     /// All media rows of one user (export, erasure).
     async fn list_media(&self, user: UserId) -> Result<Vec<Media>, StoreError>;
 
@@ -213,20 +214,14 @@ pub trait Store: Send + Sync + 'static {
         state_hash: &str,
         user: UserId,
         expires_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let _ = (state_hash, user, expires_at);
-        Err(StoreError::Backend("oauth states not supported by this backend".into()))
-    }
+    ) -> Result<(), StoreError>;
     /// Takes (deletes and returns the owner of) an unexpired state; `None` if unknown, expired
     /// or already taken. Exactly one of many concurrent takers gets it.
     async fn take_oauth_state(
         &self,
         state_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<UserId>, StoreError> {
-        let _ = (state_hash, now);
-        Err(StoreError::Backend("oauth states not supported by this backend".into()))
-    }
+    ) -> Result<Option<UserId>, StoreError>;
 
     // ---- leases (locks for the embedded default; Redis is used when configured) ----
     /// Takes the lease `name` for `holder` if it is free or expired; returns the fencing token
@@ -237,10 +232,7 @@ pub trait Store: Send + Sync + 'static {
         holder: &str,
         ttl: std::time::Duration,
         now: DateTime<Utc>,
-    ) -> Result<Option<i64>, StoreError> {
-        let _ = (name, holder, ttl, now);
-        Err(StoreError::Backend("leases not supported by this backend".into()))
-    }
+    ) -> Result<Option<i64>, StoreError>;
     /// Extends a lease we hold; false if it was lost (expired and taken by another).
     async fn renew_lease(
         &self,
@@ -248,15 +240,9 @@ pub trait Store: Send + Sync + 'static {
         holder: &str,
         ttl: std::time::Duration,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let _ = (name, holder, ttl, now);
-        Err(StoreError::Backend("leases not supported by this backend".into()))
-    }
+    ) -> Result<bool, StoreError>;
     /// Releases a lease if we still hold it.
-    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        let _ = (name, holder);
-        Err(StoreError::Backend("leases not supported by this backend".into()))
-    }
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 
     // ---- built from the above ----
 

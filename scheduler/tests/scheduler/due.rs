@@ -23,10 +23,14 @@ async fn due_posts_are_enqueued_once_and_future_ones_wait(db: Db) {
         env.scheduled(user, now + secs(3600)).await,
     ];
 
-    let report = enqueue_due_posts(&env.ctx, &env.settings, now).await.unwrap();
+    let report = enqueue_due_posts(&env.ctx, &env.settings, now)
+        .await
+        .unwrap();
     assert_eq!(report.enqueued.len(), 3);
     assert_eq!(report.lost_races + report.failed, 0);
-    let again = enqueue_due_posts(&env.ctx, &env.settings, now).await.unwrap();
+    let again = enqueue_due_posts(&env.ctx, &env.settings, now)
+        .await
+        .unwrap();
     assert_eq!(again.due, 0, "queued posts leave the due index");
 
     let jobs = env.jobs_per_post(publish::NAME).await;
@@ -37,7 +41,11 @@ async fn due_posts_are_enqueued_once_and_future_ones_wait(db: Db) {
         assert_eq!(stored.state, PostState::Queued);
     }
     assert_eq!(env.state_of(&due[0]).await.late_by_ms, Some(30_000));
-    assert_eq!(env.state_of(&due[1]).await.late_by_ms, None, "1 s late is on time");
+    assert_eq!(
+        env.state_of(&due[1]).await.late_by_ms,
+        None,
+        "1 s late is on time"
+    );
     for p in &later {
         assert_eq!(env.state_of(p).await.state, PostState::Scheduled);
         assert!(!jobs.contains_key(&p.id));
@@ -62,7 +70,10 @@ async fn missed_posts_are_caught_up_on_start_and_marked_late(db: Db) {
     let user = env.user().await;
     let now = Utc::now();
     let missed = [
-        (env.scheduled(user, now - chrono::Duration::days(3)).await, 3 * 86_400_000),
+        (
+            env.scheduled(user, now - chrono::Duration::days(3)).await,
+            3 * 86_400_000,
+        ),
         (env.scheduled(user, now - secs(3600)).await, 3_600_000),
         (env.scheduled(user, now - secs(5)).await, 5_000),
     ];
@@ -76,7 +87,11 @@ async fn missed_posts_are_caught_up_on_start_and_marked_late(db: Db) {
         let stored = env
             .wait_for("a missed post to be queued", || async {
                 let s = env.state_of(p).await;
-                if s.state == PostState::Queued { Ok(s) } else { Err(s.state.to_string()) }
+                if s.state == PostState::Queued {
+                    Ok(s)
+                } else {
+                    Err(s.state.to_string())
+                }
             })
             .await;
         let late_by = stored.late_by_ms.expect("marked late");
@@ -88,7 +103,11 @@ async fn missed_posts_are_caught_up_on_start_and_marked_late(db: Db) {
     let on_time = env
         .wait_for("the post due during the run to be queued", || async {
             let s = env.state_of(&soon).await;
-            if s.state == PostState::Queued { Ok(s) } else { Err(s.state.to_string()) }
+            if s.state == PostState::Queued {
+                Ok(s)
+            } else {
+                Err(s.state.to_string())
+            }
         })
         .await;
     assert_eq!(on_time.late_by_ms, None, "enqueued within 1 s of its time");
@@ -98,7 +117,9 @@ async fn missed_posts_are_caught_up_on_start_and_marked_late(db: Db) {
     let jobs = env.jobs_per_post(publish::NAME).await;
     assert_eq!(jobs.len(), 4);
     assert!(jobs.values().all(|n| *n == 1), "{jobs:?}");
-    let beat = scheduler::heartbeat(&env.ctx).await.expect("heartbeat recorded");
+    let beat = scheduler::heartbeat(&env.ctx)
+        .await
+        .expect("heartbeat recorded");
     assert_eq!(beat.enqueued_total, 4);
 }
 
@@ -144,11 +165,19 @@ async fn a_cancel_racing_the_tick_has_exactly_one_winner(db: Db) {
         posts.push(stored);
     }
     // A later tick must not pick up anything either.
-    enqueue_due_posts(&env.ctx, &env.settings, Utc::now()).await.unwrap();
+    enqueue_due_posts(&env.ctx, &env.settings, Utc::now())
+        .await
+        .unwrap();
     let jobs = env.jobs_per_post(publish::NAME).await;
     for p in &posts {
         let expected = usize::from(p.state == PostState::Queued);
-        assert_eq!(jobs.get(&p.id).copied().unwrap_or(0), expected, "post {} ({})", p.id, p.state);
+        assert_eq!(
+            jobs.get(&p.id).copied().unwrap_or(0),
+            expected,
+            "post {} ({})",
+            p.id,
+            p.state
+        );
     }
     assert_eq!(cancelled + queued, 40);
     eprintln!("cancel won {cancelled} times, the tick {queued} times");
@@ -173,8 +202,9 @@ async fn a_reschedule_racing_the_tick_has_exactly_one_winner(db: Db) {
     let mut posts = Vec::new();
     for _ in 0..40 {
         let p = env.scheduled(user, Utc::now()).await;
-        let later = schedule_time::parse_schedule("2099-01-01T12:00", Some("Europe/Berlin"), Utc::now())
-            .unwrap();
+        let later =
+            schedule_time::parse_schedule("2099-01-01T12:00", Some("Europe/Berlin"), Utc::now())
+                .unwrap();
         let store = env.ctx.store.as_ref();
         let (tick, change) = tokio::join!(
             enqueue_due_posts(&env.ctx, &env.settings, Utc::now()),
@@ -199,11 +229,19 @@ async fn a_reschedule_racing_the_tick_has_exactly_one_winner(db: Db) {
         }
         posts.push(stored);
     }
-    enqueue_due_posts(&env.ctx, &env.settings, Utc::now()).await.unwrap();
+    enqueue_due_posts(&env.ctx, &env.settings, Utc::now())
+        .await
+        .unwrap();
     let jobs = env.jobs_per_post(publish::NAME).await;
     for p in &posts {
         let expected = usize::from(p.state == PostState::Queued);
-        assert_eq!(jobs.get(&p.id).copied().unwrap_or(0), expected, "post {} ({})", p.id, p.state);
+        assert_eq!(
+            jobs.get(&p.id).copied().unwrap_or(0),
+            expected,
+            "post {} ({})",
+            p.id,
+            p.state
+        );
     }
     assert_eq!(moved + queued, 40);
     eprintln!("reschedule won {moved} times, the tick {queued} times");
@@ -234,7 +272,9 @@ async fn concurrent_ticks_enqueue_each_post_exactly_once(db: Db) {
     let tick = || async {
         let mut total = 0;
         loop {
-            let r = enqueue_due_posts(&env.ctx, &settings, Utc::now()).await.unwrap();
+            let r = enqueue_due_posts(&env.ctx, &settings, Utc::now())
+                .await
+                .unwrap();
             total += r.enqueued.len();
             if r.due == 0 {
                 return total;
@@ -242,7 +282,11 @@ async fn concurrent_ticks_enqueue_each_post_exactly_once(db: Db) {
         }
     };
     let (a, b, c, d) = tokio::join!(tick(), tick(), tick(), tick());
-    assert_eq!(a + b + c + d, 200, "each post claimed once in all: {a} {b} {c} {d}");
+    assert_eq!(
+        a + b + c + d,
+        200,
+        "each post claimed once in all: {a} {b} {c} {d}"
+    );
     let jobs = env.jobs_per_post(publish::NAME).await;
     assert_eq!(jobs.len(), 200);
     assert!(jobs.values().all(|n| *n == 1));
@@ -272,13 +316,23 @@ async fn a_backlog_larger_than_one_batch_drains_in_one_run() {
     let mut settings = env.settings.clone();
     settings.due_batch = 25;
     let stop = CancellationToken::new();
-    let running = tokio::spawn(Scheduler::new(env.ctx.clone(), settings).run(stop.clone().cancelled_owned()));
+    let running =
+        tokio::spawn(Scheduler::new(env.ctx.clone(), settings).run(stop.clone().cancelled_owned()));
     env.wait_for("120 posts enqueued", || async {
         let n = env.jobs_per_post(publish::NAME).await.len();
-        if n == 120 { Ok(()) } else { Err(format!("{n} enqueued")) }
+        if n == 120 {
+            Ok(())
+        } else {
+            Err(format!("{n} enqueued"))
+        }
     })
     .await;
     stop.cancel();
     running.await.unwrap().unwrap();
-    assert!(env.jobs_per_post(publish::NAME).await.values().all(|n| *n == 1));
+    assert!(
+        env.jobs_per_post(publish::NAME)
+            .await
+            .values()
+            .all(|n| *n == 1)
+    );
 }

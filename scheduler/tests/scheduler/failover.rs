@@ -48,7 +48,11 @@ async fn wait_queued(env: &Env, posts: &[Post]) {
     for p in posts {
         env.wait_for("a due post to be queued", || async {
             let s = env.state_of(p).await.state;
-            if s == PostState::Queued { Ok(()) } else { Err(s.to_string()) }
+            if s == PostState::Queued {
+                Ok(())
+            } else {
+                Err(s.to_string())
+            }
         })
         .await;
     }
@@ -63,7 +67,10 @@ async fn a_standby_takes_over_when_the_active_scheduler_stops(lease: Lease) {
     let before = due_now(&env, 20).await;
     wait_queued(&env, &before).await;
     let beat = scheduler::heartbeat(&env.ctx).await.unwrap();
-    assert_eq!(beat.instance, a.id, "the standby stays out while the active one runs");
+    assert_eq!(
+        beat.instance, a.id,
+        "the standby stays out while the active one runs"
+    );
     assert!(!b.task.is_finished());
 
     let stopped = Instant::now();

@@ -1,6 +1,6 @@
 //! The sweeps: each enqueues or deletes exactly what it should, and nothing else.
 
-use crate::support::{Db, Env, QueueKind, Lease, secs};
+use crate::support::{Db, Env, Lease, QueueKind, secs};
 use apalis::prelude::Data;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -40,24 +40,41 @@ async fn token_refresh_sweep_enqueues_only_active_accounts_expiring_within_the_m
     let dead = env.account(user, now + Duration::minutes(10)).await;
     env.ctx
         .store
-        .set_account_status(user, dead.id, dead.version, AccountStatus::NeedsReconnect, Some("revoked"), false)
+        .set_account_status(
+            user,
+            dead.id,
+            dead.version,
+            AccountStatus::NeedsReconnect,
+            Some("revoked"),
+            false,
+        )
         .await
         .unwrap();
 
     let recent = RecentPushes::default();
-    let report = refresh_expiring_tokens(&env.ctx, &settings, now, &recent).await.unwrap();
+    let report = refresh_expiring_tokens(&env.ctx, &settings, now, &recent)
+        .await
+        .unwrap();
     assert_eq!((report.found, report.done), (2, 2));
     let payloads = env.payloads(refresh_token::NAME).await;
     assert_eq!(
         ids(&payloads, "account_id"),
-        [soon.id.to_string(), expired.id.to_string()].into_iter().collect()
+        [soon.id.to_string(), expired.id.to_string()]
+            .into_iter()
+            .collect()
     );
     // Jittered: waiting (scheduled) or ready, but queued once each.
     let stats = env.queue().stats(refresh_token::NAME).await.unwrap();
     assert_eq!(stats.pending + stats.scheduled, 2);
 
-    let again = refresh_expiring_tokens(&env.ctx, &settings, now + secs(60), &recent).await.unwrap();
-    assert_eq!((again.done, again.skipped), (0, 2), "no pile-up while the first jobs wait");
+    let again = refresh_expiring_tokens(&env.ctx, &settings, now + secs(60), &recent)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.done, again.skipped),
+        (0, 2),
+        "no pile-up while the first jobs wait"
+    );
     assert_eq!(env.payloads(refresh_token::NAME).await.len(), 2);
 }
 
@@ -67,26 +84,62 @@ async fn stuck_post_sweep_pushes_the_right_job_for_each_stuck_state(db: Db) {
     let user = env.user().await;
     let now = Utc::now();
     let old = |d: std::time::Duration| now - Duration::from_std(d).unwrap() - secs(1);
-    let queued_old = env.post_at(user, PostState::Queued, None, old(s.stuck_queued_after)).await;
-    let queued_new = env.post_at(user, PostState::Queued, None, now - secs(60)).await;
-    let uploading_old = env.post_at(user, PostState::Uploading, None, old(s.stuck_uploading_after)).await;
-    let uploading_new = env.post_at(user, PostState::Uploading, None, now - secs(300)).await;
-    let processing_old =
-        env.post_at(user, PostState::Processing, None, old(s.stuck_processing_after)).await;
-    let processing_new = env.post_at(user, PostState::Processing, None, now - secs(60)).await;
+    let queued_old = env
+        .post_at(user, PostState::Queued, None, old(s.stuck_queued_after))
+        .await;
+    let queued_new = env
+        .post_at(user, PostState::Queued, None, now - secs(60))
+        .await;
+    let uploading_old = env
+        .post_at(
+            user,
+            PostState::Uploading,
+            None,
+            old(s.stuck_uploading_after),
+        )
+        .await;
+    let uploading_new = env
+        .post_at(user, PostState::Uploading, None, now - secs(300))
+        .await;
+    let processing_old = env
+        .post_at(
+            user,
+            PostState::Processing,
+            None,
+            old(s.stuck_processing_after),
+        )
+        .await;
+    let processing_new = env
+        .post_at(user, PostState::Processing, None, now - secs(60))
+        .await;
     let long_ago = now - Duration::days(2);
-    for state in [PostState::Published, PostState::Failed, PostState::Cancelled, PostState::Unconfirmed] {
+    for state in [
+        PostState::Published,
+        PostState::Failed,
+        PostState::Cancelled,
+        PostState::Unconfirmed,
+    ] {
         env.post_at(user, state, None, long_ago).await;
     }
-    env.post_at(user, PostState::Scheduled, Some(now + Duration::days(1)), long_ago).await;
+    env.post_at(
+        user,
+        PostState::Scheduled,
+        Some(now + Duration::days(1)),
+        long_ago,
+    )
+    .await;
 
     let recent = RecentPushes::default();
-    let report = reconcile_stuck_posts(&env.ctx, s, now, &recent).await.unwrap();
+    let report = reconcile_stuck_posts(&env.ctx, s, now, &recent)
+        .await
+        .unwrap();
     assert_eq!((report.found, report.done), (3, 3));
     let publish = ids(&env.payloads(publish::NAME).await, "post_id");
     assert_eq!(
         publish,
-        [queued_old.id.to_string(), uploading_old.id.to_string()].into_iter().collect()
+        [queued_old.id.to_string(), uploading_old.id.to_string()]
+            .into_iter()
+            .collect()
     );
     let poll = ids(&env.payloads(poll_status::NAME).await, "post_id");
     assert_eq!(poll, [processing_old.id.to_string()].into_iter().collect());
@@ -96,8 +149,14 @@ async fn stuck_post_sweep_pushes_the_right_job_for_each_stuck_state(db: Db) {
     // The sweep only pushes: the posts' states are the jobs' business.
     assert_eq!(env.state_of(&queued_old).await.state, PostState::Queued);
 
-    let again = reconcile_stuck_posts(&env.ctx, s, now + secs(60), &recent).await.unwrap();
-    assert_eq!((again.done, again.skipped), (0, 3), "one push per threshold, not per sweep");
+    let again = reconcile_stuck_posts(&env.ctx, s, now + secs(60), &recent)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.done, again.skipped),
+        (0, 3),
+        "one push per threshold, not per sweep"
+    );
     assert_eq!(env.payloads(publish::NAME).await.len(), 2);
 }
 
@@ -119,7 +178,11 @@ async fn a_post_queued_without_its_job_is_pushed_again_by_the_reconcile_pass() {
     let post = env.scheduled(user, Utc::now() - secs(5)).await;
     let mut claimed = env.state_of(&post).await;
     claimed.state = PostState::Queued;
-    env.ctx.store.save_post(&claimed, PostState::Scheduled).await.unwrap();
+    env.ctx
+        .store
+        .save_post(&claimed, PostState::Scheduled)
+        .await
+        .unwrap();
     assert!(env.payloads(publish::NAME).await.is_empty());
 
     let later = Utc::now() + Duration::from_std(env.settings.stuck_queued_after).unwrap() + secs(1);
@@ -127,7 +190,10 @@ async fn a_post_queued_without_its_job_is_pushed_again_by_the_reconcile_pass() {
         .await
         .unwrap();
     assert_eq!(report.done, 1);
-    assert_eq!(env.jobs_per_post(publish::NAME).await.get(&post.id), Some(&1));
+    assert_eq!(
+        env.jobs_per_post(publish::NAME).await.get(&post.id),
+        Some(&1)
+    );
 }
 
 async fn disconnect_sweep_retries_only_accounts_stuck_disconnecting(db: Db) {
@@ -145,7 +211,14 @@ async fn disconnect_sweep_retries_only_accounts_stuck_disconnecting(db: Db) {
         let store = env.ctx.store.clone();
         async move {
             store
-                .set_account_status(user, a.id, a.version, AccountStatus::Disconnecting, None, false)
+                .set_account_status(
+                    user,
+                    a.id,
+                    a.version,
+                    AccountStatus::Disconnecting,
+                    None,
+                    false,
+                )
                 .await
                 .unwrap()
         }
@@ -158,18 +231,27 @@ async fn disconnect_sweep_retries_only_accounts_stuck_disconnecting(db: Db) {
         - Duration::microseconds(1);
 
     let recent = RecentPushes::default();
-    let report = retry_disconnecting_accounts(&env.ctx, &settings, now, &recent).await.unwrap();
+    let report = retry_disconnecting_accounts(&env.ctx, &settings, now, &recent)
+        .await
+        .unwrap();
     assert_eq!((report.found, report.done), (1, 1));
     let payloads = env.payloads(disconnect_account::NAME).await;
-    assert_eq!(ids(&payloads, "account_id"), [stuck.id.to_string()].into_iter().collect());
+    assert_eq!(
+        ids(&payloads, "account_id"),
+        [stuck.id.to_string()].into_iter().collect()
+    );
 
     let later = now + secs(1);
-    let report = retry_disconnecting_accounts(&env.ctx, &settings, later, &recent).await.unwrap();
+    let report = retry_disconnecting_accounts(&env.ctx, &settings, later, &recent)
+        .await
+        .unwrap();
     assert_eq!((report.found, report.done, report.skipped), (2, 1, 1));
     let payloads = env.payloads(disconnect_account::NAME).await;
     assert_eq!(
         ids(&payloads, "account_id"),
-        [stuck.id.to_string(), fresh.id.to_string()].into_iter().collect()
+        [stuck.id.to_string(), fresh.id.to_string()]
+            .into_iter()
+            .collect()
     );
 }
 
@@ -191,8 +273,16 @@ struct RowCleaner(DynStore);
 impl MediaCleaner for RowCleaner {
     async fn delete_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<usize, String> {
         let mut n = 0;
-        for m in self.0.expired_media(now, limit).await.map_err(|e| e.to_string())? {
-            self.0.delete_media(m.user_id, m.id).await.map_err(|e| e.to_string())?;
+        for m in self
+            .0
+            .expired_media(now, limit)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            self.0
+                .delete_media(m.user_id, m.id)
+                .await
+                .map_err(|e| e.to_string())?;
             n += 1;
         }
         Ok(n)
@@ -228,17 +318,28 @@ async fn media_sweep_deletes_only_unattached_media_past_their_deadline() {
         env.ctx.store.create_media(m).await.unwrap();
     }
     let post = env.post_at(user, PostState::Queued, None, now).await;
-    env.ctx.store.attach_media(user, attached.id, post.id).await.unwrap();
+    env.ctx
+        .store
+        .attach_media(user, attached.id, post.id)
+        .await
+        .unwrap();
 
     // Without a cleaner nothing is touched: the sweep only reports what waits.
-    let waiting = delete_expired_media(&env.ctx, None, &env.settings, now).await.unwrap();
+    let waiting = delete_expired_media(&env.ctx, None, &env.settings, now)
+        .await
+        .unwrap();
     assert_eq!((waiting.found, waiting.done), (1, 0));
     assert!(env.ctx.store.media(user, expired.id).await.is_ok());
 
     let cleaner = RowCleaner(env.ctx.store.clone());
-    let report = delete_expired_media(&env.ctx, Some(&cleaner), &env.settings, now).await.unwrap();
+    let report = delete_expired_media(&env.ctx, Some(&cleaner), &env.settings, now)
+        .await
+        .unwrap();
     assert_eq!(report.done, 1);
-    assert!(matches!(env.ctx.store.media(user, expired.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        env.ctx.store.media(user, expired.id).await,
+        Err(StoreError::NotFound)
+    ));
     assert!(env.ctx.store.media(user, valid.id).await.is_ok());
     assert!(env.ctx.store.media(user, attached.id).await.is_ok());
 }
@@ -290,7 +391,9 @@ async fn finished_job_records_are_trimmed_and_dead_ones_kept(queue_kind: QueueKi
         q.push(&PingJob::new()).await.unwrap();
     }
     q.push(&AlwaysFails { n: 1 }).await.unwrap();
-    q.push_after(&PingJob::new(), std::time::Duration::from_secs(3600)).await.unwrap();
+    q.push_after(&PingJob::new(), std::time::Duration::from_secs(3600))
+        .await
+        .unwrap();
 
     let stop = CancellationToken::new();
     let mut worker_settings = worker::WorkerSettings::from_config(&env.ctx.config);
@@ -301,8 +404,15 @@ async fn finished_job_records_are_trimmed_and_dead_ones_kept(queue_kind: QueueKi
     let running = tokio::spawn(workers.run(stop.clone().cancelled_owned()));
     env.wait_for("pings done and the failing job dead", || async {
         let ping = q.stats(ping::NAME).await.map_err(|e| e.to_string())?;
-        let fails = q.stats(AlwaysFails::NAME).await.map_err(|e| e.to_string())?;
-        if ping.done == 3 && fails.dead == 1 { Ok(()) } else { Err(format!("{ping:?} {fails:?}")) }
+        let fails = q
+            .stats(AlwaysFails::NAME)
+            .await
+            .map_err(|e| e.to_string())?;
+        if ping.done == 3 && fails.dead == 1 {
+            Ok(())
+        } else {
+            Err(format!("{ping:?} {fails:?}"))
+        }
     })
     .await;
     stop.cancel();
@@ -316,12 +426,23 @@ async fn finished_job_records_are_trimmed_and_dead_ones_kept(queue_kind: QueueKi
     assert_eq!(trimmed.done, 3);
 
     let ping = q.stats(ping::NAME).await.unwrap();
-    assert_eq!((ping.done, ping.scheduled), (0, 1), "the waiting ping is untouched");
+    assert_eq!(
+        (ping.done, ping.scheduled),
+        (0, 1),
+        "the waiting ping is untouched"
+    );
     let fails = q.stats(AlwaysFails::NAME).await.unwrap();
     assert_eq!(fails.dead, 1);
     let dead = q.dead_jobs(AlwaysFails::NAME, 10).await.unwrap();
-    assert_eq!(dead[0].payload["n"], 1, "the dead job keeps its payload for replay");
-    assert_eq!(env.payloads(ping::NAME).await.len(), 1, "only the waiting ping's payload is left");
+    assert_eq!(
+        dead[0].payload["n"], 1,
+        "the dead job keeps its payload for replay"
+    );
+    assert_eq!(
+        env.payloads(ping::NAME).await.len(),
+        1,
+        "only the waiting ping's payload is left"
+    );
 }
 
 #[tokio::test]

@@ -25,7 +25,9 @@ async fn create(env: &Env, s: &Schedule) -> Post {
 
 /// Ticks at `at` and returns the posts (of `posts`) that are queued afterwards.
 async fn queued_after_tick(env: &Env, posts: &[&Post], at: &str) -> Vec<bool> {
-    enqueue_due_posts(&env.ctx, &env.settings, utc(at)).await.unwrap();
+    enqueue_due_posts(&env.ctx, &env.settings, utc(at))
+        .await
+        .unwrap();
     let mut out = Vec::new();
     for p in posts {
         out.push(env.state_of(p).await.state == PostState::Queued);
@@ -48,22 +50,55 @@ async fn local_times_fire_at_their_instant_across_dst(db: Db) {
     let ny_edt = create(&env, &parse("2026-11-01T01:30-04:00", "America/New_York")).await;
     let ny_est = create(&env, &parse("2026-11-01T01:30-05:00", "America/New_York")).await;
 
-    assert_eq!(queued_after_tick(&env, &[&ny_spring], "2026-03-08T07:14:59Z").await, [false]);
-    assert_eq!(queued_after_tick(&env, &[&ny_spring], "2026-03-08T07:15:00Z").await, [true]);
+    assert_eq!(
+        queued_after_tick(&env, &[&ny_spring], "2026-03-08T07:14:59Z").await,
+        [false]
+    );
+    assert_eq!(
+        queued_after_tick(&env, &[&ny_spring], "2026-03-08T07:15:00Z").await,
+        [true]
+    );
 
-    assert_eq!(queued_after_tick(&env, &[&berlin_spring], "2026-03-29T01:29:59Z").await, [false]);
-    assert_eq!(queued_after_tick(&env, &[&berlin_spring], "2026-03-29T01:30:00Z").await, [true]);
+    assert_eq!(
+        queued_after_tick(&env, &[&berlin_spring], "2026-03-29T01:29:59Z").await,
+        [false]
+    );
+    assert_eq!(
+        queued_after_tick(&env, &[&berlin_spring], "2026-03-29T01:30:00Z").await,
+        [true]
+    );
 
     let fold = [&berlin_summer, &berlin_winter];
-    assert_eq!(queued_after_tick(&env, &fold, "2026-10-25T00:29:59Z").await, [false, false]);
-    assert_eq!(queued_after_tick(&env, &fold, "2026-10-25T00:30:00Z").await, [true, false]);
-    assert_eq!(queued_after_tick(&env, &fold, "2026-10-25T01:29:59Z").await, [true, false]);
-    assert_eq!(queued_after_tick(&env, &fold, "2026-10-25T01:30:00Z").await, [true, true]);
+    assert_eq!(
+        queued_after_tick(&env, &fold, "2026-10-25T00:29:59Z").await,
+        [false, false]
+    );
+    assert_eq!(
+        queued_after_tick(&env, &fold, "2026-10-25T00:30:00Z").await,
+        [true, false]
+    );
+    assert_eq!(
+        queued_after_tick(&env, &fold, "2026-10-25T01:29:59Z").await,
+        [true, false]
+    );
+    assert_eq!(
+        queued_after_tick(&env, &fold, "2026-10-25T01:30:00Z").await,
+        [true, true]
+    );
 
     let fold = [&ny_edt, &ny_est];
-    assert_eq!(queued_after_tick(&env, &fold, "2026-11-01T05:30:00Z").await, [true, false]);
-    assert_eq!(queued_after_tick(&env, &fold, "2026-11-01T06:29:59Z").await, [true, false]);
-    assert_eq!(queued_after_tick(&env, &fold, "2026-11-01T06:30:00Z").await, [true, true]);
+    assert_eq!(
+        queued_after_tick(&env, &fold, "2026-11-01T05:30:00Z").await,
+        [true, false]
+    );
+    assert_eq!(
+        queued_after_tick(&env, &fold, "2026-11-01T06:29:59Z").await,
+        [true, false]
+    );
+    assert_eq!(
+        queued_after_tick(&env, &fold, "2026-11-01T06:30:00Z").await,
+        [true, true]
+    );
 
     // The zone is kept for display, and shows the time the way it was entered.
     let stored = env.state_of(&berlin_winter).await;
@@ -87,10 +122,22 @@ async fn local_times_fire_at_their_instant_across_dst_postgres() {
 #[tokio::test]
 async fn the_gap_and_the_fold_are_refused_in_both_zones() {
     let cases = [
-        ("2026-03-29T02:30", "Europe/Berlin", "nonexistent_local_time"),
+        (
+            "2026-03-29T02:30",
+            "Europe/Berlin",
+            "nonexistent_local_time",
+        ),
         ("2026-10-25T02:30", "Europe/Berlin", "ambiguous_local_time"),
-        ("2026-03-08T02:30", "America/New_York", "nonexistent_local_time"),
-        ("2026-11-01T01:30", "America/New_York", "ambiguous_local_time"),
+        (
+            "2026-03-08T02:30",
+            "America/New_York",
+            "nonexistent_local_time",
+        ),
+        (
+            "2026-11-01T01:30",
+            "America/New_York",
+            "ambiguous_local_time",
+        ),
     ];
     for (at, tz, code) in cases {
         let e = schedule_time::parse_schedule(at, Some(tz), early()).unwrap_err();
@@ -102,18 +149,30 @@ async fn the_gap_and_the_fold_are_refused_in_both_zones() {
 #[tokio::test]
 async fn a_rescheduled_post_fires_at_its_new_time_only() {
     let env = Env::new(Db::Sqlite).await;
-    let first = schedule_time::parse_schedule("2026-07-01T09:00", Some("Europe/Berlin"), early()).unwrap();
+    let first =
+        schedule_time::parse_schedule("2026-07-01T09:00", Some("Europe/Berlin"), early()).unwrap();
     let post = create(&env, &first).await;
-    let moved = schedule_time::parse_schedule("2026-07-01T09:00", Some("America/New_York"), early()).unwrap();
+    let moved =
+        schedule_time::parse_schedule("2026-07-01T09:00", Some("America/New_York"), early())
+            .unwrap();
     let saved = schedule_time::reschedule(env.ctx.store.as_ref(), post.user_id, post.id, &moved)
         .await
         .unwrap();
     assert_eq!(saved.scheduled_at, Some(utc("2026-07-01T13:00:00Z")));
     assert_eq!(saved.scheduled_tz.as_deref(), Some("America/New_York"));
 
-    assert_eq!(queued_after_tick(&env, &[&post], "2026-07-01T07:00:00Z").await, [false]);
-    assert_eq!(queued_after_tick(&env, &[&post], "2026-07-01T12:59:59Z").await, [false]);
-    assert_eq!(queued_after_tick(&env, &[&post], "2026-07-01T13:00:00Z").await, [true]);
+    assert_eq!(
+        queued_after_tick(&env, &[&post], "2026-07-01T07:00:00Z").await,
+        [false]
+    );
+    assert_eq!(
+        queued_after_tick(&env, &[&post], "2026-07-01T12:59:59Z").await,
+        [false]
+    );
+    assert_eq!(
+        queued_after_tick(&env, &[&post], "2026-07-01T13:00:00Z").await,
+        [true]
+    );
     let e = schedule_time::reschedule(env.ctx.store.as_ref(), post.user_id, post.id, &first)
         .await
         .unwrap_err();

@@ -21,7 +21,12 @@ async fn account_ids(app: &TestApp) -> Result<Vec<(String, String)>> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| (a["id"].as_str().unwrap().to_owned(), a["open_id"].as_str().unwrap().to_owned()))
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_owned(),
+                a["open_id"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect())
 }
 
@@ -41,8 +46,16 @@ async fn full_account_flow(backend: Backend) -> Result<()> {
     let user = UserId::parse(me["id"].as_str().unwrap())?;
 
     // Two TikTok accounts on one user.
-    assert!(app.connect_tiktok(PUBLIC).await?.starts_with("/accounts?connected="));
-    assert!(app.connect_tiktok(PRIVATE).await?.starts_with("/accounts?connected="));
+    assert!(
+        app.connect_tiktok(PUBLIC)
+            .await?
+            .starts_with("/accounts?connected=")
+    );
+    assert!(
+        app.connect_tiktok(PRIVATE)
+            .await?
+            .starts_with("/accounts?connected=")
+    );
     let ids = account_ids(&app).await?;
     assert_eq!(ids.len(), 2);
     let (public_id, _) = ids.iter().find(|(_, o)| o == PUBLIC).unwrap().clone();
@@ -53,21 +66,43 @@ async fn full_account_flow(backend: Backend) -> Result<()> {
     assert_eq!(account_ids(&app).await?.len(), 2);
 
     // Live posting options.
-    let (status, info) = app.get_json(&format!("/api/accounts/{public_id}/creator-info")).await?;
+    let (status, info) = app
+        .get_json(&format!("/api/accounts/{public_id}/creator-info"))
+        .await?;
     assert_eq!(status, StatusCode::OK, "{info}");
-    assert!(info["privacy_level_options"].as_array().unwrap().contains(&json!("PUBLIC_TO_EVERYONE")));
-    let (_, info) = app.get_json(&format!("/api/accounts/{private_id}/creator-info")).await?;
-    assert!(info["privacy_level_options"].as_array().unwrap().contains(&json!("FOLLOWER_OF_CREATOR")));
+    assert!(
+        info["privacy_level_options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("PUBLIC_TO_EVERYONE"))
+    );
+    let (_, info) = app
+        .get_json(&format!("/api/accounts/{private_id}/creator-info"))
+        .await?;
+    assert!(
+        info["privacy_level_options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("FOLLOWER_OF_CREATOR"))
+    );
 
     // Forced expiry → the next call refreshes first (once), and the rotated tokens are stored.
     let pid = AccountId::parse(&public_id)?;
     let before = app.store.account(user, pid).await?.tokens.unwrap();
     expire_access_token(&app, user, pid).await?;
-    let (status, _) = app.get_json(&format!("/api/accounts/{public_id}/creator-info")).await?;
+    let (status, _) = app
+        .get_json(&format!("/api/accounts/{public_id}/creator-info"))
+        .await?;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(app.sandbox.records().refresh_counts.get(PUBLIC).copied(), Some(1));
+    assert_eq!(
+        app.sandbox.records().refresh_counts.get(PUBLIC).copied(),
+        Some(1)
+    );
     let after = app.store.account(user, pid).await?.tokens.unwrap();
-    assert_ne!(before.refresh_token, after.refresh_token, "the rotated refresh token is stored");
+    assert_ne!(
+        before.refresh_token, after.refresh_token,
+        "the rotated refresh token is stored"
+    );
     assert!(after.access_expires_at > chrono::Utc::now());
 
     // Disconnect one: gone from the list at once, revoked at TikTok, tokens gone from the store.
@@ -80,13 +115,24 @@ async fn full_account_flow(backend: Backend) -> Result<()> {
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(account_ids(&app).await?.len(), 1);
     let private = AccountId::parse(&private_id)?;
-    app.wait_for("the account row to be deleted", Duration::from_secs(10), || async {
-        Ok(matches!(app.store.account(user, private).await, Err(jobs::store::StoreError::NotFound)).then_some(()))
-    })
+    app.wait_for(
+        "the account row to be deleted",
+        Duration::from_secs(10),
+        || async {
+            Ok(matches!(
+                app.store.account(user, private).await,
+                Err(jobs::store::StoreError::NotFound)
+            )
+            .then_some(()))
+        },
+    )
     .await?;
     let records = app.sandbox.records();
     assert!(
-        records.token_events.iter().any(|e| e.open_id == PRIVATE && e.event.contains("revoke")),
+        records
+            .token_events
+            .iter()
+            .any(|e| e.open_id == PRIVATE && e.event.contains("revoke")),
         "the sandbox saw the revoke: {:?}",
         records.token_events
     );
@@ -111,9 +157,14 @@ async fn an_expired_token_at_tiktok_triggers_one_refresh_and_one_retry() -> Resu
     let (id, _) = account_ids(&app).await?.remove(0);
     // A day passes at TikTok but our clock still believes the token is fresh.
     app.sandbox.advance_clock(Duration::from_secs(25 * 3600));
-    let (status, body) = app.get_json(&format!("/api/accounts/{id}/creator-info")).await?;
+    let (status, body) = app
+        .get_json(&format!("/api/accounts/{id}/creator-info"))
+        .await?;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(app.sandbox.records().refresh_counts.get(PUBLIC).copied(), Some(1));
+    assert_eq!(
+        app.sandbox.records().refresh_counts.get(PUBLIC).copied(),
+        Some(1)
+    );
     Ok(())
 }
 
@@ -143,7 +194,10 @@ async fn twenty_concurrent_users_of_an_expired_token_cause_exactly_one_refresh()
         ok += 1;
     }
     assert_eq!(ok, 20);
-    assert_eq!(app.sandbox.records().refresh_counts.get(PUBLIC).copied(), Some(1));
+    assert_eq!(
+        app.sandbox.records().refresh_counts.get(PUBLIC).copied(),
+        Some(1)
+    );
     Ok(())
 }
 
@@ -155,14 +209,22 @@ async fn a_dead_grant_marks_the_account_needs_reconnect() -> Result<()> {
     app.connect_tiktok(PUBLIC).await?;
     let id = AccountId::parse(&account_ids(&app).await?.remove(0).0)?;
     // A year and a day: the refresh token is dead too.
-    app.sandbox.advance_clock(Duration::from_secs(367 * 24 * 3600));
+    app.sandbox
+        .advance_clock(Duration::from_secs(367 * 24 * 3600));
     expire_access_token(&app, user, id).await?;
-    let (status, body) = app.get_json(&format!("/api/accounts/{id}/creator-info")).await?;
+    let (status, body) = app
+        .get_json(&format!("/api/accounts/{id}/creator-info"))
+        .await?;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "needs_reconnect");
     let (_, list) = app.get_json("/api/accounts").await?;
     assert_eq!(list["accounts"][0]["status"], "needs_reconnect");
-    assert!(list["accounts"][0]["status_reason"].as_str().unwrap().contains("reconnect"));
+    assert!(
+        list["accounts"][0]["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("reconnect")
+    );
     // Reconnecting clears it.
     app.connect_tiktok(PUBLIC).await?;
     let (_, list) = app.get_json("/api/accounts").await?;
@@ -211,7 +273,11 @@ async fn every_id_token_rejection_has_its_own_code() -> Result<()> {
         assert_eq!(body["error"]["code"], "id_token_malformed", "{garbage:?}");
     }
     let (status, _) = app.get_json("/api/me").await?;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "no session was set by any rejected token");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "no session was set by any rejected token"
+    );
     Ok(())
 }
 
@@ -225,10 +291,15 @@ async fn an_unknown_kid_refetches_the_certificates_at_most_once_per_interval() -
     let app = TestApp::start(Backend::Sqlite).await?;
     app.sign_in("before").await?; // caches the current certificates (max-age 3600)
     app.sandbox.rotate_google_key(false)?;
-    let err = app.sign_in_with(&TestApp::new_client(), "after").await.unwrap_err().to_string();
+    let err = app
+        .sign_in_with(&TestApp::new_client(), "after")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("id_token_unknown_kid"), "{err}");
     // With the interval elapsed, the unknown kid makes us fetch again and it verifies.
-    let app = TestApp::start_with(Backend::Sqlite, |c| c.google_certs_refetch = Duration::ZERO).await?;
+    let app =
+        TestApp::start_with(Backend::Sqlite, |c| c.google_certs_refetch = Duration::ZERO).await?;
     app.sign_in("before").await?;
     app.sandbox.rotate_google_key(false)?;
     app.sign_in_with(&TestApp::new_client(), "after").await?;
@@ -251,19 +322,38 @@ async fn the_session_cookie_has_the_promised_flags_and_exactly_six_claims() -> R
     for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(flag), "{flag} missing in {cookie}");
     }
-    assert!(!cookie.contains("Secure"), "not Secure over plain http in development");
-    let jwt = cookie.trim_start_matches("session=").split(';').next().unwrap();
+    assert!(
+        !cookie.contains("Secure"),
+        "not Secure over plain http in development"
+    );
+    let jwt = cookie
+        .trim_start_matches("session=")
+        .split(';')
+        .next()
+        .unwrap();
     let payload = jwt.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?)?;
-    let mut keys: Vec<&str> = claims.as_object().unwrap().keys().map(String::as_str).collect();
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?)?;
+    let mut keys: Vec<&str> = claims
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort();
     assert_eq!(keys, ["email", "exp", "iat", "name", "picture", "sub"]);
     let header = jwt.split('.').next().unwrap();
-    let header: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header)?)?;
+    let header: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header)?)?;
     assert_eq!(header["alg"], "HS256");
 
     // Sign-out clears it.
-    let resp = app.client.delete(app.url("/auth/session")).header(ORIGIN, &app.base_url).send().await?;
+    let resp = app
+        .client
+        .delete(app.url("/auth/session"))
+        .header(ORIGIN, &app.base_url)
+        .send()
+        .await?;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.get_json("/api/me").await?.0, StatusCode::UNAUTHORIZED);
     Ok(())
@@ -271,7 +361,8 @@ async fn the_session_cookie_has_the_promised_flags_and_exactly_six_claims() -> R
 
 #[tokio::test]
 async fn the_cookie_is_secure_in_production() -> Result<()> {
-    let app = TestApp::start_with(Backend::Sqlite, |c| c.mode = jobs::config::Mode::Production).await?;
+    let app =
+        TestApp::start_with(Backend::Sqlite, |c| c.mode = jobs::config::Mode::Production).await?;
     let token = app.id_token("prod", IdTokenVariant::Valid)?;
     let resp = app
         .client
@@ -289,7 +380,9 @@ async fn the_cookie_is_secure_in_production() -> Result<()> {
 async fn an_erased_users_cookie_is_refused() -> Result<()> {
     let app = TestApp::start(Backend::Sqlite).await?;
     let me = app.sign_in("gone").await?;
-    app.store.erase_user(UserId::parse(me["id"].as_str().unwrap())?).await?;
+    app.store
+        .erase_user(UserId::parse(me["id"].as_str().unwrap())?)
+        .await?;
     let (status, body) = app.get_json("/api/me").await?;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "session_user_gone");
@@ -300,13 +393,38 @@ async fn an_erased_users_cookie_is_refused() -> Result<()> {
 async fn cross_site_writes_with_the_cookie_are_refused() -> Result<()> {
     let app = TestApp::start(Backend::Sqlite).await?;
     app.sign_in("csrf").await?;
-    let evil = app.client.post(app.url("/api/keys")).header(ORIGIN, "https://evil.example").json(&json!({})).send().await?;
+    let evil = app
+        .client
+        .post(app.url("/api/keys"))
+        .header(ORIGIN, "https://evil.example")
+        .json(&json!({}))
+        .send()
+        .await?;
     assert_eq!(evil.status(), StatusCode::FORBIDDEN);
-    let none = app.client.post(app.url("/api/keys")).json(&json!({})).send().await?;
-    assert_eq!(none.status(), StatusCode::FORBIDDEN, "a cookie write without Origin is refused too");
+    let none = app
+        .client
+        .post(app.url("/api/keys"))
+        .json(&json!({}))
+        .send()
+        .await?;
+    assert_eq!(
+        none.status(),
+        StatusCode::FORBIDDEN,
+        "a cookie write without Origin is refused too"
+    );
     let (_, keys) = app.get_json("/api/keys").await?;
-    assert_eq!(keys["keys"].as_array().unwrap().len(), 0, "nothing was created");
-    let ok = app.client.post(app.url("/api/keys")).header(ORIGIN, &app.base_url).json(&json!({"name":"ci"})).send().await?;
+    assert_eq!(
+        keys["keys"].as_array().unwrap().len(),
+        0,
+        "nothing was created"
+    );
+    let ok = app
+        .client
+        .post(app.url("/api/keys"))
+        .header(ORIGIN, &app.base_url)
+        .json(&json!({"name":"ci"}))
+        .send()
+        .await?;
     assert_eq!(ok.status(), StatusCode::CREATED);
     // Login CSRF: a cross-site sign-in is refused as well.
     let token = app.id_token("csrf2", IdTokenVariant::Valid)?;
@@ -324,27 +442,62 @@ async fn cross_site_writes_with_the_cookie_are_refused() -> Result<()> {
 async fn api_keys_are_shown_once_authenticate_without_csrf_and_can_be_revoked() -> Result<()> {
     let app = TestApp::start(Backend::Sqlite).await?;
     app.sign_in("agency").await?;
-    let resp = app.client.post(app.url("/api/keys")).header(ORIGIN, &app.base_url).json(&json!({"name":"campaigns"})).send().await?;
+    let resp = app
+        .client
+        .post(app.url("/api/keys"))
+        .header(ORIGIN, &app.base_url)
+        .json(&json!({"name":"campaigns"}))
+        .send()
+        .await?;
     let created: Value = resp.json().await?;
     let key = created["key"].as_str().unwrap().to_owned();
     assert!(key.starts_with("mkp_"));
     let (_, list) = app.get_json("/api/keys").await?;
     assert_eq!(list["keys"][0]["name"], "campaigns");
-    assert!(list["keys"][0].get("key").is_none(), "the key is shown only once");
+    assert!(
+        list["keys"][0].get("key").is_none(),
+        "the key is shown only once"
+    );
     assert!(!list.to_string().contains(&key[4..]));
     // A bare client with the key (no cookie, no Origin) may write.
     let bare = reqwest::Client::new();
-    let resp = bare.post(app.url("/api/keys")).header(AUTHORIZATION, format!("Bearer {key}")).json(&json!({"name":"second"})).send().await?;
+    let resp = bare
+        .post(app.url("/api/keys"))
+        .header(AUTHORIZATION, format!("Bearer {key}"))
+        .json(&json!({"name":"second"}))
+        .send()
+        .await?;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let me: Value = bare.get(app.url("/api/me")).header(AUTHORIZATION, format!("Bearer {key}")).send().await?.json().await?;
+    let me: Value = bare
+        .get(app.url("/api/me"))
+        .header(AUTHORIZATION, format!("Bearer {key}"))
+        .send()
+        .await?
+        .json()
+        .await?;
     assert_eq!(me["email"], "agency@example.com");
     let (_, list) = app.get_json("/api/keys").await?;
-    assert!(list["keys"].as_array().unwrap().iter().any(|k| !k["last_used_at"].is_null()));
+    assert!(
+        list["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| !k["last_used_at"].is_null())
+    );
     // Revoke → the key stops working.
     let id = created["id"].as_str().unwrap();
-    let resp = app.client.delete(app.url(&format!("/api/keys/{id}"))).header(ORIGIN, &app.base_url).send().await?;
+    let resp = app
+        .client
+        .delete(app.url(&format!("/api/keys/{id}")))
+        .header(ORIGIN, &app.base_url)
+        .send()
+        .await?;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let resp = bare.get(app.url("/api/me")).header(AUTHORIZATION, format!("Bearer {key}")).send().await?;
+    let resp = bare
+        .get(app.url("/api/me"))
+        .header(AUTHORIZATION, format!("Bearer {key}"))
+        .send()
+        .await?;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     Ok(())
 }
@@ -356,28 +509,65 @@ async fn another_users_ids_answer_404_and_change_nothing() -> Result<()> {
     app.sign_in("alice").await?;
     app.connect_tiktok(PUBLIC).await?;
     let (a_account, _) = account_ids(&app).await?.remove(0);
-    let created: Value = app.client.post(app.url("/api/keys")).header(ORIGIN, &app.base_url).json(&json!({"name":"a"})).send().await?.json().await?;
+    let created: Value = app
+        .client
+        .post(app.url("/api/keys"))
+        .header(ORIGIN, &app.base_url)
+        .json(&json!({"name":"a"}))
+        .send()
+        .await?
+        .json()
+        .await?;
     let a_key = created["id"].as_str().unwrap().to_owned();
 
     // User B by cookie, and by API key.
     let bob = TestApp::new_client();
     app.sign_in_with(&bob, "bob").await?;
-    let b_key: Value = bob.post(app.url("/api/keys")).header(ORIGIN, &app.base_url).json(&json!({})).send().await?.json().await?;
+    let b_key: Value = bob
+        .post(app.url("/api/keys"))
+        .header(ORIGIN, &app.base_url)
+        .json(&json!({}))
+        .send()
+        .await?
+        .json()
+        .await?;
     let b_key = b_key["key"].as_str().unwrap().to_owned();
     let bare = reqwest::Client::new();
 
     let targets = [
-        (reqwest::Method::GET, format!("/api/accounts/{a_account}/creator-info")),
-        (reqwest::Method::DELETE, format!("/api/accounts/{a_account}")),
+        (
+            reqwest::Method::GET,
+            format!("/api/accounts/{a_account}/creator-info"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/accounts/{a_account}"),
+        ),
         (reqwest::Method::DELETE, format!("/api/keys/{a_key}")),
     ];
     for (method, path) in &targets {
-        let by_cookie = bob.request(method.clone(), app.url(path)).header(ORIGIN, &app.base_url).send().await?;
-        assert_eq!(by_cookie.status(), StatusCode::NOT_FOUND, "cookie {method} {path}");
+        let by_cookie = bob
+            .request(method.clone(), app.url(path))
+            .header(ORIGIN, &app.base_url)
+            .send()
+            .await?;
+        assert_eq!(
+            by_cookie.status(),
+            StatusCode::NOT_FOUND,
+            "cookie {method} {path}"
+        );
         let body: Value = by_cookie.json().await?;
         assert_eq!(body["error"]["code"], "not_found");
-        let by_key = bare.request(method.clone(), app.url(path)).header(AUTHORIZATION, format!("Bearer {b_key}")).send().await?;
-        assert_eq!(by_key.status(), StatusCode::NOT_FOUND, "api key {method} {path}");
+        let by_key = bare
+            .request(method.clone(), app.url(path))
+            .header(AUTHORIZATION, format!("Bearer {b_key}"))
+            .send()
+            .await?;
+        assert_eq!(
+            by_key.status(),
+            StatusCode::NOT_FOUND,
+            "api key {method} {path}"
+        );
     }
     // Alice still has everything, untouched.
     let (_, list) = app.get_json("/api/accounts").await?;
@@ -385,7 +575,12 @@ async fn another_users_ids_answer_404_and_change_nothing() -> Result<()> {
     let (_, keys) = app.get_json("/api/keys").await?;
     assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
     // And Bob sees none of it.
-    let bob_accounts: Value = bob.get(app.url("/api/accounts")).send().await?.json().await?;
+    let bob_accounts: Value = bob
+        .get(app.url("/api/accounts"))
+        .send()
+        .await?
+        .json()
+        .await?;
     assert_eq!(bob_accounts["accounts"].as_array().unwrap().len(), 0);
     Ok(())
 }
@@ -394,17 +589,27 @@ async fn another_users_ids_answer_404_and_change_nothing() -> Result<()> {
 async fn oauth_state_is_single_use_and_bound_to_the_session() -> Result<()> {
     let app = TestApp::start(Backend::Sqlite).await?;
     app.sign_in("s").await?;
-    let resp = app.client.get(app.url("/auth/tiktok/connect")).send().await?;
+    let resp = app
+        .client
+        .get(app.url("/auth/tiktok/connect"))
+        .send()
+        .await?;
     let authorize = reqwest::Url::parse(&location(&resp)?)?;
-    let q: std::collections::HashMap<String, String> = authorize.query_pairs().into_owned().collect();
+    let q: std::collections::HashMap<String, String> =
+        authorize.query_pairs().into_owned().collect();
     assert_eq!(q["client_key"], app.config.tiktok_client_key);
-    assert_eq!(q["scope"], "user.info.basic,user.info.profile,video.publish,video.upload,video.list");
+    assert_eq!(
+        q["scope"],
+        "user.info.basic,user.info.profile,video.publish,video.upload,video.list"
+    );
     assert_eq!(q["response_type"], "code");
     assert_eq!(q["disable_auto_auth"], "1");
     assert_eq!(q["redirect_uri"], app.config.tiktok_redirect_uri.as_str());
     assert!(q["state"].len() >= 40);
     let mut url = authorize.clone();
-    url.query_pairs_mut().append_pair("sandbox_open_id", PUBLIC).append_pair("sandbox_auto", "approve");
+    url.query_pairs_mut()
+        .append_pair("sandbox_open_id", PUBLIC)
+        .append_pair("sandbox_auto", "approve");
     let callback = location(&app.client.get(url).send().await?)?;
 
     // Another user's browser cannot use this state.
@@ -418,17 +623,37 @@ async fn oauth_state_is_single_use_and_bound_to_the_session() -> Result<()> {
     let reuse = app.client.get(&callback).send().await?;
     assert_eq!(reuse.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // A made-up state.
-    let forged = app.client.get(app.url("/auth/tiktok/callback?code=x&state=forged")).send().await?;
+    let forged = app
+        .client
+        .get(app.url("/auth/tiktok/callback?code=x&state=forged"))
+        .send()
+        .await?;
     assert_eq!(forged.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(account_ids(&app).await?.len(), 0);
 
     // A normal flow, then replaying its callback.
-    let resp = app.client.get(app.url("/auth/tiktok/connect")).send().await?;
+    let resp = app
+        .client
+        .get(app.url("/auth/tiktok/connect"))
+        .send()
+        .await?;
     let mut url = reqwest::Url::parse(&location(&resp)?)?;
-    url.query_pairs_mut().append_pair("sandbox_open_id", PUBLIC).append_pair("sandbox_auto", "approve");
+    url.query_pairs_mut()
+        .append_pair("sandbox_open_id", PUBLIC)
+        .append_pair("sandbox_auto", "approve");
     let callback = location(&app.client.get(url).send().await?)?;
-    assert!(app.client.get(&callback).send().await?.status().is_redirection());
-    assert_eq!(app.client.get(&callback).send().await?.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        app.client
+            .get(&callback)
+            .send()
+            .await?
+            .status()
+            .is_redirection()
+    );
+    assert_eq!(
+        app.client.get(&callback).send().await?.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     Ok(())
 }
 
@@ -436,20 +661,32 @@ async fn oauth_state_is_single_use_and_bound_to_the_session() -> Result<()> {
 async fn denied_consent_and_partial_grants_are_handled() -> Result<()> {
     let app = TestApp::start(Backend::Sqlite).await?;
     app.sign_in("p").await?;
-    let resp = app.client.get(app.url("/auth/tiktok/connect")).send().await?;
+    let resp = app
+        .client
+        .get(app.url("/auth/tiktok/connect"))
+        .send()
+        .await?;
     let mut url = reqwest::Url::parse(&location(&resp)?)?;
-    url.query_pairs_mut().append_pair("sandbox_open_id", PUBLIC).append_pair("sandbox_auto", "deny");
+    url.query_pairs_mut()
+        .append_pair("sandbox_open_id", PUBLIC)
+        .append_pair("sandbox_auto", "deny");
     let callback = location(&app.client.get(url).send().await?)?;
     let done = app.client.get(&callback).send().await?;
     assert_eq!(location(&done)?, "/accounts?error=access_denied");
     assert_eq!(account_ids(&app).await?.len(), 0);
 
     // Without video.publish: connected, but shown as unable to publish, with why.
-    app.connect_tiktok_with(&app.client, PRIVATE, Some("user.info.basic,video.list")).await?;
+    app.connect_tiktok_with(&app.client, PRIVATE, Some("user.info.basic,video.list"))
+        .await?;
     let (_, list) = app.get_json("/api/accounts").await?;
     let a = &list["accounts"][0];
     assert_eq!(a["can_publish"], false);
-    assert!(a["cannot_publish_reason"].as_str().unwrap().contains("video.publish"));
+    assert!(
+        a["cannot_publish_reason"]
+            .as_str()
+            .unwrap()
+            .contains("video.publish")
+    );
     Ok(())
 }
 
@@ -458,7 +695,14 @@ async fn auth_endpoints_are_rate_limited_per_ip_with_retry_after() -> Result<()>
     let app = TestApp::start_with(Backend::Sqlite, |c| c.auth_rate_per_min = 3).await?;
     let mut last = None;
     for _ in 0..4 {
-        last = Some(app.client.post(app.url("/auth/session")).header(ORIGIN, &app.base_url).json(&json!({"id_token":"x"})).send().await?);
+        last = Some(
+            app.client
+                .post(app.url("/auth/session"))
+                .header(ORIGIN, &app.base_url)
+                .json(&json!({"id_token":"x"}))
+                .send()
+                .await?,
+        );
     }
     let last = last.unwrap();
     assert_eq!(last.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -474,10 +718,16 @@ async fn api_endpoints_are_rate_limited_per_user() -> Result<()> {
     for _ in 0..5 {
         assert_eq!(app.get_json("/api/me").await?.0, StatusCode::OK);
     }
-    assert_eq!(app.get_json("/api/me").await?.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        app.get_json("/api/me").await?.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     // Another user is not affected.
     let other = TestApp::new_client();
     app.sign_in_with(&other, "calm").await?;
-    assert_eq!(other.get(app.url("/api/me")).send().await?.status(), StatusCode::OK);
+    assert_eq!(
+        other.get(app.url("/api/me")).send().await?.status(),
+        StatusCode::OK
+    );
     Ok(())
 }

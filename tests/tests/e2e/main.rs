@@ -2,4 +2,6 @@
 //! PostgreSQL. One binary, one module per user flow.
 
 mod identity;
+mod media;
+mod publish;
 mod scheduler;

@@ -51,7 +51,10 @@ fn scheduled_post(user: UserId, at: chrono::DateTime<Utc>) -> Post {
 /// Runs the real scheduler (as `mktpost scheduler` does) until the returned token is cancelled.
 fn start_scheduler(app: &TestApp) -> CancellationToken {
     let stop = CancellationToken::new();
-    tokio::spawn(scheduler::run(app.ctx.clone(), stop.clone().cancelled_owned()));
+    tokio::spawn(scheduler::run(
+        app.ctx.clone(),
+        stop.clone().cancelled_owned(),
+    ));
     stop
 }
 
@@ -61,8 +64,16 @@ async fn scheduled_posts_go_out_from_the_running_app(backend: Backend) -> Result
     let user = UserId::parse(me["id"].as_str().unwrap_or_default())?;
     // Posts are written straight to the store: this flow is about the clock, not the compose
     // form. One fell due while no scheduler ran, one falls due while it runs.
-    let missed = app.store.create_post(&scheduled_post(user, Utc::now() - Duration::seconds(3))).await?.value;
-    let soon = app.store.create_post(&scheduled_post(user, Utc::now() + Duration::seconds(2))).await?.value;
+    let missed = app
+        .store
+        .create_post(&scheduled_post(user, Utc::now() - Duration::seconds(3)))
+        .await?
+        .value;
+    let soon = app
+        .store
+        .create_post(&scheduled_post(user, Utc::now() + Duration::seconds(2)))
+        .await?
+        .value;
 
     let stop = start_scheduler(&app);
     for post in [&missed, &soon] {
@@ -74,14 +85,22 @@ async fn scheduled_posts_go_out_from_the_running_app(backend: Backend) -> Result
     }
     let missed = app.store.post(user, missed.id).await?;
     let late = missed.late_by_ms.unwrap_or_default();
-    assert!(late >= 3000, "a post due 3 s before the start is marked late, got {late}");
+    assert!(
+        late >= 3000,
+        "a post due 3 s before the start is marked late, got {late}"
+    );
     let soon = app.store.post(user, soon.id).await?;
-    assert_eq!(soon.late_by_ms, None, "a post due while the scheduler runs goes out within 1 s");
+    assert_eq!(
+        soon.late_by_ms, None,
+        "a post due while the scheduler runs goes out within 1 s"
+    );
 
     // The heartbeat `/readyz` and `/metrics` read: fresh, and it enqueued each post once.
     let beat = app
         .wait_for("the heartbeat to show both posts", WAIT, || async {
-            Ok(scheduler::heartbeat(&app.ctx).await.filter(|b| b.enqueued_total == 2))
+            Ok(scheduler::heartbeat(&app.ctx)
+                .await
+                .filter(|b| b.enqueued_total == 2))
         })
         .await?;
     assert!(beat.is_fresh(Utc::now()));
@@ -106,7 +125,10 @@ fn read_lines(dir: &std::path::Path) -> (String, Vec<AccessLine>) {
             raw.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
         }
     }
-    let lines = raw.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let lines = raw
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     (raw, lines)
 }
 
@@ -128,7 +150,9 @@ async fn access_log_lines_hold_no_cookies_tokens_codes_or_captions() -> Result<(
         .post(app.url("/api/posts"))
         .header(ORIGIN, &app.base_url)
         .header(USER_AGENT, "e2e-agent/1.0")
-        .json(&serde_json::json!({ "title": "secret-caption-5 #fyp", "privacy_level": "SELF_ONLY" }))
+        .json(
+            &serde_json::json!({ "title": "secret-caption-5 #fyp", "privacy_level": "SELF_ONLY" }),
+        )
         .send()
         .await?;
     let callback = app
@@ -140,19 +164,38 @@ async fn access_log_lines_hold_no_cookies_tokens_codes_or_captions() -> Result<(
 
     let dir = AccessLog::dir_for(&app.config.data_dir);
     let lines = app
-        .wait_for("access log lines (is access_log::middleware in build_app?)", WAIT, || async {
-            let (_, lines) = read_lines(&dir);
-            let seen = |route: &str| lines.iter().any(|l| l.route == route && l.user_agent.as_deref() == Some("e2e-agent/1.0"));
-            Ok((seen("/api/me") && seen("/auth/tiktok/callback") && lines.iter().any(|l| l.method == "POST" && l.user_agent.is_some()))
+        .wait_for(
+            "access log lines (is access_log::middleware in build_app?)",
+            WAIT,
+            || async {
+                let (_, lines) = read_lines(&dir);
+                let seen = |route: &str| {
+                    lines.iter().any(|l| {
+                        l.route == route && l.user_agent.as_deref() == Some("e2e-agent/1.0")
+                    })
+                };
+                Ok((seen("/api/me")
+                    && seen("/auth/tiktok/callback")
+                    && lines
+                        .iter()
+                        .any(|l| l.method == "POST" && l.user_agent.is_some()))
                 .then_some(lines))
-        })
+            },
+        )
         .await?;
-    let find = |route: &str| lines.iter().find(|l| l.route == route && l.user_agent.as_deref() == Some("e2e-agent/1.0"));
+    let find = |route: &str| {
+        lines
+            .iter()
+            .find(|l| l.route == route && l.user_agent.as_deref() == Some("e2e-agent/1.0"))
+    };
     let me_line = find("/api/me").expect("a line for /api/me");
     assert_eq!(me_line.status, me.status().as_u16());
     assert_eq!(me_line.ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(me_line.method, "GET");
-    assert_eq!(find("/auth/tiktok/callback").map(|l| l.status), Some(callback.status().as_u16()));
+    assert_eq!(
+        find("/auth/tiktok/callback").map(|l| l.status),
+        Some(callback.status().as_u16())
+    );
     let post_line = lines
         .iter()
         .find(|l| l.method == "POST" && l.user_agent.as_deref() == Some("e2e-agent/1.0"))
@@ -160,8 +203,18 @@ async fn access_log_lines_hold_no_cookies_tokens_codes_or_captions() -> Result<(
     assert_eq!(post_line.status, post.status().as_u16());
 
     let (raw, _) = read_lines(&dir);
-    for forbidden in ["secret", "session=", "#fyp", "Bearer", "user_id", "access-log-e2e"] {
-        assert!(!raw.contains(forbidden), "{forbidden:?} leaked into the access log:\n{raw}");
+    for forbidden in [
+        "secret",
+        "session=",
+        "#fyp",
+        "Bearer",
+        "user_id",
+        "access-log-e2e",
+    ] {
+        assert!(
+            !raw.contains(forbidden),
+            "{forbidden:?} leaked into the access log:\n{raw}"
+        );
     }
     Ok(())
 }

@@ -57,16 +57,24 @@ pub fn account_json(a: &TikTokAccount) -> serde_json::Value {
 }
 
 /// `GET /api/accounts`.
-pub async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let accounts = state.store.list_accounts(user.user.id).await?;
-    Ok(Json(json!({ "accounts": accounts.iter().map(account_json).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "accounts": accounts.iter().map(account_json).collect::<Vec<_>>() }),
+    ))
 }
 
 /// Maps an account failure to an HTTP error a creator understands.
 pub fn account_error(e: AccountError) -> ApiError {
     match e {
         AccountError::Store(s) => s.into(),
-        AccountError::NeedsReconnect(why) => ApiError::Conflict { code: "needs_reconnect", message: why },
+        AccountError::NeedsReconnect(why) => ApiError::Conflict {
+            code: "needs_reconnect",
+            message: why,
+        },
         AccountError::TikTok(t) => {
             let transient = matches!(t.class(), jobs::tiktok::ErrorClass::Retryable { .. });
             if transient {
@@ -90,13 +98,9 @@ pub async fn creator_info(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = parse_id(&id)?;
-    let tiktok = state.jobs.tiktok.clone();
-    let info = accounts::with_fresh_token(&state.jobs, user.user.id, id, move |token| {
-        let tiktok = tiktok.clone();
-        async move { tiktok.creator_info(&token).await }
-    })
-    .await
-    .map_err(account_error)?;
+    let info = jobs::publish::creator_info_paced(&state.jobs, user.user.id, id)
+        .await
+        .map_err(account_error)?;
     Ok(Json(json!({
         "creator_nickname": info.creator_nickname,
         "creator_username": info.creator_username,
@@ -120,7 +124,14 @@ pub async fn disconnect(
     while account.status != AccountStatus::Disconnecting {
         match state
             .store
-            .set_account_status(user.user.id, id, account.version, AccountStatus::Disconnecting, None, false)
+            .set_account_status(
+                user.user.id,
+                id,
+                account.version,
+                AccountStatus::Disconnecting,
+                None,
+                false,
+            )
             .await
         {
             Ok(_) => break,
@@ -133,7 +144,10 @@ pub async fn disconnect(
     // scheduler's reconcile sweep re-queues.
     state
         .queue
-        .push(&DisconnectAccount { user_id: user.user.id, account_id: id })
+        .push(&DisconnectAccount {
+            user_id: user.user.id,
+            account_id: id,
+        })
         .await
         .map_err(ApiError::internal)?;
     Ok(StatusCode::ACCEPTED)

@@ -18,7 +18,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let (store, queue) = tokio::join!(state.store.ping(), state.queue.ping());
     let mut failing = Vec::new();
     let mut checks = serde_json::Map::new();
-    for (name, result) in [("store", store.map_err(|e| e.to_string())), ("queue", queue.map_err(|e| e.to_string()))] {
+    for (name, result) in [
+        ("store", store.map_err(|e| e.to_string())),
+        ("queue", queue.map_err(|e| e.to_string())),
+    ] {
         match result {
             Ok(()) => {
                 checks.insert(name.into(), json!("ok"));
@@ -31,7 +34,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         }
     }
     if failing.is_empty() {
-        (StatusCode::OK, Json(json!({ "status": "ready", "checks": checks })))
+        (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "checks": checks })),
+        )
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -35,7 +35,11 @@ pub async fn create(
     let key = ApiKey {
         id: ApiKeyId::new(),
         user_id: user.user.id,
-        name: if name.is_empty() { "API key".into() } else { name.to_owned() },
+        name: if name.is_empty() {
+            "API key".into()
+        } else {
+            name.to_owned()
+        },
         prefix: fresh.prefix.clone(),
         hash: fresh.hash.clone(),
         created_at: chrono::Utc::now(),
@@ -48,9 +52,14 @@ pub async fn create(
 }
 
 /// `GET /api/keys`.
-pub async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let keys = state.store.list_api_keys(user.user.id).await?;
-    Ok(Json(json!({ "keys": keys.iter().map(key_json).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "keys": keys.iter().map(key_json).collect::<Vec<_>>() }),
+    ))
 }
 
 /// `DELETE /api/keys/{id}`.

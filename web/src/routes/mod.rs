@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod health;
 pub mod keys;
+pub mod media;
 pub mod posts;
 pub mod session;
 pub mod tiktok;

@@ -30,7 +30,10 @@ impl From<ScheduleChangeError> for ApiError {
     fn from(e: ScheduleChangeError) -> Self {
         match e {
             ScheduleChangeError::NotFound => ApiError::NotFound,
-            e @ ScheduleChangeError::NotScheduled { .. } => ApiError::Conflict { code: e.code(), message: e.to_string() },
+            e @ ScheduleChangeError::NotScheduled { .. } => ApiError::Conflict {
+                code: e.code(),
+                message: e.to_string(),
+            },
             ScheduleChangeError::Store(s) => s.into(),
         }
     }
@@ -79,7 +82,12 @@ pub fn post_json(p: &Post, username: Option<&str>) -> serde_json::Value {
 }
 
 async fn username_of(state: &AppState, p: &Post) -> Option<String> {
-    state.store.account(p.user_id, p.account_id).await.ok().and_then(|a| a.username)
+    state
+        .store
+        .account(p.user_id, p.account_id)
+        .await
+        .ok()
+        .and_then(|a| a.username)
 }
 
 #[derive(Deserialize)]
@@ -98,7 +106,10 @@ pub async fn create(
     headers: HeaderMap,
     body: Result<Json<CreateBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::Invalid { code: "invalid_body", message: e.body_text() })?;
+    let Json(body) = body.map_err(|e| ApiError::Invalid {
+        code: "invalid_body",
+        message: e.body_text(),
+    })?;
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -106,18 +117,29 @@ pub async fn create(
         .filter(|k| !k.is_empty())
         .map(str::to_owned);
     if key.as_ref().is_some_and(|k| k.len() > 200) {
-        return Err(ApiError::Invalid { code: "invalid_idempotency_key", message: "Idempotency-Key has at most 200 characters".into() });
+        return Err(ApiError::Invalid {
+            code: "invalid_idempotency_key",
+            message: "Idempotency-Key has at most 200 characters".into(),
+        });
     }
     let scheduled = match body.scheduled_at.as_deref().map(str::trim) {
         None | Some("") | Some("now") => None,
         Some(at) => {
-            let s = schedule_time::parse_schedule(at, body.scheduled_tz.as_deref(), chrono::Utc::now())
-                .map_err(|e| ApiError::Invalid { code: e.code(), message: e.to_string() })?;
+            let s =
+                schedule_time::parse_schedule(at, body.scheduled_tz.as_deref(), chrono::Utc::now())
+                    .map_err(|e| ApiError::Invalid {
+                        code: e.code(),
+                        message: e.to_string(),
+                    })?;
             Some((s.utc, s.tz))
         }
     };
     let created = posts::create(&state.jobs, user.user.id, body.post, scheduled, key).await?;
-    let status = if created.created { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let status = if created.created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
     let username = username_of(&state, &created.value).await;
     Ok((status, Json(post_json(&created.value, username.as_deref()))))
 }
@@ -135,12 +157,24 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = q.limit.unwrap_or(20).clamp(1, 100);
-    let page = state.store.list_posts(user.user.id, q.cursor.as_deref(), limit).await.map_err(|e| match e {
-        jobs::store::StoreError::Backend(_) if q.cursor.is_some() => ApiError::Invalid { code: "invalid_cursor", message: "this cursor is not valid".into() },
-        e => e.into(),
-    })?;
+    let page = state
+        .store
+        .list_posts(user.user.id, q.cursor.as_deref(), limit)
+        .await
+        .map_err(|e| match e {
+            jobs::store::StoreError::Backend(_) if q.cursor.is_some() => ApiError::Invalid {
+                code: "invalid_cursor",
+                message: "this cursor is not valid".into(),
+            },
+            e => e.into(),
+        })?;
     let accounts = state.store.list_accounts(user.user.id).await?;
-    let username = |p: &Post| accounts.iter().find(|a| a.id == p.account_id).and_then(|a| a.username.clone());
+    let username = |p: &Post| {
+        accounts
+            .iter()
+            .find(|a| a.id == p.account_id)
+            .and_then(|a| a.username.clone())
+    };
     Ok(Json(json!({
         "posts": page.items.iter().map(|p| post_json(p, username(p).as_deref())).collect::<Vec<_>>(),
         "next_cursor": page.next_cursor,
@@ -148,14 +182,22 @@ pub async fn list(
 }
 
 /// `GET /api/posts/{id}`.
-pub async fn get(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let post = state.store.post(user.user.id, parse_id(&id)?).await?;
     let username = username_of(&state, &post).await;
     Ok(Json(post_json(&post, username.as_deref())))
 }
 
 /// `DELETE /api/posts/{id}`: cancel while not yet uploading; else 409 with why.
-pub async fn cancel(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let post = posts::cancel(&state.jobs, user.user.id, parse_id(&id)?).await?;
     Ok(Json(post_json(&post, None)))
 }
@@ -173,15 +215,32 @@ pub async fn reschedule(
     Path(id): Path<String>,
     Json(body): Json<PatchBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let schedule = schedule_time::parse_schedule(&body.scheduled_at, body.scheduled_tz.as_deref(), chrono::Utc::now())
-        .map_err(|e| ApiError::Invalid { code: e.code(), message: e.to_string() })?;
-    let post = schedule_time::reschedule(state.store.as_ref(), user.user.id, parse_id(&id)?, &schedule).await?;
+    let schedule = schedule_time::parse_schedule(
+        &body.scheduled_at,
+        body.scheduled_tz.as_deref(),
+        chrono::Utc::now(),
+    )
+    .map_err(|e| ApiError::Invalid {
+        code: e.code(),
+        message: e.to_string(),
+    })?;
+    let post = schedule_time::reschedule(
+        state.store.as_ref(),
+        user.user.id,
+        parse_id(&id)?,
+        &schedule,
+    )
+    .await?;
     Ok(Json(post_json(&post, None)))
 }
 
 /// `POST /api/posts/{id}/retry`: replay a failed or stalled post when TikTok cannot still
 /// publish it.
-pub async fn retry(State(state): State<AppState>, user: CurrentUser, Path(id): Path<String>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+pub async fn retry(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let post = posts::replay(&state.jobs, user.user.id, parse_id(&id)?).await?;
     Ok((StatusCode::ACCEPTED, Json(post_json(&post, None))))
 }

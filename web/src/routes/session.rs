@@ -23,19 +23,29 @@ pub async fn create(
     jar: CookieJar,
     Json(body): Json<SignIn>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let profile = state.id_tokens.verify(&body.id_token).await.map_err(|e| ApiError::Unauthorized {
-        code: e.code(),
-        message: e.to_string(),
-    })?;
+    let profile =
+        state
+            .id_tokens
+            .verify(&body.id_token)
+            .await
+            .map_err(|e| ApiError::Unauthorized {
+                code: e.code(),
+                message: e.to_string(),
+            })?;
     let user = state.store.upsert_user(&profile).await?;
-    let jwt = state.sessions.issue(&profile, chrono::Utc::now().timestamp());
+    let jwt = state
+        .sessions
+        .issue(&profile, chrono::Utc::now().timestamp());
     tracing::info!(user_id = %user.id, "signed in");
     Ok((jar.add(session_cookie(&state, jwt)), Json(me_json(&user))))
 }
 
 /// `DELETE /auth/session`: clears the cookie.
 pub async fn delete(State(state): State<AppState>, jar: CookieJar) -> impl IntoResponse {
-    (jar.add(cleared_session_cookie(&state)), StatusCode::NO_CONTENT)
+    (
+        jar.add(cleared_session_cookie(&state)),
+        StatusCode::NO_CONTENT,
+    )
 }
 
 /// `GET /api/me`.

@@ -23,7 +23,10 @@ fn state_hash(state: &str) -> String {
 }
 
 /// `GET /auth/tiktok/connect` → 302 to TikTok's authorize page.
-pub async fn connect(State(state): State<AppState>, user: CurrentUser) -> Result<Redirect, ApiError> {
+pub async fn connect(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Redirect, ApiError> {
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
     let oauth_state = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
@@ -32,10 +35,11 @@ pub async fn connect(State(state): State<AppState>, user: CurrentUser) -> Result
         .store
         .put_oauth_state(&state_hash(&oauth_state), user.user.id, expires)
         .await?;
-    let url = state
-        .jobs
-        .tiktok
-        .authorize_url(&SCOPES, &state.config.tiktok_redirect_uri, &oauth_state);
+    let url =
+        state
+            .jobs
+            .tiktok
+            .authorize_url(&SCOPES, &state.config.tiktok_redirect_uri, &oauth_state);
     Ok(Redirect::to(url.as_str()))
 }
 
@@ -54,11 +58,17 @@ pub async fn callback(
     user: CurrentUser,
     Query(q): Query<Callback>,
 ) -> Result<Redirect, ApiError> {
-    let bad_state = || ApiError::Invalid {
+    let bad_state = || {
+        ApiError::Invalid {
         code: "invalid_oauth_state",
         message: "this TikTok sign-in link is not valid (expired, already used, or not yours); start again from Accounts".into(),
+    }
     };
-    let given = q.state.as_deref().filter(|s| !s.is_empty()).ok_or_else(bad_state)?;
+    let given = q
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(bad_state)?;
     let owner = state
         .store
         .take_oauth_state(&state_hash(given), chrono::Utc::now())
@@ -69,20 +79,30 @@ pub async fn callback(
     }
     if let Some(err) = q.error.as_deref() {
         // access_denied: the creator clicked "Deny"; anything else is TikTok refusing the app.
-        let code = if err == "access_denied" { "access_denied" } else { "tiktok_refused" };
+        let code = if err == "access_denied" {
+            "access_denied"
+        } else {
+            "tiktok_refused"
+        };
         return Ok(Redirect::to(&format!("/accounts?error={code}")));
     }
-    let code = q.code.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| ApiError::BadRequest("the callback has no code".into()))?;
-    let account = accounts::connect(&state.jobs, user.user.id, code).await.map_err(|e| {
-        if e.is_transient() {
-            ApiError::Unavailable("TikTok".into())
-        } else {
-            ApiError::Invalid {
-                code: "tiktok_connect_failed",
-                message: format!("TikTok did not complete the connection: {e}"),
+    let code = q
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("the callback has no code".into()))?;
+    let account = accounts::connect(&state.jobs, user.user.id, code)
+        .await
+        .map_err(|e| {
+            if e.is_transient() {
+                ApiError::Unavailable("TikTok".into())
+            } else {
+                ApiError::Invalid {
+                    code: "tiktok_connect_failed",
+                    message: format!("TikTok did not complete the connection: {e}"),
+                }
             }
-        }
-    })?;
+        })?;
     tracing::info!(account_id = %account.id, granted = q.scopes.as_deref().map(|s| s.split(',').count()).unwrap_or(0), "TikTok account connected");
     Ok(Redirect::to(&format!("/accounts?connected={}", account.id)))
 }

@@ -1,0 +1,289 @@
+//! Staged videos: `POST /api/media` streams a raw video body into encrypted staging (the rules
+//! live in `jobs::staging`), `GET /api/media/{id}` shows one, `DELETE /api/media/{id}` deletes
+//! one that no post uses yet.
+//!
+//! The request body is the file itself (`Content-Type: video/mp4`, `video/quicktime`,
+//! `video/webm` or `application/octet-stream`; the container is decided by magic bytes, not by
+//! this header), never `multipart/form-data`, so it streams straight into staging.
+//!
+//! Progress: the web UI uses XHR upload progress (bytes sent). An API client that sends
+//! `Accept: application/x-ndjson` gets a `200` whose body is streamed while the upload runs:
+//! `{"received": N}` lines every [`PROGRESS_EVERY`] bytes, then one last line that is either the
+//! media (`{"id","size","expires_at",…}`, as the `201` body otherwise) or the error object
+//! (`{"error":{"code","message"}}`, as the error body otherwise). The status line cannot carry
+//! the outcome in that mode, because it is sent before the upload ends.
+
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use bytes::Bytes;
+use jobs::model::{Media, MediaId, UserId};
+use jobs::staging::{Staging, StagingError, UploadLimits};
+use jobs::store::StoreError;
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How often (in bytes received) a streamed upload reports progress.
+pub const PROGRESS_EVERY: u64 = 4 << 20;
+
+/// Largest error body read back to become the last NDJSON line (they are a few hundred bytes).
+const ERROR_BODY_MAX: usize = 64 * 1024;
+
+/// `POST /api/media`. The router's default body limit is lifted here: `jobs::staging` enforces
+/// `MAX_UPLOAD_BYTES` while streaming and stops reading as soon as it is passed.
+pub fn upload_route() -> MethodRouter<AppState> {
+    post(upload).layer(DefaultBodyLimit::disable())
+}
+
+/// `GET` and `DELETE /api/media/{id}`.
+pub fn item_route() -> MethodRouter<AppState> {
+    get(show).delete(delete)
+}
+
+/// Errors of the media routes: `ApiError`, plus the statuses only uploads have (413, 415),
+/// answered with the same `{"error":{"code","message"}}` body.
+#[derive(Debug)]
+pub enum MediaError {
+    Api(ApiError),
+    Upload {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+}
+
+impl From<ApiError> for MediaError {
+    fn from(e: ApiError) -> Self {
+        MediaError::Api(e)
+    }
+}
+
+impl From<StoreError> for MediaError {
+    fn from(e: StoreError) -> Self {
+        MediaError::Api(e.into())
+    }
+}
+
+impl From<StagingError> for MediaError {
+    fn from(e: StagingError) -> Self {
+        let upload = |status, code| MediaError::Upload {
+            status,
+            code,
+            message: e.to_string(),
+        };
+        match e {
+            StagingError::TooLarge { .. } => upload(StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            StagingError::UnsupportedType => {
+                upload(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            StagingError::Empty => upload(StatusCode::UNPROCESSABLE_ENTITY, "empty_upload"),
+            StagingError::Interrupted(_) => upload(StatusCode::BAD_REQUEST, "upload_interrupted"),
+            StagingError::Missing => MediaError::Api(ApiError::NotFound),
+            StagingError::Store(e) => e.into(),
+            other => MediaError::Api(ApiError::internal(other)),
+        }
+    }
+}
+
+impl IntoResponse for MediaError {
+    fn into_response(self) -> Response {
+        match self {
+            MediaError::Api(e) => e.into_response(),
+            MediaError::Upload {
+                status,
+                code,
+                message,
+            } => (
+                status,
+                Json(json!({ "error": { "code": code, "message": message } })),
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// What the API shows of a staged video (never its keys or object location).
+fn media_json(m: &Media) -> Value {
+    json!({
+        "id": m.id,
+        "size": m.size,
+        "expires_at": m.expires_at,
+        "container": m.container,
+        "duration_ms": m.duration_ms,
+        "created_at": m.created_at,
+        "post_id": m.post_id,
+    })
+}
+
+/// Refuses bodies that are clearly not a raw file, with a message saying what to send.
+fn check_content_type(headers: &HeaderMap) -> Result<(), MediaError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let form = [
+        "multipart/",
+        "application/x-www-form-urlencoded",
+        "application/json",
+        "text/",
+    ];
+    if form.iter().any(|f| content_type.starts_with(f)) {
+        return Err(MediaError::Upload {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            message: "send the video file itself as the request body (Content-Type video/mp4, \
+                      video/quicktime, video/webm or application/octet-stream), not a form"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+fn declared_len(headers: &HeaderMap) -> Result<Option<u64>, MediaError> {
+    match headers.get(header::CONTENT_LENGTH) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest("Content-Length is not a number".into()).into()),
+    }
+}
+
+/// `POST /api/media` (streamed body) → `201 {id, size, expires_at, …}`; with
+/// `Accept: application/x-ndjson`, a streamed `200` of progress lines (see the module doc).
+pub async fn upload(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, MediaError> {
+    check_content_type(&headers)?;
+    let limits =
+        UploadLimits::new(state.config.max_upload_bytes).with_declared_len(declared_len(&headers)?);
+    if limits.declared_len.is_some_and(|n| n > limits.max_bytes) {
+        return Err(StagingError::TooLarge {
+            limit: limits.max_bytes,
+        }
+        .into());
+    }
+    let wants_progress = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/x-ndjson"));
+    let staging = state.jobs.staging.clone();
+    let user = user.user.id;
+    let body = body.into_data_stream();
+    if wants_progress {
+        return streamed_upload(staging, user, body, limits);
+    }
+    // Staging runs in its own task: when a client disconnects, hyper drops this handler's
+    // future, but the task still sees the body fail and aborts the upload before it ends.
+    let task = tokio::spawn(async move { staging.stage(user, body, limits, None).await });
+    match task.await {
+        Ok(Ok(media)) => Ok((StatusCode::CREATED, Json(media_json(&media))).into_response()),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(ApiError::internal(e).into()),
+    }
+}
+
+/// The NDJSON variant of `upload`: the response streams while the request body still arrives.
+fn streamed_upload(
+    staging: Staging,
+    user: UserId,
+    body: axum::body::BodyDataStream,
+    limits: UploadLimits,
+) -> Result<Response, MediaError> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    tokio::spawn(async move {
+        let next_report = AtomicU64::new(PROGRESS_EVERY);
+        let progress = tx.clone();
+        let report = move |received: u64| {
+            if received >= next_report.load(Ordering::Relaxed) {
+                next_report.store(
+                    (received / PROGRESS_EVERY + 1) * PROGRESS_EVERY,
+                    Ordering::Relaxed,
+                );
+                // A client that does not read its progress lines must not stall the upload.
+                let _ = progress.try_send(ndjson_line(&json!({ "received": received })));
+            }
+        };
+        let last = match staging.stage(user, body, limits, Some(&report)).await {
+            Ok(media) => ndjson_line(&media_json(&media)),
+            Err(e) => {
+                // The same error object as a non-streamed answer, from the one mapping (which
+                // also logs internal causes).
+                let response = MediaError::from(e).into_response();
+                match axum::body::to_bytes(response.into_body(), ERROR_BODY_MAX).await {
+                    Ok(json) => {
+                        let mut line = json.to_vec();
+                        line.push(b'\n');
+                        Bytes::from(line)
+                    }
+                    Err(_) => ndjson_line(
+                        &json!({ "error": { "code": "internal", "message": "internal error" } }),
+                    ),
+                }
+            }
+        };
+        let _ = tx.send(last).await;
+    });
+    let lines = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|line| (Ok::<_, Infallible>(line), rx))
+    });
+    let mut response = Response::new(Body::from_stream(lines));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+fn ndjson_line(v: &Value) -> Bytes {
+    let mut line = v.to_string().into_bytes();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+fn parse_id(id: &str) -> Result<MediaId, MediaError> {
+    MediaId::parse(id).map_err(|_| ApiError::NotFound.into())
+}
+
+/// `GET /api/media/{id}`: one of the user's staged videos.
+pub async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, MediaError> {
+    let media = state.store.media(user.user.id, parse_id(&id)?).await?;
+    Ok(Json(media_json(&media)))
+}
+
+/// `DELETE /api/media/{id}` → 204. A video a post uses is the post's to delete (409).
+pub async fn delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, MediaError> {
+    let media = state.store.media(user.user.id, parse_id(&id)?).await?;
+    if media.post_id.is_some() {
+        return Err(ApiError::Conflict {
+            code: "media_in_use",
+            message: "a post uses this video; cancel or delete the post instead".into(),
+        }
+        .into());
+    }
+    state.jobs.staging.delete(&media).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
