@@ -41,6 +41,9 @@ impl Endpoint {
     }
 }
 
+/// Per (account, endpoint): when recent calls were let through.
+type CallLog = HashMap<(AccountId, Endpoint), VecDeque<Instant>>;
+
 /// The shared pacer.
 #[derive(Clone)]
 pub enum Pacer {
@@ -50,7 +53,7 @@ pub enum Pacer {
         window: Duration,
     },
     Local {
-        log: Arc<Mutex<HashMap<(AccountId, Endpoint), VecDeque<Instant>>>>,
+        log: Arc<Mutex<CallLog>>,
         window: Duration,
     },
 }

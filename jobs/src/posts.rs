@@ -142,18 +142,21 @@ pub fn validate(
             "Branded content cannot be private (\"Only me\"); choose another audience.",
         ));
     }
-    if let (Some(max), Some(ms)) = (info.max_video_post_duration_sec, duration_ms) {
-        if ms > (max.max(0) as u64) * 1000 {
-            return Err(invalid(
-                "video_too_long",
-                format!(
-                    "This account can post videos up to {max} seconds; this video is {} seconds.",
-                    ms.div_ceil(1000)
-                ),
-            ));
-        }
+    if let Some(message) = too_long(info, duration_ms) {
+        return Err(invalid("video_too_long", message));
     }
     Ok(privacy)
+}
+
+/// Why the video is longer than this creator may post, if it is.
+pub fn too_long(info: &CreatorInfo, duration_ms: Option<u64>) -> Option<String> {
+    let (max, ms) = (info.max_video_post_duration_sec?, duration_ms?);
+    (ms > (max.max(0) as u64) * 1000).then(|| {
+        format!(
+            "This account can post videos up to {max} seconds; this video is {} seconds.",
+            ms.div_ceil(1000)
+        )
+    })
 }
 
 fn account_error(e: AccountError) -> PostError {
@@ -183,10 +186,10 @@ pub async fn create(
     idempotency_key: Option<String>,
 ) -> Result<Created<Post>, PostError> {
     let hash = request_hash(&req, scheduled.as_ref());
-    if let Some(key) = &idempotency_key {
-        if let Some(existing) = ctx.store.post_by_idempotency_key(user, key).await? {
-            return replayed(existing, &hash);
-        }
+    if let Some(key) = &idempotency_key
+        && let Some(existing) = ctx.store.post_by_idempotency_key(user, key).await?
+    {
+        return replayed(existing, &hash);
     }
     let account = ctx.store.account(user, req.account_id).await?;
     if !account.can_publish() {

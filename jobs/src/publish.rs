@@ -478,7 +478,7 @@ async fn can_still_complete(
     // The URL has expired; unless TikTok already holds every byte, the publish is dead.
     let status = fetch_status(ctx, account, publish_id).await?;
     let size = post.tiktok.plan.map(|p| p.video_size).unwrap_or(u64::MAX);
-    Ok(!status.failure().is_some() && status.uploaded_bytes.unwrap_or(0) >= size)
+    Ok(status.failure().is_none() && status.uploaded_bytes.unwrap_or(0) >= size)
 }
 
 pub(crate) async fn fetch_status(
@@ -603,17 +603,12 @@ fn check_against_creator(post: &Post, media: &Media, info: &CreatorInfo) -> Resu
             fail_reason: None,
         });
     }
-    if let (Some(max), Some(ms)) = (info.max_video_post_duration_sec, media.duration_ms) {
-        if ms > (max.max(0) as u64) * 1000 {
-            return Err(Stop::Fail {
-                code: "video_too_long".into(),
-                message: format!(
-                    "This creator can post videos up to {max} seconds; this one is {} seconds.",
-                    ms.div_ceil(1000)
-                ),
-                fail_reason: None,
-            });
-        }
+    if let Some(message) = crate::posts::too_long(info, media.duration_ms) {
+        return Err(Stop::Fail {
+            code: "video_too_long".into(),
+            message,
+            fail_reason: None,
+        });
     }
     Ok(())
 }

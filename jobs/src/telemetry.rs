@@ -22,6 +22,22 @@ where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_with(format, writer, filter);
+}
+
+/// Installs the global subscriber with explicit filter directives (tests that capture
+/// everything use `"debug"` without touching the process environment).
+pub fn init_with_filter<W>(format: LogFormat, writer: W, directives: &str)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    init_with(format, writer, EnvFilter::new(directives));
+}
+
+fn init_with<W>(format: LogFormat, writer: W, filter: EnvFilter)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
