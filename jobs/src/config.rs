@@ -83,6 +83,11 @@ pub struct Config {
     pub queue_namespace: String,
     /// `WORKER_CONCURRENCY`, default 8: jobs in flight per job type per worker process.
     pub worker_concurrency: usize,
+    /// `WORKER_HEARTBEAT_SECS`, default 10: a worker silent for three heartbeats is presumed dead
+    /// and its claimed jobs are handed to others.
+    pub worker_heartbeat_secs: u64,
+    /// `WORKER_SHUTDOWN_TIMEOUT_SECS`, default 25: on SIGTERM, how long running jobs may finish.
+    pub worker_shutdown_timeout_secs: u64,
     /// `JOB_MAX_ATTEMPTS`, default 5: a retryable job is dead after this many attempts.
     pub job_max_attempts: u32,
     /// `TOKEN_KEYS` = `v2:<base64 32 bytes>,v1:…` (first is current).
@@ -243,6 +248,8 @@ impl Config {
             queue_namespace: v.get("QUEUE_NAMESPACE").unwrap_or_else(|| "mktpost".into()),
             worker_concurrency: v.parse("WORKER_CONCURRENCY", "8")?,
             job_max_attempts: v.parse("JOB_MAX_ATTEMPTS", "5")?,
+            worker_heartbeat_secs: v.parse("WORKER_HEARTBEAT_SECS", "10")?,
+            worker_shutdown_timeout_secs: v.parse("WORKER_SHUTDOWN_TIMEOUT_SECS", "25")?,
             token_keys,
             session_secret,
             session_ttl: Duration::from_secs(3600 * v.parse::<u64>("SESSION_TTL_HOURS", "168")?),

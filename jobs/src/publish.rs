@@ -59,7 +59,7 @@ impl Job for PublishPost {
 const UPLOAD_URL_TTL: chrono::Duration = chrono::Duration::hours(1);
 /// Held while driving a post and renewed every third of it, so a killed worker's post is free
 /// again within this time.
-const LOCK_TTL: Duration = Duration::from_secs(15);
+const LOCK_TTL: Duration = Duration::from_secs(9);
 /// Resends of one chunk after transient failures, within one job attempt.
 const CHUNK_TRIES: u32 = 5;
 /// The code a post carries while parked after exhausting its retries (replay clears it).
@@ -184,8 +184,9 @@ pub async fn handle(job: PublishPost, ctx: Data<JobContext>) -> Result<(), JobEr
         .await
         .map_err(JobError::Retry)?
     else {
-        tracing::info!("another worker is driving this post");
-        return Ok(());
+        // Another worker is driving it, or a killed one's lock has not expired yet: come back
+        // later rather than drop the job (nobody else would re-queue it).
+        return Err(JobError::Retry("another worker holds this post".into()));
     };
     let renewal = {
         let (locks, guard) = (ctx.locks.clone(), guard.clone());

@@ -76,6 +76,16 @@ impl TestApp {
 
     /// Starts everything; `tweak` may adjust the configuration before anything is built.
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Result<Self> {
+        Self::start_full(backend, true, tweak).await
+    }
+
+    /// Like [`start_with`](Self::start_with); without an in-process worker when `worker` is
+    /// false (crash tests run workers as real processes, see [`WorkerProcess`]).
+    pub async fn start_full(
+        backend: Backend,
+        worker: bool,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Result<Self> {
         init_test_logging();
         let dir = tempfile::tempdir()?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -263,6 +273,98 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+/// The environment a child `mktpost` process needs to act on this app's store, queue, staging
+/// and sandbox (the token key ring and TikTok credentials are the development defaults here).
+pub fn child_env(c: &Config) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("MKTPOST_ENV", "development".to_owned()),
+        ("DATA_DIR", c.data_dir.display().to_string()),
+        ("DATABASE_URL", c.database_url.expose().to_owned()),
+        ("QUEUE_NAMESPACE", c.queue_namespace.clone()),
+        ("WORKER_CONCURRENCY", c.worker_concurrency.to_string()),
+        ("JOB_MAX_ATTEMPTS", c.job_max_attempts.to_string()),
+        ("WORKER_HEARTBEAT_SECS", c.worker_heartbeat_secs.to_string()),
+        (
+            "WORKER_SHUTDOWN_TIMEOUT_SECS",
+            c.worker_shutdown_timeout_secs.to_string(),
+        ),
+        ("TIKTOK_AUTH_URL", c.tiktok_auth_url.to_string()),
+        ("TIKTOK_API_URL", c.tiktok_api_url.to_string()),
+        ("TIKTOK_REDIRECT_URI", c.tiktok_redirect_uri.to_string()),
+        ("STAGING_URL", c.staging_url.to_string()),
+        ("TIKTOK_CHUNK_SIZE", c.tiktok_chunk_size.to_string()),
+        (
+            "TIKTOK_SINGLE_CHUNK_MAX",
+            c.tiktok_single_chunk_max.to_string(),
+        ),
+        ("PACING_WINDOW_SECS", c.pacing_window_secs.to_string()),
+        ("STATUS_POLL_BUDGET", c.status_poll_budget.to_string()),
+        (
+            "STATUS_POLL_MAX_INTERVAL_SECS",
+            c.status_poll_max_interval_secs.to_string(),
+        ),
+        ("LOG_FORMAT", "json".to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+    ];
+    if let Some(r) = &c.redis_url {
+        env.push(("REDIS_URL", r.expose().to_owned()));
+    }
+    env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// The `mktpost` binary of this build (`target/<profile>/mktpost`, next to `deps/`).
+pub fn mktpost_bin() -> Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .context("test binary has no target dir")?;
+    let bin = dir.join("mktpost");
+    if !bin.exists() {
+        bail!(
+            "{} is missing: build it first (`cargo build --bin mktpost`; scripts/test.sh does)",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// A real `mktpost worker` process for this app, killable with SIGKILL.
+pub struct WorkerProcess {
+    child: std::process::Child,
+}
+
+impl WorkerProcess {
+    /// Starts one; its output goes to `<data_dir>/worker-<n>.log`.
+    pub fn spawn(app: &TestApp, n: usize) -> Result<Self> {
+        let log = std::fs::File::create(app.config.data_dir.join(format!("worker-{n}.log")))?;
+        let child = std::process::Command::new(mktpost_bin()?)
+            .arg("worker")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(child_env(&app.config))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        Ok(Self { child })
+    }
+
+    /// SIGKILL: no shutdown, no cleanup, exactly like a crash.
+    pub fn kill(mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -5,6 +5,7 @@ pub mod access_log;
 pub mod auth;
 pub mod error;
 pub mod limits;
+pub mod pages;
 pub mod routes;
 pub mod state;
 
@@ -23,7 +24,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole router with its layers.
 pub fn build_app(state: AppState) -> Router {
-    use routes::{accounts, health, keys, posts, session, tiktok};
+    use routes::{accounts, health, keys, posts, session, tiktok, videos};
     let auth = Router::new()
         .route(
             "/auth/session",
@@ -40,6 +41,7 @@ pub fn build_app(state: AppState) -> Router {
             "/api/accounts/{id}/creator-info",
             get(accounts::creator_info),
         )
+        .route("/api/accounts/{id}/videos", get(videos::list))
         .route("/api/posts", post(posts::create).get(posts::list))
         .route(
             "/api/posts/{id}",
@@ -56,10 +58,12 @@ pub fn build_app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(pages::router())
         .merge(auth)
         .merge(api)
         .layer(from_fn_with_state(state.clone(), auth::require_same_origin))
         .with_state(state)
+        .layer(axum::middleware::map_response(pages::security_headers))
         .layer(
             // One span per request with the matched route, never the raw URI: OAuth callbacks
             // carry authorization codes in the query string.

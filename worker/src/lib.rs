@@ -163,9 +163,9 @@ impl WorkerSettings {
         Self {
             concurrency: config.worker_concurrency.max(1),
             retry: RetryPolicy::from_config(config),
-            shutdown_timeout: Duration::from_secs(25),
+            shutdown_timeout: Duration::from_secs(config.worker_shutdown_timeout_secs),
             poll_interval: Duration::from_millis(200),
-            heartbeat: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(config.worker_heartbeat_secs.max(1)),
         }
     }
 }

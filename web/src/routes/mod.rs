@@ -7,3 +7,4 @@ pub mod media;
 pub mod posts;
 pub mod session;
 pub mod tiktok;
+pub mod videos;

@@ -1,0 +1,252 @@
+//! `/accounts`: the creator's connected TikTok accounts with their health, "connect another",
+//! and disconnect (confirmed in the page, then `DELETE /api/accounts/{id}`).
+//!
+//! `/accounts/{id}/avatar` re-serves the account's TikTok avatar from our origin. The page's CSP
+//! allows images from `'self'` only: no request from the creator's browser reaches TikTok's CDN
+//! (which would also tell TikTok when they look at MKT POST). When the avatar cannot be fetched
+//! (TikTok's signed avatar URLs expire), the answer is an SVG with the account's initials, so the
+//! page never shows a broken image.
+
+use super::{Nav, PageError, SignedIn, render};
+use crate::error::ApiError;
+use crate::routes::accounts::account_json;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use jobs::model::{AccountId, AccountStatus, TikTokAccount};
+use serde::Deserialize;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// One account as the page shows it.
+pub struct AccountView {
+    pub id: String,
+    pub display_name: String,
+    /// Without the `@`.
+    pub username: Option<String>,
+    /// Why it cannot publish (the API's `cannot_publish_reason`), or `None` when healthy.
+    pub problem: Option<String>,
+}
+
+impl AccountView {
+    /// Built from the API's own view of the account, so the page and `GET /api/accounts` always
+    /// agree on an account's health.
+    pub fn new(a: &TikTokAccount) -> Self {
+        let json = account_json(a);
+        AccountView {
+            id: a.id.to_string(),
+            display_name: a.display_name.clone(),
+            username: a.username.clone(),
+            problem: json["cannot_publish_reason"].as_str().map(str::to_owned),
+        }
+    }
+
+    /// "@name" when known, else the display name: how a creator recognises the account.
+    pub fn handle(&self) -> String {
+        match &self.username {
+            Some(u) => format!("@{u}"),
+            None => self.display_name.clone(),
+        }
+    }
+}
+
+/// The accounts a creator can see (a disconnecting account is already gone for them).
+pub async fn visible_accounts(
+    state: &AppState,
+    user: jobs::model::UserId,
+) -> Result<Vec<TikTokAccount>, PageError> {
+    let mut accounts = state.store.list_accounts(user).await?;
+    accounts.retain(|a| a.status != AccountStatus::Disconnecting);
+    Ok(accounts)
+}
+
+#[derive(Deserialize)]
+pub struct Outcome {
+    connected: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "accounts.html")]
+struct AccountsPage {
+    nav: Nav,
+    accounts: Vec<AccountView>,
+    /// A success line after connecting.
+    notice: Option<String>,
+    /// Why the last connection attempt did not complete.
+    problem: Option<&'static str>,
+}
+
+/// `GET /accounts[?connected=<id>|?error=<code>]` (the TikTok callback lands here).
+pub async fn page(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Query(q): Query<Outcome>,
+) -> Result<Response, PageError> {
+    let accounts: Vec<AccountView> = visible_accounts(&state, user.id)
+        .await?
+        .iter()
+        .map(AccountView::new)
+        .collect();
+    let notice = q.connected.as_deref().and_then(|id| {
+        accounts.iter().find(|a| a.id == id).map(|a| {
+            format!(
+                "Connected {} ({}). You can post to it now.",
+                a.display_name,
+                a.handle()
+            )
+        })
+    });
+    let problem = q.error.as_deref().map(|code| match code {
+        "access_denied" => {
+            "The TikTok account was not connected: you chose \"Deny\" on TikTok's page. \
+             Connect again and choose \"Authorize\" to post with MKT POST."
+        }
+        _ => "TikTok did not let MKT POST connect this account. Please try again in a few minutes.",
+    });
+    render(&AccountsPage {
+        nav: Nav::signed_in(&user, "/accounts"),
+        accounts,
+        notice,
+        problem,
+    })
+}
+
+/// Largest avatar we re-serve; TikTok's are a few kilobytes.
+const AVATAR_MAX_BYTES: usize = 512 * 1024;
+
+fn avatar_client() -> Option<&'static reqwest::Client> {
+    static CLIENT: OnceLock<Option<reqwest::Client>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::limited(3))
+                .build()
+                .ok()
+        })
+        .as_ref()
+}
+
+/// Fetches the avatar image, or `None` for anything unusable (expired URL, not an image, too big).
+async fn fetch_avatar(url: &str, production: bool) -> Option<(HeaderValue, Bytes)> {
+    let parsed = url::Url::parse(url).ok()?;
+    // TikTok's CDN is https; plain http only for the sandbox on a developer's machine.
+    let scheme_ok = parsed.scheme() == "https" || (!production && parsed.scheme() == "http");
+    if !scheme_ok {
+        return None;
+    }
+    let mut resp = avatar_client()?.get(parsed).send().await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let content_type = resp.headers().get(header::CONTENT_TYPE)?.clone();
+    let image = content_type
+        .to_str()
+        .ok()
+        .is_some_and(|t| t.starts_with("image/"));
+    if !image || resp.content_length().unwrap_or(0) > AVATAR_MAX_BYTES as u64 {
+        return None;
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.ok()? {
+        if body.len() + chunk.len() > AVATAR_MAX_BYTES {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some((content_type, body.freeze()))
+}
+
+/// Up to two initials of a name, for the fallback avatar.
+fn initials(name: &str) -> String {
+    let letters: String = name
+        .split_whitespace()
+        .filter_map(|w| w.chars().find(|c| c.is_alphanumeric()))
+        .take(2)
+        .flat_map(char::to_uppercase)
+        .collect();
+    if letters.is_empty() {
+        "?".into()
+    } else {
+        letters
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A circle with the account's initials; the hue is derived from the account id so two
+/// accounts look different.
+fn initials_svg(a: &TikTokAccount) -> String {
+    let hue =
+        a.id.0
+            .as_bytes()
+            .iter()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(*b)))
+            % 360;
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"96\" height=\"96\" viewBox=\"0 0 96 96\">\
+         <circle cx=\"48\" cy=\"48\" r=\"48\" fill=\"hsl({hue},45%,40%)\"/>\
+         <text x=\"48\" y=\"60\" font-family=\"sans-serif\" font-size=\"36\" fill=\"#fff\" \
+         text-anchor=\"middle\">{}</text></svg>",
+        xml_escape(&initials(&a.display_name))
+    )
+}
+
+/// `GET /accounts/{id}/avatar`: the account's avatar from our origin (see the module docs).
+pub async fn avatar(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = AccountId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let account = state.store.account(user.id, id).await?;
+    let fetched = match account.avatar_url.as_deref() {
+        Some(url) => fetch_avatar(url, state.config.is_production()).await,
+        None => None,
+    };
+    let (content_type, body) = fetched.unwrap_or_else(|| {
+        (
+            HeaderValue::from_static("image/svg+xml"),
+            Bytes::from(initials_svg(&account)),
+        )
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=3600"),
+            ),
+            // The bytes come from elsewhere (possibly an SVG): opened on its own, this response
+            // can run nothing and load nothing.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initials_take_the_first_letter_of_two_words() {
+        assert_eq!(initials("Sunny Demo"), "SD");
+        assert_eq!(initials("pia"), "P");
+        assert_eq!(initials("  "), "?");
+        assert_eq!(initials("Ada Lovelace King"), "AL");
+    }
+}

@@ -1,0 +1,58 @@
+//! `/compose`: one video to one account, following TikTok's required posting UX
+//! (tiktok-api.md §5.12). The server renders the account picker and the fixed parts; the
+//! script (`/static/compose.js`) asks `GET /api/accounts/{id}/creator-info` for the live
+//! options, previews and uploads the video (`POST /api/media`, with progress), and submits
+//! `POST /api/posts`.
+
+use super::accounts::{AccountView, visible_accounts};
+use super::{Nav, PageError, SignedIn, render};
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+
+#[derive(Template)]
+#[template(path = "compose.html")]
+struct ComposePage {
+    nav: Nav,
+    accounts: Vec<AccountView>,
+    /// TikTok's caption limit in UTF-16 code units (what the live counter counts).
+    caption_max: usize,
+    /// The upload limit in bytes, checked in the page before a byte is sent.
+    max_upload_bytes: u64,
+}
+
+impl ComposePage {
+    /// Preselect the account when there is exactly one the creator can post to: there is then
+    /// nothing to choose, and creator_info loads at once.
+    fn preselected(&self) -> Option<&str> {
+        let mut usable = self.accounts.iter().filter(|a| a.problem.is_none());
+        match (usable.next(), usable.next()) {
+            (Some(only), None) => Some(only.id.as_str()),
+            _ => None,
+        }
+    }
+
+    /// True when `id` is the preselected account.
+    fn is_preselected(&self, id: &str) -> bool {
+        self.preselected() == Some(id)
+    }
+}
+
+/// `GET /compose`.
+pub async fn page(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+) -> Result<Response, PageError> {
+    let accounts = visible_accounts(&state, user.id)
+        .await?
+        .iter()
+        .map(AccountView::new)
+        .collect();
+    render(&ComposePage {
+        nav: Nav::signed_in(&user, "/compose"),
+        accounts,
+        caption_max: jobs::posts::MAX_TITLE_UTF16,
+        max_upload_bytes: state.config.max_upload_bytes,
+    })
+}

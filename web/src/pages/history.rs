@@ -1,0 +1,247 @@
+//! `/history`: the creator's posts, newest first, with state badges, fail reasons in words,
+//! links to TikTok, and cancel / reschedule / retry where the state allows it; below them the
+//! published videos of each account (`video.list`, loaded by the script).
+//!
+//! `/history/posts` renders just the list: while posts are in flight the script polls
+//! `GET /api/posts` and, when something changed, swaps in the re-rendered items, so one
+//! template renders a post whether the page is fresh or updated.
+
+use super::accounts::{AccountView, visible_accounts};
+use super::{Nav, PageError, SignedIn, render};
+use crate::routes::posts::post_json;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use chrono::{DateTime, SecondsFormat, Utc};
+use jobs::model::{Post, PostState, TikTokAccount};
+use jobs::schedule_time;
+use serde::Deserialize;
+
+/// How many posts the page shows (the newest).
+const PAGE_SIZE: u32 = 50;
+
+/// One post as the page shows it.
+pub struct PostView {
+    pub id: String,
+    /// The state's wire name: the badge's CSS class and what the poller compares.
+    pub state: &'static str,
+    pub badge: &'static str,
+    /// What the state means for the creator, when the badge alone is not enough.
+    pub explain: Option<&'static str>,
+    /// `updated_at` exactly as `GET /api/posts` writes it, so the poller can tell a change.
+    pub updated: String,
+    pub account: String,
+    pub caption: String,
+    pub privacy: &'static str,
+    /// "Scheduled for …", "Published …", "Created …", with the instant for the script to localise.
+    pub when_label: &'static str,
+    pub when_text: String,
+    pub when_iso: String,
+    /// True when the script should rewrite `when_text` in the browser's own time zone (a
+    /// schedule stays in the zone it was made in).
+    pub localize: bool,
+    /// The fail reason in words (the API's `error.message`).
+    pub message: Option<String>,
+    pub share_url: Option<String>,
+    /// (bytes TikTok acknowledged, video size) while uploading.
+    pub progress: Option<(u64, u64)>,
+    pub can_cancel: bool,
+    pub can_reschedule: bool,
+    pub can_retry: bool,
+    /// The schedule as `YYYY-MM-DDTHH:MM` in its zone, to prefill "Change time".
+    pub schedule_input: String,
+    pub schedule_tz: String,
+}
+
+fn badge(state: PostState) -> (&'static str, Option<&'static str>) {
+    match state {
+        PostState::Draft => ("Draft", None),
+        PostState::Scheduled => ("Scheduled", None),
+        PostState::Queued => ("Queued", Some("Waiting for its turn to upload.")),
+        PostState::Uploading => ("Uploading", Some("Sending the video to TikTok.")),
+        PostState::Processing => (
+            "Processing",
+            Some("TikTok has the video and is processing it; this usually takes a few minutes."),
+        ),
+        PostState::Published => ("Published", None),
+        PostState::Failed => ("Failed", None),
+        PostState::NeedsReconnect => (
+            "Needs reconnect",
+            Some("Reconnect this TikTok account on the Accounts page; the post then goes out."),
+        ),
+        PostState::Cancelled => ("Cancelled", None),
+        PostState::Unconfirmed => (
+            "Unconfirmed",
+            Some("TikTok has not confirmed the outcome yet; we are checking the account's videos."),
+        ),
+    }
+}
+
+fn privacy_words(p: jobs::model::PrivacyLevel) -> &'static str {
+    use jobs::model::PrivacyLevel::*;
+    match p {
+        PublicToEveryone => "Everyone",
+        MutualFollowFriends => "Friends",
+        FollowerOfCreator => "Followers",
+        SelfOnly => "Only me",
+    }
+}
+
+fn utc_text(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+impl PostView {
+    /// Built with the API's own `post_json`, so the page links and explains exactly what the API
+    /// returns (`share_url`, `error.message`).
+    pub fn new(p: &Post, accounts: &[TikTokAccount]) -> Self {
+        let account = accounts.iter().find(|a| a.id == p.account_id);
+        let json = post_json(p, account.and_then(|a| a.username.as_deref()));
+        let (badge, explain) = badge(p.state);
+        let (when_label, when) = match (p.state, p.published_at, p.scheduled_at) {
+            (PostState::Published, Some(at), _) => ("Published", at),
+            (PostState::Scheduled, _, Some(at)) => ("Scheduled for", at),
+            _ => ("Created", p.created_at),
+        };
+        // The zone was checked when the post was created; a zone this build no longer knows is
+        // shown (and prefilled) as UTC rather than mislabelled.
+        let zone = p
+            .scheduled_tz
+            .as_deref()
+            .filter(|z| schedule_time::parse_time_zone(z).is_ok());
+        let (schedule_input, schedule_tz) = match p.scheduled_at {
+            Some(at) => (
+                schedule_time::local_time(at, zone)
+                    .chars()
+                    .take("YYYY-MM-DDTHH:MM".len())
+                    .collect(),
+                zone.unwrap_or("UTC").to_owned(),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let scheduled = p.state == PostState::Scheduled && !schedule_input.is_empty();
+        let when_text = if scheduled {
+            format!(
+                "{} {schedule_tz} ({})",
+                schedule_input.replace('T', " "),
+                utc_text(when)
+            )
+        } else {
+            utc_text(when)
+        };
+        let progress = match (p.state, p.tiktok.plan) {
+            (PostState::Uploading, Some(plan)) => Some((p.tiktok.uploaded_bytes, plan.video_size)),
+            _ => None,
+        };
+        PostView {
+            id: p.id.to_string(),
+            state: p.state.as_str(),
+            badge,
+            explain,
+            updated: json["updated_at"].as_str().unwrap_or_default().to_owned(),
+            account: account
+                .map(|a| AccountView::new(a).handle())
+                .unwrap_or_else(|| "a disconnected account".into()),
+            caption: p.settings.title.clone(),
+            privacy: privacy_words(p.settings.privacy_level),
+            when_label,
+            when_text,
+            localize: !scheduled,
+            when_iso: when.to_rfc3339_opts(SecondsFormat::Secs, true),
+            message: json["error"]["message"]
+                .as_str()
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned),
+            share_url: json["share_url"].as_str().map(str::to_owned),
+            progress,
+            can_cancel: matches!(
+                p.state,
+                PostState::Draft
+                    | PostState::Scheduled
+                    | PostState::Queued
+                    | PostState::NeedsReconnect
+            ),
+            can_reschedule: p.state == PostState::Scheduled,
+            can_retry: p.state == PostState::Failed && p.media_deleted_at.is_none(),
+            schedule_input,
+            schedule_tz,
+        }
+    }
+
+    /// Upload progress as a whole percentage.
+    pub fn percent(&self) -> u64 {
+        match self.progress {
+            Some((done, total)) if total > 0 => done.saturating_mul(100) / total,
+            _ => 0,
+        }
+    }
+}
+
+async fn posts(state: &AppState, user: &jobs::model::User) -> Result<Vec<PostView>, PageError> {
+    let accounts = state.store.list_accounts(user.id).await?;
+    let page = state.store.list_posts(user.id, None, PAGE_SIZE).await?;
+    Ok(page
+        .items
+        .iter()
+        .map(|p| PostView::new(p, &accounts))
+        .collect())
+}
+
+#[derive(Template)]
+#[template(path = "history.html")]
+struct HistoryPage {
+    nav: Nav,
+    posts: Vec<PostView>,
+    accounts: Vec<AccountView>,
+    /// Shown after the compose page sent a post here.
+    notice: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "posts.html")]
+struct PostsFragment {
+    posts: Vec<PostView>,
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    sent: Option<String>,
+}
+
+/// `GET /history[?sent=now|scheduled]`.
+pub async fn page(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    axum::extract::Query(q): axum::extract::Query<HistoryQuery>,
+) -> Result<Response, PageError> {
+    let notice = match q.sent.as_deref() {
+        Some("now") => Some(
+            "Sent to TikTok. Uploading and processing take a few minutes; this page updates by itself.",
+        ),
+        Some("scheduled") => {
+            Some("Scheduled. It goes out at the time you picked; you can change or cancel it here.")
+        }
+        _ => None,
+    };
+    render(&HistoryPage {
+        nav: Nav::signed_in(&user, "/history"),
+        posts: posts(&state, &user).await?,
+        accounts: visible_accounts(&state, user.id)
+            .await?
+            .iter()
+            .map(AccountView::new)
+            .collect(),
+        notice,
+    })
+}
+
+/// `GET /history/posts`: the list alone, for the poller.
+pub async fn fragment(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+) -> Result<Response, PageError> {
+    render(&PostsFragment {
+        posts: posts(&state, &user).await?,
+    })
+}

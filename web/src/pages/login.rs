@@ -1,0 +1,160 @@
+//! The front door: `/` (sends people where they belong), `/login` (Google sign-in) and the
+//! public `/privacy` page, whose numbers come from the running configuration.
+
+use super::{Nav, PageError, SignedIn, render};
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+use jobs::config::Config;
+
+/// `GET /`: signed-out visitors to the sign-in page; creators without an account to Accounts;
+/// everyone else to Compose.
+pub async fn home(
+    State(state): State<AppState>,
+    user: Result<SignedIn, Response>,
+) -> Result<Response, PageError> {
+    let Ok(SignedIn(user)) = user else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let accounts = state.store.list_accounts(user.id).await?;
+    let to = if accounts.is_empty() {
+        "/accounts"
+    } else {
+        "/compose"
+    };
+    Ok(Redirect::to(to).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    nav: Nav,
+    /// Where "Sign in with Google" goes; `None` when sign-in is not configured.
+    signin_url: Option<String>,
+    signed_in_as: Option<String>,
+}
+
+/// The Google sign-in page's address with `return_to` pointing back at our `/login`, whose script
+/// takes the ID token from the URL fragment.
+fn signin_url(config: &Config) -> Option<String> {
+    let mut url = config.google_signin_url.clone()?;
+    let back = config.public_url.join("/login").ok()?;
+    url.query_pairs_mut()
+        .append_pair("return_to", back.as_str());
+    Some(url.into())
+}
+
+/// `GET /login`. Public. The script (`/static/login.js`) finishes a sign-in when the URL carries
+/// `#id_token=`.
+pub async fn login(
+    State(state): State<AppState>,
+    user: Result<CurrentUser, ApiError>,
+) -> Result<Response, PageError> {
+    let signed_in_as = user.ok().and_then(|u| Nav::signed_in(&u.user, "").user);
+    render(&LoginPage {
+        nav: Nav {
+            user: None,
+            active: "/login",
+        },
+        signin_url: signin_url(&state.config),
+        signed_in_as,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "privacy.html")]
+struct PrivacyPage {
+    nav: Nav,
+    scopes: Vec<(&'static str, &'static str)>,
+    log_retention_days: u32,
+    media_ttl: String,
+    session: String,
+    max_upload: String,
+}
+
+/// What each TikTok permission lets MKT POST do, in the creator's words.
+fn scope_purpose(scope: &str) -> &'static str {
+    match scope {
+        "user.info.basic" => {
+            "your TikTok display name, avatar and account id, to show which account a post goes to"
+        }
+        "user.info.profile" => "your @username, to link to your posts",
+        "video.publish" => "publishing the videos you choose, with the settings you choose",
+        "video.upload" => "uploading those videos to TikTok",
+        "video.list" => {
+            "listing your public videos, to show what was published and to confirm a post went out"
+        }
+        _ => "a permission TikTok asks us to name",
+    }
+}
+
+/// A byte count in the largest whole unit that fits (the upload limit on the privacy page).
+fn human_bytes(n: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)];
+    UNITS
+        .iter()
+        .find(|(_, size)| n >= *size && n % size == 0)
+        .map(|(unit, size)| format!("{} {unit}", n / size))
+        .unwrap_or_else(|| format!("{n} bytes"))
+}
+
+/// `GET /privacy`. Public. Every number is read from the running configuration, so the page
+/// cannot drift from what the services actually do.
+pub async fn privacy(
+    State(state): State<AppState>,
+    user: Result<CurrentUser, ApiError>,
+) -> Result<Response, PageError> {
+    let user = user.ok();
+    let c = &state.config;
+    render(&PrivacyPage {
+        nav: match &user {
+            Some(u) => Nav::signed_in(&u.user, "/privacy"),
+            None => Nav {
+                user: None,
+                active: "/privacy",
+            },
+        },
+        scopes: jobs::accounts::SCOPES
+            .iter()
+            .map(|s| (*s, scope_purpose(s)))
+            .collect(),
+        log_retention_days: c.log_retention_days,
+        media_ttl: human_hours(c.media_ttl.as_secs() / 3600),
+        session: human_hours(c.session_ttl.as_secs() / 3600),
+        max_upload: human_bytes(c.max_upload_bytes),
+    })
+}
+
+/// Hours as days when they divide evenly ("7 days"), else as hours ("36 hours").
+fn human_hours(h: u64) -> String {
+    match h {
+        1 => "1 hour".into(),
+        24 => "1 day".into(),
+        h if h % 24 == 0 => format!("{} days", h / 24),
+        h => format!("{h} hours"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_limits_read_like_people_write_them() {
+        assert_eq!(human_bytes(4 << 30), "4 GB");
+        assert_eq!(human_bytes(500 << 20), "500 MB");
+        assert_eq!(human_bytes(1000), "1000 bytes");
+        assert_eq!(human_hours(168), "7 days");
+        assert_eq!(human_hours(36), "36 hours");
+    }
+
+    #[test]
+    fn every_requested_scope_is_explained() {
+        for s in jobs::accounts::SCOPES {
+            assert_ne!(scope_purpose(s), scope_purpose("unknown"), "{s}");
+        }
+    }
+}
