@@ -46,4 +46,6 @@ fi
 export TEST_POSTGRES_URL=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 export TEST_REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/}
 
+# The crash test runs real `mktpost worker` processes: build the binary in the same profile first.
+cargo build --bin mktpost --locked
 cargo test --workspace --lib --bins --tests --locked "$@"

@@ -152,6 +152,19 @@ impl TestApp {
         })
     }
 
+    /// Drops this app's PostgreSQL database while the app runs (readiness tests).
+    pub async fn drop_postgres_database(&self) -> Result<()> {
+        use sqlx::Connection;
+        let name = self.pg_db.as_deref().context("not a PostgreSQL app")?;
+        let mut c = sqlx::PgConnection::connect(&postgres_admin_url()).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {name} WITH (FORCE)"
+        )))
+        .execute(&mut c)
+        .await?;
+        Ok(())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

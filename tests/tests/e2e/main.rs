@@ -2,6 +2,7 @@
 //! PostgreSQL. One binary, one module per user flow.
 
 mod crash;
+mod health;
 mod identity;
 mod media;
 mod publish;

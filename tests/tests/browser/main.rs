@@ -1,0 +1,61 @@
+//! Browser tests: the creator pages in a real headless Chromium (driven over WebDriver from
+//! Rust), against the real app, worker, scheduler and the sandbox; and the page-level security
+//! rules (CSP header, nothing loaded from another origin). One binary, one module per flow.
+//!
+//! Needs `chromium` and `chromium-driver` (Debian); the test starts its own chromedriver on a
+//! free port and fails with an install hint when they are missing. Screenshots land in
+//! `target/screenshots/`; with `UPDATE_DOCS_SCREENSHOTS=1` two of them are also copied to
+//! `docs/screenshots/` for the README.
+
+mod creator;
+mod driver;
+mod pages;
+
+use anyhow::Result;
+use e2e::{Backend, TestApp};
+use tokio_util::sync::CancellationToken;
+
+/// An app with TikTok's chunk rules lowered (a few hundred KB go in a few chunks, as in the e2e
+/// publish tests) and quick processing at the sandbox.
+pub async fn browser_app() -> Result<TestApp> {
+    let app = TestApp::start_with(Backend::Sqlite, |c| {
+        c.tiktok_single_chunk_max = 250_000;
+        c.tiktok_chunk_size = 200_000;
+        c.status_poll_max_interval_secs = 1;
+    })
+    .await?;
+    app.sandbox.update_knobs(|k| {
+        k.chunks.min_chunk = 100_000;
+        k.chunks.max_single_chunk = 250_000;
+        k.processing_delay_ms = 200;
+        k.moderation_delay_ms = 100;
+    });
+    Ok(app)
+}
+
+/// Runs the real scheduler (as `mktpost dev` does) until the token is cancelled: TestApp starts
+/// only web and worker.
+pub fn start_scheduler(app: &TestApp) -> CancellationToken {
+    let stop = CancellationToken::new();
+    tokio::spawn(scheduler::run(
+        app.ctx.clone(),
+        stop.clone().cancelled_owned(),
+    ));
+    stop
+}
+
+/// A file that passes the MP4 magic-byte check (the sandbox does not decode video).
+pub fn video_file(
+    dir: &std::path::Path,
+    name: &str,
+    size: usize,
+    seed: u8,
+) -> Result<std::path::PathBuf> {
+    let mut v: Vec<u8> = (0..size)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect();
+    v[..12].copy_from_slice(&[0, 0, 0, 20, b'f', b't', b'y', b'p', b'i', b's', b'o', b'm']);
+    let path = dir.join(name);
+    std::fs::write(&path, v)?;
+    Ok(path)
+}
