@@ -185,8 +185,12 @@ pub async fn handle(job: PublishPost, ctx: Data<JobContext>) -> Result<(), JobEr
         .map_err(JobError::Retry)?
     else {
         // Another worker is driving it, or a killed one's lock has not expired yet: come back
-        // later rather than drop the job (nobody else would re-queue it).
-        return Err(JobError::Retry("another worker holds this post".into()));
+        // soon rather than drop the job (nobody else would re-queue it). A deferral, not a
+        // retry: waiting for a lock is not a failure and must not use up the attempts.
+        return Err(JobError::Defer {
+            until: Utc::now() + chrono::Duration::from_std(LOCK_TTL / 3).unwrap_or_default(),
+            reason: "another worker holds this post".into(),
+        });
     };
     let renewal = {
         let (locks, guard) = (ctx.locks.clone(), guard.clone());

@@ -36,8 +36,8 @@ pub use heartbeat::{Heartbeat, STALE_AFTER, SweepRecord, TickSummary, heartbeat}
 pub use job_records::trim_finished_jobs;
 pub use settings::{CronSettings, SchedulerSettings, Sweep};
 pub use sweeps::{
-    MediaCleaner, RecentPushes, SweepReport, delete_expired_media, delete_old_logs,
-    reconcile_stuck_posts, refresh_expiring_tokens, retry_disconnecting_accounts,
+    RecentPushes, SweepReport, delete_expired_media, delete_old_logs, reconcile_stuck_posts,
+    refresh_expiring_tokens, retry_disconnecting_accounts,
 };
 
 use chrono::{DateTime, Utc};
@@ -71,9 +71,9 @@ pub enum SchedulerError {
     /// The access-log directory could not be read or cleaned.
     #[error("access logs: {0}")]
     Io(#[from] std::io::Error),
-    /// The connected media cleaner failed.
-    #[error("media cleanup: {0}")]
-    Media(String),
+    /// Staging could not delete expired or orphaned videos.
+    #[error(transparent)]
+    Staging(#[from] jobs::staging::StagingError),
 }
 
 /// Runs the scheduler with settings from `ctx.config` until `shutdown` resolves (the function
@@ -93,7 +93,6 @@ pub struct Scheduler {
 struct Shared {
     ctx: JobContext,
     settings: SchedulerSettings,
-    media: Option<Arc<dyn MediaCleaner>>,
     recent: RecentPushes,
 }
 
@@ -110,9 +109,7 @@ impl Shared {
             Sweep::DisconnectingAccounts => {
                 retry_disconnecting_accounts(ctx, settings, now, recent).await
             }
-            Sweep::ExpiredMedia => {
-                delete_expired_media(ctx, self.media.as_deref(), settings, now).await
-            }
+            Sweep::ExpiredMedia => delete_expired_media(ctx, settings, now).await,
             Sweep::OldLogs => delete_old_logs(settings, now).await,
             Sweep::JobRecords => trim_finished_jobs(&ctx.queue, settings.job_record_ttl, now).await,
         }
@@ -136,7 +133,7 @@ const SWEEP_GRACE: Duration = Duration::from_secs(5);
 type SweepDone = (Sweep, DateTime<Utc>, Result<SweepReport, SchedulerError>);
 
 impl Scheduler {
-    /// An instance with these settings and no media cleaner (see [`Self::with_media_cleaner`]).
+    /// An instance with these settings.
     pub fn new(ctx: JobContext, settings: SchedulerSettings) -> Self {
         let instance = format!(
             "scheduler-{}-{}",
@@ -147,17 +144,10 @@ impl Scheduler {
             shared: Shared {
                 ctx,
                 settings,
-                media: None,
                 recent: RecentPushes::default(),
             },
             instance,
         }
-    }
-
-    /// Connects the staging room's deletion of expired media (e.g. `jobs::staging::Staging`).
-    pub fn with_media_cleaner(mut self, cleaner: Arc<dyn MediaCleaner>) -> Self {
-        self.shared.media = Some(cleaner);
-        self
     }
 
     /// This instance's id, as shown in the heartbeat and logs.

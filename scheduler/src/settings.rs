@@ -159,6 +159,9 @@ pub struct SchedulerSettings {
     /// `TOKEN_REFRESH_JITTER_SECS`, default 60: each refresh job is delayed by a random part of
     /// this, so accounts connected together do not all hit TikTok in the same second.
     pub token_refresh_jitter: Duration,
+    /// `STAGING_ORPHAN_GRACE_HOURS`, default 24: a staged object with no media row is deleted
+    /// once it is this old (younger ones may be an upload about to insert its row).
+    pub staging_orphan_grace: Duration,
     /// `<DATA_DIR>/logs`: where the web tier writes access logs.
     pub log_dir: PathBuf,
     /// `LOG_RETENTION_DAYS` (in `Config`), default 90.
@@ -188,6 +191,7 @@ impl SchedulerSettings {
             sweep_batch: 500,
             token_refresh_margin: config.token_refresh_margin,
             token_refresh_jitter: Duration::from_secs(60),
+            staging_orphan_grace: Duration::from_secs(24 * 3600),
             log_dir: AccessLog::dir_for(&config.data_dir),
             log_retention_days: config.log_retention_days,
             job_record_ttl: Duration::from_secs(7 * 24 * 3600),

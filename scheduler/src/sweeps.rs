@@ -5,7 +5,6 @@
 
 use crate::SchedulerError;
 use crate::settings::{SchedulerSettings, Sweep};
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use jobs::access_log::AccessLog;
 use jobs::context::JobContext;
@@ -238,46 +237,28 @@ pub async fn retry_disconnecting_accounts(
     Ok(report)
 }
 
-/// Deletes staged videos past their deadline: the object in staging and its media row. Staging
-/// is another room (`jobs::staging`); the process connects it through this trait (see
-/// [`crate::Scheduler::with_media_cleaner`]).
-#[async_trait]
-pub trait MediaCleaner: Send + Sync + 'static {
-    /// Deletes up to `limit` staged media whose deadline is before `now` (objects and rows);
-    /// returns how many were deleted. Must be safe to run twice and concurrently.
-    async fn delete_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<usize, String>;
-}
-
-/// Deletes expired staged media through `cleaner`. Without one, nothing can be deleted (the
-/// scheduler does not touch staging itself): the sweep reports how many are waiting and warns,
-/// and the rows stay, so nothing is lost once a cleaner is connected.
+/// Deletes staged videos past their deadline (object and media row) through the staging room
+/// (`jobs::staging`), then objects left without a row for longer than `staging_orphan_grace`
+/// (an upload that crashed between writing the object and inserting its row).
 pub async fn delete_expired_media(
     ctx: &JobContext,
-    cleaner: Option<&dyn MediaCleaner>,
     settings: &SchedulerSettings,
     now: DateTime<Utc>,
 ) -> Result<SweepReport, SchedulerError> {
     let mut report = SweepReport::new(Sweep::ExpiredMedia);
-    match cleaner {
-        Some(cleaner) => {
-            let deleted = cleaner
-                .delete_expired(now, settings.sweep_batch)
-                .await
-                .map_err(SchedulerError::Media)?;
-            report.found = deleted;
-            report.done = deleted;
-        }
-        None => {
-            let waiting = ctx.store.expired_media(now, settings.sweep_batch).await?;
-            report.found = waiting.len();
-            if !waiting.is_empty() {
-                tracing::warn!(
-                    waiting = waiting.len(),
-                    "expired staged media are waiting, but no media cleaner is connected to the scheduler"
-                );
-            }
-        }
-    }
+    let expired = ctx
+        .staging
+        .delete_expired(now, settings.sweep_batch)
+        .await?;
+    let orphans = ctx
+        .staging
+        .delete_orphans(
+            ago(now, settings.staging_orphan_grace),
+            settings.sweep_batch as usize,
+        )
+        .await?;
+    report.found = expired + orphans;
+    report.done = expired + orphans;
     Ok(report)
 }
 

@@ -460,6 +460,8 @@ async fn setup(dir: &Path, redis: Option<String>, namespace: &str) -> Result<Set
 }
 
 struct Round {
+    /// MB/s of `Staging::open_range` alone (read + decrypt, no network).
+    read_back: f64,
     mkt_steady: f64,
     curl_steady: f64,
     mkt_hwm_kib: u64,
@@ -481,6 +483,7 @@ async fn run(setup: &Setup, args: &Args, compare_size: u64, large_size: u64) -> 
         let chunk_dir = setup.dir.join(format!("curl-chunks-{round}"));
         std::fs::create_dir_all(&chunk_dir)?;
         let (media, sha) = stage(setup, compare_size, 7, Some((chunk_dir.as_path(), plan))).await?;
+        let read_back = read_back(setup, &media, &plan, &sha).await?;
         // Alternate the order so neither side always runs first on a busy machine.
         let (curl, mkt) = if round % 2 == 1 {
             let curl = curl_upload(setup, &plan, &chunk_dir, &sha).await?;
@@ -503,6 +506,7 @@ async fn run(setup: &Setup, args: &Args, compare_size: u64, large_size: u64) -> 
             mb_per_s(compare_size, curl.init_to_done),
         );
         rounds.push(Round {
+            read_back,
             mkt_steady: mkt.timing.steady_mb_s(),
             curl_steady: curl.steady_mb_s(),
             mkt_hwm_kib: mkt.probe.vm_hwm_kib,
@@ -524,11 +528,12 @@ async fn run(setup: &Setup, args: &Args, compare_size: u64, large_size: u64) -> 
     println!("\n== summary ({}) ==", human(compare_size));
     for (i, r) in rounds.iter().enumerate() {
         println!(
-            "round {}: MKT POST {:>7.1} MB/s   curl {:>7.1} MB/s   ratio {:.2}",
+            "round {}: MKT POST {:>7.1} MB/s   curl {:>7.1} MB/s   ratio {:.2}   (staging read-back alone {:.1} MB/s)",
             i + 1,
             r.mkt_steady,
             r.curl_steady,
-            r.mkt_steady / r.curl_steady
+            r.mkt_steady / r.curl_steady,
+            r.read_back
         );
     }
     let mkt: f64 = rounds.iter().map(|r| r.mkt_steady).sum::<f64>() / rounds.len() as f64;
@@ -718,6 +723,34 @@ async fn stage(
         }
     );
     Ok((media, sha))
+}
+
+/// Diagnostic: reads the staged video back chunk by chunk through `Staging::open_range` (what
+/// the publish job streams into each PUT) without sending it anywhere; returns MB/s.
+async fn read_back(setup: &Setup, media: &Media, plan: &UploadPlan, sha: &str) -> Result<f64> {
+    use futures::TryStreamExt;
+    let started = Instant::now();
+    let mut hasher = Sha256::new();
+    let (mut pieces, mut bytes) = (0u64, 0u64);
+    for chunk in tiktok::chunks(plan) {
+        let mut stream = setup.ctx.staging.open_range(media, chunk.first, chunk.last);
+        while let Some(piece) = stream.try_next().await? {
+            pieces += 1;
+            bytes += piece.len() as u64;
+            hasher.update(&piece);
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    ensure!(
+        bytes == media.size && hex::encode(hasher.finalize()) == sha,
+        "staging read back other bytes"
+    );
+    let rate = mb_per_s(bytes, secs);
+    println!(
+        "staging read-back (open_range per chunk, decrypt + SHA-256, no network): {secs:.2} s, \
+         {rate:.1} MB/s, {pieces} pieces"
+    );
+    Ok(rate)
 }
 
 // ---------------------------------------------------------------------------------------------

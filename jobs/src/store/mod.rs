@@ -10,6 +10,7 @@
 
 mod codec;
 pub mod conformance;
+pub mod firestore;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -278,6 +279,12 @@ pub fn check_transition(from: PostState, to: PostState) -> Result<(), StoreError
 /// (creating the file and its directory if missing) a SQLite file in WAL mode, `postgres:` or
 /// `postgresql:` connects to PostgreSQL. Every process calls this at start-up.
 pub async fn connect(database_url: &str) -> Result<DynStore, StoreError> {
+    // `firestore://<project>[/<database>][?emulator_host=<host:port>]`: no schema to migrate.
+    if database_url.starts_with(firestore::FirestoreUrl::SCHEME) {
+        return Ok(Arc::new(
+            firestore::FirestoreStore::connect_url(database_url).await?,
+        ));
+    }
     Ok(match kind_of(database_url)? {
         StoreKind::Sqlite => Arc::new(sqlite::SqliteStore::connect(database_url).await?),
         StoreKind::Postgres => Arc::new(postgres::PostgresStore::connect(database_url).await?),

@@ -2,22 +2,20 @@
 
 use crate::support::{Db, Env, Lease, QueueKind, secs};
 use apalis::prelude::Data;
-use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use jobs::access_log::{AccessLine, AccessLog};
 use jobs::context::JobContext;
 use jobs::model::{AccountStatus, Container, Media, MediaId, PostState, UserId};
 use jobs::ping::{self, PingJob};
 use jobs::queue::{Job, JobError};
-use jobs::store::{DynStore, StoreError};
+use jobs::store::StoreError;
 use jobs::{disconnect_account, poll_status, publish, refresh_token};
 use scheduler::{
-    MediaCleaner, RecentPushes, Scheduler, Sweep, delete_expired_media, reconcile_stuck_posts,
+    RecentPushes, Scheduler, Sweep, delete_expired_media, reconcile_stuck_posts,
     refresh_expiring_tokens, retry_disconnecting_accounts, trim_finished_jobs,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 fn ids(payloads: &[serde_json::Value], field: &str) -> HashSet<String> {
@@ -265,30 +263,6 @@ async fn disconnect_sweep_retries_only_accounts_stuck_disconnecting_postgres() {
     disconnect_sweep_retries_only_accounts_stuck_disconnecting(Db::Postgres).await;
 }
 
-/// Deletes media rows the way the staging room does (object first, then the row); here there
-/// are no objects, so it deletes the rows the store names as expired.
-struct RowCleaner(DynStore);
-
-#[async_trait]
-impl MediaCleaner for RowCleaner {
-    async fn delete_expired(&self, now: DateTime<Utc>, limit: u32) -> Result<usize, String> {
-        let mut n = 0;
-        for m in self
-            .0
-            .expired_media(now, limit)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            self.0
-                .delete_media(m.user_id, m.id)
-                .await
-                .map_err(|e| e.to_string())?;
-            n += 1;
-        }
-        Ok(n)
-    }
-}
-
 fn media(user: UserId, expires_at: DateTime<Utc>) -> Media {
     let id = MediaId::new();
     Media {
@@ -306,16 +280,40 @@ fn media(user: UserId, expires_at: DateTime<Utc>) -> Media {
     }
 }
 
+/// Writes a stand-in for a staged object where the staging room keeps it (a local directory by
+/// default), last modified at `modified`.
+fn write_object(env: &Env, key: &str, modified: std::time::SystemTime) -> std::path::PathBuf {
+    let root = env
+        .ctx
+        .config
+        .staging_url
+        .to_file_path()
+        .expect("local staging dir");
+    let path = root.join(key);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, b"encrypted video bytes").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    path
+}
+
 #[tokio::test]
-async fn media_sweep_deletes_only_unattached_media_past_their_deadline() {
+async fn media_sweep_deletes_only_unattached_media_past_their_deadline_and_old_orphans() {
     let env = Env::new(Db::Sqlite).await;
     let user = env.user().await;
     let now = Utc::now();
+    let recently = std::time::SystemTime::now();
     let expired = media(user, now - Duration::hours(1));
     let valid = media(user, now + Duration::hours(1));
     let attached = media(user, now - Duration::hours(1));
+    let mut objects = Vec::new();
     for m in [&expired, &valid, &attached] {
         env.ctx.store.create_media(m).await.unwrap();
+        objects.push(write_object(&env, &m.object_key, recently));
     }
     let post = env.post_at(user, PostState::Queued, None, now).await;
     env.ctx
@@ -323,25 +321,30 @@ async fn media_sweep_deletes_only_unattached_media_past_their_deadline() {
         .attach_media(user, attached.id, post.id)
         .await
         .unwrap();
+    // Objects without a row: an upload that crashed two days ago, and one finishing right now.
+    let day_ago = recently - std::time::Duration::from_secs(2 * 86_400);
+    let old_orphan = write_object(&env, &format!("media/{user}/{}", MediaId::new()), day_ago);
+    let new_orphan = write_object(&env, &format!("media/{user}/{}", MediaId::new()), recently);
 
-    // Without a cleaner nothing is touched: the sweep only reports what waits.
-    let waiting = delete_expired_media(&env.ctx, None, &env.settings, now)
+    let report = delete_expired_media(&env.ctx, &env.settings, now)
         .await
         .unwrap();
-    assert_eq!((waiting.found, waiting.done), (1, 0));
-    assert!(env.ctx.store.media(user, expired.id).await.is_ok());
-
-    let cleaner = RowCleaner(env.ctx.store.clone());
-    let report = delete_expired_media(&env.ctx, Some(&cleaner), &env.settings, now)
-        .await
-        .unwrap();
-    assert_eq!(report.done, 1);
+    assert_eq!(report.done, 2, "the expired video and the old orphan");
     assert!(matches!(
         env.ctx.store.media(user, expired.id).await,
         Err(StoreError::NotFound)
     ));
-    assert!(env.ctx.store.media(user, valid.id).await.is_ok());
-    assert!(env.ctx.store.media(user, attached.id).await.is_ok());
+    assert!(!objects[0].exists() && !old_orphan.exists());
+    assert!(env.ctx.store.media(user, valid.id).await.is_ok() && objects[1].exists());
+    assert!(env.ctx.store.media(user, attached.id).await.is_ok() && objects[2].exists());
+    assert!(
+        new_orphan.exists(),
+        "an object younger than the grace may be an upload in flight"
+    );
+    let again = delete_expired_media(&env.ctx, &env.settings, now)
+        .await
+        .unwrap();
+    assert_eq!(again.done, 0);
 }
 
 #[tokio::test]
@@ -459,12 +462,9 @@ async fn finished_job_records_are_trimmed_and_dead_ones_kept_sqlite() {
 #[tokio::test]
 async fn every_sweep_runs_on_takeover_and_is_recorded_in_the_heartbeat() {
     let env = Env::new(Db::Sqlite).await;
-    let cleaner = Arc::new(RowCleaner(env.ctx.store.clone()));
     let stop = CancellationToken::new();
     let running = tokio::spawn(
-        Scheduler::new(env.ctx.clone(), env.settings.clone())
-            .with_media_cleaner(cleaner)
-            .run(stop.clone().cancelled_owned()),
+        Scheduler::new(env.ctx.clone(), env.settings.clone()).run(stop.clone().cancelled_owned()),
     );
     let beat = env
         .wait_for("every sweep in the heartbeat", || async {

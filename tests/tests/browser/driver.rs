@@ -254,17 +254,25 @@ impl Browser {
 
     /// Waits until the displayed text of `css` contains `needle`; returns the whole text.
     pub async fn text_contains(&self, css: &str, needle: &str) -> Result<String> {
-        let mut last = String::new();
+        let last = std::sync::Mutex::new(String::new());
         let r = self
-            .wait_until(&format!("`{css}` to show {needle:?}"), WAIT, || async {
-                let Ok(e) = self.client.find(Locator::Css(css)).await else {
-                    return Ok(None);
-                };
-                last = e.text().await?;
-                Ok(last.contains(needle).then(|| last.clone()))
+            .wait_until(&format!("`{css}` to show {needle:?}"), WAIT, || {
+                let last = &last;
+                async move {
+                    let Ok(e) = self.client.find(Locator::Css(css)).await else {
+                        return Ok(None);
+                    };
+                    let text = e.text().await?;
+                    let found = text.contains(needle).then(|| text.clone());
+                    if let Ok(mut l) = last.lock() {
+                        *l = text;
+                    }
+                    Ok(found)
+                }
             })
             .await;
-        r.with_context(|| format!("last text of `{css}`: {last:?}"))
+        let seen = last.lock().map(|l| l.clone()).unwrap_or_default();
+        r.with_context(|| format!("last text of `{css}`: {seen:?}"))
     }
 
     /// Waits until the page's path starts with `prefix`.

@@ -175,7 +175,7 @@ async fn every_page_sends_a_strict_csp_and_loads_nothing_from_another_origin() -
     assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-inline"));
     assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-eval"));
 
-    let app = TestApp::start(Backend::Sqlite).await?;
+    let app = TestApp::start_with(Backend::Sqlite, crate::sandbox_signin).await?;
     let origin = app.base_url.clone();
     // Signed out: the public pages, and the redirect of a private one.
     let anonymous = TestApp::new_client();

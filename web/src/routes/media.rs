@@ -51,7 +51,10 @@ pub fn item_route() -> MethodRouter<AppState> {
 /// answered with the same `{"error":{"code","message"}}` body.
 #[derive(Debug)]
 pub enum MediaError {
+    /// Anything the shared mapping already covers (404, 409, 422, 500, …).
     Api(ApiError),
+    /// A refused upload: `too_large` (413), `unsupported_media_type` (415), `empty_upload`
+    /// (422), `upload_interrupted` (400).
     Upload {
         status: StatusCode,
         code: &'static str,

@@ -1,0 +1,617 @@
+//! The store conformance suite on Google's Firestore emulator, the Firestore-specific
+//! concurrency cases, the check of `firestore.indexes.json` against the backend's queries, and
+//! the production authentication path against local fakes.
+//!
+//! The emulator: this test binary starts ONE emulator (the jar from the Debian package
+//! `google-cloud-cli-firestore-emulator`, or `FIRESTORE_EMULATOR_JAR`) on a free port the first
+//! time a test needs it, and every test gets a project id of its own (the emulator keeps
+//! projects apart). Statics are never dropped, so the emulator cannot be stopped from a `Drop`;
+//! instead it runs under a small `sh` watchdog in a process group of its own, which polls this
+//! process's pid every second and, once it is gone (normal exit, panic or SIGKILL), kills the
+//! whole group: the java process too, which would survive the death of a mere wrapper.
+//!
+//! Without Java or the jar the emulator tests print `SKIPPED` and pass, unless
+//! `MKTPOST_REQUIRE_FIRESTORE=1` (CI and `scripts/test.sh`): then they fail, so a green run
+//! never claims Firestore coverage it did not have.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::{SubsecRound, Utc};
+use jobs::model::{AccountId, PostState};
+use jobs::store::firestore::{
+    DEFAULT_DATABASE, Direction, FirestoreStore, QuerySpec, composite_queries, queries,
+};
+use jobs::store::{self, Store, StoreError, conformance};
+use serde_json::{Value, json};
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::Barrier;
+use uuid::Uuid;
+
+const MAIN_CLASS: &str = "com.google.cloud.datastore.emulator.firestore.CloudFirestore";
+const KNOWN_JAR: &str =
+    "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar";
+const READY_LINE: &str = "Dev App Server is now running";
+/// The JVM starts in about 1.5 s on an idle machine; builds running beside the tests slow it.
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Starts the emulator in the background and outlives this process by at most a second: it
+/// runs java, then waits while both this process ($3) and java live, then kills its own
+/// process group. The log ($4) is removed when this process is gone; it stays when java died
+/// early, for the error message.
+const WATCHDOG: &str = r#"
+java -cp "$1" "$5" start --host=127.0.0.1 --port="$2" >"$4" 2>&1 &
+java=$!
+while kill -0 "$3" 2>/dev/null && kill -0 "$java" 2>/dev/null; do sleep 1; done
+kill -0 "$3" 2>/dev/null || rm -f "$4"
+kill -TERM -- -$$
+"#;
+
+struct Emulator {
+    host: String,
+    /// The watchdog (kept so it is reaped if it exits while we run).
+    _watchdog: Mutex<Child>,
+}
+
+static EMULATOR: OnceLock<Result<Emulator, String>> = OnceLock::new();
+
+fn required() -> bool {
+    std::env::var("MKTPOST_REQUIRE_FIRESTORE").is_ok_and(|v| v == "1")
+}
+
+/// The shared emulator, or `None` (after saying so) when this machine cannot run it.
+fn emulator() -> Option<&'static Emulator> {
+    match EMULATOR.get_or_init(start_emulator) {
+        Ok(e) => Some(e),
+        Err(why) if required() => {
+            panic!("MKTPOST_REQUIRE_FIRESTORE=1 but the Firestore emulator cannot run: {why}")
+        }
+        Err(why) => {
+            eprintln!(
+                "SKIPPED: firestore emulator not available ({why}); \
+                 set MKTPOST_REQUIRE_FIRESTORE=1 to fail instead"
+            );
+            None
+        }
+    }
+}
+
+fn find_jar() -> Result<PathBuf, String> {
+    if let Ok(jar) = std::env::var("FIRESTORE_EMULATOR_JAR") {
+        return Ok(PathBuf::from(jar));
+    }
+    let listed = Command::new("dpkg")
+        .args(["-L", "google-cloud-cli-firestore-emulator"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .find(|l| l.ends_with(".jar"))
+                .map(PathBuf::from)
+        });
+    let jar = listed.unwrap_or_else(|| PathBuf::from(KNOWN_JAR));
+    if jar.is_file() {
+        Ok(jar)
+    } else {
+        Err(format!(
+            "no emulator jar (package google-cloud-cli-firestore-emulator, or set \
+             FIRESTORE_EMULATOR_JAR); looked at {}",
+            jar.display()
+        ))
+    }
+}
+
+fn start_emulator() -> Result<Emulator, String> {
+    let java = Command::new("java")
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !java.is_ok_and(|s| s.success()) {
+        return Err("`java` is not installed".into());
+    }
+    let jar = find_jar()?;
+    // The port is free when we look; another process may take it before java binds, so a
+    // failed start is tried again on a new port.
+    let mut last = String::new();
+    for _ in 0..3 {
+        match start_on_free_port(&jar) {
+            Ok(e) => return Ok(e),
+            Err(why) => last = why,
+        }
+    }
+    Err(last)
+}
+
+fn start_on_free_port(jar: &Path) -> Result<Emulator, String> {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    let log = std::env::temp_dir().join(format!(
+        "mktpost-firestore-emulator-{}-{port}.log",
+        std::process::id()
+    ));
+    let mut watchdog = Command::new("sh")
+        .args(["-c", WATCHDOG, "sh"])
+        .arg(jar)
+        .arg(port.to_string())
+        .arg(std::process::id().to_string())
+        .arg(&log)
+        .arg(MAIN_CLASS)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot spawn sh: {e}"))?;
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains(READY_LINE) {
+            return Ok(Emulator {
+                host: format!("127.0.0.1:{port}"),
+                _watchdog: Mutex::new(watchdog),
+            });
+        }
+        if let Ok(Some(status)) = watchdog.try_wait() {
+            let _ = std::fs::remove_file(&log);
+            let tail: String = text.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
+            return Err(format!("the emulator exited ({status}): {tail}"));
+        }
+        if Instant::now() > deadline {
+            // Take the group down now rather than at exit: this one will not be used.
+            let _ = Command::new("kill")
+                .args(["-TERM", "--", &format!("-{}", watchdog.id())])
+                .status();
+            return Err(format!(
+                "the emulator was not ready after {READY_TIMEOUT:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn fresh_project() -> String {
+    format!(
+        "mktpost-test-{}",
+        &Uuid::new_v4().simple().to_string()[..16]
+    )
+}
+
+/// A store on a project of its own, or `None` when the emulator is skipped.
+async fn fresh() -> Option<FirestoreStore> {
+    let emulator = emulator()?;
+    let store = FirestoreStore::connect(&fresh_project(), DEFAULT_DATABASE, Some(&emulator.host))
+        .await
+        .expect("open the firestore store on the emulator");
+    Some(store)
+}
+
+macro_rules! firestore_cases {
+    ($($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(store) = fresh().await else { return };
+                conformance::$case(Arc::new(store)).await;
+            }
+        )*
+    };
+}
+
+jobs::store_conformance_cases!(firestore_cases);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_suite_runs_on_one_shared_store() {
+    let Some(store) = fresh().await else { return };
+    conformance::run_all(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_connect_opens_a_firestore_url() {
+    let Some(emulator) = emulator() else { return };
+    let url = format!(
+        "firestore://{}/{DEFAULT_DATABASE}?emulator_host={}",
+        fresh_project(),
+        emulator.host
+    );
+    let s = store::connect(&url).await.expect("connect");
+    s.ping().await.expect("ping");
+    conformance::users_are_upserted_by_google_uid(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_concurrent_transitions_of_one_post_have_one_winner() {
+    let Some(store) = fresh().await else { return };
+    let store: Arc<dyn Store> = Arc::new(store);
+    let user = store
+        .upsert_user(&jobs::model::GoogleProfile {
+            google_uid: format!("google-{}", Uuid::new_v4()),
+            email: "racer@example.test".into(),
+            name: "Racer".into(),
+            picture: None,
+        })
+        .await
+        .expect("user");
+    let post = conformance_post(user.id);
+    store.create_post(&post).await.expect("create");
+    let barrier = Arc::new(Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let (user, id) = (user.id, post.id);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .transition_post(
+                        user,
+                        id,
+                        PostState::Queued,
+                        Box::new(move |p| {
+                            p.state = PostState::Uploading;
+                            p.tiktok.publish_id = Some(format!("v_pub_{i}"));
+                        }),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(saved) => winners.push(saved),
+            Err(StoreError::StaleState) => {}
+            Err(e) => panic!("a racing transition failed with {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one transition wins");
+    let stored = store.post(user.id, post.id).await.expect("post");
+    assert_eq!(stored, winners[0]);
+    assert_eq!(stored.version, post.version + 1);
+}
+
+/// The emulator locks pessimistically: a transaction holding a read lock on the lease document
+/// makes the store's commit wait and end in `ABORTED` (after about 2 s). The store must retry,
+/// and succeed once the lock is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_that_hits_aborted_is_retried_and_succeeds() {
+    let Some(emulator) = emulator() else { return };
+    let Some(store) = fresh().await else { return };
+    let lease = "contended-lease";
+    let doc = store.lease_document(lease);
+    let (documents, _) = doc
+        .split_once("/documents/")
+        .expect("a document name has /documents/");
+    let base = format!("http://{}/v1/{documents}/documents", emulator.host);
+    let http = reqwest::Client::new();
+    let call = |method: &'static str, body: Value| {
+        let request = http.post(format!("{base}:{method}")).json(&body);
+        async move {
+            let response = request.send().await.expect("emulator answers");
+            assert!(response.status().is_success(), "{method}: {response:?}");
+            response.json::<Value>().await.expect("json")
+        }
+    };
+
+    let tx = call(
+        "beginTransaction",
+        json!({ "options": { "readWrite": {} } }),
+    )
+    .await["transaction"]
+        .as_str()
+        .expect("a transaction id")
+        .to_owned();
+    call("batchGet", json!({ "documents": [doc], "transaction": tx })).await;
+
+    let before = store.aborted_retries();
+    let now = Utc::now().trunc_subsecs(6);
+    let task = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .acquire_lease(lease, "worker", Duration::from_secs(30), now)
+                .await
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.aborted_retries() == before {
+        assert!(
+            Instant::now() < deadline,
+            "the store's commit was never aborted while the lock was held"
+        );
+        assert!(
+            !task.is_finished(),
+            "acquired while another transaction held the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    call("rollback", json!({ "transaction": tx })).await;
+
+    let token = task
+        .await
+        .expect("task")
+        .expect("acquire after the retry")
+        .expect("the lease was free");
+    assert_eq!(token, 1);
+    assert!(store.aborted_retries() > before);
+    assert_eq!(
+        store
+            .acquire_lease(lease, "other", Duration::from_secs(30), now)
+            .await
+            .expect("acquire"),
+        None,
+        "the retried acquisition was committed"
+    );
+}
+
+fn conformance_post(user: jobs::model::UserId) -> jobs::model::Post {
+    let t = Utc::now().trunc_subsecs(6);
+    jobs::model::Post {
+        id: jobs::model::PostId::new(),
+        user_id: user,
+        account_id: AccountId::new(),
+        media_id: None,
+        settings: jobs::model::PostSettings {
+            title: "race".into(),
+            privacy_level: jobs::model::PrivacyLevel::SelfOnly,
+            disable_comment: false,
+            disable_duet: false,
+            disable_stitch: false,
+            brand_content_toggle: false,
+            brand_organic_toggle: false,
+            is_aigc: false,
+        },
+        state: PostState::Queued,
+        version: 1,
+        scheduled_at: None,
+        scheduled_tz: None,
+        tiktok: Default::default(),
+        error_code: None,
+        error_message: None,
+        late_by_ms: None,
+        idempotency_key: None,
+        request_hash: None,
+        media_deleted_at: None,
+        published_at: None,
+        created_at: t,
+        updated_at: t,
+    }
+}
+
+// ---- indexes: what the emulator cannot check ----
+
+fn index_file() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../firestore.indexes.json");
+    let text = std::fs::read_to_string(path).expect("firestore.indexes.json at the repo root");
+    serde_json::from_str(&text).expect("firestore.indexes.json is JSON")
+}
+
+fn index_fields(index: &Value) -> Vec<(String, String)> {
+    index["fields"]
+        .as_array()
+        .expect("an index has fields")
+        .iter()
+        .map(|f| {
+            (
+                f["fieldPath"].as_str().expect("fieldPath").to_owned(),
+                f["order"].as_str().expect("order").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn spec_fields(q: &QuerySpec) -> Vec<(String, String)> {
+    q.index_fields()
+        .into_iter()
+        .map(|(f, d)| (f.to_owned(), d.as_str().to_owned()))
+        .collect()
+}
+
+#[test]
+fn every_composite_query_has_its_index_in_firestore_indexes_json() {
+    let file = index_file();
+    let indexes = file["indexes"].as_array().expect("indexes");
+    let composite = composite_queries();
+    assert!(
+        composite.iter().any(|q| q.name == "due_posts"),
+        "the due-post query is one of them"
+    );
+    for q in &composite {
+        let wanted = spec_fields(q);
+        let found = indexes.iter().any(|i| {
+            i["collectionGroup"] == q.collection
+                && i["queryScope"] == "COLLECTION"
+                && index_fields(i) == wanted
+        });
+        assert!(
+            found,
+            "query {} on {} needs the composite index {wanted:?} in firestore.indexes.json",
+            q.name, q.collection
+        );
+    }
+    for i in indexes {
+        let serves_one = composite
+            .iter()
+            .any(|q| i["collectionGroup"] == q.collection && index_fields(i) == spec_fields(q));
+        assert!(
+            serves_one,
+            "index {i} serves no query of the backend: remove it"
+        );
+    }
+}
+
+#[test]
+fn no_query_reads_a_field_exempt_from_indexing() {
+    let file = index_file();
+    let exempt: Vec<(String, String)> = file["fieldOverrides"]
+        .as_array()
+        .expect("fieldOverrides")
+        .iter()
+        .filter(|o| o["indexes"].as_array().is_some_and(|a| a.is_empty()))
+        .map(|o| {
+            (
+                o["collectionGroup"]
+                    .as_str()
+                    .expect("collectionGroup")
+                    .to_owned(),
+                o["fieldPath"].as_str().expect("fieldPath").to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        exempt.contains(&("posts".to_owned(), "doc".to_owned())),
+        "the JSON documents are exempt: {exempt:?}"
+    );
+    for q in queries() {
+        for (field, _) in q.index_fields() {
+            assert!(
+                !exempt.contains(&(q.collection.to_owned(), field.to_owned())),
+                "query {} reads {}.{field}, which firestore.indexes.json exempts from indexing",
+                q.name,
+                q.collection
+            );
+        }
+    }
+}
+
+#[test]
+fn history_pages_scan_ids_newest_first() {
+    let list = queries()
+        .into_iter()
+        .find(|q| q.name == "list_posts (first page)")
+        .expect("the history query");
+    assert_eq!(
+        list.index_fields(),
+        vec![
+            ("user_id", Direction::Ascending),
+            ("id", Direction::Descending),
+            ("__name__", Direction::Descending)
+        ]
+    );
+}
+
+// ---- production authentication, against local fakes ----
+
+#[derive(Default)]
+struct Seen {
+    token_requests: Vec<String>,
+    authorizations: Vec<String>,
+}
+
+type Shared = Arc<Mutex<Seen>>;
+
+async fn token_endpoint(State(seen): State<Shared>, body: String) -> axum::Json<Value> {
+    seen.lock().expect("lock").token_requests.push(body);
+    axum::Json(
+        json!({ "access_token": "ya29.test-token", "expires_in": 3600, "token_type": "Bearer" }),
+    )
+}
+
+async fn firestore_endpoint(State(seen): State<Shared>, headers: HeaderMap) -> axum::Json<Value> {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    seen.lock().expect("lock").authorizations.push(auth);
+    axum::Json(json!([{ "missing": "ping", "readTime": "2026-01-01T00:00:00Z" }]))
+}
+
+/// A PKCS#8 PEM RSA key, as in a service-account key file.
+fn rsa_pem() -> String {
+    use aws_lc_rs::encoding::AsDer;
+    let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("rsa key");
+    let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&key).expect("pkcs8");
+    let b64 = STANDARD.encode(der.as_ref());
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).expect("base64 is ascii"));
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    pem
+}
+
+/// The service-account flow of Application Default Credentials, offline: `gcp_auth` signs a
+/// JWT with the key file's key, exchanges it at the key file's `token_uri` (a local fake), and
+/// the store sends the access token to Firestore (another local fake).
+#[tokio::test]
+async fn the_google_path_sends_an_access_token_from_the_service_account_flow() {
+    let seen: Shared = Arc::default();
+    let app = Router::new()
+        .route("/token", post(token_endpoint))
+        .route("/v1/{*method}", post(firestore_endpoint))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let key = json!({
+        "type": "service_account",
+        "project_id": "mktpost-test",
+        "private_key": rsa_pem(),
+        "client_email": "mktpost@mktpost-test.iam.gserviceaccount.com",
+        "token_uri": format!("http://{addr}/token"),
+    });
+    let account = gcp_auth::CustomServiceAccount::from_json(&key.to_string()).expect("key file");
+    let store = FirestoreStore::with_token_provider(
+        &format!("http://{addr}/v1"),
+        "mktpost-test",
+        DEFAULT_DATABASE,
+        Arc::new(account),
+    )
+    .await
+    .expect("open against the fake");
+    store.ping().await.expect("ping");
+
+    let seen = seen.lock().expect("lock");
+    assert_eq!(
+        seen.authorizations,
+        vec!["Bearer ya29.test-token"; 2],
+        "every request carries the access token"
+    );
+    assert_eq!(seen.token_requests.len(), 1, "the token is cached");
+    let assertion = url::form_urlencoded::parse(seen.token_requests[0].as_bytes())
+        .find(|(k, _)| k == "assertion")
+        .expect("a JWT assertion")
+        .1;
+    let claims = assertion.split('.').nth(1).expect("a JWT has claims");
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).expect("base64url")).expect("json");
+    assert_eq!(claims["scope"], "https://www.googleapis.com/auth/datastore");
+    assert_eq!(
+        claims["iss"],
+        "mktpost@mktpost-test.iam.gserviceaccount.com"
+    );
+}
+
+#[test]
+fn the_watchdog_script_is_plain_sh() {
+    // `sh -n` parses without running: a typo here would only show as a leaked emulator.
+    let mut child = Command::new("sh")
+        .args(["-n", "-c", WATCHDOG])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sh");
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(status.success(), "{err}");
+}
