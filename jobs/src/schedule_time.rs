@@ -16,7 +16,9 @@
 use crate::model::{Post, PostId, PostState, UserId};
 use crate::store::{Store, StoreError};
 use chrono::offset::LocalResult;
-use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{
+    DateTime, Duration, FixedOffset, NaiveDateTime, NaiveTime, Offset, TimeZone, Timelike, Utc,
+};
 use chrono_tz::Tz;
 use std::fmt;
 
@@ -69,42 +71,51 @@ pub enum ScheduleError {
     UnknownTimeZone { tz: String },
     /// The local time falls into a spring-forward gap.
     #[error(
-        "{local} does not exist in {tz}: clocks jump from {gap_start} to {gap_end} that day \
-         (UTC offset {offset_before} to {offset_after}); pick a time outside that gap"
+        "{} does not exist in {tz}: clocks jump from {} to {} that day (UTC offset \
+         {offset_before} to {offset_after}); pick a time outside that gap",
+        local.format(LOCAL_FORMAT), gap_start.format("%H:%M"), gap_end.format("%H:%M")
     )]
     NonexistentLocalTime {
-        local: String,
-        tz: String,
+        local: NaiveDateTime,
+        tz: Tz,
         /// Local wall time where the gap starts (`02:00`).
-        gap_start: String,
+        gap_start: NaiveTime,
         /// Local wall time where the gap ends (`03:00`).
-        gap_end: String,
-        offset_before: String,
-        offset_after: String,
+        gap_end: NaiveTime,
+        offset_before: FixedOffset,
+        offset_after: FixedOffset,
     },
     /// The local time falls into a fall-back fold and happens twice.
     #[error(
-        "{local} happens twice in {tz} (at UTC offset {} and at {}): send it with an explicit \
-         offset, e.g. {local}:00{}",
-        offsets[0], offsets[1], offsets[0]
+        "{} happens twice in {tz} (at UTC offset {} and at {}): send it with an explicit \
+         offset, e.g. {}:00{}",
+        local.format(LOCAL_FORMAT), offsets[0], offsets[1], local.format(LOCAL_FORMAT), offsets[0]
     )]
     AmbiguousLocalTime {
-        local: String,
-        tz: String,
-        /// The two possible offsets, earlier instant first (`["+02:00", "+01:00"]`).
-        offsets: [String; 2],
+        local: NaiveDateTime,
+        tz: Tz,
+        /// The two possible offsets, earlier instant first (`+02:00`, `+01:00` in Berlin).
+        offsets: [FixedOffset; 2],
     },
     /// An explicit offset that the named zone does not have at that instant.
     #[error("offset {offset} does not match {tz}, which is at UTC offset {expected} at that time")]
     OffsetMismatch {
-        offset: String,
-        tz: String,
-        expected: String,
+        offset: FixedOffset,
+        tz: Tz,
+        expected: FixedOffset,
     },
     /// Before now (beyond [`PAST_SLACK`]).
-    #[error("{at} is in the past; pick a future time, or \"now\" to publish right away")]
-    TimeInPast { at: String },
+    #[error(
+        "{} is in the past; pick a future time, or \"now\" to publish right away",
+        at.format(RFC3339_SECONDS)
+    )]
+    TimeInPast { at: DateTime<FixedOffset> },
 }
+
+/// How local times are echoed in messages (`2026-03-29T02:30`).
+const LOCAL_FORMAT: &str = "%Y-%m-%dT%H:%M";
+/// How instants are shown (`2026-03-29T03:30:00+02:00`).
+const RFC3339_SECONDS: &str = "%Y-%m-%dT%H:%M:%S%:z";
 
 impl ScheduleError {
     /// The stable API error code.
@@ -150,9 +161,9 @@ pub fn parse_schedule(
             let expected = zone.offset_from_utc_datetime(&utc.naive_utc()).fix();
             if expected != *fixed.offset() {
                 return Err(ScheduleError::OffsetMismatch {
-                    offset: fixed.offset().to_string(),
-                    tz: zone.name().to_owned(),
-                    expected: expected.to_string(),
+                    offset: *fixed.offset(),
+                    tz: zone,
+                    expected,
                 });
             }
             utc
@@ -200,12 +211,12 @@ fn schedule_at(utc: DateTime<Utc>, zone: Option<Tz>) -> Schedule {
 
 fn past(utc: DateTime<Utc>) -> ScheduleError {
     ScheduleError::TimeInPast {
-        at: rfc3339(&utc.fixed_offset()),
+        at: utc.fixed_offset(),
     }
 }
 
 fn rfc3339(t: &DateTime<FixedOffset>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    t.format(RFC3339_SECONDS).to_string()
 }
 
 /// Echoed input is clipped: it goes into an error message, not into a log of arbitrary size.
@@ -248,45 +259,24 @@ fn normalise_separator(s: &str) -> String {
 }
 
 /// The one place a wall-clock time in a zone becomes an instant.
-fn resolve_local(naive: NaiveDateTime, zone: Tz) -> Result<DateTime<Utc>, ScheduleError> {
-    let local = naive.format("%Y-%m-%dT%H:%M").to_string();
-    match zone.from_local_datetime(&naive) {
+fn resolve_local(local: NaiveDateTime, tz: Tz) -> Result<DateTime<Utc>, ScheduleError> {
+    match tz.from_local_datetime(&local) {
         LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
         LocalResult::Ambiguous(earlier, later) => Err(ScheduleError::AmbiguousLocalTime {
             local,
-            tz: zone.name().to_owned(),
-            offsets: [
-                earlier.offset().fix().to_string(),
-                later.offset().fix().to_string(),
-            ],
+            tz,
+            offsets: [earlier.offset().fix(), later.offset().fix()],
         }),
-        LocalResult::None => {
-            let gap = find_gap(naive, zone);
-            Err(ScheduleError::NonexistentLocalTime {
-                local,
-                tz: zone.name().to_owned(),
-                gap_start: gap.start,
-                gap_end: gap.end,
-                offset_before: gap.before.to_string(),
-                offset_after: gap.after.to_string(),
-            })
-        }
+        LocalResult::None => Err(gap_error(local, tz)),
     }
 }
 
-struct Gap {
-    start: String,
-    end: String,
-    before: FixedOffset,
-    after: FixedOffset,
-}
-
-/// Finds the transition around a nonexistent local time, to name the gap in the error. Zones
-/// change offset at most once within two days, so the offsets a day either side are the ones
-/// before and after, and a binary search over that window finds the instant of the change.
-fn find_gap(naive: NaiveDateTime, zone: Tz) -> Gap {
-    let offset_at = |t: DateTime<Utc>| zone.offset_from_utc_datetime(&t.naive_utc()).fix();
-    let guess = Utc.from_utc_datetime(&naive);
+/// Names the gap around a nonexistent local time. Zones change offset at most once within two
+/// days, so the offsets a day either side are the ones before and after, and a binary search
+/// over that window finds the instant of the change.
+fn gap_error(local: NaiveDateTime, tz: Tz) -> ScheduleError {
+    let offset_at = |t: DateTime<Utc>| tz.offset_from_utc_datetime(&t.naive_utc()).fix();
+    let guess = Utc.from_utc_datetime(&local);
     let mut lo = guess - Duration::days(1);
     let mut hi = guess + Duration::days(1);
     let before = offset_at(lo);
@@ -299,12 +289,18 @@ fn find_gap(naive: NaiveDateTime, zone: Tz) -> Gap {
             hi = mid;
         }
     }
-    let wall = |offset: FixedOffset| hi.with_timezone(&offset).format("%H:%M").to_string();
-    Gap {
-        start: wall(before),
-        end: wall(after),
-        before,
-        after,
+    // The search ends within a second after the change; tz changes happen on whole minutes.
+    let wall = |offset: FixedOffset| {
+        let t = hi.with_timezone(&offset).time();
+        NaiveTime::from_hms_opt(t.hour(), t.minute(), 0).unwrap_or(t)
+    };
+    ScheduleError::NonexistentLocalTime {
+        local,
+        tz,
+        gap_start: wall(before),
+        gap_end: wall(after),
+        offset_before: before,
+        offset_after: after,
     }
 }
 
@@ -421,6 +417,11 @@ mod tests {
         assert!(msg.contains("02:00") && msg.contains("03:00"), "{msg}");
         assert!(msg.contains("+01:00") && msg.contains("+02:00"), "{msg}");
         assert!(msg.contains("Europe/Berlin"), "{msg}");
+        assert_eq!(
+            msg,
+            "2026-03-29T02:30 does not exist in Europe/Berlin: clocks jump from 02:00 to 03:00 \
+             that day (UTC offset +01:00 to +02:00); pick a time outside that gap"
+        );
     }
 
     #[test]
@@ -438,10 +439,15 @@ mod tests {
         assert_eq!(e.code(), "ambiguous_local_time");
         match &e {
             ScheduleError::AmbiguousLocalTime { offsets, .. } => {
-                assert_eq!(offsets, &["+02:00".to_owned(), "+01:00".to_owned()]);
+                assert_eq!(offsets.map(|o| o.to_string()), ["+02:00", "+01:00"]);
             }
             other => panic!("{other:?}"),
         }
+        assert_eq!(
+            e.to_string(),
+            "2026-10-25T02:30 happens twice in Europe/Berlin (at UTC offset +02:00 and at \
+             +01:00): send it with an explicit offset, e.g. 2026-10-25T02:30:00+02:00"
+        );
         // Either offset resolves, to instants one hour apart.
         let summer =
             parse_schedule("2026-10-25T02:30:00+02:00", Some("Europe/Berlin"), early()).unwrap();

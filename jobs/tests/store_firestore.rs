@@ -27,7 +27,6 @@ use jobs::store::firestore::{
 };
 use jobs::store::{self, Store, StoreError, conformance};
 use serde_json::{Value, json};
-use std::io::Read;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -44,17 +43,33 @@ const READY_LINE: &str = "Dev App Server is now running";
 /// The JVM starts in about 1.5 s on an idle machine; builds running beside the tests slow it.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Starts the emulator in the background and outlives this process by at most a second: it
-/// runs java, then waits while both this process ($3) and java live, then kills its own
-/// process group. The log ($4) is removed when this process is gone; it stays when java died
-/// early, for the error message.
+/// Runs a command (`$3…`) in the background and outlives the process `$1` by at most a
+/// second: it waits while both `$1` and the command live, then kills the command and its own
+/// process group (dash's `kill` takes `-pgid`, not `-- -pgid`). The command's log (`$2`) is
+/// removed when `$1` is gone; it stays when the command died early, for the error message.
 const WATCHDOG: &str = r#"
-java -cp "$1" "$5" start --host=127.0.0.1 --port="$2" >"$4" 2>&1 &
-java=$!
-while kill -0 "$3" 2>/dev/null && kill -0 "$java" 2>/dev/null; do sleep 1; done
-kill -0 "$3" 2>/dev/null || rm -f "$4"
-kill -TERM -- -$$
+parent=$1; log=$2; shift 2
+"$@" >"$log" 2>&1 &
+child=$!
+while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
+kill -0 "$parent" 2>/dev/null || rm -f "$log"
+kill -TERM "$child" 2>/dev/null
+kill -TERM -$$
 "#;
+
+/// Starts `command` under [`WATCHDOG`] for `parent`, in a process group of its own.
+fn watchdog(parent: u32, log: &Path, command: &[&std::ffi::OsStr]) -> std::io::Result<Child> {
+    Command::new("sh")
+        .args(["-c", WATCHDOG, "sh"])
+        .arg(parent.to_string())
+        .arg(log)
+        .args(command)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+}
 
 struct Emulator {
     host: String,
@@ -143,18 +158,17 @@ fn start_on_free_port(jar: &Path) -> Result<Emulator, String> {
         "mktpost-firestore-emulator-{}-{port}.log",
         std::process::id()
     ));
-    let mut watchdog = Command::new("sh")
-        .args(["-c", WATCHDOG, "sh"])
-        .arg(jar)
-        .arg(port.to_string())
-        .arg(std::process::id().to_string())
-        .arg(&log)
-        .arg(MAIN_CLASS)
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+    let port_arg = format!("--port={port}");
+    let command = [
+        "java".as_ref(),
+        "-cp".as_ref(),
+        jar.as_os_str(),
+        MAIN_CLASS.as_ref(),
+        "start".as_ref(),
+        "--host=127.0.0.1".as_ref(),
+        port_arg.as_ref(),
+    ];
+    let mut watchdog = watchdog(std::process::id(), &log, &command)
         .map_err(|e| format!("cannot spawn sh: {e}"))?;
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
@@ -173,7 +187,7 @@ fn start_on_free_port(jar: &Path) -> Result<Emulator, String> {
         if Instant::now() > deadline {
             // Take the group down now rather than at exit: this one will not be used.
             let _ = Command::new("kill")
-                .args(["-TERM", "--", &format!("-{}", watchdog.id())])
+                .args(["-s", "TERM", "--", &format!("-{}", watchdog.id())])
                 .status();
             return Err(format!(
                 "the emulator was not ready after {READY_TIMEOUT:?}"
@@ -591,8 +605,12 @@ async fn the_google_path_sends_an_access_token_from_the_service_account_flow() {
         .expect("a JWT assertion")
         .1;
     let claims = assertion.split('.').nth(1).expect("a JWT has claims");
-    let claims: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).expect("base64url")).expect("json");
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(claims.trim_end_matches('='))
+            .expect("base64url"),
+    )
+    .expect("json");
     assert_eq!(claims["scope"], "https://www.googleapis.com/auth/datastore");
     assert_eq!(
         claims["iss"],
@@ -600,18 +618,52 @@ async fn the_google_path_sends_an_access_token_from_the_service_account_flow() {
     );
 }
 
+/// The watchdog takes its command down once the parent is gone, as it must for the emulator
+/// when this test binary exits. Here the parent is a short `sleep` and the command a long one.
 #[test]
-fn the_watchdog_script_is_plain_sh() {
-    // `sh -n` parses without running: a typo here would only show as a leaked emulator.
-    let mut child = Command::new("sh")
-        .args(["-n", "-c", WATCHDOG])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sh");
-    let status = child.wait().expect("wait");
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
+fn the_watchdog_kills_its_command_once_the_parent_is_gone() {
+    let mut parent = Command::new("sleep").arg("1").spawn().expect("sleep");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("child.log");
+    let mut dog = watchdog(
+        parent.id(),
+        &log,
+        &[
+            "sh".as_ref(),
+            "-c".as_ref(),
+            "echo $$; exec sleep 300".as_ref(),
+        ],
+    )
+    .expect("watchdog");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let child_pid = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(pid) = text
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<u32>().ok())
+        {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the command never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // A killed process may linger as a zombie until someone reaps it: that is gone too.
+    let alive = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+    };
+    assert!(alive(child_pid), "the command runs while the parent lives");
+    parent.wait().expect("the parent ends");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(child_pid) {
+        assert!(Instant::now() < deadline, "the command outlived its parent");
+        std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(status.success(), "{err}");
+    assert!(dog.wait().is_ok(), "the watchdog ended too");
+    assert!(!log.exists(), "the log of a finished run is removed");
 }

@@ -125,11 +125,13 @@ impl TestApp {
         let queue = Queue::connect(&config).await?;
         let ctx = JobContext::new(config.clone(), store.clone(), queue.clone()).await?;
         let shutdown = CancellationToken::new();
-        tokio::spawn(worker::run(
-            ctx.clone(),
-            queue,
-            shutdown.clone().cancelled_owned(),
-        ));
+        if worker {
+            tokio::spawn(worker::run(
+                ctx.clone(),
+                queue,
+                shutdown.clone().cancelled_owned(),
+            ));
+        }
         tokio::spawn(web::serve_on(
             web::state::AppState::new(ctx.clone()),
             listener,

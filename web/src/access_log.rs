@@ -13,8 +13,9 @@
 //! warning) rather than slowing requests down. The writer also applies the retention when it
 //! opens a new day, so a web host keeps the promise even where no scheduler shares its disk.
 //!
-//! Wiring (outermost, so the latency covers every other layer):
-//! `.layer(axum::middleware::from_fn_with_state(access_log::AccessLogState::new(&state.config), access_log::middleware))`
+//! Wiring: `build_app` builds an [`AccessLogState`] from the configuration and adds
+//! `from_fn_with_state(state, middleware)` as its outermost layer, so the latency covers every
+//! other layer and `MatchedPath` is already known (axum sets it before route layers run).
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::HeaderMap;
@@ -260,7 +261,7 @@ mod tests {
         }
     }
 
-    /// The whole application behind the middleware, over a real socket: a request carrying a
+    /// The whole application (as `build_app` wires it), over a real socket: a request carrying a
     /// cookie, a bearer token, an OAuth code in the query and a caption in the body leaves a
     /// line with IP, user agent, route and status, and none of those values.
     #[tokio::test]
@@ -274,8 +275,8 @@ mod tests {
         let ctx = jobs::context::JobContext::new(config.clone(), store, queue)
             .await
             .unwrap();
-        let app = crate::build_app(crate::state::AppState::new(ctx))
-            .layer(from_fn_with_state(AccessLogState::new(&config), middleware));
+        // `build_app` wires the middleware outermost.
+        let app = crate::build_app(crate::state::AppState::new(ctx));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {

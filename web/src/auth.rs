@@ -162,16 +162,15 @@ pub async fn require_same_origin(
 
 /// The client IP: the socket peer, or the configured trusted proxy header's first entry.
 pub fn client_ip(state: &AppState, req: &Request) -> Option<IpAddr> {
-    if let Some(h) = &state.config.trusted_proxy_header {
-        if let Some(ip) = req
+    if let Some(h) = &state.config.trusted_proxy_header
+        && let Some(ip) = req
             .headers()
             .get(h.as_str())
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
             .and_then(|v| v.trim().parse().ok())
-        {
-            return Some(ip);
-        }
+    {
+        return Some(ip);
     }
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()

@@ -25,6 +25,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole router with its layers.
 pub fn build_app(state: AppState) -> Router {
     use routes::{accounts, health, keys, posts, session, tiktok, videos};
+    let access_log_state = access_log::AccessLogState::new(&state.config);
     let auth = Router::new()
         .route(
             "/auth/session",
@@ -83,6 +84,8 @@ pub fn build_app(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // Outermost: the access log's latency covers every other layer (web/src/access_log.rs).
+        .layer(from_fn_with_state(access_log_state, access_log::middleware))
 }
 
 /// Binds, logs the bound address first (tests read it), and serves until `shutdown` resolves.

@@ -59,7 +59,8 @@ document.addEventListener("DOMContentLoaded", () => {
     let html;
     try {
       const resp = await fetch("/history/posts", { credentials: "same-origin" });
-      if (!resp.ok) return;
+      // A lapsed session is redirected to the sign-in page: keep what is shown.
+      if (!resp.ok || resp.redirected) return;
       html = await resp.text();
     } catch (_) {
       return;

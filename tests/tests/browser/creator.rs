@@ -129,6 +129,22 @@ async fn upload(b: &Browser, file: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Waits until the upload progress bar is part-way and returns the words next to it.
+async fn upload_part_way(b: &Browser) -> Result<String> {
+    b.wait_until("the upload progress to be part-way", WAIT, || async {
+        let v = b
+            .js(
+                "const p = document.getElementById('upload-progress');
+                 return [p.value, p.max, document.getElementById('upload-text').textContent];",
+                vec![],
+            )
+            .await?;
+        let (value, max) = (v[0].as_f64().unwrap_or(0.0), v[1].as_f64().unwrap_or(0.0));
+        Ok((value > 0.0 && value < max).then(|| v[2].as_str().unwrap_or_default().to_owned()))
+    })
+    .await
+}
+
 async fn set_caption(b: &Browser, caption: &str) -> Result<()> {
     let field = b.visible("#caption").await?;
     field.clear().await?;
@@ -257,23 +273,20 @@ async fn flow(app: &TestApp, b: &Browser, files: &Path) -> Result<()> {
     // Throttled so the progress bar can be seen moving: 600 KB at 200 KB/s.
     b.throttle_upload(Some(200_000)).await?;
     let big = video_file(files, "now.mp4", 600_000, 2)?;
+    // First choice: cancelled part-way.
     b.visible("#video")
         .await?
         .send_keys(&big.display().to_string())
         .await?;
-    let partial = b
-        .wait_until("the upload progress to be part-way", WAIT, || async {
-            let v = b
-                .js(
-                    "const p = document.getElementById('upload-progress');
-                     return [p.value, p.max, document.getElementById('upload-text').textContent];",
-                    vec![],
-                )
-                .await?;
-            let (value, max) = (v[0].as_f64().unwrap_or(0.0), v[1].as_f64().unwrap_or(0.0));
-            Ok((value > 0.0 && value < max).then(|| v[2].as_str().unwrap_or_default().to_owned()))
-        })
+    upload_part_way(b).await?;
+    b.click("#upload-cancel").await?;
+    b.text_contains("#upload-text", "Upload cancelled").await?;
+    // Second choice: watched to the end.
+    b.visible("#video")
+        .await?
+        .send_keys(&big.display().to_string())
         .await?;
+    let partial = upload_part_way(b).await?;
     ensure!(
         partial.starts_with("Uploading:") && partial.contains("of 586 KB"),
         "{partial}"
@@ -373,7 +386,50 @@ async fn flow(app: &TestApp, b: &Browser, files: &Path) -> Result<()> {
     b.screenshot("history", PHONE).await?;
     check_origins(b).await?;
 
-    // --- 5. Settings: an API key is shown once, listed by prefix, revoked ---
+    // --- 5. A creator TikTok will not let post now: the form stops with TikTok's reason ---
+    app.sandbox
+        .update_creator(DEMO_PRIVATE_OPEN_ID, |c| c.banned = true)?;
+    b.goto("/compose").await?;
+    let pia = b
+        .js(
+            "return Array.from(document.querySelectorAll('#account option'))
+                 .find(o => o.textContent.includes('Pia Private')).value;",
+            vec![],
+        )
+        .await?;
+    b.visible("#account")
+        .await?
+        .select_by_value(pia.as_str().context("Pia's account")?)
+        .await?;
+    b.text_contains("#account-error", "cannot post right now")
+        .await?;
+    ensure!(
+        !b.visible("#publish").await?.is_enabled().await?,
+        "nothing can be posted to a creator TikTok refuses"
+    );
+
+    // --- 6. Disconnect, after a confirmation ---
+    b.goto("/accounts").await?;
+    let card = format!(
+        "li.account[data-account-id='{}']",
+        pia.as_str().unwrap_or_default()
+    );
+    b.click(&format!("{card} .js-disconnect")).await?;
+    b.text_contains(&format!("{card} .confirm"), "Disconnect @pia.private?")
+        .await?;
+    b.click(&format!("{card} .js-disconnect-yes")).await?;
+    b.wait_until("Pia's card to go", WAIT, || async {
+        let left = b
+            .js(
+                "return document.querySelectorAll('li.account').length;",
+                vec![],
+            )
+            .await?;
+        Ok((left == 1).then_some(()))
+    })
+    .await?;
+
+    // --- 7. Settings: an API key is shown once, listed by prefix, revoked ---
     b.goto("/settings").await?;
     b.visible("#key-name")
         .await?

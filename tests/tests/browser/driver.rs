@@ -425,12 +425,11 @@ async fn wait_ready(webdriver: &str) -> Result<()> {
     let http = reqwest::Client::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok(r) = http.get(format!("{webdriver}/status")).send().await {
-            if let Ok(v) = r.json::<Value>().await {
-                if v["value"]["ready"] == true {
-                    return Ok(());
-                }
-            }
+        if let Ok(r) = http.get(format!("{webdriver}/status")).send().await
+            && let Ok(v) = r.json::<Value>().await
+            && v["value"]["ready"] == true
+        {
+            return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
             bail!("chromedriver did not become ready on {webdriver} within 20 s");

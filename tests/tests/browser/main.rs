@@ -35,7 +35,9 @@ pub async fn browser_app() -> Result<TestApp> {
         k.chunks.min_chunk = 50_000;
         k.chunks.max_single_chunk = 250_000;
         k.processing_delay_ms = 200;
-        k.moderation_delay_ms = 100;
+        // The public post id comes with PUBLISH_COMPLETE: poll_status records the post as
+        // published on that status and does not wait for an id that moderation adds later.
+        k.moderation_delay_ms = 0;
     });
     Ok(app)
 }

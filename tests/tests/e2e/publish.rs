@@ -372,22 +372,106 @@ async fn a_token_revoked_mid_flight_leaves_the_post_unconfirmed_until_reconnect(
     Ok(())
 }
 
-#[tokio::test]
-async fn the_daily_cap_defers_the_post_into_the_next_window() -> Result<()> {
+/// A cap reached between scheduling and publishing: the publish job meets it at TikTok and
+/// moves the post back to `scheduled` for the next window instead of failing it.
+async fn a_cap_defers(set_cap: impl FnOnce(&TestApp) -> Result<()>, code: &str) -> Result<()> {
     let (app, user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
     let media = stage(&app, user, &video(30_000, 4)).await?;
-    // The cap is reached between creating the post and publishing it.
+    let later = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let (status, post) =
+        create_post(&app, &account, &media, json!({"scheduled_at": later})).await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{post}");
+    let id = jobs::model::PostId::parse(post["id"].as_str().unwrap())?;
+    set_cap(&app)?;
+    // What the scheduler does when the time comes: scheduled → queued, then enqueue.
+    app.store
+        .transition_post(
+            user,
+            id,
+            jobs::model::PostState::Scheduled,
+            Box::new(|p| p.state = jobs::model::PostState::Queued),
+        )
+        .await?;
+    app.ctx
+        .queue
+        .push(&jobs::publish::PublishPost {
+            user_id: user,
+            post_id: id,
+        })
+        .await?;
+    let before = chrono::Utc::now();
+    let done = app
+        .wait_for(
+            "the post to be deferred",
+            Duration::from_secs(20),
+            || async {
+                let (_, p) = app.get_json(&format!("/api/posts/{id}")).await?;
+                Ok((p["state"] == "scheduled" && p["error"]["code"] == code).then_some(p))
+            },
+        )
+        .await?;
+    let next: chrono::DateTime<chrono::Utc> = done["scheduled_at"].as_str().unwrap().parse()?;
+    assert!(
+        next >= before + chrono::Duration::minutes(59),
+        "re-scheduled into the next window: {done}"
+    );
+    assert!(done["error"]["message"].as_str().unwrap().len() > 20);
+    assert_eq!(
+        app.sandbox.records().posts.len(),
+        0,
+        "nothing reached TikTok"
+    );
+    assert_eq!(
+        staging_files(&app),
+        1,
+        "the video is kept for the next window"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_creators_daily_cap_defers_the_post_into_the_next_window() -> Result<()> {
+    a_cap_defers(
+        |app| {
+            Ok(app
+                .sandbox
+                .update_creator(PUBLIC, |c| c.daily_post_cap = 0)
+                .map(|_| ())?)
+        },
+        "daily_cap",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_apps_active_user_cap_holds_the_post_instead_of_failing_it() -> Result<()> {
+    a_cap_defers(
+        |app| {
+            Ok(app
+                .sandbox
+                .update_app(&app.config.tiktok_client_key, |a| {
+                    a.active_user_cap = Some(0)
+                })
+                .map(|_| ())?)
+        },
+        "app_cap",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_creator_who_cannot_post_now_is_refused_at_creation_with_the_reason() -> Result<()> {
+    let (app, user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
+    let media = stage(&app, user, &video(30_000, 4)).await?;
     app.sandbox
         .update_creator(PUBLIC, |c| c.daily_post_cap = 0)?;
     let (status, post) = create_post(&app, &account, &media, json!({})).await?;
-    // creator_info already says "cannot post now" at creation time: refused with the reason.
     assert_eq!(status, StatusCode::CONFLICT, "{post}");
     assert_eq!(post["error"]["code"], "cannot_post_now");
     app.sandbox
         .update_creator(PUBLIC, |c| c.daily_post_cap = 15)?;
-    let (status, post) = create_post(&app, &account, &media, json!({})).await?;
+    let (status, _) = create_post(&app, &account, &media, json!({})).await?;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let _ = post;
     Ok(())
 }
 

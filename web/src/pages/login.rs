@@ -96,7 +96,7 @@ fn human_bytes(n: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)];
     UNITS
         .iter()
-        .find(|(_, size)| n >= *size && n % size == 0)
+        .find(|(_, size)| n >= *size && n.is_multiple_of(*size))
         .map(|(unit, size)| format!("{} {unit}", n / size))
         .unwrap_or_else(|| format!("{n} bytes"))
 }
@@ -133,7 +133,7 @@ fn human_hours(h: u64) -> String {
     match h {
         1 => "1 hour".into(),
         24 => "1 day".into(),
-        h if h % 24 == 0 => format!("{} days", h / 24),
+        h if h.is_multiple_of(24) => format!("{} days", h / 24),
         h => format!("{h} hours"),
     }
 }

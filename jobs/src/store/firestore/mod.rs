@@ -1194,12 +1194,18 @@ impl FirestoreUrl {
             .strip_prefix(Self::SCHEME)
             .ok_or_else(|| bad("wrong scheme"))?;
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let mut segments = path.split('/').filter(|s| !s.is_empty());
-        let project = segments.next().ok_or_else(|| bad("no project"))?.to_owned();
-        let database = segments.next().unwrap_or(DEFAULT_DATABASE).to_owned();
-        if segments.next().is_some() {
+        let (project, database) = path.split_once('/').unwrap_or((path, ""));
+        if project.is_empty() {
+            return Err(bad("no project"));
+        }
+        if database.contains('/') {
             return Err(bad("too many path segments"));
         }
+        let database = if database.is_empty() {
+            DEFAULT_DATABASE
+        } else {
+            database
+        };
         let mut emulator_host = None;
         for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
             match &*k {
@@ -1209,8 +1215,8 @@ impl FirestoreUrl {
             }
         }
         Ok(Self {
-            project,
-            database,
+            project: project.to_owned(),
+            database: database.to_owned(),
             emulator_host,
         })
     }
