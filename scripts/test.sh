@@ -43,6 +43,10 @@ if ! pg_ready; then
   pg_ready || { echo "test.sh: PostgreSQL did not start" >&2; exit 1; }
 fi
 
+# --- Chromium + chromedriver for the browser tests ---
+need_pkg chromium chromium
+need_pkg chromedriver chromium-driver
+
 export TEST_POSTGRES_URL=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 export TEST_REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/}
 

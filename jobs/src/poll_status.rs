@@ -8,7 +8,7 @@
 
 use crate::accounts;
 use crate::context::JobContext;
-use crate::model::{Post, PostId, PostState, UserId};
+use crate::model::{Post, PostId, PostState, PrivacyLevel, UserId};
 use crate::publish::{self, Stop, delete_staged_media, fetch_status, settle};
 use crate::queue::{Job, JobError};
 use crate::store::StoreError;
@@ -31,6 +31,9 @@ pub struct PollStatus {
 impl Job for PollStatus {
     const NAME: &'static str = NAME;
 }
+
+/// Extra polls for a public post's id after `PUBLISH_COMPLETE`.
+const PUBLIC_ID_POLLS: u32 = 6;
 
 /// The delay before poll number `n` (0-based): 1 s, 2 s, 4 s … capped.
 pub fn poll_delay(n: u32, max: Duration) -> Duration {
@@ -63,6 +66,43 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
     let kind = status.status.clone();
     let status_text = kind.as_str().to_owned();
     match kind {
+        // A public post gets its id only after moderation (usually under a minute): poll a few
+        // more times for it, so the creator gets a link, then publish without one.
+        PublishStatusKind::PublishComplete
+            if status.public_post_ids.is_empty()
+                && post.settings.privacy_level == PrivacyLevel::PublicToEveryone
+                && post.tiktok.public_id_polls < PUBLIC_ID_POLLS =>
+        {
+            let saved = ctx
+                .store
+                .transition_post(
+                    post.user_id,
+                    post.id,
+                    post.state,
+                    Box::new(move |p| {
+                        p.tiktok.status = Some(status_text);
+                        p.tiktok.status_polls = polls;
+                        p.tiktok.public_id_polls += 1;
+                    }),
+                )
+                .await?;
+            delete_staged_media(ctx, &saved).await; // receipt is confirmed
+            let delay = poll_delay(
+                saved.tiktok.public_id_polls,
+                Duration::from_secs(ctx.config.status_poll_max_interval_secs),
+            );
+            ctx.queue
+                .push_after(
+                    &PollStatus {
+                        user_id: post.user_id,
+                        post_id: post.id,
+                    },
+                    delay,
+                )
+                .await
+                .map_err(|e| Stop::Retry(e.to_string()))?;
+            Ok(())
+        }
         PublishStatusKind::PublishComplete => {
             let ids = status.public_post_ids.clone();
             // Receipt confirmed: the video leaves our side before the post reads "published".

@@ -108,6 +108,7 @@ impl TestApp {
             sandbox.base_url()
         )
         .parse()?;
+        config.google_signin_url = Some(format!("{}/_google/signin", sandbox.base_url()).parse()?);
         config.redis_url = Some(jobs::config::Secret::new(redis_url()));
         config.queue_namespace = format!("test_{}", random_suffix());
         config.job_max_attempts = 3;

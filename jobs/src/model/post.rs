@@ -191,6 +191,8 @@ pub struct TikTokProgress {
     pub publish_attempts: u32,
     /// When TikTok answered 201 (all bytes received).
     pub upload_completed_at: Option<DateTime<Utc>>,
+    /// Polls spent waiting for a public post's id after `PUBLISH_COMPLETE`.
+    pub public_id_polls: u32,
 }
 
 /// The upload URL carries an upload token: never in `Debug`.

@@ -731,6 +731,7 @@ pub async fn posts_are_created_read_and_deleted(store: DynStore) {
         status_polls: 3,
         publish_attempts: 2,
         upload_completed_at: Some(t),
+        public_id_polls: 1,
     };
     p.error_code = Some("rate_limited".into());
     p.error_message = Some("TikTok asked us to slow down.".into());
