@@ -23,7 +23,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Everything in one process on the embedded defaults: web + worker + sandbox.
+    /// Everything in one process on the embedded defaults: web + worker + scheduler + sandbox.
     Dev,
     /// The web tier (HTML pages and JSON API).
     Web,
@@ -149,7 +149,10 @@ async fn run(command: Command, config: Arc<Config>) -> anyhow::Result<()> {
             let queue = ctx.queue.clone();
             worker::run(ctx, queue, shutdown_token().cancelled_owned()).await
         }
-        Command::Scheduler => anyhow::bail!("the scheduler is not part of this build yet"),
+        Command::Scheduler => {
+            let ctx = context(&config).await?;
+            scheduler::run(ctx, shutdown_token().cancelled_owned()).await
+        }
         Command::Dev => dev(config).await,
     }
 }
@@ -167,7 +170,7 @@ async fn start_sandbox(
     Ok(sandbox::Sandbox::start(cfg).await?)
 }
 
-/// All in one process: sandbox, worker and web on SQLite under DATA_DIR.
+/// All in one process: sandbox, worker, scheduler and web on SQLite under DATA_DIR.
 async fn dev(config: Arc<Config>) -> anyhow::Result<()> {
     let sandbox = start_sandbox(&config, config.sandbox_bind).await?;
     let ctx = context(&config).await?;
@@ -177,6 +180,7 @@ async fn dev(config: Arc<Config>) -> anyhow::Result<()> {
         ctx.queue.clone(),
         token.clone().cancelled_owned(),
     ));
+    let cron = tokio::spawn(scheduler::run(ctx.clone(), token.clone().cancelled_owned()));
     println!(
         "MKT POST is running at {}  (sandbox TikTok/Google at {}; Ctrl-C to stop)",
         config.public_url,
@@ -190,6 +194,7 @@ async fn dev(config: Arc<Config>) -> anyhow::Result<()> {
     .await;
     token.cancel();
     let worked = worker.await?;
+    let scheduled = cron.await?;
     sandbox.shutdown().await;
-    served.and(worked)
+    served.and(worked).and(scheduled)
 }

@@ -297,11 +297,12 @@ async fn eight_concurrent_transitions_of_one_post_have_one_winner() {
     assert_eq!(stored.version, post.version + 1);
 }
 
-/// The emulator locks pessimistically: a transaction holding a read lock on the lease document
-/// makes the store's commit wait and end in `ABORTED` (after about 2 s). The store must retry,
-/// and succeed once the lock is gone.
+/// Firestore locks for transactions: while another client's transaction holds a read lock on
+/// the lease document, the store's commit waits and ends in `ABORTED` (after about 2 s on the
+/// emulator). The store must retry the whole read-decide-commit, and succeed once the lock is
+/// released.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transaction_that_hits_aborted_is_retried_and_succeeds() {
+async fn a_commit_aborted_by_a_transactions_lock_is_retried_and_succeeds() {
     let Some(emulator) = emulator() else { return };
     let Some(store) = fresh().await else { return };
     let lease = "contended-lease";

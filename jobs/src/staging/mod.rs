@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{BoxStream, Stream, StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{GetOptions, ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 use probe::{ReadAt, SNIFF_LEN};
 use rand::RngCore;
 use segments::{Layout, SegmentCipher, TAG_LEN};
@@ -480,25 +480,36 @@ impl Staging {
                 });
             }
         }
-        let range = layout.cipher_offset(first_segment)
-            ..layout.cipher_offset(last_segment) + layout.cipher_len(last_segment);
-        let source = self
-            .objects
-            .get_opts(&location, GetOptions::new().with_range(Some(range)))
-            .await
-            .map_err(storage)?
-            .into_stream();
-        let state = RangeReader {
-            source,
-            buffer: BytesMut::new(),
-            cipher,
-            layout,
-            next: first_segment,
-            last_segment,
-            first,
-            last,
-        };
-        Ok(futures::stream::try_unfold(state, RangeReader::next_piece).boxed())
+        // One ranged read per whole segment, two in flight: a local file's streamed `get`
+        // hands out 8 KiB pieces with a thread hand-off each, which made reading the slowest
+        // part of an upload; whole-segment reads ahead of the socket keep it fed while memory
+        // stays at a few segments.
+        let objects = self.objects.clone();
+        Ok(futures::stream::iter(first_segment..=last_segment)
+            .map(move |index| {
+                let (objects, location, cipher) =
+                    (objects.clone(), location.clone(), cipher.clone());
+                async move {
+                    let offset = layout.cipher_offset(index);
+                    let len = layout.cipher_len(index);
+                    let bytes = objects
+                        .get_range(&location, offset..offset + len)
+                        .await
+                        .map_err(storage)?;
+                    if bytes.len() as u64 != len {
+                        return Err(StagingError::Truncated { segment: index });
+                    }
+                    let mut segment = BytesMut::from(&bytes[..]);
+                    drop(bytes);
+                    cipher.open(index, index == layout.last_index(), &mut segment)?;
+                    let start = index * layout.segment_size;
+                    let from = (first.max(start) - start) as usize;
+                    let to = ((last + 1).min(start + segment.len() as u64) - start) as usize;
+                    Ok(segment.freeze().slice(from..to))
+                }
+            })
+            .buffered(2)
+            .boxed())
     }
 
     /// Deletes the video's object and its row (with it, the wrapped data key). Idempotent: an
@@ -680,44 +691,6 @@ impl Drop for Pending {
                 }
             });
         }
-    }
-}
-
-/// Decrypts the segments of one byte range as they arrive from the object store.
-struct RangeReader {
-    source: BoxStream<'static, object_store::Result<Bytes>>,
-    buffer: BytesMut,
-    cipher: Arc<SegmentCipher>,
-    layout: Layout,
-    next: u64,
-    last_segment: u64,
-    first: u64,
-    last: u64,
-}
-
-impl RangeReader {
-    async fn next_piece(mut self) -> Result<Option<(Bytes, Self)>, StagingError> {
-        if self.next > self.last_segment {
-            return Ok(None);
-        }
-        let index = self.next;
-        let need = usize::try_from(self.layout.cipher_len(index))
-            .map_err(|_| StagingError::Internal("segment too large for this platform".into()))?;
-        while self.buffer.len() < need {
-            match self.source.next().await {
-                Some(Ok(bytes)) => self.buffer.extend_from_slice(&bytes),
-                Some(Err(e)) => return Err(storage(e)),
-                None => return Err(StagingError::Truncated { segment: index }),
-            }
-        }
-        let mut segment = self.buffer.split_to(need);
-        self.cipher
-            .open(index, index == self.layout.last_index(), &mut segment)?;
-        let start = index * self.layout.segment_size;
-        let from = (self.first.max(start) - start) as usize;
-        let to = ((self.last + 1).min(start + segment.len() as u64) - start) as usize;
-        self.next += 1;
-        Ok(Some((segment.freeze().slice(from..to), self)))
     }
 }
 

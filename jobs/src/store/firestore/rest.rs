@@ -1,4 +1,4 @@
-//! The Firestore REST v1 client: the six `documents:*` methods the store needs, bearer auth
+//! The Firestore REST v1 client: the three `documents:*` methods the store needs, bearer auth
 //! (Application Default Credentials through `gcp_auth`, or the emulator's `owner`), and the
 //! translation of Google's error statuses.
 //!
@@ -197,17 +197,12 @@ impl Rest {
         Ok(value)
     }
 
-    /// Reads documents by name; the answer is in the order of `names`, `None` where missing.
-    pub async fn batch_get(
-        &self,
-        names: &[String],
-        transaction: Option<&str>,
-    ) -> Result<Vec<Option<Document>>, RestError> {
-        let mut body = json!({ "documents": names });
-        if let Some(tx) = transaction {
-            body["transaction"] = json!(tx);
-        }
-        let answer = self.call("batchGet", &body).await?;
+    /// Reads documents by name (strongly consistent); the answer is in the order of `names`,
+    /// `None` where missing. (`batchGet`, not `GET`: see the emulator notes in the docs.)
+    pub async fn batch_get(&self, names: &[String]) -> Result<Vec<Option<Document>>, RestError> {
+        let answer = self
+            .call("batchGet", &json!({ "documents": names }))
+            .await?;
         let mut out: Vec<Option<Document>> = vec![None; names.len()];
         for item in answer.as_array().into_iter().flatten() {
             if let Some(found) = item.get("found") {
@@ -220,16 +215,9 @@ impl Rest {
         Ok(out)
     }
 
-    /// Applies the writes atomically (all or none), inside `transaction` if given.
-    pub async fn commit(
-        &self,
-        writes: &[Write],
-        transaction: Option<&str>,
-    ) -> Result<(), RestError> {
-        let mut body = json!({ "writes": writes.iter().map(Write::to_json).collect::<Vec<_>>() });
-        if let Some(tx) = transaction {
-            body["transaction"] = json!(tx);
-        }
+    /// Applies the writes atomically: all of them, with every precondition holding, or none.
+    pub async fn commit(&self, writes: &[Write]) -> Result<(), RestError> {
+        let body = json!({ "writes": writes.iter().map(Write::to_json).collect::<Vec<_>>() });
         self.call("commit", &body).await.map(drop)
     }
 
@@ -243,28 +231,6 @@ impl Rest {
             .filter_map(|item| item.get("document"))
             .map(|d| Document::from_json(d.clone()).map_err(malformed))
             .collect()
-    }
-
-    /// Starts a read-write transaction.
-    pub async fn begin_transaction(&self) -> Result<String, RestError> {
-        let answer = self
-            .call(
-                "beginTransaction",
-                &json!({ "options": { "readWrite": {} } }),
-            )
-            .await?;
-        answer
-            .get("transaction")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| RestError::new(Status::Other, "beginTransaction: no transaction id"))
-    }
-
-    /// Ends a transaction without writing, releasing its locks.
-    pub async fn rollback(&self, transaction: &str) -> Result<(), RestError> {
-        self.call("rollback", &json!({ "transaction": transaction }))
-            .await
-            .map(drop)
     }
 }
 
