@@ -160,9 +160,11 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::ZERO);
         pacer.acquire(account, Endpoint::Init).await.unwrap();
         assert!(start.elapsed() >= Duration::from_secs(60));
+        // TikTok's minute plus our 10% margin for arrival latency, not a second window.
         assert!(
-            start.elapsed() <= Duration::from_secs(64),
-            "a margin, not a second window"
+            start.elapsed() <= Duration::from_secs(67),
+            "{:?}",
+            start.elapsed()
         );
         // Other accounts and endpoints have their own windows.
         let t = Instant::now();

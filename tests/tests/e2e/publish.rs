@@ -633,3 +633,70 @@ async fn fifty_posts_for_one_account_never_draw_a_429() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn another_users_post_and_media_ids_answer_404_and_change_nothing() -> Result<()> {
+    let (app, user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
+    let media = stage(&app, user, &video(30_000, 11)).await?;
+    let later = (chrono::Utc::now() + chrono::Duration::hours(3)).to_rfc3339();
+    let (_, post) = create_post(&app, &account, &media, json!({"scheduled_at": later})).await?;
+    let id = post["id"].as_str().unwrap().to_owned();
+    let other_media = stage(&app, user, &video(30_000, 12)).await?;
+
+    let bob = TestApp::new_client();
+    app.sign_in_with(&bob, "bob-the-other").await?;
+    let patch =
+        json!({"scheduled_at": (chrono::Utc::now() + chrono::Duration::hours(5)).to_rfc3339()});
+    let calls: Vec<(reqwest::Method, String, Option<Value>)> = vec![
+        (reqwest::Method::GET, format!("/api/posts/{id}"), None),
+        (reqwest::Method::DELETE, format!("/api/posts/{id}"), None),
+        (
+            reqwest::Method::PATCH,
+            format!("/api/posts/{id}"),
+            Some(patch),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/posts/{id}/retry"),
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/media/{}", other_media.id),
+            None,
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/media/{}", other_media.id),
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/accounts/{account}/videos"),
+            None,
+        ),
+    ];
+    for (method, path, body) in calls {
+        let mut req = bob
+            .request(method.clone(), app.url(&path))
+            .header(ORIGIN, &app.base_url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await?;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    // Bob cannot post Alice's account or video either.
+    let bob_post = bob
+        .post(app.url("/api/posts"))
+        .header(ORIGIN, &app.base_url)
+        .json(&json!({"account_id": account, "media_id": other_media.id, "privacy_level": "SELF_ONLY"}))
+        .send()
+        .await?;
+    assert_eq!(bob_post.status(), StatusCode::NOT_FOUND);
+    let (_, mine) = app.get_json(&format!("/api/posts/{id}")).await?;
+    assert_eq!(mine["state"], "scheduled");
+    assert_eq!(mine["scheduled_at"], post["scheduled_at"]);
+    assert_eq!(staging_files(&app), 2, "both videos are still there");
+    Ok(())
+}

@@ -527,9 +527,9 @@ impl Store for FirestoreStore {
     }
 
     async fn erase_user(&self, id: UserId) -> Result<(), StoreError> {
-        // Children first and the user document last, so an interrupted erasure is finished by
-        // running it again (the erase job retries) and a user that still exists still has all
-        // its markers' owner. Firestore has no multi-commit transaction over this many writes.
+        // A commit holds at most 500 writes, so this is batches, not one atomic step: children
+        // first and the user document last, so that while the user document exists the
+        // erasure is unfinished, and running it again (the erase job retries) completes it.
         for spec in &OWNED_BY_USER {
             loop {
                 let docs = self
