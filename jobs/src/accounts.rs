@@ -68,8 +68,8 @@ impl AccountError {
     }
 }
 
-/// The associated data binding a token to its account row.
-fn record(id: AccountId) -> String {
+/// The associated data binding a token to its account row (the vault's record id).
+pub fn record(id: AccountId) -> String {
     format!("account:{id}")
 }
 

@@ -56,7 +56,7 @@ pub async fn revoke(
     let Some(tokens) = &account.tokens else {
         return Ok(());
     };
-    let record = format!("account:{}", account.id);
+    let record = crate::accounts::record(account.id);
     let token = match ctx
         .vault
         .open_token(&tokens.access_token, record.as_bytes())

@@ -155,7 +155,7 @@ fn reseal(
     account: &TikTokAccount,
     t: &EncryptedTokens,
 ) -> Result<EncryptedTokens, VaultError> {
-    let record = account.id.to_string();
+    let record = crate::accounts::record(account.id);
     Ok(EncryptedTokens {
         access_token: vault.reseal(&t.access_token, record.as_bytes())?,
         refresh_token: vault.reseal(&t.refresh_token, record.as_bytes())?,
