@@ -48,6 +48,9 @@ need_pkg chromium chromium
 need_pkg chromedriver chromium-driver
 
 export TEST_POSTGRES_URL=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+# The Firestore conformance run is required here (a missing emulator fails, never skips):
+# Debian's google-cloud-cli-firestore-emulator package and Java provide it on our machines.
+export MKTPOST_REQUIRE_FIRESTORE=${MKTPOST_REQUIRE_FIRESTORE:-1}
 export TEST_REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/}
 
 # The crash test runs real `mktpost worker` processes: build the binary in the same profile first.
