@@ -101,21 +101,23 @@ fn emulator() -> Option<&'static Emulator> {
 }
 
 fn find_jar() -> Result<PathBuf, String> {
-    if let Ok(jar) = std::env::var("FIRESTORE_EMULATOR_JAR") {
-        return Ok(PathBuf::from(jar));
-    }
-    let listed = Command::new("dpkg")
-        .args(["-L", "google-cloud-cli-firestore-emulator"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .find(|l| l.ends_with(".jar"))
-                .map(PathBuf::from)
-        });
-    let jar = listed.unwrap_or_else(|| PathBuf::from(KNOWN_JAR));
+    let given = std::env::var_os("FIRESTORE_EMULATOR_JAR").map(PathBuf::from);
+    let listed = || {
+        Command::new("dpkg")
+            .args(["-L", "google-cloud-cli-firestore-emulator"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .find(|l| l.ends_with(".jar"))
+                    .map(PathBuf::from)
+            })
+    };
+    let jar = given
+        .or_else(listed)
+        .unwrap_or_else(|| PathBuf::from(KNOWN_JAR));
     if jar.is_file() {
         Ok(jar)
     } else {
