@@ -491,22 +491,45 @@ pub(crate) async fn fetch_status(
     account: &TikTokAccount,
     publish_id: &str,
 ) -> Result<tiktok::PublishStatus, Stop> {
-    let tiktok = ctx.tiktok.clone();
-    let pacer = ctx.pacer.clone();
-    let id = account.id;
-    let publish_id = publish_id.to_owned();
-    accounts::with_fresh_token(ctx, account.user_id, account.id, move |t| {
-        let (tiktok, pacer, publish_id) = (tiktok.clone(), pacer.clone(), publish_id.clone());
+    paced(
+        ctx,
+        account.user_id,
+        account.id,
+        Endpoint::Status,
+        |tiktok, t| {
+            let publish_id = publish_id.to_owned();
+            async move { tiktok.fetch_status(&t, &publish_id).await }
+        },
+    )
+    .await
+    .map_err(|e| stop_for_account(ctx, e))
+}
+
+/// One TikTok call with a fresh token, inside TikTok's per-token limit for `endpoint` (the pacer
+/// waits first, on every attempt, including the retry after a refresh).
+pub async fn paced<T, F, Fut>(
+    ctx: &JobContext,
+    user: UserId,
+    account: crate::model::AccountId,
+    endpoint: Endpoint,
+    call: F,
+) -> Result<T, AccountError>
+where
+    F: Fn(tiktok::TikTokClient, tiktok::AccessToken) -> Fut,
+    Fut: std::future::Future<Output = Result<T, TikTokError>>,
+{
+    let call = &call;
+    accounts::with_fresh_token(ctx, user, account, |t| {
+        let (tiktok, pacer) = (ctx.tiktok.clone(), ctx.pacer.clone());
         async move {
             pacer
-                .acquire(id, Endpoint::Status)
+                .acquire(account, endpoint)
                 .await
                 .map_err(pacing_unavailable)?;
-            tiktok.fetch_status(&t, &publish_id).await
+            call(tiktok, t).await
         }
     })
     .await
-    .map_err(|e| stop_for_account(ctx, e))
 }
 
 /// creator_info → checks → video/init → persist (rule 2).
@@ -536,24 +559,16 @@ async fn init(
     settings.disable_stitch |= info.stitch_disabled;
     let post_info = PostInfo::from(&settings);
     let source = SourceInfo::file_upload(&plan);
-    let tiktok = ctx.tiktok.clone();
-    let pacer = ctx.pacer.clone();
-    let account_id = account.id;
-    let result = accounts::with_fresh_token(ctx, account.user_id, account.id, move |t| {
-        let (tiktok, pacer, post_info, source) = (
-            tiktok.clone(),
-            pacer.clone(),
-            post_info.clone(),
-            source.clone(),
-        );
-        async move {
-            pacer
-                .acquire(account_id, Endpoint::Init)
-                .await
-                .map_err(pacing_unavailable)?;
-            tiktok.init_direct_post(&t, &post_info, &source).await
-        }
-    })
+    let result = paced(
+        ctx,
+        account.user_id,
+        account.id,
+        Endpoint::Init,
+        |tiktok, t| {
+            let (post_info, source) = (post_info.clone(), source.clone());
+            async move { tiktok.init_direct_post(&t, &post_info, &source).await }
+        },
+    )
     .await
     .map_err(|e| stop_for_account(ctx, e))?;
     let upload_url = result
@@ -580,18 +595,13 @@ pub async fn creator_info_paced(
     user: UserId,
     account: crate::model::AccountId,
 ) -> Result<CreatorInfo, AccountError> {
-    let tiktok = ctx.tiktok.clone();
-    let pacer = ctx.pacer.clone();
-    accounts::with_fresh_token(ctx, user, account, move |t| {
-        let (tiktok, pacer) = (tiktok.clone(), pacer.clone());
-        async move {
-            pacer
-                .acquire(account, Endpoint::CreatorInfo)
-                .await
-                .map_err(pacing_unavailable)?;
-            tiktok.creator_info(&t).await
-        }
-    })
+    paced(
+        ctx,
+        user,
+        account,
+        Endpoint::CreatorInfo,
+        |tiktok, t| async move { tiktok.creator_info(&t).await },
+    )
     .await
 }
 
