@@ -37,6 +37,20 @@ const REFRESH_LOCK_TTL: Duration = Duration::from_secs(30);
 pub const RECONNECT_REASON: &str =
     "TikTok no longer accepts MKT POST's access to this account. Please reconnect it.";
 
+/// Why an account cannot publish, in words a creator understands; `None` when it can
+/// (exactly when [`TikTokAccount::can_publish`] is true).
+pub fn cannot_publish_reason(a: &TikTokAccount) -> Option<String> {
+    match a.status {
+        AccountStatus::NeedsReconnect => Some(a.status_reason.clone().unwrap_or_else(|| RECONNECT_REASON.into())),
+        AccountStatus::Disconnecting => Some("This account is being disconnected.".into()),
+        AccountStatus::Active if a.tokens.is_none() => Some(RECONNECT_REASON.into()),
+        AccountStatus::Active if !a.scopes.iter().any(|s| s == "video.publish") => Some(
+            "You did not allow MKT POST to post videos (the \"video.publish\" permission) when connecting. Reconnect and keep that box ticked.".into(),
+        ),
+        AccountStatus::Active => None,
+    }
+}
+
 /// Why an account operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {

@@ -192,13 +192,7 @@ pub async fn create(
         return replayed(existing, &hash);
     }
     let account = ctx.store.account(user, req.account_id).await?;
-    if !account.can_publish() {
-        let why = match account.status {
-            crate::model::AccountStatus::Active if account.tokens.is_some() => {
-                "This account did not allow MKT POST to post videos when it was connected; reconnect it and keep \"video.publish\" allowed.".to_owned()
-            }
-            _ => account.status_reason.clone().unwrap_or_else(|| accounts::RECONNECT_REASON.into()),
-        };
+    if let Some(why) = accounts::cannot_publish_reason(&account) {
         return Err(conflict("account_cannot_publish", why));
     }
     let media = ctx.store.media(user, req.media_id).await?;

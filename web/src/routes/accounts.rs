@@ -16,19 +16,6 @@ fn parse_id(s: &str) -> Result<AccountId, ApiError> {
     AccountId::parse(s).map_err(|_| ApiError::NotFound)
 }
 
-/// Why an account cannot publish, in words, or None when it can.
-fn why_not(a: &TikTokAccount) -> Option<String> {
-    match a.status {
-        AccountStatus::NeedsReconnect => Some(a.status_reason.clone().unwrap_or_else(|| accounts::RECONNECT_REASON.into())),
-        AccountStatus::Disconnecting => Some("being disconnected".into()),
-        AccountStatus::Active if a.tokens.is_none() => Some(accounts::RECONNECT_REASON.into()),
-        AccountStatus::Active if !a.scopes.iter().any(|s| s == "video.publish") => Some(
-            "You did not allow MKT POST to post videos (the \"video.publish\" permission) when connecting. Reconnect and keep that box ticked.".into(),
-        ),
-        AccountStatus::Active => None,
-    }
-}
-
 /// The public view of an account: never tokens.
 pub fn account_json(a: &TikTokAccount) -> serde_json::Value {
     let now = chrono::Utc::now();
@@ -48,7 +35,7 @@ pub fn account_json(a: &TikTokAccount) -> serde_json::Value {
         "status_reason": a.status_reason,
         "scopes": a.scopes,
         "can_publish": a.can_publish(),
-        "cannot_publish_reason": why_not(a),
+        "cannot_publish_reason": accounts::cannot_publish_reason(a),
         "token_health": token_health,
         "access_expires_at": a.tokens.as_ref().map(|t| t.access_expires_at),
         "refresh_expires_at": a.tokens.as_ref().map(|t| t.refresh_expires_at),
