@@ -54,6 +54,65 @@ pub enum StoreKind {
     Sqlite,
     /// `postgres://…`.
     Postgres,
+    /// `firestore://<project>[/<database>][?emulator_host=<host:port>]`, or `STORE=firestore`
+    /// with `FIRESTORE_PROJECT_ID`, `FIRESTORE_DATABASE`, `FIRESTORE_EMULATOR_HOST`.
+    Firestore,
+}
+
+impl StoreKind {
+    /// The name `STORE` takes.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Postgres => "postgres",
+            StoreKind::Firestore => "firestore",
+        }
+    }
+}
+
+/// The scheduler's schedules and thresholds (`scheduler::SchedulerSettings` adds the fixed
+/// internals). Cron expressions use the `cron` crate's syntax with a seconds field
+/// (`sec min hour day-of-month month day-of-week [year]`), evaluated in UTC, and are checked here
+/// so a typo stops the process at start-up naming its variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    /// `SCHEDULER_TICK_MS`, default 250: how often the due index is read.
+    pub tick: Duration,
+    /// `SCHEDULER_DUE_BATCH`, default 500: due posts read per query.
+    pub due_batch: u32,
+    /// `SCHEDULER_LATE_AFTER_MS`, default 1000: a post enqueued later than this after its time is
+    /// marked with `late_by_ms`.
+    pub late_after: Duration,
+    /// `SCHEDULER_LEASE_TTL_SECS`, default 10: a standby takes over within this after the active
+    /// scheduler dies. At least six ticks.
+    pub lease_ttl: Duration,
+    /// `STUCK_QUEUED_SECS`, default 600.
+    pub stuck_queued_after: Duration,
+    /// `STUCK_UPLOADING_SECS`, default 900.
+    pub stuck_uploading_after: Duration,
+    /// `STUCK_PROCESSING_SECS`, default 600.
+    pub stuck_processing_after: Duration,
+    /// `STUCK_DISCONNECTING_SECS`, default 600.
+    pub stuck_disconnecting_after: Duration,
+    /// `TOKEN_REFRESH_JITTER_SECS`, default 60: refresh jobs are spread over this.
+    pub token_refresh_jitter: Duration,
+    /// `STAGING_ORPHAN_GRACE_HOURS`, default 24: a staged object without a media row is deleted
+    /// once this old.
+    pub staging_orphan_grace: Duration,
+    /// `JOB_RECORD_TTL_HOURS`, default 168: finished job records older than this are trimmed.
+    pub job_record_ttl: Duration,
+    /// `SCHEDULER_CRON_REFRESH_TOKENS`, default `0 */5 * * * *`.
+    pub cron_refresh_tokens: String,
+    /// `SCHEDULER_CRON_STUCK_POSTS`, default `30 * * * * *`.
+    pub cron_stuck_posts: String,
+    /// `SCHEDULER_CRON_DISCONNECTING`, default `15 */5 * * * *`.
+    pub cron_disconnecting: String,
+    /// `SCHEDULER_CRON_EXPIRED_MEDIA`, default `45 */10 * * * *`.
+    pub cron_expired_media: String,
+    /// `SCHEDULER_CRON_OLD_LOGS`, default `5 7 * * * *` (hourly).
+    pub cron_old_logs: String,
+    /// `SCHEDULER_CRON_JOB_RECORDS`, default `50 37 * * * *` (hourly).
+    pub cron_job_records: String,
 }
 
 /// Log output format.
@@ -74,8 +133,12 @@ pub struct Config {
     pub public_url: Url,
     /// `DATA_DIR`, default `./data`: SQLite files, staging, logs.
     pub data_dir: PathBuf,
-    /// `DATABASE_URL`, default `sqlite://<DATA_DIR>/mktpost.db`; `postgres://…` selects PostgreSQL.
+    /// `DATABASE_URL`, default `sqlite://<DATA_DIR>/mktpost.db`; `postgres://…` selects
+    /// PostgreSQL, `firestore://<project>[/<database>]` Firestore. `STORE=firestore` builds the
+    /// Firestore URL from `FIRESTORE_PROJECT_ID`, `FIRESTORE_DATABASE` (default `(default)`) and
+    /// `FIRESTORE_EMULATOR_HOST` (unset: Google, with Application Default Credentials).
     pub database_url: Secret,
+    /// `STORE` = `sqlite` | `postgres` | `firestore`; default: what `DATABASE_URL` names.
     pub store_kind: StoreKind,
     /// `REDIS_URL`; unset means the embedded queue (apalis-sqlite in `<DATA_DIR>/queue.db`).
     pub redis_url: Option<Secret>,
@@ -152,6 +215,10 @@ pub struct Config {
     pub status_poll_max_interval_secs: u64,
     /// `CAP_RETRY_MINUTES`, default 60: when a daily cap defers a post, try again this much later.
     pub cap_retry_minutes: u64,
+    /// The scheduler's schedules and thresholds.
+    pub scheduler: SchedulerConfig,
+    /// `METRICS_TOKEN`: when set, `/metrics` needs `Authorization: Bearer <token>`.
+    pub metrics_token: Option<Secret>,
 }
 
 /// The development key ring and secrets: public on purpose, refused in production.
@@ -192,21 +259,7 @@ impl Config {
         let bind_addr = v.parse("BIND_ADDR", "127.0.0.1:8080")?;
         let public_url = v.url("PUBLIC_URL", "http://127.0.0.1:8080")?;
         let data_dir = PathBuf::from(v.get("DATA_DIR").unwrap_or_else(|| "./data".into()));
-        let database_url = v
-            .get("DATABASE_URL")
-            .unwrap_or_else(|| format!("sqlite://{}/mktpost.db", data_dir.display()));
-        let store_kind = if database_url.starts_with("sqlite:") {
-            StoreKind::Sqlite
-        } else if database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://")
-        {
-            StoreKind::Postgres
-        } else {
-            return Err(err(
-                "DATABASE_URL",
-                "must start with sqlite:// or postgres://".into(),
-            ));
-        };
+        let (database_url, store_kind) = database(&v, &data_dir, mode)?;
         let redis_url = match v.get("REDIS_URL") {
             Some(u) if !u.is_empty() => {
                 Url::parse(&u).map_err(|e| err("REDIS_URL", format!("not a URL: {e}")))?;
@@ -309,6 +362,11 @@ impl Config {
             status_poll_budget: v.parse("STATUS_POLL_BUDGET", "120")?,
             status_poll_max_interval_secs: v.parse("STATUS_POLL_MAX_INTERVAL_SECS", "30")?,
             cap_retry_minutes: v.parse("CAP_RETRY_MINUTES", "60")?,
+            scheduler: scheduler_config(&v)?,
+            metrics_token: v
+                .get("METRICS_TOKEN")
+                .filter(|s| !s.is_empty())
+                .map(Secret::new),
             data_dir,
         };
         cfg.check_production()?;
@@ -365,6 +423,175 @@ impl Config {
         vars.insert("BIND_ADDR".into(), "127.0.0.1:0".into());
         Self::from_vars(&vars).expect("test defaults are valid")
     }
+}
+
+/// `DATABASE_URL` and `STORE` (with the `FIRESTORE_*` variables) into one URL and its kind.
+fn database(
+    v: &Vars<'_>,
+    data_dir: &std::path::Path,
+    mode: Mode,
+) -> Result<(String, StoreKind), ConfigError> {
+    use crate::store::firestore::{DEFAULT_DATABASE, FirestoreUrl};
+    let kind_of = |url: &str| {
+        if url.starts_with("sqlite:") {
+            Ok(StoreKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(StoreKind::Postgres)
+        } else if url.starts_with(FirestoreUrl::SCHEME) {
+            Ok(StoreKind::Firestore)
+        } else {
+            // Never echo the URL: it may carry a password.
+            Err(err(
+                "DATABASE_URL",
+                "must start with sqlite://, postgres:// or firestore://".into(),
+            ))
+        }
+    };
+    let given_url = v.get("DATABASE_URL").filter(|s| !s.is_empty());
+    let asked = match v.get("STORE").filter(|s| !s.is_empty()).as_deref() {
+        None => None,
+        Some("sqlite") => Some(StoreKind::Sqlite),
+        Some("postgres" | "postgresql") => Some(StoreKind::Postgres),
+        Some("firestore") => Some(StoreKind::Firestore),
+        Some(other) => {
+            return Err(err(
+                "STORE",
+                format!("{other:?} is not sqlite, postgres or firestore"),
+            ));
+        }
+    };
+    let project = v.get("FIRESTORE_PROJECT_ID").filter(|s| !s.is_empty());
+    let emulator = v.get("FIRESTORE_EMULATOR_HOST").filter(|s| !s.is_empty());
+    let url = match (&given_url, &asked) {
+        (Some(url), _) => url.clone(),
+        (None, Some(StoreKind::Firestore)) => {
+            let project = project.clone().ok_or_else(|| {
+                err(
+                    "FIRESTORE_PROJECT_ID",
+                    "is required with STORE=firestore".into(),
+                )
+            })?;
+            let database = v
+                .get("FIRESTORE_DATABASE")
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| DEFAULT_DATABASE.into());
+            format!("{}{project}/{database}", FirestoreUrl::SCHEME)
+        }
+        (None, Some(StoreKind::Postgres)) => {
+            return Err(err(
+                "DATABASE_URL",
+                "is required with STORE=postgres (postgres://user@host/db)".into(),
+            ));
+        }
+        (None, _) => format!("sqlite://{}/mktpost.db", data_dir.display()),
+    };
+    let kind = kind_of(&url)?;
+    if let Some(asked) = asked
+        && asked != kind
+    {
+        return Err(err(
+            "STORE",
+            format!(
+                "is {} but DATABASE_URL names a {} database",
+                asked.name(),
+                kind.name()
+            ),
+        ));
+    }
+    if kind != StoreKind::Firestore {
+        return Ok((url, kind));
+    }
+    let mut parsed = FirestoreUrl::parse(&url).map_err(|e| err("DATABASE_URL", e.to_string()))?;
+    if let Some(p) = &project
+        && *p != parsed.project
+    {
+        return Err(err(
+            "FIRESTORE_PROJECT_ID",
+            format!(
+                "is {p:?} but DATABASE_URL names project {:?}",
+                parsed.project
+            ),
+        ));
+    }
+    // Google's client libraries honour FIRESTORE_EMULATOR_HOST; so do we.
+    match (&parsed.emulator_host, emulator) {
+        (Some(a), Some(b)) if *a != b => {
+            return Err(err(
+                "FIRESTORE_EMULATOR_HOST",
+                format!("is {b:?} but DATABASE_URL names emulator {a:?}"),
+            ));
+        }
+        (None, Some(b)) => parsed.emulator_host = Some(b),
+        _ => {}
+    }
+    if mode == Mode::Production && parsed.emulator_host.is_some() {
+        return Err(err(
+            "FIRESTORE_EMULATOR_HOST",
+            "the emulator is not allowed in production (unset it; the store then uses Google \
+             with Application Default Credentials)"
+                .into(),
+        ));
+    }
+    let mut url = format!(
+        "{}{}/{}",
+        FirestoreUrl::SCHEME,
+        parsed.project,
+        parsed.database
+    );
+    if let Some(host) = &parsed.emulator_host {
+        url.push_str("?emulator_host=");
+        url.push_str(host);
+    }
+    Ok((url, kind))
+}
+
+fn scheduler_config(v: &Vars<'_>) -> Result<SchedulerConfig, ConfigError> {
+    let secs = |k: &'static str, d: &str| v.parse::<u64>(k, d).map(Duration::from_secs);
+    let hours =
+        |k: &'static str, d: &str| v.parse::<u64>(k, d).map(|h| Duration::from_secs(h * 3600));
+    let cron = |k: &'static str, d: &str| -> Result<String, ConfigError> {
+        let expr = v
+            .get(k)
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| d.into());
+        let expr = expr.trim().to_owned();
+        <cron::Schedule as std::str::FromStr>::from_str(&expr)
+            .map_err(|e| err(k, format!("invalid cron expression {expr:?}: {e}")))?;
+        Ok(expr)
+    };
+    let c = SchedulerConfig {
+        tick: Duration::from_millis(v.parse("SCHEDULER_TICK_MS", "250")?),
+        due_batch: v.parse("SCHEDULER_DUE_BATCH", "500")?,
+        late_after: Duration::from_millis(v.parse("SCHEDULER_LATE_AFTER_MS", "1000")?),
+        lease_ttl: secs("SCHEDULER_LEASE_TTL_SECS", "10")?,
+        stuck_queued_after: secs("STUCK_QUEUED_SECS", "600")?,
+        stuck_uploading_after: secs("STUCK_UPLOADING_SECS", "900")?,
+        stuck_processing_after: secs("STUCK_PROCESSING_SECS", "600")?,
+        stuck_disconnecting_after: secs("STUCK_DISCONNECTING_SECS", "600")?,
+        token_refresh_jitter: secs("TOKEN_REFRESH_JITTER_SECS", "60")?,
+        staging_orphan_grace: hours("STAGING_ORPHAN_GRACE_HOURS", "24")?,
+        job_record_ttl: hours("JOB_RECORD_TTL_HOURS", "168")?,
+        cron_refresh_tokens: cron("SCHEDULER_CRON_REFRESH_TOKENS", "0 */5 * * * *")?,
+        cron_stuck_posts: cron("SCHEDULER_CRON_STUCK_POSTS", "30 * * * * *")?,
+        cron_disconnecting: cron("SCHEDULER_CRON_DISCONNECTING", "15 */5 * * * *")?,
+        cron_expired_media: cron("SCHEDULER_CRON_EXPIRED_MEDIA", "45 */10 * * * *")?,
+        cron_old_logs: cron("SCHEDULER_CRON_OLD_LOGS", "5 7 * * * *")?,
+        cron_job_records: cron("SCHEDULER_CRON_JOB_RECORDS", "50 37 * * * *")?,
+    };
+    if c.tick.is_zero() {
+        return Err(err("SCHEDULER_TICK_MS", "must be more than zero".into()));
+    }
+    if c.due_batch == 0 {
+        return Err(err("SCHEDULER_DUE_BATCH", "must be more than zero".into()));
+    }
+    // Renewing every third of the TTL must leave several ticks between renewals.
+    if c.lease_ttl < c.tick * 6 {
+        return Err(err(
+            "SCHEDULER_LEASE_TTL_SECS",
+            "must be at least six scheduler ticks (SCHEDULER_TICK_MS)".into(),
+        ));
+    }
+    Ok(c)
 }
 
 fn absolute(p: &std::path::Path) -> PathBuf {
@@ -472,6 +699,122 @@ mod tests {
         let mut dev_keys = ok.clone();
         dev_keys.retain(|(k, _)| *k != "TOKEN_KEYS");
         assert_eq!(with(&dev_keys).unwrap_err().var, "TOKEN_KEYS");
+    }
+
+    #[test]
+    fn the_store_is_chosen_by_url_or_by_store() {
+        let c = with(&[("DATABASE_URL", "postgres://u@h/db")]).unwrap();
+        assert_eq!(c.store_kind, StoreKind::Postgres);
+        let c = with(&[("DATABASE_URL", "firestore://mktpost-prod/main")]).unwrap();
+        assert_eq!(c.store_kind, StoreKind::Firestore);
+        assert_eq!(c.database_url.expose(), "firestore://mktpost-prod/main");
+
+        let c = with(&[
+            ("STORE", "firestore"),
+            ("FIRESTORE_PROJECT_ID", "mktpost-prod"),
+        ])
+        .unwrap();
+        assert_eq!(c.store_kind, StoreKind::Firestore);
+        assert_eq!(
+            c.database_url.expose(),
+            "firestore://mktpost-prod/(default)"
+        );
+        let c = with(&[
+            ("STORE", "firestore"),
+            ("FIRESTORE_PROJECT_ID", "p"),
+            ("FIRESTORE_DATABASE", "mktpost"),
+            ("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8686"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.database_url.expose(),
+            "firestore://p/mktpost?emulator_host=127.0.0.1:8686"
+        );
+        // The emulator variable applies to a Firestore DATABASE_URL too, as in Google's clients.
+        let c = with(&[
+            ("DATABASE_URL", "firestore://p"),
+            ("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.database_url.expose(),
+            "firestore://p/(default)?emulator_host=127.0.0.1:9"
+        );
+
+        for (pairs, var) in [
+            (vec![("STORE", "firestore")], "FIRESTORE_PROJECT_ID"),
+            (vec![("STORE", "mongodb")], "STORE"),
+            (vec![("STORE", "postgres")], "DATABASE_URL"),
+            (
+                vec![
+                    ("STORE", "firestore"),
+                    ("DATABASE_URL", "postgres://u@h/db"),
+                ],
+                "STORE",
+            ),
+            (
+                vec![
+                    ("DATABASE_URL", "firestore://a"),
+                    ("FIRESTORE_PROJECT_ID", "b"),
+                ],
+                "FIRESTORE_PROJECT_ID",
+            ),
+            (vec![("DATABASE_URL", "firestore://")], "DATABASE_URL"),
+        ] {
+            assert_eq!(with(&pairs).unwrap_err().var, var, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn production_refuses_the_firestore_emulator() {
+        let keys = KeyRing::generate_entry("v1");
+        let mut vars = vec![
+            ("MKTPOST_ENV", "production"),
+            ("PUBLIC_URL", "https://mktpost.example"),
+            ("TOKEN_KEYS", keys.as_str()),
+            ("TIKTOK_CLIENT_SECRET", "real-secret"),
+            (
+                "SESSION_SECRET",
+                "0123456789abcdef0123456789abcdef-long-enough",
+            ),
+            ("STORE", "firestore"),
+            ("FIRESTORE_PROJECT_ID", "mktpost-prod"),
+        ];
+        assert!(with(&vars).is_ok());
+        vars.push(("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8686"));
+        assert_eq!(with(&vars).unwrap_err().var, "FIRESTORE_EMULATOR_HOST");
+    }
+
+    #[test]
+    fn scheduler_settings_come_from_the_environment() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.scheduler.tick, Duration::from_millis(250));
+        assert_eq!(
+            c.scheduler.job_record_ttl,
+            Duration::from_secs(7 * 24 * 3600)
+        );
+        let c = with(&[
+            ("SCHEDULER_TICK_MS", "100"),
+            ("STUCK_UPLOADING_SECS", "60"),
+            ("SCHEDULER_CRON_OLD_LOGS", "0 0 3 * * *"),
+            ("JOB_RECORD_TTL_HOURS", "1"),
+        ])
+        .unwrap();
+        assert_eq!(c.scheduler.tick, Duration::from_millis(100));
+        assert_eq!(c.scheduler.stuck_uploading_after, Duration::from_secs(60));
+        assert_eq!(c.scheduler.cron_old_logs, "0 0 3 * * *");
+        assert_eq!(c.scheduler.job_record_ttl, Duration::from_secs(3600));
+        let e = with(&[("SCHEDULER_CRON_STUCK_POSTS", "every minute")]).unwrap_err();
+        assert_eq!(e.var, "SCHEDULER_CRON_STUCK_POSTS");
+        assert!(e.message.contains("every minute"), "{e}");
+        assert_eq!(
+            with(&[("SCHEDULER_TICK_MS", "0")]).unwrap_err().var,
+            "SCHEDULER_TICK_MS"
+        );
+        assert_eq!(
+            with(&[("SCHEDULER_LEASE_TTL_SECS", "1")]).unwrap_err().var,
+            "SCHEDULER_LEASE_TTL_SECS"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The scheduler's knobs, with the defaults the README documents. [`SchedulerSettings::from_config`]
-//! takes what `Config` already has (token refresh margin, log retention, data directory) and
-//! uses defaults for the rest until `Config` grows the variables listed on each field.
+//! The scheduler's knobs. [`SchedulerSettings::from_config`] takes the schedules and thresholds
+//! from `Config` (`jobs::config::SchedulerConfig`: the variables named on each field, checked at
+//! start-up) and fixes the few internals that are not worth a variable.
 
 use crate::SchedulerError;
 use jobs::access_log::AccessLog;
@@ -72,15 +72,17 @@ pub struct CronSettings {
     pub job_records: String,
 }
 
-impl Default for CronSettings {
-    fn default() -> Self {
+impl CronSettings {
+    /// The expressions `Config` read (its defaults are the ones documented above).
+    pub fn from_config(config: &Config) -> Self {
+        let c = &config.scheduler;
         Self {
-            refresh_tokens: "0 */5 * * * *".into(),
-            stuck_posts: "30 * * * * *".into(),
-            disconnecting_accounts: "15 */5 * * * *".into(),
-            expired_media: "45 */10 * * * *".into(),
-            old_logs: "5 7 * * * *".into(),
-            job_records: "50 37 * * * *".into(),
+            refresh_tokens: c.cron_refresh_tokens.clone(),
+            stuck_posts: c.cron_stuck_posts.clone(),
+            disconnecting_accounts: c.cron_disconnecting.clone(),
+            expired_media: c.cron_expired_media.clone(),
+            old_logs: c.cron_old_logs.clone(),
+            job_records: c.cron_job_records.clone(),
         }
     }
 }
@@ -115,8 +117,8 @@ impl CronSettings {
     }
 }
 
-/// How the scheduler runs. Each field names the environment variable the lead may add to
-/// `Config` for it; until then the default applies.
+/// How the scheduler runs. Each field names its environment variable (read by `Config`) or says
+/// it is fixed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SchedulerSettings {
     /// `SCHEDULER_TICK_MS`, default 250 ms: how often the due index is read. A post is enqueued
@@ -176,26 +178,27 @@ pub struct SchedulerSettings {
 impl SchedulerSettings {
     /// Settings from the configuration, with the defaults documented on each field.
     pub fn from_config(config: &Config) -> Self {
+        let c = &config.scheduler;
         Self {
-            tick: Duration::from_millis(250),
-            due_batch: 500,
+            tick: c.tick,
+            due_batch: c.due_batch,
             enqueue_concurrency: 8,
-            late_after: Duration::from_secs(1),
-            lease_ttl: Duration::from_secs(10),
+            late_after: c.late_after,
+            lease_ttl: c.lease_ttl,
             standby_poll: Duration::from_millis(500),
-            stuck_queued_after: Duration::from_secs(600),
-            stuck_uploading_after: Duration::from_secs(900),
-            stuck_processing_after: Duration::from_secs(600),
-            stuck_disconnecting_after: Duration::from_secs(600),
+            stuck_queued_after: c.stuck_queued_after,
+            stuck_uploading_after: c.stuck_uploading_after,
+            stuck_processing_after: c.stuck_processing_after,
+            stuck_disconnecting_after: c.stuck_disconnecting_after,
             repush_after: Duration::from_secs(600),
             sweep_batch: 500,
             token_refresh_margin: config.token_refresh_margin,
-            token_refresh_jitter: Duration::from_secs(60),
-            staging_orphan_grace: Duration::from_secs(24 * 3600),
+            token_refresh_jitter: c.token_refresh_jitter,
+            staging_orphan_grace: c.staging_orphan_grace,
             log_dir: AccessLog::dir_for(&config.data_dir),
             log_retention_days: config.log_retention_days,
-            job_record_ttl: Duration::from_secs(7 * 24 * 3600),
-            cron: CronSettings::default(),
+            job_record_ttl: c.job_record_ttl,
+            cron: CronSettings::from_config(config),
         }
     }
 
@@ -238,6 +241,30 @@ mod tests {
         assert_eq!(s.log_dir, dir.path().join("logs"));
         assert_eq!(s.token_refresh_margin, config.token_refresh_margin);
         assert_eq!(s.cron.parse().unwrap().len(), Sweep::ALL.len());
+    }
+
+    #[test]
+    fn settings_follow_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = [
+            ("DATA_DIR", dir.path().to_str().unwrap()),
+            ("SCHEDULER_TICK_MS", "100"),
+            ("SCHEDULER_LEASE_TTL_SECS", "3"),
+            ("STUCK_PROCESSING_SECS", "42"),
+            ("TOKEN_REFRESH_JITTER_SECS", "5"),
+            ("SCHEDULER_CRON_EXPIRED_MEDIA", "0 0 * * * *"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let s = SchedulerSettings::from_config(&Config::from_vars(&vars).unwrap());
+        s.validate().unwrap();
+        assert_eq!(s.tick, Duration::from_millis(100));
+        assert_eq!(s.lease_ttl, Duration::from_secs(3));
+        assert_eq!(s.stuck_processing_after, Duration::from_secs(42));
+        assert_eq!(s.token_refresh_jitter, Duration::from_secs(5));
+        assert_eq!(s.cron.expression(Sweep::ExpiredMedia), "0 0 * * * *");
+        assert_eq!(s.cron.expression(Sweep::OldLogs), "5 7 * * * *");
     }
 
     #[test]

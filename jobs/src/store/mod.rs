@@ -1,5 +1,5 @@
 //! The one `Store` trait in front of every backend (SQLite embedded default, PostgreSQL at scale,
-//! Firestore later). It is shaped for a document store too:
+//! Firestore in production, see `docs/firestore.md`). It is shaped for a document store:
 //! - no caller relies on a join; every entity is read and written whole;
 //! - every read or write of user data takes the `UserId`: another user's row is `NotFound`;
 //! - every state change is a compare-and-set on (state, version);
@@ -277,17 +277,16 @@ pub fn check_transition(from: PostState, to: PostState) -> Result<(), StoreError
 
 /// Opens the store named by `database_url` and brings its schema up to date: `sqlite:` opens
 /// (creating the file and its directory if missing) a SQLite file in WAL mode, `postgres:` or
-/// `postgresql:` connects to PostgreSQL. Every process calls this at start-up.
+/// `postgresql:` connects to PostgreSQL, `firestore://<project>[/<database>][?emulator_host=…]`
+/// opens Firestore (no schema; one read checks project, database and credentials). Every
+/// process calls this at start-up.
 pub async fn connect(database_url: &str) -> Result<DynStore, StoreError> {
-    // `firestore://<project>[/<database>][?emulator_host=<host:port>]`: no schema to migrate.
-    if database_url.starts_with(firestore::FirestoreUrl::SCHEME) {
-        return Ok(Arc::new(
-            firestore::FirestoreStore::connect_url(database_url).await?,
-        ));
-    }
     Ok(match kind_of(database_url)? {
         StoreKind::Sqlite => Arc::new(sqlite::SqliteStore::connect(database_url).await?),
         StoreKind::Postgres => Arc::new(postgres::PostgresStore::connect(database_url).await?),
+        StoreKind::Firestore => {
+            Arc::new(firestore::FirestoreStore::connect_url(database_url).await?)
+        }
     })
 }
 
@@ -303,6 +302,16 @@ pub async fn migrate(database_url: &str) -> Result<(), StoreError> {
             let store = postgres::PostgresStore::connect(database_url).await?;
             store.close().await;
         }
+        // Firestore has no schema: its counterpart of a migration is deploying
+        // `firestore.indexes.json` (docs/firestore.md). Connecting still proves the project,
+        // database and credentials, so `migrate` fails where a deployment would.
+        StoreKind::Firestore => {
+            firestore::FirestoreStore::connect_url(database_url).await?;
+            tracing::info!(
+                "firestore has no schema to migrate; deploy firestore.indexes.json with \
+                 `gcloud firestore indexes composite create` or the Firebase CLI (docs/firestore.md)"
+            );
+        }
     }
     Ok(())
 }
@@ -312,10 +321,12 @@ fn kind_of(database_url: &str) -> Result<StoreKind, StoreError> {
         Ok(StoreKind::Sqlite)
     } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
         Ok(StoreKind::Postgres)
+    } else if database_url.starts_with(firestore::FirestoreUrl::SCHEME) {
+        Ok(StoreKind::Firestore)
     } else {
         // Never echo the URL: it may carry a password.
         Err(StoreError::Backend(
-            "database URL must start with sqlite: or postgres:".into(),
+            "database URL must start with sqlite:, postgres: or firestore:".into(),
         ))
     }
 }
