@@ -817,6 +817,42 @@ mod tests {
         );
     }
 
+    /// `.env.example` is the reference for operators: it must parse, give a valid configuration,
+    /// and mention every variable this file reads.
+    #[test]
+    fn env_example_is_valid_and_lists_every_variable() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../.env.example");
+        let text = std::fs::read_to_string(path).unwrap();
+        let vars: HashMap<String, String> = dotenvy::from_path_iter(path)
+            .unwrap()
+            .map(|kv| kv.unwrap())
+            .collect();
+        let c = Config::from_vars(&vars).unwrap();
+        let d = with(&[]).unwrap();
+        assert_eq!(c.scheduler, d.scheduler, "the example shows the defaults");
+        let source = include_str!("config.rs");
+        let read: std::collections::BTreeSet<&str> = source
+            .split('"')
+            .filter(|w| {
+                w.len() > 3
+                    && w.chars()
+                        .all(|ch| ch.is_ascii_uppercase() || ch == '_' || ch.is_ascii_digit())
+                    && w.contains('_')
+            })
+            .filter(|w| {
+                !w.starts_with("DEV_")
+                    && !w.starts_with("SANDBOX_CLIENT")
+                    && !w.starts_with("CARGO_")
+            })
+            .collect();
+        assert!(read.len() > 40, "{read:?}");
+        let missing: Vec<_> = read.iter().filter(|v| !text.contains(*v)).collect();
+        assert!(
+            missing.is_empty(),
+            ".env.example does not mention {missing:?}"
+        );
+    }
+
     #[test]
     fn secrets_are_redacted_in_debug() {
         let c = with(&[("SESSION_SECRET", "super-secret-value-1234567890-abcdef")]).unwrap();

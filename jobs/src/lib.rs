@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod config;
 pub mod context;
 pub mod disconnect_account;
+pub mod heartbeat;
 pub mod identity;
 pub mod locks;
 pub mod model;

@@ -2,17 +2,11 @@
 //! concurrency cases, the check of `firestore.indexes.json` against the backend's queries, and
 //! the production authentication path against local fakes.
 //!
-//! The emulator: this test binary starts ONE emulator (the jar from the Debian package
-//! `google-cloud-cli-firestore-emulator`, or `FIRESTORE_EMULATOR_JAR`) on a free port the first
-//! time a test needs it, and every test gets a project id of its own (the emulator keeps
-//! projects apart). Statics are never dropped, so the emulator cannot be stopped from a `Drop`;
-//! instead it runs under a small `sh` watchdog in a process group of its own, which polls this
-//! process's pid every second and, once it is gone (normal exit, panic or SIGKILL), kills the
-//! whole group: the java process too, which would survive the death of a mere wrapper.
-//!
-//! Without Java or the jar the emulator tests print `SKIPPED` and pass, unless
-//! `MKTPOST_REQUIRE_FIRESTORE=1` (CI and `scripts/test.sh`): then they fail, so a green run
-//! never claims Firestore coverage it did not have.
+//! The emulator: one per test binary, shared, and a project id per test; see
+//! [`jobs::store::firestore::emulator`] for how it is started and stopped. Without Java or the
+//! jar the emulator tests print `SKIPPED` and pass, unless `MKTPOST_REQUIRE_FIRESTORE=1` (CI and
+//! `scripts/test.sh`): then they fail, so a green run never claims Firestore coverage it did
+//! not have.
 
 use axum::Router;
 use axum::extract::State;
@@ -22,198 +16,22 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{SubsecRound, Utc};
 use jobs::model::{AccountId, PostState};
+use jobs::store::firestore::emulator::{self, fresh_project, watchdog};
 use jobs::store::firestore::{
     DEFAULT_DATABASE, Direction, FirestoreStore, QuerySpec, composite_queries, queries,
 };
 use jobs::store::{self, Store, StoreError, conformance};
 use serde_json::{Value, json};
-use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
-const MAIN_CLASS: &str = "com.google.cloud.datastore.emulator.firestore.CloudFirestore";
-const KNOWN_JAR: &str =
-    "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar";
-const READY_LINE: &str = "Dev App Server is now running";
-/// The JVM starts in about 1.5 s on an idle machine; builds running beside the tests slow it.
-const READY_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Runs a command (`$3…`) in the background and outlives the process `$1` by at most a
-/// second: it waits while both `$1` and the command live, then kills the command and its own
-/// process group (dash's `kill` takes `-pgid`, not `-- -pgid`). The command's log (`$2`) is
-/// removed when `$1` is gone; it stays when the command died early, for the error message.
-const WATCHDOG: &str = r#"
-parent=$1; log=$2; shift 2
-"$@" >"$log" 2>&1 &
-child=$!
-while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
-kill -0 "$parent" 2>/dev/null || rm -f "$log"
-kill -TERM "$child" 2>/dev/null
-kill -TERM -$$
-"#;
-
-/// Starts `command` under [`WATCHDOG`] for `parent`, in a process group of its own.
-fn watchdog(parent: u32, log: &Path, command: &[&std::ffi::OsStr]) -> std::io::Result<Child> {
-    Command::new("sh")
-        .args(["-c", WATCHDOG, "sh"])
-        .arg(parent.to_string())
-        .arg(log)
-        .args(command)
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-}
-
-struct Emulator {
-    host: String,
-    /// The watchdog (kept so it is reaped if it exits while we run).
-    _watchdog: Mutex<Child>,
-}
-
-static EMULATOR: OnceLock<Result<Emulator, String>> = OnceLock::new();
-
-fn required() -> bool {
-    std::env::var("MKTPOST_REQUIRE_FIRESTORE").is_ok_and(|v| v == "1")
-}
-
-/// The shared emulator, or `None` (after saying so) when this machine cannot run it.
-fn emulator() -> Option<&'static Emulator> {
-    match EMULATOR.get_or_init(start_emulator) {
-        Ok(e) => Some(e),
-        Err(why) if required() => {
-            panic!("MKTPOST_REQUIRE_FIRESTORE=1 but the Firestore emulator cannot run: {why}")
-        }
-        Err(why) => {
-            eprintln!(
-                "SKIPPED: firestore emulator not available ({why}); \
-                 set MKTPOST_REQUIRE_FIRESTORE=1 to fail instead"
-            );
-            None
-        }
-    }
-}
-
-fn find_jar() -> Result<PathBuf, String> {
-    let given = std::env::var_os("FIRESTORE_EMULATOR_JAR").map(PathBuf::from);
-    let listed = || {
-        Command::new("dpkg")
-            .args(["-L", "google-cloud-cli-firestore-emulator"])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .and_then(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .find(|l| l.ends_with(".jar"))
-                    .map(PathBuf::from)
-            })
-    };
-    let jar = given
-        .or_else(listed)
-        .unwrap_or_else(|| PathBuf::from(KNOWN_JAR));
-    if jar.is_file() {
-        Ok(jar)
-    } else {
-        Err(format!(
-            "no emulator jar (package google-cloud-cli-firestore-emulator, or set \
-             FIRESTORE_EMULATOR_JAR); looked at {}",
-            jar.display()
-        ))
-    }
-}
-
-fn start_emulator() -> Result<Emulator, String> {
-    let java = Command::new("java")
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !java.is_ok_and(|s| s.success()) {
-        return Err("`java` is not installed".into());
-    }
-    let jar = find_jar()?;
-    // The port is free when we look; another process may take it before java binds, so a
-    // failed start is tried again on a new port.
-    let mut last = String::new();
-    for _ in 0..3 {
-        match start_on_free_port(&jar) {
-            Ok(e) => return Ok(e),
-            Err(why) => last = why,
-        }
-    }
-    Err(last)
-}
-
-fn start_on_free_port(jar: &Path) -> Result<Emulator, String> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port: {e}"))?
-        .port();
-    let log = std::env::temp_dir().join(format!(
-        "mktpost-firestore-emulator-{}-{port}.log",
-        std::process::id()
-    ));
-    let port_arg = format!("--port={port}");
-    // The quick (C1-only) JIT and the serial collector leave the cores to the tests: on a
-    // 2-core machine they took this file from about 37 s to about 25 s.
-    let command = [
-        "java".as_ref(),
-        "-XX:TieredStopAtLevel=1".as_ref(),
-        "-XX:+UseSerialGC".as_ref(),
-        "-cp".as_ref(),
-        jar.as_os_str(),
-        MAIN_CLASS.as_ref(),
-        "start".as_ref(),
-        "--host=127.0.0.1".as_ref(),
-        port_arg.as_ref(),
-    ];
-    let mut watchdog = watchdog(std::process::id(), &log, &command)
-        .map_err(|e| format!("cannot spawn sh: {e}"))?;
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains(READY_LINE) {
-            return Ok(Emulator {
-                host: format!("127.0.0.1:{port}"),
-                _watchdog: Mutex::new(watchdog),
-            });
-        }
-        if let Ok(Some(status)) = watchdog.try_wait() {
-            let _ = std::fs::remove_file(&log);
-            let tail: String = text.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
-            return Err(format!("the emulator exited ({status}): {tail}"));
-        }
-        if Instant::now() > deadline {
-            // Take the group down now rather than at exit: this one will not be used.
-            let _ = Command::new("kill")
-                .args(["-s", "TERM", "--", &format!("-{}", watchdog.id())])
-                .status();
-            return Err(format!(
-                "the emulator was not ready after {READY_TIMEOUT:?}"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn fresh_project() -> String {
-    format!(
-        "mktpost-test-{}",
-        &Uuid::new_v4().simple().to_string()[..16]
-    )
-}
-
 /// A store on a project of its own, or `None` when the emulator is skipped.
 async fn fresh() -> Option<FirestoreStore> {
-    let emulator = emulator()?;
-    let store = FirestoreStore::connect(&fresh_project(), DEFAULT_DATABASE, Some(&emulator.host))
+    let emulator = emulator::shared()?;
+    let store = FirestoreStore::connect(&fresh_project(), DEFAULT_DATABASE, Some(emulator.host()))
         .await
         .expect("open the firestore store on the emulator");
     Some(store)
@@ -241,11 +59,13 @@ async fn the_whole_suite_runs_on_one_shared_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_connect_opens_a_firestore_url() {
-    let Some(emulator) = emulator() else { return };
+    let Some(emulator) = emulator::shared() else {
+        return;
+    };
     let url = format!(
         "firestore://{}/{DEFAULT_DATABASE}?emulator_host={}",
         fresh_project(),
-        emulator.host
+        emulator.host()
     );
     let s = store::connect(&url).await.expect("connect");
     s.ping().await.expect("ping");
@@ -309,14 +129,16 @@ async fn eight_concurrent_transitions_of_one_post_have_one_winner() {
 /// released.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_aborted_by_a_transactions_lock_is_retried_and_succeeds() {
-    let Some(emulator) = emulator() else { return };
+    let Some(emulator) = emulator::shared() else {
+        return;
+    };
     let Some(store) = fresh().await else { return };
     let lease = "contended-lease";
     let doc = store.lease_document(lease);
     let (documents, _) = doc
         .split_once("/documents/")
         .expect("a document name has /documents/");
-    let base = format!("http://{}/v1/{documents}/documents", emulator.host);
+    let base = format!("http://{}/v1/{documents}/documents", emulator.host());
     let http = reqwest::Client::new();
     let call = |method: &'static str, body: Value| {
         let request = http.post(format!("{base}:{method}")).json(&body);
@@ -673,4 +495,20 @@ fn the_watchdog_kills_its_command_once_the_parent_is_gone() {
     }
     assert!(dog.wait().is_ok(), "the watchdog ended too");
     assert!(!log.exists(), "the log of a finished run is removed");
+}
+
+#[test]
+fn fresh_project_ids_are_valid_and_distinct() {
+    let (a, b) = (fresh_project(), fresh_project());
+    assert_ne!(a, b);
+    for id in [a, b] {
+        assert!((6..=30).contains(&id.len()), "{id}");
+        assert!(id.starts_with(|c: char| c.is_ascii_lowercase()), "{id}");
+        assert!(!id.ends_with('-'), "{id}");
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "{id}"
+        );
+    }
 }

@@ -1,213 +1,51 @@
-//! The active scheduler's heartbeat: when it last ticked and what it did, for `/readyz`,
-//! `/metrics` and operators. Written by the active instance only, where every process of the
-//! deployment can read it: in Redis (`<namespace>:scheduler:heartbeat`) when Redis is
-//! configured, else in `<DATA_DIR>/scheduler-heartbeat.json` (the embedded default runs on one
-//! machine). A write carrying an older fencing token than the stored one is dropped, so a
-//! deposed instance cannot overwrite its successor's heartbeat.
+//! Turning the scheduler's reports into the heartbeat kept in `jobs::heartbeat`, which the web
+//! tier reads for `/readyz` and `/metrics`.
 
 use crate::due::TickReport;
 use crate::sweeps::SweepReport;
 use chrono::{DateTime, Utc};
-use jobs::context::JobContext;
-use jobs::locks::Locks;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::LazyLock;
+pub use jobs::heartbeat::{Heartbeat, STALE_AFTER, SweepRecord, TickSummary, heartbeat, record};
 use std::time::Duration;
 
-/// A heartbeat older than this means no scheduler is active (a few lease TTLs).
-pub const STALE_AFTER: Duration = Duration::from_secs(30);
-/// How long Redis keeps a heartbeat nobody refreshes (a retired namespace cleans itself up).
-const REDIS_TTL: Duration = Duration::from_secs(24 * 3600);
-
-/// The last tick, in counts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TickSummary {
-    /// Rows the due index returned.
-    pub due: usize,
-    /// Posts enqueued.
-    pub enqueued: usize,
-    /// Posts cancelled, rescheduled or taken by another instance in between.
-    pub lost_races: usize,
-    /// Posts left for the next tick after a store or queue error.
-    pub failed: usize,
-    /// The latest enqueue of the tick, in milliseconds after its time.
-    pub max_late_ms: Option<i64>,
-    /// How long the tick took.
-    pub took_ms: u64,
-    /// The tick's error, if it failed as a whole.
-    pub error: Option<String>,
-}
-
-impl TickSummary {
-    /// Summarises a tick that took `took`.
-    pub fn of(result: &Result<TickReport, crate::SchedulerError>, took: Duration) -> Self {
-        let took_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-        match result {
-            Ok(r) => Self {
-                due: r.due,
-                enqueued: r.enqueued.len(),
-                lost_races: r.lost_races,
-                failed: r.failed,
-                max_late_ms: r.max_late_ms(),
-                took_ms,
-                error: None,
-            },
-            Err(e) => Self {
-                took_ms,
-                error: Some(e.to_string()),
-                ..Self::default()
-            },
-        }
-    }
-}
-
-/// The last run of one sweep.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SweepRecord {
-    pub at: DateTime<Utc>,
-    pub ok: bool,
-    /// `found 3, done 3, skipped 0`, or the error.
-    pub summary: String,
-}
-
-impl SweepRecord {
-    /// Records a finished sweep.
-    pub fn of(at: DateTime<Utc>, result: &Result<SweepReport, crate::SchedulerError>) -> Self {
-        match result {
-            Ok(r) => Self {
-                at,
-                ok: true,
-                summary: format!("found {}, done {}, skipped {}", r.found, r.done, r.skipped),
-            },
-            Err(e) => Self {
-                at,
-                ok: false,
-                summary: e.to_string(),
-            },
-        }
-    }
-}
-
-/// What the active scheduler last reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Heartbeat {
-    /// `<host>-<pid>-<random>` of the active instance.
-    pub instance: String,
-    /// The fencing token of its lease (grows with every takeover).
-    pub fencing_token: i64,
-    /// When it became active.
-    pub active_since: DateTime<Utc>,
-    /// When it last ticked.
-    pub at: DateTime<Utc>,
-    pub last_tick: TickSummary,
-    /// Posts enqueued since it became active.
-    pub enqueued_total: u64,
-    /// The last run of each sweep, by sweep name.
-    pub sweeps: BTreeMap<String, SweepRecord>,
-}
-
-impl Heartbeat {
-    /// How long ago the last tick was.
-    pub fn age(&self, now: DateTime<Utc>) -> Duration {
-        (now - self.at).to_std().unwrap_or(Duration::ZERO)
-    }
-
-    /// True while the last tick is recent enough ([`STALE_AFTER`]) to believe a scheduler runs.
-    pub fn is_fresh(&self, now: DateTime<Utc>) -> bool {
-        self.age(now) <= STALE_AFTER
-    }
-}
-
-/// Where heartbeats are kept.
-enum Place {
-    Redis {
-        conn: redis::aio::ConnectionManager,
-        key: String,
-    },
-    File(PathBuf),
-}
-
-fn place(ctx: &JobContext) -> Place {
-    match &ctx.locks {
-        Locks::Redis { conn, prefix } => Place::Redis {
-            conn: conn.clone(),
-            key: format!("{prefix}:scheduler:heartbeat"),
+/// Summarises a tick that took `took`.
+pub fn tick_summary(
+    result: &Result<TickReport, crate::SchedulerError>,
+    took: Duration,
+) -> TickSummary {
+    let took_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    match result {
+        Ok(r) => TickSummary {
+            due: r.due,
+            enqueued: r.enqueued.len(),
+            lost_races: r.lost_races,
+            failed: r.failed,
+            max_late_ms: r.max_late_ms(),
+            took_ms,
+            error: None,
         },
-        Locks::Store(_) => Place::File(ctx.config.data_dir.join("scheduler-heartbeat.json")),
+        Err(e) => TickSummary {
+            took_ms,
+            error: Some(e.to_string()),
+            ..TickSummary::default()
+        },
     }
 }
 
-/// Sets the heartbeat unless a newer holder (larger fencing token) already wrote one.
-static WRITE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-local current = redis.call('GET', KEYS[1])
-if current then
-  local ok, doc = pcall(cjson.decode, current)
-  if ok and type(doc) == 'table' and tonumber(doc.fencing_token)
-     and tonumber(doc.fencing_token) > tonumber(ARGV[2]) then
-    return 0
-  end
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-return 1
-",
-    )
-});
-
-/// The active scheduler's last heartbeat, or `None` if none was ever written (or it cannot be
-/// read). Check [`Heartbeat::is_fresh`]: a heartbeat is kept after its scheduler stops.
-pub async fn heartbeat(ctx: &JobContext) -> Option<Heartbeat> {
-    let raw = match place(ctx) {
-        Place::Redis { mut conn, key } => {
-            match redis::cmd("GET")
-                .arg(&key)
-                .query_async::<Option<String>>(&mut conn)
-                .await
-            {
-                Ok(v) => v?,
-                Err(e) => {
-                    tracing::debug!(error = %e, "cannot read the scheduler heartbeat");
-                    return None;
-                }
-            }
-        }
-        Place::File(path) => tokio::fs::read_to_string(path).await.ok()?,
-    };
-    serde_json::from_str(&raw).ok()
-}
-
-/// Writes `beat` (the active instance calls this after its ticks). Failures are returned for the
-/// caller to log; the scheduler keeps working without a heartbeat.
-pub async fn record(ctx: &JobContext, beat: &Heartbeat) -> Result<(), String> {
-    let json = serde_json::to_string(beat).map_err(|e| e.to_string())?;
-    match place(ctx) {
-        Place::Redis { mut conn, key } => WRITE
-            .key(key)
-            .arg(json)
-            .arg(beat.fencing_token)
-            .arg(u64::try_from(REDIS_TTL.as_millis()).unwrap_or(u64::MAX))
-            .invoke_async::<i64>(&mut conn)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string()),
-        Place::File(path) => {
-            if let Ok(current) = tokio::fs::read_to_string(&path).await
-                && let Ok(current) = serde_json::from_str::<Heartbeat>(&current)
-                && current.fencing_token > beat.fencing_token
-            {
-                return Ok(());
-            }
-            // Write then rename, so readers never see half a file.
-            let tmp = path.with_extension(format!("json.{}.tmp", beat.instance));
-            tokio::fs::write(&tmp, json)
-                .await
-                .map_err(|e| e.to_string())?;
-            tokio::fs::rename(&tmp, &path)
-                .await
-                .map_err(|e| e.to_string())
-        }
+/// Records a finished sweep.
+pub fn sweep_record(
+    at: DateTime<Utc>,
+    result: &Result<SweepReport, crate::SchedulerError>,
+) -> SweepRecord {
+    match result {
+        Ok(r) => SweepRecord {
+            at,
+            ok: true,
+            summary: format!("found {}, done {}, skipped {}", r.found, r.done, r.skipped),
+        },
+        Err(e) => SweepRecord {
+            at,
+            ok: false,
+            summary: e.to_string(),
+        },
     }
 }

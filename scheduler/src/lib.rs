@@ -197,9 +197,10 @@ impl Scheduler {
                 running.remove(&sweep);
                 log_sweep(sweep, &result);
                 if let Some(a) = active.as_mut() {
-                    a.beat
-                        .sweeps
-                        .insert(sweep.name().to_owned(), SweepRecord::of(at, &result));
+                    a.beat.sweeps.insert(
+                        sweep.name().to_owned(),
+                        heartbeat::sweep_record(at, &result),
+                    );
                     a.beat_written_at = None;
                 }
             }
@@ -258,7 +259,10 @@ impl Scheduler {
                         || tracing::warn!(error = %e, "tick failed; retrying next tick"),
                     );
                 }
-                merge(&mut summary, &TickSummary::of(&result, Duration::ZERO));
+                merge(
+                    &mut summary,
+                    &heartbeat::tick_summary(&result, Duration::ZERO),
+                );
                 if !more || started.elapsed() >= settings.lease_ttl / 3 {
                     break;
                 }

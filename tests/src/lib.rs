@@ -1,6 +1,7 @@
 //! The end-to-end test harness: [`TestApp`] starts the sandbox, the web tier and a worker
-//! in-process on random ports against a fresh, isolated store (a temp SQLite file or a new
-//! PostgreSQL database) and a random Redis key namespace, and offers helpers that act like a
+//! in-process on random ports against a fresh, isolated store (a temp SQLite file, a new
+//! PostgreSQL database, or a new project on the shared Firestore emulator) and a random Redis
+//! key namespace, and offers helpers that act like a
 //! creator (`sign_in`, `connect_tiktok`).
 
 use anyhow::{Context, Result, bail};
@@ -8,6 +9,7 @@ use jobs::config::Config;
 use jobs::context::JobContext;
 use jobs::queue::Queue;
 use jobs::store::DynStore;
+use jobs::store::firestore::emulator as firestore;
 use reqwest::header::{LOCATION, ORIGIN};
 use sandbox::{IdTokenRequest, IdTokenVariant, SandboxConfig, SandboxHandle};
 use std::sync::Arc;
@@ -19,6 +21,28 @@ use tokio_util::sync::CancellationToken;
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// A project of its own on the test binary's shared Firestore emulator
+    /// (`jobs::store::firestore::emulator`).
+    Firestore,
+}
+
+impl Backend {
+    /// Whether this backend can run here. Only Firestore may not: without Java or the emulator
+    /// jar this prints a `SKIPPED:` line and answers false, and the test should return at once
+    /// (`TestApp::start` would fail). With `MKTPOST_REQUIRE_FIRESTORE=1` it panics instead, so a
+    /// green run never claims Firestore coverage it did not have.
+    ///
+    /// ```ignore
+    /// if !backend.available() {
+    ///     return Ok(());
+    /// }
+    /// ```
+    pub fn available(self) -> bool {
+        match self {
+            Backend::Sqlite | Backend::Postgres => true,
+            Backend::Firestore => firestore::shared().is_some(),
+        }
+    }
 }
 
 /// A running MKT POST with its sandbox.
@@ -113,11 +137,22 @@ impl TestApp {
         config.queue_namespace = format!("test_{}", random_suffix());
         config.job_max_attempts = 3;
         let mut pg_db = None;
-        if backend == Backend::Postgres {
-            let (name, url) = create_pg_database().await?;
-            config.database_url = jobs::config::Secret::new(url);
-            config.store_kind = jobs::config::StoreKind::Postgres;
-            pg_db = Some(name);
+        match backend {
+            Backend::Sqlite => {}
+            Backend::Postgres => {
+                let (name, url) = create_pg_database().await?;
+                config.database_url = jobs::config::Secret::new(url);
+                config.store_kind = jobs::config::StoreKind::Postgres;
+                pg_db = Some(name);
+            }
+            Backend::Firestore => {
+                let emulator = firestore::shared().context(
+                    "the Firestore emulator is not available: check `Backend::available` first",
+                )?;
+                let project = firestore::fresh_project();
+                config.database_url = jobs::config::Secret::new(emulator.database_url(&project));
+                config.store_kind = jobs::config::StoreKind::Firestore;
+            }
         }
         tweak(&mut config);
         let config = Arc::new(config);

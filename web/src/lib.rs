@@ -59,6 +59,7 @@ pub fn build_app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .merge(pages::router())
         .merge(auth)
         .merge(api)

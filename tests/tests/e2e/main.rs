@@ -1,5 +1,7 @@
 //! End-to-end tests over real HTTP: the sandbox for TikTok and Google, real Redis, SQLite and
-//! PostgreSQL. One binary, one module per user flow.
+//! PostgreSQL, and Google's Firestore emulator (one per run of this binary, started by the first
+//! Firestore test; `SKIPPED:` without Java or the jar unless `MKTPOST_REQUIRE_FIRESTORE=1`).
+//! One binary, one module per user flow.
 
 mod crash;
 mod health;

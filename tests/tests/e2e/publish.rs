@@ -180,6 +180,15 @@ async fn a_multi_chunk_video_publishes_once_with_its_bytes_on_postgres() -> Resu
     publishes_once_with_the_original_bytes(Backend::Postgres).await
 }
 
+/// The whole flow once on Firestore (the emulator): sign-in, connect, upload, post, publish.
+#[tokio::test]
+async fn a_multi_chunk_video_publishes_once_with_its_bytes_on_firestore() -> Result<()> {
+    if !Backend::Firestore.available() {
+        return Ok(());
+    }
+    publishes_once_with_the_original_bytes(Backend::Firestore).await
+}
+
 /// Injects `fault`, publishes, and checks the post ends `expect` with exactly one TikTok post
 /// (when published) and nothing left in staging.
 async fn with_fault(fault: FaultSpec, expect: &str) -> Result<Value> {

@@ -1,5 +1,6 @@
-//! The scheduler inside the running app (real Redis, SQLite or PostgreSQL, the sandbox), and the
-//! web tier's access log: what a line holds, and that old days are deleted.
+//! The scheduler inside the running app (real Redis, SQLite, PostgreSQL or the Firestore
+//! emulator, the sandbox), and the web tier's access log: what a line holds, and that old days
+//! are deleted.
 
 use anyhow::Result;
 use chrono::{Duration, Utc};
@@ -116,6 +117,14 @@ async fn scheduled_posts_go_out_from_the_running_app_sqlite() -> Result<()> {
 #[tokio::test]
 async fn scheduled_posts_go_out_from_the_running_app_postgres() -> Result<()> {
     scheduled_posts_go_out_from_the_running_app(Backend::Postgres).await
+}
+
+#[tokio::test]
+async fn scheduled_posts_go_out_from_the_running_app_firestore() -> Result<()> {
+    if !Backend::Firestore.available() {
+        return Ok(());
+    }
+    scheduled_posts_go_out_from_the_running_app(Backend::Firestore).await
 }
 
 fn read_lines(dir: &std::path::Path) -> (String, Vec<AccessLine>) {

@@ -1,11 +1,33 @@
-//! Liveness and readiness.
+//! Liveness, readiness and metrics.
+//!
+//! `/readyz` answers for this process's dependencies (store, queue): a 503 takes the web
+//! process out of its load balancer. The scheduler is reported there too (`checks.scheduler`:
+//! `ok`, `stale` or `missing`, with its last heartbeat) but does not turn the answer into a 503
+//! by default: a dead scheduler is not a reason to stop serving creators, and pulling every web
+//! process would make it worse. A monitor that should go red when the scheduler dies asks
+//! `/readyz?require=scheduler`, or alerts on `mktpost_scheduler_up == 0` from `/metrics`.
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use jobs::heartbeat::{self, Heartbeat};
+use jobs::queue::QueueStats;
+use serde::Deserialize;
 use serde_json::json;
+use sha2::Digest as _;
+use std::fmt::Write as _;
+
+/// The job types whose queues `/metrics` reports.
+const JOB_NAMES: [&str; 4] = [
+    jobs::publish::NAME,
+    jobs::poll_status::NAME,
+    jobs::refresh_token::NAME,
+    jobs::disconnect_account::NAME,
+];
 
 /// Alive: the process answers. Never touches dependencies (a slow database must not get the
 /// process killed by its supervisor).
@@ -13,9 +35,58 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready: the store and the queue answer. 503 names each failing dependency.
-pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let (store, queue) = tokio::join!(state.store.ping(), state.queue.ping());
+#[derive(Debug, Deserialize)]
+pub struct ReadyQuery {
+    /// `scheduler`: a stale or missing scheduler heartbeat makes the answer 503 too.
+    require: Option<String>,
+}
+
+/// What the heartbeat says about the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SchedulerHealth {
+    Ok,
+    Stale,
+    Missing,
+}
+
+impl SchedulerHealth {
+    fn of(beat: Option<&Heartbeat>, state: &AppState) -> Self {
+        match beat {
+            None => Self::Missing,
+            Some(b) if b.is_fresh_within(Utc::now(), heartbeat::stale_after(&state.config)) => {
+                Self::Ok
+            }
+            Some(_) => Self::Stale,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Stale => "stale",
+            Self::Missing => "missing",
+        }
+    }
+}
+
+/// Ready: the store and the queue answer. 503 names each failing dependency; the scheduler's
+/// heartbeat is shown, and required with `?require=scheduler`.
+pub async fn readyz(State(state): State<AppState>, Query(query): Query<ReadyQuery>) -> Response {
+    let require_scheduler = match query.require.as_deref() {
+        None | Some("") => false,
+        Some("scheduler") => true,
+        Some(other) => {
+            return ApiError::BadRequest(format!(
+                "require={other:?}: the only dependency that can be required is `scheduler`"
+            ))
+            .into_response();
+        }
+    };
+    let (store, queue, beat) = tokio::join!(
+        state.store.ping(),
+        state.queue.ping(),
+        heartbeat::heartbeat(&state.jobs)
+    );
     let mut failing = Vec::new();
     let mut checks = serde_json::Map::new();
     for (name, result) in [
@@ -33,19 +104,256 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             }
         }
     }
+    let scheduler = SchedulerHealth::of(beat.as_ref(), &state);
+    checks.insert("scheduler".into(), json!(scheduler.name()));
+    if require_scheduler && scheduler != SchedulerHealth::Ok {
+        failing.push("scheduler");
+    }
+    let scheduler_detail = beat.map(|b| {
+        json!({
+            "instance": b.instance,
+            "active_since": b.active_since,
+            "last_tick_at": b.at,
+            "age_ms": u64::try_from(b.age(Utc::now()).as_millis()).unwrap_or(u64::MAX),
+            "enqueued_total": b.enqueued_total,
+            "last_tick": b.last_tick,
+            "sweeps": b.sweeps,
+        })
+    });
     if failing.is_empty() {
+        let status = if scheduler == SchedulerHealth::Ok {
+            "ready"
+        } else {
+            "degraded"
+        };
         (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "checks": checks })),
+            Json(json!({ "status": status, "checks": checks, "scheduler": scheduler_detail })),
         )
+            .into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({
                 "status": "not_ready",
                 "checks": checks,
+                "scheduler": scheduler_detail,
                 "error": { "code": "not_ready", "message": format!("unavailable: {}", failing.join(", ")) }
             })),
         )
+            .into_response()
+    }
+}
+
+/// Prometheus text exposition: dependencies, the scheduler's heartbeat and queue depths. Ids
+/// and counts only: no user data. With `METRICS_TOKEN` set it needs that bearer token.
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.config.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        // Digests are compared, so the time taken says nothing about the token.
+        let digest = |s: &str| sha2::Sha256::digest(s.as_bytes());
+        let ok = given.is_some_and(|g| digest(g) == digest(token.expose()));
+        if !ok {
+            return ApiError::Unauthorized {
+                code: "metrics_token_required",
+                message: "/metrics needs `Authorization: Bearer <METRICS_TOKEN>`".into(),
+            }
+            .into_response();
+        }
+    }
+    let (store, queue, beat) = tokio::join!(
+        state.store.ping(),
+        state.queue.ping(),
+        heartbeat::heartbeat(&state.jobs)
+    );
+    let mut stats = Vec::with_capacity(JOB_NAMES.len());
+    for job in JOB_NAMES {
+        stats.push((job, state.queue.stats(job).await));
+    }
+    let now = Utc::now();
+
+    let mut m = Metrics::default();
+    m.gauge(
+        "mktpost_dependency_up",
+        "1 when the dependency answers this process.",
+        &[
+            (
+                &[("dependency", "store")][..],
+                f64::from(u8::from(store.is_ok())),
+            ),
+            (
+                &[("dependency", "queue")][..],
+                f64::from(u8::from(queue.is_ok())),
+            ),
+        ],
+    );
+    let fresh = beat
+        .as_ref()
+        .is_some_and(|b| b.is_fresh_within(now, heartbeat::stale_after(&state.config)));
+    m.gauge(
+        "mktpost_scheduler_up",
+        "1 when an active scheduler's heartbeat is fresh (younger than three lease TTLs).",
+        &[(&[][..], f64::from(u8::from(fresh)))],
+    );
+    if let Some(b) = &beat {
+        m.gauge(
+            "mktpost_scheduler_heartbeat_age_seconds",
+            "Seconds since the active scheduler last ticked.",
+            &[(&[][..], b.age(now).as_secs_f64())],
+        );
+        m.gauge(
+            "mktpost_scheduler_fencing_token",
+            "Fencing token of the active scheduler's lease (grows with every takeover).",
+            &[(&[][..], b.fencing_token as f64)],
+        );
+        m.counter(
+            "mktpost_scheduler_enqueued_total",
+            "Due posts enqueued by the active scheduler since it became active.",
+            &[(&[][..], b.enqueued_total as f64)],
+        );
+        let t = &b.last_tick;
+        m.gauge(
+            "mktpost_scheduler_last_tick_posts",
+            "Posts in the last tick, by outcome.",
+            &[
+                (&[("outcome", "due")][..], t.due as f64),
+                (&[("outcome", "enqueued")][..], t.enqueued as f64),
+                (&[("outcome", "lost_race")][..], t.lost_races as f64),
+                (&[("outcome", "failed")][..], t.failed as f64),
+            ],
+        );
+        m.gauge(
+            "mktpost_scheduler_last_tick_duration_seconds",
+            "How long the last tick took.",
+            &[(&[][..], t.took_ms as f64 / 1000.0)],
+        );
+        m.gauge(
+            "mktpost_scheduler_last_tick_max_late_seconds",
+            "The latest enqueue of the last tick, after its scheduled time (0 when none).",
+            &[(&[][..], t.max_late_ms.unwrap_or(0).max(0) as f64 / 1000.0)],
+        );
+        let sweeps: Vec<(String, f64, f64)> = b
+            .sweeps
+            .iter()
+            .map(|(name, r)| {
+                (
+                    name.clone(),
+                    r.at.timestamp() as f64,
+                    f64::from(u8::from(r.ok)),
+                )
+            })
+            .collect();
+        m.gauge_owned(
+            "mktpost_scheduler_sweep_last_run_timestamp_seconds",
+            "When each sweep last ran (Unix time).",
+            "sweep",
+            sweeps.iter().map(|(n, at, _)| (n.as_str(), *at)),
+        );
+        m.gauge_owned(
+            "mktpost_scheduler_sweep_ok",
+            "1 when the sweep's last run succeeded.",
+            "sweep",
+            sweeps.iter().map(|(n, _, ok)| (n.as_str(), *ok)),
+        );
+    }
+    let mut samples: Vec<(Vec<(&str, &str)>, f64)> = Vec::new();
+    for (job, s) in &stats {
+        let Ok(s) = s else { continue };
+        let QueueStats {
+            pending,
+            active,
+            scheduled,
+            done,
+            failed,
+            dead,
+        } = *s;
+        for (st, n) in [
+            ("pending", pending),
+            ("active", active),
+            ("scheduled", scheduled),
+            ("done", done),
+            ("failed", failed),
+            ("dead", dead),
+        ] {
+            samples.push((vec![("job", *job), ("state", st)], n as f64));
+        }
+    }
+    let refs: Vec<(&[(&str, &str)], f64)> =
+        samples.iter().map(|(l, v)| (l.as_slice(), *v)).collect();
+    m.gauge(
+        "mktpost_queue_tasks",
+        "Tasks in each job queue, by state (dead tasks are replayable).",
+        &refs,
+    );
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.out,
+    )
+        .into_response()
+}
+
+/// A tiny writer for the Prometheus text format (names and label values are ours, so only the
+/// format's own escapes are needed).
+#[derive(Default)]
+struct Metrics {
+    out: String,
+}
+
+impl Metrics {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let v = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                let _ = write!(self.out, "{k}=\"{v}\"");
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, samples: &[(&[(&str, &str)], f64)]) {
+        self.family(name, "gauge", help);
+        for (labels, value) in samples {
+            self.sample(name, labels, *value);
+        }
+    }
+
+    fn counter(&mut self, name: &str, help: &str, samples: &[(&[(&str, &str)], f64)]) {
+        self.family(name, "counter", help);
+        for (labels, value) in samples {
+            self.sample(name, labels, *value);
+        }
+    }
+
+    fn gauge_owned<'a>(
+        &mut self,
+        name: &str,
+        help: &str,
+        label: &str,
+        samples: impl Iterator<Item = (&'a str, f64)>,
+    ) {
+        self.family(name, "gauge", help);
+        for (v, value) in samples {
+            self.sample(name, &[(label, v)], value);
+        }
     }
 }
