@@ -170,7 +170,8 @@ async fn start_sandbox(
     Ok(sandbox::Sandbox::start(cfg).await?)
 }
 
-/// All in one process: sandbox, worker, scheduler and web on SQLite under DATA_DIR.
+/// All in one process: sandbox, worker, scheduler and web, on the configured store (SQLite under
+/// DATA_DIR by default).
 async fn dev(config: Arc<Config>) -> anyhow::Result<()> {
     let sandbox = start_sandbox(&config, config.sandbox_bind).await?;
     let ctx = context(&config).await?;
