@@ -94,6 +94,8 @@ pub struct SchedulerConfig {
     pub stuck_processing_after: Duration,
     /// `STUCK_DISCONNECTING_SECS`, default 600.
     pub stuck_disconnecting_after: Duration,
+    /// `STUCK_ERASING_SECS`, default 600: an unfinished erasure gets its job pushed again.
+    pub stuck_erasing_after: Duration,
     /// `TOKEN_REFRESH_JITTER_SECS`, default 60: refresh jobs are spread over this.
     pub token_refresh_jitter: Duration,
     /// `STAGING_ORPHAN_GRACE_HOURS`, default 24: a staged object without a media row is deleted
@@ -107,6 +109,8 @@ pub struct SchedulerConfig {
     pub cron_stuck_posts: String,
     /// `SCHEDULER_CRON_DISCONNECTING`, default `15 */5 * * * *`.
     pub cron_disconnecting: String,
+    /// `SCHEDULER_CRON_ERASING_USERS`, default `20 */5 * * * *`.
+    pub cron_erasing_users: String,
     /// `SCHEDULER_CRON_EXPIRED_MEDIA`, default `45 */10 * * * *`.
     pub cron_expired_media: String,
     /// `SCHEDULER_CRON_OLD_LOGS`, default `5 7 * * * *` (hourly).
@@ -568,12 +572,14 @@ fn scheduler_config(v: &Vars<'_>) -> Result<SchedulerConfig, ConfigError> {
         stuck_uploading_after: secs("STUCK_UPLOADING_SECS", "900")?,
         stuck_processing_after: secs("STUCK_PROCESSING_SECS", "600")?,
         stuck_disconnecting_after: secs("STUCK_DISCONNECTING_SECS", "600")?,
+        stuck_erasing_after: secs("STUCK_ERASING_SECS", "600")?,
         token_refresh_jitter: secs("TOKEN_REFRESH_JITTER_SECS", "60")?,
         staging_orphan_grace: hours("STAGING_ORPHAN_GRACE_HOURS", "24")?,
         job_record_ttl: hours("JOB_RECORD_TTL_HOURS", "168")?,
         cron_refresh_tokens: cron("SCHEDULER_CRON_REFRESH_TOKENS", "0 */5 * * * *")?,
         cron_stuck_posts: cron("SCHEDULER_CRON_STUCK_POSTS", "30 * * * * *")?,
         cron_disconnecting: cron("SCHEDULER_CRON_DISCONNECTING", "15 */5 * * * *")?,
+        cron_erasing_users: cron("SCHEDULER_CRON_ERASING_USERS", "20 */5 * * * *")?,
         cron_expired_media: cron("SCHEDULER_CRON_EXPIRED_MEDIA", "45 */10 * * * *")?,
         cron_old_logs: cron("SCHEDULER_CRON_OLD_LOGS", "5 7 * * * *")?,
         cron_job_records: cron("SCHEDULER_CRON_JOB_RECORDS", "50 37 * * * *")?,

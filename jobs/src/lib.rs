@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod config;
 pub mod context;
 pub mod disconnect_account;
+pub mod erase_user;
 pub mod heartbeat;
 pub mod identity;
 pub mod locks;

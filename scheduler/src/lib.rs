@@ -37,7 +37,7 @@ pub use job_records::trim_finished_jobs;
 pub use settings::{CronSettings, SchedulerSettings, Sweep};
 pub use sweeps::{
     RecentPushes, SweepReport, delete_expired_media, delete_old_logs, reconcile_stuck_posts,
-    refresh_expiring_tokens, retry_disconnecting_accounts,
+    refresh_expiring_tokens, retry_disconnecting_accounts, retry_erasing_users,
 };
 
 use chrono::{DateTime, Utc};
@@ -109,6 +109,7 @@ impl Shared {
             Sweep::DisconnectingAccounts => {
                 retry_disconnecting_accounts(ctx, settings, now, recent).await
             }
+            Sweep::ErasingUsers => retry_erasing_users(ctx, settings, now, recent).await,
             Sweep::ExpiredMedia => delete_expired_media(ctx, settings, now).await,
             Sweep::OldLogs => delete_old_logs(settings, now).await,
             Sweep::JobRecords => trim_finished_jobs(&ctx.queue, settings.job_record_ttl, now).await,

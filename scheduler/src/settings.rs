@@ -20,6 +20,8 @@ pub enum Sweep {
     StuckPosts,
     /// Re-push `disconnect_account` for accounts stuck in `disconnecting`.
     DisconnectingAccounts,
+    /// Re-push `erase_user` for users whose erasure is unfinished.
+    ErasingUsers,
     /// Delete staged media past their deadline.
     ExpiredMedia,
     /// Delete access logs older than the retention.
@@ -30,10 +32,11 @@ pub enum Sweep {
 
 impl Sweep {
     /// Every sweep, in the order they run when several are due at once.
-    pub const ALL: [Sweep; 6] = [
+    pub const ALL: [Sweep; 7] = [
         Sweep::StuckPosts,
         Sweep::RefreshTokens,
         Sweep::DisconnectingAccounts,
+        Sweep::ErasingUsers,
         Sweep::ExpiredMedia,
         Sweep::OldLogs,
         Sweep::JobRecords,
@@ -45,6 +48,7 @@ impl Sweep {
             Sweep::RefreshTokens => "refresh_tokens",
             Sweep::StuckPosts => "stuck_posts",
             Sweep::DisconnectingAccounts => "disconnecting_accounts",
+            Sweep::ErasingUsers => "erasing_users",
             Sweep::ExpiredMedia => "expired_media",
             Sweep::OldLogs => "old_logs",
             Sweep::JobRecords => "job_records",
@@ -63,6 +67,8 @@ pub struct CronSettings {
     pub stuck_posts: String,
     /// `SCHEDULER_CRON_DISCONNECTING`, default every 5 minutes.
     pub disconnecting_accounts: String,
+    /// `SCHEDULER_CRON_ERASING_USERS`, default every 5 minutes.
+    pub erasing_users: String,
     /// `SCHEDULER_CRON_EXPIRED_MEDIA`, default every 10 minutes.
     pub expired_media: String,
     /// `SCHEDULER_CRON_OLD_LOGS`, default hourly (deletion works by whole days; hourly bounds
@@ -80,6 +86,7 @@ impl CronSettings {
             refresh_tokens: c.cron_refresh_tokens.clone(),
             stuck_posts: c.cron_stuck_posts.clone(),
             disconnecting_accounts: c.cron_disconnecting.clone(),
+            erasing_users: c.cron_erasing_users.clone(),
             expired_media: c.cron_expired_media.clone(),
             old_logs: c.cron_old_logs.clone(),
             job_records: c.cron_job_records.clone(),
@@ -94,6 +101,7 @@ impl CronSettings {
             Sweep::RefreshTokens => &self.refresh_tokens,
             Sweep::StuckPosts => &self.stuck_posts,
             Sweep::DisconnectingAccounts => &self.disconnecting_accounts,
+            Sweep::ErasingUsers => &self.erasing_users,
             Sweep::ExpiredMedia => &self.expired_media,
             Sweep::OldLogs => &self.old_logs,
             Sweep::JobRecords => &self.job_records,
@@ -150,6 +158,9 @@ pub struct SchedulerSettings {
     /// `STUCK_DISCONNECTING_SECS`, default 600: an account still `disconnecting` after this gets
     /// `disconnect_account` again.
     pub stuck_disconnecting_after: Duration,
+    /// `STUCK_ERASING_SECS`, default 600: a user still being erased after this gets
+    /// `erase_user` again.
+    pub stuck_erasing_after: Duration,
     /// How long a sweep waits before pushing a job for the same account again while the first is
     /// still pending (workers down, a backlog), default 10 minutes. Not persisted: a failover
     /// costs at most one extra push, which the jobs tolerate.
@@ -190,6 +201,7 @@ impl SchedulerSettings {
             stuck_uploading_after: c.stuck_uploading_after,
             stuck_processing_after: c.stuck_processing_after,
             stuck_disconnecting_after: c.stuck_disconnecting_after,
+            stuck_erasing_after: c.stuck_erasing_after,
             repush_after: Duration::from_secs(600),
             sweep_batch: 500,
             token_refresh_margin: config.token_refresh_margin,

@@ -237,6 +237,38 @@ pub async fn retry_disconnecting_accounts(
     Ok(report)
 }
 
+/// Re-pushes `erase_user` for users whose erasure started more than `stuck_erasing_after` ago
+/// and is not finished (the push after the request failed, or the job died on a long TikTok
+/// outage): an erasure request is never forgotten.
+pub async fn retry_erasing_users(
+    ctx: &JobContext,
+    settings: &SchedulerSettings,
+    now: DateTime<Utc>,
+    recent: &RecentPushes,
+) -> Result<SweepReport, SchedulerError> {
+    let mut report = SweepReport::new(Sweep::ErasingUsers);
+    let before = ago(now, settings.stuck_erasing_after);
+    for user in ctx
+        .store
+        .users_erasing_before(before, settings.sweep_batch)
+        .await?
+    {
+        report.found += 1;
+        let key = format!("erase:{user}");
+        if !recent.claim(&key, now, settings.repush_after) {
+            report.skipped += 1;
+            continue;
+        }
+        tracing::info!(user_id = %user, "erasure unfinished; pushing its job again");
+        if let Err(e) = jobs::erase_user::push(ctx, user).await {
+            recent.forget(&key);
+            return Err(e.into());
+        }
+        report.done += 1;
+    }
+    Ok(report)
+}
+
 /// Deletes staged videos past their deadline (object and media row) through the staging room
 /// (`jobs::staging`), then objects left without a row for longer than `staging_orphan_grace`
 /// (an upload that crashed between writing the object and inserting its row).

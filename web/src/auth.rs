@@ -37,6 +37,10 @@ impl FromRequestParts<AppState> for CurrentUser {
             return Ok(cached.clone());
         }
         let user = authenticate(parts, state).await?;
+        // Erasure revokes every way in at once, though the rows go a moment later (the job).
+        if user.user.erasing_since.is_some() {
+            return Err(being_erased());
+        }
         parts.extensions.insert(user.clone());
         Ok(user)
     }
@@ -105,6 +109,16 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<CurrentUser, Ap
         user,
         via: AuthVia::Cookie,
     })
+}
+
+/// The answer to anyone acting as a user whose erasure is under way.
+pub fn being_erased() -> ApiError {
+    ApiError::Unauthorized {
+        code: "account_being_erased",
+        message: "this account is being erased at its owner's request; sign in again in a few \
+                  minutes to start afresh"
+            .into(),
+    }
 }
 
 /// The session cookie with the promised flags: HttpOnly, SameSite=Lax, Path=/, Secure in production.

@@ -24,7 +24,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole router with its layers.
 pub fn build_app(state: AppState) -> Router {
-    use routes::{accounts, health, keys, posts, session, tiktok, videos};
+    use routes::{accounts, health, keys, posts, privacy, session, tiktok, videos};
     let access_log_state = access_log::AccessLogState::new(&state.config);
     let auth = Router::new()
         .route(
@@ -35,7 +35,8 @@ pub fn build_app(state: AppState) -> Router {
         .route("/auth/tiktok/callback", get(tiktok::callback))
         .route_layer(from_fn_with_state(state.clone(), auth::limit_auth));
     let api = Router::new()
-        .route("/api/me", get(session::me))
+        .route("/api/me", get(session::me).delete(privacy::erase))
+        .route("/api/export", get(privacy::export))
         .route("/api/accounts", get(accounts::list))
         .route("/api/accounts/{id}", delete(accounts::disconnect))
         .route(

@@ -1,4 +1,5 @@
-// /settings: API keys. A new key is shown once, here; the list shows prefixes only.
+// /settings: API keys (a new key is shown once, here; the list shows prefixes only), and the
+// creator's data: export, and erasure after typing "erase".
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -122,5 +123,42 @@ document.addEventListener("DOMContentLoaded", () => {
       value.select();
       copyStatus.textContent = "Select the key and copy it (Ctrl+C or ⌘+C).";
     }
+  });
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  const M = window.MKT;
+  const ask = document.getElementById("erase-ask");
+  if (!ask) return;
+  const box = document.getElementById("erase-confirm");
+  const word = document.getElementById("erase-word");
+  const yes = document.getElementById("erase-yes");
+  const no = document.getElementById("erase-no");
+  const error = document.getElementById("erase-error");
+  ask.addEventListener("click", () => {
+    box.hidden = false;
+    ask.hidden = true;
+    word.focus();
+  });
+  no.addEventListener("click", () => {
+    box.hidden = true;
+    ask.hidden = false;
+    word.value = "";
+    yes.disabled = true;
+    M.showError(error, "");
+    ask.focus();
+  });
+  word.addEventListener("input", () => {
+    yes.disabled = word.value.trim().toLowerCase() !== "erase";
+  });
+  yes.addEventListener("click", async () => {
+    yes.disabled = true;
+    const r = await M.api("DELETE", "/api/me");
+    if (!r.ok) {
+      yes.disabled = false;
+      M.showError(error, r.error.message);
+      return;
+    }
+    window.location.assign("/login?erased=1");
   });
 });

@@ -52,13 +52,14 @@ use tracing::Instrument;
 
 /// THE list of jobs this worker runs. Adding a job is one line here plus its module in `jobs`.
 pub fn register_jobs(registry: Registry<JobContext>) -> Registry<JobContext> {
-    use jobs::{disconnect_account, poll_status, publish, refresh_token};
+    use jobs::{disconnect_account, erase_user, poll_status, publish, refresh_token};
     registry
         .register::<PingJob, _, _>(ping::handle)
         .register::<publish::PublishPost, _, _>(publish::handle)
         .register::<poll_status::PollStatus, _, _>(poll_status::handle)
         .register::<refresh_token::RefreshToken, _, _>(refresh_token::handle)
         .register::<disconnect_account::DisconnectAccount, _, _>(disconnect_account::handle)
+        .register::<erase_user::EraseUser, _, _>(erase_user::handle)
 }
 
 /// Runs every registered job on `queue` until `shutdown` resolves, then shuts down gracefully

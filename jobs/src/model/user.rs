@@ -16,6 +16,10 @@ pub struct User {
     pub picture: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set when the user asked for erasure (sessions and API keys are refused from then on);
+    /// `None` otherwise. The user row is deleted last, when erasure completes.
+    #[serde(default)]
+    pub erasing_since: Option<DateTime<Utc>>,
 }
 
 /// Personal data stays out of logs: `Debug` shows the id only.

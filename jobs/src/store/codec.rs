@@ -141,6 +141,7 @@ pub(crate) fn user(r: &impl Cells) -> Result<User, StoreError> {
         picture: r.opt_text("picture")?,
         created_at: r.ts("created_at")?,
         updated_at: r.ts("updated_at")?,
+        erasing_since: r.opt_ts("erasing_since")?,
     })
 }
 

@@ -4,7 +4,8 @@
 //! [`store_conformance_cases!`](crate::store_conformance_cases) for the list.
 //!
 //! The cases panic on failure, like tests. Each one creates its own users, and the cases that
-//! read across users (due posts, expiring tokens, stuck posts, expired media) place their rows
+//! read across users (due posts, expiring tokens, stuck posts, expired media, users being
+//! erased) place their rows
 //! in a past year of their own, so [`run_all`] can also run every case on one shared store.
 
 use super::{AccountRef, DuePost, DynStore, Store, StoreError};
@@ -47,6 +48,7 @@ macro_rules! store_conformance_cases {
             api_keys_are_found_by_hash_and_deleted,
             audit_events_are_listed_newest_first,
             erasing_a_user_deletes_everything_it_owns,
+            users_marked_for_erasure_are_listed_until_erased,
             oauth_states_are_taken_once_before_they_expire,
             leases_are_exclusive_until_they_expire_with_growing_fencing_tokens,
         }
@@ -299,6 +301,7 @@ pub async fn users_are_upserted_by_google_uid(store: DynStore) {
     assert_eq!(first.email, "first@example.test");
     assert_eq!(first.name, "First Name");
     assert_eq!(first.picture, None);
+    assert_eq!(first.erasing_since, None, "a new user is not being erased");
 
     let changed = GoogleProfile {
         email: "second@example.test".into(),
@@ -1638,6 +1641,110 @@ pub async fn erasing_a_user_deletes_everything_it_owns(store: DynStore) {
     store.erase_user(gone.user.id).await.expect("erasing twice");
     let back = new_user_with_uid(s, &g.user.google_uid).await;
     assert_ne!(back.id, g.user.id, "signing in again starts a new user");
+}
+
+/// Asking for erasure marks the user first: the mark keeps its first instant through later
+/// marks and sign-ins, and the sweep lists marked users of every user, oldest mark first, at or
+/// before an instant, up to the limit, until erasure deletes them. Era: 1996.
+pub async fn users_marked_for_erasure_are_listed_until_erased(store: DynStore) {
+    let base = era(1996);
+    let at = |minutes: i64| base + Duration::minutes(minutes);
+    let s = store.as_ref();
+    let a = new_user(s).await;
+    let b = new_user(s).await;
+    let c = new_user(s).await;
+    let unmarked = new_user(s).await;
+
+    let marked = s.mark_user_erasing(a.id, at(2)).await.expect("mark");
+    assert_eq!(marked.erasing_since, Some(at(2)));
+    assert_eq!(
+        (
+            &marked.google_uid,
+            &marked.email,
+            &marked.name,
+            &marked.picture
+        ),
+        (&a.google_uid, &a.email, &a.name, &a.picture),
+        "marking changes nothing of the profile"
+    );
+    assert_eq!((marked.id, marked.created_at), (a.id, a.created_at));
+    assert!(marked.updated_at >= a.updated_at);
+    assert_eq!(s.user(a.id).await.expect("user"), marked);
+
+    let again = s.mark_user_erasing(a.id, at(10)).await.expect("mark again");
+    assert_eq!(again, marked, "a second mark keeps the first instant");
+    assert_eq!(s.user(a.id).await.expect("user"), marked);
+
+    let signed_in = s
+        .upsert_user(&GoogleProfile {
+            google_uid: a.google_uid.clone(),
+            email: "back-again@example.test".into(),
+            name: "Back Again".into(),
+            picture: None,
+        })
+        .await
+        .expect("sign in again");
+    assert_eq!(signed_in.id, a.id);
+    assert_eq!(signed_in.email, "back-again@example.test");
+    assert_eq!(
+        signed_in.erasing_since,
+        Some(at(2)),
+        "signing in again keeps the mark"
+    );
+    assert_eq!(s.user(a.id).await.expect("user"), signed_in);
+    assert_eq!(
+        s.user_by_google_uid(&a.google_uid).await.expect("by uid"),
+        Some(signed_in)
+    );
+
+    s.mark_user_erasing(b.id, at(1)).await.expect("mark b");
+    s.mark_user_erasing(c.id, at(3)).await.expect("mark c");
+    assert_eq!(
+        s.user(unmarked.id).await.expect("user").erasing_since,
+        None,
+        "marks are per user"
+    );
+
+    let erasing = |before: DateTime<Utc>, limit: u32| async move {
+        s.users_erasing_before(before, limit)
+            .await
+            .expect("users_erasing_before")
+    };
+    assert_eq!(erasing(at(3), 10).await, vec![b.id, a.id, c.id]);
+    assert_eq!(erasing(at(3), 2).await, vec![b.id, a.id], "up to the limit");
+    assert_eq!(
+        erasing(at(2), 10).await,
+        vec![b.id, a.id],
+        "a mark at the instant is listed, a later one is not"
+    );
+    assert_eq!(erasing(at(0), 10).await, Vec::<UserId>::new());
+
+    s.erase_user(b.id).await.expect("erase b");
+    assert_eq!(
+        erasing(at(3), 10).await,
+        vec![a.id, c.id],
+        "erased: no longer listed"
+    );
+    assert_err!(s.user(b.id).await, StoreError::NotFound, "erased user");
+    assert_err!(
+        s.mark_user_erasing(b.id, at(4)).await,
+        StoreError::NotFound,
+        "marking an erased user"
+    );
+    assert_err!(
+        s.mark_user_erasing(UserId::new(), at(4)).await,
+        StoreError::NotFound,
+        "marking an unknown user"
+    );
+
+    s.erase_user(a.id).await.expect("erase a");
+    s.erase_user(c.id).await.expect("erase c");
+    assert_eq!(erasing(at(60), 10).await, Vec::<UserId>::new());
+    assert_eq!(
+        s.user(unmarked.id).await.expect("user"),
+        unmarked,
+        "erasing others leaves an unmarked user alone"
+    );
 }
 
 async fn new_user_with_uid(store: &dyn Store, uid: &str) -> User {

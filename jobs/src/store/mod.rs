@@ -3,8 +3,8 @@
 //! - no caller relies on a join; every entity is read and written whole;
 //! - every read or write of user data takes the `UserId`: another user's row is `NotFound`;
 //! - every state change is a compare-and-set on (state, version);
-//! - the few cross-user reads (due posts, expiring tokens, key rotation, sweeps) are named as
-//!   such and return ids or whole rows with their owner.
+//! - the few cross-user reads (due posts, expiring tokens, key rotation, erasures, sweeps) are
+//!   named as such and return ids or whole rows with their owner.
 //!
 //! Behaviour that can be built from other methods is a default method, written once here.
 
@@ -97,6 +97,19 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the user and every row it owns (accounts, posts, media rows, keys, audit events).
     /// Staged objects and TikTok revocation are the erase job's business, before this.
     async fn erase_user(&self, id: UserId) -> Result<(), StoreError>;
+    /// Marks the user as being erased since `at` (sessions and API keys are refused from then
+    /// on) and returns the stored user. Idempotent: a user already marked keeps its first
+    /// instant and is returned unchanged. Only `erasing_since` (and, on the first mark,
+    /// `updated_at`) changes; `upsert_user` never clears it. `NotFound` for an unknown user.
+    async fn mark_user_erasing(&self, id: UserId, at: DateTime<Utc>) -> Result<User, StoreError>;
+    /// Cross-user: users marked for erasure at or before `before` (still there, so their
+    /// erasure has not completed), oldest mark first, for the sweep that re-pushes the erase
+    /// job.
+    async fn users_erasing_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<UserId>, StoreError>;
 
     // ---- TikTok accounts ----
     /// Upsert keyed by (user, open_id): a reconnect updates profile, scopes and tokens, sets

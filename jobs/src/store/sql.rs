@@ -20,6 +20,8 @@ pub(crate) const DUE_POSTS: &str = due_posts!();
 
 pub(crate) const PING: &str = "SELECT 1";
 
+/// A sign-in: creates the user or updates its profile. `erasing_since` is never touched, so
+/// signing in again while an erasure runs keeps the mark.
 pub(crate) const UPSERT_USER: &str = "\
     INSERT INTO users (id, google_uid, email, name, picture, created_at, updated_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $6) \
@@ -32,7 +34,22 @@ pub(crate) const USER: &str = "SELECT * FROM users WHERE id = $1";
 
 pub(crate) const USER_BY_GOOGLE_UID: &str = "SELECT * FROM users WHERE google_uid = $1";
 
-/// Run in one transaction, children first: every table's `user_id` references `users`.
+/// Marks the user as being erased at `$2`, unless it already is: the first instant stays, and
+/// `updated_at` (`$3`) only moves with it. Returns no row for an unknown user.
+pub(crate) const MARK_USER_ERASING: &str = "\
+    UPDATE users SET \
+        updated_at = CASE WHEN erasing_since IS NULL THEN $3 ELSE updated_at END, \
+        erasing_since = COALESCE(erasing_since, $2) \
+    WHERE id = $1 \
+    RETURNING *";
+
+/// Served by the partial index `users_erasing_idx`.
+pub(crate) const USERS_ERASING_BEFORE: &str = "\
+    SELECT id FROM users WHERE erasing_since IS NOT NULL AND erasing_since <= $1 \
+    ORDER BY erasing_since, id LIMIT $2";
+
+/// Run in one transaction, children first: every table's `user_id` references `users`. The
+/// user row goes last, and with it the erasure mark (`erasing_since`).
 pub(crate) const ERASE_USER: [&str; 7] = [
     "DELETE FROM oauth_states WHERE user_id = $1",
     "DELETE FROM audit_events WHERE user_id = $1",

@@ -255,6 +255,34 @@ impl Store for SqliteStore {
         row.as_ref().map(codec::user).transpose()
     }
 
+    async fn mark_user_erasing(&self, id: UserId, at: DateTime<Utc>) -> Result<User, StoreError> {
+        let row = sqlx::query(sql::MARK_USER_ERASING)
+            .bind(id.to_string())
+            .bind(ts(at))
+            .bind(ts(codec::now()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        match row {
+            Some(row) => codec::user(&row),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn users_erasing_before(
+        &self,
+        before: DateTime<Utc>,
+        n: u32,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let rows = sqlx::query(sql::USERS_ERASING_BEFORE)
+            .bind(ts(before))
+            .bind(limit(n))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        codec::all(&rows, |r| Ok(UserId(r.uuid("id")?)))
+    }
+
     async fn erase_user(&self, id: UserId) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         for statement in sql::ERASE_USER {

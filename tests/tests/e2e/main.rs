@@ -7,5 +7,6 @@ mod crash;
 mod health;
 mod identity;
 mod media;
+mod privacy;
 mod publish;
 mod scheduler;

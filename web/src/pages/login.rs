@@ -6,7 +6,7 @@ use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use jobs::config::Config;
 
@@ -31,6 +31,7 @@ pub async fn home(
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
+    erased: bool,
     nav: Nav,
     /// Where "Sign in with Google" goes; `None` when sign-in is not configured.
     signin_url: Option<String>,
@@ -47,14 +48,22 @@ fn signin_url(config: &Config) -> Option<String> {
     Some(url.into())
 }
 
+/// `/login?erased=1`: shown after a creator erased their data.
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginQuery {
+    erased: Option<String>,
+}
+
 /// `GET /login`. Public. The script (`/static/login.js`) finishes a sign-in when the URL carries
 /// `#id_token=`.
 pub async fn login(
     State(state): State<AppState>,
+    Query(query): Query<LoginQuery>,
     user: Result<CurrentUser, ApiError>,
 ) -> Result<Response, PageError> {
     let signed_in_as = user.ok().and_then(|u| Nav::signed_in(&u.user, "").user);
     render(&LoginPage {
+        erased: query.erased.is_some(),
         nav: Nav {
             user: None,
             active: "/login",

@@ -22,11 +22,12 @@ use sha2::Digest as _;
 use std::fmt::Write as _;
 
 /// The job types whose queues `/metrics` reports.
-const JOB_NAMES: [&str; 4] = [
+const JOB_NAMES: [&str; 5] = [
     jobs::publish::NAME,
     jobs::poll_status::NAME,
     jobs::refresh_token::NAME,
     jobs::disconnect_account::NAME,
+    jobs::erase_user::NAME,
 ];
 
 /// Alive: the process answers. Never touches dependencies (a slow database must not get the

@@ -73,7 +73,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn key_json(k: &ApiKey) -> serde_json::Value {
+pub fn key_json(k: &ApiKey) -> serde_json::Value {
     json!({
         "id": k.id,
         "name": k.name,

@@ -5,6 +5,7 @@ pub mod health;
 pub mod keys;
 pub mod media;
 pub mod posts;
+pub mod privacy;
 pub mod session;
 pub mod tiktok;
 pub mod videos;

@@ -33,6 +33,15 @@ pub async fn create(
                 message: e.to_string(),
             })?;
     let user = state.store.upsert_user(&profile).await?;
+    if user.erasing_since.is_some() {
+        // No session for a user being erased; once the job is done, signing in starts afresh.
+        return Err(ApiError::Conflict {
+            code: "account_being_erased",
+            message: "Your account is being erased as you asked. Sign in again in a few minutes \
+                      to start afresh."
+                .into(),
+        });
+    }
     let jwt = state
         .sessions
         .issue(&profile, chrono::Utc::now().timestamp());

@@ -297,6 +297,7 @@ impl FirestoreStore {
             picture: profile.picture.clone(),
             created_at: now,
             updated_at: now,
+            erasing_since: None,
         };
         (self.doc(USERS, user.id), user_fields(&user))
     }
@@ -351,6 +352,9 @@ fn user_fields(u: &User) -> Fields {
         ("picture", value::opt_string(u.picture.as_deref())),
         ("created_at", value::timestamp(u.created_at)),
         ("updated_at", value::timestamp(u.updated_at)),
+        // Written with the rest of the user, so every whole-document write (a sign-in's
+        // upsert) carries the mark over; queried by `users_erasing_before`.
+        ("erasing_since", value::opt_timestamp(u.erasing_since)),
     ])
 }
 
@@ -525,6 +529,42 @@ impl Store for FirestoreStore {
             .query(&USER_BY_GOOGLE_UID, &[value::string(google_uid)], Some(1))
             .await?;
         docs.first().map(|d| codec::user(&d.fields)).transpose()
+    }
+
+    async fn mark_user_erasing(&self, id: UserId, at: DateTime<Utc>) -> Result<User, StoreError> {
+        // The write requires the user document as read, so a racing sign-in (which rewrites
+        // the whole document) or a racing mark makes this read again and decide again: the
+        // first mark wins and later ones return it unchanged.
+        self.read_modify_write(&[self.doc(USERS, id)], |docs| {
+            let Some(doc) = &docs[0] else {
+                return Err(StoreError::NotFound);
+            };
+            let mut user = codec::user(&doc.fields)?;
+            if user.erasing_since.is_some() {
+                return Ok(Plan::answer(user));
+            }
+            user.erasing_since = Some(at);
+            user.updated_at = codec::now();
+            let f = user_fields(&user);
+            let user = codec::user(&f)?;
+            Ok(Plan::write(vec![Write::set(doc.name.clone(), f)], user))
+        })
+        .await
+    }
+
+    async fn users_erasing_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let docs = self
+            .query(
+                &USERS_ERASING_BEFORE,
+                &[value::timestamp(before)],
+                Some(limit),
+            )
+            .await?;
+        all(&docs, |f| Ok(UserId(f.uuid("id")?)))
     }
 
     async fn erase_user(&self, id: UserId) -> Result<(), StoreError> {

@@ -200,6 +200,17 @@ pub const USER_BY_GOOGLE_UID: QuerySpec = QuerySpec {
     select: None,
 };
 
+/// `users_erasing_before`: the erasure sweep, oldest mark first. Users not being erased hold
+/// `null` there (or, written before the field existed, nothing), which a range filter never
+/// matches. One field and `__name__`: the automatic single-field index serves it.
+pub const USERS_ERASING_BEFORE: QuerySpec = QuerySpec {
+    name: "users_erasing_before",
+    collection: USERS,
+    filters: &[Filter::AtMost("erasing_since")],
+    order_by: &[("erasing_since", Ascending), (DOCUMENT_NAME, Ascending)],
+    select: Some(&["id"]),
+};
+
 /// `list_accounts`: a user's accounts, oldest first (disconnecting ones are dropped after).
 pub const LIST_ACCOUNTS: QuerySpec = QuerySpec {
     name: "list_accounts",
@@ -363,6 +374,7 @@ pub const OWNED_BY_USER: [QuerySpec; 10] = {
 pub fn queries() -> Vec<QuerySpec> {
     let mut all = vec![
         USER_BY_GOOGLE_UID,
+        USERS_ERASING_BEFORE,
         LIST_ACCOUNTS,
         ACCOUNTS_EXPIRING,
         ACCOUNTS_FIRST,
@@ -421,6 +433,7 @@ mod tests {
         assert!(!LIST_MEDIA.needs_composite_index());
         assert!(!ACCOUNTS_AFTER.needs_composite_index());
         assert!(!EXPIRED_OAUTH_STATES.needs_composite_index());
+        assert!(!USERS_ERASING_BEFORE.needs_composite_index());
     }
 
     #[test]

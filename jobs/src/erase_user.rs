@@ -1,0 +1,174 @@
+//! `erase_user`: forget a user completely, as `/privacy` promises. [`request`] (the web tier's
+//! `DELETE /api/me`) marks the user `erasing_since` (from then on their sessions and API keys are
+//! refused and sign-in answers "being erased") and pushes this job, which:
+//!
+//! 1. cancels every post TikTok does not have yet (so no scheduler or worker starts one);
+//! 2. revokes each connected TikTok account's token at TikTok, then deletes the account (a
+//!    transient TikTok error retries the job: the tokens stay until TikTok has been asked);
+//! 3. deletes every staged video (object and row);
+//! 4. deletes every row the user owns, the user row last (`Store::erase_user`).
+//!
+//! Every step is idempotent, so a retry, a replay or the scheduler's re-push (for users still
+//! erasing after `STUCK_ERASING_SECS`) finishes what a crash left. The payload is the user id
+//! only. Technical logs hold no user id, so there is nothing of the user in them to erase; they
+//! age out after `LOG_RETENTION_DAYS`. Videos already posted stay on TikTok (TikTok's API has no
+//! delete); the creator deletes them in the TikTok app.
+
+use crate::context::JobContext;
+use crate::disconnect_account;
+use crate::model::{AccountStatus, PostState, User, UserId};
+use crate::queue::{Job, JobError, QueueError};
+use crate::store::StoreError;
+use apalis::prelude::Data;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+/// The job name: queue `<namespace>:erase_user`.
+pub const NAME: &str = "erase_user";
+
+/// Erase this user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EraseUser {
+    pub user_id: UserId,
+}
+
+impl Job for EraseUser {
+    const NAME: &'static str = NAME;
+}
+
+/// The post states TikTok has nothing of yet: cancelled before anything else happens.
+const NOT_AT_TIKTOK: [PostState; 4] = [
+    PostState::Draft,
+    PostState::Scheduled,
+    PostState::Queued,
+    PostState::NeedsReconnect,
+];
+
+/// Posts read per page while cancelling.
+const PAGE: u32 = 200;
+
+/// Why a request could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum EraseError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Marks `user` for erasure and pushes the job. Durable once the mark is written: if the push
+/// fails, the scheduler's sweep pushes it later, so the request is never lost. Returns the
+/// marked user (a second request keeps the first instant and pushes again, which is harmless).
+pub async fn request(ctx: &JobContext, user: UserId) -> Result<User, EraseError> {
+    let marked = ctx.store.mark_user_erasing(user, Utc::now()).await?;
+    if let Err(e) = push(ctx, user).await {
+        tracing::warn!(error = %e, "erase_user not queued now; the scheduler's sweep will queue it");
+    }
+    tracing::info!(user_id = %user, "erasure requested");
+    Ok(marked)
+}
+
+/// Pushes the job for `user` (the sweep uses this too).
+pub async fn push(ctx: &JobContext, user: UserId) -> Result<(), QueueError> {
+    ctx.queue.push(&EraseUser { user_id: user }).await.map(drop)
+}
+
+#[tracing::instrument(skip_all, fields(job = NAME, user_id = %job.user_id))]
+pub async fn handle(job: EraseUser, ctx: Data<JobContext>) -> Result<(), JobError> {
+    erase(&ctx, job.user_id).await
+}
+
+/// The whole erasure (see the module doc). Ok when the user is gone.
+pub async fn erase(ctx: &JobContext, user_id: UserId) -> Result<(), JobError> {
+    let user = match ctx.store.user(user_id).await {
+        Ok(u) => u,
+        // Done already: a retry after the last step, or a replay.
+        Err(StoreError::NotFound) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if user.erasing_since.is_none() {
+        return Err(JobError::Permanent(
+            "this user did not ask to be erased".into(),
+        ));
+    }
+    let cancelled = cancel_pending_posts(ctx, user_id).await?;
+    let mut revoked = 0;
+    for account in ctx.store.list_accounts(user_id).await? {
+        // Revoke at TikTok first: a transient failure retries the job with the tokens kept.
+        disconnect_account::revoke(ctx, &account).await?;
+        if account.status != AccountStatus::Disconnecting {
+            revoked += 1;
+        }
+        match ctx.store.delete_account(user_id, account.id).await {
+            Ok(()) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut videos = 0;
+    for media in ctx.store.list_media(user_id).await? {
+        ctx.staging
+            .delete(&media)
+            .await
+            .map_err(|e| JobError::Retry(format!("staged video not deleted: {e}")))?;
+        videos += 1;
+    }
+    ctx.store.erase_user(user_id).await?;
+    tracing::info!(
+        cancelled_posts = cancelled,
+        accounts = revoked,
+        staged_videos = videos,
+        "user erased"
+    );
+    Ok(())
+}
+
+/// Cancels the user's posts that TikTok has nothing of yet. A post the scheduler or a worker
+/// moves meanwhile is read again; one that reached TikTok is left to finish (its row goes with
+/// the rest).
+async fn cancel_pending_posts(ctx: &JobContext, user: UserId) -> Result<usize, JobError> {
+    let mut cancelled = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = ctx.store.list_posts(user, cursor.as_deref(), PAGE).await?;
+        for post in &page.items {
+            let mut state = post.state;
+            for _ in 0..3 {
+                if !NOT_AT_TIKTOK.contains(&state) {
+                    break;
+                }
+                match ctx
+                    .store
+                    .transition_post(
+                        user,
+                        post.id,
+                        state,
+                        Box::new(|p| {
+                            p.state = PostState::Cancelled;
+                            p.error_code = Some("account_erased".into());
+                            p.error_message =
+                                Some("Cancelled: you asked us to erase your data.".into());
+                        }),
+                    )
+                    .await
+                {
+                    Ok(_) => {
+                        cancelled += 1;
+                        break;
+                    }
+                    Err(StoreError::StaleState) => {
+                        state = match ctx.store.post(user, post.id).await {
+                            Ok(p) => p.state,
+                            Err(StoreError::NotFound) => break,
+                            Err(e) => return Err(e.into()),
+                        };
+                    }
+                    Err(StoreError::NotFound) => break,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(cancelled)
+}

@@ -1,0 +1,143 @@
+//! The creator's own data: `GET /api/export` (everything we hold about them, as one JSON
+//! document) and `DELETE /api/me` (erase it all; `jobs::erase_user` does the work).
+
+use crate::auth::{CurrentUser, cleared_session_cookie};
+use crate::error::ApiError;
+use crate::routes::accounts::account_json;
+use crate::routes::keys::key_json;
+use crate::routes::posts::post_json;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum_extra::extract::CookieJar;
+use chrono::Utc;
+use jobs::model::Media;
+use serde_json::json;
+use std::collections::HashMap;
+
+/// The export's format name; bump the number when a field changes meaning.
+pub const EXPORT_FORMAT: &str = "mktpost-export/1";
+/// Audit events are few per user; this bounds one export.
+const AUDIT_LIMIT: u32 = 100_000;
+const POST_PAGE: u32 = 500;
+
+fn media_json(m: &Media) -> serde_json::Value {
+    json!({
+        "id": m.id,
+        "size_bytes": m.size,
+        "container": m.container,
+        "duration_ms": m.duration_ms,
+        "post_id": m.post_id,
+        "uploaded_at": m.created_at,
+        "delete_by": m.expires_at,
+        "note": "the video itself is stored encrypted until TikTok confirms it received it; it is not part of the export",
+    })
+}
+
+/// `GET /api/export`: everything MKT POST holds about the caller, as a JSON attachment.
+/// TikTok tokens are listed (that we hold them, their expiry) but not included: they are
+/// credentials, stored only encrypted.
+pub async fn export(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = user.user;
+    let store = &state.store;
+    let accounts = store.list_accounts(user.id).await?;
+    let usernames: HashMap<_, _> = accounts
+        .iter()
+        .map(|a| (a.id, a.username.clone()))
+        .collect();
+    let mut posts = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .list_posts(user.id, cursor.as_deref(), POST_PAGE)
+            .await?;
+        posts.extend(page.items.iter().map(|p| {
+            let username = usernames.get(&p.account_id).cloned().flatten();
+            post_json(p, username.as_deref())
+        }));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let media = store.list_media(user.id).await?;
+    let keys = store.list_api_keys(user.id).await?;
+    let audit = store.list_audit(user.id, AUDIT_LIMIT).await?;
+    let now = Utc::now();
+    let post_count = posts.len();
+    let body = json!({
+        "format": EXPORT_FORMAT,
+        "exported_at": now,
+        "user": {
+            "id": user.id,
+            "google_uid": user.google_uid,
+            "email": user.email,
+            "name": user.name,
+            "picture": user.picture,
+            "created_at": user.created_at,
+            "updated_at": user.updated_at,
+        },
+        "tiktok_accounts": accounts.iter().map(|a| {
+            let mut v = account_json(a);
+            v["tokens"] = json!(if a.tokens.is_some() {
+                "held, encrypted with AES-256-GCM; not included (they are credentials)"
+            } else {
+                "none held"
+            });
+            v
+        }).collect::<Vec<_>>(),
+        "posts": posts,
+        "staged_videos": media.iter().map(media_json).collect::<Vec<_>>(),
+        "api_keys": keys.iter().map(key_json).collect::<Vec<_>>(),
+        "audit_events": audit,
+        "technical_logs": format!(
+            "Request logs hold IP address, user agent, time, method, route, status and latency, \
+             with no user id, so they cannot be tied to you; they are deleted after {} days.",
+            state.config.log_retention_days
+        ),
+    });
+    tracing::info!(user_id = %user.id, posts = post_count, "data exported");
+    let filename = format!(
+        "attachment; filename=\"mktpost-export-{}.json\"",
+        now.format("%Y-%m-%d")
+    );
+    Ok((
+        [
+            (header::CONTENT_DISPOSITION, filename),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        Json(body),
+    ))
+}
+
+/// `DELETE /api/me`: erase everything. The user is marked at once (every session and API key
+/// stops working, and this browser's cookie is cleared); the `erase_user` job revokes TikTok
+/// access and deletes the rows and videos within moments. 202 with what happens next.
+pub async fn erase(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    jar: CookieJar,
+) -> Result<impl IntoResponse, ApiError> {
+    let marked = jobs::erase_user::request(&state.jobs, user.user.id)
+        .await
+        .map_err(|e| match e {
+            jobs::erase_user::EraseError::Store(s) => ApiError::from(s),
+        })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        jar.add(cleared_session_cookie(&state)),
+        Json(json!({
+            "status": "erasing",
+            "erasing_since": marked.erasing_since,
+            "message": "We are erasing your data: your TikTok accounts are being disconnected (our \
+                        access revoked at TikTok), scheduled posts cancelled, staged videos and \
+                        every record deleted. Videos already on TikTok stay there; delete them \
+                        in the TikTok app.",
+        })),
+    ))
+}
