@@ -3,7 +3,8 @@
 //! The web tier has already marked the account `disconnecting` (it vanished from lists at once).
 //! Revoke is retried on transient errors; if TikTok says the token is already invalid (or it
 //! cannot be opened, or the grant is dead), there is nothing left to revoke and deletion still
-//! happens: the creator asked us to forget the account.
+//! happens: the creator asked us to forget the account. Posts still waiting for the account
+//! (scheduled, queued, parked) are cancelled first, and their staged videos deleted.
 
 use crate::context::JobContext;
 use crate::model::{AccountId, AccountStatus, UserId};
@@ -39,11 +40,24 @@ pub async fn handle(job: DisconnectAccount, ctx: Data<JobContext>) -> Result<(),
             "account is not being disconnected".into(),
         ));
     }
+    // Posts that were waiting for this account cannot go out any more: cancel them (with their
+    // staged videos) now rather than let them fail when due.
+    let cancelled = crate::posts::cancel_unsent(
+        &ctx,
+        job.user_id,
+        Some(job.account_id),
+        "account_disconnected",
+        "Cancelled: you disconnected this TikTok account.",
+    )
+    .await?;
     revoke(&ctx, &account).await?;
     ctx.store
         .delete_account(job.user_id, job.account_id)
         .await?;
-    tracing::info!("account disconnected: revoked at TikTok and deleted");
+    tracing::info!(
+        cancelled_posts = cancelled,
+        "account disconnected: revoked at TikTok and deleted"
+    );
     Ok(())
 }
 

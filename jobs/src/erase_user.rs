@@ -16,7 +16,8 @@
 
 use crate::context::JobContext;
 use crate::disconnect_account;
-use crate::model::{AccountStatus, PostState, User, UserId};
+use crate::model::{AccountStatus, User, UserId};
+use crate::posts;
 use crate::queue::{Job, JobError, QueueError};
 use crate::store::StoreError;
 use apalis::prelude::Data;
@@ -35,17 +36,6 @@ pub struct EraseUser {
 impl Job for EraseUser {
     const NAME: &'static str = NAME;
 }
-
-/// The post states TikTok has nothing of yet: cancelled before anything else happens.
-const NOT_AT_TIKTOK: [PostState; 4] = [
-    PostState::Draft,
-    PostState::Scheduled,
-    PostState::Queued,
-    PostState::NeedsReconnect,
-];
-
-/// Posts read per page while cancelling.
-const PAGE: u32 = 200;
 
 /// Why a request could not be taken.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +79,14 @@ pub async fn erase(ctx: &JobContext, user_id: UserId) -> Result<(), JobError> {
             "this user did not ask to be erased".into(),
         ));
     }
-    let cancelled = cancel_pending_posts(ctx, user_id).await?;
+    let cancelled = posts::cancel_unsent(
+        ctx,
+        user_id,
+        None,
+        "account_erased",
+        "Cancelled: you asked us to erase your data.",
+    )
+    .await?;
     let mut revoked = 0;
     for account in ctx.store.list_accounts(user_id).await? {
         // Revoke at TikTok first: a transient failure retries the job with the tokens kept.
@@ -118,57 +115,4 @@ pub async fn erase(ctx: &JobContext, user_id: UserId) -> Result<(), JobError> {
         "user erased"
     );
     Ok(())
-}
-
-/// Cancels the user's posts that TikTok has nothing of yet. A post the scheduler or a worker
-/// moves meanwhile is read again; one that reached TikTok is left to finish (its row goes with
-/// the rest).
-async fn cancel_pending_posts(ctx: &JobContext, user: UserId) -> Result<usize, JobError> {
-    let mut cancelled = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = ctx.store.list_posts(user, cursor.as_deref(), PAGE).await?;
-        for post in &page.items {
-            let mut state = post.state;
-            for _ in 0..3 {
-                if !NOT_AT_TIKTOK.contains(&state) {
-                    break;
-                }
-                match ctx
-                    .store
-                    .transition_post(
-                        user,
-                        post.id,
-                        state,
-                        Box::new(|p| {
-                            p.state = PostState::Cancelled;
-                            p.error_code = Some("account_erased".into());
-                            p.error_message =
-                                Some("Cancelled: you asked us to erase your data.".into());
-                        }),
-                    )
-                    .await
-                {
-                    Ok(_) => {
-                        cancelled += 1;
-                        break;
-                    }
-                    Err(StoreError::StaleState) => {
-                        state = match ctx.store.post(user, post.id).await {
-                            Ok(p) => p.state,
-                            Err(StoreError::NotFound) => break,
-                            Err(e) => return Err(e.into()),
-                        };
-                    }
-                    Err(StoreError::NotFound) => break,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    Ok(cancelled)
 }

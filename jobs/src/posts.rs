@@ -324,6 +324,73 @@ pub async fn cancel(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, 
     }
 }
 
+/// The post states TikTok has nothing of yet.
+const NOT_AT_TIKTOK: [PostState; 4] = [
+    PostState::Draft,
+    PostState::Scheduled,
+    PostState::Queued,
+    PostState::NeedsReconnect,
+];
+
+/// Cancels the user's posts that TikTok has nothing of yet (all of them, or one account's),
+/// recording `code` and `message` as the reason, and deletes their staged videos at once. A post
+/// the scheduler or a worker moves meanwhile is read again; one that reached TikTok is left to
+/// finish. Used when an account is disconnected and when a user is erased. Returns how many
+/// were cancelled.
+pub async fn cancel_unsent(
+    ctx: &JobContext,
+    user: UserId,
+    only_account: Option<AccountId>,
+    code: &'static str,
+    message: &'static str,
+) -> Result<usize, StoreError> {
+    const PAGE: u32 = 200;
+    let mut cancelled = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = ctx.store.list_posts(user, cursor.as_deref(), PAGE).await?;
+        for post in &page.items {
+            if only_account.is_some_and(|a| a != post.account_id) {
+                continue;
+            }
+            let mut state = post.state;
+            for _ in 0..3 {
+                if !NOT_AT_TIKTOK.contains(&state) {
+                    break;
+                }
+                let change = Box::new(move |p: &mut Post| {
+                    p.state = PostState::Cancelled;
+                    p.error_code = Some(code.into());
+                    p.error_message = Some(message.into());
+                });
+                match ctx
+                    .store
+                    .transition_post(user, post.id, state, change)
+                    .await
+                {
+                    Ok(done) => {
+                        publish::delete_staged_media(ctx, &done).await;
+                        cancelled += 1;
+                        break;
+                    }
+                    Err(StoreError::StaleState) => match ctx.store.post(user, post.id).await {
+                        Ok(p) => state = p.state,
+                        Err(StoreError::NotFound) => break,
+                        Err(e) => return Err(e),
+                    },
+                    Err(StoreError::NotFound) => break,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(cancelled)
+}
+
 /// Replays a post that failed or was parked: refused while a TikTok publish may still complete.
 pub async fn replay(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, PostError> {
     let post = ctx.store.post(user, id).await?;

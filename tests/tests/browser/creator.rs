@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Ada, the first seeded user on the sandbox's Google sign-in page.
-const ADA: &str = "sandboxGoogleUserAda00000001";
+pub(crate) const ADA: &str = "sandboxGoogleUserAda00000001";
 /// The reason TikTok gives for the refused post, and what the page must say about it.
 const REFUSAL: &str = "picture_size_check_failed";
 
@@ -74,13 +74,10 @@ async fn wait_post(b: &Browser, caption: &str, state: &str, timeout: Duration) -
     r.with_context(|| format!("last seen: {seen:?}"))
 }
 
-/// Signs in through the sandbox's Google page, as a person would.
-async fn sign_in(b: &Browser) -> Result<()> {
+/// Signs in as Ada through the sandbox's Google page, as a person would.
+pub(crate) async fn sign_in(b: &Browser) -> Result<()> {
     b.goto("/").await?;
     b.at("/login").await?;
-    b.visible("#google-signin").await?;
-    b.screenshot("login", DESKTOP).await?;
-    b.screenshot("login", PHONE).await?;
     b.click("#google-signin").await?;
     b.click(&format!("input[name=uid][value='{ADA}']")).await?;
     b.click("button[type=submit]").await?;
@@ -89,7 +86,7 @@ async fn sign_in(b: &Browser) -> Result<()> {
 }
 
 /// Connects a sandbox creator from the Accounts page (TikTok's consent page in between).
-async fn connect(b: &Browser, open_id: &str, name: &str) -> Result<()> {
+pub(crate) async fn connect(b: &Browser, open_id: &str, name: &str) -> Result<()> {
     b.goto("/accounts").await?;
     b.click("#connect").await?;
     b.click(&format!("input[name=open_id][value='{open_id}']"))
@@ -159,6 +156,10 @@ async fn submit(b: &Browser, expect: &str) -> Result<()> {
 }
 
 async fn flow(app: &TestApp, b: &Browser, files: &Path) -> Result<()> {
+    b.goto("/login").await?;
+    b.visible("#google-signin").await?;
+    b.screenshot("login", DESKTOP).await?;
+    b.screenshot("login", PHONE).await?;
     sign_in(b).await?;
     b.text_contains("main", "No TikTok account is connected yet")
         .await?;
@@ -462,7 +463,7 @@ async fn flow(app: &TestApp, b: &Browser, files: &Path) -> Result<()> {
 }
 
 /// Nothing this page loaded or references as a resource comes from another origin.
-async fn check_origins(b: &Browser) -> Result<()> {
+pub(crate) async fn check_origins(b: &Browser) -> Result<()> {
     let foreign = b.foreign_resources().await?;
     if !foreign.is_empty() {
         bail!("{} loads from other origins: {foreign:#?}", b.path().await?);

@@ -10,6 +10,7 @@
 mod creator;
 mod driver;
 mod pages;
+mod privacy;
 
 use anyhow::Result;
 use e2e::{Backend, TestApp};

@@ -731,3 +731,85 @@ async fn api_endpoints_are_rate_limited_per_user() -> Result<()> {
     );
     Ok(())
 }
+
+/// Disconnecting an account cancels the posts still waiting for it (not the other account's),
+/// deletes their staged videos at once, and revokes our access at TikTok.
+#[tokio::test]
+async fn disconnecting_an_account_cancels_its_waiting_posts() -> Result<()> {
+    use crate::publish::{create_post, publishing_app, stage, staging_files, video};
+    let (app, user, public_account) = publishing_app(Backend::Sqlite, |_| {}).await?;
+    app.connect_tiktok(PRIVATE).await?;
+    let (_, list) = app.get_json("/api/accounts").await?;
+    let private_account = list["accounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["open_id"] == PRIVATE)
+        .and_then(|a| a["id"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let mut ids = Vec::new();
+    for (i, (account, privacy)) in [
+        (&public_account, "PUBLIC_TO_EVERYONE"),
+        (&private_account, "SELF_ONLY"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let media = stage(&app, user, &video(30_000 + i, 5)).await?;
+        let (status, post) = create_post(
+            &app,
+            account,
+            &media,
+            json!({"scheduled_at": tomorrow, "privacy_level": privacy, "disable_duet": true, "disable_stitch": true, "disable_comment": true}),
+        )
+        .await?;
+        assert_eq!(status, StatusCode::ACCEPTED, "{post}");
+        ids.push(post["id"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(staging_files(&app), 2);
+    let resp = app
+        .client
+        .delete(app.url(&format!("/api/accounts/{private_account}")))
+        .header(ORIGIN, &app.base_url)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let post = app
+        .wait_for(
+            "the private account's post to be cancelled",
+            Duration::from_secs(10),
+            || async {
+                let (_, p) = app.get_json(&format!("/api/posts/{}", ids[1])).await?;
+                Ok((p["state"] == "cancelled").then_some(p))
+            },
+        )
+        .await?;
+    assert_eq!(post["error"]["code"], "account_disconnected", "{post}");
+    let (_, other) = app.get_json(&format!("/api/posts/{}", ids[0])).await?;
+    assert_eq!(
+        other["state"], "scheduled",
+        "the other account's post is untouched"
+    );
+    app.wait_for(
+        "the account to be deleted",
+        Duration::from_secs(10),
+        || async {
+            Ok(matches!(
+                app.store
+                    .account(user, AccountId::parse(&private_account)?)
+                    .await,
+                Err(jobs::store::StoreError::NotFound)
+            )
+            .then_some(()))
+        },
+    )
+    .await?;
+    assert_eq!(
+        staging_files(&app),
+        1,
+        "the cancelled post's video is deleted"
+    );
+    Ok(())
+}
