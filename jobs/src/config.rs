@@ -223,6 +223,10 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// `METRICS_TOKEN`: when set, `/metrics` needs `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
+    /// `OPS_GOOGLE_UIDS`: comma-separated Google account ids (`google_uid` in `GET /api/me`) of
+    /// the operators who may use `/ops` and `/api/ops/*`. Ids, not emails: an id cannot be
+    /// claimed by another sign-in provider's unverified address. Empty: nobody.
+    pub ops_google_uids: Vec<String>,
 }
 
 /// The development key ring and secrets: public on purpose, refused in production.
@@ -371,6 +375,14 @@ impl Config {
                 .get("METRICS_TOKEN")
                 .filter(|s| !s.is_empty())
                 .map(Secret::new),
+            ops_google_uids: v
+                .get("OPS_GOOGLE_UIDS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             data_dir,
         };
         cfg.check_production()?;

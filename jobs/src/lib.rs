@@ -12,6 +12,7 @@ pub mod heartbeat;
 pub mod identity;
 pub mod locks;
 pub mod model;
+pub mod ops;
 pub mod pacing;
 pub mod ping;
 pub mod poll_status;

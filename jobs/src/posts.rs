@@ -393,6 +393,22 @@ pub async fn cancel_unsent(
 
 /// Replays a post that failed or was parked: refused while a TikTok publish may still complete.
 pub async fn replay(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, PostError> {
+    let replayed = prepare_replay(ctx, user, id).await?;
+    ctx.queue
+        .push(&PublishPost {
+            user_id: user,
+            post_id: id,
+        })
+        .await
+        .map_err(|e| PostError::Queue(e.to_string()))?;
+    Ok(replayed)
+}
+
+/// Everything [`replay`] does but the push: checks that replaying is safe (the post failed or
+/// was parked, its video is still staged, TikTok cannot still publish it) and makes the post
+/// ready for a `publish` job. The caller queues that job (a new one, or an operator's replay of
+/// the dead one).
+pub async fn prepare_replay(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, PostError> {
     let post = ctx.store.post(user, id).await?;
     let parked = post.error_code.as_deref() == Some(publish::RETRIES_EXHAUSTED);
     if post.state != PostState::Failed && !parked {
@@ -443,13 +459,6 @@ pub async fn replay(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, 
             }),
         )
         .await?;
-    ctx.queue
-        .push(&PublishPost {
-            user_id: user,
-            post_id: id,
-        })
-        .await
-        .map_err(|e| PostError::Queue(e.to_string()))?;
     Ok(replayed)
 }
 

@@ -111,6 +111,29 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<CurrentUser, Ap
     })
 }
 
+/// An operator: a signed-in user (cookie or API key) whose Google uid is in `OPS_GOOGLE_UIDS`.
+pub struct OpsUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for OpsUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        if is_ops(state, &user.user) {
+            Ok(OpsUser(user))
+        } else {
+            Err(ApiError::Forbidden(
+                "this is for MKT POST's operators (OPS_GOOGLE_UIDS)".into(),
+            ))
+        }
+    }
+}
+
+/// True when `user` is an operator.
+pub fn is_ops(state: &AppState, user: &User) -> bool {
+    state.config.ops_google_uids.contains(&user.google_uid)
+}
+
 /// The answer to anyone acting as a user whose erasure is under way.
 pub fn being_erased() -> ApiError {
     ApiError::Unauthorized {

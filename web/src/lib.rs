@@ -24,7 +24,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole router with its layers.
 pub fn build_app(state: AppState) -> Router {
-    use routes::{accounts, health, keys, posts, privacy, session, tiktok, videos};
+    use routes::{accounts, health, keys, ops, posts, privacy, session, tiktok, videos};
     let access_log_state = access_log::AccessLogState::new(&state.config);
     let auth = Router::new()
         .route(
@@ -37,6 +37,13 @@ pub fn build_app(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/me", get(session::me).delete(privacy::erase))
         .route("/api/export", get(privacy::export))
+        .route("/api/ops/queues", get(ops::queues))
+        .route("/api/ops/queues/{job}/dead", get(ops::dead))
+        .route("/api/ops/queues/{job}/dead/{task_id}", delete(ops::discard))
+        .route(
+            "/api/ops/queues/{job}/dead/{task_id}/replay",
+            post(ops::replay),
+        )
         .route("/api/accounts", get(accounts::list))
         .route("/api/accounts/{id}", delete(accounts::disconnect))
         .route(

@@ -528,6 +528,35 @@ impl Queue {
         Ok(new_id)
     }
 
+    /// One dead task of `job`, if `id` is in its dead list.
+    pub async fn dead_job(&self, job: &str, id: &TaskId) -> Result<Option<DeadJob>, QueueError> {
+        Ok(self
+            .dead_jobs(job, usize::MAX)
+            .await?
+            .into_iter()
+            .find(|d| d.task_id == *id))
+    }
+
+    /// Removes a dead task for good (an operator dismissed it: handled another way, or not worth
+    /// replaying). [`QueueError::NotDead`] when it is not in the dead list.
+    pub async fn discard_dead(&self, job: &str, id: &TaskId) -> Result<(), QueueError> {
+        let name = self.queue_name(job);
+        let discarded = match &self.backend {
+            QueueBackend::Redis(conn) => {
+                redis_backend::discard_dead(conn.clone(), &name, id).await?
+            }
+            QueueBackend::Sqlite(pool) => sqlite_backend::discard_dead(pool, &name, id).await?,
+        };
+        if !discarded {
+            return Err(QueueError::NotDead {
+                job: job.to_owned(),
+                task_id: id.clone(),
+            });
+        }
+        tracing::info!(job, task_id = %id, "dead task discarded");
+        Ok(())
+    }
+
     /// A cheap round trip, for `/readyz`.
     pub async fn ping(&self) -> Result<(), QueueError> {
         let check = async {

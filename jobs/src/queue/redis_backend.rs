@@ -221,6 +221,25 @@ pub(super) async fn replay(
     Ok(true)
 }
 
+/// Removes a dead task for good (its data and metadata too). False when it was not dead.
+pub(super) async fn discard_dead(
+    mut conn: ConnectionManager,
+    queue: &str,
+    id: &TaskId,
+) -> Result<bool, QueueError> {
+    let c = config(queue);
+    let removed: i64 = conn.srem(c.dead_jobs_set(), id.as_str()).await?;
+    if removed == 0 {
+        return Ok(false);
+    }
+    let _: () = redis::pipe()
+        .del(meta_key(&c, id.as_str()))
+        .hdel(c.job_data_hash(), id.as_str())
+        .query_async(&mut conn)
+        .await?;
+    Ok(true)
+}
+
 pub(super) async fn ping(mut conn: ConnectionManager) -> Result<(), QueueError> {
     let _: String = redis::cmd("PING").query_async(&mut conn).await?;
     Ok(())

@@ -152,6 +152,22 @@ pub(super) async fn replay(
     Ok(true)
 }
 
+/// Removes a dead task for good. False when it was not dead.
+pub(super) async fn discard_dead(
+    pool: &SqlitePool,
+    queue: &str,
+    id: &TaskId,
+) -> Result<bool, QueueError> {
+    let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM Jobs WHERE job_type = ?1 AND id = ?2 AND {DEAD}"
+    )))
+    .bind(queue)
+    .bind(id.as_str())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub(super) async fn ping(pool: &SqlitePool) -> Result<(), QueueError> {
     sqlx::query("SELECT 1").execute(pool).await?;
     Ok(())

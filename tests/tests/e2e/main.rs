@@ -7,6 +7,7 @@ mod crash;
 mod health;
 mod identity;
 mod media;
+mod ops;
 mod privacy;
 mod publish;
 mod scheduler;

@@ -12,6 +12,7 @@ mod assets;
 mod compose;
 mod history;
 mod login;
+mod ops;
 mod settings;
 
 use crate::auth::CurrentUser;
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/history", get(history::page))
         .route("/history/posts", get(history::fragment))
         .route("/settings", get(settings::page))
+        .route("/ops", get(ops::page))
         .route("/static/{file}", get(assets::serve))
 }
 

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod health;
 pub mod keys;
 pub mod media;
+pub mod ops;
 pub mod posts;
 pub mod privacy;
 pub mod session;

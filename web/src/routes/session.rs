@@ -58,8 +58,11 @@ pub async fn delete(State(state): State<AppState>, jar: CookieJar) -> impl IntoR
 }
 
 /// `GET /api/me`.
-pub async fn me(user: CurrentUser) -> Json<serde_json::Value> {
-    Json(me_json(&user.user))
+pub async fn me(State(state): State<AppState>, user: CurrentUser) -> Json<serde_json::Value> {
+    let mut body = me_json(&user.user);
+    body["google_uid"] = json!(user.user.google_uid);
+    body["is_ops"] = json!(crate::auth::is_ops(&state, &user.user));
+    Json(body)
 }
 
 fn me_json(u: &jobs::model::User) -> serde_json::Value {

@@ -1,0 +1,116 @@
+//! `/api/ops/*`: what operators watch and do (see `jobs::ops`): queue depths, the scheduler's
+//! heartbeat, dead tasks, and replaying or discarding them. Operators only ([`OpsUser`]).
+
+use crate::auth::OpsUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::Utc;
+use jobs::heartbeat;
+use jobs::ops::{self, OpsError};
+use jobs::queue::TaskId;
+use serde::Deserialize;
+use serde_json::json;
+
+fn ops_error(e: OpsError) -> ApiError {
+    match e {
+        OpsError::UnknownJob(_) => ApiError::NotFound,
+        OpsError::NotDead(id) => ApiError::Conflict {
+            code: "not_dead",
+            message: format!("task {id} is not in the dead list (replayed or discarded already?)"),
+        },
+        OpsError::Refused { code, message } => ApiError::Conflict { code, message },
+        OpsError::Queue(e) => {
+            tracing::warn!(error = %e, "queue unavailable for an operator request");
+            ApiError::Unavailable("the queue".into())
+        }
+        OpsError::Post(jobs::posts::PostError::Unavailable) => {
+            ApiError::Unavailable("TikTok".into())
+        }
+        OpsError::Post(e) => ApiError::internal(e),
+    }
+}
+
+fn task_id(s: &str) -> Result<TaskId, ApiError> {
+    TaskId::parse(s).ok_or(ApiError::NotFound)
+}
+
+/// `GET /api/ops/queues`: every queue's counts and the scheduler's heartbeat.
+pub async fn queues(
+    State(state): State<AppState>,
+    _ops: OpsUser,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (queues, beat) = tokio::join!(
+        ops::overview(&state.jobs),
+        heartbeat::heartbeat(&state.jobs)
+    );
+    let queues = queues.map_err(|e| ops_error(OpsError::Queue(e)))?;
+    let now = Utc::now();
+    let scheduler = match &beat {
+        None => json!({ "health": "missing" }),
+        Some(b) => json!({
+            "health": if b.is_fresh_within(now, heartbeat::stale_after(&state.config)) { "ok" } else { "stale" },
+            "instance": b.instance,
+            "last_tick_at": b.at,
+            "age_ms": u64::try_from(b.age(now).as_millis()).unwrap_or(u64::MAX),
+            "enqueued_total": b.enqueued_total,
+            "last_tick": b.last_tick,
+            "sweeps": b.sweeps,
+        }),
+    };
+    Ok(Json(json!({ "queues": queues, "scheduler": scheduler })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeadQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /api/ops/queues/{job}/dead?limit=50`: dead tasks, newest first (payloads are ids).
+pub async fn dead(
+    State(state): State<AppState>,
+    _ops: OpsUser,
+    Path(job): Path<String>,
+    Query(q): Query<DeadQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let dead = ops::dead(&state.jobs, &job, limit)
+        .await
+        .map_err(ops_error)?;
+    Ok(Json(json!({ "job": job, "dead": dead })))
+}
+
+/// `POST /api/ops/queues/{job}/dead/{task_id}/replay`: queue it again if that is safe; 202 with
+/// the new task's id, or 409 with why not.
+pub async fn replay(
+    State(state): State<AppState>,
+    OpsUser(user): OpsUser,
+    Path((job, id)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = task_id(&id)?;
+    let new_id = ops::replay(&state.jobs, &job, &id)
+        .await
+        .map_err(ops_error)?;
+    tracing::info!(operator = %user.user.id, job, task_id = %id, "dead task replayed by an operator");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "job": job, "replayed": id, "task_id": new_id })),
+    ))
+}
+
+/// `DELETE /api/ops/queues/{job}/dead/{task_id}`: dismiss it for good.
+pub async fn discard(
+    State(state): State<AppState>,
+    OpsUser(user): OpsUser,
+    Path((job, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = task_id(&id)?;
+    ops::discard(&state.jobs, &job, &id)
+        .await
+        .map_err(ops_error)?;
+    tracing::info!(operator = %user.user.id, job, task_id = %id, "dead task discarded by an operator");
+    Ok(StatusCode::NO_CONTENT)
+}
