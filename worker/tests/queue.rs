@@ -470,6 +470,68 @@ async fn permanent_failure_is_dead_at_once_and_replay_runs_it_again(backend: Bac
     worker.shutdown().await;
 }
 
+async fn a_discarded_dead_task_is_gone_and_cannot_be_replayed(backend: Backend) {
+    let h = Harness::new(backend, 3).await;
+    let probe = Probe::default();
+    let worker = start(h.registry(&probe).register::<Guarded, _, _>(guarded));
+    let ids = [
+        h.queue
+            .push(&Guarded { id: Uuid::new_v4() })
+            .await
+            .expect("push"),
+        h.queue
+            .push(&Guarded { id: Uuid::new_v4() })
+            .await
+            .expect("push"),
+    ];
+    wait_until(
+        "both dead",
+        async || h.stats(Guarded::NAME).await,
+        |s| s.dead == 2,
+    )
+    .await;
+    worker.shutdown().await;
+    let found = h
+        .queue
+        .dead_job(Guarded::NAME, &ids[0])
+        .await
+        .expect("lookup");
+    assert_eq!(found.map(|d| d.task_id), Some(ids[0].clone()));
+
+    h.queue
+        .discard_dead(Guarded::NAME, &ids[0])
+        .await
+        .expect("discard");
+    assert!(
+        h.queue
+            .dead_job(Guarded::NAME, &ids[0])
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    assert_eq!(
+        h.state(Guarded::NAME, &ids[0]).await,
+        None,
+        "no record left"
+    );
+    assert_eq!(
+        h.stats(Guarded::NAME).await,
+        QueueStats {
+            dead: 1,
+            ..QueueStats::default()
+        },
+        "only the other task is left"
+    );
+    assert!(matches!(
+        h.queue.replay(Guarded::NAME, &ids[0]).await,
+        Err(QueueError::NotDead { .. })
+    ));
+    assert!(matches!(
+        h.queue.discard_dead(Guarded::NAME, &ids[0]).await,
+        Err(QueueError::NotDead { .. })
+    ));
+}
+
 async fn racing_replays_requeue_a_dead_task_once(backend: Backend) {
     let h = Harness::new(backend, 3).await;
     let probe = Probe::default();
@@ -794,6 +856,7 @@ on_both_backends!(
     retryable_failure_is_dead_after_exactly_max_attempts,
     permanent_failure_is_dead_at_once_and_replay_runs_it_again,
     racing_replays_requeue_a_dead_task_once,
+    a_discarded_dead_task_is_gone_and_cannot_be_replayed,
     shutdown_lets_the_running_job_finish_and_takes_no_new_ones,
     shutdown_gives_up_on_jobs_that_outlast_the_timeout,
     defer_runs_the_payload_again_later,

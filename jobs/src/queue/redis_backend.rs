@@ -213,12 +213,18 @@ pub(super) async fn replay(
         let _: Result<(), _> = conn.sadd(c.dead_jobs_set(), id.as_str()).await;
         return Err(e.into());
     }
-    let _: () = redis::pipe()
-        .del(meta_key(&c, id.as_str()))
-        .hdel(c.job_data_hash(), id.as_str())
-        .query_async(&mut conn)
-        .await?;
+    forget(&mut conn, &c, id).await?;
     Ok(true)
+}
+
+/// Deletes a task's data and metadata (after it left the dead set).
+async fn forget(conn: &mut ConnectionManager, c: &Config, id: &TaskId) -> Result<(), QueueError> {
+    let _: () = redis::pipe()
+        .del(meta_key(c, id.as_str()))
+        .hdel(c.job_data_hash(), id.as_str())
+        .query_async(conn)
+        .await?;
+    Ok(())
 }
 
 /// Removes a dead task for good (its data and metadata too). False when it was not dead.
@@ -232,11 +238,7 @@ pub(super) async fn discard_dead(
     if removed == 0 {
         return Ok(false);
     }
-    let _: () = redis::pipe()
-        .del(meta_key(&c, id.as_str()))
-        .hdel(c.job_data_hash(), id.as_str())
-        .query_async(&mut conn)
-        .await?;
+    forget(&mut conn, &c, id).await?;
     Ok(true)
 }
 
