@@ -177,6 +177,13 @@ pub async fn connect(
             .store_tokens(user, account.id, account.version, &tokens)
             .await?;
     }
+    crate::audit::record(
+        &*ctx.store,
+        user,
+        crate::audit::ACCOUNT_CONNECTED,
+        serde_json::json!({ "account_id": account.id, "scopes": account.scopes }),
+    )
+    .await;
     Ok(account)
 }
 

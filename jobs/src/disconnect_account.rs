@@ -54,6 +54,13 @@ pub async fn handle(job: DisconnectAccount, ctx: Data<JobContext>) -> Result<(),
     ctx.store
         .delete_account(job.user_id, job.account_id)
         .await?;
+    crate::audit::record(
+        &*ctx.store,
+        job.user_id,
+        crate::audit::ACCOUNT_DISCONNECTED,
+        serde_json::json!({ "account_id": job.account_id, "cancelled_posts": cancelled }),
+    )
+    .await;
     tracing::info!(
         cancelled_posts = cancelled,
         "account disconnected: revoked at TikTok and deleted"

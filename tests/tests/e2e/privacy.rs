@@ -105,6 +105,20 @@ async fn export_then_erase_everything(backend: Backend) -> Result<()> {
     assert_eq!(staged.len(), 2, "{export}");
     assert!(staged.contains(&loose_media.id.to_string()));
     assert_eq!(export["api_keys"][0]["name"], "campaigns");
+    // The activity record: what happened to this user's data, ids only.
+    let kinds: Vec<String> = export["audit_events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "account_connected").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&"api_key_created".to_owned()), "{kinds:?}");
     let records = app.sandbox.records();
     let mut secrets: Vec<&str> = vec![&key[4..]];
     secrets.extend(records.tokens.iter().map(|t| t.token.as_str()));
@@ -161,6 +175,7 @@ async fn export_then_erase_everything(backend: Backend) -> Result<()> {
     assert!(app.store.list_posts(user, None, 10).await?.items.is_empty());
     assert!(app.store.list_media(user).await?.is_empty());
     assert!(app.store.list_api_keys(user).await?.is_empty());
+    assert!(app.store.list_audit(user, 100).await?.is_empty());
     assert_eq!(staging_files(&app), 0, "every staged video is deleted");
     let records = app.sandbox.records();
     for open_id in [PUBLIC, PRIVATE] {

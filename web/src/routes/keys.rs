@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use jobs::audit;
 use jobs::identity::api_keys;
 use jobs::model::{ApiKey, ApiKeyId};
 use serde::Deserialize;
@@ -46,6 +47,13 @@ pub async fn create(
         last_used_at: None,
     };
     state.store.create_api_key(&key).await?;
+    audit::record(
+        &*state.store,
+        user.user.id,
+        audit::API_KEY_CREATED,
+        json!({ "api_key_id": key.id, "prefix": key.prefix }),
+    )
+    .await;
     let mut body = key_json(&key);
     body["key"] = json!(fresh.plaintext);
     Ok((StatusCode::CREATED, Json(body)))
@@ -70,6 +78,13 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let id = ApiKeyId::parse(&id).map_err(|_| ApiError::NotFound)?;
     state.store.delete_api_key(user.user.id, id).await?;
+    audit::record(
+        &*state.store,
+        user.user.id,
+        audit::API_KEY_REVOKED,
+        json!({ "api_key_id": id }),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

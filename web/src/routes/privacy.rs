@@ -102,6 +102,13 @@ pub async fn export(
         ),
     });
     tracing::info!(user_id = %user.id, posts = post_count, "data exported");
+    jobs::audit::record(
+        &**store,
+        user.id,
+        jobs::audit::DATA_EXPORTED,
+        json!({ "posts": post_count }),
+    )
+    .await;
     let filename = format!(
         "attachment; filename=\"mktpost-export-{}.json\"",
         now.format("%Y-%m-%d")
