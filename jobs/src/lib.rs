@@ -5,6 +5,7 @@
 pub mod access_log;
 pub mod accounts;
 pub mod audit;
+pub mod campaigns;
 pub mod config;
 pub mod context;
 pub mod disconnect_account;

@@ -159,7 +159,7 @@ pub fn too_long(info: &CreatorInfo, duration_ms: Option<u64>) -> Option<String> 
     })
 }
 
-fn account_error(e: AccountError) -> PostError {
+pub(crate) fn account_error(e: AccountError) -> PostError {
     match e {
         AccountError::Store(s) => s.into(),
         AccountError::NeedsReconnect(why) => conflict("needs_reconnect", why),
@@ -206,7 +206,20 @@ pub async fn create(
         .await
         .map_err(account_error)?;
     let privacy = validate(&req, &info, media.duration_ms)?;
+    insert(ctx, user, &req, privacy, scheduled, idempotency_key, hash).await
+}
 
+/// Writes a validated post, attaches its video and (unless scheduled) queues it: the second half
+/// of [`create`], shared with campaigns, which validate every row before writing any.
+pub(crate) async fn insert(
+    ctx: &JobContext,
+    user: UserId,
+    req: &NewPost,
+    privacy: PrivacyLevel,
+    scheduled: Option<(DateTime<Utc>, Option<String>)>,
+    idempotency_key: Option<String>,
+    hash: String,
+) -> Result<Created<Post>, PostError> {
     let now = Utc::now();
     let state = if scheduled.is_some() {
         PostState::Scheduled
@@ -216,8 +229,8 @@ pub async fn create(
     let post = Post {
         id: PostId::new(),
         user_id: user,
-        account_id: account.id,
-        media_id: Some(media.id),
+        account_id: req.account_id,
+        media_id: Some(req.media_id),
         settings: PostSettings {
             title: req.title.clone(),
             privacy_level: privacy,
@@ -248,7 +261,7 @@ pub async fn create(
         return replayed(created.value, &hash); // lost a race with the same key
     }
     // Attach the video; if another post grabbed it meanwhile, undo the post (no half state).
-    if let Err(e) = ctx.store.attach_media(user, media.id, post.id).await {
+    if let Err(e) = ctx.store.attach_media(user, req.media_id, post.id).await {
         let _ = ctx.store.delete_post(user, post.id).await;
         return Err(match e {
             StoreError::StaleState | StoreError::Conflict(_) => conflict(
@@ -273,7 +286,9 @@ pub async fn create(
     Ok(created)
 }
 
-fn replayed(existing: Post, hash: &str) -> Result<Created<Post>, PostError> {
+/// The answer for an idempotency key that already made `existing`: the same post when the
+/// request is the same, else a conflict.
+pub(crate) fn replayed(existing: Post, hash: &str) -> Result<Created<Post>, PostError> {
     if existing.request_hash.as_deref() == Some(hash) {
         Ok(Created {
             value: existing,

@@ -37,6 +37,7 @@ pub fn build_app(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/me", get(session::me).delete(privacy::erase))
         .route("/api/export", get(privacy::export))
+        .route("/api/campaigns", routes::campaigns::route())
         .route("/api/ops/queues", get(ops::queues))
         .route("/api/ops/queues/{job}/dead", get(ops::dead))
         .route("/api/ops/queues/{job}/dead/{task_id}", delete(ops::discard))

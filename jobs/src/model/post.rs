@@ -141,6 +141,18 @@ impl PrivacyLevel {
             PrivacyLevel::SelfOnly => "SELF_ONLY",
         }
     }
+
+    /// From TikTok's wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            PrivacyLevel::PublicToEveryone,
+            PrivacyLevel::MutualFollowFriends,
+            PrivacyLevel::FollowerOfCreator,
+            PrivacyLevel::SelfOnly,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
 }
 
 /// TikTok's chunk plan for a FILE_UPLOAD, persisted with the post before the first byte is sent.

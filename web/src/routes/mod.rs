@@ -1,6 +1,7 @@
 //! One module per resource; `crate::build_app` merges their routes in one place.
 
 pub mod accounts;
+pub mod campaigns;
 pub mod health;
 pub mod keys;
 pub mod media;

@@ -1,0 +1,472 @@
+//! Campaigns: many posts across many accounts in one request, for agencies (`POST
+//! /api/campaigns`, JSON or CSV). Videos are uploaded first (`POST /api/media`), then the
+//! campaign names them by id, one row per post.
+//!
+//! All or nothing where it can be: every row is checked before any post is written (account,
+//! video, the creator's live options from `creator_info`, fetched once per account, and the
+//! schedule), and one bad row refuses the whole campaign with every row's problem listed.
+//! Writing then goes row by row; each row's post carries the idempotency key
+//! `<campaign key>:<row>`, so when something fails half way (a store outage), sending the same
+//! request with the same `Idempotency-Key` again finishes the campaign without duplicating a
+//! post. That is why the key is required.
+//!
+//! Pacing is the publish pipeline's: posts due now are queued at once and the shared pacer keeps
+//! each account inside TikTok's per-minute limits; a daily cap defers the rest to the next window.
+
+use crate::accounts;
+use crate::context::JobContext;
+use crate::model::{AccountId, MediaId, Post, PrivacyLevel, TikTokAccount, UserId};
+use crate::posts::{self, NewPost, PostError};
+use crate::publish;
+use crate::schedule_time;
+use crate::store::{Created, StoreError};
+use crate::tiktok::CreatorInfo;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+/// The most rows one campaign may have.
+pub const MAX_ROWS: usize = 1000;
+/// The longest campaign idempotency key (row keys append `:<row>`).
+pub const MAX_KEY: usize = 150;
+
+/// One row: one video to one account. `account` is the account's id or its `@username`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CampaignRow {
+    pub account: String,
+    pub media_id: String,
+    #[serde(default)]
+    pub title: String,
+    /// Required, as on every post: TikTok forbids a default.
+    #[serde(default)]
+    pub privacy_level: Option<String>,
+    #[serde(default)]
+    pub disable_comment: Option<bool>,
+    #[serde(default)]
+    pub disable_duet: Option<bool>,
+    #[serde(default)]
+    pub disable_stitch: Option<bool>,
+    #[serde(default)]
+    pub brand_content_toggle: Option<bool>,
+    #[serde(default)]
+    pub brand_organic_toggle: Option<bool>,
+    #[serde(default)]
+    pub is_aigc: Option<bool>,
+    /// RFC 3339 with an offset, a local time with `scheduled_tz`, or empty/"now".
+    #[serde(default)]
+    pub scheduled_at: Option<String>,
+    #[serde(default)]
+    pub scheduled_tz: Option<String>,
+}
+
+/// What is wrong with one row (rows are numbered from 1, the CSV header not counted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowProblem {
+    pub row: usize,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Why a campaign was refused or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    #[error("{0}")]
+    Malformed(String),
+    #[error("{} of the campaign's rows have problems; no post was created", .0.len())]
+    Rows(Vec<RowProblem>),
+    /// Writing stopped at `problem.row`; rows before it were created. Sending the same request
+    /// with the same key again finishes the campaign.
+    #[error("the campaign stopped at row {}: {}; rows before it were created. Send the same request with the same Idempotency-Key to finish it", .problem.row, .problem.message)]
+    Stopped { created: usize, problem: RowProblem },
+    #[error("TikTok is unavailable right now; nothing was created, try again in a moment")]
+    Unavailable,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One created (or, on a retry, already created) post per row, in row order.
+#[derive(Debug)]
+pub struct CampaignResult {
+    pub posts: Vec<Created<Post>>,
+}
+
+/// Reads a CSV campaign: a header row naming the columns of [`CampaignRow`] (any order; only
+/// `account` and `media_id` are required), then one row per post. Booleans are `true`/`false`
+/// (or `1`/`0`, `yes`/`no`); empty cells mean "not given".
+pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|e| CampaignError::Malformed(format!("the CSV header cannot be read: {e}")))?
+        .clone();
+    for required in ["account", "media_id"] {
+        if !headers.iter().any(|h| h == required) {
+            return Err(CampaignError::Malformed(format!(
+                "the CSV header has no `{required}` column"
+            )));
+        }
+    }
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let row = i + 1;
+        let record = record
+            .map_err(|e| CampaignError::Malformed(format!("CSV row {row} cannot be read: {e}")))?;
+        if rows.len() == MAX_ROWS {
+            return Err(too_many());
+        }
+        let cell = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h == name)
+                .and_then(|i| record.get(i))
+                .map(str::to_owned)
+                .filter(|v| !v.is_empty())
+        };
+        let flag = |name: &str| -> Result<Option<bool>, CampaignError> {
+            match cell(name)
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                None => Ok(None),
+                Some("true" | "1" | "yes") => Ok(Some(true)),
+                Some("false" | "0" | "no") => Ok(Some(false)),
+                Some(other) => Err(CampaignError::Malformed(format!(
+                    "CSV row {row}: {name} is {other:?}; use true or false"
+                ))),
+            }
+        };
+        rows.push(CampaignRow {
+            account: cell("account").unwrap_or_default(),
+            media_id: cell("media_id").unwrap_or_default(),
+            title: cell("title").unwrap_or_default(),
+            privacy_level: cell("privacy_level"),
+            disable_comment: flag("disable_comment")?,
+            disable_duet: flag("disable_duet")?,
+            disable_stitch: flag("disable_stitch")?,
+            brand_content_toggle: flag("brand_content_toggle")?,
+            brand_organic_toggle: flag("brand_organic_toggle")?,
+            is_aigc: flag("is_aigc")?,
+            scheduled_at: cell("scheduled_at"),
+            scheduled_tz: cell("scheduled_tz"),
+        });
+    }
+    Ok(rows)
+}
+
+fn too_many() -> CampaignError {
+    CampaignError::Malformed(format!("a campaign has at most {MAX_ROWS} rows; split it"))
+}
+
+/// A row checked and ready to write.
+struct Ready {
+    req: NewPost,
+    privacy: PrivacyLevel,
+    scheduled: Option<(DateTime<Utc>, Option<String>)>,
+    hash: String,
+}
+
+/// What a row turned out to be before writing.
+enum Checked {
+    Ready(Ready),
+    /// A previous send of this campaign already created it.
+    Done(Box<Created<Post>>),
+}
+
+fn problem(row: usize, code: &'static str, message: impl Into<String>) -> RowProblem {
+    RowProblem {
+        row,
+        code,
+        message: message.into(),
+    }
+}
+
+fn find_account<'a>(accounts: &'a [TikTokAccount], wanted: &str) -> Option<&'a TikTokAccount> {
+    if let Ok(id) = AccountId::parse(wanted) {
+        return accounts.iter().find(|a| a.id == id);
+    }
+    let name = wanted.trim_start_matches('@');
+    accounts.iter().find(|a| {
+        a.username
+            .as_deref()
+            .is_some_and(|u| u.eq_ignore_ascii_case(name))
+    })
+}
+
+/// Checks every row, then creates one post per row (see the module doc). `key` is the
+/// campaign's idempotency key.
+pub async fn create(
+    ctx: &JobContext,
+    user: UserId,
+    rows: Vec<CampaignRow>,
+    key: &str,
+) -> Result<CampaignResult, CampaignError> {
+    if rows.is_empty() {
+        return Err(CampaignError::Malformed("the campaign has no rows".into()));
+    }
+    if rows.len() > MAX_ROWS {
+        return Err(too_many());
+    }
+    let now = Utc::now();
+    let accounts = ctx.store.list_accounts(user).await?;
+    let mut infos: HashMap<AccountId, Result<CreatorInfo, PostError>> = HashMap::new();
+    let mut videos_seen: HashSet<MediaId> = HashSet::new();
+    let mut problems = Vec::new();
+    let mut checked = Vec::with_capacity(rows.len());
+    for (i, row) in rows.into_iter().enumerate() {
+        let n = i + 1;
+        match check(
+            ctx,
+            user,
+            &accounts,
+            &mut infos,
+            &mut videos_seen,
+            row,
+            n,
+            key,
+            now,
+        )
+        .await
+        {
+            Ok(c) => checked.push(c),
+            Err(RowOutcome::Problem(p)) => problems.push(p),
+            Err(RowOutcome::Fatal(e)) => return Err(e),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(CampaignError::Rows(problems));
+    }
+    let mut posts = Vec::with_capacity(checked.len());
+    for (i, c) in checked.into_iter().enumerate() {
+        let n = i + 1;
+        match c {
+            Checked::Done(created) => posts.push(*created),
+            Checked::Ready(r) => {
+                match posts::insert(
+                    ctx,
+                    user,
+                    &r.req,
+                    r.privacy,
+                    r.scheduled,
+                    Some(row_key(key, n)),
+                    r.hash,
+                )
+                .await
+                {
+                    Ok(created) => posts.push(created),
+                    Err(e) => {
+                        let (code, message) = match &e {
+                            PostError::Conflict { code, message }
+                            | PostError::Invalid { code, message } => (*code, message.clone()),
+                            other => ("write_failed", other.to_string()),
+                        };
+                        return Err(CampaignError::Stopped {
+                            created: posts.iter().filter(|p| p.created).count(),
+                            problem: problem(n, code, message),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    tracing::info!(
+        rows = posts.len(),
+        created = posts.iter().filter(|p| p.created).count(),
+        "campaign created"
+    );
+    Ok(CampaignResult { posts })
+}
+
+fn row_key(key: &str, row: usize) -> String {
+    format!("{key}:{row}")
+}
+
+enum RowOutcome {
+    Problem(RowProblem),
+    Fatal(CampaignError),
+}
+
+impl From<StoreError> for RowOutcome {
+    fn from(e: StoreError) -> Self {
+        RowOutcome::Fatal(e.into())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn check(
+    ctx: &JobContext,
+    user: UserId,
+    accounts: &[TikTokAccount],
+    infos: &mut HashMap<AccountId, Result<CreatorInfo, PostError>>,
+    videos_seen: &mut HashSet<MediaId>,
+    row: CampaignRow,
+    n: usize,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Checked, RowOutcome> {
+    let bad = |code: &'static str, message: String| RowOutcome::Problem(problem(n, code, message));
+    let account = find_account(accounts, row.account.trim()).ok_or_else(|| {
+        bad(
+            "unknown_account",
+            format!(
+                "no connected TikTok account {:?} (use its id or @username)",
+                row.account
+            ),
+        )
+    })?;
+    let media_id = MediaId::parse(row.media_id.trim()).map_err(|_| {
+        bad(
+            "unknown_media",
+            format!("{:?} is not a video id from POST /api/media", row.media_id),
+        )
+    })?;
+    let privacy_level = match row.privacy_level.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(p) => Some(PrivacyLevel::parse(p).ok_or_else(|| {
+            bad(
+                "invalid_privacy_level",
+                format!("privacy_level {p:?} is not one of TikTok's privacy levels"),
+            )
+        })?),
+    };
+    let req = NewPost {
+        account_id: account.id,
+        media_id,
+        title: row.title,
+        privacy_level,
+        disable_comment: row.disable_comment.unwrap_or(false),
+        disable_duet: row.disable_duet.unwrap_or(false),
+        disable_stitch: row.disable_stitch.unwrap_or(false),
+        brand_content_toggle: row.brand_content_toggle.unwrap_or(false),
+        brand_organic_toggle: row.brand_organic_toggle.unwrap_or(false),
+        is_aigc: row.is_aigc.unwrap_or(false),
+    };
+    let scheduled = match row.scheduled_at.as_deref().map(str::trim) {
+        None | Some("") | Some("now") => None,
+        Some(at) => {
+            let s = schedule_time::parse_schedule(at, row.scheduled_tz.as_deref(), now)
+                .map_err(|e| bad(e.code(), e.to_string()))?;
+            Some((s.utc, s.tz))
+        }
+    };
+    let hash = posts::request_hash(&req, scheduled.as_ref());
+    // A previous send of this campaign may have written this row already.
+    if let Some(existing) = ctx
+        .store
+        .post_by_idempotency_key(user, &row_key(key, n))
+        .await?
+    {
+        return match posts::replayed(existing, &hash) {
+            Ok(created) => Ok(Checked::Done(Box::new(created))),
+            Err(_) => Err(bad(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different campaign (this row differs)".into(),
+            )),
+        };
+    }
+    if !videos_seen.insert(media_id) {
+        return Err(bad(
+            "media_repeated",
+            "this video is already used by an earlier row; upload it once per post".into(),
+        ));
+    }
+    let media = match ctx.store.media(user, media_id).await {
+        Ok(m) => m,
+        Err(StoreError::NotFound) => {
+            return Err(bad(
+                "unknown_media",
+                format!("no uploaded video {media_id} (it may have expired)"),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if media.post_id.is_some() {
+        return Err(bad(
+            "media_in_use",
+            "this video is already used by another post; upload it again for a new post".into(),
+        ));
+    }
+    if let Some(why) = accounts::cannot_publish_reason(account) {
+        return Err(bad("account_cannot_publish", why));
+    }
+    let info = match infos.get(&account.id) {
+        Some(cached) => cached,
+        None => {
+            // Once per account per campaign: creator_info is limited to 20 calls a minute.
+            let fetched = publish::creator_info_paced(ctx, user, account.id)
+                .await
+                .map_err(posts::account_error);
+            infos.entry(account.id).or_insert(fetched)
+        }
+    };
+    let info = match info {
+        Ok(info) => info,
+        Err(PostError::Unavailable) => return Err(RowOutcome::Fatal(CampaignError::Unavailable)),
+        Err(PostError::Conflict { code, message } | PostError::Invalid { code, message }) => {
+            return Err(bad(code, message.clone()));
+        }
+        Err(PostError::Store(e)) => {
+            return Err(RowOutcome::Fatal(CampaignError::Store(
+                StoreError::Backend(e.to_string()),
+            )));
+        }
+        Err(e) => return Err(bad("cannot_post_now", e.to_string())),
+    };
+    let privacy = posts::validate(&req, info, media.duration_ms).map_err(|e| match e {
+        PostError::Invalid { code, message } | PostError::Conflict { code, message } => {
+            bad(code, message)
+        }
+        other => bad("invalid_row", other.to_string()),
+    })?;
+    Ok(Checked::Ready(Ready {
+        req,
+        privacy,
+        scheduled,
+        hash,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_are_read_by_header_name_in_any_order() {
+        let csv = "media_id,account,privacy_level,disable_duet,scheduled_at,scheduled_tz,title\n\
+                   m1,@sunny,SELF_ONLY,true,2026-12-01T09:00,Europe/Berlin,\"Hello, world\"\n\
+                   m2,  acct-2 ,PUBLIC_TO_EVERYONE,,,,\n";
+        let rows = parse_csv(csv.as_bytes()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].account, "@sunny");
+        assert_eq!(rows[0].title, "Hello, world");
+        assert_eq!(rows[0].disable_duet, Some(true));
+        assert_eq!(rows[0].scheduled_tz.as_deref(), Some("Europe/Berlin"));
+        assert_eq!(rows[1].account, "acct-2");
+        assert_eq!(rows[1].disable_duet, None);
+        assert_eq!(rows[1].scheduled_at, None);
+    }
+
+    #[test]
+    fn bad_csv_is_refused_naming_the_problem() {
+        let no_media = parse_csv(b"account,title\n@a,x\n").unwrap_err().to_string();
+        assert!(no_media.contains("media_id"), "{no_media}");
+        let bad_flag = parse_csv(b"account,media_id,is_aigc\n@a,m,maybe\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            bad_flag.contains("row 1") && bad_flag.contains("is_aigc"),
+            "{bad_flag}"
+        );
+        let ragged = parse_csv(b"account,media_id\n@a,m,extra\n")
+            .unwrap_err()
+            .to_string();
+        assert!(ragged.contains("row 1"), "{ragged}");
+        let mut big = String::from("account,media_id\n");
+        for _ in 0..=MAX_ROWS {
+            big.push_str("@a,m\n");
+        }
+        assert!(parse_csv(big.as_bytes()).is_err());
+    }
+}
