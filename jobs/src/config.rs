@@ -182,13 +182,10 @@ pub struct Config {
     /// `GOOGLE_CERTS_REFETCH_SECS`, default 60: an unknown `kid` re-fetches the certificates at
     /// most this often (a flood of forged kids must not become a flood of requests to Google).
     pub google_certs_refetch: Duration,
-    /// `GOOGLE_SIGNIN_URL`: the sandbox's sign-in page in development; unset in production,
-    /// where the login page uses Firebase Auth (`FIREBASE_API_KEY`, `FIREBASE_AUTH_DOMAIN`).
+    /// `GOOGLE_SIGNIN_URL`: the page "Sign in with Google" opens (with `?return_to=`); it sends
+    /// the browser back to `/login#id_token=…`. The sandbox's page in development; in production
+    /// the hosted page in `deploy/firebase-signin` (required, https).
     pub google_signin_url: Option<Url>,
-    /// `FIREBASE_API_KEY` (public web API key, production login page).
-    pub firebase_api_key: Option<String>,
-    /// `FIREBASE_AUTH_DOMAIN` (production login page).
-    pub firebase_auth_domain: Option<String>,
     /// `SANDBOX_BIND`, default `127.0.0.1:8090`: where `dev` and `mktpost sandbox` serve the sandbox.
     pub sandbox_bind: SocketAddr,
     /// `STAGING_URL`, default `file://<DATA_DIR>/staging`.
@@ -338,8 +335,6 @@ impl Config {
             )?,
             google_signin_url,
             google_certs_refetch: Duration::from_secs(v.parse("GOOGLE_CERTS_REFETCH_SECS", "60")?),
-            firebase_api_key: v.get("FIREBASE_API_KEY"),
-            firebase_auth_domain: v.get("FIREBASE_AUTH_DOMAIN"),
             sandbox_bind,
             staging_url: v.url(
                 "STAGING_URL",
@@ -416,6 +411,18 @@ impl Config {
             return Err(err(
                 "TIKTOK_CLIENT_SECRET",
                 "the sandbox secret is not allowed in production".into(),
+            ));
+        }
+        if !self
+            .google_signin_url
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "https")
+        {
+            return Err(err(
+                "GOOGLE_SIGNIN_URL",
+                "must be the https address of the hosted sign-in page in production \
+                 (deploy/firebase-signin)"
+                    .into(),
             ));
         }
         if self.public_url.scheme() != "https" {
@@ -704,6 +711,7 @@ mod tests {
             ("PUBLIC_URL", "https://mktpost.example"),
             ("TOKEN_KEYS", keys.as_str()),
             ("TIKTOK_CLIENT_SECRET", "real-secret"),
+            ("GOOGLE_SIGNIN_URL", "https://mktpost-prod.web.app/"),
         ];
         let mut short = base.to_vec();
         short.push(("SESSION_SECRET", "too-short"));
@@ -717,6 +725,9 @@ mod tests {
         let mut dev_keys = ok.clone();
         dev_keys.retain(|(k, _)| *k != "TOKEN_KEYS");
         assert_eq!(with(&dev_keys).unwrap_err().var, "TOKEN_KEYS");
+        let mut no_signin = ok.clone();
+        no_signin.retain(|(k, _)| *k != "GOOGLE_SIGNIN_URL");
+        assert_eq!(with(&no_signin).unwrap_err().var, "GOOGLE_SIGNIN_URL");
     }
 
     #[test]
@@ -795,6 +806,7 @@ mod tests {
                 "SESSION_SECRET",
                 "0123456789abcdef0123456789abcdef-long-enough",
             ),
+            ("GOOGLE_SIGNIN_URL", "https://mktpost-prod.web.app/"),
             ("STORE", "firestore"),
             ("FIRESTORE_PROJECT_ID", "mktpost-prod"),
         ];
