@@ -413,10 +413,10 @@ impl Config {
                 "the sandbox secret is not allowed in production".into(),
             ));
         }
-        if !self
+        if self
             .google_signin_url
             .as_ref()
-            .is_some_and(|u| u.scheme() == "https")
+            .is_none_or(|u| u.scheme() != "https")
         {
             return Err(err(
                 "GOOGLE_SIGNIN_URL",
