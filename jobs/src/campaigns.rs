@@ -31,7 +31,7 @@ pub const MAX_ROWS: usize = 1000;
 pub const MAX_KEY: usize = 150;
 
 /// One row: one video to one account. `account` is the account's id or its `@username`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CampaignRow {
     pub account: String,
     pub media_id: String,
@@ -279,6 +279,15 @@ pub async fn create(
     Ok(CampaignResult { posts })
 }
 
+/// The fingerprint of a row as sent, stored as its post's request hash.
+fn row_hash(row: &CampaignRow) -> String {
+    use sha2::{Digest, Sha256};
+    let canonical = serde_json::to_string(row).unwrap_or_default();
+    hex::encode(Sha256::digest(
+        format!("campaign-row:{canonical}").as_bytes(),
+    ))
+}
+
 fn row_key(key: &str, row: usize) -> String {
     format!("{key}:{row}")
 }
@@ -307,6 +316,23 @@ async fn check(
     now: DateTime<Utc>,
 ) -> Result<Checked, RowOutcome> {
     let bad = |code: &'static str, message: String| RowOutcome::Problem(problem(n, code, message));
+    // First: did a previous send of this campaign write this row? Compared on the row as sent
+    // (not on resolved times or accounts), so a retry still matches after a scheduled time has
+    // passed or an account was renamed.
+    let hash = row_hash(&row);
+    if let Some(existing) = ctx
+        .store
+        .post_by_idempotency_key(user, &row_key(key, n))
+        .await?
+    {
+        return match posts::replayed(existing, &hash) {
+            Ok(created) => Ok(Checked::Done(Box::new(created))),
+            Err(_) => Err(bad(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different campaign (this row differs)".into(),
+            )),
+        };
+    }
     let account = find_account(accounts, row.account.trim()).ok_or_else(|| {
         bad(
             "unknown_account",
@@ -344,28 +370,14 @@ async fn check(
         is_aigc: row.is_aigc.unwrap_or(false),
     };
     let scheduled = match row.scheduled_at.as_deref().map(str::trim) {
-        None | Some("") | Some("now") => None,
+        None | Some("") => None,
+        Some(now_word) if now_word.eq_ignore_ascii_case("now") => None,
         Some(at) => {
             let s = schedule_time::parse_schedule(at, row.scheduled_tz.as_deref(), now)
                 .map_err(|e| bad(e.code(), e.to_string()))?;
             Some((s.utc, s.tz))
         }
     };
-    let hash = posts::request_hash(&req, scheduled.as_ref());
-    // A previous send of this campaign may have written this row already.
-    if let Some(existing) = ctx
-        .store
-        .post_by_idempotency_key(user, &row_key(key, n))
-        .await?
-    {
-        return match posts::replayed(existing, &hash) {
-            Ok(created) => Ok(Checked::Done(Box::new(created))),
-            Err(_) => Err(bad(
-                "idempotency_key_reused",
-                "this Idempotency-Key was used for a different campaign (this row differs)".into(),
-            )),
-        };
-    }
     if !videos_seen.insert(media_id) {
         return Err(bad(
             "media_repeated",

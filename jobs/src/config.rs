@@ -310,7 +310,7 @@ impl Config {
             worker_shutdown_timeout_secs: v.parse("WORKER_SHUTDOWN_TIMEOUT_SECS", "25")?,
             token_keys,
             session_secret,
-            session_ttl: Duration::from_secs(3600 * v.parse::<u64>("SESSION_TTL_HOURS", "168")?),
+            session_ttl: v.hours("SESSION_TTL_HOURS", "168")?,
             tiktok_client_key: v
                 .get("TIKTOK_CLIENT_KEY")
                 .unwrap_or_else(|| SANDBOX_CLIENT_KEY.into()),
@@ -341,7 +341,7 @@ impl Config {
                 &format!("file://{}", absolute(&data_dir.join("staging")).display()),
             )?,
             max_upload_bytes: v.parse("MAX_UPLOAD_BYTES", "4294967296")?,
-            media_ttl: Duration::from_secs(3600 * v.parse::<u64>("MEDIA_TTL_HOURS", "24")?),
+            media_ttl: v.hours("MEDIA_TTL_HOURS", "24")?,
             log_format: match v.get("LOG_FORMAT").as_deref().unwrap_or("pretty") {
                 "pretty" => LogFormat::Pretty,
                 "json" => LogFormat::Json,
@@ -570,8 +570,7 @@ fn database(
 
 fn scheduler_config(v: &Vars<'_>) -> Result<SchedulerConfig, ConfigError> {
     let secs = |k: &'static str, d: &str| v.parse::<u64>(k, d).map(Duration::from_secs);
-    let hours =
-        |k: &'static str, d: &str| v.parse::<u64>(k, d).map(|h| Duration::from_secs(h * 3600));
+    let hours = |k: &'static str, d: &str| v.hours(k, d);
     let cron = |k: &'static str, d: &str| -> Result<String, ConfigError> {
         let expr = v
             .get(k)
@@ -603,8 +602,17 @@ fn scheduler_config(v: &Vars<'_>) -> Result<SchedulerConfig, ConfigError> {
         cron_old_logs: cron("SCHEDULER_CRON_OLD_LOGS", "5 7 * * * *")?,
         cron_job_records: cron("SCHEDULER_CRON_JOB_RECORDS", "50 37 * * * *")?,
     };
-    if c.tick.is_zero() {
-        return Err(err("SCHEDULER_TICK_MS", "must be more than zero".into()));
+    if c.tick.is_zero() || c.tick > Duration::from_secs(60) {
+        return Err(err(
+            "SCHEDULER_TICK_MS",
+            "must be between 1 and 60000 (the promise is within 1 s)".into(),
+        ));
+    }
+    if c.lease_ttl > Duration::from_secs(3600) {
+        return Err(err(
+            "SCHEDULER_LEASE_TTL_SECS",
+            "must be at most 3600 (a crashed scheduler is replaced within it)".into(),
+        ));
     }
     if c.due_batch == 0 {
         return Err(err("SCHEDULER_DUE_BATCH", "must be more than zero".into()));
@@ -648,6 +656,15 @@ impl Vars<'_> {
         raw.trim()
             .parse()
             .map_err(|e| err(k, format!("cannot parse {raw:?}: {e}")))
+    }
+
+    /// A whole number of hours, at most ten years (a typo must not overflow into a panic).
+    fn hours(&self, k: &'static str, default: &str) -> Result<Duration, ConfigError> {
+        let h: u64 = self.parse(k, default)?;
+        if h > 24 * 366 * 10 {
+            return Err(err(k, format!("{h} hours is more than ten years")));
+        }
+        Ok(Duration::from_secs(h * 3600))
     }
 
     fn url(&self, k: &'static str, default: &str) -> Result<Url, ConfigError> {
@@ -845,6 +862,15 @@ mod tests {
             with(&[("SCHEDULER_LEASE_TTL_SECS", "1")]).unwrap_err().var,
             "SCHEDULER_LEASE_TTL_SECS"
         );
+        // Absurd values are refused, not overflowed into a panic.
+        for (var, value) in [
+            ("SCHEDULER_TICK_MS", "18446744073709551615"),
+            ("SCHEDULER_LEASE_TTL_SECS", "18446744073709551615"),
+            ("JOB_RECORD_TTL_HOURS", "18446744073709551615"),
+            ("SESSION_TTL_HOURS", "5124095576030432"),
+        ] {
+            assert_eq!(with(&[(var, value)]).unwrap_err().var, var);
+        }
     }
 
     /// `.env.example` is the reference for operators: it must parse, give a valid configuration,

@@ -2,21 +2,24 @@
 //! `DELETE /api/me`) marks the user `erasing_since` (from then on their sessions and API keys are
 //! refused and sign-in answers "being erased") and pushes this job, which:
 //!
-//! 1. cancels every post TikTok does not have yet (so no scheduler or worker starts one);
-//! 2. revokes each connected TikTok account's token at TikTok, then deletes the account (a
-//!    transient TikTok error retries the job: the tokens stay until TikTok has been asked);
+//! 1. cancels every post TikTok does not have yet (`request` already did, before answering; a
+//!    `publish` job for a user being erased stops without calling TikTok);
+//! 2. revokes each TikTok account's token at TikTok (those already being disconnected too),
+//!    then deletes the account (a transient TikTok error retries the job: the tokens stay until
+//!    TikTok has been asked), and looks again after step 3 for one connected meanwhile;
 //! 3. deletes every staged video (object and row);
 //! 4. deletes every row the user owns, the user row last (`Store::erase_user`).
 //!
 //! Every step is idempotent, so a retry, a replay or the scheduler's re-push (for users still
 //! erasing after `STUCK_ERASING_SECS`) finishes what a crash left. The payload is the user id
-//! only. Technical logs hold no user id, so there is nothing of the user in them to erase; they
-//! age out after `LOG_RETENTION_DAYS`. Videos already posted stay on TikTok (TikTok's API has no
+//! only. The access logs hold no user id, so nothing in them can be tied to the user; they age
+//! out after `LOG_RETENTION_DAYS`. Application logs (stderr) carry internal ids (never names,
+//! emails, tokens or captions) and expire with the log platform's retention. Videos already posted stay on TikTok (TikTok's API has no
 //! delete); the creator deletes them in the TikTok app.
 
 use crate::context::JobContext;
 use crate::disconnect_account;
-use crate::model::{AccountStatus, User, UserId};
+use crate::model::{User, UserId};
 use crate::posts;
 use crate::queue::{Job, JobError, QueueError};
 use crate::store::StoreError;
@@ -37,6 +40,9 @@ impl Job for EraseUser {
     const NAME: &'static str = NAME;
 }
 
+const ERASED_CODE: &str = "account_erased";
+const ERASED_MESSAGE: &str = "Cancelled: you asked us to erase your data.";
+
 /// Why a request could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum EraseError {
@@ -49,6 +55,9 @@ pub enum EraseError {
 /// marked user (a second request keeps the first instant and pushes again, which is harmless).
 pub async fn request(ctx: &JobContext, user: UserId) -> Result<User, EraseError> {
     let marked = ctx.store.mark_user_erasing(user, Utc::now()).await?;
+    // Before answering: no post may go out after the creator asked to erase everything, even
+    // if the job is late (publish also stops for a user being erased).
+    posts::cancel_unsent(ctx, user, None, ERASED_CODE, ERASED_MESSAGE).await?;
     if let Err(e) = push(ctx, user).await {
         tracing::warn!(error = %e, "erase_user not queued now; the scheduler's sweep will queue it");
     }
@@ -79,26 +88,8 @@ pub async fn erase(ctx: &JobContext, user_id: UserId) -> Result<(), JobError> {
             "this user did not ask to be erased".into(),
         ));
     }
-    let cancelled = posts::cancel_unsent(
-        ctx,
-        user_id,
-        None,
-        "account_erased",
-        "Cancelled: you asked us to erase your data.",
-    )
-    .await?;
-    let mut revoked = 0;
-    for account in ctx.store.list_accounts(user_id).await? {
-        // Revoke at TikTok first: a transient failure retries the job with the tokens kept.
-        disconnect_account::revoke(ctx, &account).await?;
-        if account.status != AccountStatus::Disconnecting {
-            revoked += 1;
-        }
-        match ctx.store.delete_account(user_id, account.id).await {
-            Ok(()) | Err(StoreError::NotFound) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let cancelled = posts::cancel_unsent(ctx, user_id, None, ERASED_CODE, ERASED_MESSAGE).await?;
+    let mut revoked = revoke_and_delete_accounts(ctx, user_id).await?;
     let mut videos = 0;
     for media in ctx.store.list_media(user_id).await? {
         ctx.staging
@@ -107,6 +98,10 @@ pub async fn erase(ctx: &JobContext, user_id: UserId) -> Result<(), JobError> {
             .map_err(|e| JobError::Retry(format!("staged video not deleted: {e}")))?;
         videos += 1;
     }
+    // A request that was already past authentication when the user was marked (an OAuth
+    // callback finishing, say) may have connected an account meanwhile: look once more, so no
+    // token is deleted without being revoked.
+    revoked += revoke_and_delete_accounts(ctx, user_id).await?;
     ctx.store.erase_user(user_id).await?;
     tracing::info!(
         cancelled_posts = cancelled,
@@ -115,4 +110,19 @@ pub async fn erase(ctx: &JobContext, user_id: UserId) -> Result<(), JobError> {
         "user erased"
     );
     Ok(())
+}
+
+/// Revokes every account's token at TikTok (those already being disconnected too), then deletes
+/// the account. A transient TikTok failure retries the job with the tokens kept.
+async fn revoke_and_delete_accounts(ctx: &JobContext, user_id: UserId) -> Result<usize, JobError> {
+    let mut n = 0;
+    for account in ctx.store.all_accounts(user_id).await? {
+        disconnect_account::revoke(ctx, &account).await?;
+        match ctx.store.delete_account(user_id, account.id).await {
+            Ok(()) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        n += 1;
+    }
+    Ok(n)
 }

@@ -104,8 +104,8 @@ pub async fn replay(ctx: &JobContext, job: &str, id: &TaskId) -> Result<TaskId, 
             Err(PostError::NotFound) => {
                 return Err(OpsError::Refused {
                     code: "post_gone",
-                    message: "the post no longer exists (cancelled and erased, or its owner \
-                              erased their data); discard this task"
+                    message: "the post or its TikTok account no longer exists (disconnected, or \
+                              its owner erased their data); discard this task"
                         .into(),
                 });
             }

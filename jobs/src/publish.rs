@@ -156,6 +156,14 @@ pub async fn handle(job: PublishPost, ctx: Data<JobContext>) -> Result<(), JobEr
     if post.error_code.as_deref() == Some(RETRIES_EXHAUSTED) {
         return Ok(()); // parked: an operator replay clears the code first
     }
+    if post.state == PostState::Queued {
+        // Nothing is at TikTok yet: a creator who asked to be erased gets no new post.
+        match ctx.store.user(job.user_id).await {
+            Ok(u) if u.erasing_since.is_none() => {}
+            Ok(_) | Err(StoreError::NotFound) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
     let post = match post.state {
         PostState::Queued => {
             match ctx

@@ -105,13 +105,22 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<CurrentUser, Ap
                 code: "session_user_gone",
                 message: "this account no longer exists; sign in again".into(),
             })?;
+    // A cookie issued before this user row existed belongs to an erased predecessor with the
+    // same Google account (another device, kept since): erasure ended those sessions for good.
+    if claims.iat < user.created_at.timestamp() {
+        return Err(ApiError::Unauthorized {
+            code: "session_user_gone",
+            message: "this session belongs to an account that was erased; sign in again".into(),
+        });
+    }
     Ok(CurrentUser {
         user,
         via: AuthVia::Cookie,
     })
 }
 
-/// An operator: a signed-in user (cookie or API key) whose Google uid is in `OPS_GOOGLE_UIDS`.
+/// An operator: a user signed in with the session cookie (not an API key: a key leaked from a
+/// posting script must not reach operations) whose Google uid is in `OPS_GOOGLE_UIDS`.
 pub struct OpsUser(pub CurrentUser);
 
 impl FromRequestParts<AppState> for OpsUser {
@@ -119,6 +128,11 @@ impl FromRequestParts<AppState> for OpsUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let user = CurrentUser::from_request_parts(parts, state).await?;
+        if user.via != AuthVia::Cookie {
+            return Err(ApiError::Forbidden(
+                "operations need a signed-in browser session, not an API key".into(),
+            ));
+        }
         if is_ops(state, &user.user) {
             Ok(OpsUser(user))
         } else {

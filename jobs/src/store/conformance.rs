@@ -568,6 +568,11 @@ pub async fn token_and_status_writes_are_compare_and_set(store: DynStore) {
         "accounts being disconnected are hidden from the list"
     );
     assert_eq!(
+        store.all_accounts(user.id).await.expect("all accounts"),
+        vec![leaving.clone()],
+        "but listed with every account (export and erasure)"
+    );
+    assert_eq!(
         store.account(user.id, acc.id).await.expect("account"),
         leaving,
         "but still readable by id (the disconnect job needs it)"

@@ -120,8 +120,18 @@ pub trait Store: Send + Sync + 'static {
         connect: &AccountConnect,
     ) -> Result<TikTokAccount, StoreError>;
     async fn account(&self, user: UserId, id: AccountId) -> Result<TikTokAccount, StoreError>;
+    /// Every account of the user, oldest first, those being disconnected included (export and
+    /// erasure must see the tokens we still hold).
+    async fn all_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError>;
     /// The user's accounts, oldest first, without those being disconnected.
-    async fn list_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError>;
+    async fn list_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError> {
+        Ok(self
+            .all_accounts(user)
+            .await?
+            .into_iter()
+            .filter(|a| a.status != AccountStatus::Disconnecting)
+            .collect())
+    }
     /// Replaces both tokens and both expiries in one write, if the version still matches.
     async fn store_tokens(
         &self,

@@ -270,8 +270,8 @@ impl Store for PostgresStore {
         codec::account(&row)
     }
 
-    async fn list_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError> {
-        let rows = sqlx::query(sql::LIST_ACCOUNTS)
+    async fn all_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError> {
+        let rows = sqlx::query(sql::ALL_ACCOUNTS)
             .bind(user.0)
             .fetch_all(&self.pool)
             .await

@@ -80,9 +80,8 @@ pub(crate) const ACCOUNT: &str = "SELECT * FROM accounts WHERE id = $1 AND user_
 
 pub(crate) const ACCOUNT_EXISTS: &str = "SELECT 1 FROM accounts WHERE id = $1 AND user_id = $2";
 
-pub(crate) const LIST_ACCOUNTS: &str = "\
-    SELECT * FROM accounts WHERE user_id = $1 AND status <> 'disconnecting' \
-    ORDER BY created_at, id";
+pub(crate) const ALL_ACCOUNTS: &str = "\
+    SELECT * FROM accounts WHERE user_id = $1 ORDER BY created_at, id";
 
 /// Compare-and-set on version; the refresh token is kept as in `CONNECT_ACCOUNT`.
 pub(crate) const STORE_TOKENS: &str = "\

@@ -327,8 +327,8 @@ impl Store for SqliteStore {
         codec::account(&row)
     }
 
-    async fn list_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError> {
-        let rows = sqlx::query(sql::LIST_ACCOUNTS)
+    async fn all_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError> {
+        let rows = sqlx::query(sql::ALL_ACCOUNTS)
             .bind(user.to_string())
             .fetch_all(&self.pool)
             .await

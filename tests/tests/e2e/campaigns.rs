@@ -203,3 +203,30 @@ async fn a_json_campaign_works_the_same_and_bounds_its_size() -> Result<()> {
     assert_eq!(resp["error"]["code"], "unsupported_content_type");
     Ok(())
 }
+
+/// A campaign that stopped half way is finished by sending it again, even after one of its
+/// written rows' scheduled time has passed (the retry matches rows as sent, not re-validated).
+#[tokio::test]
+async fn a_retry_finishes_a_campaign_after_its_first_rows_time_has_passed() -> Result<()> {
+    let (app, user, _) = publishing_app(e2e::Backend::Sqlite, |_| {}).await?;
+    let v = videos(&app, user, 2).await?;
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let rows = vec![
+        format!("@sunny.demo,{},Soon,SELF_ONLY,,,,{soon},", v[0].id),
+        format!("@sunny.demo,{},Now,SELF_ONLY,,,,NOW,", v[1].id),
+    ];
+    let (status, body) = send(&app, Some("half"), "text/csv", csv(&rows[..1])).await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // Past the row's time and the 5 s slack for "in the past".
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let (status, body) = send(&app, Some("half"), "text/csv", csv(&rows)).await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        (body["created"].clone(), body["already_created"].clone()),
+        (json!(1), json!(1))
+    );
+    // "NOW" in any case means now, and sending again matches it.
+    let (status, body) = send(&app, Some("half"), "text/csv", csv(&rows)).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    Ok(())
+}

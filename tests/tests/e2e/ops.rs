@@ -39,6 +39,25 @@ async fn operators_replay_a_parked_publish_safely_and_discard_what_is_not_worth_
     let (_, creator) = app.get_json("/api/me").await?;
     assert_eq!(creator["is_ops"], false);
 
+    // Not even the operator with an API key: operations need the browser session.
+    let created: Value = ops
+        .post(app.url("/api/keys"))
+        .header(ORIGIN, &app.base_url)
+        .json(&json!({"name": "ops script"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let ops_key = created["key"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        reqwest::Client::new()
+            .get(app.url("/api/ops/queues"))
+            .bearer_auth(&ops_key)
+            .send()
+            .await?
+            .status(),
+        StatusCode::FORBIDDEN
+    );
     // Nobody else gets in: not the API, not the page.
     assert_eq!(
         app.get_json("/api/ops/queues").await?.0,

@@ -127,7 +127,13 @@ async fn export_then_erase_everything(backend: Backend) -> Result<()> {
         assert!(!raw.contains(s), "the export holds a credential");
     }
 
-    // Erase. Cross-site requests cannot trigger it.
+    // Erase. Not with an API key (a key leaked from a script must not do this), not cross-site.
+    let resp = reqwest::Client::new()
+        .delete(app.url("/api/me"))
+        .header(AUTHORIZATION, format!("Bearer {key}"))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let resp = app
         .client
         .delete(app.url("/api/me"))
@@ -199,6 +205,9 @@ async fn export_then_erase_everything(backend: Backend) -> Result<()> {
     assert_ne!(me["id"], user.to_string());
     let (_, accounts) = app.get_json("/api/accounts").await?;
     assert_eq!(accounts["accounts"].as_array().map(Vec::len), Some(0));
+    // The other browser's cookie, issued before the erasure, stays dead for the new account.
+    let resp = other.get(app.url("/api/me")).send().await?;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     Ok(())
 }
 
@@ -220,6 +229,33 @@ async fn an_erasure_request_holds_until_the_job_runs() -> Result<()> {
     let me = app.sign_in("leaver").await?;
     let user = UserId::parse(me["id"].as_str().unwrap_or_default())?;
     app.connect_tiktok(PUBLIC).await?;
+    app.connect_tiktok(PRIVATE).await?;
+    let (_, list) = app.get_json("/api/accounts").await?;
+    let id_of = |open_id: &str| {
+        list["accounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["open_id"] == open_id)
+            .and_then(|a| a["id"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (public_id, private_id) = (id_of(PUBLIC), id_of(PRIVATE));
+    // A post waiting in the queue (no worker runs here) ...
+    let media = stage(&app, user, &video(30_001, 4)).await?;
+    let (status, post) = create_post(&app, &public_id, &media, json!({})).await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{post}");
+    assert_eq!(post["state"], "queued");
+    // ... and an account whose disconnect has not run yet: its token is still ours to revoke.
+    let resp = app
+        .client
+        .delete(app.url(&format!("/api/accounts/{private_id}")))
+        .header(ORIGIN, &app.base_url)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+
     let resp = app
         .client
         .delete(app.url("/api/me"))
@@ -227,6 +263,16 @@ async fn an_erasure_request_holds_until_the_job_runs() -> Result<()> {
         .send()
         .await?;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    // Before the job runs, the waiting post is already cancelled: nothing goes out now.
+    let cancelled = app
+        .store
+        .post(
+            user,
+            jobs::model::PostId::parse(post["id"].as_str().unwrap_or_default())?,
+        )
+        .await?;
+    assert_eq!(cancelled.state, jobs::model::PostState::Cancelled);
+    assert_eq!(cancelled.error_code.as_deref(), Some("account_erased"));
     let marked = app.store.user(user).await?;
     let since = marked.erasing_since.expect("marked for erasure");
 
@@ -267,13 +313,17 @@ async fn an_erasure_request_holds_until_the_job_runs() -> Result<()> {
         app.store.user(user).await,
         Err(StoreError::NotFound)
     ));
-    assert!(
-        app.sandbox
-            .records()
-            .token_events
-            .iter()
-            .any(|e| e.open_id == PUBLIC && e.event.contains("revoke"))
-    );
+    let records = app.sandbox.records();
+    for open_id in [PUBLIC, PRIVATE] {
+        assert!(
+            records
+                .token_events
+                .iter()
+                .any(|e| e.open_id == open_id && e.event.contains("revoke")),
+            "revoked at TikTok for {open_id}, the account being disconnected too"
+        );
+    }
+    assert!(records.posts.is_empty(), "no post reached TikTok");
     let report = scheduler::retry_erasing_users(&app.ctx, &settings, later, &recent).await?;
     assert_eq!(report.found, 0, "nothing left to erase");
     let again = app.sign_in("leaver").await?;

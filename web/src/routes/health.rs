@@ -110,15 +110,12 @@ pub async fn readyz(State(state): State<AppState>, Query(query): Query<ReadyQuer
     if require_scheduler && scheduler != SchedulerHealth::Ok {
         failing.push("scheduler");
     }
+    // Public, so only what a probe needs: the heartbeat's details (instance, errors, sweeps)
+    // are for operators (`/api/ops/queues`) and `/metrics`.
     let scheduler_detail = beat.map(|b| {
         json!({
-            "instance": b.instance,
-            "active_since": b.active_since,
             "last_tick_at": b.at,
             "age_ms": u64::try_from(b.age(Utc::now()).as_millis()).unwrap_or(u64::MAX),
-            "enqueued_total": b.enqueued_total,
-            "last_tick": b.last_tick,
-            "sweeps": b.sweeps,
         })
     });
     if failing.is_empty() {

@@ -27,10 +27,7 @@ fn ops_error(e: OpsError) -> ApiError {
             tracing::warn!(error = %e, "queue unavailable for an operator request");
             ApiError::Unavailable("the queue".into())
         }
-        OpsError::Post(jobs::posts::PostError::Unavailable) => {
-            ApiError::Unavailable("TikTok".into())
-        }
-        OpsError::Post(e) => ApiError::internal(e),
+        OpsError::Post(e) => e.into(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The creator's own data: `GET /api/export` (everything we hold about them, as one JSON
 //! document) and `DELETE /api/me` (erase it all; `jobs::erase_user` does the work).
 
-use crate::auth::{CurrentUser, cleared_session_cookie};
+use crate::auth::{AuthVia, CurrentUser, cleared_session_cookie};
 use crate::error::ApiError;
 use crate::routes::accounts::account_json;
 use crate::routes::keys::key_json;
@@ -45,7 +45,7 @@ pub async fn export(
 ) -> Result<impl IntoResponse, ApiError> {
     let user = user.user;
     let store = &state.store;
-    let accounts = store.list_accounts(user.id).await?;
+    let accounts = store.all_accounts(user.id).await?;
     let usernames: HashMap<_, _> = accounts
         .iter()
         .map(|a| (a.id, a.username.clone()))
@@ -130,6 +130,12 @@ pub async fn erase(
     user: CurrentUser,
     jar: CookieJar,
 ) -> Result<impl IntoResponse, ApiError> {
+    if user.via != AuthVia::Cookie {
+        // Irreversible: not something a key leaked from a posting script may do.
+        return Err(ApiError::Forbidden(
+            "erasing your data needs a signed-in browser session, not an API key".into(),
+        ));
+    }
     let marked = jobs::erase_user::request(&state.jobs, user.user.id)
         .await
         .map_err(|e| match e {

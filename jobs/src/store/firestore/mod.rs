@@ -660,16 +660,11 @@ impl Store for FirestoreStore {
         codec::account(&doc.fields)
     }
 
-    async fn list_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError> {
+    async fn all_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError> {
         let docs = self
             .query(&LIST_ACCOUNTS, &[value::id(user.0)], None)
             .await?;
-        // Filtered here rather than with `!=`, which would have to order by `status` first;
-        // a user has a handful of accounts.
-        Ok(all(&docs, codec::account)?
-            .into_iter()
-            .filter(|a| a.status != AccountStatus::Disconnecting)
-            .collect())
+        all(&docs, codec::account)
     }
 
     async fn store_tokens(
