@@ -262,8 +262,11 @@ pub async fn create(
                             | PostError::Invalid { code, message } => (*code, message.clone()),
                             other => ("write_failed", other.to_string()),
                         };
+                        // A queue failure comes after the post was written (the stuck-post sweep
+                        // queues it later), so that row counts as created.
+                        let written = usize::from(matches!(e, PostError::Queue(_)));
                         return Err(CampaignError::Stopped {
-                            created: posts.iter().filter(|p| p.created).count(),
+                            created: posts.iter().filter(|p| p.created).count() + written,
                             problem: problem(n, code, message),
                         });
                     }

@@ -530,11 +530,11 @@ impl Queue {
 
     /// One dead task of `job`, if `id` is in its dead list.
     pub async fn dead_job(&self, job: &str, id: &TaskId) -> Result<Option<DeadJob>, QueueError> {
-        Ok(self
-            .dead_jobs(job, usize::MAX)
-            .await?
-            .into_iter()
-            .find(|d| d.task_id == *id))
+        let name = self.queue_name(job);
+        match &self.backend {
+            QueueBackend::Redis(conn) => redis_backend::dead_job(conn.clone(), &name, id).await,
+            QueueBackend::Sqlite(pool) => sqlite_backend::dead_job(pool, &name, id).await,
+        }
     }
 
     /// Removes a dead task for good (an operator dismissed it: handled another way, or not worth

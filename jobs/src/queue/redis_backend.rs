@@ -140,18 +140,43 @@ pub(super) async fn dead_jobs(
     // Task ids are ULIDs, which sort by creation time: newest first.
     ids.sort_unstable_by(|a, b| b.cmp(a));
     ids.truncate(limit);
+    details(&mut conn, &c, ids).await
+}
+
+/// One dead task, if `id` is in the dead set.
+pub(super) async fn dead_job(
+    mut conn: ConnectionManager,
+    queue: &str,
+    id: &TaskId,
+) -> Result<Option<DeadJob>, QueueError> {
+    let c = config(queue);
+    let dead: bool = conn.sismember(c.dead_jobs_set(), id.as_str()).await?;
+    if !dead {
+        return Ok(None);
+    }
+    Ok(details(&mut conn, &c, vec![id.as_str().to_owned()])
+        .await?
+        .pop())
+}
+
+/// Metadata and payloads of dead tasks `ids`, in that order.
+async fn details(
+    conn: &mut ConnectionManager,
+    c: &Config,
+    ids: Vec<String>,
+) -> Result<Vec<DeadJob>, QueueError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let mut pipe = redis::pipe();
     for id in &ids {
-        pipe.hgetall(meta_key(&c, id));
+        pipe.hgetall(meta_key(c, id));
     }
-    let metas: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+    let metas: Vec<HashMap<String, String>> = pipe.query_async(conn).await?;
     let payloads: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
         .arg(c.job_data_hash())
         .arg(&ids)
-        .query_async(&mut conn)
+        .query_async(conn)
         .await?;
     Ok(ids
         .into_iter()

@@ -116,8 +116,28 @@ pub(super) async fn dead_jobs(
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
+    Ok(dead_rows(rows))
+}
+
+/// One dead task, if `id` is dead.
+pub(super) async fn dead_job(
+    pool: &SqlitePool,
+    queue: &str,
+    id: &TaskId,
+) -> Result<Option<DeadJob>, QueueError> {
+    let rows: Vec<DeadRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, job, attempts, last_result, done_at FROM Jobs
+         WHERE job_type = ?1 AND id = ?2 AND {DEAD}"
+    )))
+    .bind(queue)
+    .bind(id.as_str())
+    .fetch_all(pool)
+    .await?;
+    Ok(dead_rows(rows).pop())
+}
+
+fn dead_rows(rows: Vec<DeadRow>) -> Vec<DeadJob> {
+    rows.into_iter()
         .map(|row| DeadJob {
             task_id: TaskId(row.id),
             payload: decode_payload(&row.job),
@@ -125,7 +145,7 @@ pub(super) async fn dead_jobs(
             last_error: row.last_result.as_deref().and_then(last_error),
             failed_at: row.done_at.and_then(from_unix),
         })
-        .collect())
+        .collect()
 }
 
 pub(super) async fn replay(
