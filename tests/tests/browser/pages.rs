@@ -175,7 +175,12 @@ async fn every_page_sends_a_strict_csp_and_loads_nothing_from_another_origin() -
     assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-inline"));
     assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-eval"));
 
-    let app = TestApp::start_with(Backend::Sqlite, crate::sandbox_signin).await?;
+    let app = TestApp::start_with(Backend::Sqlite, |c| {
+        crate::sandbox_signin(c);
+        // So that /ops renders for the checker too.
+        c.ops_google_uids = vec!["csp-checker".into()];
+    })
+    .await?;
     let origin = app.base_url.clone();
     // Signed out: the public pages, and the redirect of a private one.
     let anonymous = TestApp::new_client();
@@ -221,7 +226,9 @@ async fn every_page_sends_a_strict_csp_and_loads_nothing_from_another_origin() -
         "/compose",
         "/history",
         "/history/posts",
+        "/campaigns",
         "/settings",
+        "/ops",
         "/no-such-page",
     ];
     for path in pages {

@@ -33,6 +33,7 @@ static ASSETS: &[Asset] = &[
     asset!("history.js", "text/javascript; charset=utf-8"),
     asset!("settings.js", "text/javascript; charset=utf-8"),
     asset!("ops.js", "text/javascript; charset=utf-8"),
+    asset!("campaigns.js", "text/javascript; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
 ];
 

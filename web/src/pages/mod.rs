@@ -9,6 +9,7 @@
 
 mod accounts;
 mod assets;
+mod campaigns;
 mod compose;
 mod history;
 mod login;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/accounts/{id}/avatar", get(accounts::avatar))
         .route("/compose", get(compose::page))
         .route("/history", get(history::page))
+        .route("/campaigns", get(campaigns::page))
         .route("/history/posts", get(history::fragment))
         .route("/settings", get(settings::page))
         .route("/ops", get(ops::page))
