@@ -295,6 +295,25 @@ impl TestApp {
         self.connect_tiktok_with(&self.client, open_id, None).await
     }
 
+    /// DELETE `path` with this app's client, as the app's own pages do (same Origin).
+    pub async fn delete(&self, path: &str) -> Result<reqwest::Response> {
+        Ok(self
+            .client
+            .delete(self.url(path))
+            .header(ORIGIN, &self.base_url)
+            .send()
+            .await?)
+    }
+
+    /// True when the sandbox saw a token of `open_id` revoked.
+    pub fn revoked_at_tiktok(&self, open_id: &str) -> bool {
+        self.sandbox
+            .records()
+            .token_events
+            .iter()
+            .any(|e| e.open_id == open_id && e.event.contains("revoke"))
+    }
+
     /// GET a JSON API path with this app's client.
     pub async fn get_json(&self, path: &str) -> Result<(reqwest::StatusCode, serde_json::Value)> {
         let resp = self.client.get(self.url(path)).send().await?;

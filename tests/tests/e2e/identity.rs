@@ -770,10 +770,7 @@ async fn disconnecting_an_account_cancels_its_waiting_posts() -> Result<()> {
     }
     assert_eq!(staging_files(&app), 2);
     let resp = app
-        .client
-        .delete(app.url(&format!("/api/accounts/{private_account}")))
-        .header(ORIGIN, &app.base_url)
-        .send()
+        .delete(&format!("/api/accounts/{private_account}"))
         .await?;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let post = app

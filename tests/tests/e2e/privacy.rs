@@ -141,12 +141,7 @@ async fn export_then_erase_everything(backend: Backend) -> Result<()> {
         .send()
         .await?;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    let resp = app
-        .client
-        .delete(app.url("/api/me"))
-        .header(ORIGIN, &app.base_url)
-        .send()
-        .await?;
+    let resp = app.delete("/api/me").await?;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let cookie = resp.headers()[SET_COOKIE].to_str()?.to_owned();
     assert!(
@@ -183,17 +178,13 @@ async fn export_then_erase_everything(backend: Backend) -> Result<()> {
     assert!(app.store.list_api_keys(user).await?.is_empty());
     assert!(app.store.list_audit(user, 100).await?.is_empty());
     assert_eq!(staging_files(&app), 0, "every staged video is deleted");
-    let records = app.sandbox.records();
     for open_id in [PUBLIC, PRIVATE] {
         assert!(
-            records
-                .token_events
-                .iter()
-                .any(|e| e.open_id == open_id && e.event.contains("revoke")),
-            "our access was revoked at TikTok for {open_id}: {:?}",
-            records.token_events
+            app.revoked_at_tiktok(open_id),
+            "our access was revoked at TikTok for {open_id}"
         );
     }
+    let records = app.sandbox.records();
     // The scheduled post never went out.
     assert_eq!(
         records.posts.iter().filter(|p| p.open_id == PUBLIC).count(),
@@ -248,20 +239,10 @@ async fn an_erasure_request_holds_until_the_job_runs() -> Result<()> {
     assert_eq!(status, StatusCode::ACCEPTED, "{post}");
     assert_eq!(post["state"], "queued");
     // ... and an account whose disconnect has not run yet: its token is still ours to revoke.
-    let resp = app
-        .client
-        .delete(app.url(&format!("/api/accounts/{private_id}")))
-        .header(ORIGIN, &app.base_url)
-        .send()
-        .await?;
+    let resp = app.delete(&format!("/api/accounts/{private_id}")).await?;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
 
-    let resp = app
-        .client
-        .delete(app.url("/api/me"))
-        .header(ORIGIN, &app.base_url)
-        .send()
-        .await?;
+    let resp = app.delete("/api/me").await?;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     // Before the job runs, the waiting post is already cancelled: nothing goes out now.
     let cancelled = app
@@ -313,16 +294,13 @@ async fn an_erasure_request_holds_until_the_job_runs() -> Result<()> {
         app.store.user(user).await,
         Err(StoreError::NotFound)
     ));
-    let records = app.sandbox.records();
     for open_id in [PUBLIC, PRIVATE] {
         assert!(
-            records
-                .token_events
-                .iter()
-                .any(|e| e.open_id == open_id && e.event.contains("revoke")),
+            app.revoked_at_tiktok(open_id),
             "revoked at TikTok for {open_id}, the account being disconnected too"
         );
     }
+    let records = app.sandbox.records();
     assert!(records.posts.is_empty(), "no post reached TikTok");
     let report = scheduler::retry_erasing_users(&app.ctx, &settings, later, &recent).await?;
     assert_eq!(report.found, 0, "nothing left to erase");
