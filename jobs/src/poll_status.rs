@@ -35,6 +35,29 @@ impl Job for PollStatus {
 /// Extra polls for a public post's id after `PUBLISH_COMPLETE`.
 const PUBLIC_ID_POLLS: u32 = 6;
 
+/// Queues the next poll of `post` after `delay`.
+async fn poll_again(ctx: &JobContext, post: &Post, delay: Duration) -> Result<(), Stop> {
+    ctx.queue
+        .push_after(
+            &PollStatus {
+                user_id: post.user_id,
+                post_id: post.id,
+            },
+            delay,
+        )
+        .await
+        .map(drop)
+        .map_err(|e| Stop::Retry(e.to_string()))
+}
+
+/// [`poll_delay`] with the configured cap.
+fn backoff(ctx: &JobContext, n: u32) -> Duration {
+    poll_delay(
+        n,
+        Duration::from_secs(ctx.config.status_poll_max_interval_secs),
+    )
+}
+
 /// The delay before poll number `n` (0-based): 1 s, 2 s, 4 s … capped.
 pub fn poll_delay(n: u32, max: Duration) -> Duration {
     Duration::from_secs(1u64 << n.min(10)).min(max)
@@ -87,21 +110,7 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
                 )
                 .await?;
             delete_staged_media(ctx, &saved).await; // receipt is confirmed
-            let delay = poll_delay(
-                saved.tiktok.public_id_polls,
-                Duration::from_secs(ctx.config.status_poll_max_interval_secs),
-            );
-            ctx.queue
-                .push_after(
-                    &PollStatus {
-                        user_id: post.user_id,
-                        post_id: post.id,
-                    },
-                    delay,
-                )
-                .await
-                .map_err(|e| Stop::Retry(e.to_string()))?;
-            Ok(())
+            poll_again(ctx, &post, backoff(ctx, saved.tiktok.public_id_polls)).await
         }
         PublishStatusKind::PublishComplete => {
             let ids = status.public_post_ids.clone();
@@ -175,21 +184,7 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
             if past_upload {
                 delete_staged_media(ctx, &saved).await;
             }
-            let delay = poll_delay(
-                polls,
-                Duration::from_secs(ctx.config.status_poll_max_interval_secs),
-            );
-            ctx.queue
-                .push_after(
-                    &PollStatus {
-                        user_id: post.user_id,
-                        post_id: post.id,
-                    },
-                    delay,
-                )
-                .await
-                .map_err(|e| Stop::Retry(e.to_string()))?;
-            Ok(())
+            poll_again(ctx, &post, backoff(ctx, polls)).await
         }
     }
 }
@@ -252,16 +247,12 @@ async fn unconfirmed(ctx: &JobContext, post: Post, polls: u32) -> Result<(), Sto
     if saved.state == PostState::Unconfirmed
         && polls < ctx.config.status_poll_budget.saturating_mul(2)
     {
-        ctx.queue
-            .push_after(
-                &PollStatus {
-                    user_id: post.user_id,
-                    post_id: post.id,
-                },
-                Duration::from_secs(ctx.config.status_poll_max_interval_secs * 10),
-            )
-            .await
-            .map_err(|e| Stop::Retry(e.to_string()))?;
+        poll_again(
+            ctx,
+            &post,
+            Duration::from_secs(ctx.config.status_poll_max_interval_secs * 10),
+        )
+        .await?;
     }
     Ok(())
 }
