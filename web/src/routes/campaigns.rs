@@ -5,7 +5,7 @@
 
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::routes::posts::post_json;
+use crate::routes::posts::{idempotency_key, post_json};
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -46,24 +46,12 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| ApiError::Invalid {
-            code: "idempotency_key_required",
-            message: "send an Idempotency-Key header with a campaign, so that retrying it can \
-                      never post twice"
-                .into(),
-        })?
-        .to_owned();
-    if key.len() > MAX_KEY {
-        return Err(ApiError::Invalid {
-            code: "invalid_idempotency_key",
-            message: format!("a campaign's Idempotency-Key has at most {MAX_KEY} characters"),
-        });
-    }
+    let key = idempotency_key(&headers, MAX_KEY)?.ok_or_else(|| ApiError::Invalid {
+        code: "idempotency_key_required",
+        message: "send an Idempotency-Key header with a campaign, so that retrying it can never \
+                  post twice"
+            .into(),
+    })?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -39,6 +39,23 @@ impl From<ScheduleChangeError> for ApiError {
     }
 }
 
+/// The request's `Idempotency-Key` (trimmed; absent or empty is `None`), refused when longer
+/// than `max` characters.
+pub fn idempotency_key(headers: &HeaderMap, max: usize) -> Result<Option<String>, ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    if key.is_some_and(|k| k.len() > max) {
+        return Err(ApiError::Invalid {
+            code: "invalid_idempotency_key",
+            message: format!("Idempotency-Key has at most {max} characters"),
+        });
+    }
+    Ok(key.map(str::to_owned))
+}
+
 fn parse_id(s: &str) -> Result<PostId, ApiError> {
     PostId::parse(s).map_err(|_| ApiError::NotFound)
 }
@@ -110,18 +127,7 @@ pub async fn create(
         code: "invalid_body",
         message: e.body_text(),
     })?;
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .map(str::to_owned);
-    if key.as_ref().is_some_and(|k| k.len() > 200) {
-        return Err(ApiError::Invalid {
-            code: "invalid_idempotency_key",
-            message: "Idempotency-Key has at most 200 characters".into(),
-        });
-    }
+    let key = idempotency_key(&headers, 200)?;
     let scheduled = match body.scheduled_at.as_deref().map(str::trim) {
         None | Some("") | Some("now") => None,
         Some(at) => {
