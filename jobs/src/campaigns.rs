@@ -387,22 +387,18 @@ async fn check(
             "this video is already used by an earlier row; upload it once per post".into(),
         ));
     }
-    let media = match ctx.store.media(user, media_id).await {
+    let media = match posts::unused_media(ctx, user, media_id).await {
         Ok(m) => m,
-        Err(StoreError::NotFound) => {
+        Err(PostError::NotFound) => {
             return Err(bad(
                 "unknown_media",
                 format!("no uploaded video {media_id} (it may have expired)"),
             ));
         }
-        Err(e) => return Err(e.into()),
+        Err(PostError::Conflict { code, message }) => return Err(bad(code, message)),
+        Err(PostError::Store(e)) => return Err(e.into()),
+        Err(e) => return Err(bad("invalid_row", e.to_string())),
     };
-    if media.post_id.is_some() {
-        return Err(bad(
-            "media_in_use",
-            "this video is already used by another post; upload it again for a new post".into(),
-        ));
-    }
     if let Some(why) = accounts::cannot_publish_reason(account) {
         return Err(bad("account_cannot_publish", why));
     }

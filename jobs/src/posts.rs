@@ -9,7 +9,8 @@
 use crate::accounts::{self, AccountError};
 use crate::context::JobContext;
 use crate::model::{
-    AccountId, MediaId, Post, PostId, PostSettings, PostState, PrivacyLevel, TikTokProgress, UserId,
+    AccountId, Media, MediaId, Post, PostId, PostSettings, PostState, PrivacyLevel, TikTokProgress,
+    UserId,
 };
 use crate::publish::{self, PublishPost};
 use crate::store::{Created, StoreError};
@@ -195,18 +196,28 @@ pub async fn create(
     if let Some(why) = accounts::cannot_publish_reason(&account) {
         return Err(conflict("account_cannot_publish", why));
     }
-    let media = ctx.store.media(user, req.media_id).await?;
+    let media = unused_media(ctx, user, req.media_id).await?;
+    let info = publish::creator_info_paced(ctx, user, account.id)
+        .await
+        .map_err(account_error)?;
+    let privacy = validate(&req, &info, media.duration_ms)?;
+    insert(ctx, user, &req, privacy, scheduled, idempotency_key, hash).await
+}
+
+/// The staged video `id` if no post uses it yet (`NotFound` when there is none).
+pub(crate) async fn unused_media(
+    ctx: &JobContext,
+    user: UserId,
+    id: MediaId,
+) -> Result<Media, PostError> {
+    let media = ctx.store.media(user, id).await?;
     if media.post_id.is_some() {
         return Err(conflict(
             "media_in_use",
             "This video is already used by another post; upload it again for a new post.",
         ));
     }
-    let info = publish::creator_info_paced(ctx, user, account.id)
-        .await
-        .map_err(account_error)?;
-    let privacy = validate(&req, &info, media.duration_ms)?;
-    insert(ctx, user, &req, privacy, scheduled, idempotency_key, hash).await
+    Ok(media)
 }
 
 /// Writes a validated post, attaches its video and (unless scheduled) queues it: the second half
