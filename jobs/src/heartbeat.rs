@@ -84,9 +84,50 @@ impl Heartbeat {
         self.is_fresh_within(now, STALE_AFTER)
     }
 
+    /// [`age`](Self::age) in whole milliseconds.
+    pub fn age_ms(&self, now: DateTime<Utc>) -> u64 {
+        u64::try_from(self.age(now).as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// True while the last tick is at most `stale_after` old.
     pub fn is_fresh_within(&self, now: DateTime<Utc>, stale_after: Duration) -> bool {
         self.age(now) <= stale_after
+    }
+}
+
+/// What the heartbeat says about the scheduler, the one judgement `/readyz`, `/metrics` and
+/// the operators' views share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchedulerHealth {
+    /// A heartbeat younger than [`stale_after`].
+    Ok,
+    /// A heartbeat, but too old: no scheduler is active.
+    Stale,
+    /// No scheduler ever reported.
+    Missing,
+}
+
+impl SchedulerHealth {
+    /// Judges `beat` at `now` against the configuration's lease TTL.
+    pub fn of(
+        beat: Option<&Heartbeat>,
+        config: &crate::config::Config,
+        now: DateTime<Utc>,
+    ) -> Self {
+        match beat {
+            None => Self::Missing,
+            Some(b) if b.is_fresh_within(now, stale_after(config)) => Self::Ok,
+            Some(_) => Self::Stale,
+        }
+    }
+
+    /// `ok`, `stale` or `missing`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Stale => "stale",
+            Self::Missing => "missing",
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use chrono::Utc;
-use jobs::heartbeat;
+use jobs::heartbeat::{self, SchedulerHealth};
 
 /// Dead tasks shown per job.
 const DEAD_PER_JOB: usize = 20;
@@ -75,16 +75,10 @@ pub async fn page(
     }
     let now = Utc::now();
     let beat = heartbeat::heartbeat(&state.jobs).await;
-    let (scheduler_health, scheduler_detail) = match &beat {
-        None => ("missing", "no scheduler has ever reported".to_owned()),
-        Some(b) => (
-            if b.is_fresh_within(now, heartbeat::stale_after(&state.config)) {
-                "ok"
-            } else {
-                "stale"
-            },
-            format!("last tick {} s ago by {}", b.age(now).as_secs(), b.instance),
-        ),
+    let scheduler_health = SchedulerHealth::of(beat.as_ref(), &state.config, now).as_str();
+    let scheduler_detail = match &beat {
+        None => "no scheduler has ever reported".to_owned(),
+        Some(b) => format!("last tick {} s ago by {}", b.age(now).as_secs(), b.instance),
     };
     render(&OpsPage {
         nav: Nav::signed_in(&user, "/ops"),

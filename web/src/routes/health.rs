@@ -14,21 +14,12 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use jobs::heartbeat::{self, Heartbeat};
+use jobs::heartbeat::{self, SchedulerHealth};
 use jobs::queue::QueueStats;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::Digest as _;
 use std::fmt::Write as _;
-
-/// The job types whose queues `/metrics` reports.
-const JOB_NAMES: [&str; 5] = [
-    jobs::publish::NAME,
-    jobs::poll_status::NAME,
-    jobs::refresh_token::NAME,
-    jobs::disconnect_account::NAME,
-    jobs::erase_user::NAME,
-];
 
 /// Alive: the process answers. Never touches dependencies (a slow database must not get the
 /// process killed by its supervisor).
@@ -40,34 +31,6 @@ pub async fn healthz() -> impl IntoResponse {
 pub struct ReadyQuery {
     /// `scheduler`: a stale or missing scheduler heartbeat makes the answer 503 too.
     require: Option<String>,
-}
-
-/// What the heartbeat says about the scheduler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SchedulerHealth {
-    Ok,
-    Stale,
-    Missing,
-}
-
-impl SchedulerHealth {
-    fn of(beat: Option<&Heartbeat>, state: &AppState) -> Self {
-        match beat {
-            None => Self::Missing,
-            Some(b) if b.is_fresh_within(Utc::now(), heartbeat::stale_after(&state.config)) => {
-                Self::Ok
-            }
-            Some(_) => Self::Stale,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::Stale => "stale",
-            Self::Missing => "missing",
-        }
-    }
 }
 
 /// Ready: the store and the queue answer. 503 names each failing dependency; the scheduler's
@@ -105,8 +68,8 @@ pub async fn readyz(State(state): State<AppState>, Query(query): Query<ReadyQuer
             }
         }
     }
-    let scheduler = SchedulerHealth::of(beat.as_ref(), &state);
-    checks.insert("scheduler".into(), json!(scheduler.name()));
+    let scheduler = SchedulerHealth::of(beat.as_ref(), &state.config, Utc::now());
+    checks.insert("scheduler".into(), json!(scheduler.as_str()));
     if require_scheduler && scheduler != SchedulerHealth::Ok {
         failing.push("scheduler");
     }
@@ -115,7 +78,7 @@ pub async fn readyz(State(state): State<AppState>, Query(query): Query<ReadyQuer
     let scheduler_detail = beat.map(|b| {
         json!({
             "last_tick_at": b.at,
-            "age_ms": u64::try_from(b.age(Utc::now()).as_millis()).unwrap_or(u64::MAX),
+            "age_ms": b.age_ms(Utc::now()),
         })
     });
     if failing.is_empty() {
@@ -167,8 +130,8 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         state.queue.ping(),
         heartbeat::heartbeat(&state.jobs)
     );
-    let mut stats = Vec::with_capacity(JOB_NAMES.len());
-    for job in JOB_NAMES {
+    let mut stats = Vec::with_capacity(jobs::ops::JOBS.len());
+    for job in jobs::ops::JOBS {
         stats.push((job, state.queue.stats(job).await));
     }
     let now = Utc::now();
@@ -188,9 +151,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             ),
         ],
     );
-    let fresh = beat
-        .as_ref()
-        .is_some_and(|b| b.is_fresh_within(now, heartbeat::stale_after(&state.config)));
+    let fresh = SchedulerHealth::of(beat.as_ref(), &state.config, now) == SchedulerHealth::Ok;
     m.gauge(
         "mktpost_scheduler_up",
         "1 when an active scheduler's heartbeat is fresh (younger than three lease TTLs).",

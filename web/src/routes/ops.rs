@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
-use jobs::heartbeat;
+use jobs::heartbeat::{self, SchedulerHealth};
 use jobs::ops::{self, OpsError};
 use jobs::queue::TaskId;
 use serde::Deserialize;
@@ -46,13 +46,14 @@ pub async fn queues(
     );
     let queues = queues.map_err(|e| ops_error(OpsError::Queue(e)))?;
     let now = Utc::now();
+    let health = SchedulerHealth::of(beat.as_ref(), &state.config, now).as_str();
     let scheduler = match &beat {
-        None => json!({ "health": "missing" }),
+        None => json!({ "health": health }),
         Some(b) => json!({
-            "health": if b.is_fresh_within(now, heartbeat::stale_after(&state.config)) { "ok" } else { "stale" },
+            "health": health,
             "instance": b.instance,
             "last_tick_at": b.at,
-            "age_ms": u64::try_from(b.age(now).as_millis()).unwrap_or(u64::MAX),
+            "age_ms": b.age_ms(now),
             "enqueued_total": b.enqueued_total,
             "last_tick": b.last_tick,
             "sweeps": b.sweeps,
