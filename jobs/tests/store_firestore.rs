@@ -85,7 +85,7 @@ async fn eight_concurrent_transitions_of_one_post_have_one_winner() {
         })
         .await
         .expect("user");
-    let post = conformance_post(user.id);
+    let post = conformance::post_for(user.id, AccountId::new(), PostState::Queued);
     store.create_post(&post).await.expect("create");
     let barrier = Arc::new(Barrier::new(8));
     let tasks: Vec<_> = (0..8)
@@ -198,40 +198,6 @@ async fn a_commit_aborted_by_a_transactions_lock_is_retried_and_succeeds() {
         None,
         "the retried acquisition was committed"
     );
-}
-
-fn conformance_post(user: jobs::model::UserId) -> jobs::model::Post {
-    let t = Utc::now().trunc_subsecs(6);
-    jobs::model::Post {
-        id: jobs::model::PostId::new(),
-        user_id: user,
-        account_id: AccountId::new(),
-        media_id: None,
-        settings: jobs::model::PostSettings {
-            title: "race".into(),
-            privacy_level: jobs::model::PrivacyLevel::SelfOnly,
-            disable_comment: false,
-            disable_duet: false,
-            disable_stitch: false,
-            brand_content_toggle: false,
-            brand_organic_toggle: false,
-            is_aigc: false,
-        },
-        state: PostState::Queued,
-        version: 1,
-        scheduled_at: None,
-        scheduled_tz: None,
-        tiktok: Default::default(),
-        error_code: None,
-        error_message: None,
-        late_by_ms: None,
-        idempotency_key: None,
-        request_hash: None,
-        media_deleted_at: None,
-        published_at: None,
-        created_at: t,
-        updated_at: t,
-    }
 }
 
 // ---- indexes: what the emulator cannot check ----

@@ -14,13 +14,11 @@
 use chrono::{DateTime, Duration, Utc};
 use jobs::config::{Config, Secret};
 use jobs::context::JobContext;
-use jobs::model::{
-    AccountId, GoogleProfile, Post, PostId, PostSettings, PostState, PrivacyLevel, TikTokProgress,
-    UserId,
-};
+use jobs::model::{AccountId, GoogleProfile, Post, PostId, PostState, UserId};
 use jobs::publish;
 use jobs::queue::Queue;
 use jobs::store::DynStore;
+use jobs::store::conformance;
 use scheduler::{SchedulerSettings, enqueue_due_posts};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -32,36 +30,10 @@ fn redis_url() -> String {
 }
 
 fn post(user: UserId, at: DateTime<Utc>) -> Post {
-    let now = Utc::now();
     Post {
-        id: PostId::new(),
-        user_id: user,
-        account_id: AccountId::new(),
-        media_id: None,
-        settings: PostSettings {
-            title: "bench".into(),
-            privacy_level: PrivacyLevel::SelfOnly,
-            disable_comment: false,
-            disable_duet: false,
-            disable_stitch: false,
-            brand_content_toggle: false,
-            brand_organic_toggle: false,
-            is_aigc: false,
-        },
-        state: PostState::Scheduled,
-        version: 1,
         scheduled_at: Some(at),
         scheduled_tz: Some("Europe/Berlin".into()),
-        tiktok: TikTokProgress::default(),
-        error_code: None,
-        error_message: None,
-        late_by_ms: None,
-        idempotency_key: None,
-        request_hash: None,
-        media_deleted_at: None,
-        published_at: None,
-        created_at: now,
-        updated_at: now,
+        ..conformance::post_for(user, AccountId::new(), PostState::Scheduled)
     }
 }
 

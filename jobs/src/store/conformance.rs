@@ -149,7 +149,9 @@ async fn account_expiring(store: &dyn Store, user: UserId, at: DateTime<Utc>) ->
         .expect("connect_account")
 }
 
-fn post_for(user: UserId, account: AccountId, state: PostState) -> Post {
+/// A post of `user` to `account` in `state`, unscheduled, stamped now: the fixture the
+/// conformance cases, the scheduler's tests and the benches build on.
+pub fn post_for(user: UserId, account: AccountId, state: PostState) -> Post {
     let t = now();
     Post {
         id: PostId::new(),

@@ -8,10 +8,11 @@ use jobs::config::{Config, LogFormat, Secret, StoreKind};
 use jobs::context::JobContext;
 use jobs::locks::Locks;
 use jobs::model::{
-    AccountConnect, AccountId, EncryptedTokens, GoogleProfile, Post, PostId, PostSettings,
-    PostState, PrivacyLevel, TikTokAccount, TikTokProgress, UserId,
+    AccountConnect, AccountId, EncryptedTokens, GoogleProfile, Post, PostId, PostState,
+    TikTokAccount, UserId,
 };
 use jobs::queue::{Queue, QueueBackend};
+use jobs::store::conformance;
 use scheduler::SchedulerSettings;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use std::collections::HashMap;
@@ -311,36 +312,15 @@ pub fn post(
     at: Option<DateTime<Utc>>,
     updated_at: DateTime<Utc>,
 ) -> Post {
-    Post {
-        id: PostId::new(),
-        user_id: user,
-        account_id: AccountId::new(),
-        media_id: None,
-        settings: PostSettings {
-            title: "A caption that must never reach a log #test".into(),
-            privacy_level: PrivacyLevel::SelfOnly,
-            disable_comment: false,
-            disable_duet: false,
-            disable_stitch: false,
-            brand_content_toggle: false,
-            brand_organic_toggle: false,
-            is_aigc: false,
-        },
-        state,
-        version: 1,
+    let mut post = Post {
         scheduled_at: at,
         scheduled_tz: at.map(|_| "Europe/Berlin".into()),
-        tiktok: TikTokProgress::default(),
-        error_code: None,
-        error_message: None,
-        late_by_ms: None,
-        idempotency_key: None,
-        request_hash: None,
-        media_deleted_at: None,
-        published_at: None,
         created_at: updated_at,
         updated_at,
-    }
+        ..conformance::post_for(user, AccountId::new(), state)
+    };
+    post.settings.title = "A caption that must never reach a log #test".into();
+    post
 }
 
 pub fn secs(n: i64) -> chrono::Duration {

@@ -6,9 +6,8 @@ use anyhow::Result;
 use chrono::{Duration, Utc};
 use e2e::{Backend, TestApp};
 use jobs::access_log::{AccessLine, AccessLog};
-use jobs::model::{
-    AccountId, Post, PostId, PostSettings, PostState, PrivacyLevel, TikTokProgress, UserId,
-};
+use jobs::model::{AccountId, Post, PostState, UserId};
+use jobs::store::conformance;
 use reqwest::header::{AUTHORIZATION, COOKIE, ORIGIN, USER_AGENT};
 use std::time::Duration as StdDuration;
 use tokio_util::sync::CancellationToken;
@@ -16,37 +15,13 @@ use tokio_util::sync::CancellationToken;
 const WAIT: StdDuration = StdDuration::from_secs(20);
 
 fn scheduled_post(user: UserId, at: chrono::DateTime<Utc>) -> Post {
-    let now = Utc::now();
-    Post {
-        id: PostId::new(),
-        user_id: user,
-        account_id: AccountId::new(),
-        media_id: None,
-        settings: PostSettings {
-            title: "caption that stays out of logs".into(),
-            privacy_level: PrivacyLevel::SelfOnly,
-            disable_comment: false,
-            disable_duet: false,
-            disable_stitch: false,
-            brand_content_toggle: false,
-            brand_organic_toggle: false,
-            is_aigc: false,
-        },
-        state: PostState::Scheduled,
-        version: 1,
+    let mut post = Post {
         scheduled_at: Some(at),
         scheduled_tz: Some("Europe/Berlin".into()),
-        tiktok: TikTokProgress::default(),
-        error_code: None,
-        error_message: None,
-        late_by_ms: None,
-        idempotency_key: None,
-        request_hash: None,
-        media_deleted_at: None,
-        published_at: None,
-        created_at: now,
-        updated_at: now,
-    }
+        ..conformance::post_for(user, AccountId::new(), PostState::Scheduled)
+    };
+    post.settings.title = "caption that stays out of logs".into();
+    post
 }
 
 /// Runs the real scheduler (as `mktpost scheduler` does) until the returned token is cancelled.
