@@ -262,6 +262,27 @@ impl TestApp {
         open_id: &str,
         grant: Option<&str>,
     ) -> Result<String> {
+        let callback = self
+            .tiktok_callback(client, open_id, "approve", grant)
+            .await?;
+        let done = client.get(&callback).send().await?;
+        if !done.status().is_redirection() {
+            bail!("callback failed: {} {}", done.status(), done.text().await?);
+        }
+        location(&done)
+    }
+
+    /// Starts connecting with `client` and answers the sandbox's consent page for `open_id`
+    /// (`answer` = `approve` or `deny`, optionally granting only `grant` scopes). Returns the
+    /// callback address TikTok sends the browser to, not yet followed (it carries the code and
+    /// the state).
+    pub async fn tiktok_callback(
+        &self,
+        client: &reqwest::Client,
+        open_id: &str,
+        answer: &str,
+        grant: Option<&str>,
+    ) -> Result<String> {
         let resp = client.get(self.url("/auth/tiktok/connect")).send().await?;
         if resp.status() != reqwest::StatusCode::SEE_OTHER
             && resp.status() != reqwest::StatusCode::FOUND
@@ -276,18 +297,12 @@ impl TestApp {
         let mut url = reqwest::Url::parse(&authorize)?;
         url.query_pairs_mut()
             .append_pair("sandbox_open_id", open_id)
-            .append_pair("sandbox_auto", "approve");
+            .append_pair("sandbox_auto", answer);
         if let Some(g) = grant {
             url.query_pairs_mut().append_pair("sandbox_grant", g);
         }
         let consent = client.get(url).send().await?;
-        let callback =
-            location(&consent).with_context(|| format!("sandbox answered {}", consent.status()))?;
-        let done = client.get(&callback).send().await?;
-        if !done.status().is_redirection() {
-            bail!("callback failed: {} {}", done.status(), done.text().await?);
-        }
-        location(&done)
+        location(&consent).with_context(|| format!("sandbox answered {}", consent.status()))
     }
 
     /// Connects with this app's client.

@@ -4,7 +4,7 @@
 //! the process-wide log subscriber.
 
 use anyhow::Result;
-use e2e::{Backend, TestApp, location};
+use e2e::{Backend, TestApp};
 use jobs::model::{AccountId, UserId};
 use jobs::telemetry::Capture;
 use reqwest::header::ORIGIN;
@@ -61,16 +61,9 @@ async fn a_full_run_logs_no_token_cookie_code_caption_or_email() -> Result<()> {
     let user = UserId::parse(me["id"].as_str().unwrap())?;
 
     // Connect: the authorization code travels in the callback's query string.
-    let resp = app
-        .client
-        .get(app.url("/auth/tiktok/connect"))
-        .send()
+    let callback = app
+        .tiktok_callback(&app.client, PUBLIC, "approve", None)
         .await?;
-    let mut url = reqwest::Url::parse(&location(&resp)?)?;
-    url.query_pairs_mut()
-        .append_pair("sandbox_open_id", PUBLIC)
-        .append_pair("sandbox_auto", "approve");
-    let callback = location(&app.client.get(url).send().await?)?;
     let code = reqwest::Url::parse(&callback)?
         .query_pairs()
         .find(|(k, _)| k == "code")

@@ -632,16 +632,9 @@ async fn oauth_state_is_single_use_and_bound_to_the_session() -> Result<()> {
     assert_eq!(account_ids(&app).await?.len(), 0);
 
     // A normal flow, then replaying its callback.
-    let resp = app
-        .client
-        .get(app.url("/auth/tiktok/connect"))
-        .send()
+    let callback = app
+        .tiktok_callback(&app.client, PUBLIC, "approve", None)
         .await?;
-    let mut url = reqwest::Url::parse(&location(&resp)?)?;
-    url.query_pairs_mut()
-        .append_pair("sandbox_open_id", PUBLIC)
-        .append_pair("sandbox_auto", "approve");
-    let callback = location(&app.client.get(url).send().await?)?;
     assert!(
         app.client
             .get(&callback)
@@ -661,16 +654,9 @@ async fn oauth_state_is_single_use_and_bound_to_the_session() -> Result<()> {
 async fn denied_consent_and_partial_grants_are_handled() -> Result<()> {
     let app = TestApp::start(Backend::Sqlite).await?;
     app.sign_in("p").await?;
-    let resp = app
-        .client
-        .get(app.url("/auth/tiktok/connect"))
-        .send()
+    let callback = app
+        .tiktok_callback(&app.client, PUBLIC, "deny", None)
         .await?;
-    let mut url = reqwest::Url::parse(&location(&resp)?)?;
-    url.query_pairs_mut()
-        .append_pair("sandbox_open_id", PUBLIC)
-        .append_pair("sandbox_auto", "deny");
-    let callback = location(&app.client.get(url).send().await?)?;
     let done = app.client.get(&callback).send().await?;
     assert_eq!(location(&done)?, "/accounts?error=access_denied");
     assert_eq!(account_ids(&app).await?.len(), 0);
