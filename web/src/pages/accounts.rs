@@ -16,7 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
-use jobs::model::{AccountId, AccountStatus, TikTokAccount};
+use jobs::model::{AccountId, TikTokAccount};
 use serde::Deserialize;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -53,14 +53,19 @@ impl AccountView {
     }
 }
 
-/// The accounts a creator can see (a disconnecting account is already gone for them).
+/// The accounts a creator can see, as the pages show them (`list_accounts` already leaves out
+/// the accounts being disconnected).
 pub async fn visible_accounts(
     state: &AppState,
     user: jobs::model::UserId,
-) -> Result<Vec<TikTokAccount>, PageError> {
-    let mut accounts = state.store.list_accounts(user).await?;
-    accounts.retain(|a| a.status != AccountStatus::Disconnecting);
-    Ok(accounts)
+) -> Result<Vec<AccountView>, PageError> {
+    Ok(state
+        .store
+        .list_accounts(user)
+        .await?
+        .iter()
+        .map(AccountView::new)
+        .collect())
 }
 
 #[derive(Deserialize)]
@@ -86,11 +91,7 @@ pub async fn page(
     SignedIn(user): SignedIn,
     Query(q): Query<Outcome>,
 ) -> Result<Response, PageError> {
-    let accounts: Vec<AccountView> = visible_accounts(&state, user.id)
-        .await?
-        .iter()
-        .map(AccountView::new)
-        .collect();
+    let accounts: Vec<AccountView> = visible_accounts(&state, user.id).await?;
     let notice = q.connected.as_deref().and_then(|id| {
         accounts.iter().find(|a| a.id == id).map(|a| {
             format!(

@@ -23,11 +23,7 @@ pub async fn page(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
 ) -> Result<Response, PageError> {
-    let accounts = visible_accounts(&state, user.id)
-        .await?
-        .iter()
-        .map(AccountView::new)
-        .collect();
+    let accounts = visible_accounts(&state, user.id).await?;
     use jobs::model::PrivacyLevel::*;
     render(&CampaignsPage {
         nav: Nav::signed_in(&user, "/campaigns"),

@@ -44,11 +44,7 @@ pub async fn page(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
 ) -> Result<Response, PageError> {
-    let accounts = visible_accounts(&state, user.id)
-        .await?
-        .iter()
-        .map(AccountView::new)
-        .collect();
+    let accounts = visible_accounts(&state, user.id).await?;
     render(&ComposePage {
         nav: Nav::signed_in(&user, "/compose"),
         accounts,

@@ -227,11 +227,7 @@ pub async fn page(
     render(&HistoryPage {
         nav: Nav::signed_in(&user, "/history"),
         posts: posts(&state, &user).await?,
-        accounts: visible_accounts(&state, user.id)
-            .await?
-            .iter()
-            .map(AccountView::new)
-            .collect(),
+        accounts: visible_accounts(&state, user.id).await?,
         notice,
     })
 }
