@@ -452,14 +452,17 @@ pub async fn prepare_replay(ctx: &JobContext, user: UserId, id: PostId) -> Resul
             "This post's video was deleted after TikTok's answer; upload it again in a new post.",
         ));
     }
+    // Asked for every post that holds a publish id, parked ones too: only TikTok's `FAILED`
+    // lets the id go (the replay then initialises afresh). Anything else is resumed by
+    // `publish` from the stored id, which asks TikTok again before sending a byte.
+    let mut dead_at_tiktok = false;
     if let Some(publish_id) = &post.tiktok.publish_id {
         let account = ctx.store.account(user, post.account_id).await?;
         let status = publish::fetch_status(ctx, &account, publish_id)
             .await
             .map_err(|_| PostError::Unavailable)?;
-        if status.status != crate::tiktok::PublishStatusKind::Failed
-            && post.state == PostState::Failed
-        {
+        dead_at_tiktok = status.status == crate::tiktok::PublishStatusKind::Failed;
+        if !dead_at_tiktok && post.state == PostState::Failed {
             return Err(conflict(
                 "publish_in_progress",
                 "TikTok may still publish this post; it cannot be retried now.",
@@ -482,6 +485,12 @@ pub async fn prepare_replay(ctx: &JobContext, user: UserId, id: PostId) -> Resul
                 p.error_code = None;
                 p.error_message = None;
                 p.tiktok.publish_attempts = 0;
+                if dead_at_tiktok {
+                    p.tiktok.publish_id = None;
+                    p.tiktok.upload_url = None;
+                    p.tiktok.upload_url_issued_at = None;
+                    p.tiktok.uploaded_bytes = 0;
+                }
             }),
         )
         .await?;

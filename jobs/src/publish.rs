@@ -11,10 +11,14 @@
 //! 2. After `init`, the `publish_id`, `upload_url` and chunk plan are **persisted (by
 //!    compare-and-set) before the first byte is sent**. If that write loses a race, this init is
 //!    abandoned with no byte sent, so it can never become a post.
-//! 3. A job that finds a stored `publish_id` resumes that upload and never calls `init` while it
-//!    can still complete (its URL is younger than an hour and TikTok has not failed it).
-//!    Progress comes from TikTok itself (`416` + `Content-Range`, or `status/fetch`), so a chunk
-//!    whose response was lost is not sent twice.
+//! 3. A job that finds a stored `publish_id` resumes that upload. The id is never forgotten
+//!    until TikTok's `status/fetch` says that publish can never become a post: still
+//!    `PROCESSING_UPLOAD` with bytes missing once its URL can take no more (the hour is over, or
+//!    the upload host refused the URL). If status shows every byte received, or anything past
+//!    `PROCESSING_UPLOAD`, the post goes to `processing` and `poll_status` follows it, however
+//!    late the resume (stuck sweep, creator retry, operator replay); `FAILED` fails the post
+//!    with TikTok's reason. Progress comes from TikTok itself (`416` + `Content-Range`, or
+//!    `status/fetch`), so a chunk whose response was lost is not sent twice.
 //! 4. A crash between `init` and step 2 leaves no `publish_id` on our side and no bytes at
 //!    TikTok: that init can never become a post, and initialising again is safe.
 //! 5. Only one process drives a post at a time (a `publish:<post>` lock), so two resumes never
@@ -30,8 +34,8 @@ use crate::poll_status::PollStatus;
 use crate::queue::{Job, JobError};
 use crate::store::StoreError;
 use crate::tiktok::{
-    self, ChunkOutcome, ChunkPolicy, CreatorInfo, ErrorClass, PostInfo, SourceInfo, TikTokError,
-    UploadRejection,
+    self, ChunkOutcome, ChunkPolicy, CreatorInfo, ErrorClass, PostInfo, PublishStatusKind,
+    SourceInfo, TikTokError, UploadRejection,
 };
 use apalis::prelude::Data;
 use chrono::{DateTime, Utc};
@@ -86,6 +90,8 @@ pub(crate) enum Stop {
     },
     /// Another worker owns the post now; nothing to do.
     Yield,
+    /// The `publish:` lock was lost mid-drive (see [`keep_lock`]).
+    LostLock,
 }
 
 impl From<StoreError> for Stop {
@@ -200,22 +206,46 @@ pub async fn handle(job: PublishPost, ctx: Data<JobContext>) -> Result<(), JobEr
             reason: "another worker holds this post".into(),
         });
     };
-    let renewal = {
-        let (locks, guard) = (ctx.locks.clone(), guard.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(LOCK_TTL / 3).await;
-                if !matches!(locks.renew(&guard, LOCK_TTL).await, Ok(true)) {
-                    tracing::warn!("lost the publish lock");
-                    return;
-                }
-            }
-        })
+    let lost = tokio_util::sync::CancellationToken::new();
+    let renewal = tokio::spawn(keep_lock(ctx.locks.clone(), guard.clone(), lost.clone()));
+    // Rule 5 holds only while the lock does: once it is lost, another worker may be driving this
+    // post, so this one stops at once, mid-chunk if need be (a cut-off PUT commits nothing).
+    let result = tokio::select! {
+        result = drive(&ctx, post.clone()) => result,
+        () = lost.cancelled() => Err(Stop::LostLock),
     };
-    let result = drive(&ctx, post.clone()).await;
     renewal.abort();
     ctx.locks.release(guard).await;
+    if matches!(result, Err(Stop::LostLock)) {
+        tracing::warn!("lost the publish lock; stopped driving the post");
+        return Err(JobError::Defer {
+            until: Utc::now() + chrono::Duration::from_std(LOCK_TTL / 3).unwrap_or_default(),
+            reason: "lost the lock on this post".into(),
+        });
+    }
     settle(&ctx, post.user_id, post.id, result).await
+}
+
+/// Renews the publish lock every third of its TTL; cancels `lost` once it is someone else's, or
+/// when no renewal got through for a whole TTL (Redis unreachable: the lock may have expired).
+async fn keep_lock(
+    locks: crate::locks::Locks,
+    guard: crate::locks::LockGuard,
+    lost: tokio_util::sync::CancellationToken,
+) {
+    let mut renewed = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(LOCK_TTL / 3).await;
+        match locks.renew(&guard, LOCK_TTL).await {
+            Ok(true) => renewed = tokio::time::Instant::now(),
+            Ok(false) => break,
+            Err(e) if renewed.elapsed() < LOCK_TTL - LOCK_TTL / 3 => {
+                tracing::warn!(error = %e, "could not renew the publish lock; trying again");
+            }
+            Err(_) => break,
+        }
+    }
+    lost.cancel();
 }
 
 /// Records how the drive ended on the post and turns it into the job's result.
@@ -226,7 +256,7 @@ pub(crate) async fn settle(
     result: Result<(), Stop>,
 ) -> Result<(), JobError> {
     let stop = match result {
-        Ok(()) | Err(Stop::Yield) => return Ok(()),
+        Ok(()) | Err(Stop::Yield | Stop::LostLock) => return Ok(()),
         Err(stop) => stop,
     };
     let post = match ctx.store.post(user, id).await {
@@ -236,7 +266,7 @@ pub(crate) async fn settle(
     };
     let from = post.state;
     match stop {
-        Stop::Yield => Ok(()),
+        Stop::Yield | Stop::LostLock => Ok(()),
         Stop::Retry(msg) => {
             let attempts = post.tiktok.publish_attempts + 1;
             let exhausted = attempts >= ctx.config.job_max_attempts;
@@ -457,16 +487,13 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
             e => e.into(),
         })?;
 
-    if post.tiktok.publish_id.is_some() && !can_still_complete(ctx, &account, &post).await? {
-        // Rule 3's exception: this publish can never complete, so a new init cannot duplicate it.
-        tracing::info!("stored upload can no longer complete; initialising again");
-        post = save(ctx, post, |p| {
-            p.tiktok.publish_id = None;
-            p.tiktok.upload_url = None;
-            p.tiktok.upload_url_issued_at = None;
-            p.tiktok.uploaded_bytes = 0;
-        })
-        .await?;
+    if post.tiktok.publish_id.is_some() && !url_still_valid(&post) {
+        // The upload URL can take no more bytes: only TikTok can say what the stored publish
+        // became (rule 3). A resume hours later must never PUT, fail, and initialise again.
+        match after_the_url(ctx, &account, &post).await? {
+            Stored::Received => return hand_over(ctx, post).await,
+            Stored::Incomplete => post = forget_publish(ctx, post).await?,
+        }
     }
     if post.tiktok.publish_id.is_none() {
         post = init(ctx, &account, &media, post).await?;
@@ -474,24 +501,65 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
     upload(ctx, &account, &media, post).await
 }
 
-/// True while the stored publish may still become a post (rule 3).
-async fn can_still_complete(
+/// True while the stored upload URL may still take bytes: younger than TikTok's hour by our
+/// clock, which started after TikTok's (we stamp it once `init` has answered).
+fn url_still_valid(post: &Post) -> bool {
+    post.tiktok
+        .upload_url_issued_at
+        .is_some_and(|issued| Utc::now() < issued + UPLOAD_URL_TTL)
+}
+
+/// What TikTok's `status/fetch` says of a stored publish whose upload URL can take no more bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Stored {
+    /// Every byte is at TikTok, or TikTok is past `PROCESSING_UPLOAD`: the upload is done, only
+    /// the status remains to follow (`poll_status`).
+    Received,
+    /// TikTok is still waiting for bytes that can no longer arrive (the URL's hour is over, or
+    /// its upload host refused the URL): this publish can never become a post.
+    Incomplete,
+}
+
+/// Asks TikTok what became of the stored publish. A `FAILED` publish fails the post with
+/// TikTok's reason (a creator's retry starts afresh, see `posts::prepare_replay`); an error
+/// keeps the publish id (a transient one retries, anything else fails the post), because only
+/// TikTok's answer may release it.
+async fn after_the_url(
     ctx: &JobContext,
     account: &TikTokAccount,
     post: &Post,
-) -> Result<bool, Stop> {
-    let (Some(publish_id), Some(issued)) =
-        (&post.tiktok.publish_id, post.tiktok.upload_url_issued_at)
-    else {
-        return Ok(false);
-    };
-    if Utc::now() < issued + UPLOAD_URL_TTL {
-        return Ok(true);
-    }
-    // The URL has expired; unless TikTok already holds every byte, the publish is dead.
+) -> Result<Stored, Stop> {
+    let publish_id = post.tiktok.publish_id.as_deref().unwrap_or_default();
     let status = fetch_status(ctx, account, publish_id).await?;
+    if status.status == PublishStatusKind::Failed {
+        let reason = status.fail_reason.unwrap_or_else(|| "internal".into());
+        return Err(Stop::Fail {
+            code: reason.clone(),
+            message: tiktok::fail_reason_message(&reason).to_owned(),
+            fail_reason: Some(reason),
+        });
+    }
     let size = post.tiktok.plan.map(|p| p.video_size).unwrap_or(u64::MAX);
-    Ok(status.failure().is_none() && status.uploaded_bytes.unwrap_or(0) >= size)
+    let waiting_for_bytes = status.status == PublishStatusKind::ProcessingUpload
+        && status.uploaded_bytes.unwrap_or(0) < size;
+    Ok(if waiting_for_bytes {
+        Stored::Incomplete
+    } else {
+        Stored::Received
+    })
+}
+
+/// Forgets a publish that TikTok's status showed can never become a post, so the next step
+/// initialises again.
+async fn forget_publish(ctx: &JobContext, post: Post) -> Result<Post, Stop> {
+    tracing::info!("stored upload can no longer complete at TikTok; initialising again");
+    save(ctx, post, |p| {
+        p.tiktok.publish_id = None;
+        p.tiktok.upload_url = None;
+        p.tiktok.upload_url_issued_at = None;
+        p.tiktok.uploaded_bytes = 0;
+    })
+    .await
 }
 
 pub(crate) async fn fetch_status(
@@ -709,18 +777,17 @@ async fn upload(
                 reason: UploadRejection::UrlExpired | UploadRejection::UnknownUpload,
                 ..
             }) => {
-                // TikTok itself says this upload can no longer complete, so it can never become
-                // a post: forgetting it makes the next attempt initialise again (rule 3).
-                save(ctx, post, |p| {
-                    p.tiktok.publish_id = None;
-                    p.tiktok.upload_url = None;
-                    p.tiktok.upload_url_issued_at = None;
-                    p.tiktok.uploaded_bytes = 0;
-                })
-                .await?;
-                return Err(Stop::Retry(
-                    "upload URL no longer valid; will initialise again".into(),
-                ));
+                // The URL takes no more bytes, but TikTok may hold every one of them already (the
+                // last chunk landed and only our record of it was lost): ask before forgetting.
+                return match after_the_url(ctx, account, &post).await? {
+                    Stored::Received => hand_over(ctx, post).await,
+                    Stored::Incomplete => {
+                        forget_publish(ctx, post).await?;
+                        Err(Stop::Retry(
+                            "upload URL no longer valid; will initialise again".into(),
+                        ))
+                    }
+                };
             }
             Err(e) if matches!(e.class(), ErrorClass::Retryable { .. }) => {
                 transient += 1;
@@ -737,9 +804,17 @@ async fn upload(
             Err(e) => return Err(stop_for(ctx, &e)),
         }
     }
+    hand_over(ctx, post).await
+}
+
+/// Every byte is at TikTok: the post moves to `processing` and `poll_status` follows it.
+async fn hand_over(ctx: &JobContext, post: Post) -> Result<(), Stop> {
+    let size = post.tiktok.plan.map(|p| p.video_size);
     let done = save(ctx, post, move |p| {
         p.state = PostState::Processing;
-        p.tiktok.uploaded_bytes = plan.video_size;
+        if let Some(size) = size {
+            p.tiktok.uploaded_bytes = size;
+        }
         p.tiktok.upload_completed_at = Some(Utc::now());
         p.tiktok.publish_attempts = 0;
     })

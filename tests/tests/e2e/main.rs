@@ -11,4 +11,5 @@ mod media;
 mod ops;
 mod privacy;
 mod publish;
+mod resume;
 mod scheduler;

@@ -1,0 +1,227 @@
+//! Resuming an upload long after its URL expired never makes a second TikTok post.
+//!
+//! The hole: TikTok accepted every chunk, but saving `processing` failed (worker killed, job
+//! timeout, store down for longer than the retry budget). A resume more than an hour after
+//! `init` PUT to the dead upload URL, the 403 made `publish` forget the publish id, and the next
+//! attempt initialised again: a second post. Each of the three ways a post is resumed (the stuck
+//! sweep, a creator's retry, an operator's replay) must instead ask TikTok, find every byte
+//! there, and follow the one publish to `published`.
+
+use crate::publish::{PUBLIC, create_post, publishing_app, stage, video, wait_state};
+use anyhow::{Context, Result};
+use e2e::{Backend, TestApp};
+use jobs::model::{PostId, PostState, UserId};
+use reqwest::StatusCode;
+use reqwest::header::ORIGIN;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::Connection;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+/// Past TikTok's one hour for an upload URL.
+const PAST_THE_HOUR: Duration = Duration::from_secs(61 * 60);
+
+/// An app with one post in the state a failed `processing` save leaves behind: every chunk at
+/// TikTok, the post still `uploading` with its publish id, parked after the job used up its
+/// attempts (its task dead). A PostgreSQL trigger refuses exactly that save, like a store that
+/// is down at that moment; it is dropped again, and TikTok's clock moves past the URL's hour.
+struct Stranded {
+    app: TestApp,
+    user: UserId,
+    post: String,
+    bytes: Vec<u8>,
+}
+
+async fn stranded_upload() -> Result<Stranded> {
+    let (app, user, account) = publishing_app(Backend::Postgres, |c| {
+        c.ops_google_uids = vec!["operator".into()];
+    })
+    .await?;
+    let mut db = sqlx::PgConnection::connect(app.config.database_url.expose()).await?;
+    for statement in [
+        "CREATE FUNCTION refuse_processing() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.state = 'processing' THEN RAISE EXCEPTION 'store unavailable'; END IF; \
+         RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_processing BEFORE UPDATE ON posts \
+         FOR EACH ROW EXECUTE FUNCTION refuse_processing()",
+    ] {
+        sqlx::query(statement).execute(&mut db).await?;
+    }
+
+    let bytes = video(130_001, 11);
+    let media = stage(&app, user, &bytes).await?;
+    let (status, created) = create_post(&app, &account, &media, json!({})).await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    let post = created["id"].as_str().context("post id")?.to_owned();
+    let parked = app
+        .wait_for("the post to be parked", WAIT, || async {
+            let (_, p) = app.get_json(&format!("/api/posts/{post}")).await?;
+            Ok((p["error"]["code"] == "retries_exhausted").then_some(p))
+        })
+        .await?;
+    assert_eq!(parked["state"], "uploading", "{parked}");
+    assert_eq!(
+        completed_uploads(&app),
+        1,
+        "TikTok has the whole video already"
+    );
+
+    sqlx::query("DROP TRIGGER refuse_processing ON posts")
+        .execute(&mut db)
+        .await?;
+    app.sandbox.advance_clock(PAST_THE_HOUR);
+    Ok(Stranded {
+        app,
+        user,
+        post,
+        bytes,
+    })
+}
+
+impl Stranded {
+    fn post_id(&self) -> Result<PostId> {
+        Ok(PostId::parse(&self.post)?)
+    }
+
+    /// Moves our own record of the upload URL's issue time back an hour too, so the resume sees
+    /// the expiry on both clocks (without it, only TikTok's 403 tells).
+    async fn our_clock_past_the_hour_too(&self) -> Result<()> {
+        let back = chrono::Duration::from_std(PAST_THE_HOUR)?;
+        self.app
+            .store
+            .transition_post(
+                self.user,
+                self.post_id()?,
+                PostState::Uploading,
+                Box::new(move |p| {
+                    p.tiktok.upload_url_issued_at = p.tiktok.upload_url_issued_at.map(|t| t - back);
+                }),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Waits for `published` and checks TikTok holds exactly one post, with our bytes.
+    async fn published_once(&self) -> Result<()> {
+        let done = wait_state(&self.app, &self.post, &["published", "failed"], WAIT).await?;
+        assert_eq!(done["state"], "published", "{done}");
+        let records = self.app.sandbox.records();
+        let complete: Vec<_> = records
+            .posts
+            .iter()
+            .filter(|p| p.open_id == PUBLIC && p.upload_complete)
+            .collect();
+        assert_eq!(
+            complete.len(),
+            1,
+            "exactly one TikTok post: {:?}",
+            records
+                .posts
+                .iter()
+                .map(|p| (&p.publish_id, p.upload_complete))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            complete[0].sha256.as_deref(),
+            Some(hex::encode(Sha256::digest(&self.bytes)).as_str())
+        );
+        let inits = records.posts.iter().filter(|p| p.open_id == PUBLIC).count();
+        assert_eq!(inits, 1, "no second video/init either");
+        Ok(())
+    }
+}
+
+fn completed_uploads(app: &TestApp) -> usize {
+    app.sandbox
+        .records()
+        .posts
+        .iter()
+        .filter(|p| p.open_id == PUBLIC && p.upload_complete)
+        .count()
+}
+
+#[tokio::test]
+async fn a_creators_retry_after_the_upload_url_expired_makes_no_second_post() -> Result<()> {
+    let s = stranded_upload().await?;
+    let resp = s
+        .app
+        .client
+        .post(s.app.url(&format!("/api/posts/{}/retry", s.post)))
+        .header(ORIGIN, &s.app.base_url)
+        .send()
+        .await?;
+    assert_eq!(
+        resp.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        resp.text().await?
+    );
+    s.published_once().await
+}
+
+#[tokio::test]
+async fn an_operators_replay_after_the_upload_url_expired_makes_no_second_post() -> Result<()> {
+    let s = stranded_upload().await?;
+    s.our_clock_past_the_hour_too().await?;
+    let ops = TestApp::new_client();
+    s.app.sign_in_with(&ops, "operator").await?;
+    let dead: Value = ops
+        .get(s.app.url("/api/ops/queues/publish/dead"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let task = dead["dead"]
+        .as_array()
+        .and_then(|d| d.first())
+        .and_then(|t| t["task_id"].as_str())
+        .with_context(|| format!("a dead publish task: {dead}"))?
+        .to_owned();
+    let resp = ops
+        .post(
+            s.app
+                .url(&format!("/api/ops/queues/publish/dead/{task}/replay")),
+        )
+        .header(ORIGIN, &s.app.base_url)
+        .send()
+        .await?;
+    assert_eq!(
+        resp.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        resp.text().await?
+    );
+    s.published_once().await
+}
+
+#[tokio::test]
+async fn the_stuck_sweep_after_the_upload_url_expired_makes_no_second_post() -> Result<()> {
+    let s = stranded_upload().await?;
+    s.our_clock_past_the_hour_too().await?;
+    // A worker killed mid-job leaves the post uploading without the park code.
+    s.app
+        .store
+        .transition_post(
+            s.user,
+            s.post_id()?,
+            PostState::Uploading,
+            Box::new(|p| {
+                p.error_code = None;
+                p.error_message = None;
+                p.tiktok.publish_attempts = 0;
+            }),
+        )
+        .await?;
+    let settings = scheduler::SchedulerSettings::from_config(&s.app.config);
+    let later = chrono::Utc::now() + chrono::Duration::from_std(PAST_THE_HOUR)?;
+    let report = scheduler::reconcile_stuck_posts(
+        &s.app.ctx,
+        &settings,
+        later,
+        &scheduler::RecentPushes::default(),
+    )
+    .await?;
+    assert_eq!(report.done, 1, "{report:?}");
+    s.published_once().await
+}
