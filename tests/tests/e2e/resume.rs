@@ -225,3 +225,76 @@ async fn the_stuck_sweep_after_the_upload_url_expired_makes_no_second_post() -> 
     assert_eq!(report.done, 1, "{report:?}");
     s.published_once().await
 }
+
+/// The `publish:` lock is what keeps two workers from interleaving chunks of one upload. A
+/// worker whose lock was taken over (it expired while the worker stalled, and someone else
+/// acquired it) must stop sending at once, and the post must still go out exactly once when the
+/// lock is free again.
+#[tokio::test]
+async fn a_worker_that_loses_the_publish_lock_stops_uploading() -> Result<()> {
+    let (app, user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
+    // Chunks 2.. take 1.5 s each, so the upload is still going when the lock is stolen.
+    app.sandbox.inject_fault(sandbox::FaultSpec {
+        times: 20,
+        ..sandbox::FaultSpec::new("upload", 2, sandbox::FaultAction::Slow { ms: 1_500 })
+    });
+    let bytes = video(130_001, 13);
+    let media = stage(&app, user, &bytes).await?;
+    let (status, created) = create_post(&app, &account, &media, json!({})).await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    let post = created["id"].as_str().context("post id")?.to_owned();
+    let uploaded = || {
+        app.sandbox
+            .records()
+            .posts
+            .iter()
+            .filter(|p| p.open_id == PUBLIC)
+            .map(|p| p.uploaded_bytes)
+            .max()
+            .unwrap_or(0)
+    };
+    app.wait_for("the first chunk to land", WAIT, || async {
+        Ok((uploaded() > 0).then_some(()))
+    })
+    .await?;
+
+    // Another holder takes the lock over for 20 s.
+    let mut redis = redis::Client::open(e2e::redis_url())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let key = format!("{}:lock:publish:{post}", app.config.queue_namespace);
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("another-worker")
+        .arg("PX")
+        .arg(20_000)
+        .query_async(&mut redis)
+        .await?;
+    // The worker notices within a renewal period (3 s) and cuts its chunk off; after that,
+    // nothing more may arrive while the other holder has the lock. (A negative: it can only be
+    // watched for a while.)
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let stopped_at = uploaded();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(uploaded(), stopped_at, "no byte was sent without the lock");
+    assert!(stopped_at < bytes.len() as u64, "the upload was cut short");
+    let (_, p) = app.get_json(&format!("/api/posts/{post}")).await?;
+    assert_eq!(p["state"], "uploading", "{p}");
+
+    // Once the lock is free (the other holder's lease runs out), the job takes the post back
+    // and finishes the same upload: one TikTok post with our bytes.
+    let done = wait_state(&app, &post, &["published", "failed"], WAIT).await?;
+    assert_eq!(done["state"], "published", "{done}");
+    let records = app.sandbox.records();
+    let posts: Vec<_> = records
+        .posts
+        .iter()
+        .filter(|p| p.open_id == PUBLIC)
+        .collect();
+    assert_eq!(posts.len(), 1, "one video/init");
+    assert_eq!(
+        posts[0].sha256.as_deref(),
+        Some(hex::encode(Sha256::digest(&bytes)).as_str())
+    );
+    Ok(())
+}
