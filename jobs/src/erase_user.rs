@@ -8,7 +8,9 @@
 //!    then deletes the account (a transient TikTok error retries the job: the tokens stay until
 //!    TikTok has been asked), and looks again after step 3 for one connected meanwhile;
 //! 3. deletes every staged video (object and row);
-//! 4. deletes every row the user owns, the user row last (`Store::erase_user`).
+//! 4. deletes every row the user owns, the user row last (`Store::erase_user`);
+//! 5. removes the queue's records of finished tasks (done or dead) that name the user, and runs
+//!    once more an hour later for tasks that were still running (`Queue::forget_user`).
 //!
 //! Every step is idempotent, so a retry, a replay or the scheduler's re-push (for users still
 //! erasing after `STUCK_ERASING_SECS`) finishes what a crash left. The payload is the user id
@@ -79,8 +81,9 @@ pub async fn handle(job: EraseUser, ctx: Data<JobContext>) -> Result<(), JobErro
 pub async fn erase(ctx: &JobContext, user_id: UserId) -> Result<(), JobError> {
     let user = match ctx.store.user(user_id).await {
         Ok(u) => u,
-        // Done already: a retry after the last step, or a replay.
-        Err(StoreError::NotFound) => return Ok(()),
+        // Done already: a retry after the last step, the follow-up run, or a replay. Job
+        // records that finished since the last run are forgotten too.
+        Err(StoreError::NotFound) => return forget_job_records(ctx, user_id).await,
         Err(e) => return Err(e.into()),
     };
     if user.erasing_since.is_none() {
@@ -103,12 +106,39 @@ pub async fn erase(ctx: &JobContext, user_id: UserId) -> Result<(), JobError> {
     // token is deleted without being revoked.
     revoked += revoke_and_delete_accounts(ctx, user_id).await?;
     ctx.store.erase_user(user_id).await?;
+    forget_job_records(ctx, user_id).await?;
+    // Tasks still running now (a poll, an upload) finish after this job and leave records that
+    // name the user: one more run later forgets those. This job's own record is trimmed by the
+    // scheduler's `job_records` sweep without waiting for the usual TTL.
+    if let Err(e) = ctx
+        .queue
+        .push_after(&EraseUser { user_id }, FOLLOW_UP_AFTER)
+        .await
+    {
+        tracing::warn!(error = %e, "erasure follow-up not queued");
+    }
     tracing::info!(
         cancelled_posts = cancelled,
         accounts = revoked,
         staged_videos = videos,
         "user erased"
     );
+    Ok(())
+}
+
+/// When the follow-up run forgets the records of tasks that were still running at erasure: an
+/// upload already under way when the person asked may take this long to end.
+pub const FOLLOW_UP_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the queue's records of finished tasks (done or dead) whose payload names the user:
+/// after an erasure, not even a job record ties an id to the person.
+async fn forget_job_records(ctx: &JobContext, user_id: UserId) -> Result<(), JobError> {
+    let forgotten = ctx
+        .queue
+        .forget_user(user_id)
+        .await
+        .map_err(|e| JobError::Retry(format!("job records not forgotten: {e}")))?;
+    tracing::info!(forgotten, "job records of the erased user removed");
     Ok(())
 }
 

@@ -54,9 +54,14 @@ pub async fn trim_finished_jobs(
     now: DateTime<Utc>,
 ) -> Result<SweepReport, SchedulerError> {
     let cutoff = now.timestamp() - i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
+    // A finished erasure's record names a person who asked to be forgotten: it goes at once.
+    let cutoffs = Cutoffs {
+        usual: cutoff,
+        erasures: now.timestamp(),
+    };
     let removed = match queue.backend() {
-        QueueBackend::Redis(conn) => trim_redis(conn.clone(), queue.namespace(), cutoff).await?,
-        QueueBackend::Sqlite(pool) => trim_sqlite(pool, queue.namespace(), cutoff).await?,
+        QueueBackend::Redis(conn) => trim_redis(conn.clone(), queue.namespace(), cutoffs).await?,
+        QueueBackend::Sqlite(pool) => trim_sqlite(pool, queue.namespace(), cutoffs).await?,
     };
     if removed > 0 {
         tracing::info!(removed, "finished job records trimmed");
@@ -69,10 +74,27 @@ pub async fn trim_finished_jobs(
     })
 }
 
+/// Done tasks that finished at or before these unix times are trimmed.
+#[derive(Clone, Copy)]
+struct Cutoffs {
+    usual: i64,
+    /// `erase_user` tasks.
+    erasures: i64,
+}
+
+impl Cutoffs {
+    fn for_queue(self, queue: &str) -> i64 {
+        let erasures = queue
+            .rsplit_once(':')
+            .is_some_and(|(_, job)| job == jobs::erase_user::NAME);
+        if erasures { self.erasures } else { self.usual }
+    }
+}
+
 async fn trim_redis(
     mut conn: ConnectionManager,
     namespace: &str,
-    cutoff: i64,
+    cutoffs: Cutoffs,
 ) -> Result<usize, QueueError> {
     let prefix = format!("{namespace}:");
     let registered: Vec<String> = conn.zrange(APALIS_QUEUES_KEY, 0, -1).await?;
@@ -84,6 +106,7 @@ async fn trim_redis(
     });
     let mut removed = 0;
     for queue in queues {
+        let cutoff = cutoffs.for_queue(&queue);
         let config = apalis_redis::Config::default().queue(&queue);
         let done = config.done_jobs_set();
         let mut cursor: u64 = 0;
@@ -118,8 +141,17 @@ async fn trim_redis(
 async fn trim_sqlite(
     pool: &jobs::queue::SqlitePool,
     namespace: &str,
-    cutoff: i64,
+    cutoffs: Cutoffs,
 ) -> Result<usize, QueueError> {
+    let erasures = sqlx::query(
+        "DELETE FROM Jobs WHERE status = 'Done' AND done_at IS NOT NULL AND done_at <= ?1 \
+         AND job_type = ?2",
+    )
+    .bind(cutoffs.erasures)
+    .bind(format!("{namespace}:{}", jobs::erase_user::NAME))
+    .execute(pool)
+    .await?;
+    let cutoff = cutoffs.usual;
     let prefix = format!("{namespace}:");
     // `substr` rather than LIKE: namespaces may contain `_`, a LIKE wildcard.
     let done = sqlx::query(
@@ -131,5 +163,5 @@ async fn trim_sqlite(
     .bind(&prefix)
     .execute(pool)
     .await?;
-    Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+    Ok(usize::try_from(done.rows_affected() + erasures.rows_affected()).unwrap_or(usize::MAX))
 }

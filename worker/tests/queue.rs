@@ -285,6 +285,24 @@ async fn too_slow(job: TooSlow, probe: Data<Probe>) -> Result<(), JobError> {
     Ok(())
 }
 
+/// A job that names a user, like every real payload: done when `ok`, dead at once otherwise.
+#[derive(Debug, Serialize, Deserialize)]
+struct ForUser {
+    user_id: jobs::model::UserId,
+    ok: bool,
+}
+impl Job for ForUser {
+    const NAME: &'static str = "for_user";
+}
+
+async fn for_user(job: ForUser, _probe: Data<Probe>) -> Result<(), JobError> {
+    if job.ok {
+        Ok(())
+    } else {
+        Err(JobError::Permanent("refused".into()))
+    }
+}
+
 // ---- behaviours, one fn each, run on both backends ----
 
 async fn ping_runs_end_to_end(backend: Backend) {
@@ -829,6 +847,64 @@ async fn delayed_pushes_wait_and_stats_count_them(backend: Backend) {
     );
 }
 
+async fn forgetting_a_user_removes_only_their_finished_task_records(backend: Backend) {
+    let h = Harness::new(backend, 3).await;
+    let probe = Probe::default();
+    let worker = start(h.registry(&probe).register::<ForUser, _, _>(for_user));
+    let erased = jobs::model::UserId::new();
+    let other = jobs::model::UserId::new();
+    let mut theirs = Vec::new();
+    for (user_id, ok) in [
+        (erased, true),
+        (erased, false),
+        (erased, true),
+        (other, true),
+        (other, false),
+    ] {
+        let id = h.queue.push(&ForUser { user_id, ok }).await.expect("push");
+        if user_id == erased {
+            theirs.push(id);
+        }
+    }
+    wait_until(
+        "three done, two dead",
+        async || h.stats(ForUser::NAME).await,
+        |s| s.done == 3 && s.dead == 2,
+    )
+    .await;
+    worker.shutdown().await;
+    // Not run yet: left alone (it will find nothing when it runs).
+    let later = h
+        .queue
+        .push_after(
+            &ForUser {
+                user_id: erased,
+                ok: true,
+            },
+            Duration::from_secs(3600),
+        )
+        .await
+        .expect("push");
+
+    let forgotten = h.queue.forget_user(erased).await.expect("forget");
+    assert_eq!(forgotten, 3, "their two done tasks and their dead one");
+    for id in &theirs {
+        assert_eq!(h.state(ForUser::NAME, id).await, None, "no record of {id}");
+    }
+    assert_eq!(
+        h.stats(ForUser::NAME).await,
+        QueueStats {
+            done: 1,
+            dead: 1,
+            scheduled: 1,
+            ..QueueStats::default()
+        },
+        "the other user's tasks and the pending one stay"
+    );
+    assert!(h.state(ForUser::NAME, &later).await.is_some());
+    assert_eq!(h.queue.forget_user(erased).await.expect("again"), 0);
+}
+
 macro_rules! on_both_backends {
     ($($behaviour:ident),* $(,)?) => {
         mod redis {
@@ -863,4 +939,5 @@ on_both_backends!(
     panics_and_bad_payloads_are_dead_without_stopping_the_worker,
     attempts_that_time_out_are_retried_then_dead,
     delayed_pushes_wait_and_stats_count_them,
+    forgetting_a_user_removes_only_their_finished_task_records,
 );

@@ -16,6 +16,7 @@ mod redis_backend;
 mod sqlite_backend;
 
 use crate::config::Config;
+use crate::model::UserId;
 use crate::store::StoreError;
 use apalis::prelude::{AbortError, BoxDynError, MetadataStore, TaskBuilder};
 use chrono::{DateTime, Utc};
@@ -555,6 +556,26 @@ impl Queue {
         }
         tracing::info!(job, task_id = %id, "dead task discarded");
         Ok(())
+    }
+
+    /// Removes the records of every finished task (done or dead, any job of this namespace)
+    /// whose payload names `user`: after an erasure, not even a job record may tie an id to the
+    /// person. Tasks still pending, scheduled or running are left alone (they find nothing when
+    /// they run). Returns how many records were removed.
+    pub async fn forget_user(&self, user: UserId) -> Result<usize, QueueError> {
+        // Payloads are compact serde JSON of structs with a `user_id` field (see `Job`).
+        let id = serde_json::to_string(&user).map_err(|e| QueueError::Payload(e.to_string()))?;
+        let needle = format!("\"user_id\":{id}");
+        let removed = match &self.backend {
+            QueueBackend::Redis(conn) => {
+                redis_backend::forget_finished_matching(conn.clone(), &self.namespace, &needle)
+                    .await?
+            }
+            QueueBackend::Sqlite(pool) => {
+                sqlite_backend::forget_finished_matching(pool, &self.namespace, &needle).await?
+            }
+        };
+        Ok(removed)
     }
 
     /// A cheap round trip, for `/readyz`.

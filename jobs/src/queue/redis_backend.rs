@@ -252,6 +252,76 @@ async fn forget(conn: &mut ConnectionManager, c: &Config, id: &TaskId) -> Result
     Ok(())
 }
 
+/// Removes the ids in ARGV[3..] from the set KEYS[1] (done or dead) whose payload in KEYS[2]
+/// contains ARGV[2], with their meta hash (prefix ARGV[1]) and payload. Returns how many.
+static FORGET_MATCHING: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local removed = 0
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local payload = redis.call('HGET', KEYS[2], id)
+  if payload and string.find(payload, ARGV[2], 1, true) then
+    redis.call('SREM', KEYS[1], id)
+    redis.call('DEL', ARGV[1] .. ':' .. id)
+    redis.call('HDEL', KEYS[2], id)
+    removed = removed + 1
+  end
+end
+return removed
+",
+    )
+});
+
+/// Removes every finished task (done or dead) of every queue in `namespace` whose payload
+/// contains `needle`. Pending, scheduled and running tasks are left alone. Returns how many.
+pub(super) async fn forget_finished_matching(
+    mut conn: ConnectionManager,
+    namespace: &str,
+    needle: &str,
+) -> Result<usize, QueueError> {
+    let prefix = format!("{namespace}:");
+    // Only queues that ever had a worker can hold finished tasks, and apalis-redis registers
+    // each of those here.
+    let registered: Vec<String> = conn.zrange(APALIS_QUEUES_KEY, 0, -1).await?;
+    let mut removed = 0;
+    for queue in registered
+        .iter()
+        .filter_map(|m| m.strip_suffix(":workers"))
+        .filter(|q| q.starts_with(&prefix))
+    {
+        let c = config(queue);
+        for set in [c.done_jobs_set(), c.dead_jobs_set()] {
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, ids): (u64, Vec<String>) = redis::cmd("SSCAN")
+                    .arg(&set)
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(500)
+                    .query_async(&mut conn)
+                    .await?;
+                if !ids.is_empty() {
+                    let n: usize = FORGET_MATCHING
+                        .key(&set)
+                        .key(c.job_data_hash())
+                        .arg(c.job_meta_hash())
+                        .arg(needle)
+                        .arg(&ids)
+                        .invoke_async(&mut conn)
+                        .await?;
+                    removed += n;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// Removes a dead task for good (its data and metadata too). False when it was not dead.
 pub(super) async fn discard_dead(
     mut conn: ConnectionManager,

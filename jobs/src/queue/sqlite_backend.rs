@@ -188,6 +188,25 @@ pub(super) async fn discard_dead(
     Ok(done.rows_affected() == 1)
 }
 
+/// Removes every finished task (done or dead) of every queue in `namespace` whose payload
+/// contains `needle`. Returns how many.
+pub(super) async fn forget_finished_matching(
+    pool: &SqlitePool,
+    namespace: &str,
+    needle: &str,
+) -> Result<usize, QueueError> {
+    let pattern = format!("{}:%", like_escape(namespace));
+    let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM Jobs WHERE job_type LIKE ?1 ESCAPE '\\' AND (status = 'Done' OR {DEAD}) \
+         AND instr(CAST(job AS TEXT), ?2) > 0"
+    )))
+    .bind(&pattern)
+    .bind(needle)
+    .execute(pool)
+    .await?;
+    Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+}
+
 pub(super) async fn ping(pool: &SqlitePool) -> Result<(), QueueError> {
     sqlx::query("SELECT 1").execute(pool).await?;
     Ok(())

@@ -5,6 +5,7 @@
 
 mod campaigns;
 mod crash;
+mod forget;
 mod health;
 mod identity;
 mod media;
