@@ -12,5 +12,6 @@ mod media;
 mod ops;
 mod privacy;
 mod publish;
+mod required;
 mod resume;
 mod scheduler;
