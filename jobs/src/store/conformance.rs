@@ -1318,9 +1318,10 @@ pub async fn posts_stuck_in_a_state_are_found_by_their_last_update(store: DynSto
 
 /// A sweep pages past the stuck posts it skips: more than a page of posts, some sharing one
 /// `updated_at` across the page boundary, come back exactly once each, in (updated_at, id)
-/// order, and nothing after the last page. Era: 1997.
+/// order, and nothing after the last page. Era: 1990, in `queued` (the query has no lower
+/// bound, so it stays clear of the other cases' older `uploading` rows).
 pub async fn stuck_posts_page_past_full_pages_with_a_cursor(store: DynStore) {
-    let base = era(1997);
+    let base = era(1990);
     let s = store.as_ref();
     let user = new_user(s).await;
     let mut expected = Vec::new();
@@ -1328,9 +1329,9 @@ pub async fn stuck_posts_page_past_full_pages_with_a_cursor(store: DynStore) {
     // of three), then three each a minute apart.
     for i in 0..7i64 {
         let at = base - Duration::hours(2) + Duration::minutes((i - 3).max(0));
-        expected.push(post_updated_at(s, user.id, PostState::Uploading, at).await);
+        expected.push(post_updated_at(s, user.id, PostState::Queued, at).await);
     }
-    let _fresh = post_updated_at(s, user.id, PostState::Uploading, base).await;
+    let _fresh = post_updated_at(s, user.id, PostState::Queued, base).await;
     expected.sort_by_key(|p| (p.updated_at, p.id.0));
     let cutoff = base - Duration::hours(1);
 
@@ -1339,7 +1340,7 @@ pub async fn stuck_posts_page_past_full_pages_with_a_cursor(store: DynStore) {
     let mut pages = 0;
     loop {
         let page = s
-            .posts_stuck_in(PostState::Uploading, cutoff, after, 3)
+            .posts_stuck_in(PostState::Queued, cutoff, after, 3)
             .await
             .expect("page");
         pages += 1;
@@ -1355,7 +1356,7 @@ pub async fn stuck_posts_page_past_full_pages_with_a_cursor(store: DynStore) {
     assert_eq!(seen, expected, "every stuck post once, in (updated_at, id) order");
     assert_eq!(
         s.posts_stuck_in(
-            PostState::Uploading,
+            PostState::Queued,
             cutoff,
             Some(StuckAfter::of(expected.last().expect("posts"))),
             3
