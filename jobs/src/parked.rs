@@ -30,8 +30,8 @@ pub const ACCOUNT_NEEDS_RECONNECT: &str = "account_needs_reconnect";
 
 /// When a parked post fails and its video is deleted, unless its account is reconnected first.
 pub fn deadline(ctx: &JobContext, post: &Post) -> DateTime<Utc> {
-    let ttl = chrono::Duration::from_std(ctx.config.parked_media_ttl)
-        .unwrap_or(chrono::Duration::MAX);
+    let ttl =
+        chrono::Duration::from_std(ctx.config.parked_media_ttl).unwrap_or(chrono::Duration::MAX);
     post.updated_at
         .checked_add_signed(ttl)
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
@@ -65,8 +65,7 @@ pub async fn requeue(
     let due_at = post.scheduled_at.unwrap_or(post.created_at);
     let ahead = due_at > now;
     let late_by_ms = (now - due_at).num_milliseconds().max(0);
-    let late_after =
-        i64::try_from(ctx.config.scheduler.late_after.as_millis()).unwrap_or(i64::MAX);
+    let late_after = i64::try_from(ctx.config.scheduler.late_after.as_millis()).unwrap_or(i64::MAX);
     let saved = ctx
         .store
         .transition_post(
@@ -114,9 +113,11 @@ pub async fn requeue_account(
     let mut cursor: Option<String> = None;
     loop {
         let page = ctx.store.list_posts(user, cursor.as_deref(), PAGE).await?;
-        for post in page.items.iter().filter(|p| {
-            p.account_id == account && p.state == PostState::NeedsReconnect
-        }) {
+        for post in page
+            .items
+            .iter()
+            .filter(|p| p.account_id == account && p.state == PostState::NeedsReconnect)
+        {
             match requeue(ctx, post, now).await {
                 Ok(Requeued::Queued(p)) => {
                     jobs.push(PublishPost {
@@ -165,10 +166,9 @@ pub async fn prepare_retry(ctx: &JobContext, post: &Post) -> Result<Post, PostEr
     }
     match requeue(ctx, post, Utc::now()).await {
         Ok(Requeued::Queued(p) | Requeued::Scheduled(p)) => Ok(p),
-        Ok(Requeued::DeadlinePassed) => Err(conflict(
-            RECONNECT_DEADLINE_PASSED,
-            deadline_message(ctx),
-        )),
+        Ok(Requeued::DeadlinePassed) => {
+            Err(conflict(RECONNECT_DEADLINE_PASSED, deadline_message(ctx)))
+        }
         Err(StoreError::StaleState) => Err(conflict(
             "not_replayable",
             "This post changed meanwhile; reload to see where it is.".into(),

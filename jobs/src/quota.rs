@@ -21,7 +21,11 @@ pub enum QuotaError {
          publish, cancel or delete staged videos first",
         human(*used), human(*quota), human(*incoming)
     )]
-    Exceeded { used: u64, incoming: u64, quota: u64 },
+    Exceeded {
+        used: u64,
+        incoming: u64,
+        quota: u64,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -215,7 +215,9 @@ pub fn parse_schedule_within(
 ) -> Result<Schedule, ScheduleError> {
     let schedule = parse_schedule(at, tz, now)?;
     let horizon = Duration::from_std(horizon).unwrap_or(Duration::MAX);
-    let latest = now.checked_add_signed(horizon).unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let latest = now
+        .checked_add_signed(horizon)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     if schedule.utc > latest {
         let at = DateTime::parse_from_rfc3339(&schedule.local)
             .unwrap_or_else(|_| schedule.utc.fixed_offset());
@@ -621,8 +623,7 @@ mod tests {
             parse_schedule_within("2026-08-30T14:00", Some("Europe/Berlin"), now, ninety).is_ok()
         );
         // A second later is not; the message names the horizon and the latest instant.
-        let e =
-            parse_schedule_within("2026-08-30T12:00:01Z", None, now, ninety).unwrap_err();
+        let e = parse_schedule_within("2026-08-30T12:00:01Z", None, now, ninety).unwrap_err();
         assert_eq!(e.code(), "time_too_far");
         let msg = e.to_string();
         assert!(msg.contains("90 days"), "{msg}");

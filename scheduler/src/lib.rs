@@ -37,8 +37,8 @@ pub use job_records::trim_finished_jobs;
 pub use settings::{CronSettings, SchedulerSettings, Sweep};
 pub use sweeps::{
     RecentPushes, SweepReport, delete_expired_media, delete_old_logs, fail_overdue_parked_posts,
-    reconcile_stuck_posts,
-    refresh_expiring_tokens, retry_disconnecting_accounts, retry_erasing_users,
+    reconcile_stuck_posts, refresh_expiring_tokens, retry_disconnecting_accounts,
+    retry_erasing_users,
 };
 
 use chrono::{DateTime, Utc};

@@ -1353,7 +1353,10 @@ pub async fn stuck_posts_page_past_full_pages_with_a_cursor(store: DynStore) {
             break;
         }
     }
-    assert_eq!(seen, expected, "every stuck post once, in (updated_at, id) order");
+    assert_eq!(
+        seen, expected,
+        "every stuck post once, in (updated_at, id) order"
+    );
     assert_eq!(
         s.posts_stuck_in(
             PostState::Queued,
@@ -1378,8 +1381,14 @@ pub async fn staged_bytes_sum_the_media_a_user_still_holds(store: DynStore) {
     let a = new_media(s, user.id, now() + Duration::hours(24)).await;
     let b = new_media(s, user.id, now() + Duration::hours(24)).await;
     let _theirs = new_media(s, other.id, now() + Duration::hours(24)).await;
-    let post = create(s, &post_for(user.id, AccountId::new(), PostState::Scheduled)).await;
-    s.attach_media(user.id, b.id, post.id).await.expect("attach");
+    let post = create(
+        s,
+        &post_for(user.id, AccountId::new(), PostState::Scheduled),
+    )
+    .await;
+    s.attach_media(user.id, b.id, post.id)
+        .await
+        .expect("attach");
     assert_eq!(
         s.staged_bytes(user.id).await.expect("two"),
         a.size + b.size,

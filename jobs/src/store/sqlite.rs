@@ -9,9 +9,7 @@
 use super::codec::{self, Cells, bad_cell};
 use super::sql;
 use super::sqlx_error::{from_migrate, from_sqlx};
-use super::{
-    AccountRef, Created, DuePost, Page, Store, StoreError, StuckAfter, check_transition,
-};
+use super::{AccountRef, Created, DuePost, Page, Store, StoreError, StuckAfter, check_transition};
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, EncryptedTokens,
     GoogleProfile, Media, MediaId, Post, PostId, PostState, TikTokAccount, User, UserId,

@@ -165,7 +165,10 @@ async fn parked_posts_past_the_deadline_fail_and_lose_their_video(db: Db) {
     for (p, m) in [(&overdue_a, &media_a), (&overdue_b, &media_b)] {
         let failed = env.state_of(p).await;
         assert_eq!(failed.state, PostState::Failed);
-        assert_eq!(failed.error_code.as_deref(), Some(RECONNECT_DEADLINE_PASSED));
+        assert_eq!(
+            failed.error_code.as_deref(),
+            Some(RECONNECT_DEADLINE_PASSED)
+        );
         let message = failed.error_message.unwrap_or_default();
         assert!(message.contains("7 days"), "{message}");
         assert!(failed.media_deleted_at.is_some());
@@ -175,9 +178,17 @@ async fn parked_posts_past_the_deadline_fail_and_lose_their_video(db: Db) {
         ));
     }
     let kept = env.state_of(&waiting).await;
-    assert_eq!(kept.state, PostState::NeedsReconnect, "still within its days");
+    assert_eq!(
+        kept.state,
+        PostState::NeedsReconnect,
+        "still within its days"
+    );
     assert!(env.ctx.store.media(user, media_w.id).await.is_ok());
-    assert_eq!(staged_files(&env), 1, "only the waiting post's video is left");
+    assert_eq!(
+        staged_files(&env),
+        1,
+        "only the waiting post's video is left"
+    );
 
     let again = fail_overdue_parked_posts(&env.ctx, &settings, now)
         .await

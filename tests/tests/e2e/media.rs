@@ -271,7 +271,10 @@ async fn uploads_past_the_staging_quota_answer_413_and_leave_nothing() -> Result
     assert!(accepted <= 1, "only one 30 KB upload fits next to 60 KB");
     let (rows, bytes) = staged(&app, user).await?;
     assert_eq!(rows, 1 + accepted);
-    assert!(bytes <= 100_000, "{bytes} bytes staged over a 100,000 quota");
+    assert!(
+        bytes <= 100_000,
+        "{bytes} bytes staged over a 100,000 quota"
+    );
 
     // Deleting a staged video makes room again; other users have their own quota.
     for m in app.store.list_media(user).await? {

@@ -6,8 +6,8 @@
 use crate::publish::{PUBLIC, create_post, publishing_app, stage, video, wait_state};
 use anyhow::Result;
 use chrono::SubsecRound;
-use e2e::TestApp;
 use e2e::Backend;
+use e2e::TestApp;
 use jobs::model::{AccountId, AccountStatus, PostId, PostState, UserId};
 use reqwest::StatusCode;
 use reqwest::header::ORIGIN;
@@ -25,7 +25,8 @@ async fn parked_post(
 ) -> Result<PostId> {
     let media = stage(app, user, &video(30_000, seed)).await?;
     let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    let (status, post) = create_post(app, account, &media, json!({ "scheduled_at": later })).await?;
+    let (status, post) =
+        create_post(app, account, &media, json!({ "scheduled_at": later })).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{post}");
     let id = PostId::parse(post["id"].as_str().unwrap())?;
     let mut p = app.store.post(user, id).await?;
@@ -71,7 +72,14 @@ async fn post_json(app: &TestApp, path: &str) -> Result<(StatusCode, Value)> {
 async fn reconnecting_sends_parked_posts_out_and_keeps_future_ones_scheduled() -> Result<()> {
     let (app, user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
     let now = chrono::Utc::now();
-    let late = parked_post(&app, user, &account, 1, Some(now - chrono::Duration::minutes(10))).await?;
+    let late = parked_post(
+        &app,
+        user,
+        &account,
+        1,
+        Some(now - chrono::Duration::minutes(10)),
+    )
+    .await?;
     let post_now = parked_post(&app, user, &account, 2, None).await?;
     // Stores keep microseconds.
     let future_at = (now + chrono::Duration::hours(3)).trunc_subsecs(6);
@@ -132,8 +140,22 @@ async fn a_parked_post_is_retried_once_its_account_can_publish() -> Result<()> {
     let (app, user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
     let now = chrono::Utc::now();
     // Parked, but the account is active again (reconnected before the posts were requeued).
-    let due = parked_post(&app, user, &account, 5, Some(now - chrono::Duration::minutes(1))).await?;
-    let ahead = parked_post(&app, user, &account, 6, Some(now + chrono::Duration::hours(2))).await?;
+    let due = parked_post(
+        &app,
+        user,
+        &account,
+        5,
+        Some(now - chrono::Duration::minutes(1)),
+    )
+    .await?;
+    let ahead = parked_post(
+        &app,
+        user,
+        &account,
+        6,
+        Some(now + chrono::Duration::hours(2)),
+    )
+    .await?;
 
     let (status, body) = post_json(&app, &format!("/api/posts/{due}/retry")).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
@@ -149,7 +171,10 @@ async fn a_parked_post_is_retried_once_its_account_can_publish() -> Result<()> {
 
     let (status, body) = post_json(&app, &format!("/api/posts/{ahead}/retry")).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert_eq!(body["state"], "scheduled", "a future post waits for its time: {body}");
+    assert_eq!(
+        body["state"], "scheduled",
+        "a future post waits for its time: {body}"
+    );
     // Retrying again is refused: it is no longer parked.
     let (status, body) = post_json(&app, &format!("/api/posts/{ahead}/retry")).await?;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -159,11 +184,10 @@ async fn a_parked_post_is_retried_once_its_account_can_publish() -> Result<()> {
 
 #[tokio::test]
 async fn schedules_past_the_horizon_are_refused_everywhere() -> Result<()> {
-    let (app, user, account) =
-        publishing_app(Backend::Sqlite, |c| {
-            c.schedule_horizon = Duration::from_secs(30 * 24 * 3600)
-        })
-        .await?;
+    let (app, user, account) = publishing_app(Backend::Sqlite, |c| {
+        c.schedule_horizon = Duration::from_secs(30 * 24 * 3600)
+    })
+    .await?;
     let too_far = (chrono::Utc::now() + chrono::Duration::days(31)).to_rfc3339();
     let fine = (chrono::Utc::now() + chrono::Duration::days(29)).to_rfc3339();
 
@@ -173,12 +197,19 @@ async fn schedules_past_the_horizon_are_refused_everywhere() -> Result<()> {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "time_too_far", "{body}");
     assert!(
-        body["error"]["message"].as_str().unwrap_or_default().contains("30 days"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("30 days"),
         "{body}"
     );
-    assert!(app.store.media(user, media.id).await?.post_id.is_none(), "no post was made");
+    assert!(
+        app.store.media(user, media.id).await?.post_id.is_none(),
+        "no post was made"
+    );
 
-    let (status, post) = create_post(&app, &account, &media, json!({ "scheduled_at": fine })).await?;
+    let (status, post) =
+        create_post(&app, &account, &media, json!({ "scheduled_at": fine })).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{post}");
     let id = post["id"].as_str().unwrap().to_owned();
     let resp = app

@@ -173,7 +173,11 @@ impl PostView {
                 || p.error_code.as_deref() == Some(jobs::publish::RETRIES_EXHAUSTED),
             reconnect_by: (p.state == PostState::NeedsReconnect).then(|| {
                 let ttl = chrono::Duration::from_std(parked_ttl).unwrap_or(chrono::Duration::MAX);
-                utc_text(p.updated_at.checked_add_signed(ttl).unwrap_or(DateTime::<Utc>::MAX_UTC))
+                utc_text(
+                    p.updated_at
+                        .checked_add_signed(ttl)
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
+                )
             }),
             schedule_input,
             schedule_tz,

@@ -34,9 +34,7 @@ use self::queries::*;
 use self::rest::{Auth, Rest, RestError, Status};
 use self::value::{Document, Fields, Write, fields};
 use super::codec::{self, AccountDoc, Cells, MediaDoc, PostDoc};
-use super::{
-    AccountRef, Created, DuePost, Page, Store, StoreError, StuckAfter, check_transition,
-};
+use super::{AccountRef, Created, DuePost, Page, Store, StoreError, StuckAfter, check_transition};
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, EncryptedTokens,
     GoogleProfile, Media, MediaId, Post, PostId, PostState, TikTokAccount, User, UserId,
