@@ -256,3 +256,43 @@ pub async fn fragment(
         posts: posts(&state, &user).await?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jobs::model::{AccountId, UserId};
+    use jobs::store::conformance::post_for;
+
+    const WEEK: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+    #[test]
+    fn a_post_waiting_for_a_reconnect_offers_retry_and_cancel_and_shows_its_deadline() {
+        let mut p = post_for(UserId::new(), AccountId::new(), PostState::NeedsReconnect);
+        p.updated_at = "2026-12-01T10:30:00Z".parse().unwrap();
+        let v = PostView::new(&p, &[], WEEK);
+        assert!(v.can_retry && v.can_cancel && !v.can_reschedule);
+        assert_eq!(v.reconnect_by.as_deref(), Some("2026-12-08 10:30 UTC"));
+    }
+
+    #[test]
+    fn only_parked_or_failed_posts_with_their_video_offer_retry() {
+        let post = |state| post_for(UserId::new(), AccountId::new(), state);
+        let mut out_of_retries = post(PostState::Uploading);
+        out_of_retries.error_code = Some(jobs::publish::RETRIES_EXHAUSTED.into());
+        assert!(PostView::new(&out_of_retries, &[], WEEK).can_retry);
+        assert!(PostView::new(&post(PostState::Failed), &[], WEEK).can_retry);
+        let mut gone = post(PostState::Failed);
+        gone.media_deleted_at = Some(Utc::now());
+        assert!(!PostView::new(&gone, &[], WEEK).can_retry);
+        for state in [
+            PostState::Scheduled,
+            PostState::Queued,
+            PostState::Uploading,
+            PostState::Published,
+        ] {
+            let v = PostView::new(&post(state), &[], WEEK);
+            assert!(!v.can_retry, "{state}");
+            assert_eq!(v.reconnect_by, None, "{state}");
+        }
+    }
+}
