@@ -70,7 +70,21 @@ async fn post_json(app: &TestApp, path: &str) -> Result<(StatusCode, Value)> {
 
 #[tokio::test]
 async fn reconnecting_sends_parked_posts_out_and_keeps_future_ones_scheduled() -> Result<()> {
-    let (app, user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
+    reconnecting_sends_parked_posts_out(Backend::Sqlite).await
+}
+
+/// The same on Firestore (the emulator): the requeue walks the history and moves posts by
+/// compare-and-set there too.
+#[tokio::test]
+async fn reconnecting_sends_parked_posts_out_on_firestore() -> Result<()> {
+    if !Backend::Firestore.available() {
+        return Ok(());
+    }
+    reconnecting_sends_parked_posts_out(Backend::Firestore).await
+}
+
+async fn reconnecting_sends_parked_posts_out(backend: Backend) -> Result<()> {
+    let (app, user, account) = publishing_app(backend, |_| {}).await?;
     let now = chrono::Utc::now();
     let late = parked_post(
         &app,
