@@ -184,7 +184,18 @@ pub async fn connect(
         serde_json::json!({ "account_id": account.id, "scopes": account.scopes }),
     )
     .await;
+    requeue_parked_after_connect(ctx, user, account.id).await;
     Ok(account)
+}
+
+/// Posts parked in `needs_reconnect` waited for this connect: put them back in line
+/// (`crate::parked`). The connect itself has succeeded whatever happens here; a post left
+/// parked by a failure can be retried by the creator, and a `queued` one whose push failed is
+/// pushed by the stuck-post sweep.
+async fn requeue_parked_after_connect(ctx: &JobContext, user: UserId, id: AccountId) {
+    if let Err(e) = crate::parked::requeue_account(ctx, user, id).await {
+        tracing::warn!(account_id = %id, error = %e, "parked posts not put back in line after connecting");
+    }
 }
 
 /// An access token valid for at least the configured margin, refreshing (single-flight) if needed.

@@ -376,8 +376,13 @@ async fn check(
         None | Some("") => None,
         Some(now_word) if now_word.eq_ignore_ascii_case("now") => None,
         Some(at) => {
-            let s = schedule_time::parse_schedule(at, row.scheduled_tz.as_deref(), now)
-                .map_err(|e| bad(e.code(), e.to_string()))?;
+            let s = schedule_time::parse_schedule_within(
+                at,
+                row.scheduled_tz.as_deref(),
+                now,
+                ctx.config.schedule_horizon,
+            )
+            .map_err(|e| bad(e.code(), e.to_string()))?;
             Some((s.utc, s.tz))
         }
     };

@@ -103,6 +103,8 @@ pub struct SchedulerConfig {
     pub staging_orphan_grace: Duration,
     /// `JOB_RECORD_TTL_HOURS`, default 168: finished job records older than this are trimmed.
     pub job_record_ttl: Duration,
+    /// `SCHEDULER_CRON_PARKED_POSTS`, default `35 */10 * * * *`.
+    pub cron_parked_posts: String,
     /// `SCHEDULER_CRON_REFRESH_TOKENS`, default `0 */5 * * * *`.
     pub cron_refresh_tokens: String,
     /// `SCHEDULER_CRON_STUCK_POSTS`, default `30 * * * * *`.
@@ -216,6 +218,15 @@ pub struct Config {
     pub status_poll_max_interval_secs: u64,
     /// `CAP_RETRY_MINUTES`, default 60: when a daily cap defers a post, try again this much later.
     pub cap_retry_minutes: u64,
+    /// `STAGING_QUOTA_BYTES`, default 20 GiB: the most a user may have staged at once (videos
+    /// uploaded and not yet deleted); an upload past it is refused (`staging_quota_exceeded`).
+    pub staging_quota_bytes: u64,
+    /// `SCHEDULE_HORIZON_DAYS`, default 90: how far ahead a post may be scheduled
+    /// (`time_too_far`). It bounds how long a staged video waits on our side.
+    pub schedule_horizon: Duration,
+    /// `PARKED_MEDIA_DAYS`, default 7: a post parked in `needs_reconnect` keeps its staged video
+    /// this long; then the post fails (`reconnect_deadline_passed`) and the video is deleted.
+    pub parked_media_ttl: Duration,
     /// The scheduler's schedules and thresholds.
     pub scheduler: SchedulerConfig,
     /// `METRICS_TOKEN`: when set, `/metrics` needs `Authorization: Bearer <token>`.
@@ -365,6 +376,9 @@ impl Config {
             status_poll_budget: v.parse("STATUS_POLL_BUDGET", "120")?,
             status_poll_max_interval_secs: v.parse("STATUS_POLL_MAX_INTERVAL_SECS", "30")?,
             cap_retry_minutes: v.parse("CAP_RETRY_MINUTES", "60")?,
+            staging_quota_bytes: v.parse("STAGING_QUOTA_BYTES", "21474836480")?,
+            schedule_horizon: v.days("SCHEDULE_HORIZON_DAYS", "90")?,
+            parked_media_ttl: v.days("PARKED_MEDIA_DAYS", "7")?,
             scheduler: scheduler_config(&v)?,
             metrics_token: v
                 .get("METRICS_TOKEN")
@@ -601,6 +615,7 @@ fn scheduler_config(v: &Vars<'_>) -> Result<SchedulerConfig, ConfigError> {
         cron_expired_media: cron("SCHEDULER_CRON_EXPIRED_MEDIA", "45 */10 * * * *")?,
         cron_old_logs: cron("SCHEDULER_CRON_OLD_LOGS", "5 7 * * * *")?,
         cron_job_records: cron("SCHEDULER_CRON_JOB_RECORDS", "50 37 * * * *")?,
+        cron_parked_posts: cron("SCHEDULER_CRON_PARKED_POSTS", "35 */10 * * * *")?,
     };
     if c.tick.is_zero() || c.tick > Duration::from_secs(60) {
         return Err(err(
@@ -665,6 +680,15 @@ impl Vars<'_> {
             return Err(err(k, format!("{h} hours is more than ten years")));
         }
         Ok(Duration::from_secs(h * 3600))
+    }
+
+    /// A whole number of days, from one to ten years (zero would refuse or expire everything).
+    fn days(&self, k: &'static str, default: &str) -> Result<Duration, ConfigError> {
+        let d: u64 = self.parse(k, default)?;
+        if d == 0 || d > 366 * 10 {
+            return Err(err(k, format!("{d} days: must be between 1 and 3660")));
+        }
+        Ok(Duration::from_secs(d * 24 * 3600))
     }
 
     fn url(&self, k: &'static str, default: &str) -> Result<Url, ConfigError> {

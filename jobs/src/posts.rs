@@ -417,9 +417,14 @@ pub async fn cancel_unsent(
     Ok(cancelled)
 }
 
-/// Replays a post that failed or was parked: refused while a TikTok publish may still complete.
+/// Replays a post that failed or was parked (retries exhausted, or waiting for a reconnect):
+/// refused while a TikTok publish may still complete or the account still needs reconnecting.
 pub async fn replay(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, PostError> {
     let replayed = prepare_replay(ctx, user, id).await?;
+    if replayed.state == PostState::Scheduled {
+        // A parked post still ahead of its time: the scheduler takes it then.
+        return Ok(replayed);
+    }
     ctx.queue
         .push(&PublishPost {
             user_id: user,
@@ -436,6 +441,10 @@ pub async fn replay(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, 
 /// the dead one).
 pub async fn prepare_replay(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, PostError> {
     let post = ctx.store.post(user, id).await?;
+    if post.state == PostState::NeedsReconnect {
+        // Waiting for its account: back in line once the account can publish again.
+        return crate::parked::prepare_retry(ctx, &post).await;
+    }
     let parked = post.error_code.as_deref() == Some(publish::RETRIES_EXHAUSTED);
     if post.state != PostState::Failed && !parked {
         return Err(conflict(

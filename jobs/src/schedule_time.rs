@@ -110,6 +110,17 @@ pub enum ScheduleError {
         at.format(RFC3339_SECONDS)
     )]
     TimeInPast { at: DateTime<FixedOffset> },
+    /// Further ahead than the schedule horizon (`SCHEDULE_HORIZON_DAYS`): the video would wait
+    /// on our side for longer than we keep one.
+    #[error(
+        "{} is more than {horizon_days} days ahead; posts can be scheduled up to {} (UTC)",
+        at.format(RFC3339_SECONDS), latest.format(RFC3339_SECONDS)
+    )]
+    TimeTooFar {
+        at: DateTime<FixedOffset>,
+        horizon_days: i64,
+        latest: DateTime<Utc>,
+    },
 }
 
 /// How local times are echoed in messages (`2026-03-29T02:30`).
@@ -129,6 +140,7 @@ impl ScheduleError {
             ScheduleError::AmbiguousLocalTime { .. } => "ambiguous_local_time",
             ScheduleError::OffsetMismatch { .. } => "offset_mismatch",
             ScheduleError::TimeInPast { .. } => "time_in_past",
+            ScheduleError::TimeTooFar { .. } => "time_too_far",
         }
     }
 }
@@ -190,6 +202,32 @@ pub fn parse_schedule(
         return Err(past(utc));
     }
     Ok(schedule_at(utc, zone))
+}
+
+/// [`parse_schedule`], then the horizon: what `POST /api/posts`, `PATCH /api/posts/{id}` and
+/// campaign rows accept. A post may be scheduled at most `horizon` after `now`, because its
+/// video waits staged on our side until then.
+pub fn parse_schedule_within(
+    at: &str,
+    tz: Option<&str>,
+    now: DateTime<Utc>,
+    horizon: std::time::Duration,
+) -> Result<Schedule, ScheduleError> {
+    let schedule = parse_schedule(at, tz, now)?;
+    let horizon = Duration::from_std(horizon).unwrap_or(Duration::MAX);
+    let latest = now
+        .checked_add_signed(horizon)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if schedule.utc > latest {
+        let at = DateTime::parse_from_rfc3339(&schedule.local)
+            .unwrap_or_else(|_| schedule.utc.fixed_offset());
+        return Err(ScheduleError::TimeTooFar {
+            at,
+            horizon_days: horizon.num_days(),
+            latest,
+        });
+    }
+    Ok(schedule)
 }
 
 /// How a stored schedule is shown: the wall-clock time with its offset in `tz` (UTC when the
@@ -572,5 +610,39 @@ mod tests {
         );
         assert_eq!(local_time(t, None), "2026-12-24T17:00:00+00:00");
         assert_eq!(local_time(t, Some("nowhere")), "2026-12-24T17:00:00+00:00");
+    }
+
+    #[test]
+    fn times_past_the_horizon_are_refused_naming_the_latest_allowed() {
+        let now = utc("2026-06-01T12:00:00Z");
+        let ninety = std::time::Duration::from_secs(90 * 24 * 3600);
+        // Exactly at the horizon is still allowed, in any form.
+        let edge = parse_schedule_within("2026-08-30T12:00:00Z", None, now, ninety).unwrap();
+        assert_eq!(edge.utc, utc("2026-08-30T12:00:00Z"));
+        assert!(
+            parse_schedule_within("2026-08-30T14:00", Some("Europe/Berlin"), now, ninety).is_ok()
+        );
+        // A second later is not; the message names the horizon and the latest instant.
+        let e = parse_schedule_within("2026-08-30T12:00:01Z", None, now, ninety).unwrap_err();
+        assert_eq!(e.code(), "time_too_far");
+        let msg = e.to_string();
+        assert!(msg.contains("90 days"), "{msg}");
+        assert!(msg.contains("2026-08-30T12:00:00+00:00"), "{msg}");
+        // A local time is echoed the way it was entered (in its zone).
+        let e = parse_schedule_within("2027-01-10T09:00", Some("Europe/Berlin"), now, ninety)
+            .unwrap_err();
+        assert_eq!(e.code(), "time_too_far");
+        assert!(e.to_string().contains("2027-01-10T09:00:00+01:00"), "{e}");
+        // "now" and the parser's own refusals are unchanged.
+        assert!(parse_schedule_within("now", None, now, ninety).is_ok());
+        assert_eq!(
+            parse_schedule_within("2026-06-01T11:00:00Z", None, now, ninety)
+                .unwrap_err()
+                .code(),
+            "time_in_past"
+        );
+        // A horizon of years does not overflow.
+        let huge = std::time::Duration::from_secs(u64::MAX / 2);
+        assert!(parse_schedule_within("2099-01-01T00:00:00Z", None, now, huge).is_ok());
     }
 }

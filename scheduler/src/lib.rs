@@ -36,8 +36,9 @@ pub use heartbeat::{Heartbeat, STALE_AFTER, SweepRecord, TickSummary, heartbeat}
 pub use job_records::trim_finished_jobs;
 pub use settings::{CronSettings, SchedulerSettings, Sweep};
 pub use sweeps::{
-    RecentPushes, SweepReport, delete_expired_media, delete_old_logs, reconcile_stuck_posts,
-    refresh_expiring_tokens, retry_disconnecting_accounts, retry_erasing_users,
+    RecentPushes, SweepReport, delete_expired_media, delete_old_logs, fail_overdue_parked_posts,
+    reconcile_stuck_posts, refresh_expiring_tokens, retry_disconnecting_accounts,
+    retry_erasing_users,
 };
 
 use chrono::{DateTime, Utc};
@@ -113,6 +114,7 @@ impl Shared {
             Sweep::ExpiredMedia => delete_expired_media(ctx, settings, now).await,
             Sweep::OldLogs => delete_old_logs(settings, now).await,
             Sweep::JobRecords => trim_finished_jobs(&ctx.queue, settings.job_record_ttl, now).await,
+            Sweep::ParkedPosts => fail_overdue_parked_posts(ctx, settings, now).await,
         }
     }
 }

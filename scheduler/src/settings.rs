@@ -28,11 +28,13 @@ pub enum Sweep {
     OldLogs,
     /// Trim finished job records from the queue backend.
     JobRecords,
+    /// Fail posts parked in `needs_reconnect` past `PARKED_MEDIA_DAYS`; delete their videos.
+    ParkedPosts,
 }
 
 impl Sweep {
     /// Every sweep, in the order they run when several are due at once.
-    pub const ALL: [Sweep; 7] = [
+    pub const ALL: [Sweep; 8] = [
         Sweep::StuckPosts,
         Sweep::RefreshTokens,
         Sweep::DisconnectingAccounts,
@@ -40,6 +42,7 @@ impl Sweep {
         Sweep::ExpiredMedia,
         Sweep::OldLogs,
         Sweep::JobRecords,
+        Sweep::ParkedPosts,
     ];
 
     /// The stable name used in logs and the heartbeat.
@@ -52,6 +55,7 @@ impl Sweep {
             Sweep::ExpiredMedia => "expired_media",
             Sweep::OldLogs => "old_logs",
             Sweep::JobRecords => "job_records",
+            Sweep::ParkedPosts => "parked_posts",
         }
     }
 }
@@ -76,6 +80,8 @@ pub struct CronSettings {
     pub old_logs: String,
     /// `SCHEDULER_CRON_JOB_RECORDS`, default hourly.
     pub job_records: String,
+    /// `SCHEDULER_CRON_PARKED_POSTS`, default every 10 minutes (the deadline is days long).
+    pub parked_posts: String,
 }
 
 impl CronSettings {
@@ -90,6 +96,7 @@ impl CronSettings {
             expired_media: c.cron_expired_media.clone(),
             old_logs: c.cron_old_logs.clone(),
             job_records: c.cron_job_records.clone(),
+            parked_posts: c.cron_parked_posts.clone(),
         }
     }
 }
@@ -105,6 +112,7 @@ impl CronSettings {
             Sweep::ExpiredMedia => &self.expired_media,
             Sweep::OldLogs => &self.old_logs,
             Sweep::JobRecords => &self.job_records,
+            Sweep::ParkedPosts => &self.parked_posts,
         }
     }
 

@@ -11,8 +11,9 @@ use jobs::context::JobContext;
 use jobs::disconnect_account::DisconnectAccount;
 use jobs::model::{AccountId, AccountStatus, PostState};
 use jobs::poll_status::PollStatus;
-use jobs::publish::PublishPost;
+use jobs::publish::{PublishPost, RETRIES_EXHAUSTED};
 use jobs::refresh_token::RefreshToken;
+use jobs::store::StuckAfter;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -27,7 +28,8 @@ pub struct SweepReport {
     pub found: usize,
     /// Jobs pushed or items deleted.
     pub done: usize,
-    /// Candidates skipped because a job was pushed for them recently.
+    /// Candidates skipped: a job was pushed for them recently, they are parked (nothing to
+    /// push), or they changed before the sweep reached them.
     pub skipped: usize,
 }
 
@@ -132,6 +134,11 @@ pub async fn refresh_expiring_tokens(
 /// Re-pushes jobs for posts that made no progress for too long: `publish` for `queued` (a crash
 /// between the tick's compare-and-set and its push) and `uploading` (a worker died mid-upload;
 /// `publish` resumes from the stored publish id), `poll_status` for `processing`.
+///
+/// Posts parked after exhausting their retries (`retries_exhausted`) stay `queued`/`uploading`
+/// until someone replays them, and `publish` ignores them: they are skipped, and the sweep pages
+/// past them (and past posts pushed recently) with the store's cursor, so any number of them
+/// can never fill every batch and hide the stuck posts behind them.
 pub async fn reconcile_stuck_posts(
     ctx: &JobContext,
     settings: &SchedulerSettings,
@@ -145,44 +152,96 @@ pub async fn reconcile_stuck_posts(
         (PostState::Processing, settings.stuck_processing_after),
     ];
     for (state, after) in checks {
+        let mut cursor: Option<StuckAfter> = None;
+        loop {
+            let posts = ctx
+                .store
+                .posts_stuck_in(state, ago(now, after), cursor, settings.sweep_batch)
+                .await?;
+            let full = posts.len() >= settings.sweep_batch as usize;
+            cursor = posts.last().map(StuckAfter::of);
+            report.found += posts.len();
+            let mut publish = Vec::new();
+            let mut poll = Vec::new();
+            let mut keys = Vec::new();
+            for p in posts {
+                if state != PostState::Processing
+                    && p.error_code.as_deref() == Some(RETRIES_EXHAUSTED)
+                {
+                    report.skipped += 1;
+                    continue;
+                }
+                let key = format!("post:{}", p.id);
+                if !recent.claim(&key, now, after) {
+                    report.skipped += 1;
+                    continue;
+                }
+                tracing::info!(post_id = %p.id, state = %state, "post made no progress; pushing its job again");
+                keys.push(key);
+                if state == PostState::Processing {
+                    poll.push(PollStatus {
+                        user_id: p.user_id,
+                        post_id: p.id,
+                    });
+                } else {
+                    publish.push(PublishPost {
+                        user_id: p.user_id,
+                        post_id: p.id,
+                    });
+                }
+            }
+            let pushed = match (publish.is_empty(), poll.is_empty()) {
+                (false, _) => ctx.queue.push_bulk(&publish).await.map(drop),
+                (true, false) => ctx.queue.push_bulk(&poll).await.map(drop),
+                (true, true) => Ok(()),
+            };
+            if let Err(e) = pushed {
+                keys.iter().for_each(|k| recent.forget(k));
+                return Err(e.into());
+            }
+            report.done += keys.len();
+            if !full {
+                break;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Fails posts parked in `needs_reconnect` for longer than `PARKED_MEDIA_DAYS` and deletes
+/// their staged videos (`jobs::parked`): a video waits for a reconnect only that long. Pages
+/// through every overdue post with the store's cursor.
+pub async fn fail_overdue_parked_posts(
+    ctx: &JobContext,
+    settings: &SchedulerSettings,
+    now: DateTime<Utc>,
+) -> Result<SweepReport, SchedulerError> {
+    let mut report = SweepReport::new(Sweep::ParkedPosts);
+    let before = ago(now, ctx.config.parked_media_ttl);
+    let mut cursor: Option<StuckAfter> = None;
+    loop {
         let posts = ctx
             .store
-            .posts_stuck_in(state, ago(now, after), settings.sweep_batch)
+            .posts_stuck_in(
+                PostState::NeedsReconnect,
+                before,
+                cursor,
+                settings.sweep_batch,
+            )
             .await?;
+        let full = posts.len() >= settings.sweep_batch as usize;
+        cursor = posts.last().map(StuckAfter::of);
         report.found += posts.len();
-        let mut publish = Vec::new();
-        let mut poll = Vec::new();
-        let mut keys = Vec::new();
-        for p in posts {
-            let key = format!("post:{}", p.id);
-            if !recent.claim(&key, now, after) {
-                report.skipped += 1;
-                continue;
-            }
-            tracing::info!(post_id = %p.id, state = %state, "post made no progress; pushing its job again");
-            keys.push(key);
-            if state == PostState::Processing {
-                poll.push(PollStatus {
-                    user_id: p.user_id,
-                    post_id: p.id,
-                });
+        for p in &posts {
+            if jobs::parked::fail_overdue(ctx, p, now).await? {
+                report.done += 1;
             } else {
-                publish.push(PublishPost {
-                    user_id: p.user_id,
-                    post_id: p.id,
-                });
+                report.skipped += 1;
             }
         }
-        let pushed = match (publish.is_empty(), poll.is_empty()) {
-            (false, _) => ctx.queue.push_bulk(&publish).await.map(drop),
-            (true, false) => ctx.queue.push_bulk(&poll).await.map(drop),
-            (true, true) => Ok(()),
-        };
-        if let Err(e) = pushed {
-            keys.iter().for_each(|k| recent.forget(k));
-            return Err(e.into());
+        if !full {
+            break;
         }
-        report.done += keys.len();
     }
     Ok(report)
 }

@@ -8,7 +8,7 @@
 //! erased) place their rows
 //! in a past year of their own, so [`run_all`] can also run every case on one shared store.
 
-use super::{AccountRef, DuePost, DynStore, Store, StoreError};
+use super::{AccountRef, DuePost, DynStore, Store, StoreError, StuckAfter};
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, AuditEventId,
     Container, EncryptedTokens, GoogleProfile, Media, MediaId, Post, PostId, PostSettings,
@@ -43,6 +43,8 @@ macro_rules! store_conformance_cases {
             post_history_pages_newest_first_with_a_stable_cursor,
             due_posts_are_scheduled_posts_whose_time_has_come_earliest_first,
             posts_stuck_in_a_state_are_found_by_their_last_update,
+            stuck_posts_page_past_full_pages_with_a_cursor,
+            staged_bytes_sum_the_media_a_user_still_holds,
             media_are_created_attached_once_and_deleted,
             expired_media_are_unattached_media_past_their_deadline,
             api_keys_are_found_by_hash_and_deleted,
@@ -1291,25 +1293,109 @@ pub async fn posts_stuck_in_a_state_are_found_by_their_last_update(store: DynSto
     let cutoff = base - Duration::hours(1);
     assert_eq!(
         store
-            .posts_stuck_in(PostState::Uploading, cutoff, 10)
+            .posts_stuck_in(PostState::Uploading, cutoff, None, 10)
             .await
             .expect("stuck"),
         vec![three_h.clone(), two_h]
     );
     assert_eq!(
         store
-            .posts_stuck_in(PostState::Uploading, cutoff, 1)
+            .posts_stuck_in(PostState::Uploading, cutoff, None, 1)
             .await
             .expect("stuck, limit 1"),
         vec![three_h]
     );
     assert_eq!(
         store
-            .posts_stuck_in(PostState::Processing, cutoff, 10)
+            .posts_stuck_in(PostState::Processing, cutoff, None, 10)
             .await
             .expect("stuck processing"),
         vec![processing]
     );
+}
+
+// ---- parked posts, staging quota (the Hardening issue) ----
+
+/// A sweep pages past the stuck posts it skips: more than a page of posts, some sharing one
+/// `updated_at` across the page boundary, come back exactly once each, in (updated_at, id)
+/// order, and nothing after the last page. Era: 1990, in `queued` (the query has no lower
+/// bound, so it stays clear of the other cases' older `uploading` rows).
+pub async fn stuck_posts_page_past_full_pages_with_a_cursor(store: DynStore) {
+    let base = era(1990);
+    let s = store.as_ref();
+    let user = new_user(s).await;
+    let mut expected = Vec::new();
+    // Seven posts: four share one instant (a tie straddling the first page boundary, pages
+    // of three), then three each a minute apart.
+    for i in 0..7i64 {
+        let at = base - Duration::hours(2) + Duration::minutes((i - 3).max(0));
+        expected.push(post_updated_at(s, user.id, PostState::Queued, at).await);
+    }
+    let _fresh = post_updated_at(s, user.id, PostState::Queued, base).await;
+    expected.sort_by_key(|p| (p.updated_at, p.id.0));
+    let cutoff = base - Duration::hours(1);
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = s
+            .posts_stuck_in(PostState::Queued, cutoff, after, 3)
+            .await
+            .expect("page");
+        pages += 1;
+        assert!(pages <= 4, "paging must end");
+        let Some(last) = page.last() else { break };
+        after = Some(StuckAfter::of(last));
+        let full = page.len() == 3;
+        seen.extend(page);
+        if !full {
+            break;
+        }
+    }
+    assert_eq!(
+        seen, expected,
+        "every stuck post once, in (updated_at, id) order"
+    );
+    assert_eq!(
+        s.posts_stuck_in(
+            PostState::Queued,
+            cutoff,
+            Some(StuckAfter::of(expected.last().expect("posts"))),
+            3
+        )
+        .await
+        .expect("after the last"),
+        vec![],
+        "nothing after the last stuck post (the fresh one is not stuck)"
+    );
+}
+
+/// `staged_bytes` is the sum of the user's media rows, attached or not, and forgets deleted
+/// ones and other users' media.
+pub async fn staged_bytes_sum_the_media_a_user_still_holds(store: DynStore) {
+    let s = store.as_ref();
+    let user = new_user(s).await;
+    let other = new_user(s).await;
+    assert_eq!(s.staged_bytes(user.id).await.expect("empty"), 0);
+    let a = new_media(s, user.id, now() + Duration::hours(24)).await;
+    let b = new_media(s, user.id, now() + Duration::hours(24)).await;
+    let _theirs = new_media(s, other.id, now() + Duration::hours(24)).await;
+    let post = create(
+        s,
+        &post_for(user.id, AccountId::new(), PostState::Scheduled),
+    )
+    .await;
+    s.attach_media(user.id, b.id, post.id)
+        .await
+        .expect("attach");
+    assert_eq!(
+        s.staged_bytes(user.id).await.expect("two"),
+        a.size + b.size,
+        "attached media count too"
+    );
+    s.delete_media(user.id, a.id).await.expect("delete");
+    assert_eq!(s.staged_bytes(user.id).await.expect("one"), b.size);
 }
 
 /// Media round-trip, attach to one post only (again to the same post is fine), and delete.
@@ -1594,7 +1680,7 @@ pub async fn erasing_a_user_deletes_everything_it_owns(store: DynStore) {
         .collect();
     assert!(!expiring.contains(&g.user.id) && expiring.contains(&kept.user.id));
     let stuck: Vec<UserId> = s
-        .posts_stuck_in(PostState::Uploading, base - Duration::hours(1), 100)
+        .posts_stuck_in(PostState::Uploading, base - Duration::hours(1), None, 100)
         .await
         .expect("stuck")
         .iter()

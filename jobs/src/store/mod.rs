@@ -72,6 +72,25 @@ pub struct DuePost {
     pub scheduled_at: DateTime<Utc>,
 }
 
+/// Where a page of [`Store::posts_stuck_in`] ended: the last post's `updated_at` and id (the
+/// query's order). A sweep pages past the posts it skips (parked ones) with it, so they can
+/// never fill every page and hide the posts behind them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StuckAfter {
+    pub updated_at: DateTime<Utc>,
+    pub id: PostId,
+}
+
+impl StuckAfter {
+    /// The cursor just past `post`.
+    pub fn of(post: &Post) -> Self {
+        Self {
+            updated_at: post.updated_at,
+            id: post.id,
+        }
+    }
+}
+
 /// An account's owner and id (cross-user; for sweeps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccountRef {
@@ -193,11 +212,14 @@ pub trait Store: Send + Sync + 'static {
     /// Cross-user: posts `scheduled` with `scheduled_at <= now`, earliest first, served by the
     /// (state, scheduled_at) index so a tick's cost grows with due posts only.
     async fn due_posts(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DuePost>, StoreError>;
-    /// Cross-user: posts in `state` not updated since `before` (stuck-post reconciliation).
+    /// Cross-user: posts in `state` not updated since `before` (stuck-post reconciliation,
+    /// parked-post deadlines), oldest update first (then id), starting after `after` when
+    /// given.
     async fn posts_stuck_in(
         &self,
         state: PostState,
         before: DateTime<Utc>,
+        after: Option<StuckAfter>,
         limit: u32,
     ) -> Result<Vec<Post>, StoreError>;
 
@@ -217,6 +239,16 @@ pub trait Store: Send + Sync + 'static {
     -> Result<Vec<Media>, StoreError>;
     /// All media rows of one user (export, erasure).
     async fn list_media(&self, user: UserId) -> Result<Vec<Media>, StoreError>;
+    /// Bytes the user has staged right now: every video uploaded and not yet deleted (attached
+    /// to a post or not), for the staging quota.
+    async fn staged_bytes(&self, user: UserId) -> Result<u64, StoreError> {
+        Ok(self
+            .list_media(user)
+            .await?
+            .iter()
+            .map(|m| m.size)
+            .fold(0u64, u64::saturating_add))
+    }
 
     // ---- API keys ----
     async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;

@@ -6,7 +6,7 @@
 use super::codec::{self, Cells, bad_cell};
 use super::sql;
 use super::sqlx_error::{from_migrate, from_sqlx};
-use super::{AccountRef, Created, DuePost, Page, Store, StoreError, check_transition};
+use super::{AccountRef, Created, DuePost, Page, Store, StoreError, StuckAfter, check_transition};
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, EncryptedTokens,
     GoogleProfile, Media, MediaId, Post, PostId, PostState, TikTokAccount, User, UserId,
@@ -494,15 +494,22 @@ impl Store for PostgresStore {
         &self,
         state: PostState,
         before: DateTime<Utc>,
+        after: Option<StuckAfter>,
         n: u32,
     ) -> Result<Vec<Post>, StoreError> {
-        let rows = sqlx::query(sql::POSTS_STUCK_IN)
-            .bind(state.as_str())
-            .bind(before)
-            .bind(limit(n))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
+        let query = match after {
+            None => sqlx::query(sql::POSTS_STUCK_IN)
+                .bind(state.as_str())
+                .bind(before)
+                .bind(limit(n)),
+            Some(a) => sqlx::query(sql::POSTS_STUCK_IN_AFTER)
+                .bind(state.as_str())
+                .bind(before)
+                .bind(a.updated_at)
+                .bind(a.id.0)
+                .bind(limit(n)),
+        };
+        let rows = query.fetch_all(&self.pool).await.map_err(from_sqlx)?;
         codec::all(&rows, codec::post)
     }
 

@@ -158,6 +158,13 @@ pub(crate) const POSTS_STUCK_IN: &str = "\
     SELECT * FROM posts WHERE state = $1 AND updated_at < $2 \
     ORDER BY updated_at, id LIMIT $3";
 
+/// The page of `POSTS_STUCK_IN` after a cursor `($3, $4)` = (updated_at, id) of the last row
+/// seen. Also served by `posts_state_updated_idx`.
+pub(crate) const POSTS_STUCK_IN_AFTER: &str = "\
+    SELECT * FROM posts WHERE state = $1 AND updated_at < $2 \
+        AND (updated_at > $3 OR (updated_at = $3 AND id > $4)) \
+    ORDER BY updated_at, id LIMIT $5";
+
 pub(crate) const CREATE_MEDIA: &str = "\
     INSERT INTO media (id, user_id, post_id, expires_at, doc, created_at) \
     VALUES ($1, $2, $3, $4, $5, $6)";

@@ -4,6 +4,7 @@
 
 mod due;
 mod failover;
+mod parked;
 mod support;
 mod sweeps;
 mod time_zones;

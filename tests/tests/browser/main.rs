@@ -11,6 +11,7 @@ mod campaigns;
 mod creator;
 mod driver;
 mod pages;
+mod parked;
 mod privacy;
 
 use anyhow::Result;

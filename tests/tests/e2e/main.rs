@@ -10,6 +10,7 @@ mod health;
 mod identity;
 mod media;
 mod ops;
+mod parked;
 mod privacy;
 mod publish;
 mod required;

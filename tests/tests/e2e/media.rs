@@ -202,6 +202,94 @@ async fn uploads_over_the_limit_answer_413_and_leave_nothing() -> Result<()> {
     Ok(())
 }
 
+/// Bytes staged on disk (objects, encrypted) and media rows of `user`.
+async fn staged(app: &TestApp, user: UserId) -> Result<(usize, u64)> {
+    let rows = app.store.list_media(user).await?;
+    assert_eq!(staged_files(app).len(), rows.len(), "one object per row");
+    Ok((rows.len(), rows.iter().map(|m| m.size).sum()))
+}
+
+#[tokio::test]
+async fn uploads_past_the_staging_quota_answer_413_and_leave_nothing() -> Result<()> {
+    let app = TestApp::start_with(Backend::Sqlite, |c| c.staging_quota_bytes = 100_000).await?;
+    let user = signed_in(&app, "hoarder").await?;
+    let (status, first) = upload(&app, &app.client, video(60_000, 1)).await?;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+
+    // Declared up front: refused before a byte is stored, naming usage and quota.
+    let (status, body) = upload(&app, &app.client, video(50_000, 2)).await?;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["code"], "staging_quota_exceeded", "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("58.6 KiB") && message.contains("97.7 KiB"),
+        "usage and quota in the message: {message}"
+    );
+    assert_eq!(staged(&app, user).await?, (1, 60_000));
+
+    // Streamed without a length: staged, found over the quota, and deleted again.
+    let (tx, body) = channel_body();
+    let bytes = video(50_000, 3);
+    let feeder = tokio::spawn(async move {
+        for piece in bytes.chunks(16 * 1024) {
+            if tx.send(Ok(Bytes::copy_from_slice(piece))).await.is_err() {
+                break;
+            }
+        }
+    });
+    let (status, body) = upload(&app, &app.client, body).await?;
+    feeder.await?;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["code"], "staging_quota_exceeded", "{body}");
+    assert_eq!(staged(&app, user).await?, (1, 60_000), "no object, no row");
+
+    // Concurrent uploads that each fit but not together: never more than the quota staged.
+    let uploads = (0..4u8).map(|i| {
+        let (tx, body) = channel_body();
+        let bytes = video(30_000, 10 + i);
+        tokio::spawn(async move {
+            for piece in bytes.chunks(8 * 1024) {
+                if tx.send(Ok(Bytes::copy_from_slice(piece))).await.is_err() {
+                    break;
+                }
+            }
+        });
+        upload(&app, &app.client, body)
+    });
+    let results = futures::future::join_all(uploads).await;
+    let mut accepted = 0;
+    for r in results {
+        let (status, body) = r?;
+        match status {
+            StatusCode::CREATED => accepted += 1,
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                assert_eq!(body["error"]["code"], "staging_quota_exceeded", "{body}")
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(accepted <= 1, "only one 30 KB upload fits next to 60 KB");
+    let (rows, bytes) = staged(&app, user).await?;
+    assert_eq!(rows, 1 + accepted);
+    assert!(
+        bytes <= 100_000,
+        "{bytes} bytes staged over a 100,000 quota"
+    );
+
+    // Deleting a staged video makes room again; other users have their own quota.
+    for m in app.store.list_media(user).await? {
+        let resp = app.delete(&format!("/api/media/{}", m.id)).await?;
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    }
+    let (status, body) = upload(&app, &app.client, video(90_000, 4)).await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let other = TestApp::new_client();
+    app.sign_in_with(&other, "someone-else").await?;
+    let (status, body) = upload(&app, &other, video(90_000, 5)).await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn wrong_types_and_empty_bodies_are_refused() -> Result<()> {
     let app = TestApp::start(Backend::Sqlite).await?;

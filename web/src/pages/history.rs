@@ -49,6 +49,8 @@ pub struct PostView {
     pub can_cancel: bool,
     pub can_reschedule: bool,
     pub can_retry: bool,
+    /// For a post waiting for a reconnect: when it fails and its video is deleted instead.
+    pub reconnect_by: Option<String>,
     /// The schedule as `YYYY-MM-DDTHH:MM` in its zone, to prefill "Change time".
     pub schedule_input: String,
     pub schedule_tz: String,
@@ -95,7 +97,8 @@ fn utc_text(t: DateTime<Utc>) -> String {
 impl PostView {
     /// Built with the API's own `post_json`, so the page links and explains exactly what the API
     /// returns (`share_url`, `error.message`).
-    pub fn new(p: &Post, accounts: &[TikTokAccount]) -> Self {
+    /// `parked_ttl` is `PARKED_MEDIA_DAYS`: how long a post waits for a reconnect.
+    pub fn new(p: &Post, accounts: &[TikTokAccount], parked_ttl: std::time::Duration) -> Self {
         let account = accounts.iter().find(|a| a.id == p.account_id);
         let json = post_json(p, account.and_then(|a| a.username.as_deref()));
         let (badge, explain) = badge(p.state);
@@ -163,7 +166,19 @@ impl PostView {
                     | PostState::NeedsReconnect
             ),
             can_reschedule: p.state == PostState::Scheduled,
-            can_retry: p.state == PostState::Failed && p.media_deleted_at.is_none(),
+            // Parked posts (waiting for a reconnect, or out of retries) can be retried too;
+            // the API says why when it is not possible yet.
+            can_retry: (p.state == PostState::Failed && p.media_deleted_at.is_none())
+                || p.state == PostState::NeedsReconnect
+                || p.error_code.as_deref() == Some(jobs::publish::RETRIES_EXHAUSTED),
+            reconnect_by: (p.state == PostState::NeedsReconnect).then(|| {
+                let ttl = chrono::Duration::from_std(parked_ttl).unwrap_or(chrono::Duration::MAX);
+                utc_text(
+                    p.updated_at
+                        .checked_add_signed(ttl)
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
+                )
+            }),
             schedule_input,
             schedule_tz,
         }
@@ -184,7 +199,7 @@ async fn posts(state: &AppState, user: &jobs::model::User) -> Result<Vec<PostVie
     Ok(page
         .items
         .iter()
-        .map(|p| PostView::new(p, &accounts))
+        .map(|p| PostView::new(p, &accounts, state.config.parked_media_ttl))
         .collect())
 }
 
@@ -240,4 +255,44 @@ pub async fn fragment(
     render(&PostsFragment {
         posts: posts(&state, &user).await?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jobs::model::{AccountId, UserId};
+    use jobs::store::conformance::post_for;
+
+    const WEEK: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+    #[test]
+    fn a_post_waiting_for_a_reconnect_offers_retry_and_cancel_and_shows_its_deadline() {
+        let mut p = post_for(UserId::new(), AccountId::new(), PostState::NeedsReconnect);
+        p.updated_at = "2026-12-01T10:30:00Z".parse().unwrap();
+        let v = PostView::new(&p, &[], WEEK);
+        assert!(v.can_retry && v.can_cancel && !v.can_reschedule);
+        assert_eq!(v.reconnect_by.as_deref(), Some("2026-12-08 10:30 UTC"));
+    }
+
+    #[test]
+    fn only_parked_or_failed_posts_with_their_video_offer_retry() {
+        let post = |state| post_for(UserId::new(), AccountId::new(), state);
+        let mut out_of_retries = post(PostState::Uploading);
+        out_of_retries.error_code = Some(jobs::publish::RETRIES_EXHAUSTED.into());
+        assert!(PostView::new(&out_of_retries, &[], WEEK).can_retry);
+        assert!(PostView::new(&post(PostState::Failed), &[], WEEK).can_retry);
+        let mut gone = post(PostState::Failed);
+        gone.media_deleted_at = Some(Utc::now());
+        assert!(!PostView::new(&gone, &[], WEEK).can_retry);
+        for state in [
+            PostState::Scheduled,
+            PostState::Queued,
+            PostState::Uploading,
+            PostState::Published,
+        ] {
+            let v = PostView::new(&post(state), &[], WEEK);
+            assert!(!v.can_retry, "{state}");
+            assert_eq!(v.reconnect_by, None, "{state}");
+        }
+    }
 }

@@ -24,8 +24,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use bytes::Bytes;
 use jobs::model::{Media, MediaId, UserId};
+use jobs::quota::{self, QuotaError};
 use jobs::staging::{Staging, StagingError, UploadLimits};
-use jobs::store::StoreError;
+use jobs::store::{DynStore, StoreError};
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,8 +54,8 @@ pub fn item_route() -> MethodRouter<AppState> {
 pub enum MediaError {
     /// Anything the shared mapping already covers (404, 409, 422, 500, …).
     Api(ApiError),
-    /// A refused upload: `too_large` (413), `unsupported_media_type` (415), `empty_upload`
-    /// (422), `upload_interrupted` (400).
+    /// A refused upload: `too_large` or `staging_quota_exceeded` (413),
+    /// `unsupported_media_type` (415), `empty_upload` (422), `upload_interrupted` (400).
     Upload {
         status: StatusCode,
         code: &'static str,
@@ -91,6 +92,19 @@ impl From<StagingError> for MediaError {
             StagingError::Missing => MediaError::Api(ApiError::NotFound),
             StagingError::Store(e) => e.into(),
             other => MediaError::Api(ApiError::internal(other)),
+        }
+    }
+}
+
+impl From<QuotaError> for MediaError {
+    fn from(e: QuotaError) -> Self {
+        match e {
+            e @ QuotaError::Exceeded { .. } => MediaError::Upload {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "staging_quota_exceeded",
+                message: e.to_string(),
+            },
+            QuotaError::Store(e) => e.into(),
         }
     }
 }
@@ -179,6 +193,11 @@ pub async fn upload(
         }
         .into());
     }
+    let quota = state.config.staging_quota_bytes;
+    if let Some(declared) = limits.declared_len {
+        // Before a byte is stored; `quota::settle` checks the real size afterwards.
+        quota::check_room(state.store.as_ref(), user.user.id, declared, quota).await?;
+    }
     let wants_progress = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -186,22 +205,38 @@ pub async fn upload(
     let staging = state.jobs.staging.clone();
     let user = user.user.id;
     let body = body.into_data_stream();
+    let store = state.store.clone();
     if wants_progress {
-        return streamed_upload(staging, user, body, limits);
+        return streamed_upload(staging, store, quota, user, body, limits);
     }
     // Staging runs in its own task: when a client disconnects, hyper drops this handler's
     // future, but the task still sees the body fail and aborts the upload before it ends.
-    let task = tokio::spawn(async move { staging.stage(user, body, limits, None).await });
+    let task = tokio::spawn(async move {
+        let media = staging.stage(user, body, limits, None).await?;
+        stage_within_quota(&store, &staging, media, quota).await
+    });
     match task.await {
         Ok(Ok(media)) => Ok((StatusCode::CREATED, Json(media_json(&media))).into_response()),
-        Ok(Err(e)) => Err(e.into()),
+        Ok(Err(e)) => Err(e),
         Err(e) => Err(ApiError::internal(e).into()),
     }
+}
+
+/// The quota's second check, with the real size (see `jobs::quota`).
+async fn stage_within_quota(
+    store: &DynStore,
+    staging: &Staging,
+    media: Media,
+    quota: u64,
+) -> Result<Media, MediaError> {
+    Ok(quota::settle(store.as_ref(), staging, media, quota).await?)
 }
 
 /// The NDJSON variant of `upload`: the response streams while the request body still arrives.
 fn streamed_upload(
     staging: Staging,
+    store: DynStore,
+    quota: u64,
     user: UserId,
     body: axum::body::BodyDataStream,
     limits: UploadLimits,
@@ -220,12 +255,16 @@ fn streamed_upload(
                 let _ = progress.try_send(ndjson_line(&json!({ "received": received })));
             }
         };
-        let last = match staging.stage(user, body, limits, Some(&report)).await {
+        let staged = match staging.stage(user, body, limits, Some(&report)).await {
+            Ok(media) => stage_within_quota(&store, &staging, media, quota).await,
+            Err(e) => Err(MediaError::from(e)),
+        };
+        let last = match staged {
             Ok(media) => ndjson_line(&media_json(&media)),
             Err(e) => {
                 // The same error object as a non-streamed answer, from the one mapping (which
                 // also logs internal causes).
-                let response = MediaError::from(e).into_response();
+                let response = e.into_response();
                 match axum::body::to_bytes(response.into_body(), ERROR_BODY_MAX).await {
                     Ok(json) => {
                         let mut line = json.to_vec();

@@ -131,12 +131,16 @@ pub async fn create(
     let scheduled = match body.scheduled_at.as_deref().map(str::trim) {
         None | Some("") | Some("now") => None,
         Some(at) => {
-            let s =
-                schedule_time::parse_schedule(at, body.scheduled_tz.as_deref(), chrono::Utc::now())
-                    .map_err(|e| ApiError::Invalid {
-                        code: e.code(),
-                        message: e.to_string(),
-                    })?;
+            let s = schedule_time::parse_schedule_within(
+                at,
+                body.scheduled_tz.as_deref(),
+                chrono::Utc::now(),
+                state.config.schedule_horizon,
+            )
+            .map_err(|e| ApiError::Invalid {
+                code: e.code(),
+                message: e.to_string(),
+            })?;
             Some((s.utc, s.tz))
         }
     };
@@ -221,10 +225,11 @@ pub async fn reschedule(
     Path(id): Path<String>,
     Json(body): Json<PatchBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let schedule = schedule_time::parse_schedule(
+    let schedule = schedule_time::parse_schedule_within(
         &body.scheduled_at,
         body.scheduled_tz.as_deref(),
         chrono::Utc::now(),
+        state.config.schedule_horizon,
     )
     .map_err(|e| ApiError::Invalid {
         code: e.code(),

@@ -34,7 +34,7 @@ use self::queries::*;
 use self::rest::{Auth, Rest, RestError, Status};
 use self::value::{Document, Fields, Write, fields};
 use super::codec::{self, AccountDoc, Cells, MediaDoc, PostDoc};
-use super::{AccountRef, Created, DuePost, Page, Store, StoreError, check_transition};
+use super::{AccountRef, Created, DuePost, Page, Store, StoreError, StuckAfter, check_transition};
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, EncryptedTokens,
     GoogleProfile, Media, MediaId, Post, PostId, PostState, TikTokAccount, User, UserId,
@@ -921,10 +921,20 @@ impl Store for FirestoreStore {
         &self,
         state: PostState,
         before: DateTime<Utc>,
+        after: Option<StuckAfter>,
         limit: u32,
     ) -> Result<Vec<Post>, StoreError> {
         let values = [value::string(state.as_str()), value::timestamp(before)];
-        let docs = self.query(&POSTS_STUCK_IN, &values, Some(limit)).await?;
+        // The cursor is the query's own order (updated_at, __name__): Firestore starts just
+        // after it, so ties on updated_at are neither repeated nor skipped.
+        let cursor = after.map(|a| {
+            vec![
+                value::timestamp(a.updated_at),
+                value::reference(&self.doc(POSTS, a.id)),
+            ]
+        });
+        let body = POSTS_STUCK_IN.body_after(&values, cursor.as_deref(), Some(limit))?;
+        let docs = self.rest.run_query(&body).await?;
         all(&docs, codec::post)
     }
 

@@ -187,6 +187,29 @@ impl QuerySpec {
         }
         Ok(json!({ "structuredQuery": query }))
     }
+
+    /// [`body`](Self::body), starting just after `cursor` when given: one value per ordering,
+    /// in `order_by` order (keyset paging; no index beyond the query's own is needed).
+    pub(crate) fn body_after(
+        &self,
+        values: &[Value],
+        cursor: Option<&[Value]>,
+        limit: Option<u32>,
+    ) -> Result<Value, StoreError> {
+        let mut body = self.body(values, limit)?;
+        if let Some(cursor) = cursor {
+            if cursor.len() != self.order_by.len() {
+                return Err(StoreError::Backend(format!(
+                    "query {} got a cursor of {} values for {} orderings",
+                    self.name,
+                    cursor.len(),
+                    self.order_by.len()
+                )));
+            }
+            body["structuredQuery"]["startAt"] = json!({ "values": cursor, "before": false });
+        }
+        Ok(body)
+    }
 }
 
 use Direction::{Ascending, Descending};
@@ -280,7 +303,8 @@ pub const DUE_POSTS: QuerySpec = QuerySpec {
     select: Some(&["user_id", "id", "scheduled_at"]),
 };
 
-/// `posts_stuck_in`: reconciliation, oldest update first.
+/// `posts_stuck_in`: reconciliation and parked-post deadlines, oldest update first; later
+/// pages start after the last document's (updated_at, name) cursor.
 pub const POSTS_STUCK_IN: QuerySpec = QuerySpec {
     name: "posts_stuck_in",
     collection: POSTS,
