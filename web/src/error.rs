@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use jobs::identity::id_token::IdTokenError;
 use jobs::store::StoreError;
 use serde_json::json;
 
@@ -68,6 +69,24 @@ impl From<StoreError> for ApiError {
             },
             StoreError::Unavailable(_) => ApiError::Unavailable("the database".into()),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<IdTokenError> for ApiError {
+    fn from(e: IdTokenError) -> Self {
+        match e {
+            // The cause is ours (Google or the network), and its text is reqwest's: logged, not
+            // shown.
+            IdTokenError::CertsUnavailable(cause) => {
+                tracing::warn!(error = %cause, "Google's signing certificates are unavailable");
+                ApiError::Unavailable("Google sign-in".into())
+            }
+            // The token's own faults, in words written for the person signing in.
+            e => ApiError::Unauthorized {
+                code: e.code(),
+                message: e.to_string(),
+            },
         }
     }
 }
