@@ -526,7 +526,8 @@ fn development_url(url: &Url, sandbox_bind: SocketAddr) -> Option<&'static str> 
     if host_ip.is_some_and(loopback) {
         return Some("a loopback address");
     }
-    if host_ip == Some(sandbox_bind.ip()) && url.port_or_known_default() == Some(sandbox_bind.port())
+    if host_ip == Some(sandbox_bind.ip())
+        && url.port_or_known_default() == Some(sandbox_bind.port())
     {
         return Some("the sandbox's address (SANDBOX_BIND)");
     }
@@ -551,7 +552,9 @@ fn proxy_trust(v: &Vars<'_>) -> Result<(Option<String>, usize), ConfigError> {
         .map(|s| s.trim().to_ascii_lowercase())
         .filter(|s| !s.is_empty());
     if let Some(h) = &header
-        && !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !h
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         return Err(err(
             "TRUSTED_PROXY_HEADER",
