@@ -5,6 +5,7 @@
 
 mod campaigns;
 mod crash;
+mod edge;
 mod health;
 mod identity;
 mod media;
