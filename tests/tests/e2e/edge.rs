@@ -369,3 +369,33 @@ async fn unreachable_google_certificates_are_a_503_without_reqwest_text() -> Res
     assert_eq!(json["error"]["code"], "unavailable", "{json}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_broken_table_is_a_500_internal_without_driver_text() -> Result<()> {
+    use sqlx::Connection;
+    let app = TestApp::start(Backend::Sqlite).await?;
+    app.sign_in("edge-user-4").await?;
+    assert_eq!(app.get_json("/api/posts").await?.0, StatusCode::OK);
+    // A store failure that is nobody's fault but ours: the table is gone.
+    let mut db = sqlx::SqliteConnection::connect(app.config.database_url.expose()).await?;
+    sqlx::query("DROP TABLE posts").execute(&mut db).await?;
+    db.close().await?;
+
+    for path in ["/api/posts", "/history", "/history/posts"] {
+        let resp = app.client.get(app.url(path)).send().await?;
+        let status = resp.status();
+        // The request id is what a creator can quote; the cause is in the log under it.
+        assert!(resp.headers().contains_key("x-request-id"), "{path}");
+        let body = resp.text().await?;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}: {body}");
+        assert_no_internal_text(path, &body, &["no such table", "sqlite", "SQLITE"]);
+        if path == "/api/posts" {
+            let json: serde_json::Value = serde_json::from_str(&body)?;
+            assert_eq!(json["error"]["code"], "internal", "{json}");
+            assert_eq!(json["error"]["message"], "internal error", "{json}");
+        } else {
+            assert!(body.contains("Something went wrong"), "{path}: {body}");
+        }
+    }
+    Ok(())
+}
