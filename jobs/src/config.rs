@@ -205,7 +205,8 @@ pub struct Config {
     /// `TRUSTED_PROXY_HOPS`, default 0: how many proxies we own sit in front of the web tier.
     /// 0: the socket peer is the client. N: the client is the N-th address from the right of
     /// `TRUSTED_PROXY_HEADER` (each of our proxies appended one; anything further left was sent
-    /// by the client and is never believed). One load balancer: `TRUSTED_PROXY_HOPS=1`.
+    /// by the client and is never believed). One load balancer: `TRUSTED_PROXY_HOPS=1`. Only
+    /// with the web port reachable through those proxies alone.
     pub trusted_proxy_hops: usize,
     /// `AUTH_RATE_PER_MIN`, default 60: per-IP requests per minute on `/auth/*`.
     pub auth_rate_per_min: u32,
