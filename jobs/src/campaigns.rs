@@ -175,6 +175,19 @@ enum Checked {
     Done(Box<Created<Post>>),
 }
 
+/// What a row's author may read of a post failure: the refusal's own words, never the text of
+/// a store or queue error (which names tables, hosts and drivers): that is logged instead.
+fn row_message(e: &PostError) -> String {
+    match e {
+        PostError::Invalid { message, .. } | PostError::Conflict { message, .. } => message.clone(),
+        PostError::NotFound | PostError::Unavailable => e.to_string(),
+        PostError::Store(_) | PostError::Queue(_) => {
+            tracing::error!(error = %e, "a campaign row failed");
+            "this row could not be written because of an internal error".into()
+        }
+    }
+}
+
 fn problem(row: usize, code: &'static str, message: impl Into<String>) -> RowProblem {
     RowProblem {
         row,
@@ -260,7 +273,7 @@ pub async fn create(
                         let (code, message) = match &e {
                             PostError::Conflict { code, message }
                             | PostError::Invalid { code, message } => (*code, message.clone()),
-                            other => ("write_failed", other.to_string()),
+                            other => ("write_failed", row_message(other)),
                         };
                         // A queue failure comes after the post was written (the stuck-post sweep
                         // queues it later), so that row counts as created.
@@ -402,7 +415,7 @@ async fn check(
         }
         Err(PostError::Conflict { code, message }) => return Err(bad(code, message)),
         Err(PostError::Store(e)) => return Err(e.into()),
-        Err(e) => return Err(bad("invalid_row", e.to_string())),
+        Err(e) => return Err(bad("invalid_row", row_message(&e))),
     };
     if let Some(why) = accounts::cannot_publish_reason(account) {
         return Err(bad("account_cannot_publish", why));
@@ -428,13 +441,13 @@ async fn check(
                 StoreError::Backend(e.to_string()),
             )));
         }
-        Err(e) => return Err(bad("cannot_post_now", e.to_string())),
+        Err(e) => return Err(bad("cannot_post_now", row_message(e))),
     };
     let privacy = posts::validate(&req, info, media.duration_ms).map_err(|e| match e {
         PostError::Invalid { code, message } | PostError::Conflict { code, message } => {
             bad(code, message)
         }
-        other => bad("invalid_row", other.to_string()),
+        other => bad("invalid_row", row_message(&other)),
     })?;
     Ok(Checked::Ready(Ready {
         req,
@@ -447,6 +460,29 @@ async fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_problems_never_quote_store_or_queue_errors() {
+        for e in [
+            PostError::Store(StoreError::Backend(
+                "error returned from database: relation \"posts\" does not exist".into(),
+            )),
+            PostError::Store(StoreError::Unavailable(
+                "pool timed out (db.internal:5432)".into(),
+            )),
+            PostError::Queue("redis: Connection refused (os error 111)".into()),
+        ] {
+            let m = row_message(&e);
+            for leak in ["database", "relation", "db.internal", "redis", "os error"] {
+                assert!(!m.contains(leak), "{m}");
+            }
+        }
+        let refusal = PostError::Invalid {
+            code: "title_too_long",
+            message: "the title is too long".into(),
+        };
+        assert_eq!(row_message(&refusal), "the title is too long");
+    }
 
     #[test]
     fn csv_rows_are_read_by_header_name_in_any_order() {

@@ -200,12 +200,28 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `LOG_RETENTION_DAYS`, default 90: technical (access) logs older than this are deleted.
     pub log_retention_days: u32,
-    /// `TRUSTED_PROXY_HEADER`, e.g. `x-forwarded-for`; unset means the socket address is the client IP.
+    /// `TRUSTED_PROXY_HEADER`, default `x-forwarded-for` when `TRUSTED_PROXY_HOPS` > 0: the
+    /// comma-separated list of addresses each trusted proxy appends to. `None` when no proxy is
+    /// trusted.
     pub trusted_proxy_header: Option<String>,
+    /// `TRUSTED_PROXY_HOPS`, default 0: how many proxies we own sit in front of the web tier.
+    /// 0: the socket peer is the client. N: the client is the N-th address from the right of
+    /// `TRUSTED_PROXY_HEADER` (each of our proxies appended one; anything further left was sent
+    /// by the client and is never believed). One load balancer: `TRUSTED_PROXY_HOPS=1`. Only
+    /// with the web port reachable through those proxies alone.
+    pub trusted_proxy_hops: usize,
     /// `AUTH_RATE_PER_MIN`, default 60: per-IP requests per minute on `/auth/*`.
     pub auth_rate_per_min: u32,
     /// `API_RATE_PER_MIN`, default 600: per-user requests per minute on `/api/*`.
     pub api_rate_per_min: u32,
+    /// `PAGE_RATE_PER_MIN`, default 300: per-IP requests per minute on the HTML pages.
+    pub page_rate_per_min: u32,
+    /// `AVATAR_RATE_PER_MIN`, default 120: per-IP requests per minute on the avatar proxy
+    /// (`/accounts/{id}/avatar`), which fetches from TikTok's CDN on our behalf.
+    pub avatar_rate_per_min: u32,
+    /// `READYZ_RATE_PER_MIN`, default 120: per-IP requests per minute on `/readyz`, which pings
+    /// the store and the queue.
+    pub readyz_rate_per_min: u32,
     /// `TIKTOK_CHUNK_SIZE`, default 10,000,000: bytes per upload chunk (TikTok's rules, §5.5).
     pub tiktok_chunk_size: u64,
     /// `TIKTOK_SINGLE_CHUNK_MAX`, default 64,000,000: videos up to this size go in one chunk.
@@ -307,6 +323,7 @@ impl Config {
             ),
             None => None,
         };
+        let (trusted_proxy_header, trusted_proxy_hops) = proxy_trust(&v)?;
         let cfg = Config {
             mode,
             bind_addr,
@@ -364,12 +381,13 @@ impl Config {
                 }
             },
             log_retention_days: v.parse("LOG_RETENTION_DAYS", "90")?,
-            trusted_proxy_header: v
-                .get("TRUSTED_PROXY_HEADER")
-                .filter(|s| !s.is_empty())
-                .map(|s| s.to_ascii_lowercase()),
+            trusted_proxy_header,
+            trusted_proxy_hops,
             auth_rate_per_min: v.parse("AUTH_RATE_PER_MIN", "60")?,
             api_rate_per_min: v.parse("API_RATE_PER_MIN", "600")?,
+            page_rate_per_min: v.parse("PAGE_RATE_PER_MIN", "300")?,
+            avatar_rate_per_min: v.parse("AVATAR_RATE_PER_MIN", "120")?,
+            readyz_rate_per_min: v.parse("READYZ_RATE_PER_MIN", "120")?,
             tiktok_chunk_size: v.parse("TIKTOK_CHUNK_SIZE", "10000000")?,
             tiktok_single_chunk_max: v.parse("TIKTOK_SINGLE_CHUNK_MAX", "64000000")?,
             pacing_window_secs: v.parse("PACING_WINDOW_SECS", "60")?,
@@ -445,6 +463,38 @@ impl Config {
                 "must be https in production (the session cookie is Secure)".into(),
             ));
         }
+        if self.firebase_project_id == DEV_FIREBASE_PROJECT {
+            return Err(err(
+                "FIREBASE_PROJECT_ID",
+                "the development project is not allowed in production (set your Firebase \
+                 project's id)"
+                    .into(),
+            ));
+        }
+        if self.tiktok_client_key == SANDBOX_CLIENT_KEY {
+            return Err(err(
+                "TIKTOK_CLIENT_KEY",
+                "the sandbox's demo app is not allowed in production".into(),
+            ));
+        }
+        let urls = [
+            ("TIKTOK_AUTH_URL", Some(&self.tiktok_auth_url)),
+            ("TIKTOK_API_URL", Some(&self.tiktok_api_url)),
+            ("TIKTOK_REDIRECT_URI", Some(&self.tiktok_redirect_uri)),
+            ("GOOGLE_CERTS_URL", Some(&self.google_certs_url)),
+            ("GOOGLE_SIGNIN_URL", self.google_signin_url.as_ref()),
+        ];
+        for (var, url) in urls {
+            if let Some(why) = url.and_then(|u| development_url(u, self.sandbox_bind)) {
+                return Err(err(var, format!("{why} is not allowed in production")));
+            }
+        }
+        if self.metrics_token.is_none() {
+            return Err(err(
+                "METRICS_TOKEN",
+                "is required in production (/metrics shows queue and scheduler internals)".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -459,6 +509,87 @@ impl Config {
         vars.insert("DATA_DIR".into(), data_dir.display().to_string());
         vars.insert("BIND_ADDR".into(), "127.0.0.1:0".into());
         Self::from_vars(&vars).expect("test defaults are valid")
+    }
+}
+
+/// Why `url` only makes sense on a developer's machine (the sandbox, or this very host), if it
+/// does: production must talk to TikTok and Google themselves.
+fn development_url(url: &Url, sandbox_bind: SocketAddr) -> Option<&'static str> {
+    use std::net::IpAddr;
+    let loopback = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_unspecified())
+        }
+    };
+    let host_ip = match url.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            if d == "localhost" || d.ends_with(".localhost") {
+                return Some("a localhost address");
+            }
+            None
+        }
+        Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        None => return Some("an address without a host"),
+    };
+    if host_ip.is_some_and(loopback) {
+        return Some("a loopback address");
+    }
+    if host_ip == Some(sandbox_bind.ip())
+        && url.port_or_known_default() == Some(sandbox_bind.port())
+    {
+        return Some("the sandbox's address (SANDBOX_BIND)");
+    }
+    if url.path().starts_with("/_google/") {
+        return Some("the sandbox's Google sign-in page");
+    }
+    None
+}
+
+/// `TRUSTED_PROXY_HOPS` and `TRUSTED_PROXY_HEADER`: (header, hops), the header `None` when no
+/// proxy is trusted.
+fn proxy_trust(v: &Vars<'_>) -> Result<(Option<String>, usize), ConfigError> {
+    let hops: usize = v.parse("TRUSTED_PROXY_HOPS", "0")?;
+    if hops > 16 {
+        return Err(err(
+            "TRUSTED_PROXY_HOPS",
+            format!("{hops} proxies in a row is not plausible (at most 16)"),
+        ));
+    }
+    let header = v
+        .get("TRUSTED_PROXY_HEADER")
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty());
+    if let Some(h) = &header
+        && !h
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(err(
+            "TRUSTED_PROXY_HEADER",
+            format!("{h:?} is not a header name (e.g. x-forwarded-for)"),
+        ));
+    }
+    match (header, hops) {
+        (None, 0) => Ok((None, 0)),
+        // Before TRUSTED_PROXY_HOPS existed, the header alone meant "believe its first entry",
+        // which the client chooses. Refusing beats silently keying every client by the proxy.
+        (Some(_), 0) => Err(err(
+            "TRUSTED_PROXY_HOPS",
+            "must be set with TRUSTED_PROXY_HEADER: the number of proxies in front of the web \
+             tier that append to it (1 for one load balancer)"
+                .into(),
+        )),
+        (header, hops) => Ok((
+            Some(header.unwrap_or_else(|| "x-forwarded-for".into())),
+            hops,
+        )),
     }
 }
 
@@ -744,31 +875,163 @@ mod tests {
         assert!(e.starts_with("configuration error: TOKEN_KEYS:"), "{e}");
     }
 
+    /// A production configuration that passes every check; tests take one thing away.
+    fn production(keys: &str) -> Vec<(&'static str, String)> {
+        [
+            ("MKTPOST_ENV", "production"),
+            ("PUBLIC_URL", "https://mktpost.example"),
+            ("TOKEN_KEYS", keys),
+            ("TIKTOK_CLIENT_KEY", "awprodclientkey01"),
+            ("TIKTOK_CLIENT_SECRET", "real-secret"),
+            (
+                "SESSION_SECRET",
+                "0123456789abcdef0123456789abcdef-long-enough",
+            ),
+            ("GOOGLE_SIGNIN_URL", "https://mktpost-prod.web.app/"),
+            ("TIKTOK_AUTH_URL", "https://www.tiktok.com"),
+            ("TIKTOK_API_URL", "https://open.tiktokapis.com"),
+            (
+                "GOOGLE_CERTS_URL",
+                "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com",
+            ),
+            ("FIREBASE_PROJECT_ID", "mktpost-prod"),
+            ("METRICS_TOKEN", "a-long-random-metrics-token"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect()
+    }
+
+    fn with_owned(pairs: &[(&'static str, String)]) -> Result<Config, ConfigError> {
+        let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        with(&refs)
+    }
+
+    /// `base` with `var` set to `value` (or removed when `None`).
+    fn changed(
+        base: &[(&'static str, String)],
+        var: &'static str,
+        value: Option<&str>,
+    ) -> Vec<(&'static str, String)> {
+        let mut out: Vec<_> = base.iter().filter(|(k, _)| *k != var).cloned().collect();
+        if let Some(v) = value {
+            out.push((var, v.to_owned()));
+        }
+        out
+    }
+
     #[test]
     fn production_refuses_short_or_default_secrets() {
         let keys = KeyRing::generate_entry("v1");
-        let base = [
-            ("MKTPOST_ENV", "production"),
-            ("PUBLIC_URL", "https://mktpost.example"),
-            ("TOKEN_KEYS", keys.as_str()),
-            ("TIKTOK_CLIENT_SECRET", "real-secret"),
-            ("GOOGLE_SIGNIN_URL", "https://mktpost-prod.web.app/"),
+        let ok = production(&keys);
+        assert!(with_owned(&ok).unwrap().is_production());
+        let short = changed(&ok, "SESSION_SECRET", Some("too-short"));
+        assert_eq!(with_owned(&short).unwrap_err().var, "SESSION_SECRET");
+        let dev_keys = changed(&ok, "TOKEN_KEYS", None);
+        assert_eq!(with_owned(&dev_keys).unwrap_err().var, "TOKEN_KEYS");
+        let no_signin = changed(&ok, "GOOGLE_SIGNIN_URL", None);
+        assert_eq!(with_owned(&no_signin).unwrap_err().var, "GOOGLE_SIGNIN_URL");
+    }
+
+    #[test]
+    fn production_refuses_the_development_firebase_project() {
+        let keys = KeyRing::generate_entry("v1");
+        let ok = production(&keys);
+        for value in [None, Some(DEV_FIREBASE_PROJECT)] {
+            let e = with_owned(&changed(&ok, "FIREBASE_PROJECT_ID", value)).unwrap_err();
+            assert_eq!(e.var, "FIREBASE_PROJECT_ID", "{value:?}: {e}");
+        }
+        let e = with_owned(&changed(&ok, "TIKTOK_CLIENT_KEY", None)).unwrap_err();
+        assert_eq!(e.var, "TIKTOK_CLIENT_KEY");
+    }
+
+    #[test]
+    fn production_refuses_sandbox_and_loopback_tiktok_and_google_urls() {
+        let keys = KeyRing::generate_entry("v1");
+        let ok = production(&keys);
+        let vars = [
+            "TIKTOK_AUTH_URL",
+            "TIKTOK_API_URL",
+            "TIKTOK_REDIRECT_URI",
+            "GOOGLE_CERTS_URL",
+            "GOOGLE_SIGNIN_URL",
         ];
-        let mut short = base.to_vec();
-        short.push(("SESSION_SECRET", "too-short"));
-        assert_eq!(with(&short).unwrap_err().var, "SESSION_SECRET");
-        let mut ok = base.to_vec();
-        ok.push((
-            "SESSION_SECRET",
-            "0123456789abcdef0123456789abcdef-long-enough",
-        ));
-        assert!(with(&ok).unwrap().is_production());
-        let mut dev_keys = ok.clone();
-        dev_keys.retain(|(k, _)| *k != "TOKEN_KEYS");
-        assert_eq!(with(&dev_keys).unwrap_err().var, "TOKEN_KEYS");
-        let mut no_signin = ok.clone();
-        no_signin.retain(|(k, _)| *k != "GOOGLE_SIGNIN_URL");
-        assert_eq!(with(&no_signin).unwrap_err().var, "GOOGLE_SIGNIN_URL");
+        let bad = [
+            "https://localhost/",
+            "https://api.localhost:8443/",
+            "https://127.0.0.1/",
+            "https://127.8.9.10:9000/x",
+            "https://[::1]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://0.0.0.0/",
+            "http://127.0.0.1:8090",
+            // The sandbox served on a LAN address, and its Google pages wherever they are.
+            "https://sandbox.example/_google/signin",
+        ];
+        for var in vars {
+            for url in bad {
+                let e = with_owned(&changed(&ok, var, Some(url))).unwrap_err();
+                assert_eq!(e.var, var, "{var}={url}: {e}");
+            }
+            let mut lan_sandbox = changed(&ok, var, Some("https://10.1.2.3:8090/"));
+            lan_sandbox.push(("SANDBOX_BIND", "10.1.2.3:8090".into()));
+            let e = with_owned(&lan_sandbox).unwrap_err();
+            assert_eq!(e.var, var, "{e}");
+            assert!(e.message.contains("sandbox"), "{e}");
+        }
+        // Left at their defaults, the TikTok and Google URLs are the sandbox's.
+        for var in ["TIKTOK_AUTH_URL", "TIKTOK_API_URL", "GOOGLE_CERTS_URL"] {
+            let e = with_owned(&changed(&ok, var, None)).unwrap_err();
+            assert_eq!(e.var, var, "{e}");
+        }
+        // Development keeps them, of course.
+        assert!(with(&[("TIKTOK_API_URL", "http://localhost:8090")]).is_ok());
+    }
+
+    #[test]
+    fn production_requires_a_metrics_token() {
+        let keys = KeyRing::generate_entry("v1");
+        let ok = production(&keys);
+        for value in [None, Some("")] {
+            let e = with_owned(&changed(&ok, "METRICS_TOKEN", value)).unwrap_err();
+            assert_eq!(e.var, "METRICS_TOKEN", "{e}");
+        }
+    }
+
+    #[test]
+    fn proxy_trust_counts_hops_and_never_takes_the_header_alone() {
+        let c = with(&[]).unwrap();
+        assert_eq!((c.trusted_proxy_header, c.trusted_proxy_hops), (None, 0));
+        let c = with(&[("TRUSTED_PROXY_HOPS", "1")]).unwrap();
+        assert_eq!(c.trusted_proxy_header.as_deref(), Some("x-forwarded-for"));
+        assert_eq!(c.trusted_proxy_hops, 1);
+        let c = with(&[
+            ("TRUSTED_PROXY_HOPS", "2"),
+            ("TRUSTED_PROXY_HEADER", "X-Real-Forwarded"),
+        ])
+        .unwrap();
+        assert_eq!(c.trusted_proxy_header.as_deref(), Some("x-real-forwarded"));
+        assert_eq!(c.trusted_proxy_hops, 2);
+        for (pairs, var) in [
+            (
+                vec![("TRUSTED_PROXY_HEADER", "x-forwarded-for")],
+                "TRUSTED_PROXY_HOPS",
+            ),
+            (vec![("TRUSTED_PROXY_HOPS", "-1")], "TRUSTED_PROXY_HOPS"),
+            (vec![("TRUSTED_PROXY_HOPS", "99")], "TRUSTED_PROXY_HOPS"),
+            (
+                vec![
+                    ("TRUSTED_PROXY_HOPS", "1"),
+                    ("TRUSTED_PROXY_HEADER", "x forwarded: for"),
+                ],
+                "TRUSTED_PROXY_HEADER",
+            ),
+        ] {
+            assert_eq!(with(&pairs).unwrap_err().var, var, "{pairs:?}");
+        }
+        let c = with(&[("PAGE_RATE_PER_MIN", "7"), ("READYZ_RATE_PER_MIN", "8")]).unwrap();
+        assert_eq!((c.page_rate_per_min, c.readyz_rate_per_min), (7, 8));
+        assert_eq!(c.avatar_rate_per_min, 120);
     }
 
     #[test]
@@ -838,22 +1101,15 @@ mod tests {
     #[test]
     fn production_refuses_the_firestore_emulator() {
         let keys = KeyRing::generate_entry("v1");
-        let mut vars = vec![
-            ("MKTPOST_ENV", "production"),
-            ("PUBLIC_URL", "https://mktpost.example"),
-            ("TOKEN_KEYS", keys.as_str()),
-            ("TIKTOK_CLIENT_SECRET", "real-secret"),
-            (
-                "SESSION_SECRET",
-                "0123456789abcdef0123456789abcdef-long-enough",
-            ),
-            ("GOOGLE_SIGNIN_URL", "https://mktpost-prod.web.app/"),
-            ("STORE", "firestore"),
-            ("FIRESTORE_PROJECT_ID", "mktpost-prod"),
-        ];
-        assert!(with(&vars).is_ok());
-        vars.push(("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8686"));
-        assert_eq!(with(&vars).unwrap_err().var, "FIRESTORE_EMULATOR_HOST");
+        let mut vars = production(&keys);
+        vars.push(("STORE", "firestore".into()));
+        vars.push(("FIRESTORE_PROJECT_ID", "mktpost-prod".into()));
+        assert!(with_owned(&vars).is_ok());
+        vars.push(("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8686".into()));
+        assert_eq!(
+            with_owned(&vars).unwrap_err().var,
+            "FIRESTORE_EMULATOR_HOST"
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! What is read from the request is exactly: the method, the matched route pattern (axum's
 //! `MatchedPath`; never the URI, whose query may carry OAuth codes), the client IP (the socket
-//! peer, or the configured `TRUSTED_PROXY_HEADER` only) and the user agent. Headers such as
+//! peer, or what `TRUSTED_PROXY_HOPS` proxies of ours saw: `crate::limits::ProxyTrust`, as the
+//! rate limiter reads it) and the user agent. Headers such as
 //! `Cookie` and `Authorization`, the query string and the body are never looked at, and no user
 //! id is known here, so none can leak into the log.
 //!
@@ -17,15 +18,15 @@
 //! `from_fn_with_state(state, middleware)` as its outermost layer, so the latency covers every
 //! other layer and `MatchedPath` is already known (axum sets it before route layers run).
 
+use crate::limits::ProxyTrust;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::HeaderMap;
 use axum::http::header::USER_AGENT;
 use axum::middleware::Next;
 use axum::response::Response;
 use chrono::{NaiveDate, Utc};
 use jobs::access_log::{AccessLine, AccessLog, clip_user_agent};
 use jobs::config::Config;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,23 +41,23 @@ pub const QUEUE_LINES: usize = 10_000;
 #[derive(Clone)]
 pub struct AccessLogState {
     tx: SyncSender<AccessLine>,
-    trusted_proxy_header: Option<Arc<str>>,
+    proxies: ProxyTrust,
     dropped: Arc<AtomicU64>,
 }
 
 impl AccessLogState {
-    /// Logs to `<DATA_DIR>/logs`, trusting `TRUSTED_PROXY_HEADER` and keeping
+    /// Logs to `<DATA_DIR>/logs`, trusting `TRUSTED_PROXY_HOPS` proxies and keeping
     /// `LOG_RETENTION_DAYS` days.
     pub fn new(config: &Config) -> Self {
         Self::with_dir(
             AccessLog::dir_for(&config.data_dir),
-            config.trusted_proxy_header.as_deref(),
+            ProxyTrust::from_config(config),
             config.log_retention_days,
         )
     }
 
     /// Logs to `dir`; starts the writer thread.
-    pub fn with_dir(dir: PathBuf, trusted_proxy_header: Option<&str>, retention_days: u32) -> Self {
+    pub fn with_dir(dir: PathBuf, proxies: ProxyTrust, retention_days: u32) -> Self {
         let (tx, rx) = sync_channel(QUEUE_LINES);
         let log = AccessLog::new(dir);
         let spawned = std::thread::Builder::new()
@@ -69,7 +70,7 @@ impl AccessLogState {
         }
         Self {
             tx,
-            trusted_proxy_header: trusted_proxy_header.map(|h| Arc::from(h.to_ascii_lowercase())),
+            proxies,
             dropped: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -88,18 +89,6 @@ impl AccessLogState {
             }
         }
     }
-
-    /// The client's IP: the first address in the trusted proxy header when one is configured
-    /// and present (as the rate limiter reads it), else the socket peer.
-    fn client_ip(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
-        self.trusted_proxy_header
-            .as_deref()
-            .and_then(|h| headers.get(h))
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-            .or_else(|| peer.map(|p| p.ip()))
-    }
 }
 
 /// Logs the request once its response head is ready. See the module docs for what is read.
@@ -114,7 +103,10 @@ pub async fn middleware(State(log): State<AccessLogState>, req: Request, next: N
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let ip = log.client_ip(req.headers(), peer).map(|ip| ip.to_string());
+    let ip = log
+        .proxies
+        .client_ip(req.headers(), peer.map(|p| p.ip()))
+        .map(|ip| ip.to_string());
     let user_agent = req
         .headers()
         .get(USER_AGENT)
@@ -224,10 +216,15 @@ mod tests {
     #[tokio::test]
     async fn lines_hold_the_route_pattern_and_the_proxy_ip_only() {
         let dir = TempDir::new();
-        let state = AccessLogState::with_dir(dir.path().to_owned(), Some("X-Forwarded-For"), 90);
+        // Two proxies of ours: the client is the second address from the right.
+        let state = AccessLogState::with_dir(
+            dir.path().to_owned(),
+            ProxyTrust::new(Some("X-Forwarded-For"), 2),
+            90,
+        );
         let req = Request::builder()
             .uri("/api/posts/0190-secret-id?code=secret-code&state=xyz")
-            .header("x-forwarded-for", "198.51.100.4, 10.0.0.1")
+            .header("x-forwarded-for", "6.6.6.6, 198.51.100.4, 10.0.0.1")
             .header("user-agent", "agent/2.0")
             .header("cookie", "session=cookie-value")
             .header("authorization", "Bearer token-value")
@@ -348,7 +345,7 @@ mod tests {
     #[tokio::test]
     async fn the_proxy_header_is_ignored_unless_configured() {
         let dir = TempDir::new();
-        let state = AccessLogState::with_dir(dir.path().to_owned(), None, 90);
+        let state = AccessLogState::with_dir(dir.path().to_owned(), ProxyTrust::default(), 90);
         let mut req = Request::builder()
             .uri("/api/posts/1")
             .header("x-forwarded-for", "198.51.100.4")

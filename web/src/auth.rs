@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use axum::middleware::Next;
@@ -13,7 +13,7 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use jobs::identity::api_keys;
 use jobs::identity::session::COOKIE_NAME;
 use jobs::model::User;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 /// How the caller authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,21 +211,9 @@ pub async fn require_same_origin(
     Ok(next.run(req).await)
 }
 
-/// The client IP: the socket peer, or the configured trusted proxy header's first entry.
+/// The client IP: the socket peer, or what our trusted proxies saw (`crate::limits::ProxyTrust`).
 pub fn client_ip(state: &AppState, req: &Request) -> Option<IpAddr> {
-    if let Some(h) = &state.config.trusted_proxy_header
-        && let Some(ip) = req
-            .headers()
-            .get(h.as_str())
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return Some(ip);
-    }
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+    state.limits.client_ip(req)
 }
 
 /// Per-IP limit on `/auth/*`.
@@ -234,9 +222,7 @@ pub async fn limit_auth(
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let key = client_ip(&state, &req)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
+    let key = state.limits.ip_key(&req);
     state.limits.check_auth(&key)?;
     Ok(next.run(req).await)
 }
@@ -252,9 +238,7 @@ pub async fn limit_api(
         Ok(u) => format!("user:{}", u.user.id),
         Err(_) => {
             let req = Request::from_parts(parts, body);
-            let ip = client_ip(&state, &req)
-                .map(|ip| ip.to_string())
-                .unwrap_or_default();
+            let ip = state.limits.ip_key(&req);
             state.limits.check_api(&format!("ip:{ip}"))?;
             return Ok(next.run(req).await);
         }

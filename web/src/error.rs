@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use jobs::identity::id_token::IdTokenError;
 use jobs::store::StoreError;
 use serde_json::json;
 
@@ -72,6 +73,24 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<IdTokenError> for ApiError {
+    fn from(e: IdTokenError) -> Self {
+        match e {
+            // The cause is ours (Google or the network), and its text is reqwest's: logged, not
+            // shown.
+            IdTokenError::CertsUnavailable(cause) => {
+                tracing::warn!(error = %cause, "Google's signing certificates are unavailable");
+                ApiError::Unavailable("Google sign-in".into())
+            }
+            // The token's own faults, in words written for the person signing in.
+            e => ApiError::Unauthorized {
+                code: e.code(),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
@@ -93,5 +112,57 @@ impl IntoResponse for ApiError {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(e: ApiError) -> (StatusCode, serde_json::Value) {
+        let resp = e.into_response();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn internal_causes_never_reach_the_body() {
+        let driver = "error returned from database: relation \"posts\" does not exist";
+        for e in [
+            ApiError::internal(anyhow::anyhow!(driver)),
+            StoreError::Backend(driver.into()).into(),
+            StoreError::Conflict(driver.into()).into(),
+        ] {
+            let (status, body) = answer(e).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(
+                body,
+                json!({ "error": { "code": "internal", "message": "internal error" } })
+            );
+        }
+        let (status, body) = answer(StoreError::Unavailable(driver.into()).into()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["code"], "unavailable");
+        assert!(!body.to_string().contains("relation"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn unreachable_google_certificates_are_unavailable_not_their_reqwest_text() {
+        let e = IdTokenError::CertsUnavailable(
+            "error sending request for url (http://10.0.0.9/certs): tcp connect error".into(),
+        );
+        let (status, body) = answer(e.into()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["error"]["code"], "unavailable");
+        for leak in ["error sending", "10.0.0.9", "tcp"] {
+            assert!(!body.to_string().contains(leak), "{body}");
+        }
+        // The token's own faults keep their codes and words.
+        let (status, body) = answer(IdTokenError::Expired.into()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"]["code"], "id_token_expired");
     }
 }

@@ -26,6 +26,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn build_app(state: AppState) -> Router {
     use routes::{accounts, health, keys, ops, posts, privacy, session, tiktok, videos};
     let access_log_state = access_log::AccessLogState::new(&state.config);
+    let production = state.config.is_production();
     let auth = Router::new()
         .route(
             "/auth/session",
@@ -67,14 +68,22 @@ pub fn build_app(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), auth::limit_api));
     Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route(
+            "/readyz",
+            get(health::readyz)
+                .route_layer(from_fn_with_state(state.clone(), limits::limit_readyz)),
+        )
         .route("/metrics", get(health::metrics))
-        .merge(pages::router())
+        .merge(pages::router().route_layer(from_fn_with_state(state.clone(), limits::limit_pages)))
         .merge(auth)
         .merge(api)
         .layer(from_fn_with_state(state.clone(), auth::require_same_origin))
         .with_state(state)
         .layer(axum::middleware::map_response(pages::security_headers))
+        .layer(axum::middleware::map_response_with_state(
+            production,
+            strict_transport_security,
+        ))
         .layer(
             // One span per request with the matched route, never the raw URI: OAuth callbacks
             // carry authorization codes in the query string.
@@ -97,6 +106,25 @@ pub fn build_app(state: AppState) -> Router {
         // Outermost: the access log's latency covers every other layer (web/src/access_log.rs).
         .layer(from_fn_with_state(access_log_state, access_log::middleware))
 }
+
+/// In production, tells browsers to use https only, for two years, subdomains included: the
+/// first visit's redirect to https is then the only one an attacker on the network could strip.
+/// Never in development, where the site is served over plain http.
+async fn strict_transport_security(
+    axum::extract::State(production): axum::extract::State<bool>,
+    mut resp: axum::response::Response,
+) -> axum::response::Response {
+    if production {
+        resp.headers_mut().insert(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            axum::http::HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        );
+    }
+    resp
+}
+
+/// The `Strict-Transport-Security` value sent in production.
+pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=63072000; includeSubDomains";
 
 /// Binds, logs the bound address first (tests read it), and serves until `shutdown` resolves.
 pub async fn serve(

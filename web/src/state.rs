@@ -38,7 +38,7 @@ impl AppState {
                 config.firebase_project_id.clone(),
                 config.google_certs_refetch,
             )),
-            limits: Limits::new(config.auth_rate_per_min, config.api_rate_per_min),
+            limits: Limits::from_config(&config),
             store: jobs.store.clone(),
             vault: jobs.vault.clone(),
             queue: jobs.queue.clone(),

@@ -55,6 +55,8 @@ async fn readyz_and_metrics_turn_red_when_the_scheduler_dies() -> Result<()> {
         c.scheduler.tick = Duration::from_millis(100);
         // Stale after three lease TTLs: 3 s.
         c.scheduler.lease_ttl = Duration::from_secs(1);
+        // This test polls /readyz every 50 ms, far above a probe's pace.
+        c.readyz_rate_per_min = 100_000;
     })
     .await?;
     // No scheduler yet: the web tier stays in rotation, but says so, and a monitor that

@@ -5,6 +5,7 @@
 
 mod campaigns;
 mod crash;
+mod edge;
 mod forget;
 mod health;
 mod identity;

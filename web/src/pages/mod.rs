@@ -147,9 +147,12 @@ struct ErrorPage {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        // The API mapping picks the status and logs internal causes once; only its status is kept,
-        // since its messages are written for API clients.
-        let status = self.0.into_response().status();
+        // The API mapping picks the status and logs internal causes once; only its status (and
+        // Retry-After) is kept, since its messages are written for API clients. The page's own
+        // text is fixed per status: nothing of the cause reaches the browser.
+        let api = self.0.into_response();
+        let status = api.status();
+        let retry_after = api.headers().get(header::RETRY_AFTER).cloned();
         let (heading, message) = match status {
             StatusCode::NOT_FOUND => (
                 "Not found",
@@ -176,10 +179,14 @@ impl IntoResponse for PageError {
             heading,
             message,
         };
-        match page.render() {
+        let mut resp = match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, heading).into_response(),
+        };
+        if let Some(v) = retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        resp
     }
 }
 

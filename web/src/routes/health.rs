@@ -6,6 +6,10 @@
 //! by default: a dead scheduler is not a reason to stop serving creators, and pulling every web
 //! process would make it worse. A monitor that should go red when the scheduler dies asks
 //! `/readyz?require=scheduler`, or alerts on `mktpost_scheduler_up == 0` from `/metrics`.
+//!
+//! `/readyz` touches the store and the queue, so it is limited per IP (`READYZ_RATE_PER_MIN`,
+//! `crate::limits::limit_readyz`, wired in `build_app`); `/healthz` touches nothing and is never
+//! limited, so a supervisor always gets its answer.
 
 use crate::error::ApiError;
 use crate::state::AppState;

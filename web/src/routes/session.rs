@@ -23,15 +23,7 @@ pub async fn create(
     jar: CookieJar,
     Json(body): Json<SignIn>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let profile =
-        state
-            .id_tokens
-            .verify(&body.id_token)
-            .await
-            .map_err(|e| ApiError::Unauthorized {
-                code: e.code(),
-                message: e.to_string(),
-            })?;
+    let profile = state.id_tokens.verify(&body.id_token).await?;
     let user = state.store.upsert_user(&profile).await?;
     if user.erasing_since.is_some() {
         // No session for a user being erased; once the job is done, signing in starts afresh.
