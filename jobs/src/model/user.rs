@@ -20,6 +20,29 @@ pub struct User {
     /// `None` otherwise. The user row is deleted last, when erasure completes.
     #[serde(default)]
     pub erasing_since: Option<DateTime<Utc>>,
+    /// Set by "sign out everywhere": every session cookie issued before this instant is
+    /// refused (see [`User::sessions_valid_from`]). `None` until the user first asks.
+    #[serde(default)]
+    pub sessions_revoked_at: Option<DateTime<Utc>>,
+}
+
+impl User {
+    /// The earliest `iat` (Unix seconds) of a session cookie this user still accepts. One rule
+    /// for two cases:
+    /// - a cookie older than the user row belongs to an erased predecessor with the same
+    ///   Google account: erasure ended those sessions for good. Rounded down, because the
+    ///   first sign-in's cookie is issued within the second the row was created;
+    /// - a cookie older than "sign out everywhere" is one of the sessions it ended. Rounded
+    ///   up, because a cookie issued earlier within the same second is such a session too
+    ///   (`iat` has whole seconds only).
+    pub fn sessions_valid_from(&self) -> i64 {
+        let created = self.created_at.timestamp();
+        let revoked = self.sessions_revoked_at.map(|t| {
+            let secs = t.timestamp();
+            if t.timestamp_subsec_nanos() > 0 { secs + 1 } else { secs }
+        });
+        revoked.map_or(created, |r| r.max(created))
+    }
 }
 
 /// Personal data stays out of logs: `Debug` shows the id only.
