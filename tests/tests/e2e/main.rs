@@ -12,3 +12,5 @@ mod ops;
 mod privacy;
 mod publish;
 mod scheduler;
+mod scopes;
+mod sessions;
