@@ -51,7 +51,10 @@ impl FromRequestParts<AppState> for CurrentUser {
             }
         };
         if let Some(scopes) = &user.scopes {
-            let route = parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str);
+            let route = parts
+                .extensions
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str);
             authorize_key(scopes, &parts.method, route)?;
         }
         Ok(user)
@@ -85,7 +88,11 @@ const KEY_ROUTES: &[(&str, &str, ApiKeyScope)] = &[
     ("POST", "/api/posts/{id}/retry", ApiKeyScope::Publish),
     ("POST", "/api/campaigns", ApiKeyScope::Campaigns),
     ("GET", "/api/accounts", ApiKeyScope::Accounts),
-    ("GET", "/api/accounts/{id}/creator-info", ApiKeyScope::Accounts),
+    (
+        "GET",
+        "/api/accounts/{id}/creator-info",
+        ApiKeyScope::Accounts,
+    ),
     ("GET", "/api/accounts/{id}/videos", ApiKeyScope::Accounts),
 ];
 
@@ -228,14 +235,12 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<CurrentUser, Ap
         return Err(if claims.iat < user.created_at.timestamp() {
             ApiError::Unauthorized {
                 code: "session_user_gone",
-                message: "this session belongs to an account that was erased; sign in again"
-                    .into(),
+                message: "this session belongs to an account that was erased; sign in again".into(),
             }
         } else {
             ApiError::Unauthorized {
                 code: "session_revoked",
-                message: "you signed out everywhere after this session began; sign in again"
-                    .into(),
+                message: "you signed out everywhere after this session began; sign in again".into(),
             }
         });
     }

@@ -115,7 +115,10 @@ impl ApiKeyScopes {
     /// (written by a newer release) are dropped when read back: a key never gains access
     /// from a name this release cannot enforce.
     pub fn to_stored(&self) -> String {
-        self.iter().map(ApiKeyScope::as_str).collect::<Vec<_>>().join(" ")
+        self.iter()
+            .map(ApiKeyScope::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Reads [`ApiKeyScopes::to_stored`]'s form.
@@ -141,10 +144,7 @@ mod tests {
         let s = ApiKeyScopes::parse(&["publish", "read", "publish"]).unwrap();
         assert_eq!(s.to_stored(), "read publish");
         assert_eq!(ApiKeyScopes::from_stored("read publish"), s);
-        assert_eq!(
-            ApiKeyScopes::parse::<&str>(&[]),
-            Err(ScopesError::Empty)
-        );
+        assert_eq!(ApiKeyScopes::parse::<&str>(&[]), Err(ScopesError::Empty));
         assert_eq!(
             ApiKeyScopes::parse(&["read", "admin"]),
             Err(ScopesError::Unknown("admin".into()))
@@ -153,6 +153,9 @@ mod tests {
             ApiKeyScopes::from_stored("read future_scope"),
             ApiKeyScopes::of([ApiKeyScope::Read])
         );
-        assert_eq!(ApiKeyScopes::legacy().to_stored(), "read publish campaigns accounts");
+        assert_eq!(
+            ApiKeyScopes::legacy().to_stored(),
+            "read publish campaigns accounts"
+        );
     }
 }

@@ -8,9 +8,9 @@
 
 use super::{DuePost, StoreError};
 use crate::model::{
-    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScopes, AuditEvent, AuditEventId,
-    Container, EncryptedTokens, Media, MediaId, Post, PostId, PostSettings, PostState,
-    TikTokAccount, TikTokProgress, User, UserId,
+    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScopes, AuditEvent,
+    AuditEventId, Container, EncryptedTokens, Media, MediaId, Post, PostId, PostSettings,
+    PostState, TikTokAccount, TikTokProgress, User, UserId,
 };
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};

@@ -11,9 +11,9 @@
 use super::{AccountRef, DuePost, DynStore, Store, StoreError};
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScope, ApiKeyScopes,
-    AuditEvent, AuditEventId,
-    Container, EncryptedTokens, GoogleProfile, Media, MediaId, Post, PostId, PostSettings,
-    PostState, PrivacyLevel, TikTokAccount, TikTokProgress, UploadPlan, User, UserId,
+    AuditEvent, AuditEventId, Container, EncryptedTokens, GoogleProfile, Media, MediaId, Post,
+    PostId, PostSettings, PostState, PrivacyLevel, TikTokAccount, TikTokProgress, UploadPlan, User,
+    UserId,
 };
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use std::sync::Arc;
@@ -2051,8 +2051,18 @@ pub async fn signing_out_everywhere_only_moves_forward_and_survives_sign_in(stor
     let revoked = s.revoke_user_sessions(user.id, t).await.expect("revoke");
     assert_eq!(revoked.sessions_revoked_at, Some(t));
     assert_eq!(
-        (&revoked.google_uid, &revoked.email, revoked.created_at, revoked.erasing_since),
-        (&user.google_uid, &user.email, user.created_at, user.erasing_since),
+        (
+            &revoked.google_uid,
+            &revoked.email,
+            revoked.created_at,
+            revoked.erasing_since
+        ),
+        (
+            &user.google_uid,
+            &user.email,
+            user.created_at,
+            user.erasing_since
+        ),
         "nothing else changes"
     );
     assert!(revoked.sessions_valid_from() > user.created_at.timestamp());

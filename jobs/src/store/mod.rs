@@ -279,8 +279,11 @@ pub trait Store: Send + Sync + 'static {
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// True while the cookie with this hash is revoked (an entry whose expiry is after `now`).
-    async fn session_revoked(&self, token_hash: &str, now: DateTime<Utc>)
-    -> Result<bool, StoreError>;
+    async fn session_revoked(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// "Sign out everywhere": sets the user's `sessions_revoked_at` to `at` unless it is already
     /// later (it never moves back), and returns the stored user. Nothing else changes but
     /// `updated_at`; `upsert_user` never clears it. `NotFound` for an unknown user.

@@ -113,8 +113,18 @@ const ROUTES: &[Route] = &[
     ),
     route(Method::GET, "/compose", SEE_LOGIN, Keys::All(PAGE_REFUSED)),
     route(Method::GET, "/history", SEE_LOGIN, Keys::All(PAGE_REFUSED)),
-    route(Method::GET, "/history/posts", SEE_LOGIN, Keys::All(PAGE_REFUSED)),
-    route(Method::GET, "/campaigns", SEE_LOGIN, Keys::All(PAGE_REFUSED)),
+    route(
+        Method::GET,
+        "/history/posts",
+        SEE_LOGIN,
+        Keys::All(PAGE_REFUSED),
+    ),
+    route(
+        Method::GET,
+        "/campaigns",
+        SEE_LOGIN,
+        Keys::All(PAGE_REFUSED),
+    ),
     route(Method::GET, "/settings", SEE_LOGIN, Keys::All(PAGE_REFUSED)),
     route(Method::GET, "/ops", SEE_LOGIN, Keys::All(PAGE_REFUSED)),
     // Sessions and TikTok connect: the browser's business.
@@ -152,7 +162,12 @@ const ROUTES: &[Route] = &[
         Keys::All(SESSION_REQUIRED),
     ),
     // The profile, and what only the person may do with it.
-    route(Method::GET, "/api/me", UNAUTHENTICATED, Keys::Scope("read", OK)),
+    route(
+        Method::GET,
+        "/api/me",
+        UNAUTHENTICATED,
+        Keys::Scope("read", OK),
+    ),
     route(
         Method::DELETE,
         "/api/me",
@@ -166,7 +181,12 @@ const ROUTES: &[Route] = &[
         Keys::All(SESSION_REQUIRED),
     ),
     // Keys: listed with `read`; made and revoked by the person only.
-    route(Method::GET, "/api/keys", UNAUTHENTICATED, Keys::Scope("read", OK)),
+    route(
+        Method::GET,
+        "/api/keys",
+        UNAUTHENTICATED,
+        Keys::Scope("read", OK),
+    ),
     with_body(
         Method::POST,
         "/api/keys",
@@ -225,7 +245,12 @@ const ROUTES: &[Route] = &[
         UNAUTHENTICATED,
         Keys::Scope("publish", NOT_FOUND),
     ),
-    route(Method::GET, "/api/posts", UNAUTHENTICATED, Keys::Scope("read", OK)),
+    route(
+        Method::GET,
+        "/api/posts",
+        UNAUTHENTICATED,
+        Keys::Scope("read", OK),
+    ),
     with_body(
         Method::POST,
         "/api/posts",
@@ -425,7 +450,12 @@ async fn every_route_answers_each_key_scope_and_no_key_as_specified() -> Result<
             }
         }
     }
-    assert!(wrong.is_empty(), "{} mismatches:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} mismatches:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
     // Nothing a key tried to do happened: no key was minted or revoked.
     let (_, list) = app.get_json("/api/keys").await?;
     assert_eq!(list["keys"].as_array().map(Vec::len), Some(SCOPES.len()));
@@ -493,7 +523,10 @@ async fn keys_are_created_only_with_known_scopes_and_listed_with_them() -> Resul
             "no {scope} checkbox"
         );
     }
-    assert!(html.contains("read, publish"), "the key's scopes are listed");
+    assert!(
+        html.contains("read, publish"),
+        "the key's scopes are listed"
+    );
     assert!(html.contains(r#"id="sign-out-everywhere""#));
     Ok(())
 }

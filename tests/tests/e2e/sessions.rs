@@ -150,10 +150,7 @@ async fn signing_out_everywhere_ends_every_session_but_not_api_keys() -> Result<
 
     // Every earlier session of this user is refused: this browser's, a copied cookie, another
     // device's.
-    assert_eq!(
-        app.get_json("/api/me").await?.0,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.get_json("/api/me").await?.0, StatusCode::UNAUTHORIZED);
     let (status, code) = me_with(&app, &laptop).await?;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(code, "session_revoked");
@@ -170,11 +167,9 @@ async fn signing_out_everywhere_ends_every_session_but_not_api_keys() -> Result<
 
     // Signing in again works once the instant the answer named has passed (cookies carry
     // whole seconds).
-    app.wait_for(
-        "the sign-in instant",
-        Duration::from_secs(3),
-        || async { Ok((chrono::Utc::now() >= again_from).then_some(())) },
-    )
+    app.wait_for("the sign-in instant", Duration::from_secs(3), || async {
+        Ok((chrono::Utc::now() >= again_from).then_some(()))
+    })
     .await?;
     app.sign_in_with(&phone, "everywhere").await?;
     let resp = phone.get(app.url("/api/me")).send().await?;

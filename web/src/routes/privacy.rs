@@ -82,6 +82,7 @@ pub async fn export(
             "picture": user.picture,
             "created_at": user.created_at,
             "updated_at": user.updated_at,
+            "sessions_revoked_at": user.sessions_revoked_at,
         },
         "tiktok_accounts": accounts.iter().map(|a| {
             let mut v = account_json(a);
