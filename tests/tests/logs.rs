@@ -117,7 +117,7 @@ async fn a_full_run_logs_no_token_cookie_code_caption_or_email() -> Result<()> {
         .client
         .post(app.url("/api/keys"))
         .header(ORIGIN, &app.base_url)
-        .json(&json!({"name": "k"}))
+        .json(&json!({"name": "k", "scopes": ["read"]}))
         .send()
         .await?
         .json()

@@ -1,18 +1,19 @@
-//! Who is calling, and may they: the session cookie or an API key → [`CurrentUser`]; the
-//! cross-site request check for cookie-authenticated writes; per-IP and per-user rate limits.
+//! Who is calling, and may they: the session cookie or an API key → [`CurrentUser`]; what an
+//! API key may reach ([`key_access`], the one table of scopes per route); the cross-site
+//! request check for cookie-authenticated writes; per-IP and per-user rate limits.
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{Method, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use jobs::identity::api_keys;
-use jobs::identity::session::COOKIE_NAME;
-use jobs::model::User;
+use jobs::identity::session::{self, COOKIE_NAME};
+use jobs::model::{ApiKeyScope, ApiKeyScopes, User};
 use std::net::IpAddr;
 
 /// How the caller authenticated.
@@ -22,33 +23,143 @@ pub enum AuthVia {
     ApiKey,
 }
 
-/// The signed-in user, for handlers that require one.
+/// The signed-in user, for handlers that require one. For an API key, extracting it also
+/// checks the key may reach the route ([`key_access`]): a handler taking `CurrentUser` is
+/// never reached by a key without the scope.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub user: User,
     pub via: AuthVia,
+    /// The API key's scopes; `None` for the browser session, which may do everything.
+    pub scopes: Option<ApiKeyScopes>,
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(cached) = parts.extensions.get::<CurrentUser>() {
-            return Ok(cached.clone());
+        let user = match parts.extensions.get::<CurrentUser>() {
+            Some(cached) => cached.clone(),
+            None => {
+                let user = authenticate(parts, state).await?;
+                // Erasure revokes every way in at once, though the rows go a moment later.
+                if user.user.erasing_since.is_some() {
+                    return Err(being_erased());
+                }
+                parts.extensions.insert(user.clone());
+                user
+            }
+        };
+        if let Some(scopes) = &user.scopes {
+            let route = parts
+                .extensions
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str);
+            authorize_key(scopes, &parts.method, route)?;
         }
-        let user = authenticate(parts, state).await?;
-        // Erasure revokes every way in at once, though the rows go a moment later (the job).
-        if user.user.erasing_since.is_some() {
-            return Err(being_erased());
-        }
-        parts.extensions.insert(user.clone());
         Ok(user)
     }
 }
 
-fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
+/// What an API key needs to reach a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAccess {
+    /// A key with this scope may.
+    Scope(ApiKeyScope),
+    /// No key may: only the person, signed in with the browser session.
+    Session,
+}
+
+/// The routes API keys may reach and the scope each needs, by method and route as registered
+/// in `crate::build_app`. Everything else is session-only for keys: pages, creating and
+/// revoking keys, export, erasure, disconnecting an account, operations, signing out and
+/// connecting TikTok. A new route is therefore closed to keys until it is listed here.
+const KEY_ROUTES: &[(&str, &str, ApiKeyScope)] = &[
+    ("GET", "/api/me", ApiKeyScope::Read),
+    ("GET", "/api/keys", ApiKeyScope::Read),
+    ("GET", "/api/posts", ApiKeyScope::Read),
+    ("GET", "/api/posts/{id}", ApiKeyScope::Read),
+    ("GET", "/api/media/{id}", ApiKeyScope::Read),
+    ("POST", "/api/media", ApiKeyScope::Publish),
+    ("DELETE", "/api/media/{id}", ApiKeyScope::Publish),
+    ("POST", "/api/posts", ApiKeyScope::Publish),
+    ("DELETE", "/api/posts/{id}", ApiKeyScope::Publish),
+    ("PATCH", "/api/posts/{id}", ApiKeyScope::Publish),
+    ("POST", "/api/posts/{id}/retry", ApiKeyScope::Publish),
+    ("POST", "/api/campaigns", ApiKeyScope::Campaigns),
+    ("GET", "/api/accounts", ApiKeyScope::Accounts),
+    (
+        "GET",
+        "/api/accounts/{id}/creator-info",
+        ApiKeyScope::Accounts,
+    ),
+    ("GET", "/api/accounts/{id}/videos", ApiKeyScope::Accounts),
+];
+
+/// What an API key needs for `method` on `route` (the matched route pattern, `None` when
+/// unknown). `HEAD` is answered by the `GET` handler, so it needs what `GET` needs.
+pub fn key_access(method: &Method, route: Option<&str>) -> KeyAccess {
+    let method = if *method == Method::HEAD {
+        Method::GET.as_str()
+    } else {
+        method.as_str()
+    };
+    route
+        .and_then(|route| {
+            KEY_ROUTES
+                .iter()
+                .find(|(m, r, _)| *m == method && *r == route)
+        })
+        .map_or(KeyAccess::Session, |(_, _, scope)| KeyAccess::Scope(*scope))
+}
+
+fn authorize_key(
+    scopes: &ApiKeyScopes,
+    method: &Method,
+    route: Option<&str>,
+) -> Result<(), ApiError> {
+    match key_access(method, route) {
+        KeyAccess::Scope(scope) if scopes.contains(scope) => Ok(()),
+        KeyAccess::Scope(scope) => Err(ApiError::Denied {
+            code: "insufficient_scope",
+            message: format!(
+                "this API key lacks the `{scope}` scope; create a key with it on the Settings page"
+            ),
+        }),
+        KeyAccess::Session => Err(session_required()),
+    }
+}
+
+/// The answer to an API key on something only the person may do.
+pub fn session_required() -> ApiError {
+    ApiError::Denied {
+        code: "session_required",
+        message: "this needs you, signed in to MKT POST in your browser; an API key cannot do it"
+            .into(),
+    }
+}
+
+/// A user signed in with the browser session, for what only the person may do (keys, export,
+/// erasure, disconnect, sign out everywhere, operations). [`key_access`] already keeps keys
+/// away from these routes; taking this type says so in the handler's signature too.
+pub struct SessionUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for SessionUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        if user.via != AuthVia::Cookie {
+            return Err(session_required());
+        }
+        Ok(SessionUser(user))
+    }
+}
+
+/// The API key of an `Authorization: Bearer <key>` header. Only this scheme is a key: any
+/// other `Authorization` header (`Basic`, …) is not, and neither skips the cross-site check.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
@@ -56,7 +167,7 @@ fn bearer(parts: &Parts) -> Option<&str> {
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<CurrentUser, ApiError> {
-    if let Some(key) = bearer(parts) {
+    if let Some(key) = bearer(&parts.headers) {
         let stored = state
             .store
             .api_key_by_hash(&api_keys::hash(key))
@@ -84,6 +195,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<CurrentUser, Ap
         return Ok(CurrentUser {
             user,
             via: AuthVia::ApiKey,
+            scopes: Some(stored.scopes),
         });
     }
     let jar = CookieJar::from_headers(&parts.headers);
@@ -95,6 +207,17 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<CurrentUser, Ap
             code: "invalid_session",
             message: e.to_string(),
         })?;
+    let now = chrono::Utc::now();
+    if state
+        .store
+        .session_revoked(&session::token_hash(cookie.value()), now)
+        .await?
+    {
+        return Err(ApiError::Unauthorized {
+            code: "session_revoked",
+            message: "you signed out of this session; sign in again".into(),
+        });
+    }
     // An erased user's cookie may still be within its lifetime: the store is the truth.
     let user =
         state
@@ -105,17 +228,26 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<CurrentUser, Ap
                 code: "session_user_gone",
                 message: "this account no longer exists; sign in again".into(),
             })?;
-    // A cookie issued before this user row existed belongs to an erased predecessor with the
-    // same Google account (another device, kept since): erasure ended those sessions for good.
-    if claims.iat < user.created_at.timestamp() {
-        return Err(ApiError::Unauthorized {
-            code: "session_user_gone",
-            message: "this session belongs to an account that was erased; sign in again".into(),
+    if claims.iat < user.sessions_valid_from() {
+        // Older than the user row: an erased predecessor's session with the same Google
+        // account (another device, kept since), ended for good by the erasure. Otherwise
+        // older than "sign out everywhere".
+        return Err(if claims.iat < user.created_at.timestamp() {
+            ApiError::Unauthorized {
+                code: "session_user_gone",
+                message: "this session belongs to an account that was erased; sign in again".into(),
+            }
+        } else {
+            ApiError::Unauthorized {
+                code: "session_revoked",
+                message: "you signed out everywhere after this session began; sign in again".into(),
+            }
         });
     }
     Ok(CurrentUser {
         user,
         via: AuthVia::Cookie,
+        scopes: None,
     })
 }
 
@@ -127,12 +259,7 @@ impl FromRequestParts<AppState> for OpsUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let user = CurrentUser::from_request_parts(parts, state).await?;
-        if user.via != AuthVia::Cookie {
-            return Err(ApiError::Forbidden(
-                "operations need a signed-in browser session, not an API key".into(),
-            ));
-        }
+        let SessionUser(user) = SessionUser::from_request_parts(parts, state).await?;
         if is_ops(state, &user.user) {
             Ok(OpsUser(user))
         } else {
@@ -190,7 +317,9 @@ pub async fn require_same_origin(
     next: Next,
 ) -> Result<Response, ApiError> {
     let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let has_key = req.headers().get(header::AUTHORIZATION).is_some();
+    // Only a bearer key skips the check: a browser never sends one by itself, whereas any
+    // other `Authorization` header (`Basic`, …) could ride along with the cookie.
+    let has_key = bearer(req.headers()).is_some();
     let has_cookie = CookieJar::from_headers(req.headers())
         .get(COOKIE_NAME)
         .is_some();

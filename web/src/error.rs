@@ -23,6 +23,10 @@ pub enum ApiError {
     Unauthorized { code: &'static str, message: String },
     #[error("{0}")]
     Forbidden(String),
+    /// A 403 with its own code: `session_required` (only the person, in a browser, may do
+    /// this), `insufficient_scope` (the API key was not given the scope this needs).
+    #[error("{message}")]
+    Denied { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     #[error("too many requests; retry in {retry_after_secs} s")]
@@ -43,6 +47,7 @@ impl ApiError {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, code),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Denied { code, .. } => (StatusCode::FORBIDDEN, code),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

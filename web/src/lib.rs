@@ -32,6 +32,7 @@ pub fn build_app(state: AppState) -> Router {
             "/auth/session",
             post(session::create).delete(session::delete),
         )
+        .route("/auth/sessions", delete(session::revoke_all))
         .route("/auth/tiktok/connect", get(tiktok::connect))
         .route("/auth/tiktok/callback", get(tiktok::callback))
         .route_layer(from_fn_with_state(state.clone(), auth::limit_auth));

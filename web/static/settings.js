@@ -1,5 +1,6 @@
-// /settings: API keys (a new key is shown once, here; the list shows prefixes only), and the
-// creator's data: export, and erasure after typing "erase".
+// /settings: API keys (created with the chosen scopes; a new key is shown once, here; the list
+// shows prefixes only), "sign out everywhere", and the creator's data: export, and erasure
+// after typing "erase".
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -62,6 +63,7 @@ document.addEventListener("DOMContentLoaded", () => {
     tr.dataset.keyId = k.id;
     tr.appendChild(cell(k.name));
     tr.appendChild(cell(k.prefix + "…", "code"));
+    tr.appendChild(cell(k.scopes.join(", ")));
     tr.appendChild(cell(M.formatLocal(new Date(k.created_at))));
     tr.appendChild(cell("never"));
     const actions = document.createElement("td");
@@ -100,7 +102,8 @@ document.addEventListener("DOMContentLoaded", () => {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     M.showError(error, "", name);
-    const r = await M.api("POST", "/api/keys", { name: name.value });
+    const scopes = Array.from(form.querySelectorAll('input[name="scopes"]:checked')).map((c) => c.value);
+    const r = await M.api("POST", "/api/keys", { name: name.value, scopes });
     if (!r.ok) {
       M.showError(error, r.error.message, name);
       name.focus();
@@ -160,5 +163,22 @@ document.addEventListener("DOMContentLoaded", () => {
       return;
     }
     window.location.assign("/login?erased=1");
+  });
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  const M = window.MKT;
+  const button = document.getElementById("sign-out-everywhere");
+  if (!button) return;
+  const error = document.getElementById("sessions-error");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    const r = await M.api("DELETE", "/auth/sessions");
+    if (!r.ok) {
+      button.disabled = false;
+      M.showError(error, r.error.message);
+      return;
+    }
+    window.location.assign("/login");
   });
 });

@@ -4,6 +4,7 @@
 use crate::model::GoogleProfile;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// The cookie's name.
@@ -24,6 +25,13 @@ impl std::fmt::Debug for SessionClaims {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SessionClaims([redacted])")
     }
+}
+
+/// What the store keeps of a signed-out cookie: the hex SHA-256 of the whole JWT. The claims
+/// stay exactly the promised six (no `jti`): the token's own bytes (signature included) already
+/// tell one session from every other, and a database reader cannot rebuild the cookie from it.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Why a session cookie was refused.
@@ -108,5 +116,21 @@ mod tests {
         assert_eq!(other.verify(&jwt), Err(SessionError::Invalid));
         let old = keys.issue(&profile(), now - 3600);
         assert_eq!(keys.verify(&old), Err(SessionError::Expired));
+    }
+
+    #[test]
+    fn a_tokens_hash_is_stable_and_tells_sessions_apart() {
+        // Revocation is keyed by the token's hash. Without a `jti`, the same profile signed
+        // in twice within one second gets the same token, so signing out one ends both: they
+        // are indistinguishable anyway. Another second or another user is another hash.
+        let keys = SessionKeys::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60));
+        let a = keys.issue(&profile(), 1_000);
+        assert_eq!(token_hash(&a), token_hash(&keys.issue(&profile(), 1_000)));
+        assert_ne!(token_hash(&a), token_hash(&keys.issue(&profile(), 1_001)));
+        let mut other = profile();
+        other.google_uid = "uid-2".into();
+        assert_ne!(token_hash(&a), token_hash(&keys.issue(&other, 1_000)));
+        assert_eq!(token_hash(&a).len(), 64);
+        assert!(!token_hash(&a).contains(&a[..20]));
     }
 }

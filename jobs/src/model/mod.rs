@@ -10,7 +10,7 @@ mod post;
 mod user;
 
 pub use account::{AccountConnect, AccountStatus, EncryptedTokens, TikTokAccount};
-pub use api_key::ApiKey;
+pub use api_key::{ApiKey, ApiKeyScope, ApiKeyScopes, ScopesError};
 pub use audit::AuditEvent;
 pub use ids::{AccountId, ApiKeyId, AuditEventId, MediaId, PostId, UserId};
 pub use media::{Container, Media};

@@ -8,9 +8,9 @@
 
 use super::{DuePost, StoreError};
 use crate::model::{
-    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, AuditEventId,
-    Container, EncryptedTokens, Media, MediaId, Post, PostId, PostSettings, PostState,
-    TikTokAccount, TikTokProgress, User, UserId,
+    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScopes, AuditEvent,
+    AuditEventId, Container, EncryptedTokens, Media, MediaId, Post, PostId, PostSettings,
+    PostState, TikTokAccount, TikTokProgress, User, UserId,
 };
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -142,6 +142,7 @@ pub(crate) fn user(r: &impl Cells) -> Result<User, StoreError> {
         created_at: r.ts("created_at")?,
         updated_at: r.ts("updated_at")?,
         erasing_since: r.opt_ts("erasing_since")?,
+        sessions_revoked_at: r.opt_ts("sessions_revoked_at")?,
     })
 }
 
@@ -247,6 +248,11 @@ pub(crate) fn api_key(r: &impl Cells) -> Result<ApiKey, StoreError> {
         hash: r.text("hash")?,
         created_at: r.ts("created_at")?,
         last_used_at: r.opt_ts("last_used_at")?,
+        // SQL rows always have it (the migration's default); a Firestore document written
+        // before scopes existed has none and gets what old keys keep (`ApiKeyScopes::legacy`).
+        scopes: r
+            .opt_text("scopes")?
+            .map_or_else(ApiKeyScopes::legacy, |s| ApiKeyScopes::from_stored(&s)),
     })
 }
 

@@ -10,9 +10,10 @@
 
 use super::{AccountRef, DuePost, DynStore, Store, StoreError, StuckAfter};
 use crate::model::{
-    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, AuditEventId,
-    Container, EncryptedTokens, GoogleProfile, Media, MediaId, Post, PostId, PostSettings,
-    PostState, PrivacyLevel, TikTokAccount, TikTokProgress, UploadPlan, User, UserId,
+    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScope, ApiKeyScopes,
+    AuditEvent, AuditEventId, Container, EncryptedTokens, GoogleProfile, Media, MediaId, Post,
+    PostId, PostSettings, PostState, PrivacyLevel, TikTokAccount, TikTokProgress, UploadPlan, User,
+    UserId,
 };
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
 use std::sync::Arc;
@@ -53,6 +54,9 @@ macro_rules! store_conformance_cases {
             users_marked_for_erasure_are_listed_until_erased,
             oauth_states_are_taken_once_before_they_expire,
             leases_are_exclusive_until_they_expire_with_growing_fencing_tokens,
+            api_key_scopes_are_stored_as_chosen,
+            revoked_sessions_are_refused_until_they_expire,
+            signing_out_everywhere_only_moves_forward_and_survives_sign_in,
         }
     };
 }
@@ -247,6 +251,8 @@ fn key_for(user: UserId) -> ApiKey {
         hash: unique("sha256"),
         created_at: now(),
         last_used_at: None,
+        // Not every scope, so that reading back proves the set was stored, not defaulted.
+        scopes: ApiKeyScopes::of([ApiKeyScope::Read, ApiKeyScope::Campaigns]),
     }
 }
 
@@ -2031,4 +2037,161 @@ pub async fn leases_are_exclusive_until_they_expire_with_growing_fencing_tokens(
         }
     }
     assert_eq!(holders, 1, "exactly one racing acquirer holds the lease");
+}
+
+// ---- sessions and API key scopes (who may act as whom) ----
+
+/// A key's scopes come back exactly as chosen, through every read (list, by hash).
+pub async fn api_key_scopes_are_stored_as_chosen(store: DynStore) {
+    let user = new_user(store.as_ref()).await;
+    for scopes in [
+        ApiKeyScopes::of([ApiKeyScope::Publish]),
+        ApiKeyScopes::of([ApiKeyScope::Accounts, ApiKeyScope::Read]),
+        ApiKeyScopes::of(ApiKeyScope::ALL),
+    ] {
+        let mut key = key_for(user.id);
+        key.scopes = scopes.clone();
+        store.create_api_key(&key).await.expect("create_api_key");
+        let found = store
+            .api_key_by_hash(&key.hash)
+            .await
+            .expect("by hash")
+            .expect("found");
+        assert_eq!(found.scopes, scopes);
+        assert_eq!(found, key);
+    }
+    let listed = store.list_api_keys(user.id).await.expect("list");
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[0].scopes, ApiKeyScopes::of([ApiKeyScope::Publish]));
+}
+
+/// A signed-out cookie (by its hash) is refused until its own expiry, and only that cookie.
+pub async fn revoked_sessions_are_refused_until_they_expire(store: DynStore) {
+    let t = now();
+    let ended = unique("jwt-sha256");
+    let other = unique("jwt-sha256");
+    assert!(!store.session_revoked(&ended, t).await.expect("unknown"));
+
+    store
+        .revoke_session(&ended, t + Duration::hours(1))
+        .await
+        .expect("revoke_session");
+    assert!(store.session_revoked(&ended, t).await.expect("revoked"));
+    assert!(
+        !store.session_revoked(&other, t).await.expect("another"),
+        "only that cookie is refused"
+    );
+    assert!(
+        !store
+            .session_revoked(&ended, t + Duration::hours(2))
+            .await
+            .expect("after expiry"),
+        "past its expiry the entry no longer counts (the cookie itself is expired)"
+    );
+
+    // Revoking again (a second sign-out click) is harmless and never shortens the entry.
+    store
+        .revoke_session(&ended, t + Duration::minutes(5))
+        .await
+        .expect("revoke again, earlier");
+    assert!(
+        store
+            .session_revoked(&ended, t + Duration::minutes(30))
+            .await
+            .expect("still revoked")
+    );
+    store
+        .revoke_session(&ended, t + Duration::hours(3))
+        .await
+        .expect("revoke again, later");
+    assert!(
+        store
+            .session_revoked(&ended, t + Duration::hours(2))
+            .await
+            .expect("the later expiry counts")
+    );
+
+    // An entry that expired already is swept by the next revocation, and is not revoked.
+    let stale = unique("jwt-sha256");
+    store
+        .revoke_session(&stale, t - Duration::minutes(1))
+        .await
+        .expect("revoke an expired cookie");
+    store
+        .revoke_session(&other, t + Duration::hours(1))
+        .await
+        .expect("revoke another");
+    assert!(!store.session_revoked(&stale, t).await.expect("stale"));
+    assert!(store.session_revoked(&other, t).await.expect("other"));
+}
+
+/// "Sign out everywhere" stores its instant on the user, only ever moving it forward, and a
+/// later sign-in (an upsert) keeps it.
+pub async fn signing_out_everywhere_only_moves_forward_and_survives_sign_in(store: DynStore) {
+    let s = store.as_ref();
+    let user = new_user(s).await;
+    assert_eq!(user.sessions_revoked_at, None);
+    assert_eq!(user.sessions_valid_from(), user.created_at.timestamp());
+
+    let t = now() + Duration::minutes(1);
+    let revoked = s.revoke_user_sessions(user.id, t).await.expect("revoke");
+    assert_eq!(revoked.sessions_revoked_at, Some(t));
+    assert_eq!(
+        (
+            &revoked.google_uid,
+            &revoked.email,
+            revoked.created_at,
+            revoked.erasing_since
+        ),
+        (
+            &user.google_uid,
+            &user.email,
+            user.created_at,
+            user.erasing_since
+        ),
+        "nothing else changes"
+    );
+    assert!(revoked.sessions_valid_from() > user.created_at.timestamp());
+    assert_eq!(s.user(user.id).await.expect("user"), revoked);
+
+    let earlier = s
+        .revoke_user_sessions(user.id, t - Duration::minutes(5))
+        .await
+        .expect("revoke with an earlier instant");
+    assert_eq!(earlier.sessions_revoked_at, Some(t), "it never moves back");
+    let later = s
+        .revoke_user_sessions(user.id, t + Duration::minutes(5))
+        .await
+        .expect("revoke again later");
+    assert_eq!(later.sessions_revoked_at, Some(t + Duration::minutes(5)));
+
+    let signed_in = s
+        .upsert_user(&GoogleProfile {
+            google_uid: user.google_uid.clone(),
+            email: "new-address@example.test".into(),
+            name: "Renamed".into(),
+            picture: None,
+        })
+        .await
+        .expect("sign in again");
+    assert_eq!(signed_in.id, user.id);
+    assert_eq!(
+        signed_in.sessions_revoked_at,
+        Some(t + Duration::minutes(5)),
+        "signing in keeps the mark"
+    );
+    assert_eq!(
+        s.user_by_google_uid(&user.google_uid)
+            .await
+            .expect("by uid")
+            .expect("found")
+            .sessions_revoked_at,
+        Some(t + Duration::minutes(5))
+    );
+
+    assert_err!(
+        s.revoke_user_sessions(UserId::new(), t).await,
+        StoreError::NotFound,
+        "an unknown user"
+    );
 }

@@ -300,6 +300,28 @@ pub trait Store: Send + Sync + 'static {
     /// Releases a lease if we still hold it.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 
+    // ---- sessions: sign-out and "sign out everywhere" ----
+    /// Ends one session cookie: the cookie whose SHA-256 is `token_hash` (never the cookie
+    /// itself) is refused until `expires_at`, its own expiry, after which it is refused anyway
+    /// and the entry may go. Idempotent (a second call keeps the later expiry). Each call also
+    /// sweeps entries already expired, so the list holds only cookies that could still work.
+    async fn revoke_session(
+        &self,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// True while the cookie with this hash is revoked (an entry whose expiry is after `now`).
+    async fn session_revoked(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// "Sign out everywhere": sets the user's `sessions_revoked_at` to `at` unless it is already
+    /// later (it never moves back), and returns the stored user. Nothing else changes but
+    /// `updated_at`; `upsert_user` never clears it. `NotFound` for an unknown user.
+    async fn revoke_user_sessions(&self, id: UserId, at: DateTime<Utc>)
+    -> Result<User, StoreError>;
+
     // ---- built from the above ----
 
     /// Loads the post, checks it is in `from`, applies `change` (which sets the new state and

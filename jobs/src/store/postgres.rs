@@ -588,6 +588,7 @@ impl Store for PostgresStore {
             .bind(&key.hash)
             .bind(key.created_at)
             .bind(key.last_used_at)
+            .bind(key.scopes.to_stored())
             .execute(&self.pool)
             .await
             .map_err(from_sqlx)?;
@@ -734,5 +735,58 @@ impl Store for PostgresStore {
             .await
             .map_err(from_sqlx)?;
         Ok(())
+    }
+
+    // ---- sessions: sign-out and "sign out everywhere" ----
+
+    async fn revoke_session(
+        &self,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::SWEEP_REVOKED_SESSIONS)
+            .bind(codec::now())
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        sqlx::query(sql::REVOKE_SESSION)
+            .bind(token_hash)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn session_revoked(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query(sql::SESSION_REVOKED)
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(row.is_some())
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        id: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let row = sqlx::query(sql::REVOKE_USER_SESSIONS)
+            .bind(id.0)
+            .bind(at)
+            .bind(codec::now())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        match row {
+            Some(row) => codec::user(&row),
+            None => Err(StoreError::NotFound),
+        }
     }
 }

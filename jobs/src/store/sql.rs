@@ -190,8 +190,8 @@ pub(crate) const EXPIRED_MEDIA: &str = "\
 pub(crate) const LIST_MEDIA: &str = "SELECT * FROM media WHERE user_id = $1 ORDER BY id";
 
 pub(crate) const CREATE_API_KEY: &str = "\
-    INSERT INTO api_keys (id, user_id, name, prefix, hash, created_at, last_used_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    INSERT INTO api_keys (id, user_id, name, prefix, hash, created_at, last_used_at, scopes) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 pub(crate) const LIST_API_KEYS: &str = "SELECT * FROM api_keys WHERE user_id = $1 ORDER BY id";
 
@@ -239,3 +239,30 @@ pub(crate) const RENEW_LEASE: &str = "\
 /// Expires the lease at `$3` (the epoch) instead of deleting it, to keep its fencing counter.
 pub(crate) const RELEASE_LEASE: &str =
     "UPDATE leases SET expires_at = $3 WHERE name = $1 AND holder = $2";
+
+// ---- sessions: sign-out and "sign out everywhere" ----
+
+/// Keeps the later expiry when a cookie is revoked twice (instants compare in both dialects:
+/// fixed-width text in SQLite, timestamptz in PostgreSQL).
+pub(crate) const REVOKE_SESSION: &str = "\
+    INSERT INTO revoked_sessions (token_hash, expires_at) VALUES ($1, $2) \
+    ON CONFLICT (token_hash) DO UPDATE SET expires_at = \
+        CASE WHEN excluded.expires_at > revoked_sessions.expires_at \
+            THEN excluded.expires_at ELSE revoked_sessions.expires_at END";
+
+/// Entries for cookies that expired anyway; each revocation sweeps them.
+pub(crate) const SWEEP_REVOKED_SESSIONS: &str =
+    "DELETE FROM revoked_sessions WHERE expires_at <= $1";
+
+pub(crate) const SESSION_REVOKED: &str =
+    "SELECT 1 FROM revoked_sessions WHERE token_hash = $1 AND expires_at > $2";
+
+/// Moves the mark forward only; `updated_at` (`$3`) moves with it. No row for an unknown user.
+pub(crate) const REVOKE_USER_SESSIONS: &str = "\
+    UPDATE users SET \
+        updated_at = CASE WHEN sessions_revoked_at IS NULL OR sessions_revoked_at < $2 \
+            THEN $3 ELSE updated_at END, \
+        sessions_revoked_at = CASE WHEN sessions_revoked_at IS NULL OR sessions_revoked_at < $2 \
+            THEN $2 ELSE sessions_revoked_at END \
+    WHERE id = $1 \
+    RETURNING *";

@@ -645,6 +645,7 @@ impl Store for SqliteStore {
             .bind(&key.hash)
             .bind(ts(key.created_at))
             .bind(opt_ts(key.last_used_at))
+            .bind(key.scopes.to_stored())
             .execute(&self.pool)
             .await
             .map_err(from_sqlx)?;
@@ -791,5 +792,58 @@ impl Store for SqliteStore {
             .await
             .map_err(from_sqlx)?;
         Ok(())
+    }
+
+    // ---- sessions: sign-out and "sign out everywhere" ----
+
+    async fn revoke_session(
+        &self,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::SWEEP_REVOKED_SESSIONS)
+            .bind(ts(codec::now()))
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        sqlx::query(sql::REVOKE_SESSION)
+            .bind(token_hash)
+            .bind(ts(expires_at))
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn session_revoked(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query(sql::SESSION_REVOKED)
+            .bind(token_hash)
+            .bind(ts(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(row.is_some())
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        id: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let row = sqlx::query(sql::REVOKE_USER_SESSIONS)
+            .bind(id.to_string())
+            .bind(ts(at))
+            .bind(ts(codec::now()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        match row {
+            Some(row) => codec::user(&row),
+            None => Err(StoreError::NotFound),
+        }
     }
 }

@@ -422,7 +422,7 @@ async fn cross_site_writes_with_the_cookie_are_refused() -> Result<()> {
         .client
         .post(app.url("/api/keys"))
         .header(ORIGIN, &app.base_url)
-        .json(&json!({"name":"ci"}))
+        .json(&json!({"name":"ci","scopes":["read"]}))
         .send()
         .await?;
     assert_eq!(ok.status(), StatusCode::CREATED);
@@ -446,7 +446,7 @@ async fn api_keys_are_shown_once_authenticate_without_csrf_and_can_be_revoked() 
         .client
         .post(app.url("/api/keys"))
         .header(ORIGIN, &app.base_url)
-        .json(&json!({"name":"campaigns"}))
+        .json(&json!({"name":"campaigns","scopes":["read","publish"]}))
         .send()
         .await?;
     let created: Value = resp.json().await?;
@@ -459,15 +459,23 @@ async fn api_keys_are_shown_once_authenticate_without_csrf_and_can_be_revoked() 
         "the key is shown only once"
     );
     assert!(!list.to_string().contains(&key[4..]));
-    // A bare client with the key (no cookie, no Origin) may write.
+    // A bare client with the key (no cookie, no Origin) may write what its scopes allow (here
+    // a delete that reaches the handler: 404, not the cross-site 403)...
     let bare = reqwest::Client::new();
+    let resp = bare
+        .delete(app.url(&format!("/api/media/{}", jobs::model::MediaId::new())))
+        .header(AUTHORIZATION, format!("Bearer {key}"))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    // ...but never mint another key: that needs the person (tests/tests/e2e/scopes.rs).
     let resp = bare
         .post(app.url("/api/keys"))
         .header(AUTHORIZATION, format!("Bearer {key}"))
-        .json(&json!({"name":"second"}))
+        .json(&json!({"name":"second","scopes":["read"]}))
         .send()
         .await?;
-    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let me: Value = bare
         .get(app.url("/api/me"))
         .header(AUTHORIZATION, format!("Bearer {key}"))
@@ -513,7 +521,7 @@ async fn another_users_ids_answer_404_and_change_nothing() -> Result<()> {
         .client
         .post(app.url("/api/keys"))
         .header(ORIGIN, &app.base_url)
-        .json(&json!({"name":"a"}))
+        .json(&json!({"name":"a","scopes":["read"]}))
         .send()
         .await?
         .json()
@@ -526,7 +534,7 @@ async fn another_users_ids_answer_404_and_change_nothing() -> Result<()> {
     let b_key: Value = bob
         .post(app.url("/api/keys"))
         .header(ORIGIN, &app.base_url)
-        .json(&json!({}))
+        .json(&json!({"scopes":["read","publish","campaigns","accounts"]}))
         .send()
         .await?
         .json()
@@ -563,11 +571,13 @@ async fn another_users_ids_answer_404_and_change_nothing() -> Result<()> {
             .header(AUTHORIZATION, format!("Bearer {b_key}"))
             .send()
             .await?;
-        assert_eq!(
-            by_key.status(),
-            StatusCode::NOT_FOUND,
-            "api key {method} {path}"
-        );
+        // Disconnecting and revoking keys are the person's alone: no key gets that far.
+        let expected = if *method == reqwest::Method::DELETE {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(by_key.status(), expected, "api key {method} {path}");
     }
     // Alice still has everything, untouched.
     let (_, list) = app.get_json("/api/accounts").await?;

@@ -17,3 +17,5 @@ mod publish;
 mod required;
 mod resume;
 mod scheduler;
+mod scopes;
+mod sessions;

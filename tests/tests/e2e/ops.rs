@@ -43,7 +43,9 @@ async fn operators_replay_a_parked_publish_safely_and_discard_what_is_not_worth_
     let created: Value = ops
         .post(app.url("/api/keys"))
         .header(ORIGIN, &app.base_url)
-        .json(&json!({"name": "ops script"}))
+        .json(
+            &json!({"name": "ops script", "scopes": ["read", "publish", "campaigns", "accounts"]}),
+        )
         .send()
         .await?
         .json()

@@ -21,7 +21,7 @@ async fn create_key(app: &TestApp) -> Result<String> {
         .client
         .post(app.url("/api/keys"))
         .header(ORIGIN, &app.base_url)
-        .json(&json!({"name": "campaigns"}))
+        .json(&json!({"name": "campaigns", "scopes": ["read", "publish"]}))
         .send()
         .await?
         .json()

@@ -16,7 +16,7 @@ mod login;
 mod ops;
 mod settings;
 
-use crate::auth::CurrentUser;
+use crate::auth::{CurrentUser, SessionUser};
 use crate::error::ApiError;
 use crate::state::AppState;
 use askama::Template;
@@ -79,6 +79,25 @@ impl FromRequestParts<AppState> for SignedIn {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match CurrentUser::from_request_parts(parts, state).await {
             Ok(current) => Ok(SignedIn(current.user)),
+            Err(ApiError::Unauthenticated | ApiError::Unauthorized { .. }) => {
+                Err(Redirect::to("/login").into_response())
+            }
+            Err(e) => Err(PageError::from(e).into_response()),
+        }
+    }
+}
+
+/// Like [`SignedIn`], for the pages only the person may use (`/settings` manages keys, `/ops`
+/// operates the service): an API key gets 403 `session_required` even where its user may
+/// see the page in a browser.
+pub struct SignedInSession(pub User);
+
+impl FromRequestParts<AppState> for SignedInSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match SessionUser::from_request_parts(parts, state).await {
+            Ok(SessionUser(current)) => Ok(SignedInSession(current.user)),
             Err(ApiError::Unauthenticated | ApiError::Unauthorized { .. }) => {
                 Err(Redirect::to("/login").into_response())
             }

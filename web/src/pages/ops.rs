@@ -1,7 +1,7 @@
 //! `/ops`: the operators' dashboard (queue depths, the scheduler's health, dead tasks with
 //! replay and discard). Operators only (`OPS_GOOGLE_UIDS`); the script calls `/api/ops/*`.
 
-use super::{Nav, PageError, SignedIn, render};
+use super::{Nav, PageError, SignedInSession, render};
 use crate::auth::is_ops;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -43,10 +43,11 @@ struct OpsPage {
     dead: Vec<DeadRow>,
 }
 
-/// `GET /ops`.
+/// `GET /ops`. The browser session of an operator only: like `/api/ops/*` (`OpsUser`), a
+/// key leaked from a posting script must not reach operations, even an operator's key.
 pub async fn page(
     State(state): State<AppState>,
-    SignedIn(user): SignedIn,
+    SignedInSession(user): SignedInSession,
 ) -> Result<Response, PageError> {
     if !is_ops(&state, &user) {
         return Err(ApiError::Forbidden("this page is for MKT POST's operators".into()).into());

@@ -1,11 +1,14 @@
-//! `/settings`: API keys for agency automation (create shows the key once; list; revoke), and
-//! the signed-in identity. The script calls `POST /api/keys` and `DELETE /api/keys/{id}`.
+//! `/settings`: API keys for agency automation (create with chosen scopes, shown once; list;
+//! revoke), "sign out everywhere", and the signed-in identity. The script calls
+//! `POST /api/keys`, `DELETE /api/keys/{id}` and `DELETE /auth/sessions`. Browser session
+//! only: this is where keys are made.
 
-use super::{Nav, PageError, SignedIn, render};
+use super::{Nav, PageError, SignedInSession, render};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
+use jobs::model::ApiKeyScope;
 
 /// One API key as the page lists it: never the key itself (only its prefix is stored readable).
 pub struct KeyView {
@@ -15,6 +18,37 @@ pub struct KeyView {
     pub created: String,
     pub created_iso: String,
     pub last_used: Option<String>,
+    /// The key's scopes, comma-separated (`read, publish`).
+    pub scopes: String,
+}
+
+/// One checkbox of the new-key form.
+pub struct ScopeChoice {
+    pub name: &'static str,
+    pub label: &'static str,
+    /// Checked when the page opens: what most agency scripts need.
+    pub checked: bool,
+}
+
+/// The scopes a new key can get, with what each allows in the creator's words.
+fn scope_choices() -> Vec<ScopeChoice> {
+    ApiKeyScope::ALL
+        .into_iter()
+        .map(|scope| ScopeChoice {
+            name: scope.as_str(),
+            label: match scope {
+                ApiKeyScope::Read => "read: see your profile, posts and uploaded videos",
+                ApiKeyScope::Publish => {
+                    "publish: upload videos; create, reschedule, retry and cancel posts"
+                }
+                ApiKeyScope::Campaigns => "campaigns: queue many posts at once",
+                ApiKeyScope::Accounts => {
+                    "accounts: see your TikTok accounts, their posting options and videos"
+                }
+            },
+            checked: matches!(scope, ApiKeyScope::Read | ApiKeyScope::Publish),
+        })
+        .collect()
 }
 
 #[derive(Template)]
@@ -23,12 +57,13 @@ struct SettingsPage {
     nav: Nav,
     email: String,
     keys: Vec<KeyView>,
+    scopes: Vec<ScopeChoice>,
 }
 
 /// `GET /settings`.
 pub async fn page(
     State(state): State<AppState>,
-    SignedIn(user): SignedIn,
+    SignedInSession(user): SignedInSession,
 ) -> Result<Response, PageError> {
     let keys = state
         .store
@@ -46,11 +81,18 @@ pub async fn page(
             last_used: k
                 .last_used_at
                 .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+            scopes: k
+                .scopes
+                .iter()
+                .map(ApiKeyScope::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
         })
         .collect();
     render(&SettingsPage {
         nav: Nav::signed_in(&user, "/settings"),
         email: user.email.clone(),
         keys,
+        scopes: scope_choices(),
     })
 }

@@ -1,6 +1,6 @@
 //! Connected TikTok accounts: list, live posting options, disconnect.
 
-use crate::auth::CurrentUser;
+use crate::auth::{CurrentUser, SessionUser};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
@@ -101,9 +101,10 @@ pub async fn creator_info(
 }
 
 /// `DELETE /api/accounts/{id}`: hides the account at once and queues revoke + delete.
+/// Browser session only: losing an account is the person's decision, not a script's.
 pub async fn disconnect(
     State(state): State<AppState>,
-    user: CurrentUser,
+    SessionUser(user): SessionUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;

@@ -1,6 +1,8 @@
-//! API keys for agency automation: created (shown once), listed, revoked.
+//! API keys for agency automation: created (shown once) with the scopes the creator chose,
+//! listed, revoked. Creating and revoking need the browser session: a key cannot mint or
+//! remove keys.
 
-use crate::auth::CurrentUser;
+use crate::auth::{CurrentUser, SessionUser};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
@@ -9,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use jobs::audit;
 use jobs::identity::api_keys;
-use jobs::model::{ApiKey, ApiKeyId};
+use jobs::model::{ApiKey, ApiKeyId, ApiKeyScopes, ScopesError};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -17,14 +19,25 @@ use serde_json::json;
 pub struct NewKeyBody {
     #[serde(default)]
     name: String,
+    /// Required: a key does nothing it was not given (`read`, `publish`, `campaigns`,
+    /// `accounts`).
+    #[serde(default)]
+    scopes: Vec<String>,
 }
 
-/// `POST /api/keys {name}` → 201 with the key, the only time it is shown.
+/// `POST /api/keys {name, scopes}` → 201 with the key, the only time it is shown.
 pub async fn create(
     State(state): State<AppState>,
-    user: CurrentUser,
+    SessionUser(user): SessionUser,
     Json(body): Json<NewKeyBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let scopes = ApiKeyScopes::parse(&body.scopes).map_err(|e| ApiError::Invalid {
+        code: match e {
+            ScopesError::Empty => "scopes_required",
+            ScopesError::Unknown(_) => "unknown_scope",
+        },
+        message: e.to_string(),
+    })?;
     let name = body.name.trim();
     if name.chars().count() > 100 {
         return Err(ApiError::Invalid {
@@ -45,13 +58,14 @@ pub async fn create(
         hash: fresh.hash.clone(),
         created_at: chrono::Utc::now(),
         last_used_at: None,
+        scopes,
     };
     state.store.create_api_key(&key).await?;
     audit::record(
         &*state.store,
         user.user.id,
         audit::API_KEY_CREATED,
-        json!({ "api_key_id": key.id, "prefix": key.prefix }),
+        json!({ "api_key_id": key.id, "prefix": key.prefix, "scopes": key.scopes }),
     )
     .await;
     let mut body = key_json(&key);
@@ -73,7 +87,7 @@ pub async fn list(
 /// `DELETE /api/keys/{id}`.
 pub async fn delete(
     State(state): State<AppState>,
-    user: CurrentUser,
+    SessionUser(user): SessionUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = ApiKeyId::parse(&id).map_err(|_| ApiError::NotFound)?;
@@ -95,5 +109,6 @@ pub fn key_json(k: &ApiKey) -> serde_json::Value {
         "prefix": k.prefix,
         "created_at": k.created_at,
         "last_used_at": k.last_used_at,
+        "scopes": k.scopes,
     })
 }

@@ -1,7 +1,7 @@
 //! The creator's own data: `GET /api/export` (everything we hold about them, as one JSON
 //! document) and `DELETE /api/me` (erase it all; `jobs::erase_user` does the work).
 
-use crate::auth::{AuthVia, CurrentUser, cleared_session_cookie};
+use crate::auth::{SessionUser, cleared_session_cookie};
 use crate::error::ApiError;
 use crate::routes::accounts::account_json;
 use crate::routes::keys::key_json;
@@ -39,9 +39,10 @@ fn media_json(m: &Media) -> serde_json::Value {
 /// `GET /api/export`: everything MKT POST holds about the caller, as a JSON attachment.
 /// TikTok tokens are listed (that we hold them, their expiry) but not included: they are
 /// credentials, stored only encrypted.
+/// Browser session only: an export holds everything, more than any key's scope.
 pub async fn export(
     State(state): State<AppState>,
-    user: CurrentUser,
+    SessionUser(user): SessionUser,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = user.user;
     let store = &state.store;
@@ -81,6 +82,7 @@ pub async fn export(
             "picture": user.picture,
             "created_at": user.created_at,
             "updated_at": user.updated_at,
+            "sessions_revoked_at": user.sessions_revoked_at,
         },
         "tiktok_accounts": accounts.iter().map(|a| {
             let mut v = account_json(a);
@@ -127,15 +129,10 @@ pub async fn export(
 /// access and deletes the rows and videos within moments. 202 with what happens next.
 pub async fn erase(
     State(state): State<AppState>,
-    user: CurrentUser,
+    // Irreversible: not something a key leaked from a posting script may do.
+    SessionUser(user): SessionUser,
     jar: CookieJar,
 ) -> Result<impl IntoResponse, ApiError> {
-    if user.via != AuthVia::Cookie {
-        // Irreversible: not something a key leaked from a posting script may do.
-        return Err(ApiError::Forbidden(
-            "erasing your data needs a signed-in browser session, not an API key".into(),
-        ));
-    }
     let marked = jobs::erase_user::request(&state.jobs, user.user.id)
         .await
         .map_err(|e| match e {

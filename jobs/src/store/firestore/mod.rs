@@ -298,6 +298,7 @@ impl FirestoreStore {
             created_at: now,
             updated_at: now,
             erasing_since: None,
+            sessions_revoked_at: None,
         };
         (self.doc(USERS, user.id), user_fields(&user))
     }
@@ -355,6 +356,11 @@ fn user_fields(u: &User) -> Fields {
         // Written with the rest of the user, so every whole-document write (a sign-in's
         // upsert) carries the mark over; queried by `users_erasing_before`.
         ("erasing_since", value::opt_timestamp(u.erasing_since)),
+        // Carried over by every whole-document write like `erasing_since`.
+        (
+            "sessions_revoked_at",
+            value::opt_timestamp(u.sessions_revoked_at),
+        ),
     ])
 }
 
@@ -435,6 +441,7 @@ fn api_key_fields(k: &ApiKey) -> Fields {
         ("hash", value::string(&k.hash)),
         ("created_at", value::timestamp(k.created_at)),
         ("last_used_at", value::opt_timestamp(k.last_used_at)),
+        ("scopes", value::string(&k.scopes.to_stored())),
     ])
 }
 
@@ -1163,6 +1170,80 @@ impl Store for FirestoreStore {
                 }
                 _ => Ok(Plan::answer(())),
             }
+        })
+        .await
+    }
+
+    // ---- sessions: sign-out and "sign out everywhere" ----
+
+    async fn revoke_session(
+        &self,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // A TTL policy on `expires_at` may do the same in production; this keeps the list
+        // short without one, like the SQL backends.
+        let expired = self
+            .query(
+                &EXPIRED_REVOKED_SESSIONS,
+                &[value::timestamp(codec::now())],
+                Some(OAUTH_SWEEP),
+            )
+            .await?;
+        if !expired.is_empty() {
+            let writes: Vec<Write> = expired
+                .iter()
+                .map(|d| Write::delete(d.name.clone()))
+                .collect();
+            self.write(&writes).await?;
+        }
+        let name = self.doc(REVOKED_SESSIONS, hash(token_hash));
+        self.read_modify_write(std::slice::from_ref(&name), |docs| {
+            if let Some(d) = &docs[0]
+                && d.fields.ts("expires_at")? >= expires_at
+            {
+                return Ok(Plan::answer(()));
+            }
+            let entry = fields([("expires_at", value::timestamp(expires_at))]);
+            Ok(Plan::write(vec![Write::set(name.clone(), entry)], ()))
+        })
+        .await
+    }
+
+    async fn session_revoked(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        match self
+            .get(&self.doc(REVOKED_SESSIONS, hash(token_hash)))
+            .await?
+        {
+            Some(d) => Ok(d.fields.ts("expires_at")? > now),
+            None => Ok(false),
+        }
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        id: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        // Requires the user document as read, like `mark_user_erasing`: a racing sign-in
+        // (which rewrites the whole document) makes this read again and decide again.
+        self.read_modify_write(&[self.doc(USERS, id)], |docs| {
+            let Some(doc) = &docs[0] else {
+                return Err(StoreError::NotFound);
+            };
+            let mut user = codec::user(&doc.fields)?;
+            if user.sessions_revoked_at.is_some_and(|t| t >= at) {
+                return Ok(Plan::answer(user));
+            }
+            user.sessions_revoked_at = Some(at);
+            user.updated_at = codec::now();
+            let f = user_fields(&user);
+            let user = codec::user(&f)?;
+            Ok(Plan::write(vec![Write::set(doc.name.clone(), f)], user))
         })
         .await
     }

@@ -33,6 +33,9 @@ pub const GOOGLE_UIDS: &str = "google_uids";
 pub const ACCOUNT_OPEN_IDS: &str = "account_open_ids";
 /// Uniqueness of API key hashes: `sha256(hash)` → the key.
 pub const API_KEY_HASHES: &str = "api_key_hashes";
+/// Session cookies ended by signing out, by the SHA-256 of the cookie's hash, until the
+/// cookie's own expiry.
+pub const REVOKED_SESSIONS: &str = "revoked_sessions";
 /// Holds no documents; `ping` reads a missing one.
 pub const HEALTH: &str = "health";
 
@@ -368,6 +371,15 @@ pub const EXPIRED_OAUTH_STATES: QuerySpec = QuerySpec {
     select: Some(&[DOCUMENT_NAME]),
 };
 
+/// `revoke_session` sweeps entries whose cookie expired anyway.
+pub const EXPIRED_REVOKED_SESSIONS: QuerySpec = QuerySpec {
+    name: "revoke_session (sweep)",
+    collection: REVOKED_SESSIONS,
+    filters: &[Filter::AtMost("expires_at")],
+    order_by: &[],
+    select: Some(&[DOCUMENT_NAME]),
+};
+
 /// `erase_user`: the names of everything a user owns, one query per collection, deleted in
 /// batches. Every user-owned document (markers included) carries `user_id`.
 pub const OWNED_BY_USER: [QuerySpec; 10] = {
@@ -413,6 +425,7 @@ pub fn queries() -> Vec<QuerySpec> {
         API_KEY_BY_HASH,
         LIST_AUDIT,
         EXPIRED_OAUTH_STATES,
+        EXPIRED_REVOKED_SESSIONS,
     ];
     all.extend(OWNED_BY_USER);
     all
