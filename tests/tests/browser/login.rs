@@ -68,20 +68,29 @@ async fn cookie_names(b: &Browser) -> Result<Vec<String>> {
 }
 
 async fn flow(app: &TestApp, b: &Browser) -> Result<()> {
-    // The attacker signs in in their own browser and keeps what came back instead of using it.
-    let attacker = TestApp::new_client();
-    let theirs = app.start_sign_in(&attacker).await?;
     let token = app.id_token("mallory", IdTokenVariant::Valid)?;
-    let link = format!("/login#id_token={token}&state={}", theirs.state);
 
-    // --- Signed out: the link signs the visitor in as no one, and says why ---
-    let shown = open_attackers_link(b, &link, "was not started in this browser tab").await?;
+    // --- Signed out, the bare token link: signs the visitor in as no one, and says why ---
+    let shown = open_attackers_link(
+        b,
+        &format!("/login#id_token={token}"),
+        "was not started in this browser tab",
+    )
+    .await?;
     ensure!(
         shown.contains("you were not signed in") && shown.contains("Sign in with Google"),
         "{shown}"
     );
     let now = me(b).await?;
     ensure!(now["status"] == 401, "signed in as no one: {now}");
+
+    // The attacker signs in in their own browser and sends what came back instead of using it:
+    // a valid token with the state of their own started sign-in.
+    let attacker = TestApp::new_client();
+    let theirs = app.start_sign_in(&attacker).await?;
+    let link = format!("/login#id_token={token}&state={}", theirs.state);
+    open_attackers_link(b, &link, "was not started in this browser tab").await?;
+    ensure!(me(b).await?["status"] == 401, "still signed in as no one");
 
     // --- A script on our origin that skips the page's check: the server refuses too ---
     let posted = b
