@@ -1,7 +1,8 @@
 //! Every served page carries the Content-Security-Policy, and references nothing on another
 //! origin: no script, style, font or image from elsewhere, no inline script, style or event
-//! handler. Only `<a href>` may point elsewhere (navigation: the Google sign-in page, TikTok's
-//! policies and posts). Checked on the HTML as served, without a browser.
+//! handler. Only `<a href>` may point elsewhere (navigation: TikTok's policies and posts; the
+//! Google sign-in page is reached through the sign-in button's script). Checked on the HTML as
+//! served, without a browser.
 
 use anyhow::{Context, Result, bail};
 use e2e::{Backend, TestApp};

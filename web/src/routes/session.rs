@@ -82,6 +82,7 @@ pub async fn start(
     ))
 }
 
+/// `POST /auth/session`'s body, as the login page's script sends it.
 #[derive(Deserialize)]
 pub struct SignIn {
     id_token: String,
