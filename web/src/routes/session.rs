@@ -41,8 +41,8 @@ pub fn signin_state_cookie_name(config: &Config) -> &'static str {
     }
 }
 
-/// The pending-sign-in cookie: HttpOnly, SameSite=Lax (it must come along on the same-site
-/// `POST /auth/session`, never on a cross-site request), Path=/, Secure in production.
+/// The pending-sign-in cookie: HttpOnly, SameSite=Lax (the login page's same-site `POST
+/// /auth/session` carries it, another site's POST does not), Path=/, Secure in production.
 fn signin_state_cookie(config: &Config, value: String) -> Cookie<'static> {
     Cookie::build((signin_state_cookie_name(config), value))
         .http_only(true)
