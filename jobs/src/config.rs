@@ -184,9 +184,9 @@ pub struct Config {
     /// `GOOGLE_CERTS_REFETCH_SECS`, default 60: an unknown `kid` re-fetches the certificates at
     /// most this often (a flood of forged kids must not become a flood of requests to Google).
     pub google_certs_refetch: Duration,
-    /// `GOOGLE_SIGNIN_URL`: the page "Sign in with Google" opens (with `?return_to=`); it sends
-    /// the browser back to `/login#id_token=…`. The sandbox's page in development; in production
-    /// the hosted page in `deploy/firebase-signin` (required, https).
+    /// `GOOGLE_SIGNIN_URL`: the page "Sign in with Google" opens (with `?return_to=&state=`); it
+    /// sends the browser back to `/login#id_token=…&state=…`. The sandbox's page in development;
+    /// in production the hosted page in `deploy/firebase-signin` (required, https).
     pub google_signin_url: Option<Url>,
     /// `SANDBOX_BIND`, default `127.0.0.1:8090`: where `dev` and `mktpost sandbox` serve the sandbox.
     pub sandbox_bind: SocketAddr,

@@ -1,5 +1,5 @@
 //! The Google / Firebase side: signing keys published in Google's two formats, a sign-in page
-//! that hands the app an ID token in the URL fragment, and minting of Firebase-style ID tokens
+//! that hands the app an ID token (and the app's `state`) in the URL fragment, and minting of Firebase-style ID tokens
 //! (valid ones and each way a token can be wrong) for tests.
 
 use std::collections::{BTreeMap, HashMap};
@@ -382,7 +382,9 @@ fn parse_return_to(raw: Option<&String>) -> Result<url::Url, (StatusCode, &'stat
     Ok(url)
 }
 
-/// `GET /_google/signin?return_to=…` — pick a seeded user or type an email.
+/// `GET /_google/signin?return_to=…&state=…` — pick a seeded user or type an email. `state` is
+/// the app's nonce binding the sign-in to the browser that started it; it is carried through
+/// the form and handed back untouched.
 async fn signin_page(
     State(s): State<SandboxState>,
     Query(q): Query<HashMap<String, String>>,
@@ -391,6 +393,15 @@ async fn signin_page(
         Ok(u) => u,
         Err(r) => return r.into_response(),
     };
+    let state_field = q
+        .get("state")
+        .map(|st| {
+            format!(
+                "<input type=\"hidden\" name=\"state\" value=\"{}\">\n",
+                html_escape(st)
+            )
+        })
+        .unwrap_or_default();
     let users = s.lock().google_users.clone();
     let mut radios = String::new();
     for (i, u) in users.iter().enumerate() {
@@ -411,7 +422,7 @@ async fn signin_page(
 <p>This is the MKT POST sandbox standing in for Google. Pick a test user or type any email.</p>
 <form method=\"post\" action=\"{SIGNIN_PATH}\">
 <input type=\"hidden\" name=\"return_to\" value=\"{return_to}\">
-<fieldset><legend>Test users</legend>
+{state_field}<fieldset><legend>Test users</legend>
 {radios}</fieldset>
 <fieldset><legend>Or another account</legend>
 <label>Email <input type=\"email\" name=\"email\"></label><br>
@@ -424,8 +435,8 @@ async fn signin_page(
     Html(body).into_response()
 }
 
-/// `POST /_google/signin` — fields `return_to`, and `email` (+ `name`) or `uid`.
-/// Answers 303 to `return_to#id_token=<jwt>`.
+/// `POST /_google/signin` — fields `return_to`, optional `state`, and `email` (+ `name`) or
+/// `uid`. Answers 303 to `return_to#id_token=<jwt>&state=<state>` (no `&state` when none came).
 async fn signin_submit(State(s): State<SandboxState>, body: Bytes) -> Response {
     let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let mut return_to = match parse_return_to(form.get("return_to")) {
@@ -457,7 +468,12 @@ async fn signin_submit(State(s): State<SandboxState>, body: Bytes) -> Response {
     }
     match s.mint_id_token(&user, IdTokenVariant::Valid) {
         Ok(minted) => {
-            return_to.set_fragment(Some(&format!("id_token={}", minted.id_token)));
+            let mut fragment = url::form_urlencoded::Serializer::new(String::new());
+            fragment.append_pair("id_token", &minted.id_token);
+            if let Some(state) = form.get("state") {
+                fragment.append_pair("state", state);
+            }
+            return_to.set_fragment(Some(&fragment.finish()));
             (
                 StatusCode::SEE_OTHER,
                 [(header::LOCATION, return_to.to_string())],

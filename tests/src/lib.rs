@@ -219,7 +219,7 @@ impl TestApp {
         Ok(minted.id_token)
     }
 
-    /// Signs in as `uid` with this app's client (a same-origin POST, as the login page does).
+    /// Signs in as `uid` with this app's client, as the login page does: start, then the token.
     pub async fn sign_in(&self, uid: &str) -> Result<serde_json::Value> {
         self.sign_in_with(&self.client, uid).await
     }
@@ -231,18 +231,64 @@ impl TestApp {
         uid: &str,
     ) -> Result<serde_json::Value> {
         let token = self.id_token(uid, IdTokenVariant::Valid)?;
-        let resp = client
-            .post(self.url("/auth/session"))
-            .header(ORIGIN, &self.base_url)
-            .json(&serde_json::json!({ "id_token": token }))
-            .send()
-            .await?;
+        let resp = self.exchange_id_token(client, &token).await?;
         let status = resp.status();
         let body: serde_json::Value = resp.json().await?;
         if !status.is_success() {
             bail!("sign-in failed: {status} {body}");
         }
         Ok(body)
+    }
+
+    /// Starts a sign-in in `client` (`POST /auth/google/start`, same-origin, as the login
+    /// page's button does): `client` now holds the pending-sign-in cookie.
+    pub async fn start_sign_in(&self, client: &reqwest::Client) -> Result<SignInStart> {
+        let resp = client
+            .post(self.url("/auth/google/start"))
+            .header(ORIGIN, &self.base_url)
+            .send()
+            .await?;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await?;
+        if !status.is_success() {
+            bail!("starting a sign-in failed: {status} {body}");
+        }
+        Ok(SignInStart {
+            signin_url: body["signin_url"].as_str().context("signin_url")?.parse()?,
+            state: body["state"].as_str().context("state")?.to_owned(),
+        })
+    }
+
+    /// `POST /auth/session {id_token, state}` from `client`, same-origin, as the login page
+    /// sends it (`state: None` leaves the field out).
+    pub async fn post_id_token(
+        &self,
+        client: &reqwest::Client,
+        id_token: &str,
+        state: Option<&str>,
+    ) -> Result<reqwest::Response> {
+        let mut body = serde_json::json!({ "id_token": id_token });
+        if let Some(state) = state {
+            body["state"] = state.into();
+        }
+        Ok(client
+            .post(self.url("/auth/session"))
+            .header(ORIGIN, &self.base_url)
+            .json(&body)
+            .send()
+            .await?)
+    }
+
+    /// A whole sign-in in `client` with this ID token (start, then the token with its state),
+    /// answering the app's raw response.
+    pub async fn exchange_id_token(
+        &self,
+        client: &reqwest::Client,
+        id_token: &str,
+    ) -> Result<reqwest::Response> {
+        let start = self.start_sign_in(client).await?;
+        self.post_id_token(client, id_token, Some(&start.state))
+            .await
     }
 
     /// A new browser-like client (its own cookie jar).
@@ -451,6 +497,25 @@ impl Drop for WorkerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A sign-in started with `POST /auth/google/start`.
+#[derive(Debug, Clone)]
+pub struct SignInStart {
+    /// The Google sign-in page, with `return_to` and `state` in its query.
+    pub signin_url: reqwest::Url,
+    /// What must come back with the ID token.
+    pub state: String,
+}
+
+/// The `Set-Cookie` line of the response that sets or deletes the cookie `name`.
+pub fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.split('=').next() == Some(name))
+        .map(str::to_owned)
 }
 
 /// The `Location` header of a redirect.

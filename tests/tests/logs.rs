@@ -1,6 +1,6 @@
 //! The privacy promise for logs: a whole run that handles every kind of secret (ID token,
-//! session cookie, OAuth code, access and refresh tokens, upload URLs, captions, API keys,
-//! emails) leaves none of them in the log output. Its own test binary, because it installs
+//! sign-in state, session cookie, OAuth code, access and refresh tokens, upload URLs, captions,
+//! API keys, emails) leaves none of them in the log output. Its own test binary, because it installs
 //! the process-wide log subscriber.
 
 use anyhow::Result;
@@ -41,15 +41,13 @@ async fn a_full_run_logs_no_token_cookie_code_caption_or_email() -> Result<()> {
     // Sign in: the ID token and the session cookie.
     let id_token = app.id_token("logwatch", IdTokenVariant::Valid)?;
     secrets.push(id_token.clone());
+    let start = app.start_sign_in(&app.client).await?;
+    secrets.push(start.state.clone());
     let resp = app
-        .client
-        .post(app.url("/auth/session"))
-        .header(ORIGIN, &app.base_url)
-        .json(&json!({ "id_token": id_token }))
-        .send()
+        .post_id_token(&app.client, &id_token, Some(&start.state))
         .await?;
-    let cookie = resp.headers()["set-cookie"]
-        .to_str()?
+    let cookie = e2e::set_cookie(&resp, "session")
+        .unwrap()
         .split(';')
         .next()
         .unwrap()

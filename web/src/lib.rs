@@ -33,6 +33,7 @@ pub fn build_app(state: AppState) -> Router {
             post(session::create).delete(session::delete),
         )
         .route("/auth/sessions", delete(session::revoke_all))
+        .route("/auth/google/start", post(session::start))
         .route("/auth/tiktok/connect", get(tiktok::connect))
         .route("/auth/tiktok/callback", get(tiktok::callback))
         .route_layer(from_fn_with_state(state.clone(), auth::limit_auth));

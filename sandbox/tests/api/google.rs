@@ -288,3 +288,50 @@ async fn sign_in_page_redirects_303_with_the_id_token_in_the_fragment() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[tokio::test]
+async fn sign_in_page_hands_the_apps_state_back_with_the_token() {
+    let t = start().await;
+    let return_to = "http://127.0.0.1:8080/login";
+    // A state with characters that need escaping in HTML and in the fragment.
+    let state = "n0nce-\"<&>+/=";
+    let mut page = signin_url(&t, return_to);
+    page.query_pairs_mut().append_pair("state", state);
+    let html = t.http.get(page).send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains(
+            "<input type=\"hidden\" name=\"state\" value=\"n0nce-&quot;&lt;&amp;&gt;+/=\">"
+        ),
+        "{html}"
+    );
+
+    let resp = t
+        .http
+        .post(t.url("/_google/signin"))
+        .form(&[
+            ("return_to", return_to),
+            ("uid", "sandboxGoogleUserBen00000002"),
+            ("state", state),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let fragment = url::Url::parse(&location)
+        .unwrap()
+        .fragment()
+        .unwrap()
+        .to_owned();
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(fragment.as_bytes())
+        .into_owned()
+        .collect();
+    assert_eq!(fields.len(), 2, "{fields:?}");
+    assert_eq!(fields[0].0, "id_token");
+    let (set, _) = jwks(&t).await;
+    assert_eq!(
+        verify(&set, &fields[0].1).unwrap()["email"],
+        "ben.demo@example.com"
+    );
+    assert_eq!(fields[1], ("state".to_owned(), state.to_owned()));
+}

@@ -10,6 +10,7 @@
 mod campaigns;
 mod creator;
 mod driver;
+mod login;
 mod pages;
 mod parked;
 mod privacy;

@@ -1,12 +1,12 @@
 //! Sign-in, session cookie, connecting / refreshing / disconnecting TikTok accounts, API keys,
 //! and authorization between users.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use base64::Engine;
-use e2e::{Backend, TestApp, location};
+use e2e::{Backend, TestApp, location, set_cookie};
 use jobs::model::{AccountId, UserId};
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, ORIGIN, SET_COOKIE};
+use reqwest::header::{AUTHORIZATION, HeaderMap, ORIGIN, SET_COOKIE};
 use sandbox::IdTokenVariant;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -249,26 +249,15 @@ async fn every_id_token_rejection_has_its_own_code() -> Result<()> {
     ];
     for (variant, code) in cases {
         let token = app.id_token("x", variant)?;
-        let resp = app
-            .client
-            .post(app.url("/auth/session"))
-            .header(ORIGIN, &app.base_url)
-            .json(&json!({ "id_token": token }))
-            .send()
-            .await?;
+        let resp = app.exchange_id_token(&app.client, &token).await?;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{variant:?}");
+        assert_sets_no_cookie(resp.headers());
         let body: Value = resp.json().await?;
         assert_eq!(body["error"]["code"], code, "{variant:?}: {body}");
-        assert!(resp_has_no_cookie(&body));
     }
     for garbage in ["", "not-a-jwt", "a.b.c"] {
-        let resp = app
-            .client
-            .post(app.url("/auth/session"))
-            .header(ORIGIN, &app.base_url)
-            .json(&json!({ "id_token": garbage }))
-            .send()
-            .await?;
+        let resp = app.exchange_id_token(&app.client, garbage).await?;
+        assert_sets_no_cookie(resp.headers());
         let body: Value = resp.json().await?;
         assert_eq!(body["error"]["code"], "id_token_malformed", "{garbage:?}");
     }
@@ -281,8 +270,43 @@ async fn every_id_token_rejection_has_its_own_code() -> Result<()> {
     Ok(())
 }
 
-fn resp_has_no_cookie(_: &Value) -> bool {
-    true
+/// Fails when the response sets a cookie (a session, or anything else with a value). Deleting
+/// one is fine: a refused sign-in still uses up its pending-sign-in cookie.
+fn assert_sets_no_cookie(headers: &HeaderMap) {
+    for line in headers.get_all(SET_COOKIE) {
+        let line = line.to_str().unwrap_or_default();
+        let mut parts = line.split(';').map(str::trim);
+        let value = parts
+            .next()
+            .and_then(|nv| nv.split_once('='))
+            .map(|(_, v)| v)
+            .unwrap_or_default();
+        let expires_now = parts.any(|a| a.eq_ignore_ascii_case("max-age=0"));
+        assert!(
+            value.is_empty() && expires_now,
+            "the response sets a cookie: {line}"
+        );
+    }
+}
+
+#[test]
+fn the_no_cookie_check_fails_on_a_set_cookie_and_passes_on_a_deletion() {
+    let mut headers = HeaderMap::new();
+    headers.append(
+        SET_COOKIE,
+        "signin_state=; HttpOnly; Path=/; Max-Age=0"
+            .parse()
+            .unwrap(),
+    );
+    assert_sets_no_cookie(&headers);
+    headers.append(
+        SET_COOKIE,
+        "session=eyJ.x.y; HttpOnly; Path=/; Max-Age=604800"
+            .parse()
+            .unwrap(),
+    );
+    let caught = std::panic::catch_unwind(|| assert_sets_no_cookie(&headers));
+    assert!(caught.is_err(), "a session cookie is caught");
 }
 
 #[tokio::test]
@@ -310,15 +334,8 @@ async fn an_unknown_kid_refetches_the_certificates_at_most_once_per_interval() -
 async fn the_session_cookie_has_the_promised_flags_and_exactly_six_claims() -> Result<()> {
     let app = TestApp::start(Backend::Sqlite).await?;
     let token = app.id_token("flags", IdTokenVariant::Valid)?;
-    let resp = app
-        .client
-        .post(app.url("/auth/session"))
-        .header(ORIGIN, &app.base_url)
-        .json(&json!({ "id_token": token }))
-        .send()
-        .await?;
-    let cookie = resp.headers().get(SET_COOKIE).unwrap().to_str()?.to_owned();
-    assert!(cookie.starts_with("session="));
+    let resp = app.exchange_id_token(&app.client, &token).await?;
+    let cookie = set_cookie(&resp, "session").context("a session cookie")?;
     for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(flag), "{flag} missing in {cookie}");
     }
@@ -363,16 +380,187 @@ async fn the_session_cookie_has_the_promised_flags_and_exactly_six_claims() -> R
 async fn the_cookie_is_secure_in_production() -> Result<()> {
     let app =
         TestApp::start_with(Backend::Sqlite, |c| c.mode = jobs::config::Mode::Production).await?;
-    let token = app.id_token("prod", IdTokenVariant::Valid)?;
-    let resp = app
+    let start = app
         .client
-        .post(app.url("/auth/session"))
+        .post(app.url("/auth/google/start"))
         .header(ORIGIN, &app.base_url)
-        .json(&json!({ "id_token": token }))
         .send()
         .await?;
-    let cookie = resp.headers().get(SET_COOKIE).unwrap().to_str()?;
+    // `__Host-`: only this host over HTTPS may set it, so no sibling domain can plant a state.
+    let pending = set_cookie(&start, "__Host-signin_state").context("the pending sign-in")?;
+    for flag in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(pending.contains(flag), "{flag} missing in {pending}");
+    }
+    assert!(!pending.contains("Domain"), "{pending}");
+    let state: Value = start.json().await?;
+    let token = app.id_token("prod", IdTokenVariant::Valid)?;
+    let resp = app
+        .post_id_token(&app.client, &token, state["state"].as_str())
+        .await?;
+    let cookie = set_cookie(&resp, "session").context("a session cookie")?;
     assert!(cookie.contains("Secure"), "{cookie}");
+    let used = set_cookie(&resp, "__Host-signin_state").context("the used state deleted")?;
+    assert!(
+        used.contains("Max-Age=0") && used.contains("Secure"),
+        "{used}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_sign_in_starts_with_a_random_state_in_a_short_lived_cookie() -> Result<()> {
+    let app = TestApp::start(Backend::Sqlite).await?;
+    let resp = app
+        .client
+        .post(app.url("/auth/google/start"))
+        .header(ORIGIN, &app.base_url)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let cookie = set_cookie(&resp, "signin_state").context("the pending sign-in cookie")?;
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=600"] {
+        assert!(cookie.contains(flag), "{flag} missing in {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http in development");
+    let body: Value = resp.json().await?;
+    let state = body["state"].as_str().context("state")?;
+    assert!(
+        cookie.starts_with(&format!("signin_state={state};")),
+        "{cookie}"
+    );
+    assert_eq!(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(state)?
+            .len(),
+        32
+    );
+    // The sign-in page is told where to come back to, and the state to bring back.
+    let url = reqwest::Url::parse(body["signin_url"].as_str().context("signin_url")?)?;
+    assert!(url.as_str().starts_with(app.sandbox.base_url()), "{url}");
+    let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    assert_eq!(
+        query,
+        [
+            ("return_to".to_owned(), app.url("/login")),
+            ("state".to_owned(), state.to_owned())
+        ]
+    );
+    // Every start draws a new state.
+    let again = app.start_sign_in(&TestApp::new_client()).await?;
+    assert_ne!(again.state, state);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_token_without_the_state_of_a_sign_in_this_browser_started_is_refused() -> Result<()> {
+    let app = TestApp::start(Backend::Sqlite).await?;
+    let attacker = TestApp::new_client();
+    let victim = TestApp::new_client();
+    // The attacker's own sign-in: a valid token, and a state that is valid in their browser.
+    let attackers = app.start_sign_in(&attacker).await?;
+    let token = app.id_token("attacker", IdTokenVariant::Valid)?;
+    let refused = |resp: reqwest::Response, code: &'static str| async move {
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{code}");
+        assert_sets_no_cookie(resp.headers());
+        let body: Value = resp.json().await?;
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Sign in with Google")),
+            "{body}"
+        );
+        anyhow::Ok(())
+    };
+
+    // No sign-in started in the victim's browser: with or without a state, refused.
+    refused(
+        app.post_id_token(&victim, &token, None).await?,
+        "signin_not_started",
+    )
+    .await?;
+    refused(
+        app.post_id_token(&victim, &token, Some(&attackers.state))
+            .await?,
+        "signin_not_started",
+    )
+    .await?;
+    // The victim started one: a token without its state, or with another browser's, is refused.
+    app.start_sign_in(&victim).await?;
+    refused(
+        app.post_id_token(&victim, &token, None).await?,
+        "signin_state_mismatch",
+    )
+    .await?;
+    app.start_sign_in(&victim).await?;
+    refused(
+        app.post_id_token(&victim, &token, Some(&attackers.state))
+            .await?,
+        "signin_state_mismatch",
+    )
+    .await?;
+    let status = victim.get(app.url("/api/me")).send().await?.status();
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the victim is signed in as no one"
+    );
+    assert!(
+        app.store.user_by_google_uid("attacker").await?.is_none(),
+        "the state is checked before the token is even used"
+    );
+
+    // The attacker's own browser, with its own state, signs in (the token itself was fine).
+    let resp = app
+        .post_id_token(&attacker, &token, Some(&attackers.state))
+        .await?;
+    assert_eq!(resp.status(), StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_state_of_a_sign_in_is_used_once() -> Result<()> {
+    let app = TestApp::start(Backend::Sqlite).await?;
+    let token = app.id_token("once", IdTokenVariant::Valid)?;
+
+    // Accepted with the right state; the pending-sign-in cookie is deleted.
+    let start = app.start_sign_in(&app.client).await?;
+    let resp = app
+        .post_id_token(&app.client, &token, Some(&start.state))
+        .await?;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let used = set_cookie(&resp, "signin_state").context("the used state deleted")?;
+    assert!(
+        used.starts_with("signin_state=;") && used.contains("Max-Age=0"),
+        "{used}"
+    );
+    assert!(
+        used.contains("Path=/"),
+        "deletes the cookie that was set: {used}"
+    );
+    assert_eq!(
+        app.get_json("/api/me").await?.1["email"],
+        "once@example.com"
+    );
+
+    // The same token and state again: refused.
+    let again = app
+        .post_id_token(&app.client, &token, Some(&start.state))
+        .await?;
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = again.json().await?;
+    assert_eq!(body["error"]["code"], "signin_not_started");
+
+    // A refused attempt uses the state up as well: one try per start.
+    let other = TestApp::new_client();
+    let start = app.start_sign_in(&other).await?;
+    let first = app.post_id_token(&other, &token, Some("wrong")).await?;
+    assert_eq!(first.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let second = app
+        .post_id_token(&other, &token, Some(&start.state))
+        .await?;
+    let body: Value = second.json().await?;
+    assert_eq!(body["error"]["code"], "signin_not_started", "{body}");
     Ok(())
 }
 
@@ -426,12 +614,14 @@ async fn cross_site_writes_with_the_cookie_are_refused() -> Result<()> {
         .send()
         .await?;
     assert_eq!(ok.status(), StatusCode::CREATED);
-    // Login CSRF: a cross-site sign-in is refused as well.
+    // Login CSRF: a cross-site sign-in is refused as well, even with a started sign-in's state.
     let token = app.id_token("csrf2", IdTokenVariant::Valid)?;
-    let resp = TestApp::new_client()
+    let browser = TestApp::new_client();
+    let start = app.start_sign_in(&browser).await?;
+    let resp = browser
         .post(app.url("/auth/session"))
         .header(ORIGIN, "https://evil.example")
-        .json(&json!({ "id_token": token }))
+        .json(&json!({ "id_token": token, "state": start.state }))
         .send()
         .await?;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);

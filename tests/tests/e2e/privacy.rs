@@ -259,11 +259,8 @@ async fn an_erasure_request_holds_until_the_job_runs() -> Result<()> {
 
     // Signing in again while the erasure is pending: refused, clearly.
     let token = app.id_token("leaver", sandbox::IdTokenVariant::Valid)?;
-    let resp = TestApp::new_client()
-        .post(app.url("/auth/session"))
-        .header(ORIGIN, &app.base_url)
-        .json(&json!({"id_token": token}))
-        .send()
+    let resp = app
+        .exchange_id_token(&TestApp::new_client(), &token)
         .await?;
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     let body: Value = resp.json().await?;

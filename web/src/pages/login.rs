@@ -8,7 +8,6 @@ use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use jobs::config::Config;
 
 /// `GET /`: signed-out visitors to the sign-in page; creators without an account to Accounts;
 /// everyone else to Compose.
@@ -33,19 +32,10 @@ pub async fn home(
 struct LoginPage {
     erased: bool,
     nav: Nav,
-    /// Where "Sign in with Google" goes; `None` when sign-in is not configured.
-    signin_url: Option<String>,
+    /// Whether "Sign in with Google" can work (`GOOGLE_SIGNIN_URL` is set). The button's script
+    /// asks `POST /auth/google/start` where to go (`crate::routes::session`).
+    signin_configured: bool,
     signed_in_as: Option<String>,
-}
-
-/// The Google sign-in page's address with `return_to` pointing back at our `/login`, whose script
-/// takes the ID token from the URL fragment.
-fn signin_url(config: &Config) -> Option<String> {
-    let mut url = config.google_signin_url.clone()?;
-    let back = config.public_url.join("/login").ok()?;
-    url.query_pairs_mut()
-        .append_pair("return_to", back.as_str());
-    Some(url.into())
 }
 
 /// `/login?erased=1`: shown after a creator erased their data.
@@ -54,8 +44,8 @@ pub struct LoginQuery {
     erased: Option<String>,
 }
 
-/// `GET /login`. Public. The script (`/static/login.js`) finishes a sign-in when the URL carries
-/// `#id_token=`.
+/// `GET /login`. Public. The script (`/static/login.js`) starts a sign-in from the button and
+/// finishes one when the URL carries `#id_token=…&state=…` and this tab is waiting for that state.
 pub async fn login(
     State(state): State<AppState>,
     Query(query): Query<LoginQuery>,
@@ -68,7 +58,7 @@ pub async fn login(
             user: None,
             active: "/login",
         },
-        signin_url: signin_url(&state.config),
+        signin_configured: state.config.google_signin_url.is_some(),
         signed_in_as,
     })
 }
