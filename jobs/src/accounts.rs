@@ -112,10 +112,10 @@ fn open_access(ctx: &JobContext, a: &TikTokAccount) -> Result<AccessToken, Accou
         .tokens
         .as_ref()
         .ok_or_else(|| AccountError::NeedsReconnect(RECONNECT_REASON.into()))?;
-    Ok(AccessToken::new(
-        ctx.vault
-            .open_token(&t.access_token, record(a.id).as_bytes())?,
-    ))
+    let plain = ctx
+        .vault
+        .open_token(&t.access_token, record(a.id).as_bytes())?;
+    Ok(AccessToken::new(plain.expose()))
 }
 
 fn open_refresh(ctx: &JobContext, a: &TikTokAccount) -> Result<RefreshToken, AccountError> {
@@ -123,10 +123,10 @@ fn open_refresh(ctx: &JobContext, a: &TikTokAccount) -> Result<RefreshToken, Acc
         .tokens
         .as_ref()
         .ok_or_else(|| AccountError::NeedsReconnect(RECONNECT_REASON.into()))?;
-    Ok(RefreshToken::new(
-        ctx.vault
-            .open_token(&t.refresh_token, record(a.id).as_bytes())?,
-    ))
+    let plain = ctx
+        .vault
+        .open_token(&t.refresh_token, record(a.id).as_bytes())?;
+    Ok(RefreshToken::new(plain.expose()))
 }
 
 /// Completes a TikTok connection for `user`: exchanges the code, reads the profile, and upserts

@@ -75,6 +75,7 @@ async fn rotation_reseals_every_token_with_the_current_key_in_batches_and_is_ide
         assert!(
             new.open_token(&t.access_token, record.as_bytes())
                 .unwrap()
+                .expose()
                 .starts_with("act.")
         );
     }

@@ -42,6 +42,7 @@ use std::fmt;
 use std::pin::pin;
 use std::sync::Arc;
 use url::Url;
+use zeroize::Zeroizing;
 
 /// Plaintext bytes per sealed segment: large enough that the 16-byte tag is noise (0.0015 %),
 /// small enough that a ranged read decrypts at most one extra MiB at each end.
@@ -260,10 +261,11 @@ impl Staging {
         let key = self
             .vault
             .open(&media.wrapped_key, media_record(media.id).as_bytes())?;
-        let key: [u8; 32] = key
+        let key: &[u8; 32] = key
+            .expose()
             .try_into()
             .map_err(|_| StagingError::Internal("media data key has the wrong length".into()))?;
-        SegmentCipher::new(&key, media.id)
+        SegmentCipher::new(key, media.id)
     }
 
     /// Streams `body` into staging for `user` and records the media row; returns the row.
@@ -290,10 +292,12 @@ impl Staging {
         let id = MediaId::new();
         let object_key = object_key(user, id);
         let location = self.location(&object_key)?;
-        let mut data_key = [0u8; 32];
-        rand::rng().fill_bytes(&mut data_key);
+        // Wiped as soon as it is wrapped and loaded into the cipher.
+        let mut data_key = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(data_key.as_mut());
         let cipher = Arc::new(SegmentCipher::new(&data_key, id)?);
-        let wrapped_key = self.vault.seal(&data_key, media_record(id).as_bytes());
+        let wrapped_key = self.vault.seal(data_key.as_ref(), media_record(id).as_bytes());
+        drop(data_key);
 
         let mut pending = Pending::new(self.objects.clone(), location.clone(), self.tuning);
         let (size, container) = match self
