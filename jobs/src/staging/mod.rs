@@ -105,6 +105,19 @@ fn storage(e: object_store::Error) -> StagingError {
     }
 }
 
+/// What [`Staging::rewrap_key`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrap {
+    /// Re-wrapped with the current key.
+    Rewrapped,
+    /// Already wrapped with the current key.
+    Current,
+    /// The row changed since it was read (re-read and try again).
+    Changed,
+    /// The video was deleted meanwhile (published, cancelled or expired).
+    Gone,
+}
+
 /// How many bytes an upload may have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UploadLimits {
@@ -266,6 +279,36 @@ impl Staging {
             .try_into()
             .map_err(|_| StagingError::Internal("media data key has the wrong length".into()))?;
         SegmentCipher::new(key, media.id)
+    }
+
+    /// Fails with [`StagingError::Key`] when the video's data key does not open (wrapped by a
+    /// key no longer in `TOKEN_KEYS`, or altered). Such a video can never be read again, so the
+    /// publish job checks this once, before TikTok hears of the post, instead of retrying.
+    pub fn check_key(&self, media: &Media) -> Result<(), StagingError> {
+        self.cipher_for(media).map(drop)
+    }
+
+    /// Re-wraps the video's data key with the vault's current key (`rotate-keys`), by
+    /// compare-and-set on the wrapped key so a concurrent re-wrap or deletion is never
+    /// overwritten. The data key itself and the stored object do not change; the plaintext data
+    /// key exists only inside this call and is wiped when it returns.
+    pub async fn rewrap_key(&self, media: &Media) -> Result<Rewrap, StagingError> {
+        if !self.vault.needs_rotation(&media.wrapped_key) {
+            return Ok(Rewrap::Current);
+        }
+        let rewrapped = self
+            .vault
+            .reseal(&media.wrapped_key, media_record(media.id).as_bytes())?;
+        match self
+            .store
+            .rewrap_media_key(media.user_id, media.id, &media.wrapped_key, &rewrapped)
+            .await
+        {
+            Ok(_) => Ok(Rewrap::Rewrapped),
+            Err(StoreError::StaleState) => Ok(Rewrap::Changed),
+            Err(StoreError::NotFound) => Ok(Rewrap::Gone),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Streams `body` into staging for `user` and records the media row; returns the row.
