@@ -352,7 +352,10 @@ mod tests {
         let resealed = v2.reseal(&sealed, b"a").unwrap();
         assert_eq!(key_id_of(&resealed), Some("v2"));
         let retired = Vault::new(v2.ring().without("v1"));
-        assert_eq!(retired.open_token(&resealed, b"a").unwrap().expose(), "rft.x");
+        assert_eq!(
+            retired.open_token(&resealed, b"a").unwrap().expose(),
+            "rft.x"
+        );
         assert!(matches!(
             retired.open_token(&sealed, b"a"),
             Err(VaultError::UnknownKey(_))
@@ -374,7 +377,10 @@ mod tests {
             .unwrap();
         let key = v.open(&v.seal(&[7u8; 32], b"m"), b"m").unwrap();
         let dbg = format!("{token:?} {key:?} {v:?}");
-        assert!(!dbg.contains("very-secret") && !dbg.contains("7, 7"), "{dbg}");
+        assert!(
+            !dbg.contains("very-secret") && !dbg.contains("7, 7"),
+            "{dbg}"
+        );
         assert!(dbg.contains("[redacted]") && dbg.contains("[redacted 32 bytes]"));
         let mut t = token.clone();
         t.zeroize();

@@ -71,7 +71,9 @@ async fn rotation_reseals_every_token_and_rewraps_every_staged_video_in_batches_
             .await;
         ids.push(a.id);
     }
-    let videos: Vec<Vec<u8>> = (0..3).map(|i| fake_mp4(20_000 + i * 3_001, i as u8)).collect();
+    let videos: Vec<Vec<u8>> = (0..3)
+        .map(|i| fake_mp4(20_000 + i * 3_001, i as u8))
+        .collect();
     let mut staged = Vec::new();
     for v in &videos {
         staged.push(stage(&h.ctx, &h, v).await);
@@ -353,7 +355,10 @@ async fn rotation_waits_for_a_refresh_in_progress_and_never_overwrites_its_grant
     assert_eq!((report.busy, report.resealed), (1, 0), "{report}");
     assert!(report.needs_rerun());
     let unchanged = h.ctx.store.account(h.user, a.id).await.unwrap();
-    assert_eq!(unchanged.version, a.version, "nothing written under the lock");
+    assert_eq!(
+        unchanged.version, a.version,
+        "nothing written under the lock"
+    );
 
     // A lock released in time: rotation waits for it, then sees the refresh's grant.
     let waiting = {

@@ -54,7 +54,11 @@ async fn a_refresh_whose_store_write_loses_to_a_profile_update_keeps_the_rotated
     assert_eq!(stored_access, token.expose(), "the new grant is stored");
     assert_ne!(stored_refresh, refresh, "TikTok rotated the refresh token");
     assert!(
-        h.ctx.tiktok.refresh(&RefreshToken::new(&refresh)).await.is_err(),
+        h.ctx
+            .tiktok
+            .refresh(&RefreshToken::new(&refresh))
+            .await
+            .is_err(),
         "the old refresh token is dead at TikTok"
     );
     h.ctx

@@ -339,7 +339,9 @@ impl Staging {
         let mut data_key = Zeroizing::new([0u8; 32]);
         rand::rng().fill_bytes(data_key.as_mut());
         let cipher = Arc::new(SegmentCipher::new(&data_key, id)?);
-        let wrapped_key = self.vault.seal(data_key.as_ref(), media_record(id).as_bytes());
+        let wrapped_key = self
+            .vault
+            .seal(data_key.as_ref(), media_record(id).as_bytes());
         drop(data_key);
 
         let mut pending = Pending::new(self.objects.clone(), location.clone(), self.tuning);

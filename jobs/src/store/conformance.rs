@@ -1426,7 +1426,10 @@ pub async fn media_are_paged_in_id_order_and_rewrapped_by_compare_and_set(store:
         seen.windows(2).all(|w| w[0] < w[1]),
         "ids strictly increase across pages: {seen:?}"
     );
-    let found: Vec<MediaId> = seen.into_iter().filter(|id| expected.contains(id)).collect();
+    let found: Vec<MediaId> = seen
+        .into_iter()
+        .filter(|id| expected.contains(id))
+        .collect();
     assert_eq!(found, expected, "every media, attached or not");
 
     let m = store.media(a.id, mine[0].id).await.expect("media");

@@ -572,15 +572,9 @@ impl Store for PostgresStore {
         codec::all(&rows, codec::media)
     }
 
-    async fn media_after(
-        &self,
-        after: Option<MediaId>,
-        n: u32,
-    ) -> Result<Vec<Media>, StoreError> {
+    async fn media_after(&self, after: Option<MediaId>, n: u32) -> Result<Vec<Media>, StoreError> {
         let query = match after {
-            Some(after) => sqlx::query(sql::MEDIA_AFTER)
-                .bind(after.0)
-                .bind(limit(n)),
+            Some(after) => sqlx::query(sql::MEDIA_AFTER).bind(after.0).bind(limit(n)),
             None => sqlx::query(sql::MEDIA_FIRST).bind(limit(n)),
         };
         let rows = query.fetch_all(&self.pool).await.map_err(from_sqlx)?;

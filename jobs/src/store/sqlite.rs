@@ -629,11 +629,7 @@ impl Store for SqliteStore {
         codec::all(&rows, codec::media)
     }
 
-    async fn media_after(
-        &self,
-        after: Option<MediaId>,
-        n: u32,
-    ) -> Result<Vec<Media>, StoreError> {
+    async fn media_after(&self, after: Option<MediaId>, n: u32) -> Result<Vec<Media>, StoreError> {
         let query = match after {
             Some(after) => sqlx::query(sql::MEDIA_AFTER)
                 .bind(after.to_string())

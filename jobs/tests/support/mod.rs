@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use jobs::accounts;
 use jobs::config::Config;
 use jobs::context::JobContext;
-use jobs::model::{AccountConnect, AccountId, EncryptedTokens, GoogleProfile, TikTokAccount, UserId};
+use jobs::model::{
+    AccountConnect, AccountId, EncryptedTokens, GoogleProfile, TikTokAccount, UserId,
+};
 use jobs::queue::Queue;
 use jobs::staging::Staging;
 use jobs::vault::{KeyRing, Vault};
@@ -74,7 +76,11 @@ impl Harness {
     pub fn issue(&self, open_id: &str) -> (String, String) {
         let t = self
             .sandbox
-            .issue_token(&self.ctx.config.tiktok_client_key, open_id, &sandbox::ALL_SCOPES)
+            .issue_token(
+                &self.ctx.config.tiktok_client_key,
+                open_id,
+                &sandbox::ALL_SCOPES,
+            )
             .unwrap();
         (t.access_token, t.refresh_token)
     }

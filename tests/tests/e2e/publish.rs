@@ -743,7 +743,10 @@ async fn a_video_whose_key_cannot_be_opened_fails_its_post_at_once_with_a_reason
     );
     let records = app.sandbox.records();
     assert_eq!(
-        (records.call_count("video.init"), records.call_count("upload")),
+        (
+            records.call_count("video.init"),
+            records.call_count("upload")
+        ),
         (0, 0),
         "TikTok never heard of a post that cannot be read, and it was not retried"
     );
