@@ -249,13 +249,19 @@ async fn rotate_one(
                     }
                 }
             }
+            // An account being disconnected stays so (its job deletes it); any other asks the
+            // creator to reconnect.
+            let (status, reason) = match account.status {
+                AccountStatus::Disconnecting => (account.status, account.status_reason.as_deref()),
+                _ => (AccountStatus::NeedsReconnect, Some(RETIRED_REASON)),
+            };
             ctx.store
                 .set_account_status(
                     account.user_id,
                     account.id,
                     account.version,
-                    AccountStatus::NeedsReconnect,
-                    Some(RETIRED_REASON),
+                    status,
+                    reason,
                     true,
                 )
                 .await

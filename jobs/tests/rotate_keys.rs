@@ -254,11 +254,38 @@ async fn retiring_revokes_with_the_refresh_token_when_tiktok_no_longer_knows_the
             Utc::now() - Duration::hours(1),
         )
         .await;
+    // One being disconnected stays so: its job deletes it (and it stays out of the lists).
+    let leaving = h
+        .connect(
+            &leaked,
+            "open-leaving",
+            "act.leaving",
+            "rft.leaving",
+            Utc::now() + Duration::hours(1),
+        )
+        .await;
+    h.ctx
+        .store
+        .set_account_status(
+            h.user,
+            leaving.id,
+            leaving.version,
+            AccountStatus::Disconnecting,
+            None,
+            false,
+        )
+        .await
+        .unwrap();
     let current = h.with_ring(&format!("{},{v1}", entry("v2")));
     let report = rotate_keys(&current, &options(10, Some("v1")))
         .await
         .unwrap();
-    assert_eq!((report.retired, report.revoke_failed), (2, 0), "{report}");
+    assert_eq!((report.retired, report.revoke_failed), (3, 0), "{report}");
+    let leaving = h.ctx.store.account(h.user, leaving.id).await.unwrap();
+    assert_eq!(
+        (leaving.status, leaving.tokens.is_none()),
+        (AccountStatus::Disconnecting, true)
+    );
     let records = h.sandbox.records();
     assert!(
         records
