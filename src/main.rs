@@ -39,14 +39,19 @@ enum Command {
     },
     /// Runs the store's migrations and exits.
     Migrate,
-    /// Re-seals every stored token with the current key (first in TOKEN_KEYS).
+    /// Re-seals every stored token and re-wraps every staged video's data key with the current
+    /// key (first in TOKEN_KEYS). Exits non-zero while anything is left for a re-run.
     RotateKeys {
-        /// Leaked-key procedure: delete what this key sealed and ask creators to reconnect.
+        /// Leaked-key procedure: revoke at TikTok, then delete, the tokens this key sealed and
+        /// ask those creators to reconnect (staged videos are re-wrapped under the new key).
         #[arg(long)]
         retire: Option<String>,
-        /// Accounts per batch.
+        /// Rows per batch.
         #[arg(long, default_value_t = 200)]
         batch: u32,
+        /// Seconds to wait for an account whose token is being refreshed before skipping it.
+        #[arg(long, default_value_t = 10)]
+        lock_wait_secs: u64,
     },
 }
 
@@ -105,21 +110,24 @@ async fn run(command: Command, config: Arc<Config>) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::RotateKeys { retire, batch } => {
+        Command::RotateKeys {
+            retire,
+            batch,
+            lock_wait_secs,
+        } => {
             let ctx = context(&config).await?;
-            let report = jobs::rotate_keys::rotate_keys(
-                ctx.store.as_ref(),
-                &ctx.vault,
+            let options = jobs::rotate_keys::RotationOptions {
                 batch,
-                retire.as_deref(),
-            )
-            .await?;
+                retire,
+                lock_wait: std::time::Duration::from_secs(lock_wait_secs),
+            };
+            let report = jobs::rotate_keys::rotate_keys(&ctx, &options).await?;
             println!(
                 "rotate-keys: current key {}: {report}",
                 ctx.vault.ring().current_id()
             );
-            if report.failed > 0 {
-                anyhow::bail!("{} accounts could not be processed; re-run", report.failed);
+            if report.needs_rerun() {
+                anyhow::bail!("some accounts or staged videos are left (see above); re-run");
             }
             Ok(())
         }

@@ -31,7 +31,16 @@ const BASIC_FIELDS: [&str; 4] = ["open_id", "union_id", "avatar_url", "display_n
 
 /// How long a waiter waits for another process's refresh before giving up (retryable).
 const REFRESH_WAIT: Duration = Duration::from_secs(15);
-const REFRESH_LOCK_TTL: Duration = Duration::from_secs(30);
+/// How long the per-account token lock lives if its holder dies.
+pub(crate) const REFRESH_LOCK_TTL: Duration = Duration::from_secs(30);
+/// Compare-and-set attempts when storing a refreshed grant against concurrent writes.
+const STORE_GRANT_TRIES: usize = 5;
+
+/// The lock held by whoever rewrites an account's tokens (a refresh, `rotate-keys`), so no two
+/// of them ever replace each other's grant.
+pub(crate) fn token_lock_name(id: AccountId) -> String {
+    format!("refresh:{id}")
+}
 
 /// The sentence shown when the grant is dead.
 pub const RECONNECT_REASON: &str =
@@ -112,10 +121,10 @@ fn open_access(ctx: &JobContext, a: &TikTokAccount) -> Result<AccessToken, Accou
         .tokens
         .as_ref()
         .ok_or_else(|| AccountError::NeedsReconnect(RECONNECT_REASON.into()))?;
-    Ok(AccessToken::new(
-        ctx.vault
-            .open_token(&t.access_token, record(a.id).as_bytes())?,
-    ))
+    let plain = ctx
+        .vault
+        .open_token(&t.access_token, record(a.id).as_bytes())?;
+    Ok(AccessToken::new(plain.expose()))
 }
 
 fn open_refresh(ctx: &JobContext, a: &TikTokAccount) -> Result<RefreshToken, AccountError> {
@@ -123,10 +132,10 @@ fn open_refresh(ctx: &JobContext, a: &TikTokAccount) -> Result<RefreshToken, Acc
         .tokens
         .as_ref()
         .ok_or_else(|| AccountError::NeedsReconnect(RECONNECT_REASON.into()))?;
-    Ok(RefreshToken::new(
-        ctx.vault
-            .open_token(&t.refresh_token, record(a.id).as_bytes())?,
-    ))
+    let plain = ctx
+        .vault
+        .open_token(&t.refresh_token, record(a.id).as_bytes())?;
+    Ok(RefreshToken::new(plain.expose()))
 }
 
 /// Completes a TikTok connection for `user`: exchanges the code, reads the profile, and upserts
@@ -261,7 +270,7 @@ async fn refresh_single_flight(
     account: TikTokAccount,
     rejected: Option<AccessToken>,
 ) -> Result<AccessToken, AccountError> {
-    let lock_name = format!("refresh:{}", account.id);
+    let lock_name = token_lock_name(account.id);
     let deadline = tokio::time::Instant::now() + REFRESH_WAIT;
     loop {
         if let Some(guard) = ctx
@@ -313,11 +322,9 @@ async fn refresh_locked(
     match ctx.tiktok.refresh(&refresh).await {
         Ok(grant) => {
             let tokens = seal_grant(ctx, id, &grant, now);
-            ctx.store
-                .store_tokens(user, id, account.version, &tokens)
-                .await?;
+            let token = store_refreshed(ctx, &account, &tokens, &grant.access_token).await?;
             tracing::info!(account_id = %id, "access token refreshed");
-            Ok(grant.access_token)
+            Ok(token)
         }
         Err(e) if e.class() == ErrorClass::Reauth => {
             tracing::warn!(account_id = %id, code = ?e.code(), "refresh refused: account needs reconnect");
@@ -326,6 +333,49 @@ async fn refresh_locked(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Stores a grant TikTok just issued for `read` (the account as read before the refresh) and
+/// returns the access token to use.
+///
+/// TikTok may rotate the refresh token on every refresh, and then the one we hold is dead: a
+/// lost compare-and-set must not throw the new grant away, or the account can never refresh
+/// again. So a lost write re-reads and applies the grant on top of what changed (a profile
+/// update, a status write), with two exceptions: the account stopped being usable (disconnect,
+/// reconnect needed: the grant is dropped, as the new state asks), or the change is itself a
+/// newer grant (a reconnect meanwhile), which is kept. "Newer" compares access-token expiries:
+/// TikTok gives every grant the same lifetime, so the later expiry is the later issue.
+async fn store_refreshed(
+    ctx: &JobContext,
+    read: &TikTokAccount,
+    tokens: &EncryptedTokens,
+    access: &AccessToken,
+) -> Result<AccessToken, AccountError> {
+    let mut version = read.version;
+    for _ in 0..STORE_GRANT_TRIES {
+        match ctx
+            .store
+            .store_tokens(read.user_id, read.id, version, tokens)
+            .await
+        {
+            Ok(_) => return Ok(access.clone()),
+            Err(StoreError::StaleState) => {
+                let current = ctx.store.account(read.user_id, read.id).await?;
+                check_usable(&current)?;
+                if let Some(theirs) = &current.tokens
+                    && Some(theirs) != read.tokens.as_ref()
+                    && theirs.access_expires_at >= tokens.access_expires_at
+                {
+                    tracing::info!(account_id = %read.id, "a newer grant was stored meanwhile; keeping it");
+                    return open_access(ctx, &current);
+                }
+                tracing::info!(account_id = %read.id, "account changed during the refresh; storing the new grant again");
+                version = current.version;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::StaleState.into())
 }
 
 /// Moves the account to `needs_reconnect` with a reason (CAS; retried on a concurrent change).

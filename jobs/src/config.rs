@@ -20,8 +20,8 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// A secret string whose `Debug`/`Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret string whose `Debug`/`Display` never show it; wiped from memory when dropped.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct Secret(String);
 
 impl Secret {
@@ -1195,5 +1195,13 @@ mod tests {
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("super-secret-value"));
         assert!(!dbg.contains(SANDBOX_CLIENT_SECRET));
+    }
+
+    /// Compiles only while secrets wipe themselves on drop.
+    fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+
+    #[test]
+    fn secrets_are_wiped_on_drop() {
+        wiped_on_drop::<Secret>();
     }
 }

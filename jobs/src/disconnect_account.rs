@@ -82,7 +82,7 @@ pub async fn revoke(
         .vault
         .open_token(&tokens.access_token, record.as_bytes())
     {
-        Ok(t) => AccessToken::new(t),
+        Ok(t) => AccessToken::new(t.expose()),
         Err(e) => {
             tracing::warn!(error = %e, "stored token unreadable; nothing to revoke");
             return Ok(());

@@ -142,6 +142,25 @@ pub(crate) fn stop_for(ctx: &JobContext, e: &TikTokError) -> Stop {
     }
 }
 
+/// A video whose data key does not open (wrapped by a retired key, or altered) can never be read
+/// again: the post fails with a reason instead of retrying until its attempts run out.
+fn video_key_stop(e: crate::staging::StagingError) -> Stop {
+    match e {
+        crate::staging::StagingError::Key(why) => {
+            tracing::warn!(error = %why, "the video's data key cannot be opened");
+            Stop::Fail {
+                code: VIDEO_KEY_UNAVAILABLE.into(),
+                message: "This video can no longer be read on our side (its encryption key was retired). Please upload it again and create a new post.".into(),
+                fail_reason: None,
+            }
+        }
+        other => Stop::Retry(other.to_string()),
+    }
+}
+
+/// The error code of a post whose staged video's data key cannot be opened.
+pub const VIDEO_KEY_UNAVAILABLE: &str = "video_key_unavailable";
+
 pub(crate) fn stop_for_account(ctx: &JobContext, e: AccountError) -> Stop {
     match e {
         AccountError::NeedsReconnect(why) => Stop::Reconnect(why),
@@ -486,6 +505,7 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
             },
             e => e.into(),
         })?;
+    ctx.staging.check_key(&media).map_err(video_key_stop)?;
 
     if post.tiktok.publish_id.is_some() && !url_still_valid(&post) {
         // The upload URL can take no more bytes: only TikTok can say what the stored publish

@@ -14,12 +14,13 @@
 //! opens it (a test does so with AWS-LC).
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
+use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::fmt;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 const NONCE_LEN: usize = 12;
 
@@ -40,11 +41,46 @@ pub enum VaultError {
     Tampered,
 }
 
-/// One named 256-bit key.
-#[derive(Clone)]
+/// One named 256-bit key; the key bytes are wiped when it is dropped.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 struct RingKey {
+    #[zeroize(skip)]
     id: String,
     key: [u8; 32],
+}
+
+/// Plaintext the vault opened (a video's data key): wiped when dropped, never in `Debug`.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct SecretBytes(Vec<u8>);
+
+impl SecretBytes {
+    /// The bytes themselves: grep for `expose` to audit every use.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[redacted {} bytes]", self.0.len())
+    }
+}
+
+/// A plaintext token the vault opened: wiped when dropped, never in `Debug`.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct SecretText(String);
+
+impl SecretText {
+    /// The text itself: grep for `expose` to audit every use.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 /// The versioned key ring; the first key is current (used to seal), all can open.
@@ -77,11 +113,12 @@ impl KeyRing {
                     "key id {id:?} must be letters, digits, '_' or '-'"
                 )));
             }
-            let raw = B64
-                .decode(b64.trim())
-                .map_err(|_| VaultError::BadKeyRing(format!("key {id}: not valid base64")))?;
-            let key: [u8; 32] = raw.try_into().map_err(|v: Vec<u8>| {
-                VaultError::BadKeyRing(format!("key {id}: {} bytes, need exactly 32", v.len()))
+            let raw = Zeroizing::new(
+                B64.decode(b64.trim())
+                    .map_err(|_| VaultError::BadKeyRing(format!("key {id}: not valid base64")))?,
+            );
+            let key: [u8; 32] = raw.as_slice().try_into().map_err(|_| {
+                VaultError::BadKeyRing(format!("key {id}: {} bytes, need exactly 32", raw.len()))
             })?;
             if keys.iter().any(|k| k.id == id) {
                 return Err(VaultError::BadKeyRing(format!("key id {id} appears twice")));
@@ -99,9 +136,9 @@ impl KeyRing {
 
     /// Formats a fresh random key as a ring entry (for `.env` set-up and tests).
     pub fn generate_entry(id: &str) -> String {
-        let mut key = [0u8; 32];
-        rand::rng().fill_bytes(&mut key);
-        format!("{id}:{}", B64.encode(key))
+        let mut key = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(key.as_mut());
+        format!("{id}:{}", B64.encode(key.as_ref()))
     }
 
     /// The id of the key new ciphertexts are sealed with.
@@ -155,7 +192,7 @@ impl Vault {
     /// Seals `plaintext` for the record `record` with the current key.
     pub fn seal(&self, plaintext: &[u8], record: &[u8]) -> String {
         let rk = &self.ring.keys[0];
-        let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(rk.key));
+        let cipher = cipher(rk);
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let ct = cipher
@@ -174,7 +211,7 @@ impl Vault {
     }
 
     /// Opens a sealed value for `record`.
-    pub fn open(&self, stored: &str, record: &[u8]) -> Result<Vec<u8>, VaultError> {
+    pub fn open(&self, stored: &str, record: &[u8]) -> Result<SecretBytes, VaultError> {
         let (key_id, bind, body) = split_stored(stored)?;
         let rk = self
             .ring
@@ -193,8 +230,7 @@ impl Vault {
         let nonce: [u8; NONCE_LEN] = nonce
             .try_into()
             .map_err(|_| VaultError::Malformed("nonce"))?;
-        let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(rk.key));
-        cipher
+        cipher(rk)
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {
@@ -202,6 +238,7 @@ impl Vault {
                     aad: record,
                 },
             )
+            .map(SecretBytes)
             .map_err(|_| VaultError::Tampered)
     }
 
@@ -211,9 +248,15 @@ impl Vault {
     }
 
     /// Opens a UTF-8 token.
-    pub fn open_token(&self, stored: &str, record: &[u8]) -> Result<String, VaultError> {
-        String::from_utf8(self.open(stored, record)?)
-            .map_err(|_| VaultError::Malformed("token is not UTF-8"))
+    pub fn open_token(&self, stored: &str, record: &[u8]) -> Result<SecretText, VaultError> {
+        let mut plain = self.open(stored, record)?;
+        // Moved out (not copied) so the only copy is the one that wipes itself.
+        String::from_utf8(std::mem::take(&mut plain.0))
+            .map(SecretText)
+            .map_err(|e| {
+                e.into_bytes().zeroize();
+                VaultError::Malformed("token is not UTF-8")
+            })
     }
 
     /// True when `stored` is sealed with a key other than the current one.
@@ -224,8 +267,14 @@ impl Vault {
     /// Re-seals with the current key (rotate-keys).
     pub fn reseal(&self, stored: &str, record: &[u8]) -> Result<String, VaultError> {
         let plain = self.open(stored, record)?;
-        Ok(self.seal(&plain, record))
+        Ok(self.seal(plain.expose(), record))
     }
+}
+
+/// The AES-GCM cipher for a ring key, built from the key bytes in place (no stray copy of the
+/// key on the stack).
+fn cipher(rk: &RingKey) -> Aes256Gcm {
+    Aes256Gcm::new_from_slice(&rk.key).expect("ring keys are 32 bytes")
 }
 
 /// The key id a stored value was sealed with.
@@ -259,7 +308,7 @@ mod tests {
         assert_ne!(a, b, "a fresh nonce per encryption");
         assert!(a.starts_with("v1:"));
         assert!(!a.contains("act.secret"));
-        assert_eq!(v.open_token(&a, b"acct-1").unwrap(), "act.secret");
+        assert_eq!(v.open_token(&a, b"acct-1").unwrap().expose(), "act.secret");
     }
 
     #[test]
@@ -299,15 +348,43 @@ mod tests {
         let sealed = v1.seal_token("rft.x", b"a");
         let v2 = ring(&format!("{},{old}", KeyRing::generate_entry("v2")));
         assert!(v2.needs_rotation(&sealed));
-        assert_eq!(v2.open_token(&sealed, b"a").unwrap(), "rft.x");
+        assert_eq!(v2.open_token(&sealed, b"a").unwrap().expose(), "rft.x");
         let resealed = v2.reseal(&sealed, b"a").unwrap();
         assert_eq!(key_id_of(&resealed), Some("v2"));
         let retired = Vault::new(v2.ring().without("v1"));
-        assert_eq!(retired.open_token(&resealed, b"a").unwrap(), "rft.x");
+        assert_eq!(
+            retired.open_token(&resealed, b"a").unwrap().expose(),
+            "rft.x"
+        );
         assert!(matches!(
             retired.open_token(&sealed, b"a"),
             Err(VaultError::UnknownKey(_))
         ));
+    }
+
+    /// Compiles only while the bound holds: dropping the wipe-on-drop of a type that holds key
+    /// material or plaintext fails the build.
+    fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+
+    #[test]
+    fn keys_and_opened_plaintext_are_wiped_on_drop_and_redacted_in_debug() {
+        wiped_on_drop::<RingKey>();
+        wiped_on_drop::<SecretBytes>();
+        wiped_on_drop::<SecretText>();
+        let v = ring(&KeyRing::generate_entry("v1"));
+        let token = v
+            .open_token(&v.seal_token("act.very-secret", b"a"), b"a")
+            .unwrap();
+        let key = v.open(&v.seal(&[7u8; 32], b"m"), b"m").unwrap();
+        let dbg = format!("{token:?} {key:?} {v:?}");
+        assert!(
+            !dbg.contains("very-secret") && !dbg.contains("7, 7"),
+            "{dbg}"
+        );
+        assert!(dbg.contains("[redacted]") && dbg.contains("[redacted 32 bytes]"));
+        let mut t = token.clone();
+        t.zeroize();
+        assert_eq!(t.expose(), "", "zeroize (what drop runs) empties the token");
     }
 
     #[test]

@@ -1,63 +1,87 @@
-//! `mktpost rotate-keys`: re-seals every token with the current key, and `--retire` deletes what
-//! a leaked key sealed, asking those creators to reconnect.
+//! `mktpost rotate-keys`: re-seals every token and re-wraps every staged video's data key with
+//! the current key; `--retire` revokes at TikTok, then deletes, what a leaked key sealed, asking
+//! those creators to reconnect. Runs against the TikTok sandbox.
 
+mod support;
+
+use bytes::Bytes;
 use chrono::{Duration, Utc};
-use jobs::model::{AccountConnect, AccountId, AccountStatus, EncryptedTokens, GoogleProfile};
-use jobs::rotate_keys::{RotationError, rotate_keys};
-use jobs::store::DynStore;
-use jobs::vault::{KeyRing, Vault, key_id_of};
+use futures::TryStreamExt;
+use jobs::context::JobContext;
+use jobs::model::{AccountStatus, Media};
+use jobs::rotate_keys::{RotationError, RotationOptions, rotate_keys};
+use jobs::staging::UploadLimits;
+use jobs::vault::key_id_of;
+use sandbox::{DEMO_PRIVATE_OPEN_ID, DEMO_PUBLIC_OPEN_ID, FaultAction, FaultSpec};
+use support::{Harness, entry};
 
-async fn store() -> (tempfile::TempDir, DynStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/db.sqlite", dir.path().display());
-    (dir, jobs::store::connect(&url).await.unwrap())
+fn options(batch: u32, retire: Option<&str>) -> RotationOptions {
+    RotationOptions {
+        batch,
+        retire: retire.map(str::to_owned),
+        lock_wait: std::time::Duration::from_millis(300),
+    }
 }
 
-/// Connects `n` accounts for one user, their tokens sealed by `vault`.
-async fn seed(store: &DynStore, vault: &Vault, n: usize) -> Vec<AccountId> {
-    let user = store
-        .upsert_user(&GoogleProfile {
-            google_uid: "u".into(),
-            email: "u@example.com".into(),
-            name: "U".into(),
-            picture: None,
-        })
+/// An MP4-looking file (a real `ftyp` box) spanning several segments.
+fn fake_mp4(len: usize, seed: u8) -> Vec<u8> {
+    let mut v = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2".to_vec();
+    v.extend((0..len - 24).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
+    v
+}
+
+async fn stage(ctx: &JobContext, h: &Harness, bytes: &[u8]) -> Media {
+    let body = futures::stream::iter(
+        bytes
+            .chunks(5_000)
+            .map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>(),
+    );
+    ctx.staging
+        .stage(h.user, body, UploadLimits::new(u64::MAX), None)
+        .await
+        .unwrap()
+}
+
+async fn read_all(ctx: &JobContext, media: &Media) -> Vec<u8> {
+    let parts: Vec<Bytes> = ctx
+        .staging
+        .open_range(media, 0, media.size - 1)
+        .try_collect()
         .await
         .unwrap();
-    let mut ids = Vec::new();
-    for i in 0..n {
-        let id = AccountId::new();
-        let record = format!("account:{id}");
-        let connect = AccountConnect {
-            id,
-            open_id: format!("open-{i}"),
-            union_id: None,
-            display_name: format!("c{i}"),
-            username: None,
-            avatar_url: None,
-            scopes: vec!["video.publish".into()],
-            tokens: EncryptedTokens {
-                access_token: vault.seal_token(&format!("act.{i}"), record.as_bytes()),
-                refresh_token: vault.seal_token(&format!("rft.{i}"), record.as_bytes()),
-                access_expires_at: Utc::now() + Duration::hours(24),
-                refresh_expires_at: Utc::now() + Duration::days(365),
-            },
-        };
-        ids.push(store.connect_account(user.id, &connect).await.unwrap().id);
-    }
-    ids
+    parts.concat()
 }
 
 #[tokio::test]
-async fn rotation_reseals_every_token_with_the_current_key_in_batches_and_is_idempotent() {
-    let (_dir, store) = store().await;
-    let v1 = KeyRing::generate_entry("v1");
-    let old = Vault::new(KeyRing::parse(&v1).unwrap());
-    let ids = seed(&store, &old, 7).await;
-    let new =
-        Vault::new(KeyRing::parse(&format!("{},{v1}", KeyRing::generate_entry("v2"))).unwrap());
+async fn rotation_reseals_every_token_and_rewraps_every_staged_video_in_batches_idempotently() {
+    let v1 = entry("v1");
+    let h = Harness::start(&v1).await;
+    let old = h.ctx.vault.clone();
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let a = h
+            .connect(
+                &old,
+                &format!("open-{i}"),
+                &format!("act.{i}"),
+                &format!("rft.{i}"),
+                Utc::now() + Duration::hours(24),
+            )
+            .await;
+        ids.push(a.id);
+    }
+    let videos: Vec<Vec<u8>> = (0..3)
+        .map(|i| fake_mp4(20_000 + i * 3_001, i as u8))
+        .collect();
+    let mut staged = Vec::new();
+    for v in &videos {
+        staged.push(stage(&h.ctx, &h, v).await);
+    }
+    let v2 = entry("v2");
+    let new = h.with_ring(&format!("{v2},{v1}"));
 
-    let report = rotate_keys(store.as_ref(), &new, 3, None).await.unwrap();
+    let report = rotate_keys(&new, &options(3, None)).await.unwrap();
     assert_eq!(
         (
             report.scanned,
@@ -65,59 +89,121 @@ async fn rotation_reseals_every_token_with_the_current_key_in_batches_and_is_ide
             report.current,
             report.failed
         ),
-        (7, 7, 0, 0)
+        (7, 7, 0, 0),
+        "{report}"
     );
-    for a in store.accounts_after(None, 100).await.unwrap() {
+    assert_eq!(
+        (
+            report.media_scanned,
+            report.media_rewrapped,
+            report.media_failed
+        ),
+        (3, 3, 0),
+        "{report}"
+    );
+    assert!(!report.needs_rerun());
+    // v1 is gone from the ring: everything must open with v2 alone.
+    let only_new = h.with_ring(&v2);
+    for (i, id) in ids.iter().enumerate() {
+        let a = h.ctx.store.account(h.user, *id).await.unwrap();
         let t = a.tokens.unwrap();
         assert_eq!(key_id_of(&t.access_token), Some("v2"));
         assert_eq!(key_id_of(&t.refresh_token), Some("v2"));
-        let record = format!("account:{}", a.id);
-        assert!(
-            new.open_token(&t.access_token, record.as_bytes())
-                .unwrap()
-                .starts_with("act.")
+        assert_eq!(
+            h.tokens(&only_new.vault, *id).await.unwrap(),
+            (format!("act.{i}"), format!("rft.{i}"))
+        );
+    }
+    for (media, bytes) in staged.iter().zip(&videos) {
+        let m = h.ctx.store.media(h.user, media.id).await.unwrap();
+        assert_eq!(key_id_of(&m.wrapped_key), Some("v2"));
+        assert_eq!(
+            (m.size, &m.object_key, m.segment_size),
+            (media.size, &media.object_key, media.segment_size),
+            "only the wrapped key changes"
+        );
+        assert_eq!(
+            &read_all(&only_new, &m).await,
+            bytes,
+            "byte-exact with only the new key"
         );
     }
     // A second run (or a re-run after an interruption) finds nothing left to do.
-    let again = rotate_keys(store.as_ref(), &new, 3, None).await.unwrap();
-    assert_eq!((again.resealed, again.current), (0, 7));
-    assert_eq!(ids.len(), 7);
+    let again = rotate_keys(&new, &options(3, None)).await.unwrap();
+    assert_eq!(
+        (
+            again.resealed,
+            again.current,
+            again.media_rewrapped,
+            again.media_current
+        ),
+        (0, 7, 0, 3)
+    );
 }
 
 #[tokio::test]
-async fn retiring_a_leaked_key_deletes_what_it_sealed_and_asks_for_a_reconnect() {
-    let (_dir, store) = store().await;
-    let v1 = KeyRing::generate_entry("v1");
-    let leaked = Vault::new(KeyRing::parse(&v1).unwrap());
-    seed(&store, &leaked, 2).await;
-    let ring = format!("{},{v1}", KeyRing::generate_entry("v2"));
-    let current = Vault::new(KeyRing::parse(&ring).unwrap());
-    // One account already re-sealed with v2 (e.g. a refresh happened meanwhile).
-    let mut accounts = store.accounts_after(None, 10).await.unwrap();
-    let fresh = accounts.remove(0);
-    let record = format!("account:{}", fresh.id);
-    let mut t = fresh.tokens.clone().unwrap();
-    t.access_token = current.reseal(&t.access_token, record.as_bytes()).unwrap();
-    t.refresh_token = current.reseal(&t.refresh_token, record.as_bytes()).unwrap();
-    store
-        .store_tokens(fresh.user_id, fresh.id, fresh.version, &t)
-        .await
-        .unwrap();
+async fn retiring_a_leaked_key_revokes_at_tiktok_then_deletes_and_asks_for_a_reconnect() {
+    let v1 = entry("v1");
+    let h = Harness::start(&v1).await;
+    let leaked = h.ctx.vault.clone();
+    let (access, refresh) = h.issue(DEMO_PUBLIC_OPEN_ID);
+    let exposed = h
+        .connect(
+            &leaked,
+            DEMO_PUBLIC_OPEN_ID,
+            &access,
+            &refresh,
+            Utc::now() + Duration::hours(24),
+        )
+        .await;
+    let video = fake_mp4(15_000, 9);
+    let media = stage(&h.ctx, &h, &video).await;
+    let v2 = entry("v2");
+    let current = h.with_ring(&format!("{v2},{v1}"));
+    // Another account already re-sealed with v2 (a refresh happened meanwhile): kept as is.
+    let (kept_access, kept_refresh) = h.issue(DEMO_PRIVATE_OPEN_ID);
+    let kept = h
+        .connect(
+            &current.vault,
+            DEMO_PRIVATE_OPEN_ID,
+            &kept_access,
+            &kept_refresh,
+            Utc::now() + Duration::hours(24),
+        )
+        .await;
 
     assert!(matches!(
-        rotate_keys(store.as_ref(), &current, 10, Some("v2")).await,
+        rotate_keys(&current, &options(10, Some("v2"))).await,
         Err(RotationError::RetiringCurrentKey(_))
     ));
     assert!(matches!(
-        rotate_keys(store.as_ref(), &current, 10, Some("v9")).await,
+        rotate_keys(&current, &options(10, Some("v9"))).await,
         Err(RotationError::UnknownKey(_))
     ));
-    let report = rotate_keys(store.as_ref(), &current, 10, Some("v1"))
+    let report = rotate_keys(&current, &options(10, Some("v1")))
         .await
         .unwrap();
-    assert_eq!((report.retired, report.current), (1, 1));
-    let after = store.accounts_after(None, 10).await.unwrap();
-    let retired = after.iter().find(|a| a.id != fresh.id).unwrap();
+    assert_eq!(
+        (
+            report.retired,
+            report.current,
+            report.revoke_failed,
+            report.media_rewrapped
+        ),
+        (1, 1, 0, 1),
+        "{report}"
+    );
+
+    let records = h.sandbox.records();
+    assert!(
+        records.revoked_tokens.contains(&access),
+        "the leaked grant was revoked at TikTok"
+    );
+    assert!(
+        !records.revoked_tokens.contains(&kept_access),
+        "the other creator's grant was left alone"
+    );
+    let retired = h.ctx.store.account(h.user, exposed.id).await.unwrap();
     assert_eq!(retired.status, AccountStatus::NeedsReconnect);
     assert!(
         retired.tokens.is_none(),
@@ -130,7 +216,211 @@ async fn retiring_a_leaked_key_deletes_what_it_sealed_and_asks_for_a_reconnect()
             .unwrap()
             .contains("reconnect")
     );
-    let kept = after.iter().find(|a| a.id == fresh.id).unwrap();
+    let kept = h.ctx.store.account(h.user, kept.id).await.unwrap();
     assert_eq!(kept.status, AccountStatus::Active);
-    assert!(kept.tokens.is_some());
+    assert_eq!(
+        h.tokens(&current.vault, kept.id).await.unwrap(),
+        (kept_access, kept_refresh)
+    );
+    // The staged video survives the retirement and reads with the new key alone.
+    let m = h.ctx.store.media(h.user, media.id).await.unwrap();
+    assert_eq!(key_id_of(&m.wrapped_key), Some("v2"));
+    assert_eq!(read_all(&h.with_ring(&v2), &m).await, video);
+}
+
+#[tokio::test]
+async fn retiring_revokes_with_the_refresh_token_when_tiktok_no_longer_knows_the_access_token() {
+    let v1 = entry("v1");
+    let h = Harness::start(&v1).await;
+    let leaked = h.ctx.vault.clone();
+    // The stored access token is long gone at TikTok; the refresh token still lives.
+    let (_, refresh) = h.issue(DEMO_PUBLIC_OPEN_ID);
+    let live = h
+        .connect(
+            &leaked,
+            DEMO_PUBLIC_OPEN_ID,
+            "act.expired-long-ago",
+            &refresh,
+            Utc::now() - Duration::hours(1),
+        )
+        .await;
+    // This one is dead at TikTok altogether: nothing left to revoke, so it is deleted too.
+    let dead = h
+        .connect(
+            &leaked,
+            DEMO_PRIVATE_OPEN_ID,
+            "act.unknown",
+            "rft.unknown",
+            Utc::now() - Duration::hours(1),
+        )
+        .await;
+    // One being disconnected stays so: its job deletes it (and it stays out of the lists).
+    let leaving = h
+        .connect(
+            &leaked,
+            "open-leaving",
+            "act.leaving",
+            "rft.leaving",
+            Utc::now() + Duration::hours(1),
+        )
+        .await;
+    h.ctx
+        .store
+        .set_account_status(
+            h.user,
+            leaving.id,
+            leaving.version,
+            AccountStatus::Disconnecting,
+            None,
+            false,
+        )
+        .await
+        .unwrap();
+    let current = h.with_ring(&format!("{},{v1}", entry("v2")));
+    let report = rotate_keys(&current, &options(10, Some("v1")))
+        .await
+        .unwrap();
+    assert_eq!((report.retired, report.revoke_failed), (3, 0), "{report}");
+    let leaving = h.ctx.store.account(h.user, leaving.id).await.unwrap();
+    assert_eq!(
+        (leaving.status, leaving.tokens.is_none()),
+        (AccountStatus::Disconnecting, true)
+    );
+    let records = h.sandbox.records();
+    assert!(
+        records
+            .token_events
+            .iter()
+            .any(|e| e.open_id == DEMO_PUBLIC_OPEN_ID && e.event == "revoked"),
+        "the grant behind the leaked refresh token was revoked: {:?}",
+        records.token_events
+    );
+    for id in [live.id, dead.id] {
+        let a = h.ctx.store.account(h.user, id).await.unwrap();
+        assert_eq!(
+            (a.status, a.tokens.is_none()),
+            (AccountStatus::NeedsReconnect, true)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_tiktok_failure_while_retiring_keeps_the_tokens_for_a_rerun() {
+    let v1 = entry("v1");
+    let h = Harness::start(&v1).await;
+    let (access, refresh) = h.issue(DEMO_PUBLIC_OPEN_ID);
+    let a = h
+        .connect(
+            &h.ctx.vault,
+            DEMO_PUBLIC_OPEN_ID,
+            &access,
+            &refresh,
+            Utc::now() + Duration::hours(24),
+        )
+        .await;
+    let current = h.with_ring(&format!("{},{v1}", entry("v2")));
+    let mut down = FaultSpec::new("oauth.revoke", 1, FaultAction::Status { status: 503 });
+    down.times = 100;
+    h.sandbox.inject_fault(down);
+
+    let report = rotate_keys(&current, &options(10, Some("v1")))
+        .await
+        .unwrap();
+    assert_eq!((report.retired, report.revoke_failed), (0, 1), "{report}");
+    assert!(report.needs_rerun());
+    let after = h.ctx.store.account(h.user, a.id).await.unwrap();
+    assert_eq!(after.status, AccountStatus::Active);
+    assert_eq!(
+        h.tokens(&current.vault, a.id).await.unwrap(),
+        (access.clone(), refresh),
+        "a token TikTok did not revoke is never deleted"
+    );
+
+    h.sandbox.clear_faults();
+    let rerun = rotate_keys(&current, &options(10, Some("v1")))
+        .await
+        .unwrap();
+    assert_eq!((rerun.retired, rerun.revoke_failed), (1, 0), "{rerun}");
+    assert!(h.sandbox.records().revoked_tokens.contains(&access));
+    assert!(
+        h.ctx
+            .store
+            .account(h.user, a.id)
+            .await
+            .unwrap()
+            .tokens
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn rotation_waits_for_a_refresh_in_progress_and_never_overwrites_its_grant() {
+    let v1 = entry("v1");
+    let h = Harness::start(&v1).await;
+    let a = h
+        .connect(
+            &h.ctx.vault,
+            "open-refreshing",
+            "act.old",
+            "rft.old",
+            Utc::now() + Duration::hours(24),
+        )
+        .await;
+    let current = h.with_ring(&format!("{},{v1}", entry("v2")));
+    // A refresh holds the account's token lock; it read the account before rotation started.
+    let lock = format!("refresh:{}", a.id);
+    let guard = h
+        .ctx
+        .locks
+        .try_acquire(&lock, std::time::Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("lock free");
+
+    // A lock that stays busy: the account is skipped and reported, its tokens untouched.
+    let report = rotate_keys(&current, &options(10, None)).await.unwrap();
+    assert_eq!((report.busy, report.resealed), (1, 0), "{report}");
+    assert!(report.needs_rerun());
+    let unchanged = h.ctx.store.account(h.user, a.id).await.unwrap();
+    assert_eq!(
+        unchanged.version, a.version,
+        "nothing written under the lock"
+    );
+
+    // A lock released in time: rotation waits for it, then sees the refresh's grant.
+    let waiting = {
+        let current = current.clone();
+        tokio::spawn(async move {
+            let options = RotationOptions {
+                lock_wait: std::time::Duration::from_secs(10),
+                ..options(10, None)
+            };
+            rotate_keys(&current, &options).await.unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The refresh stores its new grant against the version it read: it must not lose.
+    let grant = support::seal(
+        &current.vault,
+        a.id,
+        "act.new",
+        "rft.new",
+        Utc::now() + Duration::hours(24),
+    );
+    h.ctx
+        .store
+        .store_tokens(h.user, a.id, a.version, &grant)
+        .await
+        .expect("the refresh's write wins: rotation did not touch the row under its lock");
+    h.ctx.locks.release(guard).await;
+    let report = waiting.await.unwrap();
+    assert_eq!(
+        (report.busy, report.current, report.resealed),
+        (0, 1, 0),
+        "{report}"
+    );
+    assert_eq!(
+        h.tokens(&current.vault, a.id).await.unwrap(),
+        ("act.new".to_owned(), "rft.new".to_owned())
+    );
 }

@@ -658,6 +658,65 @@ async fn progress_reports_the_running_byte_count() {
 }
 
 #[tokio::test]
+async fn a_rewrapped_data_key_reads_with_only_the_new_key_and_a_stale_rewrap_changes_nothing() {
+    use jobs::staging::Rewrap;
+    use jobs::vault::{KeyRing, Vault, key_id_of};
+    let s = Setup::new().await;
+    let with_ring = |spec: &str| {
+        Staging::new(
+            &s.config,
+            Vault::new(KeyRing::parse(spec).unwrap()),
+            s.store.clone(),
+        )
+        .unwrap()
+        .with_segment_size(SEGMENT)
+    };
+    let (v1, v2) = (KeyRing::generate_entry("v1"), KeyRing::generate_entry("v2"));
+    let old = with_ring(&v1);
+    let rotated = with_ring(&format!("{v2},{v1}"));
+    let only_new = with_ring(&v2);
+    let bytes = fake_mp4(3 * SEGMENT as usize + 100, 77);
+    let media = old
+        .stage(
+            s.user,
+            pieces(&bytes, 7_777),
+            UploadLimits::new(s.config.max_upload_bytes),
+            None,
+        )
+        .await
+        .unwrap();
+    let object_before = std::fs::read(s.object_path(&media)).unwrap();
+
+    assert_eq!(rotated.rewrap_key(&media).await.unwrap(), Rewrap::Rewrapped);
+    let fresh = s.store.media(s.user, media.id).await.unwrap();
+    assert_eq!(key_id_of(&fresh.wrapped_key), Some("v2"));
+    assert_eq!(rotated.rewrap_key(&fresh).await.unwrap(), Rewrap::Current);
+    // A re-wrap from a stale read loses its compare-and-set and writes nothing.
+    assert_eq!(rotated.rewrap_key(&media).await.unwrap(), Rewrap::Changed);
+    assert_eq!(s.store.media(s.user, media.id).await.unwrap(), fresh);
+
+    let parts: Vec<Bytes> = only_new
+        .open_range(&fresh, 0, fresh.size - 1)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(parts.concat(), bytes, "byte-exact with the new key alone");
+    assert_eq!(
+        std::fs::read(s.object_path(&fresh)).unwrap(),
+        object_before,
+        "the stored object is untouched: only the key's wrapping changed"
+    );
+    assert!(matches!(
+        only_new.check_key(&media),
+        Err(StagingError::Key(VaultError::UnknownKey(k))) if k == "v1"
+    ));
+    only_new.check_key(&fresh).unwrap();
+
+    only_new.delete(&fresh).await.unwrap();
+    assert_eq!(rotated.rewrap_key(&media).await.unwrap(), Rewrap::Gone);
+}
+
+#[tokio::test]
 async fn the_sweeps_delete_expired_and_orphaned_videos_only() {
     let s = Setup::new().await;
     let far_future = Utc::now() + chrono::Duration::days(1);

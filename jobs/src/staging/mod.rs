@@ -42,6 +42,7 @@ use std::fmt;
 use std::pin::pin;
 use std::sync::Arc;
 use url::Url;
+use zeroize::Zeroizing;
 
 /// Plaintext bytes per sealed segment: large enough that the 16-byte tag is noise (0.0015 %),
 /// small enough that a ranged read decrypts at most one extra MiB at each end.
@@ -102,6 +103,19 @@ fn storage(e: object_store::Error) -> StagingError {
         object_store::Error::NotFound { .. } => StagingError::Missing,
         other => StagingError::Storage(other.to_string()),
     }
+}
+
+/// What [`Staging::rewrap_key`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rewrap {
+    /// Re-wrapped with the current key.
+    Rewrapped,
+    /// Already wrapped with the current key.
+    Current,
+    /// The row changed since it was read (re-read and try again).
+    Changed,
+    /// The video was deleted meanwhile (published, cancelled or expired).
+    Gone,
 }
 
 /// How many bytes an upload may have.
@@ -260,10 +274,41 @@ impl Staging {
         let key = self
             .vault
             .open(&media.wrapped_key, media_record(media.id).as_bytes())?;
-        let key: [u8; 32] = key
+        let key: &[u8; 32] = key
+            .expose()
             .try_into()
             .map_err(|_| StagingError::Internal("media data key has the wrong length".into()))?;
-        SegmentCipher::new(&key, media.id)
+        SegmentCipher::new(key, media.id)
+    }
+
+    /// Fails with [`StagingError::Key`] when the video's data key does not open (wrapped by a
+    /// key no longer in `TOKEN_KEYS`, or altered). Such a video can never be read again, so the
+    /// publish job checks this once, before TikTok hears of the post, instead of retrying.
+    pub fn check_key(&self, media: &Media) -> Result<(), StagingError> {
+        self.cipher_for(media).map(drop)
+    }
+
+    /// Re-wraps the video's data key with the vault's current key (`rotate-keys`), by
+    /// compare-and-set on the wrapped key so a concurrent re-wrap or deletion is never
+    /// overwritten. The data key itself and the stored object do not change; the plaintext data
+    /// key exists only inside this call and is wiped when it returns.
+    pub async fn rewrap_key(&self, media: &Media) -> Result<Rewrap, StagingError> {
+        if !self.vault.needs_rotation(&media.wrapped_key) {
+            return Ok(Rewrap::Current);
+        }
+        let rewrapped = self
+            .vault
+            .reseal(&media.wrapped_key, media_record(media.id).as_bytes())?;
+        match self
+            .store
+            .rewrap_media_key(media.user_id, media.id, &media.wrapped_key, &rewrapped)
+            .await
+        {
+            Ok(_) => Ok(Rewrap::Rewrapped),
+            Err(StoreError::StaleState) => Ok(Rewrap::Changed),
+            Err(StoreError::NotFound) => Ok(Rewrap::Gone),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Streams `body` into staging for `user` and records the media row; returns the row.
@@ -290,10 +335,14 @@ impl Staging {
         let id = MediaId::new();
         let object_key = object_key(user, id);
         let location = self.location(&object_key)?;
-        let mut data_key = [0u8; 32];
-        rand::rng().fill_bytes(&mut data_key);
+        // Wiped as soon as it is wrapped and loaded into the cipher.
+        let mut data_key = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(data_key.as_mut());
         let cipher = Arc::new(SegmentCipher::new(&data_key, id)?);
-        let wrapped_key = self.vault.seal(&data_key, media_record(id).as_bytes());
+        let wrapped_key = self
+            .vault
+            .seal(data_key.as_ref(), media_record(id).as_bytes());
+        drop(data_key);
 
         let mut pending = Pending::new(self.objects.clone(), location.clone(), self.tuning);
         let (size, container) = match self

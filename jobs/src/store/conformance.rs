@@ -48,6 +48,7 @@ macro_rules! store_conformance_cases {
             staged_bytes_sum_the_media_a_user_still_holds,
             media_are_created_attached_once_and_deleted,
             expired_media_are_unattached_media_past_their_deadline,
+            media_are_paged_in_id_order_and_rewrapped_by_compare_and_set,
             api_keys_are_found_by_hash_and_deleted,
             audit_events_are_listed_newest_first,
             erasing_a_user_deletes_everything_it_owns,
@@ -1486,6 +1487,74 @@ pub async fn expired_media_are_unattached_media_past_their_deadline(store: DynSt
             .expect("expired, limit 1"),
         vec![two_h]
     );
+}
+
+/// Key rotation pages through every media of every user in id order and re-wraps each data key
+/// by compare-and-set on the old wrapped key, leaving every other field as it was.
+pub async fn media_are_paged_in_id_order_and_rewrapped_by_compare_and_set(store: DynStore) {
+    let s = store.as_ref();
+    let a = new_user(s).await;
+    let b = new_user(s).await;
+    let mut mine = Vec::new();
+    for user in [a.id, b.id, a.id, b.id, a.id] {
+        mine.push(new_media(s, user, now() + Duration::hours(1)).await);
+    }
+    store
+        .attach_media(a.id, mine[0].id, PostId::new())
+        .await
+        .expect("attach");
+    let mut expected: Vec<MediaId> = mine.iter().map(|m| m.id).collect();
+    expected.sort();
+    let mut after = None;
+    let mut seen: Vec<MediaId> = Vec::new();
+    loop {
+        let page = store.media_after(after, 2).await.expect("media_after");
+        assert!(page.len() <= 2, "the limit is honoured");
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        seen.extend(page.iter().map(|m| m.id));
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "ids strictly increase across pages: {seen:?}"
+    );
+    let found: Vec<MediaId> = seen
+        .into_iter()
+        .filter(|id| expected.contains(id))
+        .collect();
+    assert_eq!(found, expected, "every media, attached or not");
+
+    let m = store.media(a.id, mine[0].id).await.expect("media");
+    let rewrapped = store
+        .rewrap_media_key(a.id, m.id, &m.wrapped_key, "v2:rewrapped-data-key")
+        .await
+        .expect("rewrap");
+    let mut want = m.clone();
+    want.wrapped_key = "v2:rewrapped-data-key".into();
+    assert_eq!(rewrapped, want, "only the wrapped key changes");
+    assert_eq!(store.media(a.id, m.id).await.expect("media"), want);
+    assert_err!(
+        store
+            .rewrap_media_key(a.id, m.id, &m.wrapped_key, "v3:late")
+            .await,
+        StoreError::StaleState,
+        "a re-wrap based on the old key loses"
+    );
+    assert_err!(
+        store
+            .rewrap_media_key(b.id, m.id, "v2:rewrapped-data-key", "v3:x")
+            .await,
+        StoreError::NotFound,
+        "another user's media"
+    );
+    assert_err!(
+        store
+            .rewrap_media_key(a.id, MediaId::new(), "v1:wrapped-data-key", "v3:x")
+            .await,
+        StoreError::NotFound,
+        "a missing media"
+    );
+    assert_eq!(store.media(a.id, m.id).await.expect("media"), want);
 }
 
 /// API keys: listed per user, found by hash (unique), touched, and deleted.

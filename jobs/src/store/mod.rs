@@ -249,6 +249,21 @@ pub trait Store: Send + Sync + 'static {
             .map(|m| m.size)
             .fold(0u64, u64::saturating_add))
     }
+    /// Cross-user: every media row in id order after `after`, for batch jobs (key rotation).
+    async fn media_after(
+        &self,
+        after: Option<MediaId>,
+        limit: u32,
+    ) -> Result<Vec<Media>, StoreError>;
+    /// Replaces the media's wrapped data key, if it is still `expected` (compare-and-set, so a
+    /// re-wrap never overwrites a newer one). `StaleState` when it changed, `NotFound` when gone.
+    async fn rewrap_media_key(
+        &self,
+        user: UserId,
+        id: MediaId,
+        expected: &str,
+        wrapped_key: &str,
+    ) -> Result<Media, StoreError>;
 
     // ---- API keys ----
     async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;

@@ -579,6 +579,38 @@ impl Store for PostgresStore {
         codec::all(&rows, codec::media)
     }
 
+    async fn media_after(&self, after: Option<MediaId>, n: u32) -> Result<Vec<Media>, StoreError> {
+        let query = match after {
+            Some(after) => sqlx::query(sql::MEDIA_AFTER).bind(after.0).bind(limit(n)),
+            None => sqlx::query(sql::MEDIA_FIRST).bind(limit(n)),
+        };
+        let rows = query.fetch_all(&self.pool).await.map_err(from_sqlx)?;
+        codec::all(&rows, codec::media)
+    }
+
+    async fn rewrap_media_key(
+        &self,
+        user: UserId,
+        id: MediaId,
+        expected: &str,
+        wrapped_key: &str,
+    ) -> Result<Media, StoreError> {
+        let mut media = self.media(user, id).await?;
+        media.wrapped_key = wrapped_key.to_owned();
+        let row = sqlx::query(sql::REWRAP_MEDIA_KEY)
+            .bind(id.0)
+            .bind(user.0)
+            .bind(expected)
+            .bind(Json(codec::MediaDoc::of(&media)))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        match row {
+            Some(row) => codec::media(&row),
+            None => Err(self.missed(sql::MEDIA_EXISTS, id.0, user).await),
+        }
+    }
+
     async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
         sqlx::query(sql::CREATE_API_KEY)
             .bind(key.id.0)

@@ -189,6 +189,17 @@ pub(crate) const EXPIRED_MEDIA: &str = "\
 
 pub(crate) const LIST_MEDIA: &str = "SELECT * FROM media WHERE user_id = $1 ORDER BY id";
 
+pub(crate) const MEDIA_FIRST: &str = "SELECT * FROM media ORDER BY id LIMIT $1";
+
+pub(crate) const MEDIA_AFTER: &str = "SELECT * FROM media WHERE id > $1 ORDER BY id LIMIT $2";
+
+/// Compare-and-set on the wrapped key (`->>` reads a JSON field as text in both SQLite and
+/// PostgreSQL); `$4` is the whole document with the new key (the other fields never change).
+pub(crate) const REWRAP_MEDIA_KEY: &str = "\
+    UPDATE media SET doc = $4 \
+    WHERE id = $1 AND user_id = $2 AND doc ->> 'wrapped_key' = $3 \
+    RETURNING *";
+
 pub(crate) const CREATE_API_KEY: &str = "\
     INSERT INTO api_keys (id, user_id, name, prefix, hash, created_at, last_used_at, scopes) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";

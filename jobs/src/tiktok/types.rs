@@ -8,13 +8,16 @@ use crate::model::{PostSettings, PrivacyLevel, UploadPlan};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
-/// A user access token (`act.…`). Only `expose` reveals it; `Debug` prints `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
+/// A user access token (`act.…`). Only `expose` reveals it; `Debug` prints `[redacted]`; its
+/// bytes are wiped when it is dropped.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct AccessToken(String);
 
-/// A refresh token (`rft.…`). Only `expose` reveals it; `Debug` prints `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
+/// A refresh token (`rft.…`). Only `expose` reveals it; `Debug` prints `[redacted]`; its bytes
+/// are wiped when it is dropped.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct RefreshToken(String);
 
 macro_rules! secret_token {
@@ -60,8 +63,9 @@ pub struct TokenGrant {
     pub token_type: String,
 }
 
-/// The token endpoint's success body (tiktok-api.md §2.4). Holds tokens, hence no `Debug`.
-#[derive(Deserialize)]
+/// The token endpoint's success body (tiktok-api.md §2.4). Holds tokens, hence no `Debug`; the
+/// tokens are moved out into the grant and whatever remains is wiped on drop.
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct WireToken {
     access_token: Option<String>,
     refresh_token: Option<String>,
@@ -76,15 +80,16 @@ pub(crate) struct WireToken {
 
 impl WireToken {
     /// The grant, or which required field is missing.
-    pub(crate) fn into_grant(self) -> Result<TokenGrant, &'static str> {
+    pub(crate) fn into_grant(mut self) -> Result<TokenGrant, &'static str> {
+        // `take`, not a move: a type that wipes itself on drop cannot be taken apart.
         Ok(TokenGrant {
-            access_token: AccessToken(self.access_token.ok_or("no access_token")?),
-            refresh_token: RefreshToken(self.refresh_token.ok_or("no refresh_token")?),
+            access_token: AccessToken(self.access_token.take().ok_or("no access_token")?),
+            refresh_token: RefreshToken(self.refresh_token.take().ok_or("no refresh_token")?),
             expires_in: self.expires_in.ok_or("no expires_in")?,
             refresh_expires_in: self.refresh_expires_in.ok_or("no refresh_expires_in")?,
-            open_id: self.open_id.ok_or("no open_id")?,
+            open_id: self.open_id.take().ok_or("no open_id")?,
             scope: split_scopes(&self.scope),
-            token_type: self.token_type,
+            token_type: std::mem::take(&mut self.token_type),
         })
     }
 }
@@ -521,6 +526,21 @@ mod tests {
         assert_eq!(format!("{:?}", AccessToken::new("act.x")), "[redacted]");
         assert_eq!(grant.access_token.expose(), "act.secret-access");
         assert_eq!(grant.scope, vec!["user.info.basic", "video.publish"]);
+    }
+
+    /// Compiles only while the bound holds: a change that drops the wipe-on-drop of a token
+    /// type fails the build, not just a test run.
+    fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+
+    #[test]
+    fn plaintext_tokens_are_wiped_when_dropped() {
+        wiped_on_drop::<AccessToken>();
+        wiped_on_drop::<RefreshToken>();
+        wiped_on_drop::<WireToken>();
+        // What the derive generates on drop, observed on a live value.
+        let mut t = AccessToken::new("act.to-be-wiped");
+        t.zeroize();
+        assert_eq!(t.expose(), "");
     }
 
     #[test]

@@ -709,3 +709,47 @@ async fn another_users_post_and_media_ids_answer_404_and_change_nothing() -> Res
     assert_eq!(staging_files(&app), 2, "both videos are still there");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_video_whose_key_cannot_be_opened_fails_its_post_at_once_with_a_reason() -> Result<()> {
+    let (app, user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
+    let media = stage(&app, user, &video(30_000, 21)).await?;
+    // Its data key now sits wrapped by a key that is no longer in TOKEN_KEYS (retired).
+    let gone = jobs::vault::Vault::new(jobs::vault::KeyRing::parse(
+        &jobs::vault::KeyRing::generate_entry("gone"),
+    )?);
+    let wrapped = gone.seal(&[7u8; 32], format!("media:{}", media.id).as_bytes());
+    app.store
+        .rewrap_media_key(user, media.id, &media.wrapped_key, &wrapped)
+        .await?;
+
+    let (status, post) = create_post(&app, &account, &media, json!({})).await?;
+    assert!(status.is_success(), "{status} {post}");
+    let done = wait_state(
+        &app,
+        post["id"].as_str().unwrap(),
+        &["failed", "published"],
+        Duration::from_secs(30),
+    )
+    .await?;
+    assert_eq!(done["state"], "failed", "{done}");
+    assert_eq!(done["error"]["code"], "video_key_unavailable", "{done}");
+    assert!(
+        done["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("upload it again"),
+        "{done}"
+    );
+    let records = app.sandbox.records();
+    assert_eq!(
+        (
+            records.call_count("video.init"),
+            records.call_count("upload")
+        ),
+        (0, 0),
+        "TikTok never heard of a post that cannot be read, and it was not retried"
+    );
+    assert_eq!(staging_files(&app), 0, "the unreadable video is deleted");
+    Ok(())
+}

@@ -1003,6 +1003,41 @@ impl Store for FirestoreStore {
         all(&docs, codec::media)
     }
 
+    async fn media_after(
+        &self,
+        after: Option<MediaId>,
+        limit: u32,
+    ) -> Result<Vec<Media>, StoreError> {
+        let docs = match after {
+            Some(after) => {
+                let start = value::reference(&self.doc(MEDIA, after));
+                self.query(&MEDIA_AFTER, &[start], Some(limit)).await?
+            }
+            None => self.query(&MEDIA_FIRST, &[], Some(limit)).await?,
+        };
+        all(&docs, codec::media)
+    }
+
+    async fn rewrap_media_key(
+        &self,
+        user: UserId,
+        id: MediaId,
+        expected: &str,
+        wrapped_key: &str,
+    ) -> Result<Media, StoreError> {
+        self.read_modify_write(&[self.doc(MEDIA, id)], |docs| {
+            let doc = owned(docs[0].as_ref(), user)?;
+            let mut media = codec::media(&doc.fields)?;
+            if media.wrapped_key != expected {
+                return Err(StoreError::StaleState);
+            }
+            media.wrapped_key = wrapped_key.to_owned();
+            let f = media_fields(&media)?;
+            Ok(Plan::write(vec![Write::set(doc.name.clone(), f)], media))
+        })
+        .await
+    }
+
     async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
         // The hash marker makes a second key with the same hash fail the whole commit.
         let writes = [

@@ -334,6 +334,24 @@ pub const LIST_MEDIA: QuerySpec = QuerySpec {
     select: None,
 };
 
+/// `media_after` without a starting point.
+pub const MEDIA_FIRST: QuerySpec = QuerySpec {
+    name: "media_after (first page)",
+    collection: MEDIA,
+    filters: &[],
+    order_by: &[(DOCUMENT_NAME, Ascending)],
+    select: None,
+};
+
+/// `media_after`: every media in id order (document ids are the media ids).
+pub const MEDIA_AFTER: QuerySpec = QuerySpec {
+    name: "media_after",
+    collection: MEDIA,
+    filters: &[Filter::GreaterThan(DOCUMENT_NAME)],
+    order_by: &[(DOCUMENT_NAME, Ascending)],
+    select: None,
+};
+
 /// `list_api_keys`: a user's keys in id order.
 pub const LIST_API_KEYS: QuerySpec = QuerySpec {
     name: "list_api_keys",
@@ -421,6 +439,8 @@ pub fn queries() -> Vec<QuerySpec> {
         POSTS_STUCK_IN,
         EXPIRED_MEDIA,
         LIST_MEDIA,
+        MEDIA_FIRST,
+        MEDIA_AFTER,
         LIST_API_KEYS,
         API_KEY_BY_HASH,
         LIST_AUDIT,
