@@ -37,7 +37,7 @@ mod campaigns_csv {
     /// A cell as the parser returns it: trimmed (CSV cells are), any characters inside,
     /// delimiters, quotes and line breaks included.
     fn cell() -> impl Strategy<Value = String> {
-        wild_string(24).prop_map(|s| s.trim().to_owned())
+        wild_string(16).prop_map(|s| s.trim().to_owned())
     }
 
     fn opt_cell() -> impl Strategy<Value = Option<String>> {
@@ -125,7 +125,7 @@ mod campaigns_csv {
     /// out, CRLF or LF, a BOM, every cell quoted or only where needed), and its expected rows.
     fn valid_csv() -> impl Strategy<Value = (Vec<u8>, Vec<CampaignRow>)> {
         (
-            proptest::collection::vec(gen_row(), 0..12),
+            proptest::collection::vec(gen_row(), 0..6),
             proptest::sample::subsequence(OPTIONAL.to_vec(), 0..=OPTIONAL.len()),
             any::<bool>(),
             any::<bool>(),
