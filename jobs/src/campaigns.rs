@@ -133,8 +133,10 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
                 None => Ok(None),
                 Some("true" | "1" | "yes") => Ok(Some(true)),
                 Some("false" | "0" | "no") => Ok(Some(false)),
+                // Quoted clipped: a cell can be megabytes, an error message must not be.
                 Some(other) => Err(CampaignError::Malformed(format!(
-                    "CSV row {row}: {name} is {other:?}; use true or false"
+                    "CSV row {row}: {name} is {:?}; use true or false",
+                    other.chars().take(40).collect::<String>()
                 ))),
             }
         };

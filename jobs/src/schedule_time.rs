@@ -315,8 +315,15 @@ fn resolve_local(local: NaiveDateTime, tz: Tz) -> Result<DateTime<Utc>, Schedule
 fn gap_error(local: NaiveDateTime, tz: Tz) -> ScheduleError {
     let offset_at = |t: DateTime<Utc>| tz.offset_from_utc_datetime(&t.naive_utc()).fix();
     let guess = Utc.from_utc_datetime(&local);
-    let mut lo = guess - Duration::days(1);
-    let mut hi = guess + Duration::days(1);
+    let (Some(mut lo), Some(mut hi)) = (
+        guess.checked_sub_signed(Duration::days(1)),
+        guess.checked_add_signed(Duration::days(1)),
+    ) else {
+        // At the edge of the calendar chrono can represent there is no instant and no gap.
+        return ScheduleError::InvalidTime {
+            input: local.format(LOCAL_FORMAT).to_string(),
+        };
+    };
     let before = offset_at(lo);
     let after = offset_at(hi);
     while hi - lo > Duration::seconds(1) {

@@ -21,6 +21,8 @@
 //!   the creator happens when the post is created, against `max_video_post_duration_sec`.
 
 mod probe;
+#[cfg(test)]
+mod proptests;
 mod segments;
 
 pub use probe::sniff;

@@ -137,7 +137,10 @@ async fn movie_duration(
         }
         pos += b.size;
     }
-    let Some(mvhd) = mvhd else { return Ok(None) };
+    let Some(mvhd) = mvhd.filter(|b| explicit_sizes(b, false)) else {
+        return Ok(None);
+    };
+    let mvex = mvex.filter(|b| explicit_sizes(b, true));
     let Some(movie) = trimmed_moov(&[&mvhd]) else {
         return Ok(None);
     };
@@ -154,6 +157,40 @@ async fn movie_duration(
             .filter(known),
     };
     Ok(duration.and_then(|d| to_ms(d, movie.mvhd.timescale)))
+}
+
+/// Whether `b` is exactly one box with an explicit size, and (for a container) made of such
+/// boxes. The `mp4` crate skips a box by seeking to its start plus its size, so a box sized 0
+/// ("to the end", valid ISO) or smaller than its header is read again forever: one upload
+/// would spin a core for good. Such boxes never reach it.
+fn explicit_sizes(b: &[u8], container: bool) -> bool {
+    fn box_len(b: &[u8]) -> Option<(usize, usize)> {
+        let size32 = u32::from_be_bytes(b.get(..4)?.try_into().ok()?);
+        let (header, size) = match size32 {
+            0 => return None,
+            1 => (16, u64::from_be_bytes(b.get(8..16)?.try_into().ok()?)),
+            n => (8, u64::from(n)),
+        };
+        let size = usize::try_from(size).ok()?;
+        (size >= header && size <= b.len()).then_some((header, size))
+    }
+    let Some((header, size)) = box_len(b) else {
+        return false;
+    };
+    if size != b.len() {
+        return false;
+    }
+    if !container {
+        return true;
+    }
+    let mut pos = header;
+    while pos < b.len() {
+        match box_len(&b[pos..]) {
+            Some((_, child)) => pos += child,
+            None => return false,
+        }
+    }
+    true
 }
 
 /// Parses a `moov` holding only `children` with the `mp4` crate.

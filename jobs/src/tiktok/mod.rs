@@ -18,6 +18,8 @@ mod types;
 
 #[cfg(test)]
 mod http_tests;
+#[cfg(test)]
+mod proptests;
 
 pub use chunk_plan::{
     Chunk, ChunkPlanError, ChunkPolicy, MAX_CHUNKS, chunk_at, chunks, next_chunk, plan,

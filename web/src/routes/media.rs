@@ -31,6 +31,9 @@ use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[cfg(test)]
+mod proptests;
+
 /// How often (in bytes received) a streamed upload reports progress.
 pub const PROGRESS_EVERY: u64 = 4 << 20;
 
