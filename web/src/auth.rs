@@ -323,7 +323,8 @@ pub async fn require_same_origin(
     let has_cookie = CookieJar::from_headers(req.headers())
         .get(COOKIE_NAME)
         .is_some();
-    let is_login = req.uri().path() == "/auth/session";
+    // Starting a sign-in sets the pending-state cookie: another site must not replace it.
+    let is_login = matches!(req.uri().path(), "/auth/session" | "/auth/google/start");
     if writes && !has_key && (has_cookie || is_login) {
         let expected = state.config.public_url.origin().ascii_serialization();
         let origin = req

@@ -262,7 +262,7 @@ async fn a_lost_database_shows_no_driver_text_in_any_api_body_or_page() -> Resul
         .client
         .post(app.url("/api/keys"))
         .header(ORIGIN, &app.base_url)
-        .json(&serde_json::json!({ "name": "script" }))
+        .json(&serde_json::json!({ "name": "script", "scopes": ["read", "publish", "accounts"] }))
         .send()
         .await?
         .json()
@@ -296,11 +296,7 @@ async fn a_lost_database_shows_no_driver_text_in_any_api_body_or_page() -> Resul
     }
     answers.push((
         "POST /auth/session",
-        TestApp::new_client()
-            .post(app.url("/auth/session"))
-            .header(ORIGIN, &app.base_url)
-            .json(&serde_json::json!({ "id_token": token }))
-            .send()
+        app.exchange_id_token(&TestApp::new_client(), &token)
             .await?,
     ));
     for path in [
@@ -354,13 +350,7 @@ async fn unreachable_google_certificates_are_a_503_without_reqwest_text() -> Res
     })
     .await?;
     let token = app.id_token("edge-user-3", IdTokenVariant::Valid)?;
-    let resp = app
-        .client
-        .post(app.url("/auth/session"))
-        .header(ORIGIN, &app.base_url)
-        .json(&serde_json::json!({ "id_token": token }))
-        .send()
-        .await?;
+    let resp = app.exchange_id_token(&app.client, &token).await?;
     let status = resp.status();
     let body = resp.text().await?;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");

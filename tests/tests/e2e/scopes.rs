@@ -63,6 +63,8 @@ enum Body {
     Json(&'static str),
     /// A JSON campaign with its required `Idempotency-Key`.
     Campaign,
+    /// A reschedule to tomorrow (inside the schedule horizon, so only the id decides).
+    Tomorrow,
 }
 
 const fn route(method: Method, path: &'static str, no_key: Expect, keys: Keys) -> Route {
@@ -127,13 +129,20 @@ const ROUTES: &[Route] = &[
     ),
     route(Method::GET, "/settings", SEE_LOGIN, Keys::All(PAGE_REFUSED)),
     route(Method::GET, "/ops", SEE_LOGIN, Keys::All(PAGE_REFUSED)),
-    // Sessions and TikTok connect: the browser's business.
+    // Sessions and TikTok connect: the browser's business. Signing in needs our Origin (the
+    // login-CSRF guard) and a sign-in this browser started; a key skips neither check's purpose.
     with_body(
         Method::POST,
         "/auth/session",
         Body::Json(r#"{"id_token":"not-a-token"}"#),
         error(403, "forbidden"),
-        Keys::All(error(401, "id_token_malformed")),
+        Keys::All(error(422, "signin_not_started")),
+    ),
+    route(
+        Method::POST,
+        "/auth/google/start",
+        error(403, "forbidden"),
+        Keys::All(OK),
     ),
     // Signing out: cookie-less, there is nothing to end; without a key, a write to
     // /auth/session needs our Origin (the login-CSRF guard covers the whole path).
@@ -275,7 +284,7 @@ const ROUTES: &[Route] = &[
     with_body(
         Method::PATCH,
         "/api/posts/{post_id}",
-        Body::Json(r#"{"scheduled_at":"2099-01-01T00:00:00Z"}"#),
+        Body::Tomorrow,
         UNAUTHENTICATED,
         Keys::Scope("publish", NOT_FOUND),
     ),
@@ -391,6 +400,9 @@ async fn call(app: &TestApp, ids: &Ids, r: &Route, key: Option<&str>) -> Result<
         Body::Campaign => req
             .header("idempotency-key", uuid::Uuid::new_v4().to_string())
             .json(&json!({ "posts": [{ "account_id": ids.account_id }] })),
+        Body::Tomorrow => req.json(
+            &json!({ "scheduled_at": (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339() }),
+        ),
     };
     let resp = req.send().await?;
     let status = resp.status().as_u16();

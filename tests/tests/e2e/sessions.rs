@@ -14,18 +14,11 @@ use std::time::Duration;
 /// copied it (another tab, a lifted cookie) would hold it.
 async fn sign_in_for_cookie(app: &TestApp, uid: &str) -> Result<String> {
     let token = app.id_token(uid, IdTokenVariant::Valid)?;
-    let resp = reqwest::Client::new()
-        .post(app.url("/auth/session"))
-        .header(ORIGIN, &app.base_url)
-        .json(&json!({ "id_token": token }))
-        .send()
+    let resp = app
+        .exchange_id_token(&TestApp::new_client(), &token)
         .await?;
     assert_eq!(resp.status(), StatusCode::OK);
-    let set = resp
-        .headers()
-        .get(SET_COOKIE)
-        .context("a session cookie")?
-        .to_str()?;
+    let set = e2e::set_cookie(&resp, "session").context("a session cookie")?;
     let value = set
         .strip_prefix("session=")
         .and_then(|v| v.split(';').next())
