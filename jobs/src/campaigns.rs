@@ -135,8 +135,8 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
                 Some("false" | "0" | "no") => Ok(Some(false)),
                 // Quoted clipped: a cell can be megabytes, an error message must not be.
                 Some(other) => Err(CampaignError::Malformed(format!(
-                    "CSV row {row}: {name} is {:?}; use true or false",
-                    other.chars().take(40).collect::<String>()
+                    "CSV row {row}: {name} is {}; use true or false",
+                    quoted(other)
                 ))),
             }
         };
@@ -175,6 +175,17 @@ enum Checked {
     Ready(Ready),
     /// A previous send of this campaign already created it.
     Done(Box<Created<Post>>),
+}
+
+/// A cell quoted into an error message, clipped: a cell can be megabytes, a message must not.
+pub fn quoted(cell: &str) -> String {
+    const MAX: usize = 40;
+    let clipped: String = cell.chars().take(MAX).collect();
+    if cell.chars().nth(MAX).is_some() {
+        format!("{clipped:?}…")
+    } else {
+        format!("{clipped:?}")
+    }
 }
 
 /// What a row's author may read of a post failure: the refusal's own words, never the text of
@@ -355,15 +366,18 @@ async fn check(
         bad(
             "unknown_account",
             format!(
-                "no connected TikTok account {:?} (use its id or @username)",
-                row.account
+                "no connected TikTok account {} (use its id or @username)",
+                quoted(&row.account)
             ),
         )
     })?;
     let media_id = MediaId::parse(row.media_id.trim()).map_err(|_| {
         bad(
             "unknown_media",
-            format!("{:?} is not a video id from POST /api/media", row.media_id),
+            format!(
+                "{} is not a video id from POST /api/media",
+                quoted(&row.media_id)
+            ),
         )
     })?;
     let privacy_level = match row.privacy_level.as_deref().map(str::trim) {
@@ -462,6 +476,15 @@ async fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_quoted_in_messages_are_clipped() {
+        assert_eq!(quoted("@sunny"), "\"@sunny\"");
+        let huge = "x".repeat(100_000);
+        let q = quoted(&huge);
+        assert!(q.len() < 60, "{q}");
+        assert!(q.ends_with('…'));
+    }
 
     #[test]
     fn row_problems_never_quote_store_or_queue_errors() {

@@ -201,6 +201,39 @@ async fn a_json_campaign_works_the_same_and_bounds_its_size() -> Result<()> {
     let (status, resp) = send(&app, Some("x"), "text/plain", "hello".into()).await?;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{resp}");
     assert_eq!(resp["error"]["code"], "unsupported_content_type");
+    // A megabyte where a flag belongs, or as an account: the refusal names the problem without
+    // echoing the value whole.
+    let huge = "y".repeat(1 << 20);
+    let bad_flag =
+        json!({ "posts": [{"account": sunny_id, "media_id": v[0].id, "disable_duet": huge}] });
+    let (status, resp) = send(
+        &app,
+        Some("json-3"),
+        "application/json",
+        bad_flag.to_string(),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
+    assert!(
+        resp.to_string().len() < 2_000,
+        "{} bytes",
+        resp.to_string().len()
+    );
+    let bad_account = json!({ "posts": [{"account": huge, "media_id": v[0].id}] });
+    let (status, resp) = send(
+        &app,
+        Some("json-4"),
+        "application/json",
+        bad_account.to_string(),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{resp}");
+    assert_eq!(resp["rows"][0]["code"], "unknown_account", "{resp}");
+    assert!(
+        resp.to_string().len() < 2_000,
+        "{} bytes",
+        resp.to_string().len()
+    );
     Ok(())
 }
 

@@ -102,34 +102,51 @@ impl Stranded {
         Ok(())
     }
 
-    /// Waits for `published` and checks TikTok holds exactly one post, with our bytes.
     async fn published_once(&self) -> Result<()> {
-        let done = wait_state(&self.app, &self.post, &["published", "failed"], WAIT).await?;
-        assert_eq!(done["state"], "published", "{done}");
-        let records = self.app.sandbox.records();
-        let complete: Vec<_> = records
+        published_once(&self.app, &self.post, &self.bytes).await
+    }
+}
+
+/// Waits for `published` and checks TikTok holds exactly one post (one `video/init`), with our
+/// bytes.
+async fn published_once(app: &TestApp, post: &str, bytes: &[u8]) -> Result<()> {
+    let done = wait_state(app, post, &["published", "failed"], WAIT).await?;
+    assert_eq!(done["state"], "published", "{done}");
+    let records = app.sandbox.records();
+    let complete: Vec<_> = records
+        .posts
+        .iter()
+        .filter(|p| p.open_id == PUBLIC && p.upload_complete)
+        .collect();
+    assert_eq!(
+        complete.len(),
+        1,
+        "exactly one TikTok post: {:?}",
+        records
             .posts
             .iter()
-            .filter(|p| p.open_id == PUBLIC && p.upload_complete)
-            .collect();
-        assert_eq!(
-            complete.len(),
-            1,
-            "exactly one TikTok post: {:?}",
-            records
-                .posts
-                .iter()
-                .map(|p| (&p.publish_id, p.upload_complete))
-                .collect::<Vec<_>>()
-        );
-        assert_eq!(
-            complete[0].sha256.as_deref(),
-            Some(hex::encode(Sha256::digest(&self.bytes)).as_str())
-        );
-        let inits = records.posts.iter().filter(|p| p.open_id == PUBLIC).count();
-        assert_eq!(inits, 1, "no second video/init either");
-        Ok(())
-    }
+            .map(|p| (&p.publish_id, p.upload_complete))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        complete[0].sha256.as_deref(),
+        Some(hex::encode(Sha256::digest(bytes)).as_str())
+    );
+    let inits = records.posts.iter().filter(|p| p.open_id == PUBLIC).count();
+    assert_eq!(inits, 1, "no second video/init either");
+    Ok(())
+}
+
+/// POSTs `path` from `client` (same-site) and expects 202.
+async fn accepted(app: &TestApp, client: &reqwest::Client, path: &str) -> Result<()> {
+    let resp = client
+        .post(app.url(path))
+        .header(ORIGIN, &app.base_url)
+        .send()
+        .await?;
+    let status = resp.status();
+    assert_eq!(status, StatusCode::ACCEPTED, "{}", resp.text().await?);
+    Ok(())
 }
 
 fn completed_uploads(app: &TestApp) -> usize {
@@ -144,19 +161,8 @@ fn completed_uploads(app: &TestApp) -> usize {
 #[tokio::test]
 async fn a_creators_retry_after_the_upload_url_expired_makes_no_second_post() -> Result<()> {
     let s = stranded_upload().await?;
-    let resp = s
-        .app
-        .client
-        .post(s.app.url(&format!("/api/posts/{}/retry", s.post)))
-        .header(ORIGIN, &s.app.base_url)
-        .send()
-        .await?;
-    assert_eq!(
-        resp.status(),
-        StatusCode::ACCEPTED,
-        "{}",
-        resp.text().await?
-    );
+    let path = format!("/api/posts/{}/retry", s.post);
+    accepted(&s.app, &s.app.client, &path).await?;
     s.published_once().await
 }
 
@@ -166,32 +172,25 @@ async fn an_operators_replay_after_the_upload_url_expired_makes_no_second_post()
     s.our_clock_past_the_hour_too().await?;
     let ops = TestApp::new_client();
     s.app.sign_in_with(&ops, "operator").await?;
-    let dead: Value = ops
-        .get(s.app.url("/api/ops/queues/publish/dead"))
-        .send()
-        .await?
-        .json()
+    // The post reads parked a moment before the queue files its task as dead.
+    let task = s
+        .app
+        .wait_for("the publish task to be dead", WAIT, || async {
+            let dead: Value = ops
+                .get(s.app.url("/api/ops/queues/publish/dead"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            Ok(dead["dead"]
+                .as_array()
+                .and_then(|d| d.first())
+                .and_then(|t| t["task_id"].as_str())
+                .map(str::to_owned))
+        })
         .await?;
-    let task = dead["dead"]
-        .as_array()
-        .and_then(|d| d.first())
-        .and_then(|t| t["task_id"].as_str())
-        .with_context(|| format!("a dead publish task: {dead}"))?
-        .to_owned();
-    let resp = ops
-        .post(
-            s.app
-                .url(&format!("/api/ops/queues/publish/dead/{task}/replay")),
-        )
-        .header(ORIGIN, &s.app.base_url)
-        .send()
-        .await?;
-    assert_eq!(
-        resp.status(),
-        StatusCode::ACCEPTED,
-        "{}",
-        resp.text().await?
-    );
+    let path = format!("/api/ops/queues/publish/dead/{task}/replay");
+    accepted(&s.app, &ops, &path).await?;
     s.published_once().await
 }
 
@@ -283,18 +282,5 @@ async fn a_worker_that_loses_the_publish_lock_stops_uploading() -> Result<()> {
 
     // Once the lock is free (the other holder's lease runs out), the job takes the post back
     // and finishes the same upload: one TikTok post with our bytes.
-    let done = wait_state(&app, &post, &["published", "failed"], WAIT).await?;
-    assert_eq!(done["state"], "published", "{done}");
-    let records = app.sandbox.records();
-    let posts: Vec<_> = records
-        .posts
-        .iter()
-        .filter(|p| p.open_id == PUBLIC)
-        .collect();
-    assert_eq!(posts.len(), 1, "one video/init");
-    assert_eq!(
-        posts[0].sha256.as_deref(),
-        Some(hex::encode(Sha256::digest(&bytes)).as_str())
-    );
-    Ok(())
+    published_once(&app, &post, &bytes).await
 }

@@ -62,7 +62,11 @@ pub async fn create(
     } else if content_type.starts_with("application/json") {
         serde_json::from_slice::<JsonCampaign>(&body)
             .map(|c| c.posts)
-            .map_err(|e| CampaignError::Malformed(format!("the JSON body cannot be read: {e}")))
+            .map_err(|e| {
+                // serde quotes the offending value; a campaign can be megabytes, a message not.
+                let why: String = e.to_string().chars().take(200).collect();
+                CampaignError::Malformed(format!("the JSON body cannot be read: {why}"))
+            })
     } else {
         return Err(ApiError::Invalid {
             code: "unsupported_content_type",
