@@ -16,8 +16,11 @@ use rand::Rng;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::html_escape;
-use crate::state::{AuthCode, Inner, SandboxState, log_id, random_string};
+use crate::html::html_escape;
+use crate::ids::{log_id, random_string};
+use crate::state::task::WebhookEvent;
+use crate::state::tiktok::AuthCode;
+use crate::state::{Inner, SandboxState};
 
 /// The flat OAuth error: `{error, error_description, log_id}`.
 pub(crate) struct OAuthError {
@@ -70,7 +73,7 @@ enum AuthorizeFailure {
 fn validate(inner: &Inner, p: &HashMap<String, String>) -> Result<Authorize, AuthorizeFailure> {
     let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
     let client_key = get("client_key");
-    let Some(app) = inner.apps.get(client_key) else {
+    let Some(app) = inner.tiktok.apps.get(client_key) else {
         return Err(AuthorizeFailure::Page(format!(
             "Unknown client_key \"{client_key}\"."
         )));
@@ -180,7 +183,7 @@ fn approve(
     open_id: &str,
     granted: &[String],
 ) -> Response {
-    if !inner.creators.contains_key(open_id) {
+    if !inner.tiktok.creators.contains_key(open_id) {
         return error_page(&format!("Unknown sandbox creator \"{open_id}\"."));
     }
     if granted.is_empty() {
@@ -199,7 +202,7 @@ fn approve(
         random_string(40),
         rand::rng().random_range(1000..10_000)
     );
-    inner.codes.insert(
+    inner.tiktok.codes.insert(
         code.clone(),
         AuthCode {
             client_key: a.client_key.clone(),
@@ -277,12 +280,13 @@ pub(crate) async fn authorize_page(
         _ => {}
     }
     let app_name = inner
+        .tiktok
         .apps
         .get(&a.client_key)
         .map(|a| a.name.clone())
         .unwrap_or_default();
     let mut creators = String::new();
-    for c in inner.creators.values() {
+    for c in inner.tiktok.creators.values() {
         let checked = if Some(&c.open_id) == open_id.as_ref() {
             " checked"
         } else {
@@ -426,6 +430,7 @@ fn check_client(inner: &Inner, form: &HashMap<String, String>) -> Result<String,
             )
         })?;
     let app = inner
+        .tiktok
         .apps
         .get(client_key)
         .ok_or_else(|| OAuthError::new(inner, "invalid_client", "Client key is invalid."))?;
@@ -473,7 +478,7 @@ fn token_inner(
     match grant_type.as_str() {
         "authorization_code" => {
             let code = field("code").ok_or_else(|| missing(inner, "code"))?;
-            let Some(c) = inner.codes.get(&code) else {
+            let Some(c) = inner.tiktok.codes.get(&code) else {
                 return Err(OAuthError::new(
                     inner,
                     "invalid_grant",
@@ -542,21 +547,26 @@ fn token_inner(
                 _ => {}
             }
             let (open_id, scopes) = (c.open_id.clone(), c.scopes.clone());
-            if let Some(c) = inner.codes.get_mut(&code) {
+            if let Some(c) = inner.tiktok.codes.get_mut(&code) {
                 c.used = true;
             }
             let resp = inner.issue_tokens(now, &client_key, &open_id, &scopes, None, None);
-            inner.token_event(now, "issued", &client_key, &open_id);
+            inner
+                .tiktok
+                .token_event(now, "issued", &client_key, &open_id);
             Ok(axum::Json(resp).into_response())
         }
         "refresh_token" => {
             let token = field("refresh_token").ok_or_else(|| missing(inner, "refresh_token"))?;
             let found = inner
+                .tiktok
                 .refresh
                 .iter()
                 .position(|t| t.token == token && t.client_key == client_key);
             let refuse = |inner: &mut Inner, open_id: &str| {
-                inner.token_event(now, "refresh_refused", &client_key, open_id);
+                inner
+                    .tiktok
+                    .token_event(now, "refresh_refused", &client_key, open_id);
                 OAuthError::new(
                     inner,
                     "invalid_grant",
@@ -566,7 +576,7 @@ fn token_inner(
             let Some(idx) = found else {
                 return Err(refuse(inner, ""));
             };
-            let old = &inner.refresh[idx];
+            let old = &inner.tiktok.refresh[idx];
             let open_id = old.open_id.clone();
             if old.revoked || old.expires_at <= now || inner.knobs.refresh_always_invalid_grant {
                 return Err(refuse(inner, &open_id));
@@ -575,6 +585,7 @@ fn token_inner(
             let knobs = inner.knobs.clone();
             if knobs.refresh_revokes_old_access_token {
                 for t in inner
+                    .tiktok
                     .access
                     .iter_mut()
                     .filter(|t| t.client_key == client_key && t.open_id == open_id)
@@ -584,7 +595,7 @@ fn token_inner(
             }
             let resp = if knobs.rotate_refresh_tokens {
                 if !knobs.keep_old_refresh_token {
-                    inner.refresh[idx].revoked = true;
+                    inner.tiktok.refresh[idx].revoked = true;
                 }
                 let expiry = if knobs.refresh_resets_window {
                     None
@@ -602,7 +613,9 @@ fn token_inner(
                     Some((token, old_expiry)),
                 )
             };
-            inner.token_event(now, "refreshed", &client_key, &open_id);
+            inner
+                .tiktok
+                .token_event(now, "refreshed", &client_key, &open_id);
             Ok(axum::Json(resp).into_response())
         }
         "client_credentials" => {
@@ -643,7 +656,7 @@ fn revoke_inner(
     now: chrono::DateTime<chrono::Utc>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Vec<crate::state::WebhookEvent>, OAuthError> {
+) -> Result<Vec<WebhookEvent>, OAuthError> {
     let form = parse_form(headers, body, inner)?;
     let client_key = check_client(inner, &form)?;
     let token = form.get("token").filter(|t| !t.is_empty()).ok_or_else(|| {
@@ -654,6 +667,7 @@ fn revoke_inner(
         )
     })?;
     let Some(t) = inner
+        .tiktok
         .access
         .iter()
         .find(|t| &t.token == token && t.client_key == client_key)
@@ -668,5 +682,5 @@ fn revoke_inner(
         return Ok(Vec::new());
     }
     let open_id = t.open_id.clone();
-    Ok(inner.revoke_grant(now, &client_key, &open_id))
+    Ok(inner.tiktok.revoke_grant(now, &client_key, &open_id))
 }

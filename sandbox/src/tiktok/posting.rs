@@ -8,11 +8,12 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
-use super::{Caller, V2Error, V2Result, authenticate, json_body, ok, rate_limit, respond};
+use super::upload::UPLOAD_PATH;
+use super::v2::{Caller, V2Error, V2Result, authenticate, json_body, ok, rate_limit, respond};
+use crate::ids::{log_id, new_post_id, random_string};
 use crate::model::{App, Creator};
-use crate::state::{
-    Inner, PostMode, PublishTask, SandboxState, Source, Status, Upload, new_post_id, random_string,
-};
+use crate::state::task::{PostMode, PublishTask, Source, Status, Upload, WebhookEvent};
+use crate::state::{Inner, SandboxState};
 
 const PRIVACY_LEVELS: [&str; 4] = [
     "PUBLIC_TO_EVERYONE",
@@ -37,6 +38,7 @@ fn day_ago(now: DateTime<Utc>) -> DateTime<Utc> {
 /// Direct posts by a creator in the trailing 24 h (shared across apps, as on TikTok).
 fn daily_posts(inner: &Inner, open_id: &str, now: DateTime<Utc>) -> usize {
     inner
+        .tiktok
         .tasks
         .iter()
         .filter(|t| {
@@ -52,6 +54,7 @@ fn app_cap_reached(inner: &Inner, app: &App, open_id: &str, now: DateTime<Utc>) 
         .or((!app.audited).then_some(inner.knobs.unaudited_active_user_cap));
     let Some(cap) = cap else { return false };
     let mut users: Vec<&str> = inner
+        .tiktok
         .tasks
         .iter()
         .filter(|t| {
@@ -69,6 +72,7 @@ fn app_cap_reached(inner: &Inner, app: &App, open_id: &str, now: DateTime<Utc>) 
 /// Inbox shares created in the trailing 24 h that the creator has not posted yet.
 fn pending_shares(inner: &Inner, open_id: &str, now: DateTime<Utc>) -> usize {
     inner
+        .tiktok
         .tasks
         .iter()
         .filter(|t| {
@@ -82,11 +86,13 @@ fn pending_shares(inner: &Inner, open_id: &str, now: DateTime<Utc>) -> usize {
 
 fn creator_and_app(inner: &Inner, caller: &Caller) -> Result<(Creator, App), V2Error> {
     let creator = inner
+        .tiktok
         .creators
         .get(&caller.open_id)
         .cloned()
         .ok_or_else(V2Error::token_invalid)?;
     let app = inner
+        .tiktok
         .apps
         .get(&caller.client_key)
         .cloned()
@@ -392,7 +398,7 @@ fn create_task(
             let url = format!(
                 "{}{}?upload_id={upload_id}&upload_token={upload_token}",
                 s.base_url(),
-                super::UPLOAD_PATH
+                UPLOAD_PATH
             );
             let keep = v <= inner.knobs.keep_upload_bytes_max;
             upload = Some(Upload {
@@ -410,9 +416,9 @@ fn create_task(
         }
         VideoSource::Pull { video_url: u } => video_url = Some(u),
     }
-    let forced_failure = inner.take_media_check(&caller.open_id);
+    let forced_failure = inner.tiktok.take_media_check(&caller.open_id);
     let upload_url = upload.as_ref().map(|u| u.url.clone());
-    inner.tasks.push(PublishTask {
+    inner.tiktok.tasks.push(PublishTask {
         publish_id: publish_id.clone(),
         client_key: caller.client_key.clone(),
         open_id: caller.open_id.clone(),
@@ -667,7 +673,7 @@ fn owned_task<'a>(
     caller: &Caller,
     publish_id: &str,
 ) -> Result<&'a mut PublishTask, V2Error> {
-    let task = inner.task_mut(publish_id).ok_or_else(|| {
+    let task = inner.tiktok.task_mut(publish_id).ok_or_else(|| {
         V2Error::new(
             StatusCode::BAD_REQUEST,
             "invalid_publish_id",
@@ -759,15 +765,14 @@ pub(crate) async fn cancel(
             }
             task.status = Status::Failed;
             task.fail_reason = Some("publish_cancelled".into());
-            events.push(crate::state::WebhookEvent {
+            events.push(WebhookEvent {
                 client_key: task.client_key.clone(),
                 open_id: task.open_id.clone(),
                 event: "post.publish.failed".into(),
                 content: json!({"publish_id": task.publish_id, "reason": "publish_cancelled", "publish_type": task.publish_type()}),
                 create_time: now.timestamp(),
             });
-            let body =
-                json!({"error": {"code": "ok", "message": "", "log_id": crate::state::log_id()}});
+            let body = json!({"error": {"code": "ok", "message": "", "log_id": log_id()}});
             Ok((StatusCode::OK, axum::Json(body)).into_response())
         })();
         (result, events)

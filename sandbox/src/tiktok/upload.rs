@@ -15,8 +15,13 @@ use futures::StreamExt;
 use serde_json::json;
 use sha2::Digest;
 
+use crate::ids::log_id;
 use crate::records::ChunkRecord;
-use crate::state::{Inner, SandboxState, Status, log_id};
+use crate::state::task::Status;
+use crate::state::{Inner, SandboxState};
+
+/// Path of the upload host inside the sandbox (the init response's `upload_url`).
+pub(crate) const UPLOAD_PATH: &str = "/upload/video/";
 
 const VIDEO_TYPES: [&str; 3] = ["video/mp4", "video/quicktime", "video/webm"];
 
@@ -100,7 +105,7 @@ fn record(
     bytes: u64,
     status: StatusCode,
 ) {
-    inner.chunks.push(ChunkRecord {
+    inner.tiktok.chunks.push(ChunkRecord {
         at: chrono::Utc::now(),
         publish_id: publish_id.to_owned(),
         content_range: header_str(headers, header::CONTENT_RANGE).map(str::to_owned),
@@ -122,7 +127,7 @@ fn accept(
     let upload_id = q.get("upload_id").map(String::as_str).unwrap_or("");
     let upload_token = q.get("upload_token").map(String::as_str).unwrap_or("");
     let keep_max = inner.knobs.keep_upload_bytes_max;
-    let Some(task) = inner.tasks.iter_mut().find(|t| {
+    let Some(task) = inner.tiktok.tasks.iter_mut().find(|t| {
         t.upload
             .as_ref()
             .is_some_and(|u| u.upload_id == upload_id && u.upload_token == upload_token)
@@ -324,7 +329,7 @@ pub(crate) async fn put_chunk(
         broken = Some("The body length does not match Content-Length.");
     }
     let mut inner = s.lock();
-    let Some(task) = inner.task_mut(&a.publish_id) else {
+    let Some(task) = inner.tiktok.task_mut(&a.publish_id) else {
         return error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -379,7 +384,7 @@ pub(crate) async fn put_chunk(
         u.hasher = Some(hasher);
         StatusCode::PARTIAL_CONTENT
     };
-    inner.bytes_uploaded += n;
+    inner.tiktok.bytes_uploaded += n;
     record(&mut inner, &a.publish_id, &headers, n, status);
     let mut resp = status.into_response();
     resp.headers_mut()
@@ -402,6 +407,7 @@ impl Drop for BusyGuard {
         };
         let mut inner = self.state.lock();
         if let Some(u) = inner
+            .tiktok
             .task_mut(&self.publish_id)
             .and_then(|t| t.upload.as_mut())
             && u.hasher.is_none()
