@@ -6,9 +6,11 @@ use axum::routing::{get, post, put};
 
 use crate::state::SandboxState;
 
+pub(crate) mod consent;
 pub(crate) mod display;
 pub(crate) mod oauth;
 pub(crate) mod posting;
+pub(crate) mod status;
 pub(crate) mod upload;
 pub(crate) mod v2;
 
@@ -18,7 +20,7 @@ pub(crate) fn router() -> Router<SandboxState> {
     Router::new()
         .route(
             "/v2/auth/authorize/",
-            get(oauth::authorize_page).post(oauth::authorize_decision),
+            get(consent::authorize_page).post(consent::authorize_decision),
         )
         .route("/v2/oauth/token/", post(oauth::token))
         .route("/v2/oauth/revoke/", post(oauth::revoke))
@@ -38,10 +40,7 @@ pub(crate) fn router() -> Router<SandboxState> {
             "/v2/post/publish/content/init/",
             post(posting::content_init),
         )
-        .route(
-            "/v2/post/publish/status/fetch/",
-            post(posting::status_fetch),
-        )
-        .route("/v2/post/publish/cancel/", post(posting::cancel))
+        .route("/v2/post/publish/status/fetch/", post(status::status_fetch))
+        .route("/v2/post/publish/cancel/", post(status::cancel))
         .route(UPLOAD_PATH, put(upload::put_chunk))
 }
