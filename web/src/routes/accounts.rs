@@ -85,7 +85,7 @@ pub async fn creator_info(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = parse_id(&id)?;
-    let info = jobs::publish::creator_info_paced(&state.jobs, user.user.id, id)
+    let info = jobs::paced::creator_info_paced(&state.jobs, user.user.id, id)
         .await
         .map_err(account_error)?;
     Ok(Json(json!({

@@ -91,7 +91,7 @@ pub async fn callback(
         .as_deref()
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ApiError::BadRequest("the callback has no code".into()))?;
-    let account = accounts::connect(&state.jobs, user.user.id, code)
+    let account = jobs::connect::complete(&state.jobs, user.user.id, code)
         .await
         .map_err(connect_error)?;
     tracing::info!(account_id = %account.id, granted = q.scopes.as_deref().map(|s| s.split(',').count()).unwrap_or(0), "TikTok account connected");
