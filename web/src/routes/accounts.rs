@@ -6,7 +6,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use jobs::accounts::{self, AccountError};
+use jobs::accounts;
 use jobs::disconnect_account::DisconnectAccount;
 use jobs::model::{AccountId, AccountStatus, TikTokAccount};
 use jobs::store::StoreError;
@@ -54,30 +54,6 @@ pub async fn list(
     ))
 }
 
-/// Maps an account failure to an HTTP error a creator understands.
-pub fn account_error(e: AccountError) -> ApiError {
-    match e {
-        AccountError::Store(s) => s.into(),
-        AccountError::NeedsReconnect(why) => ApiError::Conflict {
-            code: "needs_reconnect",
-            message: why,
-        },
-        AccountError::TikTok(t) => {
-            let transient = matches!(t.class(), jobs::tiktok::ErrorClass::Retryable { .. });
-            if transient {
-                ApiError::Unavailable("TikTok".into())
-            } else {
-                ApiError::Conflict {
-                    code: "tiktok_refused",
-                    message: t.creator_message(),
-                }
-            }
-        }
-        e if e.is_transient() => ApiError::Unavailable("TikTok".into()),
-        e => ApiError::internal(e),
-    }
-}
-
 /// `GET /api/accounts/{id}/creator-info`: live posting options (the compose form's source of truth).
 pub async fn creator_info(
     State(state): State<AppState>,
@@ -85,9 +61,7 @@ pub async fn creator_info(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = parse_id(&id)?;
-    let info = jobs::publish::creator_info_paced(&state.jobs, user.user.id, id)
-        .await
-        .map_err(account_error)?;
+    let info = jobs::publish::creator_info_paced(&state.jobs, user.user.id, id).await?;
     Ok(Json(json!({
         "creator_nickname": info.creator_nickname,
         "creator_username": info.creator_username,

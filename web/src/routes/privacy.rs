@@ -133,11 +133,7 @@ pub async fn erase(
     SessionUser(user): SessionUser,
     jar: CookieJar,
 ) -> Result<impl IntoResponse, ApiError> {
-    let marked = jobs::erase_user::request(&state.jobs, user.user.id)
-        .await
-        .map_err(|e| match e {
-            jobs::erase_user::EraseError::Store(s) => ApiError::from(s),
-        })?;
+    let marked = jobs::erase_user::request(&state.jobs, user.user.id).await?;
     Ok((
         StatusCode::ACCEPTED,
         jar.add(cleared_session_cookie(&state)),

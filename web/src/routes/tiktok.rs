@@ -93,70 +93,7 @@ pub async fn callback(
         .ok_or_else(|| ApiError::BadRequest("the callback has no code".into()))?;
     let account = accounts::connect(&state.jobs, user.user.id, code)
         .await
-        .map_err(connect_error)?;
+        .map_err(ApiError::from_connect)?;
     tracing::info!(account_id = %account.id, granted = q.scopes.as_deref().map(|s| s.split(',').count()).unwrap_or(0), "TikTok account connected");
     Ok(Redirect::to(&format!("/accounts?connected={}", account.id)))
-}
-
-/// A failed connection in words for the creator: TikTok's refusal as `creator_message`, our own
-/// failures (store, vault) as the generic internal error, never their text.
-fn connect_error(e: accounts::AccountError) -> ApiError {
-    use accounts::AccountError;
-    match e {
-        e if e.is_transient() => ApiError::Unavailable("TikTok".into()),
-        AccountError::TikTok(t) => ApiError::Invalid {
-            code: "tiktok_connect_failed",
-            message: format!(
-                "TikTok did not complete the connection: {}",
-                t.creator_message()
-            ),
-        },
-        AccountError::NeedsReconnect(why) => ApiError::Invalid {
-            code: "tiktok_connect_failed",
-            message: why,
-        },
-        AccountError::Store(s) => s.into(),
-        other => ApiError::internal(other),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::response::IntoResponse;
-    use jobs::store::StoreError;
-
-    async fn body(e: ApiError) -> String {
-        let resp = e.into_response();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
-            .await
-            .unwrap();
-        String::from_utf8(bytes.to_vec()).unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_failed_connection_never_shows_store_or_vault_text() {
-        let store = accounts::AccountError::Store(StoreError::Backend(
-            "error returned from database: relation \"tiktok_accounts\" does not exist".into(),
-        ));
-        let text = body(connect_error(store)).await;
-        assert!(text.contains("\"internal\""), "{text}");
-        assert!(
-            !text.contains("relation") && !text.contains("database"),
-            "{text}"
-        );
-        let vault = accounts::AccountError::Vault(jobs::vault::VaultError::UnknownKey("v9".into()));
-        let text = body(connect_error(vault)).await;
-        assert!(text.contains("\"internal\""), "{text}");
-        assert!(
-            !text.contains("TOKEN_KEYS") && !text.contains("v9"),
-            "{text}"
-        );
-        let lock = accounts::AccountError::Lock("redis: Connection refused (os error 111)".into());
-        let text = body(connect_error(lock)).await;
-        assert!(
-            !text.contains("os error") && !text.contains("redis"),
-            "{text}"
-        );
-    }
 }
