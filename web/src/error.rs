@@ -10,10 +10,11 @@ use jobs::accounts::AccountError;
 use jobs::campaigns::{CampaignError, RowProblem};
 use jobs::erase_user::EraseError;
 use jobs::identity::id_token::IdTokenError;
+use jobs::model::ScopesError;
 use jobs::ops::OpsError;
 use jobs::posts::PostError;
 use jobs::quota::QuotaError;
-use jobs::schedule_time::ScheduleChangeError;
+use jobs::schedule_time::{ScheduleChangeError, ScheduleError};
 use jobs::staging::StagingError;
 use jobs::store::StoreError;
 use serde_json::{Map, Value, json};
@@ -216,6 +217,27 @@ impl From<ScheduleChangeError> for ApiError {
                 message: e.to_string(),
             },
             ScheduleChangeError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ScheduleError> for ApiError {
+    fn from(e: ScheduleError) -> Self {
+        ApiError::Invalid {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<ScopesError> for ApiError {
+    fn from(e: ScopesError) -> Self {
+        ApiError::Invalid {
+            code: match e {
+                ScopesError::Empty => "scopes_required",
+                ScopesError::Unknown(_) => "unknown_scope",
+            },
+            message: e.to_string(),
         }
     }
 }

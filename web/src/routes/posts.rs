@@ -110,11 +110,7 @@ pub async fn create(
                 body.scheduled_tz.as_deref(),
                 chrono::Utc::now(),
                 state.config.schedule_horizon,
-            )
-            .map_err(|e| ApiError::Invalid {
-                code: e.code(),
-                message: e.to_string(),
-            })?;
+            )?;
             Some((s.utc, s.tz))
         }
     };
@@ -204,11 +200,7 @@ pub async fn reschedule(
         body.scheduled_tz.as_deref(),
         chrono::Utc::now(),
         state.config.schedule_horizon,
-    )
-    .map_err(|e| ApiError::Invalid {
-        code: e.code(),
-        message: e.to_string(),
-    })?;
+    )?;
     let post = schedule_time::reschedule(
         state.store.as_ref(),
         user.user.id,
