@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jobs::accounts::AccountError;
 use jobs::campaigns::{CampaignError, RowProblem};
+use jobs::disconnect_account::DisconnectError;
 use jobs::erase_user::EraseError;
 use jobs::identity::id_token::IdTokenError;
 use jobs::model::ScopesError;
@@ -340,6 +341,15 @@ impl From<OpsError> for ApiError {
                 ApiError::Unavailable("the queue".into())
             }
             OpsError::Post(e) => e.into(),
+        }
+    }
+}
+
+impl From<DisconnectError> for ApiError {
+    fn from(e: DisconnectError) -> Self {
+        match e {
+            DisconnectError::Store(s) => s.into(),
+            DisconnectError::Queue(q) => ApiError::internal(q),
         }
     }
 }

@@ -7,9 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jobs::accounts;
-use jobs::disconnect_account::DisconnectAccount;
-use jobs::model::{AccountId, AccountStatus, TikTokAccount};
-use jobs::store::StoreError;
+use jobs::model::{AccountId, TikTokAccount};
 use serde_json::json;
 
 fn parse_id(s: &str) -> Result<AccountId, ApiError> {
@@ -81,36 +79,6 @@ pub async fn disconnect(
     SessionUser(user): SessionUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = parse_id(&id)?;
-    let mut account = state.store.account(user.user.id, id).await?;
-    while account.status != AccountStatus::Disconnecting {
-        match state
-            .store
-            .set_account_status(
-                user.user.id,
-                id,
-                account.version,
-                AccountStatus::Disconnecting,
-                None,
-                false,
-            )
-            .await
-        {
-            Ok(_) => break,
-            // A concurrent token refresh bumped the version: read again and retry.
-            Err(StoreError::StaleState) => account = state.store.account(user.user.id, id).await?,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    // Enqueue after the state write: a crash in between leaves a `disconnecting` row that the
-    // scheduler's reconcile sweep re-queues.
-    state
-        .queue
-        .push(&DisconnectAccount {
-            user_id: user.user.id,
-            account_id: id,
-        })
-        .await
-        .map_err(ApiError::internal)?;
+    jobs::disconnect_account::request(&state.jobs, user.user.id, parse_id(&id)?).await?;
     Ok(StatusCode::ACCEPTED)
 }
