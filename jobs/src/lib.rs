@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod audit;
 pub mod campaigns;
 pub mod config;
+pub mod connect_account;
 pub mod context;
 pub mod disconnect_account;
 pub mod erase_user;

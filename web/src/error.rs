@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jobs::accounts::AccountError;
 use jobs::campaigns::{CampaignError, RowProblem};
+use jobs::connect_account::ConnectStateError;
 use jobs::disconnect_account::DisconnectError;
 use jobs::erase_user::EraseError;
 use jobs::identity::id_token::IdTokenError;
@@ -350,6 +351,18 @@ impl From<DisconnectError> for ApiError {
         match e {
             DisconnectError::Store(s) => s.into(),
             DisconnectError::Queue(q) => ApiError::internal(q),
+        }
+    }
+}
+
+impl From<ConnectStateError> for ApiError {
+    fn from(e: ConnectStateError) -> Self {
+        match e {
+            e @ ConnectStateError::Invalid => ApiError::Invalid {
+                code: "invalid_oauth_state",
+                message: e.to_string(),
+            },
+            ConnectStateError::Store(s) => s.into(),
         }
     }
 }
