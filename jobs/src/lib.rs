@@ -11,6 +11,7 @@ pub mod connect_account;
 pub mod context;
 pub mod disconnect_account;
 pub mod erase_user;
+pub mod export;
 pub mod heartbeat;
 pub mod identity;
 pub mod locks;
