@@ -291,14 +291,25 @@ async fn webhooks_are_signed_like_tiktok_and_retried_after_a_non_200() {
         let content: Value = serde_json::from_str(v["content"].as_str().unwrap()).unwrap();
         assert_eq!(content["publish_id"], id.as_str());
     }
-    let records = t.records();
-    assert!(
-        records
+    // The sandbox records a delivery once the receiver's answer is back, a moment after the
+    // receiver saw the body: wait for the record rather than race it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let records = loop {
+        let records = t.records();
+        if records
             .webhooks
             .iter()
-            .any(|w| w.attempt >= 2 && w.status == Some(200)),
-        "a retry succeeded"
-    );
+            .any(|w| w.attempt >= 2 && w.status == Some(200))
+        {
+            break records;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a retry succeeded: {:?}",
+            records.webhooks
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
     assert!(records.webhooks.iter().any(|w| w.status == Some(500)));
 
     // Revoking sends authorization.removed.
