@@ -17,7 +17,6 @@ use crate::accounts;
 use crate::context::JobContext;
 use crate::model::{AccountId, MediaId, Post, PrivacyLevel, TikTokAccount, UserId};
 use crate::posts::{self, NewPost, PostError};
-use crate::publish;
 use crate::schedule_time;
 use crate::store::{Created, StoreError};
 use crate::tiktok::CreatorInfo;
@@ -440,7 +439,7 @@ async fn check(
         Some(cached) => cached,
         None => {
             // Once per account per campaign: creator_info is limited to 20 calls a minute.
-            let fetched = publish::creator_info_paced(ctx, user, account.id)
+            let fetched = crate::paced::creator_info_paced(ctx, user, account.id)
                 .await
                 .map_err(posts::account_error);
             infos.entry(account.id).or_insert(fetched)

@@ -1,6 +1,6 @@
 //! `disconnect_account`: revoke at TikTok, then delete the tokens and the account row.
 //!
-//! The web tier has already marked the account `disconnecting` (it vanished from lists at once).
+//! [`request`] has already marked the account `disconnecting` (it vanished from lists at once).
 //! Revoke is retried on transient errors; if TikTok says the token is already invalid (or it
 //! cannot be opened, or the grant is dead), there is nothing left to revoke and deletion still
 //! happens: the creator asked us to forget the account. Posts still waiting for the account
@@ -26,6 +26,48 @@ pub struct DisconnectAccount {
 
 impl Job for DisconnectAccount {
     const NAME: &'static str = NAME;
+}
+
+/// Why a disconnect request could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum DisconnectError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
+}
+
+/// Marks the account `disconnecting` (it vanishes from lists at once) and pushes the job. A
+/// concurrent token refresh that bumped the version is read again and retried. The push comes
+/// after the state write: a crash in between leaves a `disconnecting` row that the scheduler's
+/// reconcile sweep re-queues.
+pub async fn request(ctx: &JobContext, user: UserId, id: AccountId) -> Result<(), DisconnectError> {
+    let mut account = ctx.store.account(user, id).await?;
+    while account.status != AccountStatus::Disconnecting {
+        match ctx
+            .store
+            .set_account_status(
+                user,
+                id,
+                account.version,
+                AccountStatus::Disconnecting,
+                None,
+                false,
+            )
+            .await
+        {
+            Ok(_) => break,
+            Err(StoreError::StaleState) => account = ctx.store.account(user, id).await?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    ctx.queue
+        .push(&DisconnectAccount {
+            user_id: user,
+            account_id: id,
+        })
+        .await?;
+    Ok(())
 }
 
 #[tracing::instrument(skip_all, fields(job = NAME, account_id = %job.account_id))]

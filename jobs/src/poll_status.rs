@@ -9,7 +9,8 @@
 use crate::accounts;
 use crate::context::JobContext;
 use crate::model::{Post, PostId, PostState, PrivacyLevel, UserId};
-use crate::publish::{self, Stop, delete_staged_media, fetch_status, settle};
+use crate::outcome::{self, Stop, delete_staged_media, settle};
+use crate::paced::fetch_status;
 use crate::queue::{Job, JobError};
 use crate::store::StoreError;
 use crate::tiktok::{self, PublishStatusKind};
@@ -115,7 +116,7 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
         PublishStatusKind::PublishComplete => {
             let ids = status.public_post_ids.clone();
             // Receipt confirmed: the video leaves our side before the post reads "published".
-            let deleted = publish::remove_staged_object(ctx, &post)
+            let deleted = outcome::remove_staged_object(ctx, &post)
                 .await
                 .then(Utc::now);
             let done = ctx
@@ -153,7 +154,7 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
             failing.tiktok.status_polls = polls;
             let saved = ctx.store.save_post(&failing, post.state).await?;
             tracing::info!(fail_reason = %reason, "TikTok failed the post");
-            publish::fail_post(ctx, &saved, reason.clone(), message, Some(reason)).await?;
+            outcome::fail_post(ctx, &saved, reason.clone(), message, Some(reason)).await?;
             Ok(())
         }
         other => {
@@ -199,7 +200,7 @@ async fn unconfirmed(ctx: &JobContext, post: Post, polls: u32) -> Result<(), Sto
         async move { tiktok.video_list(&t, None, 20).await }
     })
     .await
-    .map_err(|e| publish::stop_for_account(ctx, e))?;
+    .map_err(|e| outcome::stop_for_account(ctx, e))?;
     let since = post
         .tiktok
         .upload_completed_at

@@ -26,9 +26,10 @@
 //!
 //! Then `poll_status` takes over.
 
-use crate::accounts::{self, AccountError};
 use crate::context::JobContext;
 use crate::model::{Media, Post, PostId, PostState, TikTokAccount, UserId};
+use crate::outcome::{RETRIES_EXHAUSTED, Stop, settle, stop_for, stop_for_account};
+use crate::paced::{creator_info_paced, fetch_status, paced};
 use crate::pacing::Endpoint;
 use crate::poll_status::PollStatus;
 use crate::queue::{Job, JobError};
@@ -38,7 +39,7 @@ use crate::tiktok::{
     SourceInfo, TikTokError, UploadRejection,
 };
 use apalis::prelude::Data;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -66,82 +67,6 @@ const UPLOAD_URL_TTL: chrono::Duration = chrono::Duration::hours(1);
 const LOCK_TTL: Duration = Duration::from_secs(9);
 /// Resends of one chunk after transient failures, within one job attempt.
 const CHUNK_TRIES: u32 = 5;
-/// The code a post carries while parked after exhausting its retries (replay clears it).
-pub const RETRIES_EXHAUSTED: &str = "retries_exhausted";
-
-/// How one step ended, when it did not simply succeed.
-#[derive(Debug)]
-pub(crate) enum Stop {
-    /// Transient: try again later (counts against the post's attempts).
-    Retry(String),
-    /// A daily cap: back to `scheduled` for `until`.
-    Defer {
-        until: DateTime<Utc>,
-        code: &'static str,
-        message: String,
-    },
-    /// The creator must reconnect.
-    Reconnect(String),
-    /// Never going to work as is.
-    Fail {
-        code: String,
-        message: String,
-        fail_reason: Option<String>,
-    },
-    /// Another worker owns the post now; nothing to do.
-    Yield,
-    /// The `publish:` lock was lost mid-drive (see [`keep_lock`]).
-    LostLock,
-}
-
-impl From<StoreError> for Stop {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::StaleState | StoreError::NotFound => Stop::Yield,
-            StoreError::Unavailable(m) => Stop::Retry(m),
-            other => Stop::Retry(other.to_string()),
-        }
-    }
-}
-
-/// The pacer's store (Redis) failed: retry like a TikTok 503, without calling TikTok.
-pub(crate) fn pacing_unavailable(e: String) -> TikTokError {
-    tracing::warn!(error = %e, "pacing unavailable");
-    TikTokError::Http {
-        endpoint: "pacing",
-        status: 503,
-        retry_after: Some(Duration::from_secs(1)),
-    }
-}
-
-/// Classifies a TikTok answer (tiktok-api.md §10) into what the job does next.
-pub(crate) fn stop_for(ctx: &JobContext, e: &TikTokError) -> Stop {
-    let later = Utc::now() + chrono::Duration::minutes(ctx.config.cap_retry_minutes as i64);
-    match e.class() {
-        ErrorClass::Retryable { .. } => Stop::Retry(e.to_string()),
-        ErrorClass::RefreshAndRetry | ErrorClass::Reauth => Stop::Reconnect(e.creator_message()),
-        ErrorClass::Wait => Stop::Defer {
-            until: later,
-            code: "daily_cap",
-            message: e.creator_message(),
-        },
-        ErrorClass::AppCapWait => Stop::Defer {
-            until: later,
-            code: "app_cap",
-            message: e.creator_message(),
-        },
-        ErrorClass::Permanent => Stop::Fail {
-            code: e
-                .code()
-                .or(e.fail_reason())
-                .unwrap_or("tiktok_refused")
-                .to_owned(),
-            message: e.creator_message(),
-            fail_reason: e.fail_reason().map(str::to_owned),
-        },
-    }
-}
-
 /// A video whose data key does not open (wrapped by a retired key, or altered) can never be read
 /// again: the post fails with a reason instead of retrying until its attempts run out.
 fn video_key_stop(e: crate::staging::StagingError) -> Stop {
@@ -160,16 +85,6 @@ fn video_key_stop(e: crate::staging::StagingError) -> Stop {
 
 /// The error code of a post whose staged video's data key cannot be opened.
 pub const VIDEO_KEY_UNAVAILABLE: &str = "video_key_unavailable";
-
-pub(crate) fn stop_for_account(ctx: &JobContext, e: AccountError) -> Stop {
-    match e {
-        AccountError::NeedsReconnect(why) => Stop::Reconnect(why),
-        AccountError::TikTok(t) => stop_for(ctx, &t),
-        AccountError::Store(s) => s.into(),
-        e if e.is_transient() => Stop::Retry(e.to_string()),
-        e => Stop::Retry(e.to_string()),
-    }
-}
 
 #[tracing::instrument(skip_all, fields(job = NAME, post_id = %job.post_id))]
 pub async fn handle(job: PublishPost, ctx: Data<JobContext>) -> Result<(), JobError> {
@@ -265,214 +180,6 @@ async fn keep_lock(
         }
     }
     lost.cancel();
-}
-
-/// Records how the drive ended on the post and turns it into the job's result.
-pub(crate) async fn settle(
-    ctx: &JobContext,
-    user: UserId,
-    id: PostId,
-    result: Result<(), Stop>,
-) -> Result<(), JobError> {
-    let stop = match result {
-        Ok(()) | Err(Stop::Yield | Stop::LostLock) => return Ok(()),
-        Err(stop) => stop,
-    };
-    let post = match ctx.store.post(user, id).await {
-        Ok(p) => p,
-        Err(StoreError::NotFound) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    let from = post.state;
-    match stop {
-        Stop::Yield | Stop::LostLock => Ok(()),
-        Stop::Retry(msg) => {
-            let attempts = post.tiktok.publish_attempts + 1;
-            let exhausted = attempts >= ctx.config.job_max_attempts;
-            let res = ctx
-                .store
-                .transition_post(
-                    user,
-                    id,
-                    from,
-                    Box::new(move |p| {
-                        p.tiktok.publish_attempts = attempts;
-                        if exhausted {
-                            p.error_code = Some(RETRIES_EXHAUSTED.into());
-                            p.error_message = Some("TikTok kept failing for this post; it is parked until it is replayed.".into());
-                        }
-                    }),
-                )
-                .await;
-            if let Err(e) = res {
-                tracing::warn!(error = %e, "could not record the attempt");
-            }
-            if exhausted {
-                tracing::warn!(attempts, "publish parked after exhausting its retries");
-                Err(JobError::Permanent(format!("{RETRIES_EXHAUSTED}: {msg}")))
-            } else {
-                Err(JobError::Retry(msg))
-            }
-        }
-        Stop::Defer {
-            until,
-            code,
-            message,
-        } => {
-            // Only before TikTok accepted an init (a stored publish_id means resume, never defer).
-            if post.tiktok.publish_id.is_some() {
-                return Err(JobError::Retry(message));
-            }
-            ctx.store
-                .transition_post(
-                    user,
-                    id,
-                    from,
-                    Box::new(move |p| {
-                        p.state = PostState::Scheduled;
-                        p.scheduled_at = Some(until);
-                        p.error_code = Some(code.into());
-                        p.error_message = Some(message);
-                    }),
-                )
-                .await?;
-            tracing::info!(code, %until, "post deferred to the next window");
-            Ok(())
-        }
-        Stop::Reconnect(message)
-            if matches!(from, PostState::Processing | PostState::Unconfirmed) =>
-        {
-            // TikTok has the video; we just cannot ask about it until the creator reconnects.
-            ctx.store
-                .transition_post(
-                    user,
-                    id,
-                    from,
-                    Box::new(move |p| {
-                        p.state = PostState::Unconfirmed;
-                        p.error_code = Some("needs_reconnect".into());
-                        p.error_message = Some(format!(
-                            "{message} TikTok has this video; reconnect the account so we can confirm it was published."
-                        ));
-                    }),
-                )
-                .await?;
-            // TikTok accepted every byte (we only reach processing after its 201): nothing will
-            // be uploaded again, so the video leaves our side now.
-            delete_staged_media(ctx, &post).await;
-            Err(JobError::Reconnect("account needs reconnect".into()))
-        }
-        Stop::Reconnect(message) => {
-            ctx.store
-                .transition_post(
-                    user,
-                    id,
-                    from,
-                    Box::new(move |p| {
-                        p.state = PostState::NeedsReconnect;
-                        p.error_code = Some("needs_reconnect".into());
-                        p.error_message = Some(message);
-                    }),
-                )
-                .await?;
-            Err(JobError::Reconnect("account needs reconnect".into()))
-        }
-        Stop::Fail {
-            code,
-            message,
-            fail_reason,
-        } => {
-            fail_post(ctx, &post, code, message, fail_reason).await?;
-            Err(JobError::Permanent("publish refused".into()))
-        }
-    }
-}
-
-/// Moves a post to `failed` with a reason, and deletes its staged video (terminal outcome).
-pub(crate) async fn fail_post(
-    ctx: &JobContext,
-    post: &Post,
-    code: String,
-    message: String,
-    fail_reason: Option<String>,
-) -> Result<(), StoreError> {
-    // Failed is terminal for the video: delete it first, so the post never reads "failed" while
-    // its video is still on our side.
-    let deleted = remove_staged_object(ctx, post).await.then(Utc::now);
-    ctx.store
-        .transition_post(
-            post.user_id,
-            post.id,
-            post.state,
-            Box::new(move |p| {
-                p.state = PostState::Failed;
-                p.error_code = Some(code);
-                p.error_message = Some(message);
-                if fail_reason.is_some() {
-                    p.tiktok.fail_reason = fail_reason;
-                }
-                if p.media_deleted_at.is_none() {
-                    p.media_deleted_at = deleted;
-                }
-            }),
-        )
-        .await?;
-    Ok(())
-}
-
-/// Deletes the post's staged object and media row (idempotent). True when nothing of the video
-/// is left on our side; false when staging failed (logged; retried at the next terminal step).
-pub(crate) async fn remove_staged_object(ctx: &JobContext, post: &Post) -> bool {
-    if post.media_deleted_at.is_some() {
-        return true;
-    }
-    let Some(media_id) = post.media_id else {
-        return true;
-    };
-    let result = match ctx.store.media(post.user_id, media_id).await {
-        Ok(media) => ctx.staging.delete(&media).await.map_err(|e| e.to_string()),
-        Err(StoreError::NotFound) => Ok(()),
-        Err(e) => Err(e.to_string()),
-    };
-    match result {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(error = %e, "staged media not deleted");
-            false
-        }
-    }
-}
-
-/// Deletes the post's staged video and records when (the privacy promise: a video exists on
-/// our side only until TikTok confirms receipt). Idempotent.
-pub(crate) async fn delete_staged_media(ctx: &JobContext, post: &Post) {
-    if post.media_deleted_at.is_some() || !remove_staged_object(ctx, post).await {
-        return;
-    }
-    let now = Utc::now();
-    for _ in 0..3 {
-        let Ok(current) = ctx.store.post(post.user_id, post.id).await else {
-            return;
-        };
-        let state = current.state;
-        match ctx
-            .store
-            .transition_post(
-                post.user_id,
-                post.id,
-                state,
-                Box::new(move |p| p.media_deleted_at = Some(now)),
-            )
-            .await
-        {
-            Ok(_) => return,
-            Err(StoreError::StaleState) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not record media deletion");
-                return;
-            }
-        }
-    }
 }
 
 async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
@@ -582,52 +289,6 @@ async fn forget_publish(ctx: &JobContext, post: Post) -> Result<Post, Stop> {
     .await
 }
 
-pub(crate) async fn fetch_status(
-    ctx: &JobContext,
-    account: &TikTokAccount,
-    publish_id: &str,
-) -> Result<tiktok::PublishStatus, Stop> {
-    paced(
-        ctx,
-        account.user_id,
-        account.id,
-        Endpoint::Status,
-        |tiktok, t| {
-            let publish_id = publish_id.to_owned();
-            async move { tiktok.fetch_status(&t, &publish_id).await }
-        },
-    )
-    .await
-    .map_err(|e| stop_for_account(ctx, e))
-}
-
-/// One TikTok call with a fresh token, inside TikTok's per-token limit for `endpoint` (the pacer
-/// waits first, on every attempt, including the retry after a refresh).
-pub async fn paced<T, F, Fut>(
-    ctx: &JobContext,
-    user: UserId,
-    account: crate::model::AccountId,
-    endpoint: Endpoint,
-    call: F,
-) -> Result<T, AccountError>
-where
-    F: Fn(tiktok::TikTokClient, tiktok::AccessToken) -> Fut,
-    Fut: std::future::Future<Output = Result<T, TikTokError>>,
-{
-    let call = &call;
-    accounts::with_fresh_token(ctx, user, account, |t| {
-        let (tiktok, pacer) = (ctx.tiktok.clone(), ctx.pacer.clone());
-        async move {
-            pacer
-                .acquire(account, endpoint)
-                .await
-                .map_err(pacing_unavailable)?;
-            call(tiktok, t).await
-        }
-    })
-    .await
-}
-
 /// creator_info → checks → video/init → persist (rule 2).
 async fn init(
     ctx: &JobContext,
@@ -685,22 +346,6 @@ async fn init(
     .await
 }
 
-/// `creator_info` for an account, paced and with a fresh token.
-pub async fn creator_info_paced(
-    ctx: &JobContext,
-    user: UserId,
-    account: crate::model::AccountId,
-) -> Result<CreatorInfo, AccountError> {
-    paced(
-        ctx,
-        user,
-        account,
-        Endpoint::CreatorInfo,
-        |tiktok, t| async move { tiktok.creator_info(&t).await },
-    )
-    .await
-}
-
 /// The checks TikTok would make, with reasons a creator understands (settings may have changed
 /// at TikTok since the post was created).
 fn check_against_creator(post: &Post, media: &Media, info: &CreatorInfo) -> Result<(), Stop> {
@@ -714,7 +359,7 @@ fn check_against_creator(post: &Post, media: &Media, info: &CreatorInfo) -> Resu
             fail_reason: None,
         });
     }
-    if let Some(message) = crate::posts::too_long(info, media.duration_ms) {
+    if let Some(message) = info.refuses_duration(media.duration_ms) {
         return Err(Stop::Fail {
             code: "video_too_long".into(),
             message,

@@ -12,13 +12,17 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::SandboxError;
+use crate::error::SandboxError;
 use crate::faults::{Fault, FaultSpec};
-use crate::google::{GoogleKeys, IdTokenRequest, MintedIdToken};
+use crate::google::{IdTokenRequest, MintedIdToken};
+use crate::ids::random_string;
 use crate::knobs::{Knobs, merge_json};
 use crate::model::{App, Creator, DEMO_CLIENT_KEY, GoogleUser};
 use crate::records::Records;
-use crate::state::{Inner, MediaCheck, SandboxState, Status, TokenResponse, random_string};
+use crate::state::google::{GoogleKeys, seeded_users};
+use crate::state::task::{Status, post_draft};
+use crate::state::tiktok::{MediaCheck, TikTok, TokenResponse};
+use crate::state::{Inner, SandboxState};
 
 pub(crate) fn router() -> Router<SandboxState> {
     Router::new()
@@ -131,12 +135,13 @@ impl SandboxState {
     pub fn reset(&self) {
         let fresh = Inner::new(self.config(), self.base_url());
         *self.lock() = fresh;
+        self.google().users = seeded_users(self.config());
         self.clock().reset();
     }
 
     /// An app by client key.
     pub fn app(&self, client_key: &str) -> Option<App> {
-        self.lock().apps.get(client_key).cloned()
+        self.lock().tiktok.apps.get(client_key).cloned()
     }
 
     /// Adds an app; empty `client_key`/`client_secret` are generated.
@@ -148,13 +153,16 @@ impl SandboxState {
             app.client_secret = random_string(32);
         }
         let mut inner = self.lock();
-        if inner.apps.contains_key(&app.client_key) {
+        if inner.tiktok.apps.contains_key(&app.client_key) {
             return Err(SandboxError::Invalid(format!(
                 "app {} already exists",
                 app.client_key
             )));
         }
-        inner.apps.insert(app.client_key.clone(), app.clone());
+        inner
+            .tiktok
+            .apps
+            .insert(app.client_key.clone(), app.clone());
         Ok(app)
     }
 
@@ -166,6 +174,7 @@ impl SandboxState {
     ) -> Result<App, SandboxError> {
         let mut inner = self.lock();
         let app = inner
+            .tiktok
             .apps
             .get_mut(client_key)
             .ok_or_else(|| SandboxError::NotFound(format!("app {client_key}")))?;
@@ -199,7 +208,7 @@ impl SandboxState {
 
     /// A creator by open_id.
     pub fn creator(&self, open_id: &str) -> Option<Creator> {
-        self.lock().creators.get(open_id).cloned()
+        self.lock().tiktok.creators.get(open_id).cloned()
     }
 
     /// Adds a creator; an empty `open_id`/`union_id` is generated.
@@ -214,13 +223,13 @@ impl SandboxState {
             c.avatar_url = format!("{}/_sandbox/avatar/{}.jpeg", self.base_url(), c.open_id);
         }
         let mut inner = self.lock();
-        if inner.creators.contains_key(&c.open_id) {
+        if inner.tiktok.creators.contains_key(&c.open_id) {
             return Err(SandboxError::Invalid(format!(
                 "creator {} already exists",
                 c.open_id
             )));
         }
-        inner.creators.insert(c.open_id.clone(), c.clone());
+        inner.tiktok.creators.insert(c.open_id.clone(), c.clone());
         Ok(c)
     }
 
@@ -232,6 +241,7 @@ impl SandboxState {
     ) -> Result<Creator, SandboxError> {
         let mut inner = self.lock();
         let c = inner
+            .tiktok
             .creators
             .get_mut(open_id)
             .ok_or_else(|| SandboxError::NotFound(format!("creator {open_id}")))?;
@@ -257,7 +267,7 @@ impl SandboxState {
 
     /// Makes the next post(s) end `FAILED` with the given `fail_reason`.
     pub fn fail_next_post(&self, check: MediaCheck) {
-        self.lock().media_checks.push(check);
+        self.lock().tiktok.media_checks.push(check);
     }
 
     /// Issues tokens for a creator without the consent flow (for tests of other crates).
@@ -269,15 +279,15 @@ impl SandboxState {
     ) -> Result<TokenResponse, SandboxError> {
         let now = self.now();
         let mut inner = self.lock();
-        if !inner.apps.contains_key(client_key) {
+        if !inner.tiktok.apps.contains_key(client_key) {
             return Err(SandboxError::NotFound(format!("app {client_key}")));
         }
-        if !inner.creators.contains_key(open_id) {
+        if !inner.tiktok.creators.contains_key(open_id) {
             return Err(SandboxError::NotFound(format!("creator {open_id}")));
         }
         let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
         let resp = inner.issue_tokens(now, client_key, open_id, &scopes, None, None);
-        inner.token_event(now, "issued", client_key, open_id);
+        inner.tiktok.token_event(now, "issued", client_key, open_id);
         Ok(resp)
     }
 
@@ -292,12 +302,12 @@ impl SandboxState {
         let now = self.now();
         let events = {
             let mut inner = self.lock();
-            let Inner {
+            let TikTok {
                 tasks,
                 creators,
                 videos,
                 ..
-            } = &mut *inner;
+            } = &mut inner.tiktok;
             let task = tasks
                 .iter_mut()
                 .find(|t| t.publish_id == publish_id)
@@ -321,7 +331,7 @@ impl SandboxState {
             });
             let public = privacy == "PUBLIC_TO_EVERYONE";
             task.privacy_level = Some(privacy);
-            crate::state::creator_post(task, now, public, videos)
+            post_draft(task, now, public, videos)
         };
         self.emit(events);
         self.settle();
@@ -331,7 +341,11 @@ impl SandboxState {
     /// The bytes of an upload, when `knobs.keep_upload_bytes_max` allowed keeping them.
     pub fn upload_bytes(&self, publish_id: &str) -> Option<Vec<u8>> {
         let inner = self.lock();
-        let task = inner.tasks.iter().find(|t| t.publish_id == publish_id)?;
+        let task = inner
+            .tiktok
+            .tasks
+            .iter()
+            .find(|t| t.publish_id == publish_id)?;
         task.upload.as_ref()?.bytes.clone()
     }
 
@@ -351,28 +365,18 @@ impl SandboxState {
             .pop()
             .ok_or_else(|| SandboxError::Keys("no key generated".into()))?;
         let kid = key.kid.clone();
-        let mut keys = self.google();
-        let last = keys.published.pop();
-        keys.published.clear();
-        if keep_previous {
-            keys.published.extend(last);
-        }
-        keys.published.push(key);
+        self.google().keys.rotate(key, keep_previous);
         Ok(kid)
     }
 
     /// The kids currently published (last = the one signing new tokens).
     pub fn google_kids(&self) -> Vec<String> {
-        self.google()
-            .published
-            .iter()
-            .map(|k| k.kid.clone())
-            .collect()
+        self.google().keys.kids()
     }
 
     /// Test users shown on the sign-in page.
     pub fn google_users(&self) -> Vec<GoogleUser> {
-        self.lock().google_users.clone()
+        self.google().users.clone()
     }
 
     /// Adds a sign-in test user (uid derived from the email when empty).
@@ -384,9 +388,9 @@ impl SandboxState {
                 user.picture = derived.picture;
             }
         }
-        let mut inner = self.lock();
-        inner.google_users.retain(|u| u.uid != user.uid);
-        inner.google_users.push(user.clone());
+        let mut google = self.google();
+        google.users.retain(|u| u.uid != user.uid);
+        google.users.push(user.clone());
         user
     }
 }
@@ -446,7 +450,7 @@ async fn advance_clock(
 }
 
 async fn list_apps(State(s): State<SandboxState>) -> axum::Json<Vec<App>> {
-    axum::Json(s.lock().apps.values().cloned().collect())
+    axum::Json(s.lock().tiktok.apps.values().cloned().collect())
 }
 
 async fn create_app(State(s): State<SandboxState>, axum::Json(app): axum::Json<App>) -> Ctl<App> {
@@ -485,7 +489,7 @@ async fn add_redirect_uri(
 }
 
 async fn list_creators(State(s): State<SandboxState>) -> axum::Json<Vec<Creator>> {
-    axum::Json(s.lock().creators.values().cloned().collect())
+    axum::Json(s.lock().tiktok.creators.values().cloned().collect())
 }
 
 async fn create_creator(

@@ -1,8 +1,8 @@
-//! The Google / Firebase side: signing keys published in Google's two formats, a sign-in page
-//! that hands the app an ID token (and the app's `state`) in the URL fragment, and minting of Firebase-style ID tokens
-//! (valid ones and each way a token can be wrong) for tests.
+//! The Google / Firebase side's routes: signing keys published in Google's two formats, and a
+//! sign-in page that hands the app an ID token (and the app's `state`) in the URL fragment.
+//! Keys, test users and minting live in the state's Google half.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -10,18 +10,14 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rand::Rng;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::SandboxError;
+use crate::error::SandboxError;
+use crate::html::html_escape;
 use crate::knobs::GoogleClock;
 use crate::model::GoogleUser;
 use crate::state::SandboxState;
-use crate::tiktok::html_escape;
+pub use crate::state::google::{IdTokenRequest, IdTokenVariant, MintedIdToken};
 
 /// Where Google publishes the securetoken certificates as `{kid: PEM certificate}`.
 pub const X509_PATH: &str = "/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com";
@@ -35,155 +31,6 @@ pub(crate) fn router() -> Router<SandboxState> {
         .route(X509_PATH, get(x509))
         .route(JWKS_PATH, get(jwks))
         .route(SIGNIN_PATH, get(signin_page).post(signin_submit))
-}
-
-/// One RSA signing key with everything needed to publish it.
-pub(crate) struct SigningKey {
-    pub kid: String,
-    encoding: EncodingKey,
-    cert_pem: String,
-    public_pem: String,
-    n: String,
-    e: String,
-}
-
-impl SigningKey {
-    /// A fresh RSA-2048 key (aws-lc-rs generates it in well under a second, even in debug).
-    pub fn generate(kid_prefix: &str) -> Result<Self, SandboxError> {
-        let key_err = |e: &dyn std::fmt::Display| SandboxError::Keys(e.to_string());
-        let kp =
-            rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
-                .map_err(|e| key_err(&e))?;
-        let encoding =
-            EncodingKey::from_rsa_pem(kp.serialize_pem().as_bytes()).map_err(|e| key_err(&e))?;
-        let mut params =
-            rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| key_err(&e))?;
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params.distinguished_name.push(
-            rcgen::DnType::CommonName,
-            "securetoken.system.gserviceaccount.com",
-        );
-        let cert = params.self_signed(&kp).map_err(|e| key_err(&e))?;
-        let (n, e) = rsa_public_components(kp.public_key_raw())
-            .ok_or_else(|| SandboxError::Keys("cannot read the RSA public key".into()))?;
-        let random: [u8; 20] = rand::rng().random();
-        Ok(Self {
-            kid: format!("{kid_prefix}{}", hex::encode(random)),
-            encoding,
-            cert_pem: cert.pem(),
-            public_pem: kp.public_key_pem(),
-            n: URL_SAFE_NO_PAD.encode(n),
-            e: URL_SAFE_NO_PAD.encode(e),
-        })
-    }
-}
-
-/// Reads one DER TLV; returns (tag, content, rest).
-fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&len0, mut rest) = rest.split_first()?;
-    let len = if len0 < 0x80 {
-        usize::from(len0)
-    } else {
-        let n = usize::from(len0 & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        rest = &rest[n..];
-        len
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-}
-
-/// PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` → (n, e)
-/// as unsigned big-endian bytes.
-fn rsa_public_components(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-    let (0x30, seq, _) = der_tlv(der)? else {
-        return None;
-    };
-    let (0x02, n, rest) = der_tlv(seq)? else {
-        return None;
-    };
-    let (0x02, e, _) = der_tlv(rest)? else {
-        return None;
-    };
-    let strip = |b: &[u8]| {
-        b.iter()
-            .skip_while(|x| **x == 0)
-            .copied()
-            .collect::<Vec<u8>>()
-    };
-    Some((strip(n), strip(e)))
-}
-
-/// The published keys (last = current) plus an unpublished one for `unknown_kid` tokens.
-pub(crate) struct GoogleKeys {
-    pub published: Vec<SigningKey>,
-    rogue: Option<SigningKey>,
-}
-
-impl GoogleKeys {
-    pub fn generate() -> Result<Self, SandboxError> {
-        Ok(Self {
-            published: vec![SigningKey::generate("")?],
-            rogue: None,
-        })
-    }
-
-    fn current(&self) -> &SigningKey {
-        // `published` is never empty: it starts with one key and rotation only appends.
-        &self.published[self.published.len() - 1]
-    }
-}
-
-/// Which kind of ID token to mint.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum IdTokenVariant {
-    /// Verifies with the published keys.
-    #[default]
-    Valid,
-    /// `exp` an hour ago.
-    Expired,
-    /// `aud` is another project.
-    WrongAudience,
-    /// `iss` is another project's issuer.
-    WrongIssuer,
-    /// Signed by a key whose `kid` is not published.
-    UnknownKid,
-    /// Valid claims and kid, signature altered.
-    BadSignature,
-    /// `alg: none`, empty signature.
-    AlgNone,
-    /// HS256 with the public key PEM as the HMAC secret (the key-confusion attack).
-    Hs256,
-    /// `iat`/`auth_time` an hour in the future.
-    FutureIat,
-    /// `sub` is the empty string.
-    EmptySub,
-}
-
-/// `POST /_sandbox/google/id-token` body: a user (a seeded one when nothing is given) and a
-/// variant.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct IdTokenRequest {
-    pub uid: Option<String>,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub picture: Option<String>,
-    pub variant: IdTokenVariant,
-}
-
-/// A minted token with its header `kid` and claims, for assertions.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct MintedIdToken {
-    pub id_token: String,
-    pub kid: String,
-    pub claims: Value,
 }
 
 impl SandboxState {
@@ -206,132 +53,14 @@ impl SandboxState {
         }
         .timestamp();
         let project = &self.config().firebase_project_id;
-        let (iat, exp) = match variant {
-            IdTokenVariant::Expired => (now - 2 * ttl, now - ttl),
-            IdTokenVariant::FutureIat => (now + 3600, now + 3600 + ttl),
-            _ => (now, now + ttl),
-        };
-        let sub = if variant == IdTokenVariant::EmptySub {
-            String::new()
-        } else {
-            user.uid.clone()
-        };
-        let google_sub: u128 = {
-            use sha2::Digest;
-            let d = sha2::Sha256::digest(user.uid.as_bytes());
-            u128::from_be_bytes(d[..16].try_into().unwrap_or_default()) % 10u128.pow(21)
-        };
-        let claims = json!({
-            "name": user.name,
-            "picture": user.picture,
-            "iss": if variant == IdTokenVariant::WrongIssuer {
-                "https://securetoken.google.com/some-other-project".to_owned()
-            } else {
-                format!("https://securetoken.google.com/{project}")
-            },
-            "aud": if variant == IdTokenVariant::WrongAudience { "some-other-project".to_owned() } else { project.clone() },
-            "auth_time": iat,
-            "user_id": sub,
-            "sub": sub,
-            "iat": iat,
-            "exp": exp,
-            "email": user.email,
-            "email_verified": true,
-            "firebase": {
-                "identities": {"google.com": [google_sub.to_string()], "email": [user.email]},
-                "sign_in_provider": "google.com"
-            }
-        });
-        let err = |e: jsonwebtoken::errors::Error| SandboxError::Keys(e.to_string());
-        let mut keys = self.google();
-        if variant == IdTokenVariant::UnknownKid && keys.rogue.is_none() {
-            keys.rogue = Some(SigningKey::generate("unpublished-")?);
-        }
-        let key = match (variant, &keys.rogue) {
-            (IdTokenVariant::UnknownKid, Some(rogue)) => rogue,
-            _ => keys.current(),
-        };
-        let kid = key.kid.clone();
-        let id_token = match variant {
-            IdTokenVariant::AlgNone => {
-                let header = json!({"alg": "none", "kid": kid, "typ": "JWT"});
-                format!(
-                    "{}.{}.",
-                    URL_SAFE_NO_PAD.encode(header.to_string()),
-                    URL_SAFE_NO_PAD.encode(claims.to_string())
-                )
-            }
-            IdTokenVariant::Hs256 => {
-                let mut header = Header::new(Algorithm::HS256);
-                header.kid = Some(kid.clone());
-                jsonwebtoken::encode(
-                    &header,
-                    &claims,
-                    &EncodingKey::from_secret(key.public_pem.as_bytes()),
-                )
-                .map_err(err)?
-            }
-            _ => {
-                let mut header = Header::new(Algorithm::RS256);
-                header.kid = Some(kid.clone());
-                let token = jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(err)?;
-                if variant == IdTokenVariant::BadSignature {
-                    tamper_signature(&token)
-                } else {
-                    token
-                }
-            }
-        };
-        Ok(MintedIdToken {
-            id_token,
-            kid,
-            claims,
-        })
+        self.google().mint(user, variant, now, ttl, project)
     }
 
     /// Resolves a request to a user: by uid, else by email (a new user if unknown), else the
     /// first seeded user.
     pub(crate) fn google_user_for(&self, req: &IdTokenRequest) -> GoogleUser {
-        let inner = self.lock();
-        let found = req
-            .uid
-            .as_ref()
-            .and_then(|uid| inner.google_users.iter().find(|u| &u.uid == uid))
-            .or_else(|| {
-                req.email
-                    .as_ref()
-                    .and_then(|e| inner.google_users.iter().find(|u| &u.email == e))
-            })
-            .cloned();
-        let mut user = found.unwrap_or_else(|| match &req.email {
-            Some(email) => GoogleUser::from_email(email, req.name.as_deref().unwrap_or("")),
-            None => inner.google_users.first().cloned().unwrap_or_else(|| {
-                GoogleUser::from_email("sandbox.user@example.com", "Sandbox User")
-            }),
-        });
-        if let Some(uid) = &req.uid {
-            user.uid = uid.clone();
-        }
-        if let Some(name) = &req.name {
-            user.name = name.clone();
-        }
-        if let Some(picture) = &req.picture {
-            user.picture = picture.clone();
-        }
-        user
+        self.google().user_for(req)
     }
-}
-
-/// Flips one bit of the signature so it no longer verifies.
-fn tamper_signature(token: &str) -> String {
-    let Some((signed, sig)) = token.rsplit_once('.') else {
-        return token.to_owned();
-    };
-    let mut bytes = URL_SAFE_NO_PAD.decode(sig).unwrap_or_default();
-    if let Some(b) = bytes.get_mut(10) {
-        *b ^= 0x01;
-    }
-    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 fn cached_json(s: &SandboxState, body: Value) -> Response {
@@ -348,23 +77,13 @@ fn cached_json(s: &SandboxState, body: Value) -> Response {
 
 /// `GET /robot/v1/metadata/x509/securetoken@…` — `{kid: PEM certificate}`.
 async fn x509(State(s): State<SandboxState>) -> Response {
-    let map: BTreeMap<String, String> = s
-        .google()
-        .published
-        .iter()
-        .map(|k| (k.kid.clone(), k.cert_pem.clone()))
-        .collect();
+    let map = s.google().keys.certificates();
     cached_json(&s, json!(map))
 }
 
 /// `GET /service_accounts/v1/jwk/securetoken@…` — the same keys as a JWKS.
 async fn jwks(State(s): State<SandboxState>) -> Response {
-    let keys: Vec<Value> = s
-        .google()
-        .published
-        .iter()
-        .map(|k| json!({"kty": "RSA", "alg": "RS256", "use": "sig", "kid": k.kid, "n": k.n, "e": k.e}))
-        .collect();
+    let keys = s.google().keys.jwks();
     cached_json(&s, json!({ "keys": keys }))
 }
 
@@ -402,7 +121,7 @@ async fn signin_page(
             )
         })
         .unwrap_or_default();
-    let users = s.lock().google_users.clone();
+    let users = s.google().users.clone();
     let mut radios = String::new();
     for (i, u) in users.iter().enumerate() {
         radios.push_str(&format!(
@@ -461,9 +180,9 @@ async fn signin_submit(State(s): State<SandboxState>, body: Bytes) -> Response {
     };
     let user = s.google_user_for(&req);
     {
-        let mut inner = s.lock();
-        if !inner.google_users.iter().any(|u| u.uid == user.uid) {
-            inner.google_users.push(user.clone());
+        let mut google = s.google();
+        if !google.users.iter().any(|u| u.uid == user.uid) {
+            google.users.push(user.clone());
         }
     }
     match s.mint_id_token(&user, IdTokenVariant::Valid) {
@@ -481,22 +200,5 @@ async fn signin_submit(State(s): State<SandboxState>, body: Bytes) -> Response {
                 .into_response()
         }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_modulus_and_exponent_from_pkcs1() {
-        // SEQUENCE { INTEGER 0x00C3 (leading zero for sign), INTEGER 0x010001 }
-        let der = [
-            0x30, 0x09, 0x02, 0x02, 0x00, 0xC3, 0x02, 0x03, 0x01, 0x00, 0x01,
-        ];
-        assert_eq!(
-            rsa_public_components(&der),
-            Some((vec![0xC3], vec![0x01, 0x00, 0x01]))
-        );
     }
 }

@@ -30,9 +30,13 @@ use tokio::task::{JoinHandle, JoinSet};
 use tower::ServiceExt;
 
 pub mod clock;
+mod config;
 mod control;
+mod error;
 pub mod faults;
 pub mod google;
+mod html;
+mod ids;
 pub mod knobs;
 pub mod model;
 mod observe;
@@ -41,6 +45,8 @@ mod state;
 mod tiktok;
 pub mod webhook;
 
+pub use config::SandboxConfig;
+pub use error::SandboxError;
 pub use faults::{Fault, FaultAction, FaultSpec};
 pub use google::{IdTokenRequest, IdTokenVariant, MintedIdToken};
 pub use knobs::{ChunkRules, FieldScopeMiss, GoogleClock, Knobs, RateLimits};
@@ -50,53 +56,6 @@ pub use model::{
 };
 pub use records::Records;
 pub use state::{MediaCheck, SandboxState, TokenResponse};
-
-/// How to run the sandbox.
-#[derive(Debug, Clone)]
-pub struct SandboxConfig {
-    /// Address to listen on; port 0 picks a free port.
-    pub bind: SocketAddr,
-    /// Base URL put into URLs the sandbox hands out (upload URLs, avatars); defaults to
-    /// `http://{bound address}`. Set it when the sandbox sits behind a proxy or in a container.
-    pub public_base_url: Option<String>,
-    /// Firebase project id: the ID tokens' `aud` and the issuer's suffix.
-    pub firebase_project_id: String,
-    /// Redirect URIs registered on the demo app.
-    pub redirect_uris: Vec<String>,
-    /// Knobs at start and after every reset.
-    pub knobs: Knobs,
-    /// Seed the demo app, the two demo creators and the demo Google users.
-    pub seed_demo_data: bool,
-    /// How often the status machine advances on its own (for webhooks and auto transitions).
-    pub tick_interval: Duration,
-}
-
-impl Default for SandboxConfig {
-    fn default() -> Self {
-        Self {
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            public_base_url: None,
-            firebase_project_id: "mktpost-dev".into(),
-            redirect_uris: vec!["http://127.0.0.1:8080/auth/tiktok/callback".into()],
-            knobs: Knobs::default(),
-            seed_demo_data: true,
-            tick_interval: Duration::from_millis(50),
-        }
-    }
-}
-
-/// Why the sandbox could not start or a control operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SandboxError {
-    #[error("cannot bind the sandbox listener: {0}")]
-    Bind(#[from] std::io::Error),
-    #[error("signing key error: {0}")]
-    Keys(String),
-    #[error("not found: {0}")]
-    NotFound(String),
-    #[error("invalid request: {0}")]
-    Invalid(String),
-}
 
 /// Entry point.
 pub struct Sandbox;
@@ -129,19 +88,20 @@ impl SandboxState {
     /// stop once the last clone of the state is dropped. Use with [`router`] to mount the
     /// sandbox in another server (injected connection drops then become broken bodies).
     pub async fn new(cfg: SandboxConfig, base_url: String) -> Result<Self, SandboxError> {
-        let keys = tokio::task::spawn_blocking(google::GoogleKeys::generate)
+        let keys = tokio::task::spawn_blocking(state::google::GoogleKeys::generate)
             .await
             .map_err(|e| SandboxError::Keys(e.to_string()))??;
         let base_url = base_url.trim_end_matches('/').to_owned();
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = state::Inner::new(&cfg, &base_url);
+        let google = state::google::Google::new(keys, &cfg);
         let tick = cfg.tick_interval;
         let shared = Arc::new(state::Shared {
             cfg,
             base_url,
             clock: clock::Clock::default(),
             inner: Mutex::new(inner),
-            google: Mutex::new(keys),
+            google: Mutex::new(google),
             webhooks: tx,
         });
         tokio::spawn(webhook::run(Arc::downgrade(&shared), rx));

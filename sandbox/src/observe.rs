@@ -12,9 +12,11 @@ use serde_json::json;
 
 use crate::faults::{CallSite, FaultAction};
 use crate::google::{JWKS_PATH, SIGNIN_PATH, X509_PATH};
+use crate::ids::log_id;
 use crate::records::CallRecord;
-use crate::state::{SandboxState, log_id};
-use crate::tiktok::{UPLOAD_PATH, bearer, upload::parse_content_range};
+use crate::state::SandboxState;
+use crate::tiktok::upload::{UPLOAD_PATH, parse_content_range};
+use crate::tiktok::v2::bearer;
 
 /// Marks a response whose connection must be closed without answering. The sandbox's own
 /// server turns it into a dropped connection; behind another server the body errors instead.
@@ -91,7 +93,7 @@ fn identify(s: &SandboxState, endpoint: &str, req: &Request) -> (Option<String>,
             .query()
             .and_then(|q| serde_urlencoded::from_str(q).ok())
             .unwrap_or_default();
-        let Some(task) = inner.tasks.iter().find(|t| {
+        let Some(task) = inner.tiktok.tasks.iter().find(|t| {
             t.upload
                 .as_ref()
                 .is_some_and(|u| Some(&u.upload_id) == q.get("upload_id"))
@@ -111,7 +113,7 @@ fn identify(s: &SandboxState, endpoint: &str, req: &Request) -> (Option<String>,
         return (Some(task.open_id.clone()), chunk);
     }
     let open_id = bearer(req.headers())
-        .and_then(|t| inner.access.iter().find(|a| a.token == t))
+        .and_then(|t| inner.tiktok.access.iter().find(|a| a.token == t))
         .map(|a| a.open_id.clone());
     (open_id, None)
 }

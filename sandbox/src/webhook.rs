@@ -12,7 +12,8 @@ use sha2::Sha256;
 use tokio::sync::mpsc;
 
 use crate::records::WebhookRecord;
-use crate::state::{SandboxState, Shared, WebhookEvent};
+use crate::state::task::WebhookEvent;
+use crate::state::{SandboxState, Shared};
 
 /// The `TikTok-Signature` header value for `body` at unix time `t`.
 pub fn signature(client_secret: &str, t: i64, body: &str) -> String {
@@ -47,7 +48,7 @@ pub(crate) async fn run(weak: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Webh
         let state = SandboxState(shared);
         let (delivery, delays, duplicate) = {
             let inner = state.lock();
-            let Some(app) = inner.apps.get(&ev.client_key) else {
+            let Some(app) = inner.tiktok.apps.get(&ev.client_key) else {
                 continue;
             };
             let Some(url) = app.webhook_url.clone() else {

@@ -10,8 +10,9 @@ use jobs::access_log::AccessLog;
 use jobs::context::JobContext;
 use jobs::disconnect_account::DisconnectAccount;
 use jobs::model::{AccountId, AccountStatus, PostState};
+use jobs::outcome::RETRIES_EXHAUSTED;
 use jobs::poll_status::PollStatus;
-use jobs::publish::{PublishPost, RETRIES_EXHAUSTED};
+use jobs::publish::PublishPost;
 use jobs::refresh_token::RefreshToken;
 use jobs::store::StuckAfter;
 use serde::Serialize;
@@ -233,7 +234,7 @@ pub async fn fail_overdue_parked_posts(
         cursor = posts.last().map(StuckAfter::of);
         report.found += posts.len();
         for p in &posts {
-            if jobs::parked::fail_overdue(ctx, p, now).await? {
+            if jobs::posts::parked::fail_overdue(ctx, p, now).await? {
                 report.done += 1;
             } else {
                 report.skipped += 1;

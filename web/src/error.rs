@@ -1,12 +1,25 @@
-//! The one API error type and the one mapping to `{"error":{"code","message"}}`.
-//! Internal causes are logged once, here, and the client sees `internal`.
+//! The one API error type and the one mapping to `{"error":{"code","message"}}`, with every
+//! conversion from a `jobs` error. Internal causes are logged once, here, and the client sees
+//! `internal`. A few refusals add fields next to `error` (a campaign's `rows`, readyz's
+//! `checks`); the envelope is the same.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use jobs::accounts::AccountError;
+use jobs::campaigns::{CampaignError, RowProblem};
+use jobs::connect_account::ConnectStateError;
+use jobs::disconnect_account::DisconnectError;
+use jobs::erase_user::EraseError;
 use jobs::identity::id_token::IdTokenError;
+use jobs::model::ScopesError;
+use jobs::ops::OpsError;
+use jobs::posts::PostError;
+use jobs::quota::QuotaError;
+use jobs::schedule_time::{ScheduleChangeError, ScheduleError};
+use jobs::staging::StagingError;
 use jobs::store::StoreError;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 /// Every error a handler can return. Handlers only use `?`.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +28,9 @@ pub enum ApiError {
     NotFound,
     #[error("{0}")]
     BadRequest(String),
+    /// A 400 with its own code: `invalid_campaign`, `upload_interrupted`.
+    #[error("{message}")]
+    Malformed { code: &'static str, message: String },
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
     #[error("sign in first")]
@@ -31,8 +47,34 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// A 413: `too_large` (one upload) or `staging_quota_exceeded` (all staged videos).
+    #[error("{message}")]
+    TooLarge { code: &'static str, message: String },
+    /// A 415: the body is a form, not the video file itself.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A 422 `invalid_rows`: every row's problem is listed in `rows`.
+    #[error("{message}")]
+    InvalidRows {
+        message: String,
+        rows: Vec<RowProblem>,
+    },
+    /// A 409 `campaign_incomplete`: `created` rows were written, then `problem` stopped it.
+    #[error("{message}")]
+    CampaignIncomplete {
+        message: String,
+        created: usize,
+        problem: RowProblem,
+    },
     #[error("{0} is unavailable")]
     Unavailable(String),
+    /// A 503 `not_ready` from `/readyz`: the health document's fields (`status`, `checks`,
+    /// `scheduler`) stand next to `error`.
+    #[error("unavailable: {}", .failing.join(", "))]
+    NotReady {
+        failing: Vec<&'static str>,
+        health: Map<String, Value>,
+    },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -43,6 +85,7 @@ impl ApiError {
         match self {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Malformed { code, .. } => (StatusCode::BAD_REQUEST, code),
             ApiError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, code),
@@ -50,13 +93,71 @@ impl ApiError {
             ApiError::Denied { code, .. } => (StatusCode::FORBIDDEN, code),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::TooLarge { code, .. } => (StatusCode::PAYLOAD_TOO_LARGE, code),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::InvalidRows { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rows"),
+            ApiError::CampaignIncomplete { .. } => (StatusCode::CONFLICT, "campaign_incomplete"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::NotReady { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         ApiError::Internal(e.into())
+    }
+
+    /// A failed TikTok connection in words for the creator: TikTok's refusal as
+    /// `creator_message`, our own failures (store, vault, lock) as the generic internal error,
+    /// never their text. Other account operations use `From<AccountError>`.
+    pub fn from_connect(e: AccountError) -> Self {
+        match e {
+            e if e.is_transient() => ApiError::Unavailable("TikTok".into()),
+            AccountError::TikTok(t) => ApiError::Invalid {
+                code: "tiktok_connect_failed",
+                message: format!(
+                    "TikTok did not complete the connection: {}",
+                    t.creator_message()
+                ),
+            },
+            AccountError::NeedsReconnect(why) => ApiError::Invalid {
+                code: "tiktok_connect_failed",
+                message: why,
+            },
+            AccountError::Store(s) => s.into(),
+            other => ApiError::internal(other),
+        }
+    }
+
+    /// The status and the `{"error":{"code","message"}}` body (with a refusal's extra fields).
+    /// Logs an internal cause. A streamed upload writes this body as its last NDJSON line.
+    pub fn into_status_and_body(self) -> (StatusCode, Value) {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = ?cause, "request failed");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut body = Map::new();
+        match self {
+            ApiError::NotReady { health, .. } => body = health,
+            ApiError::InvalidRows { rows, .. } => {
+                body.insert("rows".into(), json!(rows));
+            }
+            ApiError::CampaignIncomplete {
+                created, problem, ..
+            } => {
+                body.insert("created".into(), json!(created));
+                body.insert("rows".into(), json!([problem]));
+            }
+            _ => {}
+        }
+        body.insert("error".into(), json!({ "code": code, "message": message }));
+        (status, Value::Object(body))
     }
 }
 
@@ -96,23 +197,194 @@ impl From<IdTokenError> for ApiError {
     }
 }
 
+impl From<PostError> for ApiError {
+    fn from(e: PostError) -> Self {
+        match e {
+            PostError::NotFound => ApiError::NotFound,
+            PostError::Invalid { code, message } => ApiError::Invalid { code, message },
+            PostError::Conflict { code, message } => ApiError::Conflict { code, message },
+            PostError::Unavailable => ApiError::Unavailable("TikTok".into()),
+            PostError::Store(s) => s.into(),
+            PostError::Queue(q) => ApiError::internal(anyhow::anyhow!(q)),
+        }
+    }
+}
+
+impl From<ScheduleChangeError> for ApiError {
+    fn from(e: ScheduleChangeError) -> Self {
+        match e {
+            ScheduleChangeError::NotFound => ApiError::NotFound,
+            e @ ScheduleChangeError::NotScheduled { .. } => ApiError::Conflict {
+                code: e.code(),
+                message: e.to_string(),
+            },
+            ScheduleChangeError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ScheduleError> for ApiError {
+    fn from(e: ScheduleError) -> Self {
+        ApiError::Invalid {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<ScopesError> for ApiError {
+    fn from(e: ScopesError) -> Self {
+        ApiError::Invalid {
+            code: match e {
+                ScopesError::Empty => "scopes_required",
+                ScopesError::Unknown(_) => "unknown_scope",
+            },
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<CampaignError> for ApiError {
+    fn from(e: CampaignError) -> Self {
+        let message = e.to_string();
+        match e {
+            CampaignError::Malformed(_) => ApiError::Malformed {
+                code: "invalid_campaign",
+                message,
+            },
+            CampaignError::Rows(rows) => ApiError::InvalidRows { message, rows },
+            CampaignError::Stopped { created, problem } => ApiError::CampaignIncomplete {
+                message,
+                created,
+                problem,
+            },
+            CampaignError::Unavailable => ApiError::Unavailable("TikTok".into()),
+            CampaignError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// An account failure in words a creator understands.
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Store(s) => s.into(),
+            AccountError::NeedsReconnect(why) => ApiError::Conflict {
+                code: "needs_reconnect",
+                message: why,
+            },
+            AccountError::TikTok(t) => {
+                let transient = matches!(t.class(), jobs::tiktok::ErrorClass::Retryable { .. });
+                if transient {
+                    ApiError::Unavailable("TikTok".into())
+                } else {
+                    ApiError::Conflict {
+                        code: "tiktok_refused",
+                        message: t.creator_message(),
+                    }
+                }
+            }
+            e if e.is_transient() => ApiError::Unavailable("TikTok".into()),
+            e => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<StagingError> for ApiError {
+    fn from(e: StagingError) -> Self {
+        let message = e.to_string();
+        match e {
+            StagingError::TooLarge { .. } => ApiError::TooLarge {
+                code: "too_large",
+                message,
+            },
+            StagingError::UnsupportedType => ApiError::UnsupportedMediaType(message),
+            StagingError::Empty => ApiError::Invalid {
+                code: "empty_upload",
+                message,
+            },
+            StagingError::Interrupted(_) => ApiError::Malformed {
+                code: "upload_interrupted",
+                message,
+            },
+            StagingError::Missing => ApiError::NotFound,
+            StagingError::Store(e) => e.into(),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<QuotaError> for ApiError {
+    fn from(e: QuotaError) -> Self {
+        match e {
+            e @ QuotaError::Exceeded { .. } => ApiError::TooLarge {
+                code: "staging_quota_exceeded",
+                message: e.to_string(),
+            },
+            QuotaError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<OpsError> for ApiError {
+    fn from(e: OpsError) -> Self {
+        match e {
+            OpsError::UnknownJob(_) => ApiError::NotFound,
+            OpsError::NotDead(id) => ApiError::Conflict {
+                code: "not_dead",
+                message: format!(
+                    "task {id} is not in the dead list (replayed or discarded already?)"
+                ),
+            },
+            OpsError::Refused { code, message } => ApiError::Conflict { code, message },
+            OpsError::Queue(e) => {
+                tracing::warn!(error = %e, "queue unavailable for an operator request");
+                ApiError::Unavailable("the queue".into())
+            }
+            OpsError::Post(e) => e.into(),
+        }
+    }
+}
+
+impl From<DisconnectError> for ApiError {
+    fn from(e: DisconnectError) -> Self {
+        match e {
+            DisconnectError::Store(s) => s.into(),
+            DisconnectError::Queue(q) => ApiError::internal(q),
+        }
+    }
+}
+
+impl From<ConnectStateError> for ApiError {
+    fn from(e: ConnectStateError) -> Self {
+        match e {
+            e @ ConnectStateError::Invalid => ApiError::Invalid {
+                code: "invalid_oauth_state",
+                message: e.to_string(),
+            },
+            ConnectStateError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<EraseError> for ApiError {
+    fn from(e: EraseError) -> Self {
+        match e {
+            EraseError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let message = match &self {
-            ApiError::Internal(cause) => {
-                tracing::error!(error = ?cause, "request failed");
-                "internal error".to_owned()
-            }
-            other => other.to_string(),
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
         };
-        let mut resp = (
-            status,
-            Json(json!({ "error": { "code": code, "message": message } })),
-        )
-            .into_response();
-        if let ApiError::RateLimited { retry_after_secs } = self
-            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
+        let (status, body) = self.into_status_and_body();
+        let mut resp = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
@@ -169,5 +441,33 @@ mod tests {
         let (status, body) = answer(IdTokenError::Expired.into()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body["error"]["code"], "id_token_expired");
+    }
+
+    #[tokio::test]
+    async fn a_failed_connection_never_shows_store_or_vault_text() {
+        let text =
+            |e: AccountError| async move { answer(ApiError::from_connect(e)).await.1.to_string() };
+        let store = AccountError::Store(StoreError::Backend(
+            "error returned from database: relation \"tiktok_accounts\" does not exist".into(),
+        ));
+        let body = text(store).await;
+        assert!(body.contains("\"internal\""), "{body}");
+        assert!(
+            !body.contains("relation") && !body.contains("database"),
+            "{body}"
+        );
+        let vault = AccountError::Vault(jobs::vault::VaultError::UnknownKey("v9".into()));
+        let body = text(vault).await;
+        assert!(body.contains("\"internal\""), "{body}");
+        assert!(
+            !body.contains("TOKEN_KEYS") && !body.contains("v9"),
+            "{body}"
+        );
+        let lock = AccountError::Lock("redis: Connection refused (os error 111)".into());
+        let body = text(lock).await;
+        assert!(
+            !body.contains("os error") && !body.contains("redis"),
+            "{body}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The worker process: THE list of registered jobs ([`register_jobs`]) and THE retry policy
-//! ([`RetryPolicy`]), run on the configured queue backend (apalis-redis, or apalis-sqlite for
-//! the embedded `dev` mode) by [`run`].
+//! ([`RetryPolicy`]), run by [`run`] on the configured queue backend (apalis-redis, or
+//! apalis-sqlite for the embedded `dev` mode), whose storages [`jobs::queue::Queue::job_storage`]
+//! builds.
 //!
 //! Every job runs through one wrapper ([`Registry::register`]) that:
 //! - decodes the payload itself, so a payload that no longer parses is a dead task and not a
@@ -28,19 +29,16 @@
 use apalis::layers::retry::HasherRng;
 use apalis::layers::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
 use apalis::prelude::{
-    Attempt, BackendExt, BackoffRetryPolicy, BoxDynError, Data, Event,
-    RetryPolicy as ApalisRetryPolicy, TaskId as ApalisTaskId, WorkerBuilder, WorkerBuilderExt,
-    WorkerContext, WorkerError,
+    Attempt, BackoffRetryPolicy, BoxDynError, Data, Event, RetryPolicy as ApalisRetryPolicy,
+    TaskId as ApalisTaskId, WorkerBuilder, WorkerBuilderExt, WorkerContext, WorkerError,
 };
-use apalis_redis::RedisStorage;
-use apalis_sqlite::SqliteStorage;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt};
 use jobs::config::Config;
 use jobs::context::JobContext;
 use jobs::ping::{self, PingJob};
-use jobs::queue::{Job, JobError, Queue, QueueBackend, Verdict};
+use jobs::queue::{Consumer, Job, JobError, JobStorage, Queue, Verdict};
 use serde_json::Value;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -154,7 +152,8 @@ pub struct WorkerSettings {
     pub shutdown_timeout: Duration,
     /// How often an idle worker asks the backend for new tasks (the pickup latency).
     pub poll_interval: Duration,
-    /// Worker heartbeat; tasks of a worker silent for three heartbeats are handed out again.
+    /// Worker heartbeat; tasks of a worker silent for three heartbeats
+    /// (`jobs::queue::MISSED_HEARTBEATS`) are handed out again.
     pub heartbeat: Duration,
 }
 
@@ -170,9 +169,6 @@ impl WorkerSettings {
         }
     }
 }
-
-/// Heartbeats a worker may miss before its claimed tasks are handed to others.
-const MISSED_HEARTBEATS: usize = 3;
 
 /// What a job's launcher needs to start one apalis worker.
 struct Launch<C> {
@@ -410,43 +406,30 @@ async fn run_apalis_worker(
     };
     // Kept to call `stop()`: clones share the worker's state.
     let context = WorkerContext::new(&worker_name);
-    let queue_name = queue.queue_name(job);
-    // Tasks fetched beyond what can start are claimed but idle; keep the batch near capacity.
-    let batch = settings.concurrency.clamp(1, 100);
+    let consumer = Consumer {
+        concurrency: settings.concurrency,
+        poll_interval: settings.poll_interval,
+        heartbeat: settings.heartbeat,
+    };
     // apalis' `run_until` future cannot be proven `Send` (a higher-ranked lifetime inside it),
     // so the worker is driven as a boxed event stream, as apalis' own `Monitor` does.
-    let events: BoxStream<'static, Result<Event, WorkerError>> = match queue.backend() {
-        QueueBackend::Redis(conn) => {
-            let config = apalis_redis::Config::default()
-                .queue(&queue_name)
-                .batch_size(batch)
-                .heartbeat_interval(settings.heartbeat)
-                .missed_heartbeats(MISSED_HEARTBEATS);
-            let storage = RedisStorage::<Value>::new(conn.clone()).with_config(config);
-            WorkerBuilder::new(&context)
-                .backend(storage.poll_with_interval(settings.poll_interval))
+    let events: BoxStream<'static, Result<Event, WorkerError>> =
+        match queue.job_storage(job, consumer) {
+            JobStorage::Redis(storage) => WorkerBuilder::new(&context)
+                .backend(storage)
                 .concurrency(settings.concurrency)
                 .retry(policy)
                 .build(service)
                 .stream()
-                .boxed()
-        }
-        QueueBackend::Sqlite(pool) => {
-            let config = apalis_sqlite::Config::default()
-                .queue(&queue_name)
-                .batch_size(batch)
-                .heartbeat_interval(settings.heartbeat)
-                .missed_heartbeats(MISSED_HEARTBEATS);
-            let storage = SqliteStorage::<Value>::new(pool).with_config(config);
-            WorkerBuilder::new(&context)
-                .backend(storage.poll_with_interval(settings.poll_interval))
+                .boxed(),
+            JobStorage::Sqlite(storage) => WorkerBuilder::new(&context)
+                .backend(storage)
                 .concurrency(settings.concurrency)
                 .retry(policy)
                 .build(service)
                 .stream()
-                .boxed()
-        }
-    };
+                .boxed(),
+        };
     drive(events, &context, &stop).await
 }
 

@@ -1,9 +1,10 @@
 //! The job queue: apalis 1.0 on Redis in production (`REDIS_URL`), apalis-sqlite in
 //! `<DATA_DIR>/queue.db` when no Redis is configured (the embedded `dev` default).
 //!
-//! This module is the producer and inspection side, used by `web` and `scheduler`: [`Queue`]
-//! pushes jobs, reads queue statistics and dead jobs, and replays them. The consumer side (the
-//! apalis workers, the retry policy) is the `worker` crate.
+//! [`Queue`] is the producer and inspection side, used by `web` and `scheduler`: it pushes jobs,
+//! reads queue statistics and dead jobs, replays them, and trims finished task records. For the
+//! consumer side it builds the apalis storage of each job's queue ([`Queue::job_storage`]); the
+//! apalis workers running on them, and the retry policy, are the `worker` crate.
 //!
 //! Every queue is named `<QUEUE_NAMESPACE>:<Job::NAME>`, and every Redis key or SQLite row of a
 //! queue derives from that name, so tests isolate themselves with a random namespace.
@@ -18,7 +19,11 @@ mod sqlite_backend;
 use crate::config::Config;
 use crate::model::UserId;
 use crate::store::StoreError;
-use apalis::prelude::{AbortError, BoxDynError, MetadataStore, TaskBuilder};
+use apalis::prelude::{
+    AbortError, BoxDynError, IntervalStrategy, MetadataStore, PollWith, TaskBuilder,
+};
+use apalis_redis::RedisStorage;
+use apalis_sqlite::SqliteStorage;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -272,6 +277,47 @@ impl fmt::Debug for QueueBackend {
     }
 }
 
+/// Heartbeats a worker may miss before the tasks it claimed are handed to other workers.
+pub const MISSED_HEARTBEATS: usize = 3;
+
+/// How a worker consumes one job's queue (see [`Queue::job_storage`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Consumer {
+    /// Tasks of this job the worker runs at once.
+    pub concurrency: usize,
+    /// How often an idle worker asks the backend for new tasks (the pickup latency).
+    pub poll_interval: Duration,
+    /// Worker heartbeat; the tasks of a worker silent for [`MISSED_HEARTBEATS`] heartbeats are
+    /// handed out again.
+    pub heartbeat: Duration,
+}
+
+impl Consumer {
+    /// Tasks fetched per poll. Tasks fetched beyond what can start are claimed but idle, so the
+    /// batch stays near capacity.
+    fn batch_size(&self) -> usize {
+        self.concurrency.clamp(1, 100)
+    }
+}
+
+/// One job's queue as an apalis backend with JSON payloads, polled at the consumer's interval:
+/// what the worker hands to `apalis::prelude::WorkerBuilder::backend`.
+pub enum JobStorage {
+    /// apalis-redis (production).
+    Redis(PollWith<RedisStorage<serde_json::Value>, IntervalStrategy>),
+    /// apalis-sqlite (the embedded `dev` default).
+    Sqlite(PollWith<SqliteStorage<serde_json::Value>, IntervalStrategy>),
+}
+
+impl fmt::Debug for JobStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JobStorage::Redis(_) => "Redis",
+            JobStorage::Sqlite(_) => "Sqlite",
+        })
+    }
+}
+
 /// The producer and inspection side of the job queue. Cheap to clone (one shared connection).
 #[derive(Clone, Debug)]
 pub struct Queue {
@@ -363,7 +409,7 @@ impl Queue {
         }
     }
 
-    /// The shared connection, for the worker's apalis storages.
+    /// The shared connection.
     pub fn backend(&self) -> &QueueBackend {
         &self.backend
     }
@@ -381,6 +427,19 @@ impl Queue {
     /// The apalis queue name of a job: `<namespace>:<job>`.
     pub fn queue_name(&self, job: &str) -> String {
         format!("{}:{job}", self.namespace)
+    }
+
+    /// The apalis storage a worker consumes `job`'s queue from, sharing this queue's connection.
+    pub fn job_storage(&self, job: &str, consumer: Consumer) -> JobStorage {
+        let name = self.queue_name(job);
+        match &self.backend {
+            QueueBackend::Redis(conn) => {
+                JobStorage::Redis(redis_backend::storage(conn.clone(), &name, consumer))
+            }
+            QueueBackend::Sqlite(pool) => {
+                JobStorage::Sqlite(sqlite_backend::storage(pool, &name, consumer))
+            }
+        }
     }
 
     /// Queues a job to run now.
@@ -576,6 +635,33 @@ impl Queue {
             }
         };
         Ok(removed)
+    }
+
+    /// Removes the records of tasks that finished successfully at or before `before`, from every
+    /// queue of this namespace; the jobs listed in `sooner` go once they finished at or before
+    /// their own, later time. Both backends keep every done task (payload, meta, result) until
+    /// then. Dead tasks are never trimmed: they stay visible and replayable until an operator
+    /// acts. Returns how many records were removed.
+    pub async fn trim_done(
+        &self,
+        before: DateTime<Utc>,
+        sooner: &[(&str, DateTime<Utc>)],
+    ) -> Result<usize, QueueError> {
+        let before = before.timestamp();
+        let sooner: Vec<(String, i64)> = sooner
+            .iter()
+            .map(|&(job, at)| (self.queue_name(job), at.timestamp()))
+            .collect();
+        match &self.backend {
+            QueueBackend::Redis(conn) => {
+                redis_backend::trim_done(conn.clone(), &self.namespace, before, &sooner).await
+            }
+            QueueBackend::Sqlite(pool) => {
+                let removed =
+                    sqlite_backend::trim_done(pool, &self.namespace, before, &sooner).await?;
+                Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+            }
+        }
     }
 
     /// A cheap round trip, for `/readyz`.

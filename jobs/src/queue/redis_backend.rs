@@ -8,11 +8,12 @@
 //!   payloads.
 
 use super::{
-    DeadJob, QueueError, QueueStats, TaskId, TaskState, decode_payload, from_unix, last_error,
+    Consumer, DeadJob, MISSED_HEARTBEATS, QueueError, QueueStats, TaskId, TaskState,
+    decode_payload, from_unix, last_error,
 };
-use apalis::prelude::Task;
-use apalis_redis::{Config, ConnectionManager};
-use redis::AsyncCommands;
+use apalis::prelude::{BackendExt, IntervalStrategy, PollWith, Task};
+use apalis_redis::{Config, ConnectionManager, RedisStorage};
+use redis::{AsyncCommands, ToRedisArgs};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -38,6 +39,21 @@ pub(super) async fn push(
 ) -> Result<(), QueueError> {
     apalis_redis::queries::push_tasks(&mut conn, &config(queue), tasks).await?;
     Ok(())
+}
+
+/// The apalis storage a worker consumes `queue` from.
+pub(super) fn storage(
+    conn: ConnectionManager,
+    queue: &str,
+    consumer: Consumer,
+) -> PollWith<RedisStorage<serde_json::Value>, IntervalStrategy> {
+    let config = config(queue)
+        .batch_size(consumer.batch_size())
+        .heartbeat_interval(consumer.heartbeat)
+        .missed_heartbeats(MISSED_HEARTBEATS);
+    RedisStorage::<serde_json::Value>::new(conn)
+        .with_config(config)
+        .poll_with_interval(consumer.poll_interval)
 }
 
 /// One round trip, one consistent snapshot. A scheduled entry whose meta status is `Failed` is
@@ -280,46 +296,118 @@ pub(super) async fn forget_finished_matching(
     namespace: &str,
     needle: &str,
 ) -> Result<usize, QueueError> {
-    let prefix = format!("{namespace}:");
-    // Only queues that ever had a worker can hold finished tasks, and apalis-redis registers
-    // each of those here.
-    let registered: Vec<String> = conn.zrange(APALIS_QUEUES_KEY, 0, -1).await?;
     let mut removed = 0;
-    for queue in registered
-        .iter()
-        .filter_map(|m| m.strip_suffix(":workers"))
-        .filter(|q| q.starts_with(&prefix))
-    {
-        let c = config(queue);
+    for queue in worked_queues(&mut conn, namespace).await? {
+        let c = config(&queue);
         for set in [c.done_jobs_set(), c.dead_jobs_set()] {
-            let mut cursor: u64 = 0;
-            loop {
-                let (next, ids): (u64, Vec<String>) = redis::cmd("SSCAN")
-                    .arg(&set)
-                    .arg(cursor)
-                    .arg("COUNT")
-                    .arg(500)
-                    .query_async(&mut conn)
-                    .await?;
-                if !ids.is_empty() {
-                    let n: usize = FORGET_MATCHING
-                        .key(&set)
-                        .key(c.job_data_hash())
-                        .arg(c.job_meta_hash())
-                        .arg(needle)
-                        .arg(&ids)
-                        .invoke_async(&mut conn)
-                        .await?;
-                    removed += n;
-                }
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
+            removed += sweep_set(&mut conn, &FORGET_MATCHING, &c, &set, needle).await?;
         }
     }
     Ok(removed)
+}
+
+/// Removes done tasks whose `done_at` is at or before ARGV[2] from the done set KEYS[1], with
+/// their meta hash (prefix ARGV[1]) and payload (in KEYS[2]). Ids in the done set whose meta is
+/// gone are dropped too. Returns how many tasks were removed.
+static TRIM_DONE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local removed = 0
+local cutoff = tonumber(ARGV[2])
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local meta = ARGV[1] .. ':' .. id
+  local status = redis.call('HGET', meta, 'status')
+  local done_at = tonumber(redis.call('HGET', meta, 'done_at'))
+  if not status or (status == 'Done' and done_at and done_at <= cutoff) then
+    redis.call('SREM', KEYS[1], id)
+    redis.call('DEL', meta)
+    redis.call('HDEL', KEYS[2], id)
+    removed = removed + 1
+  end
+end
+return removed
+",
+    )
+});
+
+/// Removes the done tasks of every queue in `namespace` that finished at or before `before`
+/// (unix seconds), and those of the queues in `sooner` (full queue names) that finished at or
+/// before their own, later time. Dead tasks are left alone. Returns how many.
+pub(super) async fn trim_done(
+    mut conn: ConnectionManager,
+    namespace: &str,
+    before: i64,
+    sooner: &[(String, i64)],
+) -> Result<usize, QueueError> {
+    let mut removed = 0;
+    for queue in worked_queues(&mut conn, namespace).await? {
+        let cutoff = sooner
+            .iter()
+            .find(|(q, _)| *q == queue)
+            .map_or(before, |&(_, at)| at.max(before));
+        let c = config(&queue);
+        let done = c.done_jobs_set();
+        removed += sweep_set(&mut conn, &TRIM_DONE, &c, &done, cutoff).await?;
+    }
+    Ok(removed)
+}
+
+/// Task ids handed to one script call: one call stays short, so Redis is never blocked for long.
+const BATCH: usize = 500;
+
+/// The queues of `namespace` that ever had a worker. Only those can hold finished tasks, and
+/// apalis-redis registers each of them in [`APALIS_QUEUES_KEY`] (member `<queue>:workers`).
+async fn worked_queues(
+    conn: &mut ConnectionManager,
+    namespace: &str,
+) -> Result<Vec<String>, QueueError> {
+    let prefix = format!("{namespace}:");
+    let registered: Vec<String> = conn.zrange(APALIS_QUEUES_KEY, 0, -1).await?;
+    Ok(registered
+        .iter()
+        .filter_map(|m| m.strip_suffix(":workers"))
+        .filter(|q| q.starts_with(&prefix))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Runs `script` over every id in `set` (a SET of queue `c`), [`BATCH`] ids per call (SSCAN),
+/// with `KEYS = [set, data hash]` and `ARGV = [meta hash prefix, arg, ids…]`. Returns the sum of
+/// what the calls return (the tasks they removed).
+async fn sweep_set(
+    conn: &mut ConnectionManager,
+    script: &redis::Script,
+    c: &Config,
+    set: &str,
+    arg: impl ToRedisArgs + Copy,
+) -> Result<usize, QueueError> {
+    let mut removed = 0;
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, ids): (u64, Vec<String>) = redis::cmd("SSCAN")
+            .arg(set)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(BATCH)
+            .query_async(conn)
+            .await?;
+        if !ids.is_empty() {
+            let n: usize = script
+                .key(set)
+                .key(c.job_data_hash())
+                .arg(c.job_meta_hash())
+                .arg(arg)
+                .arg(&ids)
+                .invoke_async(conn)
+                .await?;
+            removed += n;
+        }
+        if next == 0 {
+            return Ok(removed);
+        }
+        cursor = next;
+    }
 }
 
 /// Removes a dead task for good (its data and metadata too). False when it was not dead.

@@ -4,9 +4,10 @@
 //! dead task is `Killed` or a `Failed` row out of attempts.
 
 use super::{
-    DeadJob, QueueError, QueueStats, TaskId, TaskState, decode_payload, from_unix, last_error,
+    Consumer, DeadJob, MISSED_HEARTBEATS, QueueError, QueueStats, TaskId, TaskState,
+    decode_payload, from_unix, last_error,
 };
-use apalis::prelude::Task;
+use apalis::prelude::{BackendExt, IntervalStrategy, PollWith, Task};
 use apalis_sqlite::{SqlitePool, SqliteStorage};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
@@ -30,6 +31,22 @@ pub(super) async fn open(path: &Path) -> Result<SqlitePool, QueueError> {
     let pool = SqlitePoolOptions::new().connect_with(options).await?;
     SqliteStorage::setup(&pool).await?;
     Ok(pool)
+}
+
+/// The apalis storage a worker consumes `queue` from.
+pub(super) fn storage(
+    pool: &SqlitePool,
+    queue: &str,
+    consumer: Consumer,
+) -> PollWith<SqliteStorage<serde_json::Value>, IntervalStrategy> {
+    let config = apalis_sqlite::Config::default()
+        .queue(queue)
+        .batch_size(consumer.batch_size())
+        .heartbeat_interval(consumer.heartbeat)
+        .missed_heartbeats(MISSED_HEARTBEATS);
+    SqliteStorage::<serde_json::Value>::new(pool)
+        .with_config(config)
+        .poll_with_interval(consumer.poll_interval)
 }
 
 pub(super) async fn push(
@@ -205,6 +222,41 @@ pub(super) async fn forget_finished_matching(
     .execute(pool)
     .await?;
     Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+}
+
+/// Removes the done tasks of every queue in `namespace` that finished at or before `before`
+/// (unix seconds), and those of the queues in `sooner` (full queue names) that finished at or
+/// before their own, later time. Dead tasks are left alone. Returns how many.
+pub(super) async fn trim_done(
+    pool: &SqlitePool,
+    namespace: &str,
+    before: i64,
+    sooner: &[(String, i64)],
+) -> Result<u64, QueueError> {
+    let mut removed = 0;
+    for (queue, cutoff) in sooner {
+        let done = sqlx::query(
+            "DELETE FROM Jobs WHERE status = 'Done' AND done_at IS NOT NULL AND done_at <= ?1 \
+             AND job_type = ?2",
+        )
+        .bind(cutoff)
+        .bind(queue)
+        .execute(pool)
+        .await?;
+        removed += done.rows_affected();
+    }
+    let prefix = format!("{namespace}:");
+    // `substr` rather than LIKE: namespaces may contain `_`, a LIKE wildcard.
+    let done = sqlx::query(
+        "DELETE FROM Jobs WHERE status = 'Done' AND done_at IS NOT NULL AND done_at <= ?1 \
+         AND substr(job_type, 1, ?2) = ?3",
+    )
+    .bind(before)
+    .bind(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX))
+    .bind(&prefix)
+    .execute(pool)
+    .await?;
+    Ok(removed + done.rows_affected())
 }
 
 pub(super) async fn ping(pool: &SqlitePool) -> Result<(), QueueError> {

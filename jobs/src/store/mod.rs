@@ -9,6 +9,7 @@
 //! Behaviour that can be built from other methods is a default method, written once here.
 
 mod codec;
+#[cfg(feature = "test-support")]
 pub mod conformance;
 pub mod firestore;
 pub mod postgres;

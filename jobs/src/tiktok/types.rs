@@ -203,6 +203,20 @@ pub struct CreatorInfo {
     pub max_video_post_duration_sec: Option<i64>,
 }
 
+impl CreatorInfo {
+    /// Why a video of `duration_ms` is longer than this creator may post, if it is (unknown
+    /// limits or durations pass: TikTok has the last word at `video/init`).
+    pub fn refuses_duration(&self, duration_ms: Option<u64>) -> Option<String> {
+        let (max, ms) = (self.max_video_post_duration_sec?, duration_ms?);
+        (ms > (max.max(0) as u64) * 1000).then(|| {
+            format!(
+                "This account can post videos up to {max} seconds; this video is {} seconds.",
+                ms.div_ceil(1000)
+            )
+        })
+    }
+}
+
 impl fmt::Debug for CreatorInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CreatorInfo")

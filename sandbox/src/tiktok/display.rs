@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::{V2Error, V2Result, authenticate, json_body, ok, rate_limit, respond};
+use super::v2::{V2Error, V2Result, authenticate, json_body, ok, rate_limit, respond};
 use crate::knobs::FieldScopeMiss;
 use crate::model::Video;
 use crate::state::SandboxState;
@@ -91,10 +91,12 @@ pub(crate) async fn user_info(
             }
         }
         let c = inner
+            .tiktok
             .creators
             .get(&caller.open_id)
             .ok_or_else(V2Error::token_invalid)?;
         let video_count = inner
+            .tiktok
             .videos
             .iter()
             .filter(|v| v.open_id == c.open_id && v.public)
@@ -201,11 +203,13 @@ pub(crate) async fn video_list(
         }
         let public_only = inner.knobs.video_list_public_only;
         let username = inner
+            .tiktok
             .creators
             .get(&caller.open_id)
             .map(|c| c.username.clone())
             .unwrap_or_default();
         let mut videos: Vec<&Video> = inner
+            .tiktok
             .videos
             .iter()
             .filter(|v| v.open_id == caller.open_id && (v.public || !public_only))
@@ -263,11 +267,13 @@ pub(crate) async fn video_query(
             ));
         }
         let username = inner
+            .tiktok
             .creators
             .get(&caller.open_id)
             .map(|c| c.username.clone())
             .unwrap_or_default();
         let list: Vec<Value> = inner
+            .tiktok
             .videos
             .iter()
             .filter(|v| v.open_id == caller.open_id && ids.contains(&v.id))

@@ -4,15 +4,16 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
-use super::{Caller, V2Error, V2Result, authenticate, json_body, ok, rate_limit, respond};
+use super::upload::UPLOAD_PATH;
+use super::v2::{Caller, V2Error, V2Result, authenticate, json_body, ok, rate_limit, respond};
+use crate::ids::{new_post_id, random_string};
 use crate::model::{App, Creator};
-use crate::state::{
-    Inner, PostMode, PublishTask, SandboxState, Source, Status, Upload, new_post_id, random_string,
-};
+use crate::state::task::{PostMode, PublishTask, Source, Status, Upload};
+use crate::state::{Inner, SandboxState};
 
 const PRIVACY_LEVELS: [&str; 4] = [
     "PUBLIC_TO_EVERYONE",
@@ -37,6 +38,7 @@ fn day_ago(now: DateTime<Utc>) -> DateTime<Utc> {
 /// Direct posts by a creator in the trailing 24 h (shared across apps, as on TikTok).
 fn daily_posts(inner: &Inner, open_id: &str, now: DateTime<Utc>) -> usize {
     inner
+        .tiktok
         .tasks
         .iter()
         .filter(|t| {
@@ -52,6 +54,7 @@ fn app_cap_reached(inner: &Inner, app: &App, open_id: &str, now: DateTime<Utc>) 
         .or((!app.audited).then_some(inner.knobs.unaudited_active_user_cap));
     let Some(cap) = cap else { return false };
     let mut users: Vec<&str> = inner
+        .tiktok
         .tasks
         .iter()
         .filter(|t| {
@@ -69,6 +72,7 @@ fn app_cap_reached(inner: &Inner, app: &App, open_id: &str, now: DateTime<Utc>) 
 /// Inbox shares created in the trailing 24 h that the creator has not posted yet.
 fn pending_shares(inner: &Inner, open_id: &str, now: DateTime<Utc>) -> usize {
     inner
+        .tiktok
         .tasks
         .iter()
         .filter(|t| {
@@ -82,11 +86,13 @@ fn pending_shares(inner: &Inner, open_id: &str, now: DateTime<Utc>) -> usize {
 
 fn creator_and_app(inner: &Inner, caller: &Caller) -> Result<(Creator, App), V2Error> {
     let creator = inner
+        .tiktok
         .creators
         .get(&caller.open_id)
         .cloned()
         .ok_or_else(V2Error::token_invalid)?;
     let app = inner
+        .tiktok
         .apps
         .get(&caller.client_key)
         .cloned()
@@ -361,6 +367,25 @@ struct NewTask {
     source: VideoSource,
 }
 
+/// A fresh upload slot on the sandbox's upload host, with its one-hour URL.
+fn new_upload(base_url: &str, now: DateTime<Utc>, keep_bytes: bool) -> Upload {
+    let upload_id = new_post_id().to_string();
+    let upload_token = random_string(32);
+    let url = format!("{base_url}{UPLOAD_PATH}?upload_id={upload_id}&upload_token={upload_token}");
+    Upload {
+        upload_id,
+        upload_token,
+        url,
+        issued_at: now,
+        received: 0,
+        chunks: 0,
+        hasher: Some(sha2::Digest::new()),
+        sha256: None,
+        bytes: keep_bytes.then(Vec::new),
+        head: Vec::new(),
+    }
+}
+
 /// Creates the task and answers `{publish_id, upload_url?}`.
 fn create_task(
     s: &SandboxState,
@@ -387,32 +412,14 @@ fn create_task(
             count: n,
         } => {
             (video_size, chunk_size, count) = (Some(v), Some(c), Some(n));
-            let upload_id = new_post_id().to_string();
-            let upload_token = random_string(32);
-            let url = format!(
-                "{}{}?upload_id={upload_id}&upload_token={upload_token}",
-                s.base_url(),
-                super::UPLOAD_PATH
-            );
             let keep = v <= inner.knobs.keep_upload_bytes_max;
-            upload = Some(Upload {
-                upload_id,
-                upload_token,
-                url,
-                issued_at: now,
-                received: 0,
-                chunks: 0,
-                hasher: Some(sha2::Digest::new()),
-                sha256: None,
-                bytes: keep.then(Vec::new),
-                head: Vec::new(),
-            });
+            upload = Some(new_upload(s.base_url(), now, keep));
         }
         VideoSource::Pull { video_url: u } => video_url = Some(u),
     }
-    let forced_failure = inner.take_media_check(&caller.open_id);
+    let forced_failure = inner.tiktok.take_media_check(&caller.open_id);
     let upload_url = upload.as_ref().map(|u| u.url.clone());
-    inner.tasks.push(PublishTask {
+    inner.tiktok.tasks.push(PublishTask {
         publish_id: publish_id.clone(),
         client_key: caller.client_key.clone(),
         open_id: caller.open_id.clone(),
@@ -539,6 +546,76 @@ pub(crate) async fn inbox_init(
     respond(result)
 }
 
+/// `media_type` must be `PHOTO`; `post_mode` picks direct or inbox.
+fn photo_mode(body: &Value) -> Result<PostMode, V2Error> {
+    if body.get("media_type").and_then(Value::as_str) != Some("PHOTO") {
+        return Err(V2Error::invalid_params("media_type must be PHOTO."));
+    }
+    match body.get("post_mode").and_then(Value::as_str) {
+        Some("DIRECT_POST") => Ok(PostMode::Direct),
+        Some("MEDIA_UPLOAD") => Ok(PostMode::Inbox),
+        _ => Err(V2Error::invalid_params(
+            "post_mode must be DIRECT_POST or MEDIA_UPLOAD.",
+        )),
+    }
+}
+
+/// A photo post's `post_info`: a direct post's fields, a 90-character title, a description.
+fn photo_info(body: &Value, max_title_utf16: usize) -> Result<PostInfo, V2Error> {
+    let post_info = body
+        .get("post_info")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let info = parse_post_info(&post_info, max_title_utf16)?;
+    if info.title.as_ref().is_some_and(|t| t.chars().count() > 90) {
+        return Err(V2Error::invalid_params(
+            "The photo title exceeds 90 characters.",
+        ));
+    }
+    if opt_string(&post_info, "description")?.is_some_and(|d| d.chars().count() > 4000) {
+        return Err(V2Error::invalid_params(
+            "The description exceeds 4000 characters.",
+        ));
+    }
+    Ok(info)
+}
+
+/// `source_info` of a photo post: PULL_FROM_URL, 1 to 35 images, a cover index among them.
+fn photo_images(body: &Value) -> Result<Vec<String>, V2Error> {
+    let src = object(body, "source_info")?;
+    if src.get("source").and_then(Value::as_str) != Some("PULL_FROM_URL") {
+        return Err(V2Error::invalid_params(
+            "source_info.source must be PULL_FROM_URL for photos.",
+        ));
+    }
+    let images: Vec<String> = src
+        .get("photo_images")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if images.is_empty() || images.len() > 35 {
+        return Err(V2Error::invalid_params(
+            "photo_images must hold 1 to 35 URLs.",
+        ));
+    }
+    let cover = src
+        .get("photo_cover_index")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    if cover >= images.len() as u64 {
+        return Err(V2Error::invalid_params(
+            "photo_cover_index is out of range.",
+        ));
+    }
+    Ok(images)
+}
+
 /// `POST /v2/post/publish/content/init/` — photo posts (PULL_FROM_URL only).
 pub(crate) async fn content_init(
     State(s): State<SandboxState>,
@@ -552,18 +629,7 @@ pub(crate) async fn content_init(
         let limit = inner.knobs.rate_limits.init;
         rate_limit(&mut inner, &caller, "content.init", limit, now)?;
         let body = json_body(&headers, &body, false)?;
-        if body.get("media_type").and_then(Value::as_str) != Some("PHOTO") {
-            return Err(V2Error::invalid_params("media_type must be PHOTO."));
-        }
-        let mode = match body.get("post_mode").and_then(Value::as_str) {
-            Some("DIRECT_POST") => PostMode::Direct,
-            Some("MEDIA_UPLOAD") => PostMode::Inbox,
-            _ => {
-                return Err(V2Error::invalid_params(
-                    "post_mode must be DIRECT_POST or MEDIA_UPLOAD.",
-                ));
-            }
-        };
+        let mode = photo_mode(&body)?;
         let scope = if mode == PostMode::Direct {
             "video.publish"
         } else {
@@ -573,52 +639,8 @@ pub(crate) async fn content_init(
             return Err(V2Error::scope_not_authorized());
         }
         let (c, app) = creator_and_app(&inner, &caller)?;
-        let post_info = body
-            .get("post_info")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let info = parse_post_info(&post_info, inner.knobs.max_title_utf16)?;
-        if info.title.as_ref().is_some_and(|t| t.chars().count() > 90) {
-            return Err(V2Error::invalid_params(
-                "The photo title exceeds 90 characters.",
-            ));
-        }
-        if opt_string(&post_info, "description")?.is_some_and(|d| d.chars().count() > 4000) {
-            return Err(V2Error::invalid_params(
-                "The description exceeds 4000 characters.",
-            ));
-        }
-        let src = object(&body, "source_info")?;
-        if src.get("source").and_then(Value::as_str) != Some("PULL_FROM_URL") {
-            return Err(V2Error::invalid_params(
-                "source_info.source must be PULL_FROM_URL for photos.",
-            ));
-        }
-        let images: Vec<String> = src
-            .get("photo_images")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if images.is_empty() || images.len() > 35 {
-            return Err(V2Error::invalid_params(
-                "photo_images must hold 1 to 35 URLs.",
-            ));
-        }
-        let cover = src
-            .get("photo_cover_index")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        if cover >= images.len() as u64 {
-            return Err(V2Error::invalid_params(
-                "photo_cover_index is out of range.",
-            ));
-        }
+        let info = photo_info(&body, inner.knobs.max_title_utf16)?;
+        let images = photo_images(&body)?;
         if mode == PostMode::Direct {
             check_direct_rules(&inner, &c, &app, info.privacy_level.as_deref(), now)?;
         } else if pending_shares(&inner, &c.open_id, now) >= inner.knobs.pending_share_cap as usize
@@ -651,127 +673,5 @@ pub(crate) async fn content_init(
             },
         ))
     })();
-    respond(result)
-}
-
-fn publish_id_of(body: &Value) -> Result<String, V2Error> {
-    body.get("publish_id")
-        .and_then(Value::as_str)
-        .filter(|p| !p.is_empty())
-        .map(str::to_owned)
-        .ok_or_else(|| V2Error::invalid_params("publish_id is required."))
-}
-
-fn owned_task<'a>(
-    inner: &'a mut Inner,
-    caller: &Caller,
-    publish_id: &str,
-) -> Result<&'a mut PublishTask, V2Error> {
-    let task = inner.task_mut(publish_id).ok_or_else(|| {
-        V2Error::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_publish_id",
-            "The publish_id does not exist.",
-        )
-    })?;
-    if task.open_id != caller.open_id || task.client_key != caller.client_key {
-        return Err(V2Error::new(
-            StatusCode::BAD_REQUEST,
-            "token_not_authorized_for_specified_publish_id",
-            "The access token is not authorized for the specified publish_id.",
-        ));
-    }
-    Ok(task)
-}
-
-/// `POST /v2/post/publish/status/fetch/`.
-pub(crate) async fn status_fetch(
-    State(s): State<SandboxState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    s.settle();
-    let now = s.now();
-    let mut inner = s.lock();
-    let result = (|| -> V2Result {
-        let caller = authenticate(&inner, &headers, now, &["video.upload", "video.publish"])?;
-        let limit = inner.knobs.rate_limits.status_fetch;
-        rate_limit(&mut inner, &caller, "status.fetch", limit, now)?;
-        let body = json_body(&headers, &body, false)?;
-        let publish_id = publish_id_of(&body)?;
-        let pull_ms = inner.knobs.pull_download_ms.max(1);
-        let pull_size = inner.knobs.pull_video_size;
-        let task = owned_task(&mut inner, &caller, &publish_id)?;
-        // Real bodies omit the fields that do not apply (e.g. a FAILED body has only
-        // status and fail_reason).
-        let mut data = serde_json::Map::new();
-        data.insert("status".into(), json!(task.status.as_str()));
-        if task.status == Status::Failed {
-            data.insert("fail_reason".into(), json!(task.fail_reason));
-        } else {
-            data.insert("publicaly_available_post_id".into(), json!(task.post_ids));
-            match task.source {
-                Source::FileUpload => {
-                    data.insert("uploaded_bytes".into(), json!(task.uploaded_bytes()));
-                }
-                Source::PullFromUrl => {
-                    let elapsed = (now - task.created_at).num_milliseconds().max(0);
-                    let downloaded = if task.ready_at.is_some() {
-                        pull_size
-                    } else {
-                        i64::try_from(
-                            i128::from(pull_size) * i128::from(elapsed.min(pull_ms))
-                                / i128::from(pull_ms),
-                        )
-                        .unwrap_or(pull_size)
-                    };
-                    data.insert("downloaded_bytes".into(), json!(downloaded));
-                }
-            }
-        }
-        Ok(ok(Value::Object(data)))
-    })();
-    respond(result)
-}
-
-/// `POST /v2/post/publish/cancel/` — only while a PULL download is in progress.
-pub(crate) async fn cancel(
-    State(s): State<SandboxState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    s.settle();
-    let now = s.now();
-    let (result, events) = {
-        let mut inner = s.lock();
-        let mut events = Vec::new();
-        let result = (|| -> V2Result {
-            let caller = authenticate(&inner, &headers, now, &["video.upload", "video.publish"])?;
-            let body = json_body(&headers, &body, false)?;
-            let publish_id = publish_id_of(&body)?;
-            let task = owned_task(&mut inner, &caller, &publish_id)?;
-            if task.status != Status::ProcessingDownload || task.ready_at.is_some() {
-                return Err(V2Error::new(
-                    StatusCode::BAD_REQUEST,
-                    "publish_not_cancellable",
-                    "The publish task can no longer be cancelled.",
-                ));
-            }
-            task.status = Status::Failed;
-            task.fail_reason = Some("publish_cancelled".into());
-            events.push(crate::state::WebhookEvent {
-                client_key: task.client_key.clone(),
-                open_id: task.open_id.clone(),
-                event: "post.publish.failed".into(),
-                content: json!({"publish_id": task.publish_id, "reason": "publish_cancelled", "publish_type": task.publish_type()}),
-                create_time: now.timestamp(),
-            });
-            let body =
-                json!({"error": {"code": "ok", "message": "", "log_id": crate::state::log_id()}});
-            Ok((StatusCode::OK, axum::Json(body)).into_response())
-        })();
-        (result, events)
-    };
-    s.emit(events);
     respond(result)
 }

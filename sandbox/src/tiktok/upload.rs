@@ -15,8 +15,13 @@ use futures::StreamExt;
 use serde_json::json;
 use sha2::Digest;
 
+use crate::ids::log_id;
 use crate::records::ChunkRecord;
-use crate::state::{Inner, SandboxState, Status, log_id};
+use crate::state::task::{Status, Upload};
+use crate::state::{Inner, SandboxState};
+
+/// Path of the upload host inside the sandbox (the init response's `upload_url`).
+pub(crate) const UPLOAD_PATH: &str = "/upload/video/";
 
 const VIDEO_TYPES: [&str; 3] = ["video/mp4", "video/quicktime", "video/webm"];
 
@@ -78,6 +83,15 @@ fn error(
     }
 }
 
+fn no_upload() -> UploadError {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "No upload task exists for this URL.",
+        None,
+    )
+}
+
 /// What phase 1 (validation under the lock) hands to phase 2 (streaming).
 struct Accepted {
     publish_id: String,
@@ -100,7 +114,7 @@ fn record(
     bytes: u64,
     status: StatusCode,
 ) {
-    inner.chunks.push(ChunkRecord {
+    inner.tiktok.chunks.push(ChunkRecord {
         at: chrono::Utc::now(),
         publish_id: publish_id.to_owned(),
         content_range: header_str(headers, header::CONTENT_RANGE).map(str::to_owned),
@@ -122,17 +136,12 @@ fn accept(
     let upload_id = q.get("upload_id").map(String::as_str).unwrap_or("");
     let upload_token = q.get("upload_token").map(String::as_str).unwrap_or("");
     let keep_max = inner.knobs.keep_upload_bytes_max;
-    let Some(task) = inner.tasks.iter_mut().find(|t| {
+    let Some(task) = inner.tiktok.tasks.iter_mut().find(|t| {
         t.upload
             .as_ref()
             .is_some_and(|u| u.upload_id == upload_id && u.upload_token == upload_token)
     }) else {
-        return Err(error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "No upload task exists for this URL.",
-            None,
-        ));
+        return Err(no_upload());
     };
     let publish_id = task.publish_id.clone();
     let (video_size, chunk_size, count) = (
@@ -142,114 +151,15 @@ fn accept(
     );
     let failed = task.status == Status::Failed;
     let Some(u) = task.upload.as_mut() else {
-        return Err(error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "No upload task exists for this URL.",
-            None,
-        ));
+        return Err(no_upload());
     };
     let received = u.received;
-    let result = (|| {
-        if now > u.issued_at + ttl {
-            return Err(error(
-                StatusCode::FORBIDDEN,
-                "upload_url_expired",
-                "The upload URL has expired.",
-                None,
-            ));
-        }
-        if failed {
-            return Err(error(
-                StatusCode::FORBIDDEN,
-                "upload_not_allowed",
-                "The publish task has ended.",
-                None,
-            ));
-        }
-        let ct = header_str(headers, header::CONTENT_TYPE)
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        if !VIDEO_TYPES
-            .iter()
-            .any(|t| ct.split(';').next().is_some_and(|c| c.trim() == *t))
-        {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "invalid_params",
-                "Content-Type must be video/mp4, video/quicktime or video/webm.",
-                None,
-            ));
-        }
-        let Some(content_length) =
-            header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
-        else {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "invalid_params",
-                "Content-Length is required.",
-                None,
-            ));
-        };
-        let Some((start, end, total)) =
-            header_str(headers, header::CONTENT_RANGE).and_then(parse_content_range)
-        else {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "invalid_params",
-                "Content-Range must be bytes {first}-{last}/{total}.",
-                None,
-            ));
-        };
-        let range_len = end - start + 1;
-        let mismatch = |msg: &'static str| {
-            error(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "range_not_satisfiable",
-                msg,
-                Some(progress(received, video_size)),
-            )
-        };
-        if u.hasher.is_none() && u.sha256.is_none() {
-            return Err(mismatch(
-                "Another chunk of this upload is in progress; chunks must be sequential.",
-            ));
-        }
-        if total != video_size {
-            return Err(mismatch(
-                "The total in Content-Range does not match video_size.",
-            ));
-        }
-        if u.sha256.is_some() {
-            return Err(mismatch("All bytes were already received."));
-        }
-        if start != received {
-            return Err(mismatch(
-                "Content-Range does not continue the upload progress.",
-            ));
-        }
-        let index = received / chunk_size;
-        let is_final = index + 1 >= count;
-        let want = if is_final {
-            video_size - received
-        } else {
-            chunk_size
-        };
-        if range_len != want {
-            return Err(mismatch(
-                "The chunk length does not match the declared chunk plan.",
-            ));
-        }
-        if content_length != range_len {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "invalid_params",
-                "Content-Length does not match Content-Range.",
-                None,
-            ));
-        }
-        Ok((want, is_final, total))
-    })();
+    let plan = Plan {
+        video_size,
+        chunk_size,
+        count,
+    };
+    let result = check_chunk(u, &plan, failed, headers, now, ttl);
     match result {
         Ok((want, is_final, total)) => {
             let hasher = u.hasher.take().unwrap_or_default();
@@ -269,6 +179,130 @@ fn accept(
             Err(resp)
         }
     }
+}
+
+/// The chunk plan declared at init.
+struct Plan {
+    video_size: u64,
+    chunk_size: u64,
+    count: u64,
+}
+
+/// Checks one PUT against the upload's URL lifetime, progress and plan; returns the bytes
+/// wanted, whether this is the final chunk, and the total.
+fn check_chunk(
+    u: &Upload,
+    plan: &Plan,
+    failed: bool,
+    headers: &HeaderMap,
+    now: chrono::DateTime<chrono::Utc>,
+    ttl: TimeDelta,
+) -> Result<(u64, bool, u64), UploadError> {
+    let received = u.received;
+    if now > u.issued_at + ttl {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "upload_url_expired",
+            "The upload URL has expired.",
+            None,
+        ));
+    }
+    if failed {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "upload_not_allowed",
+            "The publish task has ended.",
+            None,
+        ));
+    }
+    let (content_length, start, end, total) = chunk_headers(headers)?;
+    let range_len = end - start + 1;
+    let mismatch = |msg: &'static str| {
+        error(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "range_not_satisfiable",
+            msg,
+            Some(progress(received, plan.video_size)),
+        )
+    };
+    if u.hasher.is_none() && u.sha256.is_none() {
+        return Err(mismatch(
+            "Another chunk of this upload is in progress; chunks must be sequential.",
+        ));
+    }
+    if total != plan.video_size {
+        return Err(mismatch(
+            "The total in Content-Range does not match plan.video_size.",
+        ));
+    }
+    if u.sha256.is_some() {
+        return Err(mismatch("All bytes were already received."));
+    }
+    if start != received {
+        return Err(mismatch(
+            "Content-Range does not continue the upload progress.",
+        ));
+    }
+    let index = received / plan.chunk_size;
+    let is_final = index + 1 >= plan.count;
+    let want = if is_final {
+        plan.video_size - received
+    } else {
+        plan.chunk_size
+    };
+    if range_len != want {
+        return Err(mismatch(
+            "The chunk length does not match the declared chunk plan.",
+        ));
+    }
+    if content_length != range_len {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_params",
+            "Content-Length does not match Content-Range.",
+            None,
+        ));
+    }
+    Ok((want, is_final, total))
+}
+
+/// Content-Type, Content-Length and Content-Range of a chunk PUT: (length, first, last, total).
+fn chunk_headers(headers: &HeaderMap) -> Result<(u64, u64, u64, u64), UploadError> {
+    let ct = header_str(headers, header::CONTENT_TYPE)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !VIDEO_TYPES
+        .iter()
+        .any(|t| ct.split(';').next().is_some_and(|c| c.trim() == *t))
+    {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_params",
+            "Content-Type must be video/mp4, video/quicktime or video/webm.",
+            None,
+        ));
+    }
+    let Some(content_length) =
+        header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
+    else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_params",
+            "Content-Length is required.",
+            None,
+        ));
+    };
+    let Some((start, end, total)) =
+        header_str(headers, header::CONTENT_RANGE).and_then(parse_content_range)
+    else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_params",
+            "Content-Range must be bytes {first}-{last}/{total}.",
+            None,
+        ));
+    };
+    Ok((content_length, start, end, total))
 }
 
 /// `PUT /upload/video/?upload_id=…&upload_token=…`.
@@ -292,55 +326,19 @@ pub(crate) async fn put_chunk(
         publish_id: a.publish_id.clone(),
         before: Some(a.hasher.clone()),
     };
-    let mut hasher = a.hasher;
-    let mut n: u64 = 0;
-    let mut head = Vec::new();
-    let mut kept = Vec::new();
-    let mut stream = body.into_data_stream();
-    let mut broken = None;
-    while let Some(frame) = stream.next().await {
-        match frame {
-            Ok(bytes) => {
-                n += bytes.len() as u64;
-                if n > a.want {
-                    broken = Some("The body is longer than Content-Length.");
-                    break;
-                }
-                hasher.update(&bytes);
-                if a.first_chunk && head.len() < 16 {
-                    head.extend_from_slice(&bytes[..bytes.len().min(16 - head.len())]);
-                }
-                if a.keep_bytes {
-                    kept.extend_from_slice(&bytes);
-                }
-            }
-            Err(_) => {
-                broken = Some("The connection broke before the whole chunk arrived.");
-                break;
-            }
-        }
-    }
-    if broken.is_none() && n != a.want {
-        broken = Some("The body length does not match Content-Length.");
-    }
+    let Received {
+        hasher,
+        n,
+        head,
+        kept,
+        broken,
+    } = receive(body, a.hasher, a.want, a.first_chunk, a.keep_bytes).await;
     let mut inner = s.lock();
-    let Some(task) = inner.task_mut(&a.publish_id) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "No upload task exists for this URL.",
-            None,
-        )
-        .into_response();
+    let Some(task) = inner.tiktok.task_mut(&a.publish_id) else {
+        return no_upload().into_response();
     };
     let Some(u) = task.upload.as_mut() else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "No upload task exists for this URL.",
-            None,
-        )
-        .into_response();
+        return no_upload().into_response();
     };
     if let Some(msg) = broken {
         // Nothing of a broken chunk counts: restore the hash state from before it.
@@ -379,12 +377,68 @@ pub(crate) async fn put_chunk(
         u.hasher = Some(hasher);
         StatusCode::PARTIAL_CONTENT
     };
-    inner.bytes_uploaded += n;
+    inner.tiktok.bytes_uploaded += n;
     record(&mut inner, &a.publish_id, &headers, n, status);
     let mut resp = status.into_response();
     resp.headers_mut()
         .insert(header::CONTENT_RANGE, progress(received, a.total));
     resp
+}
+
+/// A chunk's body as it streamed in: hashed on top of `hasher`, counted, its first bytes (of
+/// the first chunk) and, when kept, its bytes; `broken` says why it does not count.
+struct Received {
+    hasher: sha2::Sha256,
+    n: u64,
+    head: Vec<u8>,
+    kept: Vec<u8>,
+    broken: Option<&'static str>,
+}
+
+async fn receive(
+    body: Body,
+    mut hasher: sha2::Sha256,
+    want: u64,
+    first_chunk: bool,
+    keep_bytes: bool,
+) -> Received {
+    let mut n: u64 = 0;
+    let mut head = Vec::new();
+    let mut kept = Vec::new();
+    let mut stream = body.into_data_stream();
+    let mut broken = None;
+    while let Some(frame) = stream.next().await {
+        match frame {
+            Ok(bytes) => {
+                n += bytes.len() as u64;
+                if n > want {
+                    broken = Some("The body is longer than Content-Length.");
+                    break;
+                }
+                hasher.update(&bytes);
+                if first_chunk && head.len() < 16 {
+                    head.extend_from_slice(&bytes[..bytes.len().min(16 - head.len())]);
+                }
+                if keep_bytes {
+                    kept.extend_from_slice(&bytes);
+                }
+            }
+            Err(_) => {
+                broken = Some("The connection broke before the whole chunk arrived.");
+                break;
+            }
+        }
+    }
+    if broken.is_none() && n != want {
+        broken = Some("The body length does not match Content-Length.");
+    }
+    Received {
+        hasher,
+        n,
+        head,
+        kept,
+        broken,
+    }
 }
 
 /// Puts the pre-chunk hash state back if the handler is dropped mid-body (the client went
@@ -402,6 +456,7 @@ impl Drop for BusyGuard {
         };
         let mut inner = self.state.lock();
         if let Some(u) = inner
+            .tiktok
             .task_mut(&self.publish_id)
             .and_then(|t| t.upload.as_mut())
             && u.hasher.is_none()

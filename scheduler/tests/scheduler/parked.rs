@@ -5,8 +5,9 @@
 use crate::support::{Db, Env, secs};
 use chrono::{Duration, Utc};
 use jobs::model::{Media, Post, PostState, UserId};
-use jobs::parked::RECONNECT_DEADLINE_PASSED;
-use jobs::publish::{self, RETRIES_EXHAUSTED};
+use jobs::outcome::RETRIES_EXHAUSTED;
+use jobs::posts::parked::RECONNECT_DEADLINE_PASSED;
+use jobs::publish;
 use jobs::staging::UploadLimits;
 use jobs::store::StoreError;
 use scheduler::{RecentPushes, fail_overdue_parked_posts, reconcile_stuck_posts};

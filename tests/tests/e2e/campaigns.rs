@@ -250,8 +250,21 @@ async fn a_retry_finishes_a_campaign_after_its_first_rows_time_has_passed() -> R
     ];
     let (status, body) = send(&app, Some("half"), "text/csv", csv(&rows[..1])).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    // Past the row's time and the 5 s slack for "in the past".
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // Past the row's time and the 5 s slack for "in the past": until the rule the server
+    // applies refuses it.
+    app.wait_for(
+        "the first row's time to be past",
+        Duration::from_secs(30),
+        || async {
+            let parsed = jobs::schedule_time::parse_schedule(&soon, None, chrono::Utc::now());
+            let past = matches!(
+                parsed,
+                Err(jobs::schedule_time::ScheduleError::TimeInPast { .. })
+            );
+            Ok(past.then_some(()))
+        },
+    )
+    .await?;
     let (status, body) = send(&app, Some("half"), "text/csv", csv(&rows)).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(

@@ -6,10 +6,8 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use jobs::accounts::{self, AccountError};
-use jobs::disconnect_account::DisconnectAccount;
-use jobs::model::{AccountId, AccountStatus, TikTokAccount};
-use jobs::store::StoreError;
+use jobs::accounts;
+use jobs::model::{AccountId, TikTokAccount};
 use serde_json::json;
 
 fn parse_id(s: &str) -> Result<AccountId, ApiError> {
@@ -54,30 +52,6 @@ pub async fn list(
     ))
 }
 
-/// Maps an account failure to an HTTP error a creator understands.
-pub fn account_error(e: AccountError) -> ApiError {
-    match e {
-        AccountError::Store(s) => s.into(),
-        AccountError::NeedsReconnect(why) => ApiError::Conflict {
-            code: "needs_reconnect",
-            message: why,
-        },
-        AccountError::TikTok(t) => {
-            let transient = matches!(t.class(), jobs::tiktok::ErrorClass::Retryable { .. });
-            if transient {
-                ApiError::Unavailable("TikTok".into())
-            } else {
-                ApiError::Conflict {
-                    code: "tiktok_refused",
-                    message: t.creator_message(),
-                }
-            }
-        }
-        e if e.is_transient() => ApiError::Unavailable("TikTok".into()),
-        e => ApiError::internal(e),
-    }
-}
-
 /// `GET /api/accounts/{id}/creator-info`: live posting options (the compose form's source of truth).
 pub async fn creator_info(
     State(state): State<AppState>,
@@ -85,9 +59,7 @@ pub async fn creator_info(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = parse_id(&id)?;
-    let info = jobs::publish::creator_info_paced(&state.jobs, user.user.id, id)
-        .await
-        .map_err(account_error)?;
+    let info = jobs::paced::creator_info_paced(&state.jobs, user.user.id, id).await?;
     Ok(Json(json!({
         "creator_nickname": info.creator_nickname,
         "creator_username": info.creator_username,
@@ -107,36 +79,6 @@ pub async fn disconnect(
     SessionUser(user): SessionUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = parse_id(&id)?;
-    let mut account = state.store.account(user.user.id, id).await?;
-    while account.status != AccountStatus::Disconnecting {
-        match state
-            .store
-            .set_account_status(
-                user.user.id,
-                id,
-                account.version,
-                AccountStatus::Disconnecting,
-                None,
-                false,
-            )
-            .await
-        {
-            Ok(_) => break,
-            // A concurrent token refresh bumped the version: read again and retry.
-            Err(StoreError::StaleState) => account = state.store.account(user.user.id, id).await?,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    // Enqueue after the state write: a crash in between leaves a `disconnecting` row that the
-    // scheduler's reconcile sweep re-queues.
-    state
-        .queue
-        .push(&DisconnectAccount {
-            user_id: user.user.id,
-            account_id: id,
-        })
-        .await
-        .map_err(ApiError::internal)?;
+    jobs::disconnect_account::request(&state.jobs, user.user.id, parse_id(&id)?).await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -31,14 +31,6 @@ struct JsonCampaign {
     posts: Vec<CampaignRow>,
 }
 
-fn error(status: StatusCode, code: &str, message: String) -> Response {
-    (
-        status,
-        Json(json!({ "error": { "code": code, "message": message } })),
-    )
-        .into_response()
-}
-
 /// `POST /api/campaigns` → 202 with one post per row (200 when every row already existed).
 pub async fn create(
     State(state): State<AppState>,
@@ -74,42 +66,9 @@ pub async fn create(
                 .into(),
         });
     };
-    let result = match rows {
-        Ok(rows) => campaigns::create(&state.jobs, user.user.id, rows, &key).await,
-        Err(e) => Err(e),
-    };
-    let posts = match result {
-        Ok(r) => r.posts,
-        Err(e) => {
-            let message = e.to_string();
-            return Ok(match e {
-                CampaignError::Malformed(_) => {
-                    error(StatusCode::BAD_REQUEST, "invalid_campaign", message)
-                }
-                CampaignError::Rows(rows) => (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    Json(json!({
-                        "error": { "code": "invalid_rows", "message": message },
-                        "rows": rows,
-                    })),
-                )
-                    .into_response(),
-                CampaignError::Stopped { created, problem } => (
-                    StatusCode::CONFLICT,
-                    Json(json!({
-                        "error": { "code": "campaign_incomplete", "message": message },
-                        "created": created,
-                        "rows": [problem],
-                    })),
-                )
-                    .into_response(),
-                CampaignError::Unavailable => {
-                    ApiError::Unavailable("TikTok".into()).into_response()
-                }
-                CampaignError::Store(s) => ApiError::from(s).into_response(),
-            });
-        }
-    };
+    let posts = campaigns::create(&state.jobs, user.user.id, rows?, &key)
+        .await?
+        .posts;
     let accounts = state.store.list_accounts(user.user.id).await?;
     let usernames: HashMap<_, _> = accounts.into_iter().map(|a| (a.id, a.username)).collect();
     let created = posts.iter().filter(|p| p.created).count();

@@ -39,15 +39,17 @@ pub struct ReadyQuery {
 
 /// Ready: the store and the queue answer. 503 names each failing dependency; the scheduler's
 /// heartbeat is shown, and required with `?require=scheduler`.
-pub async fn readyz(State(state): State<AppState>, Query(query): Query<ReadyQuery>) -> Response {
+pub async fn readyz(
+    State(state): State<AppState>,
+    Query(query): Query<ReadyQuery>,
+) -> Result<Response, ApiError> {
     let require_scheduler = match query.require.as_deref() {
         None | Some("") => false,
         Some("scheduler") => true,
         Some(other) => {
-            return ApiError::BadRequest(format!(
+            return Err(ApiError::BadRequest(format!(
                 "require={other:?}: the only dependency that can be required is `scheduler`"
-            ))
-            .into_response();
+            )));
         }
     };
     let (store, queue, beat) = tokio::join!(
@@ -85,29 +87,23 @@ pub async fn readyz(State(state): State<AppState>, Query(query): Query<ReadyQuer
             "age_ms": b.age_ms(Utc::now()),
         })
     });
-    if failing.is_empty() {
-        let status = if scheduler == SchedulerHealth::Ok {
-            "ready"
-        } else {
-            "degraded"
-        };
-        (
-            StatusCode::OK,
-            Json(json!({ "status": status, "checks": checks, "scheduler": scheduler_detail })),
-        )
-            .into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "status": "not_ready",
-                "checks": checks,
-                "scheduler": scheduler_detail,
-                "error": { "code": "not_ready", "message": format!("unavailable: {}", failing.join(", ")) }
-            })),
-        )
-            .into_response()
+    if !failing.is_empty() {
+        let mut health = serde_json::Map::new();
+        health.insert("status".into(), json!("not_ready"));
+        health.insert("checks".into(), json!(checks));
+        health.insert("scheduler".into(), json!(scheduler_detail));
+        return Err(ApiError::NotReady { failing, health });
     }
+    let status = if scheduler == SchedulerHealth::Ok {
+        "ready"
+    } else {
+        "degraded"
+    };
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "status": status, "checks": checks, "scheduler": scheduler_detail })),
+    )
+        .into_response())
 }
 
 /// Prometheus text exposition: dependencies, the scheduler's heartbeat and queue depths. Ids

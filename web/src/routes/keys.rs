@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use jobs::audit;
 use jobs::identity::api_keys;
-use jobs::model::{ApiKey, ApiKeyId, ApiKeyScopes, ScopesError};
+use jobs::model::{ApiKey, ApiKeyId, ApiKeyScopes};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -31,13 +31,7 @@ pub async fn create(
     SessionUser(user): SessionUser,
     Json(body): Json<NewKeyBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let scopes = ApiKeyScopes::parse(&body.scopes).map_err(|e| ApiError::Invalid {
-        code: match e {
-            ScopesError::Empty => "scopes_required",
-            ScopesError::Unknown(_) => "unknown_scope",
-        },
-        message: e.to_string(),
-    })?;
+    let scopes = ApiKeyScopes::parse(&body.scopes)?;
     let name = body.name.trim();
     if name.chars().count() > 100 {
         return Err(ApiError::Invalid {

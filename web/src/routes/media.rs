@@ -24,9 +24,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use bytes::Bytes;
 use jobs::model::{Media, MediaId, UserId};
-use jobs::quota::{self, QuotaError};
+use jobs::quota;
 use jobs::staging::{Staging, StagingError, UploadLimits};
-use jobs::store::{DynStore, StoreError};
+use jobs::store::DynStore;
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,9 +37,6 @@ mod proptests;
 /// How often (in bytes received) a streamed upload reports progress.
 pub const PROGRESS_EVERY: u64 = 4 << 20;
 
-/// Largest error body read back to become the last NDJSON line (they are a few hundred bytes).
-const ERROR_BODY_MAX: usize = 64 * 1024;
-
 /// `POST /api/media`. The router's default body limit is lifted here: `jobs::staging` enforces
 /// `MAX_UPLOAD_BYTES` while streaming and stops reading as soon as it is passed.
 pub fn upload_route() -> MethodRouter<AppState> {
@@ -49,84 +46,6 @@ pub fn upload_route() -> MethodRouter<AppState> {
 /// `GET` and `DELETE /api/media/{id}`.
 pub fn item_route() -> MethodRouter<AppState> {
     get(show).delete(delete)
-}
-
-/// Errors of the media routes: `ApiError`, plus the statuses only uploads have (413, 415),
-/// answered with the same `{"error":{"code","message"}}` body.
-#[derive(Debug)]
-pub enum MediaError {
-    /// Anything the shared mapping already covers (404, 409, 422, 500, …).
-    Api(ApiError),
-    /// A refused upload: `too_large` or `staging_quota_exceeded` (413),
-    /// `unsupported_media_type` (415), `empty_upload` (422), `upload_interrupted` (400).
-    Upload {
-        status: StatusCode,
-        code: &'static str,
-        message: String,
-    },
-}
-
-impl From<ApiError> for MediaError {
-    fn from(e: ApiError) -> Self {
-        MediaError::Api(e)
-    }
-}
-
-impl From<StoreError> for MediaError {
-    fn from(e: StoreError) -> Self {
-        MediaError::Api(e.into())
-    }
-}
-
-impl From<StagingError> for MediaError {
-    fn from(e: StagingError) -> Self {
-        let upload = |status, code| MediaError::Upload {
-            status,
-            code,
-            message: e.to_string(),
-        };
-        match e {
-            StagingError::TooLarge { .. } => upload(StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            StagingError::UnsupportedType => {
-                upload(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
-            StagingError::Empty => upload(StatusCode::UNPROCESSABLE_ENTITY, "empty_upload"),
-            StagingError::Interrupted(_) => upload(StatusCode::BAD_REQUEST, "upload_interrupted"),
-            StagingError::Missing => MediaError::Api(ApiError::NotFound),
-            StagingError::Store(e) => e.into(),
-            other => MediaError::Api(ApiError::internal(other)),
-        }
-    }
-}
-
-impl From<QuotaError> for MediaError {
-    fn from(e: QuotaError) -> Self {
-        match e {
-            e @ QuotaError::Exceeded { .. } => MediaError::Upload {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                code: "staging_quota_exceeded",
-                message: e.to_string(),
-            },
-            QuotaError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl IntoResponse for MediaError {
-    fn into_response(self) -> Response {
-        match self {
-            MediaError::Api(e) => e.into_response(),
-            MediaError::Upload {
-                status,
-                code,
-                message,
-            } => (
-                status,
-                Json(json!({ "error": { "code": code, "message": message } })),
-            )
-                .into_response(),
-        }
-    }
 }
 
 /// What the API shows of a staged video (never its keys or object location).
@@ -143,7 +62,7 @@ fn media_json(m: &Media) -> Value {
 }
 
 /// Refuses bodies that are clearly not a raw file, with a message saying what to send.
-fn check_content_type(headers: &HeaderMap) -> Result<(), MediaError> {
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -156,18 +75,16 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), MediaError> {
         "text/",
     ];
     if form.iter().any(|f| content_type.starts_with(f)) {
-        return Err(MediaError::Upload {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code: "unsupported_media_type",
-            message: "send the video file itself as the request body (Content-Type video/mp4, \
-                      video/quicktime, video/webm or application/octet-stream), not a form"
+        return Err(ApiError::UnsupportedMediaType(
+            "send the video file itself as the request body (Content-Type video/mp4, \
+             video/quicktime, video/webm or application/octet-stream), not a form"
                 .into(),
-        });
+        ));
     }
     Ok(())
 }
 
-fn declared_len(headers: &HeaderMap) -> Result<Option<u64>, MediaError> {
+fn declared_len(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     match headers.get(header::CONTENT_LENGTH) {
         None => Ok(None),
         Some(v) => v
@@ -175,7 +92,7 @@ fn declared_len(headers: &HeaderMap) -> Result<Option<u64>, MediaError> {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .map(Some)
-            .ok_or_else(|| ApiError::BadRequest("Content-Length is not a number".into()).into()),
+            .ok_or_else(|| ApiError::BadRequest("Content-Length is not a number".into())),
     }
 }
 
@@ -186,7 +103,7 @@ pub async fn upload(
     user: CurrentUser,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, MediaError> {
+) -> Result<Response, ApiError> {
     check_content_type(&headers)?;
     let limits =
         UploadLimits::new(state.config.max_upload_bytes).with_declared_len(declared_len(&headers)?);
@@ -221,7 +138,7 @@ pub async fn upload(
     match task.await {
         Ok(Ok(media)) => Ok((StatusCode::CREATED, Json(media_json(&media))).into_response()),
         Ok(Err(e)) => Err(e),
-        Err(e) => Err(ApiError::internal(e).into()),
+        Err(e) => Err(ApiError::internal(e)),
     }
 }
 
@@ -231,7 +148,7 @@ async fn stage_within_quota(
     staging: &Staging,
     media: Media,
     quota: u64,
-) -> Result<Media, MediaError> {
+) -> Result<Media, ApiError> {
     Ok(quota::settle(store.as_ref(), staging, media, quota).await?)
 }
 
@@ -243,7 +160,7 @@ fn streamed_upload(
     user: UserId,
     body: axum::body::BodyDataStream,
     limits: UploadLimits,
-) -> Result<Response, MediaError> {
+) -> Result<Response, ApiError> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         let next_report = AtomicU64::new(PROGRESS_EVERY);
@@ -260,25 +177,13 @@ fn streamed_upload(
         };
         let staged = match staging.stage(user, body, limits, Some(&report)).await {
             Ok(media) => stage_within_quota(&store, &staging, media, quota).await,
-            Err(e) => Err(MediaError::from(e)),
+            Err(e) => Err(e.into()),
         };
         let last = match staged {
             Ok(media) => ndjson_line(&media_json(&media)),
-            Err(e) => {
-                // The same error object as a non-streamed answer, from the one mapping (which
-                // also logs internal causes).
-                let response = e.into_response();
-                match axum::body::to_bytes(response.into_body(), ERROR_BODY_MAX).await {
-                    Ok(json) => {
-                        let mut line = json.to_vec();
-                        line.push(b'\n');
-                        Bytes::from(line)
-                    }
-                    Err(_) => ndjson_line(
-                        &json!({ "error": { "code": "internal", "message": "internal error" } }),
-                    ),
-                }
-            }
+            // The same error object as a non-streamed answer, from the one mapping (which also
+            // logs internal causes).
+            Err(e) => ndjson_line(&e.into_status_and_body().1),
         };
         let _ = tx.send(last).await;
     });
@@ -301,8 +206,8 @@ fn ndjson_line(v: &Value) -> Bytes {
     Bytes::from(line)
 }
 
-fn parse_id(id: &str) -> Result<MediaId, MediaError> {
-    MediaId::parse(id).map_err(|_| ApiError::NotFound.into())
+fn parse_id(id: &str) -> Result<MediaId, ApiError> {
+    MediaId::parse(id).map_err(|_| ApiError::NotFound)
 }
 
 /// `GET /api/media/{id}`: one of the user's staged videos.
@@ -310,7 +215,7 @@ pub async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-) -> Result<Json<Value>, MediaError> {
+) -> Result<Json<Value>, ApiError> {
     let media = state.store.media(user.user.id, parse_id(&id)?).await?;
     Ok(Json(media_json(&media)))
 }
@@ -320,14 +225,13 @@ pub async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-) -> Result<StatusCode, MediaError> {
+) -> Result<StatusCode, ApiError> {
     let media = state.store.media(user.user.id, parse_id(&id)?).await?;
     if media.post_id.is_some() {
         return Err(ApiError::Conflict {
             code: "media_in_use",
             message: "a post uses this video; cancel or delete the post instead".into(),
-        }
-        .into());
+        });
     }
     state.jobs.staging.delete(&media).await?;
     Ok(StatusCode::NO_CONTENT)

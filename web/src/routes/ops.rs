@@ -15,22 +15,6 @@ use jobs::queue::TaskId;
 use serde::Deserialize;
 use serde_json::json;
 
-fn ops_error(e: OpsError) -> ApiError {
-    match e {
-        OpsError::UnknownJob(_) => ApiError::NotFound,
-        OpsError::NotDead(id) => ApiError::Conflict {
-            code: "not_dead",
-            message: format!("task {id} is not in the dead list (replayed or discarded already?)"),
-        },
-        OpsError::Refused { code, message } => ApiError::Conflict { code, message },
-        OpsError::Queue(e) => {
-            tracing::warn!(error = %e, "queue unavailable for an operator request");
-            ApiError::Unavailable("the queue".into())
-        }
-        OpsError::Post(e) => e.into(),
-    }
-}
-
 fn task_id(s: &str) -> Result<TaskId, ApiError> {
     TaskId::parse(s).ok_or(ApiError::NotFound)
 }
@@ -44,7 +28,7 @@ pub async fn queues(
         ops::overview(&state.jobs),
         heartbeat::heartbeat(&state.jobs)
     );
-    let queues = queues.map_err(|e| ops_error(OpsError::Queue(e)))?;
+    let queues = queues.map_err(OpsError::Queue)?;
     let now = Utc::now();
     let health = SchedulerHealth::of(beat.as_ref(), &state.config, now).as_str();
     let scheduler = match &beat {
@@ -75,9 +59,7 @@ pub async fn dead(
     Query(q): Query<DeadQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let dead = ops::dead(&state.jobs, &job, limit)
-        .await
-        .map_err(ops_error)?;
+    let dead = ops::dead(&state.jobs, &job, limit).await?;
     Ok(Json(json!({ "job": job, "dead": dead })))
 }
 
@@ -89,9 +71,7 @@ pub async fn replay(
     Path((job, id)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = task_id(&id)?;
-    let new_id = ops::replay(&state.jobs, &job, &id)
-        .await
-        .map_err(ops_error)?;
+    let new_id = ops::replay(&state.jobs, &job, &id).await?;
     tracing::info!(operator = %user.user.id, job, task_id = %id, "dead task replayed by an operator");
     Ok((
         StatusCode::ACCEPTED,
@@ -106,9 +86,7 @@ pub async fn discard(
     Path((job, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = task_id(&id)?;
-    ops::discard(&state.jobs, &job, &id)
-        .await
-        .map_err(ops_error)?;
+    ops::discard(&state.jobs, &job, &id).await?;
     tracing::info!(operator = %user.user.id, job, task_id = %id, "dead task discarded by an operator");
     Ok(StatusCode::NO_CONTENT)
 }

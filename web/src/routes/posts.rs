@@ -8,36 +8,10 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use jobs::model::{Post, PostId};
-use jobs::posts::{self, NewPost, PostError};
-use jobs::schedule_time::{self, ScheduleChangeError};
+use jobs::posts::{self, NewPost};
+use jobs::schedule_time;
 use serde::Deserialize;
 use serde_json::json;
-
-impl From<PostError> for ApiError {
-    fn from(e: PostError) -> Self {
-        match e {
-            PostError::NotFound => ApiError::NotFound,
-            PostError::Invalid { code, message } => ApiError::Invalid { code, message },
-            PostError::Conflict { code, message } => ApiError::Conflict { code, message },
-            PostError::Unavailable => ApiError::Unavailable("TikTok".into()),
-            PostError::Store(s) => s.into(),
-            PostError::Queue(q) => ApiError::internal(anyhow::anyhow!(q)),
-        }
-    }
-}
-
-impl From<ScheduleChangeError> for ApiError {
-    fn from(e: ScheduleChangeError) -> Self {
-        match e {
-            ScheduleChangeError::NotFound => ApiError::NotFound,
-            e @ ScheduleChangeError::NotScheduled { .. } => ApiError::Conflict {
-                code: e.code(),
-                message: e.to_string(),
-            },
-            ScheduleChangeError::Store(s) => s.into(),
-        }
-    }
-}
 
 /// The request's `Idempotency-Key` (trimmed; absent or empty is `None`), refused when longer
 /// than `max` characters.
@@ -136,11 +110,7 @@ pub async fn create(
                 body.scheduled_tz.as_deref(),
                 chrono::Utc::now(),
                 state.config.schedule_horizon,
-            )
-            .map_err(|e| ApiError::Invalid {
-                code: e.code(),
-                message: e.to_string(),
-            })?;
+            )?;
             Some((s.utc, s.tz))
         }
     };
@@ -230,11 +200,7 @@ pub async fn reschedule(
         body.scheduled_tz.as_deref(),
         chrono::Utc::now(),
         state.config.schedule_horizon,
-    )
-    .map_err(|e| ApiError::Invalid {
-        code: e.code(),
-        message: e.to_string(),
-    })?;
+    )?;
     let post = schedule_time::reschedule(
         state.store.as_ref(),
         user.user.id,

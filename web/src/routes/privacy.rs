@@ -19,9 +19,6 @@ use std::collections::HashMap;
 
 /// The export's format name; bump the number when a field changes meaning.
 pub const EXPORT_FORMAT: &str = "mktpost-export/1";
-/// Audit events are few per user; this bounds one export.
-const AUDIT_LIMIT: u32 = 100_000;
-const POST_PAGE: u32 = 500;
 
 fn media_json(m: &Media) -> serde_json::Value {
     json!({
@@ -45,32 +42,21 @@ pub async fn export(
     SessionUser(user): SessionUser,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = user.user;
-    let store = &state.store;
-    let accounts = store.all_accounts(user.id).await?;
-    let usernames: HashMap<_, _> = accounts
+    let export = jobs::export::gather(&state.jobs, user.id).await?;
+    let usernames: HashMap<_, _> = export
+        .accounts
         .iter()
         .map(|a| (a.id, a.username.clone()))
         .collect();
-    let mut posts = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = store
-            .list_posts(user.id, cursor.as_deref(), POST_PAGE)
-            .await?;
-        posts.extend(page.items.iter().map(|p| {
+    let posts: Vec<_> = export
+        .posts
+        .iter()
+        .map(|p| {
             let username = usernames.get(&p.account_id).cloned().flatten();
             post_json(p, username.as_deref())
-        }));
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
-    let media = store.list_media(user.id).await?;
-    let keys = store.list_api_keys(user.id).await?;
-    let audit = store.list_audit(user.id, AUDIT_LIMIT).await?;
+        })
+        .collect();
     let now = Utc::now();
-    let post_count = posts.len();
     let body = json!({
         "format": EXPORT_FORMAT,
         "exported_at": now,
@@ -84,7 +70,7 @@ pub async fn export(
             "updated_at": user.updated_at,
             "sessions_revoked_at": user.sessions_revoked_at,
         },
-        "tiktok_accounts": accounts.iter().map(|a| {
+        "tiktok_accounts": export.accounts.iter().map(|a| {
             let mut v = account_json(a);
             v["tokens"] = json!(if a.tokens.is_some() {
                 "held, encrypted with AES-256-GCM; not included (they are credentials)"
@@ -94,23 +80,15 @@ pub async fn export(
             v
         }).collect::<Vec<_>>(),
         "posts": posts,
-        "staged_videos": media.iter().map(media_json).collect::<Vec<_>>(),
-        "api_keys": keys.iter().map(key_json).collect::<Vec<_>>(),
-        "audit_events": audit,
+        "staged_videos": export.media.iter().map(media_json).collect::<Vec<_>>(),
+        "api_keys": export.api_keys.iter().map(key_json).collect::<Vec<_>>(),
+        "audit_events": export.audit,
         "technical_logs": format!(
             "Request logs hold IP address, user agent, time, method, route, status and latency, \
              with no user id, so they cannot be tied to you; they are deleted after {} days.",
             state.config.log_retention_days
         ),
     });
-    tracing::info!(user_id = %user.id, posts = post_count, "data exported");
-    jobs::audit::record(
-        &**store,
-        user.id,
-        jobs::audit::DATA_EXPORTED,
-        json!({ "posts": post_count }),
-    )
-    .await;
     let filename = format!(
         "attachment; filename=\"mktpost-export-{}.json\"",
         now.format("%Y-%m-%d")
@@ -133,11 +111,7 @@ pub async fn erase(
     SessionUser(user): SessionUser,
     jar: CookieJar,
 ) -> Result<impl IntoResponse, ApiError> {
-    let marked = jobs::erase_user::request(&state.jobs, user.user.id)
-        .await
-        .map_err(|e| match e {
-            jobs::erase_user::EraseError::Store(s) => ApiError::from(s),
-        })?;
+    let marked = jobs::erase_user::request(&state.jobs, user.user.id).await?;
     Ok((
         StatusCode::ACCEPTED,
         jar.add(cleared_session_cookie(&state)),

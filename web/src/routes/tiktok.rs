@@ -1,45 +1,21 @@
-//! Connecting TikTok accounts: the redirect to TikTok's consent page and the callback.
-//!
-//! `state` is random (256 bits), single-use (taken from the store on the callback), short-lived
-//! (10 minutes) and bound to the session's user: a callback from another user's browser, a
-//! replayed or made-up state are all refused before the code is used.
+//! Connecting TikTok accounts: the redirect to TikTok's consent page and the callback. The
+//! `state` rules (random, single-use, short-lived, bound to the user) are
+//! `jobs::connect_account`'s.
 
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::response::Redirect;
-use base64::Engine;
-use jobs::accounts::{self, SCOPES};
-use rand::RngCore;
+use jobs::connect_account;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-
-const STATE_TTL_MINUTES: i64 = 10;
-
-/// Only a hash of the state is stored: a database reader cannot complete someone's flow.
-fn state_hash(state: &str) -> String {
-    hex::encode(Sha256::digest(state.as_bytes()))
-}
 
 /// `GET /auth/tiktok/connect` → 302 to TikTok's authorize page.
 pub async fn connect(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> Result<Redirect, ApiError> {
-    let mut raw = [0u8; 32];
-    rand::rng().fill_bytes(&mut raw);
-    let oauth_state = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-    let expires = chrono::Utc::now() + chrono::Duration::minutes(STATE_TTL_MINUTES);
-    state
-        .store
-        .put_oauth_state(&state_hash(&oauth_state), user.user.id, expires)
-        .await?;
-    let url =
-        state
-            .jobs
-            .tiktok
-            .authorize_url(&SCOPES, &state.config.tiktok_redirect_uri, &oauth_state);
+    let url = connect_account::start(&state.jobs, user.user.id).await?;
     Ok(Redirect::to(url.as_str()))
 }
 
@@ -58,25 +34,7 @@ pub async fn callback(
     user: CurrentUser,
     Query(q): Query<Callback>,
 ) -> Result<Redirect, ApiError> {
-    let bad_state = || {
-        ApiError::Invalid {
-        code: "invalid_oauth_state",
-        message: "this TikTok sign-in link is not valid (expired, already used, or not yours); start again from Accounts".into(),
-    }
-    };
-    let given = q
-        .state
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(bad_state)?;
-    let owner = state
-        .store
-        .take_oauth_state(&state_hash(given), chrono::Utc::now())
-        .await?
-        .ok_or_else(bad_state)?;
-    if owner != user.user.id {
-        return Err(bad_state());
-    }
+    connect_account::take_state(&state.jobs, user.user.id, q.state.as_deref()).await?;
     if let Some(err) = q.error.as_deref() {
         // access_denied: the creator clicked "Deny"; anything else is TikTok refusing the app.
         let code = if err == "access_denied" {
@@ -91,72 +49,9 @@ pub async fn callback(
         .as_deref()
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ApiError::BadRequest("the callback has no code".into()))?;
-    let account = accounts::connect(&state.jobs, user.user.id, code)
+    let account = connect_account::complete(&state.jobs, user.user.id, code)
         .await
-        .map_err(connect_error)?;
+        .map_err(ApiError::from_connect)?;
     tracing::info!(account_id = %account.id, granted = q.scopes.as_deref().map(|s| s.split(',').count()).unwrap_or(0), "TikTok account connected");
     Ok(Redirect::to(&format!("/accounts?connected={}", account.id)))
-}
-
-/// A failed connection in words for the creator: TikTok's refusal as `creator_message`, our own
-/// failures (store, vault) as the generic internal error, never their text.
-fn connect_error(e: accounts::AccountError) -> ApiError {
-    use accounts::AccountError;
-    match e {
-        e if e.is_transient() => ApiError::Unavailable("TikTok".into()),
-        AccountError::TikTok(t) => ApiError::Invalid {
-            code: "tiktok_connect_failed",
-            message: format!(
-                "TikTok did not complete the connection: {}",
-                t.creator_message()
-            ),
-        },
-        AccountError::NeedsReconnect(why) => ApiError::Invalid {
-            code: "tiktok_connect_failed",
-            message: why,
-        },
-        AccountError::Store(s) => s.into(),
-        other => ApiError::internal(other),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::response::IntoResponse;
-    use jobs::store::StoreError;
-
-    async fn body(e: ApiError) -> String {
-        let resp = e.into_response();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
-            .await
-            .unwrap();
-        String::from_utf8(bytes.to_vec()).unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_failed_connection_never_shows_store_or_vault_text() {
-        let store = accounts::AccountError::Store(StoreError::Backend(
-            "error returned from database: relation \"tiktok_accounts\" does not exist".into(),
-        ));
-        let text = body(connect_error(store)).await;
-        assert!(text.contains("\"internal\""), "{text}");
-        assert!(
-            !text.contains("relation") && !text.contains("database"),
-            "{text}"
-        );
-        let vault = accounts::AccountError::Vault(jobs::vault::VaultError::UnknownKey("v9".into()));
-        let text = body(connect_error(vault)).await;
-        assert!(text.contains("\"internal\""), "{text}");
-        assert!(
-            !text.contains("TOKEN_KEYS") && !text.contains("v9"),
-            "{text}"
-        );
-        let lock = accounts::AccountError::Lock("redis: Connection refused (os error 111)".into());
-        let text = body(connect_error(lock)).await;
-        assert!(
-            !text.contains("os error") && !text.contains("redis"),
-            "{text}"
-        );
-    }
 }

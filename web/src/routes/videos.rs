@@ -2,7 +2,6 @@
 
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::routes::accounts::account_error;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -36,8 +35,7 @@ pub async fn list(
         let tiktok = tiktok.clone();
         async move { tiktok.video_list(&token, q.cursor, limit).await }
     })
-    .await
-    .map_err(account_error)?;
+    .await?;
     let videos: Vec<_> = page
         .videos
         .iter()

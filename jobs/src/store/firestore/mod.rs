@@ -23,6 +23,7 @@
 //! timeout) never let one commit (measured: 330 aborts in 60 s, no winner), whereas
 //! preconditions settle the same race in one round trip (see `docs/firestore.md`).
 
+#[cfg(feature = "test-support")]
 pub mod emulator;
 pub mod queries;
 mod rest;

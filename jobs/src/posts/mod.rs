@@ -6,13 +6,19 @@
 //! it `scheduled`). An `Idempotency-Key` makes a retried request return the same post; the same
 //! key with a different body is a conflict.
 
+pub mod error;
+pub mod parked;
+
+pub use error::PostError;
+use error::{conflict, invalid};
+
 use crate::accounts::{self, AccountError};
 use crate::context::JobContext;
 use crate::model::{
     AccountId, Media, MediaId, Post, PostId, PostSettings, PostState, PrivacyLevel, TikTokProgress,
     UserId,
 };
-use crate::publish::{self, PublishPost};
+use crate::publish::PublishPost;
 use crate::store::{Created, StoreError};
 use crate::tiktok::{CreatorInfo, ErrorClass, TikTokError};
 use chrono::{DateTime, Utc};
@@ -43,46 +49,6 @@ pub struct NewPost {
     pub brand_organic_toggle: bool,
     #[serde(default)]
     pub is_aigc: bool,
-}
-
-/// Why a post request was refused. `code()` is the API's stable code.
-#[derive(Debug, thiserror::Error)]
-pub enum PostError {
-    #[error("not found")]
-    NotFound,
-    #[error("{message}")]
-    Invalid { code: &'static str, message: String },
-    #[error("{message}")]
-    Conflict { code: &'static str, message: String },
-    #[error("TikTok is unavailable right now; try again in a moment")]
-    Unavailable,
-    #[error(transparent)]
-    Store(StoreError),
-    #[error("queue: {0}")]
-    Queue(String),
-}
-
-impl From<StoreError> for PostError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound => PostError::NotFound,
-            e => PostError::Store(e),
-        }
-    }
-}
-
-fn invalid(code: &'static str, message: impl Into<String>) -> PostError {
-    PostError::Invalid {
-        code,
-        message: message.into(),
-    }
-}
-
-fn conflict(code: &'static str, message: impl Into<String>) -> PostError {
-    PostError::Conflict {
-        code,
-        message: message.into(),
-    }
 }
 
 /// The hash that tells a replay of a request from a different request under the same key.
@@ -143,21 +109,10 @@ pub fn validate(
             "Branded content cannot be private (\"Only me\"); choose another audience.",
         ));
     }
-    if let Some(message) = too_long(info, duration_ms) {
+    if let Some(message) = info.refuses_duration(duration_ms) {
         return Err(invalid("video_too_long", message));
     }
     Ok(privacy)
-}
-
-/// Why the video is longer than this creator may post, if it is.
-pub fn too_long(info: &CreatorInfo, duration_ms: Option<u64>) -> Option<String> {
-    let (max, ms) = (info.max_video_post_duration_sec?, duration_ms?);
-    (ms > (max.max(0) as u64) * 1000).then(|| {
-        format!(
-            "This account can post videos up to {max} seconds; this video is {} seconds.",
-            ms.div_ceil(1000)
-        )
-    })
 }
 
 pub(crate) fn account_error(e: AccountError) -> PostError {
@@ -197,7 +152,7 @@ pub async fn create(
         return Err(conflict("account_cannot_publish", why));
     }
     let media = unused_media(ctx, user, req.media_id).await?;
-    let info = publish::creator_info_paced(ctx, user, account.id)
+    let info = crate::paced::creator_info_paced(ctx, user, account.id)
         .await
         .map_err(account_error)?;
     let privacy = validate(&req, &info, media.duration_ms)?;
@@ -340,7 +295,7 @@ pub async fn cancel(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, 
             .await
         {
             Ok(cancelled) => {
-                publish::delete_staged_media(ctx, &cancelled).await;
+                crate::outcome::delete_staged_media(ctx, &cancelled).await;
                 return Ok(ctx.store.post(user, id).await?);
             }
             // The scheduler or a worker moved it meanwhile: look again.
@@ -395,7 +350,7 @@ pub async fn cancel_unsent(
                     .await
                 {
                     Ok(done) => {
-                        publish::delete_staged_media(ctx, &done).await;
+                        crate::outcome::delete_staged_media(ctx, &done).await;
                         cancelled += 1;
                         break;
                     }
@@ -443,9 +398,9 @@ pub async fn prepare_replay(ctx: &JobContext, user: UserId, id: PostId) -> Resul
     let post = ctx.store.post(user, id).await?;
     if post.state == PostState::NeedsReconnect {
         // Waiting for its account: back in line once the account can publish again.
-        return crate::parked::prepare_retry(ctx, &post).await;
+        return parked::prepare_retry(ctx, &post).await;
     }
-    let parked = post.error_code.as_deref() == Some(publish::RETRIES_EXHAUSTED);
+    let parked = post.error_code.as_deref() == Some(crate::outcome::RETRIES_EXHAUSTED);
     if post.state != PostState::Failed && !parked {
         return Err(conflict(
             "not_replayable",
@@ -467,7 +422,7 @@ pub async fn prepare_replay(ctx: &JobContext, user: UserId, id: PostId) -> Resul
     let mut dead_at_tiktok = false;
     if let Some(publish_id) = &post.tiktok.publish_id {
         let account = ctx.store.account(user, post.account_id).await?;
-        let status = publish::fetch_status(ctx, &account, publish_id)
+        let status = crate::paced::fetch_status(ctx, &account, publish_id)
             .await
             .map_err(|_| PostError::Unavailable)?;
         dead_at_tiktok = status.status == crate::tiktok::PublishStatusKind::Failed;

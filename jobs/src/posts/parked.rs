@@ -17,8 +17,8 @@
 use crate::accounts;
 use crate::context::JobContext;
 use crate::model::{AccountId, Post, PostState, UserId};
-use crate::posts::PostError;
-use crate::publish::{self, PublishPost};
+use crate::posts::error::{PostError, conflict};
+use crate::publish::PublishPost;
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 
@@ -152,7 +152,6 @@ pub async fn requeue_account(
 /// account cannot publish, else put back in line (the caller pushes `publish` when it is
 /// `queued`).
 pub async fn prepare_retry(ctx: &JobContext, post: &Post) -> Result<Post, PostError> {
-    let conflict = |code: &'static str, message: String| PostError::Conflict { code, message };
     let account = ctx.store.account(post.user_id, post.account_id).await?;
     if let Some(why) = accounts::cannot_publish_reason(&account) {
         return Err(conflict(
@@ -171,7 +170,7 @@ pub async fn prepare_retry(ctx: &JobContext, post: &Post) -> Result<Post, PostEr
         }
         Err(StoreError::StaleState) => Err(conflict(
             "not_replayable",
-            "This post changed meanwhile; reload to see where it is.".into(),
+            "This post changed meanwhile; reload to see where it is.",
         )),
         Err(e) => Err(e.into()),
     }
@@ -204,7 +203,7 @@ fn deadline_message(ctx: &JobContext) -> String {
 
 async fn fail_parked(ctx: &JobContext, post: &Post) -> Result<(), StoreError> {
     tracing::info!(post_id = %post.id, "reconnect deadline passed; failing the parked post");
-    publish::fail_post(
+    crate::outcome::fail_post(
         ctx,
         post,
         RECONNECT_DEADLINE_PASSED.into(),

@@ -1,0 +1,145 @@
+//! Connecting a TikTok account: starting (the authorize URL and its `state`), checking the
+//! callback's `state`, and completing (code → tokens → profile → sealed upsert of the account
+//! keyed by (user, open_id); then the posts that waited in `needs_reconnect` for this account go
+//! back in line, `crate::posts::parked`). Above both `accounts` and `posts`, so neither needs
+//! the other's upper half.
+//!
+//! `state` is random (256 bits), single-use (taken from the store on the callback), short-lived
+//! ([`STATE_TTL_MINUTES`]) and bound to the user who started: a callback from another user's
+//! browser, a replayed or made-up state are all refused before the code is used.
+
+use crate::accounts::{self, AccountError, SCOPES};
+use crate::context::JobContext;
+use crate::model::{AccountConnect, AccountId, TikTokAccount, UserId};
+use crate::store::StoreError;
+use base64::Engine;
+use chrono::Utc;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+/// How long a started connection may take.
+pub const STATE_TTL_MINUTES: i64 = 10;
+
+/// Why a callback's `state` is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectStateError {
+    #[error(
+        "this TikTok sign-in link is not valid (expired, already used, or not yours); start again from Accounts"
+    )]
+    Invalid,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Only a hash of the state is stored: a database reader cannot complete someone's flow.
+fn state_hash(state: &str) -> String {
+    hex::encode(Sha256::digest(state.as_bytes()))
+}
+
+/// Stores a fresh state for `user` and returns TikTok's authorize URL carrying it.
+pub async fn start(ctx: &JobContext, user: UserId) -> Result<Url, StoreError> {
+    let mut raw = [0u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    let oauth_state = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    let expires = chrono::Utc::now() + chrono::Duration::minutes(STATE_TTL_MINUTES);
+    ctx.store
+        .put_oauth_state(&state_hash(&oauth_state), user, expires)
+        .await?;
+    Ok(ctx
+        .tiktok
+        .authorize_url(&SCOPES, &ctx.config.tiktok_redirect_uri, &oauth_state))
+}
+
+/// Takes the callback's `state` (absent or empty is refused): Ok only when it is known,
+/// unexpired and was started by `user`. A state is taken once, whatever the answer.
+pub async fn take_state(
+    ctx: &JobContext,
+    user: UserId,
+    given: Option<&str>,
+) -> Result<(), ConnectStateError> {
+    let given = given
+        .filter(|s| !s.is_empty())
+        .ok_or(ConnectStateError::Invalid)?;
+    let owner = ctx
+        .store
+        .take_oauth_state(&state_hash(given), chrono::Utc::now())
+        .await?
+        .ok_or(ConnectStateError::Invalid)?;
+    if owner != user {
+        return Err(ConnectStateError::Invalid);
+    }
+    Ok(())
+}
+
+/// The profile fields read after connecting (the `username` needs `user.info.profile`).
+const BASIC_FIELDS: [&str; 4] = ["open_id", "union_id", "avatar_url", "display_name"];
+
+/// Completes a TikTok connection for `user`: exchanges the code, reads the profile, and upserts
+/// the account keyed by (user, open_id) with sealed tokens.
+pub async fn complete(
+    ctx: &JobContext,
+    user: UserId,
+    code: &str,
+) -> Result<TikTokAccount, AccountError> {
+    let now = Utc::now();
+    let grant = ctx
+        .tiktok
+        .exchange_code(code, &ctx.config.tiktok_redirect_uri)
+        .await?;
+    let mut fields: Vec<&str> = BASIC_FIELDS.to_vec();
+    if grant.scope.iter().any(|s| s == "user.info.profile") {
+        fields.push("username");
+    }
+    let info = ctx.tiktok.user_info(&grant.access_token, &fields).await?;
+    // The account id is the associated data of its tokens, so it must be known before sealing:
+    // reuse the existing row's id on a reconnect.
+    let existing = ctx
+        .store
+        .list_accounts(user)
+        .await?
+        .into_iter()
+        .find(|a| a.open_id == grant.open_id);
+    let id = existing.as_ref().map(|a| a.id).unwrap_or_default();
+    let connect = AccountConnect {
+        id,
+        open_id: grant.open_id.clone(),
+        union_id: info.union_id.clone(),
+        display_name: info
+            .display_name
+            .clone()
+            .unwrap_or_else(|| "TikTok account".into()),
+        username: info.username.clone(),
+        avatar_url: info.avatar_url.clone(),
+        scopes: grant.scope.clone(),
+        tokens: accounts::seal_grant(ctx, id, &grant, now),
+    };
+    let mut account = ctx.store.connect_account(user, &connect).await?;
+    if account.id != id {
+        // Lost a race with a concurrent connect of the same account: re-seal for the winner's id.
+        let tokens = accounts::seal_grant(ctx, account.id, &grant, now);
+        account = ctx
+            .store
+            .store_tokens(user, account.id, account.version, &tokens)
+            .await?;
+    }
+    crate::audit::record(
+        &*ctx.store,
+        user,
+        crate::audit::ACCOUNT_CONNECTED,
+        serde_json::json!({ "account_id": account.id, "scopes": account.scopes }),
+    )
+    .await;
+    requeue_parked_after_connect(ctx, user, account.id).await;
+    Ok(account)
+}
+
+/// Posts parked in `needs_reconnect` waited for this connect: put them back in line
+/// (`crate::parked`). The connect itself has succeeded whatever happens here; a post left
+/// parked by a failure can be retried by the creator, and a `queued` one whose push failed is
+/// pushed by the stuck-post sweep.
+async fn requeue_parked_after_connect(ctx: &JobContext, user: UserId, id: AccountId) {
+    if let Err(e) = crate::posts::parked::requeue_account(ctx, user, id).await {
+        tracing::warn!(account_id = %id, error = %e, "parked posts not put back in line after connecting");
+    }
+}
