@@ -212,8 +212,6 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
             },
             e => e.into(),
         })?;
-    ctx.staging.check_key(&media).map_err(video_key_stop)?;
-
     if post.tiktok.publish_id.is_some() && !url_still_valid(&post) {
         // The upload URL can take no more bytes: only TikTok can say what the stored publish
         // became (rule 3). A resume hours later must never PUT, fail, and initialise again.
@@ -222,6 +220,9 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
             Stored::Incomplete => post = forget_publish(ctx, post).await?,
         }
     }
+    // Only once bytes must still be sent: a video TikTok already holds is handed over above,
+    // never failed for a key it no longer needs.
+    ctx.staging.check_key(&media).map_err(video_key_stop)?;
     if post.tiktok.publish_id.is_none() {
         post = init(ctx, &account, &media, post).await?;
     }
@@ -267,8 +268,18 @@ async fn after_the_url(
         });
     }
     let size = post.tiktok.plan.map(|p| p.video_size).unwrap_or(u64::MAX);
-    let waiting_for_bytes = status.status == PublishStatusKind::ProcessingUpload
-        && status.uploaded_bytes.unwrap_or(0) < size;
+    let waiting_for_bytes = match (&status.status, status.uploaded_bytes) {
+        (PublishStatusKind::ProcessingUpload, Some(received)) => received < size,
+        // Real bodies may leave the field out; "not said" is not "missing": the publish id stays
+        // and a later attempt asks again (TikTok moves on to PUBLISH_COMPLETE or FAILED).
+        (PublishStatusKind::ProcessingUpload, None) => {
+            return Err(Stop::Retry(
+                "status/fetch did not say how many bytes TikTok holds; keeping the publish id"
+                    .into(),
+            ));
+        }
+        _ => false,
+    };
     Ok(if waiting_for_bytes {
         Stored::Incomplete
     } else {
@@ -436,7 +447,9 @@ async fn upload(
                     post.tiktok.publish_id.as_deref().unwrap_or_default(),
                 )
                 .await?;
-                received = status.uploaded_bytes.unwrap_or(0);
+                received = status.uploaded_bytes.ok_or_else(|| {
+                    Stop::Retry("status/fetch did not say how many bytes TikTok holds".into())
+                })?;
             }
             Err(TikTokError::UploadRejected {
                 reason: UploadRejection::UrlExpired | UploadRejection::UnknownUpload,

@@ -57,6 +57,9 @@ pub struct Knobs {
     pub max_title_utf16: usize,
     /// Lifetime of an `upload_url` (DOC: 1 h).
     pub upload_url_ttl_secs: i64,
+    /// Leave `uploaded_bytes` out of `status/fetch` bodies (DOC: every field but `status` is
+    /// optional; whether TikTok ever omits this one while uploading is UNCONFIRMED).
+    pub status_omits_uploaded_bytes: bool,
     /// Time in `PROCESSING_UPLOAD` after the final chunk (or after a PULL download).
     pub processing_delay_ms: i64,
     /// Time after `PUBLISH_COMPLETE` before a public post gets its id.
@@ -117,6 +120,7 @@ impl Default for Knobs {
             unaudited_privacy_error: "unaudited_client_can_only_post_to_private_accounts".into(),
             max_title_utf16: 2200,
             upload_url_ttl_secs: 3600,
+            status_omits_uploaded_bytes: false,
             processing_delay_ms: 2000,
             moderation_delay_ms: 1000,
             pull_download_ms: 2000,

@@ -57,6 +57,7 @@ pub(crate) async fn status_fetch(
         rate_limit(&mut inner, &caller, "status.fetch", limit, now)?;
         let body = json_body(&headers, &body, false)?;
         let publish_id = publish_id_of(&body)?;
+        let omit_uploaded_bytes = inner.knobs.status_omits_uploaded_bytes;
         let pull_ms = inner.knobs.pull_download_ms.max(1);
         let pull_size = inner.knobs.pull_video_size;
         let task = owned_task(&mut inner, &caller, &publish_id)?;
@@ -69,6 +70,7 @@ pub(crate) async fn status_fetch(
         } else {
             data.insert("publicaly_available_post_id".into(), json!(task.post_ids));
             match task.source {
+                Source::FileUpload if omit_uploaded_bytes => {}
                 Source::FileUpload => {
                     data.insert("uploaded_bytes".into(), json!(task.uploaded_bytes()));
                 }

@@ -34,10 +34,16 @@ struct Stranded {
 }
 
 async fn stranded_upload() -> Result<Stranded> {
+    stranded_upload_with(|_| {}).await
+}
+
+/// [`stranded_upload`] with the sandbox's knobs changed before the upload.
+async fn stranded_upload_with(knobs: impl FnOnce(&mut sandbox::Knobs)) -> Result<Stranded> {
     let (app, user, account) = publishing_app(Backend::Postgres, |c| {
         c.ops_google_uids = vec!["operator".into()];
     })
     .await?;
+    app.sandbox.update_knobs(knobs);
     let mut db = sqlx::PgConnection::connect(app.config.database_url.expose()).await?;
     for statement in [
         "CREATE FUNCTION refuse_processing() RETURNS trigger LANGUAGE plpgsql AS $$ \
@@ -222,6 +228,36 @@ async fn the_stuck_sweep_after_the_upload_url_expired_makes_no_second_post() -> 
     )
     .await?;
     assert_eq!(report.done, 1, "{report:?}");
+    s.published_once().await
+}
+
+/// TikTok's `status/fetch` may leave `uploaded_bytes` out (every field but `status` is
+/// optional). While it still says `PROCESSING_UPLOAD` (it does so while processing after the
+/// last chunk), an absent count is no proof that bytes are missing: the publish id must stay.
+#[tokio::test]
+async fn a_status_that_does_not_say_how_many_bytes_arrived_never_releases_the_publish() -> Result<()>
+{
+    let s = stranded_upload_with(|k| {
+        // Still processing after the upload URL's hour, and quiet about the bytes.
+        k.processing_delay_ms = 3 * 3600 * 1000;
+        k.status_omits_uploaded_bytes = true;
+    })
+    .await?;
+    s.our_clock_past_the_hour_too().await?;
+    let path = format!("/api/posts/{}/retry", s.post);
+    accepted(&s.app, &s.app.client, &path).await?;
+    // Every attempt asks TikTok, hears no count, and keeps the publish id until it is parked.
+    s.app
+        .wait_for("the retry to be parked again", WAIT, || async {
+            let (_, p) = s.app.get_json(&format!("/api/posts/{}", s.post)).await?;
+            Ok((p["error"]["code"] == "retries_exhausted").then_some(()))
+        })
+        .await?;
+    let inits = s.app.sandbox.records().posts.len();
+    assert_eq!(inits, 1, "no second video/init");
+    // Once TikTok has finished processing, a retry follows the one publish to the end.
+    s.app.sandbox.advance_clock(Duration::from_secs(3 * 3600));
+    accepted(&s.app, &s.app.client, &path).await?;
     s.published_once().await
 }
 
