@@ -291,13 +291,7 @@ async fn after_the_url(
 /// initialises again.
 async fn forget_publish(ctx: &JobContext, post: Post) -> Result<Post, Stop> {
     tracing::info!("stored upload can no longer complete at TikTok; initialising again");
-    save(ctx, post, |p| {
-        p.tiktok.publish_id = None;
-        p.tiktok.upload_url = None;
-        p.tiktok.upload_url_issued_at = None;
-        p.tiktok.uploaded_bytes = 0;
-    })
-    .await
+    save(ctx, post, |p| p.tiktok.forget_publish()).await
 }
 
 /// creator_info → checks → video/init → persist (rule 2).

@@ -207,6 +207,17 @@ pub struct TikTokProgress {
     pub public_id_polls: u32,
 }
 
+impl TikTokProgress {
+    /// Releases the stored publish so the next step initialises again. Only once TikTok's
+    /// `status/fetch` has said that publish can never become a post (see `publish.rs`, rule 3).
+    pub fn forget_publish(&mut self) {
+        self.publish_id = None;
+        self.upload_url = None;
+        self.upload_url_issued_at = None;
+        self.uploaded_bytes = 0;
+    }
+}
+
 /// The upload URL carries an upload token: never in `Debug`.
 impl std::fmt::Debug for TikTokProgress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -450,10 +450,7 @@ pub async fn prepare_replay(ctx: &JobContext, user: UserId, id: PostId) -> Resul
                 p.error_message = None;
                 p.tiktok.publish_attempts = 0;
                 if dead_at_tiktok {
-                    p.tiktok.publish_id = None;
-                    p.tiktok.upload_url = None;
-                    p.tiktok.upload_url_issued_at = None;
-                    p.tiktok.uploaded_bytes = 0;
+                    p.tiktok.forget_publish();
                 }
             }),
         )
