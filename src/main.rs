@@ -116,12 +116,12 @@ async fn run(command: Command, config: Arc<Config>) -> anyhow::Result<()> {
             lock_wait_secs,
         } => {
             let ctx = context(&config).await?;
-            let options = jobs::rotate_keys::RotationOptions {
+            let options = jobs::ops::rotate_keys::RotationOptions {
                 batch,
                 retire,
                 lock_wait: std::time::Duration::from_secs(lock_wait_secs),
             };
-            let report = jobs::rotate_keys::rotate_keys(&ctx, &options).await?;
+            let report = jobs::ops::rotate_keys::rotate_keys(&ctx, &options).await?;
             println!(
                 "rotate-keys: current key {}: {report}",
                 ctx.vault.ring().current_id()

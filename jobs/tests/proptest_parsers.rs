@@ -19,7 +19,7 @@ const MAX_MESSAGE: usize = 600;
 
 mod campaigns_csv {
     use super::*;
-    use jobs::campaigns::{CampaignError, CampaignRow, MAX_ROWS, parse_csv};
+    use jobs::domain::campaigns::{CampaignError, CampaignRow, MAX_ROWS, parse_csv};
 
     const OPTIONAL: [&str; 10] = [
         "title",
@@ -255,7 +255,7 @@ mod campaigns_csv {
 
 mod campaigns_json {
     use super::*;
-    use jobs::campaigns::CampaignRow;
+    use jobs::domain::campaigns::CampaignRow;
     use serde::Deserialize;
     use serde_json::{Value, json};
 
@@ -390,7 +390,7 @@ mod schedule {
     use chrono::offset::LocalResult;
     use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
     use chrono_tz::{TZ_VARIANTS, Tz};
-    use jobs::schedule_time::{PAST_SLACK, ScheduleError, parse_schedule};
+    use jobs::domain::schedule_time::{PAST_SLACK, ScheduleError, parse_schedule};
 
     const CODES: [&str; 6] = [
         "invalid_time",

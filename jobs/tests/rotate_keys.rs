@@ -9,7 +9,7 @@ use chrono::{Duration, Utc};
 use futures::TryStreamExt;
 use jobs::context::JobContext;
 use jobs::model::{AccountStatus, Media};
-use jobs::rotate_keys::{RotationError, RotationOptions, rotate_keys};
+use jobs::ops::rotate_keys::{RotationError, RotationOptions, rotate_keys};
 use jobs::staging::UploadLimits;
 use jobs::vault::key_id_of;
 use sandbox::{DEMO_PRIVATE_OPEN_ID, DEMO_PUBLIC_OPEN_ID, FaultAction, FaultSpec};

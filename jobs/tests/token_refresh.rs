@@ -5,7 +5,7 @@
 mod support;
 
 use chrono::{Duration, Utc};
-use jobs::accounts;
+use jobs::domain::accounts;
 use jobs::model::AccountStatus;
 use jobs::tiktok::RefreshToken;
 use sandbox::{DEMO_PUBLIC_OPEN_ID, FaultAction, FaultSpec};

@@ -14,8 +14,8 @@
 use chrono::{DateTime, Duration, Utc};
 use jobs::config::{Config, Secret};
 use jobs::context::JobContext;
+use jobs::handlers::publish;
 use jobs::model::{AccountId, GoogleProfile, Post, PostId, PostState, UserId};
-use jobs::publish;
 use jobs::queue::Queue;
 use jobs::store::DynStore;
 use jobs::store::conformance;

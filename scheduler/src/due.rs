@@ -16,8 +16,8 @@ use crate::settings::SchedulerSettings;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use jobs::context::JobContext;
+use jobs::handlers::publish::PublishPost;
 use jobs::model::{Post, PostState};
-use jobs::publish::PublishPost;
 use jobs::store::{DuePost, Store, StoreError};
 use serde::Serialize;
 

@@ -1,10 +1,12 @@
-//! Turning the scheduler's reports into the heartbeat kept in `jobs::heartbeat`, which the web
+//! Turning the scheduler's reports into the heartbeat kept in `jobs::ops::heartbeat`, which the web
 //! tier reads for `/readyz` and `/metrics`.
 
 use crate::due::TickReport;
 use crate::sweeps::SweepReport;
 use chrono::{DateTime, Utc};
-pub use jobs::heartbeat::{Heartbeat, STALE_AFTER, SweepRecord, TickSummary, heartbeat, record};
+pub use jobs::ops::heartbeat::{
+    Heartbeat, STALE_AFTER, SweepRecord, TickSummary, heartbeat, record,
+};
 use std::time::Duration;
 
 /// Summarises a tick that took `took`.

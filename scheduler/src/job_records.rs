@@ -23,7 +23,7 @@ pub async fn trim_finished_jobs(
         DateTime::from_timestamp(now.timestamp() - ttl, 0).unwrap_or(DateTime::<Utc>::MIN_UTC);
     // A finished erasure's record names a person who asked to be forgotten: it goes at once.
     let removed = queue
-        .trim_done(before, &[(jobs::erase_user::NAME, now)])
+        .trim_done(before, &[(jobs::handlers::erase_user::NAME, now)])
         .await?;
     if removed > 0 {
         tracing::info!(removed, "finished job records trimmed");

@@ -8,12 +8,12 @@ use crate::settings::{SchedulerSettings, Sweep};
 use chrono::{DateTime, Utc};
 use jobs::access_log::AccessLog;
 use jobs::context::JobContext;
-use jobs::disconnect_account::DisconnectAccount;
+use jobs::domain::outcome::RETRIES_EXHAUSTED;
+use jobs::handlers::disconnect_account::DisconnectAccount;
+use jobs::handlers::poll_status::PollStatus;
+use jobs::handlers::publish::PublishPost;
+use jobs::handlers::refresh_token::RefreshToken;
 use jobs::model::{AccountId, AccountStatus, PostState};
-use jobs::outcome::RETRIES_EXHAUSTED;
-use jobs::poll_status::PollStatus;
-use jobs::publish::PublishPost;
-use jobs::refresh_token::RefreshToken;
 use jobs::store::StuckAfter;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -234,7 +234,7 @@ pub async fn fail_overdue_parked_posts(
         cursor = posts.last().map(StuckAfter::of);
         report.found += posts.len();
         for p in &posts {
-            if jobs::posts::parked::fail_overdue(ctx, p, now).await? {
+            if jobs::domain::posts::parked::fail_overdue(ctx, p, now).await? {
                 report.done += 1;
             } else {
                 report.skipped += 1;
@@ -320,7 +320,7 @@ pub async fn retry_erasing_users(
             continue;
         }
         tracing::info!(user_id = %user, "erasure unfinished; pushing its job again");
-        if let Err(e) = jobs::erase_user::push(ctx, user).await {
+        if let Err(e) = jobs::handlers::erase_user::push(ctx, user).await {
             recent.forget(&key);
             return Err(e.into());
         }

@@ -35,14 +35,14 @@
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use bytes::Bytes;
-use jobs::accounts;
 use jobs::config::{Config, LogFormat};
 use jobs::context::JobContext;
+use jobs::domain::accounts;
+use jobs::domain::posts::{self, NewPost};
 use jobs::model::{
     AccountConnect, AccountId, GoogleProfile, Media, PostId, PostSettings, PostState, PrivacyLevel,
     UploadPlan, UserId,
 };
-use jobs::posts::{self, NewPost};
 use jobs::queue::Queue;
 use jobs::staging::UploadLimits;
 use jobs::tiktok::{

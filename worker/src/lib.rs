@@ -37,7 +37,7 @@ use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt};
 use jobs::config::Config;
 use jobs::context::JobContext;
-use jobs::ping::{self, PingJob};
+use jobs::handlers::ping::{self, PingJob};
 use jobs::queue::{Consumer, Job, JobError, JobStorage, Queue, Verdict};
 use serde_json::Value;
 use std::future::Future;
@@ -50,7 +50,7 @@ use tracing::Instrument;
 
 /// THE list of jobs this worker runs. Adding a job is one line here plus its module in `jobs`.
 pub fn register_jobs(registry: Registry<JobContext>) -> Registry<JobContext> {
-    use jobs::{disconnect_account, erase_user, poll_status, publish, refresh_token};
+    use jobs::handlers::{disconnect_account, erase_user, poll_status, publish, refresh_token};
     registry
         .register::<PingJob, _, _>(ping::handle)
         .register::<publish::PublishPost, _, _>(publish::handle)

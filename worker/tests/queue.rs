@@ -9,7 +9,7 @@ use apalis::prelude::Data;
 use chrono::Utc;
 use jobs::config::{Config, LogFormat, Secret};
 use jobs::context::JobContext;
-use jobs::ping::{self, PingJob};
+use jobs::handlers::ping::{self, PingJob};
 use jobs::queue::{Job, JobError, Queue, QueueError, QueueStats, TaskId, TaskState};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

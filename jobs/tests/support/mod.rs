@@ -4,9 +4,9 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use chrono::{DateTime, Utc};
-use jobs::accounts;
 use jobs::config::Config;
 use jobs::context::JobContext;
+use jobs::domain::accounts;
 use jobs::model::{
     AccountConnect, AccountId, EncryptedTokens, GoogleProfile, TikTokAccount, UserId,
 };

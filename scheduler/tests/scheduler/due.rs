@@ -3,9 +3,9 @@
 
 use crate::support::{Db, Env, secs};
 use chrono::Utc;
+use jobs::domain::schedule_time::{self, ScheduleChangeError};
+use jobs::handlers::publish;
 use jobs::model::PostState;
-use jobs::publish;
-use jobs::schedule_time::{self, ScheduleChangeError};
 use scheduler::{Scheduler, enqueue_due_posts};
 use tokio_util::sync::CancellationToken;
 

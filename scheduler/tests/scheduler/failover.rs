@@ -4,8 +4,8 @@
 
 use crate::support::{Db, Env, Lease, QueueKind};
 use chrono::Utc;
+use jobs::handlers::publish;
 use jobs::model::{Post, PostState};
-use jobs::publish;
 use scheduler::{Heartbeat, Scheduler};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;

@@ -4,10 +4,10 @@
 
 use crate::support::{Db, Env, secs};
 use chrono::{Duration, Utc};
+use jobs::domain::outcome::RETRIES_EXHAUSTED;
+use jobs::domain::posts::parked::RECONNECT_DEADLINE_PASSED;
+use jobs::handlers::publish;
 use jobs::model::{Media, Post, PostState, UserId};
-use jobs::outcome::RETRIES_EXHAUSTED;
-use jobs::posts::parked::RECONNECT_DEADLINE_PASSED;
-use jobs::publish;
 use jobs::staging::UploadLimits;
 use jobs::store::StoreError;
 use scheduler::{RecentPushes, fail_overdue_parked_posts, reconcile_stuck_posts};

@@ -5,11 +5,11 @@ use apalis::prelude::Data;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use jobs::access_log::{AccessLine, AccessLog};
 use jobs::context::JobContext;
+use jobs::handlers::ping::{self, PingJob};
+use jobs::handlers::{disconnect_account, poll_status, publish, refresh_token};
 use jobs::model::{AccountStatus, Container, Media, MediaId, PostState, UserId};
-use jobs::ping::{self, PingJob};
 use jobs::queue::{Job, JobError};
 use jobs::store::StoreError;
-use jobs::{disconnect_account, poll_status, publish, refresh_token};
 use scheduler::{
     RecentPushes, Scheduler, Sweep, delete_expired_media, reconcile_stuck_posts,
     refresh_expiring_tokens, retry_disconnecting_accounts, trim_finished_jobs,

@@ -3,8 +3,8 @@
 
 use crate::support::{Db, Env};
 use chrono::{DateTime, Utc};
+use jobs::domain::schedule_time::{self, Schedule};
 use jobs::model::{Post, PostState};
-use jobs::schedule_time::{self, Schedule};
 use scheduler::enqueue_due_posts;
 
 fn utc(s: &str) -> DateTime<Utc> {

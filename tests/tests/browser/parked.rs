@@ -7,8 +7,8 @@ use crate::creator::{ADA, connect, sign_in};
 use crate::driver::{Browser, WAIT};
 use anyhow::{Context, Result, ensure};
 use e2e::TestApp;
+use jobs::domain::posts::NewPost;
 use jobs::model::{AccountStatus, PostId, PostState, PrivacyLevel};
-use jobs::posts::NewPost;
 use jobs::staging::UploadLimits;
 use sandbox::DEMO_PUBLIC_OPEN_ID;
 use serde_json::json;
@@ -44,7 +44,8 @@ async fn parked_post(app: &TestApp, caption: &str, seed: u8) -> Result<PostId> {
         is_aigc: false,
     };
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
-    let created = jobs::posts::create(&app.ctx, user.id, req, Some((later, None)), None).await?;
+    let created =
+        jobs::domain::posts::create(&app.ctx, user.id, req, Some((later, None)), None).await?;
     let mut p = created.value;
     p.state = PostState::NeedsReconnect;
     p.scheduled_at = Some(chrono::Utc::now() - chrono::Duration::minutes(1));

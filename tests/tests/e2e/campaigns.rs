@@ -181,7 +181,7 @@ async fn a_json_campaign_works_the_same_and_bounds_its_size() -> Result<()> {
     let (status, resp) = send(&app, Some("json-1"), "application/json", body.to_string()).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{resp}");
     assert_eq!(resp["posts"][0]["title"], "json row");
-    let many: Vec<Value> = (0..=jobs::campaigns::MAX_ROWS)
+    let many: Vec<Value> = (0..=jobs::domain::campaigns::MAX_ROWS)
         .map(|_| json!({"account": sunny_id, "media_id": v[0].id}))
         .collect();
     let (status, resp) = send(
@@ -256,10 +256,11 @@ async fn a_retry_finishes_a_campaign_after_its_first_rows_time_has_passed() -> R
         "the first row's time to be past",
         Duration::from_secs(30),
         || async {
-            let parsed = jobs::schedule_time::parse_schedule(&soon, None, chrono::Utc::now());
+            let parsed =
+                jobs::domain::schedule_time::parse_schedule(&soon, None, chrono::Utc::now());
             let past = matches!(
                 parsed,
-                Err(jobs::schedule_time::ScheduleError::TimeInPast { .. })
+                Err(jobs::domain::schedule_time::ScheduleError::TimeInPast { .. })
             );
             Ok(past.then_some(()))
         },

@@ -75,7 +75,12 @@ async fn killing_the_worker_twenty_times_mid_publish_loses_and_duplicates_nothin
         Ok((staging_files(&app) == 0).then_some(()))
     })
     .await?;
-    let dead = app.ctx.queue.stats(jobs::publish::NAME).await?.dead;
+    let dead = app
+        .ctx
+        .queue
+        .stats(jobs::handlers::publish::NAME)
+        .await?
+        .dead;
     assert_eq!(dead, 0, "no publish job died");
     drop(worker);
     Ok(())

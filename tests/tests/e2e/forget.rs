@@ -5,7 +5,7 @@
 use crate::publish::{create_post, publishing_app, stage, video, wait_state};
 use anyhow::Result;
 use e2e::{Backend, TestApp};
-use jobs::disconnect_account::DisconnectAccount;
+use jobs::handlers::disconnect_account::DisconnectAccount;
 use jobs::model::{AccountId, UserId};
 use jobs::store::StoreError;
 use serde_json::json;
@@ -72,16 +72,24 @@ async fn an_erasure_leaves_no_job_record_that_names_the_user() -> Result<()> {
         })
         .await?;
     app.wait_for("the disconnect task to die", WAIT, || async {
-        let s = app.ctx.queue.stats(jobs::disconnect_account::NAME).await?;
+        let s = app
+            .ctx
+            .queue
+            .stats(jobs::handlers::disconnect_account::NAME)
+            .await?;
         Ok((s.dead == 1).then_some(()))
     })
     .await?;
     assert!(!records_naming(&app, user).await?.is_empty());
 
-    jobs::erase_user::request(&app.ctx, user).await?;
+    jobs::handlers::erase_user::request(&app.ctx, user).await?;
     app.wait_for("the erasure to finish", WAIT, || async {
         let gone = matches!(app.store.user(user).await, Err(StoreError::NotFound));
-        let s = app.ctx.queue.stats(jobs::erase_user::NAME).await?;
+        let s = app
+            .ctx
+            .queue
+            .stats(jobs::handlers::erase_user::NAME)
+            .await?;
         Ok((gone && s.done == 1).then_some(()))
     })
     .await?;
@@ -107,10 +115,14 @@ async fn an_erasure_leaves_no_job_record_that_names_the_user() -> Result<()> {
     assert_eq!(report.done, 1, "{report:?}");
     // The follow-up (queued for an hour later) runs on a user who is gone: it finds nothing and
     // forgets whatever finished since; its own payload is the last trace, until the sweep.
-    jobs::erase_user::erase(&app.ctx, user).await?;
+    jobs::handlers::erase_user::erase(&app.ctx, user).await?;
     let left = records_naming(&app, user).await?;
     assert_eq!(left.len(), 1, "only the pending follow-up: {left:?}");
-    let s = app.ctx.queue.stats(jobs::erase_user::NAME).await?;
+    let s = app
+        .ctx
+        .queue
+        .stats(jobs::handlers::erase_user::NAME)
+        .await?;
     assert_eq!((s.scheduled, s.done, s.dead), (1, 0, 0), "{s:?}");
     Ok(())
 }

@@ -181,7 +181,7 @@ async fn twenty_concurrent_users_of_an_expired_token_cause_exactly_one_refresh()
         let ctx = app.ctx.clone();
         tasks.spawn(async move {
             let tiktok = ctx.tiktok.clone();
-            jobs::accounts::with_fresh_token(&ctx, user, id, move |t| {
+            jobs::domain::accounts::with_fresh_token(&ctx, user, id, move |t| {
                 let tiktok = tiktok.clone();
                 async move { tiktok.creator_info(&t).await }
             })

@@ -5,7 +5,7 @@
 use crate::publish::{create_post, publishing_app, stage, video, wait_state};
 use anyhow::Result;
 use e2e::TestApp;
-use jobs::disconnect_account::DisconnectAccount;
+use jobs::handlers::disconnect_account::DisconnectAccount;
 use jobs::model::AccountId;
 use reqwest::StatusCode;
 use reqwest::header::ORIGIN;

@@ -266,7 +266,7 @@ async fn an_erasure_request_holds_until_the_job_runs() -> Result<()> {
     let body: Value = resp.json().await?;
     assert_eq!(body["error"]["code"], "account_being_erased");
     // A second request keeps the first instant.
-    jobs::erase_user::request(&app.ctx, user).await?;
+    jobs::handlers::erase_user::request(&app.ctx, user).await?;
     assert_eq!(app.store.user(user).await?.erasing_since, Some(since));
 
     // The sweep pushes the job again once the erasure is overdue.
@@ -274,7 +274,11 @@ async fn an_erasure_request_holds_until_the_job_runs() -> Result<()> {
     let recent = scheduler::RecentPushes::default();
     let queued = |app: &TestApp| {
         let q = app.ctx.queue.clone();
-        async move { q.stats(jobs::erase_user::NAME).await.map(|s| s.pending) }
+        async move {
+            q.stats(jobs::handlers::erase_user::NAME)
+                .await
+                .map(|s| s.pending)
+        }
     };
     assert_eq!(queued(&app).await?, 2, "each request queued the job");
     let report = scheduler::retry_erasing_users(&app.ctx, &settings, Utc::now(), &recent).await?;
@@ -285,8 +289,8 @@ async fn an_erasure_request_holds_until_the_job_runs() -> Result<()> {
     assert_eq!(queued(&app).await?, 3);
 
     // The job, run twice (a duplicate push is harmless).
-    jobs::erase_user::erase(&app.ctx, user).await?;
-    jobs::erase_user::erase(&app.ctx, user).await?;
+    jobs::handlers::erase_user::erase(&app.ctx, user).await?;
+    jobs::handlers::erase_user::erase(&app.ctx, user).await?;
     assert!(matches!(
         app.store.user(user).await,
         Err(StoreError::NotFound)

@@ -403,7 +403,7 @@ async fn a_cap_defers(set_cap: impl FnOnce(&TestApp) -> Result<()>, code: &str) 
         .await?;
     app.ctx
         .queue
-        .push(&jobs::publish::PublishPost {
+        .push(&jobs::handlers::publish::PublishPost {
             user_id: user,
             post_id: id,
         })

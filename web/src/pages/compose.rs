@@ -48,7 +48,7 @@ pub async fn page(
     render(&ComposePage {
         nav: Nav::signed_in(&user, "/compose"),
         accounts,
-        caption_max: jobs::posts::MAX_TITLE_UTF16,
+        caption_max: jobs::domain::posts::MAX_TITLE_UTF16,
         max_upload_bytes: state.config.max_upload_bytes,
     })
 }

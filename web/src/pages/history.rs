@@ -14,8 +14,8 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, SecondsFormat, Utc};
+use jobs::domain::schedule_time;
 use jobs::model::{Post, PostState, TikTokAccount};
-use jobs::schedule_time;
 use serde::Deserialize;
 
 /// How many posts the page shows (the newest).
@@ -170,7 +170,7 @@ impl PostView {
             // the API says why when it is not possible yet.
             can_retry: (p.state == PostState::Failed && p.media_deleted_at.is_none())
                 || p.state == PostState::NeedsReconnect
-                || p.error_code.as_deref() == Some(jobs::outcome::RETRIES_EXHAUSTED),
+                || p.error_code.as_deref() == Some(jobs::domain::outcome::RETRIES_EXHAUSTED),
             reconnect_by: (p.state == PostState::NeedsReconnect).then(|| {
                 let ttl = chrono::Duration::from_std(parked_ttl).unwrap_or(chrono::Duration::MAX);
                 utc_text(
@@ -278,7 +278,7 @@ mod tests {
     fn only_parked_or_failed_posts_with_their_video_offer_retry() {
         let post = |state| post_for(UserId::new(), AccountId::new(), state);
         let mut out_of_retries = post(PostState::Uploading);
-        out_of_retries.error_code = Some(jobs::outcome::RETRIES_EXHAUSTED.into());
+        out_of_retries.error_code = Some(jobs::domain::outcome::RETRIES_EXHAUSTED.into());
         assert!(PostView::new(&out_of_retries, &[], WEEK).can_retry);
         assert!(PostView::new(&post(PostState::Failed), &[], WEEK).can_retry);
         let mut gone = post(PostState::Failed);

@@ -116,7 +116,7 @@ pub async fn privacy(
                 active: "/privacy",
             },
         },
-        scopes: jobs::accounts::SCOPES
+        scopes: jobs::domain::accounts::SCOPES
             .iter()
             .map(|s| (*s, scope_purpose(s)))
             .collect(),
@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn every_requested_scope_is_explained() {
-        for s in jobs::accounts::SCOPES {
+        for s in jobs::domain::accounts::SCOPES {
             assert_ne!(scope_purpose(s), scope_purpose("unknown"), "{s}");
         }
     }

@@ -9,7 +9,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use chrono::Utc;
-use jobs::heartbeat::{self, SchedulerHealth};
+use jobs::ops::heartbeat::{self, SchedulerHealth};
 
 /// Dead tasks shown per job.
 const DEAD_PER_JOB: usize = 20;

@@ -6,7 +6,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use jobs::accounts;
+use jobs::domain::accounts;
 use jobs::model::{AccountId, TikTokAccount};
 use serde_json::json;
 
@@ -59,7 +59,7 @@ pub async fn creator_info(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = parse_id(&id)?;
-    let info = jobs::paced::creator_info_paced(&state.jobs, user.user.id, id).await?;
+    let info = jobs::domain::paced::creator_info_paced(&state.jobs, user.user.id, id).await?;
     Ok(Json(json!({
         "creator_nickname": info.creator_nickname,
         "creator_username": info.creator_username,
@@ -79,6 +79,6 @@ pub async fn disconnect(
     SessionUser(user): SessionUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    jobs::disconnect_account::request(&state.jobs, user.user.id, parse_id(&id)?).await?;
+    jobs::handlers::disconnect_account::request(&state.jobs, user.user.id, parse_id(&id)?).await?;
     Ok(StatusCode::ACCEPTED)
 }

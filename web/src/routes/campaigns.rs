@@ -1,4 +1,4 @@
-//! `POST /api/campaigns`: many posts in one request (`jobs::campaigns`), as JSON
+//! `POST /api/campaigns`: many posts in one request (`jobs::domain::campaigns`), as JSON
 //! (`{"posts": [row, …]}`) or CSV (`Content-Type: text/csv`, a header row, one row per post).
 //! `Idempotency-Key` is required: it makes a retry after a timeout or a half-way failure finish
 //! the campaign instead of doubling it.
@@ -13,7 +13,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
-use jobs::campaigns::{self, CampaignError, CampaignRow, MAX_KEY};
+use jobs::domain::campaigns::{self, CampaignError, CampaignRow, MAX_KEY};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;

@@ -18,7 +18,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use jobs::heartbeat::{self, SchedulerHealth};
+use jobs::ops::heartbeat::{self, SchedulerHealth};
 use jobs::queue::QueueStats;
 use serde::Deserialize;
 use serde_json::json;

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use jobs::audit;
+use jobs::domain::audit;
 use jobs::identity::api_keys;
 use jobs::model::{ApiKey, ApiKeyId, ApiKeyScopes};
 use serde::Deserialize;

@@ -23,8 +23,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use bytes::Bytes;
+use jobs::domain::quota;
 use jobs::model::{Media, MediaId, UserId};
-use jobs::quota;
 use jobs::staging::{Staging, StagingError, UploadLimits};
 use jobs::store::DynStore;
 use serde_json::{Value, json};
@@ -142,7 +142,7 @@ pub async fn upload(
     }
 }
 
-/// The quota's second check, with the real size (see `jobs::quota`).
+/// The quota's second check, with the real size (see `jobs::domain::quota`).
 async fn stage_within_quota(
     store: &DynStore,
     staging: &Staging,

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
-use jobs::heartbeat::{self, SchedulerHealth};
+use jobs::ops::heartbeat::{self, SchedulerHealth};
 use jobs::ops::{self, OpsError};
 use jobs::queue::TaskId;
 use serde::Deserialize;

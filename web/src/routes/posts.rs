@@ -7,9 +7,9 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use jobs::domain::posts::{self, NewPost};
+use jobs::domain::schedule_time;
 use jobs::model::{Post, PostId};
-use jobs::posts::{self, NewPost};
-use jobs::schedule_time;
 use serde::Deserialize;
 use serde_json::json;
 

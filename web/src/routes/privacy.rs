@@ -1,5 +1,5 @@
 //! The creator's own data: `GET /api/export` (everything we hold about them, as one JSON
-//! document) and `DELETE /api/me` (erase it all; `jobs::erase_user` does the work).
+//! document) and `DELETE /api/me` (erase it all; `jobs::handlers::erase_user` does the work).
 
 use crate::auth::{SessionUser, cleared_session_cookie};
 use crate::error::ApiError;
@@ -42,7 +42,7 @@ pub async fn export(
     SessionUser(user): SessionUser,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = user.user;
-    let export = jobs::export::gather(&state.jobs, user.id).await?;
+    let export = jobs::domain::export::gather(&state.jobs, user.id).await?;
     let usernames: HashMap<_, _> = export
         .accounts
         .iter()
@@ -111,7 +111,7 @@ pub async fn erase(
     SessionUser(user): SessionUser,
     jar: CookieJar,
 ) -> Result<impl IntoResponse, ApiError> {
-    let marked = jobs::erase_user::request(&state.jobs, user.user.id).await?;
+    let marked = jobs::handlers::erase_user::request(&state.jobs, user.user.id).await?;
     Ok((
         StatusCode::ACCEPTED,
         jar.add(cleared_session_cookie(&state)),

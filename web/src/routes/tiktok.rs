@@ -1,13 +1,13 @@
 //! Connecting TikTok accounts: the redirect to TikTok's consent page and the callback. The
 //! `state` rules (random, single-use, short-lived, bound to the user) are
-//! `jobs::connect_account`'s.
+//! `jobs::domain::connect_account`'s.
 
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::response::Redirect;
-use jobs::connect_account;
+use jobs::domain::connect_account;
 use serde::Deserialize;
 
 /// `GET /auth/tiktok/connect` → 302 to TikTok's authorize page.

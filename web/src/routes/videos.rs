@@ -31,11 +31,12 @@ pub async fn list(
     let id = AccountId::parse(&id).map_err(|_| ApiError::NotFound)?;
     let limit = q.limit.unwrap_or(PAGE_SIZE).clamp(1, PAGE_SIZE);
     let tiktok = state.jobs.tiktok.clone();
-    let page = jobs::accounts::with_fresh_token(&state.jobs, user.user.id, id, move |token| {
-        let tiktok = tiktok.clone();
-        async move { tiktok.video_list(&token, q.cursor, limit).await }
-    })
-    .await?;
+    let page =
+        jobs::domain::accounts::with_fresh_token(&state.jobs, user.user.id, id, move |token| {
+            let tiktok = tiktok.clone();
+            async move { tiktok.video_list(&token, q.cursor, limit).await }
+        })
+        .await?;
     let videos: Vec<_> = page
         .videos
         .iter()

@@ -11,11 +11,14 @@
 //!   construction (they read TikTok's state, single-flight the refresh, or delete what is still
 //!   there), so the dead task is queued again as is.
 
+pub mod heartbeat;
+pub mod rotate_keys;
+
 use crate::context::JobContext;
-use crate::posts::{self, PostError};
-use crate::publish::PublishPost;
+use crate::domain::posts::{self, PostError};
+use crate::handlers::publish::PublishPost;
+use crate::handlers::{disconnect_account, erase_user, ping, poll_status, publish, refresh_token};
 use crate::queue::{DeadJob, QueueError, QueueStats, TaskId};
-use crate::{disconnect_account, erase_user, ping, poll_status, publish, refresh_token};
 use serde::Serialize;
 
 /// Every job type, in the order dashboards show them.

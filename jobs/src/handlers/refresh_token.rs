@@ -2,8 +2,8 @@
 //! scheduler's sweep). Goes through the same single-flight helper as every TikTok call, so a
 //! sweep racing a publish never refreshes twice.
 
-use crate::accounts::{self, AccountError};
 use crate::context::JobContext;
+use crate::domain::accounts::{self, AccountError};
 use crate::model::{AccountId, UserId};
 use crate::queue::{Job, JobError};
 use apalis::prelude::Data;

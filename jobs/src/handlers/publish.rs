@@ -27,11 +27,11 @@
 //! Then `poll_status` takes over.
 
 use crate::context::JobContext;
+use crate::domain::outcome::{RETRIES_EXHAUSTED, Stop, settle, stop_for, stop_for_account};
+use crate::domain::paced::{creator_info_paced, fetch_status, paced};
+use crate::handlers::poll_status::PollStatus;
 use crate::model::{Media, Post, PostId, PostState, TikTokAccount, UserId};
-use crate::outcome::{RETRIES_EXHAUSTED, Stop, settle, stop_for, stop_for_account};
-use crate::paced::{creator_info_paced, fetch_status, paced};
 use crate::pacing::Endpoint;
-use crate::poll_status::PollStatus;
 use crate::queue::{Job, JobError};
 use crate::store::StoreError;
 use crate::tiktok::{

@@ -2,10 +2,10 @@
 //! is about to expire) and inside TikTok's per-token limits (the shared pacer waits first, on
 //! every attempt).
 
-use crate::accounts::{self, AccountError};
 use crate::context::JobContext;
+use crate::domain::accounts::{self, AccountError};
+use crate::domain::outcome::{Stop, pacing_unavailable, stop_for_account};
 use crate::model::{AccountId, TikTokAccount, UserId};
-use crate::outcome::{Stop, pacing_unavailable, stop_for_account};
 use crate::pacing::Endpoint;
 use crate::tiktok::{self, CreatorInfo, TikTokError};
 

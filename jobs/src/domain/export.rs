@@ -1,8 +1,8 @@
 //! The creator's export: everything MKT POST holds about one user, read in one place. The web
 //! tier turns it into the `GET /api/export` document with the same views as the API.
 
-use crate::audit;
 use crate::context::JobContext;
+use crate::domain::audit;
 use crate::model::{ApiKey, AuditEvent, Media, Post, TikTokAccount, UserId};
 use crate::store::StoreError;
 use serde_json::json;

@@ -1,15 +1,15 @@
 //! Connecting a TikTok account: starting (the authorize URL and its `state`), checking the
 //! callback's `state`, and completing (code → tokens → profile → sealed upsert of the account
 //! keyed by (user, open_id); then the posts that waited in `needs_reconnect` for this account go
-//! back in line, `crate::posts::parked`). Above both `accounts` and `posts`, so neither needs
+//! back in line, `crate::domain::posts::parked`). Above both `accounts` and `posts`, so neither needs
 //! the other's upper half.
 //!
 //! `state` is random (256 bits), single-use (taken from the store on the callback), short-lived
 //! ([`STATE_TTL_MINUTES`]) and bound to the user who started: a callback from another user's
 //! browser, a replayed or made-up state are all refused before the code is used.
 
-use crate::accounts::{self, AccountError, SCOPES};
 use crate::context::JobContext;
+use crate::domain::accounts::{self, AccountError, SCOPES};
 use crate::model::{AccountConnect, AccountId, TikTokAccount, UserId};
 use crate::store::StoreError;
 use base64::Engine;
@@ -123,10 +123,10 @@ pub async fn complete(
             .store_tokens(user, account.id, account.version, &tokens)
             .await?;
     }
-    crate::audit::record(
+    crate::domain::audit::record(
         &*ctx.store,
         user,
-        crate::audit::ACCOUNT_CONNECTED,
+        crate::domain::audit::ACCOUNT_CONNECTED,
         serde_json::json!({ "account_id": account.id, "scopes": account.scopes }),
     )
     .await;
@@ -139,7 +139,7 @@ pub async fn complete(
 /// parked by a failure can be retried by the creator, and a `queued` one whose push failed is
 /// pushed by the stuck-post sweep.
 async fn requeue_parked_after_connect(ctx: &JobContext, user: UserId, id: AccountId) {
-    if let Err(e) = crate::posts::parked::requeue_account(ctx, user, id).await {
+    if let Err(e) = crate::domain::posts::parked::requeue_account(ctx, user, id).await {
         tracing::warn!(account_id = %id, error = %e, "parked posts not put back in line after connecting");
     }
 }

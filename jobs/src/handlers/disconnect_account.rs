@@ -84,7 +84,7 @@ pub async fn handle(job: DisconnectAccount, ctx: Data<JobContext>) -> Result<(),
     }
     // Posts that were waiting for this account cannot go out any more: cancel them (with their
     // staged videos) now rather than let them fail when due.
-    let cancelled = crate::posts::cancel_unsent(
+    let cancelled = crate::domain::posts::cancel_unsent(
         &ctx,
         job.user_id,
         Some(job.account_id),
@@ -96,10 +96,10 @@ pub async fn handle(job: DisconnectAccount, ctx: Data<JobContext>) -> Result<(),
     ctx.store
         .delete_account(job.user_id, job.account_id)
         .await?;
-    crate::audit::record(
+    crate::domain::audit::record(
         &*ctx.store,
         job.user_id,
-        crate::audit::ACCOUNT_DISCONNECTED,
+        crate::domain::audit::ACCOUNT_DISCONNECTED,
         serde_json::json!({ "account_id": job.account_id, "cancelled_posts": cancelled }),
     )
     .await;
@@ -119,7 +119,7 @@ pub async fn revoke(
     let Some(tokens) = &account.tokens else {
         return Ok(());
     };
-    let record = crate::accounts::record(account.id);
+    let record = crate::domain::accounts::record(account.id);
     let token = match ctx
         .vault
         .open_token(&tokens.access_token, record.as_bytes())

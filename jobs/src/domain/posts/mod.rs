@@ -12,13 +12,13 @@ pub mod parked;
 pub use error::PostError;
 use error::{conflict, invalid};
 
-use crate::accounts::{self, AccountError};
 use crate::context::JobContext;
+use crate::domain::accounts::{self, AccountError};
+use crate::handlers::publish::PublishPost;
 use crate::model::{
     AccountId, Media, MediaId, Post, PostId, PostSettings, PostState, PrivacyLevel, TikTokProgress,
     UserId,
 };
-use crate::publish::PublishPost;
 use crate::store::{Created, StoreError};
 use crate::tiktok::{CreatorInfo, ErrorClass, TikTokError};
 use chrono::{DateTime, Utc};
@@ -152,7 +152,7 @@ pub async fn create(
         return Err(conflict("account_cannot_publish", why));
     }
     let media = unused_media(ctx, user, req.media_id).await?;
-    let info = crate::paced::creator_info_paced(ctx, user, account.id)
+    let info = crate::domain::paced::creator_info_paced(ctx, user, account.id)
         .await
         .map_err(account_error)?;
     let privacy = validate(&req, &info, media.duration_ms)?;
@@ -295,7 +295,7 @@ pub async fn cancel(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, 
             .await
         {
             Ok(cancelled) => {
-                crate::outcome::delete_staged_media(ctx, &cancelled).await;
+                crate::domain::outcome::delete_staged_media(ctx, &cancelled).await;
                 return Ok(ctx.store.post(user, id).await?);
             }
             // The scheduler or a worker moved it meanwhile: look again.
@@ -350,7 +350,7 @@ pub async fn cancel_unsent(
                     .await
                 {
                     Ok(done) => {
-                        crate::outcome::delete_staged_media(ctx, &done).await;
+                        crate::domain::outcome::delete_staged_media(ctx, &done).await;
                         cancelled += 1;
                         break;
                     }
@@ -400,7 +400,7 @@ pub async fn prepare_replay(ctx: &JobContext, user: UserId, id: PostId) -> Resul
         // Waiting for its account: back in line once the account can publish again.
         return parked::prepare_retry(ctx, &post).await;
     }
-    let parked = post.error_code.as_deref() == Some(crate::outcome::RETRIES_EXHAUSTED);
+    let parked = post.error_code.as_deref() == Some(crate::domain::outcome::RETRIES_EXHAUSTED);
     if post.state != PostState::Failed && !parked {
         return Err(conflict(
             "not_replayable",
@@ -422,7 +422,7 @@ pub async fn prepare_replay(ctx: &JobContext, user: UserId, id: PostId) -> Resul
     let mut dead_at_tiktok = false;
     if let Some(publish_id) = &post.tiktok.publish_id {
         let account = ctx.store.account(user, post.account_id).await?;
-        let status = crate::paced::fetch_status(ctx, &account, publish_id)
+        let status = crate::domain::paced::fetch_status(ctx, &account, publish_id)
             .await
             .map_err(|_| PostError::Unavailable)?;
         dead_at_tiktok = status.status == crate::tiktok::PublishStatusKind::Failed;

@@ -5,8 +5,8 @@
 //! `poll_status`) and every request that ends one (`posts`, `parked`) uses these, so the rules
 //! for a post's video and state are written once.
 
-use crate::accounts::AccountError;
 use crate::context::JobContext;
+use crate::domain::accounts::AccountError;
 use crate::model::{Post, PostId, PostState, UserId};
 use crate::queue::JobError;
 use crate::store::StoreError;

@@ -13,11 +13,11 @@
 //! Pacing is the publish pipeline's: posts due now are queued at once and the shared pacer keeps
 //! each account inside TikTok's per-minute limits; a daily cap defers the rest to the next window.
 
-use crate::accounts;
 use crate::context::JobContext;
+use crate::domain::accounts;
+use crate::domain::posts::{self, NewPost, PostError};
+use crate::domain::schedule_time;
 use crate::model::{AccountId, MediaId, Post, PrivacyLevel, TikTokAccount, UserId};
-use crate::posts::{self, NewPost, PostError};
-use crate::schedule_time;
 use crate::store::{Created, StoreError};
 use crate::tiktok::CreatorInfo;
 use chrono::{DateTime, Utc};
@@ -439,7 +439,7 @@ async fn check(
         Some(cached) => cached,
         None => {
             // Once per account per campaign: creator_info is limited to 20 calls a minute.
-            let fetched = crate::paced::creator_info_paced(ctx, user, account.id)
+            let fetched = crate::domain::paced::creator_info_paced(ctx, user, account.id)
                 .await
                 .map_err(posts::account_error);
             infos.entry(account.id).or_insert(fetched)

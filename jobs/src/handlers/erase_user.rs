@@ -20,9 +20,9 @@
 //! delete); the creator deletes them in the TikTok app.
 
 use crate::context::JobContext;
-use crate::disconnect_account;
+use crate::domain::posts;
+use crate::handlers::disconnect_account;
 use crate::model::{User, UserId};
-use crate::posts;
 use crate::queue::{Job, JobError, QueueError};
 use crate::store::StoreError;
 use apalis::prelude::Data;

@@ -26,8 +26,8 @@
 //!
 //! Then the key can be removed from `TOKEN_KEYS`.
 
-use crate::accounts::{self, REFRESH_LOCK_TTL};
 use crate::context::JobContext;
+use crate::domain::accounts::{self, REFRESH_LOCK_TTL};
 use crate::locks::LockGuard;
 use crate::model::{AccountStatus, EncryptedTokens, Media, MediaId, TikTokAccount};
 use crate::staging::{Rewrap, StagingError};

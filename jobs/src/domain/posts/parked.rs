@@ -14,11 +14,11 @@
 //!   scheduler's `parked_posts` sweep). "Parked for" counts from the post's last change, which
 //!   is the moment it was parked: nothing else writes a parked post.
 
-use crate::accounts;
 use crate::context::JobContext;
+use crate::domain::accounts;
+use crate::domain::posts::error::{PostError, conflict};
+use crate::handlers::publish::PublishPost;
 use crate::model::{AccountId, Post, PostState, UserId};
-use crate::posts::error::{PostError, conflict};
-use crate::publish::PublishPost;
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 
@@ -203,7 +203,7 @@ fn deadline_message(ctx: &JobContext) -> String {
 
 async fn fail_parked(ctx: &JobContext, post: &Post) -> Result<(), StoreError> {
     tracing::info!(post_id = %post.id, "reconnect deadline passed; failing the parked post");
-    crate::outcome::fail_post(
+    crate::domain::outcome::fail_post(
         ctx,
         post,
         RECONNECT_DEADLINE_PASSED.into(),

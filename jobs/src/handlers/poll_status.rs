@@ -6,11 +6,11 @@
 //! As soon as TikTok has confirmed receipt (status past `PROCESSING_UPLOAD`, or any terminal
 //! status), the staged video is deleted and the post records when.
 
-use crate::accounts;
 use crate::context::JobContext;
+use crate::domain::accounts;
+use crate::domain::outcome::{self, Stop, delete_staged_media, settle};
+use crate::domain::paced::fetch_status;
 use crate::model::{Post, PostId, PostState, PrivacyLevel, UserId};
-use crate::outcome::{self, Stop, delete_staged_media, settle};
-use crate::paced::fetch_status;
 use crate::queue::{Job, JobError};
 use crate::store::StoreError;
 use crate::tiktok::{self, PublishStatusKind};

@@ -1,0 +1,13 @@
+//! The domain rules: what may be done to accounts, posts and campaigns, checked on the request
+//! side and by the job handlers alike.
+
+pub mod accounts;
+pub mod audit;
+pub mod campaigns;
+pub mod connect_account;
+pub mod export;
+pub mod outcome;
+pub mod paced;
+pub mod posts;
+pub mod quota;
+pub mod schedule_time;
