@@ -16,8 +16,10 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
-/// Reads one typed cell of a row by column name; implemented by each SQL backend's row type.
-pub(crate) trait Cells {
+/// Reads one typed cell of a row by column name; implemented by each SQL dialect's row type and
+/// by a Firestore document's fields. `pub` only because the public `SqlStore` names it in its
+/// dialect's bounds; this module is private, so nothing outside the crate can use it.
+pub trait Cells {
     fn uuid(&self, col: &str) -> Result<Uuid, StoreError>;
     fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>, StoreError>;
     fn text(&self, col: &str) -> Result<String, StoreError>;

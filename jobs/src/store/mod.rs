@@ -12,10 +12,9 @@ mod codec;
 #[cfg(feature = "test-support")]
 pub mod conformance;
 pub mod firestore;
-pub mod postgres;
 mod sql;
-pub mod sqlite;
-mod sqlx_error;
+
+pub use sql::{SqlStore, postgres, sqlite};
 
 use crate::config::StoreKind;
 use crate::model::{

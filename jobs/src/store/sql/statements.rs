@@ -1,6 +1,7 @@
-//! Every statement the SQL backends run. SQLite and PostgreSQL agree on this subset (`$N`
-//! parameters, `ON CONFLICT`, `RETURNING`), so one text serves both and the two backends cannot
-//! drift apart; each binds its own column types (text vs uuid/timestamptz, see the migrations).
+//! Every statement the SQL store runs. SQLite and PostgreSQL agree on this subset (`$N`
+//! parameters, `ON CONFLICT`, `RETURNING`), so one text serves both dialects and they cannot
+//! drift apart; each binds its own column types (text vs uuid/timestamptz, see the migrations
+//! and `dialect`).
 //!
 //! Rows are decoded by column name (`codec`), so `SELECT *` is safe when a migration adds a
 //! column.
