@@ -6,7 +6,7 @@
 //! carry the same fields. Each backend only says how to read one typed cell from its row
 //! ([`Cells`]); building the entity from the cells is written once, here.
 
-use super::{DuePost, StoreError};
+use super::{AccountRef, DuePost, StoreError};
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScopes, AuditEvent,
     AuditEventId, Container, EncryptedTokens, Media, MediaId, Post, PostId, PostSettings,
@@ -17,17 +17,31 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
 /// Reads one typed cell of a row by column name; implemented by each SQL dialect's row type and
-/// by a Firestore document's fields. `pub` only because the public `SqlStore` names it in its
-/// dialect's bounds; this module is private, so nothing outside the crate can use it.
+/// by a Firestore document's fields. A required cell is an optional one that is there, so a
+/// row type only says how to read the optional ones. `pub` only because the public `SqlStore`
+/// names it in its dialect's bounds; this module is private, so nothing outside the crate can
+/// use it.
 pub trait Cells {
-    fn uuid(&self, col: &str) -> Result<Uuid, StoreError>;
     fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>, StoreError>;
-    fn text(&self, col: &str) -> Result<String, StoreError>;
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
     fn int(&self, col: &str) -> Result<i64, StoreError>;
-    fn ts(&self, col: &str) -> Result<DateTime<Utc>, StoreError>;
     fn opt_ts(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
     fn json(&self, col: &str) -> Result<serde_json::Value, StoreError>;
+
+    fn uuid(&self, col: &str) -> Result<Uuid, StoreError> {
+        required(col, self.opt_uuid(col)?)
+    }
+    fn text(&self, col: &str) -> Result<String, StoreError> {
+        required(col, self.opt_text(col)?)
+    }
+    fn ts(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
+        required(col, self.opt_ts(col)?)
+    }
+}
+
+/// A required cell that is NULL (or absent): a corrupt row.
+fn required<T>(col: &str, v: Option<T>) -> Result<T, StoreError> {
+    v.ok_or_else(|| bad_cell(col, "missing"))
 }
 
 /// A cell that could not be read: a schema mismatch or a corrupt row, never a user error.
@@ -187,6 +201,13 @@ pub(crate) fn account(r: &impl Cells) -> Result<TikTokAccount, StoreError> {
         version: r.int("version")?,
         created_at: r.ts("created_at")?,
         updated_at: r.ts("updated_at")?,
+    })
+}
+
+pub(crate) fn account_ref(r: &impl Cells) -> Result<AccountRef, StoreError> {
+    Ok(AccountRef {
+        user_id: UserId(r.uuid("user_id")?),
+        account_id: AccountId(r.uuid("id")?),
     })
 }
 

@@ -11,24 +11,58 @@ use crate::store::codec::Cells;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
+use sqlx::migrate::{Migrate, Migrator};
+use sqlx::postgres::{PgConnection, PgQueryResult};
 use sqlx::query::Query;
-use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Type};
+use sqlx::sqlite::{SqliteConnection, SqliteQueryResult};
+use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Postgres, Sqlite, Type};
 use uuid::Uuid;
 
 /// A statement with its arguments bound, ready to run on dialect `D`.
 pub type Statement<D> = Query<'static, D, <D as Database>::Arguments>;
 
-/// A database the one SQL implementation runs on. Implemented by the `sqlx` database types
-/// themselves (`sqlx::Sqlite`, `sqlx::Postgres`).
-pub trait Dialect: Database<Row: Cells, Arguments: IntoArguments<Self>> {
+/// A database the one SQL implementation runs on: where its migrations are and how it binds a
+/// value. Implemented by the `sqlx` database types themselves (`sqlx::Sqlite`, `sqlx::Postgres`)
+/// in their own files; how a cell is read back is their row's `Cells`.
+pub trait Dialect:
+    Driver + Database<Row: Cells, Arguments: IntoArguments<Self>, Connection: Migrate>
+{
+    /// This dialect's migrations (`migrations/<dialect>`).
+    fn migrator() -> Migrator;
+    /// Binds the next `$N`.
+    fn bind(statement: Statement<Self>, arg: Arg<'_>) -> Statement<Self>;
+}
+
+/// How a driver runs one statement. Every `sqlx` driver has these, spelled the same, but under
+/// no trait a generic caller can name (its executors are bound by higher-ranked clauses that a
+/// generic impl would have to repeat everywhere), so they are implemented here, once for both.
+pub trait Driver: Database {
     /// The pool, as the executor of one statement.
     fn on_pool(pool: &Pool<Self>) -> impl Executor<'_, Database = Self>;
     /// One connection (inside a transaction), as the executor of one statement.
     fn on_connection(conn: &mut Self::Connection) -> impl Executor<'_, Database = Self>;
-    /// Binds the next `$N`.
-    fn bind(statement: Statement<Self>, arg: Arg<'_>) -> Statement<Self>;
     /// How many rows a statement without `RETURNING` changed.
     fn rows_affected(done: &Self::QueryResult) -> u64;
+}
+
+macro_rules! driver {
+    ($($db:ty: $conn:ty, $done:ty;)*) => {$(
+        impl Driver for $db {
+            fn on_pool(pool: &Pool<Self>) -> impl Executor<'_, Database = Self> {
+                pool
+            }
+            fn on_connection(conn: &mut $conn) -> impl Executor<'_, Database = Self> {
+                conn
+            }
+            fn rows_affected(done: &$done) -> u64 {
+                done.rows_affected()
+            }
+        }
+    )*};
+}
+driver! {
+    Sqlite: SqliteConnection, SqliteQueryResult;
+    Postgres: PgConnection, PgQueryResult;
 }
 
 /// One value bound to a statement's `$N`, in domain types.

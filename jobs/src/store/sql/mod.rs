@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dialect::{Args, Dialect, Statement, args, json};
 use sqlx::{Database, Pool};
-use sqlx_error::from_sqlx;
+use sqlx_error::{from_migrate, from_sqlx};
 use statements as st;
 use uuid::Uuid;
 
@@ -45,34 +45,81 @@ impl<D: Database> SqlStore<D> {
     }
 }
 
-/// How to run a statement and read what it returns; every `Store` method below is one or two
+impl<D: Dialect> SqlStore<D> {
+    /// Wraps a freshly opened pool and brings its schema up to date.
+    async fn migrated(pool: Pool<D>) -> Result<Self, StoreError> {
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations not applied yet, each in its own transaction. Migrations this
+    /// binary does not know (a newer release ran) are tolerated, so an older replica can still
+    /// start during a rolling deploy; that is safe because migrations only add (README).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut migrator = D::migrator();
+        migrator.set_ignore_missing(true);
+        migrator.run(&self.pool).await.map_err(from_migrate)
+    }
+}
+
+/// How many of a statement's rows to read.
+enum Fetch {
+    First,
+    All,
+}
+
+/// How to run a statement and decode what it returns; every `Store` method below is one or two
 /// of these.
 impl<D: Dialect> SqlStore<D> {
     fn statement(sql: &'static str, args: Args<'_>) -> Statement<D> {
         args.into_iter().fold(sqlx::query(sql), D::bind)
     }
 
-    async fn optional(
+    /// Runs one statement and decodes the rows it returns: the first, if any (`Fetch::First`),
+    /// or all of them.
+    async fn fetch<T>(
         &self,
         sql: &'static str,
         args: Args<'_>,
-    ) -> Result<Option<D::Row>, StoreError> {
-        Self::statement(sql, args)
-            .fetch_optional(D::on_pool(&self.pool))
-            .await
-            .map_err(from_sqlx)
+        fetch: Fetch,
+        decode: impl Fn(&D::Row) -> Result<T, StoreError> + Send,
+    ) -> Result<Vec<T>, StoreError> {
+        let (statement, pool) = (Self::statement(sql, args), D::on_pool(&self.pool));
+        let rows = match fetch {
+            Fetch::First => statement.fetch_optional(pool).await.map(Vec::from_iter),
+            Fetch::All => statement.fetch_all(pool).await,
+        };
+        codec::all(&rows.map_err(from_sqlx)?, decode)
     }
 
-    /// The one row the statement returns; none is `NotFound`.
-    async fn one(&self, sql: &'static str, args: Args<'_>) -> Result<D::Row, StoreError> {
-        self.optional(sql, args).await?.ok_or(StoreError::NotFound)
+    async fn optional<T>(
+        &self,
+        sql: &'static str,
+        args: Args<'_>,
+        decode: impl Fn(&D::Row) -> Result<T, StoreError> + Send,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self.fetch(sql, args, Fetch::First, decode).await?.pop())
     }
 
-    async fn all(&self, sql: &'static str, args: Args<'_>) -> Result<Vec<D::Row>, StoreError> {
-        Self::statement(sql, args)
-            .fetch_all(D::on_pool(&self.pool))
-            .await
-            .map_err(from_sqlx)
+    async fn all<T>(
+        &self,
+        sql: &'static str,
+        args: Args<'_>,
+        decode: impl Fn(&D::Row) -> Result<T, StoreError> + Send,
+    ) -> Result<Vec<T>, StoreError> {
+        self.fetch(sql, args, Fetch::All, decode).await
+    }
+
+    /// The one row the statement returns, decoded; none is `NotFound`.
+    async fn one<T>(
+        &self,
+        sql: &'static str,
+        args: Args<'_>,
+        decode: impl Fn(&D::Row) -> Result<T, StoreError> + Send,
+    ) -> Result<T, StoreError> {
+        let row = self.optional(sql, args, decode).await?;
+        row.ok_or(StoreError::NotFound)
     }
 
     /// Runs a statement without `RETURNING`; how many rows it changed.
@@ -84,35 +131,33 @@ impl<D: Dialect> SqlStore<D> {
         Ok(D::rows_affected(&done))
     }
 
-    /// Runs a user-scoped compare-and-set (`… WHERE id = $1 AND user_id = $2 AND … RETURNING *`).
-    /// When it matched no row: if the row is there (for this user, `exists_sql`) it moved on
-    /// (`StaleState`), else it is `NotFound`.
-    async fn compare_and_set(
+    /// Runs a user-scoped compare-and-set (`… WHERE id = $1 AND user_id = $2 AND … RETURNING *`)
+    /// and decodes the row it wrote. When it matched no row: if the row is there for this user
+    /// (`exists_sql` on `owned`) it moved on (`StaleState`), else it is `NotFound`.
+    async fn compare_and_set<T>(
         &self,
         sql: &'static str,
         args: Args<'_>,
         exists_sql: &'static str,
-        id: Uuid,
-        user: UserId,
-    ) -> Result<D::Row, StoreError> {
-        if let Some(row) = self.optional(sql, args).await? {
-            return Ok(row);
+        (id, user): (Uuid, UserId),
+        decode: impl Fn(&D::Row) -> Result<T, StoreError> + Send,
+    ) -> Result<T, StoreError> {
+        if let Some(written) = self.optional(sql, args, decode).await? {
+            return Ok(written);
         }
-        Err(match self.optional(exists_sql, args![id, user]).await {
-            Ok(Some(_)) => StoreError::StaleState,
-            Ok(None) => StoreError::NotFound,
-            Err(e) => e,
-        })
+        match self
+            .optional(exists_sql, args![id, user], |_| Ok(()))
+            .await?
+        {
+            Some(()) => Err(StoreError::StaleState),
+            None => Err(StoreError::NotFound),
+        }
     }
 
-    /// Runs a user-scoped `DELETE`; no row deleted means not found (or not theirs).
-    async fn delete_owned(
-        &self,
-        sql: &'static str,
-        id: Uuid,
-        user: UserId,
-    ) -> Result<(), StoreError> {
-        match self.execute(sql, args![id, user]).await? {
+    /// Runs a user-scoped `DELETE` (or `UPDATE`); no row changed means not found (or not
+    /// theirs).
+    async fn change_one(&self, sql: &'static str, args: Args<'_>) -> Result<(), StoreError> {
+        match self.execute(sql, args).await? {
             0 => Err(StoreError::NotFound),
             _ => Ok(()),
         }
@@ -150,23 +195,22 @@ impl<D: Dialect> Store for SqlStore<D> {
             profile.picture.as_deref(),
             codec::now(),
         ];
-        codec::user(&self.one(st::UPSERT_USER, args).await?)
+        self.one(st::UPSERT_USER, args, codec::user).await
     }
 
     async fn user(&self, id: UserId) -> Result<User, StoreError> {
-        codec::user(&self.one(st::USER, args![id]).await?)
+        self.one(st::USER, args![id], codec::user).await
     }
 
     async fn user_by_google_uid(&self, google_uid: &str) -> Result<Option<User>, StoreError> {
-        let row = self
-            .optional(st::USER_BY_GOOGLE_UID, args![google_uid])
-            .await?;
-        row.as_ref().map(codec::user).transpose()
+        let args = args![google_uid];
+        self.optional(st::USER_BY_GOOGLE_UID, args, codec::user)
+            .await
     }
 
     async fn mark_user_erasing(&self, id: UserId, at: DateTime<Utc>) -> Result<User, StoreError> {
         let args = args![id, at, codec::now()];
-        codec::user(&self.one(st::MARK_USER_ERASING, args).await?)
+        self.one(st::MARK_USER_ERASING, args, codec::user).await
     }
 
     async fn users_erasing_before(
@@ -174,8 +218,11 @@ impl<D: Dialect> Store for SqlStore<D> {
         before: DateTime<Utc>,
         n: u32,
     ) -> Result<Vec<UserId>, StoreError> {
-        let rows = self.all(st::USERS_ERASING_BEFORE, args![before, n]).await?;
-        codec::all(&rows, |r| Ok(UserId(r.uuid("id")?)))
+        let args = args![before, n];
+        self.all(st::USERS_ERASING_BEFORE, args, |r| {
+            Ok(UserId(r.uuid("id")?))
+        })
+        .await
     }
 
     async fn erase_user(&self, id: UserId) -> Result<(), StoreError> {
@@ -199,16 +246,16 @@ impl<D: Dialect> Store for SqlStore<D> {
             json(&AccountDoc::of_connect(connect))?,
             codec::now(),
         ];
-        codec::account(&self.one(st::CONNECT_ACCOUNT, args).await?)
+        self.one(st::CONNECT_ACCOUNT, args, codec::account).await
     }
 
     async fn account(&self, user: UserId, id: AccountId) -> Result<TikTokAccount, StoreError> {
-        codec::account(&self.one(st::ACCOUNT, args![id, user]).await?)
+        self.one(st::ACCOUNT, args![id, user], codec::account).await
     }
 
     async fn all_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError> {
-        let rows = self.all(st::ALL_ACCOUNTS, args![user]).await?;
-        codec::all(&rows, codec::account)
+        self.all(st::ALL_ACCOUNTS, args![user], codec::account)
+            .await
     }
 
     async fn store_tokens(
@@ -228,10 +275,15 @@ impl<D: Dialect> Store for SqlStore<D> {
             tokens.refresh_expires_at,
             codec::now(),
         ];
-        let row = self
-            .compare_and_set(st::STORE_TOKENS, args, st::ACCOUNT_EXISTS, id.0, user)
-            .await?;
-        codec::account(&row)
+        let owned = (id.0, user);
+        self.compare_and_set(
+            st::STORE_TOKENS,
+            args,
+            st::ACCOUNT_EXISTS,
+            owned,
+            codec::account,
+        )
+        .await
     }
 
     async fn set_account_status(
@@ -252,14 +304,13 @@ impl<D: Dialect> Store for SqlStore<D> {
             clear_tokens,
             codec::now(),
         ];
-        let row = self
-            .compare_and_set(st::SET_ACCOUNT_STATUS, args, st::ACCOUNT_EXISTS, id.0, user)
-            .await?;
-        codec::account(&row)
+        let (sql, owned) = (st::SET_ACCOUNT_STATUS, (id.0, user));
+        self.compare_and_set(sql, args, st::ACCOUNT_EXISTS, owned, codec::account)
+            .await
     }
 
     async fn delete_account(&self, user: UserId, id: AccountId) -> Result<(), StoreError> {
-        self.delete_owned(st::DELETE_ACCOUNT, id.0, user).await
+        self.change_one(st::DELETE_ACCOUNT, args![id, user]).await
     }
 
     async fn accounts_expiring_before(
@@ -267,13 +318,9 @@ impl<D: Dialect> Store for SqlStore<D> {
         at: DateTime<Utc>,
         n: u32,
     ) -> Result<Vec<AccountRef>, StoreError> {
-        let rows = self.all(st::ACCOUNTS_EXPIRING_BEFORE, args![at, n]).await?;
-        codec::all(&rows, |r| {
-            Ok(AccountRef {
-                user_id: UserId(r.uuid("user_id")?),
-                account_id: AccountId(r.uuid("id")?),
-            })
-        })
+        let args = args![at, n];
+        self.all(st::ACCOUNTS_EXPIRING_BEFORE, args, codec::account_ref)
+            .await
     }
 
     async fn accounts_after(
@@ -281,11 +328,11 @@ impl<D: Dialect> Store for SqlStore<D> {
         after: Option<AccountId>,
         n: u32,
     ) -> Result<Vec<TikTokAccount>, StoreError> {
-        let rows = match after {
-            Some(after) => self.all(st::ACCOUNTS_AFTER, args![after, n]).await?,
-            None => self.all(st::ACCOUNTS_FIRST, args![n]).await?,
-        };
-        codec::all(&rows, codec::account)
+        match after {
+            Some(after) => self.all(st::ACCOUNTS_AFTER, args![after, n], codec::account),
+            None => self.all(st::ACCOUNTS_FIRST, args![n], codec::account),
+        }
+        .await
     }
 
     async fn create_post(&self, post: &Post) -> Result<Created<Post>, StoreError> {
@@ -302,20 +349,20 @@ impl<D: Dialect> Store for SqlStore<D> {
             post.created_at,
             post.updated_at,
         ];
-        if let Some(row) = self.optional(st::CREATE_POST, args).await? {
+        if let Some(value) = self.optional(st::CREATE_POST, args, codec::post).await? {
             return Ok(Created {
-                value: codec::post(&row)?,
+                value,
                 created: true,
             });
         }
         // Only the idempotency key can make the insert do nothing.
-        let key = post.idempotency_key.as_deref();
+        let args = args![post.user_id, post.idempotency_key.as_deref()];
         match self
-            .optional(st::POST_BY_IDEMPOTENCY_KEY, args![post.user_id, key])
+            .optional(st::POST_BY_IDEMPOTENCY_KEY, args, codec::post)
             .await?
         {
-            Some(row) => Ok(Created {
-                value: codec::post(&row)?,
+            Some(value) => Ok(Created {
+                value,
                 created: false,
             }),
             // The holder of the key was deleted between the two statements.
@@ -326,7 +373,7 @@ impl<D: Dialect> Store for SqlStore<D> {
     }
 
     async fn post(&self, user: UserId, id: PostId) -> Result<Post, StoreError> {
-        codec::post(&self.one(st::POST, args![id, user]).await?)
+        self.one(st::POST, args![id, user], codec::post).await
     }
 
     async fn post_by_idempotency_key(
@@ -334,10 +381,9 @@ impl<D: Dialect> Store for SqlStore<D> {
         user: UserId,
         key: &str,
     ) -> Result<Option<Post>, StoreError> {
-        let row = self
-            .optional(st::POST_BY_IDEMPOTENCY_KEY, args![user, key])
-            .await?;
-        row.as_ref().map(codec::post).transpose()
+        let args = args![user, key];
+        self.optional(st::POST_BY_IDEMPOTENCY_KEY, args, codec::post)
+            .await
     }
 
     async fn list_posts(
@@ -349,14 +395,17 @@ impl<D: Dialect> Store for SqlStore<D> {
         let n = n.max(1);
         // One row more than asked says whether there is a next page.
         let asked = i64::from(n) + 1;
-        let rows = match codec::parse_cursor(cursor)? {
+        let posts = match codec::parse_cursor(cursor)? {
             Some(before) => {
-                self.all(st::POSTS_PAGE_AFTER, args![user, before, asked])
-                    .await?
+                let args = args![user, before, asked];
+                self.all(st::POSTS_PAGE_AFTER, args, codec::post).await?
             }
-            None => self.all(st::POSTS_FIRST_PAGE, args![user, asked]).await?,
+            None => {
+                let args = args![user, asked];
+                self.all(st::POSTS_FIRST_PAGE, args, codec::post).await?
+            }
         };
-        Ok(codec::page_of(codec::all(&rows, codec::post)?, n as usize))
+        Ok(codec::page_of(posts, n as usize))
     }
 
     async fn save_post(&self, post: &Post, expected_state: PostState) -> Result<Post, StoreError> {
@@ -373,25 +422,18 @@ impl<D: Dialect> Store for SqlStore<D> {
             expected_state.as_str(),
             post.version,
         ];
-        let row = self
-            .compare_and_set(
-                st::SAVE_POST,
-                args,
-                st::POST_EXISTS,
-                post.id.0,
-                post.user_id,
-            )
-            .await?;
-        codec::post(&row)
+        let owned = (post.id.0, post.user_id);
+        self.compare_and_set(st::SAVE_POST, args, st::POST_EXISTS, owned, codec::post)
+            .await
     }
 
     async fn delete_post(&self, user: UserId, id: PostId) -> Result<(), StoreError> {
-        self.delete_owned(st::DELETE_POST, id.0, user).await
+        self.change_one(st::DELETE_POST, args![id, user]).await
     }
 
     async fn due_posts(&self, now: DateTime<Utc>, n: u32) -> Result<Vec<DuePost>, StoreError> {
-        let rows = self.all(st::DUE_POSTS, args![now, n]).await?;
-        codec::all(&rows, codec::due_post)
+        self.all(st::DUE_POSTS, args![now, n], codec::due_post)
+            .await
     }
 
     async fn posts_stuck_in(
@@ -402,17 +444,14 @@ impl<D: Dialect> Store for SqlStore<D> {
         n: u32,
     ) -> Result<Vec<Post>, StoreError> {
         let state = state.as_str();
-        let rows = match after {
-            None => {
-                self.all(st::POSTS_STUCK_IN, args![state, before, n])
-                    .await?
-            }
-            Some(a) => {
-                let args = args![state, before, a.updated_at, a.id, n];
-                self.all(st::POSTS_STUCK_IN_AFTER, args).await?
-            }
+        let (sql, args) = match after {
+            None => (st::POSTS_STUCK_IN, args![state, before, n]),
+            Some(a) => (
+                st::POSTS_STUCK_IN_AFTER,
+                args![state, before, a.updated_at, a.id, n],
+            ),
         };
-        codec::all(&rows, codec::post)
+        self.all(sql, args, codec::post).await
     }
 
     async fn create_media(&self, media: &Media) -> Result<(), StoreError> {
@@ -428,7 +467,7 @@ impl<D: Dialect> Store for SqlStore<D> {
     }
 
     async fn media(&self, user: UserId, id: MediaId) -> Result<Media, StoreError> {
-        codec::media(&self.one(st::MEDIA, args![id, user]).await?)
+        self.one(st::MEDIA, args![id, user], codec::media).await
     }
 
     async fn attach_media(
@@ -437,33 +476,36 @@ impl<D: Dialect> Store for SqlStore<D> {
         id: MediaId,
         post: PostId,
     ) -> Result<Media, StoreError> {
-        let args = args![id, user, post];
-        let row = self
-            .compare_and_set(st::ATTACH_MEDIA, args, st::MEDIA_EXISTS, id.0, user)
-            .await?;
-        codec::media(&row)
+        let (args, owned) = (args![id, user, post], (id.0, user));
+        self.compare_and_set(
+            st::ATTACH_MEDIA,
+            args,
+            st::MEDIA_EXISTS,
+            owned,
+            codec::media,
+        )
+        .await
     }
 
     async fn delete_media(&self, user: UserId, id: MediaId) -> Result<(), StoreError> {
-        self.delete_owned(st::DELETE_MEDIA, id.0, user).await
+        self.change_one(st::DELETE_MEDIA, args![id, user]).await
     }
 
     async fn expired_media(&self, now: DateTime<Utc>, n: u32) -> Result<Vec<Media>, StoreError> {
-        let rows = self.all(st::EXPIRED_MEDIA, args![now, n]).await?;
-        codec::all(&rows, codec::media)
+        self.all(st::EXPIRED_MEDIA, args![now, n], codec::media)
+            .await
     }
 
     async fn list_media(&self, user: UserId) -> Result<Vec<Media>, StoreError> {
-        let rows = self.all(st::LIST_MEDIA, args![user]).await?;
-        codec::all(&rows, codec::media)
+        self.all(st::LIST_MEDIA, args![user], codec::media).await
     }
 
     async fn media_after(&self, after: Option<MediaId>, n: u32) -> Result<Vec<Media>, StoreError> {
-        let rows = match after {
-            Some(after) => self.all(st::MEDIA_AFTER, args![after, n]).await?,
-            None => self.all(st::MEDIA_FIRST, args![n]).await?,
-        };
-        codec::all(&rows, codec::media)
+        match after {
+            Some(after) => self.all(st::MEDIA_AFTER, args![after, n], codec::media),
+            None => self.all(st::MEDIA_FIRST, args![n], codec::media),
+        }
+        .await
     }
 
     async fn rewrap_media_key(
@@ -476,10 +518,9 @@ impl<D: Dialect> Store for SqlStore<D> {
         let mut media = self.media(user, id).await?;
         media.wrapped_key = wrapped_key.to_owned();
         let args = args![id, user, expected, json(&MediaDoc::of(&media))?];
-        let row = self
-            .compare_and_set(st::REWRAP_MEDIA_KEY, args, st::MEDIA_EXISTS, id.0, user)
-            .await?;
-        codec::media(&row)
+        let (sql, owned) = (st::REWRAP_MEDIA_KEY, (id.0, user));
+        self.compare_and_set(sql, args, st::MEDIA_EXISTS, owned, codec::media)
+            .await
     }
 
     async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
@@ -498,24 +539,21 @@ impl<D: Dialect> Store for SqlStore<D> {
     }
 
     async fn list_api_keys(&self, user: UserId) -> Result<Vec<ApiKey>, StoreError> {
-        let rows = self.all(st::LIST_API_KEYS, args![user]).await?;
-        codec::all(&rows, codec::api_key)
+        self.all(st::LIST_API_KEYS, args![user], codec::api_key)
+            .await
     }
 
     async fn delete_api_key(&self, user: UserId, id: ApiKeyId) -> Result<(), StoreError> {
-        self.delete_owned(st::DELETE_API_KEY, id.0, user).await
+        self.change_one(st::DELETE_API_KEY, args![id, user]).await
     }
 
     async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
-        let row = self.optional(st::API_KEY_BY_HASH, args![hash]).await?;
-        row.as_ref().map(codec::api_key).transpose()
+        self.optional(st::API_KEY_BY_HASH, args![hash], codec::api_key)
+            .await
     }
 
     async fn touch_api_key(&self, id: ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError> {
-        match self.execute(st::TOUCH_API_KEY, args![id, at]).await? {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
-        }
+        self.change_one(st::TOUCH_API_KEY, args![id, at]).await
     }
 
     async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
@@ -530,8 +568,8 @@ impl<D: Dialect> Store for SqlStore<D> {
     }
 
     async fn list_audit(&self, user: UserId, n: u32) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows = self.all(st::LIST_AUDIT, args![user, n]).await?;
-        codec::all(&rows, codec::audit_event)
+        self.all(st::LIST_AUDIT, args![user, n], codec::audit_event)
+            .await
     }
 
     async fn put_oauth_state(
@@ -551,13 +589,15 @@ impl<D: Dialect> Store for SqlStore<D> {
         state_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<UserId>, StoreError> {
-        match self
-            .optional(st::TAKE_OAUTH_STATE, args![state_hash])
-            .await?
-        {
-            Some(row) if row.ts("expires_at")? > now => Ok(Some(UserId(row.uuid("user_id")?))),
-            _ => Ok(None),
-        }
+        // An expired state is taken (deleted) too, and refused.
+        let taken = self.optional(st::TAKE_OAUTH_STATE, args![state_hash], |row| {
+            if row.ts("expires_at")? > now {
+                Ok(Some(UserId(row.uuid("user_id")?)))
+            } else {
+                Ok(None)
+            }
+        });
+        Ok(taken.await?.flatten())
     }
 
     async fn acquire_lease(
@@ -568,8 +608,8 @@ impl<D: Dialect> Store for SqlStore<D> {
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
         let args = args![name, holder, codec::lease_end(now, ttl)?, now];
-        let row = self.optional(st::ACQUIRE_LEASE, args).await?;
-        row.map(|r| r.int("fencing_token")).transpose()
+        self.optional(st::ACQUIRE_LEASE, args, |r| r.int("fencing_token"))
+            .await
     }
 
     async fn renew_lease(
@@ -606,10 +646,9 @@ impl<D: Dialect> Store for SqlStore<D> {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let row = self
-            .optional(st::SESSION_REVOKED, args![token_hash, now])
-            .await?;
-        Ok(row.is_some())
+        let args = args![token_hash, now];
+        let found = self.optional(st::SESSION_REVOKED, args, |_| Ok(()));
+        Ok(found.await?.is_some())
     }
 
     async fn revoke_user_sessions(
@@ -618,6 +657,6 @@ impl<D: Dialect> Store for SqlStore<D> {
         at: DateTime<Utc>,
     ) -> Result<User, StoreError> {
         let args = args![id, at, codec::now()];
-        codec::user(&self.one(st::REVOKE_USER_SESSIONS, args).await?)
+        self.one(st::REVOKE_USER_SESSIONS, args, codec::user).await
     }
 }

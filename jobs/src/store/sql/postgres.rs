@@ -4,13 +4,14 @@
 //! migrates, so replicas starting together apply each migration once.
 
 use super::dialect::{Arg, Dialect, Statement, bind_with};
-use super::sqlx_error::{from_migrate, from_sqlx};
+use super::sqlx_error::from_sqlx;
 use super::{SqlStore, statements};
 use crate::store::StoreError;
 use crate::store::codec::{self, Cells, bad_cell};
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnection, PgPoolOptions, PgQueryResult, PgRow};
-use sqlx::{Executor, Pool, Postgres, Row};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -36,18 +37,7 @@ impl SqlStore<Postgres> {
             .connect(database_url)
             .await
             .map_err(from_sqlx)?;
-        let store = Self { pool };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    /// Applies the migrations not applied yet, each in its own transaction. Migrations this
-    /// binary does not know (a newer release ran) are tolerated, so an older replica can still
-    /// start during a rolling deploy; that is safe because migrations only add (README).
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        let mut migrator = sqlx::migrate!("../migrations/postgres");
-        migrator.set_ignore_missing(true);
-        migrator.run(&self.pool).await.map_err(from_migrate)
+        Self::migrated(pool).await
     }
 
     /// `EXPLAIN (FORMAT JSON)` of [`DUE_POSTS_SQL`], for tests that prove the scheduler's tick
@@ -74,17 +64,11 @@ impl SqlStore<Postgres> {
 
 /// Ids and instants bind as themselves (`uuid`, `timestamptz`).
 impl Dialect for Postgres {
-    fn on_pool(pool: &Pool<Self>) -> impl Executor<'_, Database = Self> {
-        pool
-    }
-    fn on_connection(conn: &mut PgConnection) -> impl Executor<'_, Database = Self> {
-        conn
+    fn migrator() -> Migrator {
+        sqlx::migrate!("../migrations/postgres")
     }
     fn bind(statement: Statement<Self>, arg: Arg<'_>) -> Statement<Self> {
         bind_with(statement, arg, |id| id, |t| t)
-    }
-    fn rows_affected(done: &PgQueryResult) -> u64 {
-        done.rows_affected()
     }
 }
 
@@ -97,22 +81,13 @@ where
 }
 
 impl Cells for PgRow {
-    fn uuid(&self, col: &str) -> Result<Uuid, StoreError> {
-        get(self, col)
-    }
     fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>, StoreError> {
-        get(self, col)
-    }
-    fn text(&self, col: &str) -> Result<String, StoreError> {
         get(self, col)
     }
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
         get(self, col)
     }
     fn int(&self, col: &str) -> Result<i64, StoreError> {
-        get(self, col)
-    }
-    fn ts(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
         get(self, col)
     }
     fn opt_ts(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {

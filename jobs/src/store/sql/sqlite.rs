@@ -7,16 +7,16 @@
 //! with the `sqlite3` shell.
 
 use super::dialect::{Arg, Dialect, Statement, bind_with};
-use super::sqlx_error::{from_migrate, from_sqlx};
+use super::sqlx_error::from_sqlx;
 use super::{SqlStore, statements};
 use crate::store::StoreError;
 use crate::store::codec::{self, Cells, bad_cell};
 use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
-    SqliteQueryResult, SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Executor, Pool, Row, Sqlite};
+use sqlx::{Row, Sqlite};
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
@@ -69,18 +69,7 @@ impl SqlStore<Sqlite> {
             .connect_with(options)
             .await
             .map_err(from_sqlx)?;
-        let store = Self { pool };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    /// Applies the migrations not applied yet, each in its own transaction. Migrations this
-    /// binary does not know (a newer release ran) are tolerated, so an older replica can still
-    /// start during a rolling deploy; that is safe because migrations only add (README).
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        let mut migrator = sqlx::migrate!("../migrations/sqlite");
-        migrator.set_ignore_missing(true);
-        migrator.run(&self.pool).await.map_err(from_migrate)
+        Self::migrated(pool).await
     }
 
     /// `EXPLAIN QUERY PLAN` of [`DUE_POSTS_SQL`], one plan line per row, for tests that prove
@@ -105,17 +94,11 @@ impl SqlStore<Sqlite> {
 
 /// Ids and instants are text here (see the module doc).
 impl Dialect for Sqlite {
-    fn on_pool(pool: &Pool<Self>) -> impl Executor<'_, Database = Self> {
-        pool
-    }
-    fn on_connection(conn: &mut SqliteConnection) -> impl Executor<'_, Database = Self> {
-        conn
+    fn migrator() -> Migrator {
+        sqlx::migrate!("../migrations/sqlite")
     }
     fn bind(statement: Statement<Self>, arg: Arg<'_>) -> Statement<Self> {
         bind_with(statement, arg, |id| id.to_string(), ts)
-    }
-    fn rows_affected(done: &SqliteQueryResult) -> u64 {
-        done.rows_affected()
     }
 }
 
@@ -141,25 +124,16 @@ fn parse_ts(col: &str, s: &str) -> Result<DateTime<Utc>, StoreError> {
 }
 
 impl Cells for SqliteRow {
-    fn uuid(&self, col: &str) -> Result<Uuid, StoreError> {
-        parse_uuid(col, &get::<String>(self, col)?)
-    }
     fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>, StoreError> {
         get::<Option<String>>(self, col)?
             .map(|s| parse_uuid(col, &s))
             .transpose()
-    }
-    fn text(&self, col: &str) -> Result<String, StoreError> {
-        get(self, col)
     }
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
         get(self, col)
     }
     fn int(&self, col: &str) -> Result<i64, StoreError> {
         get(self, col)
-    }
-    fn ts(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
-        parse_ts(col, &get::<String>(self, col)?)
     }
     fn opt_ts(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         get::<Option<String>>(self, col)?
