@@ -22,7 +22,6 @@ use dialect::{Args, Dialect, Statement, args, json};
 use sqlx::{Database, Pool};
 use sqlx_error::{from_migrate, from_sqlx};
 use statements as st;
-use uuid::Uuid;
 
 /// A store on a SQL database of dialect `D` ([`sqlite::SqliteStore`], [`postgres::PostgresStore`]).
 #[derive(Debug)]
@@ -131,27 +130,26 @@ impl<D: Dialect> SqlStore<D> {
         Ok(D::rows_affected(&done))
     }
 
-    /// Runs a user-scoped compare-and-set (`… WHERE id = $1 AND user_id = $2 AND … RETURNING *`)
-    /// and decodes the row it wrote. When it matched no row: if the row is there for this user
-    /// (`exists_sql` on `owned`) it moved on (`StaleState`), else it is `NotFound`.
+    /// Runs a compare-and-set on one of the user's rows (`… WHERE id = $1 AND user_id = $2 AND
+    /// … RETURNING *`) and decodes the row it wrote. When it matched no row: if the row is there
+    /// for this user (`exists_sql` on the same `$1` and `$2`) it moved on (`StaleState`), else
+    /// it is `NotFound`.
     async fn compare_and_set<T>(
         &self,
         sql: &'static str,
-        args: Args<'_>,
         exists_sql: &'static str,
-        (id, user): (Uuid, UserId),
+        args: Args<'_>,
         decode: impl Fn(&D::Row) -> Result<T, StoreError> + Send,
     ) -> Result<T, StoreError> {
+        let id_and_user: Args<'_> = args.iter().take(2).cloned().collect();
         if let Some(written) = self.optional(sql, args, decode).await? {
             return Ok(written);
         }
-        match self
-            .optional(exists_sql, args![id, user], |_| Ok(()))
-            .await?
-        {
-            Some(()) => Err(StoreError::StaleState),
-            None => Err(StoreError::NotFound),
-        }
+        let exists = self.optional(exists_sql, id_and_user, |_| Ok(())).await?;
+        Err(match exists {
+            Some(()) => StoreError::StaleState,
+            None => StoreError::NotFound,
+        })
     }
 
     /// Runs a user-scoped `DELETE` (or `UPDATE`); no row changed means not found (or not
@@ -275,15 +273,8 @@ impl<D: Dialect> Store for SqlStore<D> {
             tokens.refresh_expires_at,
             codec::now(),
         ];
-        let owned = (id.0, user);
-        self.compare_and_set(
-            st::STORE_TOKENS,
-            args,
-            st::ACCOUNT_EXISTS,
-            owned,
-            codec::account,
-        )
-        .await
+        self.compare_and_set(st::STORE_TOKENS, st::ACCOUNT_EXISTS, args, codec::account)
+            .await
     }
 
     async fn set_account_status(
@@ -304,8 +295,8 @@ impl<D: Dialect> Store for SqlStore<D> {
             clear_tokens,
             codec::now(),
         ];
-        let (sql, owned) = (st::SET_ACCOUNT_STATUS, (id.0, user));
-        self.compare_and_set(sql, args, st::ACCOUNT_EXISTS, owned, codec::account)
+        let sql = st::SET_ACCOUNT_STATUS;
+        self.compare_and_set(sql, st::ACCOUNT_EXISTS, args, codec::account)
             .await
     }
 
@@ -357,10 +348,8 @@ impl<D: Dialect> Store for SqlStore<D> {
         }
         // Only the idempotency key can make the insert do nothing.
         let args = args![post.user_id, post.idempotency_key.as_deref()];
-        match self
-            .optional(st::POST_BY_IDEMPOTENCY_KEY, args, codec::post)
-            .await?
-        {
+        let existing = self.optional(st::POST_BY_IDEMPOTENCY_KEY, args, codec::post);
+        match existing.await? {
             Some(value) => Ok(Created {
                 value,
                 created: false,
@@ -422,8 +411,7 @@ impl<D: Dialect> Store for SqlStore<D> {
             expected_state.as_str(),
             post.version,
         ];
-        let owned = (post.id.0, post.user_id);
-        self.compare_and_set(st::SAVE_POST, args, st::POST_EXISTS, owned, codec::post)
+        self.compare_and_set(st::SAVE_POST, st::POST_EXISTS, args, codec::post)
             .await
     }
 
@@ -476,15 +464,9 @@ impl<D: Dialect> Store for SqlStore<D> {
         id: MediaId,
         post: PostId,
     ) -> Result<Media, StoreError> {
-        let (args, owned) = (args![id, user, post], (id.0, user));
-        self.compare_and_set(
-            st::ATTACH_MEDIA,
-            args,
-            st::MEDIA_EXISTS,
-            owned,
-            codec::media,
-        )
-        .await
+        let args = args![id, user, post];
+        self.compare_and_set(st::ATTACH_MEDIA, st::MEDIA_EXISTS, args, codec::media)
+            .await
     }
 
     async fn delete_media(&self, user: UserId, id: MediaId) -> Result<(), StoreError> {
@@ -518,8 +500,8 @@ impl<D: Dialect> Store for SqlStore<D> {
         let mut media = self.media(user, id).await?;
         media.wrapped_key = wrapped_key.to_owned();
         let args = args![id, user, expected, json(&MediaDoc::of(&media))?];
-        let (sql, owned) = (st::REWRAP_MEDIA_KEY, (id.0, user));
-        self.compare_and_set(sql, args, st::MEDIA_EXISTS, owned, codec::media)
+        let sql = st::REWRAP_MEDIA_KEY;
+        self.compare_and_set(sql, st::MEDIA_EXISTS, args, codec::media)
             .await
     }
 
