@@ -1,0 +1,301 @@
+//! Erasure and ownership: erasing a user deletes what it owns and nothing else; another
+//! user's rows are `NotFound` for every read and write.
+
+#[allow(unused_imports)]
+use super::fixtures::*;
+#[allow(unused_imports)]
+use crate::model::{
+    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScope, ApiKeyScopes,
+    AuditEvent, AuditEventId, Container, EncryptedTokens, GoogleProfile, Media, MediaId, Post,
+    PostId, PostSettings, PostState, PrivacyLevel, TikTokAccount, TikTokProgress, UploadPlan, User,
+    UserId,
+};
+#[allow(unused_imports)]
+use crate::store::{AccountRef, DuePost, DynStore, Store, StoreError, StuckAfter};
+#[allow(unused_imports)]
+use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
+#[allow(unused_imports)]
+use std::sync::Arc;
+#[allow(unused_imports)]
+use std::time::Duration as Ttl;
+#[allow(unused_imports)]
+use tokio::sync::Barrier;
+
+/// Erasure deletes every row the user owns, in every table, and nothing of anyone else;
+/// erasing twice is fine. Era: 1995.
+pub async fn erasing_a_user_deletes_everything_it_owns(store: DynStore) {
+    let base = era(1995);
+    let s = store.as_ref();
+
+    struct Owned {
+        user: User,
+        account: TikTokAccount,
+        due: Post,
+        stuck: Post,
+        keyed: Post,
+        media: Media,
+        key: ApiKey,
+        event: AuditEvent,
+        oauth_state: String,
+    }
+    async fn fill(s: &dyn Store, base: DateTime<Utc>) -> Owned {
+        let user = new_user(s).await;
+        let account = account_expiring(s, user.id, base + Duration::minutes(1)).await;
+        let due = scheduled_post(s, user.id, base - Duration::minutes(1)).await;
+        let stuck =
+            post_updated_at(s, user.id, PostState::Uploading, base - Duration::hours(2)).await;
+        let mut keyed = post_for(user.id, account.id, PostState::Queued);
+        keyed.idempotency_key = Some("erase-me".into());
+        let keyed = create(s, &keyed).await;
+        let media = new_media(s, user.id, base - Duration::hours(1)).await;
+        let key = new_key(s, user.id).await;
+        let event = new_event(s, user.id).await;
+        let oauth_state = unique("state");
+        s.put_oauth_state(&oauth_state, user.id, now() + Duration::minutes(10))
+            .await
+            .expect("put_oauth_state");
+        Owned {
+            user,
+            account,
+            due,
+            stuck,
+            keyed,
+            media,
+            key,
+            event,
+            oauth_state,
+        }
+    }
+    let gone = fill(s, base).await;
+    let kept = fill(s, base).await;
+
+    store.erase_user(gone.user.id).await.expect("erase_user");
+
+    let g = &gone;
+    assert_err!(s.user(g.user.id).await, StoreError::NotFound, "erased user");
+    assert_eq!(
+        s.user_by_google_uid(&g.user.google_uid)
+            .await
+            .expect("by uid"),
+        None
+    );
+    assert_err!(
+        s.account(g.user.id, g.account.id).await,
+        StoreError::NotFound,
+        "erased account"
+    );
+    for p in [&g.due, &g.stuck, &g.keyed] {
+        assert_err!(
+            s.post(g.user.id, p.id).await,
+            StoreError::NotFound,
+            "erased post"
+        );
+    }
+    assert_err!(
+        s.media(g.user.id, g.media.id).await,
+        StoreError::NotFound,
+        "erased media"
+    );
+    assert!(s.list_accounts(g.user.id).await.expect("list").is_empty());
+    assert!(
+        s.list_posts(g.user.id, None, 10)
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
+    assert!(s.list_media(g.user.id).await.expect("list").is_empty());
+    assert!(s.list_api_keys(g.user.id).await.expect("list").is_empty());
+    assert!(s.list_audit(g.user.id, 10).await.expect("list").is_empty());
+    assert_eq!(s.api_key_by_hash(&g.key.hash).await.expect("by hash"), None);
+    assert_eq!(
+        s.take_oauth_state(&g.oauth_state, now())
+            .await
+            .expect("take"),
+        None
+    );
+
+    let due_users: Vec<UserId> = s
+        .due_posts(base, 100)
+        .await
+        .expect("due")
+        .iter()
+        .map(|d| d.user_id)
+        .collect();
+    assert!(!due_users.contains(&g.user.id) && due_users.contains(&kept.user.id));
+    let expiring: Vec<UserId> = s
+        .accounts_expiring_before(base + Duration::hours(1), 100)
+        .await
+        .expect("expiring")
+        .iter()
+        .map(|r| r.user_id)
+        .collect();
+    assert!(!expiring.contains(&g.user.id) && expiring.contains(&kept.user.id));
+    let stuck: Vec<UserId> = s
+        .posts_stuck_in(PostState::Uploading, base - Duration::hours(1), None, 100)
+        .await
+        .expect("stuck")
+        .iter()
+        .map(|p| p.user_id)
+        .collect();
+    assert!(!stuck.contains(&g.user.id) && stuck.contains(&kept.user.id));
+    let expired: Vec<UserId> = s
+        .expired_media(base, 100)
+        .await
+        .expect("expired")
+        .iter()
+        .map(|m| m.user_id)
+        .collect();
+    assert!(!expired.contains(&g.user.id) && expired.contains(&kept.user.id));
+    let mut after = None;
+    loop {
+        let page = s.accounts_after(after, 50).await.expect("accounts_after");
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        assert!(page.iter().all(|acc| acc.user_id != g.user.id));
+    }
+
+    let k = &kept;
+    assert_eq!(s.user(k.user.id).await.expect("user"), k.user);
+    assert_eq!(
+        s.account(k.user.id, k.account.id).await.expect("account"),
+        k.account
+    );
+    for p in [&k.due, &k.stuck, &k.keyed] {
+        assert_eq!(&s.post(k.user.id, p.id).await.expect("post"), p);
+    }
+    assert_eq!(
+        s.media(k.user.id, k.media.id).await.expect("media"),
+        k.media
+    );
+    assert_eq!(
+        s.list_api_keys(k.user.id).await.expect("keys"),
+        vec![k.key.clone()]
+    );
+    assert_eq!(
+        s.list_audit(k.user.id, 10).await.expect("audit"),
+        vec![k.event.clone()]
+    );
+    assert_eq!(
+        s.take_oauth_state(&k.oauth_state, now())
+            .await
+            .expect("take"),
+        Some(k.user.id)
+    );
+
+    store.erase_user(gone.user.id).await.expect("erasing twice");
+    let back = user_with_uid(s, &g.user.google_uid, "Returning Creator").await;
+    assert_ne!(back.id, g.user.id, "signing in again starts a new user");
+}
+
+/// Another user's ids behave exactly like missing ones, for every read and write, and the
+/// owner's rows stay as they were.
+pub async fn rows_of_another_user_are_not_found_and_stay_unchanged(store: DynStore) {
+    let s = store.as_ref();
+    let a = new_user(s).await;
+    let b = new_user(s).await;
+    let acc = new_account(s, a.id).await;
+    let mut keyed = post_for(a.id, acc.id, PostState::Queued);
+    keyed.idempotency_key = Some("shared-key".into());
+    let post = create(s, &keyed).await;
+    let media = new_media(s, a.id, now() + Duration::hours(24)).await;
+    let key = new_key(s, a.id).await;
+    let event = new_event(s, a.id).await;
+
+    assert_err!(
+        s.account(b.id, acc.id).await,
+        StoreError::NotFound,
+        "account"
+    );
+    assert_err!(s.post(b.id, post.id).await, StoreError::NotFound, "post");
+    assert_err!(s.media(b.id, media.id).await, StoreError::NotFound, "media");
+    assert_eq!(
+        s.post_by_idempotency_key(b.id, "shared-key")
+            .await
+            .expect("by key"),
+        None
+    );
+    assert!(s.list_accounts(b.id).await.expect("list").is_empty());
+    assert!(
+        s.list_posts(b.id, None, 10)
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
+    assert!(s.list_media(b.id).await.expect("list").is_empty());
+    assert!(s.list_api_keys(b.id).await.expect("list").is_empty());
+    assert!(s.list_audit(b.id, 10).await.expect("list").is_empty());
+
+    assert_err!(
+        s.store_tokens(b.id, acc.id, acc.version, &tokens("b", now()))
+            .await,
+        StoreError::NotFound,
+        "store_tokens"
+    );
+    assert_err!(
+        s.set_account_status(
+            b.id,
+            acc.id,
+            acc.version,
+            AccountStatus::Disconnecting,
+            None,
+            true
+        )
+        .await,
+        StoreError::NotFound,
+        "set_account_status"
+    );
+    let mut forged = post.clone();
+    forged.user_id = b.id;
+    forged.state = PostState::Uploading;
+    assert_err!(
+        s.save_post(&forged, PostState::Queued).await,
+        StoreError::NotFound,
+        "save_post"
+    );
+    assert_err!(
+        s.transition_post(
+            b.id,
+            post.id,
+            PostState::Queued,
+            Box::new(|p| p.state = PostState::Cancelled)
+        )
+        .await,
+        StoreError::NotFound,
+        "transition_post"
+    );
+    assert_err!(
+        s.attach_media(b.id, media.id, PostId::new()).await,
+        StoreError::NotFound,
+        "attach_media"
+    );
+    assert_err!(
+        s.delete_post(b.id, post.id).await,
+        StoreError::NotFound,
+        "delete_post"
+    );
+    assert_err!(
+        s.delete_account(b.id, acc.id).await,
+        StoreError::NotFound,
+        "delete_account"
+    );
+    assert_err!(
+        s.delete_media(b.id, media.id).await,
+        StoreError::NotFound,
+        "delete_media"
+    );
+    assert_err!(
+        s.delete_api_key(b.id, key.id).await,
+        StoreError::NotFound,
+        "delete_api_key"
+    );
+    s.erase_user(b.id).await.expect("erase the other user");
+
+    assert_eq!(s.account(a.id, acc.id).await.expect("account"), acc);
+    assert_eq!(s.post(a.id, post.id).await.expect("post"), post);
+    assert_eq!(s.media(a.id, media.id).await.expect("media"), media);
+    assert_eq!(s.list_api_keys(a.id).await.expect("keys"), vec![key]);
+    assert_eq!(s.list_audit(a.id, 10).await.expect("audit"), vec![event]);
+    assert_eq!(s.user(a.id).await.expect("user"), a);
+}

@@ -1,0 +1,134 @@
+//! Leases: exclusive until expiry, with growing fencing tokens.
+
+#[allow(unused_imports)]
+use super::fixtures::*;
+#[allow(unused_imports)]
+use crate::model::{
+    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScope, ApiKeyScopes,
+    AuditEvent, AuditEventId, Container, EncryptedTokens, GoogleProfile, Media, MediaId, Post,
+    PostId, PostSettings, PostState, PrivacyLevel, TikTokAccount, TikTokProgress, UploadPlan, User,
+    UserId,
+};
+#[allow(unused_imports)]
+use crate::store::{AccountRef, DuePost, DynStore, Store, StoreError, StuckAfter};
+#[allow(unused_imports)]
+use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
+#[allow(unused_imports)]
+use std::sync::Arc;
+#[allow(unused_imports)]
+use std::time::Duration as Ttl;
+#[allow(unused_imports)]
+use tokio::sync::Barrier;
+
+/// A lease is held by one holder until it expires or is released; every acquisition of a name
+/// gets a larger fencing token; renewing needs the lease still held.
+pub async fn leases_are_exclusive_until_they_expire_with_growing_fencing_tokens(store: DynStore) {
+    let name = unique("lease");
+    let ttl = Ttl::from_secs(30);
+    let t = now();
+    let at = |secs: i64| t + Duration::seconds(secs);
+
+    let first = store
+        .acquire_lease(&name, "a", ttl, at(0))
+        .await
+        .expect("acquire")
+        .expect("a free lease is taken");
+    assert_eq!(
+        store
+            .acquire_lease(&name, "b", ttl, at(10))
+            .await
+            .expect("acquire"),
+        None,
+        "a held lease is refused"
+    );
+    assert!(
+        store
+            .renew_lease(&name, "a", ttl, at(20))
+            .await
+            .expect("renew")
+    );
+    assert_eq!(
+        store
+            .acquire_lease(&name, "b", ttl, at(40))
+            .await
+            .expect("acquire"),
+        None,
+        "renewing extended the lease to 50 s"
+    );
+    assert!(
+        !store
+            .renew_lease(&name, "b", ttl, at(40))
+            .await
+            .expect("renew"),
+        "only the holder renews"
+    );
+
+    let second = store
+        .acquire_lease(&name, "b", ttl, at(60))
+        .await
+        .expect("acquire")
+        .expect("an expired lease is taken");
+    assert!(second > first, "fencing tokens grow: {first} then {second}");
+    assert!(
+        !store
+            .renew_lease(&name, "a", ttl, at(61))
+            .await
+            .expect("renew"),
+        "a lease taken over is lost"
+    );
+
+    store
+        .release_lease(&name, "a")
+        .await
+        .expect("release by a non-holder");
+    assert_eq!(
+        store
+            .acquire_lease(&name, "c", ttl, at(62))
+            .await
+            .expect("acquire"),
+        None,
+        "releasing someone else's lease does nothing"
+    );
+    store.release_lease(&name, "b").await.expect("release");
+    let third = store
+        .acquire_lease(&name, "c", ttl, at(62))
+        .await
+        .expect("acquire")
+        .expect("a released lease is free");
+    assert!(
+        third > second,
+        "fencing tokens survive a release: {second} then {third}"
+    );
+
+    assert!(
+        store
+            .acquire_lease(&unique("lease"), "a", ttl, at(62))
+            .await
+            .expect("acquire")
+            .is_some(),
+        "names are independent"
+    );
+
+    let raced = unique("lease");
+    let barrier = Arc::new(Barrier::new(16));
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let raced = raced.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .acquire_lease(&raced, &format!("holder-{i}"), ttl, t)
+                    .await
+            })
+        })
+        .collect();
+    let mut holders = 0;
+    for task in tasks {
+        if task.await.expect("task").expect("acquire").is_some() {
+            holders += 1;
+        }
+    }
+    assert_eq!(holders, 1, "exactly one racing acquirer holds the lease");
+}
