@@ -73,6 +73,7 @@ pub async fn accounts_are_created_read_listed_and_deleted(store: DynStore) {
 /// Connecting the same TikTok account again updates the row (status, tokens, profile) and
 /// never creates a second one; an empty refresh token never replaces a stored one.
 pub async fn reconnecting_an_account_updates_it_instead_of_creating_a_twin(store: DynStore) {
+    let s = store.as_ref();
     let user = new_user(store.as_ref()).await;
     let open_id = unique("open");
     let t0 = now();
@@ -80,17 +81,15 @@ pub async fn reconnecting_an_account_updates_it_instead_of_creating_a_twin(store
         .connect_account(user.id, &connection(&open_id, tokens("one", t0)))
         .await
         .expect("first connect");
-    let broken = store
-        .set_account_status(
-            user.id,
-            first.id,
-            first.version,
-            AccountStatus::NeedsReconnect,
-            Some("TikTok revoked the grant"),
-            false,
-        )
-        .await
-        .expect("mark needs_reconnect");
+    let broken = set_status(
+        s,
+        &first,
+        AccountStatus::NeedsReconnect,
+        Some("TikTok revoked the grant"),
+        false,
+    )
+    .await
+    .expect("mark needs_reconnect");
 
     let mut again = connection(&open_id, tokens("two", t0 + Duration::hours(1)));
     again.display_name = "Renamed Creator".into();
@@ -149,6 +148,7 @@ pub async fn reconnecting_an_account_updates_it_instead_of_creating_a_twin(store
 
 /// Token and status writes are compare-and-set on the version; a stale version changes nothing.
 pub async fn token_and_status_writes_are_compare_and_set(store: DynStore) {
+    let s = store.as_ref();
     let user = new_user(store.as_ref()).await;
     let acc = new_account(store.as_ref(), user.id).await;
     let t = now();
@@ -184,33 +184,22 @@ pub async fn token_and_status_writes_are_compare_and_set(store: DynStore) {
     assert_eq!(kept_tokens.refresh_token, rotated.refresh_token);
     assert_eq!(kept_tokens.refresh_expires_at, rotated.refresh_expires_at);
 
-    let flagged = store
-        .set_account_status(
-            user.id,
-            acc.id,
-            kept.version,
-            AccountStatus::NeedsReconnect,
-            Some("invalid_grant"),
-            false,
-        )
-        .await
-        .expect("set_account_status");
+    let flagged = set_status(
+        s,
+        &kept,
+        AccountStatus::NeedsReconnect,
+        Some("invalid_grant"),
+        false,
+    )
+    .await
+    .expect("set_account_status");
     assert_eq!(flagged.status, AccountStatus::NeedsReconnect);
     assert_eq!(flagged.status_reason.as_deref(), Some("invalid_grant"));
     assert_eq!(flagged.tokens, kept.tokens, "tokens stay unless cleared");
     assert_eq!(flagged.version, kept.version + 1);
 
     assert_err!(
-        store
-            .set_account_status(
-                user.id,
-                acc.id,
-                kept.version,
-                AccountStatus::Active,
-                None,
-                false
-            )
-            .await,
+        set_status(s, &kept, AccountStatus::Active, None, false).await,
         StoreError::StaleState,
         "set_account_status with a stale version"
     );
@@ -219,29 +208,19 @@ pub async fn token_and_status_writes_are_compare_and_set(store: DynStore) {
         flagged
     );
 
-    let cleared = store
-        .set_account_status(
-            user.id,
-            acc.id,
-            flagged.version,
-            AccountStatus::NeedsReconnect,
-            Some("key retired"),
-            true,
-        )
-        .await
-        .expect("clear tokens");
+    let cleared = set_status(
+        s,
+        &flagged,
+        AccountStatus::NeedsReconnect,
+        Some("key retired"),
+        true,
+    )
+    .await
+    .expect("clear tokens");
     assert_eq!(cleared.tokens, None);
     assert!(!cleared.can_publish());
 
-    let leaving = store
-        .set_account_status(
-            user.id,
-            acc.id,
-            cleared.version,
-            AccountStatus::Disconnecting,
-            None,
-            true,
-        )
+    let leaving = set_status(s, &cleared, AccountStatus::Disconnecting, None, true)
         .await
         .expect("disconnecting");
     assert_eq!(
@@ -294,27 +273,17 @@ pub async fn accounts_expiring_before_lists_active_accounts_soonest_first(store:
     let in5 = account_expiring(s, b.id, base + Duration::minutes(5)).await;
     let _later = account_expiring(s, a.id, base + Duration::minutes(30)).await;
     let broken = account_expiring(s, a.id, base + Duration::minutes(1)).await;
-    store
-        .set_account_status(
-            a.id,
-            broken.id,
-            broken.version,
-            AccountStatus::NeedsReconnect,
-            Some("revoked"),
-            false,
-        )
-        .await
-        .expect("needs_reconnect");
+    set_status(
+        s,
+        &broken,
+        AccountStatus::NeedsReconnect,
+        Some("revoked"),
+        false,
+    )
+    .await
+    .expect("needs_reconnect");
     let retired = account_expiring(s, b.id, base + Duration::minutes(2)).await;
-    store
-        .set_account_status(
-            b.id,
-            retired.id,
-            retired.version,
-            AccountStatus::Active,
-            None,
-            true,
-        )
+    set_status(s, &retired, AccountStatus::Active, None, true)
         .await
         .expect("clear tokens");
 
@@ -356,42 +325,20 @@ pub async fn accounts_after_pages_every_account_in_id_order(store: DynStore) {
         mine.push(new_account(s, user).await);
     }
     let leaving = &mine[4];
-    store
-        .set_account_status(
-            a.id,
-            leaving.id,
-            leaving.version,
-            AccountStatus::Disconnecting,
-            None,
-            true,
-        )
+    set_status(s, &leaving, AccountStatus::Disconnecting, None, true)
         .await
         .expect("disconnecting");
     let mut expected: Vec<AccountId> = mine.iter().map(|acc| acc.id).collect();
     expected.sort();
 
-    let mut after = None;
-    let mut seen: Vec<AccountId> = Vec::new();
-    loop {
-        let page = store
-            .accounts_after(after, 2)
-            .await
-            .expect("accounts_after");
-        assert!(page.len() <= 2, "the limit is honoured");
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
-        seen.extend(page.iter().map(|acc| acc.id));
-    }
-    assert!(
-        seen.windows(2).all(|w| w[0] < w[1]),
-        "ids strictly increase across pages: {seen:?}"
-    );
-    let found: Vec<AccountId> = seen
-        .into_iter()
-        .filter(|id| expected.contains(id))
-        .collect();
-    assert_eq!(
-        found, expected,
-        "every account, including one being disconnected"
+    let seen = ids_in_pages(
+        |after| async move { s.accounts_after(after, 2).await.expect("accounts_after") },
+        |acc: &TikTokAccount| acc.id,
+    )
+    .await;
+    assert_paged_in_id_order(
+        seen,
+        &expected,
+        "every account, including one being disconnected",
     );
 }

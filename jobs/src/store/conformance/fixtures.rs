@@ -30,8 +30,6 @@ pub(super) fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", Uuid::new_v4().simple())
 }
 
-
-
 pub(super) fn tokens(tag: &str, access_expires_at: DateTime<Utc>) -> EncryptedTokens {
     EncryptedTokens {
         access_token: format!("v1:access-{tag}"),
@@ -62,7 +60,11 @@ pub(super) async fn new_account(store: &dyn Store, user: UserId) -> TikTokAccoun
         .expect("connect_account")
 }
 
-pub(super) async fn account_expiring(store: &dyn Store, user: UserId, at: DateTime<Utc>) -> TikTokAccount {
+pub(super) async fn account_expiring(
+    store: &dyn Store,
+    user: UserId,
+    at: DateTime<Utc>,
+) -> TikTokAccount {
     let c = connection(&unique("open"), tokens("t", at));
     store
         .connect_account(user, &c)
@@ -236,7 +238,14 @@ pub(super) async fn set_status(
     clear_tokens: bool,
 ) -> Result<TikTokAccount, StoreError> {
     store
-        .set_account_status(acc.user_id, acc.id, acc.version, status, reason, clear_tokens)
+        .set_account_status(
+            acc.user_id,
+            acc.id,
+            acc.version,
+            status,
+            reason,
+            clear_tokens,
+        )
         .await
 }
 
@@ -281,6 +290,14 @@ pub(super) fn winners<T: Debug>(
         }
     }
     (winners, stale)
+}
+
+/// How many of the racers' answers are `Some` (each must be `Ok`: `what` names the call).
+pub(super) fn count_some<T>(results: Vec<Result<Option<T>, StoreError>>, what: &str) -> usize {
+    results
+        .into_iter()
+        .filter(|r| r.as_ref().expect(what).is_some())
+        .count()
 }
 
 /// `n` tasks call `transition_post(queued -> uploading)` on the same post at once, each with
@@ -339,6 +356,9 @@ pub(super) fn assert_paged_in_id_order<I: Ord + Debug>(seen: Vec<I>, expected: &
         seen.windows(2).all(|w| w[0] < w[1]),
         "ids strictly increase across pages: {seen:?}"
     );
-    let found: Vec<I> = seen.into_iter().filter(|id| expected.contains(id)).collect();
+    let found: Vec<I> = seen
+        .into_iter()
+        .filter(|id| expected.contains(id))
+        .collect();
     assert_eq!(found, expected, "{what}");
 }

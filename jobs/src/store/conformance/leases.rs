@@ -110,25 +110,16 @@ pub async fn leases_are_exclusive_until_they_expire_with_growing_fencing_tokens(
     );
 
     let raced = unique("lease");
-    let barrier = Arc::new(Barrier::new(16));
-    let tasks: Vec<_> = (0..16)
-        .map(|i| {
-            let store = store.clone();
-            let barrier = barrier.clone();
-            let raced = raced.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                store
-                    .acquire_lease(&raced, &format!("holder-{i}"), ttl, t)
-                    .await
-            })
-        })
-        .collect();
-    let mut holders = 0;
-    for task in tasks {
-        if task.await.expect("task").expect("acquire").is_some() {
-            holders += 1;
+    let results = race(16, |i| {
+        let store = store.clone();
+        let raced = raced.clone();
+        async move {
+            store
+                .acquire_lease(&raced, &format!("holder-{i}"), ttl, t)
+                .await
         }
-    }
+    })
+    .await;
+    let holders = count_some(results, "acquire");
     assert_eq!(holders, 1, "exactly one racing acquirer holds the lease");
 }

@@ -147,24 +147,12 @@ pub async fn media_are_paged_in_id_order_and_rewrapped_by_compare_and_set(store:
         .expect("attach");
     let mut expected: Vec<MediaId> = mine.iter().map(|m| m.id).collect();
     expected.sort();
-    let mut after = None;
-    let mut seen: Vec<MediaId> = Vec::new();
-    loop {
-        let page = store.media_after(after, 2).await.expect("media_after");
-        assert!(page.len() <= 2, "the limit is honoured");
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
-        seen.extend(page.iter().map(|m| m.id));
-    }
-    assert!(
-        seen.windows(2).all(|w| w[0] < w[1]),
-        "ids strictly increase across pages: {seen:?}"
-    );
-    let found: Vec<MediaId> = seen
-        .into_iter()
-        .filter(|id| expected.contains(id))
-        .collect();
-    assert_eq!(found, expected, "every media, attached or not");
+    let seen = ids_in_pages(
+        |after| async move { s.media_after(after, 2).await.expect("media_after") },
+        |m: &Media| m.id,
+    )
+    .await;
+    assert_paged_in_id_order(seen, &expected, "every media, attached or not");
 
     let m = store.media(a.id, mine[0].id).await.expect("media");
     let rewrapped = store

@@ -82,7 +82,6 @@ macro_rules! assert_err {
     };
 }
 
-
 mod accounts;
 mod erasure;
 mod fixtures;

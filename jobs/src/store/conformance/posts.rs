@@ -131,23 +131,16 @@ pub async fn a_used_idempotency_key_returns_the_first_post(store: DynStore) {
     }
 
     let raced_key = unique("key");
-    let barrier = Arc::new(Barrier::new(16));
-    let tasks: Vec<_> = (0..16)
-        .map(|_| {
-            let store = store.clone();
-            let barrier = barrier.clone();
-            let mut p = post_for(user.id, AccountId::new(), PostState::Queued);
-            p.idempotency_key = Some(raced_key.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                store.create_post(&p).await
-            })
-        })
-        .collect();
-    let mut results = Vec::new();
-    for task in tasks {
-        results.push(task.await.expect("task").expect("a racing create succeeds"));
-    }
+    let results: Vec<_> = race(16, |_| {
+        let store = store.clone();
+        let mut p = post_for(user.id, AccountId::new(), PostState::Queued);
+        p.idempotency_key = Some(raced_key.clone());
+        async move { store.create_post(&p).await }
+    })
+    .await
+    .into_iter()
+    .map(|r| r.expect("a racing create succeeds"))
+    .collect();
     assert_eq!(
         results.iter().filter(|r| r.created).count(),
         1,
@@ -284,29 +277,15 @@ pub async fn the_state_machine_is_enforced_on_every_save(store: DynStore) {
 pub async fn one_of_32_racing_saves_wins(store: DynStore) {
     let user = new_user(store.as_ref()).await;
     let p = new_post(store.as_ref(), user.id, PostState::Queued).await;
-    let barrier = Arc::new(Barrier::new(32));
-    let tasks: Vec<_> = (0..32)
-        .map(|i| {
-            let store = store.clone();
-            let barrier = barrier.clone();
-            let mut next = p.clone();
-            next.state = PostState::Uploading;
-            next.tiktok.publish_id = Some(format!("v_pub_{i}"));
-            tokio::spawn(async move {
-                barrier.wait().await;
-                store.save_post(&next, PostState::Queued).await
-            })
-        })
-        .collect();
-    let mut winners = Vec::new();
-    let mut stale = 0;
-    for task in tasks {
-        match task.await.expect("task") {
-            Ok(saved) => winners.push(saved),
-            Err(StoreError::StaleState) => stale += 1,
-            Err(e) => panic!("a racing save failed with {e}"),
-        }
-    }
+    let results = race(32, |i| {
+        let store = store.clone();
+        let mut next = p.clone();
+        next.state = PostState::Uploading;
+        next.tiktok.publish_id = Some(format!("v_pub_{i}"));
+        async move { store.save_post(&next, PostState::Queued).await }
+    })
+    .await;
+    let (winners, stale) = winners(results, "save");
     assert_eq!(winners.len(), 1, "exactly one save wins");
     assert_eq!(stale, 31, "every other save is stale");
     let stored = store.post(user.id, p.id).await.expect("post");
@@ -318,37 +297,7 @@ pub async fn one_of_32_racing_saves_wins(store: DynStore) {
 pub async fn one_of_32_racing_transitions_wins(store: DynStore) {
     let user = new_user(store.as_ref()).await;
     let p = new_post(store.as_ref(), user.id, PostState::Queued).await;
-    let barrier = Arc::new(Barrier::new(32));
-    let tasks: Vec<_> = (0..32)
-        .map(|i| {
-            let store = store.clone();
-            let barrier = barrier.clone();
-            let (user, id) = (user.id, p.id);
-            tokio::spawn(async move {
-                barrier.wait().await;
-                store
-                    .transition_post(
-                        user,
-                        id,
-                        PostState::Queued,
-                        Box::new(move |p| {
-                            p.state = PostState::Uploading;
-                            p.tiktok.publish_id = Some(format!("v_pub_{i}"));
-                        }),
-                    )
-                    .await
-            })
-        })
-        .collect();
-    let mut winners = Vec::new();
-    let mut stale = 0;
-    for task in tasks {
-        match task.await.expect("task") {
-            Ok(saved) => winners.push(saved),
-            Err(StoreError::StaleState) => stale += 1,
-            Err(e) => panic!("a racing transition failed with {e}"),
-        }
-    }
+    let (winners, stale) = race_transitions(&store, user.id, p.id, 32).await;
     assert_eq!(winners.len(), 1, "exactly one transition wins");
     assert_eq!(stale, 31, "every other transition is stale");
     let stored = store.post(user.id, p.id).await.expect("post");

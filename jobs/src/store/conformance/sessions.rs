@@ -67,24 +67,13 @@ pub async fn oauth_states_are_taken_once_before_they_expire(store: DynStore) {
         .put_oauth_state(&raced, user.id, t + Duration::minutes(10))
         .await
         .expect("put_oauth_state");
-    let barrier = Arc::new(Barrier::new(16));
-    let tasks: Vec<_> = (0..16)
-        .map(|_| {
-            let store = store.clone();
-            let barrier = barrier.clone();
-            let raced = raced.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                store.take_oauth_state(&raced, t).await
-            })
-        })
-        .collect();
-    let mut taken = 0;
-    for task in tasks {
-        if task.await.expect("task").expect("take").is_some() {
-            taken += 1;
-        }
-    }
+    let results = race(16, |_| {
+        let store = store.clone();
+        let raced = raced.clone();
+        async move { store.take_oauth_state(&raced, t).await }
+    })
+    .await;
+    let taken = count_some(results, "take");
     assert_eq!(taken, 1, "exactly one racing taker gets the state");
 }
 
