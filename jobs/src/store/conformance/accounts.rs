@@ -1,25 +1,10 @@
 //! TikTok accounts: connect and reconnect, compare-and-set token and status writes, and the
 //! cross-user listings (expiring tokens, id-ordered batches).
 
-#[allow(unused_imports)]
 use super::fixtures::*;
-#[allow(unused_imports)]
-use crate::model::{
-    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScope, ApiKeyScopes,
-    AuditEvent, AuditEventId, Container, EncryptedTokens, GoogleProfile, Media, MediaId, Post,
-    PostId, PostSettings, PostState, PrivacyLevel, TikTokAccount, TikTokProgress, UploadPlan, User,
-    UserId,
-};
-#[allow(unused_imports)]
-use crate::store::{AccountRef, DuePost, DynStore, Store, StoreError, StuckAfter};
-#[allow(unused_imports)]
-use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
-#[allow(unused_imports)]
-use std::sync::Arc;
-#[allow(unused_imports)]
-use std::time::Duration as Ttl;
-#[allow(unused_imports)]
-use tokio::sync::Barrier;
+use crate::model::{AccountId, AccountStatus, TikTokAccount};
+use crate::store::{AccountRef, DynStore, StoreError};
+use chrono::Duration;
 
 /// Accounts round-trip whole, list oldest first, and deleting one makes it `NotFound`.
 pub async fn accounts_are_created_read_listed_and_deleted(store: DynStore) {

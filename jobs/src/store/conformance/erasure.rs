@@ -1,25 +1,12 @@
 //! Erasure and ownership: erasing a user deletes what it owns and nothing else; another
 //! user's rows are `NotFound` for every read and write.
 
-#[allow(unused_imports)]
 use super::fixtures::*;
-#[allow(unused_imports)]
 use crate::model::{
-    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScope, ApiKeyScopes,
-    AuditEvent, AuditEventId, Container, EncryptedTokens, GoogleProfile, Media, MediaId, Post,
-    PostId, PostSettings, PostState, PrivacyLevel, TikTokAccount, TikTokProgress, UploadPlan, User,
-    UserId,
+    AccountStatus, ApiKey, AuditEvent, Media, Post, PostId, PostState, TikTokAccount, User, UserId,
 };
-#[allow(unused_imports)]
-use crate::store::{AccountRef, DuePost, DynStore, Store, StoreError, StuckAfter};
-#[allow(unused_imports)]
-use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
-#[allow(unused_imports)]
-use std::sync::Arc;
-#[allow(unused_imports)]
-use std::time::Duration as Ttl;
-#[allow(unused_imports)]
-use tokio::sync::Barrier;
+use crate::store::{DynStore, Store, StoreError};
+use chrono::{DateTime, Duration, Utc};
 
 /// Erasure deletes every row the user owns, in every table, and nothing of anyone else;
 /// erasing twice is fine. Era: 1995.
@@ -115,38 +102,23 @@ pub async fn erasing_a_user_deletes_everything_it_owns(store: DynStore) {
         None
     );
 
-    let due_users: Vec<UserId> = s
-        .due_posts(base, 100)
-        .await
-        .expect("due")
-        .iter()
-        .map(|d| d.user_id)
-        .collect();
-    assert!(!due_users.contains(&g.user.id) && due_users.contains(&kept.user.id));
-    let expiring: Vec<UserId> = s
+    // The cross-user listings see the kept user's rows and none of the erased user's.
+    let only_kept =
+        |owners: Vec<UserId>| !owners.contains(&g.user.id) && owners.contains(&kept.user.id);
+    let due_posts = s.due_posts(base, 100).await.expect("due");
+    assert!(only_kept(due_posts.iter().map(|d| d.user_id).collect()));
+    let expiring = s
         .accounts_expiring_before(base + Duration::hours(1), 100)
         .await
-        .expect("expiring")
-        .iter()
-        .map(|r| r.user_id)
-        .collect();
-    assert!(!expiring.contains(&g.user.id) && expiring.contains(&kept.user.id));
-    let stuck: Vec<UserId> = s
+        .expect("expiring");
+    assert!(only_kept(expiring.iter().map(|r| r.user_id).collect()));
+    let stuck = s
         .posts_stuck_in(PostState::Uploading, base - Duration::hours(1), None, 100)
         .await
-        .expect("stuck")
-        .iter()
-        .map(|p| p.user_id)
-        .collect();
-    assert!(!stuck.contains(&g.user.id) && stuck.contains(&kept.user.id));
-    let expired: Vec<UserId> = s
-        .expired_media(base, 100)
-        .await
-        .expect("expired")
-        .iter()
-        .map(|m| m.user_id)
-        .collect();
-    assert!(!expired.contains(&g.user.id) && expired.contains(&kept.user.id));
+        .expect("stuck");
+    assert!(only_kept(stuck.iter().map(|p| p.user_id).collect()));
+    let expired = s.expired_media(base, 100).await.expect("expired");
+    assert!(only_kept(expired.iter().map(|m| m.user_id).collect()));
     let mut after = None;
     loop {
         let page = s.accounts_after(after, 50).await.expect("accounts_after");

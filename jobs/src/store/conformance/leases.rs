@@ -1,24 +1,9 @@
 //! Leases: exclusive until expiry, with growing fencing tokens.
 
-#[allow(unused_imports)]
 use super::fixtures::*;
-#[allow(unused_imports)]
-use crate::model::{
-    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScope, ApiKeyScopes,
-    AuditEvent, AuditEventId, Container, EncryptedTokens, GoogleProfile, Media, MediaId, Post,
-    PostId, PostSettings, PostState, PrivacyLevel, TikTokAccount, TikTokProgress, UploadPlan, User,
-    UserId,
-};
-#[allow(unused_imports)]
-use crate::store::{AccountRef, DuePost, DynStore, Store, StoreError, StuckAfter};
-#[allow(unused_imports)]
-use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
-#[allow(unused_imports)]
-use std::sync::Arc;
-#[allow(unused_imports)]
+use crate::store::DynStore;
+use chrono::Duration;
 use std::time::Duration as Ttl;
-#[allow(unused_imports)]
-use tokio::sync::Barrier;
 
 /// A lease is held by one holder until it expires or is released; every acquisition of a name
 /// gets a larger fencing token; renewing needs the lease still held.

@@ -1,24 +1,9 @@
 //! Media: round trips, attaching, the staging quota, expiry, and key re-wrapping.
 
-#[allow(unused_imports)]
 use super::fixtures::*;
-#[allow(unused_imports)]
-use crate::model::{
-    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScope, ApiKeyScopes,
-    AuditEvent, AuditEventId, Container, EncryptedTokens, GoogleProfile, Media, MediaId, Post,
-    PostId, PostSettings, PostState, PrivacyLevel, TikTokAccount, TikTokProgress, UploadPlan, User,
-    UserId,
-};
-#[allow(unused_imports)]
-use crate::store::{AccountRef, DuePost, DynStore, Store, StoreError, StuckAfter};
-#[allow(unused_imports)]
-use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
-#[allow(unused_imports)]
-use std::sync::Arc;
-#[allow(unused_imports)]
-use std::time::Duration as Ttl;
-#[allow(unused_imports)]
-use tokio::sync::Barrier;
+use crate::model::{AccountId, Media, MediaId, PostId, PostState};
+use crate::store::{DynStore, StoreError};
+use chrono::Duration;
 
 /// `staged_bytes` is the sum of the user's media rows, attached or not, and forgets deleted
 /// ones and other users' media.

@@ -1,24 +1,9 @@
 //! Posts: round trips, idempotency keys, compare-and-set saves, the state machine, and races.
 
-#[allow(unused_imports)]
 use super::fixtures::*;
-#[allow(unused_imports)]
-use crate::model::{
-    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScope, ApiKeyScopes,
-    AuditEvent, AuditEventId, Container, EncryptedTokens, GoogleProfile, Media, MediaId, Post,
-    PostId, PostSettings, PostState, PrivacyLevel, TikTokAccount, TikTokProgress, UploadPlan, User,
-    UserId,
-};
-#[allow(unused_imports)]
-use crate::store::{AccountRef, DuePost, DynStore, Store, StoreError, StuckAfter};
-#[allow(unused_imports)]
-use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
-#[allow(unused_imports)]
-use std::sync::Arc;
-#[allow(unused_imports)]
-use std::time::Duration as Ttl;
-#[allow(unused_imports)]
-use tokio::sync::Barrier;
+use crate::model::{AccountId, MediaId, PostState, TikTokProgress, UploadPlan};
+use crate::store::{DynStore, StoreError};
+use chrono::Duration;
 
 /// A post round-trips whole (every field of its document too) and deleting it makes it
 /// `NotFound`.

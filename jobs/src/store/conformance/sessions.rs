@@ -1,24 +1,8 @@
 //! Single-use OAuth states and revoked session cookies.
 
-#[allow(unused_imports)]
 use super::fixtures::*;
-#[allow(unused_imports)]
-use crate::model::{
-    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScope, ApiKeyScopes,
-    AuditEvent, AuditEventId, Container, EncryptedTokens, GoogleProfile, Media, MediaId, Post,
-    PostId, PostSettings, PostState, PrivacyLevel, TikTokAccount, TikTokProgress, UploadPlan, User,
-    UserId,
-};
-#[allow(unused_imports)]
-use crate::store::{AccountRef, DuePost, DynStore, Store, StoreError, StuckAfter};
-#[allow(unused_imports)]
-use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
-#[allow(unused_imports)]
-use std::sync::Arc;
-#[allow(unused_imports)]
-use std::time::Duration as Ttl;
-#[allow(unused_imports)]
-use tokio::sync::Barrier;
+use crate::store::DynStore;
+use chrono::Duration;
 
 /// An OAuth `state` answers its user once, only before it expires; of racing takers exactly
 /// one gets it.

@@ -1,24 +1,9 @@
 //! Users: sign-in upserts, the erasure mark, and signing out everywhere.
 
-#[allow(unused_imports)]
 use super::fixtures::*;
-#[allow(unused_imports)]
-use crate::model::{
-    AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScope, ApiKeyScopes,
-    AuditEvent, AuditEventId, Container, EncryptedTokens, GoogleProfile, Media, MediaId, Post,
-    PostId, PostSettings, PostState, PrivacyLevel, TikTokAccount, TikTokProgress, UploadPlan, User,
-    UserId,
-};
-#[allow(unused_imports)]
-use crate::store::{AccountRef, DuePost, DynStore, Store, StoreError, StuckAfter};
-#[allow(unused_imports)]
-use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
-#[allow(unused_imports)]
-use std::sync::Arc;
-#[allow(unused_imports)]
-use std::time::Duration as Ttl;
-#[allow(unused_imports)]
-use tokio::sync::Barrier;
+use crate::model::{GoogleProfile, UserId};
+use crate::store::{DynStore, StoreError};
+use chrono::{DateTime, Duration, Utc};
 
 /// `ping` answers on a healthy store.
 pub async fn ping_answers(store: DynStore) {
@@ -28,12 +13,7 @@ pub async fn ping_answers(store: DynStore) {
 /// Sign-in creates a user once per Google uid; later sign-ins update the profile in place.
 pub async fn users_are_upserted_by_google_uid(store: DynStore) {
     let uid = unique("google");
-    let profile = GoogleProfile {
-        google_uid: uid.clone(),
-        email: "first@example.test".into(),
-        name: "First Name".into(),
-        picture: None,
-    };
+    let profile = profile(&uid, "first@example.test".into(), "First Name");
     let first = store.upsert_user(&profile).await.expect("first sign-in");
     assert_eq!(first.google_uid, uid);
     assert_eq!(first.email, "first@example.test");
@@ -110,12 +90,11 @@ pub async fn users_marked_for_erasure_are_listed_until_erased(store: DynStore) {
     assert_eq!(s.user(a.id).await.expect("user"), marked);
 
     let signed_in = s
-        .upsert_user(&GoogleProfile {
-            google_uid: a.google_uid.clone(),
-            email: "back-again@example.test".into(),
-            name: "Back Again".into(),
-            picture: None,
-        })
+        .upsert_user(&profile(
+            &a.google_uid,
+            "back-again@example.test".into(),
+            "Back Again",
+        ))
         .await
         .expect("sign in again");
     assert_eq!(signed_in.id, a.id);
@@ -222,12 +201,11 @@ pub async fn signing_out_everywhere_only_moves_forward_and_survives_sign_in(stor
     assert_eq!(later.sessions_revoked_at, Some(t + Duration::minutes(5)));
 
     let signed_in = s
-        .upsert_user(&GoogleProfile {
-            google_uid: user.google_uid.clone(),
-            email: "new-address@example.test".into(),
-            name: "Renamed".into(),
-            picture: None,
-        })
+        .upsert_user(&profile(
+            &user.google_uid,
+            "new-address@example.test".into(),
+            "Renamed",
+        ))
         .await
         .expect("sign in again");
     assert_eq!(signed_in.id, user.id);
