@@ -13,73 +13,50 @@ pub async fn leases_are_exclusive_until_they_expire_with_growing_fencing_tokens(
     let t = now();
     let at = |secs: i64| t + Duration::seconds(secs);
 
-    let first = store
-        .acquire_lease(&name, "a", ttl, at(0))
-        .await
-        .expect("acquire")
-        .expect("a free lease is taken");
+    let acquire = |holder: &'static str, secs: i64| {
+        let (store, name, when) = (store.clone(), name.clone(), at(secs));
+        async move {
+            store
+                .acquire_lease(&name, holder, ttl, when)
+                .await
+                .expect("acquire")
+        }
+    };
+    let renew = |holder: &'static str, secs: i64| {
+        let (store, name, when) = (store.clone(), name.clone(), at(secs));
+        async move {
+            store
+                .renew_lease(&name, holder, ttl, when)
+                .await
+                .expect("renew")
+        }
+    };
+
+    let first = acquire("a", 0).await.expect("a free lease is taken");
+    assert_eq!(acquire("b", 10).await, None, "a held lease is refused");
+    assert!(renew("a", 20).await);
     assert_eq!(
-        store
-            .acquire_lease(&name, "b", ttl, at(10))
-            .await
-            .expect("acquire"),
-        None,
-        "a held lease is refused"
-    );
-    assert!(
-        store
-            .renew_lease(&name, "a", ttl, at(20))
-            .await
-            .expect("renew")
-    );
-    assert_eq!(
-        store
-            .acquire_lease(&name, "b", ttl, at(40))
-            .await
-            .expect("acquire"),
+        acquire("b", 40).await,
         None,
         "renewing extended the lease to 50 s"
     );
-    assert!(
-        !store
-            .renew_lease(&name, "b", ttl, at(40))
-            .await
-            .expect("renew"),
-        "only the holder renews"
-    );
+    assert!(!renew("b", 40).await, "only the holder renews");
 
-    let second = store
-        .acquire_lease(&name, "b", ttl, at(60))
-        .await
-        .expect("acquire")
-        .expect("an expired lease is taken");
+    let second = acquire("b", 60).await.expect("an expired lease is taken");
     assert!(second > first, "fencing tokens grow: {first} then {second}");
-    assert!(
-        !store
-            .renew_lease(&name, "a", ttl, at(61))
-            .await
-            .expect("renew"),
-        "a lease taken over is lost"
-    );
+    assert!(!renew("a", 61).await, "a lease taken over is lost");
 
     store
         .release_lease(&name, "a")
         .await
         .expect("release by a non-holder");
     assert_eq!(
-        store
-            .acquire_lease(&name, "c", ttl, at(62))
-            .await
-            .expect("acquire"),
+        acquire("c", 62).await,
         None,
         "releasing someone else's lease does nothing"
     );
     store.release_lease(&name, "b").await.expect("release");
-    let third = store
-        .acquire_lease(&name, "c", ttl, at(62))
-        .await
-        .expect("acquire")
-        .expect("a released lease is free");
+    let third = acquire("c", 62).await.expect("a released lease is free");
     assert!(
         third > second,
         "fencing tokens survive a release: {second} then {third}"

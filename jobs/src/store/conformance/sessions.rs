@@ -2,7 +2,7 @@
 
 use super::fixtures::*;
 use crate::store::DynStore;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 /// An OAuth `state` answers its user once, only before it expires; of racing takers exactly
 /// one gets it.
@@ -66,57 +66,38 @@ pub async fn revoked_sessions_are_refused_until_they_expire(store: DynStore) {
     let t = now();
     let ended = unique("jwt-sha256");
     let other = unique("jwt-sha256");
-    assert!(!store.session_revoked(&ended, t).await.expect("unknown"));
+    let s = store.as_ref();
+    let revoke = |hash: &str, until: DateTime<Utc>, what: &'static str| {
+        let hash = hash.to_owned();
+        async move { s.revoke_session(&hash, until).await.expect(what) }
+    };
+    let revoked = |hash: &str, at: DateTime<Utc>, what: &'static str| {
+        let hash = hash.to_owned();
+        async move { s.session_revoked(&hash, at).await.expect(what) }
+    };
+    assert!(!revoked(&ended, t, "unknown").await);
 
-    store
-        .revoke_session(&ended, t + Duration::hours(1))
-        .await
-        .expect("revoke_session");
-    assert!(store.session_revoked(&ended, t).await.expect("revoked"));
+    revoke(&ended, t + Duration::hours(1), "revoke_session").await;
+    assert!(revoked(&ended, t, "revoked").await);
     assert!(
-        !store.session_revoked(&other, t).await.expect("another"),
+        !revoked(&other, t, "another").await,
         "only that cookie is refused"
     );
     assert!(
-        !store
-            .session_revoked(&ended, t + Duration::hours(2))
-            .await
-            .expect("after expiry"),
+        !revoked(&ended, t + Duration::hours(2), "after expiry").await,
         "past its expiry the entry no longer counts (the cookie itself is expired)"
     );
 
     // Revoking again (a second sign-out click) is harmless and never shortens the entry.
-    store
-        .revoke_session(&ended, t + Duration::minutes(5))
-        .await
-        .expect("revoke again, earlier");
-    assert!(
-        store
-            .session_revoked(&ended, t + Duration::minutes(30))
-            .await
-            .expect("still revoked")
-    );
-    store
-        .revoke_session(&ended, t + Duration::hours(3))
-        .await
-        .expect("revoke again, later");
-    assert!(
-        store
-            .session_revoked(&ended, t + Duration::hours(2))
-            .await
-            .expect("the later expiry counts")
-    );
+    revoke(&ended, t + Duration::minutes(5), "revoke again, earlier").await;
+    assert!(revoked(&ended, t + Duration::minutes(30), "still revoked").await);
+    revoke(&ended, t + Duration::hours(3), "revoke again, later").await;
+    assert!(revoked(&ended, t + Duration::hours(2), "the later expiry counts").await);
 
     // An entry that expired already is swept by the next revocation, and is not revoked.
     let stale = unique("jwt-sha256");
-    store
-        .revoke_session(&stale, t - Duration::minutes(1))
-        .await
-        .expect("revoke an expired cookie");
-    store
-        .revoke_session(&other, t + Duration::hours(1))
-        .await
-        .expect("revoke another");
-    assert!(!store.session_revoked(&stale, t).await.expect("stale"));
-    assert!(store.session_revoked(&other, t).await.expect("other"));
+    revoke(&stale, t - Duration::minutes(1), "revoke an expired cookie").await;
+    revoke(&other, t + Duration::hours(1), "revoke another").await;
+    assert!(!revoked(&stale, t, "stale").await);
+    assert!(revoked(&other, t, "other").await);
 }
