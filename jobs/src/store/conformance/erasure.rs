@@ -5,7 +5,7 @@ use super::fixtures::*;
 use crate::model::{
     AccountStatus, ApiKey, AuditEvent, Media, Post, PostId, PostState, TikTokAccount, User, UserId,
 };
-use crate::store::{DynStore, Store, StoreError};
+use crate::store::{DynStore, Store};
 use chrono::{DateTime, Duration, Utc};
 
 /// Erasure deletes every row the user owns, in every table, and nothing of anyone else;
@@ -59,30 +59,18 @@ pub async fn erasing_a_user_deletes_everything_it_owns(store: DynStore) {
     store.erase_user(gone.user.id).await.expect("erase_user");
 
     let g = &gone;
-    assert_err!(s.user(g.user.id).await, StoreError::NotFound, "erased user");
+    assert_not_found!(s.user(g.user.id).await, "erased user");
     assert_eq!(
         s.user_by_google_uid(&g.user.google_uid)
             .await
             .expect("by uid"),
         None
     );
-    assert_err!(
-        s.account(g.user.id, g.account.id).await,
-        StoreError::NotFound,
-        "erased account"
-    );
+    assert_not_found!(s.account(g.user.id, g.account.id).await, "erased account");
     for p in [&g.due, &g.stuck, &g.keyed] {
-        assert_err!(
-            s.post(g.user.id, p.id).await,
-            StoreError::NotFound,
-            "erased post"
-        );
+        assert_not_found!(s.post(g.user.id, p.id).await, "erased post");
     }
-    assert_err!(
-        s.media(g.user.id, g.media.id).await,
-        StoreError::NotFound,
-        "erased media"
-    );
+    assert_not_found!(s.media(g.user.id, g.media.id).await, "erased media");
     assert!(s.list_accounts(g.user.id).await.expect("list").is_empty());
     assert!(
         s.list_posts(g.user.id, None, 10)
@@ -174,13 +162,9 @@ pub async fn rows_of_another_user_are_not_found_and_stay_unchanged(store: DynSto
     let key = new_key(s, a.id).await;
     let event = new_event(s, a.id).await;
 
-    assert_err!(
-        s.account(b.id, acc.id).await,
-        StoreError::NotFound,
-        "account"
-    );
-    assert_err!(s.post(b.id, post.id).await, StoreError::NotFound, "post");
-    assert_err!(s.media(b.id, media.id).await, StoreError::NotFound, "media");
+    assert_not_found!(s.account(b.id, acc.id).await, "account");
+    assert_not_found!(s.post(b.id, post.id).await, "post");
+    assert_not_found!(s.media(b.id, media.id).await, "media");
     assert_eq!(
         s.post_by_idempotency_key(b.id, "shared-key")
             .await
@@ -199,13 +183,12 @@ pub async fn rows_of_another_user_are_not_found_and_stay_unchanged(store: DynSto
     assert!(s.list_api_keys(b.id).await.expect("list").is_empty());
     assert!(s.list_audit(b.id, 10).await.expect("list").is_empty());
 
-    assert_err!(
+    assert_not_found!(
         s.store_tokens(b.id, acc.id, acc.version, &tokens("b", now()))
             .await,
-        StoreError::NotFound,
         "store_tokens"
     );
-    assert_err!(
+    assert_not_found!(
         s.set_account_status(
             b.id,
             acc.id,
@@ -215,18 +198,13 @@ pub async fn rows_of_another_user_are_not_found_and_stay_unchanged(store: DynSto
             true
         )
         .await,
-        StoreError::NotFound,
         "set_account_status"
     );
     let mut forged = post.clone();
     forged.user_id = b.id;
     forged.state = PostState::Uploading;
-    assert_err!(
-        s.save_post(&forged, PostState::Queued).await,
-        StoreError::NotFound,
-        "save_post"
-    );
-    assert_err!(
+    assert_not_found!(s.save_post(&forged, PostState::Queued).await, "save_post");
+    assert_not_found!(
         s.transition_post(
             b.id,
             post.id,
@@ -234,34 +212,16 @@ pub async fn rows_of_another_user_are_not_found_and_stay_unchanged(store: DynSto
             Box::new(|p| p.state = PostState::Cancelled)
         )
         .await,
-        StoreError::NotFound,
         "transition_post"
     );
-    assert_err!(
+    assert_not_found!(
         s.attach_media(b.id, media.id, PostId::new()).await,
-        StoreError::NotFound,
         "attach_media"
     );
-    assert_err!(
-        s.delete_post(b.id, post.id).await,
-        StoreError::NotFound,
-        "delete_post"
-    );
-    assert_err!(
-        s.delete_account(b.id, acc.id).await,
-        StoreError::NotFound,
-        "delete_account"
-    );
-    assert_err!(
-        s.delete_media(b.id, media.id).await,
-        StoreError::NotFound,
-        "delete_media"
-    );
-    assert_err!(
-        s.delete_api_key(b.id, key.id).await,
-        StoreError::NotFound,
-        "delete_api_key"
-    );
+    assert_not_found!(s.delete_post(b.id, post.id).await, "delete_post");
+    assert_not_found!(s.delete_account(b.id, acc.id).await, "delete_account");
+    assert_not_found!(s.delete_media(b.id, media.id).await, "delete_media");
+    assert_not_found!(s.delete_api_key(b.id, key.id).await, "delete_api_key");
     s.erase_user(b.id).await.expect("erase the other user");
 
     assert_eq!(s.account(a.id, acc.id).await.expect("account"), acc);

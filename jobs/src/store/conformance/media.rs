@@ -66,23 +66,14 @@ pub async fn media_are_created_attached_once_and_deleted(store: DynStore) {
         "attaching to a second post"
     );
     assert_eq!(store.media(user.id, m.id).await.expect("media"), attached);
-    assert_err!(
+    assert_not_found!(
         store.attach_media(user.id, MediaId::new(), post).await,
-        StoreError::NotFound,
         "attaching missing media"
     );
 
     store.delete_media(user.id, m.id).await.expect("delete");
-    assert_err!(
-        store.media(user.id, m.id).await,
-        StoreError::NotFound,
-        "deleted media"
-    );
-    assert_err!(
-        store.delete_media(user.id, m.id).await,
-        StoreError::NotFound,
-        "deleting twice"
-    );
+    assert_not_found!(store.media(user.id, m.id).await, "deleted media");
+    assert_not_found!(store.delete_media(user.id, m.id).await, "deleting twice");
     assert!(store.list_media(user.id).await.expect("list").is_empty());
 }
 
@@ -155,18 +146,16 @@ pub async fn media_are_paged_in_id_order_and_rewrapped_by_compare_and_set(store:
         StoreError::StaleState,
         "a re-wrap based on the old key loses"
     );
-    assert_err!(
+    assert_not_found!(
         store
             .rewrap_media_key(b.id, m.id, "v2:rewrapped-data-key", "v3:x")
             .await,
-        StoreError::NotFound,
         "another user's media"
     );
-    assert_err!(
+    assert_not_found!(
         store
             .rewrap_media_key(a.id, MediaId::new(), "v1:wrapped-data-key", "v3:x")
             .await,
-        StoreError::NotFound,
         "a missing media"
     );
     assert_eq!(store.media(a.id, m.id).await.expect("media"), want);

@@ -82,6 +82,14 @@ macro_rules! assert_err {
     };
 }
 
+/// [`assert_err!`] for `NotFound`: the answer for every missing row and every row of another
+/// user.
+macro_rules! assert_not_found {
+    ($result:expr, $($what:tt)+) => {
+        assert_err!($result, $crate::store::StoreError::NotFound, $($what)+)
+    };
+}
+
 mod accounts;
 mod erasure;
 mod fixtures;

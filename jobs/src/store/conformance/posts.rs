@@ -48,16 +48,8 @@ pub async fn posts_are_created_read_and_deleted(store: DynStore) {
     assert_eq!(store.post(user.id, p.id).await.expect("post"), p);
 
     store.delete_post(user.id, p.id).await.expect("delete_post");
-    assert_err!(
-        store.post(user.id, p.id).await,
-        StoreError::NotFound,
-        "a deleted post"
-    );
-    assert_err!(
-        store.delete_post(user.id, p.id).await,
-        StoreError::NotFound,
-        "deleting twice"
-    );
+    assert_not_found!(store.post(user.id, p.id).await, "a deleted post");
+    assert_not_found!(store.delete_post(user.id, p.id).await, "deleting twice");
 }
 
 /// A create with an idempotency key this user already used returns the first post and writes
@@ -76,9 +68,8 @@ pub async fn a_used_idempotency_key_returns_the_first_post(store: DynStore) {
     let again = store.create_post(&replay).await.expect("replay");
     assert!(!again.created, "the key was used");
     assert_eq!(again.value, first, "the first post is returned as stored");
-    assert_err!(
+    assert_not_found!(
         store.post(user.id, replay.id).await,
-        StoreError::NotFound,
         "the replay wrote nothing"
     );
     assert_eq!(
@@ -220,9 +211,8 @@ pub async fn saving_a_post_is_compare_and_set_on_state_and_version(store: DynSto
     );
 
     let ghost = post_for(user.id, AccountId::new(), PostState::Queued);
-    assert_err!(
+    assert_not_found!(
         store.save_post(&ghost, PostState::Queued).await,
-        StoreError::NotFound,
         "saving a post that was never created"
     );
 }

@@ -2,7 +2,7 @@
 
 use super::fixtures::*;
 use crate::model::{GoogleProfile, UserId};
-use crate::store::{DynStore, StoreError};
+use crate::store::DynStore;
 use chrono::{DateTime, Duration, Utc};
 
 /// `ping` answers on a healthy store.
@@ -50,11 +50,7 @@ pub async fn users_are_upserted_by_google_uid(store: DynStore) {
             .expect("by unknown uid"),
         None
     );
-    assert_err!(
-        store.user(UserId::new()).await,
-        StoreError::NotFound,
-        "an unknown user id"
-    );
+    assert_not_found!(store.user(UserId::new()).await, "an unknown user id");
 }
 
 /// Asking for erasure marks the user first: the mark keeps its first instant through later
@@ -138,15 +134,13 @@ pub async fn users_marked_for_erasure_are_listed_until_erased(store: DynStore) {
         vec![a.id, c.id],
         "erased: no longer listed"
     );
-    assert_err!(s.user(b.id).await, StoreError::NotFound, "erased user");
-    assert_err!(
+    assert_not_found!(s.user(b.id).await, "erased user");
+    assert_not_found!(
         s.mark_user_erasing(b.id, at(4)).await,
-        StoreError::NotFound,
         "marking an erased user"
     );
-    assert_err!(
+    assert_not_found!(
         s.mark_user_erasing(UserId::new(), at(4)).await,
-        StoreError::NotFound,
         "marking an unknown user"
     );
 
@@ -223,9 +217,8 @@ pub async fn signing_out_everywhere_only_moves_forward_and_survives_sign_in(stor
         Some(t + Duration::minutes(5))
     );
 
-    assert_err!(
+    assert_not_found!(
         s.revoke_user_sessions(UserId::new(), t).await,
-        StoreError::NotFound,
         "an unknown user"
     );
 }
