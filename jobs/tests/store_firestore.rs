@@ -25,7 +25,6 @@ use serde_json::{Value, json};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Barrier;
 use uuid::Uuid;
 
 /// A store on a project of its own, or `None` when the emulator is skipped.
@@ -87,36 +86,7 @@ async fn eight_concurrent_transitions_of_one_post_have_one_winner() {
         .expect("user");
     let post = conformance::post_for(user.id, AccountId::new(), PostState::Queued);
     store.create_post(&post).await.expect("create");
-    let barrier = Arc::new(Barrier::new(8));
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let store = store.clone();
-            let barrier = barrier.clone();
-            let (user, id) = (user.id, post.id);
-            tokio::spawn(async move {
-                barrier.wait().await;
-                store
-                    .transition_post(
-                        user,
-                        id,
-                        PostState::Queued,
-                        Box::new(move |p| {
-                            p.state = PostState::Uploading;
-                            p.tiktok.publish_id = Some(format!("v_pub_{i}"));
-                        }),
-                    )
-                    .await
-            })
-        })
-        .collect();
-    let mut winners = Vec::new();
-    for task in tasks {
-        match task.await.expect("task") {
-            Ok(saved) => winners.push(saved),
-            Err(StoreError::StaleState) => {}
-            Err(e) => panic!("a racing transition failed with {e}"),
-        }
-    }
+    let (winners, _stale) = conformance::race_transitions(&store, user.id, post.id, 8).await;
     assert_eq!(winners.len(), 1, "exactly one transition wins");
     let stored = store.post(user.id, post.id).await.expect("post");
     assert_eq!(stored, winners[0]);

@@ -217,6 +217,32 @@ impl QuerySpec {
 
 use Direction::{Ascending, Descending};
 
+/// Documents of `collection` in id order (document ids are the entity ids), for batch jobs.
+const fn by_id(
+    name: &'static str,
+    collection: &'static str,
+    filters: &'static [Filter],
+) -> QuerySpec {
+    QuerySpec {
+        name,
+        collection,
+        filters,
+        order_by: &[(DOCUMENT_NAME, Ascending)],
+        select: None,
+    }
+}
+
+/// The names of the entries of `collection` that expired by an instant, for a sweep.
+const fn expired(name: &'static str, collection: &'static str) -> QuerySpec {
+    QuerySpec {
+        name,
+        collection,
+        filters: &[Filter::AtMost("expires_at")],
+        order_by: &[],
+        select: Some(&[DOCUMENT_NAME]),
+    }
+}
+
 /// `user_by_google_uid` (uniqueness itself is the `google_uids` marker).
 pub const USER_BY_GOOGLE_UID: QuerySpec = QuerySpec {
     name: "user_by_google_uid",
@@ -260,22 +286,14 @@ pub const ACCOUNTS_EXPIRING: QuerySpec = QuerySpec {
 };
 
 /// `accounts_after` without a starting point.
-pub const ACCOUNTS_FIRST: QuerySpec = QuerySpec {
-    name: "accounts_after (first page)",
-    collection: ACCOUNTS,
-    filters: &[],
-    order_by: &[(DOCUMENT_NAME, Ascending)],
-    select: None,
-};
+pub const ACCOUNTS_FIRST: QuerySpec = by_id("accounts_after (first page)", ACCOUNTS, &[]);
 
 /// `accounts_after`: every account in id order (document ids are the account ids).
-pub const ACCOUNTS_AFTER: QuerySpec = QuerySpec {
-    name: "accounts_after",
-    collection: ACCOUNTS,
-    filters: &[Filter::GreaterThan(DOCUMENT_NAME)],
-    order_by: &[(DOCUMENT_NAME, Ascending)],
-    select: None,
-};
+pub const ACCOUNTS_AFTER: QuerySpec = by_id(
+    "accounts_after",
+    ACCOUNTS,
+    &[Filter::GreaterThan(DOCUMENT_NAME)],
+);
 
 /// `list_posts` first page: newest first by id (UUIDv7, so creation order). Ordered by the
 /// `id` field rather than `__name__`: Firestore refuses descending scans of document keys
@@ -335,22 +353,11 @@ pub const LIST_MEDIA: QuerySpec = QuerySpec {
 };
 
 /// `media_after` without a starting point.
-pub const MEDIA_FIRST: QuerySpec = QuerySpec {
-    name: "media_after (first page)",
-    collection: MEDIA,
-    filters: &[],
-    order_by: &[(DOCUMENT_NAME, Ascending)],
-    select: None,
-};
+pub const MEDIA_FIRST: QuerySpec = by_id("media_after (first page)", MEDIA, &[]);
 
 /// `media_after`: every media in id order (document ids are the media ids).
-pub const MEDIA_AFTER: QuerySpec = QuerySpec {
-    name: "media_after",
-    collection: MEDIA,
-    filters: &[Filter::GreaterThan(DOCUMENT_NAME)],
-    order_by: &[(DOCUMENT_NAME, Ascending)],
-    select: None,
-};
+pub const MEDIA_AFTER: QuerySpec =
+    by_id("media_after", MEDIA, &[Filter::GreaterThan(DOCUMENT_NAME)]);
 
 /// `list_api_keys`: a user's keys in id order.
 pub const LIST_API_KEYS: QuerySpec = QuerySpec {
@@ -381,22 +388,10 @@ pub const LIST_AUDIT: QuerySpec = QuerySpec {
 
 /// `put_oauth_state` sweeps states nobody came back for (a TTL policy does the same in
 /// production, within a day; see the docs).
-pub const EXPIRED_OAUTH_STATES: QuerySpec = QuerySpec {
-    name: "put_oauth_state (sweep)",
-    collection: OAUTH_STATES,
-    filters: &[Filter::AtMost("expires_at")],
-    order_by: &[],
-    select: Some(&[DOCUMENT_NAME]),
-};
+pub const EXPIRED_OAUTH_STATES: QuerySpec = expired("put_oauth_state (sweep)", OAUTH_STATES);
 
 /// `revoke_session` sweeps entries whose cookie expired anyway.
-pub const EXPIRED_REVOKED_SESSIONS: QuerySpec = QuerySpec {
-    name: "revoke_session (sweep)",
-    collection: REVOKED_SESSIONS,
-    filters: &[Filter::AtMost("expires_at")],
-    order_by: &[],
-    select: Some(&[DOCUMENT_NAME]),
-};
+pub const EXPIRED_REVOKED_SESSIONS: QuerySpec = expired("revoke_session (sweep)", REVOKED_SESSIONS);
 
 /// `erase_user`: the names of everything a user owns, one query per collection, deleted in
 /// batches. Every user-owned document (markers included) carries `user_id`.

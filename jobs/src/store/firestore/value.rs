@@ -243,6 +243,14 @@ impl Write {
         self
     }
 
+    /// Only if the document is still as read: unchanged if it was there, absent if it was not.
+    pub fn if_as_read(self, read: Option<&Document>) -> Self {
+        match read {
+            Some(doc) => self.if_unchanged(doc),
+            None => self.if_absent(),
+        }
+    }
+
     /// The REST `Write` object.
     pub fn to_json(&self) -> Value {
         let mut w = match &self.op {
