@@ -27,15 +27,17 @@
 //! Then `poll_status` takes over.
 
 use crate::context::JobContext;
-use crate::domain::outcome::{RETRIES_EXHAUSTED, Stop, settle, stop_for, stop_for_account};
+use crate::domain::outcome::{
+    RETRIES_EXHAUSTED, Stop, settle, stop_for, stop_for_account, transition,
+};
 use crate::domain::paced::{creator_info_paced, fetch_status, paced};
 use crate::handlers::poll_status::PollStatus;
-use crate::model::{Media, Post, PostId, PostState, TikTokAccount, UserId};
+use crate::model::{Media, Post, PostId, PostState, TikTokAccount, UploadPlan, UserId};
 use crate::pacing::Endpoint;
 use crate::queue::{Job, JobError};
 use crate::store::StoreError;
 use crate::tiktok::{
-    self, ChunkOutcome, ChunkPolicy, CreatorInfo, ErrorClass, PostInfo, PublishStatusKind,
+    self, Chunk, ChunkOutcome, ChunkPolicy, CreatorInfo, ErrorClass, PostInfo, PublishStatusKind,
     SourceInfo, TikTokError, UploadRejection,
 };
 use apalis::prelude::Data;
@@ -106,16 +108,7 @@ pub async fn handle(job: PublishPost, ctx: Data<JobContext>) -> Result<(), JobEr
     }
     let post = match post.state {
         PostState::Queued => {
-            match ctx
-                .store
-                .transition_post(
-                    post.user_id,
-                    post.id,
-                    PostState::Queued,
-                    Box::new(|p| p.state = PostState::Uploading),
-                )
-                .await
-            {
+            match transition(&ctx, &post, Post::start_upload).await {
                 Ok(p) => p,
                 Err(StoreError::StaleState) => return Ok(()), // another job took it
                 Err(e) => return Err(e.into()),
@@ -340,13 +333,7 @@ async fn init(
     tracing::info!(%publish_id, chunks = plan.total_chunk_count, "initialised; persisting before the first byte");
     // Rule 2: if this write loses, nothing was sent and this init is abandoned.
     save(ctx, post, move |p| {
-        p.tiktok.publish_id = Some(publish_id);
-        p.tiktok.upload_url = Some(upload_url);
-        p.tiktok.upload_url_issued_at = Some(Utc::now());
-        p.tiktok.plan = Some(plan);
-        p.tiktok.uploaded_bytes = 0;
-        p.error_code = None;
-        p.error_message = None;
+        p.record_init(publish_id, upload_url, plan, Utc::now())
     })
     .await
 }
@@ -407,24 +394,11 @@ async fn upload(
         let chunk = tiktok::next_chunk(&plan, received)
             .map_err(|e| Stop::Retry(format!("cannot resume at byte {received}: {e}")))?
             .ok_or_else(|| Stop::Retry("no chunk left to send".into()))?;
-        let body =
-            reqwest::Body::wrap_stream(ctx.staging.open_range(media, chunk.first, chunk.last));
-        let answer = ctx
-            .tiktok
-            .upload_chunk(
-                &url,
-                media.container.content_type(),
-                chunk.first,
-                chunk.last,
-                plan.video_size,
-                body,
-            )
-            .await;
-        match answer {
+        match send_chunk(ctx, media, &url, &plan, &chunk).await {
             Ok(ChunkOutcome::Partial { received: r }) => {
                 received = r;
                 transient = 0;
-                post = save(ctx, post, move |p| p.tiktok.uploaded_bytes = r).await?;
+                post = save(ctx, post, move |p| p.record_uploaded(r)).await?;
             }
             Ok(ChunkOutcome::Complete) => {
                 received = plan.video_size;
@@ -448,23 +422,11 @@ async fn upload(
             Err(TikTokError::UploadRejected {
                 reason: UploadRejection::UrlExpired | UploadRejection::UnknownUpload,
                 ..
-            }) => {
-                // The URL takes no more bytes, but TikTok may hold every one of them already (the
-                // last chunk landed and only our record of it was lost): ask before forgetting.
-                return match after_the_url(ctx, account, &post).await? {
-                    Stored::Received => hand_over(ctx, post).await,
-                    Stored::Incomplete => {
-                        forget_publish(ctx, post).await?;
-                        Err(Stop::Retry(
-                            "upload URL no longer valid; will initialise again".into(),
-                        ))
-                    }
-                };
-            }
+            }) => return url_refused(ctx, account, post).await,
             Err(e) if matches!(e.class(), ErrorClass::Retryable { .. }) => {
                 transient += 1;
                 if transient >= CHUNK_TRIES {
-                    save(ctx, post, move |p| p.tiktok.uploaded_bytes = received).await?;
+                    save(ctx, post, move |p| p.record_uploaded(received)).await?;
                     return Err(Stop::Retry(e.to_string()));
                 }
                 // Resend the same chunk; if TikTok did get it, it answers 416 with its progress.
@@ -479,18 +441,45 @@ async fn upload(
     hand_over(ctx, post).await
 }
 
+/// PUTs one chunk of the staged video, streamed from staging.
+async fn send_chunk(
+    ctx: &JobContext,
+    media: &Media,
+    url: &str,
+    plan: &UploadPlan,
+    chunk: &Chunk,
+) -> Result<ChunkOutcome, TikTokError> {
+    let body = reqwest::Body::wrap_stream(ctx.staging.open_range(media, chunk.first, chunk.last));
+    ctx.tiktok
+        .upload_chunk(
+            url,
+            media.container.content_type(),
+            chunk.first,
+            chunk.last,
+            plan.video_size,
+            body,
+        )
+        .await
+}
+
+/// The upload host refused the URL mid-upload. The URL takes no more bytes, but TikTok may hold
+/// every one of them already (the last chunk landed and only our record of it was lost): ask
+/// before forgetting (rule 3).
+async fn url_refused(ctx: &JobContext, account: &TikTokAccount, post: Post) -> Result<(), Stop> {
+    match after_the_url(ctx, account, &post).await? {
+        Stored::Received => hand_over(ctx, post).await,
+        Stored::Incomplete => {
+            forget_publish(ctx, post).await?;
+            Err(Stop::Retry(
+                "upload URL no longer valid; will initialise again".into(),
+            ))
+        }
+    }
+}
+
 /// Every byte is at TikTok: the post moves to `processing` and `poll_status` follows it.
 async fn hand_over(ctx: &JobContext, post: Post) -> Result<(), Stop> {
-    let size = post.tiktok.plan.map(|p| p.video_size);
-    let done = save(ctx, post, move |p| {
-        p.state = PostState::Processing;
-        if let Some(size) = size {
-            p.tiktok.uploaded_bytes = size;
-        }
-        p.tiktok.upload_completed_at = Some(Utc::now());
-        p.tiktok.publish_attempts = 0;
-    })
-    .await?;
+    let done = save(ctx, post, |p| p.upload_complete(Utc::now())).await?;
     tracing::info!("all bytes at TikTok; polling status");
     ctx.queue
         .push(&PollStatus {
