@@ -256,7 +256,6 @@ impl Post {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{PostSettings, PrivacyLevel};
     use super::*;
     use crate::model::{AccountId, MediaId, PostId, UserId};
     use chrono::Duration;
@@ -265,37 +264,17 @@ mod tests {
         DateTime::<Utc>::UNIX_EPOCH + Duration::minutes(minute)
     }
 
+    /// A post in `state` that carries an old error, created at minute 0.
     fn post(state: PostState) -> Post {
-        Post {
-            id: PostId::new(),
-            user_id: UserId::new(),
-            account_id: AccountId::new(),
-            media_id: Some(MediaId::new()),
-            settings: PostSettings {
-                title: "t".into(),
-                privacy_level: PrivacyLevel::SelfOnly,
-                disable_comment: false,
-                disable_duet: false,
-                disable_stitch: false,
-                brand_content_toggle: false,
-                brand_organic_toggle: false,
-                is_aigc: false,
-            },
-            state,
-            version: 3,
-            scheduled_at: None,
-            scheduled_tz: None,
-            tiktok: TikTokProgress::default(),
-            error_code: Some("old".into()),
-            error_message: Some("old".into()),
-            late_by_ms: None,
-            idempotency_key: None,
-            request_hash: None,
-            media_deleted_at: None,
-            published_at: None,
-            created_at: at(0),
-            updated_at: at(0),
-        }
+        serde_json::from_value(serde_json::json!({
+            "id": PostId::new(), "user_id": UserId::new(), "account_id": AccountId::new(),
+            "media_id": MediaId::new(), "state": state, "version": 3, "tiktok": {},
+            "settings": { "title": "t", "privacy_level": "SELF_ONLY", "disable_comment": false,
+                          "disable_duet": false, "disable_stitch": false },
+            "error_code": "old", "error_message": "old",
+            "created_at": at(0), "updated_at": at(0),
+        }))
+        .expect("a post")
     }
 
     fn plan(size: u64) -> UploadPlan {
