@@ -42,6 +42,17 @@ pub(crate) enum Stop {
     LostLock,
 }
 
+impl Stop {
+    /// Our own checks refused the post for good (TikTok gave no `fail_reason`).
+    pub(crate) fn refused(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Stop::Fail {
+            code: code.into(),
+            message: message.into(),
+            fail_reason: None,
+        }
+    }
+}
+
 impl From<StoreError> for Stop {
     fn from(e: StoreError) -> Self {
         match e {

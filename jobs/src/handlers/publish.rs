@@ -75,11 +75,10 @@ fn video_key_stop(e: crate::staging::StagingError) -> Stop {
     match e {
         crate::staging::StagingError::Key(why) => {
             tracing::warn!(error = %why, "the video's data key cannot be opened");
-            Stop::Fail {
-                code: VIDEO_KEY_UNAVAILABLE.into(),
-                message: "This video can no longer be read on our side (its encryption key was retired). Please upload it again and create a new post.".into(),
-                fail_reason: None,
-            }
+            Stop::refused(
+                VIDEO_KEY_UNAVAILABLE,
+                "This video can no longer be read on our side (its encryption key was retired). Please upload it again and create a new post.",
+            )
         }
         other => Stop::Retry(other.to_string()),
     }
@@ -180,31 +179,17 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
         .store
         .account(post.user_id, post.account_id)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => Stop::Fail {
-                code: "account_gone".into(),
-                message: "The TikTok account of this post was disconnected.".into(),
-                fail_reason: None,
-            },
-            e => e.into(),
-        })?;
-    let media_id = post.media_id.ok_or_else(|| Stop::Fail {
-        code: "no_media".into(),
-        message: "This post has no video.".into(),
-        fail_reason: None,
-    })?;
-    let media = ctx
-        .store
-        .media(post.user_id, media_id)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => Stop::Fail {
-                code: "media_gone".into(),
-                message: "The video of this post is no longer stored; upload it again.".into(),
-                fail_reason: None,
-            },
-            e => e.into(),
-        })?;
+        .map_err(gone(
+            "account_gone",
+            "The TikTok account of this post was disconnected.",
+        ))?;
+    let media_id = post
+        .media_id
+        .ok_or_else(|| Stop::refused("no_media", "This post has no video."))?;
+    let media = ctx.store.media(post.user_id, media_id).await.map_err(gone(
+        "media_gone",
+        "The video of this post is no longer stored; upload it again.",
+    ))?;
     if post.tiktok.publish_id.is_some() && !url_still_valid(&post) {
         // The upload URL can take no more bytes: only TikTok can say what the stored publish
         // became (rule 3). A resume hours later must never PUT, fail, and initialise again.
@@ -220,6 +205,15 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
         post = init(ctx, &account, &media, post).await?;
     }
     upload(ctx, &account, &media, post).await
+}
+
+/// A row the post needs is gone for good (`NotFound`): the post fails with `code`; any other
+/// store error stops the step as usual.
+fn gone(code: &'static str, message: &'static str) -> impl FnOnce(StoreError) -> Stop {
+    move |e| match e {
+        StoreError::NotFound => Stop::refused(code, message),
+        e => e.into(),
+    }
 }
 
 /// True while the stored upload URL may still take bytes: younger than TikTok's hour by our
@@ -302,10 +296,11 @@ async fn init(
         single_chunk_max: ctx.config.tiktok_single_chunk_max,
         chunk_size: ctx.config.tiktok_chunk_size,
     };
-    let plan = tiktok::plan(media.size, &policy).map_err(|e| Stop::Fail {
-        code: "invalid_video_size".into(),
-        message: format!("This video cannot be uploaded to TikTok: {e}"),
-        fail_reason: None,
+    let plan = tiktok::plan(media.size, &policy).map_err(|e| {
+        Stop::refused(
+            "invalid_video_size",
+            format!("This video cannot be uploaded to TikTok: {e}"),
+        )
     })?;
     let mut settings = post.settings.clone();
     // TikTok forces these off when the creator disabled them; say so explicitly.
@@ -345,18 +340,13 @@ fn check_against_creator(post: &Post, media: &Media, info: &CreatorInfo) -> Resu
         .privacy_level_options
         .contains(&post.settings.privacy_level)
     {
-        return Err(Stop::Fail {
-            code: "privacy_level_option_mismatch".into(),
-            message: tiktok::code_message("privacy_level_option_mismatch").into(),
-            fail_reason: None,
-        });
+        return Err(Stop::refused(
+            "privacy_level_option_mismatch",
+            tiktok::code_message("privacy_level_option_mismatch"),
+        ));
     }
     if let Some(message) = info.refuses_duration(media.duration_ms) {
-        return Err(Stop::Fail {
-            code: "video_too_long".into(),
-            message,
-            fail_reason: None,
-        });
+        return Err(Stop::refused("video_too_long", message));
     }
     Ok(())
 }
