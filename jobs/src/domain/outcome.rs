@@ -7,7 +7,7 @@
 
 use crate::context::JobContext;
 use crate::domain::accounts::AccountError;
-use crate::model::{Post, PostId, PostState, UserId};
+use crate::model::{Post, PostId, UserId};
 use crate::queue::JobError;
 use crate::store::StoreError;
 use crate::tiktok::{ErrorClass, TikTokError};
@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 /// The code a post carries while parked after exhausting its retries (replay clears it).
-pub const RETRIES_EXHAUSTED: &str = "retries_exhausted";
+pub use crate::model::RETRIES_EXHAUSTED;
 
 /// How one step ended, when it did not simply succeed.
 #[derive(Debug)]
@@ -40,6 +40,17 @@ pub(crate) enum Stop {
     Yield,
     /// The `publish:` lock was lost mid-drive (the publish job stops at once).
     LostLock,
+}
+
+impl Stop {
+    /// Our own checks refused the post for good (TikTok gave no `fail_reason`).
+    pub(crate) fn refused(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Stop::Fail {
+            code: code.into(),
+            message: message.into(),
+            fail_reason: None,
+        }
+    }
 }
 
 impl From<StoreError> for Stop {
@@ -116,37 +127,9 @@ pub(crate) async fn settle(
         Err(StoreError::NotFound) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let from = post.state;
     match stop {
         Stop::Yield | Stop::LostLock => Ok(()),
-        Stop::Retry(msg) => {
-            let attempts = post.tiktok.publish_attempts + 1;
-            let exhausted = attempts >= ctx.config.job_max_attempts;
-            let res = ctx
-                .store
-                .transition_post(
-                    user,
-                    id,
-                    from,
-                    Box::new(move |p| {
-                        p.tiktok.publish_attempts = attempts;
-                        if exhausted {
-                            p.error_code = Some(RETRIES_EXHAUSTED.into());
-                            p.error_message = Some("TikTok kept failing for this post; it is parked until it is replayed.".into());
-                        }
-                    }),
-                )
-                .await;
-            if let Err(e) = res {
-                tracing::warn!(error = %e, "could not record the attempt");
-            }
-            if exhausted {
-                tracing::warn!(attempts, "publish parked after exhausting its retries");
-                Err(JobError::Permanent(format!("{RETRIES_EXHAUSTED}: {msg}")))
-            } else {
-                Err(JobError::Retry(msg))
-            }
-        }
+        Stop::Retry(msg) => Err(count_attempt(ctx, &post, msg).await),
         Stop::Defer {
             until,
             code,
@@ -156,58 +139,16 @@ pub(crate) async fn settle(
             if post.tiktok.publish_id.is_some() {
                 return Err(JobError::Retry(message));
             }
-            ctx.store
-                .transition_post(
-                    user,
-                    id,
-                    from,
-                    Box::new(move |p| {
-                        p.state = PostState::Scheduled;
-                        p.scheduled_at = Some(until);
-                        p.error_code = Some(code.into());
-                        p.error_message = Some(message);
-                    }),
-                )
-                .await?;
+            transition(ctx, &post, move |p| p.defer(until, code, message)).await?;
             tracing::info!(code, %until, "post deferred to the next window");
             Ok(())
         }
-        Stop::Reconnect(message)
-            if matches!(from, PostState::Processing | PostState::Unconfirmed) =>
-        {
-            // TikTok has the video; we just cannot ask about it until the creator reconnects.
-            ctx.store
-                .transition_post(
-                    user,
-                    id,
-                    from,
-                    Box::new(move |p| {
-                        p.state = PostState::Unconfirmed;
-                        p.error_code = Some("needs_reconnect".into());
-                        p.error_message = Some(format!(
-                            "{message} TikTok has this video; reconnect the account so we can confirm it was published."
-                        ));
-                    }),
-                )
-                .await?;
-            // TikTok accepted every byte (we only reach processing after its 201): nothing will
-            // be uploaded again, so the video leaves our side now.
-            delete_staged_media(ctx, &post).await;
-            Err(JobError::Reconnect("account needs reconnect".into()))
-        }
         Stop::Reconnect(message) => {
-            ctx.store
-                .transition_post(
-                    user,
-                    id,
-                    from,
-                    Box::new(move |p| {
-                        p.state = PostState::NeedsReconnect;
-                        p.error_code = Some("needs_reconnect".into());
-                        p.error_message = Some(message);
-                    }),
-                )
-                .await?;
+            transition(ctx, &post, move |p| p.needs_reconnect(message)).await?;
+            if post.tiktok_has_video() {
+                // Nothing will be uploaded again, so the video leaves our side now.
+                delete_staged_media(ctx, &post).await;
+            }
             Err(JobError::Reconnect("account needs reconnect".into()))
         }
         Stop::Fail {
@@ -221,6 +162,36 @@ pub(crate) async fn settle(
     }
 }
 
+/// A transient failure: counts the attempt on the post (the last one parks it, see
+/// [`Post::record_attempt`]) and says whether the queue retries the job.
+async fn count_attempt(ctx: &JobContext, post: &Post, msg: String) -> JobError {
+    let attempt = post.next_attempt(ctx.config.job_max_attempts);
+    if let Err(e) = transition(ctx, post, move |p| p.record_attempt(attempt)).await {
+        tracing::warn!(error = %e, "could not record the attempt");
+    }
+    if attempt.exhausted {
+        tracing::warn!(
+            attempts = attempt.number,
+            "publish parked after exhausting its retries"
+        );
+        JobError::Permanent(format!("{RETRIES_EXHAUSTED}: {msg}"))
+    } else {
+        JobError::Retry(msg)
+    }
+}
+
+/// Writes `change` on the post by compare-and-set from the state `post` was read in: the step
+/// decided on what it read, so a post another job moved meanwhile is `StaleState`, not changed.
+pub(crate) async fn transition(
+    ctx: &JobContext,
+    post: &Post,
+    change: impl FnOnce(&mut Post) + Send + 'static,
+) -> Result<Post, StoreError> {
+    ctx.store
+        .transition_post(post.user_id, post.id, post.state, Box::new(change))
+        .await
+}
+
 /// Moves a post to `failed` with a reason, and deletes its staged video (terminal outcome).
 pub(crate) async fn fail_post(
     ctx: &JobContext,
@@ -232,24 +203,11 @@ pub(crate) async fn fail_post(
     // Failed is terminal for the video: delete it first, so the post never reads "failed" while
     // its video is still on our side.
     let deleted = remove_staged_object(ctx, post).await.then(Utc::now);
-    ctx.store
-        .transition_post(
-            post.user_id,
-            post.id,
-            post.state,
-            Box::new(move |p| {
-                p.state = PostState::Failed;
-                p.error_code = Some(code);
-                p.error_message = Some(message);
-                if fail_reason.is_some() {
-                    p.tiktok.fail_reason = fail_reason;
-                }
-                if p.media_deleted_at.is_none() {
-                    p.media_deleted_at = deleted;
-                }
-            }),
-        )
-        .await?;
+    transition(ctx, post, move |p| {
+        p.fail(code, message, fail_reason);
+        p.note_media_deleted(deleted);
+    })
+    .await?;
     Ok(())
 }
 
@@ -287,17 +245,7 @@ pub(crate) async fn delete_staged_media(ctx: &JobContext, post: &Post) {
         let Ok(current) = ctx.store.post(post.user_id, post.id).await else {
             return;
         };
-        let state = current.state;
-        match ctx
-            .store
-            .transition_post(
-                post.user_id,
-                post.id,
-                state,
-                Box::new(move |p| p.media_deleted_at = Some(now)),
-            )
-            .await
-        {
+        match transition(ctx, &current, move |p| p.media_deleted(now)).await {
             Ok(_) => return,
             Err(StoreError::StaleState) => continue,
             Err(e) => {

@@ -8,12 +8,12 @@
 
 use crate::context::JobContext;
 use crate::domain::accounts;
-use crate::domain::outcome::{self, Stop, delete_staged_media, settle};
+use crate::domain::outcome::{self, Stop, delete_staged_media, settle, transition};
 use crate::domain::paced::fetch_status;
 use crate::model::{Post, PostId, PostState, PrivacyLevel, UserId};
 use crate::queue::{Job, JobError};
 use crate::store::StoreError;
-use crate::tiktok::{self, PublishStatusKind};
+use crate::tiktok::{self, PublishStatus, PublishStatusKind};
 use apalis::prelude::Data;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -87,9 +87,7 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
     let account = ctx.store.account(post.user_id, post.account_id).await?;
     let status = fetch_status(ctx, &account, &publish_id).await?;
     let polls = post.tiktok.status_polls + 1;
-    let kind = status.status.clone();
-    let status_text = kind.as_str().to_owned();
-    match kind {
+    match status.status {
         // A public post gets its id only after moderation (usually under a minute): poll a few
         // more times for it, so the creator gets a link, then publish without one.
         PublishStatusKind::PublishComplete
@@ -97,97 +95,81 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
                 && post.settings.privacy_level == PrivacyLevel::PublicToEveryone
                 && post.tiktok.public_id_polls < PUBLIC_ID_POLLS =>
         {
-            let saved = ctx
-                .store
-                .transition_post(
-                    post.user_id,
-                    post.id,
-                    post.state,
-                    Box::new(move |p| {
-                        p.tiktok.status = Some(status_text);
-                        p.tiktok.status_polls = polls;
-                        p.tiktok.public_id_polls += 1;
-                    }),
-                )
-                .await?;
+            let status_text = status.status.as_str().to_owned();
+            let saved =
+                transition(ctx, &post, move |p| p.await_public_id(status_text, polls)).await?;
             delete_staged_media(ctx, &saved).await; // receipt is confirmed
             poll_again(ctx, &post, backoff(ctx, saved.tiktok.public_id_polls)).await
         }
-        PublishStatusKind::PublishComplete => {
-            let ids = status.public_post_ids.clone();
-            // Receipt confirmed: the video leaves our side before the post reads "published".
-            let deleted = outcome::remove_staged_object(ctx, &post)
-                .await
-                .then(Utc::now);
-            let done = ctx
-                .store
-                .transition_post(
-                    post.user_id,
-                    post.id,
-                    post.state,
-                    Box::new(move |p| {
-                        p.state = PostState::Published;
-                        p.tiktok.status = Some(status_text);
-                        p.tiktok.public_post_ids = ids;
-                        p.tiktok.status_polls = polls;
-                        p.published_at = Some(Utc::now());
-                        p.error_code = None;
-                        p.error_message = None;
-                        if p.media_deleted_at.is_none() {
-                            p.media_deleted_at = deleted;
-                        }
-                    }),
-                )
-                .await?;
-            tracing::info!("published");
-            delete_staged_media(ctx, &done).await;
-            Ok(())
-        }
-        PublishStatusKind::Failed => {
-            let reason = status
-                .fail_reason
-                .clone()
-                .unwrap_or_else(|| "internal".into());
-            let message = tiktok::fail_reason_message(&reason).to_owned();
-            let mut failing = post.clone();
-            failing.tiktok.status = Some(status_text);
-            failing.tiktok.status_polls = polls;
-            let saved = ctx.store.save_post(&failing, post.state).await?;
-            tracing::info!(fail_reason = %reason, "TikTok failed the post");
-            outcome::fail_post(ctx, &saved, reason.clone(), message, Some(reason)).await?;
-            Ok(())
-        }
-        other => {
-            // Still processing (or an undocumented status): receipt is confirmed once TikTok is
-            // past PROCESSING_UPLOAD with every byte.
-            let past_upload = !matches!(
-                other,
-                PublishStatusKind::ProcessingUpload | PublishStatusKind::ProcessingDownload
-            );
-            if polls >= ctx.config.status_poll_budget {
-                return unconfirmed(ctx, post, polls).await;
-            }
-            let saved = ctx
-                .store
-                .transition_post(
-                    post.user_id,
-                    post.id,
-                    post.state,
-                    Box::new(move |p| {
-                        p.tiktok.status = Some(status_text);
-                        p.tiktok.status_polls = polls;
-                        if let Some(b) = status.uploaded_bytes {
-                            p.tiktok.uploaded_bytes = p.tiktok.uploaded_bytes.max(b);
-                        }
-                    }),
-                )
-                .await?;
-            if past_upload {
-                delete_staged_media(ctx, &saved).await;
-            }
-            poll_again(ctx, &post, backoff(ctx, polls)).await
-        }
+        PublishStatusKind::PublishComplete => published(ctx, &post, status, polls).await,
+        PublishStatusKind::Failed => failed(ctx, &post, status, polls).await,
+        _ if polls >= ctx.config.status_poll_budget => unconfirmed(ctx, post, polls).await,
+        _ => still_processing(ctx, &post, status, polls).await,
     }
+}
+
+/// `PUBLISH_COMPLETE`: receipt is confirmed, so the video leaves our side before the post reads
+/// "published".
+async fn published(
+    ctx: &JobContext,
+    post: &Post,
+    status: PublishStatus,
+    polls: u32,
+) -> Result<(), Stop> {
+    let deleted = outcome::remove_staged_object(ctx, post)
+        .await
+        .then(Utc::now);
+    let status_text = status.status.as_str().to_owned();
+    let done = transition(ctx, post, move |p| {
+        p.record_poll(status_text, polls);
+        p.confirm_published(status.public_post_ids, Utc::now());
+        p.note_media_deleted(deleted);
+    })
+    .await?;
+    tracing::info!("published");
+    delete_staged_media(ctx, &done).await;
+    Ok(())
+}
+
+/// `FAILED`: the poll is recorded, then the post fails with TikTok's reason.
+async fn failed(
+    ctx: &JobContext,
+    post: &Post,
+    status: PublishStatus,
+    polls: u32,
+) -> Result<(), Stop> {
+    let reason = status.fail_reason.unwrap_or_else(|| "internal".into());
+    let message = tiktok::fail_reason_message(&reason).to_owned();
+    let mut failing = post.clone();
+    failing.record_poll(status.status.as_str().to_owned(), polls);
+    let saved = ctx.store.save_post(&failing, post.state).await?;
+    tracing::info!(fail_reason = %reason, "TikTok failed the post");
+    outcome::fail_post(ctx, &saved, reason.clone(), message, Some(reason)).await?;
+    Ok(())
+}
+
+/// Still processing (or an undocumented status): record it and poll again. Receipt is
+/// confirmed once TikTok is past PROCESSING_UPLOAD with every byte.
+async fn still_processing(
+    ctx: &JobContext,
+    post: &Post,
+    status: PublishStatus,
+    polls: u32,
+) -> Result<(), Stop> {
+    let past_upload = !matches!(
+        status.status,
+        PublishStatusKind::ProcessingUpload | PublishStatusKind::ProcessingDownload
+    );
+    let status_text = status.status.as_str().to_owned();
+    let saved = transition(ctx, post, move |p| {
+        p.record_poll(status_text, polls);
+        p.tiktok.saw_uploaded_bytes(status.uploaded_bytes);
+    })
+    .await?;
+    if past_upload {
+        delete_staged_media(ctx, &saved).await;
+    }
+    poll_again(ctx, post, backoff(ctx, polls)).await
 }
 
 /// The budget ran out: look for the post among the creator's recent public videos. Found →
@@ -216,33 +198,7 @@ async fn unconfirmed(ctx: &JobContext, post: Post, polls: u32) -> Result<(), Sto
                 && v.title.as_deref().map(str::trim) == Some(title.as_str())
         })
         .map(|v| v.id.clone());
-    let saved = ctx
-        .store
-        .transition_post(
-            post.user_id,
-            post.id,
-            post.state,
-            Box::new(move |p| {
-                p.tiktok.status_polls = polls;
-                match found {
-                    Some(id) => {
-                        p.state = PostState::Published;
-                        p.tiktok.public_post_ids = vec![id];
-                        p.published_at = Some(Utc::now());
-                        p.error_code = None;
-                        p.error_message = None;
-                    }
-                    None => {
-                        p.state = PostState::Unconfirmed;
-                        p.error_code = Some("unconfirmed".into());
-                        p.error_message = Some(
-                            "TikTok has not confirmed this post yet. We keep checking; it may still appear on your profile.".into(),
-                        );
-                    }
-                }
-            }),
-        )
-        .await?;
+    let saved = transition(ctx, &post, move |p| p.reconcile(found, polls, Utc::now())).await?;
     delete_staged_media(ctx, &saved).await;
     // Bounded: after twice the budget the post stays `unconfirmed` for the creator to check.
     if saved.state == PostState::Unconfirmed

@@ -27,15 +27,17 @@
 //! Then `poll_status` takes over.
 
 use crate::context::JobContext;
-use crate::domain::outcome::{RETRIES_EXHAUSTED, Stop, settle, stop_for, stop_for_account};
+use crate::domain::outcome::{
+    RETRIES_EXHAUSTED, Stop, settle, stop_for, stop_for_account, transition,
+};
 use crate::domain::paced::{creator_info_paced, fetch_status, paced};
 use crate::handlers::poll_status::PollStatus;
-use crate::model::{Media, Post, PostId, PostState, TikTokAccount, UserId};
+use crate::model::{Media, Post, PostId, PostState, TikTokAccount, UploadPlan, UserId};
 use crate::pacing::Endpoint;
 use crate::queue::{Job, JobError};
 use crate::store::StoreError;
 use crate::tiktok::{
-    self, ChunkOutcome, ChunkPolicy, CreatorInfo, ErrorClass, PostInfo, PublishStatusKind,
+    self, Chunk, ChunkOutcome, ChunkPolicy, CreatorInfo, ErrorClass, PostInfo, PublishStatusKind,
     SourceInfo, TikTokError, UploadRejection,
 };
 use apalis::prelude::Data;
@@ -73,11 +75,10 @@ fn video_key_stop(e: crate::staging::StagingError) -> Stop {
     match e {
         crate::staging::StagingError::Key(why) => {
             tracing::warn!(error = %why, "the video's data key cannot be opened");
-            Stop::Fail {
-                code: VIDEO_KEY_UNAVAILABLE.into(),
-                message: "This video can no longer be read on our side (its encryption key was retired). Please upload it again and create a new post.".into(),
-                fail_reason: None,
-            }
+            Stop::refused(
+                VIDEO_KEY_UNAVAILABLE,
+                "This video can no longer be read on our side (its encryption key was retired). Please upload it again and create a new post.",
+            )
         }
         other => Stop::Retry(other.to_string()),
     }
@@ -106,16 +107,7 @@ pub async fn handle(job: PublishPost, ctx: Data<JobContext>) -> Result<(), JobEr
     }
     let post = match post.state {
         PostState::Queued => {
-            match ctx
-                .store
-                .transition_post(
-                    post.user_id,
-                    post.id,
-                    PostState::Queued,
-                    Box::new(|p| p.state = PostState::Uploading),
-                )
-                .await
-            {
+            match transition(&ctx, &post, Post::start_upload).await {
                 Ok(p) => p,
                 Err(StoreError::StaleState) => return Ok(()), // another job took it
                 Err(e) => return Err(e.into()),
@@ -187,31 +179,17 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
         .store
         .account(post.user_id, post.account_id)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => Stop::Fail {
-                code: "account_gone".into(),
-                message: "The TikTok account of this post was disconnected.".into(),
-                fail_reason: None,
-            },
-            e => e.into(),
-        })?;
-    let media_id = post.media_id.ok_or_else(|| Stop::Fail {
-        code: "no_media".into(),
-        message: "This post has no video.".into(),
-        fail_reason: None,
-    })?;
-    let media = ctx
-        .store
-        .media(post.user_id, media_id)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => Stop::Fail {
-                code: "media_gone".into(),
-                message: "The video of this post is no longer stored; upload it again.".into(),
-                fail_reason: None,
-            },
-            e => e.into(),
-        })?;
+        .map_err(gone(
+            "account_gone",
+            "The TikTok account of this post was disconnected.",
+        ))?;
+    let media_id = post
+        .media_id
+        .ok_or_else(|| Stop::refused("no_media", "This post has no video."))?;
+    let media = ctx.store.media(post.user_id, media_id).await.map_err(gone(
+        "media_gone",
+        "The video of this post is no longer stored; upload it again.",
+    ))?;
     if post.tiktok.publish_id.is_some() && !url_still_valid(&post) {
         // The upload URL can take no more bytes: only TikTok can say what the stored publish
         // became (rule 3). A resume hours later must never PUT, fail, and initialise again.
@@ -227,6 +205,15 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
         post = init(ctx, &account, &media, post).await?;
     }
     upload(ctx, &account, &media, post).await
+}
+
+/// A row the post needs is gone for good (`NotFound`): the post fails with `code`; any other
+/// store error stops the step as usual.
+fn gone(code: &'static str, message: &'static str) -> impl FnOnce(StoreError) -> Stop {
+    move |e| match e {
+        StoreError::NotFound => Stop::refused(code, message),
+        e => e.into(),
+    }
 }
 
 /// True while the stored upload URL may still take bytes: younger than TikTok's hour by our
@@ -309,10 +296,11 @@ async fn init(
         single_chunk_max: ctx.config.tiktok_single_chunk_max,
         chunk_size: ctx.config.tiktok_chunk_size,
     };
-    let plan = tiktok::plan(media.size, &policy).map_err(|e| Stop::Fail {
-        code: "invalid_video_size".into(),
-        message: format!("This video cannot be uploaded to TikTok: {e}"),
-        fail_reason: None,
+    let plan = tiktok::plan(media.size, &policy).map_err(|e| {
+        Stop::refused(
+            "invalid_video_size",
+            format!("This video cannot be uploaded to TikTok: {e}"),
+        )
     })?;
     let mut settings = post.settings.clone();
     // TikTok forces these off when the creator disabled them; say so explicitly.
@@ -340,13 +328,7 @@ async fn init(
     tracing::info!(%publish_id, chunks = plan.total_chunk_count, "initialised; persisting before the first byte");
     // Rule 2: if this write loses, nothing was sent and this init is abandoned.
     save(ctx, post, move |p| {
-        p.tiktok.publish_id = Some(publish_id);
-        p.tiktok.upload_url = Some(upload_url);
-        p.tiktok.upload_url_issued_at = Some(Utc::now());
-        p.tiktok.plan = Some(plan);
-        p.tiktok.uploaded_bytes = 0;
-        p.error_code = None;
-        p.error_message = None;
+        p.record_init(publish_id, upload_url, plan, Utc::now())
     })
     .await
 }
@@ -358,18 +340,13 @@ fn check_against_creator(post: &Post, media: &Media, info: &CreatorInfo) -> Resu
         .privacy_level_options
         .contains(&post.settings.privacy_level)
     {
-        return Err(Stop::Fail {
-            code: "privacy_level_option_mismatch".into(),
-            message: tiktok::code_message("privacy_level_option_mismatch").into(),
-            fail_reason: None,
-        });
+        return Err(Stop::refused(
+            "privacy_level_option_mismatch",
+            tiktok::code_message("privacy_level_option_mismatch"),
+        ));
     }
     if let Some(message) = info.refuses_duration(media.duration_ms) {
-        return Err(Stop::Fail {
-            code: "video_too_long".into(),
-            message,
-            fail_reason: None,
-        });
+        return Err(Stop::refused("video_too_long", message));
     }
     Ok(())
 }
@@ -407,24 +384,11 @@ async fn upload(
         let chunk = tiktok::next_chunk(&plan, received)
             .map_err(|e| Stop::Retry(format!("cannot resume at byte {received}: {e}")))?
             .ok_or_else(|| Stop::Retry("no chunk left to send".into()))?;
-        let body =
-            reqwest::Body::wrap_stream(ctx.staging.open_range(media, chunk.first, chunk.last));
-        let answer = ctx
-            .tiktok
-            .upload_chunk(
-                &url,
-                media.container.content_type(),
-                chunk.first,
-                chunk.last,
-                plan.video_size,
-                body,
-            )
-            .await;
-        match answer {
+        match send_chunk(ctx, media, &url, &plan, &chunk).await {
             Ok(ChunkOutcome::Partial { received: r }) => {
                 received = r;
                 transient = 0;
-                post = save(ctx, post, move |p| p.tiktok.uploaded_bytes = r).await?;
+                post = save(ctx, post, move |p| p.record_uploaded(r)).await?;
             }
             Ok(ChunkOutcome::Complete) => {
                 received = plan.video_size;
@@ -448,23 +412,11 @@ async fn upload(
             Err(TikTokError::UploadRejected {
                 reason: UploadRejection::UrlExpired | UploadRejection::UnknownUpload,
                 ..
-            }) => {
-                // The URL takes no more bytes, but TikTok may hold every one of them already (the
-                // last chunk landed and only our record of it was lost): ask before forgetting.
-                return match after_the_url(ctx, account, &post).await? {
-                    Stored::Received => hand_over(ctx, post).await,
-                    Stored::Incomplete => {
-                        forget_publish(ctx, post).await?;
-                        Err(Stop::Retry(
-                            "upload URL no longer valid; will initialise again".into(),
-                        ))
-                    }
-                };
-            }
+            }) => return url_refused(ctx, account, post).await,
             Err(e) if matches!(e.class(), ErrorClass::Retryable { .. }) => {
                 transient += 1;
                 if transient >= CHUNK_TRIES {
-                    save(ctx, post, move |p| p.tiktok.uploaded_bytes = received).await?;
+                    save(ctx, post, move |p| p.record_uploaded(received)).await?;
                     return Err(Stop::Retry(e.to_string()));
                 }
                 // Resend the same chunk; if TikTok did get it, it answers 416 with its progress.
@@ -479,18 +431,45 @@ async fn upload(
     hand_over(ctx, post).await
 }
 
+/// PUTs one chunk of the staged video, streamed from staging.
+async fn send_chunk(
+    ctx: &JobContext,
+    media: &Media,
+    url: &str,
+    plan: &UploadPlan,
+    chunk: &Chunk,
+) -> Result<ChunkOutcome, TikTokError> {
+    let body = reqwest::Body::wrap_stream(ctx.staging.open_range(media, chunk.first, chunk.last));
+    ctx.tiktok
+        .upload_chunk(
+            url,
+            media.container.content_type(),
+            chunk.first,
+            chunk.last,
+            plan.video_size,
+            body,
+        )
+        .await
+}
+
+/// The upload host refused the URL mid-upload. The URL takes no more bytes, but TikTok may hold
+/// every one of them already (the last chunk landed and only our record of it was lost): ask
+/// before forgetting (rule 3).
+async fn url_refused(ctx: &JobContext, account: &TikTokAccount, post: Post) -> Result<(), Stop> {
+    match after_the_url(ctx, account, &post).await? {
+        Stored::Received => hand_over(ctx, post).await,
+        Stored::Incomplete => {
+            forget_publish(ctx, post).await?;
+            Err(Stop::Retry(
+                "upload URL no longer valid; will initialise again".into(),
+            ))
+        }
+    }
+}
+
 /// Every byte is at TikTok: the post moves to `processing` and `poll_status` follows it.
 async fn hand_over(ctx: &JobContext, post: Post) -> Result<(), Stop> {
-    let size = post.tiktok.plan.map(|p| p.video_size);
-    let done = save(ctx, post, move |p| {
-        p.state = PostState::Processing;
-        if let Some(size) = size {
-            p.tiktok.uploaded_bytes = size;
-        }
-        p.tiktok.upload_completed_at = Some(Utc::now());
-        p.tiktok.publish_attempts = 0;
-    })
-    .await?;
+    let done = save(ctx, post, |p| p.upload_complete(Utc::now())).await?;
     tracing::info!("all bytes at TikTok; polling status");
     ctx.queue
         .push(&PollStatus {

@@ -1,5 +1,6 @@
 //! The domain model: users, TikTok accounts, posts (with the state machine), media, API keys and
-//! audit events. Plain data; the rules that move it live in the job modules and the store.
+//! audit events. Plain data, and what each post transition writes on it; when to take a step (and
+//! what goes with it outside the row) lives in `domain` and the job handlers.
 
 mod account;
 mod api_key;
@@ -15,6 +16,7 @@ pub use audit::AuditEvent;
 pub use ids::{AccountId, ApiKeyId, AuditEventId, MediaId, PostId, UserId};
 pub use media::{Container, Media};
 pub use post::{
-    Post, PostSettings, PostState, PrivacyLevel, TikTokProgress, UnknownPostState, UploadPlan,
+    Attempt, Post, PostSettings, PostState, PrivacyLevel, RETRIES_EXHAUSTED, TikTokProgress,
+    UnknownPostState, UploadPlan,
 };
 pub use user::{GoogleProfile, User};

@@ -1,5 +1,10 @@
 //! Posts and the post state machine. The allowed transitions live in [`PostState::can_become`]
 //! and nowhere else: the store's compare-and-set refuses anything this table does not allow.
+//! What each transition writes on the post is a method of [`Post`] (`transitions`).
+
+mod transitions;
+
+pub use transitions::{Attempt, RETRIES_EXHAUSTED};
 
 use super::ids::{AccountId, MediaId, PostId, UserId};
 use chrono::{DateTime, Utc};
@@ -205,17 +210,6 @@ pub struct TikTokProgress {
     pub upload_completed_at: Option<DateTime<Utc>>,
     /// Polls spent waiting for a public post's id after `PUBLISH_COMPLETE`.
     pub public_id_polls: u32,
-}
-
-impl TikTokProgress {
-    /// Releases the stored publish so the next step initialises again. Only once TikTok's
-    /// `status/fetch` has said that publish can never become a post (see `publish.rs`, rule 3).
-    pub fn forget_publish(&mut self) {
-        self.publish_id = None;
-        self.upload_url = None;
-        self.upload_url_issued_at = None;
-        self.uploaded_bytes = 0;
-    }
 }
 
 /// The upload URL carries an upload token: never in `Debug`.

@@ -14,6 +14,7 @@ use error::{conflict, invalid};
 
 use crate::context::JobContext;
 use crate::domain::accounts::{self, AccountError};
+use crate::domain::outcome::{RETRIES_EXHAUSTED, delete_staged_media, transition};
 use crate::handlers::publish::PublishPost;
 use crate::model::{
     AccountId, Media, MediaId, Post, PostId, PostSettings, PostState, PrivacyLevel, TikTokProgress,
@@ -284,18 +285,9 @@ pub async fn cancel(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, 
                 ),
             ));
         }
-        match ctx
-            .store
-            .transition_post(
-                user,
-                id,
-                post.state,
-                Box::new(|p| p.state = PostState::Cancelled),
-            )
-            .await
-        {
+        match transition(ctx, &post, Post::cancel).await {
             Ok(cancelled) => {
-                crate::domain::outcome::delete_staged_media(ctx, &cancelled).await;
+                delete_staged_media(ctx, &cancelled).await;
                 return Ok(ctx.store.post(user, id).await?);
             }
             // The scheduler or a worker moved it meanwhile: look again.
@@ -334,28 +326,19 @@ pub async fn cancel_unsent(
             if only_account.is_some_and(|a| a != post.account_id) {
                 continue;
             }
-            let mut state = post.state;
+            let mut current = post.clone();
             for _ in 0..3 {
-                if !NOT_AT_TIKTOK.contains(&state) {
+                if !NOT_AT_TIKTOK.contains(&current.state) {
                     break;
                 }
-                let change = Box::new(move |p: &mut Post| {
-                    p.state = PostState::Cancelled;
-                    p.error_code = Some(code.into());
-                    p.error_message = Some(message.into());
-                });
-                match ctx
-                    .store
-                    .transition_post(user, post.id, state, change)
-                    .await
-                {
+                match transition(ctx, &current, move |p| p.cancel_because(code, message)).await {
                     Ok(done) => {
-                        crate::domain::outcome::delete_staged_media(ctx, &done).await;
+                        delete_staged_media(ctx, &done).await;
                         cancelled += 1;
                         break;
                     }
                     Err(StoreError::StaleState) => match ctx.store.post(user, post.id).await {
-                        Ok(p) => state = p.state,
+                        Ok(p) => current = p,
                         Err(StoreError::NotFound) => break,
                         Err(e) => return Err(e),
                     },
@@ -400,7 +383,7 @@ pub async fn prepare_replay(ctx: &JobContext, user: UserId, id: PostId) -> Resul
         // Waiting for its account: back in line once the account can publish again.
         return parked::prepare_retry(ctx, &post).await;
     }
-    let parked = post.error_code.as_deref() == Some(crate::domain::outcome::RETRIES_EXHAUSTED);
+    let parked = post.error_code.as_deref() == Some(RETRIES_EXHAUSTED);
     if post.state != PostState::Failed && !parked {
         return Err(conflict(
             "not_replayable",
@@ -433,29 +416,7 @@ pub async fn prepare_replay(ctx: &JobContext, user: UserId, id: PostId) -> Resul
             ));
         }
     }
-    let to = if post.state == PostState::Failed {
-        PostState::Queued
-    } else {
-        post.state
-    };
-    let replayed = ctx
-        .store
-        .transition_post(
-            user,
-            id,
-            post.state,
-            Box::new(move |p| {
-                p.state = to;
-                p.error_code = None;
-                p.error_message = None;
-                p.tiktok.publish_attempts = 0;
-                if dead_at_tiktok {
-                    p.tiktok.forget_publish();
-                }
-            }),
-        )
-        .await?;
-    Ok(replayed)
+    Ok(transition(ctx, &post, move |p| p.replay(dead_at_tiktok)).await?)
 }
 
 #[cfg(test)]

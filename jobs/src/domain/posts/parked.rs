@@ -16,6 +16,7 @@
 
 use crate::context::JobContext;
 use crate::domain::accounts;
+use crate::domain::outcome::{fail_post, transition};
 use crate::domain::posts::error::{PostError, conflict};
 use crate::handlers::publish::PublishPost;
 use crate::model::{AccountId, Post, PostState, UserId};
@@ -62,31 +63,9 @@ pub async fn requeue(
         fail_parked(ctx, post).await?;
         return Ok(Requeued::DeadlinePassed);
     }
-    let due_at = post.scheduled_at.unwrap_or(post.created_at);
-    let ahead = due_at > now;
-    let late_by_ms = (now - due_at).num_milliseconds().max(0);
     let late_after = i64::try_from(ctx.config.scheduler.late_after.as_millis()).unwrap_or(i64::MAX);
-    let saved = ctx
-        .store
-        .transition_post(
-            post.user_id,
-            post.id,
-            PostState::NeedsReconnect,
-            Box::new(move |p| {
-                p.error_code = None;
-                p.error_message = None;
-                if ahead {
-                    p.state = PostState::Scheduled;
-                    p.late_by_ms = None;
-                } else {
-                    p.state = PostState::Queued;
-                    // As the scheduler marks a late tick: how late it goes out.
-                    p.late_by_ms = (late_by_ms > late_after).then_some(late_by_ms);
-                }
-            }),
-        )
-        .await?;
-    Ok(if ahead {
+    let saved = transition(ctx, post, move |p| p.back_in_line(now, late_after)).await?;
+    Ok(if saved.state == PostState::Scheduled {
         Requeued::Scheduled(saved)
     } else {
         Requeued::Queued(saved)
@@ -203,7 +182,7 @@ fn deadline_message(ctx: &JobContext) -> String {
 
 async fn fail_parked(ctx: &JobContext, post: &Post) -> Result<(), StoreError> {
     tracing::info!(post_id = %post.id, "reconnect deadline passed; failing the parked post");
-    crate::domain::outcome::fail_post(
+    fail_post(
         ctx,
         post,
         RECONNECT_DEADLINE_PASSED.into(),
