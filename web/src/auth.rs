@@ -2,13 +2,13 @@
 //! API key may reach ([`key_access`], the one table of scopes per route); the cross-site
 //! request check for cookie-authenticated writes; per-IP and per-user rate limits.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, PageError};
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use jobs::identity::api_keys;
@@ -375,4 +375,34 @@ pub async fn limit_api(
     };
     state.limits.check_api(&key)?;
     Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+/// Per-IP limit on the page routes, as a route layer of `pages::router()`: the avatar proxy has
+/// its own (tighter) bucket, and `/static/*` none (compiled-in bytes, cheaper than the check).
+/// A refused page is the HTML "Slow down" page, with `Retry-After`.
+pub async fn limit_pages(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let key = state.limits.ip_key(&req);
+    let checked = match route {
+        Some(r) if r.starts_with("/static/") => Ok(()),
+        Some("/accounts/{id}/avatar") => state.limits.check_avatar(&key),
+        _ => state.limits.check_pages(&key),
+    };
+    match checked {
+        Ok(()) => next.run(req).await,
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+/// Per-IP limit on `/readyz` (each call pings the store and the queue).
+pub async fn limit_readyz(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    state.limits.check_readyz(&state.limits.ip_key(&req))?;
+    Ok(next.run(req).await)
 }

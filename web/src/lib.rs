@@ -8,6 +8,7 @@ pub mod limits;
 pub mod pages;
 pub mod routes;
 pub mod state;
+pub mod views;
 
 use axum::Router;
 use axum::extract::MatchedPath;
@@ -72,11 +73,10 @@ pub fn build_app(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route(
             "/readyz",
-            get(health::readyz)
-                .route_layer(from_fn_with_state(state.clone(), limits::limit_readyz)),
+            get(health::readyz).route_layer(from_fn_with_state(state.clone(), auth::limit_readyz)),
         )
         .route("/metrics", get(health::metrics))
-        .merge(pages::router().route_layer(from_fn_with_state(state.clone(), limits::limit_pages)))
+        .merge(pages::router().route_layer(from_fn_with_state(state.clone(), auth::limit_pages)))
         .merge(auth)
         .merge(api)
         .layer(from_fn_with_state(state.clone(), auth::require_same_origin))

@@ -7,10 +7,12 @@
 //! (TikTok's signed avatar URLs expire), the answer is an SVG with the account's initials, so the
 //! page never shows a broken image.
 
-use super::{Nav, PageError, SignedIn, render};
+use super::frame::{SignedIn, render};
 use crate::error::ApiError;
-use crate::routes::accounts::account_json;
+use crate::error::PageError;
 use crate::state::AppState;
+use crate::views::Nav;
+use crate::views::account_json;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};

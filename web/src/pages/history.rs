@@ -7,9 +7,11 @@
 //! template renders a post whether the page is fresh or updated.
 
 use super::accounts::{AccountView, visible_accounts};
-use super::{Nav, PageError, SignedIn, render};
-use crate::routes::posts::post_json;
+use super::frame::{SignedIn, render};
+use crate::error::PageError;
 use crate::state::AppState;
+use crate::views::Nav;
+use crate::views::post_json;
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;

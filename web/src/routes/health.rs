@@ -8,7 +8,7 @@
 //! `/readyz?require=scheduler`, or alerts on `mktpost_scheduler_up == 0` from `/metrics`.
 //!
 //! `/readyz` touches the store and the queue, so it is limited per IP (`READYZ_RATE_PER_MIN`,
-//! `crate::limits::limit_readyz`, wired in `build_app`); `/healthz` touches nothing and is never
+//! `crate::auth::limit_readyz`, wired in `build_app`); `/healthz` touches nothing and is never
 //! limited, so a supervisor always gets its answer.
 
 use crate::error::ApiError;

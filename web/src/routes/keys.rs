@@ -5,6 +5,7 @@
 use crate::auth::{CurrentUser, SessionUser};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::views::key_json;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -94,15 +95,4 @@ pub async fn delete(
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
-}
-
-pub fn key_json(k: &ApiKey) -> serde_json::Value {
-    json!({
-        "id": k.id,
-        "name": k.name,
-        "prefix": k.prefix,
-        "created_at": k.created_at,
-        "last_used_at": k.last_used_at,
-        "scopes": k.scopes,
-    })
 }
