@@ -9,8 +9,9 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use jobs::domain::accounts::AccountError;
+use jobs::domain::api_keys::ApiKeyError;
 use jobs::domain::campaigns::{CampaignError, RowProblem};
-use jobs::domain::connect_account::ConnectStateError;
+use jobs::domain::connect_account::{ConnectError, ConnectStateError};
 use jobs::domain::posts::PostError;
 use jobs::domain::quota::QuotaError;
 use jobs::domain::schedule_time::{ScheduleChangeError, ScheduleError};
@@ -114,7 +115,7 @@ impl ApiError {
     /// A failed TikTok connection in words for the creator: TikTok's refusal as
     /// `creator_message`, our own failures (store, vault, lock) as the generic internal error,
     /// never their text. Other account operations use `From<AccountError>`.
-    pub fn from_connect(e: AccountError) -> Self {
+    fn from_connect(e: AccountError) -> Self {
         match e {
             e if e.is_transient() => ApiError::Unavailable("TikTok".into()),
             AccountError::TikTok(t) => ApiError::Invalid {
@@ -246,6 +247,19 @@ impl From<ScopesError> for ApiError {
     }
 }
 
+impl From<ApiKeyError> for ApiError {
+    fn from(e: ApiKeyError) -> Self {
+        match e {
+            ApiKeyError::Scopes(e) => e.into(),
+            e @ ApiKeyError::NameTooLong => ApiError::Invalid {
+                code: "name_too_long",
+                message: e.to_string(),
+            },
+            ApiKeyError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<CampaignError> for ApiError {
     fn from(e: CampaignError) -> Self {
         let message = e.to_string();
@@ -365,6 +379,16 @@ impl From<ConnectStateError> for ApiError {
                 message: e.to_string(),
             },
             ConnectStateError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ConnectError> for ApiError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::State(e) => e.into(),
+            e @ ConnectError::NoCode => ApiError::BadRequest(e.to_string()),
+            ConnectError::Account(e) => ApiError::from_connect(e),
         }
     }
 }

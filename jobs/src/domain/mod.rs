@@ -2,6 +2,7 @@
 //! side and by the job handlers alike.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod audit;
 pub mod campaigns;
 pub mod connect_account;
