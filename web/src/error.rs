@@ -12,6 +12,7 @@ use jobs::domain::accounts::AccountError;
 use jobs::domain::api_keys::ApiKeyError;
 use jobs::domain::campaigns::{CampaignError, RowProblem};
 use jobs::domain::connect_account::{ConnectError, ConnectStateError};
+use jobs::domain::media::MediaError;
 use jobs::domain::posts::PostError;
 use jobs::domain::quota::QuotaError;
 use jobs::domain::schedule_time::{ScheduleChangeError, ScheduleError};
@@ -326,6 +327,20 @@ impl From<StagingError> for ApiError {
             StagingError::Missing => ApiError::NotFound,
             StagingError::Store(e) => e.into(),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<MediaError> for ApiError {
+    fn from(e: MediaError) -> Self {
+        match e {
+            MediaError::Staging(e) => e.into(),
+            MediaError::Quota(e) => e.into(),
+            e @ MediaError::InUse => ApiError::Conflict {
+                code: "media_in_use",
+                message: e.to_string(),
+            },
+            MediaError::Store(e) => e.into(),
         }
     }
 }

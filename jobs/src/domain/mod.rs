@@ -7,6 +7,7 @@ pub mod audit;
 pub mod campaigns;
 pub mod connect_account;
 pub mod export;
+pub mod media;
 pub mod outcome;
 pub mod paced;
 pub mod posts;
