@@ -167,38 +167,49 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<CurrentUser, ApiError> {
-    if let Some(key) = bearer(&parts.headers) {
-        let stored = state
-            .store
-            .api_key_by_hash(&api_keys::hash(key))
-            .await?
-            .ok_or(ApiError::Unauthorized {
-                code: "invalid_api_key",
-                message: "this API key is not valid (revoked or mistyped)".into(),
-            })?;
-        let user = state
-            .store
-            .user(stored.user_id)
-            .await
-            .map_err(|_| ApiError::Unauthorized {
-                code: "invalid_api_key",
-                message: "this API key's account no longer exists".into(),
-            })?;
-        // Best effort: a failed "last used" write must not fail the request.
-        if let Err(e) = state
-            .store
-            .touch_api_key(stored.id, chrono::Utc::now())
-            .await
-        {
-            tracing::warn!(error = %e, "could not record API key use");
-        }
-        return Ok(CurrentUser {
-            user,
-            via: AuthVia::ApiKey,
-            scopes: Some(stored.scopes),
-        });
+    match bearer(&parts.headers) {
+        Some(key) => by_api_key(state, key).await,
+        None => by_session_cookie(state, &parts.headers).await,
     }
-    let jar = CookieJar::from_headers(&parts.headers);
+}
+
+/// The user of an API key, which is recorded as used.
+async fn by_api_key(state: &AppState, key: &str) -> Result<CurrentUser, ApiError> {
+    let stored = state
+        .store
+        .api_key_by_hash(&api_keys::hash(key))
+        .await?
+        .ok_or(ApiError::Unauthorized {
+            code: "invalid_api_key",
+            message: "this API key is not valid (revoked or mistyped)".into(),
+        })?;
+    let user = state
+        .store
+        .user(stored.user_id)
+        .await
+        .map_err(|_| ApiError::Unauthorized {
+            code: "invalid_api_key",
+            message: "this API key's account no longer exists".into(),
+        })?;
+    // Best effort: a failed "last used" write must not fail the request.
+    if let Err(e) = state
+        .store
+        .touch_api_key(stored.id, chrono::Utc::now())
+        .await
+    {
+        tracing::warn!(error = %e, "could not record API key use");
+    }
+    Ok(CurrentUser {
+        user,
+        via: AuthVia::ApiKey,
+        scopes: Some(stored.scopes),
+    })
+}
+
+/// The user of the session cookie, unless that session was ended (signed out, signed out
+/// everywhere, or its account erased).
+async fn by_session_cookie(state: &AppState, headers: &HeaderMap) -> Result<CurrentUser, ApiError> {
+    let jar = CookieJar::from_headers(headers);
     let cookie = jar.get(COOKIE_NAME).ok_or(ApiError::Unauthenticated)?;
     let claims = state
         .sessions
