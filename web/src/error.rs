@@ -252,7 +252,7 @@ impl From<ApiKeyError> for ApiError {
     fn from(e: ApiKeyError) -> Self {
         match e {
             ApiKeyError::Scopes(e) => e.into(),
-            e @ ApiKeyError::NameTooLong => ApiError::Invalid {
+            e @ ApiKeyError::NameTooLong { .. } => ApiError::Invalid {
                 code: "name_too_long",
                 message: e.to_string(),
             },
@@ -336,11 +336,10 @@ impl From<MediaError> for ApiError {
         match e {
             MediaError::Staging(e) => e.into(),
             MediaError::Quota(e) => e.into(),
-            e @ MediaError::InUse => ApiError::Conflict {
+            e @ MediaError::InUse(_) => ApiError::Conflict {
                 code: "media_in_use",
                 message: e.to_string(),
             },
-            MediaError::Store(e) => e.into(),
         }
     }
 }

@@ -18,8 +18,8 @@ pub const DEFAULT_NAME: &str = "API key";
 pub enum ApiKeyError {
     #[error(transparent)]
     Scopes(#[from] ScopesError),
-    #[error("a key name has at most {MAX_NAME_CHARS} characters")]
-    NameTooLong,
+    #[error("a key name has at most {max} characters")]
+    NameTooLong { max: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -49,7 +49,9 @@ pub async fn create<S: AsRef<str>>(
     let scopes = ApiKeyScopes::parse(scopes)?;
     let name = name.trim();
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiKeyError::NameTooLong);
+        return Err(ApiKeyError::NameTooLong {
+            max: MAX_NAME_CHARS,
+        });
     }
     let fresh = api_keys::generate();
     let key = ApiKey {

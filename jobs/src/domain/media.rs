@@ -8,9 +8,9 @@
 
 use crate::context::JobContext;
 use crate::domain::quota::{self, QuotaError};
-use crate::model::{Media, MediaId, UserId};
+use crate::model::{Media, MediaId, PostId, UserId};
 use crate::staging::{Progress, Staging, StagingError, UploadLimits};
-use crate::store::{DynStore, StoreError};
+use crate::store::DynStore;
 use bytes::Bytes;
 use futures::Stream;
 use std::fmt;
@@ -20,13 +20,11 @@ use std::fmt;
 pub enum MediaError {
     #[error(transparent)]
     Staging(#[from] StagingError),
+    /// A video a post (this one) uses is the post's to delete.
+    #[error("a post uses this video; cancel or delete the post instead")]
+    InUse(PostId),
     #[error(transparent)]
     Quota(#[from] QuotaError),
-    /// A video a post uses is the post's to delete.
-    #[error("a post uses this video; cancel or delete the post instead")]
-    InUse,
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// An upload admitted by its declared length, ready to read its body.
@@ -69,15 +67,11 @@ pub async fn admit(
 impl Upload {
     /// Streams `body` into staging (calling `progress` as it arrives), then keeps the video
     /// only if the user's staged total still fits the quota.
-    pub async fn stage<S, E>(
+    pub async fn stage(
         self,
-        body: S,
+        body: impl Stream<Item = Result<Bytes, impl fmt::Display>> + Send,
         progress: Option<Progress<'_>>,
-    ) -> Result<Media, MediaError>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Send,
-        E: fmt::Display,
-    {
+    ) -> Result<Media, MediaError> {
         let media = self
             .staging
             .stage(self.user, body, self.limits, progress)
@@ -88,9 +82,13 @@ impl Upload {
 
 /// Deletes `user`'s staged video `id` (object and row), unless a post uses it.
 pub async fn delete(ctx: &JobContext, user: UserId, id: MediaId) -> Result<(), MediaError> {
-    let media = ctx.store.media(user, id).await?;
-    if media.post_id.is_some() {
-        return Err(MediaError::InUse);
+    let media = ctx
+        .store
+        .media(user, id)
+        .await
+        .map_err(StagingError::Store)?;
+    if let Some(post) = media.post_id {
+        return Err(MediaError::InUse(post));
     }
     ctx.staging.delete(&media).await?;
     Ok(())
