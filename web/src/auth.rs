@@ -2,13 +2,13 @@
 //! API key may reach ([`key_access`], the one table of scopes per route); the cross-site
 //! request check for cookie-authenticated writes; per-IP and per-user rate limits.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, PageError};
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use jobs::identity::api_keys;
@@ -167,38 +167,49 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<CurrentUser, ApiError> {
-    if let Some(key) = bearer(&parts.headers) {
-        let stored = state
-            .store
-            .api_key_by_hash(&api_keys::hash(key))
-            .await?
-            .ok_or(ApiError::Unauthorized {
-                code: "invalid_api_key",
-                message: "this API key is not valid (revoked or mistyped)".into(),
-            })?;
-        let user = state
-            .store
-            .user(stored.user_id)
-            .await
-            .map_err(|_| ApiError::Unauthorized {
-                code: "invalid_api_key",
-                message: "this API key's account no longer exists".into(),
-            })?;
-        // Best effort: a failed "last used" write must not fail the request.
-        if let Err(e) = state
-            .store
-            .touch_api_key(stored.id, chrono::Utc::now())
-            .await
-        {
-            tracing::warn!(error = %e, "could not record API key use");
-        }
-        return Ok(CurrentUser {
-            user,
-            via: AuthVia::ApiKey,
-            scopes: Some(stored.scopes),
-        });
+    match bearer(&parts.headers) {
+        Some(key) => by_api_key(state, key).await,
+        None => by_session_cookie(state, &parts.headers).await,
     }
-    let jar = CookieJar::from_headers(&parts.headers);
+}
+
+/// The user of an API key, which is recorded as used.
+async fn by_api_key(state: &AppState, key: &str) -> Result<CurrentUser, ApiError> {
+    let stored = state
+        .store
+        .api_key_by_hash(&api_keys::hash(key))
+        .await?
+        .ok_or(ApiError::Unauthorized {
+            code: "invalid_api_key",
+            message: "this API key is not valid (revoked or mistyped)".into(),
+        })?;
+    let user = state
+        .store
+        .user(stored.user_id)
+        .await
+        .map_err(|_| ApiError::Unauthorized {
+            code: "invalid_api_key",
+            message: "this API key's account no longer exists".into(),
+        })?;
+    // Best effort: a failed "last used" write must not fail the request.
+    if let Err(e) = state
+        .store
+        .touch_api_key(stored.id, chrono::Utc::now())
+        .await
+    {
+        tracing::warn!(error = %e, "could not record API key use");
+    }
+    Ok(CurrentUser {
+        user,
+        via: AuthVia::ApiKey,
+        scopes: Some(stored.scopes),
+    })
+}
+
+/// The user of the session cookie, unless that session was ended (signed out, signed out
+/// everywhere, or its account erased).
+async fn by_session_cookie(state: &AppState, headers: &HeaderMap) -> Result<CurrentUser, ApiError> {
+    let jar = CookieJar::from_headers(headers);
     let cookie = jar.get(COOKIE_NAME).ok_or(ApiError::Unauthenticated)?;
     let claims = state
         .sessions
@@ -375,4 +386,34 @@ pub async fn limit_api(
     };
     state.limits.check_api(&key)?;
     Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+/// Per-IP limit on the page routes, as a route layer of `pages::router()`: the avatar proxy has
+/// its own (tighter) bucket, and `/static/*` none (compiled-in bytes, cheaper than the check).
+/// A refused page is the HTML "Slow down" page, with `Retry-After`.
+pub async fn limit_pages(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let key = state.limits.ip_key(&req);
+    let checked = match route {
+        Some(r) if r.starts_with("/static/") => Ok(()),
+        Some("/accounts/{id}/avatar") => state.limits.check_avatar(&key),
+        _ => state.limits.check_pages(&key),
+    };
+    match checked {
+        Ok(()) => next.run(req).await,
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+/// Per-IP limit on `/readyz` (each call pings the store and the queue).
+pub async fn limit_readyz(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    state.limits.check_readyz(&state.limits.ip_key(&req))?;
+    Ok(next.run(req).await)
 }

@@ -1,14 +1,18 @@
 //! The one API error type and the one mapping to `{"error":{"code","message"}}`, with every
 //! conversion from a `jobs` error. Internal causes are logged once, here, and the client sees
 //! `internal`. A few refusals add fields next to `error` (a campaign's `rows`, readyz's
-//! `checks`); the envelope is the same.
+//! `checks`); the envelope is the same. [`PageError`] is the same error as an HTML page.
 
+use crate::views::Nav;
+use askama::Template;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use jobs::domain::accounts::AccountError;
+use jobs::domain::api_keys::ApiKeyError;
 use jobs::domain::campaigns::{CampaignError, RowProblem};
-use jobs::domain::connect_account::ConnectStateError;
+use jobs::domain::connect_account::{ConnectError, ConnectStateError};
+use jobs::domain::media::MediaError;
 use jobs::domain::posts::PostError;
 use jobs::domain::quota::QuotaError;
 use jobs::domain::schedule_time::{ScheduleChangeError, ScheduleError};
@@ -112,7 +116,7 @@ impl ApiError {
     /// A failed TikTok connection in words for the creator: TikTok's refusal as
     /// `creator_message`, our own failures (store, vault, lock) as the generic internal error,
     /// never their text. Other account operations use `From<AccountError>`.
-    pub fn from_connect(e: AccountError) -> Self {
+    fn from_connect(e: AccountError) -> Self {
         match e {
             e if e.is_transient() => ApiError::Unavailable("TikTok".into()),
             AccountError::TikTok(t) => ApiError::Invalid {
@@ -244,6 +248,19 @@ impl From<ScopesError> for ApiError {
     }
 }
 
+impl From<ApiKeyError> for ApiError {
+    fn from(e: ApiKeyError) -> Self {
+        match e {
+            ApiKeyError::Scopes(e) => e.into(),
+            e @ ApiKeyError::NameTooLong { .. } => ApiError::Invalid {
+                code: "name_too_long",
+                message: e.to_string(),
+            },
+            ApiKeyError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<CampaignError> for ApiError {
     fn from(e: CampaignError) -> Self {
         let message = e.to_string();
@@ -314,6 +331,19 @@ impl From<StagingError> for ApiError {
     }
 }
 
+impl From<MediaError> for ApiError {
+    fn from(e: MediaError) -> Self {
+        match e {
+            MediaError::Staging(e) => e.into(),
+            MediaError::Quota(e) => e.into(),
+            e @ MediaError::InUse(_) => ApiError::Conflict {
+                code: "media_in_use",
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
 impl From<QuotaError> for ApiError {
     fn from(e: QuotaError) -> Self {
         match e {
@@ -367,6 +397,16 @@ impl From<ConnectStateError> for ApiError {
     }
 }
 
+impl From<ConnectError> for ApiError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::State(e) => e.into(),
+            e @ ConnectError::NoCode => ApiError::BadRequest(e.to_string()),
+            ConnectError::Account(e) => ApiError::from_connect(e),
+        }
+    }
+}
+
 impl From<EraseError> for ApiError {
     fn from(e: EraseError) -> Self {
         match e {
@@ -386,6 +426,79 @@ impl IntoResponse for ApiError {
         if let Some(secs) = retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
+    }
+}
+
+/// A page that could not be shown. Wraps [`ApiError`] so the status and the logging of internal
+/// causes come from the one mapping above; the body is a plain HTML page.
+#[derive(Debug)]
+pub struct PageError(ApiError);
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        PageError(e)
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        PageError(e.into())
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(e: askama::Error) -> Self {
+        PageError(ApiError::internal(e))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    nav: Nav,
+    heading: &'static str,
+    message: &'static str,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        // The API mapping picks the status and logs internal causes once; only its status (and
+        // Retry-After) is kept, since its messages are written for API clients. The page's own
+        // text is fixed per status: nothing of the cause reaches the browser.
+        let api = self.0.into_response();
+        let status = api.status();
+        let retry_after = api.headers().get(header::RETRY_AFTER).cloned();
+        let (heading, message) = match status {
+            StatusCode::NOT_FOUND => (
+                "Not found",
+                "There is nothing here. It may have been deleted, or the link is mistyped.",
+            ),
+            StatusCode::SERVICE_UNAVAILABLE => (
+                "Temporarily unavailable",
+                "Part of MKT POST is not answering right now. Please try again in a minute.",
+            ),
+            StatusCode::TOO_MANY_REQUESTS => (
+                "Slow down",
+                "Too many requests in a short time. Please wait a moment and reload.",
+            ),
+            _ => (
+                "Something went wrong",
+                "This page could not be shown. Please reload; if it keeps happening, tell us.",
+            ),
+        };
+        let page = ErrorPage {
+            nav: Nav::signed_out(""),
+            heading,
+            message,
+        };
+        let mut resp = match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, heading).into_response(),
+        };
+        if let Some(v) = retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp

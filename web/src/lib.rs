@@ -8,6 +8,7 @@ pub mod limits;
 pub mod pages;
 pub mod routes;
 pub mod state;
+pub mod views;
 
 use axum::Router;
 use axum::extract::MatchedPath;
@@ -24,10 +25,41 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole router with its layers.
 pub fn build_app(state: AppState) -> Router {
-    use routes::{accounts, health, keys, ops, posts, privacy, session, tiktok, videos};
+    use routes::health;
     let access_log_state = access_log::AccessLogState::new(&state.config);
     let production = state.config.is_production();
-    let auth = Router::new()
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route(
+            "/readyz",
+            get(health::readyz).route_layer(from_fn_with_state(state.clone(), auth::limit_readyz)),
+        )
+        .route("/metrics", get(health::metrics))
+        .merge(pages::router().route_layer(from_fn_with_state(state.clone(), auth::limit_pages)))
+        .merge(auth_routes(&state))
+        .merge(api_routes(&state))
+        .layer(from_fn_with_state(state.clone(), auth::require_same_origin))
+        .with_state(state)
+        .layer(axum::middleware::map_response(pages::security_headers))
+        .layer(axum::middleware::map_response_with_state(
+            production,
+            strict_transport_security,
+        ))
+        .layer(
+            // One span per request with the matched route, never the raw URI: OAuth callbacks
+            // carry authorization codes in the query string.
+            TraceLayer::new_for_http().make_span_with(request_span),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // Outermost: the access log's latency covers every other layer (web/src/access_log.rs).
+        .layer(from_fn_with_state(access_log_state, access_log::middleware))
+}
+
+/// `/auth/*`: signing in and out, connecting TikTok; limited per IP.
+fn auth_routes(state: &AppState) -> Router<AppState> {
+    use routes::{session, tiktok};
+    Router::new()
         .route(
             "/auth/session",
             post(session::create).delete(session::delete),
@@ -36,8 +68,13 @@ pub fn build_app(state: AppState) -> Router {
         .route("/auth/google/start", post(session::start))
         .route("/auth/tiktok/connect", get(tiktok::connect))
         .route("/auth/tiktok/callback", get(tiktok::callback))
-        .route_layer(from_fn_with_state(state.clone(), auth::limit_auth));
-    let api = Router::new()
+        .route_layer(from_fn_with_state(state.clone(), auth::limit_auth))
+}
+
+/// `/api/*`: the JSON API; limited per user.
+fn api_routes(state: &AppState) -> Router<AppState> {
+    use routes::{accounts, keys, ops, posts, privacy, session, videos};
+    Router::new()
         .route("/api/me", get(session::me).delete(privacy::erase))
         .route("/api/export", get(privacy::export))
         .route("/api/campaigns", routes::campaigns::route())
@@ -67,46 +104,22 @@ pub fn build_app(state: AppState) -> Router {
         .route("/api/keys/{id}", delete(keys::delete))
         .route("/api/media", routes::media::upload_route())
         .route("/api/media/{id}", routes::media::item_route())
-        .route_layer(from_fn_with_state(state.clone(), auth::limit_api));
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route(
-            "/readyz",
-            get(health::readyz)
-                .route_layer(from_fn_with_state(state.clone(), limits::limit_readyz)),
-        )
-        .route("/metrics", get(health::metrics))
-        .merge(pages::router().route_layer(from_fn_with_state(state.clone(), limits::limit_pages)))
-        .merge(auth)
-        .merge(api)
-        .layer(from_fn_with_state(state.clone(), auth::require_same_origin))
-        .with_state(state)
-        .layer(axum::middleware::map_response(pages::security_headers))
-        .layer(axum::middleware::map_response_with_state(
-            production,
-            strict_transport_security,
-        ))
-        .layer(
-            // One span per request with the matched route, never the raw URI: OAuth callbacks
-            // carry authorization codes in the query string.
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let route = req
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map(MatchedPath::as_str)
-                    .unwrap_or("unmatched");
-                let request_id = req
-                    .headers()
-                    .get(&REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), route, request_id)
-            }),
-        )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        // Outermost: the access log's latency covers every other layer (web/src/access_log.rs).
-        .layer(from_fn_with_state(access_log_state, access_log::middleware))
+        .route_layer(from_fn_with_state(state.clone(), auth::limit_api))
+}
+
+/// The request's span: method, matched route and request id.
+fn request_span<B>(req: &Request<B>) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or("unmatched");
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", method = %req.method(), route, request_id)
 }
 
 /// In production, tells browsers to use https only, for two years, subdomains included: the

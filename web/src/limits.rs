@@ -14,12 +14,8 @@
 //! drops those. What is kept is at most the keys seen within one refill period (a minute).
 
 use crate::error::ApiError;
-use crate::pages::PageError;
-use crate::state::AppState;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
@@ -306,36 +302,6 @@ impl Limits {
     pub fn check_readyz(&self, key: &str) -> Result<(), ApiError> {
         self.readyz.check(key)
     }
-}
-
-/// Per-IP limit on the page routes, as a route layer of `pages::router()`: the avatar proxy has
-/// its own (tighter) bucket, and `/static/*` none (compiled-in bytes, cheaper than the check).
-/// A refused page is the HTML "Slow down" page, with `Retry-After`.
-pub async fn limit_pages(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
-    let key = state.limits.ip_key(&req);
-    let checked = match route {
-        Some(r) if r.starts_with("/static/") => Ok(()),
-        Some("/accounts/{id}/avatar") => state.limits.check_avatar(&key),
-        _ => state.limits.check_pages(&key),
-    };
-    match checked {
-        Ok(()) => next.run(req).await,
-        Err(e) => PageError::from(e).into_response(),
-    }
-}
-
-/// Per-IP limit on `/readyz` (each call pings the store and the queue).
-pub async fn limit_readyz(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    state.limits.check_readyz(&state.limits.ip_key(&req))?;
-    Ok(next.run(req).await)
 }
 
 #[cfg(test)]

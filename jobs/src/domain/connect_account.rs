@@ -1,5 +1,5 @@
-//! Connecting a TikTok account: starting (the authorize URL and its `state`), checking the
-//! callback's `state`, and completing (code → tokens → profile → sealed upsert of the account
+//! Connecting a TikTok account: starting (the authorize URL and its `state`), then TikTok's
+//! [`callback`]: checking its `state`, and completing (code → tokens → profile → sealed upsert of the account
 //! keyed by (user, open_id); then the posts that waited in `needs_reconnect` for this account go
 //! back in line, `crate::domain::posts::parked`). Above both `accounts` and `posts`, so neither needs
 //! the other's upper half.
@@ -51,9 +51,59 @@ pub async fn start(ctx: &JobContext, user: UserId) -> Result<Url, StoreError> {
         .authorize_url(&SCOPES, &ctx.config.tiktok_redirect_uri, &oauth_state))
 }
 
+/// What TikTok's callback carries in its query, as the browser delivered it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Callback<'a> {
+    pub state: Option<&'a str>,
+    pub code: Option<&'a str>,
+    /// TikTok's `error`: the creator declined, or TikTok refused the app.
+    pub error: Option<&'a str>,
+}
+
+/// How a callback with a valid `state` ended.
+#[derive(Debug)]
+pub enum Connected {
+    Account(TikTokAccount),
+    /// The creator chose "Deny" on TikTok's page (`access_denied`).
+    Denied,
+    /// TikTok refused the app (any other `error`).
+    Refused,
+}
+
+/// Why a callback did not connect an account.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    State(#[from] ConnectStateError),
+    #[error("the callback has no code")]
+    NoCode,
+    #[error(transparent)]
+    Account(#[from] AccountError),
+}
+
+/// TikTok's callback for `user`: checks and takes the `state` first (so a refused callback
+/// still uses it up), then either reports TikTok's `error` or completes the connection.
+pub async fn callback(
+    ctx: &JobContext,
+    user: UserId,
+    cb: Callback<'_>,
+) -> Result<Connected, ConnectError> {
+    take_state(ctx, user, cb.state).await?;
+    match cb.error {
+        Some("access_denied") => return Ok(Connected::Denied),
+        Some(_) => return Ok(Connected::Refused),
+        None => {}
+    }
+    let code = cb
+        .code
+        .filter(|c| !c.is_empty())
+        .ok_or(ConnectError::NoCode)?;
+    Ok(Connected::Account(complete(ctx, user, code).await?))
+}
+
 /// Takes the callback's `state` (absent or empty is refused): Ok only when it is known,
 /// unexpired and was started by `user`. A state is taken once, whatever the answer.
-pub async fn take_state(
+async fn take_state(
     ctx: &JobContext,
     user: UserId,
     given: Option<&str>,
@@ -77,7 +127,7 @@ const BASIC_FIELDS: [&str; 4] = ["open_id", "union_id", "avatar_url", "display_n
 
 /// Completes a TikTok connection for `user`: exchanges the code, reads the profile, and upserts
 /// the account keyed by (user, open_id) with sealed tokens.
-pub async fn complete(
+async fn complete(
     ctx: &JobContext,
     user: UserId,
     code: &str,

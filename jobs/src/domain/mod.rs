@@ -2,10 +2,12 @@
 //! side and by the job handlers alike.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod audit;
 pub mod campaigns;
 pub mod connect_account;
 pub mod export;
+pub mod media;
 pub mod outcome;
 pub mod paced;
 pub mod posts;

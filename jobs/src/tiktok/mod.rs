@@ -10,6 +10,7 @@
 //! The reference for every rule is `tiktok-api.md` (shared docs); section numbers in comments
 //! point there.
 
+pub mod avatar;
 mod chunk_plan;
 mod client;
 mod envelope;

@@ -7,19 +7,19 @@
 //! (TikTok's signed avatar URLs expire), the answer is an SVG with the account's initials, so the
 //! page never shows a broken image.
 
-use super::{Nav, PageError, SignedIn, render};
+use super::frame::{SignedIn, render};
 use crate::error::ApiError;
-use crate::routes::accounts::account_json;
+use crate::error::PageError;
 use crate::state::AppState;
+use crate::views::Nav;
+use crate::views::account_json;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use jobs::model::{AccountId, TikTokAccount};
 use serde::Deserialize;
-use std::sync::OnceLock;
-use std::time::Duration;
 
 /// One account as the page shows it.
 pub struct AccountView {
@@ -116,52 +116,6 @@ pub async fn page(
     })
 }
 
-/// Largest avatar we re-serve; TikTok's are a few kilobytes.
-const AVATAR_MAX_BYTES: usize = 512 * 1024;
-
-fn avatar_client() -> Option<&'static reqwest::Client> {
-    static CLIENT: OnceLock<Option<reqwest::Client>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .redirect(reqwest::redirect::Policy::limited(3))
-                .build()
-                .ok()
-        })
-        .as_ref()
-}
-
-/// Fetches the avatar image, or `None` for anything unusable (expired URL, not an image, too big).
-async fn fetch_avatar(url: &str, production: bool) -> Option<(HeaderValue, Bytes)> {
-    let parsed = url::Url::parse(url).ok()?;
-    // TikTok's CDN is https; plain http only for the sandbox on a developer's machine.
-    let scheme_ok = parsed.scheme() == "https" || (!production && parsed.scheme() == "http");
-    if !scheme_ok {
-        return None;
-    }
-    let mut resp = avatar_client()?.get(parsed).send().await.ok()?;
-    if !resp.status().is_success() {
-        return None;
-    }
-    let content_type = resp.headers().get(header::CONTENT_TYPE)?.clone();
-    let image = content_type
-        .to_str()
-        .ok()
-        .is_some_and(|t| t.starts_with("image/"));
-    if !image || resp.content_length().unwrap_or(0) > AVATAR_MAX_BYTES as u64 {
-        return None;
-    }
-    let mut body = BytesMut::new();
-    while let Some(chunk) = resp.chunk().await.ok()? {
-        if body.len() + chunk.len() > AVATAR_MAX_BYTES {
-            return None;
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Some((content_type, body.freeze()))
-}
-
 /// Up to two initials of a name, for the fallback avatar.
 fn initials(name: &str) -> String {
     let letters: String = name
@@ -210,16 +164,22 @@ pub async fn avatar(
 ) -> Result<Response, PageError> {
     let id = AccountId::parse(&id).map_err(|_| ApiError::NotFound)?;
     let account = state.store.account(user.id, id).await?;
+    // Anything unusable (an expired URL, not an image, too big) gets the initials instead.
     let fetched = match account.avatar_url.as_deref() {
-        Some(url) => fetch_avatar(url, state.config.is_production()).await,
+        Some(url) => {
+            let allow_http = !state.config.is_production();
+            state.jobs.tiktok.avatar(url, allow_http).await.ok()
+        }
         None => None,
     };
-    let (content_type, body) = fetched.unwrap_or_else(|| {
-        (
-            HeaderValue::from_static("image/svg+xml"),
-            Bytes::from(initials_svg(&account)),
-        )
-    });
+    let (content_type, body) = fetched
+        .and_then(|a| Some((HeaderValue::from_str(&a.content_type).ok()?, a.bytes)))
+        .unwrap_or_else(|| {
+            (
+                HeaderValue::from_static("image/svg+xml"),
+                Bytes::from(initials_svg(&account)),
+            )
+        });
     Ok((
         [
             (header::CONTENT_TYPE, content_type),

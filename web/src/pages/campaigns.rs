@@ -4,8 +4,10 @@
 //! checks every row before creating any post.
 
 use super::accounts::{AccountView, visible_accounts};
-use super::{Nav, PageError, SignedIn, render};
+use super::frame::{SignedIn, render};
+use crate::error::PageError;
 use crate::state::AppState;
+use crate::views::Nav;
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;

@@ -5,8 +5,10 @@
 //! `POST /api/posts`.
 
 use super::accounts::{AccountView, visible_accounts};
-use super::{Nav, PageError, SignedIn, render};
+use super::frame::{SignedIn, render};
+use crate::error::PageError;
 use crate::state::AppState;
+use crate::views::Nav;
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;

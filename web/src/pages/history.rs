@@ -7,9 +7,11 @@
 //! template renders a post whether the page is fresh or updated.
 
 use super::accounts::{AccountView, visible_accounts};
-use super::{Nav, PageError, SignedIn, render};
-use crate::routes::posts::post_json;
+use super::frame::{SignedIn, render};
+use crate::error::PageError;
 use crate::state::AppState;
+use crate::views::Nav;
+use crate::views::post_json;
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
@@ -94,6 +96,47 @@ fn utc_text(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// The schedule as `YYYY-MM-DDTHH:MM` in its zone and that zone, to prefill "Change time";
+/// empty when the post has no schedule.
+fn schedule_fields(p: &Post) -> (String, String) {
+    // The zone was checked when the post was created; a zone this build no longer knows is
+    // shown (and prefilled) as UTC rather than mislabelled.
+    let zone = p
+        .scheduled_tz
+        .as_deref()
+        .filter(|z| schedule_time::parse_time_zone(z).is_ok());
+    match p.scheduled_at {
+        Some(at) => (
+            schedule_time::local_time(at, zone)
+                .chars()
+                .take("YYYY-MM-DDTHH:MM".len())
+                .collect(),
+            zone.unwrap_or("UTC").to_owned(),
+        ),
+        None => (String::new(), String::new()),
+    }
+}
+
+/// Parked posts (waiting for a reconnect, or out of retries) can be retried too; the API says
+/// why when it is not possible yet.
+fn can_retry(p: &Post) -> bool {
+    (p.state == PostState::Failed && p.media_deleted_at.is_none())
+        || p.state == PostState::NeedsReconnect
+        || p.error_code.as_deref() == Some(jobs::domain::outcome::RETRIES_EXHAUSTED)
+}
+
+/// For a post waiting for a reconnect: when it fails and its video is deleted instead.
+fn reconnect_by(p: &Post, parked_ttl: std::time::Duration) -> Option<String> {
+    (p.state == PostState::NeedsReconnect).then(|| {
+        let ttl = chrono::Duration::from_std(parked_ttl).unwrap_or(chrono::Duration::MAX);
+        utc_text(
+            p.updated_at
+                .checked_add_signed(ttl)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        )
+    })
+}
+
 impl PostView {
     /// Built with the API's own `post_json`, so the page links and explains exactly what the API
     /// returns (`share_url`, `error.message`).
@@ -107,22 +150,7 @@ impl PostView {
             (PostState::Scheduled, _, Some(at)) => ("Scheduled for", at),
             _ => ("Created", p.created_at),
         };
-        // The zone was checked when the post was created; a zone this build no longer knows is
-        // shown (and prefilled) as UTC rather than mislabelled.
-        let zone = p
-            .scheduled_tz
-            .as_deref()
-            .filter(|z| schedule_time::parse_time_zone(z).is_ok());
-        let (schedule_input, schedule_tz) = match p.scheduled_at {
-            Some(at) => (
-                schedule_time::local_time(at, zone)
-                    .chars()
-                    .take("YYYY-MM-DDTHH:MM".len())
-                    .collect(),
-                zone.unwrap_or("UTC").to_owned(),
-            ),
-            None => (String::new(), String::new()),
-        };
+        let (schedule_input, schedule_tz) = schedule_fields(p);
         let scheduled = p.state == PostState::Scheduled && !schedule_input.is_empty();
         let when_text = if scheduled {
             format!(
@@ -166,19 +194,8 @@ impl PostView {
                     | PostState::NeedsReconnect
             ),
             can_reschedule: p.state == PostState::Scheduled,
-            // Parked posts (waiting for a reconnect, or out of retries) can be retried too;
-            // the API says why when it is not possible yet.
-            can_retry: (p.state == PostState::Failed && p.media_deleted_at.is_none())
-                || p.state == PostState::NeedsReconnect
-                || p.error_code.as_deref() == Some(jobs::domain::outcome::RETRIES_EXHAUSTED),
-            reconnect_by: (p.state == PostState::NeedsReconnect).then(|| {
-                let ttl = chrono::Duration::from_std(parked_ttl).unwrap_or(chrono::Duration::MAX);
-                utc_text(
-                    p.updated_at
-                        .checked_add_signed(ttl)
-                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
-                )
-            }),
+            can_retry: can_retry(p),
+            reconnect_by: reconnect_by(p, parked_ttl),
             schedule_input,
             schedule_tz,
         }

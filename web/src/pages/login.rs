@@ -1,10 +1,12 @@
 //! The front door: `/` (sends people where they belong), `/login` (Google sign-in) and the
 //! public `/privacy` page, whose numbers come from the running configuration.
 
-use super::{Nav, PageError, SignedIn, render};
+use super::frame::{SignedIn, render};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
+use crate::error::PageError;
 use crate::state::AppState;
+use crate::views::Nav;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -54,10 +56,7 @@ pub async fn login(
     let signed_in_as = user.ok().and_then(|u| Nav::signed_in(&u.user, "").user);
     render(&LoginPage {
         erased: query.erased.is_some(),
-        nav: Nav {
-            user: None,
-            active: "/login",
-        },
+        nav: Nav::signed_out("/login"),
         signin_configured: state.config.google_signin_url.is_some(),
         signed_in_as,
     })
@@ -111,10 +110,7 @@ pub async fn privacy(
     render(&PrivacyPage {
         nav: match &user {
             Some(u) => Nav::signed_in(&u.user, "/privacy"),
-            None => Nav {
-                user: None,
-                active: "/privacy",
-            },
+            None => Nav::signed_out("/privacy"),
         },
         scopes: jobs::domain::accounts::SCOPES
             .iter()

@@ -1,10 +1,12 @@
 //! `/ops`: the operators' dashboard (queue depths, the scheduler's health, dead tasks with
 //! replay and discard). Operators only (`OPS_GOOGLE_UIDS`); the script calls `/api/ops/*`.
 
-use super::{Nav, PageError, SignedInSession, render};
+use super::frame::{SignedInSession, render};
 use crate::auth::is_ops;
 use crate::error::ApiError;
+use crate::error::PageError;
 use crate::state::AppState;
+use crate::views::Nav;
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;

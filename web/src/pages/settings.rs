@@ -3,8 +3,10 @@
 //! `POST /api/keys`, `DELETE /api/keys/{id}` and `DELETE /auth/sessions`. Browser session
 //! only: this is where keys are made.
 
-use super::{Nav, PageError, SignedInSession, render};
+use super::frame::{SignedInSession, render};
+use crate::error::PageError;
 use crate::state::AppState;
+use crate::views::Nav;
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;

@@ -3,42 +3,15 @@
 use crate::auth::{CurrentUser, SessionUser};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::views::account_json;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use jobs::domain::accounts;
-use jobs::model::{AccountId, TikTokAccount};
+use jobs::model::AccountId;
 use serde_json::json;
 
 fn parse_id(s: &str) -> Result<AccountId, ApiError> {
     AccountId::parse(s).map_err(|_| ApiError::NotFound)
-}
-
-/// The public view of an account: never tokens.
-pub fn account_json(a: &TikTokAccount) -> serde_json::Value {
-    let now = chrono::Utc::now();
-    let token_health = match &a.tokens {
-        None => "missing",
-        Some(t) if t.refresh_expires_at <= now => "expired",
-        Some(t) if t.access_expires_at <= now => "refresh_due",
-        Some(_) => "ok",
-    };
-    json!({
-        "id": a.id,
-        "open_id": a.open_id,
-        "display_name": a.display_name,
-        "username": a.username,
-        "avatar_url": a.avatar_url,
-        "status": a.status.as_str(),
-        "status_reason": a.status_reason,
-        "scopes": a.scopes,
-        "can_publish": a.can_publish(),
-        "cannot_publish_reason": accounts::cannot_publish_reason(a),
-        "token_health": token_health,
-        "access_expires_at": a.tokens.as_ref().map(|t| t.access_expires_at),
-        "refresh_expires_at": a.tokens.as_ref().map(|t| t.refresh_expires_at),
-        "connected_at": a.created_at,
-    })
 }
 
 /// `GET /api/accounts`.

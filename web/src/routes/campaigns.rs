@@ -5,8 +5,9 @@
 
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::routes::posts::{idempotency_key, post_json};
+use crate::routes::posts::idempotency_key;
 use crate::state::AppState;
+use crate::views::post_json;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};

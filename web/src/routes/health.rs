@@ -8,7 +8,7 @@
 //! `/readyz?require=scheduler`, or alerts on `mktpost_scheduler_up == 0` from `/metrics`.
 //!
 //! `/readyz` touches the store and the queue, so it is limited per IP (`READYZ_RATE_PER_MIN`,
-//! `crate::limits::limit_readyz`, wired in `build_app`); `/healthz` touches nothing and is never
+//! `crate::auth::limit_readyz`, wired in `build_app`); `/healthz` touches nothing and is never
 //! limited, so a supervisor always gets its answer.
 
 use crate::error::ApiError;
@@ -17,9 +17,9 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
-use jobs::ops::heartbeat::{self, SchedulerHealth};
-use jobs::queue::QueueStats;
+use chrono::{DateTime, Utc};
+use jobs::ops::heartbeat::{self, Heartbeat, SchedulerHealth};
+use jobs::queue::{QueueError, QueueStats};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::Digest as _;
@@ -109,21 +109,8 @@ pub async fn readyz(
 /// Prometheus text exposition: dependencies, the scheduler's heartbeat and queue depths. Ids
 /// and counts only: no user data. With `METRICS_TOKEN` set it needs that bearer token.
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(token) = &state.config.metrics_token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        // Digests are compared, so the time taken says nothing about the token.
-        let digest = |s: &str| sha2::Sha256::digest(s.as_bytes());
-        let ok = given.is_some_and(|g| digest(g) == digest(token.expose()));
-        if !ok {
-            return ApiError::Unauthorized {
-                code: "metrics_token_required",
-                message: "/metrics needs `Authorization: Bearer <METRICS_TOKEN>`".into(),
-            }
-            .into_response();
-        }
+    if let Err(refused) = check_metrics_token(&state, &headers) {
+        return refused.into_response();
     }
     let (store, queue, beat) = tokio::join!(
         state.store.ping(),
@@ -158,23 +145,69 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         &[(&[][..], f64::from(u8::from(fresh)))],
     );
     if let Some(b) = &beat {
-        m.gauge(
+        m.scheduler(b, now);
+    }
+    m.queues(&stats);
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.out,
+    )
+        .into_response()
+}
+
+/// With `METRICS_TOKEN` set, refuses a request without that bearer token.
+fn check_metrics_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = &state.config.metrics_token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    // Digests are compared, so the time taken says nothing about the token.
+    let digest = |s: &str| sha2::Sha256::digest(s.as_bytes());
+    if given.is_some_and(|g| digest(g) == digest(token.expose())) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized {
+            code: "metrics_token_required",
+            message: "/metrics needs `Authorization: Bearer <METRICS_TOKEN>`".into(),
+        })
+    }
+}
+
+/// A tiny writer for the Prometheus text format (names and label values are ours, so only the
+/// format's own escapes are needed).
+#[derive(Default)]
+struct Metrics {
+    out: String,
+}
+
+impl Metrics {
+    /// The active scheduler's heartbeat: age, fencing token, enqueues, its last tick and
+    /// sweeps.
+    fn scheduler(&mut self, b: &Heartbeat, now: DateTime<Utc>) {
+        self.gauge(
             "mktpost_scheduler_heartbeat_age_seconds",
             "Seconds since the active scheduler last ticked.",
             &[(&[][..], b.age(now).as_secs_f64())],
         );
-        m.gauge(
+        self.gauge(
             "mktpost_scheduler_fencing_token",
             "Fencing token of the active scheduler's lease (grows with every takeover).",
             &[(&[][..], b.fencing_token as f64)],
         );
-        m.counter(
+        self.counter(
             "mktpost_scheduler_enqueued_total",
             "Due posts enqueued by the active scheduler since it became active.",
             &[(&[][..], b.enqueued_total as f64)],
         );
         let t = &b.last_tick;
-        m.gauge(
+        self.gauge(
             "mktpost_scheduler_last_tick_posts",
             "Posts in the last tick, by outcome.",
             &[
@@ -184,12 +217,12 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
                 (&[("outcome", "failed")][..], t.failed as f64),
             ],
         );
-        m.gauge(
+        self.gauge(
             "mktpost_scheduler_last_tick_duration_seconds",
             "How long the last tick took.",
             &[(&[][..], t.took_ms as f64 / 1000.0)],
         );
-        m.gauge(
+        self.gauge(
             "mktpost_scheduler_last_tick_max_late_seconds",
             "The latest enqueue of the last tick, after its scheduled time (0 when none).",
             &[(&[][..], t.max_late_ms.unwrap_or(0).max(0) as f64 / 1000.0)],
@@ -205,67 +238,45 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
                 )
             })
             .collect();
-        m.gauge_owned(
+        self.gauge_owned(
             "mktpost_scheduler_sweep_last_run_timestamp_seconds",
             "When each sweep last ran (Unix time).",
             "sweep",
             sweeps.iter().map(|(n, at, _)| (n.as_str(), *at)),
         );
-        m.gauge_owned(
+        self.gauge_owned(
             "mktpost_scheduler_sweep_ok",
             "1 when the sweep's last run succeeded.",
             "sweep",
             sweeps.iter().map(|(n, _, ok)| (n.as_str(), *ok)),
         );
     }
-    let mut samples: Vec<(Vec<(&str, &str)>, f64)> = Vec::new();
-    for (job, s) in &stats {
-        let Ok(s) = s else { continue };
-        let QueueStats {
-            pending,
-            active,
-            scheduled,
-            done,
-            failed,
-            dead,
-        } = *s;
-        for (st, n) in [
-            ("pending", pending),
-            ("active", active),
-            ("scheduled", scheduled),
-            ("done", done),
-            ("failed", failed),
-            ("dead", dead),
-        ] {
-            samples.push((vec![("job", *job), ("state", st)], n as f64));
+
+    /// Each job queue's tasks by state; a queue that did not answer is left out.
+    fn queues(&mut self, stats: &[(&str, Result<QueueStats, QueueError>)]) {
+        let mut samples: Vec<(Vec<(&str, &str)>, f64)> = Vec::new();
+        for (job, s) in stats {
+            let Ok(s) = s else { continue };
+            for (st, n) in [
+                ("pending", s.pending),
+                ("active", s.active),
+                ("scheduled", s.scheduled),
+                ("done", s.done),
+                ("failed", s.failed),
+                ("dead", s.dead),
+            ] {
+                samples.push((vec![("job", *job), ("state", st)], n as f64));
+            }
         }
+        let refs: Vec<(&[(&str, &str)], f64)> =
+            samples.iter().map(|(l, v)| (l.as_slice(), *v)).collect();
+        self.gauge(
+            "mktpost_queue_tasks",
+            "Tasks in each job queue, by state (dead tasks are replayable).",
+            &refs,
+        );
     }
-    let refs: Vec<(&[(&str, &str)], f64)> =
-        samples.iter().map(|(l, v)| (l.as_slice(), *v)).collect();
-    m.gauge(
-        "mktpost_queue_tasks",
-        "Tasks in each job queue, by state (dead tasks are replayable).",
-        &refs,
-    );
-    (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        m.out,
-    )
-        .into_response()
-}
 
-/// A tiny writer for the Prometheus text format (names and label values are ours, so only the
-/// format's own escapes are needed).
-#[derive(Default)]
-struct Metrics {
-    out: String,
-}
-
-impl Metrics {
     fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }

@@ -5,13 +5,13 @@
 use crate::auth::{CurrentUser, SessionUser};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::views::key_json;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use jobs::domain::audit;
-use jobs::identity::api_keys;
-use jobs::model::{ApiKey, ApiKeyId, ApiKeyScopes};
+use jobs::domain::api_keys;
+use jobs::model::ApiKeyId;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -31,39 +31,9 @@ pub async fn create(
     SessionUser(user): SessionUser,
     Json(body): Json<NewKeyBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let scopes = ApiKeyScopes::parse(&body.scopes)?;
-    let name = body.name.trim();
-    if name.chars().count() > 100 {
-        return Err(ApiError::Invalid {
-            code: "name_too_long",
-            message: "a key name has at most 100 characters".into(),
-        });
-    }
-    let fresh = api_keys::generate();
-    let key = ApiKey {
-        id: ApiKeyId::new(),
-        user_id: user.user.id,
-        name: if name.is_empty() {
-            "API key".into()
-        } else {
-            name.to_owned()
-        },
-        prefix: fresh.prefix.clone(),
-        hash: fresh.hash.clone(),
-        created_at: chrono::Utc::now(),
-        last_used_at: None,
-        scopes,
-    };
-    state.store.create_api_key(&key).await?;
-    audit::record(
-        &*state.store,
-        user.user.id,
-        audit::API_KEY_CREATED,
-        json!({ "api_key_id": key.id, "prefix": key.prefix, "scopes": key.scopes }),
-    )
-    .await;
-    let mut body = key_json(&key);
-    body["key"] = json!(fresh.plaintext);
+    let created = api_keys::create(&*state.store, user.user.id, &body.name, &body.scopes).await?;
+    let mut body = key_json(&created.key);
+    body["key"] = json!(created.plaintext);
     Ok((StatusCode::CREATED, Json(body)))
 }
 
@@ -85,24 +55,6 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = ApiKeyId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    state.store.delete_api_key(user.user.id, id).await?;
-    audit::record(
-        &*state.store,
-        user.user.id,
-        audit::API_KEY_REVOKED,
-        json!({ "api_key_id": id }),
-    )
-    .await;
+    api_keys::revoke(&*state.store, user.user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-pub fn key_json(k: &ApiKey) -> serde_json::Value {
-    json!({
-        "id": k.id,
-        "name": k.name,
-        "prefix": k.prefix,
-        "created_at": k.created_at,
-        "last_used_at": k.last_used_at,
-        "scopes": k.scopes,
-    })
 }

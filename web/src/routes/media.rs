@@ -1,5 +1,5 @@
 //! Staged videos: `POST /api/media` streams a raw video body into encrypted staging (the rules
-//! live in `jobs::staging`), `GET /api/media/{id}` shows one, `DELETE /api/media/{id}` deletes
+//! live in `jobs::domain::media` and `jobs::staging`), `GET /api/media/{id}` shows one, `DELETE /api/media/{id}` deletes
 //! one that no post uses yet.
 //!
 //! The request body is the file itself (`Content-Type: video/mp4`, `video/quicktime`,
@@ -23,10 +23,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use bytes::Bytes;
-use jobs::domain::quota;
-use jobs::model::{Media, MediaId, UserId};
-use jobs::staging::{Staging, StagingError, UploadLimits};
-use jobs::store::DynStore;
+use jobs::domain::media::{self, Upload};
+use jobs::model::{Media, MediaId};
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,62 +103,27 @@ pub async fn upload(
     body: Body,
 ) -> Result<Response, ApiError> {
     check_content_type(&headers)?;
-    let limits =
-        UploadLimits::new(state.config.max_upload_bytes).with_declared_len(declared_len(&headers)?);
-    if limits.declared_len.is_some_and(|n| n > limits.max_bytes) {
-        return Err(StagingError::TooLarge {
-            limit: limits.max_bytes,
-        }
-        .into());
-    }
-    let quota = state.config.staging_quota_bytes;
-    if let Some(declared) = limits.declared_len {
-        // Before a byte is stored; `quota::settle` checks the real size afterwards.
-        quota::check_room(state.store.as_ref(), user.user.id, declared, quota).await?;
-    }
+    let upload = media::admit(&state.jobs, user.user.id, declared_len(&headers)?).await?;
     let wants_progress = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("application/x-ndjson"));
-    let staging = state.jobs.staging.clone();
-    let user = user.user.id;
     let body = body.into_data_stream();
-    let store = state.store.clone();
     if wants_progress {
-        return streamed_upload(staging, store, quota, user, body, limits);
+        return Ok(streamed_upload(upload, body));
     }
     // Staging runs in its own task: when a client disconnects, hyper drops this handler's
     // future, but the task still sees the body fail and aborts the upload before it ends.
-    let task = tokio::spawn(async move {
-        let media = staging.stage(user, body, limits, None).await?;
-        stage_within_quota(&store, &staging, media, quota).await
-    });
+    let task = tokio::spawn(upload.stage(body, None));
     match task.await {
         Ok(Ok(media)) => Ok((StatusCode::CREATED, Json(media_json(&media))).into_response()),
-        Ok(Err(e)) => Err(e),
+        Ok(Err(e)) => Err(e.into()),
         Err(e) => Err(ApiError::internal(e)),
     }
 }
 
-/// The quota's second check, with the real size (see `jobs::domain::quota`).
-async fn stage_within_quota(
-    store: &DynStore,
-    staging: &Staging,
-    media: Media,
-    quota: u64,
-) -> Result<Media, ApiError> {
-    Ok(quota::settle(store.as_ref(), staging, media, quota).await?)
-}
-
 /// The NDJSON variant of `upload`: the response streams while the request body still arrives.
-fn streamed_upload(
-    staging: Staging,
-    store: DynStore,
-    quota: u64,
-    user: UserId,
-    body: axum::body::BodyDataStream,
-    limits: UploadLimits,
-) -> Result<Response, ApiError> {
+fn streamed_upload(upload: Upload, body: axum::body::BodyDataStream) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         let next_report = AtomicU64::new(PROGRESS_EVERY);
@@ -175,15 +138,11 @@ fn streamed_upload(
                 let _ = progress.try_send(ndjson_line(&json!({ "received": received })));
             }
         };
-        let staged = match staging.stage(user, body, limits, Some(&report)).await {
-            Ok(media) => stage_within_quota(&store, &staging, media, quota).await,
-            Err(e) => Err(e.into()),
-        };
-        let last = match staged {
+        let last = match upload.stage(body, Some(&report)).await {
             Ok(media) => ndjson_line(&media_json(&media)),
             // The same error object as a non-streamed answer, from the one mapping (which also
             // logs internal causes).
-            Err(e) => ndjson_line(&e.into_status_and_body().1),
+            Err(e) => ndjson_line(&ApiError::from(e).into_status_and_body().1),
         };
         let _ = tx.send(last).await;
     });
@@ -197,7 +156,7 @@ fn streamed_upload(
         HeaderValue::from_static("application/x-ndjson"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
 }
 
 fn ndjson_line(v: &Value) -> Bytes {
@@ -226,13 +185,6 @@ pub async fn delete(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let media = state.store.media(user.user.id, parse_id(&id)?).await?;
-    if media.post_id.is_some() {
-        return Err(ApiError::Conflict {
-            code: "media_in_use",
-            message: "a post uses this video; cancel or delete the post instead".into(),
-        });
-    }
-    state.jobs.staging.delete(&media).await?;
+    media::delete(&state.jobs, user.user.id, parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

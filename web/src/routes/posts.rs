@@ -4,6 +4,7 @@
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::views::post_json;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -32,44 +33,6 @@ pub fn idempotency_key(headers: &HeaderMap, max: usize) -> Result<Option<String>
 
 fn parse_id(s: &str) -> Result<PostId, ApiError> {
     PostId::parse(s).map_err(|_| ApiError::NotFound)
-}
-
-/// The public view of a post. TikTok's public link appears once the post is public.
-pub fn post_json(p: &Post, username: Option<&str>) -> serde_json::Value {
-    let share_url = p.tiktok.public_post_ids.first().map(|id| match username {
-        Some(u) => format!("https://www.tiktok.com/@{u}/video/{id}"),
-        None => format!("https://www.tiktok.com/video/{id}"),
-    });
-    json!({
-        "id": p.id,
-        "account_id": p.account_id,
-        "media_id": p.media_id,
-        "title": p.settings.title,
-        "privacy_level": p.settings.privacy_level,
-        "disable_comment": p.settings.disable_comment,
-        "disable_duet": p.settings.disable_duet,
-        "disable_stitch": p.settings.disable_stitch,
-        "brand_content_toggle": p.settings.brand_content_toggle,
-        "brand_organic_toggle": p.settings.brand_organic_toggle,
-        "is_aigc": p.settings.is_aigc,
-        "state": p.state,
-        "scheduled_at": p.scheduled_at,
-        "scheduled_tz": p.scheduled_tz,
-        "scheduled_local": p.scheduled_at.map(|at| schedule_time::local_time(at, p.scheduled_tz.as_deref())),
-        "late_by_ms": p.late_by_ms,
-        "tiktok_status": p.tiktok.status,
-        "publish_id": p.tiktok.publish_id,
-        "uploaded_bytes": p.tiktok.uploaded_bytes,
-        "video_size": p.tiktok.plan.map(|pl| pl.video_size),
-        "fail_reason": p.tiktok.fail_reason,
-        "error": p.error_code.as_ref().map(|code| json!({ "code": code, "message": p.error_message })),
-        "public_post_ids": p.tiktok.public_post_ids,
-        "share_url": share_url,
-        "media_deleted_at": p.media_deleted_at,
-        "published_at": p.published_at,
-        "created_at": p.created_at,
-        "updated_at": p.updated_at,
-    })
 }
 
 async fn username_of(state: &AppState, p: &Post) -> Option<String> {

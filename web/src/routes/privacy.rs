@@ -3,10 +3,8 @@
 
 use crate::auth::{SessionUser, cleared_session_cookie};
 use crate::error::ApiError;
-use crate::routes::accounts::account_json;
-use crate::routes::keys::key_json;
-use crate::routes::posts::post_json;
 use crate::state::AppState;
+use crate::views::{account_json, key_json, post_json};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::response::Redirect;
-use jobs::domain::connect_account;
+use jobs::domain::connect_account::{self, Connected};
 use serde::Deserialize;
 
 /// `GET /auth/tiktok/connect` → 302 to TikTok's authorize page.
@@ -34,24 +34,17 @@ pub async fn callback(
     user: CurrentUser,
     Query(q): Query<Callback>,
 ) -> Result<Redirect, ApiError> {
-    connect_account::take_state(&state.jobs, user.user.id, q.state.as_deref()).await?;
-    if let Some(err) = q.error.as_deref() {
-        // access_denied: the creator clicked "Deny"; anything else is TikTok refusing the app.
-        let code = if err == "access_denied" {
-            "access_denied"
-        } else {
-            "tiktok_refused"
-        };
-        return Ok(Redirect::to(&format!("/accounts?error={code}")));
-    }
-    let code = q
-        .code
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| ApiError::BadRequest("the callback has no code".into()))?;
-    let account = connect_account::complete(&state.jobs, user.user.id, code)
-        .await
-        .map_err(ApiError::from_connect)?;
-    tracing::info!(account_id = %account.id, granted = q.scopes.as_deref().map(|s| s.split(',').count()).unwrap_or(0), "TikTok account connected");
-    Ok(Redirect::to(&format!("/accounts?connected={}", account.id)))
+    let cb = connect_account::Callback {
+        state: q.state.as_deref(),
+        code: q.code.as_deref(),
+        error: q.error.as_deref(),
+    };
+    let outcome = match connect_account::callback(&state.jobs, user.user.id, cb).await? {
+        Connected::Account(account) => account,
+        Connected::Denied => return Ok(Redirect::to("/accounts?error=access_denied")),
+        Connected::Refused => return Ok(Redirect::to("/accounts?error=tiktok_refused")),
+    };
+    let granted = q.scopes.as_deref().map_or(0, |s| s.split(',').count());
+    tracing::info!(account_id = %outcome.id, granted, "TikTok account connected");
+    Ok(Redirect::to(&format!("/accounts?connected={}", outcome.id)))
 }

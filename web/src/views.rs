@@ -1,0 +1,117 @@
+//! How the API and the pages show our models: the JSON views of an account, a post and an API
+//! key (the pages build on the same views, so a page and the API never disagree), and the page
+//! header's [`Nav`]. Below both `routes` and `pages`, which never import each other.
+
+use jobs::domain::{accounts, schedule_time};
+use jobs::model::{ApiKey, Post, TikTokAccount, User};
+use serde_json::json;
+
+/// The public view of an account: never tokens.
+pub fn account_json(a: &TikTokAccount) -> serde_json::Value {
+    let now = chrono::Utc::now();
+    let token_health = match &a.tokens {
+        None => "missing",
+        Some(t) if t.refresh_expires_at <= now => "expired",
+        Some(t) if t.access_expires_at <= now => "refresh_due",
+        Some(_) => "ok",
+    };
+    json!({
+        "id": a.id,
+        "open_id": a.open_id,
+        "display_name": a.display_name,
+        "username": a.username,
+        "avatar_url": a.avatar_url,
+        "status": a.status.as_str(),
+        "status_reason": a.status_reason,
+        "scopes": a.scopes,
+        "can_publish": a.can_publish(),
+        "cannot_publish_reason": accounts::cannot_publish_reason(a),
+        "token_health": token_health,
+        "access_expires_at": a.tokens.as_ref().map(|t| t.access_expires_at),
+        "refresh_expires_at": a.tokens.as_ref().map(|t| t.refresh_expires_at),
+        "connected_at": a.created_at,
+    })
+}
+
+/// The public view of a post. TikTok's public link appears once the post is public.
+pub fn post_json(p: &Post, username: Option<&str>) -> serde_json::Value {
+    let share_url = p.tiktok.public_post_ids.first().map(|id| match username {
+        Some(u) => format!("https://www.tiktok.com/@{u}/video/{id}"),
+        None => format!("https://www.tiktok.com/video/{id}"),
+    });
+    json!({
+        "id": p.id,
+        "account_id": p.account_id,
+        "media_id": p.media_id,
+        "title": p.settings.title,
+        "privacy_level": p.settings.privacy_level,
+        "disable_comment": p.settings.disable_comment,
+        "disable_duet": p.settings.disable_duet,
+        "disable_stitch": p.settings.disable_stitch,
+        "brand_content_toggle": p.settings.brand_content_toggle,
+        "brand_organic_toggle": p.settings.brand_organic_toggle,
+        "is_aigc": p.settings.is_aigc,
+        "state": p.state,
+        "scheduled_at": p.scheduled_at,
+        "scheduled_tz": p.scheduled_tz,
+        "scheduled_local": p.scheduled_at.map(|at| schedule_time::local_time(at, p.scheduled_tz.as_deref())),
+        "late_by_ms": p.late_by_ms,
+        "tiktok_status": p.tiktok.status,
+        "publish_id": p.tiktok.publish_id,
+        "uploaded_bytes": p.tiktok.uploaded_bytes,
+        "video_size": p.tiktok.plan.map(|pl| pl.video_size),
+        "fail_reason": p.tiktok.fail_reason,
+        "error": p.error_code.as_ref().map(|code| json!({ "code": code, "message": p.error_message })),
+        "public_post_ids": p.tiktok.public_post_ids,
+        "share_url": share_url,
+        "media_deleted_at": p.media_deleted_at,
+        "published_at": p.published_at,
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+    })
+}
+
+/// The public view of an API key: never the key itself (only its prefix is stored readable).
+pub fn key_json(k: &ApiKey) -> serde_json::Value {
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "prefix": k.prefix,
+        "created_at": k.created_at,
+        "last_used_at": k.last_used_at,
+        "scopes": k.scopes,
+    })
+}
+
+/// What every page's header needs: who is signed in and which tab is active.
+pub struct Nav {
+    /// The signed-in user's name; `None` on public pages viewed signed out.
+    pub user: Option<String>,
+    /// The active tab's path (`/compose`, …), for `aria-current`.
+    pub active: &'static str,
+}
+
+impl Nav {
+    /// The header of a page `user` sees, with `active` as the current tab.
+    pub fn signed_in(user: &User, active: &'static str) -> Self {
+        let name = if user.name.trim().is_empty() {
+            user.email.clone()
+        } else {
+            user.name.clone()
+        };
+        Nav {
+            user: Some(name),
+            active,
+        }
+    }
+
+    /// The header of a page nobody is signed in to.
+    pub fn signed_out(active: &'static str) -> Self {
+        Nav { user: None, active }
+    }
+
+    /// True when `path` is the active tab.
+    pub fn is(&self, path: &str) -> bool {
+        self.active == path
+    }
+}
