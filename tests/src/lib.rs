@@ -46,6 +46,18 @@ impl Backend {
     }
 }
 
+/// The chunk rules and sandbox pace of [`TestApp::start_chunked`].
+#[derive(Debug, Clone, Copy)]
+pub struct Chunked {
+    /// The largest video sent in one chunk; chunks are two fifths of it, and TikTok's smallest
+    /// chunk a fifth.
+    pub single_chunk_max: u64,
+    /// How long the sandbox takes to process an upload.
+    pub processing_ms: i64,
+    /// How long the sandbox's moderation takes after processing.
+    pub moderation_ms: i64,
+}
+
 /// A running MKT POST with its sandbox.
 pub struct TestApp {
     pub base_url: String,
@@ -193,6 +205,32 @@ impl TestApp {
             _dir: dir,
             pg_db,
         })
+    }
+
+    /// Like [`start_full`](Self::start_full), with TikTok's chunk rules lowered on both sides
+    /// (ours and the sandbox's) so a video of a few tens or hundreds of KB goes in a few chunks,
+    /// and the sandbox processing and moderating at the given pace; status is polled at least
+    /// every second.
+    pub async fn start_chunked(
+        backend: Backend,
+        worker: bool,
+        pace: Chunked,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Result<Self> {
+        let app = Self::start_full(backend, worker, |c| {
+            c.tiktok_single_chunk_max = pace.single_chunk_max;
+            c.tiktok_chunk_size = pace.single_chunk_max * 2 / 5;
+            c.status_poll_max_interval_secs = 1;
+            tweak(c);
+        })
+        .await?;
+        app.sandbox.update_knobs(|k| {
+            k.chunks.min_chunk = pace.single_chunk_max / 5;
+            k.chunks.max_single_chunk = pace.single_chunk_max;
+            k.processing_delay_ms = pace.processing_ms;
+            k.moderation_delay_ms = pace.moderation_ms;
+        });
+        Ok(app)
     }
 
     /// Drops this app's PostgreSQL database while the app runs (readiness tests).
