@@ -7,12 +7,13 @@
 use anyhow::{Context, Result, bail};
 use jobs::config::Config;
 use jobs::context::JobContext;
-use jobs::queue::Queue;
+use jobs::queue::{DeadJob, Queue};
 use jobs::store::DynStore;
 use jobs::store::firestore::emulator as firestore;
 use reqwest::header::{LOCATION, ORIGIN};
 use sandbox::{IdTokenRequest, IdTokenVariant, SandboxConfig, SandboxHandle};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +46,18 @@ impl Backend {
     }
 }
 
+/// The chunk rules and sandbox pace of [`TestApp::start_chunked`].
+#[derive(Debug, Clone, Copy)]
+pub struct Chunked {
+    /// The largest video sent in one chunk; chunks are two fifths of it, and TikTok's smallest
+    /// chunk a fifth.
+    pub single_chunk_max: u64,
+    /// How long the sandbox takes to process an upload.
+    pub processing_ms: i64,
+    /// How long the sandbox's moderation takes after processing.
+    pub moderation_ms: i64,
+}
+
 /// A running MKT POST with its sandbox.
 pub struct TestApp {
     pub base_url: String,
@@ -55,6 +68,9 @@ pub struct TestApp {
     /// A browser-like client: keeps cookies, does not follow redirects.
     pub client: reqwest::Client,
     shutdown: CancellationToken,
+    /// How many dead tasks the test declared it leaves behind (see
+    /// [`expect_dead_jobs`](Self::expect_dead_jobs)); any more fail it at teardown.
+    dead_jobs_allowed: AtomicUsize,
     _dir: tempfile::TempDir,
     pg_db: Option<String>,
 }
@@ -185,9 +201,36 @@ impl TestApp {
             config,
             client,
             shutdown,
+            dead_jobs_allowed: AtomicUsize::new(0),
             _dir: dir,
             pg_db,
         })
+    }
+
+    /// Like [`start_full`](Self::start_full), with TikTok's chunk rules lowered on both sides
+    /// (ours and the sandbox's) so a video of a few tens or hundreds of KB goes in a few chunks,
+    /// and the sandbox processing and moderating at the given pace; status is polled at least
+    /// every second.
+    pub async fn start_chunked(
+        backend: Backend,
+        worker: bool,
+        pace: Chunked,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Result<Self> {
+        let app = Self::start_full(backend, worker, |c| {
+            c.tiktok_single_chunk_max = pace.single_chunk_max;
+            c.tiktok_chunk_size = pace.single_chunk_max * 2 / 5;
+            c.status_poll_max_interval_secs = 1;
+            tweak(c);
+        })
+        .await?;
+        app.sandbox.update_knobs(|k| {
+            k.chunks.min_chunk = pace.single_chunk_max / 5;
+            k.chunks.max_single_chunk = pace.single_chunk_max;
+            k.processing_delay_ms = pace.processing_ms;
+            k.moderation_delay_ms = pace.moderation_ms;
+        });
+        Ok(app)
     }
 
     /// Drops this app's PostgreSQL database while the app runs (readiness tests).
@@ -201,6 +244,83 @@ impl TestApp {
         .execute(&mut c)
         .await?;
         Ok(())
+    }
+
+    /// Declares that this test leaves dead tasks behind on purpose (failure and replay tests):
+    /// teardown then accepts any number of them.
+    pub fn expect_dead_jobs(&self) {
+        self.allow_dead_jobs(usize::MAX);
+    }
+
+    /// Declares that this test may leave up to `n` dead tasks behind.
+    pub fn allow_dead_jobs(&self, n: usize) {
+        self.dead_jobs_allowed.store(n, Ordering::Relaxed);
+    }
+
+    /// Every dead task of this app's queue namespace, across all job types.
+    pub async fn dead_jobs(&self) -> Result<Vec<(&'static str, DeadJob)>> {
+        dead_jobs_of(&self.ctx.queue).await
+    }
+
+    /// Fails, listing them, when the queue holds more dead tasks than the test declared.
+    /// Teardown runs this for every app (see `Drop`), so a job that died unnoticed fails the
+    /// test that caused it, as a background job failing does in crates.io's `TestApp`.
+    pub async fn check_dead_jobs(&self) -> Result<()> {
+        let dead = self.dead_jobs().await?;
+        self.judge_dead_jobs(&dead)
+    }
+
+    fn judge_dead_jobs(&self, dead: &[(&'static str, DeadJob)]) -> Result<()> {
+        let allowed = self.dead_jobs_allowed.load(Ordering::Relaxed);
+        if dead.len() <= allowed {
+            return Ok(());
+        }
+        let list: Vec<String> = dead
+            .iter()
+            .map(|(job, d)| {
+                format!(
+                    "  {job} {}: {} attempt(s), last error {:?}, payload {}",
+                    d.task_id.as_str(),
+                    d.attempts,
+                    d.last_error,
+                    d.payload
+                )
+            })
+            .collect();
+        bail!(
+            "{} unexpected dead job(s) (the test allowed {}; declare them with \
+             `app.expect_dead_jobs()` or `app.allow_dead_jobs(n)` if intended):\n{}",
+            dead.len(),
+            if allowed == usize::MAX {
+                "any".to_owned()
+            } else {
+                allowed.to_string()
+            },
+            list.join("\n")
+        )
+    }
+
+    /// The teardown check, from a synchronous `Drop`: the test's own runtime may be the one
+    /// blocked here (and the app's Redis connection lives on it), so a thread of its own opens
+    /// a fresh queue connection and its own runtime.
+    fn check_dead_jobs_blocking(&self) -> Result<()> {
+        let config = self.config.clone();
+        let dead = std::thread::spawn(move || -> Result<Vec<(&'static str, DeadJob)>> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let queue = tokio::time::timeout(Duration::from_secs(10), Queue::connect(&config))
+                    .await
+                    .context("connecting to the queue timed out")??;
+                tokio::time::timeout(Duration::from_secs(10), dead_jobs_of(&queue))
+                    .await
+                    .context("listing dead jobs timed out")?
+            })
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the dead-jobs check panicked"))??;
+        self.judge_dead_jobs(&dead)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -407,6 +527,26 @@ impl TestApp {
     }
 }
 
+/// Every dead task of `queue`, job by job (the dashboards' job list).
+async fn dead_jobs_of(queue: &Queue) -> Result<Vec<(&'static str, DeadJob)>> {
+    let mut all = Vec::new();
+    for job in jobs::ops::JOBS {
+        let stats = queue.stats(job).await?;
+        if stats.dead == 0 {
+            continue;
+        }
+        let limit = usize::try_from(stats.dead).unwrap_or(usize::MAX);
+        all.extend(
+            queue
+                .dead_jobs(job, limit)
+                .await?
+                .into_iter()
+                .map(|d| (job, d)),
+        );
+    }
+    Ok(all)
+}
+
 /// The environment a child `mktpost` process needs to act on this app's store, queue, staging
 /// and sandbox (the token key ring and TikTok credentials are the development defaults here).
 pub fn child_env(c: &Config) -> Vec<(String, String)> {
@@ -530,6 +670,18 @@ pub fn location(resp: &reqwest::Response) -> Result<String> {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        self.drop_postgres_database_later();
+        // A failing test already says what went wrong; a second panic here would abort.
+        if !std::thread::panicking()
+            && let Err(e) = self.check_dead_jobs_blocking()
+        {
+            panic!("{e:#}");
+        }
+    }
+}
+
+impl TestApp {
+    fn drop_postgres_database_later(&mut self) {
         if let Some(name) = self.pg_db.take() {
             // Best effort: a leftover test database only costs disk.
             let admin = postgres_admin_url();

@@ -4,7 +4,7 @@
 //! the process-wide log subscriber.
 
 use anyhow::Result;
-use e2e::{Backend, TestApp};
+use e2e::{Backend, Chunked, TestApp};
 use jobs::model::{AccountId, UserId};
 use jobs::telemetry::Capture;
 use reqwest::header::ORIGIN;
@@ -24,18 +24,12 @@ async fn a_full_run_logs_no_token_cookie_code_caption_or_email() -> Result<()> {
         "debug,hyper=info,h2=info,sqlx=warn,tower=info,reqwest=info,rustls=info,cookie_store=warn",
     );
     // cookie_store is the test's own browser-like client, not MKT POST: it logs the cookies it keeps.
-    let app = TestApp::start_with(Backend::Sqlite, |c| {
-        c.tiktok_single_chunk_max = 50_000;
-        c.tiktok_chunk_size = 20_000;
-        c.status_poll_max_interval_secs = 1;
-    })
-    .await?;
-    app.sandbox.update_knobs(|k| {
-        k.chunks.min_chunk = 10_000;
-        k.chunks.max_single_chunk = 50_000;
-        k.processing_delay_ms = 100;
-        k.moderation_delay_ms = 50;
-    });
+    let pace = Chunked {
+        single_chunk_max: 50_000,
+        processing_ms: 100,
+        moderation_ms: 50,
+    };
+    let app = TestApp::start_chunked(Backend::Sqlite, true, pace, |_| {}).await?;
     let mut secrets: Vec<String> = vec![CAPTION.into()];
 
     // Sign in: the ID token and the session cookie.

@@ -45,7 +45,8 @@ pub(crate) struct AuthCode {
     pub used: bool,
 }
 
-pub(crate) struct AccessToken {
+/// An issued token: access and refresh tokens carry the same facts.
+pub(crate) struct IssuedToken {
     pub token: String,
     pub client_key: String,
     pub open_id: String,
@@ -55,15 +56,35 @@ pub(crate) struct AccessToken {
     pub revoked: bool,
 }
 
-pub(crate) struct RefreshToken {
-    pub token: String,
-    pub client_key: String,
-    pub open_id: String,
-    pub scopes: Vec<String>,
-    pub issued_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub revoked: bool,
+impl IssuedToken {
+    /// A new token of the grant, shaped like TikTok's: `<prefix>.` 48 random characters, `!`
+    /// and four digits.
+    fn mint(
+        prefix: &str,
+        client_key: &str,
+        open_id: &str,
+        scopes: &[String],
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            token: format!(
+                "{prefix}.{}!{:04}",
+                random_string(48),
+                rand::rng().random_range(0..10_000)
+            ),
+            client_key: client_key.into(),
+            open_id: open_id.into(),
+            scopes: scopes.to_vec(),
+            issued_at: now,
+            expires_at,
+            revoked: false,
+        }
+    }
 }
+
+pub(crate) type AccessToken = IssuedToken;
+pub(crate) type RefreshToken = IssuedToken;
 
 /// The flat token-endpoint success body (no v2 envelope).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -195,41 +216,19 @@ impl TikTok {
         new_refresh_expires_at: Option<DateTime<Utc>>,
         reuse: Option<(String, DateTime<Utc>)>,
     ) -> TokenResponse {
-        let access = format!(
-            "act.{}!{:04}",
-            random_string(48),
-            rand::rng().random_range(0..10_000)
-        );
         let expires_at = now + TimeDelta::seconds(knobs.access_token_ttl_secs);
-        self.access.push(AccessToken {
-            token: access.clone(),
-            client_key: client_key.into(),
-            open_id: open_id.into(),
-            scopes: scopes.to_vec(),
-            issued_at: now,
-            expires_at,
-            revoked: false,
-        });
+        let token = IssuedToken::mint("act", client_key, open_id, scopes, now, expires_at);
+        let access = token.token.clone();
+        self.access.push(token);
         let (refresh, refresh_expires_at) = match reuse {
             Some(existing) => existing,
             None => {
-                let token = format!(
-                    "rft.{}!{:04}",
-                    random_string(48),
-                    rand::rng().random_range(0..10_000)
-                );
                 let expires_at = new_refresh_expires_at
                     .unwrap_or(now + TimeDelta::seconds(knobs.refresh_token_ttl_secs));
-                self.refresh.push(RefreshToken {
-                    token: token.clone(),
-                    client_key: client_key.into(),
-                    open_id: open_id.into(),
-                    scopes: scopes.to_vec(),
-                    issued_at: now,
-                    expires_at,
-                    revoked: false,
-                });
-                (token, expires_at)
+                let token = IssuedToken::mint("rft", client_key, open_id, scopes, now, expires_at);
+                let refresh = token.token.clone();
+                self.refresh.push(token);
+                (refresh, expires_at)
             }
         };
         TokenResponse {

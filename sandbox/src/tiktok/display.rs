@@ -8,10 +8,15 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::v2::{V2Error, V2Result, authenticate, json_body, ok, rate_limit, respond};
+use super::v2::{Gate, V2Error, V2Result, admit, json_body, ok, respond};
 use crate::knobs::FieldScopeMiss;
 use crate::model::Video;
-use crate::state::SandboxState;
+use crate::state::{Inner, SandboxState};
+
+// The rate-limited endpoints here: who may call them, and the bucket each counts in.
+const USER_INFO: Gate = Gate::new(&["user.info.basic"], "user.info", |r| r.display);
+const VIDEO_LIST: Gate = Gate::new(&["video.list"], "video.list", |r| r.display);
+const VIDEO_QUERY: Gate = Gate::new(&["video.list"], "video.query", |r| r.display);
 
 /// Which scope each user field needs.
 fn user_field_scope(field: &str) -> Option<&'static str> {
@@ -70,9 +75,7 @@ pub(crate) async fn user_info(
     let now = s.now();
     let mut inner = s.lock();
     let result = (|| -> V2Result {
-        let caller = authenticate(&inner, &headers, now, &["user.info.basic"])?;
-        let limit = inner.knobs.rate_limits.display;
-        rate_limit(&mut inner, &caller, "user.info", limit, now)?;
+        let caller = admit(&mut inner, &headers, now, &USER_INFO)?;
         let fields = fields_param(&q)?;
         for f in &fields {
             let scope = user_field_scope(f)
@@ -157,6 +160,16 @@ fn video_json(v: &Video, fields: &[String], username: &str, base_url: &str) -> V
     Value::Object(out)
 }
 
+/// The creator's username, shown on each video (empty for a creator that is gone).
+fn username_of(inner: &Inner, open_id: &str) -> String {
+    inner
+        .tiktok
+        .creators
+        .get(open_id)
+        .map(|c| c.username.clone())
+        .unwrap_or_default()
+}
+
 fn video_fields(q: &HashMap<String, String>) -> Result<Vec<String>, V2Error> {
     let fields = fields_param(q)?;
     if let Some(bad) = fields.iter().find(|f| !VIDEO_FIELDS.contains(&f.as_str())) {
@@ -178,9 +191,7 @@ pub(crate) async fn video_list(
     let base_url = s.base_url().to_owned();
     let mut inner = s.lock();
     let result = (|| -> V2Result {
-        let caller = authenticate(&inner, &headers, now, &["video.list"])?;
-        let limit = inner.knobs.rate_limits.display;
-        rate_limit(&mut inner, &caller, "video.list", limit, now)?;
+        let caller = admit(&mut inner, &headers, now, &VIDEO_LIST)?;
         let fields = video_fields(&q)?;
         let body = json_body(&headers, &body, true)?;
         let cursor = match body.get("cursor") {
@@ -202,12 +213,7 @@ pub(crate) async fn video_list(
             ));
         }
         let public_only = inner.knobs.video_list_public_only;
-        let username = inner
-            .tiktok
-            .creators
-            .get(&caller.open_id)
-            .map(|c| c.username.clone())
-            .unwrap_or_default();
+        let username = username_of(&inner, &caller.open_id);
         let mut videos: Vec<&Video> = inner
             .tiktok
             .videos
@@ -245,9 +251,7 @@ pub(crate) async fn video_query(
     let base_url = s.base_url().to_owned();
     let mut inner = s.lock();
     let result = (|| -> V2Result {
-        let caller = authenticate(&inner, &headers, now, &["video.list"])?;
-        let limit = inner.knobs.rate_limits.display;
-        rate_limit(&mut inner, &caller, "video.query", limit, now)?;
+        let caller = admit(&mut inner, &headers, now, &VIDEO_QUERY)?;
         let fields = video_fields(&q)?;
         let body = json_body(&headers, &body, false)?;
         let ids: Vec<String> = body
@@ -266,12 +270,7 @@ pub(crate) async fn video_query(
                 "filters.video_ids must hold 1 to 20 ids.",
             ));
         }
-        let username = inner
-            .tiktok
-            .creators
-            .get(&caller.open_id)
-            .map(|c| c.username.clone())
-            .unwrap_or_default();
+        let username = username_of(&inner, &caller.open_id);
         let list: Vec<Value> = inner
             .tiktok
             .videos

@@ -9,11 +9,18 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 use super::upload::UPLOAD_PATH;
-use super::v2::{Caller, V2Error, V2Result, authenticate, json_body, ok, rate_limit, respond};
+use super::v2::{Caller, Gate, V2Error, V2Result, admit, json_body, ok, respond};
 use crate::ids::{new_post_id, random_string};
 use crate::model::{App, Creator};
 use crate::state::task::{PostMode, PublishTask, Source, Status, Upload};
 use crate::state::{Inner, SandboxState};
+
+// The rate-limited endpoints here: who may call them, and the bucket each counts in.
+const CREATOR_INFO: Gate = Gate::new(&["video.publish"], "creator_info", |r| r.creator_info);
+const VIDEO_INIT: Gate = Gate::new(&["video.publish"], "video.init", |r| r.init);
+const INBOX_VIDEO_INIT: Gate = Gate::new(&["video.upload"], "inbox.video.init", |r| r.init);
+/// Either scope, depending on the post mode: checked once the body says which.
+const CONTENT_INIT: Gate = Gate::new(&[], "content.init", |r| r.init);
 
 const PRIVACY_LEVELS: [&str; 4] = [
     "PUBLIC_TO_EVERYONE",
@@ -130,9 +137,7 @@ pub(crate) async fn creator_info(
     let now = s.now();
     let mut inner = s.lock();
     let result = (|| -> V2Result {
-        let caller = authenticate(&inner, &headers, now, &["video.publish"])?;
-        let limit = inner.knobs.rate_limits.creator_info;
-        rate_limit(&mut inner, &caller, "creator_info", limit, now)?;
+        let caller = admit(&mut inner, &headers, now, &CREATOR_INFO)?;
         json_body(&headers, &body, true)?;
         let (c, app) = creator_and_app(&inner, &caller)?;
         // TikTok answers these "intentionally" with 200; the UI must read error.code.
@@ -465,9 +470,7 @@ pub(crate) async fn video_init(
     let now = s.now();
     let mut inner = s.lock();
     let result = (|| -> V2Result {
-        let caller = authenticate(&inner, &headers, now, &["video.publish"])?;
-        let limit = inner.knobs.rate_limits.init;
-        rate_limit(&mut inner, &caller, "video.init", limit, now)?;
+        let caller = admit(&mut inner, &headers, now, &VIDEO_INIT)?;
         let body = json_body(&headers, &body, false)?;
         let (c, app) = creator_and_app(&inner, &caller)?;
         let info = parse_post_info(object(&body, "post_info")?, inner.knobs.max_title_utf16)?;
@@ -499,9 +502,7 @@ pub(crate) async fn inbox_init(
     let now = s.now();
     let mut inner = s.lock();
     let result = (|| -> V2Result {
-        let caller = authenticate(&inner, &headers, now, &["video.upload"])?;
-        let limit = inner.knobs.rate_limits.init;
-        rate_limit(&mut inner, &caller, "inbox.video.init", limit, now)?;
+        let caller = admit(&mut inner, &headers, now, &INBOX_VIDEO_INIT)?;
         let body = json_body(&headers, &body, false)?;
         let (c, app) = creator_and_app(&inner, &caller)?;
         // Only source_info is documented; a title is recorded (whether TikTok honours it is
@@ -625,9 +626,7 @@ pub(crate) async fn content_init(
     let now = s.now();
     let mut inner = s.lock();
     let result = (|| -> V2Result {
-        let caller = authenticate(&inner, &headers, now, &[])?;
-        let limit = inner.knobs.rate_limits.init;
-        rate_limit(&mut inner, &caller, "content.init", limit, now)?;
+        let caller = admit(&mut inner, &headers, now, &CONTENT_INIT)?;
         let body = json_body(&headers, &body, false)?;
         let mode = photo_mode(&body)?;
         let scope = if mode == PostMode::Direct {

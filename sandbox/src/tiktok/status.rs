@@ -7,10 +7,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::v2::{Caller, V2Error, V2Result, authenticate, json_body, ok, rate_limit, respond};
+use super::v2::{Caller, Gate, V2Error, V2Result, admit, authenticate, json_body, ok, respond};
 use crate::ids::log_id;
 use crate::state::task::{PublishTask, Source, Status, WebhookEvent};
 use crate::state::{Inner, SandboxState};
+
+// The rate-limited endpoints here: who may call them, and the bucket each counts in.
+const STATUS_FETCH: Gate = Gate::new(&["video.upload", "video.publish"], "status.fetch", |r| {
+    r.status_fetch
+});
 
 fn publish_id_of(body: &Value) -> Result<String, V2Error> {
     body.get("publish_id")
@@ -52,9 +57,7 @@ pub(crate) async fn status_fetch(
     let now = s.now();
     let mut inner = s.lock();
     let result = (|| -> V2Result {
-        let caller = authenticate(&inner, &headers, now, &["video.upload", "video.publish"])?;
-        let limit = inner.knobs.rate_limits.status_fetch;
-        rate_limit(&mut inner, &caller, "status.fetch", limit, now)?;
+        let caller = admit(&mut inner, &headers, now, &STATUS_FETCH)?;
         let body = json_body(&headers, &body, false)?;
         let publish_id = publish_id_of(&body)?;
         let omit_uploaded_bytes = inner.knobs.status_omits_uploaded_bytes;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::ids::log_id;
+use crate::knobs::RateLimits;
 use crate::state::Inner;
 
 /// A v2 error: `{"data":{},"error":{"code","message","log_id"}}` with an HTTP status.
@@ -151,6 +152,42 @@ pub(crate) fn rate_limit(
     } else {
         Err(V2Error::rate_limited())
     }
+}
+
+/// A rate-limited endpoint: the scopes that open it (one of them; none = any token), the
+/// per-token bucket its calls count in, and where its limit is in the knobs.
+pub(crate) struct Gate {
+    any_of: &'static [&'static str],
+    bucket: &'static str,
+    limit: fn(&RateLimits) -> u32,
+}
+
+impl Gate {
+    pub(crate) const fn new(
+        any_of: &'static [&'static str],
+        bucket: &'static str,
+        limit: fn(&RateLimits) -> u32,
+    ) -> Self {
+        Self {
+            any_of,
+            bucket,
+            limit,
+        }
+    }
+}
+
+/// The opening of a rate-limited call: the caller's token must open `gate` (see
+/// [`authenticate`]), then the call counts against the token's bucket.
+pub(crate) fn admit(
+    inner: &mut Inner,
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+    gate: &Gate,
+) -> Result<Caller, V2Error> {
+    let caller = authenticate(inner, headers, now, gate.any_of)?;
+    let limit = (gate.limit)(&inner.knobs.rate_limits);
+    rate_limit(inner, &caller, gate.bucket, limit, now)?;
+    Ok(caller)
 }
 
 /// Parses a JSON body; TikTok answers malformed JSON with `invalid_params`.

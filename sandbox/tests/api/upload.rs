@@ -1,5 +1,6 @@
 //! The upload host: chunk rules, 206/201/400/403/404/416, faults and reconciliation.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -19,6 +20,30 @@ async fn three_chunk_upload(t: &TestSandbox) -> (String, String, String, Vec<u8>
     (token, id, url, bytes)
 }
 
+/// PUTs `bytes[range]` of the 6,500-byte video, with its `Content-Range`.
+async fn send(
+    t: &TestSandbox,
+    url: &str,
+    bytes: &[u8],
+    range: Range<usize>,
+) -> reqwest::Result<reqwest::Response> {
+    t.put(url, &bytes[range.clone()], range.start as u64, 6500)
+        .await
+}
+
+/// The status TikTok answers a PUT of `bytes[range]` with.
+async fn answer(t: &TestSandbox, url: &str, bytes: &[u8], range: Range<usize>) -> StatusCode {
+    send(t, url, bytes, range).await.unwrap().status()
+}
+
+/// PUTs each range in turn, asserting TikTok's answer to each.
+async fn answers(t: &TestSandbox, url: &str, bytes: &[u8], steps: &[(Range<usize>, StatusCode)]) {
+    for (range, expected) in steps {
+        let got = answer(t, url, bytes, range.clone()).await;
+        assert_eq!(got, *expected, "PUT of bytes {range:?}");
+    }
+}
+
 fn content_range(resp: &reqwest::Response) -> String {
     resp.headers()
         .get("content-range")
@@ -31,15 +56,15 @@ async fn chunks_answer_206_then_201_with_progress_and_the_sha256_is_recorded() {
     let t = start().await;
     let (token, id, url, bytes) = three_chunk_upload(&t).await;
     assert!(url.starts_with(t.base_url()));
-    let r = t.put(&url, &bytes[..2000], 0, 6500).await.unwrap();
+    let r = send(&t, &url, &bytes, 0..2000).await.unwrap();
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(content_range(&r), "bytes 0-1999/6500");
-    let r = t.put(&url, &bytes[2000..4000], 2000, 6500).await.unwrap();
+    let r = send(&t, &url, &bytes, 2000..4000).await.unwrap();
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
     let (_, body) = t.status(&token, &id).await;
     assert_eq!(body["data"]["status"], "PROCESSING_UPLOAD");
     assert_eq!(body["data"]["uploaded_bytes"], 4000);
-    let r = t.put(&url, &bytes[4000..], 4000, 6500).await.unwrap();
+    let r = send(&t, &url, &bytes, 4000..6500).await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(content_range(&r), "bytes 0-6499/6500");
     let records = t.records();
@@ -118,15 +143,12 @@ async fn malformed_headers_are_400_unknown_urls_404_and_expired_urls_403() {
     );
 
     assert_eq!(
-        t.put(&url, &bytes[..2000], 0, 6500).await.unwrap().status(),
+        answer(&t, &url, &bytes, 0..2000).await,
         StatusCode::PARTIAL_CONTENT
     );
     t.advance_clock(Duration::from_secs(3601));
     assert_eq!(
-        t.put(&url, &bytes[2000..4000], 2000, 6500)
-            .await
-            .unwrap()
-            .status(),
+        answer(&t, &url, &bytes, 2000..4000).await,
         StatusCode::FORBIDDEN
     );
 }
@@ -135,14 +157,14 @@ async fn malformed_headers_are_400_unknown_urls_404_and_expired_urls_403() {
 async fn chunks_out_of_order_of_the_wrong_size_or_total_are_416_with_progress() {
     let t = start().await;
     let (_, _, url, bytes) = three_chunk_upload(&t).await;
-    let r = t.put(&url, &bytes[2000..4000], 2000, 6500).await.unwrap();
+    let r = send(&t, &url, &bytes, 2000..4000).await.unwrap();
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(content_range(&r), "bytes */6500");
     assert_eq!(
-        t.put(&url, &bytes[..2000], 0, 6500).await.unwrap().status(),
+        answer(&t, &url, &bytes, 0..2000).await,
         StatusCode::PARTIAL_CONTENT
     );
-    let r = t.put(&url, &bytes[2000..3000], 2000, 6500).await.unwrap();
+    let r = send(&t, &url, &bytes, 2000..3000).await.unwrap();
     assert_eq!(
         r.status(),
         StatusCode::RANGE_NOT_SATISFIABLE,
@@ -155,31 +177,21 @@ async fn chunks_out_of_order_of_the_wrong_size_or_total_are_416_with_progress() 
         StatusCode::RANGE_NOT_SATISFIABLE,
         "total must be video_size"
     );
-    let r = t.put(&url, &bytes[..2000], 0, 6500).await.unwrap();
+    let r = send(&t, &url, &bytes, 0..2000).await.unwrap();
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE, "overlap");
     // The final chunk absorbs the remainder: 2,000 bytes is too short.
-    assert_eq!(
-        t.put(&url, &bytes[2000..4000], 2000, 6500)
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::PARTIAL_CONTENT
-    );
-    assert_eq!(
-        t.put(&url, &bytes[4000..6000], 4000, 6500)
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::RANGE_NOT_SATISFIABLE
-    );
-    assert_eq!(
-        t.put(&url, &bytes[4000..], 4000, 6500)
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::CREATED
-    );
-    let r = t.put(&url, &bytes[4000..], 4000, 6500).await.unwrap();
+    answers(
+        &t,
+        &url,
+        &bytes,
+        &[
+            (2000..4000, StatusCode::PARTIAL_CONTENT),
+            (4000..6000, StatusCode::RANGE_NOT_SATISFIABLE),
+            (4000..6500, StatusCode::CREATED),
+        ],
+    )
+    .await;
+    let r = send(&t, &url, &bytes, 4000..6500).await.unwrap();
     assert_eq!(
         r.status(),
         StatusCode::RANGE_NOT_SATISFIABLE,
@@ -193,31 +205,18 @@ async fn a_5xx_on_a_chunk_is_retried_with_the_same_chunk() {
     let t = start().await;
     let (_, id, url, bytes) = three_chunk_upload(&t).await;
     t.inject_fault(FaultSpec::on_chunk(2, FaultAction::Status { status: 503 }));
-    assert_eq!(
-        t.put(&url, &bytes[..2000], 0, 6500).await.unwrap().status(),
-        StatusCode::PARTIAL_CONTENT
-    );
-    assert_eq!(
-        t.put(&url, &bytes[2000..4000], 2000, 6500)
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::SERVICE_UNAVAILABLE
-    );
-    assert_eq!(
-        t.put(&url, &bytes[2000..4000], 2000, 6500)
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::PARTIAL_CONTENT
-    );
-    assert_eq!(
-        t.put(&url, &bytes[4000..], 4000, 6500)
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::CREATED
-    );
+    answers(
+        &t,
+        &url,
+        &bytes,
+        &[
+            (0..2000, StatusCode::PARTIAL_CONTENT),
+            (2000..4000, StatusCode::SERVICE_UNAVAILABLE),
+            (2000..4000, StatusCode::PARTIAL_CONTENT),
+            (4000..6500, StatusCode::CREATED),
+        ],
+    )
+    .await;
     assert_eq!(
         t.records().post(&id).unwrap().sha256.as_deref(),
         Some(sha256_hex(&bytes).as_str())
@@ -230,10 +229,10 @@ async fn a_response_lost_after_commit_is_reconciled_by_status_and_a_416_resend()
     let (token, id, url, bytes) = three_chunk_upload(&t).await;
     t.inject_fault(FaultSpec::on_chunk(2, FaultAction::DropAfterCommit));
     assert_eq!(
-        t.put(&url, &bytes[..2000], 0, 6500).await.unwrap().status(),
+        answer(&t, &url, &bytes, 0..2000).await,
         StatusCode::PARTIAL_CONTENT
     );
-    let lost = t.put(&url, &bytes[2000..4000], 2000, 6500).await;
+    let lost = send(&t, &url, &bytes, 2000..4000).await;
     assert!(
         lost.is_err(),
         "the connection is dropped without a response"
@@ -241,14 +240,11 @@ async fn a_response_lost_after_commit_is_reconciled_by_status_and_a_416_resend()
     // The chunk did land: status/fetch and a resend's 416 both say so.
     let (_, body) = t.status(&token, &id).await;
     assert_eq!(body["data"]["uploaded_bytes"], 4000);
-    let r = t.put(&url, &bytes[2000..4000], 2000, 6500).await.unwrap();
+    let r = send(&t, &url, &bytes, 2000..4000).await.unwrap();
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(content_range(&r), "bytes 0-3999/6500");
     assert_eq!(
-        t.put(&url, &bytes[4000..], 4000, 6500)
-            .await
-            .unwrap()
-            .status(),
+        answer(&t, &url, &bytes, 4000..6500).await,
         StatusCode::CREATED
     );
     let records = t.records();
@@ -269,10 +265,10 @@ async fn a_connection_dropped_before_commit_leaves_progress_unchanged() {
     let t = start().await;
     let (_, id, url, bytes) = three_chunk_upload(&t).await;
     t.inject_fault(FaultSpec::on_chunk(1, FaultAction::Drop));
-    assert!(t.put(&url, &bytes[..2000], 0, 6500).await.is_err());
+    assert!(send(&t, &url, &bytes, 0..2000).await.is_err());
     assert_eq!(t.records().post(&id).unwrap().uploaded_bytes, 0);
     assert_eq!(
-        t.put(&url, &bytes[..2000], 0, 6500).await.unwrap().status(),
+        answer(&t, &url, &bytes, 0..2000).await,
         StatusCode::PARTIAL_CONTENT
     );
 }

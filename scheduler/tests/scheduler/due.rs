@@ -5,7 +5,7 @@ use crate::support::{Db, Env, secs};
 use chrono::Utc;
 use jobs::domain::schedule_time::{self, ScheduleChangeError};
 use jobs::handlers::publish;
-use jobs::model::PostState;
+use jobs::model::{Post, PostState};
 use scheduler::{Scheduler, enqueue_due_posts};
 use tokio_util::sync::CancellationToken;
 
@@ -149,36 +149,15 @@ async fn a_cancel_racing_the_tick_has_exactly_one_winner(db: Db) {
         );
         tick.unwrap();
         let stored = env.state_of(&p).await;
-        match cancel {
-            Ok(c) => {
-                assert_eq!(c.state, PostState::Cancelled);
-                assert_eq!(stored.state, PostState::Cancelled);
-                cancelled += 1;
-            }
-            Err(ScheduleChangeError::NotScheduled { state }) => {
-                assert_eq!(state, PostState::Queued);
-                assert_eq!(stored.state, PostState::Queued);
-                queued += 1;
-            }
-            Err(e) => panic!("unexpected cancel error: {e}"),
+        if change_won(cancel, &stored, PostState::Cancelled) {
+            cancelled += 1;
+        } else {
+            queued += 1;
         }
         posts.push(stored);
     }
     // A later tick must not pick up anything either.
-    enqueue_due_posts(&env.ctx, &env.settings, Utc::now())
-        .await
-        .unwrap();
-    let jobs = env.jobs_per_post(publish::NAME).await;
-    for p in &posts {
-        let expected = usize::from(p.state == PostState::Queued);
-        assert_eq!(
-            jobs.get(&p.id).copied().unwrap_or(0),
-            expected,
-            "post {} ({})",
-            p.id,
-            p.state
-        );
-    }
+    assert_queued_ones_have_one_job(&env, &posts).await;
     assert_eq!(cancelled + queued, 40);
     eprintln!("cancel won {cancelled} times, the tick {queued} times");
 }
@@ -191,6 +170,43 @@ async fn a_cancel_racing_the_tick_has_exactly_one_winner_sqlite() {
 #[tokio::test]
 async fn a_cancel_racing_the_tick_has_exactly_one_winner_postgres() {
     a_cancel_racing_the_tick_has_exactly_one_winner(Db::Postgres).await;
+}
+
+/// Whether a change racing the tick won: it answered the post in state `won` and the post is
+/// stored so; otherwise the tick won, the change was refused and the post is queued.
+fn change_won(change: Result<Post, ScheduleChangeError>, stored: &Post, won: PostState) -> bool {
+    match change {
+        Ok(p) => {
+            assert_eq!(p.state, won);
+            assert_eq!(stored.state, won);
+            true
+        }
+        Err(ScheduleChangeError::NotScheduled { state }) => {
+            assert_eq!(state, PostState::Queued);
+            assert_eq!(stored.state, PostState::Queued);
+            false
+        }
+        Err(e) => panic!("unexpected error changing the schedule: {e}"),
+    }
+}
+
+/// After one more tick, each of `posts` that the tick queued has exactly one publish job and
+/// the others none.
+async fn assert_queued_ones_have_one_job(env: &Env, posts: &[Post]) {
+    enqueue_due_posts(&env.ctx, &env.settings, Utc::now())
+        .await
+        .unwrap();
+    let jobs = env.jobs_per_post(publish::NAME).await;
+    for p in posts {
+        let expected = usize::from(p.state == PostState::Queued);
+        assert_eq!(
+            jobs.get(&p.id).copied().unwrap_or(0),
+            expected,
+            "post {} ({})",
+            p.id,
+            p.state
+        );
+    }
 }
 
 /// A reschedule to an hour later races the tick: either the post keeps its old time and is
@@ -212,37 +228,16 @@ async fn a_reschedule_racing_the_tick_has_exactly_one_winner(db: Db) {
         );
         tick.unwrap();
         let stored = env.state_of(&p).await;
-        match change {
-            Ok(r) => {
-                assert_eq!(r.state, PostState::Scheduled);
-                assert_eq!(stored.state, PostState::Scheduled);
-                assert_eq!(stored.scheduled_at, Some(later.utc));
-                moved += 1;
-            }
-            Err(ScheduleChangeError::NotScheduled { state }) => {
-                assert_eq!(state, PostState::Queued);
-                assert_eq!(stored.state, PostState::Queued);
-                assert_ne!(stored.scheduled_at, Some(later.utc));
-                queued += 1;
-            }
-            Err(e) => panic!("unexpected reschedule error: {e}"),
+        if change_won(change, &stored, PostState::Scheduled) {
+            assert_eq!(stored.scheduled_at, Some(later.utc));
+            moved += 1;
+        } else {
+            assert_ne!(stored.scheduled_at, Some(later.utc));
+            queued += 1;
         }
         posts.push(stored);
     }
-    enqueue_due_posts(&env.ctx, &env.settings, Utc::now())
-        .await
-        .unwrap();
-    let jobs = env.jobs_per_post(publish::NAME).await;
-    for p in &posts {
-        let expected = usize::from(p.state == PostState::Queued);
-        assert_eq!(
-            jobs.get(&p.id).copied().unwrap_or(0),
-            expected,
-            "post {} ({})",
-            p.id,
-            p.state
-        );
-    }
+    assert_queued_ones_have_one_job(&env, &posts).await;
     assert_eq!(moved + queued, 40);
     eprintln!("reschedule won {moved} times, the tick {queued} times");
 }

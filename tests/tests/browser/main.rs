@@ -16,7 +16,7 @@ mod parked;
 mod privacy;
 
 use anyhow::Result;
-use e2e::{Backend, TestApp};
+use e2e::{Backend, Chunked, TestApp};
 use tokio_util::sync::CancellationToken;
 
 /// Points "Sign in with Google" at this app's sandbox, as `mktpost dev` does with its own
@@ -28,22 +28,14 @@ pub fn sandbox_signin(c: &mut jobs::config::Config) {
 /// An app with TikTok's chunk rules lowered (a few hundred KB go in a few chunks, as in the e2e
 /// publish tests) and quick processing at the sandbox.
 pub async fn browser_app() -> Result<TestApp> {
-    let app = TestApp::start_with(Backend::Sqlite, |c| {
-        sandbox_signin(c);
-        c.tiktok_single_chunk_max = 250_000;
-        c.tiktok_chunk_size = 100_000;
-        c.status_poll_max_interval_secs = 1;
-    })
-    .await?;
-    app.sandbox.update_knobs(|k| {
-        k.chunks.min_chunk = 50_000;
-        k.chunks.max_single_chunk = 250_000;
-        k.processing_delay_ms = 200;
+    let pace = Chunked {
+        single_chunk_max: 250_000,
+        processing_ms: 200,
         // The public post id comes with PUBLISH_COMPLETE: poll_status records the post as
         // published on that status and does not wait for an id that moderation adds later.
-        k.moderation_delay_ms = 0;
-    });
-    Ok(app)
+        moderation_ms: 0,
+    };
+    TestApp::start_chunked(Backend::Sqlite, true, pace, sandbox_signin).await
 }
 
 /// Runs the real scheduler (as `mktpost dev` does) until the token is cancelled: TestApp starts

@@ -4,7 +4,7 @@
 
 use crate::publish::{PUBLIC, create_post, stage, staging_files, video, wait_state};
 use anyhow::Result;
-use e2e::{Backend, TestApp, WorkerProcess};
+use e2e::{Backend, Chunked, TestApp, WorkerProcess};
 use jobs::model::UserId;
 use rand::Rng;
 use sandbox::{FaultAction, FaultSpec};
@@ -15,21 +15,17 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn killing_the_worker_twenty_times_mid_publish_loses_and_duplicates_nothing() -> Result<()> {
-    let app = TestApp::start_full(Backend::Sqlite, false, |c| {
-        c.tiktok_single_chunk_max = 50_000;
-        c.tiktok_chunk_size = 20_000;
-        c.status_poll_max_interval_secs = 1;
+    let pace = Chunked {
+        single_chunk_max: 50_000,
+        processing_ms: 300,
+        moderation_ms: 50,
+    };
+    let app = TestApp::start_chunked(Backend::Sqlite, false, pace, |c| {
         c.worker_heartbeat_secs = 1;
         c.job_max_attempts = 10;
         c.worker_concurrency = 4;
     })
     .await?;
-    app.sandbox.update_knobs(|k| {
-        k.chunks.min_chunk = 10_000;
-        k.chunks.max_single_chunk = 50_000;
-        k.processing_delay_ms = 300;
-        k.moderation_delay_ms = 50;
-    });
     app.sandbox
         .update_creator(PUBLIC, |c| c.daily_post_cap = 1000)?;
     // Slow chunk PUTs so a kill lands in the middle of uploads as often as between steps.

@@ -206,3 +206,53 @@ async fn operators_replay_a_parked_publish_safely_and_discard_what_is_not_worth_
     );
     Ok(())
 }
+
+/// Queues a ping no release can decode: the worker files it as dead at its first attempt.
+async fn kill_a_ping(app: &TestApp) -> Result<jobs::queue::TaskId> {
+    let task = app
+        .ctx
+        .queue
+        .push_json(
+            jobs::handlers::ping::NAME,
+            &json!({ "not": "a ping" }),
+            None,
+        )
+        .await?;
+    app.wait_for("the ping to die", WAIT, || async {
+        let s = app.ctx.queue.stats(jobs::handlers::ping::NAME).await?;
+        Ok((s.dead == 1).then_some(()))
+    })
+    .await?;
+    Ok(task)
+}
+
+#[tokio::test]
+async fn a_dead_job_the_test_did_not_declare_fails_the_teardown_check() -> Result<()> {
+    let app = TestApp::start(e2e::Backend::Sqlite).await?;
+    app.check_dead_jobs().await?;
+    let task = kill_a_ping(&app).await?;
+    let error = app
+        .check_dead_jobs()
+        .await
+        .expect_err("an undeclared dead job fails the check")
+        .to_string();
+    assert!(error.contains("1 unexpected dead job"), "{error}");
+    assert!(
+        error.contains(&format!("ping {}", task.as_str())),
+        "{error}"
+    );
+    assert!(error.contains("payload is not a valid ping job"), "{error}");
+    // Declared, it passes (and so does the teardown of this app).
+    app.allow_dead_jobs(1);
+    app.check_dead_jobs().await?;
+    Ok(())
+}
+
+#[tokio::test]
+#[should_panic(expected = "unexpected dead job")]
+async fn a_test_that_leaves_an_undeclared_dead_job_fails_when_its_app_drops() {
+    let app = TestApp::start(e2e::Backend::Sqlite)
+        .await
+        .expect("app starts");
+    kill_a_ping(&app).await.expect("the ping dies");
+}

@@ -43,6 +43,8 @@ async fn stranded_upload_with(knobs: impl FnOnce(&mut sandbox::Knobs)) -> Result
         c.ops_google_uids = vec!["operator".into()];
     })
     .await?;
+    // The job that met the refused save used up its attempts: its task is dead by design.
+    app.allow_dead_jobs(1);
     app.sandbox.update_knobs(knobs);
     let mut db = sqlx::PgConnection::connect(app.config.database_url.expose()).await?;
     for statement in [
@@ -244,6 +246,8 @@ async fn a_status_that_does_not_say_how_many_bytes_arrived_never_releases_the_pu
     })
     .await?;
     s.our_clock_past_the_hour_too().await?;
+    // The retry that hears no count is parked too: a second dead task.
+    s.app.allow_dead_jobs(2);
     let path = format!("/api/posts/{}/retry", s.post);
     accepted(&s.app, &s.app.client, &path).await?;
     // Every attempt asks TikTok, hears no count, and keeps the publish id until it is parked.

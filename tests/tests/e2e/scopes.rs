@@ -93,53 +93,58 @@ const fn with_body(
     }
 }
 
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
+const PATCH: Method = Method::PATCH;
+const DELETE: Method = Method::DELETE;
+
+/// A page for the signed-in person: the signed-out go to /login, a key is refused.
+const fn page(path: &'static str) -> Route {
+    route(GET, path, SEE_LOGIN, Keys::All(PAGE_REFUSED))
+}
+
+/// What only the person may do, in a browser session: no key gets in whatever its scopes.
+const fn person(method: Method, path: &'static str) -> Route {
+    route(method, path, UNAUTHENTICATED, Keys::All(SESSION_REQUIRED))
+}
+
+/// An API route a key with `scope` may call, answered `expect`.
+const fn scoped(method: Method, path: &'static str, scope: &'static str, expect: Expect) -> Route {
+    route(method, path, UNAUTHENTICATED, Keys::Scope(scope, expect))
+}
+
 /// The spec. `{id}`s are well-formed ids that belong to nobody, so a call that is let through
 /// ends at the handler's 404 (or its validation), never changing anything.
 const ROUTES: &[Route] = &[
     // Health: no user involved; a key changes nothing.
-    route(Method::GET, "/healthz", OK, Keys::All(OK)),
-    route(Method::GET, "/readyz", OK, Keys::All(OK)),
-    route(Method::GET, "/metrics", OK, Keys::All(OK)),
+    route(GET, "/healthz", OK, Keys::All(OK)),
+    route(GET, "/readyz", OK, Keys::All(OK)),
+    route(GET, "/metrics", OK, Keys::All(OK)),
     // Pages: for the person in a browser. Public ones render; the rest send the signed-out to
     // /login and refuse a key (even one whose user may see the page in a browser).
-    route(Method::GET, "/", SEE_LOGIN, Keys::All(SEE_LOGIN)),
-    route(Method::GET, "/login", OK, Keys::All(OK)),
-    route(Method::GET, "/privacy", OK, Keys::All(OK)),
-    route(Method::GET, "/static/app.css", OK, Keys::All(OK)),
-    route(Method::GET, "/accounts", SEE_LOGIN, Keys::All(PAGE_REFUSED)),
-    route(
-        Method::GET,
-        "/accounts/{account_id}/avatar",
-        SEE_LOGIN,
-        Keys::All(PAGE_REFUSED),
-    ),
-    route(Method::GET, "/compose", SEE_LOGIN, Keys::All(PAGE_REFUSED)),
-    route(Method::GET, "/history", SEE_LOGIN, Keys::All(PAGE_REFUSED)),
-    route(
-        Method::GET,
-        "/history/posts",
-        SEE_LOGIN,
-        Keys::All(PAGE_REFUSED),
-    ),
-    route(
-        Method::GET,
-        "/campaigns",
-        SEE_LOGIN,
-        Keys::All(PAGE_REFUSED),
-    ),
-    route(Method::GET, "/settings", SEE_LOGIN, Keys::All(PAGE_REFUSED)),
-    route(Method::GET, "/ops", SEE_LOGIN, Keys::All(PAGE_REFUSED)),
+    route(GET, "/", SEE_LOGIN, Keys::All(SEE_LOGIN)),
+    route(GET, "/login", OK, Keys::All(OK)),
+    route(GET, "/privacy", OK, Keys::All(OK)),
+    route(GET, "/static/app.css", OK, Keys::All(OK)),
+    page("/accounts"),
+    page("/accounts/{account_id}/avatar"),
+    page("/compose"),
+    page("/history"),
+    page("/history/posts"),
+    page("/campaigns"),
+    page("/settings"),
+    page("/ops"),
     // Sessions and TikTok connect: the browser's business. Signing in needs our Origin (the
     // login-CSRF guard) and a sign-in this browser started; a key skips neither check's purpose.
     with_body(
-        Method::POST,
+        POST,
         "/auth/session",
         Body::Json(r#"{"id_token":"not-a-token"}"#),
         error(403, "forbidden"),
         Keys::All(error(422, "signin_not_started")),
     ),
     route(
-        Method::POST,
+        POST,
         "/auth/google/start",
         error(403, "forbidden"),
         Keys::All(OK),
@@ -147,121 +152,50 @@ const ROUTES: &[Route] = &[
     // Signing out: cookie-less, there is nothing to end; without a key, a write to
     // /auth/session needs our Origin (the login-CSRF guard covers the whole path).
     route(
-        Method::DELETE,
+        DELETE,
         "/auth/session",
         error(403, "forbidden"),
         Keys::All(answer(204)),
     ),
-    route(
-        Method::DELETE,
-        "/auth/sessions",
-        UNAUTHENTICATED,
-        Keys::All(SESSION_REQUIRED),
-    ),
-    route(
-        Method::GET,
-        "/auth/tiktok/connect",
-        UNAUTHENTICATED,
-        Keys::All(SESSION_REQUIRED),
-    ),
-    route(
-        Method::GET,
-        "/auth/tiktok/callback",
-        UNAUTHENTICATED,
-        Keys::All(SESSION_REQUIRED),
-    ),
+    person(DELETE, "/auth/sessions"),
+    person(GET, "/auth/tiktok/connect"),
+    person(GET, "/auth/tiktok/callback"),
     // The profile, and what only the person may do with it.
-    route(
-        Method::GET,
-        "/api/me",
-        UNAUTHENTICATED,
-        Keys::Scope("read", OK),
-    ),
-    route(
-        Method::DELETE,
-        "/api/me",
-        UNAUTHENTICATED,
-        Keys::All(SESSION_REQUIRED),
-    ),
-    route(
-        Method::GET,
-        "/api/export",
-        UNAUTHENTICATED,
-        Keys::All(SESSION_REQUIRED),
-    ),
+    scoped(GET, "/api/me", "read", OK),
+    person(DELETE, "/api/me"),
+    person(GET, "/api/export"),
     // Keys: listed with `read`; made and revoked by the person only.
-    route(
-        Method::GET,
-        "/api/keys",
-        UNAUTHENTICATED,
-        Keys::Scope("read", OK),
-    ),
+    scoped(GET, "/api/keys", "read", OK),
     with_body(
-        Method::POST,
+        POST,
         "/api/keys",
         Body::Json(r#"{"name":"minted by a key","scopes":["read"]}"#),
         UNAUTHENTICATED,
         Keys::All(SESSION_REQUIRED),
     ),
-    route(
-        Method::DELETE,
-        "/api/keys/{key_id}",
-        UNAUTHENTICATED,
-        Keys::All(SESSION_REQUIRED),
-    ),
+    person(DELETE, "/api/keys/{key_id}"),
     // TikTok accounts: read with `accounts`; disconnecting is the person's decision.
-    route(
-        Method::GET,
-        "/api/accounts",
-        UNAUTHENTICATED,
-        Keys::Scope("accounts", OK),
-    ),
-    route(
-        Method::GET,
+    scoped(GET, "/api/accounts", "accounts", OK),
+    scoped(
+        GET,
         "/api/accounts/{account_id}/creator-info",
-        UNAUTHENTICATED,
-        Keys::Scope("accounts", NOT_FOUND),
+        "accounts",
+        NOT_FOUND,
     ),
-    route(
-        Method::GET,
+    scoped(
+        GET,
         "/api/accounts/{account_id}/videos",
-        UNAUTHENTICATED,
-        Keys::Scope("accounts", NOT_FOUND),
+        "accounts",
+        NOT_FOUND,
     ),
-    route(
-        Method::DELETE,
-        "/api/accounts/{account_id}",
-        UNAUTHENTICATED,
-        Keys::All(SESSION_REQUIRED),
-    ),
+    person(DELETE, "/api/accounts/{account_id}"),
     // Media and posts: read with `read`, changed with `publish`.
+    scoped(POST, "/api/media", "publish", error(422, "empty_upload")),
+    scoped(GET, "/api/media/{media_id}", "read", NOT_FOUND),
+    scoped(DELETE, "/api/media/{media_id}", "publish", NOT_FOUND),
+    scoped(GET, "/api/posts", "read", OK),
     with_body(
-        Method::POST,
-        "/api/media",
-        Body::None,
-        UNAUTHENTICATED,
-        Keys::Scope("publish", error(422, "empty_upload")),
-    ),
-    route(
-        Method::GET,
-        "/api/media/{media_id}",
-        UNAUTHENTICATED,
-        Keys::Scope("read", NOT_FOUND),
-    ),
-    route(
-        Method::DELETE,
-        "/api/media/{media_id}",
-        UNAUTHENTICATED,
-        Keys::Scope("publish", NOT_FOUND),
-    ),
-    route(
-        Method::GET,
-        "/api/posts",
-        UNAUTHENTICATED,
-        Keys::Scope("read", OK),
-    ),
-    with_body(
-        Method::POST,
+        POST,
         "/api/posts",
         Body::Json(
             r#"{"account_id":"{account_id}","media_id":"{media_id}","title":"t","privacy_level":"SELF_ONLY","disable_comment":false,"disable_duet":false,"disable_stitch":false}"#,
@@ -269,64 +203,29 @@ const ROUTES: &[Route] = &[
         UNAUTHENTICATED,
         Keys::Scope("publish", NOT_FOUND),
     ),
-    route(
-        Method::GET,
-        "/api/posts/{post_id}",
-        UNAUTHENTICATED,
-        Keys::Scope("read", NOT_FOUND),
-    ),
-    route(
-        Method::DELETE,
-        "/api/posts/{post_id}",
-        UNAUTHENTICATED,
-        Keys::Scope("publish", NOT_FOUND),
-    ),
+    scoped(GET, "/api/posts/{post_id}", "read", NOT_FOUND),
+    scoped(DELETE, "/api/posts/{post_id}", "publish", NOT_FOUND),
     with_body(
-        Method::PATCH,
+        PATCH,
         "/api/posts/{post_id}",
         Body::Tomorrow,
         UNAUTHENTICATED,
         Keys::Scope("publish", NOT_FOUND),
     ),
-    route(
-        Method::POST,
-        "/api/posts/{post_id}/retry",
-        UNAUTHENTICATED,
-        Keys::Scope("publish", NOT_FOUND),
-    ),
+    scoped(POST, "/api/posts/{post_id}/retry", "publish", NOT_FOUND),
     // Campaigns: their own scope.
     with_body(
-        Method::POST,
+        POST,
         "/api/campaigns",
         Body::Campaign,
         UNAUTHENTICATED,
         Keys::Scope("campaigns", error(400, "invalid_campaign")),
     ),
     // Operations: an operator's browser session only (the key's owner here is an operator).
-    route(
-        Method::GET,
-        "/api/ops/queues",
-        UNAUTHENTICATED,
-        Keys::All(SESSION_REQUIRED),
-    ),
-    route(
-        Method::GET,
-        "/api/ops/queues/publish/dead",
-        UNAUTHENTICATED,
-        Keys::All(SESSION_REQUIRED),
-    ),
-    route(
-        Method::DELETE,
-        "/api/ops/queues/publish/dead/{task_id}",
-        UNAUTHENTICATED,
-        Keys::All(SESSION_REQUIRED),
-    ),
-    route(
-        Method::POST,
-        "/api/ops/queues/publish/dead/{task_id}/replay",
-        UNAUTHENTICATED,
-        Keys::All(SESSION_REQUIRED),
-    ),
+    person(GET, "/api/ops/queues"),
+    person(GET, "/api/ops/queues/publish/dead"),
+    person(DELETE, "/api/ops/queues/publish/dead/{task_id}"),
+    person(POST, "/api/ops/queues/publish/dead/{task_id}/replay"),
 ];
 
 const SCOPES: [&str; 4] = ["read", "publish", "campaigns", "accounts"];
