@@ -32,8 +32,8 @@ use crate::locks::LockGuard;
 use crate::model::{AccountStatus, EncryptedTokens, Media, MediaId, TikTokAccount};
 use crate::staging::{Rewrap, StagingError};
 use crate::store::StoreError;
-use crate::tiktok::{AccessToken, ErrorClass, RefreshToken, TikTokError};
-use crate::vault::{Vault, VaultError, key_id_of};
+use crate::tiktok::{ErrorClass, TikTokError};
+use crate::vault::{VaultError, tokens_sealed_with};
 use std::fmt;
 use std::time::Duration;
 
@@ -231,10 +231,7 @@ async fn rotate_one(
             report.without_tokens += 1;
             return Ok(());
         };
-        let sealed_with_retired = retire.is_some_and(|k| {
-            key_id_of(&tokens.access_token) == Some(k)
-                || key_id_of(&tokens.refresh_token) == Some(k)
-        });
+        let sealed_with_retired = retire.is_some_and(|k| tokens_sealed_with(&tokens, k));
         let result = if sealed_with_retired {
             if !revoked {
                 match revoke_leaked(ctx, &account, &tokens).await {
@@ -266,10 +263,8 @@ async fn rotate_one(
                 )
                 .await
                 .map(|_| &mut report.retired)
-        } else if ctx.vault.needs_rotation(&tokens.access_token)
-            || ctx.vault.needs_rotation(&tokens.refresh_token)
-        {
-            match reseal(&ctx.vault, &account, &tokens) {
+        } else if ctx.vault.tokens_need_rotation(&tokens) {
+            match ctx.vault.reseal_tokens(account.id, &tokens) {
                 Ok(new) => ctx
                     .store
                     .store_tokens(account.user_id, account.id, account.version, &new)
@@ -330,12 +325,8 @@ async fn revoke_leaked(
     account: &TikTokAccount,
     tokens: &EncryptedTokens,
 ) -> Result<Revoked, RevokeError> {
-    let record = accounts::record(account.id);
-    let access = match ctx
-        .vault
-        .open_token(&tokens.access_token, record.as_bytes())
-    {
-        Ok(t) => AccessToken::new(t.expose()),
+    let access = match ctx.vault.open_access(account.id, tokens) {
+        Ok(t) => t,
         Err(e) => return unreadable(e),
     };
     match ctx.tiktok.revoke(&access).await {
@@ -344,11 +335,8 @@ async fn revoke_leaked(
         Err(e) if access_token_unknown(&e) => {}
         Err(e) => return Err(e.into()),
     }
-    let refresh = match ctx
-        .vault
-        .open_token(&tokens.refresh_token, record.as_bytes())
-    {
-        Ok(t) => RefreshToken::new(t.expose()),
+    let refresh = match ctx.vault.open_refresh(account.id, tokens) {
+        Ok(t) => t,
         Err(e) => return unreadable(e),
     };
     match ctx.tiktok.refresh(&refresh).await {
@@ -377,20 +365,6 @@ fn unreadable(e: VaultError) -> Result<Revoked, RevokeError> {
 fn access_token_unknown(e: &TikTokError) -> bool {
     e.class() == ErrorClass::RefreshAndRetry
         || matches!(e, TikTokError::OAuth { error, .. } if error == "invalid_request")
-}
-
-fn reseal(
-    vault: &Vault,
-    account: &TikTokAccount,
-    t: &EncryptedTokens,
-) -> Result<EncryptedTokens, VaultError> {
-    let record = accounts::record(account.id);
-    Ok(EncryptedTokens {
-        access_token: vault.reseal(&t.access_token, record.as_bytes())?,
-        refresh_token: vault.reseal(&t.refresh_token, record.as_bytes())?,
-        access_expires_at: t.access_expires_at,
-        refresh_expires_at: t.refresh_expires_at,
-    })
 }
 
 /// Re-wraps one staged video's data key; re-reads and retries when the row changed meanwhile.
