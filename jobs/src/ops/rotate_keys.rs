@@ -231,57 +231,14 @@ async fn rotate_one(
             report.without_tokens += 1;
             return Ok(());
         };
-        let sealed_with_retired = retire.is_some_and(|k| tokens_sealed_with(&tokens, k));
-        let result = if sealed_with_retired {
-            if !revoked {
-                match revoke_leaked(ctx, &account, &tokens).await {
-                    Ok(how) => {
-                        tracing::info!(account_id = %account.id, ?how, "leaked grant no longer valid at TikTok");
-                        revoked = true;
-                    }
-                    Err(e) => {
-                        tracing::warn!(account_id = %account.id, error = %e, "cannot revoke the leaked grant now; tokens kept, re-run");
-                        report.revoke_failed += 1;
-                        return Ok(());
-                    }
-                }
-            }
-            // An account being disconnected stays so (its job deletes it); any other asks the
-            // creator to reconnect.
-            let (status, reason) = match account.status {
-                AccountStatus::Disconnecting => (account.status, account.status_reason.as_deref()),
-                _ => (AccountStatus::NeedsReconnect, Some(RETIRED_REASON)),
-            };
-            ctx.store
-                .set_account_status(
-                    account.user_id,
-                    account.id,
-                    account.version,
-                    status,
-                    reason,
-                    true,
-                )
-                .await
-                .map(|_| &mut report.retired)
-        } else if ctx.vault.tokens_need_rotation(&tokens) {
-            match ctx.vault.reseal_tokens(account.id, &tokens) {
-                Ok(new) => ctx
-                    .store
-                    .store_tokens(account.user_id, account.id, account.version, &new)
-                    .await
-                    .map(|_| &mut report.resealed),
-                Err(e) => {
-                    tracing::warn!(account_id = %account.id, error = %e, "cannot re-seal tokens");
-                    report.failed += 1;
-                    return Ok(());
-                }
-            }
+        let result = if retire.is_some_and(|k| tokens_sealed_with(&tokens, k)) {
+            retire_grant(ctx, &account, &tokens, &mut revoked).await
         } else {
-            Ok(&mut report.current)
+            reseal_grant(ctx, &account, &tokens).await
         };
         match result {
-            Ok(counter) => {
-                *counter += 1;
+            Ok(outcome) => {
+                report.count(outcome);
                 return Ok(());
             }
             Err(StoreError::StaleState) => continue,
@@ -291,6 +248,89 @@ async fn rotate_one(
     }
     report.failed += 1;
     Ok(())
+}
+
+/// How one account's attempt ended, when it did not need another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Retired,
+    RevokeFailed,
+    Resealed,
+    Current,
+    Failed,
+}
+
+impl RotationReport {
+    fn count(&mut self, outcome: Outcome) {
+        *match outcome {
+            Outcome::Retired => &mut self.retired,
+            Outcome::RevokeFailed => &mut self.revoke_failed,
+            Outcome::Resealed => &mut self.resealed,
+            Outcome::Current => &mut self.current,
+            Outcome::Failed => &mut self.failed,
+        } += 1;
+    }
+}
+
+/// A grant sealed with the leaked key: revoked at TikTok (unless an earlier attempt did), then
+/// deleted by one compare-and-set. A grant TikTok cannot revoke now is kept, for a re-run.
+async fn retire_grant(
+    ctx: &JobContext,
+    account: &TikTokAccount,
+    tokens: &EncryptedTokens,
+    revoked: &mut bool,
+) -> Result<Outcome, StoreError> {
+    if !*revoked {
+        match revoke_leaked(ctx, account, tokens).await {
+            Ok(how) => {
+                tracing::info!(account_id = %account.id, ?how, "leaked grant no longer valid at TikTok");
+                *revoked = true;
+            }
+            Err(e) => {
+                tracing::warn!(account_id = %account.id, error = %e, "cannot revoke the leaked grant now; tokens kept, re-run");
+                return Ok(Outcome::RevokeFailed);
+            }
+        }
+    }
+    // An account being disconnected stays so (its job deletes it); any other asks the creator
+    // to reconnect.
+    let (status, reason) = match account.status {
+        AccountStatus::Disconnecting => (account.status, account.status_reason.as_deref()),
+        _ => (AccountStatus::NeedsReconnect, Some(RETIRED_REASON)),
+    };
+    ctx.store
+        .set_account_status(
+            account.user_id,
+            account.id,
+            account.version,
+            status,
+            reason,
+            true,
+        )
+        .await
+        .map(|_| Outcome::Retired)
+}
+
+/// Re-seals a grant sealed with an older key, by one compare-and-set.
+async fn reseal_grant(
+    ctx: &JobContext,
+    account: &TikTokAccount,
+    tokens: &EncryptedTokens,
+) -> Result<Outcome, StoreError> {
+    if !ctx.vault.tokens_need_rotation(tokens) {
+        return Ok(Outcome::Current);
+    }
+    match ctx.vault.reseal_tokens(account.id, tokens) {
+        Ok(new) => ctx
+            .store
+            .store_tokens(account.user_id, account.id, account.version, &new)
+            .await
+            .map(|_| Outcome::Resealed),
+        Err(e) => {
+            tracing::warn!(account_id = %account.id, error = %e, "cannot re-seal tokens");
+            Ok(Outcome::Failed)
+        }
+    }
 }
 
 /// Why TikTok no longer honours a leaked grant.
