@@ -5,11 +5,12 @@
 mod support;
 
 use chrono::{Duration, Utc};
-use jobs::domain::accounts;
-use jobs::model::AccountStatus;
-use jobs::tiktok::RefreshToken;
+use jobs::domain::accounts::{self, AccountError};
+use jobs::model::{AccountStatus, TikTokAccount};
+use jobs::tiktok::{AccessToken, RefreshToken};
 use sandbox::{DEMO_PUBLIC_OPEN_ID, FaultAction, FaultSpec};
 use support::{Harness, entry};
+use tokio::task::JoinHandle;
 
 /// The next token call takes `ms` at TikTok, leaving room for a concurrent store write.
 fn slow_token_call(h: &Harness, ms: u64) {
@@ -17,12 +18,18 @@ fn slow_token_call(h: &Harness, ms: u64) {
         .inject_fault(FaultSpec::new("oauth.token", 1, FaultAction::Slow { ms }));
 }
 
-#[tokio::test]
-async fn a_refresh_whose_store_write_loses_to_a_profile_update_keeps_the_rotated_refresh_token() {
-    let h = Harness::start(&entry("v1")).await;
-    assert!(h.sandbox.knobs().rotate_refresh_tokens);
+/// An account whose access token has expired, and a refresh of it under way that is slow at
+/// TikTok, leaving room for a concurrent store write.
+struct Refreshing {
+    access: String,
+    refresh: String,
+    account: TikTokAccount,
+    task: JoinHandle<Result<AccessToken, AccountError>>,
+}
+
+async fn start_slow_refresh(h: &Harness) -> Refreshing {
     let (access, refresh) = h.issue(DEMO_PUBLIC_OPEN_ID);
-    let a = h
+    let account = h
         .connect(
             &h.ctx.vault,
             DEMO_PUBLIC_OPEN_ID,
@@ -31,13 +38,31 @@ async fn a_refresh_whose_store_write_loses_to_a_profile_update_keeps_the_rotated
             Utc::now() - Duration::minutes(1),
         )
         .await;
-    slow_token_call(&h, 800);
-    let refreshing = {
+    slow_token_call(h, 800);
+    let task = {
         let ctx = h.ctx.clone();
-        let (user, id) = (h.user, a.id);
+        let (user, id) = (h.user, account.id);
         tokio::spawn(async move { accounts::fresh_access_token(&ctx, user, id).await })
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    Refreshing {
+        access,
+        refresh,
+        account,
+        task,
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_whose_store_write_loses_to_a_profile_update_keeps_the_rotated_refresh_token() {
+    let h = Harness::start(&entry("v1")).await;
+    assert!(h.sandbox.knobs().rotate_refresh_tokens);
+    let Refreshing {
+        access,
+        refresh,
+        account: a,
+        task: refreshing,
+    } = start_slow_refresh(&h).await;
     // A write that does not touch the tokens (a profile sync, say) lands mid-refresh.
     h.ctx
         .store
@@ -73,23 +98,11 @@ async fn a_refresh_whose_store_write_loses_to_a_profile_update_keeps_the_rotated
 #[tokio::test]
 async fn a_newer_grant_stored_during_a_refresh_is_kept() {
     let h = Harness::start(&entry("v1")).await;
-    let (access, refresh) = h.issue(DEMO_PUBLIC_OPEN_ID);
-    let a = h
-        .connect(
-            &h.ctx.vault,
-            DEMO_PUBLIC_OPEN_ID,
-            &access,
-            &refresh,
-            Utc::now() - Duration::minutes(1),
-        )
-        .await;
-    slow_token_call(&h, 800);
-    let refreshing = {
-        let ctx = h.ctx.clone();
-        let (user, id) = (h.user, a.id);
-        tokio::spawn(async move { accounts::fresh_access_token(&ctx, user, id).await })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let Refreshing {
+        account: a,
+        task: refreshing,
+        ..
+    } = start_slow_refresh(&h).await;
     // The creator reconnects meanwhile: a grant issued after the refresh started.
     let (newer_access, newer_refresh) = h.issue(DEMO_PUBLIC_OPEN_ID);
     let newer = support::seal(

@@ -86,11 +86,6 @@ impl AccountError {
     }
 }
 
-/// The associated data binding a token to its account row (the vault's record id).
-pub fn record(id: AccountId) -> String {
-    format!("account:{id}")
-}
-
 /// Seals a grant for an account (both tokens, both expiries: one store write).
 pub fn seal_grant(
     ctx: &JobContext,
@@ -98,39 +93,27 @@ pub fn seal_grant(
     grant: &TokenGrant,
     now: DateTime<Utc>,
 ) -> EncryptedTokens {
-    let r = record(id);
-    EncryptedTokens {
-        access_token: ctx
-            .vault
-            .seal_token(grant.access_token.expose(), r.as_bytes()),
-        refresh_token: ctx
-            .vault
-            .seal_token(grant.refresh_token.expose(), r.as_bytes()),
-        access_expires_at: now + chrono::Duration::seconds(grant.expires_in),
-        refresh_expires_at: now + chrono::Duration::seconds(grant.refresh_expires_in),
-    }
+    ctx.vault.seal_tokens(
+        id,
+        &grant.access_token,
+        &grant.refresh_token,
+        now + chrono::Duration::seconds(grant.expires_in),
+        now + chrono::Duration::seconds(grant.refresh_expires_in),
+    )
+}
+
+fn stored_tokens(a: &TikTokAccount) -> Result<&EncryptedTokens, AccountError> {
+    a.tokens
+        .as_ref()
+        .ok_or_else(|| AccountError::NeedsReconnect(RECONNECT_REASON.into()))
 }
 
 fn open_access(ctx: &JobContext, a: &TikTokAccount) -> Result<AccessToken, AccountError> {
-    let t = a
-        .tokens
-        .as_ref()
-        .ok_or_else(|| AccountError::NeedsReconnect(RECONNECT_REASON.into()))?;
-    let plain = ctx
-        .vault
-        .open_token(&t.access_token, record(a.id).as_bytes())?;
-    Ok(AccessToken::new(plain.expose()))
+    Ok(ctx.vault.open_access(a.id, stored_tokens(a)?)?)
 }
 
 fn open_refresh(ctx: &JobContext, a: &TikTokAccount) -> Result<RefreshToken, AccountError> {
-    let t = a
-        .tokens
-        .as_ref()
-        .ok_or_else(|| AccountError::NeedsReconnect(RECONNECT_REASON.into()))?;
-    let plain = ctx
-        .vault
-        .open_token(&t.refresh_token, record(a.id).as_bytes())?;
-    Ok(RefreshToken::new(plain.expose()))
+    Ok(ctx.vault.open_refresh(a.id, stored_tokens(a)?)?)
 }
 
 /// An access token valid for at least the configured margin, refreshing (single-flight) if needed.
@@ -214,7 +197,7 @@ async fn refresh_single_flight(
         let current = ctx.store.account(account.user_id, account.id).await?;
         check_usable(&current)?;
         let still_stale = match &rejected {
-            Some(bad) => open_access(ctx, &current)?.expose() == bad.expose(),
+            Some(bad) => open_access(ctx, &current)? == *bad,
             None => needs_refresh(ctx, &current, Utc::now()),
         };
         if !still_stale {
@@ -237,7 +220,7 @@ async fn refresh_locked(
     check_usable(&account)?;
     let current = open_access(ctx, &account)?;
     let stale = match rejected {
-        Some(bad) => current.expose() == bad.expose(),
+        Some(bad) => current == *bad,
         None => needs_refresh(ctx, &account, Utc::now()),
     };
     if !stale {

@@ -10,7 +10,7 @@ use crate::context::JobContext;
 use crate::model::{AccountId, AccountStatus, UserId};
 use crate::queue::{Job, JobError};
 use crate::store::StoreError;
-use crate::tiktok::{AccessToken, ErrorClass};
+use crate::tiktok::ErrorClass;
 use apalis::prelude::Data;
 use serde::{Deserialize, Serialize};
 
@@ -119,12 +119,8 @@ pub async fn revoke(
     let Some(tokens) = &account.tokens else {
         return Ok(());
     };
-    let record = crate::domain::accounts::record(account.id);
-    let token = match ctx
-        .vault
-        .open_token(&tokens.access_token, record.as_bytes())
-    {
-        Ok(t) => AccessToken::new(t.expose()),
+    let token = match ctx.vault.open_access(account.id, tokens) {
+        Ok(t) => t,
         Err(e) => {
             tracing::warn!(error = %e, "stored token unreadable; nothing to revoke");
             return Ok(());

@@ -32,8 +32,8 @@ use crate::locks::LockGuard;
 use crate::model::{AccountStatus, EncryptedTokens, Media, MediaId, TikTokAccount};
 use crate::staging::{Rewrap, StagingError};
 use crate::store::StoreError;
-use crate::tiktok::{AccessToken, ErrorClass, RefreshToken, TikTokError};
-use crate::vault::{Vault, VaultError, key_id_of};
+use crate::tiktok::{ErrorClass, TikTokError};
+use crate::vault::{VaultError, tokens_sealed_with};
 use std::fmt;
 use std::time::Duration;
 
@@ -231,62 +231,14 @@ async fn rotate_one(
             report.without_tokens += 1;
             return Ok(());
         };
-        let sealed_with_retired = retire.is_some_and(|k| {
-            key_id_of(&tokens.access_token) == Some(k)
-                || key_id_of(&tokens.refresh_token) == Some(k)
-        });
-        let result = if sealed_with_retired {
-            if !revoked {
-                match revoke_leaked(ctx, &account, &tokens).await {
-                    Ok(how) => {
-                        tracing::info!(account_id = %account.id, ?how, "leaked grant no longer valid at TikTok");
-                        revoked = true;
-                    }
-                    Err(e) => {
-                        tracing::warn!(account_id = %account.id, error = %e, "cannot revoke the leaked grant now; tokens kept, re-run");
-                        report.revoke_failed += 1;
-                        return Ok(());
-                    }
-                }
-            }
-            // An account being disconnected stays so (its job deletes it); any other asks the
-            // creator to reconnect.
-            let (status, reason) = match account.status {
-                AccountStatus::Disconnecting => (account.status, account.status_reason.as_deref()),
-                _ => (AccountStatus::NeedsReconnect, Some(RETIRED_REASON)),
-            };
-            ctx.store
-                .set_account_status(
-                    account.user_id,
-                    account.id,
-                    account.version,
-                    status,
-                    reason,
-                    true,
-                )
-                .await
-                .map(|_| &mut report.retired)
-        } else if ctx.vault.needs_rotation(&tokens.access_token)
-            || ctx.vault.needs_rotation(&tokens.refresh_token)
-        {
-            match reseal(&ctx.vault, &account, &tokens) {
-                Ok(new) => ctx
-                    .store
-                    .store_tokens(account.user_id, account.id, account.version, &new)
-                    .await
-                    .map(|_| &mut report.resealed),
-                Err(e) => {
-                    tracing::warn!(account_id = %account.id, error = %e, "cannot re-seal tokens");
-                    report.failed += 1;
-                    return Ok(());
-                }
-            }
+        let result = if retire.is_some_and(|k| tokens_sealed_with(&tokens, k)) {
+            retire_grant(ctx, &account, &tokens, &mut revoked).await
         } else {
-            Ok(&mut report.current)
+            reseal_grant(ctx, &account, &tokens).await
         };
         match result {
-            Ok(counter) => {
-                *counter += 1;
+            Ok(outcome) => {
+                report.count(outcome);
                 return Ok(());
             }
             Err(StoreError::StaleState) => continue,
@@ -296,6 +248,89 @@ async fn rotate_one(
     }
     report.failed += 1;
     Ok(())
+}
+
+/// How one account's attempt ended, when it did not need another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Retired,
+    RevokeFailed,
+    Resealed,
+    Current,
+    Failed,
+}
+
+impl RotationReport {
+    fn count(&mut self, outcome: Outcome) {
+        *match outcome {
+            Outcome::Retired => &mut self.retired,
+            Outcome::RevokeFailed => &mut self.revoke_failed,
+            Outcome::Resealed => &mut self.resealed,
+            Outcome::Current => &mut self.current,
+            Outcome::Failed => &mut self.failed,
+        } += 1;
+    }
+}
+
+/// A grant sealed with the leaked key: revoked at TikTok (unless an earlier attempt did), then
+/// deleted by one compare-and-set. A grant TikTok cannot revoke now is kept, for a re-run.
+async fn retire_grant(
+    ctx: &JobContext,
+    account: &TikTokAccount,
+    tokens: &EncryptedTokens,
+    revoked: &mut bool,
+) -> Result<Outcome, StoreError> {
+    if !*revoked {
+        match revoke_leaked(ctx, account, tokens).await {
+            Ok(how) => {
+                tracing::info!(account_id = %account.id, ?how, "leaked grant no longer valid at TikTok");
+                *revoked = true;
+            }
+            Err(e) => {
+                tracing::warn!(account_id = %account.id, error = %e, "cannot revoke the leaked grant now; tokens kept, re-run");
+                return Ok(Outcome::RevokeFailed);
+            }
+        }
+    }
+    // An account being disconnected stays so (its job deletes it); any other asks the creator
+    // to reconnect.
+    let (status, reason) = match account.status {
+        AccountStatus::Disconnecting => (account.status, account.status_reason.as_deref()),
+        _ => (AccountStatus::NeedsReconnect, Some(RETIRED_REASON)),
+    };
+    ctx.store
+        .set_account_status(
+            account.user_id,
+            account.id,
+            account.version,
+            status,
+            reason,
+            true,
+        )
+        .await
+        .map(|_| Outcome::Retired)
+}
+
+/// Re-seals a grant sealed with an older key, by one compare-and-set.
+async fn reseal_grant(
+    ctx: &JobContext,
+    account: &TikTokAccount,
+    tokens: &EncryptedTokens,
+) -> Result<Outcome, StoreError> {
+    if !ctx.vault.tokens_need_rotation(tokens) {
+        return Ok(Outcome::Current);
+    }
+    match ctx.vault.reseal_tokens(account.id, tokens) {
+        Ok(new) => ctx
+            .store
+            .store_tokens(account.user_id, account.id, account.version, &new)
+            .await
+            .map(|_| Outcome::Resealed),
+        Err(e) => {
+            tracing::warn!(account_id = %account.id, error = %e, "cannot re-seal tokens");
+            Ok(Outcome::Failed)
+        }
+    }
 }
 
 /// Why TikTok no longer honours a leaked grant.
@@ -330,12 +365,8 @@ async fn revoke_leaked(
     account: &TikTokAccount,
     tokens: &EncryptedTokens,
 ) -> Result<Revoked, RevokeError> {
-    let record = accounts::record(account.id);
-    let access = match ctx
-        .vault
-        .open_token(&tokens.access_token, record.as_bytes())
-    {
-        Ok(t) => AccessToken::new(t.expose()),
+    let access = match ctx.vault.open_access(account.id, tokens) {
+        Ok(t) => t,
         Err(e) => return unreadable(e),
     };
     match ctx.tiktok.revoke(&access).await {
@@ -344,11 +375,8 @@ async fn revoke_leaked(
         Err(e) if access_token_unknown(&e) => {}
         Err(e) => return Err(e.into()),
     }
-    let refresh = match ctx
-        .vault
-        .open_token(&tokens.refresh_token, record.as_bytes())
-    {
-        Ok(t) => RefreshToken::new(t.expose()),
+    let refresh = match ctx.vault.open_refresh(account.id, tokens) {
+        Ok(t) => t,
         Err(e) => return unreadable(e),
     };
     match ctx.tiktok.refresh(&refresh).await {
@@ -377,20 +405,6 @@ fn unreadable(e: VaultError) -> Result<Revoked, RevokeError> {
 fn access_token_unknown(e: &TikTokError) -> bool {
     e.class() == ErrorClass::RefreshAndRetry
         || matches!(e, TikTokError::OAuth { error, .. } if error == "invalid_request")
-}
-
-fn reseal(
-    vault: &Vault,
-    account: &TikTokAccount,
-    t: &EncryptedTokens,
-) -> Result<EncryptedTokens, VaultError> {
-    let record = accounts::record(account.id);
-    Ok(EncryptedTokens {
-        access_token: vault.reseal(&t.access_token, record.as_bytes())?,
-        refresh_token: vault.reseal(&t.refresh_token, record.as_bytes())?,
-        access_expires_at: t.access_expires_at,
-        refresh_expires_at: t.refresh_expires_at,
-    })
 }
 
 /// Re-wraps one staged video's data key; re-reads and retries when the row changed meanwhile.

@@ -10,41 +10,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-/// A user access token (`act.…`). Only `expose` reveals it; `Debug` prints `[redacted]`; its
-/// bytes are wiped when it is dropped.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
-pub struct AccessToken(String);
-
-/// A refresh token (`rft.…`). Only `expose` reveals it; `Debug` prints `[redacted]`; its bytes
-/// are wiped when it is dropped.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
-pub struct RefreshToken(String);
-
-macro_rules! secret_token {
-    ($name:ident) => {
-        impl $name {
-            /// Wraps a token (from TikTok or from the vault).
-            pub fn new(token: impl Into<String>) -> Self {
-                Self(token.into())
-            }
-
-            /// The token itself, for the vault and the `Authorization` header only: grep for
-            /// `expose` to audit every use.
-            pub fn expose(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("[redacted]")
-            }
-        }
-    };
-}
-
-secret_token!(AccessToken);
-secret_token!(RefreshToken);
+/// The plaintext token types live with the vault, which makes them from what we store; the
+/// TikTok client makes them from a token response ([`WireToken::into_grant`]).
+pub use crate::vault::{AccessToken, RefreshToken};
 
 /// The result of a code exchange or a refresh. TikTok may rotate the refresh token on every
 /// refresh, so callers must store both tokens and both expiries together, atomically.
@@ -83,8 +51,12 @@ impl WireToken {
     pub(crate) fn into_grant(mut self) -> Result<TokenGrant, &'static str> {
         // `take`, not a move: a type that wipes itself on drop cannot be taken apart.
         Ok(TokenGrant {
-            access_token: AccessToken(self.access_token.take().ok_or("no access_token")?),
-            refresh_token: RefreshToken(self.refresh_token.take().ok_or("no refresh_token")?),
+            access_token: AccessToken::from_wire(
+                self.access_token.take().ok_or("no access_token")?,
+            ),
+            refresh_token: RefreshToken::from_wire(
+                self.refresh_token.take().ok_or("no refresh_token")?,
+            ),
             expires_in: self.expires_in.ok_or("no expires_in")?,
             refresh_expires_in: self.refresh_expires_in.ok_or("no refresh_expires_in")?,
             open_id: self.open_id.take().ok_or("no open_id")?,

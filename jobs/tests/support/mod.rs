@@ -6,13 +6,12 @@
 use chrono::{DateTime, Utc};
 use jobs::config::Config;
 use jobs::context::JobContext;
-use jobs::domain::accounts;
 use jobs::model::{
     AccountConnect, AccountId, EncryptedTokens, GoogleProfile, TikTokAccount, UserId,
 };
 use jobs::queue::Queue;
 use jobs::staging::Staging;
-use jobs::vault::{KeyRing, Vault};
+use jobs::vault::{AccessToken, KeyRing, RefreshToken, Vault};
 use sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use std::sync::Arc;
 
@@ -116,18 +115,9 @@ impl Harness {
     pub async fn tokens(&self, vault: &Vault, id: AccountId) -> Option<(String, String)> {
         let a = self.ctx.store.account(self.user, id).await.unwrap();
         let t = a.tokens?;
-        let r = accounts::record(id);
         Some((
-            vault
-                .open_token(&t.access_token, r.as_bytes())
-                .unwrap()
-                .expose()
-                .to_owned(),
-            vault
-                .open_token(&t.refresh_token, r.as_bytes())
-                .unwrap()
-                .expose()
-                .to_owned(),
+            vault.open_access(id, &t).unwrap().expose().to_owned(),
+            vault.open_refresh(id, &t).unwrap().expose().to_owned(),
         ))
     }
 }
@@ -140,13 +130,13 @@ pub fn seal(
     refresh: &str,
     access_expires_at: DateTime<Utc>,
 ) -> EncryptedTokens {
-    let r = accounts::record(id);
-    EncryptedTokens {
-        access_token: vault.seal_token(access, r.as_bytes()),
-        refresh_token: vault.seal_token(refresh, r.as_bytes()),
+    vault.seal_tokens(
+        id,
+        &AccessToken::new(access),
+        &RefreshToken::new(refresh),
         access_expires_at,
-        refresh_expires_at: Utc::now() + chrono::Duration::days(365),
-    }
+        Utc::now() + chrono::Duration::days(365),
+    )
 }
 
 /// `id:key` entries for a ring.

@@ -1,5 +1,10 @@
 //! The token vault: AES-256-GCM with a versioned key ring. The only place plaintext tokens and
-//! data keys exist.
+//! data keys are made from what we store.
+//!
+//! Tokens ([`AccessToken`], [`RefreshToken`], in `tokens.rs`) are sealed and opened by account
+//! id ([`Vault::seal_tokens`], [`Vault::open_access`], [`Vault::open_refresh`]); the vault turns
+//! the id into the associated data itself. Video data keys use [`Vault::seal`]/[`Vault::open`]
+//! with the media record.
 //!
 //! Stored form: `<key_id>:<bind>:<base64(nonce ‖ ciphertext ‖ tag)>`.
 //! - `key_id` names the ring key that sealed it (`TOKEN_KEYS=v2:…,v1:…`, first is current), so
@@ -21,6 +26,10 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+mod tokens;
+
+pub use tokens::{AccessToken, RefreshToken, tokens_sealed_with};
 
 const NONCE_LEN: usize = 12;
 
@@ -63,23 +72,6 @@ impl SecretBytes {
 impl fmt::Debug for SecretBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "[redacted {} bytes]", self.0.len())
-    }
-}
-
-/// A plaintext token the vault opened: wiped when dropped, never in `Debug`.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
-pub struct SecretText(String);
-
-impl SecretText {
-    /// The text itself: grep for `expose` to audit every use.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
     }
 }
 
@@ -242,21 +234,14 @@ impl Vault {
             .map_err(|_| VaultError::Tampered)
     }
 
-    /// Seals a UTF-8 token.
-    pub fn seal_token(&self, token: &str, record: &[u8]) -> String {
-        self.seal(token.as_bytes(), record)
-    }
-
-    /// Opens a UTF-8 token.
-    pub fn open_token(&self, stored: &str, record: &[u8]) -> Result<SecretText, VaultError> {
+    /// Opens UTF-8 text (a token), moved out of the opened bytes (not copied) so the only copy
+    /// is the one the caller wraps in a type that wipes itself.
+    fn open_text(&self, stored: &str, record: &[u8]) -> Result<String, VaultError> {
         let mut plain = self.open(stored, record)?;
-        // Moved out (not copied) so the only copy is the one that wipes itself.
-        String::from_utf8(std::mem::take(&mut plain.0))
-            .map(SecretText)
-            .map_err(|e| {
-                e.into_bytes().zeroize();
-                VaultError::Malformed("token is not UTF-8")
-            })
+        String::from_utf8(std::mem::take(&mut plain.0)).map_err(|e| {
+            e.into_bytes().zeroize();
+            VaultError::Malformed("token is not UTF-8")
+        })
     }
 
     /// True when `stored` is sealed with a key other than the current one.
@@ -294,49 +279,73 @@ fn split_stored(stored: &str) -> Result<(&str, &str, &str), VaultError> {
 
 #[cfg(test)]
 mod tests {
+    use super::tokens::account_record;
     use super::*;
+    use crate::model::{AccountId, EncryptedTokens};
 
     fn ring(spec: &str) -> Vault {
         Vault::new(KeyRing::parse(spec).unwrap())
     }
 
+    fn sealed(v: &Vault, account: AccountId, access: &str, refresh: &str) -> EncryptedTokens {
+        let now = chrono::Utc::now();
+        v.seal_tokens(
+            account,
+            &AccessToken::new(access),
+            &RefreshToken::new(refresh),
+            now,
+            now,
+        )
+    }
+
     #[test]
     fn seal_then_open_round_trips_and_nonces_are_fresh() {
         let v = ring(&KeyRing::generate_entry("v1"));
-        let a = v.seal_token("act.secret", b"acct-1");
-        let b = v.seal_token("act.secret", b"acct-1");
-        assert_ne!(a, b, "a fresh nonce per encryption");
-        assert!(a.starts_with("v1:"));
-        assert!(!a.contains("act.secret"));
-        assert_eq!(v.open_token(&a, b"acct-1").unwrap().expose(), "act.secret");
+        let acct = AccountId::new();
+        let a = sealed(&v, acct, "act.secret", "rft.secret");
+        let b = sealed(&v, acct, "act.secret", "rft.secret");
+        assert_ne!(
+            a.access_token, b.access_token,
+            "a fresh nonce per encryption"
+        );
+        assert!(a.access_token.starts_with("v1:"));
+        assert!(!a.access_token.contains("act.secret"));
+        assert!(!a.refresh_token.contains("rft.secret"));
+        assert_eq!(v.open_access(acct, &a).unwrap().expose(), "act.secret");
+        assert_eq!(v.open_refresh(acct, &a).unwrap().expose(), "rft.secret");
     }
 
     #[test]
     fn each_failure_has_its_own_error() {
         let v = ring(&KeyRing::generate_entry("v1"));
-        let sealed = v.seal_token("act.secret", b"acct-1");
+        let acct = AccountId::new();
+        let tokens = sealed(&v, acct, "act.secret", "rft.secret");
         // copied to another row
         assert_eq!(
-            v.open_token(&sealed, b"acct-2"),
+            v.open_access(AccountId::new(), &tokens),
             Err(VaultError::WrongRecord)
         );
         // a flipped bit in the body
-        let (head, body) = sealed.rsplit_once(':').unwrap();
+        let (head, body) = tokens.access_token.rsplit_once(':').unwrap();
         let mut raw = B64.decode(body).unwrap();
         raw[NONCE_LEN + 1] ^= 1;
-        let tampered = format!("{head}:{}", B64.encode(raw));
-        assert_eq!(
-            v.open_token(&tampered, b"acct-1"),
-            Err(VaultError::Tampered)
-        );
+        let tampered = EncryptedTokens {
+            access_token: format!("{head}:{}", B64.encode(raw)),
+            ..tokens.clone()
+        };
+        assert_eq!(v.open_access(acct, &tampered), Err(VaultError::Tampered));
         // a key the ring does not have
         let other = ring(&KeyRing::generate_entry("v9"));
         assert_eq!(
-            other.open_token(&sealed, b"acct-1"),
+            other.open_access(acct, &tokens),
             Err(VaultError::UnknownKey("v1".into()))
         );
+        let garbage = EncryptedTokens {
+            refresh_token: "garbage".into(),
+            ..tokens
+        };
         assert!(matches!(
-            v.open_token("garbage", b"x"),
+            v.open_refresh(acct, &garbage),
             Err(VaultError::Malformed(_))
         ));
     }
@@ -345,21 +354,43 @@ mod tests {
     fn rotation_keeps_old_ciphertexts_readable_and_reseals_to_current() {
         let old = KeyRing::generate_entry("v1");
         let v1 = ring(&old);
-        let sealed = v1.seal_token("rft.x", b"a");
+        let acct = AccountId::new();
+        let tokens = sealed(&v1, acct, "act.x", "rft.x");
         let v2 = ring(&format!("{},{old}", KeyRing::generate_entry("v2")));
-        assert!(v2.needs_rotation(&sealed));
-        assert_eq!(v2.open_token(&sealed, b"a").unwrap().expose(), "rft.x");
-        let resealed = v2.reseal(&sealed, b"a").unwrap();
-        assert_eq!(key_id_of(&resealed), Some("v2"));
+        assert!(v2.needs_rotation(&tokens.refresh_token));
+        assert!(v2.tokens_need_rotation(&tokens));
+        assert!(tokens_sealed_with(&tokens, "v1"));
+        assert_eq!(v2.open_refresh(acct, &tokens).unwrap().expose(), "rft.x");
+        let resealed = v2.reseal_tokens(acct, &tokens).unwrap();
+        assert_eq!(key_id_of(&resealed.refresh_token), Some("v2"));
+        assert_eq!(key_id_of(&resealed.access_token), Some("v2"));
+        assert!(!v2.tokens_need_rotation(&resealed));
+        assert_eq!(resealed.access_expires_at, tokens.access_expires_at);
         let retired = Vault::new(v2.ring().without("v1"));
         assert_eq!(
-            retired.open_token(&resealed, b"a").unwrap().expose(),
+            retired.open_refresh(acct, &resealed).unwrap().expose(),
             "rft.x"
         );
         assert!(matches!(
-            retired.open_token(&sealed, b"a"),
+            retired.open_refresh(acct, &tokens),
             Err(VaultError::UnknownKey(_))
         ));
+    }
+
+    #[test]
+    fn tokens_compare_by_value_without_exposing_them() {
+        let v = ring(&KeyRing::generate_entry("v1"));
+        let acct = AccountId::new();
+        let first = sealed(&v, acct, "act.same", "rft.same");
+        let again = sealed(&v, acct, "act.same", "rft.other");
+        let access = v.open_access(acct, &first).unwrap();
+        assert_eq!(access, v.open_access(acct, &again).unwrap());
+        assert_ne!(access, AccessToken::new("act.sane"));
+        assert_ne!(access, AccessToken::new("act.same-but-longer"));
+        assert_ne!(
+            v.open_refresh(acct, &first).unwrap(),
+            v.open_refresh(acct, &again).unwrap()
+        );
     }
 
     /// Compiles only while the bound holds: dropping the wipe-on-drop of a type that holds key
@@ -370,13 +401,15 @@ mod tests {
     fn keys_and_opened_plaintext_are_wiped_on_drop_and_redacted_in_debug() {
         wiped_on_drop::<RingKey>();
         wiped_on_drop::<SecretBytes>();
-        wiped_on_drop::<SecretText>();
+        wiped_on_drop::<AccessToken>();
+        wiped_on_drop::<RefreshToken>();
         let v = ring(&KeyRing::generate_entry("v1"));
-        let token = v
-            .open_token(&v.seal_token("act.very-secret", b"a"), b"a")
-            .unwrap();
+        let acct = AccountId::new();
+        let tokens = sealed(&v, acct, "act.very-secret", "rft.very-secret");
+        let token = v.open_access(acct, &tokens).unwrap();
+        let refresh = v.open_refresh(acct, &tokens).unwrap();
         let key = v.open(&v.seal(&[7u8; 32], b"m"), b"m").unwrap();
-        let dbg = format!("{token:?} {key:?} {v:?}");
+        let dbg = format!("{token:?} {refresh:?} {key:?} {v:?} {tokens:?}");
         assert!(
             !dbg.contains("very-secret") && !dbg.contains("7, 7"),
             "{dbg}"
@@ -415,15 +448,24 @@ mod tests {
         let entry = KeyRing::generate_entry("v3");
         let key = B64.decode(entry.split_once(':').unwrap().1).unwrap();
         let v = ring(&entry);
-        let sealed = v.seal_token("act.independent", b"account-42");
-        let body = B64.decode(sealed.rsplit_once(':').unwrap().1).unwrap();
+        let acct = AccountId::new();
+        let tokens = sealed(&v, acct, "act.independent", "rft.independent");
+        let body = B64
+            .decode(tokens.access_token.rsplit_once(':').unwrap().1)
+            .unwrap();
         let (nonce, ct) = body.split_at(NONCE_LEN);
         let lc = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
         let mut buf = ct.to_vec();
+        let record = format!("account:{acct}");
+        assert_eq!(
+            record,
+            account_record(acct),
+            "the stored binding never changes"
+        );
         let plain = lc
             .open_in_place(
                 LcNonce::try_assume_unique_for_key(nonce).unwrap(),
-                Aad::from(b"account-42"),
+                Aad::from(record.as_bytes()),
                 &mut buf,
             )
             .unwrap();
