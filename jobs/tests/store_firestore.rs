@@ -20,7 +20,7 @@ use jobs::store::firestore::emulator::{self, fresh_project, watchdog};
 use jobs::store::firestore::{
     DEFAULT_DATABASE, Direction, FirestoreStore, QuerySpec, composite_queries, queries,
 };
-use jobs::store::{self, Store, StoreError, conformance};
+use jobs::store::{self, Store, conformance};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::sync::{Arc, Mutex};

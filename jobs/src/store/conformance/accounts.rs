@@ -303,7 +303,7 @@ pub async fn accounts_after_pages_every_account_in_id_order(store: DynStore) {
         mine.push(new_account(s, user).await);
     }
     let leaving = &mine[4];
-    set_status(s, &leaving, AccountStatus::Disconnecting, None, true)
+    set_status(s, leaving, AccountStatus::Disconnecting, None, true)
         .await
         .expect("disconnecting");
     let mut expected: Vec<AccountId> = mine.iter().map(|acc| acc.id).collect();
