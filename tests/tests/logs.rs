@@ -25,9 +25,9 @@ async fn a_full_run_logs_no_token_cookie_code_caption_or_email() -> Result<()> {
     );
     // cookie_store is the test's own browser-like client, not MKT POST: it logs the cookies it keeps.
     let app = TestApp::start_with(Backend::Sqlite, |c| {
-        c.tiktok_single_chunk_max = 50_000;
-        c.tiktok_chunk_size = 20_000;
-        c.status_poll_max_interval_secs = 1;
+        c.tiktok.single_chunk_max = 50_000;
+        c.tiktok.chunk_size = 20_000;
+        c.tiktok.status_poll_max_interval_secs = 1;
     })
     .await?;
     app.sandbox.update_knobs(|k| {

@@ -64,7 +64,7 @@ pub(crate) fn pacing_unavailable(e: String) -> TikTokError {
 
 /// Classifies a TikTok answer (tiktok-api.md §10) into what the job does next.
 pub(crate) fn stop_for(ctx: &JobContext, e: &TikTokError) -> Stop {
-    let later = Utc::now() + chrono::Duration::minutes(ctx.config.cap_retry_minutes as i64);
+    let later = Utc::now() + chrono::Duration::minutes(ctx.config.tiktok.cap_retry_minutes as i64);
     match e.class() {
         ErrorClass::Retryable { .. } => Stop::Retry(e.to_string()),
         ErrorClass::RefreshAndRetry | ErrorClass::Reauth => Stop::Reconnect(e.creator_message()),
@@ -121,7 +121,7 @@ pub(crate) async fn settle(
         Stop::Yield | Stop::LostLock => Ok(()),
         Stop::Retry(msg) => {
             let attempts = post.tiktok.publish_attempts + 1;
-            let exhausted = attempts >= ctx.config.job_max_attempts;
+            let exhausted = attempts >= ctx.config.queue.job_max_attempts;
             let res = ctx
                 .store
                 .transition_post(

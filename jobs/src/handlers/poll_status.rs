@@ -55,7 +55,7 @@ async fn poll_again(ctx: &JobContext, post: &Post, delay: Duration) -> Result<()
 fn backoff(ctx: &JobContext, n: u32) -> Duration {
     poll_delay(
         n,
-        Duration::from_secs(ctx.config.status_poll_max_interval_secs),
+        Duration::from_secs(ctx.config.tiktok.status_poll_max_interval_secs),
     )
 }
 
@@ -164,7 +164,7 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
                 other,
                 PublishStatusKind::ProcessingUpload | PublishStatusKind::ProcessingDownload
             );
-            if polls >= ctx.config.status_poll_budget {
+            if polls >= ctx.config.tiktok.status_poll_budget {
                 return unconfirmed(ctx, post, polls).await;
             }
             let saved = ctx
@@ -246,12 +246,12 @@ async fn unconfirmed(ctx: &JobContext, post: Post, polls: u32) -> Result<(), Sto
     delete_staged_media(ctx, &saved).await;
     // Bounded: after twice the budget the post stays `unconfirmed` for the creator to check.
     if saved.state == PostState::Unconfirmed
-        && polls < ctx.config.status_poll_budget.saturating_mul(2)
+        && polls < ctx.config.tiktok.status_poll_budget.saturating_mul(2)
     {
         poll_again(
             ctx,
             &post,
-            Duration::from_secs(ctx.config.status_poll_max_interval_secs * 10),
+            Duration::from_secs(ctx.config.tiktok.status_poll_max_interval_secs * 10),
         )
         .await?;
     }

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 /// Points "Sign in with Google" at this app's sandbox, as `mktpost dev` does with its own
 /// (`TestApp` leaves the development default, a sandbox on port 8090, in place).
 pub fn sandbox_signin(c: &mut jobs::config::Config) {
-    c.google_signin_url = c.tiktok_auth_url.join("/_google/signin").ok();
+    c.identity.google_signin_url = c.tiktok.auth_url.join("/_google/signin").ok();
 }
 
 /// An app with TikTok's chunk rules lowered (a few hundred KB go in a few chunks, as in the e2e
@@ -30,9 +30,9 @@ pub fn sandbox_signin(c: &mut jobs::config::Config) {
 pub async fn browser_app() -> Result<TestApp> {
     let app = TestApp::start_with(Backend::Sqlite, |c| {
         sandbox_signin(c);
-        c.tiktok_single_chunk_max = 250_000;
-        c.tiktok_chunk_size = 100_000;
-        c.status_poll_max_interval_secs = 1;
+        c.tiktok.single_chunk_max = 250_000;
+        c.tiktok.chunk_size = 100_000;
+        c.tiktok.status_poll_max_interval_secs = 1;
     })
     .await?;
     app.sandbox.update_knobs(|k| {

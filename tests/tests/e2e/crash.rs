@@ -16,12 +16,12 @@ use std::time::Duration;
 #[tokio::test]
 async fn killing_the_worker_twenty_times_mid_publish_loses_and_duplicates_nothing() -> Result<()> {
     let app = TestApp::start_full(Backend::Sqlite, false, |c| {
-        c.tiktok_single_chunk_max = 50_000;
-        c.tiktok_chunk_size = 20_000;
-        c.status_poll_max_interval_secs = 1;
-        c.worker_heartbeat_secs = 1;
-        c.job_max_attempts = 10;
-        c.worker_concurrency = 4;
+        c.tiktok.single_chunk_max = 50_000;
+        c.tiktok.chunk_size = 20_000;
+        c.tiktok.status_poll_max_interval_secs = 1;
+        c.worker.heartbeat_secs = 1;
+        c.queue.job_max_attempts = 10;
+        c.worker.concurrency = 4;
     })
     .await?;
     app.sandbox.update_knobs(|k| {

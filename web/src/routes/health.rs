@@ -109,7 +109,7 @@ pub async fn readyz(
 /// Prometheus text exposition: dependencies, the scheduler's heartbeat and queue depths. Ids
 /// and counts only: no user data. With `METRICS_TOKEN` set it needs that bearer token.
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(token) = &state.config.metrics_token {
+    if let Some(token) = &state.config.server.metrics_token {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())

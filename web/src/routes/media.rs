@@ -105,15 +105,15 @@ pub async fn upload(
     body: Body,
 ) -> Result<Response, ApiError> {
     check_content_type(&headers)?;
-    let limits =
-        UploadLimits::new(state.config.max_upload_bytes).with_declared_len(declared_len(&headers)?);
+    let limits = UploadLimits::new(state.config.staging.max_upload_bytes)
+        .with_declared_len(declared_len(&headers)?);
     if limits.declared_len.is_some_and(|n| n > limits.max_bytes) {
         return Err(StagingError::TooLarge {
             limit: limits.max_bytes,
         }
         .into());
     }
-    let quota = state.config.staging_quota_bytes;
+    let quota = state.config.staging.quota_bytes;
     if let Some(declared) = limits.declared_len {
         // Before a byte is stored; `quota::settle` checks the real size afterwards.
         quota::check_room(state.store.as_ref(), user.user.id, declared, quota).await?;

@@ -29,6 +29,7 @@ pub mod queries;
 mod rest;
 mod value;
 
+pub use crate::config::FirestoreUrl;
 pub use queries::{Direction, Filter, QuerySpec, composite_queries, queries};
 
 use self::queries::*;
@@ -52,7 +53,7 @@ use std::time::Duration;
 /// Google's production endpoint.
 pub const GOOGLE_ENDPOINT: &str = "https://firestore.googleapis.com/v1";
 /// The id of a project's default database.
-pub const DEFAULT_DATABASE: &str = "(default)";
+pub const DEFAULT_DATABASE: &str = FirestoreUrl::DEFAULT_DATABASE;
 /// Attempts of one operation before it gives up with `Unavailable` (lost races and `ABORTED`).
 const MAX_ATTEMPTS: u32 = 12;
 /// First retry delay; it doubles per attempt up to `MAX_BACKOFF`, with jitter so racers spread.
@@ -156,7 +157,7 @@ impl FirestoreStore {
     /// Opens the store named by a URL: `firestore://<project>[/<database>]`, with
     /// `?emulator_host=<host:port>` to use the emulator. The database defaults to `(default)`.
     pub async fn connect_url(url: &str) -> Result<Self, StoreError> {
-        let target = FirestoreUrl::parse(url)?;
+        let target = FirestoreUrl::parse(url).map_err(|e| StoreError::Backend(e.to_string()))?;
         Self::connect(
             &target.project,
             &target.database,
@@ -1294,91 +1295,10 @@ fn lease_fields(name: &str, holder: &str, expires_at: DateTime<Utc>, token: i64)
     ])
 }
 
-/// A parsed `firestore://<project>[/<database>][?emulator_host=<host:port>]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FirestoreUrl {
-    pub project: String,
-    pub database: String,
-    pub emulator_host: Option<String>,
-}
-
-impl FirestoreUrl {
-    /// The URL scheme that selects this backend in `store::connect`.
-    pub const SCHEME: &'static str = "firestore://";
-
-    /// Parses the URL; errors never echo it (DATABASE_URL values are treated as secrets).
-    pub fn parse(url: &str) -> Result<Self, StoreError> {
-        let bad = |why: &str| {
-            StoreError::Backend(format!(
-                "firestore URL: {why} (expected firestore://<project>[/<database>][?emulator_host=<host:port>])"
-            ))
-        };
-        let rest = url
-            .strip_prefix(Self::SCHEME)
-            .ok_or_else(|| bad("wrong scheme"))?;
-        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (project, database) = path.split_once('/').unwrap_or((path, ""));
-        if project.is_empty() {
-            return Err(bad("no project"));
-        }
-        if database.contains('/') {
-            return Err(bad("too many path segments"));
-        }
-        let database = if database.is_empty() {
-            DEFAULT_DATABASE
-        } else {
-            database
-        };
-        let mut emulator_host = None;
-        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-            match &*k {
-                "emulator_host" if !v.is_empty() => emulator_host = Some(v.into_owned()),
-                "emulator_host" => {}
-                _ => return Err(bad("unknown parameter")),
-            }
-        }
-        Ok(Self {
-            project: project.to_owned(),
-            database: database.to_owned(),
-            emulator_host,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::value::Precondition;
     use super::*;
-
-    #[test]
-    fn urls_name_project_database_and_emulator() {
-        assert_eq!(
-            FirestoreUrl::parse("firestore://mktpost-prod").expect("url"),
-            FirestoreUrl {
-                project: "mktpost-prod".into(),
-                database: DEFAULT_DATABASE.into(),
-                emulator_host: None
-            }
-        );
-        assert_eq!(
-            FirestoreUrl::parse("firestore://p/db-1?emulator_host=127.0.0.1:8686").expect("url"),
-            FirestoreUrl {
-                project: "p".into(),
-                database: "db-1".into(),
-                emulator_host: Some("127.0.0.1:8686".into())
-            }
-        );
-        for bad in [
-            "firestore://",
-            "firestore:///db",
-            "firestore://p/db/x",
-            "firestore://p?password=hunter2",
-            "postgres://p",
-        ] {
-            let err = FirestoreUrl::parse(bad).expect_err(bad);
-            assert!(!err.to_string().contains("hunter2"), "{err}");
-        }
-    }
 
     #[test]
     fn an_empty_refresh_token_keeps_the_stored_one() {
