@@ -65,7 +65,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    jobs::telemetry::init(config.log_format);
+    jobs::telemetry::init(config.server.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -96,8 +96,8 @@ fn shutdown_token() -> CancellationToken {
 }
 
 async fn context(config: &Arc<Config>) -> anyhow::Result<JobContext> {
-    std::fs::create_dir_all(&config.data_dir)?;
-    let store = jobs::store::connect(config.database_url.expose()).await?;
+    std::fs::create_dir_all(&config.server.data_dir)?;
+    let store = jobs::store::connect(config.store.database_url.expose()).await?;
     let queue = Queue::connect(config).await?;
     JobContext::new(config.clone(), store, queue).await
 }
@@ -105,8 +105,8 @@ async fn context(config: &Arc<Config>) -> anyhow::Result<JobContext> {
 async fn run(command: Command, config: Arc<Config>) -> anyhow::Result<()> {
     match command {
         Command::Migrate => {
-            std::fs::create_dir_all(&config.data_dir)?;
-            jobs::store::migrate(config.database_url.expose()).await?;
+            std::fs::create_dir_all(&config.server.data_dir)?;
+            jobs::store::migrate(config.store.database_url.expose()).await?;
             println!("migrations applied");
             Ok(())
         }
@@ -132,7 +132,7 @@ async fn run(command: Command, config: Arc<Config>) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Sandbox { port } => {
-            let mut bind = config.sandbox_bind;
+            let mut bind = config.server.sandbox_bind;
             if let Some(p) = port {
                 bind.set_port(p);
             }
@@ -147,7 +147,7 @@ async fn run(command: Command, config: Arc<Config>) -> anyhow::Result<()> {
             let token = shutdown_token();
             web::serve(
                 web::state::AppState::new(ctx),
-                config.bind_addr,
+                config.server.bind_addr,
                 token.cancelled_owned(),
             )
             .await
@@ -171,8 +171,8 @@ async fn start_sandbox(
 ) -> anyhow::Result<sandbox::SandboxHandle> {
     let cfg = sandbox::SandboxConfig {
         bind,
-        firebase_project_id: config.firebase_project_id.clone(),
-        redirect_uris: vec![config.tiktok_redirect_uri.to_string()],
+        firebase_project_id: config.identity.firebase_project_id.clone(),
+        redirect_uris: vec![config.tiktok.redirect_uri.to_string()],
         ..Default::default()
     };
     Ok(sandbox::Sandbox::start(cfg).await?)
@@ -181,7 +181,7 @@ async fn start_sandbox(
 /// All in one process: sandbox, worker, scheduler and web, on the configured store (SQLite under
 /// DATA_DIR by default).
 async fn dev(config: Arc<Config>) -> anyhow::Result<()> {
-    let sandbox = start_sandbox(&config, config.sandbox_bind).await?;
+    let sandbox = start_sandbox(&config, config.server.sandbox_bind).await?;
     let ctx = context(&config).await?;
     let token = shutdown_token();
     let worker = tokio::spawn(worker::run(
@@ -192,12 +192,12 @@ async fn dev(config: Arc<Config>) -> anyhow::Result<()> {
     let cron = tokio::spawn(scheduler::run(ctx.clone(), token.clone().cancelled_owned()));
     println!(
         "MKT POST is running at {}  (sandbox TikTok/Google at {}; Ctrl-C to stop)",
-        config.public_url,
+        config.server.public_url,
         sandbox.base_url()
     );
     let served = web::serve(
         web::state::AppState::new(ctx),
-        config.bind_addr,
+        config.server.bind_addr,
         token.clone().cancelled_owned(),
     )
     .await;

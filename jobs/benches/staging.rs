@@ -61,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
         .id;
     let staging = Staging::new(
         &config,
-        jobs::vault::Vault::new(config.token_keys.clone()),
+        jobs::vault::Vault::new(config.identity.token_keys.clone()),
         store,
     )?;
     println!(

@@ -31,12 +31,12 @@ pub struct JobContext {
 impl JobContext {
     /// Builds the context from configuration and an opened store and queue.
     pub async fn new(config: Arc<Config>, store: DynStore, queue: Queue) -> anyhow::Result<Self> {
-        let window = std::time::Duration::from_secs(config.pacing_window_secs);
-        let (locks, pacer) = match &config.redis_url {
+        let window = std::time::Duration::from_secs(config.tiktok.pacing_window_secs);
+        let (locks, pacer) = match &config.queue.redis_url {
             Some(url) => {
                 let client = redis::Client::open(url.expose())?;
                 let conn = redis::aio::ConnectionManager::new(client).await?;
-                let prefix = config.queue_namespace.clone();
+                let prefix = config.queue.namespace.clone();
                 (
                     Locks::Redis {
                         conn: conn.clone(),
@@ -51,7 +51,7 @@ impl JobContext {
             }
             None => (Locks::Store(store.clone()), Pacer::local(window)),
         };
-        let vault = Vault::new(config.token_keys.clone());
+        let vault = Vault::new(config.identity.token_keys.clone());
         Ok(Self {
             staging: Staging::new(&config, vault.clone(), store.clone())?,
             pacer,

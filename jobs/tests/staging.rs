@@ -43,7 +43,7 @@ impl Setup {
             .await
             .unwrap()
             .id;
-        let vault = jobs::vault::Vault::new(config.token_keys.clone());
+        let vault = jobs::vault::Vault::new(config.identity.token_keys.clone());
         let staging = Staging::new(&config, vault, store.clone())
             .unwrap()
             .with_segment_size(SEGMENT);
@@ -57,7 +57,7 @@ impl Setup {
     }
 
     fn staging_dir(&self) -> PathBuf {
-        self.config.staging_url.to_file_path().unwrap()
+        self.config.staging.url.to_file_path().unwrap()
     }
 
     fn object_path(&self, media: &Media) -> PathBuf {
@@ -98,7 +98,7 @@ impl Setup {
             .stage(
                 self.user,
                 pieces(bytes, 7_777),
-                UploadLimits::new(self.config.max_upload_bytes),
+                UploadLimits::new(self.config.staging.max_upload_bytes),
                 None,
             )
             .await
@@ -229,7 +229,7 @@ async fn a_multi_segment_video_reads_back_by_tiktok_chunk_ranges() {
     assert_eq!(media.segment_size, SEGMENT);
     assert_eq!(media.user_id, s.user);
     assert!(media.post_id.is_none());
-    let ttl = chrono::Duration::from_std(s.config.media_ttl).unwrap();
+    let ttl = chrono::Duration::from_std(s.config.staging.media_ttl).unwrap();
     assert!(media.expires_at >= before + ttl && media.expires_at <= Utc::now() + ttl);
     let row = s.store.media(s.user, media.id).await.unwrap();
     assert_eq!(row.size, media.size);
@@ -680,7 +680,7 @@ async fn a_rewrapped_data_key_reads_with_only_the_new_key_and_a_stale_rewrap_cha
         .stage(
             s.user,
             pieces(&bytes, 7_777),
-            UploadLimits::new(s.config.max_upload_bytes),
+            UploadLimits::new(s.config.staging.max_upload_bytes),
             None,
         )
         .await

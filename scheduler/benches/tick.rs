@@ -48,10 +48,10 @@ impl Bench {
     async fn new() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let mut config = Config::for_tests(dir.path());
-        config.redis_url = Some(Secret::new(redis_url()));
-        config.queue_namespace = format!("bench_{}", uuid::Uuid::new_v4().simple());
+        config.queue.redis_url = Some(Secret::new(redis_url()));
+        config.queue.namespace = format!("bench_{}", uuid::Uuid::new_v4().simple());
         let config = Arc::new(config);
-        let store = jobs::store::connect(config.database_url.expose()).await?;
+        let store = jobs::store::connect(config.store.database_url.expose()).await?;
         let queue = Queue::connect(&config).await?;
         let ctx = JobContext::new(config.clone(), store, queue).await?;
         let user = ctx
@@ -156,7 +156,8 @@ async fn tick_cost(total: usize, due: usize) -> anyhow::Result<(std::time::Durat
     // A running system's WAL is checkpointed; the bulk load above leaves a long one behind.
     {
         use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(b.ctx.config.database_url.expose()).await?;
+        let mut c =
+            sqlx::SqliteConnection::connect(b.ctx.config.store.database_url.expose()).await?;
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&mut c)
             .await?;

@@ -212,11 +212,11 @@ impl SchedulerSettings {
             stuck_erasing_after: c.stuck_erasing_after,
             repush_after: Duration::from_secs(600),
             sweep_batch: 500,
-            token_refresh_margin: config.token_refresh_margin,
+            token_refresh_margin: config.tiktok.token_refresh_margin,
             token_refresh_jitter: c.token_refresh_jitter,
             staging_orphan_grace: c.staging_orphan_grace,
-            log_dir: AccessLog::dir_for(&config.data_dir),
-            log_retention_days: config.log_retention_days,
+            log_dir: AccessLog::dir_for(&config.server.data_dir),
+            log_retention_days: config.scheduler.log_retention_days,
             job_record_ttl: c.job_record_ttl,
             cron: CronSettings::from_config(config),
         }
@@ -259,7 +259,7 @@ mod tests {
         s.validate().unwrap();
         assert_eq!(s.log_retention_days, 90);
         assert_eq!(s.log_dir, dir.path().join("logs"));
-        assert_eq!(s.token_refresh_margin, config.token_refresh_margin);
+        assert_eq!(s.token_refresh_margin, config.tiktok.token_refresh_margin);
         assert_eq!(s.cron.parse().unwrap().len(), Sweep::ALL.len());
     }
 

@@ -218,7 +218,7 @@ pub async fn fail_overdue_parked_posts(
     now: DateTime<Utc>,
 ) -> Result<SweepReport, SchedulerError> {
     let mut report = SweepReport::new(Sweep::ParkedPosts);
-    let before = ago(now, ctx.config.parked_media_ttl);
+    let before = ago(now, ctx.config.staging.parked_media_ttl);
     let mut cursor: Option<StuckAfter> = None;
     loop {
         let posts = ctx

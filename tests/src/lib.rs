@@ -139,26 +139,27 @@ impl TestApp {
         .await?;
 
         let mut config = Config::for_tests(dir.path());
-        config.public_url = base_url.parse()?;
-        config.tiktok_redirect_uri = redirect.parse()?;
-        config.tiktok_auth_url = sandbox.base_url().parse()?;
-        config.tiktok_api_url = sandbox.base_url().parse()?;
-        config.google_certs_url = format!(
+        config.server.public_url = base_url.parse()?;
+        config.tiktok.redirect_uri = redirect.parse()?;
+        config.tiktok.auth_url = sandbox.base_url().parse()?;
+        config.tiktok.api_url = sandbox.base_url().parse()?;
+        config.identity.google_certs_url = format!(
             "{}/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com",
             sandbox.base_url()
         )
         .parse()?;
-        config.google_signin_url = Some(format!("{}/_google/signin", sandbox.base_url()).parse()?);
-        config.redis_url = Some(jobs::config::Secret::new(redis_url()));
-        config.queue_namespace = format!("test_{}", random_suffix());
-        config.job_max_attempts = 3;
+        config.identity.google_signin_url =
+            Some(format!("{}/_google/signin", sandbox.base_url()).parse()?);
+        config.queue.redis_url = Some(jobs::config::Secret::new(redis_url()));
+        config.queue.namespace = format!("test_{}", random_suffix());
+        config.queue.job_max_attempts = 3;
         let mut pg_db = None;
         match backend {
             Backend::Sqlite => {}
             Backend::Postgres => {
                 let (name, url) = create_pg_database().await?;
-                config.database_url = jobs::config::Secret::new(url);
-                config.store_kind = jobs::config::StoreKind::Postgres;
+                config.store.database_url = jobs::config::Secret::new(url);
+                config.store.kind = jobs::config::StoreKind::Postgres;
                 pg_db = Some(name);
             }
             Backend::Firestore => {
@@ -166,14 +167,15 @@ impl TestApp {
                     "the Firestore emulator is not available: check `Backend::available` first",
                 )?;
                 let project = firestore::fresh_project();
-                config.database_url = jobs::config::Secret::new(emulator.database_url(&project));
-                config.store_kind = jobs::config::StoreKind::Firestore;
+                config.store.database_url =
+                    jobs::config::Secret::new(emulator.database_url(&project));
+                config.store.kind = jobs::config::StoreKind::Firestore;
             }
         }
         tweak(&mut config);
         let config = Arc::new(config);
 
-        let store = jobs::store::connect(config.database_url.expose()).await?;
+        let store = jobs::store::connect(config.store.database_url.expose()).await?;
         let queue = Queue::connect(&config).await?;
         let ctx = JobContext::new(config.clone(), store.clone(), queue.clone()).await?;
         let shutdown = CancellationToken::new();
@@ -218,9 +220,9 @@ impl TestApp {
         tweak: impl FnOnce(&mut Config),
     ) -> Result<Self> {
         let app = Self::start_full(backend, worker, |c| {
-            c.tiktok_single_chunk_max = pace.single_chunk_max;
-            c.tiktok_chunk_size = pace.single_chunk_max * 2 / 5;
-            c.status_poll_max_interval_secs = 1;
+            c.tiktok.single_chunk_max = pace.single_chunk_max;
+            c.tiktok.chunk_size = pace.single_chunk_max * 2 / 5;
+            c.tiktok.status_poll_max_interval_secs = 1;
             tweak(c);
         })
         .await?;
@@ -552,35 +554,41 @@ async fn dead_jobs_of(queue: &Queue) -> Result<Vec<(&'static str, DeadJob)>> {
 pub fn child_env(c: &Config) -> Vec<(String, String)> {
     let mut env = vec![
         ("MKTPOST_ENV", "development".to_owned()),
-        ("DATA_DIR", c.data_dir.display().to_string()),
-        ("DATABASE_URL", c.database_url.expose().to_owned()),
-        ("QUEUE_NAMESPACE", c.queue_namespace.clone()),
-        ("WORKER_CONCURRENCY", c.worker_concurrency.to_string()),
-        ("JOB_MAX_ATTEMPTS", c.job_max_attempts.to_string()),
-        ("WORKER_HEARTBEAT_SECS", c.worker_heartbeat_secs.to_string()),
+        ("DATA_DIR", c.server.data_dir.display().to_string()),
+        ("DATABASE_URL", c.store.database_url.expose().to_owned()),
+        ("QUEUE_NAMESPACE", c.queue.namespace.clone()),
+        ("WORKER_CONCURRENCY", c.worker.concurrency.to_string()),
+        ("JOB_MAX_ATTEMPTS", c.queue.job_max_attempts.to_string()),
+        ("WORKER_HEARTBEAT_SECS", c.worker.heartbeat_secs.to_string()),
         (
             "WORKER_SHUTDOWN_TIMEOUT_SECS",
-            c.worker_shutdown_timeout_secs.to_string(),
+            c.worker.shutdown_timeout_secs.to_string(),
         ),
-        ("TIKTOK_AUTH_URL", c.tiktok_auth_url.to_string()),
-        ("TIKTOK_API_URL", c.tiktok_api_url.to_string()),
-        ("TIKTOK_REDIRECT_URI", c.tiktok_redirect_uri.to_string()),
-        ("STAGING_URL", c.staging_url.to_string()),
-        ("TIKTOK_CHUNK_SIZE", c.tiktok_chunk_size.to_string()),
+        ("TIKTOK_AUTH_URL", c.tiktok.auth_url.to_string()),
+        ("TIKTOK_API_URL", c.tiktok.api_url.to_string()),
+        ("TIKTOK_REDIRECT_URI", c.tiktok.redirect_uri.to_string()),
+        ("STAGING_URL", c.staging.url.to_string()),
+        ("TIKTOK_CHUNK_SIZE", c.tiktok.chunk_size.to_string()),
         (
             "TIKTOK_SINGLE_CHUNK_MAX",
-            c.tiktok_single_chunk_max.to_string(),
+            c.tiktok.single_chunk_max.to_string(),
         ),
-        ("PACING_WINDOW_SECS", c.pacing_window_secs.to_string()),
-        ("STATUS_POLL_BUDGET", c.status_poll_budget.to_string()),
+        (
+            "PACING_WINDOW_SECS",
+            c.tiktok.pacing_window_secs.to_string(),
+        ),
+        (
+            "STATUS_POLL_BUDGET",
+            c.tiktok.status_poll_budget.to_string(),
+        ),
         (
             "STATUS_POLL_MAX_INTERVAL_SECS",
-            c.status_poll_max_interval_secs.to_string(),
+            c.tiktok.status_poll_max_interval_secs.to_string(),
         ),
         ("LOG_FORMAT", "json".to_owned()),
         ("RUST_LOG", "info".to_owned()),
     ];
-    if let Some(r) = &c.redis_url {
+    if let Some(r) = &c.queue.redis_url {
         env.push(("REDIS_URL", r.expose().to_owned()));
     }
     env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
@@ -611,7 +619,8 @@ pub struct WorkerProcess {
 impl WorkerProcess {
     /// Starts one; its output goes to `<data_dir>/worker-<n>.log`.
     pub fn spawn(app: &TestApp, n: usize) -> Result<Self> {
-        let log = std::fs::File::create(app.config.data_dir.join(format!("worker-{n}.log")))?;
+        let log =
+            std::fs::File::create(app.config.server.data_dir.join(format!("worker-{n}.log")))?;
         let child = std::process::Command::new(mktpost_bin()?)
             .arg("worker")
             .env_clear()

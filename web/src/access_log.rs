@@ -50,9 +50,9 @@ impl AccessLogState {
     /// `LOG_RETENTION_DAYS` days.
     pub fn new(config: &Config) -> Self {
         Self::with_dir(
-            AccessLog::dir_for(&config.data_dir),
+            AccessLog::dir_for(&config.server.data_dir),
             ProxyTrust::from_config(config),
-            config.log_retention_days,
+            config.scheduler.log_retention_days,
         )
     }
 
@@ -265,7 +265,7 @@ mod tests {
     async fn the_full_app_logs_no_cookie_token_query_or_caption() {
         let dir = TempDir::new();
         let config = Arc::new(Config::for_tests(dir.path()));
-        let store = jobs::store::connect(config.database_url.expose())
+        let store = jobs::store::connect(config.store.database_url.expose())
             .await
             .unwrap();
         let queue = jobs::queue::Queue::connect(&config).await.unwrap();
@@ -317,7 +317,7 @@ mod tests {
             callback.status().as_u16(),
         ];
 
-        let logs = AccessLog::dir_for(&config.data_dir);
+        let logs = AccessLog::dir_for(&config.server.data_dir);
         let lines = wait_for_lines(&logs, 3).await;
         for (route, status) in ["/api/me", "/api/keys", "/auth/tiktok/callback"]
             .iter()

@@ -283,7 +283,11 @@ impl FromRequestParts<AppState> for OpsUser {
 
 /// True when `user` is an operator.
 pub fn is_ops(state: &AppState, user: &User) -> bool {
-    state.config.ops_google_uids.contains(&user.google_uid)
+    state
+        .config
+        .identity
+        .ops_google_uids
+        .contains(&user.google_uid)
 }
 
 /// The answer to anyone acting as a user whose erasure is under way.
@@ -337,7 +341,12 @@ pub async fn require_same_origin(
     // Starting a sign-in sets the pending-state cookie: another site must not replace it.
     let is_login = matches!(req.uri().path(), "/auth/session" | "/auth/google/start");
     if writes && !has_key && (has_cookie || is_login) {
-        let expected = state.config.public_url.origin().ascii_serialization();
+        let expected = state
+            .config
+            .server
+            .public_url
+            .origin()
+            .ascii_serialization();
         let origin = req
             .headers()
             .get(header::ORIGIN)

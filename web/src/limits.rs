@@ -53,8 +53,8 @@ impl ProxyTrust {
     /// `TRUSTED_PROXY_HEADER` and `TRUSTED_PROXY_HOPS`.
     pub fn from_config(config: &Config) -> Self {
         Self::new(
-            config.trusted_proxy_header.as_deref(),
-            config.trusted_proxy_hops,
+            config.server.trusted_proxy_header.as_deref(),
+            config.server.trusted_proxy_hops,
         )
     }
 
@@ -177,11 +177,11 @@ pub struct Rates {
 impl Rates {
     pub fn from_config(c: &Config) -> Self {
         Self {
-            auth: c.auth_rate_per_min,
-            api: c.api_rate_per_min,
-            pages: c.page_rate_per_min,
-            avatar: c.avatar_rate_per_min,
-            readyz: c.readyz_rate_per_min,
+            auth: c.limits.auth_rate_per_min,
+            api: c.limits.api_rate_per_min,
+            pages: c.limits.page_rate_per_min,
+            avatar: c.limits.avatar_rate_per_min,
+            readyz: c.limits.readyz_rate_per_min,
         }
     }
 }

@@ -29,14 +29,14 @@ impl AppState {
         let config = jobs.config.clone();
         Self {
             sessions: SessionKeys::new(
-                config.session_secret.expose().as_bytes(),
-                config.session_ttl,
+                config.identity.session_secret.expose().as_bytes(),
+                config.identity.session_ttl,
             ),
             id_tokens: Arc::new(IdTokenVerifier::new(
                 reqwest::Client::new(),
-                config.google_certs_url.clone(),
-                config.firebase_project_id.clone(),
-                config.google_certs_refetch,
+                config.identity.google_certs_url.clone(),
+                config.identity.firebase_project_id.clone(),
+                config.identity.google_certs_refetch,
             )),
             limits: Limits::from_config(&config),
             store: jobs.store.clone(),

@@ -157,17 +157,17 @@ fn bench_config(
     namespace: &str,
 ) -> Result<Config> {
     let mut config = Config::for_tests(data_dir);
-    config.tiktok_api_url = api_url.parse()?;
-    config.tiktok_auth_url = api_url.parse()?;
-    config.redis_url = redis.map(jobs::config::Secret::new);
-    config.queue_namespace = namespace.to_owned();
-    config.status_poll_max_interval_secs = 1;
+    config.tiktok.api_url = api_url.parse()?;
+    config.tiktok.auth_url = api_url.parse()?;
+    config.queue.redis_url = redis.map(jobs::config::Secret::new);
+    config.queue.namespace = namespace.to_owned();
+    config.tiktok.status_poll_max_interval_secs = 1;
     Ok(config)
 }
 
 async fn build_context(config: Config) -> Result<JobContext> {
     let config = Arc::new(config);
-    let store = jobs::store::connect(config.database_url.expose()).await?;
+    let store = jobs::store::connect(config.store.database_url.expose()).await?;
     let queue = Queue::connect(&config).await?;
     JobContext::new(config, store, queue).await
 }
@@ -577,8 +577,8 @@ fn plan_for(setup: &Setup, size: u64) -> Result<UploadPlan> {
     Ok(tiktok::plan(
         size,
         &ChunkPolicy {
-            single_chunk_max: config.tiktok_single_chunk_max,
-            chunk_size: config.tiktok_chunk_size,
+            single_chunk_max: config.tiktok.single_chunk_max,
+            chunk_size: config.tiktok.chunk_size,
         },
     )?)
 }
@@ -712,7 +712,8 @@ async fn stage(
         .stage(
             setup.user,
             body,
-            UploadLimits::new(setup.ctx.config.max_upload_bytes).with_declared_len(Some(size)),
+            UploadLimits::new(setup.ctx.config.staging.max_upload_bytes)
+                .with_declared_len(Some(size)),
             None,
         )
         .await;
@@ -925,7 +926,7 @@ async fn run_probe(setup: &Setup, post: PostId) -> Result<ProbeResult> {
         .arg("--api-url")
         .arg(setup.sandbox.base_url())
         .arg("--namespace")
-        .arg(&setup.ctx.config.queue_namespace)
+        .arg(&setup.ctx.config.queue.namespace)
         .arg("--user")
         .arg(setup.user.to_string())
         .arg("--post")

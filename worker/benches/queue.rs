@@ -91,7 +91,7 @@ async fn bench(args: &Args, queue: &Queue) -> anyhow::Result<()> {
     let n = args.jobs;
     let mut config = Config::for_tests(std::path::Path::new("."));
     if let Some(c) = args.concurrency {
-        config.worker_concurrency = c;
+        config.worker.concurrency = c;
     }
     let settings = WorkerSettings::from_config(&config);
 

@@ -118,7 +118,7 @@ impl RetryPolicy {
     /// in-process wait does not hold a slot for long; longer waits are `JobError::Defer`.
     pub fn from_config(config: &Config) -> Self {
         Self {
-            max_attempts: config.job_max_attempts.max(1),
+            max_attempts: config.queue.job_max_attempts.max(1),
             backoff_min: Duration::from_secs(2),
             backoff_max: Duration::from_secs(30),
         }
@@ -161,11 +161,11 @@ impl WorkerSettings {
     /// Settings from the configuration, with the defaults described on each field.
     pub fn from_config(config: &Config) -> Self {
         Self {
-            concurrency: config.worker_concurrency.max(1),
+            concurrency: config.worker.concurrency.max(1),
             retry: RetryPolicy::from_config(config),
-            shutdown_timeout: Duration::from_secs(config.worker_shutdown_timeout_secs),
+            shutdown_timeout: Duration::from_secs(config.worker.shutdown_timeout_secs),
             poll_interval: Duration::from_millis(200),
-            heartbeat: Duration::from_secs(config.worker_heartbeat_secs.max(1)),
+            heartbeat: Duration::from_secs(config.worker.heartbeat_secs.max(1)),
         }
     }
 }

@@ -48,10 +48,10 @@ impl Harness {
         });
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::for_tests(dir.path());
-        config.queue_namespace = format!("test_{}", Uuid::new_v4().simple());
-        config.job_max_attempts = max_attempts;
-        config.worker_concurrency = 4;
-        config.redis_url = match backend {
+        config.queue.namespace = format!("test_{}", Uuid::new_v4().simple());
+        config.queue.job_max_attempts = max_attempts;
+        config.worker.concurrency = 4;
+        config.queue.redis_url = match backend {
             Backend::Redis => Some(Secret::new(REDIS_URL)),
             Backend::Sqlite => None,
         };
@@ -114,7 +114,7 @@ impl Drop for Harness {
             if !matches!(purged, Ok(Ok(Ok(())))) {
                 eprintln!(
                     "could not purge test namespace {}",
-                    self.config.queue_namespace
+                    self.config.queue.namespace
                 );
             }
         }
@@ -336,7 +336,7 @@ async fn ping_runs_end_to_end(backend: Backend) {
 /// The same path through `worker::run`: the production job list, a real `JobContext`.
 async fn the_production_worker_runs_pings(backend: Backend) {
     let h = Harness::new(backend, 3).await;
-    let store = jobs::store::connect(h.config.database_url.expose())
+    let store = jobs::store::connect(h.config.store.database_url.expose())
         .await
         .expect("store");
     let ctx = JobContext::new(Arc::new(h.config.clone()), store, h.queue.clone())

@@ -166,7 +166,8 @@ fn check_usable(a: &TikTokAccount) -> Result<(), AccountError> {
 }
 
 fn needs_refresh(ctx: &JobContext, a: &TikTokAccount, now: DateTime<Utc>) -> bool {
-    let margin = chrono::Duration::from_std(ctx.config.token_refresh_margin).unwrap_or_default();
+    let margin =
+        chrono::Duration::from_std(ctx.config.tiktok.token_refresh_margin).unwrap_or_default();
     a.tokens
         .as_ref()
         .is_none_or(|t| t.access_expires_at - margin <= now)

@@ -408,7 +408,7 @@ async fn check(
                 at,
                 row.scheduled_tz.as_deref(),
                 now,
-                ctx.config.schedule_horizon,
+                ctx.config.limits.schedule_horizon,
             )
             .map_err(|e| bad(e.code(), e.to_string()))?;
             Some((s.utc, s.tz))

@@ -48,7 +48,7 @@ pub async fn start(ctx: &JobContext, user: UserId) -> Result<Url, StoreError> {
         .await?;
     Ok(ctx
         .tiktok
-        .authorize_url(&SCOPES, &ctx.config.tiktok_redirect_uri, &oauth_state))
+        .authorize_url(&SCOPES, &ctx.config.tiktok.redirect_uri, &oauth_state))
 }
 
 /// What TikTok's callback carries in its query, as the browser delivered it.
@@ -135,7 +135,7 @@ async fn complete(
     let now = Utc::now();
     let grant = ctx
         .tiktok
-        .exchange_code(code, &ctx.config.tiktok_redirect_uri)
+        .exchange_code(code, &ctx.config.tiktok.redirect_uri)
         .await?;
     let mut fields: Vec<&str> = BASIC_FIELDS.to_vec();
     if grant.scope.iter().any(|s| s == "user.info.profile") {

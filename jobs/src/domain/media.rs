@@ -43,14 +43,15 @@ pub async fn admit(
     user: UserId,
     declared_len: Option<u64>,
 ) -> Result<Upload, MediaError> {
-    let limits = UploadLimits::new(ctx.config.max_upload_bytes).with_declared_len(declared_len);
+    let limits =
+        UploadLimits::new(ctx.config.staging.max_upload_bytes).with_declared_len(declared_len);
     if limits.declared_len.is_some_and(|n| n > limits.max_bytes) {
         return Err(StagingError::TooLarge {
             limit: limits.max_bytes,
         }
         .into());
     }
-    let quota = ctx.config.staging_quota_bytes;
+    let quota = ctx.config.staging.quota_bytes;
     if let Some(declared) = limits.declared_len {
         // Before a byte is stored; `Upload::stage` checks the real size afterwards.
         quota::check_room(ctx.store.as_ref(), user, declared, quota).await?;

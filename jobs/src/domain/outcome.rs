@@ -75,7 +75,7 @@ pub(crate) fn pacing_unavailable(e: String) -> TikTokError {
 
 /// Classifies a TikTok answer (tiktok-api.md §10) into what the job does next.
 pub(crate) fn stop_for(ctx: &JobContext, e: &TikTokError) -> Stop {
-    let later = Utc::now() + chrono::Duration::minutes(ctx.config.cap_retry_minutes as i64);
+    let later = Utc::now() + chrono::Duration::minutes(ctx.config.tiktok.cap_retry_minutes as i64);
     match e.class() {
         ErrorClass::Retryable { .. } => Stop::Retry(e.to_string()),
         ErrorClass::RefreshAndRetry | ErrorClass::Reauth => Stop::Reconnect(e.creator_message()),
@@ -165,7 +165,7 @@ pub(crate) async fn settle(
 /// A transient failure: counts the attempt on the post (the last one parks it, see
 /// [`Post::record_attempt`]) and says whether the queue retries the job.
 async fn count_attempt(ctx: &JobContext, post: &Post, msg: String) -> JobError {
-    let attempt = post.next_attempt(ctx.config.job_max_attempts);
+    let attempt = post.next_attempt(ctx.config.queue.job_max_attempts);
     if let Err(e) = transition(ctx, post, move |p| p.record_attempt(attempt)).await {
         tracing::warn!(error = %e, "could not record the attempt");
     }

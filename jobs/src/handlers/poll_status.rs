@@ -55,7 +55,7 @@ async fn poll_again(ctx: &JobContext, post: &Post, delay: Duration) -> Result<()
 fn backoff(ctx: &JobContext, n: u32) -> Duration {
     poll_delay(
         n,
-        Duration::from_secs(ctx.config.status_poll_max_interval_secs),
+        Duration::from_secs(ctx.config.tiktok.status_poll_max_interval_secs),
     )
 }
 
@@ -103,7 +103,7 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
         }
         PublishStatusKind::PublishComplete => published(ctx, &post, status, polls).await,
         PublishStatusKind::Failed => failed(ctx, &post, status, polls).await,
-        _ if polls >= ctx.config.status_poll_budget => unconfirmed(ctx, post, polls).await,
+        _ if polls >= ctx.config.tiktok.status_poll_budget => unconfirmed(ctx, post, polls).await,
         _ => still_processing(ctx, &post, status, polls).await,
     }
 }
@@ -202,12 +202,12 @@ async fn unconfirmed(ctx: &JobContext, post: Post, polls: u32) -> Result<(), Sto
     delete_staged_media(ctx, &saved).await;
     // Bounded: after twice the budget the post stays `unconfirmed` for the creator to check.
     if saved.state == PostState::Unconfirmed
-        && polls < ctx.config.status_poll_budget.saturating_mul(2)
+        && polls < ctx.config.tiktok.status_poll_budget.saturating_mul(2)
     {
         poll_again(
             ctx,
             &post,
-            Duration::from_secs(ctx.config.status_poll_max_interval_secs * 10),
+            Duration::from_secs(ctx.config.tiktok.status_poll_max_interval_secs * 10),
         )
         .await?;
     }

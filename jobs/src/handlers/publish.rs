@@ -293,8 +293,8 @@ async fn init(
         .map_err(|e| stop_for_account(ctx, e))?;
     check_against_creator(&post, media, &info)?;
     let policy = ChunkPolicy {
-        single_chunk_max: ctx.config.tiktok_single_chunk_max,
-        chunk_size: ctx.config.tiktok_chunk_size,
+        single_chunk_max: ctx.config.tiktok.single_chunk_max,
+        chunk_size: ctx.config.tiktok.chunk_size,
     };
     let plan = tiktok::plan(media.size, &policy).map_err(|e| {
         Stop::refused(

@@ -146,7 +146,7 @@ fn place(ctx: &JobContext) -> Place {
             conn: conn.clone(),
             key: format!("{prefix}:scheduler:heartbeat"),
         },
-        Locks::Store(_) => Place::File(ctx.config.data_dir.join("scheduler-heartbeat.json")),
+        Locks::Store(_) => Place::File(ctx.config.server.data_dir.join("scheduler-heartbeat.json")),
     }
 }
 

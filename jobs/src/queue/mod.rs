@@ -356,18 +356,23 @@ impl Queue {
     /// Connects to Redis when `REDIS_URL` is set, else opens (and migrates) the embedded
     /// SQLite queue at `<DATA_DIR>/queue.db`.
     pub async fn connect(config: &Config) -> Result<Self, QueueError> {
-        match &config.redis_url {
+        match &config.queue.redis_url {
             Some(url) => {
                 Self::connect_redis(
                     url.expose(),
-                    &config.queue_namespace,
-                    config.job_max_attempts,
+                    &config.queue.namespace,
+                    config.queue.job_max_attempts,
                 )
                 .await
             }
             None => {
-                let path = config.data_dir.join("queue.db");
-                Self::connect_sqlite(&path, &config.queue_namespace, config.job_max_attempts).await
+                let path = config.server.data_dir.join("queue.db");
+                Self::connect_sqlite(
+                    &path,
+                    &config.queue.namespace,
+                    config.queue.job_max_attempts,
+                )
+                .await
             }
         }
     }

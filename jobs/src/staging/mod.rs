@@ -240,8 +240,8 @@ impl Staging {
     /// Opens the staging area named by `Config::staging_url`; unattached media expire after
     /// `Config::media_ttl`. `vault` wraps the per-media data keys; `store` holds the media rows.
     pub fn new(config: &Config, vault: Vault, store: DynStore) -> Result<Self, StagingError> {
-        let (objects, root, tuning) = open_objects(&config.staging_url)?;
-        let media_ttl = chrono::Duration::from_std(config.media_ttl)
+        let (objects, root, tuning) = open_objects(&config.staging.url)?;
+        let media_ttl = chrono::Duration::from_std(config.staging.media_ttl)
             .map_err(|_| StagingError::Config("MEDIA_TTL_HOURS is too large".into()))?;
         Ok(Self {
             objects,

@@ -369,12 +369,12 @@ impl Area {
             .await
             .unwrap()
             .id;
-        let vault = crate::vault::Vault::new(config.token_keys.clone());
+        let vault = crate::vault::Vault::new(config.identity.token_keys.clone());
         let staging = Staging::new(&config, vault, store.clone())
             .unwrap()
             .with_segment_size(4096);
         Self {
-            staging_dir: config.staging_url.to_file_path().unwrap(),
+            staging_dir: config.staging.url.to_file_path().unwrap(),
             _dir: dir,
             store,
             staging,

@@ -70,10 +70,10 @@ impl TikTokClient {
     /// The client for the configured TikTok (or sandbox).
     pub fn new(config: &Config) -> Result<Self, TikTokError> {
         Self::from_parts(
-            config.tiktok_auth_url.clone(),
-            config.tiktok_api_url.clone(),
-            config.tiktok_client_key.clone(),
-            config.tiktok_client_secret.clone(),
+            config.tiktok.auth_url.clone(),
+            config.tiktok.api_url.clone(),
+            config.tiktok.client_key.clone(),
+            config.tiktok.client_secret.clone(),
         )
     }
 

@@ -31,11 +31,11 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
         let mut config = Config::for_tests(dir.path());
-        config.tiktok_auth_url = sandbox.base_url().parse().unwrap();
-        config.tiktok_api_url = sandbox.base_url().parse().unwrap();
-        config.token_keys = KeyRing::parse(ring).unwrap();
+        config.tiktok.auth_url = sandbox.base_url().parse().unwrap();
+        config.tiktok.api_url = sandbox.base_url().parse().unwrap();
+        config.identity.token_keys = KeyRing::parse(ring).unwrap();
         let config = Arc::new(config);
-        let store = jobs::store::connect(config.database_url.expose())
+        let store = jobs::store::connect(config.store.database_url.expose())
             .await
             .unwrap();
         let queue = Queue::connect(&config).await.unwrap();
@@ -76,7 +76,7 @@ impl Harness {
         let t = self
             .sandbox
             .issue_token(
-                &self.ctx.config.tiktok_client_key,
+                &self.ctx.config.tiktok.client_key,
                 open_id,
                 &sandbox::ALL_SCOPES,
             )

@@ -143,7 +143,7 @@ fn staged_files(env: &Env) -> usize {
             })
             .sum()
     }
-    count(&env.ctx.config.staging_url.to_file_path().expect("local"))
+    count(&env.ctx.config.staging.url.to_file_path().expect("local"))
 }
 
 async fn parked_posts_past_the_deadline_fail_and_lose_their_video(db: Db) {
@@ -152,7 +152,7 @@ async fn parked_posts_past_the_deadline_fail_and_lose_their_video(db: Db) {
     settings.sweep_batch = 1; // pages, too
     let user = env.user().await;
     let now = Utc::now();
-    let ttl = Duration::from_std(env.ctx.config.parked_media_ttl).unwrap();
+    let ttl = Duration::from_std(env.ctx.config.staging.parked_media_ttl).unwrap();
     assert_eq!(ttl, Duration::days(7), "the documented default");
     let (overdue_a, media_a) = parked_for_reconnect(&env, user, now - ttl - secs(3600)).await;
     let (overdue_b, media_b) = parked_for_reconnect(&env, user, now - ttl - secs(1)).await;

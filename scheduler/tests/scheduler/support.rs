@@ -76,8 +76,8 @@ impl Env {
         });
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::for_tests(dir.path());
-        config.queue_namespace = format!("test_{}", Uuid::new_v4().simple());
-        config.redis_url = match queue_kind {
+        config.queue.namespace = format!("test_{}", Uuid::new_v4().simple());
+        config.queue.redis_url = match queue_kind {
             QueueKind::Redis => Some(Secret::new(redis_url())),
             QueueKind::Sqlite => None,
         };
@@ -95,12 +95,12 @@ impl Env {
             let (base, _) = admin
                 .rsplit_once('/')
                 .expect("TEST_POSTGRES_URL names a database");
-            config.database_url = Secret::new(format!("{base}/{name}"));
-            config.store_kind = StoreKind::Postgres;
+            config.store.database_url = Secret::new(format!("{base}/{name}"));
+            config.store.kind = StoreKind::Postgres;
             pg_database = Some(name);
         }
         let config = Arc::new(config);
-        let store = jobs::store::connect(config.database_url.expose())
+        let store = jobs::store::connect(config.store.database_url.expose())
             .await
             .expect("store opens");
         let queue = Queue::connect(&config).await.expect("queue connects");
@@ -114,7 +114,7 @@ impl Env {
                     conn: redis::aio::ConnectionManager::new(client)
                         .await
                         .expect("redis connects"),
-                    prefix: config.queue_namespace.clone(),
+                    prefix: config.queue.namespace.clone(),
                 }
             }
             Lease::Store => Locks::Store(store),
@@ -273,7 +273,7 @@ impl Drop for Env {
     fn drop(&mut self) {
         // Cleanup runs on its own thread and runtime: this may be dropped inside (or after) the
         // test's runtime, and it must finish before the process exits.
-        let namespace = self.ctx.config.queue_namespace.clone();
+        let namespace = self.ctx.config.queue.namespace.clone();
         let queue = self.ctx.queue.clone();
         let pg = self.pg_database.take();
         let handle = std::thread::spawn(move || {

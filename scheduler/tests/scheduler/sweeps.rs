@@ -286,7 +286,8 @@ fn write_object(env: &Env, key: &str, modified: std::time::SystemTime) -> std::p
     let root = env
         .ctx
         .config
-        .staging_url
+        .staging
+        .url
         .to_file_path()
         .expect("local staging dir");
     let path = root.join(key);

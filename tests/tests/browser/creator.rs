@@ -454,7 +454,7 @@ async fn flow(app: &TestApp, b: &Browser, files: &Path) -> Result<()> {
     b.goto("/privacy").await?;
     b.text_contains(
         "#log-retention",
-        &format!("{} days", app.config.log_retention_days),
+        &format!("{} days", app.config.scheduler.log_retention_days),
     )
     .await?;
     b.screenshot("privacy", DESKTOP).await?;

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 /// Points "Sign in with Google" at this app's sandbox, as `mktpost dev` does with its own
 /// (`TestApp` leaves the development default, a sandbox on port 8090, in place).
 pub fn sandbox_signin(c: &mut jobs::config::Config) {
-    c.google_signin_url = c.tiktok_auth_url.join("/_google/signin").ok();
+    c.identity.google_signin_url = c.tiktok.auth_url.join("/_google/signin").ok();
 }
 
 /// An app with TikTok's chunk rules lowered (a few hundred KB go in a few chunks, as in the e2e

@@ -179,7 +179,7 @@ async fn every_page_sends_a_strict_csp_and_loads_nothing_from_another_origin() -
     let app = TestApp::start_with(Backend::Sqlite, |c| {
         crate::sandbox_signin(c);
         // So that /ops renders for the checker too.
-        c.ops_google_uids = vec!["csp-checker".into()];
+        c.identity.ops_google_uids = vec!["csp-checker".into()];
     })
     .await?;
     let origin = app.base_url.clone();

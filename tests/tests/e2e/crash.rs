@@ -21,9 +21,9 @@ async fn killing_the_worker_twenty_times_mid_publish_loses_and_duplicates_nothin
         moderation_ms: 50,
     };
     let app = TestApp::start_chunked(Backend::Sqlite, false, pace, |c| {
-        c.worker_heartbeat_secs = 1;
-        c.job_max_attempts = 10;
-        c.worker_concurrency = 4;
+        c.worker.heartbeat_secs = 1;
+        c.queue.job_max_attempts = 10;
+        c.worker.concurrency = 4;
     })
     .await?;
     app.sandbox

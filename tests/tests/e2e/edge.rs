@@ -35,9 +35,9 @@ async fn through_balancer(
 #[tokio::test]
 async fn a_fresh_x_forwarded_for_does_not_escape_the_per_ip_limit() -> Result<()> {
     let app = TestApp::start_with(Backend::Sqlite, |c| {
-        c.trusted_proxy_header = Some("x-forwarded-for".into());
-        c.trusted_proxy_hops = 1;
-        c.auth_rate_per_min = 3;
+        c.server.trusted_proxy_header = Some("x-forwarded-for".into());
+        c.server.trusted_proxy_hops = 1;
+        c.limits.auth_rate_per_min = 3;
     })
     .await?;
     let client = "198.51.100.7";
@@ -76,7 +76,7 @@ async fn a_fresh_x_forwarded_for_does_not_escape_the_per_ip_limit() -> Result<()
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
 
     // The access log names the balancer's client, never the forged entries.
-    let dir = AccessLog::dir_for(&app.config.data_dir);
+    let dir = AccessLog::dir_for(&app.config.server.data_dir);
     let lines = app
         .wait_for("the access lines", Duration::from_secs(10), || async {
             let mut lines: Vec<AccessLine> = Vec::new();
@@ -101,7 +101,7 @@ async fn a_fresh_x_forwarded_for_does_not_escape_the_per_ip_limit() -> Result<()
 
 #[tokio::test]
 async fn without_trusted_hops_the_forwarding_header_is_ignored() -> Result<()> {
-    let app = TestApp::start_with(Backend::Sqlite, |c| c.auth_rate_per_min = 2).await?;
+    let app = TestApp::start_with(Backend::Sqlite, |c| c.limits.auth_rate_per_min = 2).await?;
     let mut statuses = Vec::new();
     for _ in 0..3 {
         let resp = app
@@ -119,9 +119,9 @@ async fn without_trusted_hops_the_forwarding_header_is_ignored() -> Result<()> {
 #[tokio::test]
 async fn pages_the_avatar_proxy_and_readyz_answer_429_after_their_burst() -> Result<()> {
     let app = TestApp::start_with(Backend::Sqlite, |c| {
-        c.page_rate_per_min = 3;
-        c.avatar_rate_per_min = 2;
-        c.readyz_rate_per_min = 2;
+        c.limits.page_rate_per_min = 3;
+        c.limits.avatar_rate_per_min = 2;
+        c.limits.readyz_rate_per_min = 2;
     })
     .await?;
     let avatar = "/accounts/00000000-0000-0000-0000-000000000000/avatar";
@@ -173,8 +173,8 @@ async fn hsts_is_sent_on_every_response_in_production_only() -> Result<()> {
         "/no/such/page",
     ];
     let prod = TestApp::start_with(Backend::Sqlite, |c| {
-        c.mode = jobs::config::Mode::Production;
-        c.auth_rate_per_min = 1;
+        c.server.mode = jobs::config::Mode::Production;
+        c.limits.auth_rate_per_min = 1;
     })
     .await?;
     let mut responses = Vec::new();
@@ -271,6 +271,7 @@ async fn a_lost_database_shows_no_driver_text_in_any_api_body_or_page() -> Resul
     assert!(!key.is_empty());
     let db_name = app
         .config
+        .store
         .database_url
         .expose()
         .rsplit('/')
@@ -344,7 +345,7 @@ async fn a_lost_database_shows_no_driver_text_in_any_api_body_or_page() -> Resul
 async fn unreachable_google_certificates_are_a_503_without_reqwest_text() -> Result<()> {
     // Port 1 on loopback: nothing listens, the connection is refused at once.
     let app = TestApp::start_with(Backend::Sqlite, |c| {
-        c.google_certs_url = "http://127.0.0.1:1/robot/v1/metadata/x509/certs"
+        c.identity.google_certs_url = "http://127.0.0.1:1/robot/v1/metadata/x509/certs"
             .parse()
             .expect("a URL");
     })
@@ -367,7 +368,7 @@ async fn a_broken_table_is_a_500_internal_without_driver_text() -> Result<()> {
     app.sign_in("edge-user-4").await?;
     assert_eq!(app.get_json("/api/posts").await?.0, StatusCode::OK);
     // A store failure that is nobody's fault but ours: the table is gone.
-    let mut db = sqlx::SqliteConnection::connect(app.config.database_url.expose()).await?;
+    let mut db = sqlx::SqliteConnection::connect(app.config.store.database_url.expose()).await?;
     sqlx::query("DROP TABLE posts").execute(&mut db).await?;
     db.close().await?;
 

@@ -25,7 +25,7 @@ async fn records_naming(app: &TestApp, user: UserId) -> Result<Vec<(String, Stri
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
-            .arg(format!("{}:*", app.config.queue_namespace))
+            .arg(format!("{}:*", app.config.queue.namespace))
             .arg("TYPE")
             .arg("hash")
             .arg("COUNT")
@@ -93,7 +93,7 @@ async fn an_erasure_leaves_no_job_record_that_names_the_user() -> Result<()> {
         Ok((gone && s.done == 1).then_some(()))
     })
     .await?;
-    let data = format!("{}:erase_user:data", app.config.queue_namespace);
+    let data = format!("{}:erase_user:data", app.config.queue.namespace);
     let left = records_naming(&app, user).await?;
     assert!(
         left.iter().all(|(key, _)| *key == data),

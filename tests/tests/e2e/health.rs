@@ -56,7 +56,7 @@ async fn readyz_and_metrics_turn_red_when_the_scheduler_dies() -> Result<()> {
         // Stale after three lease TTLs: 3 s.
         c.scheduler.lease_ttl = Duration::from_secs(1);
         // This test polls /readyz every 50 ms, far above a probe's pace.
-        c.readyz_rate_per_min = 100_000;
+        c.limits.readyz_rate_per_min = 100_000;
     })
     .await?;
     // No scheduler yet: the web tier stays in rotation, but says so, and a monitor that
@@ -162,7 +162,7 @@ async fn readyz_and_metrics_turn_red_when_the_scheduler_dies() -> Result<()> {
 #[tokio::test]
 async fn metrics_need_the_metrics_token_when_one_is_set() -> Result<()> {
     let app = TestApp::start_with(Backend::Sqlite, |c| {
-        c.metrics_token = Some(jobs::config::Secret::new("m3trics-t0ken"));
+        c.server.metrics_token = Some(jobs::config::Secret::new("m3trics-t0ken"));
     })
     .await?;
     let (status, body) = app.get_json("/metrics").await?;

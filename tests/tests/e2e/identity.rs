@@ -322,8 +322,10 @@ async fn an_unknown_kid_refetches_the_certificates_at_most_once_per_interval() -
         .to_string();
     assert!(err.contains("id_token_unknown_kid"), "{err}");
     // With the interval elapsed, the unknown kid makes us fetch again and it verifies.
-    let app =
-        TestApp::start_with(Backend::Sqlite, |c| c.google_certs_refetch = Duration::ZERO).await?;
+    let app = TestApp::start_with(Backend::Sqlite, |c| {
+        c.identity.google_certs_refetch = Duration::ZERO
+    })
+    .await?;
     app.sign_in("before").await?;
     app.sandbox.rotate_google_key(false)?;
     app.sign_in_with(&TestApp::new_client(), "after").await?;
@@ -378,8 +380,10 @@ async fn the_session_cookie_has_the_promised_flags_and_exactly_six_claims() -> R
 
 #[tokio::test]
 async fn the_cookie_is_secure_in_production() -> Result<()> {
-    let app =
-        TestApp::start_with(Backend::Sqlite, |c| c.mode = jobs::config::Mode::Production).await?;
+    let app = TestApp::start_with(Backend::Sqlite, |c| {
+        c.server.mode = jobs::config::Mode::Production
+    })
+    .await?;
     let start = app
         .client
         .post(app.url("/auth/google/start"))
@@ -797,14 +801,14 @@ async fn oauth_state_is_single_use_and_bound_to_the_session() -> Result<()> {
     let authorize = reqwest::Url::parse(&location(&resp)?)?;
     let q: std::collections::HashMap<String, String> =
         authorize.query_pairs().into_owned().collect();
-    assert_eq!(q["client_key"], app.config.tiktok_client_key);
+    assert_eq!(q["client_key"], app.config.tiktok.client_key);
     assert_eq!(
         q["scope"],
         "user.info.basic,user.info.profile,video.publish,video.upload,video.list"
     );
     assert_eq!(q["response_type"], "code");
     assert_eq!(q["disable_auto_auth"], "1");
-    assert_eq!(q["redirect_uri"], app.config.tiktok_redirect_uri.as_str());
+    assert_eq!(q["redirect_uri"], app.config.tiktok.redirect_uri.as_str());
     assert!(q["state"].len() >= 40);
     let mut url = authorize.clone();
     url.query_pairs_mut()
@@ -878,7 +882,7 @@ async fn denied_consent_and_partial_grants_are_handled() -> Result<()> {
 
 #[tokio::test]
 async fn auth_endpoints_are_rate_limited_per_ip_with_retry_after() -> Result<()> {
-    let app = TestApp::start_with(Backend::Sqlite, |c| c.auth_rate_per_min = 3).await?;
+    let app = TestApp::start_with(Backend::Sqlite, |c| c.limits.auth_rate_per_min = 3).await?;
     let mut last = None;
     for _ in 0..4 {
         last = Some(
@@ -899,7 +903,7 @@ async fn auth_endpoints_are_rate_limited_per_ip_with_retry_after() -> Result<()>
 
 #[tokio::test]
 async fn api_endpoints_are_rate_limited_per_user() -> Result<()> {
-    let app = TestApp::start_with(Backend::Sqlite, |c| c.api_rate_per_min = 5).await?;
+    let app = TestApp::start_with(Backend::Sqlite, |c| c.limits.api_rate_per_min = 5).await?;
     app.sign_in("busy").await?;
     for _ in 0..5 {
         assert_eq!(app.get_json("/api/me").await?.0, StatusCode::OK);

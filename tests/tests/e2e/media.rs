@@ -35,7 +35,7 @@ fn staged_files(app: &TestApp) -> Vec<PathBuf> {
         }
     }
     let mut out = Vec::new();
-    walk(&app.config.staging_url.to_file_path().unwrap(), &mut out);
+    walk(&app.config.staging.url.to_file_path().unwrap(), &mut out);
     out
 }
 
@@ -92,7 +92,7 @@ async fn an_upload_is_staged_encrypted_and_visible_only_to_its_owner() -> Result
     let id = MediaId::parse(body["id"].as_str().context("id")?)?;
     let expires_at: chrono::DateTime<chrono::Utc> =
         serde_json::from_value(body["expires_at"].clone())?;
-    let ttl = chrono::Duration::from_std(app.config.media_ttl)?;
+    let ttl = chrono::Duration::from_std(app.config.staging.media_ttl)?;
     assert!(expires_at >= before + ttl && expires_at <= chrono::Utc::now() + ttl);
 
     // Stored encrypted, and the publisher reads back exactly the uploaded bytes.
@@ -171,7 +171,8 @@ async fn media_a_post_uses_cannot_be_deleted_on_its_own() -> Result<()> {
 
 #[tokio::test]
 async fn uploads_over_the_limit_answer_413_and_leave_nothing() -> Result<()> {
-    let app = TestApp::start_with(Backend::Sqlite, |c| c.max_upload_bytes = 256 * 1024).await?;
+    let app =
+        TestApp::start_with(Backend::Sqlite, |c| c.staging.max_upload_bytes = 256 * 1024).await?;
     let user = signed_in(&app, "big").await?;
 
     // Declared up front: refused before reading.
@@ -211,7 +212,7 @@ async fn staged(app: &TestApp, user: UserId) -> Result<(usize, u64)> {
 
 #[tokio::test]
 async fn uploads_past_the_staging_quota_answer_413_and_leave_nothing() -> Result<()> {
-    let app = TestApp::start_with(Backend::Sqlite, |c| c.staging_quota_bytes = 100_000).await?;
+    let app = TestApp::start_with(Backend::Sqlite, |c| c.staging.quota_bytes = 100_000).await?;
     let user = signed_in(&app, "hoarder").await?;
     let (status, first) = upload(&app, &app.client, video(60_000, 1)).await?;
     assert_eq!(status, StatusCode::CREATED, "{first}");

@@ -28,7 +28,7 @@ async fn dead_tasks(app: &TestApp, ops: &reqwest::Client, job: &str) -> Result<V
 #[tokio::test]
 async fn operators_replay_a_parked_publish_safely_and_discard_what_is_not_worth_it() -> Result<()> {
     let (app, user, account) = publishing_app(e2e::Backend::Sqlite, |c| {
-        c.ops_google_uids = vec!["operator".into()];
+        c.identity.ops_google_uids = vec!["operator".into()];
     })
     .await?;
     let ops = TestApp::new_client();
@@ -80,7 +80,7 @@ async fn operators_replay_a_parked_publish_safely_and_discard_what_is_not_worth_
 
     // TikTok fails `video/init` for every attempt the job has: the post is parked, its task dead.
     app.sandbox.inject_fault(FaultSpec {
-        times: app.config.job_max_attempts,
+        times: app.config.queue.job_max_attempts,
         ..FaultSpec::new("video.init", 1, FaultAction::Status { status: 503 })
     });
     let media = stage(&app, user, &video(30_001, 9)).await?;

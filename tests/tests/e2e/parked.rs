@@ -199,7 +199,7 @@ async fn a_parked_post_is_retried_once_its_account_can_publish() -> Result<()> {
 #[tokio::test]
 async fn schedules_past_the_horizon_are_refused_everywhere() -> Result<()> {
     let (app, user, account) = publishing_app(Backend::Sqlite, |c| {
-        c.schedule_horizon = Duration::from_secs(30 * 24 * 3600)
+        c.limits.schedule_horizon = Duration::from_secs(30 * 24 * 3600)
     })
     .await?;
     let too_far = (chrono::Utc::now() + chrono::Duration::days(31)).to_rfc3339();

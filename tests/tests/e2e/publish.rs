@@ -34,7 +34,7 @@ pub async fn publishing_app(
         moderation_ms: 100,
     };
     let app = TestApp::start_chunked(backend, true, pace, |c| {
-        c.cap_retry_minutes = 60;
+        c.tiktok.cap_retry_minutes = 60;
         tweak(c);
     })
     .await?;
@@ -111,7 +111,7 @@ pub async fn wait_state(
 
 /// No object left under the staging directory.
 pub fn staging_files(app: &TestApp) -> usize {
-    let dir = app.config.data_dir.join("staging");
+    let dir = app.config.server.data_dir.join("staging");
     walk(&dir)
 }
 
@@ -260,7 +260,7 @@ async fn a_429_on_init_is_retried() -> Result<()> {
 async fn each_documented_fail_reason_fails_the_post_with_a_creator_message() -> Result<()> {
     // Nine posts call creator_info twice each: compress TikTok's minute to keep the test short.
     let (app, user, account) =
-        publishing_app(Backend::Sqlite, |c| c.pacing_window_secs = 2).await?;
+        publishing_app(Backend::Sqlite, |c| c.tiktok.pacing_window_secs = 2).await?;
     app.sandbox.update_knobs(|k| k.rate_limits.window_secs = 2);
     let reasons = [
         "file_format_check_failed",
@@ -319,8 +319,8 @@ async fn a_token_revoked_mid_flight_leaves_the_post_unconfirmed_until_reconnect(
         .token
         .clone();
     let form = [
-        ("client_key", app.config.tiktok_client_key.as_str()),
-        ("client_secret", app.config.tiktok_client_secret.expose()),
+        ("client_key", app.config.tiktok.client_key.as_str()),
+        ("client_secret", app.config.tiktok.client_secret.expose()),
         ("token", token.as_str()),
     ];
     reqwest::Client::new()
@@ -429,7 +429,7 @@ async fn the_apps_active_user_cap_holds_the_post_instead_of_failing_it() -> Resu
         |app| {
             Ok(app
                 .sandbox
-                .update_app(&app.config.tiktok_client_key, |a| {
+                .update_app(&app.config.tiktok.client_key, |a| {
                     a.active_user_cap = Some(0)
                 })
                 .map(|_| ())?)
@@ -563,8 +563,8 @@ async fn cancelling_works_until_upload_starts_and_deletes_the_video() -> Result<
 async fn fifty_posts_for_one_account_never_draw_a_429() -> Result<()> {
     // TikTok's per-token windows, compressed to 3 s on both sides so the test stays short.
     let (app, user, account) = publishing_app(Backend::Sqlite, |c| {
-        c.pacing_window_secs = 3;
-        c.worker_concurrency = 16;
+        c.tiktok.pacing_window_secs = 3;
+        c.worker.concurrency = 16;
     })
     .await?;
     app.sandbox.update_knobs(|k| {

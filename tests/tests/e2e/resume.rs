@@ -40,13 +40,13 @@ async fn stranded_upload() -> Result<Stranded> {
 /// [`stranded_upload`] with the sandbox's knobs changed before the upload.
 async fn stranded_upload_with(knobs: impl FnOnce(&mut sandbox::Knobs)) -> Result<Stranded> {
     let (app, user, account) = publishing_app(Backend::Postgres, |c| {
-        c.ops_google_uids = vec!["operator".into()];
+        c.identity.ops_google_uids = vec!["operator".into()];
     })
     .await?;
     // The job that met the refused save used up its attempts: its task is dead by design.
     app.allow_dead_jobs(1);
     app.sandbox.update_knobs(knobs);
-    let mut db = sqlx::PgConnection::connect(app.config.database_url.expose()).await?;
+    let mut db = sqlx::PgConnection::connect(app.config.store.database_url.expose()).await?;
     for statement in [
         "CREATE FUNCTION refuse_processing() RETURNS trigger LANGUAGE plpgsql AS $$ \
          BEGIN IF NEW.state = 'processing' THEN RAISE EXCEPTION 'store unavailable'; END IF; \
@@ -301,7 +301,7 @@ async fn a_worker_that_loses_the_publish_lock_stops_uploading() -> Result<()> {
     let mut redis = redis::Client::open(e2e::redis_url())?
         .get_multiplexed_async_connection()
         .await?;
-    let key = format!("{}:lock:publish:{post}", app.config.queue_namespace);
+    let key = format!("{}:lock:publish:{post}", app.config.queue.namespace);
     let _: () = redis::cmd("SET")
         .arg(&key)
         .arg("another-worker")

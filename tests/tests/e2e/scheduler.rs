@@ -149,7 +149,7 @@ async fn access_log_lines_hold_no_cookies_tokens_codes_or_captions() -> Result<(
         .send()
         .await?;
 
-    let dir = AccessLog::dir_for(&app.config.data_dir);
+    let dir = AccessLog::dir_for(&app.config.server.data_dir);
     let lines = app
         .wait_for(
             "access log lines (is access_log::middleware in build_app?)",
@@ -211,8 +211,8 @@ async fn access_log_lines_hold_no_cookies_tokens_codes_or_captions() -> Result<(
 #[tokio::test]
 async fn the_running_scheduler_deletes_access_logs_past_90_days() -> Result<()> {
     let app = TestApp::start(Backend::Sqlite).await?;
-    assert_eq!(app.config.log_retention_days, 90);
-    let log = AccessLog::new(AccessLog::dir_for(&app.config.data_dir));
+    assert_eq!(app.config.scheduler.log_retention_days, 90);
+    let log = AccessLog::new(AccessLog::dir_for(&app.config.server.data_dir));
     let now = Utc::now();
     for age in [1, 89, 91, 365] {
         log.append(&AccessLine {

@@ -322,9 +322,9 @@ async fn call(app: &TestApp, ids: &Ids, r: &Route, key: Option<&str>) -> Result<
 #[tokio::test]
 async fn every_route_answers_each_key_scope_and_no_key_as_specified() -> Result<()> {
     let app = TestApp::start_with(Backend::Sqlite, |c| {
-        c.ops_google_uids = vec!["scoped-operator".into()];
-        c.api_rate_per_min = 100_000;
-        c.auth_rate_per_min = 100_000;
+        c.identity.ops_google_uids = vec!["scoped-operator".into()];
+        c.limits.api_rate_per_min = 100_000;
+        c.limits.auth_rate_per_min = 100_000;
     })
     .await?;
     app.sign_in("scoped-operator").await?;

@@ -51,6 +51,6 @@ pub async fn page(
         nav: Nav::signed_in(&user, "/compose"),
         accounts,
         caption_max: jobs::domain::posts::MAX_TITLE_UTF16,
-        max_upload_bytes: state.config.max_upload_bytes,
+        max_upload_bytes: state.config.staging.max_upload_bytes,
     })
 }

@@ -216,7 +216,7 @@ async fn posts(state: &AppState, user: &jobs::model::User) -> Result<Vec<PostVie
     Ok(page
         .items
         .iter()
-        .map(|p| PostView::new(p, &accounts, state.config.parked_media_ttl))
+        .map(|p| PostView::new(p, &accounts, state.config.staging.parked_media_ttl))
         .collect())
 }
 

@@ -57,7 +57,7 @@ pub async fn login(
     render(&LoginPage {
         erased: query.erased.is_some(),
         nav: Nav::signed_out("/login"),
-        signin_configured: state.config.google_signin_url.is_some(),
+        signin_configured: state.config.identity.google_signin_url.is_some(),
         signed_in_as,
     })
 }
@@ -116,10 +116,10 @@ pub async fn privacy(
             .iter()
             .map(|s| (*s, scope_purpose(s)))
             .collect(),
-        log_retention_days: c.log_retention_days,
-        media_ttl: human_hours(c.media_ttl.as_secs() / 3600),
-        session: human_hours(c.session_ttl.as_secs() / 3600),
-        max_upload: human_bytes(c.max_upload_bytes),
+        log_retention_days: c.scheduler.log_retention_days,
+        media_ttl: human_hours(c.staging.media_ttl.as_secs() / 3600),
+        session: human_hours(c.identity.session_ttl.as_secs() / 3600),
+        max_upload: human_bytes(c.staging.max_upload_bytes),
     })
 }
 

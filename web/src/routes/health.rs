@@ -161,7 +161,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
 
 /// With `METRICS_TOKEN` set, refuses a request without that bearer token.
 fn check_metrics_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = &state.config.metrics_token else {
+    let Some(token) = &state.config.server.metrics_token else {
         return Ok(());
     };
     let given = headers

@@ -72,7 +72,7 @@ pub async fn create(
                 at,
                 body.scheduled_tz.as_deref(),
                 chrono::Utc::now(),
-                state.config.schedule_horizon,
+                state.config.limits.schedule_horizon,
             )?;
             Some((s.utc, s.tz))
         }
@@ -162,7 +162,7 @@ pub async fn reschedule(
         &body.scheduled_at,
         body.scheduled_tz.as_deref(),
         chrono::Utc::now(),
-        state.config.schedule_horizon,
+        state.config.limits.schedule_horizon,
     )?;
     let post = schedule_time::reschedule(
         state.store.as_ref(),

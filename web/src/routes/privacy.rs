@@ -84,7 +84,7 @@ pub async fn export(
         "technical_logs": format!(
             "Request logs hold IP address, user agent, time, method, route, status and latency, \
              with no user id, so they cannot be tied to you; they are deleted after {} days.",
-            state.config.log_retention_days
+            state.config.scheduler.log_retention_days
         ),
     });
     let filename = format!(

@@ -57,8 +57,8 @@ fn signin_state_cookie(config: &Config, value: String) -> Cookie<'static> {
 /// The Google sign-in page's address: `return_to` is our `/login`, whose script takes the ID
 /// token and the state from the fragment; `state` comes back with them.
 fn signin_url(config: &Config, signin_state: &str) -> Option<url::Url> {
-    let mut url = config.google_signin_url.clone()?;
-    let back = config.public_url.join("/login").ok()?;
+    let mut url = config.identity.google_signin_url.clone()?;
+    let back = config.server.public_url.join("/login").ok()?;
     url.query_pairs_mut()
         .append_pair("return_to", back.as_str())
         .append_pair("state", signin_state);

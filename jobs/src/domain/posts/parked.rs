@@ -31,8 +31,8 @@ pub const ACCOUNT_NEEDS_RECONNECT: &str = "account_needs_reconnect";
 
 /// When a parked post fails and its video is deleted, unless its account is reconnected first.
 pub fn deadline(ctx: &JobContext, post: &Post) -> DateTime<Utc> {
-    let ttl =
-        chrono::Duration::from_std(ctx.config.parked_media_ttl).unwrap_or(chrono::Duration::MAX);
+    let ttl = chrono::Duration::from_std(ctx.config.staging.parked_media_ttl)
+        .unwrap_or(chrono::Duration::MAX);
     post.updated_at
         .checked_add_signed(ttl)
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
@@ -173,7 +173,7 @@ pub async fn fail_overdue(
 }
 
 fn deadline_message(ctx: &JobContext) -> String {
-    let days = ctx.config.parked_media_ttl.as_secs() / 86_400;
+    let days = ctx.config.staging.parked_media_ttl.as_secs() / 86_400;
     format!(
         "The TikTok account of this post was not reconnected within {days} days, so the post \
          was given up and its video deleted. Reconnect the account and upload the video again."

@@ -191,7 +191,7 @@ static APP: LazyLock<App> = LazyLock::new(|| {
     .collect();
     let config = Arc::new(jobs::config::Config::from_vars(&vars).unwrap());
     let (state, user) = rt.block_on(async {
-        let store = jobs::store::connect(config.database_url.expose())
+        let store = jobs::store::connect(config.store.database_url.expose())
             .await
             .unwrap();
         let queue = jobs::queue::Queue::connect(&config).await.unwrap();

@@ -1,0 +1,64 @@
+//! TikTok: the app's credentials, its addresses, and the rules and cadences of publishing to it.
+
+use super::server::ServerConfig;
+use super::vars::Vars;
+use super::{ConfigError, Secret};
+use std::time::Duration;
+use url::Url;
+
+/// The sandbox's seeded demo app.
+pub const SANDBOX_CLIENT_KEY: &str = "sbawdemo0000000001";
+pub const SANDBOX_CLIENT_SECRET: &str = "sandbox-demo-client-secret";
+
+/// The TikTok app and how we talk to TikTok.
+#[derive(Debug, Clone)]
+pub struct TikTokConfig {
+    /// `TIKTOK_CLIENT_KEY`, default the sandbox's demo app.
+    pub client_key: String,
+    /// `TIKTOK_CLIENT_SECRET`, default the sandbox's demo app secret.
+    pub client_secret: Secret,
+    /// `TIKTOK_AUTH_URL`, default the sandbox; production `https://www.tiktok.com`.
+    pub auth_url: Url,
+    /// `TIKTOK_API_URL`, default the sandbox; production `https://open.tiktokapis.com`.
+    pub api_url: Url,
+    /// `TIKTOK_REDIRECT_URI`, default `<PUBLIC_URL>/auth/tiktok/callback`.
+    pub redirect_uri: Url,
+    /// `TOKEN_REFRESH_MARGIN_SECS`, default 3600: refresh when the access token has less left.
+    pub token_refresh_margin: Duration,
+    /// `TIKTOK_CHUNK_SIZE`, default 10,000,000: bytes per upload chunk (TikTok's rules, §5.5).
+    pub chunk_size: u64,
+    /// `TIKTOK_SINGLE_CHUNK_MAX`, default 64,000,000: videos up to this size go in one chunk.
+    pub single_chunk_max: u64,
+    /// `PACING_WINDOW_SECS`, default 60: TikTok's per-token rate-limit window.
+    pub pacing_window_secs: u64,
+    /// `STATUS_POLL_BUDGET`, default 120: status polls before a post becomes `unconfirmed`.
+    pub status_poll_budget: u32,
+    /// `STATUS_POLL_MAX_INTERVAL_SECS`, default 30: the slowest status-poll cadence.
+    pub status_poll_max_interval_secs: u64,
+    /// `CAP_RETRY_MINUTES`, default 60: when a daily cap defers a post, try again this much later.
+    pub cap_retry_minutes: u64,
+}
+
+impl TikTokConfig {
+    pub(super) fn from_vars(v: &Vars<'_>, server: &ServerConfig) -> Result<Self, ConfigError> {
+        let sandbox_base = server.sandbox_base();
+        let redirect_default = format!(
+            "{}/auth/tiktok/callback",
+            server.public_url.as_str().trim_end_matches('/')
+        );
+        Ok(Self {
+            client_key: v.get_or("TIKTOK_CLIENT_KEY", SANDBOX_CLIENT_KEY),
+            client_secret: Secret::new(v.get_or("TIKTOK_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)),
+            auth_url: v.url("TIKTOK_AUTH_URL", &sandbox_base)?,
+            api_url: v.url("TIKTOK_API_URL", &sandbox_base)?,
+            redirect_uri: v.url("TIKTOK_REDIRECT_URI", &redirect_default)?,
+            token_refresh_margin: v.secs("TOKEN_REFRESH_MARGIN_SECS", "3600")?,
+            chunk_size: v.parse("TIKTOK_CHUNK_SIZE", "10000000")?,
+            single_chunk_max: v.parse("TIKTOK_SINGLE_CHUNK_MAX", "64000000")?,
+            pacing_window_secs: v.parse("PACING_WINDOW_SECS", "60")?,
+            status_poll_budget: v.parse("STATUS_POLL_BUDGET", "120")?,
+            status_poll_max_interval_secs: v.parse("STATUS_POLL_MAX_INTERVAL_SECS", "30")?,
+            cap_retry_minutes: v.parse("CAP_RETRY_MINUTES", "60")?,
+        })
+    }
+}
