@@ -63,7 +63,7 @@ pub struct Callback<'a> {
 /// How a callback with a valid `state` ended.
 #[derive(Debug)]
 pub enum Connected {
-    Account(TikTokAccount),
+    Account(Box<TikTokAccount>),
     /// The creator chose "Deny" on TikTok's page (`access_denied`).
     Denied,
     /// TikTok refused the app (any other `error`).
@@ -98,7 +98,9 @@ pub async fn callback(
         .code
         .filter(|c| !c.is_empty())
         .ok_or(ConnectError::NoCode)?;
-    Ok(Connected::Account(complete(ctx, user, code).await?))
+    Ok(Connected::Account(Box::new(
+        complete(ctx, user, code).await?,
+    )))
 }
 
 /// Takes the callback's `state` (absent or empty is refused): Ok only when it is known,
