@@ -174,16 +174,11 @@ impl Scheduler {
         let settings = &shared.settings;
         settings.validate()?;
         let schedules = settings.cron.parse()?;
-        let locks = shared.ctx.locks.clone();
         tokio::pin!(shutdown);
 
         let mut ticker = tokio::time::interval(settings.tick);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut active: Option<Active> = None;
-        let mut last_try: Option<Instant> = None;
-        let mut sweeps: JoinSet<SweepDone> = JoinSet::new();
-        let mut running: HashSet<Sweep> = HashSet::new();
-        let mut quiet = Quiet::default();
+        let mut state = RunState::default();
         tracing::info!(instance = %self.instance, "scheduler started; standing by until it holds the lease");
 
         loop {
@@ -192,133 +187,207 @@ impl Scheduler {
                 () = &mut shutdown => break,
                 _ = ticker.tick() => {}
             }
-
-            while let Some(joined) = sweeps.try_join_next() {
-                let Ok((sweep, at, result)) = joined else {
-                    continue;
-                };
-                running.remove(&sweep);
-                log_sweep(sweep, &result);
-                if let Some(a) = active.as_mut() {
-                    a.beat.sweeps.insert(
-                        sweep.name().to_owned(),
-                        heartbeat::sweep_record(at, &result),
-                    );
-                    a.beat_written_at = None;
-                }
-            }
-
-            if active.is_none() {
-                if last_try.is_some_and(|t| t.elapsed() < settings.standby_poll) {
-                    continue;
-                }
-                last_try = Some(Instant::now());
-                match locks.try_acquire(LEASE_NAME, settings.lease_ttl).await {
-                    Ok(Some(guard)) => {
-                        let now = Utc::now();
-                        tracing::info!(instance = %self.instance, fencing_token = guard.fencing_token, "scheduler active: holding the lease");
-                        active = Some(Active {
-                            beat: Heartbeat {
-                                instance: self.instance.clone(),
-                                fencing_token: guard.fencing_token,
-                                active_since: now,
-                                at: now,
-                                last_tick: TickSummary::default(),
-                                enqueued_total: 0,
-                                sweeps: BTreeMap::new(),
-                            },
-                            guard,
-                            renewed_at: Instant::now(),
-                            // Every sweep runs once on taking over: one missed meanwhile is not skipped.
-                            next_sweep: Sweep::ALL.into_iter().map(|s| (s, now)).collect(),
-                            beat_written_at: None,
-                        });
-                    }
-                    Ok(None) => continue,
-                    Err(e) => {
-                        quiet.warn("lease", || tracing::warn!(error = %e, "cannot reach the lock service; standing by"));
-                        continue;
-                    }
-                }
-            }
-            let Some(a) = active.as_mut() else { continue };
-
-            if !keep_lease(a, &locks, settings.lease_ttl, &mut quiet).await {
-                active = None;
+            state.collect_finished_sweeps();
+            if state.active.is_none() && !state.try_take_lease(&shared, &self.instance).await {
                 continue;
             }
-
-            // The tick: drain full batches at once (a backlog after downtime), but come back to
-            // renew the lease in time.
-            let started = Instant::now();
-            let mut summary = TickSummary::default();
-            loop {
-                let result = enqueue_due_posts(&shared.ctx, settings, Utc::now()).await;
-                let more =
-                    matches!(&result, Ok(r) if r.more && r.enqueued.len() + r.lost_races > 0);
-                if let Err(e) = &result {
-                    quiet.warn(
-                        "tick",
-                        || tracing::warn!(error = %e, "tick failed; retrying next tick"),
-                    );
-                }
-                merge(
-                    &mut summary,
-                    &heartbeat::tick_summary(&result, Duration::ZERO),
-                );
-                if !more || started.elapsed() >= settings.lease_ttl / 3 {
-                    break;
-                }
+            let Some(a) = state.active.as_mut() else {
+                continue;
+            };
+            if !keep_lease(a, &shared.ctx.locks, settings.lease_ttl, &mut state.quiet).await {
+                state.active = None;
+                continue;
             }
-            summary.took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let summary = tick(&shared, &mut state.quiet).await;
             let now = Utc::now();
             a.beat.at = now;
             a.beat.enqueued_total += summary.enqueued as u64;
             let worth_writing = summary.enqueued > 0 || summary.error.is_some();
             a.beat.last_tick = summary;
+            start_due_sweeps(
+                &shared,
+                &schedules,
+                a,
+                &mut state.running,
+                &mut state.sweeps,
+                now,
+            );
+            write_heartbeat(&shared, a, worth_writing, &mut state.quiet).await;
+        }
+        state.stop(&shared.ctx.locks, &self.instance).await;
+        Ok(())
+    }
+}
 
-            for (sweep, schedule) in &schedules {
-                let due = a.next_sweep.get(sweep).is_some_and(|at| *at <= now);
-                if !due || running.contains(sweep) {
-                    continue;
-                }
-                a.next_sweep.insert(
-                    *sweep,
-                    schedule
-                        .after(&now)
-                        .next()
-                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
+/// What the run loop carries from one tick to the next.
+#[derive(Default)]
+struct RunState {
+    /// Set while this instance holds the lease.
+    active: Option<Active>,
+    /// When this instance last tried to take the lease (standing by).
+    last_try: Option<Instant>,
+    sweeps: JoinSet<SweepDone>,
+    /// Sweeps started and not finished yet: each runs at most once at a time.
+    running: HashSet<Sweep>,
+    quiet: Quiet,
+}
+
+impl RunState {
+    /// Logs the sweeps that finished since the last tick and records them in the heartbeat.
+    fn collect_finished_sweeps(&mut self) {
+        while let Some(joined) = self.sweeps.try_join_next() {
+            let Ok((sweep, at, result)) = joined else {
+                continue;
+            };
+            self.running.remove(&sweep);
+            log_sweep(sweep, &result);
+            if let Some(a) = self.active.as_mut() {
+                a.beat.sweeps.insert(
+                    sweep.name().to_owned(),
+                    heartbeat::sweep_record(at, &result),
                 );
-                running.insert(*sweep);
-                let shared = shared.clone();
-                let sweep = *sweep;
-                sweeps.spawn(async move { (sweep, now, shared.run_sweep(sweep, now).await) });
-            }
-
-            if worth_writing
-                || a.beat_written_at
-                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
-            {
-                a.beat_written_at = Some(Instant::now());
-                if let Err(e) = heartbeat::record(&shared.ctx, &a.beat).await {
-                    quiet.warn(
-                        "heartbeat",
-                        || tracing::warn!(error = %e, "cannot record the scheduler heartbeat"),
-                    );
-                }
+                a.beat_written_at = None;
             }
         }
+    }
 
-        if let Some(a) = active {
+    /// Tries to take the lease, at most once per standby poll; true when this instance is now
+    /// active.
+    async fn try_take_lease(&mut self, shared: &Shared, instance: &str) -> bool {
+        let settings = &shared.settings;
+        if self
+            .last_try
+            .is_some_and(|t| t.elapsed() < settings.standby_poll)
+        {
+            return false;
+        }
+        self.last_try = Some(Instant::now());
+        match shared
+            .ctx
+            .locks
+            .try_acquire(LEASE_NAME, settings.lease_ttl)
+            .await
+        {
+            Ok(Some(guard)) => {
+                tracing::info!(instance = %instance, fencing_token = guard.fencing_token, "scheduler active: holding the lease");
+                self.active = Some(Active::new(instance, guard, Utc::now()));
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                self.quiet.warn(
+                    "lease",
+                    || tracing::warn!(error = %e, "cannot reach the lock service; standing by"),
+                );
+                false
+            }
+        }
+    }
+
+    /// Releases the lease and gives running sweeps a short grace before cutting them.
+    async fn stop(mut self, locks: &Locks, instance: &str) {
+        if let Some(a) = self.active {
             locks.release(a.guard).await;
-            tracing::info!(instance = %self.instance, "scheduler stopped; lease released");
+            tracing::info!(instance = %instance, "scheduler stopped; lease released");
         }
-        let drain = async { while sweeps.join_next().await.is_some() {} };
+        let drain = async { while self.sweeps.join_next().await.is_some() {} };
         if tokio::time::timeout(SWEEP_GRACE, drain).await.is_err() {
             tracing::warn!("sweeps still running at shutdown were cut; they run again next time");
-            sweeps.abort_all();
+            self.sweeps.abort_all();
         }
-        Ok(())
+    }
+}
+
+impl Active {
+    /// The state of an instance that took the lease at `now`.
+    fn new(instance: &str, guard: LockGuard, now: DateTime<Utc>) -> Self {
+        Self {
+            beat: Heartbeat {
+                instance: instance.to_owned(),
+                fencing_token: guard.fencing_token,
+                active_since: now,
+                at: now,
+                last_tick: TickSummary::default(),
+                enqueued_total: 0,
+                sweeps: BTreeMap::new(),
+            },
+            guard,
+            renewed_at: Instant::now(),
+            // Every sweep runs once on taking over: one missed meanwhile is not skipped.
+            next_sweep: Sweep::ALL.into_iter().map(|s| (s, now)).collect(),
+            beat_written_at: None,
+        }
+    }
+}
+
+/// The tick: drains full batches at once (a backlog after downtime), but comes back to renew
+/// the lease in time.
+async fn tick(shared: &Shared, quiet: &mut Quiet) -> TickSummary {
+    let settings = &shared.settings;
+    let started = Instant::now();
+    let mut summary = TickSummary::default();
+    loop {
+        let result = enqueue_due_posts(&shared.ctx, settings, Utc::now()).await;
+        let more = matches!(&result, Ok(r) if r.more && r.enqueued.len() + r.lost_races > 0);
+        if let Err(e) = &result {
+            quiet.warn(
+                "tick",
+                || tracing::warn!(error = %e, "tick failed; retrying next tick"),
+            );
+        }
+        merge(
+            &mut summary,
+            &heartbeat::tick_summary(&result, Duration::ZERO),
+        );
+        if !more || started.elapsed() >= settings.lease_ttl / 3 {
+            break;
+        }
+    }
+    summary.took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    summary
+}
+
+/// Starts, each in its own task, the sweeps whose time has come and that are not running yet.
+fn start_due_sweeps(
+    shared: &Arc<Shared>,
+    schedules: &[(Sweep, cron::Schedule)],
+    a: &mut Active,
+    running: &mut HashSet<Sweep>,
+    sweeps: &mut JoinSet<SweepDone>,
+    now: DateTime<Utc>,
+) {
+    for (sweep, schedule) in schedules {
+        let due = a.next_sweep.get(sweep).is_some_and(|at| *at <= now);
+        if !due || running.contains(sweep) {
+            continue;
+        }
+        a.next_sweep.insert(
+            *sweep,
+            schedule
+                .after(&now)
+                .next()
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        );
+        running.insert(*sweep);
+        let shared = shared.clone();
+        let sweep = *sweep;
+        sweeps.spawn(async move { (sweep, now, shared.run_sweep(sweep, now).await) });
+    }
+}
+
+/// Records the heartbeat when the tick did something, or at least once a second.
+async fn write_heartbeat(shared: &Shared, a: &mut Active, worth_writing: bool, quiet: &mut Quiet) {
+    if worth_writing
+        || a.beat_written_at
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+    {
+        a.beat_written_at = Some(Instant::now());
+        if let Err(e) = heartbeat::record(&shared.ctx, &a.beat).await {
+            quiet.warn(
+                "heartbeat",
+                || tracing::warn!(error = %e, "cannot record the scheduler heartbeat"),
+            );
+        }
     }
 }
 

@@ -234,27 +234,20 @@ pub async fn create(
     if rows.len() > MAX_ROWS {
         return Err(too_many());
     }
-    let now = Utc::now();
     let accounts = ctx.store.list_accounts(user).await?;
-    let mut infos: HashMap<AccountId, Result<CreatorInfo, PostError>> = HashMap::new();
-    let mut videos_seen: HashSet<MediaId> = HashSet::new();
+    let mut rows_check = RowCheck {
+        ctx,
+        user,
+        accounts: &accounts,
+        infos: HashMap::new(),
+        videos_seen: HashSet::new(),
+        key,
+        now: Utc::now(),
+    };
     let mut problems = Vec::new();
     let mut checked = Vec::with_capacity(rows.len());
     for (i, row) in rows.into_iter().enumerate() {
-        let n = i + 1;
-        match check(
-            ctx,
-            user,
-            &accounts,
-            &mut infos,
-            &mut videos_seen,
-            row,
-            n,
-            key,
-            now,
-        )
-        .await
-        {
+        match rows_check.check(row, i + 1).await {
             Ok(c) => checked.push(c),
             Err(RowOutcome::Problem(p)) => problems.push(p),
             Err(RowOutcome::Fatal(e)) => return Err(e),
@@ -263,48 +256,52 @@ pub async fn create(
     if !problems.is_empty() {
         return Err(CampaignError::Rows(problems));
     }
-    let mut posts = Vec::with_capacity(checked.len());
-    for (i, c) in checked.into_iter().enumerate() {
-        let n = i + 1;
-        match c {
-            Checked::Done(created) => posts.push(*created),
-            Checked::Ready(r) => {
-                match posts::insert(
-                    ctx,
-                    user,
-                    &r.req,
-                    r.privacy,
-                    r.scheduled,
-                    Some(row_key(key, n)),
-                    r.hash,
-                )
-                .await
-                {
-                    Ok(created) => posts.push(created),
-                    Err(e) => {
-                        let (code, message) = match &e {
-                            PostError::Conflict { code, message }
-                            | PostError::Invalid { code, message } => (*code, message.clone()),
-                            other => ("write_failed", row_message(other)),
-                        };
-                        // A queue failure comes after the post was written (the stuck-post sweep
-                        // queues it later), so that row counts as created.
-                        let written = usize::from(matches!(e, PostError::Queue(_)));
-                        return Err(CampaignError::Stopped {
-                            created: posts.iter().filter(|p| p.created).count() + written,
-                            problem: problem(n, code, message),
-                        });
-                    }
-                }
-            }
-        }
-    }
+    let posts = write_rows(ctx, user, checked, key).await?;
     tracing::info!(
         rows = posts.len(),
         created = posts.iter().filter(|p| p.created).count(),
         "campaign created"
     );
     Ok(CampaignResult { posts })
+}
+
+/// Writes the checked rows in order; the first that fails stops the campaign.
+async fn write_rows(
+    ctx: &JobContext,
+    user: UserId,
+    checked: Vec<Checked>,
+    key: &str,
+) -> Result<Vec<Created<Post>>, CampaignError> {
+    let mut posts = Vec::with_capacity(checked.len());
+    for (i, c) in checked.into_iter().enumerate() {
+        let n = i + 1;
+        let r = match c {
+            Checked::Done(created) => {
+                posts.push(*created);
+                continue;
+            }
+            Checked::Ready(r) => r,
+        };
+        let row_key = Some(row_key(key, n));
+        match posts::insert(ctx, user, &r.req, r.privacy, r.scheduled, row_key, r.hash).await {
+            Ok(created) => posts.push(created),
+            Err(e) => {
+                let (code, message) = match &e {
+                    PostError::Conflict { code, message }
+                    | PostError::Invalid { code, message } => (*code, message.clone()),
+                    other => ("write_failed", row_message(other)),
+                };
+                // A queue failure comes after the post was written (the stuck-post sweep
+                // queues it later), so that row counts as created.
+                let written = usize::from(matches!(e, PostError::Queue(_)));
+                return Err(CampaignError::Stopped {
+                    created: posts.iter().filter(|p| p.created).count() + written,
+                    problem: problem(n, code, message),
+                });
+            }
+        }
+    }
+    Ok(posts)
 }
 
 /// The fingerprint of a row as sent, stored as its post's request hash.
@@ -331,145 +328,184 @@ impl From<StoreError> for RowOutcome {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn check(
-    ctx: &JobContext,
+/// A row as written, resolved: the post it asks for and when.
+struct Parsed<'a> {
+    account: &'a TikTokAccount,
+    req: NewPost,
+    scheduled: Option<(DateTime<Utc>, Option<String>)>,
+}
+
+/// What checking a campaign's rows shares from one row to the next.
+struct RowCheck<'a> {
+    ctx: &'a JobContext,
     user: UserId,
-    accounts: &[TikTokAccount],
-    infos: &mut HashMap<AccountId, Result<CreatorInfo, PostError>>,
-    videos_seen: &mut HashSet<MediaId>,
-    row: CampaignRow,
-    n: usize,
-    key: &str,
+    accounts: &'a [TikTokAccount],
+    /// Each account's creator info, fetched once per campaign.
+    infos: HashMap<AccountId, Result<CreatorInfo, PostError>>,
+    /// A video may back one row only.
+    videos_seen: HashSet<MediaId>,
+    /// The campaign's idempotency key.
+    key: &'a str,
     now: DateTime<Utc>,
-) -> Result<Checked, RowOutcome> {
-    let bad = |code: &'static str, message: String| RowOutcome::Problem(problem(n, code, message));
-    // First: did a previous send of this campaign write this row? Compared on the row as sent
-    // (not on resolved times or accounts), so a retry still matches after a scheduled time has
-    // passed or an account was renamed.
-    let hash = row_hash(&row);
-    if let Some(existing) = ctx
-        .store
-        .post_by_idempotency_key(user, &row_key(key, n))
-        .await?
-    {
-        return match posts::replayed(existing, &hash) {
-            Ok(created) => Ok(Checked::Done(Box::new(created))),
-            Err(_) => Err(bad(
-                "idempotency_key_reused",
-                "this Idempotency-Key was used for a different campaign (this row differs)".into(),
-            )),
-        };
-    }
-    let account = find_account(accounts, row.account.trim()).ok_or_else(|| {
-        bad(
-            "unknown_account",
-            format!(
-                "no connected TikTok account {} (use its id or @username)",
-                quoted(&row.account)
-            ),
-        )
-    })?;
-    let media_id = MediaId::parse(row.media_id.trim()).map_err(|_| {
-        bad(
-            "unknown_media",
-            format!(
-                "{} is not a video id from POST /api/media",
-                quoted(&row.media_id)
-            ),
-        )
-    })?;
-    let privacy_level = match row.privacy_level.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(p) => Some(PrivacyLevel::parse(p).ok_or_else(|| {
-            bad(
-                "invalid_privacy_level",
-                format!("privacy_level {p:?} is not one of TikTok's privacy levels"),
-            )
-        })?),
-    };
-    let req = NewPost {
-        account_id: account.id,
-        media_id,
-        title: row.title,
-        privacy_level,
-        disable_comment: row.disable_comment.unwrap_or(false),
-        disable_duet: row.disable_duet.unwrap_or(false),
-        disable_stitch: row.disable_stitch.unwrap_or(false),
-        brand_content_toggle: row.brand_content_toggle.unwrap_or(false),
-        brand_organic_toggle: row.brand_organic_toggle.unwrap_or(false),
-        is_aigc: row.is_aigc.unwrap_or(false),
-    };
-    let scheduled = match row.scheduled_at.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(now_word) if now_word.eq_ignore_ascii_case("now") => None,
-        Some(at) => {
-            let s = schedule_time::parse_schedule_within(
-                at,
-                row.scheduled_tz.as_deref(),
-                now,
-                ctx.config.limits.schedule_horizon,
-            )
-            .map_err(|e| bad(e.code(), e.to_string()))?;
-            Some((s.utc, s.tz))
+}
+
+impl<'a> RowCheck<'a> {
+    /// Checks row `n`, in the order its problems are reported: an earlier send, the row's own
+    /// cells, the video, the account, then TikTok's rules for the creator.
+    async fn check(&mut self, row: CampaignRow, n: usize) -> Result<Checked, RowOutcome> {
+        let bad =
+            |code: &'static str, message: String| RowOutcome::Problem(problem(n, code, message));
+        // First: did a previous send of this campaign write this row? Compared on the row as
+        // sent (not on resolved times or accounts), so a retry still matches after a scheduled
+        // time has passed or an account was renamed.
+        let hash = row_hash(&row);
+        if let Some(existing) = self
+            .ctx
+            .store
+            .post_by_idempotency_key(self.user, &row_key(self.key, n))
+            .await?
+        {
+            return match posts::replayed(existing, &hash) {
+                Ok(created) => Ok(Checked::Done(Box::new(created))),
+                Err(_) => Err(bad(
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used for a different campaign (this row differs)"
+                        .into(),
+                )),
+            };
         }
-    };
-    if !videos_seen.insert(media_id) {
-        return Err(bad(
-            "media_repeated",
-            "this video is already used by an earlier row; upload it once per post".into(),
-        ));
-    }
-    let media = match posts::unused_media(ctx, user, media_id).await {
-        Ok(m) => m,
-        Err(PostError::NotFound) => {
+        let Parsed {
+            account,
+            req,
+            scheduled,
+        } = self.parse(row, n)?;
+        if !self.videos_seen.insert(req.media_id) {
             return Err(bad(
-                "unknown_media",
-                format!("no uploaded video {media_id} (it may have expired)"),
+                "media_repeated",
+                "this video is already used by an earlier row; upload it once per post".into(),
             ));
         }
-        Err(PostError::Conflict { code, message }) => return Err(bad(code, message)),
-        Err(PostError::Store(e)) => return Err(e.into()),
-        Err(e) => return Err(bad("invalid_row", row_message(&e))),
-    };
-    if let Some(why) = accounts::cannot_publish_reason(account) {
-        return Err(bad("account_cannot_publish", why));
+        let media = match posts::unused_media(self.ctx, self.user, req.media_id).await {
+            Ok(m) => m,
+            Err(PostError::NotFound) => {
+                return Err(bad(
+                    "unknown_media",
+                    format!("no uploaded video {} (it may have expired)", req.media_id),
+                ));
+            }
+            Err(PostError::Conflict { code, message }) => return Err(bad(code, message)),
+            Err(PostError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(bad("invalid_row", row_message(&e))),
+        };
+        if let Some(why) = accounts::cannot_publish_reason(account) {
+            return Err(bad("account_cannot_publish", why));
+        }
+        let info = self.creator_info(account.id, n).await?;
+        let privacy = posts::validate(&req, info, media.duration_ms).map_err(|e| match e {
+            PostError::Invalid { code, message } | PostError::Conflict { code, message } => {
+                bad(code, message)
+            }
+            other => bad("invalid_row", row_message(&other)),
+        })?;
+        Ok(Checked::Ready(Ready {
+            req,
+            privacy,
+            scheduled,
+            hash,
+        }))
     }
-    let info = match infos.get(&account.id) {
-        Some(cached) => cached,
-        None => {
-            // Once per account per campaign: creator_info is limited to 20 calls a minute.
-            let fetched = crate::domain::paced::creator_info_paced(ctx, user, account.id)
+
+    /// Resolves row `n`'s cells: the account, the video id, the privacy level, the schedule.
+    fn parse(&self, row: CampaignRow, n: usize) -> Result<Parsed<'a>, RowOutcome> {
+        let bad =
+            |code: &'static str, message: String| RowOutcome::Problem(problem(n, code, message));
+        let account = find_account(self.accounts, row.account.trim()).ok_or_else(|| {
+            bad(
+                "unknown_account",
+                format!(
+                    "no connected TikTok account {} (use its id or @username)",
+                    quoted(&row.account)
+                ),
+            )
+        })?;
+        let media_id = MediaId::parse(row.media_id.trim()).map_err(|_| {
+            bad(
+                "unknown_media",
+                format!(
+                    "{} is not a video id from POST /api/media",
+                    quoted(&row.media_id)
+                ),
+            )
+        })?;
+        let privacy_level = match row.privacy_level.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(p) => Some(PrivacyLevel::parse(p).ok_or_else(|| {
+                bad(
+                    "invalid_privacy_level",
+                    format!("privacy_level {p:?} is not one of TikTok's privacy levels"),
+                )
+            })?),
+        };
+        let req = NewPost {
+            account_id: account.id,
+            media_id,
+            title: row.title,
+            privacy_level,
+            disable_comment: row.disable_comment.unwrap_or(false),
+            disable_duet: row.disable_duet.unwrap_or(false),
+            disable_stitch: row.disable_stitch.unwrap_or(false),
+            brand_content_toggle: row.brand_content_toggle.unwrap_or(false),
+            brand_organic_toggle: row.brand_organic_toggle.unwrap_or(false),
+            is_aigc: row.is_aigc.unwrap_or(false),
+        };
+        let scheduled = match row.scheduled_at.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(now_word) if now_word.eq_ignore_ascii_case("now") => None,
+            Some(at) => {
+                let s = schedule_time::parse_schedule_within(
+                    at,
+                    row.scheduled_tz.as_deref(),
+                    self.now,
+                    self.ctx.config.limits.schedule_horizon,
+                )
+                .map_err(|e| bad(e.code(), e.to_string()))?;
+                Some((s.utc, s.tz))
+            }
+        };
+        Ok(Parsed {
+            account,
+            req,
+            scheduled,
+        })
+    }
+
+    /// The account's creator info, fetched on its first row only: creator_info is limited to
+    /// 20 calls a minute.
+    async fn creator_info(
+        &mut self,
+        account: AccountId,
+        n: usize,
+    ) -> Result<&CreatorInfo, RowOutcome> {
+        let bad =
+            |code: &'static str, message: String| RowOutcome::Problem(problem(n, code, message));
+        if !self.infos.contains_key(&account) {
+            let fetched = crate::domain::paced::creator_info_paced(self.ctx, self.user, account)
                 .await
                 .map_err(posts::account_error);
-            infos.entry(account.id).or_insert(fetched)
+            self.infos.insert(account, fetched);
         }
-    };
-    let info = match info {
-        Ok(info) => info,
-        Err(PostError::Unavailable) => return Err(RowOutcome::Fatal(CampaignError::Unavailable)),
-        Err(PostError::Conflict { code, message } | PostError::Invalid { code, message }) => {
-            return Err(bad(code, message.clone()));
-        }
-        Err(PostError::Store(e)) => {
-            return Err(RowOutcome::Fatal(CampaignError::Store(
+        match &self.infos[&account] {
+            Ok(info) => Ok(info),
+            Err(PostError::Unavailable) => Err(RowOutcome::Fatal(CampaignError::Unavailable)),
+            Err(PostError::Conflict { code, message } | PostError::Invalid { code, message }) => {
+                Err(bad(code, message.clone()))
+            }
+            Err(PostError::Store(e)) => Err(RowOutcome::Fatal(CampaignError::Store(
                 StoreError::Backend(e.to_string()),
-            )));
+            ))),
+            Err(e) => Err(bad("cannot_post_now", row_message(e))),
         }
-        Err(e) => return Err(bad("cannot_post_now", row_message(e))),
-    };
-    let privacy = posts::validate(&req, info, media.duration_ms).map_err(|e| match e {
-        PostError::Invalid { code, message } | PostError::Conflict { code, message } => {
-            bad(code, message)
-        }
-        other => bad("invalid_row", row_message(&other)),
-    })?;
-    Ok(Checked::Ready(Ready {
-        req,
-        privacy,
-        scheduled,
-        hash,
-    }))
+    }
 }
 
 #[cfg(test)]

@@ -268,23 +268,37 @@ async fn forget(conn: &mut ConnectionManager, c: &Config, id: &TaskId) -> Result
     Ok(())
 }
 
-/// Removes the ids in ARGV[3..] from the set KEYS[1] (done or dead) whose payload in KEYS[2]
-/// contains ARGV[2], with their meta hash (prefix ARGV[1]) and payload. Returns how many.
-static FORGET_MATCHING: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
+/// A script that removes from the set KEYS[1] each id in ARGV[3..] for which the Lua body
+/// `doomed` (a function of `id` and `meta`, the task's meta hash key) is true, with its meta hash
+/// (prefix ARGV[1]) and its payload (in KEYS[2]). Returns how many it removed.
+fn removal_script(doomed: &str) -> redis::Script {
+    redis::Script::new(&format!(
         r"
+local function doomed(id, meta)
+{doomed}
+end
 local removed = 0
 for i = 3, #ARGV do
   local id = ARGV[i]
-  local payload = redis.call('HGET', KEYS[2], id)
-  if payload and string.find(payload, ARGV[2], 1, true) then
+  local meta = ARGV[1] .. ':' .. id
+  if doomed(id, meta) then
     redis.call('SREM', KEYS[1], id)
-    redis.call('DEL', ARGV[1] .. ':' .. id)
+    redis.call('DEL', meta)
     redis.call('HDEL', KEYS[2], id)
     removed = removed + 1
   end
 end
 return removed
+"
+    ))
+}
+
+/// Removes the ids (done or dead) whose payload contains ARGV[2] (see [`removal_script`]).
+static FORGET_MATCHING: LazyLock<redis::Script> = LazyLock::new(|| {
+    removal_script(
+        r"
+  local payload = redis.call('HGET', KEYS[2], id)
+  return payload and string.find(payload, ARGV[2], 1, true)
 ",
     )
 });
@@ -306,27 +320,14 @@ pub(super) async fn forget_finished_matching(
     Ok(removed)
 }
 
-/// Removes done tasks whose `done_at` is at or before ARGV[2] from the done set KEYS[1], with
-/// their meta hash (prefix ARGV[1]) and payload (in KEYS[2]). Ids in the done set whose meta is
-/// gone are dropped too. Returns how many tasks were removed.
+/// Removes done tasks whose `done_at` is at or before ARGV[2] (see [`removal_script`]). Ids in
+/// the done set whose meta is gone are dropped too.
 static TRIM_DONE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
+    removal_script(
         r"
-local removed = 0
-local cutoff = tonumber(ARGV[2])
-for i = 3, #ARGV do
-  local id = ARGV[i]
-  local meta = ARGV[1] .. ':' .. id
   local status = redis.call('HGET', meta, 'status')
   local done_at = tonumber(redis.call('HGET', meta, 'done_at'))
-  if not status or (status == 'Done' and done_at and done_at <= cutoff) then
-    redis.call('SREM', KEYS[1], id)
-    redis.call('DEL', meta)
-    redis.call('HDEL', KEYS[2], id)
-    removed = removed + 1
-  end
-end
-return removed
+  return not status or (status == 'Done' and done_at and done_at <= tonumber(ARGV[2]))
 ",
     )
 });
