@@ -154,6 +154,37 @@ fn upload_url(base: &Url) -> String {
     format!("{base}video/?upload_id=7400000000000000101&upload_token=SimUploadTok01")
 }
 
+/// Sends bytes 0-9 of a `total`-byte video to the test upload URL.
+async fn first_ten_bytes(
+    c: &TikTokClient,
+    base: &Url,
+    total: u64,
+) -> Result<ChunkOutcome, TikTokError> {
+    c.upload_chunk(
+        &upload_url(base),
+        "video/mp4",
+        0,
+        9,
+        total,
+        reqwest::Body::from(vec![0u8; 10]),
+    )
+    .await
+}
+
+/// Sends the last chunk (bytes 80,000-100,000, streamed) of a 100,001-byte video.
+async fn last_of_three_chunks(base: &Url) -> Result<ChunkOutcome, TikTokError> {
+    client(base)
+        .upload_chunk(
+            &upload_url(base),
+            "video/mp4",
+            80_000,
+            100_000,
+            100_001,
+            streamed(20_001),
+        )
+        .await
+}
+
 /// A body that reqwest can only stream (no known length), in three pieces.
 fn streamed(len: usize) -> reqwest::Body {
     let pieces: Vec<Result<Bytes, std::io::Error>> = vec![
@@ -640,17 +671,7 @@ async fn upload_chunk_streams_with_exact_length_range_and_type() {
 #[tokio::test]
 async fn a_206_without_content_range_counts_this_chunk_as_received() {
     let (base, _log) = server(|_| reply(206, &[], "")).await;
-    let outcome = client(&base)
-        .upload_chunk(
-            &upload_url(&base),
-            "video/mp4",
-            0,
-            9,
-            30,
-            reqwest::Body::from(vec![0u8; 10]),
-        )
-        .await
-        .unwrap();
+    let outcome = first_ten_bytes(&client(&base), &base, 30).await.unwrap();
     assert_eq!(outcome, ChunkOutcome::Partial { received: 10 });
 }
 
@@ -683,17 +704,7 @@ async fn the_final_chunk_201_completes_the_upload() {
 async fn a_416_reports_tiktoks_progress_when_it_has_one() {
     let (base, _log) =
         server(|_| reply(416, &[("content-range", "bytes 0-39999/100001")], "")).await;
-    let outcome = client(&base)
-        .upload_chunk(
-            &upload_url(&base),
-            "video/mp4",
-            80_000,
-            100_000,
-            100_001,
-            streamed(20_001),
-        )
-        .await
-        .unwrap();
+    let outcome = last_of_three_chunks(&base).await.unwrap();
     assert_eq!(
         outcome,
         ChunkOutcome::RangeMismatch {
@@ -702,17 +713,7 @@ async fn a_416_reports_tiktoks_progress_when_it_has_one() {
     );
 
     let (base, _log) = server(|_| reply(416, &[], "")).await;
-    let outcome = client(&base)
-        .upload_chunk(
-            &upload_url(&base),
-            "video/mp4",
-            80_000,
-            100_000,
-            100_001,
-            streamed(20_001),
-        )
-        .await
-        .unwrap();
+    let outcome = last_of_three_chunks(&base).await.unwrap();
     assert_eq!(outcome, ChunkOutcome::RangeMismatch { received: None });
 }
 
@@ -731,15 +732,7 @@ async fn upload_rejections_are_typed_and_classified() {
         ),
     ] {
         let (base, _log) = server(move |_| reply(status, &[("retry-after", "5")], "")).await;
-        let e = client(&base)
-            .upload_chunk(
-                &upload_url(&base),
-                "video/mp4",
-                0,
-                9,
-                10,
-                reqwest::Body::from(vec![0u8; 10]),
-            )
+        let e = first_ten_bytes(&client(&base), &base, 10)
             .await
             .unwrap_err();
         assert!(
@@ -821,15 +814,7 @@ async fn hang_up_after_request() -> Url {
 #[tokio::test]
 async fn a_lost_upload_response_is_retryable_with_unknown_outcome_and_no_url_in_the_error() {
     let base = hang_up_after_request().await;
-    let e = client(&base)
-        .upload_chunk(
-            &upload_url(&base),
-            "video/mp4",
-            0,
-            9,
-            10,
-            reqwest::Body::from(vec![0u8; 10]),
-        )
+    let e = first_ten_bytes(&client(&base), &base, 10)
         .await
         .unwrap_err();
     assert!(matches!(e, TikTokError::Transport { .. }), "{e:?}");
@@ -902,16 +887,7 @@ async fn logs_name_endpoints_and_log_ids_but_never_secrets() {
             .await
             .unwrap_err();
         assert_eq!(e.class(), ErrorClass::Wait);
-        c.upload_chunk(
-            &upload_url(&base),
-            "video/mp4",
-            0,
-            9,
-            20,
-            reqwest::Body::from(vec![0u8; 10]),
-        )
-        .await
-        .unwrap();
+        first_ten_bytes(&c, &base, 20).await.unwrap();
         tracing::callsite::rebuild_interest_cache();
     }
 
