@@ -2,9 +2,9 @@
 //! again" explains that the account must be reconnected first, "Cancel post" cancels one, and
 //! reconnecting the account sends the other out by itself.
 
-use crate::browser_app;
 use crate::creator::{ADA, connect, sign_in};
 use crate::driver::{Browser, WAIT};
+use crate::{browser_app, in_browser};
 use anyhow::{Context, Result, ensure};
 use e2e::TestApp;
 use jobs::domain::posts::NewPost;
@@ -128,17 +128,6 @@ async fn flow(app: &TestApp, b: &Browser) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parked_posts_can_be_retried_or_cancelled_and_go_out_after_a_reconnect() -> Result<()> {
     let app = browser_app().await?;
-    let browser = Browser::start(&app.base_url).await?;
-    let outcome = flow(&app, &browser).await;
-    let console = browser.console_problems().await;
-    browser.close().await;
-    outcome?;
-    let console = console?;
     // A refused retry answers 409, which the browser reports as a failed request.
-    let unexpected: Vec<&String> = console.iter().filter(|c| !c.contains("409")).collect();
-    ensure!(
-        unexpected.is_empty(),
-        "the browser console reported: {unexpected:#?}"
-    );
-    Ok(())
+    in_browser(&app, async |b| flow(&app, b).await, |c| c.contains("409")).await
 }

@@ -63,6 +63,20 @@ fn channel_body() -> (mpsc::Sender<std::io::Result<Bytes>>, reqwest::Body) {
     (tx, reqwest::Body::wrap_stream(stream))
 }
 
+/// A body of `bytes` with no length, sent `piece` bytes at a time by the returned task (which
+/// stops when the app stops reading).
+fn streamed(bytes: Vec<u8>, piece: usize) -> (tokio::task::JoinHandle<()>, reqwest::Body) {
+    let (tx, body) = channel_body();
+    let feeder = tokio::spawn(async move {
+        for piece in bytes.chunks(piece) {
+            if tx.send(Ok(Bytes::copy_from_slice(piece))).await.is_err() {
+                break;
+            }
+        }
+    });
+    (feeder, body)
+}
+
 async fn upload(
     app: &TestApp,
     client: &reqwest::Client,
@@ -181,15 +195,7 @@ async fn uploads_over_the_limit_answer_413_and_leave_nothing() -> Result<()> {
     assert_nothing_staged(&app, user).await?;
 
     // Streamed without a length: refused once the limit is passed.
-    let (tx, body) = channel_body();
-    let bytes = video(300_000, 4);
-    let feeder = tokio::spawn(async move {
-        for piece in bytes.chunks(32 * 1024) {
-            if tx.send(Ok(Bytes::copy_from_slice(piece))).await.is_err() {
-                break;
-            }
-        }
-    });
+    let (feeder, body) = streamed(video(300_000, 4), 32 * 1024);
     let (status, body) = upload(&app, &app.client, body).await?;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["error"]["code"], "too_large");
@@ -228,15 +234,7 @@ async fn uploads_past_the_staging_quota_answer_413_and_leave_nothing() -> Result
     assert_eq!(staged(&app, user).await?, (1, 60_000));
 
     // Streamed without a length: staged, found over the quota, and deleted again.
-    let (tx, body) = channel_body();
-    let bytes = video(50_000, 3);
-    let feeder = tokio::spawn(async move {
-        for piece in bytes.chunks(16 * 1024) {
-            if tx.send(Ok(Bytes::copy_from_slice(piece))).await.is_err() {
-                break;
-            }
-        }
-    });
+    let (feeder, body) = streamed(video(50_000, 3), 16 * 1024);
     let (status, body) = upload(&app, &app.client, body).await?;
     feeder.await?;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
