@@ -148,12 +148,7 @@ async fn an_upload_is_staged_encrypted_and_visible_only_to_its_owner() -> Result
     assert_eq!(staged_files(&app).len(), 1);
 
     // The owner deletes it: object and row are gone.
-    let resp = app
-        .client
-        .delete(app.url(&format!("/api/media/{id}")))
-        .header(ORIGIN, &app.base_url)
-        .send()
-        .await?;
+    let resp = app.delete(&format!("/api/media/{id}")).await?;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert_nothing_staged(&app, user).await?;
     let (status, _) = app.get_json(&format!("/api/media/{id}")).await?;
@@ -170,12 +165,7 @@ async fn media_a_post_uses_cannot_be_deleted_on_its_own() -> Result<()> {
     app.store
         .attach_media(user, id, jobs::model::PostId::new())
         .await?;
-    let resp = app
-        .client
-        .delete(app.url(&format!("/api/media/{id}")))
-        .header(ORIGIN, &app.base_url)
-        .send()
-        .await?;
+    let resp = app.delete(&format!("/api/media/{id}")).await?;
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     let err: Value = resp.json().await?;
     assert_eq!(err["error"]["code"], "media_in_use");
