@@ -198,15 +198,7 @@ async fn inbox_drafts_can_be_posted_by_the_creator_over_http_and_records_are_ser
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     t.advance_clock(Duration::from_secs(5));
-    let records: Value = t
-        .http
-        .get(t.url("/_sandbox/records"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let records: Value = t.records_over_http().await;
     let post = records["posts"]
         .as_array()
         .unwrap()

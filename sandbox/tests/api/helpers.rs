@@ -63,6 +63,18 @@ impl TestSandbox {
         format!("{}{path}", self.base_url())
     }
 
+    /// `GET /_sandbox/records` over HTTP, as an outside test harness reads them.
+    pub async fn records_over_http<T: serde::de::DeserializeOwned>(&self) -> T {
+        self.http
+            .get(self.url("/_sandbox/records"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Lowers the chunk rules so multi-chunk uploads of a few KB work.
     pub fn small_chunks(&self) {
         self.update_knobs(|k| {
