@@ -63,6 +63,28 @@ impl TestSandbox {
         format!("{}{path}", self.base_url())
     }
 
+    /// `POST`s `body` as JSON to one of the sandbox's own endpoints; answers the JSON reply.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Value {
+        self.send_json(Method::POST, path, body).await
+    }
+
+    /// `PATCH`es `body` as JSON to one of the sandbox's own endpoints; answers the JSON reply.
+    pub async fn patch_json(&self, path: &str, body: &Value) -> Value {
+        self.send_json(Method::PATCH, path, body).await
+    }
+
+    async fn send_json(&self, method: Method, path: &str, body: &Value) -> Value {
+        self.http
+            .request(method, self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// `GET /_sandbox/records` over HTTP, as an outside test harness reads them.
     pub async fn records_over_http<T: serde::de::DeserializeOwned>(&self) -> T {
         self.http
