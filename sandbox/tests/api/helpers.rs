@@ -74,27 +74,12 @@ impl TestSandbox {
     }
 
     async fn send_json(&self, method: Method, path: &str, body: &Value) -> Value {
-        self.http
-            .request(method, self.url(path))
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        json_reply(self.http.request(method, self.url(path)).json(body)).await
     }
 
     /// `GET /_sandbox/records` over HTTP, as an outside test harness reads them.
     pub async fn records_over_http<T: serde::de::DeserializeOwned>(&self) -> T {
-        self.http
-            .get(self.url("/_sandbox/records"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        json_reply(self.http.get(self.url("/_sandbox/records"))).await
     }
 
     /// Lowers the chunk rules so multi-chunk uploads of a few KB work.
@@ -336,4 +321,9 @@ pub fn query_param(url: &str, key: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())
+}
+
+/// Sends `request` and decodes its JSON reply.
+async fn json_reply<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> T {
+    request.send().await.unwrap().json().await.unwrap()
 }
