@@ -10,7 +10,7 @@ use chrono::Utc;
 use jobs::config::{Config, LogFormat, Secret};
 use jobs::context::JobContext;
 use jobs::handlers::ping::{self, PingJob};
-use jobs::queue::{Job, JobError, Queue, QueueError, QueueStats, TaskId, TaskState};
+use jobs::queue::{DeadJob, Job, JobError, Queue, QueueError, QueueStats, TaskId, TaskState};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -92,6 +92,17 @@ impl Harness {
 
     async fn stats(&self, job: &str) -> QueueStats {
         self.queue.stats(job).await.expect("stats")
+    }
+
+    /// Waits until `job`'s queue holds `n` dead tasks (`what` names the wait) and answers its
+    /// counts then.
+    async fn wait_dead(&self, what: &str, job: &str, n: u64) -> QueueStats {
+        wait_until(what, async || self.stats(job).await, |s| s.dead == n).await
+    }
+
+    /// Up to ten of `job`'s dead tasks.
+    async fn dead(&self, job: &str) -> Vec<DeadJob> {
+        self.queue.dead_jobs(job, 10).await.expect("dead list")
     }
 
     async fn state(&self, job: &str, id: &TaskId) -> Option<TaskState> {
@@ -383,12 +394,7 @@ async fn retryable_failure_is_dead_after_exactly_max_attempts(backend: Backend) 
     let job = AlwaysRetry { id: Uuid::new_v4() };
     let id = h.queue.push(&job).await.expect("push");
     // Raw apalis-redis would re-schedule this task 25 times over ~5 minutes and never get here.
-    let stats = wait_until(
-        "dead",
-        async || h.stats(AlwaysRetry::NAME).await,
-        |s| s.dead == 1,
-    )
-    .await;
+    let stats = h.wait_dead("dead", AlwaysRetry::NAME, 1).await;
     assert_eq!(
         stats,
         QueueStats {
@@ -403,11 +409,7 @@ async fn retryable_failure_is_dead_after_exactly_max_attempts(backend: Backend) 
         Some(vec![1, 2, 3]),
         "exactly max_attempts calls, numbered from 1"
     );
-    let dead = h
-        .queue
-        .dead_jobs(AlwaysRetry::NAME, 10)
-        .await
-        .expect("dead list");
+    let dead = h.dead(AlwaysRetry::NAME).await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].task_id, id);
     assert_eq!(dead[0].attempts, max_attempts);
@@ -429,18 +431,9 @@ async fn permanent_failure_is_dead_at_once_and_replay_runs_it_again(backend: Bac
 
     let job = Guarded { id: Uuid::new_v4() };
     let id = h.queue.push(&job).await.expect("push");
-    wait_until(
-        "dead",
-        async || h.stats(Guarded::NAME).await,
-        |s| s.dead == 1,
-    )
-    .await;
+    h.wait_dead("dead", Guarded::NAME, 1).await;
     assert_eq!(probe.calls(job.id), 1, "a permanent error is not retried");
-    let dead = h
-        .queue
-        .dead_jobs(Guarded::NAME, 10)
-        .await
-        .expect("dead list");
+    let dead = h.dead(Guarded::NAME).await;
     assert_eq!(dead.len(), 1);
     assert_eq!((dead[0].task_id.clone(), dead[0].attempts), (id.clone(), 1));
     assert_eq!(
@@ -465,13 +458,7 @@ async fn permanent_failure_is_dead_at_once_and_replay_runs_it_again(backend: Bac
             ..QueueStats::default()
         }
     );
-    assert!(
-        h.queue
-            .dead_jobs(Guarded::NAME, 10)
-            .await
-            .expect("dead list")
-            .is_empty()
-    );
+    assert!(h.dead(Guarded::NAME).await.is_empty());
     assert_eq!(
         h.state(Guarded::NAME, &id).await,
         None,
@@ -502,12 +489,7 @@ async fn a_discarded_dead_task_is_gone_and_cannot_be_replayed(backend: Backend) 
             .await
             .expect("push"),
     ];
-    wait_until(
-        "both dead",
-        async || h.stats(Guarded::NAME).await,
-        |s| s.dead == 2,
-    )
-    .await;
+    h.wait_dead("both dead", Guarded::NAME, 2).await;
     worker.shutdown().await;
     let found = h
         .queue
@@ -559,12 +541,7 @@ async fn racing_replays_requeue_a_dead_task_once(backend: Backend) {
         .push(&Guarded { id: Uuid::new_v4() })
         .await
         .expect("push");
-    wait_until(
-        "dead",
-        async || h.stats(Guarded::NAME).await,
-        |s| s.dead == 1,
-    )
-    .await;
+    h.wait_dead("dead", Guarded::NAME, 1).await;
     worker.shutdown().await;
 
     let (a, b) = tokio::join!(
@@ -721,18 +698,9 @@ async fn panics_and_bad_payloads_are_dead_without_stopping_the_worker(backend: B
     let good = Guarded { id: Uuid::new_v4() };
     let good_id = h.queue.push(&good).await.expect("push");
 
-    wait_until(
-        "panic is dead",
-        async || h.stats(Panics::NAME).await,
-        |s| s.dead == 1,
-    )
-    .await;
+    h.wait_dead("panic is dead", Panics::NAME, 1).await;
     assert_eq!(probe.calls(panicking.id), 1, "a panic is not retried");
-    let dead = h
-        .queue
-        .dead_jobs(Panics::NAME, 10)
-        .await
-        .expect("dead list");
+    let dead = h.dead(Panics::NAME).await;
     assert_eq!(
         dead[0].last_error.as_deref(),
         Some("permanent: handler panicked: bug in handler")
@@ -750,11 +718,7 @@ async fn panics_and_bad_payloads_are_dead_without_stopping_the_worker(backend: B
         |s| *s == Some(TaskState::Done),
     )
     .await;
-    let dead = h
-        .queue
-        .dead_jobs(Guarded::NAME, 10)
-        .await
-        .expect("dead list");
+    let dead = h.dead(Guarded::NAME).await;
     assert!(
         dead[0]
             .last_error
@@ -772,18 +736,9 @@ async fn attempts_that_time_out_are_retried_then_dead(backend: Backend) {
 
     let job = TooSlow { id: Uuid::new_v4() };
     h.queue.push(&job).await.expect("push");
-    wait_until(
-        "dead",
-        async || h.stats(TooSlow::NAME).await,
-        |s| s.dead == 1,
-    )
-    .await;
+    h.wait_dead("dead", TooSlow::NAME, 1).await;
     assert_eq!(probe.calls(job.id), 2);
-    let dead = h
-        .queue
-        .dead_jobs(TooSlow::NAME, 10)
-        .await
-        .expect("dead list");
+    let dead = h.dead(TooSlow::NAME).await;
     assert_eq!(
         dead[0].last_error.as_deref(),
         Some("retryable: attempt timed out after 100ms")

@@ -83,6 +83,22 @@ impl IssuedToken {
     }
 }
 
+impl IssuedToken {
+    /// This token in the records, as a `kind` (`access` or `refresh`) token.
+    fn record(&self, kind: &str) -> TokenRecord {
+        TokenRecord {
+            kind: kind.into(),
+            token: self.token.clone(),
+            client_key: self.client_key.clone(),
+            open_id: self.open_id.clone(),
+            scope: self.scopes.join(","),
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+            revoked: self.revoked,
+        }
+    }
+}
+
 pub(crate) type AccessToken = IssuedToken;
 pub(crate) type RefreshToken = IssuedToken;
 
@@ -328,26 +344,8 @@ impl TikTok {
     pub fn token_records(&self) -> Vec<TokenRecord> {
         self.access
             .iter()
-            .map(|t| TokenRecord {
-                kind: "access".into(),
-                token: t.token.clone(),
-                client_key: t.client_key.clone(),
-                open_id: t.open_id.clone(),
-                scope: t.scopes.join(","),
-                issued_at: t.issued_at,
-                expires_at: t.expires_at,
-                revoked: t.revoked,
-            })
-            .chain(self.refresh.iter().map(|t| TokenRecord {
-                kind: "refresh".into(),
-                token: t.token.clone(),
-                client_key: t.client_key.clone(),
-                open_id: t.open_id.clone(),
-                scope: t.scopes.join(","),
-                issued_at: t.issued_at,
-                expires_at: t.expires_at,
-                revoked: t.revoked,
-            }))
+            .map(|t| t.record("access"))
+            .chain(self.refresh.iter().map(|t| t.record("refresh")))
             .collect()
     }
 }

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::v2::{Gate, V2Error, V2Result, admit, json_body, ok, respond};
+use super::v2::{Gate, V2Error, admit, json_body, locked, ok};
 use crate::knobs::FieldScopeMiss;
 use crate::model::Video;
 use crate::state::{Inner, SandboxState};
@@ -72,10 +72,8 @@ pub(crate) async fn user_info(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let now = s.now();
-    let mut inner = s.lock();
-    let result = (|| -> V2Result {
-        let caller = admit(&mut inner, &headers, now, &USER_INFO)?;
+    locked(&s, |inner, now| {
+        let caller = admit(inner, &headers, now, &USER_INFO)?;
         let fields = fields_param(&q)?;
         for f in &fields {
             let scope = user_field_scope(f)
@@ -127,8 +125,7 @@ pub(crate) async fn user_info(
             user.insert(f.clone(), v);
         }
         Ok(ok(json!({ "user": user })))
-    })();
-    respond(result)
+    })
 }
 
 fn video_json(v: &Video, fields: &[String], username: &str, base_url: &str) -> Value {
@@ -187,11 +184,9 @@ pub(crate) async fn video_list(
     body: Bytes,
 ) -> Response {
     s.settle();
-    let now = s.now();
     let base_url = s.base_url().to_owned();
-    let mut inner = s.lock();
-    let result = (|| -> V2Result {
-        let caller = admit(&mut inner, &headers, now, &VIDEO_LIST)?;
+    locked(&s, |inner, now| {
+        let caller = admit(inner, &headers, now, &VIDEO_LIST)?;
         let fields = video_fields(&q)?;
         let body = json_body(&headers, &body, true)?;
         let cursor = match body.get("cursor") {
@@ -213,7 +208,7 @@ pub(crate) async fn video_list(
             ));
         }
         let public_only = inner.knobs.video_list_public_only;
-        let username = username_of(&inner, &caller.open_id);
+        let username = username_of(inner, &caller.open_id);
         let mut videos: Vec<&Video> = inner
             .tiktok
             .videos
@@ -235,8 +230,7 @@ pub(crate) async fn video_list(
         Ok(ok(
             json!({"videos": list, "cursor": next_cursor, "has_more": has_more}),
         ))
-    })();
-    respond(result)
+    })
 }
 
 /// `POST /v2/video/query/` — up to 20 of the creator's own videos by id.
@@ -247,11 +241,9 @@ pub(crate) async fn video_query(
     body: Bytes,
 ) -> Response {
     s.settle();
-    let now = s.now();
     let base_url = s.base_url().to_owned();
-    let mut inner = s.lock();
-    let result = (|| -> V2Result {
-        let caller = admit(&mut inner, &headers, now, &VIDEO_QUERY)?;
+    locked(&s, |inner, now| {
+        let caller = admit(inner, &headers, now, &VIDEO_QUERY)?;
         let fields = video_fields(&q)?;
         let body = json_body(&headers, &body, false)?;
         let ids: Vec<String> = body
@@ -270,7 +262,7 @@ pub(crate) async fn video_query(
                 "filters.video_ids must hold 1 to 20 ids.",
             ));
         }
-        let username = username_of(&inner, &caller.open_id);
+        let username = username_of(inner, &caller.open_id);
         let list: Vec<Value> = inner
             .tiktok
             .videos
@@ -279,6 +271,5 @@ pub(crate) async fn video_query(
             .map(|v| video_json(v, &fields, &username, &base_url))
             .collect();
         Ok(ok(json!({"videos": list, "cursor": 0, "has_more": false})))
-    })();
-    respond(result)
+    })
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 use super::upload::UPLOAD_PATH;
-use super::v2::{Caller, Gate, V2Error, V2Result, admit, json_body, ok, respond};
+use super::v2::{Caller, Gate, V2Error, admit, json_body, locked, ok};
 use crate::ids::{new_post_id, random_string};
 use crate::model::{App, Creator};
 use crate::state::task::{PostMode, PublishTask, Source, Status, Upload};
@@ -134,12 +134,10 @@ pub(crate) async fn creator_info(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let now = s.now();
-    let mut inner = s.lock();
-    let result = (|| -> V2Result {
-        let caller = admit(&mut inner, &headers, now, &CREATOR_INFO)?;
+    locked(&s, |inner, now| {
+        let caller = admit(inner, &headers, now, &CREATOR_INFO)?;
         json_body(&headers, &body, true)?;
-        let (c, app) = creator_and_app(&inner, &caller)?;
+        let (c, app) = creator_and_app(inner, &caller)?;
         // TikTok answers these "intentionally" with 200; the UI must read error.code.
         let with_200 = |mut e: V2Error| {
             e.status = StatusCode::OK;
@@ -148,10 +146,10 @@ pub(crate) async fn creator_info(
         if c.banned {
             return Err(with_200(banned()));
         }
-        if daily_posts(&inner, &c.open_id, now) >= c.daily_post_cap as usize {
+        if daily_posts(inner, &c.open_id, now) >= c.daily_post_cap as usize {
             return Err(with_200(too_many_posts()));
         }
-        if app_cap_reached(&inner, &app, &c.open_id, now) {
+        if app_cap_reached(inner, &app, &c.open_id, now) {
             return Err(with_200(active_user_cap()));
         }
         Ok(ok(json!({
@@ -164,8 +162,7 @@ pub(crate) async fn creator_info(
             "stitch_disabled": c.stitch_disabled || c.private_account,
             "max_video_post_duration_sec": c.max_video_post_duration_sec,
         })))
-    })();
-    respond(result)
+    })
 }
 
 fn object<'a>(body: &'a Value, key: &str) -> Result<&'a serde_json::Map<String, Value>, V2Error> {
@@ -467,19 +464,17 @@ pub(crate) async fn video_init(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let now = s.now();
-    let mut inner = s.lock();
-    let result = (|| -> V2Result {
-        let caller = admit(&mut inner, &headers, now, &VIDEO_INIT)?;
+    locked(&s, |inner, now| {
+        let caller = admit(inner, &headers, now, &VIDEO_INIT)?;
         let body = json_body(&headers, &body, false)?;
-        let (c, app) = creator_and_app(&inner, &caller)?;
+        let (c, app) = creator_and_app(inner, &caller)?;
         let info = parse_post_info(object(&body, "post_info")?, inner.knobs.max_title_utf16)?;
         object(&body, "source_info")?;
-        check_direct_rules(&inner, &c, &app, info.privacy_level.as_deref(), now)?;
-        let source = parse_source(&body, &inner, &app)?;
+        check_direct_rules(inner, &c, &app, info.privacy_level.as_deref(), now)?;
+        let source = parse_source(&body, inner, &app)?;
         Ok(create_task(
             &s,
-            &mut inner,
+            inner,
             &caller,
             now,
             NewTask {
@@ -489,8 +484,7 @@ pub(crate) async fn video_init(
                 source,
             },
         ))
-    })();
-    respond(result)
+    })
 }
 
 /// `POST /v2/post/publish/inbox/video/init/` — upload to the creator's inbox as a draft.
@@ -499,12 +493,10 @@ pub(crate) async fn inbox_init(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let now = s.now();
-    let mut inner = s.lock();
-    let result = (|| -> V2Result {
-        let caller = admit(&mut inner, &headers, now, &INBOX_VIDEO_INIT)?;
+    locked(&s, |inner, now| {
+        let caller = admit(inner, &headers, now, &INBOX_VIDEO_INIT)?;
         let body = json_body(&headers, &body, false)?;
-        let (c, app) = creator_and_app(&inner, &caller)?;
+        let (c, app) = creator_and_app(inner, &caller)?;
         // Only source_info is documented; a title is recorded (whether TikTok honours it is
         // UNCONFIRMED) and everything else is ignored.
         let title = match body.get("post_info").and_then(Value::as_object) {
@@ -515,7 +507,7 @@ pub(crate) async fn inbox_init(
         if c.banned {
             return Err(banned());
         }
-        if pending_shares(&inner, &c.open_id, now) >= inner.knobs.pending_share_cap as usize {
+        if pending_shares(inner, &c.open_id, now) >= inner.knobs.pending_share_cap as usize {
             let mut e = V2Error::forbidden(
                 "spam_risk_too_many_pending_share",
                 "The user has too many pending shares awaiting action in the inbox.",
@@ -523,7 +515,7 @@ pub(crate) async fn inbox_init(
             e.omit_data = true;
             return Err(e);
         }
-        let source = parse_source(&body, &inner, &app)?;
+        let source = parse_source(&body, inner, &app)?;
         let info = PostInfo {
             title,
             privacy_level: None,
@@ -533,7 +525,7 @@ pub(crate) async fn inbox_init(
         };
         Ok(create_task(
             &s,
-            &mut inner,
+            inner,
             &caller,
             now,
             NewTask {
@@ -543,8 +535,7 @@ pub(crate) async fn inbox_init(
                 source,
             },
         ))
-    })();
-    respond(result)
+    })
 }
 
 /// `media_type` must be `PHOTO`; `post_mode` picks direct or inbox.
@@ -623,10 +614,8 @@ pub(crate) async fn content_init(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let now = s.now();
-    let mut inner = s.lock();
-    let result = (|| -> V2Result {
-        let caller = admit(&mut inner, &headers, now, &CONTENT_INIT)?;
+    locked(&s, |inner, now| {
+        let caller = admit(inner, &headers, now, &CONTENT_INIT)?;
         let body = json_body(&headers, &body, false)?;
         let mode = photo_mode(&body)?;
         let scope = if mode == PostMode::Direct {
@@ -637,13 +626,12 @@ pub(crate) async fn content_init(
         if !caller.has(scope) {
             return Err(V2Error::scope_not_authorized());
         }
-        let (c, app) = creator_and_app(&inner, &caller)?;
+        let (c, app) = creator_and_app(inner, &caller)?;
         let info = photo_info(&body, inner.knobs.max_title_utf16)?;
         let images = photo_images(&body)?;
         if mode == PostMode::Direct {
-            check_direct_rules(&inner, &c, &app, info.privacy_level.as_deref(), now)?;
-        } else if pending_shares(&inner, &c.open_id, now) >= inner.knobs.pending_share_cap as usize
-        {
+            check_direct_rules(inner, &c, &app, info.privacy_level.as_deref(), now)?;
+        } else if pending_shares(inner, &c.open_id, now) >= inner.knobs.pending_share_cap as usize {
             let mut e = V2Error::forbidden(
                 "spam_risk_too_many_pending_share",
                 "The user has too many pending shares awaiting action in the inbox.",
@@ -661,7 +649,7 @@ pub(crate) async fn content_init(
         };
         Ok(create_task(
             &s,
-            &mut inner,
+            inner,
             &caller,
             now,
             NewTask {
@@ -671,6 +659,5 @@ pub(crate) async fn content_init(
                 source,
             },
         ))
-    })();
-    respond(result)
+    })
 }

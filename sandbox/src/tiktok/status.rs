@@ -7,7 +7,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::v2::{Caller, Gate, V2Error, V2Result, admit, authenticate, json_body, ok, respond};
+use super::v2::{
+    Caller, Gate, V2Error, V2Result, admit, authenticate, json_body, locked, ok, respond,
+};
 use crate::ids::log_id;
 use crate::state::task::{PublishTask, Source, Status, WebhookEvent};
 use crate::state::{Inner, SandboxState};
@@ -54,16 +56,14 @@ pub(crate) async fn status_fetch(
     body: Bytes,
 ) -> Response {
     s.settle();
-    let now = s.now();
-    let mut inner = s.lock();
-    let result = (|| -> V2Result {
-        let caller = admit(&mut inner, &headers, now, &STATUS_FETCH)?;
+    locked(&s, |inner, now| {
+        let caller = admit(inner, &headers, now, &STATUS_FETCH)?;
         let body = json_body(&headers, &body, false)?;
         let publish_id = publish_id_of(&body)?;
         let omit_uploaded_bytes = inner.knobs.status_omits_uploaded_bytes;
         let pull_ms = inner.knobs.pull_download_ms.max(1);
         let pull_size = inner.knobs.pull_video_size;
-        let task = owned_task(&mut inner, &caller, &publish_id)?;
+        let task = owned_task(inner, &caller, &publish_id)?;
         // Real bodies omit the fields that do not apply (e.g. a FAILED body has only
         // status and fail_reason).
         let mut data = serde_json::Map::new();
@@ -93,8 +93,7 @@ pub(crate) async fn status_fetch(
             }
         }
         Ok(ok(Value::Object(data)))
-    })();
-    respond(result)
+    })
 }
 
 /// `POST /v2/post/publish/cancel/` — only while a PULL download is in progress.

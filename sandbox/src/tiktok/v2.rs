@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::ids::log_id;
 use crate::knobs::RateLimits;
-use crate::state::Inner;
+use crate::state::{Inner, SandboxState};
 
 /// A v2 error: `{"data":{},"error":{"code","message","log_id"}}` with an HTTP status.
 #[derive(Debug)]
@@ -86,6 +86,17 @@ pub(crate) type V2Result = Result<Response, V2Error>;
 /// Turns a handler result into a response.
 pub(crate) fn respond(result: V2Result) -> Response {
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Answers a call under the sandbox's lock: `f` gets the state and the sandbox clock's time; an
+/// error becomes TikTok's error envelope.
+pub(crate) fn locked(
+    s: &SandboxState,
+    f: impl FnOnce(&mut Inner, DateTime<Utc>) -> V2Result,
+) -> Response {
+    let now = s.now();
+    let mut inner = s.lock();
+    respond(f(&mut inner, now))
 }
 
 /// A valid, unexpired, unrevoked user access token.

@@ -45,82 +45,55 @@ async fn knobs_apps_creators_clock_and_reset_are_controllable_over_http() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 
-    let app: Value = http
-        .post(t.url("/_sandbox/apps"))
-        .json(&json!({"name": "Other", "audited": false, "redirect_uris": ["https://app.test/cb"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let app = t
+        .post_json(
+            "/_sandbox/apps",
+            &json!({"name": "Other", "audited": false, "redirect_uris": ["https://app.test/cb"]}),
+        )
+        .await;
     let key = app["client_key"].as_str().unwrap().to_owned();
     assert!(key.starts_with("sbaw") && app["client_secret"].is_string());
-    let app: Value = http
-        .post(t.url(&format!("/_sandbox/apps/{key}/redirect-uris")))
-        .json(&json!({"uri": "https://app.test/cb2"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let app = t
+        .post_json(
+            &format!("/_sandbox/apps/{key}/redirect-uris"),
+            &json!({"uri": "https://app.test/cb2"}),
+        )
+        .await;
     assert_eq!(app["redirect_uris"].as_array().unwrap().len(), 2);
-    let app: Value = http
-        .patch(t.url(&format!("/_sandbox/apps/{key}")))
-        .json(&json!({"audited": true}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let app = t
+        .patch_json(&format!("/_sandbox/apps/{key}"), &json!({"audited": true}))
+        .await;
     assert_eq!(app["audited"], true);
 
-    let creator: Value = http
-        .post(t.url("/_sandbox/creators"))
-        .json(&json!({"display_name": "Neo", "username": "neo", "private_account": true}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let creator = t
+        .post_json(
+            "/_sandbox/creators",
+            &json!({"display_name": "Neo", "username": "neo", "private_account": true}),
+        )
+        .await;
     let open_id = creator["open_id"].as_str().unwrap().to_owned();
-    let creator: Value = http
-        .patch(t.url(&format!("/_sandbox/creators/{open_id}")))
-        .json(&json!({"banned": true}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let creator = t
+        .patch_json(
+            &format!("/_sandbox/creators/{open_id}"),
+            &json!({"banned": true}),
+        )
+        .await;
     assert_eq!(creator["banned"], true);
-    let token: Value = http
-        .post(t.url("/_sandbox/tiktok/tokens"))
-        .json(&json!({"client_key": key, "open_id": open_id, "scopes": ["video.publish"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = t
+        .post_json(
+            "/_sandbox/tiktok/tokens",
+            &json!({"client_key": key, "open_id": open_id, "scopes": ["video.publish"]}),
+        )
+        .await;
     let (_, body) = t
         .creator_info(token["access_token"].as_str().unwrap())
         .await;
     assert_eq!(body["error"]["code"], "spam_risk_user_banned_from_posting");
 
     let before = get("/_sandbox/clock").await["now_unix"].as_i64().unwrap();
-    let clock: Value = http
-        .post(t.url("/_sandbox/clock/advance"))
-        .json(&json!({"seconds": 3600}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let clock = t
+        .post_json("/_sandbox/clock/advance", &json!({"seconds": 3600}))
+        .await;
     assert!(clock["now_unix"].as_i64().unwrap() >= before + 3600);
     assert_eq!(clock["offset_ms"], 3_600_000);
 
@@ -198,15 +171,7 @@ async fn inbox_drafts_can_be_posted_by_the_creator_over_http_and_records_are_ser
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     t.advance_clock(Duration::from_secs(5));
-    let records: Value = t
-        .http
-        .get(t.url("/_sandbox/records"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let records: Value = t.records_over_http().await;
     let post = records["posts"]
         .as_array()
         .unwrap()

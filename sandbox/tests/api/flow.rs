@@ -131,14 +131,7 @@ async fn authorize_token_upload_publish_list_refresh_revoke() {
     assert_eq!(body["error"], "invalid_grant");
 
     // TikTok's side, as the sandbox recorded it.
-    let records: sandbox::Records = http
-        .get(t.url("/_sandbox/records"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let records: sandbox::Records = t.records_over_http().await;
     let post = records.post(&publish_id).unwrap();
     assert_eq!(post.sha256.as_deref(), Some(sha256_hex(&bytes).as_str()));
     assert_eq!((post.video_size, post.chunks_received), (Some(10_500), 3));

@@ -63,6 +63,25 @@ impl TestSandbox {
         format!("{}{path}", self.base_url())
     }
 
+    /// `POST`s `body` as JSON to one of the sandbox's own endpoints; answers the JSON reply.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Value {
+        self.send_json(Method::POST, path, body).await
+    }
+
+    /// `PATCH`es `body` as JSON to one of the sandbox's own endpoints; answers the JSON reply.
+    pub async fn patch_json(&self, path: &str, body: &Value) -> Value {
+        self.send_json(Method::PATCH, path, body).await
+    }
+
+    async fn send_json(&self, method: Method, path: &str, body: &Value) -> Value {
+        json_reply(self.http.request(method, self.url(path)).json(body)).await
+    }
+
+    /// `GET /_sandbox/records` over HTTP, as an outside test harness reads them.
+    pub async fn records_over_http<T: serde::de::DeserializeOwned>(&self) -> T {
+        json_reply(self.http.get(self.url("/_sandbox/records"))).await
+    }
+
     /// Lowers the chunk rules so multi-chunk uploads of a few KB work.
     pub fn small_chunks(&self) {
         self.update_knobs(|k| {
@@ -302,4 +321,9 @@ pub fn query_param(url: &str, key: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())
+}
+
+/// Sends `request` and decodes its JSON reply.
+async fn json_reply<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> T {
+    request.send().await.unwrap().json().await.unwrap()
 }

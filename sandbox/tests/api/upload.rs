@@ -180,17 +180,12 @@ async fn chunks_out_of_order_of_the_wrong_size_or_total_are_416_with_progress() 
     let r = send(&t, &url, &bytes, 0..2000).await.unwrap();
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE, "overlap");
     // The final chunk absorbs the remainder: 2,000 bytes is too short.
-    answers(
-        &t,
-        &url,
-        &bytes,
-        &[
-            (2000..4000, StatusCode::PARTIAL_CONTENT),
-            (4000..6000, StatusCode::RANGE_NOT_SATISFIABLE),
-            (4000..6500, StatusCode::CREATED),
-        ],
-    )
-    .await;
+    let steps = [
+        (2000..4000, StatusCode::PARTIAL_CONTENT),
+        (4000..6000, StatusCode::RANGE_NOT_SATISFIABLE),
+        (4000..6500, StatusCode::CREATED),
+    ];
+    answers(&t, &url, &bytes, &steps).await;
     let r = send(&t, &url, &bytes, 4000..6500).await.unwrap();
     assert_eq!(
         r.status(),
@@ -205,18 +200,13 @@ async fn a_5xx_on_a_chunk_is_retried_with_the_same_chunk() {
     let t = start().await;
     let (_, id, url, bytes) = three_chunk_upload(&t).await;
     t.inject_fault(FaultSpec::on_chunk(2, FaultAction::Status { status: 503 }));
-    answers(
-        &t,
-        &url,
-        &bytes,
-        &[
-            (0..2000, StatusCode::PARTIAL_CONTENT),
-            (2000..4000, StatusCode::SERVICE_UNAVAILABLE),
-            (2000..4000, StatusCode::PARTIAL_CONTENT),
-            (4000..6500, StatusCode::CREATED),
-        ],
-    )
-    .await;
+    let steps = [
+        (0..2000, StatusCode::PARTIAL_CONTENT),
+        (2000..4000, StatusCode::SERVICE_UNAVAILABLE),
+        (2000..4000, StatusCode::PARTIAL_CONTENT),
+        (4000..6500, StatusCode::CREATED),
+    ];
+    answers(&t, &url, &bytes, &steps).await;
     assert_eq!(
         t.records().post(&id).unwrap().sha256.as_deref(),
         Some(sha256_hex(&bytes).as_str())

@@ -1,7 +1,7 @@
 //! The tick: due posts are enqueued exactly once, on time, caught up after downtime, and never
 //! after a cancel or a reschedule that won the race.
 
-use crate::support::{Db, Env, secs};
+use crate::support::{Db, Env, on_sqlite_and_postgres, secs};
 use chrono::Utc;
 use jobs::domain::schedule_time::{self, ScheduleChangeError};
 use jobs::handlers::publish;
@@ -53,15 +53,10 @@ async fn due_posts_are_enqueued_once_and_future_ones_wait(db: Db) {
     assert_eq!(env.queue().stats(publish::NAME).await.unwrap().pending, 3);
 }
 
-#[tokio::test]
-async fn due_posts_are_enqueued_once_and_future_ones_wait_sqlite() {
-    due_posts_are_enqueued_once_and_future_ones_wait(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn due_posts_are_enqueued_once_and_future_ones_wait_postgres() {
-    due_posts_are_enqueued_once_and_future_ones_wait(Db::Postgres).await;
-}
+on_sqlite_and_postgres!(due_posts_are_enqueued_once_and_future_ones_wait =>
+    due_posts_are_enqueued_once_and_future_ones_wait_sqlite,
+    due_posts_are_enqueued_once_and_future_ones_wait_postgres
+);
 
 /// Posts that fell due while no scheduler ran (days ago: no horizon) go out on start, marked with
 /// how late they are; a post falling due while it runs goes out within a second.
@@ -123,53 +118,91 @@ async fn missed_posts_are_caught_up_on_start_and_marked_late(db: Db) {
     assert_eq!(beat.enqueued_total, 4);
 }
 
-#[tokio::test]
-async fn missed_posts_are_caught_up_on_start_and_marked_late_sqlite() {
-    missed_posts_are_caught_up_on_start_and_marked_late(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn missed_posts_are_caught_up_on_start_and_marked_late_postgres() {
-    missed_posts_are_caught_up_on_start_and_marked_late(Db::Postgres).await;
-}
+on_sqlite_and_postgres!(missed_posts_are_caught_up_on_start_and_marked_late =>
+    missed_posts_are_caught_up_on_start_and_marked_late_sqlite,
+    missed_posts_are_caught_up_on_start_and_marked_late_postgres
+);
 
 /// A cancel and a tick race for the same due post, many times: each time exactly one wins. A
 /// post whose cancel succeeded has no publish job; a post the tick took cannot be cancelled.
 async fn a_cancel_racing_the_tick_has_exactly_one_winner(db: Db) {
+    race_the_tick(db, Change::Cancel).await;
+}
+
+on_sqlite_and_postgres!(a_cancel_racing_the_tick_has_exactly_one_winner =>
+    a_cancel_racing_the_tick_has_exactly_one_winner_sqlite,
+    a_cancel_racing_the_tick_has_exactly_one_winner_postgres
+);
+
+/// A reschedule to an hour later races the tick: either the post keeps its old time and is
+/// queued once (and the reschedule is refused), or it moves and has no job.
+async fn a_reschedule_racing_the_tick_has_exactly_one_winner(db: Db) {
+    race_the_tick(db, Change::Reschedule).await;
+}
+
+on_sqlite_and_postgres!(a_reschedule_racing_the_tick_has_exactly_one_winner =>
+    a_reschedule_racing_the_tick_has_exactly_one_winner_sqlite,
+    a_reschedule_racing_the_tick_has_exactly_one_winner_postgres
+);
+
+/// What races the tick in [`race_the_tick`].
+#[derive(Clone, Copy, PartialEq)]
+enum Change {
+    Cancel,
+    /// To a time far ahead.
+    Reschedule,
+}
+
+/// Races `change` against the tick on 40 fresh due posts: exactly one wins each time, and
+/// after a later tick only the posts the tick took have a publish job (one each).
+async fn race_the_tick(db: Db, change: Change) {
     let env = Env::new(db).await;
     let user = env.user().await;
+    let (mut won, mut queued) = (0, 0);
     let mut posts = Vec::new();
-    let (mut cancelled, mut queued) = (0, 0);
     for _ in 0..40 {
         let p = env.scheduled(user, Utc::now()).await;
+        let later =
+            schedule_time::parse_schedule("2099-01-01T12:00", Some("Europe/Berlin"), Utc::now())
+                .unwrap();
         let store = env.ctx.store.as_ref();
-        let (tick, cancel) = tokio::join!(
+        let attempt = async {
+            match change {
+                Change::Cancel => schedule_time::cancel_scheduled(store, user, p.id).await,
+                Change::Reschedule => schedule_time::reschedule(store, user, p.id, &later).await,
+            }
+        };
+        let (tick, result) = tokio::join!(
             enqueue_due_posts(&env.ctx, &env.settings, Utc::now()),
-            schedule_time::cancel_scheduled(store, user, p.id),
+            attempt,
         );
         tick.unwrap();
         let stored = env.state_of(&p).await;
-        if change_won(cancel, &stored, PostState::Cancelled) {
-            cancelled += 1;
+        let won_state = match change {
+            Change::Cancel => PostState::Cancelled,
+            Change::Reschedule => PostState::Scheduled,
+        };
+        if change_won(result, &stored, won_state) {
+            if change == Change::Reschedule {
+                assert_eq!(stored.scheduled_at, Some(later.utc));
+            }
+            won += 1;
         } else {
+            if change == Change::Reschedule {
+                assert_ne!(stored.scheduled_at, Some(later.utc));
+            }
             queued += 1;
         }
         posts.push(stored);
     }
     // A later tick must not pick up anything either.
     assert_queued_ones_have_one_job(&env, &posts).await;
-    assert_eq!(cancelled + queued, 40);
-    eprintln!("cancel won {cancelled} times, the tick {queued} times");
-}
-
-#[tokio::test]
-async fn a_cancel_racing_the_tick_has_exactly_one_winner_sqlite() {
-    a_cancel_racing_the_tick_has_exactly_one_winner(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_cancel_racing_the_tick_has_exactly_one_winner_postgres() {
-    a_cancel_racing_the_tick_has_exactly_one_winner(Db::Postgres).await;
+    assert_eq!(won + queued, 40);
+    let what = match change {
+        Change::Cancel => "cancel",
+        Change::Reschedule => "reschedule",
+    };
+    eprintln!("{what} won {won} times, the tick {queued} times");
 }
 
 /// Whether a change racing the tick won: it answered the post in state `won` and the post is
@@ -209,49 +242,6 @@ async fn assert_queued_ones_have_one_job(env: &Env, posts: &[Post]) {
     }
 }
 
-/// A reschedule to an hour later races the tick: either the post keeps its old time and is
-/// queued once (and the reschedule is refused), or it moves and has no job.
-async fn a_reschedule_racing_the_tick_has_exactly_one_winner(db: Db) {
-    let env = Env::new(db).await;
-    let user = env.user().await;
-    let (mut moved, mut queued) = (0, 0);
-    let mut posts = Vec::new();
-    for _ in 0..40 {
-        let p = env.scheduled(user, Utc::now()).await;
-        let later =
-            schedule_time::parse_schedule("2099-01-01T12:00", Some("Europe/Berlin"), Utc::now())
-                .unwrap();
-        let store = env.ctx.store.as_ref();
-        let (tick, change) = tokio::join!(
-            enqueue_due_posts(&env.ctx, &env.settings, Utc::now()),
-            schedule_time::reschedule(store, user, p.id, &later),
-        );
-        tick.unwrap();
-        let stored = env.state_of(&p).await;
-        if change_won(change, &stored, PostState::Scheduled) {
-            assert_eq!(stored.scheduled_at, Some(later.utc));
-            moved += 1;
-        } else {
-            assert_ne!(stored.scheduled_at, Some(later.utc));
-            queued += 1;
-        }
-        posts.push(stored);
-    }
-    assert_queued_ones_have_one_job(&env, &posts).await;
-    assert_eq!(moved + queued, 40);
-    eprintln!("reschedule won {moved} times, the tick {queued} times");
-}
-
-#[tokio::test]
-async fn a_reschedule_racing_the_tick_has_exactly_one_winner_sqlite() {
-    a_reschedule_racing_the_tick_has_exactly_one_winner(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_reschedule_racing_the_tick_has_exactly_one_winner_postgres() {
-    a_reschedule_racing_the_tick_has_exactly_one_winner(Db::Postgres).await;
-}
-
 /// Even with no lease at all (four ticks at once, as if four schedulers believed they were
 /// active), the compare-and-set lets each post into the queue exactly once.
 async fn concurrent_ticks_enqueue_each_post_exactly_once(db: Db) {
@@ -288,15 +278,10 @@ async fn concurrent_ticks_enqueue_each_post_exactly_once(db: Db) {
     assert!(ids.iter().all(|id| jobs.contains_key(id)));
 }
 
-#[tokio::test]
-async fn concurrent_ticks_enqueue_each_post_exactly_once_sqlite() {
-    concurrent_ticks_enqueue_each_post_exactly_once(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn concurrent_ticks_enqueue_each_post_exactly_once_postgres() {
-    concurrent_ticks_enqueue_each_post_exactly_once(Db::Postgres).await;
-}
+on_sqlite_and_postgres!(concurrent_ticks_enqueue_each_post_exactly_once =>
+    concurrent_ticks_enqueue_each_post_exactly_once_sqlite,
+    concurrent_ticks_enqueue_each_post_exactly_once_postgres
+);
 
 /// A full due batch is drained within the same tick loop (a backlog after downtime does not
 /// wait one tick per batch).

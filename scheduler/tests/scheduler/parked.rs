@@ -2,7 +2,7 @@
 //! posts from the stuck-post sweep, and posts parked in `needs_reconnect` past
 //! `PARKED_MEDIA_DAYS` fail and lose their staged video.
 
-use crate::support::{Db, Env, secs};
+use crate::support::{Db, Env, on_sqlite_and_postgres, secs};
 use chrono::{Duration, Utc};
 use jobs::domain::outcome::RETRIES_EXHAUSTED;
 use jobs::domain::posts::parked::RECONNECT_DEADLINE_PASSED;
@@ -90,15 +90,10 @@ async fn stuck_posts_behind_more_than_a_batch_of_parked_posts_are_pushed(db: Db)
     }
 }
 
-#[tokio::test]
-async fn stuck_posts_behind_more_than_a_batch_of_parked_posts_are_pushed_sqlite() {
-    stuck_posts_behind_more_than_a_batch_of_parked_posts_are_pushed(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn stuck_posts_behind_more_than_a_batch_of_parked_posts_are_pushed_postgres() {
-    stuck_posts_behind_more_than_a_batch_of_parked_posts_are_pushed(Db::Postgres).await;
-}
+on_sqlite_and_postgres!(stuck_posts_behind_more_than_a_batch_of_parked_posts_are_pushed =>
+    stuck_posts_behind_more_than_a_batch_of_parked_posts_are_pushed_sqlite,
+    stuck_posts_behind_more_than_a_batch_of_parked_posts_are_pushed_postgres
+);
 
 /// A real staged video (encrypted object + media row) attached to a new post of `user` parked
 /// in `needs_reconnect` since `parked_at`.
@@ -197,12 +192,7 @@ async fn parked_posts_past_the_deadline_fail_and_lose_their_video(db: Db) {
     assert_eq!((again.found, again.done), (0, 0), "{again}");
 }
 
-#[tokio::test]
-async fn parked_posts_past_the_deadline_fail_and_lose_their_video_sqlite() {
-    parked_posts_past_the_deadline_fail_and_lose_their_video(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn parked_posts_past_the_deadline_fail_and_lose_their_video_postgres() {
-    parked_posts_past_the_deadline_fail_and_lose_their_video(Db::Postgres).await;
-}
+on_sqlite_and_postgres!(parked_posts_past_the_deadline_fail_and_lose_their_video =>
+    parked_posts_past_the_deadline_fail_and_lose_their_video_sqlite,
+    parked_posts_past_the_deadline_fail_and_lose_their_video_postgres
+);

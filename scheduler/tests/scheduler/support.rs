@@ -326,3 +326,20 @@ pub fn post(
 pub fn secs(n: i64) -> chrono::Duration {
     chrono::Duration::seconds(n)
 }
+
+/// Two tests of one flow (an `async fn(Db)`): `$sqlite` runs it on SQLite, `$postgres` on
+/// PostgreSQL.
+macro_rules! on_sqlite_and_postgres {
+    ($flow:ident => $sqlite:ident, $postgres:ident $(,)?) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            $flow($crate::support::Db::Sqlite).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            $flow($crate::support::Db::Postgres).await;
+        }
+    };
+}
+pub(crate) use on_sqlite_and_postgres;

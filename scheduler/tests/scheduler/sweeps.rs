@@ -1,6 +1,6 @@
 //! The sweeps: each enqueues or deletes exactly what it should, and nothing else.
 
-use crate::support::{Db, Env, Lease, QueueKind, secs};
+use crate::support::{Db, Env, Lease, QueueKind, on_sqlite_and_postgres, secs};
 use apalis::prelude::Data;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use jobs::access_log::{AccessLine, AccessLog};
@@ -158,15 +158,10 @@ async fn stuck_post_sweep_pushes_the_right_job_for_each_stuck_state(db: Db) {
     assert_eq!(env.payloads(publish::NAME).await.len(), 2);
 }
 
-#[tokio::test]
-async fn stuck_post_sweep_pushes_the_right_job_for_each_stuck_state_sqlite() {
-    stuck_post_sweep_pushes_the_right_job_for_each_stuck_state(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn stuck_post_sweep_pushes_the_right_job_for_each_stuck_state_postgres() {
-    stuck_post_sweep_pushes_the_right_job_for_each_stuck_state(Db::Postgres).await;
-}
+on_sqlite_and_postgres!(stuck_post_sweep_pushes_the_right_job_for_each_stuck_state =>
+    stuck_post_sweep_pushes_the_right_job_for_each_stuck_state_sqlite,
+    stuck_post_sweep_pushes_the_right_job_for_each_stuck_state_postgres
+);
 
 #[tokio::test]
 async fn a_post_queued_without_its_job_is_pushed_again_by_the_reconcile_pass() {
@@ -253,15 +248,10 @@ async fn disconnect_sweep_retries_only_accounts_stuck_disconnecting(db: Db) {
     );
 }
 
-#[tokio::test]
-async fn disconnect_sweep_retries_only_accounts_stuck_disconnecting_sqlite() {
-    disconnect_sweep_retries_only_accounts_stuck_disconnecting(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn disconnect_sweep_retries_only_accounts_stuck_disconnecting_postgres() {
-    disconnect_sweep_retries_only_accounts_stuck_disconnecting(Db::Postgres).await;
-}
+on_sqlite_and_postgres!(disconnect_sweep_retries_only_accounts_stuck_disconnecting =>
+    disconnect_sweep_retries_only_accounts_stuck_disconnecting_sqlite,
+    disconnect_sweep_retries_only_accounts_stuck_disconnecting_postgres
+);
 
 fn media(user: UserId, expires_at: DateTime<Utc>) -> Media {
     let id = MediaId::new();

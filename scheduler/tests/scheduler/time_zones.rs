@@ -1,7 +1,7 @@
 //! Schedules entered in local time go out at the right instant across DST transitions: the
 //! parser's UTC instant is what the tick compares against (the clock is injected).
 
-use crate::support::{Db, Env};
+use crate::support::{Db, Env, on_sqlite_and_postgres};
 use chrono::{DateTime, Utc};
 use jobs::domain::schedule_time::{self, Schedule};
 use jobs::model::{Post, PostState};
@@ -109,15 +109,10 @@ async fn local_times_fire_at_their_instant_across_dst(db: Db) {
     );
 }
 
-#[tokio::test]
-async fn local_times_fire_at_their_instant_across_dst_sqlite() {
-    local_times_fire_at_their_instant_across_dst(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn local_times_fire_at_their_instant_across_dst_postgres() {
-    local_times_fire_at_their_instant_across_dst(Db::Postgres).await;
-}
+on_sqlite_and_postgres!(local_times_fire_at_their_instant_across_dst =>
+    local_times_fire_at_their_instant_across_dst_sqlite,
+    local_times_fire_at_their_instant_across_dst_postgres
+);
 
 #[tokio::test]
 async fn the_gap_and_the_fold_are_refused_in_both_zones() {

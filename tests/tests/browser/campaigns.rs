@@ -5,7 +5,7 @@
 
 use crate::creator::{ADA, check_origins, connect, sign_in};
 use crate::driver::{Browser, WAIT};
-use crate::{browser_app, video_file};
+use crate::{browser_app, in_browser, nothing, video_file};
 use anyhow::{Context, Result, ensure};
 use e2e::TestApp;
 use jobs::model::{PostState, UserId};
@@ -282,15 +282,5 @@ async fn flow(app: &TestApp, b: &Browser, files: &Path) -> Result<()> {
 async fn a_creator_queues_a_campaign_from_a_csv_in_a_real_browser() -> Result<()> {
     let app = browser_app().await?;
     let files = tempfile::tempdir()?;
-    let browser = Browser::start(&app.base_url).await?;
-    let outcome = flow(&app, &browser, files.path()).await;
-    let console: Result<Vec<String>> = browser.console_problems().await;
-    browser.close().await;
-    outcome?;
-    let console = console?;
-    ensure!(
-        console.is_empty(),
-        "the browser console reported: {console:#?}"
-    );
-    Ok(())
+    in_browser(&app, async |b| flow(&app, b, files.path()).await, nothing).await
 }

@@ -4,7 +4,7 @@
 //! their outcome. Screenshots of the main pages at desktop and phone width are taken on the way.
 
 use crate::driver::{Browser, DESKTOP, PHONE, WAIT, screenshot_dir};
-use crate::{browser_app, start_scheduler, video_file};
+use crate::{browser_app, in_browser, nothing, start_scheduler, video_file};
 use anyhow::{Context, Result, bail, ensure};
 use chrono::{DurationRound, Utc};
 use e2e::TestApp;
@@ -490,17 +490,9 @@ async fn a_creator_schedules_posts_and_follows_them_to_tiktok_in_a_real_browser(
     let app = browser_app().await?;
     let stop_scheduler = start_scheduler(&app);
     let files = tempfile::tempdir()?;
-    let browser = Browser::start(&app.base_url).await?;
-    let outcome = flow(&app, &browser, files.path()).await;
-    let console: Result<Vec<String>> = browser.console_problems().await;
-    browser.close().await;
+    let outcome = in_browser(&app, async |b| flow(&app, b, files.path()).await, nothing).await;
     stop_scheduler.cancel();
     outcome?;
-    let console = console?;
-    ensure!(
-        console.is_empty(),
-        "the browser console reported: {console:#?}"
-    );
     update_docs_screenshots()?;
     Ok(())
 }

@@ -4,10 +4,10 @@
 //! script on our origin that skips the page's check gets the token taken. A normal sign-in
 //! still works, and uses its state up.
 
-use crate::browser_app;
 use crate::creator::{ADA, sign_in};
 use crate::driver::Browser;
-use anyhow::{Context, Result, ensure};
+use crate::{browser_app, in_browser, nothing};
+use anyhow::{Result, ensure};
 use e2e::TestApp;
 use sandbox::IdTokenVariant;
 use serde_json::{Value, json};
@@ -156,15 +156,5 @@ async fn flow(app: &TestApp, b: &Browser) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_with_someone_elses_token_signs_no_one_in_and_says_why() -> Result<()> {
     let app = browser_app().await?;
-    let browser = Browser::start(&app.base_url).await?;
-    let outcome = flow(&app, &browser).await;
-    let console: Result<Vec<String>> = browser.console_problems().await;
-    browser.close().await;
-    outcome?;
-    let console = console.context("the browser console")?;
-    ensure!(
-        console.is_empty(),
-        "the browser console reported: {console:#?}"
-    );
-    Ok(())
+    in_browser(&app, async |b| flow(&app, b).await, nothing).await
 }

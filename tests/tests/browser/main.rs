@@ -15,7 +15,8 @@ mod pages;
 mod parked;
 mod privacy;
 
-use anyhow::Result;
+use anyhow::{Context, Result, ensure};
+use driver::Browser;
 use e2e::{Backend, Chunked, TestApp};
 use tokio_util::sync::CancellationToken;
 
@@ -47,6 +48,33 @@ pub fn start_scheduler(app: &TestApp) -> CancellationToken {
         stop.clone().cancelled_owned(),
     ));
     stop
+}
+
+/// Runs `flow` in a new browser on `app` and closes the browser whatever happened. Answers the
+/// flow's error, else fails on any problem the browser console reported that `excused` does not
+/// excuse.
+pub async fn in_browser(
+    app: &TestApp,
+    flow: impl AsyncFnOnce(&Browser) -> Result<()>,
+    excused: fn(&str) -> bool,
+) -> Result<()> {
+    let browser = Browser::start(&app.base_url).await?;
+    let outcome = flow(&browser).await;
+    let console = browser.console_problems().await;
+    browser.close().await;
+    outcome?;
+    let console = console.context("the browser console")?;
+    let unexpected: Vec<&String> = console.iter().filter(|c| !excused(c)).collect();
+    ensure!(
+        unexpected.is_empty(),
+        "the browser console reported: {unexpected:#?}"
+    );
+    Ok(())
+}
+
+/// For [`in_browser`]: no console problem is expected.
+pub fn nothing(_: &str) -> bool {
+    false
 }
 
 /// A file that passes the MP4 magic-byte check (the sandbox does not decode video).

@@ -2,27 +2,33 @@
 //! again" explains that the account must be reconnected first, "Cancel post" cancels one, and
 //! reconnecting the account sends the other out by itself.
 
-use crate::browser_app;
 use crate::creator::{ADA, connect, sign_in};
 use crate::driver::{Browser, WAIT};
+use crate::{browser_app, in_browser};
 use anyhow::{Context, Result, ensure};
 use e2e::TestApp;
 use jobs::domain::posts::NewPost;
-use jobs::model::{AccountStatus, PostId, PostState, PrivacyLevel};
+use jobs::model::{AccountStatus, PostId, PostState, PrivacyLevel, TikTokAccount, User};
 use jobs::staging::UploadLimits;
 use sandbox::DEMO_PUBLIC_OPEN_ID;
 use serde_json::json;
 use std::time::Duration;
 
-/// A post of Ada's, due a minute ago, parked as `publish` parks it when TikTok refuses the
-/// grant.
-async fn parked_post(app: &TestApp, caption: &str, seed: u8) -> Result<PostId> {
+/// Ada (signed in) and her first TikTok account.
+async fn adas_account(app: &TestApp) -> Result<(User, TikTokAccount)> {
     let user = app
         .store
         .user_by_google_uid(ADA)
         .await?
         .context("Ada signed in")?;
     let account = app.store.list_accounts(user.id).await?.remove(0);
+    Ok((user, account))
+}
+
+/// A post of Ada's, due a minute ago, parked as `publish` parks it when TikTok refuses the
+/// grant.
+async fn parked_post(app: &TestApp, caption: &str, seed: u8) -> Result<PostId> {
+    let (user, account) = adas_account(app).await?;
     let mut bytes = vec![seed; 60_000];
     bytes[..12].copy_from_slice(b"\0\0\0\x14ftypisom");
     let body = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(bytes))]);
@@ -57,12 +63,7 @@ async fn parked_post(app: &TestApp, caption: &str, seed: u8) -> Result<PostId> {
 
 /// Marks Ada's account as TikTok refusing our access (what a refused refresh does).
 async fn mark_account_dead(app: &TestApp) -> Result<()> {
-    let user = app
-        .store
-        .user_by_google_uid(ADA)
-        .await?
-        .context("Ada signed in")?;
-    let account = app.store.list_accounts(user.id).await?.remove(0);
+    let (user, account) = adas_account(app).await?;
     app.store
         .set_account_status(
             user.id,
@@ -128,17 +129,6 @@ async fn flow(app: &TestApp, b: &Browser) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parked_posts_can_be_retried_or_cancelled_and_go_out_after_a_reconnect() -> Result<()> {
     let app = browser_app().await?;
-    let browser = Browser::start(&app.base_url).await?;
-    let outcome = flow(&app, &browser).await;
-    let console = browser.console_problems().await;
-    browser.close().await;
-    outcome?;
-    let console = console?;
     // A refused retry answers 409, which the browser reports as a failed request.
-    let unexpected: Vec<&String> = console.iter().filter(|c| !c.contains("409")).collect();
-    ensure!(
-        unexpected.is_empty(),
-        "the browser console reported: {unexpected:#?}"
-    );
-    Ok(())
+    in_browser(&app, async |b| flow(&app, b).await, |c| c.contains("409")).await
 }

@@ -3,9 +3,9 @@
 //! worker revokes our access at TikTok and deletes the user; the browser is signed out, and
 //! signing in again starts afresh.
 
-use crate::browser_app;
 use crate::creator::{ADA, check_origins, connect, sign_in};
 use crate::driver::{Browser, WAIT};
+use crate::{browser_app, in_browser, nothing};
 use anyhow::{Context, Result, ensure};
 use e2e::TestApp;
 use jobs::store::StoreError;
@@ -154,15 +154,5 @@ async fn flow(app: &TestApp, b: &Browser) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_creator_downloads_their_data_then_erases_it_in_a_real_browser() -> Result<()> {
     let app = browser_app().await?;
-    let browser = Browser::start(&app.base_url).await?;
-    let outcome = flow(&app, &browser).await;
-    let console: Result<Vec<String>> = browser.console_problems().await;
-    browser.close().await;
-    outcome?;
-    let console = console?;
-    ensure!(
-        console.is_empty(),
-        "the browser console reported: {console:#?}"
-    );
-    Ok(())
+    in_browser(&app, async |b| flow(&app, b).await, nothing).await
 }

@@ -106,12 +106,7 @@ async fn full_account_flow(backend: Backend) -> Result<()> {
     assert!(after.access_expires_at > chrono::Utc::now());
 
     // Disconnect one: gone from the list at once, revoked at TikTok, tokens gone from the store.
-    let resp = app
-        .client
-        .delete(app.url(&format!("/api/accounts/{private_id}")))
-        .header(ORIGIN, &app.base_url)
-        .send()
-        .await?;
+    let resp = app.delete(&format!("/api/accounts/{private_id}")).await?;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(account_ids(&app).await?.len(), 1);
     let private = AccountId::parse(&private_id)?;
@@ -367,12 +362,7 @@ async fn the_session_cookie_has_the_promised_flags_and_exactly_six_claims() -> R
     assert_eq!(header["alg"], "HS256");
 
     // Sign-out clears it.
-    let resp = app
-        .client
-        .delete(app.url("/auth/session"))
-        .header(ORIGIN, &app.base_url)
-        .send()
-        .await?;
+    let resp = app.delete("/auth/session").await?;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.get_json("/api/me").await?.0, StatusCode::UNAUTHORIZED);
     Ok(())
@@ -688,12 +678,7 @@ async fn api_keys_are_shown_once_authenticate_without_csrf_and_can_be_revoked() 
     );
     // Revoke → the key stops working.
     let id = created["id"].as_str().unwrap();
-    let resp = app
-        .client
-        .delete(app.url(&format!("/api/keys/{id}")))
-        .header(ORIGIN, &app.base_url)
-        .send()
-        .await?;
+    let resp = app.delete(&format!("/api/keys/{id}")).await?;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let resp = bare
         .get(app.url("/api/me"))

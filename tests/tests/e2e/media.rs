@@ -63,6 +63,20 @@ fn channel_body() -> (mpsc::Sender<std::io::Result<Bytes>>, reqwest::Body) {
     (tx, reqwest::Body::wrap_stream(stream))
 }
 
+/// A body of `bytes` with no length, sent `piece` bytes at a time by the returned task (which
+/// stops when the app stops reading).
+fn streamed(bytes: Vec<u8>, piece: usize) -> (tokio::task::JoinHandle<()>, reqwest::Body) {
+    let (tx, body) = channel_body();
+    let feeder = tokio::spawn(async move {
+        for piece in bytes.chunks(piece) {
+            if tx.send(Ok(Bytes::copy_from_slice(piece))).await.is_err() {
+                break;
+            }
+        }
+    });
+    (feeder, body)
+}
+
 async fn upload(
     app: &TestApp,
     client: &reqwest::Client,
@@ -134,12 +148,7 @@ async fn an_upload_is_staged_encrypted_and_visible_only_to_its_owner() -> Result
     assert_eq!(staged_files(&app).len(), 1);
 
     // The owner deletes it: object and row are gone.
-    let resp = app
-        .client
-        .delete(app.url(&format!("/api/media/{id}")))
-        .header(ORIGIN, &app.base_url)
-        .send()
-        .await?;
+    let resp = app.delete(&format!("/api/media/{id}")).await?;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert_nothing_staged(&app, user).await?;
     let (status, _) = app.get_json(&format!("/api/media/{id}")).await?;
@@ -156,12 +165,7 @@ async fn media_a_post_uses_cannot_be_deleted_on_its_own() -> Result<()> {
     app.store
         .attach_media(user, id, jobs::model::PostId::new())
         .await?;
-    let resp = app
-        .client
-        .delete(app.url(&format!("/api/media/{id}")))
-        .header(ORIGIN, &app.base_url)
-        .send()
-        .await?;
+    let resp = app.delete(&format!("/api/media/{id}")).await?;
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     let err: Value = resp.json().await?;
     assert_eq!(err["error"]["code"], "media_in_use");
@@ -182,15 +186,7 @@ async fn uploads_over_the_limit_answer_413_and_leave_nothing() -> Result<()> {
     assert_nothing_staged(&app, user).await?;
 
     // Streamed without a length: refused once the limit is passed.
-    let (tx, body) = channel_body();
-    let bytes = video(300_000, 4);
-    let feeder = tokio::spawn(async move {
-        for piece in bytes.chunks(32 * 1024) {
-            if tx.send(Ok(Bytes::copy_from_slice(piece))).await.is_err() {
-                break;
-            }
-        }
-    });
+    let (feeder, body) = streamed(video(300_000, 4), 32 * 1024);
     let (status, body) = upload(&app, &app.client, body).await?;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["error"]["code"], "too_large");
@@ -229,15 +225,7 @@ async fn uploads_past_the_staging_quota_answer_413_and_leave_nothing() -> Result
     assert_eq!(staged(&app, user).await?, (1, 60_000));
 
     // Streamed without a length: staged, found over the quota, and deleted again.
-    let (tx, body) = channel_body();
-    let bytes = video(50_000, 3);
-    let feeder = tokio::spawn(async move {
-        for piece in bytes.chunks(16 * 1024) {
-            if tx.send(Ok(Bytes::copy_from_slice(piece))).await.is_err() {
-                break;
-            }
-        }
-    });
+    let (feeder, body) = streamed(video(50_000, 3), 16 * 1024);
     let (status, body) = upload(&app, &app.client, body).await?;
     feeder.await?;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
