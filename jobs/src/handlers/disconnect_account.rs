@@ -8,25 +8,13 @@
 
 use crate::context::JobContext;
 use crate::model::{AccountId, AccountStatus, UserId};
-use crate::queue::{Job, JobError};
+use crate::queue::JobError;
 use crate::store::StoreError;
 use crate::tiktok::ErrorClass;
 use apalis::prelude::Data;
-use serde::{Deserialize, Serialize};
 
-/// The job name: queue `<namespace>:disconnect_account`.
-pub const NAME: &str = "disconnect_account";
-
-/// Disconnect this account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DisconnectAccount {
-    pub user_id: UserId,
-    pub account_id: AccountId,
-}
-
-impl Job for DisconnectAccount {
-    const NAME: &'static str = NAME;
-}
+/// The payload this handler runs, and its queue name.
+pub use crate::queue::payloads::{DISCONNECT_ACCOUNT as NAME, DisconnectAccount};
 
 /// Why a disconnect request could not be taken.
 #[derive(Debug, thiserror::Error)]

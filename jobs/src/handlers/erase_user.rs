@@ -23,24 +23,13 @@ use crate::context::JobContext;
 use crate::domain::posts;
 use crate::handlers::disconnect_account;
 use crate::model::{User, UserId};
-use crate::queue::{Job, JobError, QueueError};
+use crate::queue::{JobError, QueueError};
 use crate::store::StoreError;
 use apalis::prelude::Data;
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
 
-/// The job name: queue `<namespace>:erase_user`.
-pub const NAME: &str = "erase_user";
-
-/// Erase this user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EraseUser {
-    pub user_id: UserId,
-}
-
-impl Job for EraseUser {
-    const NAME: &'static str = NAME;
-}
+/// The payload this handler runs, and its queue name.
+pub use crate::queue::payloads::{ERASE_USER as NAME, EraseUser};
 
 const ERASED_CODE: &str = "account_erased";
 const ERASED_MESSAGE: &str = "Cancelled: you asked us to erase your data.";

@@ -10,28 +10,16 @@ use crate::context::JobContext;
 use crate::domain::accounts;
 use crate::domain::outcome::{self, Stop, delete_staged_media, settle, transition};
 use crate::domain::paced::fetch_status;
-use crate::model::{Post, PostId, PostState, PrivacyLevel, UserId};
-use crate::queue::{Job, JobError};
+use crate::model::{Post, PostState, PrivacyLevel};
+use crate::queue::JobError;
 use crate::store::StoreError;
 use crate::tiktok::{self, PublishStatus, PublishStatusKind};
 use apalis::prelude::Data;
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// The job name: queue `<namespace>:poll_status`.
-pub const NAME: &str = "poll_status";
-
-/// Poll this post's status at TikTok.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PollStatus {
-    pub user_id: UserId,
-    pub post_id: PostId,
-}
-
-impl Job for PollStatus {
-    const NAME: &'static str = NAME;
-}
+/// The payload this handler runs, and its queue name.
+pub use crate::queue::payloads::{POLL_STATUS as NAME, PollStatus};
 
 /// Extra polls for a public post's id after `PUBLISH_COMPLETE`.
 const PUBLIC_ID_POLLS: u32 = 6;

@@ -32,9 +32,9 @@ use crate::domain::outcome::{
 };
 use crate::domain::paced::{creator_info_paced, fetch_status, paced};
 use crate::handlers::poll_status::PollStatus;
-use crate::model::{Media, Post, PostId, PostState, TikTokAccount, UploadPlan, UserId};
+use crate::model::{Media, Post, PostState, TikTokAccount, UploadPlan};
 use crate::pacing::Endpoint;
-use crate::queue::{Job, JobError};
+use crate::queue::JobError;
 use crate::store::StoreError;
 use crate::tiktok::{
     self, Chunk, ChunkOutcome, ChunkPolicy, CreatorInfo, ErrorClass, PostInfo, PublishStatusKind,
@@ -42,25 +42,10 @@ use crate::tiktok::{
 };
 use apalis::prelude::Data;
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// The job name: queue `<namespace>:publish`.
-pub const NAME: &str = "publish";
-
-/// Publish this post. Ids only: the handler loads the rest, so a replay sees current state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublishPost {
-    pub user_id: UserId,
-    pub post_id: PostId,
-}
-
-impl Job for PublishPost {
-    const NAME: &'static str = NAME;
-    // A 4 GiB upload at a few MB/s takes a while; chunks checkpoint progress, so a timeout
-    // only costs a resume.
-    const TIMEOUT: Duration = Duration::from_secs(3600);
-}
+/// The payload this handler runs, and its queue name.
+pub use crate::queue::payloads::{PUBLISH as NAME, PublishPost};
 
 /// TikTok's upload URLs live one hour (tiktok-api.md §5.2).
 const UPLOAD_URL_TTL: chrono::Duration = chrono::Duration::hours(1);

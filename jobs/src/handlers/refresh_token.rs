@@ -4,24 +4,11 @@
 
 use crate::context::JobContext;
 use crate::domain::accounts::{self, AccountError};
-use crate::model::{AccountId, UserId};
-use crate::queue::{Job, JobError};
+use crate::queue::JobError;
 use apalis::prelude::Data;
-use serde::{Deserialize, Serialize};
 
-/// The job name: queue `<namespace>:refresh_token`.
-pub const NAME: &str = "refresh_token";
-
-/// Refresh this account's token if it is within the refresh margin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefreshToken {
-    pub user_id: UserId,
-    pub account_id: AccountId,
-}
-
-impl Job for RefreshToken {
-    const NAME: &'static str = NAME;
-}
+/// The payload this handler runs, and its queue name.
+pub use crate::queue::payloads::{REFRESH_TOKEN as NAME, RefreshToken};
 
 /// Maps an account failure to the job outcome: transient retries, a dead grant is recorded
 /// (by the helper) and stops, a vanished account is done.

@@ -16,6 +16,7 @@
 mod error;
 mod inspect;
 mod job;
+pub mod payloads;
 mod redis_backend;
 mod sqlite_backend;
 

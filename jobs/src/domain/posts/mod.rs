@@ -15,11 +15,11 @@ use error::{conflict, invalid};
 use crate::context::JobContext;
 use crate::domain::accounts::{self, AccountError};
 use crate::domain::outcome::{RETRIES_EXHAUSTED, delete_staged_media, transition};
-use crate::handlers::publish::PublishPost;
 use crate::model::{
     AccountId, Media, MediaId, Post, PostId, PostSettings, PostState, PrivacyLevel, TikTokProgress,
     UserId,
 };
+use crate::queue::payloads::PublishPost;
 use crate::store::{Created, StoreError};
 use crate::tiktok::{CreatorInfo, ErrorClass, TikTokError};
 use chrono::{DateTime, Utc};

@@ -18,8 +18,8 @@ use crate::context::JobContext;
 use crate::domain::accounts;
 use crate::domain::outcome::{fail_post, transition};
 use crate::domain::posts::error::{PostError, conflict};
-use crate::handlers::publish::PublishPost;
 use crate::model::{AccountId, Post, PostState, UserId};
+use crate::queue::payloads::PublishPost;
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 
