@@ -893,7 +893,6 @@ mod id_tokens {
             url::Url::parse(&format!("http://{addr}/certs")).unwrap()
         });
         let verifier = Arc::new(IdTokenVerifier::new(
-            reqwest::Client::new(),
             url,
             PROJECT.into(),
             Duration::from_secs(3600),

@@ -33,7 +33,6 @@ impl AppState {
                 config.identity.session_ttl,
             ),
             id_tokens: Arc::new(IdTokenVerifier::new(
-                reqwest::Client::new(),
                 config.identity.google_certs_url.clone(),
                 config.identity.firebase_project_id.clone(),
                 config.identity.google_certs_refetch,

@@ -93,14 +93,10 @@ pub struct IdTokenVerifier {
 }
 
 impl IdTokenVerifier {
-    pub fn new(
-        http: reqwest::Client,
-        certs_url: Url,
-        project_id: String,
-        refetch_interval: Duration,
-    ) -> Self {
+    /// A verifier with its own HTTP client: callers never hand in (or see) a `reqwest` type.
+    pub fn new(certs_url: Url, project_id: String, refetch_interval: Duration) -> Self {
         Self {
-            http,
+            http: reqwest::Client::new(),
             certs_url,
             project_id,
             refetch_interval,
