@@ -43,6 +43,7 @@ pub mod queries;
 mod rest;
 mod users;
 mod value;
+mod workspaces;
 
 pub use connect::{DEFAULT_DATABASE, FirestoreUrl, GOOGLE_ENDPOINT};
 pub use queries::{Direction, Filter, QuerySpec, composite_queries, queries};
@@ -59,7 +60,8 @@ use super::codec::{self, Cells};
 use super::{AccountRef, Created, DuePost, Page, Store, StoreError, StuckAfter};
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, EncryptedTokens,
-    GoogleProfile, Media, MediaId, Post, PostId, PostState, TikTokAccount, User, UserId,
+    GoogleProfile, Media, MediaId, Member, Post, PostId, PostState, Role, TikTokAccount, User,
+    UserId, Workspace, WorkspaceId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -499,5 +501,33 @@ impl Store for FirestoreStore {
             true
         })
         .await
+    }
+
+    async fn ensure_personal_workspace(&self, user: &User) -> Result<Workspace, StoreError> {
+        self.ensure_personal(user).await
+    }
+
+    async fn workspace(&self, id: WorkspaceId) -> Result<Workspace, StoreError> {
+        self.workspace_by_id(id).await
+    }
+
+    async fn workspaces_of(&self, user: UserId) -> Result<Vec<(Workspace, Role)>, StoreError> {
+        self.memberships(user).await
+    }
+
+    async fn member(&self, ws: WorkspaceId, user: UserId) -> Result<Option<Member>, StoreError> {
+        self.member_of(ws, user).await
+    }
+
+    async fn members(&self, ws: WorkspaceId) -> Result<Vec<Member>, StoreError> {
+        self.members_of(ws).await
+    }
+
+    async fn put_member(&self, member: &Member) -> Result<Member, StoreError> {
+        self.put(member).await
+    }
+
+    async fn remove_member(&self, ws: WorkspaceId, user: UserId) -> Result<(), StoreError> {
+        self.remove(ws, user).await
     }
 }
