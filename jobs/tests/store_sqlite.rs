@@ -98,3 +98,78 @@ async fn sqlx_connection(url: &str) -> sqlx::SqliteConnection {
         .await
         .expect("raw connection")
 }
+
+/// Migration 0005 gives every user who existed before it a personal workspace (id = the user's)
+/// with the user as owner, and its backfill is harmless to run again: nothing is duplicated and
+/// a role changed since stays changed.
+#[tokio::test]
+async fn the_workspace_backfill_covers_earlier_users_and_can_run_again() {
+    use jobs::model::{Member, Role, UserId, Workspace};
+    use jobs::store::Store;
+    use sqlx::migrate::Migrator;
+
+    const MIGRATION: &str = include_str!("../../migrations/sqlite/0005_workspaces.sql");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/before.db?mode=rwc", dir.path().display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("open");
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
+    let migrator = Migrator::new(migrations).await.expect("read migrations");
+    migrator.run_to(4, &pool).await.expect("migrate to 0004");
+    let earlier: Vec<UserId> = (0..3).map(|_| UserId::new()).collect();
+    for (i, id) in earlier.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO users (id, google_uid, email, name, created_at, updated_at) \
+             VALUES ($1, $2, 'e@example.test', 'E', $3, $3)",
+        )
+        .bind(id.to_string())
+        .bind(format!("uid-{id}"))
+        .bind(format!("2020-01-0{}T00:00:00.000000Z", i + 1))
+        .execute(&pool)
+        .await
+        .expect("an earlier user");
+    }
+    pool.close().await;
+
+    let store = SqliteStore::connect(&url)
+        .await
+        .expect("migrate to the end");
+    for (i, id) in earlier.iter().enumerate() {
+        let of = store.workspaces_of(*id).await.expect("workspaces_of");
+        assert_eq!(of.len(), 1, "one personal workspace");
+        let (ws, role) = &of[0];
+        assert_eq!((ws.id, *role), (Workspace::personal_id(*id), Role::Owner));
+        assert!(ws.personal && !ws.approval_required && ws.name == Workspace::PERSONAL_NAME);
+        assert_eq!(
+            ws.created_at.to_rfc3339(),
+            format!("2020-01-0{}T00:00:00+00:00", i + 1)
+        );
+    }
+    // Since then: the first user made the second an owner and stepped down to admin.
+    let ws = Workspace::personal_id(earlier[0]);
+    let owner = Member {
+        workspace_id: ws,
+        user_id: earlier[1],
+        role: Role::Owner,
+        joined_at: chrono::Utc::now(),
+    };
+    store.put_member(&owner).await.expect("second owner");
+    let step_down = Member {
+        user_id: earlier[0],
+        role: Role::Admin,
+        ..owner
+    };
+    store.put_member(&step_down).await.expect("step down");
+    let before: Vec<_> = earlier.iter().map(|id| store.workspaces_of(*id)).collect();
+    let before = futures::future::try_join_all(before).await.expect("before");
+
+    let backfill = &MIGRATION[MIGRATION.find("-- Backfill").expect("the backfill")..];
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("open");
+    sqlx::raw_sql(backfill)
+        .execute(&pool)
+        .await
+        .expect("backfill again");
+    let after: Vec<_> = earlier.iter().map(|id| store.workspaces_of(*id)).collect();
+    let after = futures::future::try_join_all(after).await.expect("after");
+    assert_eq!(after, before, "running the backfill again changes nothing");
+    assert_eq!(store.members(ws).await.expect("members").len(), 2);
+}
