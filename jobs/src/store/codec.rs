@@ -299,6 +299,14 @@ pub(crate) struct WorkspaceDoc {
 }
 
 impl WorkspaceDoc {
+    pub fn of(w: &Workspace) -> Self {
+        Self {
+            name: w.name.clone(),
+            personal: w.personal,
+            approval_required: w.approval_required,
+        }
+    }
+
     /// A personal workspace as it starts (the migration's backfill writes the same document).
     pub fn personal() -> Self {
         Self {

@@ -199,14 +199,9 @@ fn bumped(doc: &Document) -> Result<Write, StoreError> {
 }
 
 fn workspace_fields(w: &Workspace, updated_at: DateTime<Utc>) -> Result<Fields, StoreError> {
-    let doc = WorkspaceDoc {
-        name: w.name.clone(),
-        personal: w.personal,
-        approval_required: w.approval_required,
-    };
     Ok(fields([
         ("id", value::id(w.id.0)),
-        ("doc", value::json_text(&doc)?),
+        ("doc", value::json_text(&WorkspaceDoc::of(w))?),
         ("version", value::integer(w.version)),
         ("created_at", value::timestamp(w.created_at)),
         ("updated_at", value::timestamp(updated_at)),
