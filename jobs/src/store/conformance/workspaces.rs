@@ -4,7 +4,7 @@
 use super::fixtures::*;
 use crate::model::{Member, Role, User, UserId, Workspace, WorkspaceId};
 use crate::store::{DynStore, Store, StoreError};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 fn member(ws: WorkspaceId, user: UserId, role: Role) -> Member {
     Member {
@@ -207,4 +207,42 @@ pub async fn erasing_a_user_removes_its_workspace_and_memberships(store: DynStor
     let of_kept = s.workspaces_of(kept.id).await.expect("of");
     let ids: Vec<(WorkspaceId, Role)> = of_kept.iter().map(|(w, r)| (w.id, *r)).collect();
     assert_eq!(ids, vec![(personal(&kept), Role::Owner)]);
+}
+
+// ---- for the migration tests of the SQL backends ----
+
+/// `earlier` are users whose rows were written before the workspace migration ran (with their
+/// `created_at`). Checks that each now has its personal workspace, created when the user was,
+/// with the user as its owner; then the first user makes the second an owner and steps down
+/// to admin, a change a second run of the backfill must not undo. Returns every user's
+/// workspaces, for [`workspaces_of_each`] to compare after the backfill ran again.
+pub async fn check_backfilled_personal_workspaces(
+    store: &dyn Store,
+    earlier: &[(UserId, DateTime<Utc>)],
+) -> Vec<Vec<(Workspace, Role)>> {
+    for (id, created_at) in earlier {
+        let of = store.workspaces_of(*id).await.expect("workspaces_of");
+        let [(ws, role)] = of.as_slice() else {
+            panic!("one personal workspace each, got {of:?}");
+        };
+        assert_eq!((ws.id, *role), (Workspace::personal_id(*id), Role::Owner));
+        assert!(ws.personal && !ws.approval_required && ws.name == Workspace::PERSONAL_NAME);
+        assert_eq!(ws.created_at, *created_at);
+    }
+    let ws = Workspace::personal_id(earlier[0].0);
+    put(store, ws, earlier[1].0, Role::Owner).await;
+    put(store, ws, earlier[0].0, Role::Admin).await;
+    let ids: Vec<UserId> = earlier.iter().map(|(id, _)| *id).collect();
+    workspaces_of_each(store, &ids).await
+}
+
+/// What `workspaces_of` says for each user, in order.
+pub async fn workspaces_of_each(
+    store: &dyn Store,
+    users: &[UserId],
+) -> Vec<Vec<(Workspace, Role)>> {
+    let each = users.iter().map(|id| store.workspaces_of(*id));
+    futures::future::try_join_all(each)
+        .await
+        .expect("workspaces_of")
 }
