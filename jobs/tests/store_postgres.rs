@@ -148,49 +148,23 @@ async fn connect_and_migrate_choose_postgres_by_scheme_and_migrate_is_repeatable
 /// with the user as owner, and its backfill is harmless to run again (see the SQLite twin).
 #[tokio::test]
 async fn the_workspace_backfill_covers_earlier_users_and_can_run_again() {
-    use chrono::TimeZone;
-    use jobs::model::UserId;
-    use sqlx::migrate::Migrator;
-
     const MIGRATION: &str = include_str!("../../migrations/postgres/0005_workspaces.sql");
     let db = TestDatabase::create().await;
     let pool = sqlx::PgPool::connect(&db.url).await.expect("open");
     let outcome = AssertUnwindSafe(async {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/postgres");
-        let migrator = Migrator::new(dir).await.expect("read migrations");
-        migrator.run_to(4, &pool).await.expect("migrate to 0004");
-        let earlier: Vec<(UserId, chrono::DateTime<chrono::Utc>)> = (1..=3)
-            .map(|day| {
-                (
-                    UserId::new(),
-                    chrono::Utc.with_ymd_and_hms(2020, 1, day, 0, 0, 0).unwrap(),
-                )
-            })
-            .collect();
-        for (id, created_at) in &earlier {
-            sqlx::query(
-                "INSERT INTO users (id, google_uid, email, name, created_at, updated_at) \
-                 VALUES ($1, $2, 'e@example.test', 'E', $3, $3)",
-            )
-            .bind(id.0)
-            .bind(format!("uid-{id}"))
-            .bind(created_at)
+        let until = conformance::LAST_MIGRATION_BEFORE_WORKSPACES;
+        let migrator = sqlx::migrate::Migrator::new(dir).await.expect("migrations");
+        migrator.run_to(until, &pool).await.expect("migrate");
+        let (users, sql) = conformance::earlier_users();
+        sqlx::raw_sql(AssertSqlSafe(sql))
             .execute(&pool)
             .await
-            .expect("an earlier user");
-        }
-        let store = PostgresStore::connect(&db.url)
-            .await
-            .expect("migrate to the end");
-        let before = conformance::check_backfilled_personal_workspaces(&store, &earlier).await;
-        let backfill = &MIGRATION[MIGRATION.find("-- Backfill").expect("the backfill")..];
-        sqlx::raw_sql(backfill)
-            .execute(&pool)
-            .await
-            .expect("backfill again");
-        let ids: Vec<UserId> = earlier.iter().map(|(id, _)| *id).collect();
-        let after = conformance::workspaces_of_each(&store, &ids).await;
-        assert_eq!(after, before, "running the backfill again changes nothing");
+            .expect("users");
+        let store = PostgresStore::connect(&db.url).await.expect("migrate all");
+        let run_again = sqlx::raw_sql(conformance::backfill_of(MIGRATION)).execute(&pool);
+        let run_again = async { run_again.await.map(drop).expect("run again") };
+        conformance::the_backfill_covers_earlier_users(&store, &users, run_again).await;
         store.close().await;
     })
     .catch_unwind()

@@ -104,48 +104,25 @@ async fn sqlx_connection(url: &str) -> sqlx::SqliteConnection {
 /// a role changed since stays changed.
 #[tokio::test]
 async fn the_workspace_backfill_covers_earlier_users_and_can_run_again() {
-    use chrono::TimeZone;
-    use jobs::model::UserId;
-    use sqlx::migrate::Migrator;
-
     const MIGRATION: &str = include_str!("../../migrations/sqlite/0005_workspaces.sql");
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}/before.db?mode=rwc", dir.path().display());
     let pool = sqlx::SqlitePool::connect(&url).await.expect("open");
     let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
-    let migrator = Migrator::new(migrations).await.expect("read migrations");
-    migrator.run_to(4, &pool).await.expect("migrate to 0004");
-    let earlier: Vec<(UserId, chrono::DateTime<chrono::Utc>)> = (1..=3)
-        .map(|day| {
-            (
-                UserId::new(),
-                chrono::Utc.with_ymd_and_hms(2020, 1, day, 0, 0, 0).unwrap(),
-            )
-        })
-        .collect();
-    for (id, created_at) in &earlier {
-        sqlx::query(
-            "INSERT INTO users (id, google_uid, email, name, created_at, updated_at) \
-             VALUES ($1, $2, 'e@example.test', 'E', $3, $3)",
-        )
-        .bind(id.to_string())
-        .bind(format!("uid-{id}"))
-        .bind(created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+    let migrator = sqlx::migrate::Migrator::new(migrations)
+        .await
+        .expect("migrations");
+    let before = conformance::LAST_MIGRATION_BEFORE_WORKSPACES;
+    migrator.run_to(before, &pool).await.expect("migrate");
+    let (earlier, insert) = conformance::earlier_users();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(insert))
         .execute(&pool)
         .await
-        .expect("an earlier user");
-    }
-
+        .expect("users");
     let store = SqliteStore::connect(&url)
         .await
         .expect("migrate to the end");
-    let before = conformance::check_backfilled_personal_workspaces(&store, &earlier).await;
-    let backfill = &MIGRATION[MIGRATION.find("-- Backfill").expect("the backfill")..];
-    sqlx::raw_sql(backfill)
-        .execute(&pool)
-        .await
-        .expect("backfill again");
-    let ids: Vec<UserId> = earlier.iter().map(|(id, _)| *id).collect();
-    let after = conformance::workspaces_of_each(&store, &ids).await;
-    assert_eq!(after, before, "running the backfill again changes nothing");
+    let again = sqlx::raw_sql(conformance::backfill_of(MIGRATION)).execute(&pool);
+    let again = async { again.await.map(drop).expect("backfill again") };
+    conformance::the_backfill_covers_earlier_users(&store, &earlier, again).await;
 }

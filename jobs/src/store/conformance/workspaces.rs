@@ -211,15 +211,47 @@ pub async fn erasing_a_user_removes_its_workspace_and_memberships(store: DynStor
 
 // ---- for the migration tests of the SQL backends ----
 
-/// `earlier` are users whose rows were written before the workspace migration ran (with their
-/// `created_at`). Checks that each now has its personal workspace, created when the user was,
-/// with the user as its owner; then the first user makes the second an owner and steps down
-/// to admin, a change a second run of the backfill must not undo. Returns every user's
-/// workspaces, for [`workspaces_of_each`] to compare after the backfill ran again.
-pub async fn check_backfilled_personal_workspaces(
+/// The last migration before workspaces existed.
+pub const LAST_MIGRATION_BEFORE_WORKSPACES: i64 = 4;
+
+/// Three users as they were written before workspaces existed (ids and creation instants),
+/// and the one `INSERT` that writes them. Its literals read the same in both SQL dialects
+/// (SQLite keeps the text; PostgreSQL casts it to `uuid` and `timestamptz`).
+pub fn earlier_users() -> (Vec<(UserId, DateTime<Utc>)>, String) {
+    let users: Vec<(UserId, DateTime<Utc>)> = (1..=3)
+        .map(|day| (UserId::new(), era(2020) + Duration::days(day)))
+        .collect();
+    let rows: Vec<String> = users
+        .iter()
+        .map(|(id, at)| {
+            let at = at.format("%Y-%m-%dT%H:%M:%S%.6fZ");
+            format!("('{id}', 'uid-{id}', 'e@example.test', 'E', '{at}', '{at}')")
+        })
+        .collect();
+    let insert = format!(
+        "INSERT INTO users (id, google_uid, email, name, created_at, updated_at) VALUES {}",
+        rows.join(", ")
+    );
+    (users, insert)
+}
+
+/// The backfill of a workspace migration: its text from the `-- Backfill` comment on.
+pub fn backfill_of(migration: &'static str) -> &'static str {
+    let start = migration
+        .find("-- Backfill")
+        .expect("the migration has a backfill");
+    &migration[start..]
+}
+
+/// After the workspace migration ran on a database holding `earlier` (users written before
+/// it, with their `created_at`): each has its personal workspace, created when the user was,
+/// with the user as its owner. Then the first user makes the second an owner and steps down
+/// to admin, and `run_again` (the backfill, once more) must change nothing, that included.
+pub async fn the_backfill_covers_earlier_users(
     store: &dyn Store,
     earlier: &[(UserId, DateTime<Utc>)],
-) -> Vec<Vec<(Workspace, Role)>> {
+    run_again: impl std::future::Future<Output = ()>,
+) {
     for (id, created_at) in earlier {
         let of = store.workspaces_of(*id).await.expect("workspaces_of");
         let [(ws, role)] = of.as_slice() else {
@@ -232,16 +264,17 @@ pub async fn check_backfilled_personal_workspaces(
     let ws = Workspace::personal_id(earlier[0].0);
     put(store, ws, earlier[1].0, Role::Owner).await;
     put(store, ws, earlier[0].0, Role::Admin).await;
-    let ids: Vec<UserId> = earlier.iter().map(|(id, _)| *id).collect();
-    workspaces_of_each(store, &ids).await
+    let before = workspaces_of_each(store, earlier).await;
+    run_again.await;
+    let after = workspaces_of_each(store, earlier).await;
+    assert_eq!(after, before, "running the backfill again changes nothing");
 }
 
-/// What `workspaces_of` says for each user, in order.
-pub async fn workspaces_of_each(
+async fn workspaces_of_each(
     store: &dyn Store,
-    users: &[UserId],
+    users: &[(UserId, DateTime<Utc>)],
 ) -> Vec<Vec<(Workspace, Role)>> {
-    let each = users.iter().map(|id| store.workspaces_of(*id));
+    let each = users.iter().map(|(id, _)| store.workspaces_of(*id));
     futures::future::try_join_all(each)
         .await
         .expect("workspaces_of")
