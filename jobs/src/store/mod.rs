@@ -120,7 +120,9 @@ pub trait Store: Send + Sync + 'static {
     async fn user(&self, id: UserId) -> Result<User, StoreError>;
     async fn user_by_google_uid(&self, google_uid: &str) -> Result<Option<User>, StoreError>;
     /// Deletes the user and every row it owns (accounts, posts, media rows, keys, audit events,
-    /// its memberships, and its personal workspace with every membership in it).
+    /// its memberships, and its personal workspace with every membership in it). It does not
+    /// check ownership: refusing to erase the last owner of a workspace others share is the
+    /// domain's rule, checked before this runs.
     /// Staged objects and TikTok revocation are the erase job's business, before this.
     async fn erase_user(&self, id: UserId) -> Result<(), StoreError>;
     /// Marks the user as being erased since `at` (sessions and API keys are refused from then

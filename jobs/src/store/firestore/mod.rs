@@ -2,7 +2,8 @@
 //! v1 API (see `docs/firestore.md` for why REST and not gRPC, the layout, and deployment).
 //!
 //! Layout: one top-level collection per entity (`users`, `accounts`, `posts`, `media`,
-//! `api_keys`, `audit`, `oauth_states`, `leases`), documents keyed by the entity id. A document
+//! `api_keys`, `audit`, `oauth_states`, `leases`, `workspaces`, `workspace_members`), documents
+//! keyed by the entity id (a member by `{workspace}:{user}`). A document
 //! holds `user_id`, the fields some query filters or orders on as typed values, and the rest of
 //! the entity as the same JSON `doc` text the SQL backends keep (`codec`), so all three decode
 //! through one codec. Uniqueness rules are marker documents with deterministic ids, created in
@@ -26,7 +27,8 @@
 //! Files: `connect` opens the store, `attempt` runs one operation to an answer (retries,
 //! preconditions), `documents` holds what every entity's documents share, and one file per
 //! stored entity group (`users` with sessions, `accounts`, `posts`, `media`, `keys` with audit,
-//! `leases` with OAuth states) encodes its documents and decides its writes. The `Store` impl
+//! `leases` with OAuth states, `workspaces` with members) encodes its documents and decides its
+//! writes. The `Store` impl
 //! below maps each trait method onto them.
 
 mod accounts;
