@@ -143,3 +143,35 @@ async fn connect_and_migrate_choose_postgres_by_scheme_and_migrate_is_repeatable
     drop(opened);
     db.drop_database().await;
 }
+
+/// Migration 0005 gives every user who existed before it a personal workspace (id = the user's)
+/// with the user as owner, and its backfill is harmless to run again (see the SQLite twin).
+#[tokio::test]
+async fn the_workspace_backfill_covers_earlier_users_and_can_run_again() {
+    const MIGRATION: &str = include_str!("../../migrations/postgres/0005_workspaces.sql");
+    let db = TestDatabase::create().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("open");
+    let outcome = AssertUnwindSafe(async {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/postgres");
+        let until = conformance::LAST_MIGRATION_BEFORE_WORKSPACES;
+        let migrator = sqlx::migrate::Migrator::new(dir).await.expect("migrations");
+        migrator.run_to(until, &pool).await.expect("migrate");
+        let (users, sql) = conformance::earlier_users();
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .expect("users");
+        let store = PostgresStore::connect(&db.url).await.expect("migrate all");
+        let run_again = sqlx::raw_sql(conformance::backfill_of(MIGRATION)).execute(&pool);
+        let run_again = async { run_again.await.map(drop).expect("run again") };
+        conformance::the_backfill_covers_earlier_users(&store, &users, run_again).await;
+        store.close().await;
+    })
+    .catch_unwind()
+    .await;
+    pool.close().await;
+    db.drop_database().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

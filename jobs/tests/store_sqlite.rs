@@ -98,3 +98,31 @@ async fn sqlx_connection(url: &str) -> sqlx::SqliteConnection {
         .await
         .expect("raw connection")
 }
+
+/// Migration 0005 gives every user who existed before it a personal workspace (id = the user's)
+/// with the user as owner, and its backfill is harmless to run again: nothing is duplicated and
+/// a role changed since stays changed.
+#[tokio::test]
+async fn the_workspace_backfill_covers_earlier_users_and_can_run_again() {
+    const MIGRATION: &str = include_str!("../../migrations/sqlite/0005_workspaces.sql");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/before.db?mode=rwc", dir.path().display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("open");
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
+    let migrator = sqlx::migrate::Migrator::new(migrations)
+        .await
+        .expect("migrations");
+    let before = conformance::LAST_MIGRATION_BEFORE_WORKSPACES;
+    migrator.run_to(before, &pool).await.expect("migrate");
+    let (earlier, insert) = conformance::earlier_users();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(insert))
+        .execute(&pool)
+        .await
+        .expect("users");
+    let store = SqliteStore::connect(&url)
+        .await
+        .expect("migrate to the end");
+    let again = sqlx::raw_sql(conformance::backfill_of(MIGRATION)).execute(&pool);
+    let again = async { again.await.map(drop).expect("backfill again") };
+    conformance::the_backfill_covers_earlier_users(&store, &earlier, again).await;
+}

@@ -13,3 +13,4 @@ pub mod paced;
 pub mod posts;
 pub mod quota;
 pub mod schedule_time;
+pub mod workspaces;

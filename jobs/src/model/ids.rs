@@ -75,3 +75,7 @@ id_type!(
     /// An audit event.
     AuditEventId
 );
+id_type!(
+    /// A workspace (a user's personal workspace has the user's id).
+    WorkspaceId
+);

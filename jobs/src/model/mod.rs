@@ -9,14 +9,16 @@ mod ids;
 mod media;
 mod post;
 mod user;
+mod workspace;
 
 pub use account::{AccountConnect, AccountStatus, EncryptedTokens, TikTokAccount};
 pub use api_key::{ApiKey, ApiKeyScope, ApiKeyScopes, ScopesError};
 pub use audit::AuditEvent;
-pub use ids::{AccountId, ApiKeyId, AuditEventId, MediaId, PostId, UserId};
+pub use ids::{AccountId, ApiKeyId, AuditEventId, MediaId, PostId, UserId, WorkspaceId};
 pub use media::{Container, Media};
 pub use post::{
     Attempt, Post, PostSettings, PostState, PrivacyLevel, RETRIES_EXHAUSTED, TikTokProgress,
     UnknownPostState, UploadPlan,
 };
 pub use user::{GoogleProfile, User};
+pub use workspace::{Member, Role, UnknownRole, Workspace};

@@ -123,6 +123,7 @@ impl From<StoreError> for JobError {
             StoreError::NotFound
             | StoreError::IllegalTransition { .. }
             | StoreError::Conflict(_)
+            | StoreError::LastOwner
             | StoreError::Backend(_) => JobError::Permanent(e.to_string()),
         }
     }

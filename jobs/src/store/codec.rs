@@ -10,7 +10,7 @@ use super::{AccountRef, DuePost, StoreError};
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScopes, AuditEvent,
     AuditEventId, Container, EncryptedTokens, Media, MediaId, Post, PostId, PostSettings,
-    PostState, TikTokAccount, TikTokProgress, User, UserId,
+    PostState, Role, TikTokAccount, TikTokProgress, User, UserId, Workspace, WorkspaceId,
 };
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -287,6 +287,72 @@ pub(crate) fn audit_event(r: &impl Cells) -> Result<AuditEvent, StoreError> {
         detail: r.json("detail")?,
         created_at: r.ts("created_at")?,
     })
+}
+
+/// Everything of a workspace that no query looks at.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WorkspaceDoc {
+    pub name: String,
+    pub personal: bool,
+    #[serde(default)]
+    pub approval_required: bool,
+}
+
+impl WorkspaceDoc {
+    pub fn of(w: &Workspace) -> Self {
+        Self {
+            name: w.name.clone(),
+            personal: w.personal,
+            approval_required: w.approval_required,
+        }
+    }
+
+    /// A personal workspace as it starts (the migration's backfill writes the same document).
+    pub fn personal() -> Self {
+        Self {
+            name: Workspace::PERSONAL_NAME.to_owned(),
+            personal: true,
+            approval_required: false,
+        }
+    }
+}
+
+pub(crate) fn workspace(r: &impl Cells) -> Result<Workspace, StoreError> {
+    let d: WorkspaceDoc = doc(r, "doc")?;
+    Ok(Workspace {
+        id: WorkspaceId(r.uuid("id")?),
+        name: d.name,
+        personal: d.personal,
+        approval_required: d.approval_required,
+        created_at: r.ts("created_at")?,
+        version: r.int("version")?,
+    })
+}
+
+pub(crate) fn member(r: &impl Cells) -> Result<crate::model::Member, StoreError> {
+    let role = r.text("role")?;
+    Ok(crate::model::Member {
+        workspace_id: WorkspaceId(r.uuid("workspace_id")?),
+        user_id: UserId(r.uuid("user_id")?),
+        role: Role::parse(&role).map_err(|e| bad_cell("role", e))?,
+        joined_at: r.ts("joined_at")?,
+    })
+}
+
+/// A user's workspaces with the user's role in each, in the order the user joined them (then
+/// by workspace id), from the user's memberships and the workspaces they name. A membership
+/// whose workspace was not read (deleted between the two reads) is left out.
+pub(crate) fn with_roles(
+    mut members: Vec<crate::model::Member>,
+    workspaces: Vec<Workspace>,
+) -> Vec<(Workspace, Role)> {
+    members.sort_by_key(|m| (m.joined_at, m.workspace_id));
+    let mut by_id: std::collections::HashMap<WorkspaceId, Workspace> =
+        workspaces.into_iter().map(|w| (w.id, w)).collect();
+    members
+        .into_iter()
+        .filter_map(|m| by_id.remove(&m.workspace_id).map(|w| (w, m.role)))
+        .collect()
 }
 
 /// Parses a history cursor. A cursor the store never issued is a page that does not exist.

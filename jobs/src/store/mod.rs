@@ -19,7 +19,8 @@ pub use sql::{SqlStore, postgres, sqlite};
 use crate::config::StoreKind;
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, EncryptedTokens,
-    GoogleProfile, Media, MediaId, Post, PostId, PostState, TikTokAccount, User, UserId,
+    GoogleProfile, Media, MediaId, Member, Post, PostId, PostState, Role, TikTokAccount, User,
+    UserId, Workspace, WorkspaceId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -40,6 +41,10 @@ pub enum StoreError {
     /// A uniqueness rule was hit (e.g. an API key hash twice).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The change would leave a workspace without an owner (removing or demoting its last
+    /// one); nothing was written. A workspace always has at least one owner.
+    #[error("a workspace must keep at least one owner")]
+    LastOwner,
     /// The backend cannot be reached or timed out (retryable).
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -109,11 +114,15 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 
     // ---- users ----
-    /// Creates the user for this Google uid, or updates email/name/picture of the existing one.
+    /// Creates the user for this Google uid, or updates email/name/picture of the existing one;
+    /// either way the user has its personal workspace afterwards (`ensure_personal_workspace`).
     async fn upsert_user(&self, profile: &GoogleProfile) -> Result<User, StoreError>;
     async fn user(&self, id: UserId) -> Result<User, StoreError>;
     async fn user_by_google_uid(&self, google_uid: &str) -> Result<Option<User>, StoreError>;
-    /// Deletes the user and every row it owns (accounts, posts, media rows, keys, audit events).
+    /// Deletes the user and every row it owns (accounts, posts, media rows, keys, audit events,
+    /// its memberships, and its personal workspace with every membership in it). It does not
+    /// check ownership: refusing to erase the last owner of a workspace others share is the
+    /// domain's rule, checked before this runs.
     /// Staged objects and TikTok revocation are the erase job's business, before this.
     async fn erase_user(&self, id: UserId) -> Result<(), StoreError>;
     /// Marks the user as being erased since `at` (sessions and API keys are refused from then
@@ -336,6 +345,30 @@ pub trait Store: Send + Sync + 'static {
     /// `updated_at`; `upsert_user` never clears it. `NotFound` for an unknown user.
     async fn revoke_user_sessions(&self, id: UserId, at: DateTime<Utc>)
     -> Result<User, StoreError>;
+
+    // ---- workspaces and their members ----
+    /// Makes sure `user` has its personal workspace (id = the user's id) with the user as its
+    /// owner, and returns it. Idempotent: an existing one is returned unchanged (its members
+    /// and roles too). `upsert_user` calls it, so every user has one from the first sign-in.
+    async fn ensure_personal_workspace(&self, user: &User) -> Result<Workspace, StoreError>;
+    async fn workspace(&self, id: WorkspaceId) -> Result<Workspace, StoreError>;
+    /// The workspaces `user` is a member of, with the user's role in each, oldest first.
+    async fn workspaces_of(&self, user: UserId) -> Result<Vec<(Workspace, Role)>, StoreError>;
+    async fn member(
+        &self,
+        workspace: WorkspaceId,
+        user: UserId,
+    ) -> Result<Option<Member>, StoreError>;
+    /// The workspace's members in user id order.
+    async fn members(&self, workspace: WorkspaceId) -> Result<Vec<Member>, StoreError>;
+    /// Adds the member, or changes the role of an existing one (keeping `joined_at`); returns
+    /// the stored member. `NotFound` for an unknown workspace or user; `LastOwner` when it
+    /// would demote the last owner. Membership changes of one workspace are serialized (each
+    /// bumps the workspace's `version`), so racing demotions cannot leave it without an owner.
+    async fn put_member(&self, member: &Member) -> Result<Member, StoreError>;
+    /// Removes the member; `NotFound` when not a member, `LastOwner` for the last owner.
+    /// Serialized like [`put_member`](Self::put_member).
+    async fn remove_member(&self, workspace: WorkspaceId, user: UserId) -> Result<(), StoreError>;
 
     // ---- built from the above ----
 

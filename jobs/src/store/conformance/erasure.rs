@@ -60,6 +60,9 @@ pub async fn erasing_a_user_deletes_everything_it_owns(store: DynStore) {
 
     let g = &gone;
     assert_not_found!(s.user(g.user.id).await, "erased user");
+    let personal = crate::model::Workspace::personal_id(g.user.id);
+    assert_not_found!(s.workspace(personal).await, "erased personal workspace");
+    assert!(s.workspaces_of(g.user.id).await.expect("of").is_empty());
     assert_eq!(
         s.user_by_google_uid(&g.user.google_uid)
             .await
@@ -117,6 +120,8 @@ pub async fn erasing_a_user_deletes_everything_it_owns(store: DynStore) {
 
     let k = &kept;
     assert_eq!(s.user(k.user.id).await.expect("user"), k.user);
+    let kept_ws = s.workspaces_of(k.user.id).await.expect("of");
+    assert_eq!(kept_ws.len(), 1, "the kept user's personal workspace stays");
     assert_eq!(
         s.account(k.user.id, k.account.id).await.expect("account"),
         k.account

@@ -9,7 +9,7 @@
 //! in a past year of their own, so [`run_all`] can also run every case on one shared store.
 //!
 //! One file per area (users, accounts, posts, the cross-user post sweeps, media, API keys and
-//! audit, sessions and OAuth states, leases, erasure and ownership); `fixtures` builds the rows
+//! audit, sessions and OAuth states, leases, erasure and ownership, workspaces); `fixtures` builds the rows
 //! they share and runs the races they share.
 
 use super::DynStore;
@@ -51,6 +51,12 @@ macro_rules! store_conformance_cases {
             api_key_scopes_are_stored_as_chosen,
             revoked_sessions_are_refused_until_they_expire,
             signing_out_everywhere_only_moves_forward_and_survives_sign_in,
+            signing_in_makes_one_personal_workspace_owned_by_the_user,
+            members_are_added_changed_listed_and_removed,
+            the_last_owner_can_be_neither_removed_nor_demoted,
+            racing_owners_cannot_leave_a_workspace_without_one,
+            members_of_another_workspace_are_not_visible,
+            erasing_a_user_removes_its_workspace_and_memberships,
         }
     };
 }
@@ -100,6 +106,7 @@ mod posts;
 mod sessions;
 mod sweeps;
 mod users;
+mod workspaces;
 
 pub use accounts::*;
 pub use erasure::*;
@@ -111,3 +118,4 @@ pub use posts::*;
 pub use sessions::*;
 pub use sweeps::*;
 pub use users::*;
+pub use workspaces::*;

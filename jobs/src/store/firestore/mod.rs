@@ -2,7 +2,8 @@
 //! v1 API (see `docs/firestore.md` for why REST and not gRPC, the layout, and deployment).
 //!
 //! Layout: one top-level collection per entity (`users`, `accounts`, `posts`, `media`,
-//! `api_keys`, `audit`, `oauth_states`, `leases`), documents keyed by the entity id. A document
+//! `api_keys`, `audit`, `oauth_states`, `leases`, `workspaces`, `workspace_members`), documents
+//! keyed by the entity id (a member by `{workspace}:{user}`). A document
 //! holds `user_id`, the fields some query filters or orders on as typed values, and the rest of
 //! the entity as the same JSON `doc` text the SQL backends keep (`codec`), so all three decode
 //! through one codec. Uniqueness rules are marker documents with deterministic ids, created in
@@ -26,7 +27,8 @@
 //! Files: `connect` opens the store, `attempt` runs one operation to an answer (retries,
 //! preconditions), `documents` holds what every entity's documents share, and one file per
 //! stored entity group (`users` with sessions, `accounts`, `posts`, `media`, `keys` with audit,
-//! `leases` with OAuth states) encodes its documents and decides its writes. The `Store` impl
+//! `leases` with OAuth states, `workspaces` with members) encodes its documents and decides its
+//! writes. The `Store` impl
 //! below maps each trait method onto them.
 
 mod accounts;
@@ -43,6 +45,7 @@ pub mod queries;
 mod rest;
 mod users;
 mod value;
+mod workspaces;
 
 pub use connect::{DEFAULT_DATABASE, FirestoreUrl, GOOGLE_ENDPOINT};
 pub use queries::{Direction, Filter, QuerySpec, composite_queries, queries};
@@ -59,7 +62,8 @@ use super::codec::{self, Cells};
 use super::{AccountRef, Created, DuePost, Page, Store, StoreError, StuckAfter};
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, EncryptedTokens,
-    GoogleProfile, Media, MediaId, Post, PostId, PostState, TikTokAccount, User, UserId,
+    GoogleProfile, Media, MediaId, Member, Post, PostId, PostState, Role, TikTokAccount, User,
+    UserId, Workspace, WorkspaceId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -499,5 +503,33 @@ impl Store for FirestoreStore {
             true
         })
         .await
+    }
+
+    async fn ensure_personal_workspace(&self, user: &User) -> Result<Workspace, StoreError> {
+        self.ensure_personal(user).await
+    }
+
+    async fn workspace(&self, id: WorkspaceId) -> Result<Workspace, StoreError> {
+        self.workspace_by_id(id).await
+    }
+
+    async fn workspaces_of(&self, user: UserId) -> Result<Vec<(Workspace, Role)>, StoreError> {
+        self.memberships(user).await
+    }
+
+    async fn member(&self, ws: WorkspaceId, user: UserId) -> Result<Option<Member>, StoreError> {
+        self.member_of(ws, user).await
+    }
+
+    async fn members(&self, ws: WorkspaceId) -> Result<Vec<Member>, StoreError> {
+        self.members_of(ws).await
+    }
+
+    async fn put_member(&self, member: &Member) -> Result<Member, StoreError> {
+        self.put(member).await
+    }
+
+    async fn remove_member(&self, ws: WorkspaceId, user: UserId) -> Result<(), StoreError> {
+        self.remove(ws, user).await
     }
 }

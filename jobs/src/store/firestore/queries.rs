@@ -36,6 +36,10 @@ pub const API_KEY_HASHES: &str = "api_key_hashes";
 /// Session cookies ended by signing out, by the SHA-256 of the cookie's hash, until the
 /// cookie's own expiry.
 pub const REVOKED_SESSIONS: &str = "revoked_sessions";
+/// Workspaces, by `WorkspaceId` (a personal workspace's is its user's id).
+pub const WORKSPACES: &str = "workspaces";
+/// Members of workspaces, by `{workspace}:{user}`.
+pub const WORKSPACE_MEMBERS: &str = "workspace_members";
 /// Holds no documents; `ping` reads a missing one.
 pub const HEALTH: &str = "health";
 
@@ -393,9 +397,28 @@ pub const EXPIRED_OAUTH_STATES: QuerySpec = expired("put_oauth_state (sweep)", O
 /// `revoke_session` sweeps entries whose cookie expired anyway.
 pub const EXPIRED_REVOKED_SESSIONS: QuerySpec = expired("revoke_session (sweep)", REVOKED_SESSIONS);
 
+/// `members` (in user id order: the document names are `{workspace}:{user}`), and erasing a
+/// personal workspace's members.
+pub const MEMBERS_OF: QuerySpec = QuerySpec {
+    name: "members",
+    collection: WORKSPACE_MEMBERS,
+    filters: &[Filter::Equal("workspace_id")],
+    order_by: &[(DOCUMENT_NAME, Ascending)],
+    select: None,
+};
+
+/// `workspaces_of`: the user's memberships (the caller orders them by when they joined).
+pub const MEMBERSHIPS_OF: QuerySpec = QuerySpec {
+    name: "workspaces_of",
+    collection: WORKSPACE_MEMBERS,
+    filters: &[Filter::Equal("user_id")],
+    order_by: &[],
+    select: None,
+};
+
 /// `erase_user`: the names of everything a user owns, one query per collection, deleted in
 /// batches. Every user-owned document (markers included) carries `user_id`.
-pub const OWNED_BY_USER: [QuerySpec; 10] = {
+pub const OWNED_BY_USER: [QuerySpec; 11] = {
     const fn owned(collection: &'static str) -> QuerySpec {
         QuerySpec {
             name: "erase_user",
@@ -406,6 +429,7 @@ pub const OWNED_BY_USER: [QuerySpec; 10] = {
         }
     }
     [
+        owned(WORKSPACE_MEMBERS),
         owned(OAUTH_STATES),
         owned(AUDIT),
         owned(API_KEY_HASHES),
@@ -441,6 +465,8 @@ pub fn queries() -> Vec<QuerySpec> {
         LIST_AUDIT,
         EXPIRED_OAUTH_STATES,
         EXPIRED_REVOKED_SESSIONS,
+        MEMBERS_OF,
+        MEMBERSHIPS_OF,
     ];
     all.extend(OWNED_BY_USER);
     all

@@ -20,6 +20,16 @@ impl FirestoreStore {
     /// `upsert_user`: the user of the Google uid's marker gets the new profile; without one
     /// (or with a marker whose user is gone) the user and its marker are created together.
     pub(super) async fn sign_in(&self, profile: &GoogleProfile) -> Result<User, StoreError> {
+        let user = self.upsert_profile(profile).await?;
+        // Every sign-in, so users from before workspaces get theirs at their next one; a user
+        // being erased gets none (erasure is taking everything away).
+        if user.erasing_since.is_none() {
+            self.ensure_personal(&user).await?;
+        }
+        Ok(user)
+    }
+
+    async fn upsert_profile(&self, profile: &GoogleProfile) -> Result<User, StoreError> {
         let marker_name = self.doc(GOOGLE_UIDS, hash(&profile.google_uid));
         self.retrying(|| async {
             let now = codec::now();
@@ -88,6 +98,7 @@ impl FirestoreStore {
     /// exists the erasure is unfinished, and running it again (the erase job retries)
     /// completes it.
     pub(super) async fn erase(&self, id: UserId) -> Result<(), StoreError> {
+        self.erase_personal_workspace(id, ERASE_BATCH).await?;
         for spec in &OWNED_BY_USER {
             loop {
                 let deleted = self

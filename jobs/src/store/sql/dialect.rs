@@ -5,7 +5,7 @@
 //! executors run a statement. Opening a pool and migrating it are each dialect's own business
 //! (`super::sqlite`, `super::postgres`).
 
-use crate::model::{AccountId, ApiKeyId, AuditEventId, MediaId, PostId, UserId};
+use crate::model::{AccountId, ApiKeyId, AuditEventId, MediaId, PostId, UserId, WorkspaceId};
 use crate::store::StoreError;
 use crate::store::codec::Cells;
 use chrono::{DateTime, Utc};
@@ -194,4 +194,12 @@ macro_rules! id_args {
         }
     )*};
 }
-id_args!(UserId, AccountId, PostId, MediaId, ApiKeyId, AuditEventId);
+id_args!(
+    UserId,
+    AccountId,
+    PostId,
+    MediaId,
+    ApiKeyId,
+    AuditEventId,
+    WorkspaceId
+);

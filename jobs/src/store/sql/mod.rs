@@ -9,12 +9,14 @@ pub mod postgres;
 pub mod sqlite;
 mod sqlx_error;
 mod statements;
+mod workspaces;
 
 use super::codec::{self, AccountDoc, Cells, MediaDoc, PostDoc};
 use super::{AccountRef, Created, DuePost, Page, Store, StoreError, StuckAfter, check_transition};
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, EncryptedTokens,
-    GoogleProfile, Media, MediaId, Post, PostId, PostState, TikTokAccount, User, UserId,
+    GoogleProfile, Media, MediaId, Member, Post, PostId, PostState, Role, TikTokAccount, User,
+    UserId, Workspace, WorkspaceId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -193,7 +195,12 @@ impl<D: Dialect> Store for SqlStore<D> {
             profile.picture.as_deref(),
             codec::now(),
         ];
-        self.one(st::UPSERT_USER, args, codec::user).await
+        let user = self.one(st::UPSERT_USER, args, codec::user).await?;
+        // A user being erased gets no new workspace: erasure is taking everything away.
+        if user.erasing_since.is_none() {
+            self.ensure_personal(&user).await?;
+        }
+        Ok(user)
     }
 
     async fn user(&self, id: UserId) -> Result<User, StoreError> {
@@ -640,5 +647,34 @@ impl<D: Dialect> Store for SqlStore<D> {
     ) -> Result<User, StoreError> {
         let args = args![id, at, codec::now()];
         self.one(st::REVOKE_USER_SESSIONS, args, codec::user).await
+    }
+
+    async fn ensure_personal_workspace(&self, user: &User) -> Result<Workspace, StoreError> {
+        self.ensure_personal(user).await
+    }
+
+    async fn workspace(&self, id: WorkspaceId) -> Result<Workspace, StoreError> {
+        self.one(st::WORKSPACE, args![id], codec::workspace).await
+    }
+
+    async fn workspaces_of(&self, user: UserId) -> Result<Vec<(Workspace, Role)>, StoreError> {
+        self.memberships(user).await
+    }
+
+    async fn member(&self, ws: WorkspaceId, user: UserId) -> Result<Option<Member>, StoreError> {
+        self.optional(st::MEMBER, args![ws, user], codec::member)
+            .await
+    }
+
+    async fn members(&self, ws: WorkspaceId) -> Result<Vec<Member>, StoreError> {
+        self.all(st::MEMBERS, args![ws], codec::member).await
+    }
+
+    async fn put_member(&self, member: &Member) -> Result<Member, StoreError> {
+        self.put(member).await
+    }
+
+    async fn remove_member(&self, ws: WorkspaceId, user: UserId) -> Result<(), StoreError> {
+        self.remove(ws, user).await
     }
 }

@@ -50,8 +50,11 @@ pub(crate) const USERS_ERASING_BEFORE: &str = "\
     ORDER BY erasing_since, id LIMIT $2";
 
 /// Run in one transaction, children first: every table's `user_id` references `users`. The
-/// user row goes last, and with it the erasure mark (`erasing_since`).
-pub(crate) const ERASE_USER: [&str; 7] = [
+/// user row goes last, and with it the erasure mark (`erasing_since`). The user's memberships
+/// go, and so does its personal workspace (id = the user's id) with everyone in it.
+pub(crate) const ERASE_USER: [&str; 9] = [
+    "DELETE FROM workspace_members WHERE user_id = $1 OR workspace_id = $1",
+    "DELETE FROM workspaces WHERE id = $1",
     "DELETE FROM oauth_states WHERE user_id = $1",
     "DELETE FROM audit_events WHERE user_id = $1",
     "DELETE FROM api_keys WHERE user_id = $1",
@@ -278,3 +281,47 @@ pub(crate) const REVOKE_USER_SESSIONS: &str = "\
             THEN $2 ELSE sessions_revoked_at END \
     WHERE id = $1 \
     RETURNING *";
+
+// ---- workspaces and their members ----
+
+/// Creates the personal workspace `$1` (the user's id) unless it exists; `$2` is its document.
+pub(crate) const CREATE_WORKSPACE: &str = "\
+    INSERT INTO workspaces (id, doc, version, created_at, updated_at) VALUES ($1, $2, 1, $3, $3) \
+    ON CONFLICT (id) DO NOTHING";
+
+pub(crate) const WORKSPACE: &str = "SELECT * FROM workspaces WHERE id = $1";
+
+/// The first statement of every membership change: it takes the workspace row's write lock
+/// (PostgreSQL: the row; SQLite: the database), so changes of one workspace run one at a time
+/// and each one's later reads see the one before. No row: the workspace does not exist.
+pub(crate) const BUMP_WORKSPACE: &str =
+    "UPDATE workspaces SET version = version + 1, updated_at = $2 WHERE id = $1";
+
+pub(crate) const MEMBER: &str =
+    "SELECT * FROM workspace_members WHERE workspace_id = $1 AND user_id = $2";
+
+pub(crate) const MEMBERS: &str =
+    "SELECT * FROM workspace_members WHERE workspace_id = $1 ORDER BY user_id";
+
+/// An owner of `$1` other than `$2`, if any.
+pub(crate) const ANOTHER_OWNER: &str = "\
+    SELECT 1 FROM workspace_members \
+    WHERE workspace_id = $1 AND role = 'owner' AND user_id <> $2 LIMIT 1";
+
+/// Adds the member, or changes its role (`joined_at` stays).
+pub(crate) const PUT_MEMBER: &str = "\
+    INSERT INTO workspace_members (workspace_id, user_id, role, joined_at) \
+    VALUES ($1, $2, $3, $4) \
+    ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role \
+    RETURNING *";
+
+pub(crate) const REMOVE_MEMBER: &str =
+    "DELETE FROM workspace_members WHERE workspace_id = $1 AND user_id = $2";
+
+/// The user's memberships, in the order joined (the workspaces are read by `WORKSPACES_OF`).
+pub(crate) const MEMBERSHIPS_OF: &str = "\
+    SELECT * FROM workspace_members WHERE user_id = $1 ORDER BY joined_at, workspace_id";
+
+pub(crate) const WORKSPACES_OF: &str = "\
+    SELECT * FROM workspaces \
+    WHERE id IN (SELECT workspace_id FROM workspace_members WHERE user_id = $1)";

@@ -1,0 +1,41 @@
+-- Workspaces (issue #16): the unit that will own accounts, posts, media, campaigns and API keys,
+-- and its members, one role each. Every user has a personal workspace whose id is the user's
+-- own id, so creating it is an insert-if-absent keyed by a known id (sign-in does the same).
+
+CREATE TABLE workspaces (
+    id          TEXT NOT NULL PRIMARY KEY,
+    -- name, personal, approval_required
+    doc         TEXT NOT NULL,
+    -- Grows with every change to the workspace or its members: membership changes update this
+    -- row first, which serializes them (see the store's put_member / remove_member).
+    version     INTEGER NOT NULL,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE workspace_members (
+    workspace_id  TEXT NOT NULL REFERENCES workspaces (id),
+    user_id       TEXT NOT NULL REFERENCES users (id),
+    -- owner, admin, editor or viewer
+    role          TEXT NOT NULL,
+    joined_at     TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, user_id)
+) STRICT;
+
+-- A user's workspaces (the switcher; erasure).
+CREATE INDEX workspace_members_user_idx ON workspace_members (user_id, workspace_id);
+
+-- Backfill: a personal workspace, and its owner, for every user who signed in before this
+-- migration. Written to be harmless when some (or all) of them already exist.
+INSERT INTO workspaces (id, doc, version, created_at, updated_at)
+SELECT u.id, '{"name":"Personal","personal":true,"approval_required":false}', 1,
+       u.created_at, u.created_at
+FROM users u
+WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = u.id);
+
+INSERT INTO workspace_members (workspace_id, user_id, role, joined_at)
+SELECT u.id, u.id, 'owner', u.created_at
+FROM users u
+WHERE NOT EXISTS (
+    SELECT 1 FROM workspace_members m WHERE m.workspace_id = u.id AND m.user_id = u.id
+);
