@@ -177,6 +177,12 @@ impl From<StoreError> for ApiError {
                 code: "illegal_state",
                 message: format!("a post that is {from} cannot become {to}"),
             },
+            StoreError::LastOwner => ApiError::Conflict {
+                code: "last_owner",
+                message: "a workspace must keep at least one owner: make another member an owner \
+                          first"
+                    .into(),
+            },
             StoreError::Unavailable(_) => ApiError::Unavailable("the database".into()),
             other => ApiError::internal(other),
         }
@@ -537,6 +543,19 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["error"]["code"], "unavailable");
         assert!(!body.to_string().contains("relation"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn removing_the_last_owner_is_a_409_naming_what_to_do() {
+        let (status, body) = answer(StoreError::LastOwner.into()).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body["error"]["code"], "last_owner");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("make another member an owner")),
+            "{body}"
+        );
     }
 
     #[tokio::test]
