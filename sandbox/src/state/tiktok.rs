@@ -19,6 +19,16 @@ use crate::model::{
 };
 use crate::records::{ChunkRecord, TokenEvent, TokenRecord};
 
+/// The refresh token issued alongside a new access token.
+#[derive(Debug, Clone)]
+pub enum RefreshGrant {
+    /// A new refresh token, expiring at the given instant or, without one, after the knobs'
+    /// refresh-token lifetime.
+    New(Option<DateTime<Utc>>),
+    /// The existing token and its expiry, kept when refresh-token rotation is off.
+    Reuse(String, DateTime<Utc>),
+}
+
 /// Makes the next matching post end `FAILED` with `fail_reason` once processing finishes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MediaCheck {
@@ -219,9 +229,7 @@ impl TikTok {
         true
     }
 
-    /// Issues an access token plus a refresh token: a new one, or `reuse` (token, expiry) when
-    /// refresh-token rotation is off.
-    #[allow(clippy::too_many_arguments)]
+    /// Issues an access token plus the refresh token `refresh` says.
     pub fn issue_tokens(
         &mut self,
         knobs: &Knobs,
@@ -229,18 +237,17 @@ impl TikTok {
         client_key: &str,
         open_id: &str,
         scopes: &[String],
-        new_refresh_expires_at: Option<DateTime<Utc>>,
-        reuse: Option<(String, DateTime<Utc>)>,
+        refresh: RefreshGrant,
     ) -> TokenResponse {
         let expires_at = now + TimeDelta::seconds(knobs.access_token_ttl_secs);
         let token = IssuedToken::mint("act", client_key, open_id, scopes, now, expires_at);
         let access = token.token.clone();
         self.access.push(token);
-        let (refresh, refresh_expires_at) = match reuse {
-            Some(existing) => existing,
-            None => {
-                let expires_at = new_refresh_expires_at
-                    .unwrap_or(now + TimeDelta::seconds(knobs.refresh_token_ttl_secs));
+        let (refresh, refresh_expires_at) = match refresh {
+            RefreshGrant::Reuse(token, expires_at) => (token, expires_at),
+            RefreshGrant::New(expires_at) => {
+                let expires_at =
+                    expires_at.unwrap_or(now + TimeDelta::seconds(knobs.refresh_token_ttl_secs));
                 let token = IssuedToken::mint("rft", client_key, open_id, scopes, now, expires_at);
                 let refresh = token.token.clone();
                 self.refresh.push(token);
