@@ -9,7 +9,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::task::{PublishTask, Status, WebhookEvent};
+use super::task::{PublishTask, Status, WebhookEvent, World};
 use crate::config::SandboxConfig;
 use crate::ids::random_string;
 use crate::knobs::Knobs;
@@ -195,8 +195,15 @@ impl TikTok {
             videos,
             ..
         } = self;
+        let mut world = World {
+            now,
+            knobs,
+            creators,
+            apps,
+            videos,
+        };
         for task in tasks.iter_mut().filter(|t| !t.is_terminal()) {
-            for (event, content) in task.settle(now, knobs, creators, apps, videos) {
+            for (event, content) in task.settle(&mut world) {
                 out.push(WebhookEvent {
                     client_key: task.client_key.clone(),
                     open_id: task.open_id.clone(),
