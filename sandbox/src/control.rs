@@ -21,7 +21,7 @@ use crate::model::{App, Creator, DEMO_CLIENT_KEY, GoogleUser};
 use crate::records::Records;
 use crate::state::google::{GoogleKeys, seeded_users};
 use crate::state::task::{Status, post_draft};
-use crate::state::tiktok::{MediaCheck, TikTok, TokenResponse};
+use crate::state::tiktok::{MediaCheck, RefreshGrant, TikTok, TokenResponse};
 use crate::state::{Inner, SandboxState};
 
 pub(crate) fn router() -> Router<SandboxState> {
@@ -286,7 +286,7 @@ impl SandboxState {
             return Err(SandboxError::NotFound(format!("creator {open_id}")));
         }
         let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
-        let resp = inner.issue_tokens(now, client_key, open_id, &scopes, None, None);
+        let resp = inner.issue_tokens(now, client_key, open_id, &scopes, RefreshGrant::New(None));
         inner.tiktok.token_event(now, "issued", client_key, open_id);
         Ok(resp)
     }

@@ -243,6 +243,18 @@ impl ChunkPlanError {
 }
 
 impl ChunkRules {
+    /// The chunk plans (video size, chunk size, chunk count) that TikTok's media transfer guide
+    /// gives as examples: the default rules, and so the sandbox's init, accept every one.
+    pub const DOCUMENTED_PLANS: &'static [(u64, u64, u64)] = &[
+        (4_194_304, 4_194_304, 1),
+        (64_000_000, 64_000_000, 1),
+        (64_000_001, 10_000_000, 6),
+        (77_360_899, 10_000_000, 7),
+        (158_008_374, 10_000_000, 15),
+        (4_294_967_296, 10_000_000, 429),
+        (50_000_123, 10_000_000, 5),
+    ];
+
     /// Checks `video/init`'s `video_size`/`chunk_size`/`total_chunk_count`.
     pub fn validate(
         &self,
@@ -296,15 +308,7 @@ mod tests {
     #[test]
     fn doc_chunk_vectors_pass_default_rules() {
         let r = ChunkRules::default();
-        for (size, chunk, count) in [
-            (4_194_304, 4_194_304, 1),
-            (64_000_000, 64_000_000, 1),
-            (64_000_001, 10_000_000, 6),
-            (77_360_899, 10_000_000, 7),
-            (158_008_374, 10_000_000, 15),
-            (4_294_967_296, 10_000_000, 429),
-            (50_000_123, 10_000_000, 5),
-        ] {
+        for &(size, chunk, count) in ChunkRules::DOCUMENTED_PLANS {
             assert_eq!(r.validate(size, chunk, count), Ok(()), "{size}");
         }
     }

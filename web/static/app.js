@@ -144,7 +144,16 @@
       "T" + pad(d.getHours()) + ":" + pad(d.getMinutes());
   }
 
-  window.MKT = { api, showError, localizeTimes, browserZone, fillZones, zonedToUtc, utcText, localInput, formatLocal };
+  // The JSON body of a finished XMLHttpRequest (uploads use XHR for progress), or null.
+  function xhrJson(req) {
+    try {
+      return JSON.parse(req.responseText);
+    } catch (_) {
+      return null;
+    }
+  }
+
+  window.MKT = { api, xhrJson, showError, localizeTimes, browserZone, fillZones, zonedToUtc, utcText, localInput, formatLocal };
 
   document.addEventListener("DOMContentLoaded", () => {
     localizeTimes(document);

@@ -102,12 +102,7 @@ document.addEventListener("DOMContentLoaded", () => {
           (total ? Math.floor((e.loaded * 100) / total) : 0) + "%)";
       });
       req.addEventListener("load", () => {
-        let body = null;
-        try {
-          body = JSON.parse(req.responseText);
-        } catch (_) {
-          body = null;
-        }
+        const body = M.xhrJson(req);
         if (req.status >= 200 && req.status < 300 && body && body.id) {
           resolve(body.id);
         } else {

@@ -221,12 +221,7 @@ document.addEventListener("DOMContentLoaded", () => {
       if (xhr !== req) return;
       xhr = null;
       el.uploadCancel.hidden = true;
-      let body = null;
-      try {
-        body = JSON.parse(req.responseText);
-      } catch (_) {
-        body = null;
-      }
+      const body = M.xhrJson(req);
       if (req.status >= 200 && req.status < 300 && body && body.id) {
         media = body;
         el.progress.value = el.progress.max;

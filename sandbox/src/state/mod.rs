@@ -22,7 +22,7 @@ pub(crate) mod tiktok;
 use google::Google;
 use task::{PublishTask, WebhookEvent};
 use tiktok::TikTok;
-pub use tiktok::{MediaCheck, TokenResponse};
+pub use tiktok::{MediaCheck, RefreshGrant, TokenResponse};
 
 /// Cheap to clone; shared by every handler, the ticker and the webhook sender.
 #[derive(Clone)]
@@ -85,18 +85,10 @@ impl Inner {
         client_key: &str,
         open_id: &str,
         scopes: &[String],
-        new_refresh_expires_at: Option<DateTime<Utc>>,
-        reuse: Option<(String, DateTime<Utc>)>,
+        refresh: RefreshGrant,
     ) -> TokenResponse {
-        self.tiktok.issue_tokens(
-            &self.knobs,
-            now,
-            client_key,
-            open_id,
-            scopes,
-            new_refresh_expires_at,
-            reuse,
-        )
+        self.tiktok
+            .issue_tokens(&self.knobs, now, client_key, open_id, scopes, refresh)
     }
 
     /// Checks faults for a call; returns the actions that fire (and counts the call).

@@ -73,6 +73,16 @@ pub(crate) struct Upload {
     pub head: Vec<u8>,
 }
 
+/// What a task's transitions read (the time, knobs, creators and apps) and change (the
+/// creators' videos) besides the task itself.
+pub(crate) struct World<'a> {
+    pub now: DateTime<Utc>,
+    pub knobs: &'a Knobs,
+    pub creators: &'a BTreeMap<String, Creator>,
+    pub apps: &'a BTreeMap<String, App>,
+    pub videos: &'a mut Vec<Video>,
+}
+
 pub(crate) struct PublishTask {
     pub publish_id: String,
     pub client_key: String,
@@ -162,44 +172,32 @@ impl PublishTask {
         ));
     }
 
-    /// Advances the status machine to `now`; returns the webhook events of each transition.
-    pub(crate) fn settle(
-        &mut self,
-        now: DateTime<Utc>,
-        knobs: &Knobs,
-        creators: &BTreeMap<String, Creator>,
-        apps: &BTreeMap<String, App>,
-        videos: &mut Vec<Video>,
-    ) -> Vec<(String, Value)> {
+    /// Advances the status machine to `world.now`; returns the webhook events of each
+    /// transition.
+    pub(crate) fn settle(&mut self, world: &mut World<'_>) -> Vec<(String, Value)> {
         let mut events = Vec::new();
         // Several transitions may be due at once after a clock jump; walk them in order.
         for _ in 0..8 {
-            if !self.step(now, knobs, creators, apps, videos, &mut events) {
+            if !self.step(world, &mut events) {
                 break;
             }
         }
         events
     }
 
-    fn step(
-        &mut self,
-        now: DateTime<Utc>,
-        knobs: &Knobs,
-        creators: &BTreeMap<String, Creator>,
-        apps: &BTreeMap<String, App>,
-        videos: &mut Vec<Video>,
-        events: &mut Vec<(String, Value)>,
-    ) -> bool {
+    fn step(&mut self, world: &mut World<'_>, events: &mut Vec<(String, Value)>) -> bool {
         match self.status {
             Status::Failed => false,
             Status::ProcessingDownload if self.ready_at.is_none() => {
-                self.step_download(now, knobs, events)
+                self.step_download(world.now, world.knobs, events)
             }
             Status::ProcessingUpload | Status::ProcessingDownload => {
-                self.step_processing(now, knobs, creators, apps, videos, events)
+                self.step_processing(world, events)
             }
-            Status::SendToUserInbox => self.step_inbox(now, knobs, creators, videos, events),
-            Status::PublishComplete => self.step_moderation(now, knobs, videos, events),
+            Status::SendToUserInbox => self.step_inbox(world, events),
+            Status::PublishComplete => {
+                self.step_moderation(world.now, world.knobs, world.videos, events)
+            }
         }
     }
 
@@ -233,13 +231,16 @@ impl PublishTask {
     /// Once all media is in and processing took its time: fail, publish, or deliver to the inbox.
     fn step_processing(
         &mut self,
-        now: DateTime<Utc>,
-        knobs: &Knobs,
-        creators: &BTreeMap<String, Creator>,
-        apps: &BTreeMap<String, App>,
-        videos: &mut Vec<Video>,
+        world: &mut World<'_>,
         events: &mut Vec<(String, Value)>,
     ) -> bool {
+        let World {
+            now,
+            knobs,
+            creators,
+            apps,
+            ref mut videos,
+        } = *world;
         let Some(ready) = self.ready_at else {
             return false;
         };
@@ -276,14 +277,14 @@ impl PublishTask {
     }
 
     /// With `inbox_auto_post_ms` set, the creator posts the inbox draft on their own.
-    fn step_inbox(
-        &mut self,
-        now: DateTime<Utc>,
-        knobs: &Knobs,
-        creators: &BTreeMap<String, Creator>,
-        videos: &mut Vec<Video>,
-        events: &mut Vec<(String, Value)>,
-    ) -> bool {
+    fn step_inbox(&mut self, world: &mut World<'_>, events: &mut Vec<(String, Value)>) -> bool {
+        let World {
+            now,
+            knobs,
+            creators,
+            ref mut videos,
+            ..
+        } = *world;
         let (Some(delay), Some(delivered)) = (knobs.inbox_auto_post_ms, self.delivered_at) else {
             return false;
         };

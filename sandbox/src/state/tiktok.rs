@@ -9,7 +9,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::task::{PublishTask, Status, WebhookEvent};
+use super::task::{PublishTask, Status, WebhookEvent, World};
 use crate::config::SandboxConfig;
 use crate::ids::random_string;
 use crate::knobs::Knobs;
@@ -18,6 +18,16 @@ use crate::model::{
     DEMO_PUBLIC_OPEN_ID, Video,
 };
 use crate::records::{ChunkRecord, TokenEvent, TokenRecord};
+
+/// The refresh token issued alongside a new access token.
+#[derive(Debug, Clone)]
+pub enum RefreshGrant {
+    /// A new refresh token, expiring at the given instant or, without one, after the knobs'
+    /// refresh-token lifetime.
+    New(Option<DateTime<Utc>>),
+    /// The existing token and its expiry, kept when refresh-token rotation is off.
+    Reuse(String, DateTime<Utc>),
+}
 
 /// Makes the next matching post end `FAILED` with `fail_reason` once processing finishes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -185,8 +195,15 @@ impl TikTok {
             videos,
             ..
         } = self;
+        let mut world = World {
+            now,
+            knobs,
+            creators,
+            apps,
+            videos,
+        };
         for task in tasks.iter_mut().filter(|t| !t.is_terminal()) {
-            for (event, content) in task.settle(now, knobs, creators, apps, videos) {
+            for (event, content) in task.settle(&mut world) {
                 out.push(WebhookEvent {
                     client_key: task.client_key.clone(),
                     open_id: task.open_id.clone(),
@@ -219,9 +236,7 @@ impl TikTok {
         true
     }
 
-    /// Issues an access token plus a refresh token: a new one, or `reuse` (token, expiry) when
-    /// refresh-token rotation is off.
-    #[allow(clippy::too_many_arguments)]
+    /// Issues an access token plus the refresh token `refresh` says.
     pub fn issue_tokens(
         &mut self,
         knobs: &Knobs,
@@ -229,18 +244,17 @@ impl TikTok {
         client_key: &str,
         open_id: &str,
         scopes: &[String],
-        new_refresh_expires_at: Option<DateTime<Utc>>,
-        reuse: Option<(String, DateTime<Utc>)>,
+        refresh: RefreshGrant,
     ) -> TokenResponse {
         let expires_at = now + TimeDelta::seconds(knobs.access_token_ttl_secs);
         let token = IssuedToken::mint("act", client_key, open_id, scopes, now, expires_at);
         let access = token.token.clone();
         self.access.push(token);
-        let (refresh, refresh_expires_at) = match reuse {
-            Some(existing) => existing,
-            None => {
-                let expires_at = new_refresh_expires_at
-                    .unwrap_or(now + TimeDelta::seconds(knobs.refresh_token_ttl_secs));
+        let (refresh, refresh_expires_at) = match refresh {
+            RefreshGrant::Reuse(token, expires_at) => (token, expires_at),
+            RefreshGrant::New(expires_at) => {
+                let expires_at =
+                    expires_at.unwrap_or(now + TimeDelta::seconds(knobs.refresh_token_ttl_secs));
                 let token = IssuedToken::mint("rft", client_key, open_id, scopes, now, expires_at);
                 let refresh = token.token.clone();
                 self.refresh.push(token);

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ids::{log_id, random_string};
 use crate::state::task::WebhookEvent;
-use crate::state::{Inner, SandboxState};
+use crate::state::{Inner, RefreshGrant, SandboxState};
 
 /// The flat OAuth error: `{error, error_description, log_id}`.
 pub(crate) struct OAuthError {
@@ -202,7 +202,7 @@ fn exchange_code(
     if let Some(c) = inner.tiktok.codes.get_mut(&code) {
         c.used = true;
     }
-    let resp = inner.issue_tokens(now, client_key, &open_id, &scopes, None, None);
+    let resp = inner.issue_tokens(now, client_key, &open_id, &scopes, RefreshGrant::New(None));
     inner
         .tiktok
         .token_event(now, "issued", client_key, &open_id);
@@ -302,15 +302,20 @@ fn refresh(
         } else {
             Some(old_expiry)
         };
-        inner.issue_tokens(now, client_key, &open_id, &scopes, expiry, None)
+        inner.issue_tokens(
+            now,
+            client_key,
+            &open_id,
+            &scopes,
+            RefreshGrant::New(expiry),
+        )
     } else {
         inner.issue_tokens(
             now,
             client_key,
             &open_id,
             &scopes,
-            None,
-            Some((token, old_expiry)),
+            RefreshGrant::Reuse(token, old_expiry),
         )
     };
     inner

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use sandbox::{App, Creator, DEMO_PRIVATE_OPEN_ID, DEMO_PUBLIC_OPEN_ID, MediaCheck};
+use sandbox::{App, ChunkRules, Creator, DEMO_PRIVATE_OPEN_ID, DEMO_PUBLIC_OPEN_ID, MediaCheck};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestSandbox, code, data, start};
@@ -102,15 +102,7 @@ async fn documented_chunk_plans_are_accepted_and_bad_ones_refused_with_tiktoks_m
     let t = start().await;
     t.update_knobs(|k| k.rate_limits.init = 100);
     let token = t.full_token(DEMO_PUBLIC_OPEN_ID);
-    for (size, chunk, count) in [
-        (4_194_304_u64, 4_194_304_u64, 1_u64),
-        (64_000_000, 64_000_000, 1),
-        (64_000_001, 10_000_000, 6),
-        (77_360_899, 10_000_000, 7),
-        (158_008_374, 10_000_000, 15),
-        (4_294_967_296, 10_000_000, 429),
-        (50_000_123, 10_000_000, 5),
-    ] {
+    for &(size, chunk, count) in ChunkRules::DOCUMENTED_PLANS {
         let (status, body) = t.init_direct(&token, "SELF_ONLY", size, chunk, count).await;
         assert_eq!(status, StatusCode::OK, "{size}: {body}");
         assert!(
