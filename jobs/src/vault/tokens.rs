@@ -11,16 +11,17 @@
 use super::{Vault, VaultError};
 use crate::model::{AccountId, EncryptedTokens};
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 use std::fmt;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// A user access token (`act.…`). Only `expose` reveals it; `Debug` prints `[redacted]`; its
-/// bytes are wiped when it is dropped; `==` takes the same time wherever the tokens differ.
+/// bytes are wiped when it is dropped; `==` compares SHA-256 digests, so its time says nothing about the token.
 #[derive(Clone, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct AccessToken(String);
 
 /// A refresh token (`rft.…`). Only `expose` reveals it; `Debug` prints `[redacted]`; its bytes
-/// are wiped when it is dropped; `==` takes the same time wherever the tokens differ.
+/// are wiped when it is dropped; `==` compares SHA-256 digests, so its time says nothing about the token.
 #[derive(Clone, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct RefreshToken(String);
 
@@ -48,7 +49,9 @@ macro_rules! secret_token {
 
         impl PartialEq for $name {
             fn eq(&self, other: &Self) -> bool {
-                constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
+                // Digests are compared, as for every secret the project compares (the metrics
+                // token, the sign-in state): the time taken says nothing about the token.
+                Sha256::digest(self.0.as_bytes()) == Sha256::digest(other.0.as_bytes())
             }
         }
 
@@ -62,15 +65,6 @@ macro_rules! secret_token {
 
 secret_token!(AccessToken);
 secret_token!(RefreshToken);
-
-/// Equal bytes, in a time that depends on the lengths only (a token's length is no secret).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
-}
 
 /// The associated data binding a token to its account row. Stored ciphertexts carry it, so its
 /// format never changes.
