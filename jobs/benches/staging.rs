@@ -75,7 +75,12 @@ async fn main() -> anyhow::Result<()> {
     let body = stream::iter(0..pieces).map(|i| Ok::<_, std::io::Error>(piece(i)));
     let started = Instant::now();
     let media = staging
-        .stage(user, body, UploadLimits::new(u64::MAX), None)
+        .stage(
+            jobs::model::Actor::personal(user),
+            body,
+            UploadLimits::new(u64::MAX),
+            None,
+        )
         .await?;
     let staged = started.elapsed();
     let after_stage = status_kib("VmHWM:");

@@ -38,7 +38,12 @@ async fn stage(ctx: &JobContext, h: &Harness, bytes: &[u8]) -> Media {
             .collect::<Vec<_>>(),
     );
     ctx.staging
-        .stage(h.user, body, UploadLimits::new(u64::MAX), None)
+        .stage(
+            jobs::model::Actor::personal(h.user),
+            body,
+            UploadLimits::new(u64::MAX),
+            None,
+        )
         .await
         .unwrap()
 }
@@ -105,7 +110,7 @@ async fn rotation_reseals_every_token_and_rewraps_every_staged_video_in_batches_
     // v1 is gone from the ring: everything must open with v2 alone.
     let only_new = h.with_ring(&v2);
     for (i, id) in ids.iter().enumerate() {
-        let a = h.ctx.store.account(h.user, *id).await.unwrap();
+        let a = h.ctx.store.account(h.ws(), *id).await.unwrap();
         let t = a.tokens.unwrap();
         assert_eq!(key_id_of(&t.access_token), Some("v2"));
         assert_eq!(key_id_of(&t.refresh_token), Some("v2"));
@@ -115,7 +120,7 @@ async fn rotation_reseals_every_token_and_rewraps_every_staged_video_in_batches_
         );
     }
     for (media, bytes) in staged.iter().zip(&videos) {
-        let m = h.ctx.store.media(h.user, media.id).await.unwrap();
+        let m = h.ctx.store.media(h.ws(), media.id).await.unwrap();
         assert_eq!(key_id_of(&m.wrapped_key), Some("v2"));
         assert_eq!(
             (m.size, &m.object_key, m.segment_size),
@@ -203,7 +208,7 @@ async fn retiring_a_leaked_key_revokes_at_tiktok_then_deletes_and_asks_for_a_rec
         !records.revoked_tokens.contains(&kept_access),
         "the other creator's grant was left alone"
     );
-    let retired = h.ctx.store.account(h.user, exposed.id).await.unwrap();
+    let retired = h.ctx.store.account(h.ws(), exposed.id).await.unwrap();
     assert_eq!(retired.status, AccountStatus::NeedsReconnect);
     assert!(
         retired.tokens.is_none(),
@@ -216,14 +221,14 @@ async fn retiring_a_leaked_key_revokes_at_tiktok_then_deletes_and_asks_for_a_rec
             .unwrap()
             .contains("reconnect")
     );
-    let kept = h.ctx.store.account(h.user, kept.id).await.unwrap();
+    let kept = h.ctx.store.account(h.ws(), kept.id).await.unwrap();
     assert_eq!(kept.status, AccountStatus::Active);
     assert_eq!(
         h.tokens(&current.vault, kept.id).await.unwrap(),
         (kept_access, kept_refresh)
     );
     // The staged video survives the retirement and reads with the new key alone.
-    let m = h.ctx.store.media(h.user, media.id).await.unwrap();
+    let m = h.ctx.store.media(h.ws(), media.id).await.unwrap();
     assert_eq!(key_id_of(&m.wrapped_key), Some("v2"));
     assert_eq!(read_all(&h.with_ring(&v2), &m).await, video);
 }
@@ -267,7 +272,7 @@ async fn retiring_revokes_with_the_refresh_token_when_tiktok_no_longer_knows_the
     h.ctx
         .store
         .set_account_status(
-            h.user,
+            h.ws(),
             leaving.id,
             leaving.version,
             AccountStatus::Disconnecting,
@@ -281,7 +286,7 @@ async fn retiring_revokes_with_the_refresh_token_when_tiktok_no_longer_knows_the
         .await
         .unwrap();
     assert_eq!((report.retired, report.revoke_failed), (3, 0), "{report}");
-    let leaving = h.ctx.store.account(h.user, leaving.id).await.unwrap();
+    let leaving = h.ctx.store.account(h.ws(), leaving.id).await.unwrap();
     assert_eq!(
         (leaving.status, leaving.tokens.is_none()),
         (AccountStatus::Disconnecting, true)
@@ -296,7 +301,7 @@ async fn retiring_revokes_with_the_refresh_token_when_tiktok_no_longer_knows_the
         records.token_events
     );
     for id in [live.id, dead.id] {
-        let a = h.ctx.store.account(h.user, id).await.unwrap();
+        let a = h.ctx.store.account(h.ws(), id).await.unwrap();
         assert_eq!(
             (a.status, a.tokens.is_none()),
             (AccountStatus::NeedsReconnect, true)
@@ -328,7 +333,7 @@ async fn a_tiktok_failure_while_retiring_keeps_the_tokens_for_a_rerun() {
         .unwrap();
     assert_eq!((report.retired, report.revoke_failed), (0, 1), "{report}");
     assert!(report.needs_rerun());
-    let after = h.ctx.store.account(h.user, a.id).await.unwrap();
+    let after = h.ctx.store.account(h.ws(), a.id).await.unwrap();
     assert_eq!(after.status, AccountStatus::Active);
     assert_eq!(
         h.tokens(&current.vault, a.id).await.unwrap(),
@@ -345,7 +350,7 @@ async fn a_tiktok_failure_while_retiring_keeps_the_tokens_for_a_rerun() {
     assert!(
         h.ctx
             .store
-            .account(h.user, a.id)
+            .account(h.ws(), a.id)
             .await
             .unwrap()
             .tokens
@@ -381,7 +386,7 @@ async fn rotation_waits_for_a_refresh_in_progress_and_never_overwrites_its_grant
     let report = rotate_keys(&current, &options(10, None)).await.unwrap();
     assert_eq!((report.busy, report.resealed), (1, 0), "{report}");
     assert!(report.needs_rerun());
-    let unchanged = h.ctx.store.account(h.user, a.id).await.unwrap();
+    let unchanged = h.ctx.store.account(h.ws(), a.id).await.unwrap();
     assert_eq!(
         unchanged.version, a.version,
         "nothing written under the lock"
@@ -409,7 +414,7 @@ async fn rotation_waits_for_a_refresh_in_progress_and_never_overwrites_its_grant
     );
     h.ctx
         .store
-        .store_tokens(h.user, a.id, a.version, &grant)
+        .store_tokens(h.ws(), a.id, a.version, &grant)
         .await
         .expect("the refresh's write wins: rotation did not touch the row under its lock");
     h.ctx.locks.release(guard).await;

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures::{Stream, StreamExt, TryStreamExt, stream};
 use jobs::config::Config;
-use jobs::model::{Container, GoogleProfile, Media, PostId, UserId};
+use jobs::model::{Actor, Container, GoogleProfile, Media, PostId};
 use jobs::staging::{Staging, StagingError, UploadLimits};
 use jobs::store::{DynStore, StoreError};
 use jobs::tiktok::{ChunkPolicy, chunks, plan};
@@ -23,7 +23,7 @@ struct Setup {
     config: Config,
     store: DynStore,
     staging: Staging,
-    user: UserId,
+    user: Actor,
 }
 
 impl Setup {
@@ -43,6 +43,7 @@ impl Setup {
             .await
             .unwrap()
             .id;
+        let user = Actor::personal(user);
         let vault = jobs::vault::Vault::new(config.identity.token_keys.clone());
         let staging = Staging::new(&config, vault, store.clone())
             .unwrap()
@@ -88,7 +89,11 @@ impl Setup {
             "no staged files"
         );
         assert!(
-            self.store.list_media(self.user).await.unwrap().is_empty(),
+            self.store
+                .list_media(self.user.workspace)
+                .await
+                .unwrap()
+                .is_empty(),
             "no media rows"
         );
     }
@@ -227,11 +232,12 @@ async fn a_multi_segment_video_reads_back_by_tiktok_chunk_ranges() {
     assert_eq!(media.size, video.len() as u64);
     assert_eq!(media.container, Container::Mp4);
     assert_eq!(media.segment_size, SEGMENT);
-    assert_eq!(media.user_id, s.user);
+    assert_eq!(media.workspace_id, s.user.workspace);
+    assert_eq!(media.created_by, Some(s.user.user));
     assert!(media.post_id.is_none());
     let ttl = chrono::Duration::from_std(s.config.staging.media_ttl).unwrap();
     assert!(media.expires_at >= before + ttl && media.expires_at <= Utc::now() + ttl);
-    let row = s.store.media(s.user, media.id).await.unwrap();
+    let row = s.store.media(s.user.workspace, media.id).await.unwrap();
     assert_eq!(row.size, media.size);
     assert_eq!(row.container, media.container);
     assert_eq!(row.wrapped_key, media.wrapped_key);
@@ -422,7 +428,7 @@ async fn deleting_leaves_no_object_and_no_row_and_is_idempotent() {
     s.staging.delete(&media).await.unwrap();
     s.assert_nothing_left().await;
     assert!(matches!(
-        s.store.media(s.user, media.id).await,
+        s.store.media(s.user.workspace, media.id).await,
         Err(StoreError::NotFound)
     ));
     s.staging.delete(&media).await.unwrap();
@@ -568,12 +574,12 @@ async fn containers_are_recognised_by_magic_bytes_and_others_refused() {
         Container::Webm
     );
     s.store
-        .list_media(s.user)
+        .list_media(s.user.workspace)
         .await
         .unwrap()
         .iter()
         .for_each(|m| assert!(m.size > 0));
-    for m in s.store.list_media(s.user).await.unwrap() {
+    for m in s.store.list_media(s.user.workspace).await.unwrap() {
         s.staging.delete(&m).await.unwrap();
     }
 
@@ -688,12 +694,15 @@ async fn a_rewrapped_data_key_reads_with_only_the_new_key_and_a_stale_rewrap_cha
     let object_before = std::fs::read(s.object_path(&media)).unwrap();
 
     assert_eq!(rotated.rewrap_key(&media).await.unwrap(), Rewrap::Rewrapped);
-    let fresh = s.store.media(s.user, media.id).await.unwrap();
+    let fresh = s.store.media(s.user.workspace, media.id).await.unwrap();
     assert_eq!(key_id_of(&fresh.wrapped_key), Some("v2"));
     assert_eq!(rotated.rewrap_key(&fresh).await.unwrap(), Rewrap::Current);
     // A re-wrap from a stale read loses its compare-and-set and writes nothing.
     assert_eq!(rotated.rewrap_key(&media).await.unwrap(), Rewrap::Changed);
-    assert_eq!(s.store.media(s.user, media.id).await.unwrap(), fresh);
+    assert_eq!(
+        s.store.media(s.user.workspace, media.id).await.unwrap(),
+        fresh
+    );
 
     let parts: Vec<Bytes> = only_new
         .open_range(&fresh, 0, fresh.size - 1)
@@ -728,11 +737,14 @@ async fn the_sweeps_delete_expired_and_orphaned_videos_only() {
     let expired = s.stage(&fake_mp4(70_000, 12)).await.unwrap();
     let attached = s.stage(&fake_mp4(70_000, 13)).await.unwrap();
     s.store
-        .attach_media(s.user, attached.id, PostId::new())
+        .attach_media(s.user.workspace, attached.id, PostId::new())
         .await
         .unwrap();
     let orphan = s.stage(&fake_mp4(70_000, 14)).await.unwrap();
-    s.store.delete_media(s.user, orphan.id).await.unwrap();
+    s.store
+        .delete_media(s.user.workspace, orphan.id)
+        .await
+        .unwrap();
 
     assert_eq!(
         s.staging.delete_expired(Utc::now(), 10).await.unwrap(),
@@ -743,7 +755,7 @@ async fn the_sweeps_delete_expired_and_orphaned_videos_only() {
     assert_eq!(s.staging.delete_expired(later, 10).await.unwrap(), 1);
     assert!(!s.object_path(&expired).exists());
     assert!(matches!(
-        s.store.media(s.user, expired.id).await,
+        s.store.media(s.user.workspace, expired.id).await,
         Err(StoreError::NotFound)
     ));
 

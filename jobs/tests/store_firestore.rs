@@ -71,6 +71,36 @@ async fn store_connect_opens_a_firestore_url() {
     conformance::users_are_upserted_by_google_uid(s).await;
 }
 
+/// Documents written before workspaces (only `user_id`) are not found by workspace until
+/// `mktpost migrate` backfills them; then they are their user's personal workspace's, made by
+/// that user, and a second run patches nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workspace_backfill_moves_earlier_documents_into_personal_workspaces() {
+    let Some(store) = fresh().await else { return };
+    let mut users = Vec::new();
+    for n in 0..2 {
+        let profile = jobs::model::GoogleProfile {
+            google_uid: format!("google-backfill-{n}-{}", Uuid::new_v4()),
+            email: "earlier@example.test".into(),
+            name: "Earlier".into(),
+            picture: None,
+        };
+        users.push(store.upsert_user(&profile).await.expect("user").id);
+    }
+    conformance::rows_of_each_kind(&store, &users).await;
+    store
+        .forget_workspaces_for_tests()
+        .await
+        .expect("earlier shape");
+    let ws = conformance::ws_of(users[0]);
+    assert!(store.list_accounts(ws).await.expect("list").is_empty());
+    let patched = store.backfill_workspaces().await.expect("backfill");
+    // Per user: account, post, media, key, audit event and three markers.
+    assert_eq!(patched, users.len() * 8);
+    conformance::earlier_rows_belong_to_personal_workspaces(&store, &users).await;
+    assert_eq!(store.backfill_workspaces().await.expect("again"), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_concurrent_transitions_of_one_post_have_one_winner() {
     let Some(store) = fresh().await else { return };
@@ -88,7 +118,10 @@ async fn eight_concurrent_transitions_of_one_post_have_one_winner() {
     store.create_post(&post).await.expect("create");
     let (winners, _stale) = conformance::race_transitions(&store, user.id, post.id, 8).await;
     assert_eq!(winners.len(), 1, "exactly one transition wins");
-    let stored = store.post(user.id, post.id).await.expect("post");
+    let stored = store
+        .post(conformance::ws_of(user.id), post.id)
+        .await
+        .expect("post");
     assert_eq!(stored, winners[0]);
     assert_eq!(stored.version, post.version + 1);
 }
@@ -275,7 +308,7 @@ fn history_pages_scan_ids_newest_first() {
     assert_eq!(
         list.index_fields(),
         vec![
-            ("user_id", Direction::Ascending),
+            ("workspace_id", Direction::Ascending),
             ("id", Direction::Descending),
             ("__name__", Direction::Descending)
         ]

@@ -144,6 +144,37 @@ async fn connect_and_migrate_choose_postgres_by_scheme_and_migrate_is_repeatable
     db.drop_database().await;
 }
 
+/// Migration 0007 moves every row written before workspaces into its user's personal
+/// workspace, made by that user (see the SQLite twin).
+#[tokio::test]
+async fn rows_written_before_workspaces_move_into_personal_workspaces() {
+    let db = TestDatabase::create().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("open");
+    let outcome = AssertUnwindSafe(async {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/postgres");
+        let until = conformance::LAST_MIGRATION_BEFORE_WORKSPACES;
+        let migrator = sqlx::migrate::Migrator::new(dir).await.expect("migrations");
+        migrator.run_to(until, &pool).await.expect("migrate");
+        let (earlier, insert) = conformance::earlier_users();
+        let users: Vec<_> = earlier.iter().map(|(id, _)| *id).collect();
+        let rows = conformance::earlier_rows(&users);
+        sqlx::raw_sql(AssertSqlSafe(format!("{insert};\n{rows}")))
+            .execute(&pool)
+            .await
+            .expect("rows");
+        let store = PostgresStore::connect(&db.url).await.expect("migrate all");
+        conformance::earlier_rows_belong_to_personal_workspaces(&store, &users).await;
+        store.close().await;
+    })
+    .catch_unwind()
+    .await;
+    pool.close().await;
+    db.drop_database().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 /// Migration 0005 gives every user who existed before it a personal workspace (id = the user's)
 /// with the user as owner, and its backfill is harmless to run again (see the SQLite twin).
 #[tokio::test]

@@ -99,6 +99,33 @@ async fn sqlx_connection(url: &str) -> sqlx::SqliteConnection {
         .expect("raw connection")
 }
 
+/// Migration 0007 moves every row written before workspaces into its user's personal
+/// workspace, made by that user (SQLite rebuilds the tables to change their foreign keys).
+#[tokio::test]
+async fn rows_written_before_workspaces_move_into_personal_workspaces() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/before.db?mode=rwc", dir.path().display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("open");
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
+    let migrator = sqlx::migrate::Migrator::new(migrations)
+        .await
+        .expect("migrations");
+    let before = conformance::LAST_MIGRATION_BEFORE_WORKSPACES;
+    migrator.run_to(before, &pool).await.expect("migrate");
+    let (earlier, insert) = conformance::earlier_users();
+    let users: Vec<_> = earlier.iter().map(|(id, _)| *id).collect();
+    let rows = conformance::earlier_rows(&users);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("{insert};\n{rows}")))
+        .execute(&pool)
+        .await
+        .expect("rows");
+    pool.close().await;
+    let store = SqliteStore::connect(&url)
+        .await
+        .expect("migrate to the end");
+    conformance::earlier_rows_belong_to_personal_workspaces(&store, &users).await;
+}
+
 /// Migration 0005 gives every user who existed before it a personal workspace (id = the user's)
 /// with the user as owner, and its backfill is harmless to run again: nothing is duplicated and
 /// a role changed since stays changed.

@@ -41,8 +41,8 @@ async fn start_slow_refresh(h: &Harness) -> Refreshing {
     slow_token_call(h, 800);
     let task = {
         let ctx = h.ctx.clone();
-        let (user, id) = (h.user, account.id);
-        tokio::spawn(async move { accounts::fresh_access_token(&ctx, user, id).await })
+        let (ws, id) = (h.ws(), account.id);
+        tokio::spawn(async move { accounts::fresh_access_token(&ctx, ws, id).await })
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     Refreshing {
@@ -66,7 +66,7 @@ async fn a_refresh_whose_store_write_loses_to_a_profile_update_keeps_the_rotated
     // A write that does not touch the tokens (a profile sync, say) lands mid-refresh.
     h.ctx
         .store
-        .set_account_status(h.user, a.id, a.version, AccountStatus::Active, None, false)
+        .set_account_status(h.ws(), a.id, a.version, AccountStatus::Active, None, false)
         .await
         .expect("the concurrent write");
 
@@ -91,7 +91,7 @@ async fn a_refresh_whose_store_write_loses_to_a_profile_update_keeps_the_rotated
         .refresh(&RefreshToken::new(&stored_refresh))
         .await
         .expect("the stored refresh token is the live one");
-    let after = h.ctx.store.account(h.user, a.id).await.unwrap();
+    let after = h.ctx.store.account(h.ws(), a.id).await.unwrap();
     assert_eq!(after.status, AccountStatus::Active);
 }
 
@@ -114,7 +114,7 @@ async fn a_newer_grant_stored_during_a_refresh_is_kept() {
     );
     h.ctx
         .store
-        .store_tokens(h.user, a.id, a.version, &newer)
+        .store_tokens(h.ws(), a.id, a.version, &newer)
         .await
         .expect("the reconnect's write");
 

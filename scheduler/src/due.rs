@@ -106,7 +106,7 @@ pub async fn enqueue_due_posts(
     let jobs: Vec<PublishPost> = won
         .iter()
         .map(|(d, _, _)| PublishPost {
-            user_id: d.user_id,
+            workspace_id: d.workspace_id,
             post_id: d.post_id,
         })
         .collect();
@@ -129,7 +129,7 @@ pub async fn enqueue_due_posts(
 /// Moves one due post `scheduled → queued`, re-checking what the index said: the post may have
 /// been cancelled or rescheduled since the query, and then it is not ours to enqueue.
 async fn claim(store: &dyn Store, due: DuePost, now: DateTime<Utc>, late_after: i64) -> Claim {
-    let mut post = match store.post(due.user_id, due.post_id).await {
+    let mut post = match store.post(due.workspace_id, due.post_id).await {
         Ok(p) => p,
         Err(StoreError::NotFound) => return Claim::Lost,
         Err(e) => return Claim::Failed(e),

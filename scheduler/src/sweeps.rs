@@ -120,7 +120,7 @@ pub async fn refresh_expiring_tokens(
         }
         let delay = Duration::from_millis(rand::random_range(0..=jitter_ms));
         let job = RefreshToken {
-            user_id: a.user_id,
+            workspace_id: a.workspace_id,
             account_id: a.account_id,
         };
         if let Err(e) = ctx.queue.push_after(&job, delay).await {
@@ -181,12 +181,12 @@ pub async fn reconcile_stuck_posts(
                 keys.push(key);
                 if state == PostState::Processing {
                     poll.push(PollStatus {
-                        user_id: p.user_id,
+                        workspace_id: p.workspace_id,
                         post_id: p.id,
                     });
                 } else {
                     publish.push(PublishPost {
-                        user_id: p.user_id,
+                        workspace_id: p.workspace_id,
                         post_id: p.id,
                     });
                 }
@@ -281,7 +281,7 @@ pub async fn retry_disconnecting_accounts(
             }
             tracing::info!(account_id = %a.id, "account still disconnecting; pushing its job again");
             let job = DisconnectAccount {
-                user_id: a.user_id,
+                workspace_id: a.workspace_id,
                 account_id: a.id,
             };
             if let Err(e) = ctx.queue.push(&job).await {

@@ -69,10 +69,15 @@ async fn a_full_run_logs_no_token_cookie_code_caption_or_email() -> Result<()> {
 
     // Force a refresh (new tokens), then publish a captioned post (upload URL, chunk PUTs).
     let id = AccountId::parse(&account)?;
-    let a = app.store.account(user, id).await?;
+    let a = app
+        .store
+        .account(jobs::model::Workspace::personal_id(user), id)
+        .await?;
     let mut t = a.tokens.clone().unwrap();
     t.access_expires_at = chrono::Utc::now() - chrono::Duration::minutes(1);
-    app.store.store_tokens(user, id, a.version, &t).await?;
+    app.store
+        .store_tokens(jobs::model::Workspace::personal_id(user), id, a.version, &t)
+        .await?;
     let bytes: Vec<u8> = {
         let mut v: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
         v[..12].copy_from_slice(&[0, 0, 0, 20, b'f', b't', b'y', b'p', b'i', b's', b'o', b'm']);
@@ -82,7 +87,7 @@ async fn a_full_run_logs_no_token_cookie_code_caption_or_email() -> Result<()> {
         .ctx
         .staging
         .stage(
-            user,
+            jobs::model::Actor::personal(user),
             futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(bytes))]),
             jobs::staging::UploadLimits::new(u64::MAX),
             None,
@@ -131,7 +136,14 @@ async fn a_full_run_logs_no_token_cookie_code_caption_or_email() -> Result<()> {
     app.wait_for(
         "the account to be gone",
         Duration::from_secs(10),
-        || async { Ok(app.store.account(user, id).await.is_err().then_some(())) },
+        || async {
+            Ok(app
+                .store
+                .account(jobs::model::Workspace::personal_id(user), id)
+                .await
+                .is_err()
+                .then_some(()))
+        },
     )
     .await?;
 

@@ -1,6 +1,7 @@
-//! Who is calling, and may they: the session cookie or an API key → [`CurrentUser`]; what an
-//! API key may reach ([`key_access`], the one table of scopes per route); the cross-site
-//! request check for cookie-authenticated writes; per-IP and per-user rate limits.
+//! Who is calling, and may they: the session cookie or an API key → [`CurrentUser`], acting in
+//! one workspace with one role; what an API key may reach ([`key_access`], the one table of
+//! scopes per route) and what the role must allow (`crate::roles`); the cross-site request
+//! check for cookie-authenticated writes; per-IP and per-user rate limits.
 
 use crate::error::{ApiError, PageError};
 use crate::state::AppState;
@@ -13,7 +14,7 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use jobs::identity::api_keys;
 use jobs::identity::session::{self, COOKIE_NAME};
-use jobs::model::{ApiKeyScope, ApiKeyScopes, User};
+use jobs::model::{Actor, ApiKeyScope, ApiKeyScopes, Role, User, Workspace, WorkspaceId};
 use std::net::IpAddr;
 
 /// How the caller authenticated.
@@ -23,16 +24,38 @@ pub enum AuthVia {
     ApiKey,
 }
 
-/// The signed-in user, for handlers that require one. For an API key, extracting it also
-/// checks the key may reach the route ([`key_access`]): a handler taking `CurrentUser` is
-/// never reached by a key without the scope.
+/// The signed-in user, for handlers that require one, in the workspace they act in: for a
+/// browser session the one chosen in the switcher ([`WORKSPACE_COOKIE`], else their personal
+/// one), for an API key the key's. Extracting it also checks that the caller's role allows
+/// the route (`crate::roles`) and, for an API key, that the key may reach it ([`key_access`]):
+/// a handler taking `CurrentUser` is never reached by a key without the scope or a member
+/// without the role.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub user: User,
     pub via: AuthVia,
     /// The API key's scopes; `None` for the browser session, which may do everything.
     pub scopes: Option<ApiKeyScopes>,
+    /// The workspace this request acts in.
+    pub workspace: WorkspaceId,
+    /// The caller's current role there (an API key's member's, never more).
+    pub role: Role,
 }
+
+impl CurrentUser {
+    /// Who acts, where, with what role: what the domain's rules take.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user: self.user.id,
+            workspace: self.workspace,
+            role: self.role,
+        }
+    }
+}
+
+/// The cookie naming the workspace chosen in the switcher (an id, nothing personal; the
+/// session cookie stays the identity).
+pub const WORKSPACE_COOKIE: &str = "mktpost_workspace";
 
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
@@ -50,13 +73,14 @@ impl FromRequestParts<AppState> for CurrentUser {
                 user
             }
         };
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
         if let Some(scopes) = &user.scopes {
-            let route = parts
-                .extensions
-                .get::<MatchedPath>()
-                .map(MatchedPath::as_str);
             authorize_key(scopes, &parts.method, route)?;
         }
+        crate::roles::authorize(user.role, &parts.method, route)?;
         Ok(user)
     }
 }
@@ -191,6 +215,19 @@ async fn by_api_key(state: &AppState, key: &str) -> Result<CurrentUser, ApiError
             code: "invalid_api_key",
             message: "this API key's account no longer exists".into(),
         })?;
+    // Erasure revokes every way in at once, though the rows go a moment later.
+    if user.erasing_since.is_some() {
+        return Err(being_erased());
+    }
+    // A key acts as its member: gone with their membership, never above their current role.
+    let member = state
+        .store
+        .member(stored.workspace_id, stored.user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized {
+            code: "invalid_api_key",
+            message: "this API key's member has left its workspace".into(),
+        })?;
     // Best effort: a failed "last used" write must not fail the request.
     if let Err(e) = state
         .store
@@ -203,6 +240,8 @@ async fn by_api_key(state: &AppState, key: &str) -> Result<CurrentUser, ApiError
         user,
         via: AuthVia::ApiKey,
         scopes: Some(stored.scopes),
+        workspace: member.workspace_id,
+        role: member.role,
     })
 }
 
@@ -255,11 +294,46 @@ async fn by_session_cookie(state: &AppState, headers: &HeaderMap) -> Result<Curr
             }
         });
     }
+    if user.erasing_since.is_some() {
+        return Err(being_erased());
+    }
+    let (workspace, role) = chosen_workspace(state, &jar, &user).await?;
     Ok(CurrentUser {
         user,
         via: AuthVia::Cookie,
         scopes: None,
+        workspace,
+        role,
     })
+}
+
+/// The workspace of a browser session: the switcher's choice while the user is a member of
+/// it, else their personal workspace (made if missing, as at sign-in).
+async fn chosen_workspace(
+    state: &AppState,
+    jar: &CookieJar,
+    user: &User,
+) -> Result<(WorkspaceId, Role), ApiError> {
+    let chosen = jar
+        .get(WORKSPACE_COOKIE)
+        .and_then(|c| WorkspaceId::parse(c.value()).ok());
+    if let Some(ws) = chosen
+        && let Some(m) = state.store.member(ws, user.id).await?
+    {
+        return Ok((ws, m.role));
+    }
+    let personal = Workspace::personal_id(user.id);
+    if state.store.member(personal, user.id).await?.is_none() {
+        state.store.ensure_personal_workspace(user).await?;
+    }
+    match state.store.member(personal, user.id).await? {
+        Some(m) => Ok((personal, m.role)),
+        // Erased between reading the user and now.
+        None => Err(ApiError::Unauthorized {
+            code: "session_user_gone",
+            message: "this account no longer exists; sign in again".into(),
+        }),
+    }
 }
 
 /// An operator: a user signed in with the session cookie (not an API key: a key leaked from a

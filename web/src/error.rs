@@ -416,6 +416,10 @@ impl From<ConnectError> for ApiError {
 impl From<EraseError> for ApiError {
     fn from(e: EraseError) -> Self {
         match e {
+            e @ EraseError::LastOwner(_) => ApiError::Conflict {
+                code: "last_owner",
+                message: e.to_string(),
+            },
             EraseError::Store(s) => s.into(),
         }
     }

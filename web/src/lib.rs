@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod limits;
 pub mod pages;
+pub mod roles;
 pub mod routes;
 pub mod state;
 pub mod views;

@@ -241,7 +241,9 @@ async fn probe_child(args: ProbeArgs, redis: Option<String>) -> Result<()> {
     let mut rss_max = rss_start_kib;
     let mut last_report = Instant::now();
     let post = loop {
-        let post = store.post(user, post_id).await?;
+        let post = store
+            .post(jobs::model::Workspace::personal_id(user), post_id)
+            .await?;
         let now = Instant::now();
         rss_max = rss_max.max(proc_status_kib("self", "VmRSS"));
         if post.state != PostState::Queued && uploading_at.is_none() {
@@ -420,6 +422,7 @@ async fn setup(dir: &Path, redis: Option<String>, namespace: &str) -> Result<Set
     let account = ctx
         .store
         .connect_account(
+            jobs::model::Workspace::personal_id(user.id),
             user.id,
             &AccountConnect {
                 id,
@@ -710,7 +713,7 @@ async fn stage(
         .ctx
         .staging
         .stage(
-            setup.user,
+            jobs::model::Actor::personal(setup.user),
             body,
             UploadLimits::new(setup.ctx.config.staging.max_upload_bytes)
                 .with_declared_len(Some(size)),
@@ -868,7 +871,7 @@ struct Published {
 async fn mkt_publish(setup: &Setup, media: &Media, sha: &str) -> Result<Published> {
     let created = posts::create(
         &setup.ctx,
-        setup.user,
+        jobs::model::Actor::personal(setup.user),
         NewPost {
             account_id: setup.account,
             media_id: media.id,
@@ -894,7 +897,11 @@ async fn mkt_publish(setup: &Setup, media: &Media, sha: &str) -> Result<Publishe
         probe.state,
         probe.error
     );
-    let post = setup.ctx.store.post(setup.user, post_id).await?;
+    let post = setup
+        .ctx
+        .store
+        .post(jobs::model::Workspace::personal_id(setup.user), post_id)
+        .await?;
     let publish_id = post
         .tiktok
         .publish_id

@@ -7,7 +7,7 @@
 //! token would leave one of them holding a dead token, and an account that needs a reconnect.
 
 use crate::context::JobContext;
-use crate::model::{AccountId, AccountStatus, EncryptedTokens, TikTokAccount, UserId};
+use crate::model::{AccountId, AccountStatus, EncryptedTokens, TikTokAccount, WorkspaceId};
 use crate::store::StoreError;
 use crate::tiktok::{AccessToken, ErrorClass, RefreshToken, TikTokError, TokenGrant};
 use crate::vault::VaultError;
@@ -119,10 +119,10 @@ fn open_refresh(ctx: &JobContext, a: &TikTokAccount) -> Result<RefreshToken, Acc
 /// An access token valid for at least the configured margin, refreshing (single-flight) if needed.
 pub async fn fresh_access_token(
     ctx: &JobContext,
-    user: UserId,
+    ws: WorkspaceId,
     id: AccountId,
 ) -> Result<AccessToken, AccountError> {
-    let account = ctx.store.account(user, id).await?;
+    let account = ctx.store.account(ws, id).await?;
     check_usable(&account)?;
     if !needs_refresh(ctx, &account, Utc::now()) {
         return open_access(ctx, &account);
@@ -134,7 +134,7 @@ pub async fn fresh_access_token(
 /// and one retry, never more.
 pub async fn with_fresh_token<T, F, Fut>(
     ctx: &JobContext,
-    user: UserId,
+    ws: WorkspaceId,
     id: AccountId,
     call: F,
 ) -> Result<T, AccountError>
@@ -142,10 +142,10 @@ where
     F: Fn(AccessToken) -> Fut,
     Fut: Future<Output = Result<T, TikTokError>>,
 {
-    let token = fresh_access_token(ctx, user, id).await?;
+    let token = fresh_access_token(ctx, ws, id).await?;
     match call(token.clone()).await {
         Err(e) if e.class() == ErrorClass::RefreshAndRetry => {
-            let account = ctx.store.account(user, id).await?;
+            let account = ctx.store.account(ws, id).await?;
             let token = refresh_single_flight(ctx, account, Some(token)).await?;
             Ok(call(token).await?)
         }
@@ -189,13 +189,14 @@ async fn refresh_single_flight(
             .await
             .map_err(AccountError::Lock)?
         {
-            let result = refresh_locked(ctx, account.user_id, account.id, rejected.as_ref()).await;
+            let result =
+                refresh_locked(ctx, account.workspace_id, account.id, rejected.as_ref()).await;
             ctx.locks.release(guard).await;
             return result;
         }
         // Someone else is refreshing: wait for their result to land in the store.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let current = ctx.store.account(account.user_id, account.id).await?;
+        let current = ctx.store.account(account.workspace_id, account.id).await?;
         check_usable(&current)?;
         let still_stale = match &rejected {
             Some(bad) => open_access(ctx, &current)? == *bad,
@@ -212,12 +213,12 @@ async fn refresh_single_flight(
 
 async fn refresh_locked(
     ctx: &JobContext,
-    user: UserId,
+    ws: WorkspaceId,
     id: AccountId,
     rejected: Option<&AccessToken>,
 ) -> Result<AccessToken, AccountError> {
     // Re-read under the lock: the previous holder may have just refreshed.
-    let account = ctx.store.account(user, id).await?;
+    let account = ctx.store.account(ws, id).await?;
     check_usable(&account)?;
     let current = open_access(ctx, &account)?;
     let stale = match rejected {
@@ -265,12 +266,12 @@ async fn store_refreshed(
     for _ in 0..STORE_GRANT_TRIES {
         match ctx
             .store
-            .store_tokens(read.user_id, read.id, version, tokens)
+            .store_tokens(read.workspace_id, read.id, version, tokens)
             .await
         {
             Ok(_) => return Ok(access.clone()),
             Err(StoreError::StaleState) => {
-                let current = ctx.store.account(read.user_id, read.id).await?;
+                let current = ctx.store.account(read.workspace_id, read.id).await?;
                 check_usable(&current)?;
                 if let Some(theirs) = &current.tokens
                     && Some(theirs) != read.tokens.as_ref()
@@ -299,7 +300,7 @@ pub async fn mark_needs_reconnect(
         match ctx
             .store
             .set_account_status(
-                current.user_id,
+                current.workspace_id,
                 current.id,
                 current.version,
                 AccountStatus::NeedsReconnect,
@@ -310,7 +311,7 @@ pub async fn mark_needs_reconnect(
         {
             Ok(_) => return Ok(()),
             Err(StoreError::StaleState) => {
-                current = ctx.store.account(current.user_id, current.id).await?
+                current = ctx.store.account(current.workspace_id, current.id).await?
             }
             Err(e) => return Err(e.into()),
         }

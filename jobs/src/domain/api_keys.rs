@@ -4,7 +4,7 @@
 
 use crate::domain::audit;
 use crate::identity::api_keys;
-use crate::model::{ApiKey, ApiKeyId, ApiKeyScopes, ScopesError, UserId};
+use crate::model::{Actor, ApiKey, ApiKeyId, ApiKeyScopes, ScopesError};
 use crate::store::{Store, StoreError};
 use serde_json::json;
 
@@ -38,11 +38,11 @@ impl std::fmt::Debug for CreatedKey {
     }
 }
 
-/// Creates a key for `user` named `name` (trimmed; empty is [`DEFAULT_NAME`]) with `scopes`
-/// (required: a key does nothing it was not given).
+/// Creates a key for `by` in their workspace, acting as them, named `name` (trimmed; empty is
+/// [`DEFAULT_NAME`]) with `scopes` (required: a key does nothing it was not given).
 pub async fn create<S: AsRef<str>>(
     store: &dyn Store,
-    user: UserId,
+    by: Actor,
     name: &str,
     scopes: &[S],
 ) -> Result<CreatedKey, ApiKeyError> {
@@ -56,7 +56,8 @@ pub async fn create<S: AsRef<str>>(
     let fresh = api_keys::generate();
     let key = ApiKey {
         id: ApiKeyId::new(),
-        user_id: user,
+        workspace_id: by.workspace,
+        user_id: by.user,
         name: if name.is_empty() {
             DEFAULT_NAME.into()
         } else {
@@ -71,7 +72,8 @@ pub async fn create<S: AsRef<str>>(
     store.create_api_key(&key).await?;
     audit::record(
         store,
-        user,
+        by.workspace,
+        Some(by.user),
         audit::API_KEY_CREATED,
         json!({ "api_key_id": key.id, "prefix": key.prefix, "scopes": key.scopes }),
     )
@@ -82,12 +84,13 @@ pub async fn create<S: AsRef<str>>(
     })
 }
 
-/// Revokes `user`'s key `id`.
-pub async fn revoke(store: &dyn Store, user: UserId, id: ApiKeyId) -> Result<(), StoreError> {
-    store.delete_api_key(user, id).await?;
+/// Revokes the key `id` of `by`'s workspace.
+pub async fn revoke(store: &dyn Store, by: Actor, id: ApiKeyId) -> Result<(), StoreError> {
+    store.delete_api_key(by.workspace, id).await?;
     audit::record(
         store,
-        user,
+        by.workspace,
+        Some(by.user),
         audit::API_KEY_REVOKED,
         json!({ "api_key_id": id }),
     )

@@ -17,7 +17,7 @@ use crate::context::JobContext;
 use crate::domain::accounts;
 use crate::domain::posts::{self, NewPost, PostError};
 use crate::domain::schedule_time;
-use crate::model::{AccountId, MediaId, Post, PrivacyLevel, TikTokAccount, UserId};
+use crate::model::{AccountId, Actor, MediaId, Post, PrivacyLevel, TikTokAccount, WorkspaceId};
 use crate::store::{Created, StoreError};
 use crate::tiktok::CreatorInfo;
 use chrono::{DateTime, Utc};
@@ -224,7 +224,7 @@ fn find_account<'a>(accounts: &'a [TikTokAccount], wanted: &str) -> Option<&'a T
 /// campaign's idempotency key.
 pub async fn create(
     ctx: &JobContext,
-    user: UserId,
+    by: Actor,
     rows: Vec<CampaignRow>,
     key: &str,
 ) -> Result<CampaignResult, CampaignError> {
@@ -234,10 +234,10 @@ pub async fn create(
     if rows.len() > MAX_ROWS {
         return Err(too_many());
     }
-    let accounts = ctx.store.list_accounts(user).await?;
+    let accounts = ctx.store.list_accounts(by.workspace).await?;
     let mut rows_check = RowCheck {
         ctx,
-        user,
+        ws: by.workspace,
         accounts: &accounts,
         infos: HashMap::new(),
         videos_seen: HashSet::new(),
@@ -256,7 +256,7 @@ pub async fn create(
     if !problems.is_empty() {
         return Err(CampaignError::Rows(problems));
     }
-    let posts = write_rows(ctx, user, checked, key).await?;
+    let posts = write_rows(ctx, by, checked, key).await?;
     tracing::info!(
         rows = posts.len(),
         created = posts.iter().filter(|p| p.created).count(),
@@ -268,7 +268,7 @@ pub async fn create(
 /// Writes the checked rows in order; the first that fails stops the campaign.
 async fn write_rows(
     ctx: &JobContext,
-    user: UserId,
+    by: Actor,
     checked: Vec<Checked>,
     key: &str,
 ) -> Result<Vec<Created<Post>>, CampaignError> {
@@ -283,7 +283,7 @@ async fn write_rows(
             Checked::Ready(r) => r,
         };
         let row_key = Some(row_key(key, n));
-        match posts::insert(ctx, user, &r.req, r.privacy, r.scheduled, row_key, r.hash).await {
+        match posts::insert(ctx, by, &r.req, r.privacy, r.scheduled, row_key, r.hash).await {
             Ok(created) => posts.push(created),
             Err(e) => {
                 let (code, message) = match &e {
@@ -338,7 +338,7 @@ struct Parsed<'a> {
 /// What checking a campaign's rows shares from one row to the next.
 struct RowCheck<'a> {
     ctx: &'a JobContext,
-    user: UserId,
+    ws: WorkspaceId,
     accounts: &'a [TikTokAccount],
     /// Each account's creator info, fetched once per campaign.
     infos: HashMap<AccountId, Result<CreatorInfo, PostError>>,
@@ -362,7 +362,7 @@ impl<'a> RowCheck<'a> {
         if let Some(existing) = self
             .ctx
             .store
-            .post_by_idempotency_key(self.user, &row_key(self.key, n))
+            .post_by_idempotency_key(self.ws, &row_key(self.key, n))
             .await?
         {
             return match posts::replayed(existing, &hash) {
@@ -385,7 +385,7 @@ impl<'a> RowCheck<'a> {
                 "this video is already used by an earlier row; upload it once per post".into(),
             ));
         }
-        let media = match posts::unused_media(self.ctx, self.user, req.media_id).await {
+        let media = match posts::unused_media(self.ctx, self.ws, req.media_id).await {
             Ok(m) => m,
             Err(PostError::NotFound) => {
                 return Err(bad(
@@ -489,7 +489,7 @@ impl<'a> RowCheck<'a> {
         let bad =
             |code: &'static str, message: String| RowOutcome::Problem(problem(n, code, message));
         if !self.infos.contains_key(&account) {
-            let fetched = crate::domain::paced::creator_info_paced(self.ctx, self.user, account)
+            let fetched = crate::domain::paced::creator_info_paced(self.ctx, self.ws, account)
                 .await
                 .map_err(posts::account_error);
             self.infos.insert(account, fetched);

@@ -1,4 +1,4 @@
-//! A user's staged videos: uploading one within the limits (`MAX_UPLOAD_BYTES` for one upload,
+//! A workspace's staged videos: uploading one within the limits (`MAX_UPLOAD_BYTES` for one upload,
 //! the staging quota of [`crate::domain::quota`] for all of them) and deleting one no post uses.
 //!
 //! An upload is checked twice. [`admit`] looks at the declared length before a byte is read, so
@@ -8,7 +8,7 @@
 
 use crate::context::JobContext;
 use crate::domain::quota::{self, QuotaError};
-use crate::model::{Media, MediaId, PostId, UserId};
+use crate::model::{Actor, Media, MediaId, PostId, WorkspaceId};
 use crate::staging::{Progress, Staging, StagingError, UploadLimits};
 use crate::store::DynStore;
 use bytes::Bytes;
@@ -31,16 +31,17 @@ pub enum MediaError {
 pub struct Upload {
     staging: Staging,
     store: DynStore,
-    user: UserId,
+    by: Actor,
     limits: UploadLimits,
     quota: u64,
 }
 
-/// Admits an upload of `declared_len` bytes (the `Content-Length`, when sent) for `user`:
-/// refused when it is over `MAX_UPLOAD_BYTES` or does not fit the staging quota.
+/// Admits an upload of `declared_len` bytes (the `Content-Length`, when sent) by `by` into
+/// their workspace: refused when it is over `MAX_UPLOAD_BYTES` or does not fit the
+/// workspace's staging quota.
 pub async fn admit(
     ctx: &JobContext,
-    user: UserId,
+    by: Actor,
     declared_len: Option<u64>,
 ) -> Result<Upload, MediaError> {
     let limits =
@@ -54,12 +55,12 @@ pub async fn admit(
     let quota = ctx.config.staging.quota_bytes;
     if let Some(declared) = limits.declared_len {
         // Before a byte is stored; `Upload::stage` checks the real size afterwards.
-        quota::check_room(ctx.store.as_ref(), user, declared, quota).await?;
+        quota::check_room(ctx.store.as_ref(), by.workspace, declared, quota).await?;
     }
     Ok(Upload {
         staging: ctx.staging.clone(),
         store: ctx.store.clone(),
-        user,
+        by,
         limits,
         quota,
     })
@@ -67,7 +68,7 @@ pub async fn admit(
 
 impl Upload {
     /// Streams `body` into staging (calling `progress` as it arrives), then keeps the video
-    /// only if the user's staged total still fits the quota.
+    /// only if the workspace's staged total still fits the quota.
     pub async fn stage(
         self,
         body: impl Stream<Item = Result<Bytes, impl fmt::Display>> + Send,
@@ -75,19 +76,15 @@ impl Upload {
     ) -> Result<Media, MediaError> {
         let media = self
             .staging
-            .stage(self.user, body, self.limits, progress)
+            .stage(self.by, body, self.limits, progress)
             .await?;
         Ok(quota::settle(self.store.as_ref(), &self.staging, media, self.quota).await?)
     }
 }
 
-/// Deletes `user`'s staged video `id` (object and row), unless a post uses it.
-pub async fn delete(ctx: &JobContext, user: UserId, id: MediaId) -> Result<(), MediaError> {
-    let media = ctx
-        .store
-        .media(user, id)
-        .await
-        .map_err(StagingError::Store)?;
+/// Deletes the workspace's staged video `id` (object and row), unless a post uses it.
+pub async fn delete(ctx: &JobContext, ws: WorkspaceId, id: MediaId) -> Result<(), MediaError> {
+    let media = ctx.store.media(ws, id).await.map_err(StagingError::Store)?;
     if let Some(post) = media.post_id {
         return Err(MediaError::InUse(post));
     }

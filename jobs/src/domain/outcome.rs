@@ -7,7 +7,7 @@
 
 use crate::context::JobContext;
 use crate::domain::accounts::AccountError;
-use crate::model::{Post, PostId, UserId};
+use crate::model::{Post, PostId, WorkspaceId};
 use crate::queue::JobError;
 use crate::store::StoreError;
 use crate::tiktok::{ErrorClass, TikTokError};
@@ -114,7 +114,7 @@ pub(crate) fn stop_for_account(ctx: &JobContext, e: AccountError) -> Stop {
 /// Records how the drive ended on the post and turns it into the job's result.
 pub(crate) async fn settle(
     ctx: &JobContext,
-    user: UserId,
+    ws: WorkspaceId,
     id: PostId,
     result: Result<(), Stop>,
 ) -> Result<(), JobError> {
@@ -122,7 +122,7 @@ pub(crate) async fn settle(
         Ok(()) | Err(Stop::Yield | Stop::LostLock) => return Ok(()),
         Err(stop) => stop,
     };
-    let post = match ctx.store.post(user, id).await {
+    let post = match ctx.store.post(ws, id).await {
         Ok(p) => p,
         Err(StoreError::NotFound) => return Ok(()),
         Err(e) => return Err(e.into()),
@@ -188,7 +188,7 @@ pub(crate) async fn transition(
     change: impl FnOnce(&mut Post) + Send + 'static,
 ) -> Result<Post, StoreError> {
     ctx.store
-        .transition_post(post.user_id, post.id, post.state, Box::new(change))
+        .transition_post(post.workspace_id, post.id, post.state, Box::new(change))
         .await
 }
 
@@ -220,7 +220,7 @@ pub(crate) async fn remove_staged_object(ctx: &JobContext, post: &Post) -> bool 
     let Some(media_id) = post.media_id else {
         return true;
     };
-    let result = match ctx.store.media(post.user_id, media_id).await {
+    let result = match ctx.store.media(post.workspace_id, media_id).await {
         Ok(media) => ctx.staging.delete(&media).await.map_err(|e| e.to_string()),
         Err(StoreError::NotFound) => Ok(()),
         Err(e) => Err(e.to_string()),
@@ -242,7 +242,7 @@ pub(crate) async fn delete_staged_media(ctx: &JobContext, post: &Post) {
     }
     let now = Utc::now();
     for _ in 0..3 {
-        let Ok(current) = ctx.store.post(post.user_id, post.id).await else {
+        let Ok(current) = ctx.store.post(post.workspace_id, post.id).await else {
             return;
         };
         match transition(ctx, &current, move |p| p.media_deleted(now)).await {

@@ -5,7 +5,7 @@
 use crate::context::JobContext;
 use crate::domain::accounts::{self, AccountError};
 use crate::domain::outcome::{Stop, pacing_unavailable, stop_for_account};
-use crate::model::{AccountId, TikTokAccount, UserId};
+use crate::model::{AccountId, TikTokAccount, WorkspaceId};
 use crate::pacing::Endpoint;
 use crate::tiktok::{self, CreatorInfo, TikTokError};
 
@@ -16,7 +16,7 @@ pub(crate) async fn fetch_status(
 ) -> Result<tiktok::PublishStatus, Stop> {
     paced(
         ctx,
-        account.user_id,
+        account.workspace_id,
         account.id,
         Endpoint::Status,
         |tiktok, t| {
@@ -32,7 +32,7 @@ pub(crate) async fn fetch_status(
 /// waits first, on every attempt, including the retry after a refresh).
 pub async fn paced<T, F, Fut>(
     ctx: &JobContext,
-    user: UserId,
+    ws: WorkspaceId,
     account: AccountId,
     endpoint: Endpoint,
     call: F,
@@ -42,7 +42,7 @@ where
     Fut: std::future::Future<Output = Result<T, TikTokError>>,
 {
     let call = &call;
-    accounts::with_fresh_token(ctx, user, account, |t| {
+    accounts::with_fresh_token(ctx, ws, account, |t| {
         let (tiktok, pacer) = (ctx.tiktok.clone(), ctx.pacer.clone());
         async move {
             pacer
@@ -58,12 +58,12 @@ where
 /// `creator_info` for an account, paced and with a fresh token.
 pub async fn creator_info_paced(
     ctx: &JobContext,
-    user: UserId,
+    ws: WorkspaceId,
     account: AccountId,
 ) -> Result<CreatorInfo, AccountError> {
     paced(
         ctx,
-        user,
+        ws,
         account,
         Endpoint::CreatorInfo,
         |tiktok, t| async move { tiktok.creator_info(&t).await },

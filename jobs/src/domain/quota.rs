@@ -1,5 +1,5 @@
-//! The per-user staging quota (`STAGING_QUOTA_BYTES`, default 20 GiB): how many bytes of video
-//! one user may have staged at once, counting every video uploaded and not yet deleted
+//! The per-workspace staging quota (`STAGING_QUOTA_BYTES`, default 20 GiB): how many bytes of video
+//! one workspace may have staged at once, counting every video uploaded and not yet deleted
 //! (attached to a post or not). It keeps one account from filling the staging store.
 //!
 //! Uploads are checked twice: before streaming, against the declared `Content-Length` (so a
@@ -9,7 +9,7 @@
 //! again (object and row) and refused. Two racing uploads that together pass the quota may
 //! both be refused; neither can slip through.
 
-use crate::model::{Media, UserId};
+use crate::model::{Media, WorkspaceId};
 use crate::staging::Staging;
 use crate::store::{Store, StoreError};
 
@@ -33,11 +33,11 @@ pub enum QuotaError {
 /// Refuses an upload of `incoming` bytes (the declared length) that cannot fit.
 pub async fn check_room(
     store: &dyn Store,
-    user: UserId,
+    ws: WorkspaceId,
     incoming: u64,
     quota: u64,
 ) -> Result<(), QuotaError> {
-    let used = store.staged_bytes(user).await?;
+    let used = store.staged_bytes(ws).await?;
     if used.saturating_add(incoming) > quota {
         return Err(QuotaError::Exceeded {
             used,
@@ -48,7 +48,7 @@ pub async fn check_room(
     Ok(())
 }
 
-/// After `media` was staged: keeps it if the user's total (this video included) fits, else
+/// After `media` was staged: keeps it if the workspace's total (this video included) fits, else
 /// deletes it again and refuses. A failed deletion is logged: the expired-media sweep removes
 /// the unattached video at its deadline.
 pub async fn settle(
@@ -57,7 +57,7 @@ pub async fn settle(
     media: Media,
     quota: u64,
 ) -> Result<Media, QuotaError> {
-    let total = match store.staged_bytes(media.user_id).await {
+    let total = match store.staged_bytes(media.workspace_id).await {
         Ok(t) => t,
         Err(e) => {
             discard(staging, &media).await;

@@ -13,7 +13,7 @@
 //! optional), a local time without an offset plus a zone (`2026-03-29T10:30` + `Europe/Berlin`;
 //! a space may replace the `T`), or the word `now`.
 
-use crate::model::{Post, PostId, PostState, UserId};
+use crate::model::{Post, PostId, PostState, WorkspaceId};
 use crate::store::{Store, StoreError};
 use chrono::offset::LocalResult;
 use chrono::{
@@ -352,7 +352,7 @@ fn gap_error(local: NaiveDateTime, tz: Tz) -> ScheduleError {
 /// Why a scheduled post could not be changed.
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleChangeError {
-    /// Missing, or another user's (indistinguishable on purpose).
+    /// Missing, or another workspace's (indistinguishable on purpose).
     #[error("post not found")]
     NotFound,
     /// The scheduler (or the creator) moved it on already: it is queued, publishing, done or
@@ -393,11 +393,11 @@ const CAS_ROUNDS: usize = 3;
 /// two wins, and a post that was queued is never silently moved back.
 pub async fn reschedule(
     store: &dyn Store,
-    user: UserId,
+    ws: WorkspaceId,
     post_id: PostId,
     schedule: &Schedule,
 ) -> Result<Post, ScheduleChangeError> {
-    change_scheduled(store, user, post_id, |post| {
+    change_scheduled(store, ws, post_id, |post| {
         post.scheduled_at = Some(schedule.utc);
         post.scheduled_tz = schedule.tz.clone();
         post.late_by_ms = None;
@@ -410,10 +410,10 @@ pub async fn reschedule(
 /// never enqueued after a successful cancel.
 pub async fn cancel_scheduled(
     store: &dyn Store,
-    user: UserId,
+    ws: WorkspaceId,
     post_id: PostId,
 ) -> Result<Post, ScheduleChangeError> {
-    change_scheduled(store, user, post_id, |post| {
+    change_scheduled(store, ws, post_id, |post| {
         post.state = PostState::Cancelled;
     })
     .await
@@ -421,13 +421,13 @@ pub async fn cancel_scheduled(
 
 async fn change_scheduled(
     store: &dyn Store,
-    user: UserId,
+    ws: WorkspaceId,
     post_id: PostId,
     change: impl Fn(&mut Post),
 ) -> Result<Post, ScheduleChangeError> {
     let mut last = StoreError::StaleState;
     for _ in 0..CAS_ROUNDS {
-        let mut post = store.post(user, post_id).await?;
+        let mut post = store.post(ws, post_id).await?;
         if post.state != PostState::Scheduled {
             return Err(ScheduleChangeError::NotScheduled { state: post.state });
         }

@@ -7,7 +7,7 @@
 //! (scheduled, queued, parked) are cancelled first, and their staged videos deleted.
 
 use crate::context::JobContext;
-use crate::model::{AccountId, AccountStatus, UserId};
+use crate::model::{AccountId, AccountStatus, Actor};
 use crate::queue::JobError;
 use crate::store::StoreError;
 use crate::tiktok::ErrorClass;
@@ -28,14 +28,16 @@ pub enum DisconnectError {
 /// Marks the account `disconnecting` (it vanishes from lists at once) and pushes the job. A
 /// concurrent token refresh that bumped the version is read again and retried. The push comes
 /// after the state write: a crash in between leaves a `disconnecting` row that the scheduler's
-/// reconcile sweep re-queues.
-pub async fn request(ctx: &JobContext, user: UserId, id: AccountId) -> Result<(), DisconnectError> {
-    let mut account = ctx.store.account(user, id).await?;
+/// reconcile sweep re-queues. Recorded in the audit log as `by`'s request; the job records the
+/// revocation itself.
+pub async fn request(ctx: &JobContext, by: Actor, id: AccountId) -> Result<(), DisconnectError> {
+    let ws = by.workspace;
+    let mut account = ctx.store.account(ws, id).await?;
     while account.status != AccountStatus::Disconnecting {
         match ctx
             .store
             .set_account_status(
-                user,
+                ws,
                 id,
                 account.version,
                 AccountStatus::Disconnecting,
@@ -45,22 +47,30 @@ pub async fn request(ctx: &JobContext, user: UserId, id: AccountId) -> Result<()
             .await
         {
             Ok(_) => break,
-            Err(StoreError::StaleState) => account = ctx.store.account(user, id).await?,
+            Err(StoreError::StaleState) => account = ctx.store.account(ws, id).await?,
             Err(e) => return Err(e.into()),
         }
     }
     ctx.queue
         .push(&DisconnectAccount {
-            user_id: user,
+            workspace_id: ws,
             account_id: id,
         })
         .await?;
+    crate::domain::audit::record(
+        &*ctx.store,
+        ws,
+        Some(by.user),
+        crate::domain::audit::ACCOUNT_DISCONNECT_REQUESTED,
+        serde_json::json!({ "account_id": id }),
+    )
+    .await;
     Ok(())
 }
 
 #[tracing::instrument(skip_all, fields(job = NAME, account_id = %job.account_id))]
 pub async fn handle(job: DisconnectAccount, ctx: Data<JobContext>) -> Result<(), JobError> {
-    let account = match ctx.store.account(job.user_id, job.account_id).await {
+    let account = match ctx.store.account(job.workspace_id, job.account_id).await {
         Ok(a) => a,
         Err(StoreError::NotFound) => return Ok(()), // already gone: a replay or a double click
         Err(e) => return Err(e.into()),
@@ -74,7 +84,7 @@ pub async fn handle(job: DisconnectAccount, ctx: Data<JobContext>) -> Result<(),
     // staged videos) now rather than let them fail when due.
     let cancelled = crate::domain::posts::cancel_unsent(
         &ctx,
-        job.user_id,
+        job.workspace_id,
         Some(job.account_id),
         "account_disconnected",
         "Cancelled: you disconnected this TikTok account.",
@@ -82,11 +92,12 @@ pub async fn handle(job: DisconnectAccount, ctx: Data<JobContext>) -> Result<(),
     .await?;
     revoke(&ctx, &account).await?;
     ctx.store
-        .delete_account(job.user_id, job.account_id)
+        .delete_account(job.workspace_id, job.account_id)
         .await?;
     crate::domain::audit::record(
         &*ctx.store,
-        job.user_id,
+        job.workspace_id,
+        None,
         crate::domain::audit::ACCOUNT_DISCONNECTED,
         serde_json::json!({ "account_id": job.account_id, "cancelled_posts": cancelled }),
     )

@@ -1,6 +1,9 @@
 //! `erase_user`: forget a user completely, as `/privacy` promises. [`request`] (the web tier's
-//! `DELETE /api/me`) marks the user `erasing_since` (from then on their sessions and API keys are
-//! refused and sign-in answers "being erased") and pushes this job, which:
+//! `DELETE /api/me`) refuses while the user is the last owner of a workspace others share (they
+//! must hand ownership on first: [`EraseError::LastOwner`] names the workspaces); otherwise it
+//! marks the user `erasing_since` (from then on their sessions and API keys are refused and
+//! sign-in answers "being erased") and pushes this job, which, for every workspace that goes
+//! with the person (their personal one, and any other they are the only member of):
 //!
 //! 1. cancels every post TikTok does not have yet (`request` already did, before answering; a
 //!    `publish` job for a user being erased stops without calling TikTok);
@@ -8,7 +11,10 @@
 //!    then deletes the account (a transient TikTok error retries the job: the tokens stay until
 //!    TikTok has been asked), and looks again after step 3 for one connected meanwhile;
 //! 3. deletes every staged video (object and row);
-//! 4. deletes every row the user owns, the user row last (`Store::erase_user`);
+//! 4. deletes every row the user owns, the user row last (`Store::erase_user`, and
+//!    `Store::delete_workspace` for the other workspaces that go). In the workspaces they share
+//!    with others their posts, videos and accounts stay, shown as a former member's; their
+//!    memberships and API keys go;
 //! 5. removes the queue's records of finished tasks (done or dead) that name the user, and runs
 //!    once more an hour later for tasks that were still running (`Queue::forget_user`).
 //!
@@ -22,7 +28,7 @@
 use crate::context::JobContext;
 use crate::domain::posts;
 use crate::handlers::disconnect_account;
-use crate::model::{User, UserId};
+use crate::model::{Role, User, UserId, Workspace, WorkspaceId};
 use crate::queue::{JobError, QueueError};
 use crate::store::StoreError;
 use apalis::prelude::Data;
@@ -37,18 +43,57 @@ const ERASED_MESSAGE: &str = "Cancelled: you asked us to erase your data.";
 /// Why a request could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum EraseError {
+    /// The user is the last owner of these workspaces, which have other members: erasing them
+    /// would leave each without an owner.
+    #[error("you are the last owner of {}; make another member an owner (or remove the other members) first", names(.0))]
+    LastOwner(Vec<Workspace>),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn names(workspaces: &[Workspace]) -> String {
+    let quoted: Vec<String> = workspaces.iter().map(|w| format!("{:?}", w.name)).collect();
+    quoted.join(", ")
+}
+
+/// The workspaces that go with `user`: their personal one and every other they are the only
+/// member of. `LastOwner` when they are the last owner of one that has other members.
+pub async fn going_with(ctx: &JobContext, user: UserId) -> Result<Vec<WorkspaceId>, EraseError> {
+    let mut going = vec![Workspace::personal_id(user)];
+    let mut blocked = Vec::new();
+    for (ws, role) in ctx.store.workspaces_of(user).await? {
+        if ws.personal {
+            continue;
+        }
+        let members = ctx.store.members(ws.id).await?;
+        let others = members.iter().filter(|m| m.user_id != user).count();
+        let other_owner = members
+            .iter()
+            .any(|m| m.user_id != user && m.role == Role::Owner);
+        if others == 0 {
+            going.push(ws.id);
+        } else if role == Role::Owner && !other_owner {
+            blocked.push(ws);
+        }
+    }
+    if blocked.is_empty() {
+        Ok(going)
+    } else {
+        Err(EraseError::LastOwner(blocked))
+    }
 }
 
 /// Marks `user` for erasure and pushes the job. Durable once the mark is written: if the push
 /// fails, the scheduler's sweep pushes it later, so the request is never lost. Returns the
 /// marked user (a second request keeps the first instant and pushes again, which is harmless).
 pub async fn request(ctx: &JobContext, user: UserId) -> Result<User, EraseError> {
+    let going = going_with(ctx, user).await?;
     let marked = ctx.store.mark_user_erasing(user, Utc::now()).await?;
     // Before answering: no post may go out after the creator asked to erase everything, even
     // if the job is late (publish also stops for a user being erased).
-    posts::cancel_unsent(ctx, user, None, ERASED_CODE, ERASED_MESSAGE).await?;
+    for ws in going {
+        posts::cancel_unsent(ctx, ws, None, ERASED_CODE, ERASED_MESSAGE).await?;
+    }
     if let Err(e) = push(ctx, user).await {
         tracing::warn!(error = %e, "erase_user not queued now; the scheduler's sweep will queue it");
     }
@@ -80,20 +125,30 @@ pub async fn erase(ctx: &JobContext, user_id: UserId) -> Result<(), JobError> {
             "this user did not ask to be erased".into(),
         ));
     }
-    let cancelled = posts::cancel_unsent(ctx, user_id, None, ERASED_CODE, ERASED_MESSAGE).await?;
-    let mut revoked = revoke_and_delete_accounts(ctx, user_id).await?;
-    let mut videos = 0;
-    for media in ctx.store.list_media(user_id).await? {
-        ctx.staging
-            .delete(&media)
-            .await
-            .map_err(|e| JobError::Retry(format!("staged video not deleted: {e}")))?;
-        videos += 1;
+    // Someone joined a workspace meanwhile and the user is its last owner: it stays theirs
+    // until the person hands it on, so the job retries (the web answered before they joined).
+    let going = going_with(ctx, user_id)
+        .await
+        .map_err(|e| JobError::Retry(e.to_string()))?;
+    let (mut cancelled, mut revoked, mut videos) = (0, 0, 0);
+    for &ws in &going {
+        cancelled += posts::cancel_unsent(ctx, ws, None, ERASED_CODE, ERASED_MESSAGE).await?;
+        revoked += revoke_and_delete_accounts(ctx, ws).await?;
+        for media in ctx.store.list_media(ws).await? {
+            ctx.staging
+                .delete(&media)
+                .await
+                .map_err(|e| JobError::Retry(format!("staged video not deleted: {e}")))?;
+            videos += 1;
+        }
+        // A request that was already past authentication when the user was marked (an OAuth
+        // callback finishing, say) may have connected an account meanwhile: look once more,
+        // so no token is deleted without being revoked.
+        revoked += revoke_and_delete_accounts(ctx, ws).await?;
+        if ws != Workspace::personal_id(user_id) {
+            ctx.store.delete_workspace(ws).await?;
+        }
     }
-    // A request that was already past authentication when the user was marked (an OAuth
-    // callback finishing, say) may have connected an account meanwhile: look once more, so no
-    // token is deleted without being revoked.
-    revoked += revoke_and_delete_accounts(ctx, user_id).await?;
     ctx.store.erase_user(user_id).await?;
     forget_job_records(ctx, user_id).await?;
     // Tasks still running now (a poll, an upload) finish after this job and leave records that
@@ -133,11 +188,11 @@ async fn forget_job_records(ctx: &JobContext, user_id: UserId) -> Result<(), Job
 
 /// Revokes every account's token at TikTok (those already being disconnected too), then deletes
 /// the account. A transient TikTok failure retries the job with the tokens kept.
-async fn revoke_and_delete_accounts(ctx: &JobContext, user_id: UserId) -> Result<usize, JobError> {
+async fn revoke_and_delete_accounts(ctx: &JobContext, ws: WorkspaceId) -> Result<usize, JobError> {
     let mut n = 0;
-    for account in ctx.store.all_accounts(user_id).await? {
+    for account in ctx.store.all_accounts(ws).await? {
         disconnect_account::revoke(ctx, &account).await?;
-        match ctx.store.delete_account(user_id, account.id).await {
+        match ctx.store.delete_account(ws, account.id).await {
             Ok(()) | Err(StoreError::NotFound) => {}
             Err(e) => return Err(e.into()),
         }

@@ -29,7 +29,7 @@ async fn poll_again(ctx: &JobContext, post: &Post, delay: Duration) -> Result<()
     ctx.queue
         .push_after(
             &PollStatus {
-                user_id: post.user_id,
+                workspace_id: post.workspace_id,
                 post_id: post.id,
             },
             delay,
@@ -54,7 +54,7 @@ pub fn poll_delay(n: u32, max: Duration) -> Duration {
 
 #[tracing::instrument(skip_all, fields(job = NAME, post_id = %job.post_id))]
 pub async fn handle(job: PollStatus, ctx: Data<JobContext>) -> Result<(), JobError> {
-    let post = match ctx.store.post(job.user_id, job.post_id).await {
+    let post = match ctx.store.post(job.workspace_id, job.post_id).await {
         Ok(p) => p,
         Err(StoreError::NotFound) => return Ok(()),
         Err(e) => return Err(e.into()),
@@ -63,7 +63,7 @@ pub async fn handle(job: PollStatus, ctx: Data<JobContext>) -> Result<(), JobErr
         return Ok(()); // already settled (a duplicate poll, or a replay)
     }
     let result = poll(&ctx, post).await;
-    settle(&ctx, job.user_id, job.post_id, result).await
+    settle(&ctx, job.workspace_id, job.post_id, result).await
 }
 
 async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
@@ -72,7 +72,10 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
         .publish_id
         .clone()
         .ok_or_else(|| Stop::Retry("no publish id".into()))?;
-    let account = ctx.store.account(post.user_id, post.account_id).await?;
+    let account = ctx
+        .store
+        .account(post.workspace_id, post.account_id)
+        .await?;
     let status = fetch_status(ctx, &account, &publish_id).await?;
     let polls = post.tiktok.status_polls + 1;
     match status.status {
@@ -165,7 +168,7 @@ async fn still_processing(
 /// keeps reconciling it.
 async fn unconfirmed(ctx: &JobContext, post: Post, polls: u32) -> Result<(), Stop> {
     let tiktok = ctx.tiktok.clone();
-    let page = accounts::with_fresh_token(ctx, post.user_id, post.account_id, move |t| {
+    let page = accounts::with_fresh_token(ctx, post.workspace_id, post.account_id, move |t| {
         let tiktok = tiktok.clone();
         async move { tiktok.video_list(&t, None, 20).await }
     })

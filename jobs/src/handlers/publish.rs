@@ -32,7 +32,7 @@ use crate::domain::outcome::{
 };
 use crate::domain::paced::{creator_info_paced, fetch_status, paced};
 use crate::handlers::poll_status::PollStatus;
-use crate::model::{Media, Post, PostState, TikTokAccount, UploadPlan};
+use crate::model::{Media, Post, PostState, TikTokAccount, UploadPlan, UserId, WorkspaceId};
 use crate::pacing::Endpoint;
 use crate::queue::JobError;
 use crate::store::StoreError;
@@ -72,9 +72,24 @@ fn video_key_stop(e: crate::staging::StagingError) -> Stop {
 /// The error code of a post whose staged video's data key cannot be opened.
 pub const VIDEO_KEY_UNAVAILABLE: &str = "video_key_unavailable";
 
+/// Whether `ws` is gone or is the personal workspace of a user being erased (whose posts must
+/// not go out any more; a shared workspace's posts stay the team's).
+async fn being_erased(ctx: &JobContext, ws: WorkspaceId) -> Result<bool, StoreError> {
+    match ctx.store.workspace(ws).await {
+        Err(StoreError::NotFound) => Ok(true),
+        Err(e) => Err(e),
+        Ok(w) if !w.personal => Ok(false),
+        Ok(_) => match ctx.store.user(UserId(ws.0)).await {
+            Ok(u) => Ok(u.erasing_since.is_some()),
+            Err(StoreError::NotFound) => Ok(true),
+            Err(e) => Err(e),
+        },
+    }
+}
+
 #[tracing::instrument(skip_all, fields(job = NAME, post_id = %job.post_id))]
 pub async fn handle(job: PublishPost, ctx: Data<JobContext>) -> Result<(), JobError> {
-    let post = match ctx.store.post(job.user_id, job.post_id).await {
+    let post = match ctx.store.post(job.workspace_id, job.post_id).await {
         Ok(p) => p,
         Err(StoreError::NotFound) => return Ok(()), // erased or deleted meanwhile
         Err(e) => return Err(e.into()),
@@ -84,10 +99,8 @@ pub async fn handle(job: PublishPost, ctx: Data<JobContext>) -> Result<(), JobEr
     }
     if post.state == PostState::Queued {
         // Nothing is at TikTok yet: a creator who asked to be erased gets no new post.
-        match ctx.store.user(job.user_id).await {
-            Ok(u) if u.erasing_since.is_none() => {}
-            Ok(_) | Err(StoreError::NotFound) => return Ok(()),
-            Err(e) => return Err(e.into()),
+        if being_erased(&ctx, post.workspace_id).await? {
+            return Ok(());
         }
     }
     let post = match post.state {
@@ -134,7 +147,7 @@ pub async fn handle(job: PublishPost, ctx: Data<JobContext>) -> Result<(), JobEr
             reason: "lost the lock on this post".into(),
         });
     }
-    settle(&ctx, post.user_id, post.id, result).await
+    settle(&ctx, post.workspace_id, post.id, result).await
 }
 
 /// Renews the publish lock every third of its TTL; cancels `lost` once it is someone else's, or
@@ -162,7 +175,7 @@ async fn keep_lock(
 async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
     let account = ctx
         .store
-        .account(post.user_id, post.account_id)
+        .account(post.workspace_id, post.account_id)
         .await
         .map_err(gone(
             "account_gone",
@@ -171,10 +184,14 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
     let media_id = post
         .media_id
         .ok_or_else(|| Stop::refused("no_media", "This post has no video."))?;
-    let media = ctx.store.media(post.user_id, media_id).await.map_err(gone(
-        "media_gone",
-        "The video of this post is no longer stored; upload it again.",
-    ))?;
+    let media = ctx
+        .store
+        .media(post.workspace_id, media_id)
+        .await
+        .map_err(gone(
+            "media_gone",
+            "The video of this post is no longer stored; upload it again.",
+        ))?;
     if post.tiktok.publish_id.is_some() && !url_still_valid(&post) {
         // The upload URL can take no more bytes: only TikTok can say what the stored publish
         // became (rule 3). A resume hours later must never PUT, fail, and initialise again.
@@ -273,7 +290,7 @@ async fn init(
     media: &Media,
     post: Post,
 ) -> Result<Post, Stop> {
-    let info = creator_info_paced(ctx, account.user_id, account.id)
+    let info = creator_info_paced(ctx, account.workspace_id, account.id)
         .await
         .map_err(|e| stop_for_account(ctx, e))?;
     check_against_creator(&post, media, &info)?;
@@ -296,7 +313,7 @@ async fn init(
     let source = SourceInfo::file_upload(&plan);
     let result = paced(
         ctx,
-        account.user_id,
+        account.workspace_id,
         account.id,
         Endpoint::Init,
         |tiktok, t| {
@@ -458,7 +475,7 @@ async fn hand_over(ctx: &JobContext, post: Post) -> Result<(), Stop> {
     tracing::info!("all bytes at TikTok; polling status");
     ctx.queue
         .push(&PollStatus {
-            user_id: done.user_id,
+            workspace_id: done.workspace_id,
             post_id: done.id,
         })
         .await

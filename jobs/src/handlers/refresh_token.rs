@@ -22,7 +22,7 @@ pub fn job_error(e: AccountError) -> JobError {
 
 #[tracing::instrument(skip_all, fields(job = NAME, account_id = %job.account_id))]
 pub async fn handle(job: RefreshToken, ctx: Data<JobContext>) -> Result<(), JobError> {
-    match accounts::fresh_access_token(&ctx, job.user_id, job.account_id).await {
+    match accounts::fresh_access_token(&ctx, job.workspace_id, job.account_id).await {
         Ok(_) => Ok(()),
         // Disconnected or erased meanwhile: nothing to refresh.
         Err(AccountError::Store(crate::store::StoreError::NotFound)) => Ok(()),

@@ -1,6 +1,6 @@
 //! A connected TikTok account. Tokens are held only as vault ciphertext (see `vault`).
 
-use super::ids::{AccountId, UserId};
+use super::ids::{AccountId, UserId, WorkspaceId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -55,11 +55,14 @@ impl std::fmt::Debug for EncryptedTokens {
     }
 }
 
-/// A TikTok account connected by a user, keyed by (user, open_id).
+/// A TikTok account connected to a workspace, keyed by (workspace, open_id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TikTokAccount {
     pub id: AccountId,
-    pub user_id: UserId,
+    /// The workspace that owns it (the one whose members may post with it).
+    pub workspace_id: WorkspaceId,
+    /// The member who connected it; `None` once that person erased themselves ("former member").
+    pub created_by: Option<UserId>,
     pub open_id: String,
     pub union_id: Option<String>,
     pub display_name: String,
@@ -86,11 +89,11 @@ impl TikTokAccount {
     }
 }
 
-/// What the OAuth callback learned, for an upsert keyed by (user, open_id).
+/// What the OAuth callback learned, for an upsert keyed by (workspace, open_id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountConnect {
     /// The id to use if this creates the account (the tokens are sealed for it); an existing
-    /// (user, open_id) row keeps its own id.
+    /// (workspace, open_id) row keeps its own id.
     pub id: AccountId,
     pub open_id: String,
     pub union_id: Option<String>,

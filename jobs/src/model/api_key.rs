@@ -1,6 +1,6 @@
 //! API keys for agency automation. Only a hash is stored; the key is shown once.
 
-use super::ids::{ApiKeyId, UserId};
+use super::ids::{ApiKeyId, UserId, WorkspaceId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKey {
     pub id: ApiKeyId,
+    /// The workspace it works in.
+    pub workspace_id: WorkspaceId,
+    /// The member it acts as: it never does more than that member's current role allows, and
+    /// stops working when they leave the workspace.
     pub user_id: UserId,
     pub name: String,
     /// The first characters of the key (`mkp_ab12…`), to recognise it in a list.

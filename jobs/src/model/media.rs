@@ -1,6 +1,6 @@
 //! A staged video. It exists on our side only until TikTok confirms receipt.
 
-use super::ids::{MediaId, PostId, UserId};
+use super::ids::{MediaId, PostId, UserId, WorkspaceId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +28,10 @@ impl Container {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Media {
     pub id: MediaId,
-    pub user_id: UserId,
+    /// The workspace that owns it.
+    pub workspace_id: WorkspaceId,
+    /// Who uploaded it; `None` once that person erased themselves.
+    pub created_by: Option<UserId>,
     /// Plaintext size in bytes (what TikTok receives).
     pub size: u64,
     pub container: Container,

@@ -21,4 +21,4 @@ pub use post::{
     UnknownPostState, UploadPlan,
 };
 pub use user::{GoogleProfile, User};
-pub use workspace::{Member, Role, UnknownRole, Workspace};
+pub use workspace::{Actor, Member, Role, UnknownRole, Workspace};

@@ -6,7 +6,7 @@ mod transitions;
 
 pub use transitions::{Attempt, RETRIES_EXHAUSTED};
 
-use super::ids::{AccountId, MediaId, PostId, UserId};
+use super::ids::{AccountId, MediaId, PostId, UserId, WorkspaceId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -230,7 +230,10 @@ impl std::fmt::Debug for TikTokProgress {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Post {
     pub id: PostId,
-    pub user_id: UserId,
+    /// The workspace that owns it.
+    pub workspace_id: WorkspaceId,
+    /// Its author; `None` once that person erased themselves ("former member").
+    pub created_by: Option<UserId>,
     pub account_id: AccountId,
     pub media_id: Option<MediaId>,
     pub settings: PostSettings,

@@ -84,6 +84,27 @@ impl FromStr for Role {
 #[error("unknown role {0:?} (expected owner, admin, editor or viewer)")]
 pub struct UnknownRole(pub String);
 
+/// Who is acting, where, with what role: the caller of every request-side rule. A browser
+/// session acts in the workspace chosen in the switcher; an API key in its own workspace, as
+/// the member who made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub user: UserId,
+    pub workspace: WorkspaceId,
+    pub role: Role,
+}
+
+impl Actor {
+    /// `user` as owner of their personal workspace (the scheduler and the tests act so).
+    pub fn personal(user: UserId) -> Self {
+        Self {
+            user,
+            workspace: Workspace::personal_id(user),
+            role: Role::Owner,
+        }
+    }
+}
+
 /// One person in one workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {

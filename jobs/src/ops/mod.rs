@@ -102,7 +102,7 @@ pub async fn replay(ctx: &JobContext, job: &str, id: &TaskId) -> Result<TaskId, 
                 code: "unreadable_payload",
                 message: format!("this task's payload is not a publish job: {e}"),
             })?;
-        match posts::prepare_replay(ctx, task.user_id, task.post_id).await {
+        match posts::prepare_replay(ctx, task.workspace_id, task.post_id).await {
             Ok(_) => {}
             Err(PostError::NotFound) => {
                 return Err(OpsError::Refused {

@@ -222,7 +222,7 @@ async fn rotate_one(
     // Set once TikTok no longer honours the leaked grant, so a lost write does not revoke twice.
     let mut revoked = false;
     for _ in 0..TRIES {
-        let account = match ctx.store.account(account.user_id, account.id).await {
+        let account = match ctx.store.account(account.workspace_id, account.id).await {
             Ok(a) => a,
             Err(StoreError::NotFound) => return Ok(()), // disconnected meanwhile
             Err(e) => return Err(e),
@@ -300,7 +300,7 @@ async fn retire_grant(
     };
     ctx.store
         .set_account_status(
-            account.user_id,
+            account.workspace_id,
             account.id,
             account.version,
             status,
@@ -323,7 +323,7 @@ async fn reseal_grant(
     match ctx.vault.reseal_tokens(account.id, tokens) {
         Ok(new) => ctx
             .store
-            .store_tokens(account.user_id, account.id, account.version, &new)
+            .store_tokens(account.workspace_id, account.id, account.version, &new)
             .await
             .map(|_| Outcome::Resealed),
         Err(e) => {
@@ -423,7 +423,7 @@ async fn rewrap_one(
                 report.media_current += 1;
                 return Ok(());
             }
-            Ok(Rewrap::Changed) => match ctx.store.media(media.user_id, media.id).await {
+            Ok(Rewrap::Changed) => match ctx.store.media(media.workspace_id, media.id).await {
                 Ok(m) => media = m,
                 Err(StoreError::NotFound) => {
                     report.media_current += 1;

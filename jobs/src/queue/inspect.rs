@@ -148,9 +148,11 @@ impl Queue {
     /// person. Tasks still pending, scheduled or running are left alone (they find nothing when
     /// they run). Returns how many records were removed.
     pub async fn forget_user(&self, user: UserId) -> Result<usize, QueueError> {
-        // Payloads are compact serde JSON of structs with a `user_id` field (see `Job`).
-        let id = serde_json::to_string(&user).map_err(|e| QueueError::Payload(e.to_string()))?;
-        let needle = format!("\"user_id\":{id}");
+        // Payloads are compact serde JSON of ids (see `payloads`): the user's id appears as
+        // itself (`user_id`, `requested_by`) or as their personal workspace's, which is the
+        // same id. A quoted UUID matches nothing else.
+        let needle =
+            serde_json::to_string(&user).map_err(|e| QueueError::Payload(e.to_string()))?;
         let removed = match &self.backend {
             QueueBackend::Redis(conn) => {
                 redis_backend::forget_finished_matching(conn.clone(), &self.namespace, &needle)

@@ -5,7 +5,7 @@
 //! a reconnect sending parked posts out) while the handlers that run them stand above it.
 
 use super::Job;
-use crate::model::{AccountId, PostId, UserId};
+use crate::model::{AccountId, PostId, UserId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
@@ -26,7 +26,10 @@ pub const PING: &str = "ping";
 /// Publish this post. Ids only: the handler loads the rest, so a replay sees current state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishPost {
-    pub user_id: UserId,
+    /// Tasks queued before workspaces (#16) name the user, whose personal workspace has
+    /// the user's id: the alias reads them as that workspace's.
+    #[serde(alias = "user_id")]
+    pub workspace_id: WorkspaceId,
     pub post_id: PostId,
 }
 
@@ -40,7 +43,10 @@ impl Job for PublishPost {
 /// Poll this post's status at TikTok.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PollStatus {
-    pub user_id: UserId,
+    /// Tasks queued before workspaces (#16) name the user, whose personal workspace has
+    /// the user's id: the alias reads them as that workspace's.
+    #[serde(alias = "user_id")]
+    pub workspace_id: WorkspaceId,
     pub post_id: PostId,
 }
 
@@ -51,7 +57,10 @@ impl Job for PollStatus {
 /// Refresh this account's token if it is within the refresh margin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshToken {
-    pub user_id: UserId,
+    /// Tasks queued before workspaces (#16) name the user, whose personal workspace has
+    /// the user's id: the alias reads them as that workspace's.
+    #[serde(alias = "user_id")]
+    pub workspace_id: WorkspaceId,
     pub account_id: AccountId,
 }
 
@@ -62,7 +71,10 @@ impl Job for RefreshToken {
 /// Disconnect this account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisconnectAccount {
-    pub user_id: UserId,
+    /// Tasks queued before workspaces (#16) name the user, whose personal workspace has
+    /// the user's id: the alias reads them as that workspace's.
+    #[serde(alias = "user_id")]
+    pub workspace_id: WorkspaceId,
     pub account_id: AccountId,
 }
 

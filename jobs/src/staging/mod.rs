@@ -28,7 +28,7 @@ mod segments;
 pub use probe::sniff;
 
 use crate::config::Config;
-use crate::model::{Container, Media, MediaId, UserId};
+use crate::model::{Actor, Container, Media, MediaId, WorkspaceId};
 use crate::store::{DynStore, StoreError};
 use crate::vault::{Vault, VaultError};
 use bytes::{Bytes, BytesMut};
@@ -200,10 +200,11 @@ fn media_record(id: MediaId) -> String {
     format!("media:{id}")
 }
 
-/// Object key of a media, relative to the staging root. The owner is part of it so that a
-/// sweep can find an object's row without a cross-user lookup.
-fn object_key(user: UserId, id: MediaId) -> String {
-    format!("media/{user}/{id}")
+/// Object key of a media, relative to the staging root. The owning workspace is part of it so
+/// that a sweep can find an object's row without a cross-workspace lookup (objects staged
+/// before workspaces name their user, whose personal workspace has the same id).
+fn object_key(ws: WorkspaceId, id: MediaId) -> String {
+    format!("media/{ws}/{id}")
 }
 
 /// The one place that knows storage backends. `file://` is a local directory (created if
@@ -222,7 +223,7 @@ fn open_objects(
         })?;
         let local = LocalFileSystem::new_with_prefix(&dir)
             .map_err(|e| StagingError::Config(format!("cannot open the staging directory: {e}")))?
-            // Object keys have a directory per user; remove it when its last video goes.
+            // Object keys have a directory per workspace; remove it when its last video goes.
             .with_automatic_cleanup(true);
         return Ok((Arc::new(local), ObjectPath::default(), WriteTuning::LOCAL));
     }
@@ -303,7 +304,7 @@ impl Staging {
             .reseal(&media.wrapped_key, media_record(media.id).as_bytes())?;
         match self
             .store
-            .rewrap_media_key(media.user_id, media.id, &media.wrapped_key, &rewrapped)
+            .rewrap_media_key(media.workspace_id, media.id, &media.wrapped_key, &rewrapped)
             .await
         {
             Ok(_) => Ok(Rewrap::Rewrapped),
@@ -313,14 +314,15 @@ impl Staging {
         }
     }
 
-    /// Streams `body` into staging for `user` and records the media row; returns the row.
+    /// Streams `body` into staging for `by`'s workspace and records the media row; returns the
+    /// row.
     ///
     /// Fails, leaving no object and no row, when the body passes `limits`, is empty, is not a
     /// supported container, or errors or ends early (client gone). `progress` is told the
     /// running byte count after every piece of the body.
     pub async fn stage<S, E>(
         &self,
-        user: UserId,
+        by: Actor,
         body: S,
         limits: UploadLimits,
         progress: Option<Progress<'_>>,
@@ -335,7 +337,7 @@ impl Staging {
             });
         }
         let id = MediaId::new();
-        let object_key = object_key(user, id);
+        let object_key = object_key(by.workspace, id);
         let location = self.location(&object_key)?;
         // Wiped as soon as it is wrapped and loaded into the cipher.
         let mut data_key = Zeroizing::new([0u8; 32]);
@@ -376,7 +378,8 @@ impl Staging {
         let now = Utc::now();
         let media = Media {
             id,
-            user_id: user,
+            workspace_id: by.workspace,
+            created_by: Some(by.user),
             size,
             container,
             duration_ms,
@@ -392,7 +395,7 @@ impl Staging {
             return Err(e.into());
         }
         pending.keep();
-        tracing::info!(media_id = %id, user_id = %user, size, ?container, duration_ms, "video staged");
+        tracing::info!(media_id = %id, workspace_id = %by.workspace, size, ?container, duration_ms, "video staged");
         Ok(media)
     }
 
@@ -574,7 +577,7 @@ impl Staging {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(storage(e)),
         }
-        match self.store.delete_media(media.user_id, media.id).await {
+        match self.store.delete_media(media.workspace_id, media.id).await {
             Ok(()) | Err(StoreError::NotFound) => {}
             Err(e) => return Err(e.into()),
         }
@@ -627,11 +630,11 @@ impl Staging {
                 .map(|p| p.as_ref().to_owned())
                 .collect();
             let ids = match parts.as_slice() {
-                [.., user, media] => UserId::parse(user).ok().zip(MediaId::parse(media).ok()),
+                [.., ws, media] => WorkspaceId::parse(ws).ok().zip(MediaId::parse(media).ok()),
                 _ => None,
             };
-            let Some((user, media)) = ids else { continue };
-            if let Err(StoreError::NotFound) = self.store.media(user, media).await {
+            let Some((ws, media)) = ids else { continue };
+            if let Err(StoreError::NotFound) = self.store.media(ws, media).await {
                 match self.objects.delete(&meta.location).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {
                         tracing::info!(media_id = %media, "orphaned staged object deleted");

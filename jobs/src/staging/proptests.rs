@@ -538,7 +538,7 @@ proptest! {
             {
                 let stream = futures::stream::iter(u.pieces.iter().cloned().map(|p| p.map(Bytes::from)));
                 let limits = UploadLimits::new(u.max).with_declared_len(u.declared);
-                match area.staging.stage(area.user, stream, limits, None).await {
+                match area.staging.stage(crate::model::Actor::personal(area.user), stream, limits, None).await {
                     Ok(media) => {
                         prop_assert_eq!(Ok(media.container), want, "{:?}", u.declared);
                         prop_assert_eq!(media.size, u.body.len() as u64);
@@ -559,7 +559,7 @@ proptest! {
                     }
                 }
                 prop_assert_eq!(area.files(), 0, "a staged file was left behind");
-                prop_assert!(area.store.list_media(area.user).await.unwrap().is_empty());
+                prop_assert!(area.store.list_media(crate::model::Workspace::personal_id(area.user)).await.unwrap().is_empty());
             }
             Ok(())
         })?;

@@ -148,6 +148,28 @@ impl MediaDoc {
     }
 }
 
+/// The workspace that owns a row and who made it (`creator`: the column naming them). A
+/// Firestore document written before workspaces existed (issue #16) has only the `user_id` of
+/// its one owner, which is both: their personal workspace has their id. SQL rows always have
+/// `workspace_id` (migration 0007 backfilled it), so the fallback never reads a missing column.
+fn ownership(r: &impl Cells, creator: &str) -> Result<(WorkspaceId, Option<UserId>), StoreError> {
+    Ok(match r.opt_uuid("workspace_id")? {
+        Some(ws) => (WorkspaceId(ws), r.opt_uuid(creator)?.map(UserId)),
+        None => {
+            let owner = r.uuid("user_id")?;
+            (WorkspaceId(owner), Some(UserId(owner)))
+        }
+    })
+}
+
+/// The workspace that owns a row, as [`ownership`] reads it.
+fn owner(r: &impl Cells) -> Result<WorkspaceId, StoreError> {
+    Ok(match r.opt_uuid("workspace_id")? {
+        Some(ws) => WorkspaceId(ws),
+        None => WorkspaceId(r.uuid("user_id")?),
+    })
+}
+
 pub(crate) fn user(r: &impl Cells) -> Result<User, StoreError> {
     Ok(User {
         id: UserId(r.uuid("id")?),
@@ -186,9 +208,11 @@ pub(crate) fn account(r: &impl Cells) -> Result<TikTokAccount, StoreError> {
         _ => return Err(bad_cell("access_token", "tokens are only partly present")),
     };
     let profile: AccountDoc = doc(r, "doc")?;
+    let (workspace_id, created_by) = ownership(r, "created_by")?;
     Ok(TikTokAccount {
         id: AccountId(r.uuid("id")?),
-        user_id: UserId(r.uuid("user_id")?),
+        workspace_id,
+        created_by,
         open_id: r.text("open_id")?,
         union_id: profile.union_id,
         display_name: profile.display_name,
@@ -206,7 +230,7 @@ pub(crate) fn account(r: &impl Cells) -> Result<TikTokAccount, StoreError> {
 
 pub(crate) fn account_ref(r: &impl Cells) -> Result<AccountRef, StoreError> {
     Ok(AccountRef {
-        user_id: UserId(r.uuid("user_id")?),
+        workspace_id: owner(r)?,
         account_id: AccountId(r.uuid("id")?),
     })
 }
@@ -214,9 +238,11 @@ pub(crate) fn account_ref(r: &impl Cells) -> Result<AccountRef, StoreError> {
 pub(crate) fn post(r: &impl Cells) -> Result<Post, StoreError> {
     let state: PostState = r.text("state")?.parse().map_err(|e| bad_cell("state", e))?;
     let d: PostDoc = doc(r, "doc")?;
+    let (workspace_id, created_by) = ownership(r, "created_by")?;
     Ok(Post {
         id: PostId(r.uuid("id")?),
-        user_id: UserId(r.uuid("user_id")?),
+        workspace_id,
+        created_by,
         account_id: AccountId(r.uuid("account_id")?),
         media_id: r.opt_uuid("media_id")?.map(MediaId),
         settings: d.settings,
@@ -239,7 +265,7 @@ pub(crate) fn post(r: &impl Cells) -> Result<Post, StoreError> {
 
 pub(crate) fn due_post(r: &impl Cells) -> Result<DuePost, StoreError> {
     Ok(DuePost {
-        user_id: UserId(r.uuid("user_id")?),
+        workspace_id: owner(r)?,
         post_id: PostId(r.uuid("id")?),
         scheduled_at: r.ts("scheduled_at")?,
     })
@@ -247,9 +273,11 @@ pub(crate) fn due_post(r: &impl Cells) -> Result<DuePost, StoreError> {
 
 pub(crate) fn media(r: &impl Cells) -> Result<Media, StoreError> {
     let d: MediaDoc = doc(r, "doc")?;
+    let (workspace_id, created_by) = ownership(r, "created_by")?;
     Ok(Media {
         id: MediaId(r.uuid("id")?),
-        user_id: UserId(r.uuid("user_id")?),
+        workspace_id,
+        created_by,
         size: d.size,
         container: d.container,
         duration_ms: d.duration_ms,
@@ -265,6 +293,7 @@ pub(crate) fn media(r: &impl Cells) -> Result<Media, StoreError> {
 pub(crate) fn api_key(r: &impl Cells) -> Result<ApiKey, StoreError> {
     Ok(ApiKey {
         id: ApiKeyId(r.uuid("id")?),
+        workspace_id: owner(r)?,
         user_id: UserId(r.uuid("user_id")?),
         name: r.text("name")?,
         prefix: r.text("prefix")?,
@@ -280,9 +309,11 @@ pub(crate) fn api_key(r: &impl Cells) -> Result<ApiKey, StoreError> {
 }
 
 pub(crate) fn audit_event(r: &impl Cells) -> Result<AuditEvent, StoreError> {
+    let (workspace_id, actor_id) = ownership(r, "actor_id")?;
     Ok(AuditEvent {
         id: AuditEventId(r.uuid("id")?),
-        user_id: UserId(r.uuid("user_id")?),
+        workspace_id,
+        actor_id,
         kind: r.text("kind")?,
         detail: r.json("detail")?,
         created_at: r.ts("created_at")?,

@@ -69,10 +69,10 @@ pub struct Created<T> {
     pub created: bool,
 }
 
-/// A scheduled post whose time has come (cross-user; for the scheduler).
+/// A scheduled post whose time has come (cross-workspace; for the scheduler).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DuePost {
-    pub user_id: UserId,
+    pub workspace_id: WorkspaceId,
     pub post_id: PostId,
     pub scheduled_at: DateTime<Utc>,
 }
@@ -99,7 +99,7 @@ impl StuckAfter {
 /// An account's owner and id (cross-user; for sweeps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccountRef {
-    pub user_id: UserId,
+    pub workspace_id: WorkspaceId,
     pub account_id: AccountId,
 }
 
@@ -140,21 +140,22 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<UserId>, StoreError>;
 
     // ---- TikTok accounts ----
-    /// Upsert keyed by (user, open_id): a reconnect updates profile, scopes and tokens, sets
+    /// Upsert keyed by (workspace, open_id), connected `by` a member: a reconnect updates profile, scopes and tokens, sets
     /// `Active` and clears the reason, instead of creating a twin. Tokens are written whole.
     async fn connect_account(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
+        by: UserId,
         connect: &AccountConnect,
     ) -> Result<TikTokAccount, StoreError>;
-    async fn account(&self, user: UserId, id: AccountId) -> Result<TikTokAccount, StoreError>;
-    /// Every account of the user, oldest first, those being disconnected included (export and
+    async fn account(&self, ws: WorkspaceId, id: AccountId) -> Result<TikTokAccount, StoreError>;
+    /// Every account of the workspace, oldest first, those being disconnected included (export and
     /// erasure must see the tokens we still hold).
-    async fn all_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError>;
-    /// The user's accounts, oldest first, without those being disconnected.
-    async fn list_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError> {
+    async fn all_accounts(&self, ws: WorkspaceId) -> Result<Vec<TikTokAccount>, StoreError>;
+    /// The workspace's accounts, oldest first, without those being disconnected.
+    async fn list_accounts(&self, ws: WorkspaceId) -> Result<Vec<TikTokAccount>, StoreError> {
         Ok(self
-            .all_accounts(user)
+            .all_accounts(ws)
             .await?
             .into_iter()
             .filter(|a| a.status != AccountStatus::Disconnecting)
@@ -163,7 +164,7 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces both tokens and both expiries in one write, if the version still matches.
     async fn store_tokens(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         id: AccountId,
         expected_version: i64,
         tokens: &EncryptedTokens,
@@ -172,14 +173,14 @@ pub trait Store: Send + Sync + 'static {
     /// the ciphertext too (key retirement, disconnect).
     async fn set_account_status(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         id: AccountId,
         expected_version: i64,
         status: AccountStatus,
         reason: Option<&str>,
         clear_tokens: bool,
     ) -> Result<TikTokAccount, StoreError>;
-    async fn delete_account(&self, user: UserId, id: AccountId) -> Result<(), StoreError>;
+    async fn delete_account(&self, ws: WorkspaceId, id: AccountId) -> Result<(), StoreError>;
     /// Cross-user: active accounts whose access token expires before `at`, soonest first.
     async fn accounts_expiring_before(
         &self,
@@ -194,21 +195,21 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<TikTokAccount>, StoreError>;
 
     // ---- posts ----
-    /// Inserts the post. When it carries an idempotency key that this user already used, the
+    /// Inserts the post. When it carries an idempotency key that this workspace already used, the
     /// existing post is returned with `created: false` and nothing is written.
     async fn create_post(&self, post: &Post) -> Result<Created<Post>, StoreError>;
-    async fn post(&self, user: UserId, id: PostId) -> Result<Post, StoreError>;
-    /// The user's post created with this idempotency key, if any (a replayed request is
+    async fn post(&self, ws: WorkspaceId, id: PostId) -> Result<Post, StoreError>;
+    /// The workspace's post created with this idempotency key, if any (a replayed request is
     /// answered from it before any work is redone).
     async fn post_by_idempotency_key(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         key: &str,
     ) -> Result<Option<Post>, StoreError>;
-    /// The user's posts, newest first, `limit` per page.
+    /// The workspace's posts, newest first, `limit` per page.
     async fn list_posts(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<Post>, StoreError>;
@@ -217,7 +218,7 @@ pub trait Store: Send + Sync + 'static {
     /// `expected_state -> post.state` must be allowed by the state machine (or be no change).
     async fn save_post(&self, post: &Post, expected_state: PostState) -> Result<Post, StoreError>;
     /// Deletes a post row (used by erasure and tests; cancelling is a transition).
-    async fn delete_post(&self, user: UserId, id: PostId) -> Result<(), StoreError>;
+    async fn delete_post(&self, ws: WorkspaceId, id: PostId) -> Result<(), StoreError>;
     /// Cross-user: posts `scheduled` with `scheduled_at <= now`, earliest first, served by the
     /// (state, scheduled_at) index so a tick's cost grows with due posts only.
     async fn due_posts(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DuePost>, StoreError>;
@@ -234,25 +235,25 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- media ----
     async fn create_media(&self, media: &Media) -> Result<(), StoreError>;
-    async fn media(&self, user: UserId, id: MediaId) -> Result<Media, StoreError>;
+    async fn media(&self, ws: WorkspaceId, id: MediaId) -> Result<Media, StoreError>;
     /// Attaches unattached media to a post (compare-and-set on "not attached yet").
     async fn attach_media(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         id: MediaId,
         post: PostId,
     ) -> Result<Media, StoreError>;
-    async fn delete_media(&self, user: UserId, id: MediaId) -> Result<(), StoreError>;
+    async fn delete_media(&self, ws: WorkspaceId, id: MediaId) -> Result<(), StoreError>;
     /// Cross-user: unattached media past their deadline.
     async fn expired_media(&self, now: DateTime<Utc>, limit: u32)
     -> Result<Vec<Media>, StoreError>;
-    /// All media rows of one user (export, erasure).
-    async fn list_media(&self, user: UserId) -> Result<Vec<Media>, StoreError>;
-    /// Bytes the user has staged right now: every video uploaded and not yet deleted (attached
+    /// All media rows of one workspace (export, erasure).
+    async fn list_media(&self, ws: WorkspaceId) -> Result<Vec<Media>, StoreError>;
+    /// Bytes the workspace has staged right now: every video uploaded and not yet deleted (attached
     /// to a post or not), for the staging quota.
-    async fn staged_bytes(&self, user: UserId) -> Result<u64, StoreError> {
+    async fn staged_bytes(&self, ws: WorkspaceId) -> Result<u64, StoreError> {
         Ok(self
-            .list_media(user)
+            .list_media(ws)
             .await?
             .iter()
             .map(|m| m.size)
@@ -268,7 +269,7 @@ pub trait Store: Send + Sync + 'static {
     /// re-wrap never overwrites a newer one). `StaleState` when it changed, `NotFound` when gone.
     async fn rewrap_media_key(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         id: MediaId,
         expected: &str,
         wrapped_key: &str,
@@ -276,32 +277,34 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- API keys ----
     async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
-    async fn list_api_keys(&self, user: UserId) -> Result<Vec<ApiKey>, StoreError>;
-    async fn delete_api_key(&self, user: UserId, id: ApiKeyId) -> Result<(), StoreError>;
+    async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKey>, StoreError>;
+    async fn delete_api_key(&self, ws: WorkspaceId, id: ApiKeyId) -> Result<(), StoreError>;
     /// Cross-user by nature: authenticates a bearer key by its hash.
     async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError>;
     async fn touch_api_key(&self, id: ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError>;
 
     // ---- audit ----
     async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
-    /// The user's audit events, newest first.
-    async fn list_audit(&self, user: UserId, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+    /// The workspace's audit events, newest first.
+    async fn list_audit(&self, ws: WorkspaceId, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
 
     // ---- one-time OAuth states (TikTok connect) ----
-    /// Stores a single-use OAuth `state` (its hash) bound to a user until `expires_at`.
+    /// Stores a single-use OAuth `state` (its hash) bound to a user, and to the workspace the
+    /// account will join, until `expires_at`.
     async fn put_oauth_state(
         &self,
         state_hash: &str,
         user: UserId,
+        ws: WorkspaceId,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Takes (deletes and returns the owner of) an unexpired state; `None` if unknown, expired
-    /// or already taken. Exactly one of many concurrent takers gets it.
+    /// Takes (deletes and returns the user and workspace of) an unexpired state; `None` if
+    /// unknown, expired or already taken. Exactly one of many concurrent takers gets it.
     async fn take_oauth_state(
         &self,
         state_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<UserId>, StoreError>;
+    ) -> Result<Option<(UserId, WorkspaceId)>, StoreError>;
 
     // ---- leases (locks for the embedded default; Redis is used when configured) ----
     /// Takes the lease `name` for `holder` if it is free or expired; returns the fencing token
@@ -369,6 +372,10 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the member; `NotFound` when not a member, `LastOwner` for the last owner.
     /// Serialized like [`put_member`](Self::put_member).
     async fn remove_member(&self, workspace: WorkspaceId, user: UserId) -> Result<(), StoreError>;
+    /// Deletes the workspace and every row it owns (accounts, posts, media rows, keys, audit
+    /// events, OAuth states, members). Like [`erase_user`](Self::erase_user) it checks nothing:
+    /// who may is the domain's rule, and staged objects and TikTok revocation come first.
+    async fn delete_workspace(&self, ws: WorkspaceId) -> Result<(), StoreError>;
 
     // ---- built from the above ----
 
@@ -377,12 +384,12 @@ pub trait Store: Send + Sync + 'static {
     /// the others get `StaleState`.
     async fn transition_post(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         id: PostId,
         from: PostState,
         change: Box<dyn for<'p> FnOnce(&'p mut Post) + Send + 'static>,
     ) -> Result<Post, StoreError> {
-        let mut post = self.post(user, id).await?;
+        let mut post = self.post(ws, id).await?;
         if post.state != from {
             return Err(StoreError::StaleState);
         }
@@ -428,10 +435,16 @@ pub async fn migrate(database_url: &str) -> Result<(), StoreError> {
             store.close().await;
         }
         // Firestore has no schema: its counterpart of a migration is deploying
-        // `firestore.indexes.json` (docs/firestore.md). Connecting still proves the project,
-        // database and credentials, so `migrate` fails where a deployment would.
+        // `firestore.indexes.json` (docs/firestore.md), plus the data backfills (workspaces,
+        // `firestore::backfill`). Connecting proves the project, database and credentials, so
+        // `migrate` fails where a deployment would.
         StoreKind::Firestore => {
-            firestore::FirestoreStore::connect_url(database_url).await?;
+            let store = firestore::FirestoreStore::connect_url(database_url).await?;
+            let patched = store.backfill_workspaces().await?;
+            tracing::info!(
+                patched,
+                "documents written before workspaces now name theirs"
+            );
             tracing::info!(
                 "firestore has no schema to migrate; deploy firestore.indexes.json with \
                  `gcloud firestore indexes composite create` or the Firebase CLI (docs/firestore.md)"

@@ -26,6 +26,11 @@ pub struct Harness {
 }
 
 impl Harness {
+    /// The user's personal workspace, where the harness keeps its rows.
+    pub fn ws(&self) -> jobs::model::WorkspaceId {
+        jobs::model::Workspace::personal_id(self.user)
+    }
+
     /// Everything sealed with `ring` (`v2:…,v1:…`, current first).
     pub async fn start(ring: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -106,14 +111,14 @@ impl Harness {
         };
         self.ctx
             .store
-            .connect_account(self.user, &connect)
+            .connect_account(self.ws(), self.user, &connect)
             .await
             .unwrap()
     }
 
     /// The account's stored tokens, opened with `vault`.
     pub async fn tokens(&self, vault: &Vault, id: AccountId) -> Option<(String, String)> {
-        let a = self.ctx.store.account(self.user, id).await.unwrap();
+        let a = self.ctx.store.account(self.ws(), id).await.unwrap();
         let t = a.tokens?;
         Some((
             vault.open_access(id, &t).unwrap().expose().to_owned(),

@@ -168,8 +168,23 @@ async fn race_the_tick(db: Db, change: Change) {
         let store = env.ctx.store.as_ref();
         let attempt = async {
             match change {
-                Change::Cancel => schedule_time::cancel_scheduled(store, user, p.id).await,
-                Change::Reschedule => schedule_time::reschedule(store, user, p.id, &later).await,
+                Change::Cancel => {
+                    schedule_time::cancel_scheduled(
+                        store,
+                        jobs::model::Workspace::personal_id(user),
+                        p.id,
+                    )
+                    .await
+                }
+                Change::Reschedule => {
+                    schedule_time::reschedule(
+                        store,
+                        jobs::model::Workspace::personal_id(user),
+                        p.id,
+                        &later,
+                    )
+                    .await
+                }
             }
         };
         let (tick, result) = tokio::join!(

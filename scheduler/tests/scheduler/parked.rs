@@ -108,7 +108,12 @@ async fn parked_for_reconnect(
     let media = env
         .ctx
         .staging
-        .stage(user, body, UploadLimits::new(u64::MAX), None)
+        .stage(
+            jobs::model::Actor::personal(user),
+            body,
+            UploadLimits::new(u64::MAX),
+            None,
+        )
         .await
         .expect("staged");
     let mut p = crate::support::post(user, PostState::NeedsReconnect, None, parked_at);
@@ -117,7 +122,7 @@ async fn parked_for_reconnect(
     let p = env.ctx.store.create_post(&p).await.expect("create").value;
     env.ctx
         .store
-        .attach_media(user, media.id, p.id)
+        .attach_media(jobs::model::Workspace::personal_id(user), media.id, p.id)
         .await
         .expect("attach");
     (p, media)
@@ -169,7 +174,10 @@ async fn parked_posts_past_the_deadline_fail_and_lose_their_video(db: Db) {
         assert!(message.contains("7 days"), "{message}");
         assert!(failed.media_deleted_at.is_some());
         assert!(matches!(
-            env.ctx.store.media(user, m.id).await,
+            env.ctx
+                .store
+                .media(jobs::model::Workspace::personal_id(user), m.id)
+                .await,
             Err(StoreError::NotFound)
         ));
     }
@@ -179,7 +187,13 @@ async fn parked_posts_past_the_deadline_fail_and_lose_their_video(db: Db) {
         PostState::NeedsReconnect,
         "still within its days"
     );
-    assert!(env.ctx.store.media(user, media_w.id).await.is_ok());
+    assert!(
+        env.ctx
+            .store
+            .media(jobs::model::Workspace::personal_id(user), media_w.id)
+            .await
+            .is_ok()
+    );
     assert_eq!(
         staged_files(&env),
         1,

@@ -185,6 +185,7 @@ impl Env {
         self.ctx
             .store
             .connect_account(
+                jobs::model::Workspace::personal_id(user),
                 user,
                 &AccountConnect {
                     id: AccountId::new(),
@@ -204,7 +205,7 @@ impl Env {
     pub async fn state_of(&self, post: &Post) -> Post {
         self.ctx
             .store
-            .post(post.user_id, post.id)
+            .post(post.workspace_id, post.id)
             .await
             .expect("post reads")
     }

@@ -39,7 +39,7 @@ async fn token_refresh_sweep_enqueues_only_active_accounts_expiring_within_the_m
     env.ctx
         .store
         .set_account_status(
-            user,
+            jobs::model::Workspace::personal_id(user),
             dead.id,
             dead.version,
             AccountStatus::NeedsReconnect,
@@ -205,7 +205,7 @@ async fn disconnect_sweep_retries_only_accounts_stuck_disconnecting(db: Db) {
         async move {
             store
                 .set_account_status(
-                    user,
+                    jobs::model::Workspace::personal_id(user),
                     a.id,
                     a.version,
                     AccountStatus::Disconnecting,
@@ -257,7 +257,8 @@ fn media(user: UserId, expires_at: DateTime<Utc>) -> Media {
     let id = MediaId::new();
     Media {
         id,
-        user_id: user,
+        workspace_id: jobs::model::Workspace::personal_id(user),
+        created_by: Some(user),
         size: 1_000_000,
         container: Container::Mp4,
         duration_ms: Some(10_000),
@@ -309,7 +310,11 @@ async fn media_sweep_deletes_only_unattached_media_past_their_deadline_and_old_o
     let post = env.post_at(user, PostState::Queued, None, now).await;
     env.ctx
         .store
-        .attach_media(user, attached.id, post.id)
+        .attach_media(
+            jobs::model::Workspace::personal_id(user),
+            attached.id,
+            post.id,
+        )
         .await
         .unwrap();
     // Objects without a row: an upload that crashed two days ago, and one finishing right now.
@@ -322,12 +327,29 @@ async fn media_sweep_deletes_only_unattached_media_past_their_deadline_and_old_o
         .unwrap();
     assert_eq!(report.done, 2, "the expired video and the old orphan");
     assert!(matches!(
-        env.ctx.store.media(user, expired.id).await,
+        env.ctx
+            .store
+            .media(jobs::model::Workspace::personal_id(user), expired.id)
+            .await,
         Err(StoreError::NotFound)
     ));
     assert!(!objects[0].exists() && !old_orphan.exists());
-    assert!(env.ctx.store.media(user, valid.id).await.is_ok() && objects[1].exists());
-    assert!(env.ctx.store.media(user, attached.id).await.is_ok() && objects[2].exists());
+    assert!(
+        env.ctx
+            .store
+            .media(jobs::model::Workspace::personal_id(user), valid.id)
+            .await
+            .is_ok()
+            && objects[1].exists()
+    );
+    assert!(
+        env.ctx
+            .store
+            .media(jobs::model::Workspace::personal_id(user), attached.id)
+            .await
+            .is_ok()
+            && objects[2].exists()
+    );
     assert!(
         new_orphan.exists(),
         "an object younger than the grace may be an upload in flight"

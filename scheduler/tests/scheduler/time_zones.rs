@@ -150,9 +150,10 @@ async fn a_rescheduled_post_fires_at_its_new_time_only() {
     let moved =
         schedule_time::parse_schedule("2026-07-01T09:00", Some("America/New_York"), early())
             .unwrap();
-    let saved = schedule_time::reschedule(env.ctx.store.as_ref(), post.user_id, post.id, &moved)
-        .await
-        .unwrap();
+    let saved =
+        schedule_time::reschedule(env.ctx.store.as_ref(), post.workspace_id, post.id, &moved)
+            .await
+            .unwrap();
     assert_eq!(saved.scheduled_at, Some(utc("2026-07-01T13:00:00Z")));
     assert_eq!(saved.scheduled_tz.as_deref(), Some("America/New_York"));
 
@@ -168,7 +169,7 @@ async fn a_rescheduled_post_fires_at_its_new_time_only() {
         queued_after_tick(&env, &[&post], "2026-07-01T13:00:00Z").await,
         [true]
     );
-    let e = schedule_time::reschedule(env.ctx.store.as_ref(), post.user_id, post.id, &first)
+    let e = schedule_time::reschedule(env.ctx.store.as_ref(), post.workspace_id, post.id, &first)
         .await
         .unwrap_err();
     assert_eq!(e.code(), "post_not_scheduled");

@@ -71,7 +71,7 @@ async fn problems(b: &Browser) -> Result<Vec<Problem>> {
 async fn media_ids(app: &TestApp, user: UserId) -> Result<BTreeSet<String>> {
     Ok(app
         .store
-        .list_media(user)
+        .list_media(jobs::model::Workspace::personal_id(user))
         .await?
         .iter()
         .map(|m| m.id.to_string())
@@ -88,7 +88,10 @@ async fn flow(app: &TestApp, b: &Browser, files: &Path) -> Result<()> {
         .await?
         .context("Ada's user after signing in")?
         .id;
-    let accounts = app.store.list_accounts(user).await?;
+    let accounts = app
+        .store
+        .list_accounts(jobs::model::Workspace::personal_id(user))
+        .await?;
     let account_of = |open_id: &str| {
         accounts
             .iter()
@@ -152,7 +155,11 @@ async fn flow(app: &TestApp, b: &Browser, files: &Path) -> Result<()> {
         "no video was uploaded"
     );
     ensure!(
-        app.store.list_posts(user, None, 10).await?.items.is_empty(),
+        app.store
+            .list_posts(jobs::model::Workspace::personal_id(user), None, 10)
+            .await?
+            .items
+            .is_empty(),
         "no post was created"
     );
 
@@ -182,7 +189,11 @@ async fn flow(app: &TestApp, b: &Browser, files: &Path) -> Result<()> {
     b.text_contains("#campaign-error", "no post was created")
         .await?;
     ensure!(
-        app.store.list_posts(user, None, 10).await?.items.is_empty(),
+        app.store
+            .list_posts(jobs::model::Workspace::personal_id(user), None, 10)
+            .await?
+            .items
+            .is_empty(),
         "nothing was created"
     );
     let uploaded = media_ids(app, user).await?;
@@ -203,7 +214,11 @@ async fn flow(app: &TestApp, b: &Browser, files: &Path) -> Result<()> {
         !b.visible("#campaign-done").await?.text().await?.is_empty(),
         "the outcome is shown"
     );
-    let posts = app.store.list_posts(user, None, 10).await?.items;
+    let posts = app
+        .store
+        .list_posts(jobs::model::Workspace::personal_id(user), None, 10)
+        .await?
+        .items;
     ensure!(posts.len() == 2, "two posts: {posts:?}");
     let sunny_post = posts
         .iter()
@@ -236,7 +251,10 @@ async fn flow(app: &TestApp, b: &Browser, files: &Path) -> Result<()> {
             && pia_post.settings.disable_stitch,
         "Pia's post is scheduled tomorrow in Berlin time: {pia_post:?}"
     );
-    let media = app.store.list_media(user).await?;
+    let media = app
+        .store
+        .list_media(jobs::model::Workspace::personal_id(user))
+        .await?;
     let reused: BTreeSet<String> = media.iter().map(|m| m.id.to_string()).collect();
     ensure!(
         reused == uploaded,
@@ -255,7 +273,10 @@ async fn flow(app: &TestApp, b: &Browser, files: &Path) -> Result<()> {
             "Sunny's post to be published",
             Duration::from_secs(60),
             || async {
-                let p = app.store.post(user, sunny_id).await?;
+                let p = app
+                    .store
+                    .post(jobs::model::Workspace::personal_id(user), sunny_id)
+                    .await?;
                 Ok(matches!(p.state, PostState::Published | PostState::Failed).then_some(p))
             },
         )

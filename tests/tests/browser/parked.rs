@@ -21,7 +21,11 @@ async fn adas_account(app: &TestApp) -> Result<(User, TikTokAccount)> {
         .user_by_google_uid(ADA)
         .await?
         .context("Ada signed in")?;
-    let account = app.store.list_accounts(user.id).await?.remove(0);
+    let account = app
+        .store
+        .list_accounts(jobs::model::Workspace::personal_id(user.id))
+        .await?
+        .remove(0);
     Ok((user, account))
 }
 
@@ -35,7 +39,12 @@ async fn parked_post(app: &TestApp, caption: &str, seed: u8) -> Result<PostId> {
     let media = app
         .ctx
         .staging
-        .stage(user.id, body, UploadLimits::new(u64::MAX), None)
+        .stage(
+            jobs::model::Actor::personal(user.id),
+            body,
+            UploadLimits::new(u64::MAX),
+            None,
+        )
         .await?;
     let req = NewPost {
         account_id: account.id,
@@ -50,8 +59,14 @@ async fn parked_post(app: &TestApp, caption: &str, seed: u8) -> Result<PostId> {
         is_aigc: false,
     };
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
-    let created =
-        jobs::domain::posts::create(&app.ctx, user.id, req, Some((later, None)), None).await?;
+    let created = jobs::domain::posts::create(
+        &app.ctx,
+        jobs::model::Actor::personal(user.id),
+        req,
+        Some((later, None)),
+        None,
+    )
+    .await?;
     let mut p = created.value;
     p.state = PostState::NeedsReconnect;
     p.scheduled_at = Some(chrono::Utc::now() - chrono::Duration::minutes(1));
@@ -66,7 +81,7 @@ async fn mark_account_dead(app: &TestApp) -> Result<()> {
     let (user, account) = adas_account(app).await?;
     app.store
         .set_account_status(
-            user.id,
+            jobs::model::Workspace::personal_id(user.id),
             account.id,
             account.version,
             AccountStatus::NeedsReconnect,

@@ -67,7 +67,7 @@ async fn an_erasure_leaves_no_job_record_that_names_the_user() -> Result<()> {
     app.ctx
         .queue
         .push(&DisconnectAccount {
-            user_id: user,
+            workspace_id: jobs::model::Workspace::personal_id(user),
             account_id: AccountId::parse(&account)?,
         })
         .await?;

@@ -32,10 +32,15 @@ async fn account_ids(app: &TestApp) -> Result<Vec<(String, String)>> {
 
 /// Pushes the stored access-token expiry into the past, as if a day went by on our side.
 async fn expire_access_token(app: &TestApp, user: UserId, id: AccountId) -> Result<()> {
-    let a = app.store.account(user, id).await?;
+    let a = app
+        .store
+        .account(jobs::model::Workspace::personal_id(user), id)
+        .await?;
     let mut t = a.tokens.clone().unwrap();
     t.access_expires_at = chrono::Utc::now() - chrono::Duration::minutes(1);
-    app.store.store_tokens(user, id, a.version, &t).await?;
+    app.store
+        .store_tokens(jobs::model::Workspace::personal_id(user), id, a.version, &t)
+        .await?;
     Ok(())
 }
 
@@ -88,7 +93,12 @@ async fn full_account_flow(backend: Backend) -> Result<()> {
 
     // Forced expiry → the next call refreshes first (once), and the rotated tokens are stored.
     let pid = AccountId::parse(&public_id)?;
-    let before = app.store.account(user, pid).await?.tokens.unwrap();
+    let before = app
+        .store
+        .account(jobs::model::Workspace::personal_id(user), pid)
+        .await?
+        .tokens
+        .unwrap();
     expire_access_token(&app, user, pid).await?;
     let (status, _) = app
         .get_json(&format!("/api/accounts/{public_id}/creator-info"))
@@ -98,7 +108,12 @@ async fn full_account_flow(backend: Backend) -> Result<()> {
         app.sandbox.records().refresh_counts.get(PUBLIC).copied(),
         Some(1)
     );
-    let after = app.store.account(user, pid).await?.tokens.unwrap();
+    let after = app
+        .store
+        .account(jobs::model::Workspace::personal_id(user), pid)
+        .await?
+        .tokens
+        .unwrap();
     assert_ne!(
         before.refresh_token, after.refresh_token,
         "the rotated refresh token is stored"
@@ -115,7 +130,9 @@ async fn full_account_flow(backend: Backend) -> Result<()> {
         Duration::from_secs(10),
         || async {
             Ok(matches!(
-                app.store.account(user, private).await,
+                app.store
+                    .account(jobs::model::Workspace::personal_id(user), private)
+                    .await,
                 Err(jobs::store::StoreError::NotFound)
             )
             .then_some(()))
@@ -176,10 +193,15 @@ async fn twenty_concurrent_users_of_an_expired_token_cause_exactly_one_refresh()
         let ctx = app.ctx.clone();
         tasks.spawn(async move {
             let tiktok = ctx.tiktok.clone();
-            jobs::domain::accounts::with_fresh_token(&ctx, user, id, move |t| {
-                let tiktok = tiktok.clone();
-                async move { tiktok.creator_info(&t).await }
-            })
+            jobs::domain::accounts::with_fresh_token(
+                &ctx,
+                jobs::model::Workspace::personal_id(user),
+                id,
+                move |t| {
+                    let tiktok = tiktok.clone();
+                    async move { tiktok.creator_info(&t).await }
+                },
+            )
             .await
         });
     }
@@ -970,7 +992,10 @@ async fn disconnecting_an_account_cancels_its_waiting_posts() -> Result<()> {
         || async {
             Ok(matches!(
                 app.store
-                    .account(user, AccountId::parse(&private_account)?)
+                    .account(
+                        jobs::model::Workspace::personal_id(user),
+                        AccountId::parse(&private_account)?
+                    )
                     .await,
                 Err(jobs::store::StoreError::NotFound)
             )

@@ -42,7 +42,10 @@ fn staged_files(app: &TestApp) -> Vec<PathBuf> {
 async fn assert_nothing_staged(app: &TestApp, user: UserId) -> Result<()> {
     assert_eq!(staged_files(app), Vec::<PathBuf>::new(), "staging is empty");
     assert!(
-        app.store.list_media(user).await?.is_empty(),
+        app.store
+            .list_media(jobs::model::Workspace::personal_id(user))
+            .await?
+            .is_empty(),
         "no media rows"
     );
     Ok(())
@@ -110,7 +113,10 @@ async fn an_upload_is_staged_encrypted_and_visible_only_to_its_owner() -> Result
     assert!(expires_at >= before + ttl && expires_at <= chrono::Utc::now() + ttl);
 
     // Stored encrypted, and the publisher reads back exactly the uploaded bytes.
-    let media = app.store.media(user, id).await?;
+    let media = app
+        .store
+        .media(jobs::model::Workspace::personal_id(user), id)
+        .await?;
     let files = staged_files(&app);
     assert_eq!(files.len(), 1);
     let stored = std::fs::read(&files[0])?;
@@ -163,7 +169,11 @@ async fn media_a_post_uses_cannot_be_deleted_on_its_own() -> Result<()> {
     let (_, body) = upload(&app, &app.client, video(50_000, 2)).await?;
     let id = MediaId::parse(body["id"].as_str().context("id")?)?;
     app.store
-        .attach_media(user, id, jobs::model::PostId::new())
+        .attach_media(
+            jobs::model::Workspace::personal_id(user),
+            id,
+            jobs::model::PostId::new(),
+        )
         .await?;
     let resp = app.delete(&format!("/api/media/{id}")).await?;
     assert_eq!(resp.status(), StatusCode::CONFLICT);
@@ -201,7 +211,10 @@ async fn uploads_over_the_limit_answer_413_and_leave_nothing() -> Result<()> {
 
 /// Bytes staged on disk (objects, encrypted) and media rows of `user`.
 async fn staged(app: &TestApp, user: UserId) -> Result<(usize, u64)> {
-    let rows = app.store.list_media(user).await?;
+    let rows = app
+        .store
+        .list_media(jobs::model::Workspace::personal_id(user))
+        .await?;
     assert_eq!(staged_files(app).len(), rows.len(), "one object per row");
     Ok((rows.len(), rows.iter().map(|m| m.size).sum()))
 }
@@ -266,7 +279,11 @@ async fn uploads_past_the_staging_quota_answer_413_and_leave_nothing() -> Result
     );
 
     // Deleting a staged video makes room again; other users have their own quota.
-    for m in app.store.list_media(user).await? {
+    for m in app
+        .store
+        .list_media(jobs::model::Workspace::personal_id(user))
+        .await?
+    {
         let resp = app.delete(&format!("/api/media/{}", m.id)).await?;
         assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     }

@@ -171,7 +171,7 @@ async fn operators_replay_a_parked_publish_safely_and_discard_what_is_not_worth_
     app.ctx
         .queue
         .push(&DisconnectAccount {
-            user_id: user,
+            workspace_id: jobs::model::Workspace::personal_id(user),
             account_id,
         })
         .await?;
@@ -194,7 +194,10 @@ async fn operators_replay_a_parked_publish_safely_and_discard_what_is_not_worth_
             .is_empty()
     );
     assert!(
-        app.store.account(user, account_id).await.is_ok(),
+        app.store
+            .account(jobs::model::Workspace::personal_id(user), account_id)
+            .await
+            .is_ok(),
         "nothing was disconnected"
     );
     assert_eq!(

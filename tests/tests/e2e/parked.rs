@@ -29,7 +29,10 @@ async fn parked_post(
         create_post(app, account, &media, json!({ "scheduled_at": later })).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{post}");
     let id = PostId::parse(post["id"].as_str().unwrap())?;
-    let mut p = app.store.post(user, id).await?;
+    let mut p = app
+        .store
+        .post(jobs::model::Workspace::personal_id(user), id)
+        .await?;
     p.state = PostState::NeedsReconnect;
     p.scheduled_at = due;
     if due.is_none() {
@@ -43,10 +46,13 @@ async fn parked_post(
 
 async fn mark_account_dead(app: &TestApp, user: UserId, account: &str) -> Result<()> {
     let id = AccountId::parse(account)?;
-    let a = app.store.account(user, id).await?;
+    let a = app
+        .store
+        .account(jobs::model::Workspace::personal_id(user), id)
+        .await?;
     app.store
         .set_account_status(
-            user,
+            jobs::model::Workspace::personal_id(user),
             id,
             a.version,
             AccountStatus::NeedsReconnect,
@@ -115,7 +121,11 @@ async fn reconnecting_sends_parked_posts_out(backend: Backend) -> Result<()> {
     assert_eq!(resp.status(), StatusCode::OK);
     let body: Value = resp.json().await?;
     assert_eq!(body["state"], "cancelled", "{body}");
-    let media_left = app.store.list_media(user).await?.len();
+    let media_left = app
+        .store
+        .list_media(jobs::model::Workspace::personal_id(user))
+        .await?
+        .len();
     assert_eq!(media_left, 3, "the cancelled post's video is gone");
 
     // The creator reconnects: the late and the "post now" posts go out at once, once each.
@@ -138,7 +148,10 @@ async fn reconnecting_sends_parked_posts_out(backend: Backend) -> Result<()> {
     let (_, future_json) = app.get_json(&format!("/api/posts/{future}")).await?;
     assert_eq!(future_json["state"], "scheduled", "{future_json}");
     assert!(future_json["error"].is_null(), "{future_json}");
-    let stored = app.store.post(user, future).await?;
+    let stored = app
+        .store
+        .post(jobs::model::Workspace::personal_id(user), future)
+        .await?;
     assert_eq!(stored.scheduled_at, Some(future_at));
     let tiktok_posts = app.sandbox.records().posts;
     assert_eq!(
@@ -218,7 +231,11 @@ async fn schedules_past_the_horizon_are_refused_everywhere() -> Result<()> {
         "{body}"
     );
     assert!(
-        app.store.media(user, media.id).await?.post_id.is_none(),
+        app.store
+            .media(jobs::model::Workspace::personal_id(user), media.id)
+            .await?
+            .post_id
+            .is_none(),
         "no post was made"
     );
 

@@ -172,11 +172,37 @@ async fn export_then_erase_everything(backend: Backend) -> Result<()> {
         Ok(matches!(app.store.user(user).await, Err(StoreError::NotFound)).then_some(()))
     })
     .await?;
-    assert!(app.store.list_accounts(user).await?.is_empty());
-    assert!(app.store.list_posts(user, None, 10).await?.items.is_empty());
-    assert!(app.store.list_media(user).await?.is_empty());
-    assert!(app.store.list_api_keys(user).await?.is_empty());
-    assert!(app.store.list_audit(user, 100).await?.is_empty());
+    assert!(
+        app.store
+            .list_accounts(jobs::model::Workspace::personal_id(user))
+            .await?
+            .is_empty()
+    );
+    assert!(
+        app.store
+            .list_posts(jobs::model::Workspace::personal_id(user), None, 10)
+            .await?
+            .items
+            .is_empty()
+    );
+    assert!(
+        app.store
+            .list_media(jobs::model::Workspace::personal_id(user))
+            .await?
+            .is_empty()
+    );
+    assert!(
+        app.store
+            .list_api_keys(jobs::model::Workspace::personal_id(user))
+            .await?
+            .is_empty()
+    );
+    assert!(
+        app.store
+            .list_audit(jobs::model::Workspace::personal_id(user), 100)
+            .await?
+            .is_empty()
+    );
     assert_eq!(staging_files(&app), 0, "every staged video is deleted");
     for open_id in [PUBLIC, PRIVATE] {
         assert!(
@@ -248,7 +274,7 @@ async fn an_erasure_request_holds_until_the_job_runs() -> Result<()> {
     let cancelled = app
         .store
         .post(
-            user,
+            jobs::model::Workspace::personal_id(user),
             jobs::model::PostId::parse(post["id"].as_str().unwrap_or_default())?,
         )
         .await?;

@@ -56,7 +56,12 @@ pub async fn stage(app: &TestApp, user: UserId, bytes: &[u8]) -> Result<Media> {
     Ok(app
         .ctx
         .staging
-        .stage(user, body, jobs::staging::UploadLimits::new(u64::MAX), None)
+        .stage(
+            jobs::model::Actor::personal(user),
+            body,
+            jobs::staging::UploadLimits::new(u64::MAX),
+            None,
+        )
         .await?)
 }
 
@@ -366,7 +371,7 @@ async fn a_cap_defers(set_cap: impl FnOnce(&TestApp) -> Result<()>, code: &str) 
     // What the scheduler does when the time comes: scheduled → queued, then enqueue.
     app.store
         .transition_post(
-            user,
+            jobs::model::Workspace::personal_id(user),
             id,
             jobs::model::PostState::Scheduled,
             Box::new(|p| p.state = jobs::model::PostState::Queued),
@@ -375,7 +380,7 @@ async fn a_cap_defers(set_cap: impl FnOnce(&TestApp) -> Result<()>, code: &str) 
     app.ctx
         .queue
         .push(&jobs::handlers::publish::PublishPost {
-            user_id: user,
+            workspace_id: jobs::model::Workspace::personal_id(user),
             post_id: id,
         })
         .await?;
@@ -683,7 +688,12 @@ async fn a_video_whose_key_cannot_be_opened_fails_its_post_at_once_with_a_reason
     )?);
     let wrapped = gone.seal(&[7u8; 32], format!("media:{}", media.id).as_bytes());
     app.store
-        .rewrap_media_key(user, media.id, &media.wrapped_key, &wrapped)
+        .rewrap_media_key(
+            jobs::model::Workspace::personal_id(user),
+            media.id,
+            &media.wrapped_key,
+            &wrapped,
+        )
         .await?;
 
     let (status, post) = create_post(&app, &account, &media, json!({})).await?;

@@ -99,7 +99,7 @@ impl Stranded {
         self.app
             .store
             .transition_post(
-                self.user,
+                jobs::model::Workspace::personal_id(self.user),
                 self.post_id()?,
                 PostState::Uploading,
                 Box::new(move |p| {
@@ -210,7 +210,7 @@ async fn the_stuck_sweep_after_the_upload_url_expired_makes_no_second_post() -> 
     s.app
         .store
         .transition_post(
-            s.user,
+            jobs::model::Workspace::personal_id(s.user),
             s.post_id()?,
             PostState::Uploading,
             Box::new(|p| {

@@ -57,18 +57,27 @@ async fn scheduled_posts_go_out_from_the_running_app(backend: Backend) -> Result
     let stop = start_scheduler(&app);
     for post in [&missed, &soon] {
         app.wait_for("the scheduled post to leave `scheduled`", WAIT, || async {
-            let p = app.store.post(user, post.id).await?;
+            let p = app
+                .store
+                .post(jobs::model::Workspace::personal_id(user), post.id)
+                .await?;
             Ok((p.state != PostState::Scheduled).then_some(()))
         })
         .await?;
     }
-    let missed = app.store.post(user, missed.id).await?;
+    let missed = app
+        .store
+        .post(jobs::model::Workspace::personal_id(user), missed.id)
+        .await?;
     let late = missed.late_by_ms.unwrap_or_default();
     assert!(
         late >= 3000,
         "a post due 3 s before the start is marked late, got {late}"
     );
-    let soon = app.store.post(user, soon.id).await?;
+    let soon = app
+        .store
+        .post(jobs::model::Workspace::personal_id(user), soon.id)
+        .await?;
     assert_eq!(
         soon.late_by_ms, None,
         "a post due while the scheduler runs goes out within 1 s"

@@ -57,11 +57,11 @@ impl AccountView {
 /// the accounts being disconnected).
 pub async fn visible_accounts(
     state: &AppState,
-    user: jobs::model::UserId,
+    ws: jobs::model::WorkspaceId,
 ) -> Result<Vec<AccountView>, PageError> {
     Ok(state
         .store
-        .list_accounts(user)
+        .list_accounts(ws)
         .await?
         .iter()
         .map(AccountView::new)
@@ -88,10 +88,10 @@ struct AccountsPage {
 /// `GET /accounts[?connected=<id>|?error=<code>]` (the TikTok callback lands here).
 pub async fn page(
     State(state): State<AppState>,
-    SignedIn(user): SignedIn,
+    SignedIn(user, me): SignedIn,
     Query(q): Query<Outcome>,
 ) -> Result<Response, PageError> {
-    let accounts: Vec<AccountView> = visible_accounts(&state, user.id).await?;
+    let accounts: Vec<AccountView> = visible_accounts(&state, me.workspace).await?;
     let notice = q.connected.as_deref().and_then(|id| {
         accounts.iter().find(|a| a.id == id).map(|a| {
             format!(
@@ -159,11 +159,11 @@ fn initials_svg(a: &TikTokAccount) -> String {
 /// `GET /accounts/{id}/avatar`: the account's avatar from our origin (see the module docs).
 pub async fn avatar(
     State(state): State<AppState>,
-    SignedIn(user): SignedIn,
+    SignedIn(_, me): SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let id = AccountId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    let account = state.store.account(user.id, id).await?;
+    let account = state.store.account(me.workspace, id).await?;
     // Anything unusable (an expired URL, not an image, too big) gets the initials instead.
     let fetched = match account.avatar_url.as_deref() {
         Some(url) => {

@@ -23,9 +23,9 @@ struct CampaignsPage {
 /// `GET /campaigns`.
 pub async fn page(
     State(state): State<AppState>,
-    SignedIn(user): SignedIn,
+    SignedIn(user, me): SignedIn,
 ) -> Result<Response, PageError> {
-    let accounts = visible_accounts(&state, user.id).await?;
+    let accounts = visible_accounts(&state, me.workspace).await?;
     use jobs::model::PrivacyLevel::*;
     render(&CampaignsPage {
         nav: Nav::signed_in(&user, "/campaigns"),

@@ -44,9 +44,9 @@ impl ComposePage {
 /// `GET /compose`.
 pub async fn page(
     State(state): State<AppState>,
-    SignedIn(user): SignedIn,
+    SignedIn(user, me): SignedIn,
 ) -> Result<Response, PageError> {
-    let accounts = visible_accounts(&state, user.id).await?;
+    let accounts = visible_accounts(&state, me.workspace).await?;
     render(&ComposePage {
         nav: Nav::signed_in(&user, "/compose"),
         accounts,

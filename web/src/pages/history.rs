@@ -210,9 +210,9 @@ impl PostView {
     }
 }
 
-async fn posts(state: &AppState, user: &jobs::model::User) -> Result<Vec<PostView>, PageError> {
-    let accounts = state.store.list_accounts(user.id).await?;
-    let page = state.store.list_posts(user.id, None, PAGE_SIZE).await?;
+async fn posts(state: &AppState, ws: jobs::model::WorkspaceId) -> Result<Vec<PostView>, PageError> {
+    let accounts = state.store.list_accounts(ws).await?;
+    let page = state.store.list_posts(ws, None, PAGE_SIZE).await?;
     Ok(page
         .items
         .iter()
@@ -244,7 +244,7 @@ pub struct HistoryQuery {
 /// `GET /history[?sent=now|scheduled]`.
 pub async fn page(
     State(state): State<AppState>,
-    SignedIn(user): SignedIn,
+    SignedIn(user, me): SignedIn,
     axum::extract::Query(q): axum::extract::Query<HistoryQuery>,
 ) -> Result<Response, PageError> {
     let notice = match q.sent.as_deref() {
@@ -258,8 +258,8 @@ pub async fn page(
     };
     render(&HistoryPage {
         nav: Nav::signed_in(&user, "/history"),
-        posts: posts(&state, &user).await?,
-        accounts: visible_accounts(&state, user.id).await?,
+        posts: posts(&state, me.workspace).await?,
+        accounts: visible_accounts(&state, me.workspace).await?,
         notice,
     })
 }
@@ -267,10 +267,10 @@ pub async fn page(
 /// `GET /history/posts`: the list alone, for the poller.
 pub async fn fragment(
     State(state): State<AppState>,
-    SignedIn(user): SignedIn,
+    SignedIn(_, me): SignedIn,
 ) -> Result<Response, PageError> {
     render(&PostsFragment {
-        posts: posts(&state, &user).await?,
+        posts: posts(&state, me.workspace).await?,
     })
 }
 

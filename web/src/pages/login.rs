@@ -17,10 +17,10 @@ pub async fn home(
     State(state): State<AppState>,
     user: Result<SignedIn, Response>,
 ) -> Result<Response, PageError> {
-    let Ok(SignedIn(user)) = user else {
+    let Ok(SignedIn(_, me)) = user else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let accounts = state.store.list_accounts(user.id).await?;
+    let accounts = state.store.list_accounts(me.workspace).await?;
     let to = if accounts.is_empty() {
         "/accounts"
     } else {

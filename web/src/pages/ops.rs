@@ -49,7 +49,7 @@ struct OpsPage {
 /// key leaked from a posting script must not reach operations, even an operator's key.
 pub async fn page(
     State(state): State<AppState>,
-    SignedInSession(user): SignedInSession,
+    SignedInSession(user, _): SignedInSession,
 ) -> Result<Response, PageError> {
     if !is_ops(&state, &user) {
         return Err(ApiError::Forbidden("this page is for MKT POST's operators".into()).into());

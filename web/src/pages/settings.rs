@@ -65,11 +65,11 @@ struct SettingsPage {
 /// `GET /settings`.
 pub async fn page(
     State(state): State<AppState>,
-    SignedInSession(user): SignedInSession,
+    SignedInSession(user, me): SignedInSession,
 ) -> Result<Response, PageError> {
     let keys = state
         .store
-        .list_api_keys(user.id)
+        .list_api_keys(me.workspace)
         .await?
         .into_iter()
         .map(|k| KeyView {

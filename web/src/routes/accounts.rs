@@ -19,7 +19,7 @@ pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let accounts = state.store.list_accounts(user.user.id).await?;
+    let accounts = state.store.list_accounts(user.workspace).await?;
     Ok(Json(
         json!({ "accounts": accounts.iter().map(account_json).collect::<Vec<_>>() }),
     ))
@@ -32,7 +32,7 @@ pub async fn creator_info(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = parse_id(&id)?;
-    let info = jobs::domain::paced::creator_info_paced(&state.jobs, user.user.id, id).await?;
+    let info = jobs::domain::paced::creator_info_paced(&state.jobs, user.workspace, id).await?;
     Ok(Json(json!({
         "creator_nickname": info.creator_nickname,
         "creator_username": info.creator_username,
@@ -52,6 +52,6 @@ pub async fn disconnect(
     SessionUser(user): SessionUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    jobs::handlers::disconnect_account::request(&state.jobs, user.user.id, parse_id(&id)?).await?;
+    jobs::handlers::disconnect_account::request(&state.jobs, user.actor(), parse_id(&id)?).await?;
     Ok(StatusCode::ACCEPTED)
 }

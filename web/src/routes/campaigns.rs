@@ -67,10 +67,10 @@ pub async fn create(
                 .into(),
         });
     };
-    let posts = campaigns::create(&state.jobs, user.user.id, rows?, &key)
+    let posts = campaigns::create(&state.jobs, user.actor(), rows?, &key)
         .await?
         .posts;
-    let accounts = state.store.list_accounts(user.user.id).await?;
+    let accounts = state.store.list_accounts(user.workspace).await?;
     let usernames: HashMap<_, _> = accounts.into_iter().map(|a| (a.id, a.username)).collect();
     let created = posts.iter().filter(|p| p.created).count();
     let status = if created == 0 {

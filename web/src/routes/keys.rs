@@ -31,7 +31,7 @@ pub async fn create(
     SessionUser(user): SessionUser,
     Json(body): Json<NewKeyBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let created = api_keys::create(&*state.store, user.user.id, &body.name, &body.scopes).await?;
+    let created = api_keys::create(&*state.store, user.actor(), &body.name, &body.scopes).await?;
     let mut body = key_json(&created.key);
     body["key"] = json!(created.plaintext);
     Ok((StatusCode::CREATED, Json(body)))
@@ -42,7 +42,7 @@ pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let keys = state.store.list_api_keys(user.user.id).await?;
+    let keys = state.store.list_api_keys(user.workspace).await?;
     Ok(Json(
         json!({ "keys": keys.iter().map(key_json).collect::<Vec<_>>() }),
     ))
@@ -55,6 +55,6 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = ApiKeyId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    api_keys::revoke(&*state.store, user.user.id, id).await?;
+    api_keys::revoke(&*state.store, user.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

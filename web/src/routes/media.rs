@@ -103,7 +103,7 @@ pub async fn upload(
     body: Body,
 ) -> Result<Response, ApiError> {
     check_content_type(&headers)?;
-    let upload = media::admit(&state.jobs, user.user.id, declared_len(&headers)?).await?;
+    let upload = media::admit(&state.jobs, user.actor(), declared_len(&headers)?).await?;
     let wants_progress = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -175,7 +175,7 @@ pub async fn show(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let media = state.store.media(user.user.id, parse_id(&id)?).await?;
+    let media = state.store.media(user.workspace, parse_id(&id)?).await?;
     Ok(Json(media_json(&media)))
 }
 
@@ -185,6 +185,6 @@ pub async fn delete(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    media::delete(&state.jobs, user.user.id, parse_id(&id)?).await?;
+    media::delete(&state.jobs, user.workspace, parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

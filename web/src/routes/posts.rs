@@ -38,7 +38,7 @@ fn parse_id(s: &str) -> Result<PostId, ApiError> {
 async fn username_of(state: &AppState, p: &Post) -> Option<String> {
     state
         .store
-        .account(p.user_id, p.account_id)
+        .account(p.workspace_id, p.account_id)
         .await
         .ok()
         .and_then(|a| a.username)
@@ -77,7 +77,7 @@ pub async fn create(
             Some((s.utc, s.tz))
         }
     };
-    let created = posts::create(&state.jobs, user.user.id, body.post, scheduled, key).await?;
+    let created = posts::create(&state.jobs, user.actor(), body.post, scheduled, key).await?;
     let status = if created.created {
         StatusCode::ACCEPTED
     } else {
@@ -102,7 +102,7 @@ pub async fn list(
     let limit = q.limit.unwrap_or(20).clamp(1, 100);
     let page = state
         .store
-        .list_posts(user.user.id, q.cursor.as_deref(), limit)
+        .list_posts(user.workspace, q.cursor.as_deref(), limit)
         .await
         .map_err(|e| match e {
             jobs::store::StoreError::Backend(_) if q.cursor.is_some() => ApiError::Invalid {
@@ -111,7 +111,7 @@ pub async fn list(
             },
             e => e.into(),
         })?;
-    let accounts = state.store.list_accounts(user.user.id).await?;
+    let accounts = state.store.list_accounts(user.workspace).await?;
     let username = |p: &Post| {
         accounts
             .iter()
@@ -130,7 +130,7 @@ pub async fn get(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let post = state.store.post(user.user.id, parse_id(&id)?).await?;
+    let post = state.store.post(user.workspace, parse_id(&id)?).await?;
     let username = username_of(&state, &post).await;
     Ok(Json(post_json(&post, username.as_deref())))
 }
@@ -141,7 +141,7 @@ pub async fn cancel(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let post = posts::cancel(&state.jobs, user.user.id, parse_id(&id)?).await?;
+    let post = posts::cancel(&state.jobs, user.workspace, parse_id(&id)?).await?;
     Ok(Json(post_json(&post, None)))
 }
 
@@ -166,7 +166,7 @@ pub async fn reschedule(
     )?;
     let post = schedule_time::reschedule(
         state.store.as_ref(),
-        user.user.id,
+        user.workspace,
         parse_id(&id)?,
         &schedule,
     )
@@ -181,6 +181,6 @@ pub async fn retry(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let post = posts::replay(&state.jobs, user.user.id, parse_id(&id)?).await?;
+    let post = posts::replay(&state.jobs, user.workspace, parse_id(&id)?).await?;
     Ok((StatusCode::ACCEPTED, Json(post_json(&post, None))))
 }

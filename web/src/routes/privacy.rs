@@ -81,6 +81,12 @@ pub async fn export(
         "staged_videos": export.media.iter().map(media_json).collect::<Vec<_>>(),
         "api_keys": export.api_keys.iter().map(key_json).collect::<Vec<_>>(),
         "audit_events": export.audit,
+        "workspaces": export.memberships.iter().map(|(ws, role)| json!({
+            "id": ws.id,
+            "name": ws.name,
+            "personal": ws.personal,
+            "role": role,
+        })).collect::<Vec<_>>(),
         "technical_logs": format!(
             "Request logs hold IP address, user agent, time, method, route, status and latency, \
              with no user id, so they cannot be tied to you; they are deleted after {} days.",

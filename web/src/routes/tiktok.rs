@@ -15,7 +15,7 @@ pub async fn connect(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> Result<Redirect, ApiError> {
-    let url = connect_account::start(&state.jobs, user.user.id).await?;
+    let url = connect_account::start(&state.jobs, user.actor()).await?;
     Ok(Redirect::to(url.as_str()))
 }
 

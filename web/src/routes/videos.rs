@@ -32,7 +32,7 @@ pub async fn list(
     let limit = q.limit.unwrap_or(PAGE_SIZE).clamp(1, PAGE_SIZE);
     let tiktok = state.jobs.tiktok.clone();
     let page =
-        jobs::domain::accounts::with_fresh_token(&state.jobs, user.user.id, id, move |token| {
+        jobs::domain::accounts::with_fresh_token(&state.jobs, user.workspace, id, move |token| {
             let tiktok = tiktok.clone();
             async move { tiktok.video_list(&token, q.cursor, limit).await }
         })

@@ -16,8 +16,8 @@ use crate::context::JobContext;
 use crate::domain::accounts::{self, AccountError};
 use crate::domain::outcome::{RETRIES_EXHAUSTED, delete_staged_media, transition};
 use crate::model::{
-    AccountId, Media, MediaId, Post, PostId, PostSettings, PostState, PrivacyLevel, TikTokProgress,
-    UserId,
+    AccountId, Actor, Media, MediaId, Post, PostId, PostSettings, PostState, PrivacyLevel,
+    TikTokProgress, WorkspaceId,
 };
 use crate::queue::payloads::PublishPost;
 use crate::store::{Created, StoreError};
@@ -137,36 +137,37 @@ fn tiktok_error(t: &TikTokError) -> PostError {
 /// Creates a post (or returns the one this idempotency key already made).
 pub async fn create(
     ctx: &JobContext,
-    user: UserId,
+    by: Actor,
     req: NewPost,
     scheduled: Option<(DateTime<Utc>, Option<String>)>,
     idempotency_key: Option<String>,
 ) -> Result<Created<Post>, PostError> {
+    let ws = by.workspace;
     let hash = request_hash(&req, scheduled.as_ref());
     if let Some(key) = &idempotency_key
-        && let Some(existing) = ctx.store.post_by_idempotency_key(user, key).await?
+        && let Some(existing) = ctx.store.post_by_idempotency_key(ws, key).await?
     {
         return replayed(existing, &hash);
     }
-    let account = ctx.store.account(user, req.account_id).await?;
+    let account = ctx.store.account(ws, req.account_id).await?;
     if let Some(why) = accounts::cannot_publish_reason(&account) {
         return Err(conflict("account_cannot_publish", why));
     }
-    let media = unused_media(ctx, user, req.media_id).await?;
-    let info = crate::domain::paced::creator_info_paced(ctx, user, account.id)
+    let media = unused_media(ctx, ws, req.media_id).await?;
+    let info = crate::domain::paced::creator_info_paced(ctx, ws, account.id)
         .await
         .map_err(account_error)?;
     let privacy = validate(&req, &info, media.duration_ms)?;
-    insert(ctx, user, &req, privacy, scheduled, idempotency_key, hash).await
+    insert(ctx, by, &req, privacy, scheduled, idempotency_key, hash).await
 }
 
 /// The staged video `id` if no post uses it yet (`NotFound` when there is none).
 pub(crate) async fn unused_media(
     ctx: &JobContext,
-    user: UserId,
+    ws: WorkspaceId,
     id: MediaId,
 ) -> Result<Media, PostError> {
-    let media = ctx.store.media(user, id).await?;
+    let media = ctx.store.media(ws, id).await?;
     if media.post_id.is_some() {
         return Err(conflict(
             "media_in_use",
@@ -180,7 +181,7 @@ pub(crate) async fn unused_media(
 /// of [`create`], shared with campaigns, which validate every row before writing any.
 pub(crate) async fn insert(
     ctx: &JobContext,
-    user: UserId,
+    by: Actor,
     req: &NewPost,
     privacy: PrivacyLevel,
     scheduled: Option<(DateTime<Utc>, Option<String>)>,
@@ -195,7 +196,8 @@ pub(crate) async fn insert(
     };
     let post = Post {
         id: PostId::new(),
-        user_id: user,
+        workspace_id: by.workspace,
+        created_by: Some(by.user),
         account_id: req.account_id,
         media_id: Some(req.media_id),
         settings: PostSettings {
@@ -228,8 +230,12 @@ pub(crate) async fn insert(
         return replayed(created.value, &hash); // lost a race with the same key
     }
     // Attach the video; if another post grabbed it meanwhile, undo the post (no half state).
-    if let Err(e) = ctx.store.attach_media(user, req.media_id, post.id).await {
-        let _ = ctx.store.delete_post(user, post.id).await;
+    if let Err(e) = ctx
+        .store
+        .attach_media(by.workspace, req.media_id, post.id)
+        .await
+    {
+        let _ = ctx.store.delete_post(by.workspace, post.id).await;
         return Err(match e {
             StoreError::StaleState | StoreError::Conflict(_) => conflict(
                 "media_in_use",
@@ -243,7 +249,7 @@ pub(crate) async fn insert(
         // scheduler's reconcile sweep enqueues.
         ctx.queue
             .push(&PublishPost {
-                user_id: user,
+                workspace_id: by.workspace,
                 post_id: post.id,
             })
             .await
@@ -270,9 +276,9 @@ pub(crate) fn replayed(existing: Post, hash: &str) -> Result<Created<Post>, Post
 }
 
 /// Cancels a post that has not started uploading; its staged video is deleted at once.
-pub async fn cancel(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, PostError> {
+pub async fn cancel(ctx: &JobContext, ws: WorkspaceId, id: PostId) -> Result<Post, PostError> {
     loop {
-        let post = ctx.store.post(user, id).await?;
+        let post = ctx.store.post(ws, id).await?;
         if !matches!(
             post.state,
             PostState::Draft | PostState::Scheduled | PostState::Queued | PostState::NeedsReconnect
@@ -288,7 +294,7 @@ pub async fn cancel(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, 
         match transition(ctx, &post, Post::cancel).await {
             Ok(cancelled) => {
                 delete_staged_media(ctx, &cancelled).await;
-                return Ok(ctx.store.post(user, id).await?);
+                return Ok(ctx.store.post(ws, id).await?);
             }
             // The scheduler or a worker moved it meanwhile: look again.
             Err(StoreError::StaleState) => continue,
@@ -305,14 +311,14 @@ const NOT_AT_TIKTOK: [PostState; 4] = [
     PostState::NeedsReconnect,
 ];
 
-/// Cancels the user's posts that TikTok has nothing of yet (all of them, or one account's),
+/// Cancels the workspace's posts that TikTok has nothing of yet (all of them, or one account's),
 /// recording `code` and `message` as the reason, and deletes their staged videos at once. A post
 /// the scheduler or a worker moves meanwhile is read again; one that reached TikTok is left to
 /// finish. Used when an account is disconnected and when a user is erased. Returns how many
 /// were cancelled.
 pub async fn cancel_unsent(
     ctx: &JobContext,
-    user: UserId,
+    ws: WorkspaceId,
     only_account: Option<AccountId>,
     code: &'static str,
     message: &'static str,
@@ -321,7 +327,7 @@ pub async fn cancel_unsent(
     let mut cancelled = 0;
     let mut cursor: Option<String> = None;
     loop {
-        let page = ctx.store.list_posts(user, cursor.as_deref(), PAGE).await?;
+        let page = ctx.store.list_posts(ws, cursor.as_deref(), PAGE).await?;
         for post in &page.items {
             if only_account.is_some_and(|a| a != post.account_id) {
                 continue;
@@ -337,7 +343,7 @@ pub async fn cancel_unsent(
                         cancelled += 1;
                         break;
                     }
-                    Err(StoreError::StaleState) => match ctx.store.post(user, post.id).await {
+                    Err(StoreError::StaleState) => match ctx.store.post(ws, post.id).await {
                         Ok(p) => current = p,
                         Err(StoreError::NotFound) => break,
                         Err(e) => return Err(e),
@@ -357,15 +363,15 @@ pub async fn cancel_unsent(
 
 /// Replays a post that failed or was parked (retries exhausted, or waiting for a reconnect):
 /// refused while a TikTok publish may still complete or the account still needs reconnecting.
-pub async fn replay(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, PostError> {
-    let replayed = prepare_replay(ctx, user, id).await?;
+pub async fn replay(ctx: &JobContext, ws: WorkspaceId, id: PostId) -> Result<Post, PostError> {
+    let replayed = prepare_replay(ctx, ws, id).await?;
     if replayed.state == PostState::Scheduled {
         // A parked post still ahead of its time: the scheduler takes it then.
         return Ok(replayed);
     }
     ctx.queue
         .push(&PublishPost {
-            user_id: user,
+            workspace_id: ws,
             post_id: id,
         })
         .await
@@ -377,8 +383,12 @@ pub async fn replay(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, 
 /// was parked, its video is still staged, TikTok cannot still publish it) and makes the post
 /// ready for a `publish` job. The caller queues that job (a new one, or an operator's replay of
 /// the dead one).
-pub async fn prepare_replay(ctx: &JobContext, user: UserId, id: PostId) -> Result<Post, PostError> {
-    let post = ctx.store.post(user, id).await?;
+pub async fn prepare_replay(
+    ctx: &JobContext,
+    ws: WorkspaceId,
+    id: PostId,
+) -> Result<Post, PostError> {
+    let post = ctx.store.post(ws, id).await?;
     if post.state == PostState::NeedsReconnect {
         // Waiting for its account: back in line once the account can publish again.
         return parked::prepare_retry(ctx, &post).await;
@@ -404,7 +414,7 @@ pub async fn prepare_replay(ctx: &JobContext, user: UserId, id: PostId) -> Resul
     // `publish` from the stored id, which asks TikTok again before sending a byte.
     let mut dead_at_tiktok = false;
     if let Some(publish_id) = &post.tiktok.publish_id {
-        let account = ctx.store.account(user, post.account_id).await?;
+        let account = ctx.store.account(ws, post.account_id).await?;
         let status = crate::domain::paced::fetch_status(ctx, &account, publish_id)
             .await
             .map_err(|_| PostError::Unavailable)?;

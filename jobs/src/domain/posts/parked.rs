@@ -18,7 +18,7 @@ use crate::context::JobContext;
 use crate::domain::accounts;
 use crate::domain::outcome::{fail_post, transition};
 use crate::domain::posts::error::{PostError, conflict};
-use crate::model::{AccountId, Post, PostState, UserId};
+use crate::model::{AccountId, Post, PostState, WorkspaceId};
 use crate::queue::payloads::PublishPost;
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
@@ -78,10 +78,10 @@ pub async fn requeue(
 /// parked.
 pub async fn requeue_account(
     ctx: &JobContext,
-    user: UserId,
+    ws: WorkspaceId,
     account: AccountId,
 ) -> Result<usize, StoreError> {
-    let current = ctx.store.account(user, account).await?;
+    let current = ctx.store.account(ws, account).await?;
     if accounts::cannot_publish_reason(&current).is_some() {
         return Ok(0);
     }
@@ -91,7 +91,7 @@ pub async fn requeue_account(
     let mut jobs = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let page = ctx.store.list_posts(user, cursor.as_deref(), PAGE).await?;
+        let page = ctx.store.list_posts(ws, cursor.as_deref(), PAGE).await?;
         for post in page
             .items
             .iter()
@@ -100,7 +100,7 @@ pub async fn requeue_account(
             match requeue(ctx, post, now).await {
                 Ok(Requeued::Queued(p)) => {
                     jobs.push(PublishPost {
-                        user_id: p.user_id,
+                        workspace_id: p.workspace_id,
                         post_id: p.id,
                     });
                     moved += 1;
@@ -131,7 +131,10 @@ pub async fn requeue_account(
 /// account cannot publish, else put back in line (the caller pushes `publish` when it is
 /// `queued`).
 pub async fn prepare_retry(ctx: &JobContext, post: &Post) -> Result<Post, PostError> {
-    let account = ctx.store.account(post.user_id, post.account_id).await?;
+    let account = ctx
+        .store
+        .account(post.workspace_id, post.account_id)
+        .await?;
     if let Some(why) = accounts::cannot_publish_reason(&account) {
         return Err(conflict(
             ACCOUNT_NEEDS_RECONNECT,

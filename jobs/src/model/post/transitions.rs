@@ -257,7 +257,7 @@ impl Post {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AccountId, MediaId, PostId, UserId};
+    use crate::model::{AccountId, MediaId, PostId, WorkspaceId};
     use chrono::Duration;
 
     fn at(minute: i64) -> DateTime<Utc> {
@@ -267,7 +267,7 @@ mod tests {
     /// A post in `state` that carries an old error, created at minute 0.
     fn post(state: PostState) -> Post {
         serde_json::from_value(serde_json::json!({
-            "id": PostId::new(), "user_id": UserId::new(), "account_id": AccountId::new(),
+            "id": PostId::new(), "workspace_id": WorkspaceId::new(), "account_id": AccountId::new(),
             "media_id": MediaId::new(), "state": state, "version": 3, "tiktok": {},
             "settings": { "title": "t", "privacy_level": "SELF_ONLY", "disable_comment": false,
                           "disable_duet": false, "disable_stitch": false },

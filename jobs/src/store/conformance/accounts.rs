@@ -11,10 +11,11 @@ pub async fn accounts_are_created_read_listed_and_deleted(store: DynStore) {
     let user = new_user(store.as_ref()).await;
     let c = connection(&unique("open"), tokens("a", now() + Duration::hours(24)));
     let acc = store
-        .connect_account(user.id, &c)
+        .connect_account(ws_of(user.id), user.id, &c)
         .await
         .expect("connect_account");
-    assert_eq!(acc.user_id, user.id);
+    assert_eq!(acc.workspace_id, ws_of(user.id));
+    assert_eq!(acc.created_by, Some(user.id));
     assert_eq!(acc.open_id, c.open_id);
     assert_eq!(acc.union_id, c.union_id);
     assert_eq!(acc.display_name, c.display_name);
@@ -25,27 +26,36 @@ pub async fn accounts_are_created_read_listed_and_deleted(store: DynStore) {
     assert_eq!(acc.status_reason, None);
     assert_eq!(acc.tokens.as_ref(), Some(&c.tokens));
     assert!(acc.can_publish());
-    assert_eq!(store.account(user.id, acc.id).await.expect("account"), acc);
+    assert_eq!(
+        store
+            .account(ws_of(user.id), acc.id)
+            .await
+            .expect("account"),
+        acc
+    );
 
     let second = new_account(store.as_ref(), user.id).await;
     assert_ne!(second.id, acc.id);
     assert_eq!(
-        store.list_accounts(user.id).await.expect("list"),
+        store.list_accounts(ws_of(user.id)).await.expect("list"),
         vec![acc.clone(), second.clone()],
         "oldest first"
     );
 
     store
-        .delete_account(user.id, acc.id)
+        .delete_account(ws_of(user.id), acc.id)
         .await
         .expect("delete_account");
-    assert_not_found!(store.account(user.id, acc.id).await, "a deleted account");
+    assert_not_found!(
+        store.account(ws_of(user.id), acc.id).await,
+        "a deleted account"
+    );
     assert_eq!(
-        store.list_accounts(user.id).await.expect("list"),
+        store.list_accounts(ws_of(user.id)).await.expect("list"),
         vec![second]
     );
     assert_not_found!(
-        store.delete_account(user.id, acc.id).await,
+        store.delete_account(ws_of(user.id), acc.id).await,
         "deleting twice"
     );
 }
@@ -58,7 +68,11 @@ pub async fn reconnecting_an_account_updates_it_instead_of_creating_a_twin(store
     let open_id = unique("open");
     let t0 = now();
     let first = store
-        .connect_account(user.id, &connection(&open_id, tokens("one", t0)))
+        .connect_account(
+            ws_of(user.id),
+            user.id,
+            &connection(&open_id, tokens("one", t0)),
+        )
         .await
         .expect("first connect");
     let broken = set_status(
@@ -76,7 +90,7 @@ pub async fn reconnecting_an_account_updates_it_instead_of_creating_a_twin(store
     again.scopes = vec!["user.info.basic".into()];
     again.tokens.refresh_token = String::new();
     let re = store
-        .connect_account(user.id, &again)
+        .connect_account(ws_of(user.id), user.id, &again)
         .await
         .expect("reconnect");
     assert_eq!(re.id, first.id, "a reconnect keeps the account id");
@@ -96,14 +110,14 @@ pub async fn reconnecting_an_account_updates_it_instead_of_creating_a_twin(store
     );
     assert_eq!(stored.refresh_expires_at, old.refresh_expires_at);
     assert_eq!(
-        store.list_accounts(user.id).await.expect("list"),
+        store.list_accounts(ws_of(user.id)).await.expect("list"),
         vec![re.clone()],
         "no twin"
     );
 
     let third = connection(&open_id, tokens("three", t0 + Duration::hours(2)));
     let re2 = store
-        .connect_account(user.id, &third)
+        .connect_account(ws_of(user.id), user.id, &third)
         .await
         .expect("reconnect with a new refresh token");
     assert_eq!(re2.id, first.id);
@@ -115,12 +129,19 @@ pub async fn reconnecting_an_account_updates_it_instead_of_creating_a_twin(store
 
     let other = new_user(store.as_ref()).await;
     let theirs = store
-        .connect_account(other.id, &connection(&open_id, tokens("other", t0)))
+        .connect_account(
+            ws_of(other.id),
+            other.id,
+            &connection(&open_id, tokens("other", t0)),
+        )
         .await
         .expect("another user connects the same TikTok account");
     assert_ne!(theirs.id, first.id, "accounts are per user");
     assert_eq!(
-        store.account(user.id, first.id).await.expect("account"),
+        store
+            .account(ws_of(user.id), first.id)
+            .await
+            .expect("account"),
         re2,
         "another user's connect leaves this row alone"
     );
@@ -135,7 +156,7 @@ pub async fn token_and_status_writes_are_compare_and_set(store: DynStore) {
 
     let rotated = tokens("rotated", t + Duration::hours(24));
     let stored = store
-        .store_tokens(user.id, acc.id, acc.version, &rotated)
+        .store_tokens(ws_of(user.id), acc.id, acc.version, &rotated)
         .await
         .expect("store_tokens");
     assert_eq!(stored.tokens.as_ref(), Some(&rotated));
@@ -143,20 +164,23 @@ pub async fn token_and_status_writes_are_compare_and_set(store: DynStore) {
 
     assert_err!(
         store
-            .store_tokens(user.id, acc.id, acc.version, &tokens("late", t))
+            .store_tokens(ws_of(user.id), acc.id, acc.version, &tokens("late", t))
             .await,
         StoreError::StaleState,
         "store_tokens with a stale version"
     );
     assert_eq!(
-        store.account(user.id, acc.id).await.expect("account"),
+        store
+            .account(ws_of(user.id), acc.id)
+            .await
+            .expect("account"),
         stored
     );
 
     let mut no_refresh = tokens("access-only", t + Duration::hours(48));
     no_refresh.refresh_token = String::new();
     let kept = store
-        .store_tokens(user.id, acc.id, stored.version, &no_refresh)
+        .store_tokens(ws_of(user.id), acc.id, stored.version, &no_refresh)
         .await
         .expect("store_tokens without a refresh token");
     let kept_tokens = kept.tokens.as_ref().expect("tokens");
@@ -184,7 +208,10 @@ pub async fn token_and_status_writes_are_compare_and_set(store: DynStore) {
         "set_account_status with a stale version"
     );
     assert_eq!(
-        store.account(user.id, acc.id).await.expect("account"),
+        store
+            .account(ws_of(user.id), acc.id)
+            .await
+            .expect("account"),
         flagged
     );
 
@@ -204,31 +231,37 @@ pub async fn token_and_status_writes_are_compare_and_set(store: DynStore) {
         .await
         .expect("disconnecting");
     assert_eq!(
-        store.list_accounts(user.id).await.expect("list"),
+        store.list_accounts(ws_of(user.id)).await.expect("list"),
         Vec::<TikTokAccount>::new(),
         "accounts being disconnected are hidden from the list"
     );
     assert_eq!(
-        store.all_accounts(user.id).await.expect("all accounts"),
+        store
+            .all_accounts(ws_of(user.id))
+            .await
+            .expect("all accounts"),
         vec![leaving.clone()],
         "but listed with every account (export and erasure)"
     );
     assert_eq!(
-        store.account(user.id, acc.id).await.expect("account"),
+        store
+            .account(ws_of(user.id), acc.id)
+            .await
+            .expect("account"),
         leaving,
         "but still readable by id (the disconnect job needs it)"
     );
 
     assert_not_found!(
         store
-            .store_tokens(user.id, AccountId::new(), 1, &rotated)
+            .store_tokens(ws_of(user.id), AccountId::new(), 1, &rotated)
             .await,
         "store_tokens on a missing account"
     );
     assert_not_found!(
         store
             .set_account_status(
-                user.id,
+                ws_of(user.id),
                 AccountId::new(),
                 1,
                 AccountStatus::Active,
@@ -266,7 +299,7 @@ pub async fn accounts_expiring_before_lists_active_accounts_soonest_first(store:
         .expect("clear tokens");
 
     let refs = |acc: &TikTokAccount| AccountRef {
-        user_id: acc.user_id,
+        workspace_id: acc.workspace_id,
         account_id: acc.id,
     };
     assert_eq!(

@@ -3,7 +3,8 @@
 
 use super::fixtures::*;
 use crate::model::{
-    AccountStatus, ApiKey, AuditEvent, Media, Post, PostId, PostState, TikTokAccount, User, UserId,
+    AccountStatus, ApiKey, AuditEvent, Media, Post, PostId, PostState, TikTokAccount, User,
+    WorkspaceId,
 };
 use crate::store::{DynStore, Store};
 use chrono::{DateTime, Duration, Utc};
@@ -38,9 +39,14 @@ pub async fn erasing_a_user_deletes_everything_it_owns(store: DynStore) {
         let key = new_key(s, user.id).await;
         let event = new_event(s, user.id).await;
         let oauth_state = unique("state");
-        s.put_oauth_state(&oauth_state, user.id, now() + Duration::minutes(10))
-            .await
-            .expect("put_oauth_state");
+        s.put_oauth_state(
+            &oauth_state,
+            user.id,
+            ws_of(user.id),
+            now() + Duration::minutes(10),
+        )
+        .await
+        .expect("put_oauth_state");
         Owned {
             user,
             account,
@@ -69,22 +75,45 @@ pub async fn erasing_a_user_deletes_everything_it_owns(store: DynStore) {
             .expect("by uid"),
         None
     );
-    assert_not_found!(s.account(g.user.id, g.account.id).await, "erased account");
+    assert_not_found!(
+        s.account(ws_of(g.user.id), g.account.id).await,
+        "erased account"
+    );
     for p in [&g.due, &g.stuck, &g.keyed] {
-        assert_not_found!(s.post(g.user.id, p.id).await, "erased post");
+        assert_not_found!(s.post(ws_of(g.user.id), p.id).await, "erased post");
     }
-    assert_not_found!(s.media(g.user.id, g.media.id).await, "erased media");
-    assert!(s.list_accounts(g.user.id).await.expect("list").is_empty());
+    assert_not_found!(s.media(ws_of(g.user.id), g.media.id).await, "erased media");
     assert!(
-        s.list_posts(g.user.id, None, 10)
+        s.list_accounts(ws_of(g.user.id))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        s.list_posts(ws_of(g.user.id), None, 10)
             .await
             .expect("list")
             .items
             .is_empty()
     );
-    assert!(s.list_media(g.user.id).await.expect("list").is_empty());
-    assert!(s.list_api_keys(g.user.id).await.expect("list").is_empty());
-    assert!(s.list_audit(g.user.id, 10).await.expect("list").is_empty());
+    assert!(
+        s.list_media(ws_of(g.user.id))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        s.list_api_keys(ws_of(g.user.id))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        s.list_audit(ws_of(g.user.id), 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
     assert_eq!(s.api_key_by_hash(&g.key.hash).await.expect("by hash"), None);
     assert_eq!(
         s.take_oauth_state(&g.oauth_state, now())
@@ -94,28 +123,31 @@ pub async fn erasing_a_user_deletes_everything_it_owns(store: DynStore) {
     );
 
     // The cross-user listings see the kept user's rows and none of the erased user's.
-    let only_kept =
-        |owners: Vec<UserId>| !owners.contains(&g.user.id) && owners.contains(&kept.user.id);
+    let only_kept = |owners: Vec<WorkspaceId>| {
+        !owners.contains(&ws_of(g.user.id)) && owners.contains(&ws_of(kept.user.id))
+    };
     let due_posts = s.due_posts(base, 100).await.expect("due");
-    assert!(only_kept(due_posts.iter().map(|d| d.user_id).collect()));
+    assert!(only_kept(
+        due_posts.iter().map(|d| d.workspace_id).collect()
+    ));
     let expiring = s
         .accounts_expiring_before(base + Duration::hours(1), 100)
         .await
         .expect("expiring");
-    assert!(only_kept(expiring.iter().map(|r| r.user_id).collect()));
+    assert!(only_kept(expiring.iter().map(|r| r.workspace_id).collect()));
     let stuck = s
         .posts_stuck_in(PostState::Uploading, base - Duration::hours(1), None, 100)
         .await
         .expect("stuck");
-    assert!(only_kept(stuck.iter().map(|p| p.user_id).collect()));
+    assert!(only_kept(stuck.iter().map(|p| p.workspace_id).collect()));
     let expired = s.expired_media(base, 100).await.expect("expired");
-    assert!(only_kept(expired.iter().map(|m| m.user_id).collect()));
+    assert!(only_kept(expired.iter().map(|m| m.workspace_id).collect()));
     let mut after = None;
     loop {
         let page = s.accounts_after(after, 50).await.expect("accounts_after");
         let Some(last) = page.last() else { break };
         after = Some(last.id);
-        assert!(page.iter().all(|acc| acc.user_id != g.user.id));
+        assert!(page.iter().all(|acc| acc.workspace_id != ws_of(g.user.id)));
     }
 
     let k = &kept;
@@ -123,29 +155,31 @@ pub async fn erasing_a_user_deletes_everything_it_owns(store: DynStore) {
     let kept_ws = s.workspaces_of(k.user.id).await.expect("of");
     assert_eq!(kept_ws.len(), 1, "the kept user's personal workspace stays");
     assert_eq!(
-        s.account(k.user.id, k.account.id).await.expect("account"),
+        s.account(ws_of(k.user.id), k.account.id)
+            .await
+            .expect("account"),
         k.account
     );
     for p in [&k.due, &k.stuck, &k.keyed] {
-        assert_eq!(&s.post(k.user.id, p.id).await.expect("post"), p);
+        assert_eq!(&s.post(ws_of(k.user.id), p.id).await.expect("post"), p);
     }
     assert_eq!(
-        s.media(k.user.id, k.media.id).await.expect("media"),
+        s.media(ws_of(k.user.id), k.media.id).await.expect("media"),
         k.media
     );
     assert_eq!(
-        s.list_api_keys(k.user.id).await.expect("keys"),
+        s.list_api_keys(ws_of(k.user.id)).await.expect("keys"),
         vec![k.key.clone()]
     );
     assert_eq!(
-        s.list_audit(k.user.id, 10).await.expect("audit"),
+        s.list_audit(ws_of(k.user.id), 10).await.expect("audit"),
         vec![k.event.clone()]
     );
     assert_eq!(
         s.take_oauth_state(&k.oauth_state, now())
             .await
             .expect("take"),
-        Some(k.user.id)
+        Some((k.user.id, ws_of(k.user.id)))
     );
 
     store.erase_user(gone.user.id).await.expect("erasing twice");
@@ -167,35 +201,40 @@ pub async fn rows_of_another_user_are_not_found_and_stay_unchanged(store: DynSto
     let key = new_key(s, a.id).await;
     let event = new_event(s, a.id).await;
 
-    assert_not_found!(s.account(b.id, acc.id).await, "account");
-    assert_not_found!(s.post(b.id, post.id).await, "post");
-    assert_not_found!(s.media(b.id, media.id).await, "media");
+    assert_not_found!(s.account(ws_of(b.id), acc.id).await, "account");
+    assert_not_found!(s.post(ws_of(b.id), post.id).await, "post");
+    assert_not_found!(s.media(ws_of(b.id), media.id).await, "media");
     assert_eq!(
-        s.post_by_idempotency_key(b.id, "shared-key")
+        s.post_by_idempotency_key(ws_of(b.id), "shared-key")
             .await
             .expect("by key"),
         None
     );
-    assert!(s.list_accounts(b.id).await.expect("list").is_empty());
+    assert!(s.list_accounts(ws_of(b.id)).await.expect("list").is_empty());
     assert!(
-        s.list_posts(b.id, None, 10)
+        s.list_posts(ws_of(b.id), None, 10)
             .await
             .expect("list")
             .items
             .is_empty()
     );
-    assert!(s.list_media(b.id).await.expect("list").is_empty());
-    assert!(s.list_api_keys(b.id).await.expect("list").is_empty());
-    assert!(s.list_audit(b.id, 10).await.expect("list").is_empty());
+    assert!(s.list_media(ws_of(b.id)).await.expect("list").is_empty());
+    assert!(s.list_api_keys(ws_of(b.id)).await.expect("list").is_empty());
+    assert!(
+        s.list_audit(ws_of(b.id), 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
 
     assert_not_found!(
-        s.store_tokens(b.id, acc.id, acc.version, &tokens("b", now()))
+        s.store_tokens(ws_of(b.id), acc.id, acc.version, &tokens("b", now()))
             .await,
         "store_tokens"
     );
     assert_not_found!(
         s.set_account_status(
-            b.id,
+            ws_of(b.id),
             acc.id,
             acc.version,
             AccountStatus::Disconnecting,
@@ -206,12 +245,12 @@ pub async fn rows_of_another_user_are_not_found_and_stay_unchanged(store: DynSto
         "set_account_status"
     );
     let mut forged = post.clone();
-    forged.user_id = b.id;
+    forged.workspace_id = ws_of(b.id);
     forged.state = PostState::Uploading;
     assert_not_found!(s.save_post(&forged, PostState::Queued).await, "save_post");
     assert_not_found!(
         s.transition_post(
-            b.id,
+            ws_of(b.id),
             post.id,
             PostState::Queued,
             Box::new(|p| p.state = PostState::Cancelled)
@@ -220,19 +259,28 @@ pub async fn rows_of_another_user_are_not_found_and_stay_unchanged(store: DynSto
         "transition_post"
     );
     assert_not_found!(
-        s.attach_media(b.id, media.id, PostId::new()).await,
+        s.attach_media(ws_of(b.id), media.id, PostId::new()).await,
         "attach_media"
     );
-    assert_not_found!(s.delete_post(b.id, post.id).await, "delete_post");
-    assert_not_found!(s.delete_account(b.id, acc.id).await, "delete_account");
-    assert_not_found!(s.delete_media(b.id, media.id).await, "delete_media");
-    assert_not_found!(s.delete_api_key(b.id, key.id).await, "delete_api_key");
+    assert_not_found!(s.delete_post(ws_of(b.id), post.id).await, "delete_post");
+    assert_not_found!(
+        s.delete_account(ws_of(b.id), acc.id).await,
+        "delete_account"
+    );
+    assert_not_found!(s.delete_media(ws_of(b.id), media.id).await, "delete_media");
+    assert_not_found!(
+        s.delete_api_key(ws_of(b.id), key.id).await,
+        "delete_api_key"
+    );
     s.erase_user(b.id).await.expect("erase the other user");
 
-    assert_eq!(s.account(a.id, acc.id).await.expect("account"), acc);
-    assert_eq!(s.post(a.id, post.id).await.expect("post"), post);
-    assert_eq!(s.media(a.id, media.id).await.expect("media"), media);
-    assert_eq!(s.list_api_keys(a.id).await.expect("keys"), vec![key]);
-    assert_eq!(s.list_audit(a.id, 10).await.expect("audit"), vec![event]);
+    assert_eq!(s.account(ws_of(a.id), acc.id).await.expect("account"), acc);
+    assert_eq!(s.post(ws_of(a.id), post.id).await.expect("post"), post);
+    assert_eq!(s.media(ws_of(a.id), media.id).await.expect("media"), media);
+    assert_eq!(s.list_api_keys(ws_of(a.id)).await.expect("keys"), vec![key]);
+    assert_eq!(
+        s.list_audit(ws_of(a.id), 10).await.expect("audit"),
+        vec![event]
+    );
     assert_eq!(s.user(a.id).await.expect("user"), a);
 }

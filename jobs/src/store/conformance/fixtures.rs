@@ -5,6 +5,7 @@ use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScope, ApiKeyScopes,
     AuditEvent, AuditEventId, Container, EncryptedTokens, GoogleProfile, Media, MediaId, Post,
     PostId, PostSettings, PostState, PrivacyLevel, TikTokAccount, TikTokProgress, User, UserId,
+    Workspace, WorkspaceId,
 };
 use crate::store::{DuePost, DynStore, Store, StoreError};
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
@@ -13,6 +14,11 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::Barrier;
 use uuid::Uuid;
+
+/// The personal workspace of `user` (its id is the user's): where the cases keep a user's rows.
+pub fn ws_of(user: UserId) -> WorkspaceId {
+    Workspace::personal_id(user)
+}
 
 /// Stores keep microseconds (see `codec::now`), so fixtures do too and compare equal.
 pub(super) fn now() -> DateTime<Utc> {
@@ -55,7 +61,7 @@ pub(super) fn connection(open_id: &str, tokens: EncryptedTokens) -> AccountConne
 pub(super) async fn new_account(store: &dyn Store, user: UserId) -> TikTokAccount {
     let c = connection(&unique("open"), tokens("t", now() + Duration::hours(24)));
     store
-        .connect_account(user, &c)
+        .connect_account(ws_of(user), user, &c)
         .await
         .expect("connect_account")
 }
@@ -67,18 +73,19 @@ pub(super) async fn account_expiring(
 ) -> TikTokAccount {
     let c = connection(&unique("open"), tokens("t", at));
     store
-        .connect_account(user, &c)
+        .connect_account(ws_of(user), user, &c)
         .await
         .expect("connect_account")
 }
 
-/// A post of `user` to `account` in `state`, unscheduled, stamped now: the fixture the
+/// A post by `user` in their personal workspace to `account` in `state`, unscheduled, stamped now: the fixture the
 /// conformance cases, the scheduler's tests and the benches build on.
 pub fn post_for(user: UserId, account: AccountId, state: PostState) -> Post {
     let t = now();
     Post {
         id: PostId::new(),
-        user_id: user,
+        workspace_id: ws_of(user),
+        created_by: Some(user),
         account_id: account,
         media_id: None,
         settings: PostSettings {
@@ -140,7 +147,8 @@ pub(super) async fn post_updated_at(
 pub(super) fn media_for(user: UserId, expires_at: DateTime<Utc>) -> Media {
     Media {
         id: MediaId::new(),
-        user_id: user,
+        workspace_id: ws_of(user),
+        created_by: Some(user),
         size: 5_000_000_123,
         container: Container::Mp4,
         duration_ms: Some(59_500),
@@ -162,6 +170,7 @@ pub(super) async fn new_media(store: &dyn Store, user: UserId, expires_at: DateT
 pub(super) fn key_for(user: UserId) -> ApiKey {
     ApiKey {
         id: ApiKeyId::new(),
+        workspace_id: ws_of(user),
         user_id: user,
         name: "agency automation".into(),
         prefix: "mkp_ab12".into(),
@@ -182,7 +191,8 @@ pub(super) async fn new_key(store: &dyn Store, user: UserId) -> ApiKey {
 pub(super) fn event_for(user: UserId, kind: &str, at: DateTime<Utc>) -> AuditEvent {
     AuditEvent {
         id: AuditEventId::new(),
-        user_id: user,
+        workspace_id: ws_of(user),
+        actor_id: Some(user),
         kind: kind.to_owned(),
         detail: serde_json::json!({ "account_id": AccountId::new().to_string(), "n": 1 }),
         created_at: at,
@@ -201,7 +211,7 @@ pub(super) fn ids(posts: &[Post]) -> Vec<PostId> {
 
 pub(super) fn due(post: &Post) -> DuePost {
     DuePost {
-        user_id: post.user_id,
+        workspace_id: post.workspace_id,
         post_id: post.id,
         scheduled_at: post.scheduled_at.expect("a scheduled post has a time"),
     }
@@ -239,7 +249,7 @@ pub(super) async fn set_status(
 ) -> Result<TikTokAccount, StoreError> {
     store
         .set_account_status(
-            acc.user_id,
+            acc.workspace_id,
             acc.id,
             acc.version,
             status,
@@ -313,7 +323,7 @@ pub async fn race_transitions(
         async move {
             store
                 .transition_post(
-                    user,
+                    ws_of(user),
                     id,
                     PostState::Queued,
                     Box::new(move |p| {

@@ -10,7 +10,7 @@ pub async fn api_keys_are_found_by_hash_and_deleted(store: DynStore) {
     let user = new_user(store.as_ref()).await;
     let key = new_key(store.as_ref(), user.id).await;
     assert_eq!(
-        store.list_api_keys(user.id).await.expect("list"),
+        store.list_api_keys(ws_of(user.id)).await.expect("list"),
         vec![key.clone()]
     );
     assert_eq!(
@@ -50,16 +50,22 @@ pub async fn api_keys_are_found_by_hash_and_deleted(store: DynStore) {
     );
 
     store
-        .delete_api_key(user.id, key.id)
+        .delete_api_key(ws_of(user.id), key.id)
         .await
         .expect("delete_api_key");
-    assert!(store.list_api_keys(user.id).await.expect("list").is_empty());
+    assert!(
+        store
+            .list_api_keys(ws_of(user.id))
+            .await
+            .expect("list")
+            .is_empty()
+    );
     assert_eq!(
         store.api_key_by_hash(&key.hash).await.expect("by hash"),
         None
     );
     assert_not_found!(
-        store.delete_api_key(user.id, key.id).await,
+        store.delete_api_key(ws_of(user.id), key.id).await,
         "deleting twice"
     );
 }
@@ -83,7 +89,7 @@ pub async fn api_key_scopes_are_stored_as_chosen(store: DynStore) {
         assert_eq!(found.scopes, scopes);
         assert_eq!(found, key);
     }
-    let listed = store.list_api_keys(user.id).await.expect("list");
+    let listed = store.list_api_keys(ws_of(user.id)).await.expect("list");
     assert_eq!(listed.len(), 3);
     assert_eq!(listed[0].scopes, ApiKeyScopes::of([ApiKeyScope::Publish]));
 }
@@ -101,13 +107,16 @@ pub async fn audit_events_are_listed_newest_first(store: DynStore) {
     }
     events.reverse();
     assert_eq!(
-        store.list_audit(user.id, 3).await.expect("audit"),
+        store.list_audit(ws_of(user.id), 3).await.expect("audit"),
         events[..3]
     );
-    assert_eq!(store.list_audit(user.id, 10).await.expect("audit"), events);
+    assert_eq!(
+        store.list_audit(ws_of(user.id), 10).await.expect("audit"),
+        events
+    );
     assert!(
         store
-            .list_audit(other.id, 10)
+            .list_audit(ws_of(other.id), 10)
             .await
             .expect("audit")
             .is_empty()

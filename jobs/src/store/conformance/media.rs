@@ -11,7 +11,7 @@ pub async fn staged_bytes_sum_the_media_a_user_still_holds(store: DynStore) {
     let s = store.as_ref();
     let user = new_user(s).await;
     let other = new_user(s).await;
-    assert_eq!(s.staged_bytes(user.id).await.expect("empty"), 0);
+    assert_eq!(s.staged_bytes(ws_of(user.id)).await.expect("empty"), 0);
     let a = new_media(s, user.id, now() + Duration::hours(24)).await;
     let b = new_media(s, user.id, now() + Duration::hours(24)).await;
     let _theirs = new_media(s, other.id, now() + Duration::hours(24)).await;
@@ -20,25 +20,25 @@ pub async fn staged_bytes_sum_the_media_a_user_still_holds(store: DynStore) {
         &post_for(user.id, AccountId::new(), PostState::Scheduled),
     )
     .await;
-    s.attach_media(user.id, b.id, post.id)
+    s.attach_media(ws_of(user.id), b.id, post.id)
         .await
         .expect("attach");
     assert_eq!(
-        s.staged_bytes(user.id).await.expect("two"),
+        s.staged_bytes(ws_of(user.id)).await.expect("two"),
         a.size + b.size,
         "attached media count too"
     );
-    s.delete_media(user.id, a.id).await.expect("delete");
-    assert_eq!(s.staged_bytes(user.id).await.expect("one"), b.size);
+    s.delete_media(ws_of(user.id), a.id).await.expect("delete");
+    assert_eq!(s.staged_bytes(ws_of(user.id)).await.expect("one"), b.size);
 }
 
 /// Media round-trip, attach to one post only (again to the same post is fine), and delete.
 pub async fn media_are_created_attached_once_and_deleted(store: DynStore) {
     let user = new_user(store.as_ref()).await;
     let m = new_media(store.as_ref(), user.id, now() + Duration::hours(24)).await;
-    assert_eq!(store.media(user.id, m.id).await.expect("media"), m);
+    assert_eq!(store.media(ws_of(user.id), m.id).await.expect("media"), m);
     assert_eq!(
-        store.list_media(user.id).await.expect("list"),
+        store.list_media(ws_of(user.id)).await.expect("list"),
         vec![m.clone()]
     );
     assert_err!(
@@ -49,32 +49,51 @@ pub async fn media_are_created_attached_once_and_deleted(store: DynStore) {
 
     let post = PostId::new();
     let attached = store
-        .attach_media(user.id, m.id, post)
+        .attach_media(ws_of(user.id), m.id, post)
         .await
         .expect("attach");
     assert_eq!(attached.post_id, Some(post));
     assert_eq!(
         store
-            .attach_media(user.id, m.id, post)
+            .attach_media(ws_of(user.id), m.id, post)
             .await
             .expect("attach again to the same post"),
         attached
     );
     assert_err!(
-        store.attach_media(user.id, m.id, PostId::new()).await,
+        store
+            .attach_media(ws_of(user.id), m.id, PostId::new())
+            .await,
         StoreError::StaleState,
         "attaching to a second post"
     );
-    assert_eq!(store.media(user.id, m.id).await.expect("media"), attached);
+    assert_eq!(
+        store.media(ws_of(user.id), m.id).await.expect("media"),
+        attached
+    );
     assert_not_found!(
-        store.attach_media(user.id, MediaId::new(), post).await,
+        store
+            .attach_media(ws_of(user.id), MediaId::new(), post)
+            .await,
         "attaching missing media"
     );
 
-    store.delete_media(user.id, m.id).await.expect("delete");
-    assert_not_found!(store.media(user.id, m.id).await, "deleted media");
-    assert_not_found!(store.delete_media(user.id, m.id).await, "deleting twice");
-    assert!(store.list_media(user.id).await.expect("list").is_empty());
+    store
+        .delete_media(ws_of(user.id), m.id)
+        .await
+        .expect("delete");
+    assert_not_found!(store.media(ws_of(user.id), m.id).await, "deleted media");
+    assert_not_found!(
+        store.delete_media(ws_of(user.id), m.id).await,
+        "deleting twice"
+    );
+    assert!(
+        store
+            .list_media(ws_of(user.id))
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }
 
 /// The staging sweeper sees unattached media whose deadline has come, earliest first, across
@@ -90,7 +109,7 @@ pub async fn expired_media_are_unattached_media_past_their_deadline(store: DynSt
     let _future = new_media(s, b.id, base + Duration::hours(1)).await;
     let attached = new_media(s, a.id, base - Duration::hours(3)).await;
     store
-        .attach_media(a.id, attached.id, PostId::new())
+        .attach_media(ws_of(a.id), attached.id, PostId::new())
         .await
         .expect("attach");
 
@@ -118,7 +137,7 @@ pub async fn media_are_paged_in_id_order_and_rewrapped_by_compare_and_set(store:
         mine.push(new_media(s, user, now() + Duration::hours(1)).await);
     }
     store
-        .attach_media(a.id, mine[0].id, PostId::new())
+        .attach_media(ws_of(a.id), mine[0].id, PostId::new())
         .await
         .expect("attach");
     let mut expected: Vec<MediaId> = mine.iter().map(|m| m.id).collect();
@@ -130,33 +149,33 @@ pub async fn media_are_paged_in_id_order_and_rewrapped_by_compare_and_set(store:
     .await;
     assert_paged_in_id_order(seen, &expected, "every media, attached or not");
 
-    let m = store.media(a.id, mine[0].id).await.expect("media");
+    let m = store.media(ws_of(a.id), mine[0].id).await.expect("media");
     let rewrapped = store
-        .rewrap_media_key(a.id, m.id, &m.wrapped_key, "v2:rewrapped-data-key")
+        .rewrap_media_key(ws_of(a.id), m.id, &m.wrapped_key, "v2:rewrapped-data-key")
         .await
         .expect("rewrap");
     let mut want = m.clone();
     want.wrapped_key = "v2:rewrapped-data-key".into();
     assert_eq!(rewrapped, want, "only the wrapped key changes");
-    assert_eq!(store.media(a.id, m.id).await.expect("media"), want);
+    assert_eq!(store.media(ws_of(a.id), m.id).await.expect("media"), want);
     assert_err!(
         store
-            .rewrap_media_key(a.id, m.id, &m.wrapped_key, "v3:late")
+            .rewrap_media_key(ws_of(a.id), m.id, &m.wrapped_key, "v3:late")
             .await,
         StoreError::StaleState,
         "a re-wrap based on the old key loses"
     );
     assert_not_found!(
         store
-            .rewrap_media_key(b.id, m.id, "v2:rewrapped-data-key", "v3:x")
+            .rewrap_media_key(ws_of(b.id), m.id, "v2:rewrapped-data-key", "v3:x")
             .await,
         "another user's media"
     );
     assert_not_found!(
         store
-            .rewrap_media_key(a.id, MediaId::new(), "v1:wrapped-data-key", "v3:x")
+            .rewrap_media_key(ws_of(a.id), MediaId::new(), "v1:wrapped-data-key", "v3:x")
             .await,
         "a missing media"
     );
-    assert_eq!(store.media(a.id, m.id).await.expect("media"), want);
+    assert_eq!(store.media(ws_of(a.id), m.id).await.expect("media"), want);
 }

@@ -45,11 +45,17 @@ pub async fn posts_are_created_read_and_deleted(store: DynStore) {
     let created = store.create_post(&p).await.expect("create_post");
     assert!(created.created);
     assert_eq!(created.value, p);
-    assert_eq!(store.post(user.id, p.id).await.expect("post"), p);
+    assert_eq!(store.post(ws_of(user.id), p.id).await.expect("post"), p);
 
-    store.delete_post(user.id, p.id).await.expect("delete_post");
-    assert_not_found!(store.post(user.id, p.id).await, "a deleted post");
-    assert_not_found!(store.delete_post(user.id, p.id).await, "deleting twice");
+    store
+        .delete_post(ws_of(user.id), p.id)
+        .await
+        .expect("delete_post");
+    assert_not_found!(store.post(ws_of(user.id), p.id).await, "a deleted post");
+    assert_not_found!(
+        store.delete_post(ws_of(user.id), p.id).await,
+        "deleting twice"
+    );
 }
 
 /// A create with an idempotency key this user already used returns the first post and writes
@@ -69,19 +75,19 @@ pub async fn a_used_idempotency_key_returns_the_first_post(store: DynStore) {
     assert!(!again.created, "the key was used");
     assert_eq!(again.value, first, "the first post is returned as stored");
     assert_not_found!(
-        store.post(user.id, replay.id).await,
+        store.post(ws_of(user.id), replay.id).await,
         "the replay wrote nothing"
     );
     assert_eq!(
         store
-            .post_by_idempotency_key(user.id, &key)
+            .post_by_idempotency_key(ws_of(user.id), &key)
             .await
             .expect("by key"),
         Some(first.clone())
     );
     assert_eq!(
         store
-            .post_by_idempotency_key(user.id, &unique("key"))
+            .post_by_idempotency_key(ws_of(user.id), &unique("key"))
             .await
             .expect("by unused key"),
         None
@@ -127,7 +133,10 @@ pub async fn a_used_idempotency_key_returns_the_first_post(store: DynStore) {
         results.iter().all(|r| r.value.id == winner),
         "every racer gets the same post"
     );
-    let page = store.list_posts(user.id, None, 100).await.expect("list");
+    let page = store
+        .list_posts(ws_of(user.id), None, 100)
+        .await
+        .expect("list");
     assert_eq!(
         page.items
             .iter()
@@ -155,7 +164,7 @@ pub async fn saving_a_post_is_compare_and_set_on_state_and_version(store: DynSto
     assert_eq!(saved.tiktok.publish_id.as_deref(), Some("v_pub_1"));
     assert_eq!(saved.created_at, p.created_at);
     assert!(saved.updated_at >= p.updated_at);
-    assert_eq!(store.post(user.id, p.id).await.expect("post"), saved);
+    assert_eq!(store.post(ws_of(user.id), p.id).await.expect("post"), saved);
 
     let mut late = p.clone();
     late.state = PostState::Cancelled;
@@ -174,7 +183,7 @@ pub async fn saving_a_post_is_compare_and_set_on_state_and_version(store: DynSto
     assert_err!(
         store
             .transition_post(
-                user.id,
+                ws_of(user.id),
                 p.id,
                 PostState::Queued,
                 Box::new(|p| p.state = PostState::Uploading)
@@ -184,7 +193,7 @@ pub async fn saving_a_post_is_compare_and_set_on_state_and_version(store: DynSto
         "transition_post from a state the post left"
     );
     assert_eq!(
-        store.post(user.id, p.id).await.expect("post"),
+        store.post(ws_of(user.id), p.id).await.expect("post"),
         saved,
         "lost races write nothing"
     );
@@ -205,7 +214,7 @@ pub async fn saving_a_post_is_compare_and_set_on_state_and_version(store: DynSto
         "the right state but a stale version"
     );
     assert_eq!(
-        store.post(user.id, p.id).await.expect("post"),
+        store.post(ws_of(user.id), p.id).await.expect("post"),
         again,
         "a stale version writes nothing"
     );
@@ -238,7 +247,7 @@ pub async fn the_state_machine_is_enforced_on_every_save(store: DynStore) {
                     other => panic!("{from} -> {to} must be refused, got {other:?}"),
                 }
                 assert_eq!(
-                    store.post(user.id, p.id).await.expect("post"),
+                    store.post(ws_of(user.id), p.id).await.expect("post"),
                     p,
                     "{from} -> {to} wrote nothing"
                 );
@@ -263,7 +272,7 @@ pub async fn one_of_32_racing_saves_wins(store: DynStore) {
     let (winners, stale) = winners(results, "save");
     assert_eq!(winners.len(), 1, "exactly one save wins");
     assert_eq!(stale, 31, "every other save is stale");
-    let stored = store.post(user.id, p.id).await.expect("post");
+    let stored = store.post(ws_of(user.id), p.id).await.expect("post");
     assert_eq!(stored, winners[0]);
     assert_eq!(stored.version, p.version + 1);
 }
@@ -275,7 +284,7 @@ pub async fn one_of_32_racing_transitions_wins(store: DynStore) {
     let (winners, stale) = race_transitions(&store, user.id, p.id, 32).await;
     assert_eq!(winners.len(), 1, "exactly one transition wins");
     assert_eq!(stale, 31, "every other transition is stale");
-    let stored = store.post(user.id, p.id).await.expect("post");
+    let stored = store.post(ws_of(user.id), p.id).await.expect("post");
     assert_eq!(stored, winners[0]);
     assert_eq!(stored.state, PostState::Uploading);
     assert_eq!(stored.version, p.version + 1);

@@ -12,12 +12,12 @@ pub async fn oauth_states_are_taken_once_before_they_expire(store: DynStore) {
 
     let state = unique("state");
     store
-        .put_oauth_state(&state, user.id, t + Duration::minutes(10))
+        .put_oauth_state(&state, user.id, ws_of(user.id), t + Duration::minutes(10))
         .await
         .expect("put_oauth_state");
     assert_eq!(
         store.take_oauth_state(&state, t).await.expect("take"),
-        Some(user.id)
+        Some((user.id, ws_of(user.id)))
     );
     assert_eq!(
         store.take_oauth_state(&state, t).await.expect("take again"),
@@ -27,7 +27,7 @@ pub async fn oauth_states_are_taken_once_before_they_expire(store: DynStore) {
 
     let late = unique("state");
     store
-        .put_oauth_state(&late, user.id, t + Duration::minutes(1))
+        .put_oauth_state(&late, user.id, ws_of(user.id), t + Duration::minutes(1))
         .await
         .expect("put_oauth_state");
     assert_eq!(
@@ -48,7 +48,7 @@ pub async fn oauth_states_are_taken_once_before_they_expire(store: DynStore) {
 
     let raced = unique("state");
     store
-        .put_oauth_state(&raced, user.id, t + Duration::minutes(10))
+        .put_oauth_state(&raced, user.id, ws_of(user.id), t + Duration::minutes(10))
         .await
         .expect("put_oauth_state");
     let results = race(16, |_| {

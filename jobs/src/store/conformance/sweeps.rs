@@ -19,7 +19,10 @@ pub async fn post_history_pages_newest_first_with_a_stable_cursor(store: DynStor
     }
     let newest_first: Vec<PostId> = oldest_first.iter().rev().copied().collect();
 
-    let p1 = store.list_posts(user.id, None, 10).await.expect("page 1");
+    let p1 = store
+        .list_posts(ws_of(user.id), None, 10)
+        .await
+        .expect("page 1");
     assert_eq!(ids(&p1.items), newest_first[..10]);
     let c1 = p1.next_cursor.expect("a second page");
 
@@ -29,7 +32,7 @@ pub async fn post_history_pages_newest_first_with_a_stable_cursor(store: DynStor
     }
 
     let p2 = store
-        .list_posts(user.id, Some(&c1), 10)
+        .list_posts(ws_of(user.id), Some(&c1), 10)
         .await
         .expect("page 2");
     assert_eq!(
@@ -39,21 +42,21 @@ pub async fn post_history_pages_newest_first_with_a_stable_cursor(store: DynStor
     );
     let c2 = p2.next_cursor.expect("a third page");
     let p3 = store
-        .list_posts(user.id, Some(&c2), 10)
+        .list_posts(ws_of(user.id), Some(&c2), 10)
         .await
         .expect("page 3");
     assert_eq!(ids(&p3.items), newest_first[20..]);
     assert_eq!(p3.next_cursor, None, "the last page says so");
 
     let exact = store
-        .list_posts(user.id, Some(&c2), 5)
+        .list_posts(ws_of(user.id), Some(&c2), 5)
         .await
         .expect("a page that ends exactly at the oldest post");
     assert_eq!(ids(&exact.items), newest_first[20..]);
     assert_eq!(exact.next_cursor, None);
 
     let fresh = store
-        .list_posts(user.id, None, 3)
+        .list_posts(ws_of(user.id), None, 3)
         .await
         .expect("fresh page");
     newer.reverse();
@@ -64,7 +67,9 @@ pub async fn post_history_pages_newest_first_with_a_stable_cursor(store: DynStor
     );
 
     assert_not_found!(
-        store.list_posts(user.id, Some("not-a-cursor"), 10).await,
+        store
+            .list_posts(ws_of(user.id), Some("not-a-cursor"), 10)
+            .await,
         "a cursor the store never issued"
     );
 }

@@ -3,36 +3,37 @@
 
 use super::FirestoreStore;
 use super::attempt::Plan;
-use super::documents::{hash, marker, owned};
+use super::documents::{hash, marker, owned, owner};
 use super::queries::{ACCOUNT_OPEN_IDS, ACCOUNTS};
 use super::value::{self, Fields, Write, fields};
 use crate::model::{
-    AccountConnect, AccountId, AccountStatus, EncryptedTokens, TikTokAccount, UserId,
+    AccountConnect, AccountId, AccountStatus, EncryptedTokens, TikTokAccount, UserId, WorkspaceId,
 };
 use crate::store::codec::{self, AccountDoc, Cells};
 use crate::store::{AccountRef, StoreError};
 use chrono::{DateTime, Utc};
 
 impl FirestoreStore {
-    fn open_id_marker(&self, user: UserId, open_id: &str) -> String {
-        self.doc(ACCOUNT_OPEN_IDS, format!("{user}:{}", hash(open_id)))
+    fn open_id_marker(&self, ws: WorkspaceId, open_id: &str) -> String {
+        self.doc(ACCOUNT_OPEN_IDS, format!("{ws}:{}", hash(open_id)))
     }
 
-    /// `connect_account`: the user's account of the open id's marker is refreshed; without
+    /// `connect_account`: the workspace's account of the open id's marker is refreshed; without
     /// one (or with a marker whose account is gone) the account and its marker are created
     /// together.
     pub(super) async fn link_account(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
+        by: UserId,
         connect: &AccountConnect,
     ) -> Result<TikTokAccount, StoreError> {
-        let marker_name = self.open_id_marker(user, &connect.open_id);
+        let marker_name = self.open_id_marker(ws, &connect.open_id);
         self.retrying(|| async {
             let now = codec::now();
             let (existing, account_doc) = self
                 .get_marked(&marker_name, "account_id", ACCOUNTS)
                 .await?;
-            if let Some(doc) = account_doc.filter(|d| owned(Some(d), user).is_ok()) {
+            if let Some(doc) = account_doc.filter(|d| owned(Some(d), ws).is_ok()) {
                 let mut acc = codec::account(&doc.fields)?;
                 reconnect(&mut acc, connect, now);
                 let f = account_fields(&acc)?;
@@ -40,9 +41,9 @@ impl FirestoreStore {
                 self.commit_as_read(&[write]).await?;
                 return Ok(codec::account(&f)?);
             }
-            let acc = new_account(user, connect, now);
+            let acc = new_account(ws, by, connect, now);
             let f = account_fields(&acc)?;
-            let m = Write::set(marker_name.clone(), marker(user, "account_id", acc.id.0))
+            let m = Write::set(marker_name.clone(), marker(ws, "account_id", acc.id.0))
                 .if_as_read(existing.as_ref());
             let writes = [
                 Write::set(self.doc(ACCOUNTS, acc.id), f.clone()).if_absent(),
@@ -54,17 +55,17 @@ impl FirestoreStore {
         .await
     }
 
-    /// Applies `change` to the user's account if its version is still `expected_version`,
+    /// Applies `change` to the workspace's account if its version is still `expected_version`,
     /// and writes it as the next version; returns the stored account.
     pub(super) async fn update_account(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         id: AccountId,
         expected_version: i64,
         change: impl Fn(&mut TikTokAccount),
     ) -> Result<TikTokAccount, StoreError> {
         self.update_one(self.doc(ACCOUNTS, id), |doc| {
-            let doc = owned(doc, user)?;
+            let doc = owned(doc, ws)?;
             let mut acc = codec::account(&doc.fields)?;
             if acc.version != expected_version {
                 return Err(StoreError::StaleState);
@@ -82,14 +83,14 @@ impl FirestoreStore {
     /// `delete_account`: the account, and its marker unless that already names another one.
     pub(super) async fn remove_account(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         id: AccountId,
     ) -> Result<(), StoreError> {
         let name = self.doc(ACCOUNTS, id);
         self.retrying(|| async {
-            let doc = self.get_owned(&name, user).await?;
+            let doc = self.get_owned(&name, ws).await?;
             let open_id = doc.fields.text("open_id")?;
-            let marker_name = self.open_id_marker(user, &open_id);
+            let marker_name = self.open_id_marker(ws, &open_id);
             let mut writes = vec![Write::delete(name.clone()).if_unchanged(&doc)];
             if let Some(m) = self.get(&marker_name).await?
                 && m.fields.uuid("account_id")? == id.0
@@ -116,10 +117,16 @@ fn reconnect(acc: &mut TikTokAccount, connect: &AccountConnect, now: DateTime<Ut
     acc.updated_at = now;
 }
 
-fn new_account(user: UserId, connect: &AccountConnect, now: DateTime<Utc>) -> TikTokAccount {
+fn new_account(
+    ws: WorkspaceId,
+    by: UserId,
+    connect: &AccountConnect,
+    now: DateTime<Utc>,
+) -> TikTokAccount {
     TikTokAccount {
         id: connect.id,
-        user_id: user,
+        workspace_id: ws,
+        created_by: Some(by),
         open_id: connect.open_id.clone(),
         union_id: connect.union_id.clone(),
         display_name: connect.display_name.clone(),
@@ -138,7 +145,7 @@ fn new_account(user: UserId, connect: &AccountConnect, now: DateTime<Utc>) -> Ti
 /// An account document's owner and id.
 pub(super) fn account_ref(f: &Fields) -> Result<AccountRef, StoreError> {
     Ok(AccountRef {
-        user_id: UserId(f.uuid("user_id")?),
+        workspace_id: owner(f)?,
         account_id: AccountId(f.uuid("id")?),
     })
 }
@@ -163,7 +170,8 @@ fn account_fields(a: &TikTokAccount) -> Result<Fields, StoreError> {
     };
     Ok(fields([
         ("id", value::id(a.id.0)),
-        ("user_id", value::id(a.user_id.0)),
+        ("workspace_id", value::id(a.workspace_id.0)),
+        ("created_by", value::opt_id(a.created_by.map(|u| u.0))),
         ("open_id", value::string(&a.open_id)),
         ("status", value::string(a.status.as_str())),
         (

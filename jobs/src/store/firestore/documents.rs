@@ -4,7 +4,7 @@
 use super::FirestoreStore;
 use super::queries::QuerySpec;
 use super::value::{self, Document, Fields, fields};
-use crate::model::UserId;
+use crate::model::WorkspaceId;
 use crate::store::StoreError;
 use crate::store::codec::{self, Cells};
 use sha2::{Digest, Sha256};
@@ -17,9 +17,13 @@ impl FirestoreStore {
         self.rest.name(collection, &id.to_string())
     }
 
-    /// The document `name` if it exists and belongs to `user` (see [`owned`]).
-    pub(super) async fn get_owned(&self, name: &str, user: UserId) -> Result<Document, StoreError> {
-        owned(self.get(name).await?.as_ref(), user).cloned()
+    /// The document `name` if it exists and belongs to workspace `ws` (see [`owned`]).
+    pub(super) async fn get_owned(
+        &self,
+        name: &str,
+        ws: WorkspaceId,
+    ) -> Result<Document, StoreError> {
+        owned(self.get(name).await?.as_ref(), ws).cloned()
     }
 
     /// Runs `spec` and decodes every document it returns.
@@ -83,18 +87,29 @@ pub(super) fn hash(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
-/// The document if it exists and belongs to `user`; another user's document is `NotFound`,
-/// exactly like a missing one.
-pub(super) fn owned(doc: Option<&Document>, user: UserId) -> Result<&Document, StoreError> {
+/// The document if it exists and belongs to workspace `ws`; another workspace's document is
+/// `NotFound`, exactly like a missing one.
+pub(super) fn owned(doc: Option<&Document>, ws: WorkspaceId) -> Result<&Document, StoreError> {
     match doc {
-        Some(d) if d.fields.uuid("user_id")? == user.0 => Ok(d),
+        Some(d) if owner(&d.fields)? == ws => Ok(d),
         _ => Err(StoreError::NotFound),
     }
 }
 
+/// The workspace a document belongs to. Documents written before workspaces (issue #16) name
+/// only their user, whose personal workspace has the user's id; `mktpost migrate` adds the
+/// field to them (`backfill`), and until it has, they still read as their owner's.
+pub(super) fn owner(f: &Fields) -> Result<WorkspaceId, StoreError> {
+    let id = match f.opt_uuid("workspace_id")? {
+        Some(id) => id,
+        None => f.uuid("user_id")?,
+    };
+    Ok(WorkspaceId(id))
+}
+
 /// A marker document: whose it is and what it points at.
-pub(super) fn marker(user: UserId, key: &str, target: uuid::Uuid) -> Fields {
-    fields([("user_id", value::id(user.0)), (key, value::id(target))])
+pub(super) fn marker(ws: WorkspaceId, key: &str, target: uuid::Uuid) -> Fields {
+    fields([("workspace_id", value::id(ws.0)), (key, value::id(target))])
 }
 
 pub(super) fn all<T>(

@@ -5,7 +5,7 @@ use super::attempt::Plan;
 use super::documents::{hash, marker, owned};
 use super::queries::{API_KEY_HASHES, API_KEYS};
 use super::value::{self, Fields, Write, fields};
-use crate::model::{ApiKey, ApiKeyId, AuditEvent, UserId};
+use crate::model::{ApiKey, ApiKeyId, AuditEvent, WorkspaceId};
 use crate::store::StoreError;
 use crate::store::codec::Cells;
 
@@ -15,19 +15,15 @@ impl FirestoreStore {
     pub(super) async fn create_key(&self, key: &ApiKey) -> Result<(), StoreError> {
         let writes = [
             Write::set(self.doc(API_KEYS, key.id), api_key_fields(key)).if_absent(),
-            Write::set(
-                self.doc(API_KEY_HASHES, hash(&key.hash)),
-                marker(key.user_id, "key_id", key.id.0),
-            )
-            .if_absent(),
+            Write::set(self.doc(API_KEY_HASHES, hash(&key.hash)), hash_marker(key)).if_absent(),
         ];
         self.write(&writes).await
     }
 
     /// `delete_api_key`: the key and its hash marker.
-    pub(super) async fn remove_key(&self, user: UserId, id: ApiKeyId) -> Result<(), StoreError> {
+    pub(super) async fn remove_key(&self, ws: WorkspaceId, id: ApiKeyId) -> Result<(), StoreError> {
         self.update_one(self.doc(API_KEYS, id), |doc| {
-            let doc = owned(doc, user)?;
+            let doc = owned(doc, ws)?;
             let hash_marker = self.doc(API_KEY_HASHES, hash(&doc.fields.text("hash")?));
             let writes = vec![Write::delete(doc.name.clone()), Write::delete(hash_marker)];
             Ok(Plan::write(writes, ()))
@@ -36,9 +32,18 @@ impl FirestoreStore {
     }
 }
 
+/// The hash marker names the key's member too: erasing them takes their keys in every
+/// workspace, markers included.
+fn hash_marker(k: &ApiKey) -> Fields {
+    let mut f = marker(k.workspace_id, "key_id", k.id.0);
+    f.insert("user_id".into(), value::id(k.user_id.0));
+    f
+}
+
 fn api_key_fields(k: &ApiKey) -> Fields {
     fields([
         ("id", value::id(k.id.0)),
+        ("workspace_id", value::id(k.workspace_id.0)),
         ("user_id", value::id(k.user_id.0)),
         ("name", value::string(&k.name)),
         ("prefix", value::string(&k.prefix)),
@@ -52,7 +57,8 @@ fn api_key_fields(k: &ApiKey) -> Fields {
 pub(super) fn audit_fields(e: &AuditEvent) -> Result<Fields, StoreError> {
     Ok(fields([
         ("id", value::id(e.id.0)),
-        ("user_id", value::id(e.user_id.0)),
+        ("workspace_id", value::id(e.workspace_id.0)),
+        ("actor_id", value::opt_id(e.actor_id.map(|u| u.0))),
         ("kind", value::string(&e.kind)),
         ("detail", value::json_text(&e.detail)?),
         ("created_at", value::timestamp(e.created_at)),

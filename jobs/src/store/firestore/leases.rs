@@ -6,7 +6,7 @@ use super::attempt::Plan;
 use super::documents::hash;
 use super::queries::LEASES;
 use super::value::{self, Document, Fields, Write, fields};
-use crate::model::UserId;
+use crate::model::{UserId, WorkspaceId};
 use crate::store::StoreError;
 use crate::store::codec::{self, Cells};
 use chrono::{DateTime, Utc};
@@ -111,12 +111,17 @@ fn lease_fields(name: &str, holder: &str, expires_at: DateTime<Utc>, token: i64)
 pub(super) fn take_state(
     doc: Option<&Document>,
     now: DateTime<Utc>,
-) -> Result<Plan<Option<UserId>>, StoreError> {
+) -> Result<Plan<Option<(UserId, WorkspaceId)>>, StoreError> {
     let Some(doc) = doc else {
         return Ok(Plan::answer(None));
     };
-    let user = (doc.fields.ts("expires_at")? > now)
-        .then(|| doc.fields.uuid("user_id").map(UserId))
+    let taker = (doc.fields.ts("expires_at")? > now)
+        .then(|| -> Result<_, StoreError> {
+            let user = UserId(doc.fields.uuid("user_id")?);
+            // A state issued before workspaces (#16) connects to the personal workspace.
+            let ws = doc.fields.opt_uuid("workspace_id")?.unwrap_or(user.0);
+            Ok((user, WorkspaceId(ws)))
+        })
         .transpose()?;
-    Ok(Plan::write(vec![Write::delete(doc.name.clone())], user))
+    Ok(Plan::write(vec![Write::delete(doc.name.clone())], taker))
 }

@@ -33,6 +33,7 @@
 
 mod accounts;
 mod attempt;
+mod backfill;
 mod connect;
 mod documents;
 #[cfg(feature = "test-support")]
@@ -133,31 +134,32 @@ impl Store for FirestoreStore {
 
     async fn connect_account(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
+        by: UserId,
         connect: &AccountConnect,
     ) -> Result<TikTokAccount, StoreError> {
-        self.link_account(user, connect).await
+        self.link_account(ws, by, connect).await
     }
 
-    async fn account(&self, user: UserId, id: AccountId) -> Result<TikTokAccount, StoreError> {
-        let doc = self.get_owned(&self.doc(ACCOUNTS, id), user).await?;
+    async fn account(&self, ws: WorkspaceId, id: AccountId) -> Result<TikTokAccount, StoreError> {
+        let doc = self.get_owned(&self.doc(ACCOUNTS, id), ws).await?;
         codec::account(&doc.fields)
     }
 
-    async fn all_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError> {
-        let values = [value::id(user.0)];
+    async fn all_accounts(&self, ws: WorkspaceId) -> Result<Vec<TikTokAccount>, StoreError> {
+        let values = [value::id(ws.0)];
         self.query_all(&LIST_ACCOUNTS, &values, None, codec::account)
             .await
     }
 
     async fn store_tokens(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         id: AccountId,
         expected_version: i64,
         tokens: &EncryptedTokens,
     ) -> Result<TikTokAccount, StoreError> {
-        self.update_account(user, id, expected_version, |acc| {
+        self.update_account(ws, id, expected_version, |acc| {
             acc.tokens = Some(merge_tokens(acc.tokens.as_ref(), tokens));
         })
         .await
@@ -165,14 +167,14 @@ impl Store for FirestoreStore {
 
     async fn set_account_status(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         id: AccountId,
         expected_version: i64,
         status: AccountStatus,
         reason: Option<&str>,
         clear_tokens: bool,
     ) -> Result<TikTokAccount, StoreError> {
-        self.update_account(user, id, expected_version, |acc| {
+        self.update_account(ws, id, expected_version, |acc| {
             acc.status = status;
             acc.status_reason = reason.map(str::to_owned);
             if clear_tokens {
@@ -182,8 +184,8 @@ impl Store for FirestoreStore {
         .await
     }
 
-    async fn delete_account(&self, user: UserId, id: AccountId) -> Result<(), StoreError> {
-        self.remove_account(user, id).await
+    async fn delete_account(&self, ws: WorkspaceId, id: AccountId) -> Result<(), StoreError> {
+        self.remove_account(ws, id).await
     }
 
     async fn accounts_expiring_before(
@@ -212,21 +214,21 @@ impl Store for FirestoreStore {
         self.create(post).await
     }
 
-    async fn post(&self, user: UserId, id: PostId) -> Result<Post, StoreError> {
-        let doc = self.get_owned(&self.doc(POSTS, id), user).await?;
+    async fn post(&self, ws: WorkspaceId, id: PostId) -> Result<Post, StoreError> {
+        let doc = self.get_owned(&self.doc(POSTS, id), ws).await?;
         codec::post(&doc.fields)
     }
 
     async fn post_by_idempotency_key(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         key: &str,
     ) -> Result<Option<Post>, StoreError> {
-        let Some(m) = self.get(&self.idempotency_marker(user, key)).await? else {
+        let Some(m) = self.get(&self.idempotency_marker(ws, key)).await? else {
             return Ok(None);
         };
         let id = PostId(m.fields.uuid("post_id")?);
-        match self.post(user, id).await {
+        match self.post(ws, id).await {
             Ok(post) => Ok(Some(post)),
             Err(StoreError::NotFound) => Ok(None),
             Err(e) => Err(e),
@@ -235,7 +237,7 @@ impl Store for FirestoreStore {
 
     async fn list_posts(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<Post>, StoreError> {
@@ -243,12 +245,12 @@ impl Store for FirestoreStore {
         // One document more than asked says whether there is a next page.
         let posts = match codec::parse_cursor(cursor)? {
             Some(before) => {
-                let values = [value::id(user.0), value::id(before.0)];
+                let values = [value::id(ws.0), value::id(before.0)];
                 self.query_all(&POSTS_PAGE_AFTER, &values, Some(n + 1), codec::post)
                     .await?
             }
             None => {
-                let values = [value::id(user.0)];
+                let values = [value::id(ws.0)];
                 self.query_all(&POSTS_FIRST_PAGE, &values, Some(n + 1), codec::post)
                     .await?
             }
@@ -260,13 +262,13 @@ impl Store for FirestoreStore {
         self.save(post, expected_state).await
     }
 
-    async fn delete_post(&self, user: UserId, id: PostId) -> Result<(), StoreError> {
+    async fn delete_post(&self, ws: WorkspaceId, id: PostId) -> Result<(), StoreError> {
         self.update_one(self.doc(POSTS, id), |doc| {
-            let doc = owned(doc, user)?;
+            let doc = owned(doc, ws)?;
             let mut writes = vec![Write::delete(doc.name.clone())];
             // The key is released with its post (the marker was created with it).
             if let Some(key) = doc.fields.opt_text("idempotency_key")? {
-                writes.push(Write::delete(self.idempotency_marker(user, &key)));
+                writes.push(Write::delete(self.idempotency_marker(ws, &key)));
             }
             Ok(Plan::write(writes, ()))
         })
@@ -300,18 +302,18 @@ impl Store for FirestoreStore {
         self.write(&[write]).await
     }
 
-    async fn media(&self, user: UserId, id: MediaId) -> Result<Media, StoreError> {
-        let doc = self.get_owned(&self.doc(MEDIA, id), user).await?;
+    async fn media(&self, ws: WorkspaceId, id: MediaId) -> Result<Media, StoreError> {
+        let doc = self.get_owned(&self.doc(MEDIA, id), ws).await?;
         codec::media(&doc.fields)
     }
 
     async fn attach_media(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         id: MediaId,
         post: PostId,
     ) -> Result<Media, StoreError> {
-        self.update_media(user, id, |media| match media.post_id {
+        self.update_media(ws, id, |media| match media.post_id {
             // Attaching again to the same post succeeds: a replay must not fail on its own
             // earlier write.
             Some(p) if p == post => Ok(false),
@@ -324,9 +326,9 @@ impl Store for FirestoreStore {
         .await
     }
 
-    async fn delete_media(&self, user: UserId, id: MediaId) -> Result<(), StoreError> {
+    async fn delete_media(&self, ws: WorkspaceId, id: MediaId) -> Result<(), StoreError> {
         self.update_one(self.doc(MEDIA, id), |doc| {
-            let doc = owned(doc, user)?;
+            let doc = owned(doc, ws)?;
             Ok(Plan::write(vec![Write::delete(doc.name.clone())], ()))
         })
         .await
@@ -342,8 +344,8 @@ impl Store for FirestoreStore {
             .await
     }
 
-    async fn list_media(&self, user: UserId) -> Result<Vec<Media>, StoreError> {
-        let values = [value::id(user.0)];
+    async fn list_media(&self, ws: WorkspaceId) -> Result<Vec<Media>, StoreError> {
+        let values = [value::id(ws.0)];
         self.query_all(&LIST_MEDIA, &values, None, codec::media)
             .await
     }
@@ -359,12 +361,12 @@ impl Store for FirestoreStore {
 
     async fn rewrap_media_key(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         id: MediaId,
         expected: &str,
         wrapped_key: &str,
     ) -> Result<Media, StoreError> {
-        self.update_media(user, id, |media| {
+        self.update_media(ws, id, |media| {
             if media.wrapped_key != expected {
                 return Err(StoreError::StaleState);
             }
@@ -378,14 +380,14 @@ impl Store for FirestoreStore {
         self.create_key(key).await
     }
 
-    async fn list_api_keys(&self, user: UserId) -> Result<Vec<ApiKey>, StoreError> {
-        let values = [value::id(user.0)];
+    async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKey>, StoreError> {
+        let values = [value::id(ws.0)];
         self.query_all(&LIST_API_KEYS, &values, None, codec::api_key)
             .await
     }
 
-    async fn delete_api_key(&self, user: UserId, id: ApiKeyId) -> Result<(), StoreError> {
-        self.remove_key(user, id).await
+    async fn delete_api_key(&self, ws: WorkspaceId, id: ApiKeyId) -> Result<(), StoreError> {
+        self.remove_key(ws, id).await
     }
 
     async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
@@ -411,8 +413,8 @@ impl Store for FirestoreStore {
         self.write(&[write]).await
     }
 
-    async fn list_audit(&self, user: UserId, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
-        let values = [value::id(user.0)];
+    async fn list_audit(&self, ws: WorkspaceId, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        let values = [value::id(ws.0)];
         self.query_all(&LIST_AUDIT, &values, Some(limit), codec::audit_event)
             .await
     }
@@ -421,11 +423,13 @@ impl Store for FirestoreStore {
         &self,
         state_hash: &str,
         user: UserId,
+        ws: WorkspaceId,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.sweep_expired(&EXPIRED_OAUTH_STATES).await?;
         let state = fields([
             ("user_id", value::id(user.0)),
+            ("workspace_id", value::id(ws.0)),
             ("expires_at", value::timestamp(expires_at)),
         ]);
         let write = Write::set(self.doc(OAUTH_STATES, hash(state_hash)), state).if_absent();
@@ -436,7 +440,7 @@ impl Store for FirestoreStore {
         &self,
         state_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<UserId>, StoreError> {
+    ) -> Result<Option<(UserId, WorkspaceId)>, StoreError> {
         let name = self.doc(OAUTH_STATES, hash(state_hash));
         self.update_one(name, |doc| take_state(doc, now)).await
     }
@@ -531,5 +535,9 @@ impl Store for FirestoreStore {
 
     async fn remove_member(&self, ws: WorkspaceId, user: UserId) -> Result<(), StoreError> {
         self.remove(ws, user).await
+    }
+
+    async fn delete_workspace(&self, ws: WorkspaceId) -> Result<(), StoreError> {
+        self.delete_whole(ws).await
     }
 }

@@ -1,4 +1,4 @@
-//! Posts (one document each, plus an `idempotency` marker per user and key that points at the
+//! Posts (one document each, plus an `idempotency` marker per workspace and key that points at the
 //! post created with it).
 
 use super::FirestoreStore;
@@ -7,13 +7,13 @@ use super::documents::{hash, marker, owned};
 use super::queries::{IDEMPOTENCY, POSTS};
 use super::rest::Status;
 use super::value::{self, Document, Fields, Write, fields};
-use crate::model::{Post, PostState, UserId};
+use crate::model::{Post, PostState, WorkspaceId};
 use crate::store::codec::{self, Cells, PostDoc};
 use crate::store::{Created, StoreError, StuckAfter, check_transition};
 
 impl FirestoreStore {
-    pub(super) fn idempotency_marker(&self, user: UserId, key: &str) -> String {
-        self.doc(IDEMPOTENCY, format!("{user}:{}", hash(key)))
+    pub(super) fn idempotency_marker(&self, ws: WorkspaceId, key: &str) -> String {
+        self.doc(IDEMPOTENCY, format!("{ws}:{}", hash(key)))
     }
 
     /// `create_post`. The post and its key's marker are created together; a used key fails
@@ -29,12 +29,12 @@ impl FirestoreStore {
             self.write(&[Write::set(name, f).if_absent()]).await?;
             return Ok(created);
         };
-        let marker_name = self.idempotency_marker(post.user_id, key);
+        let marker_name = self.idempotency_marker(post.workspace_id, key);
         let writes = [
             Write::set(name.clone(), f).if_absent(),
             Write::set(
                 marker_name.clone(),
-                marker(post.user_id, "post_id", post.id.0),
+                marker(post.workspace_id, "post_id", post.id.0),
             )
             .if_absent(),
         ];
@@ -49,7 +49,7 @@ impl FirestoreStore {
                 .batch_get(&[marker_name.clone(), name.clone()])
                 .await?;
             match (&docs[0], &docs[1]) {
-                (Some(m), _) => match self.key_holder(m, post.user_id).await? {
+                (Some(m), _) => match self.key_holder(m, post.workspace_id).await? {
                     Some(value) => Ok(Created {
                         value,
                         created: false,
@@ -67,11 +67,11 @@ impl FirestoreStore {
         .await
     }
 
-    /// The user's post that the idempotency marker `m` points at, if it is still there.
-    async fn key_holder(&self, m: &Document, user: UserId) -> Result<Option<Post>, Lost> {
+    /// The workspace's post that the idempotency marker `m` points at, if it is still there.
+    async fn key_holder(&self, m: &Document, ws: WorkspaceId) -> Result<Option<Post>, Lost> {
         let first = self.doc(POSTS, m.fields.uuid("post_id")?);
         match self.get(&first).await? {
-            Some(doc) if owned(Some(&doc), user).is_ok() => Ok(Some(codec::post(&doc.fields)?)),
+            Some(doc) if owned(Some(&doc), ws).is_ok() => Ok(Some(codec::post(&doc.fields)?)),
             _ => Ok(None),
         }
     }
@@ -84,7 +84,7 @@ impl FirestoreStore {
     ) -> Result<Post, StoreError> {
         check_transition(expected_state, post.state)?;
         self.update_one(self.doc(POSTS, post.id), |doc| {
-            let doc = owned(doc, post.user_id)?;
+            let doc = owned(doc, post.workspace_id)?;
             let stored = codec::post(&doc.fields)?;
             if stored.state != expected_state || stored.version != post.version {
                 return Err(StoreError::StaleState);
@@ -92,7 +92,8 @@ impl FirestoreStore {
             // Identity, owner, idempotency key and creation time never change.
             let next = Post {
                 id: stored.id,
-                user_id: stored.user_id,
+                workspace_id: stored.workspace_id,
+                created_by: stored.created_by,
                 idempotency_key: stored.idempotency_key,
                 created_at: stored.created_at,
                 version: stored.version + 1,
@@ -122,7 +123,8 @@ impl FirestoreStore {
 fn post_fields(p: &Post) -> Result<Fields, StoreError> {
     Ok(fields([
         ("id", value::id(p.id.0)),
-        ("user_id", value::id(p.user_id.0)),
+        ("workspace_id", value::id(p.workspace_id.0)),
+        ("created_by", value::opt_id(p.created_by.map(|u| u.0))),
         ("account_id", value::id(p.account_id.0)),
         ("media_id", value::opt_id(p.media_id.map(|m| m.0))),
         ("state", value::string(p.state.as_str())),

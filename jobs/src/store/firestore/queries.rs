@@ -267,11 +267,11 @@ pub const USERS_ERASING_BEFORE: QuerySpec = QuerySpec {
     select: Some(&["id"]),
 };
 
-/// `list_accounts`: a user's accounts, oldest first (disconnecting ones are dropped after).
+/// `list_accounts`: a workspace's accounts, oldest first (disconnecting ones are dropped after).
 pub const LIST_ACCOUNTS: QuerySpec = QuerySpec {
     name: "list_accounts",
     collection: ACCOUNTS,
-    filters: &[Filter::Equal("user_id")],
+    filters: &[Filter::Equal("workspace_id")],
     order_by: &[("created_at", Ascending), (DOCUMENT_NAME, Ascending)],
     select: None,
 };
@@ -286,7 +286,7 @@ pub const ACCOUNTS_EXPIRING: QuerySpec = QuerySpec {
         Filter::LessThan("access_expires_at"),
     ],
     order_by: &[("access_expires_at", Ascending), (DOCUMENT_NAME, Ascending)],
-    select: Some(&["user_id", "id"]),
+    select: Some(&["workspace_id", "user_id", "id"]),
 };
 
 /// `accounts_after` without a starting point.
@@ -305,7 +305,7 @@ pub const ACCOUNTS_AFTER: QuerySpec = by_id(
 pub const POSTS_FIRST_PAGE: QuerySpec = QuerySpec {
     name: "list_posts (first page)",
     collection: POSTS,
-    filters: &[Filter::Equal("user_id")],
+    filters: &[Filter::Equal("workspace_id")],
     order_by: &[("id", Descending), (DOCUMENT_NAME, Descending)],
     select: None,
 };
@@ -314,7 +314,7 @@ pub const POSTS_FIRST_PAGE: QuerySpec = QuerySpec {
 pub const POSTS_PAGE_AFTER: QuerySpec = QuerySpec {
     name: "list_posts (after a cursor)",
     collection: POSTS,
-    filters: &[Filter::Equal("user_id"), Filter::LessThan("id")],
+    filters: &[Filter::Equal("workspace_id"), Filter::LessThan("id")],
     order_by: &[("id", Descending), (DOCUMENT_NAME, Descending)],
     select: None,
 };
@@ -325,7 +325,7 @@ pub const DUE_POSTS: QuerySpec = QuerySpec {
     collection: POSTS,
     filters: &[Filter::Equal("state"), Filter::AtMost("scheduled_at")],
     order_by: &[("scheduled_at", Ascending), (DOCUMENT_NAME, Ascending)],
-    select: Some(&["user_id", "id", "scheduled_at"]),
+    select: Some(&["workspace_id", "user_id", "id", "scheduled_at"]),
 };
 
 /// `posts_stuck_in`: reconciliation and parked-post deadlines, oldest update first; later
@@ -347,11 +347,11 @@ pub const EXPIRED_MEDIA: QuerySpec = QuerySpec {
     select: None,
 };
 
-/// `list_media`: a user's media in id order.
+/// `list_media`: a workspace's media in id order.
 pub const LIST_MEDIA: QuerySpec = QuerySpec {
     name: "list_media",
     collection: MEDIA,
-    filters: &[Filter::Equal("user_id")],
+    filters: &[Filter::Equal("workspace_id")],
     order_by: &[(DOCUMENT_NAME, Ascending)],
     select: None,
 };
@@ -363,11 +363,11 @@ pub const MEDIA_FIRST: QuerySpec = by_id("media_after (first page)", MEDIA, &[])
 pub const MEDIA_AFTER: QuerySpec =
     by_id("media_after", MEDIA, &[Filter::GreaterThan(DOCUMENT_NAME)]);
 
-/// `list_api_keys`: a user's keys in id order.
+/// `list_api_keys`: a workspace's keys in id order.
 pub const LIST_API_KEYS: QuerySpec = QuerySpec {
     name: "list_api_keys",
     collection: API_KEYS,
-    filters: &[Filter::Equal("user_id")],
+    filters: &[Filter::Equal("workspace_id")],
     order_by: &[(DOCUMENT_NAME, Ascending)],
     select: None,
 };
@@ -381,11 +381,11 @@ pub const API_KEY_BY_HASH: QuerySpec = QuerySpec {
     select: None,
 };
 
-/// `list_audit`: a user's events, newest first.
+/// `list_audit`: a workspace's events, newest first.
 pub const LIST_AUDIT: QuerySpec = QuerySpec {
     name: "list_audit",
     collection: AUDIT,
-    filters: &[Filter::Equal("user_id")],
+    filters: &[Filter::Equal("workspace_id")],
     order_by: &[("created_at", Descending), (DOCUMENT_NAME, Descending)],
     select: None,
 };
@@ -416,8 +416,11 @@ pub const MEMBERSHIPS_OF: QuerySpec = QuerySpec {
     select: None,
 };
 
-/// `erase_user`: the names of everything a user owns, one query per collection, deleted in
-/// batches. Every user-owned document (markers included) carries `user_id`.
+/// `erase_user`: the names of what is the user's own wherever it is (memberships, OAuth
+/// states, API keys that act as them and their hash markers, the Google uid marker) and of
+/// what their personal workspace held before workspaces existed (issue #16: such documents
+/// carry only `user_id`, until `mktpost migrate` adds `workspace_id`); one query per
+/// collection, deleted in batches.
 pub const OWNED_BY_USER: [QuerySpec; 11] = {
     const fn owned(collection: &'static str) -> QuerySpec {
         QuerySpec {
@@ -440,6 +443,54 @@ pub const OWNED_BY_USER: [QuerySpec; 11] = {
         owned(ACCOUNT_OPEN_IDS),
         owned(ACCOUNTS),
         owned(GOOGLE_UIDS),
+    ]
+};
+
+/// `erase_user`: the names of everything the user's personal workspace owns (its id is the
+/// user's); every workspace-owned document, markers included, carries `workspace_id`.
+pub const OWNED_BY_WORKSPACE: [QuerySpec; 9] = {
+    const fn owned(collection: &'static str) -> QuerySpec {
+        QuerySpec {
+            name: "erase_user (personal workspace)",
+            collection,
+            filters: &[Filter::Equal("workspace_id")],
+            order_by: &[],
+            select: Some(&[DOCUMENT_NAME]),
+        }
+    }
+    [
+        owned(OAUTH_STATES),
+        owned(AUDIT),
+        owned(API_KEY_HASHES),
+        owned(API_KEYS),
+        owned(MEDIA),
+        owned(IDEMPOTENCY),
+        owned(POSTS),
+        owned(ACCOUNT_OPEN_IDS),
+        owned(ACCOUNTS),
+    ]
+};
+
+/// `erase_user`: what the user made in workspaces shared with others, which stays there as a
+/// former member's: each query finds the documents whose field (the second item) names them,
+/// and erasure clears that field.
+pub const MADE_BY_USER: [(QuerySpec, &str); 4] = {
+    const CREATED_BY: &[Filter] = &[Filter::Equal("created_by")];
+    const ACTOR: &[Filter] = &[Filter::Equal("actor_id")];
+    const fn made(collection: &'static str, filters: &'static [Filter]) -> QuerySpec {
+        QuerySpec {
+            name: "erase_user (former member)",
+            collection,
+            filters,
+            order_by: &[],
+            select: None,
+        }
+    }
+    [
+        (made(ACCOUNTS, CREATED_BY), "created_by"),
+        (made(POSTS, CREATED_BY), "created_by"),
+        (made(MEDIA, CREATED_BY), "created_by"),
+        (made(AUDIT, ACTOR), "actor_id"),
     ]
 };
 
@@ -469,6 +520,8 @@ pub fn queries() -> Vec<QuerySpec> {
         MEMBERSHIPS_OF,
     ];
     all.extend(OWNED_BY_USER);
+    all.extend(OWNED_BY_WORKSPACE);
+    all.extend(MADE_BY_USER.map(|(spec, _)| spec));
     all
 }
 

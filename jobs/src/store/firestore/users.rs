@@ -5,10 +5,11 @@ use super::FirestoreStore;
 use super::attempt::Plan;
 use super::documents::hash;
 use super::queries::{
-    EXPIRED_REVOKED_SESSIONS, GOOGLE_UIDS, OWNED_BY_USER, REVOKED_SESSIONS, USERS,
+    EXPIRED_REVOKED_SESSIONS, GOOGLE_UIDS, MADE_BY_USER, OWNED_BY_USER, OWNED_BY_WORKSPACE,
+    QuerySpec, REVOKED_SESSIONS, USERS,
 };
 use super::value::{self, Fields, Write, fields};
-use crate::model::{GoogleProfile, User, UserId};
+use crate::model::{GoogleProfile, User, UserId, Workspace, WorkspaceId};
 use crate::store::StoreError;
 use crate::store::codec::{self, Cells};
 use chrono::{DateTime, Utc};
@@ -98,18 +99,48 @@ impl FirestoreStore {
     /// exists the erasure is unfinished, and running it again (the erase job retries)
     /// completes it.
     pub(super) async fn erase(&self, id: UserId) -> Result<(), StoreError> {
-        self.erase_personal_workspace(id, ERASE_BATCH).await?;
+        let user = [value::id(id.0)];
+        for (spec, field) in &MADE_BY_USER {
+            // A former member's: the content stays with the workspace, nameless.
+            while self.clear_field(spec, &user, field).await? == ERASE_BATCH as usize {}
+        }
+        self.delete_whole(Workspace::personal_id(id)).await?;
         for spec in &OWNED_BY_USER {
-            loop {
-                let deleted = self
-                    .delete_matching(spec, &[value::id(id.0)], ERASE_BATCH)
-                    .await?;
-                if deleted < ERASE_BATCH as usize {
-                    break;
-                }
-            }
+            while self.delete_matching(spec, &user, ERASE_BATCH).await? == ERASE_BATCH as usize {}
         }
         self.write(&[Write::delete(self.doc(USERS, id))]).await
+    }
+
+    /// `delete_workspace` (and the personal workspace in `erase_user`): everything it owns,
+    /// in batches, then its members and itself.
+    pub(super) async fn delete_whole(&self, ws: WorkspaceId) -> Result<(), StoreError> {
+        let owner = [value::id(ws.0)];
+        for spec in &OWNED_BY_WORKSPACE {
+            while self.delete_matching(spec, &owner, ERASE_BATCH).await? == ERASE_BATCH as usize {}
+        }
+        self.erase_workspace(ws, ERASE_BATCH).await
+    }
+
+    /// Sets `field` to null on up to a batch of the documents `spec` finds by `values`; how
+    /// many it found.
+    async fn clear_field(
+        &self,
+        spec: &QuerySpec,
+        values: &[serde_json::Value],
+        field: &'static str,
+    ) -> Result<usize, StoreError> {
+        let docs = self.query(spec, values, Some(ERASE_BATCH)).await?;
+        let writes: Vec<Write> = docs
+            .iter()
+            .map(|d| {
+                let cleared = fields([(field, value::null())]);
+                Write::patch(d.name.clone(), cleared, vec![field]).if_exists()
+            })
+            .collect();
+        if !writes.is_empty() {
+            self.write(&writes).await?;
+        }
+        Ok(docs.len())
     }
 
     /// `revoke_session`: the entry keeps the later of its expiries.

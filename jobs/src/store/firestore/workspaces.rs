@@ -173,14 +173,13 @@ impl FirestoreStore {
         Ok((ws_doc, member_doc))
     }
 
-    /// Erasing a user: its personal workspace, everyone's membership of it first (the
-    /// user's other memberships go with the rest of what it owns).
-    pub(super) async fn erase_personal_workspace(
+    /// The workspace document, everyone's membership of it first (what it owns goes before,
+    /// in `delete_whole`).
+    pub(super) async fn erase_workspace(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         batch: u32,
     ) -> Result<(), StoreError> {
-        let ws = Workspace::personal_id(user);
         while self
             .delete_matching(&MEMBERS_OF, &[value::id(ws.0)], batch)
             .await?

@@ -132,9 +132,9 @@ impl<D: Dialect> SqlStore<D> {
         Ok(D::rows_affected(&done))
     }
 
-    /// Runs a compare-and-set on one of the user's rows (`… WHERE id = $1 AND user_id = $2 AND
+    /// Runs a compare-and-set on one of a workspace's rows (`… WHERE id = $1 AND workspace_id = $2 AND
     /// … RETURNING *`) and decodes the row it wrote. When it matched no row: if the row is there
-    /// for this user (`exists_sql` on the same `$1` and `$2`) it moved on (`StaleState`), else
+    /// in this workspace (`exists_sql` on the same `$1` and `$2`) it moved on (`StaleState`), else
     /// it is `NotFound`.
     async fn compare_and_set<T>(
         &self,
@@ -154,7 +154,7 @@ impl<D: Dialect> SqlStore<D> {
         })
     }
 
-    /// Runs a user-scoped `DELETE` (or `UPDATE`); no row changed means not found (or not
+    /// Runs a workspace-scoped `DELETE` (or `UPDATE`); no row changed means not found (or not
     /// theirs).
     async fn change_one(&self, sql: &'static str, args: Args<'_>) -> Result<(), StoreError> {
         match self.execute(sql, args).await? {
@@ -236,13 +236,14 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn connect_account(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
+        by: UserId,
         connect: &AccountConnect,
     ) -> Result<TikTokAccount, StoreError> {
         let t = &connect.tokens;
         let args = args![
             connect.id,
-            user,
+            ws,
             &connect.open_id,
             &t.access_token,
             &t.refresh_token,
@@ -250,29 +251,29 @@ impl<D: Dialect> Store for SqlStore<D> {
             t.refresh_expires_at,
             json(&AccountDoc::of_connect(connect))?,
             codec::now(),
+            by,
         ];
         self.one(st::CONNECT_ACCOUNT, args, codec::account).await
     }
 
-    async fn account(&self, user: UserId, id: AccountId) -> Result<TikTokAccount, StoreError> {
-        self.one(st::ACCOUNT, args![id, user], codec::account).await
+    async fn account(&self, ws: WorkspaceId, id: AccountId) -> Result<TikTokAccount, StoreError> {
+        self.one(st::ACCOUNT, args![id, ws], codec::account).await
     }
 
-    async fn all_accounts(&self, user: UserId) -> Result<Vec<TikTokAccount>, StoreError> {
-        self.all(st::ALL_ACCOUNTS, args![user], codec::account)
-            .await
+    async fn all_accounts(&self, ws: WorkspaceId) -> Result<Vec<TikTokAccount>, StoreError> {
+        self.all(st::ALL_ACCOUNTS, args![ws], codec::account).await
     }
 
     async fn store_tokens(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         id: AccountId,
         expected_version: i64,
         tokens: &EncryptedTokens,
     ) -> Result<TikTokAccount, StoreError> {
         let args = args![
             id,
-            user,
+            ws,
             expected_version,
             &tokens.access_token,
             tokens.access_expires_at,
@@ -286,7 +287,7 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn set_account_status(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         id: AccountId,
         expected_version: i64,
         status: AccountStatus,
@@ -295,7 +296,7 @@ impl<D: Dialect> Store for SqlStore<D> {
     ) -> Result<TikTokAccount, StoreError> {
         let args = args![
             id,
-            user,
+            ws,
             expected_version,
             status.as_str(),
             reason,
@@ -307,8 +308,8 @@ impl<D: Dialect> Store for SqlStore<D> {
             .await
     }
 
-    async fn delete_account(&self, user: UserId, id: AccountId) -> Result<(), StoreError> {
-        self.change_one(st::DELETE_ACCOUNT, args![id, user]).await
+    async fn delete_account(&self, ws: WorkspaceId, id: AccountId) -> Result<(), StoreError> {
+        self.change_one(st::DELETE_ACCOUNT, args![id, ws]).await
     }
 
     async fn accounts_expiring_before(
@@ -336,7 +337,7 @@ impl<D: Dialect> Store for SqlStore<D> {
     async fn create_post(&self, post: &Post) -> Result<Created<Post>, StoreError> {
         let args = args![
             post.id,
-            post.user_id,
+            post.workspace_id,
             post.account_id,
             post.media_id,
             post.state.as_str(),
@@ -346,6 +347,7 @@ impl<D: Dialect> Store for SqlStore<D> {
             json(&PostDoc::of(post))?,
             post.created_at,
             post.updated_at,
+            post.created_by,
         ];
         if let Some(value) = self.optional(st::CREATE_POST, args, codec::post).await? {
             return Ok(Created {
@@ -354,7 +356,7 @@ impl<D: Dialect> Store for SqlStore<D> {
             });
         }
         // Only the idempotency key can make the insert do nothing.
-        let args = args![post.user_id, post.idempotency_key.as_deref()];
+        let args = args![post.workspace_id, post.idempotency_key.as_deref()];
         let existing = self.optional(st::POST_BY_IDEMPOTENCY_KEY, args, codec::post);
         match existing.await? {
             Some(value) => Ok(Created {
@@ -368,23 +370,23 @@ impl<D: Dialect> Store for SqlStore<D> {
         }
     }
 
-    async fn post(&self, user: UserId, id: PostId) -> Result<Post, StoreError> {
-        self.one(st::POST, args![id, user], codec::post).await
+    async fn post(&self, ws: WorkspaceId, id: PostId) -> Result<Post, StoreError> {
+        self.one(st::POST, args![id, ws], codec::post).await
     }
 
     async fn post_by_idempotency_key(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         key: &str,
     ) -> Result<Option<Post>, StoreError> {
-        let args = args![user, key];
+        let args = args![ws, key];
         self.optional(st::POST_BY_IDEMPOTENCY_KEY, args, codec::post)
             .await
     }
 
     async fn list_posts(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         cursor: Option<&str>,
         n: u32,
     ) -> Result<Page<Post>, StoreError> {
@@ -393,11 +395,11 @@ impl<D: Dialect> Store for SqlStore<D> {
         let asked = i64::from(n) + 1;
         let posts = match codec::parse_cursor(cursor)? {
             Some(before) => {
-                let args = args![user, before, asked];
+                let args = args![ws, before, asked];
                 self.all(st::POSTS_PAGE_AFTER, args, codec::post).await?
             }
             None => {
-                let args = args![user, asked];
+                let args = args![ws, asked];
                 self.all(st::POSTS_FIRST_PAGE, args, codec::post).await?
             }
         };
@@ -408,7 +410,7 @@ impl<D: Dialect> Store for SqlStore<D> {
         check_transition(expected_state, post.state)?;
         let args = args![
             post.id,
-            post.user_id,
+            post.workspace_id,
             post.account_id,
             post.media_id,
             post.state.as_str(),
@@ -422,8 +424,8 @@ impl<D: Dialect> Store for SqlStore<D> {
             .await
     }
 
-    async fn delete_post(&self, user: UserId, id: PostId) -> Result<(), StoreError> {
-        self.change_one(st::DELETE_POST, args![id, user]).await
+    async fn delete_post(&self, ws: WorkspaceId, id: PostId) -> Result<(), StoreError> {
+        self.change_one(st::DELETE_POST, args![id, ws]).await
     }
 
     async fn due_posts(&self, now: DateTime<Utc>, n: u32) -> Result<Vec<DuePost>, StoreError> {
@@ -452,32 +454,33 @@ impl<D: Dialect> Store for SqlStore<D> {
     async fn create_media(&self, media: &Media) -> Result<(), StoreError> {
         let args = args![
             media.id,
-            media.user_id,
+            media.workspace_id,
             media.post_id,
             media.expires_at,
             json(&MediaDoc::of(media))?,
             media.created_at,
+            media.created_by,
         ];
         self.execute(st::CREATE_MEDIA, args).await.map(drop)
     }
 
-    async fn media(&self, user: UserId, id: MediaId) -> Result<Media, StoreError> {
-        self.one(st::MEDIA, args![id, user], codec::media).await
+    async fn media(&self, ws: WorkspaceId, id: MediaId) -> Result<Media, StoreError> {
+        self.one(st::MEDIA, args![id, ws], codec::media).await
     }
 
     async fn attach_media(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         id: MediaId,
         post: PostId,
     ) -> Result<Media, StoreError> {
-        let args = args![id, user, post];
+        let args = args![id, ws, post];
         self.compare_and_set(st::ATTACH_MEDIA, st::MEDIA_EXISTS, args, codec::media)
             .await
     }
 
-    async fn delete_media(&self, user: UserId, id: MediaId) -> Result<(), StoreError> {
-        self.change_one(st::DELETE_MEDIA, args![id, user]).await
+    async fn delete_media(&self, ws: WorkspaceId, id: MediaId) -> Result<(), StoreError> {
+        self.change_one(st::DELETE_MEDIA, args![id, ws]).await
     }
 
     async fn expired_media(&self, now: DateTime<Utc>, n: u32) -> Result<Vec<Media>, StoreError> {
@@ -485,8 +488,8 @@ impl<D: Dialect> Store for SqlStore<D> {
             .await
     }
 
-    async fn list_media(&self, user: UserId) -> Result<Vec<Media>, StoreError> {
-        self.all(st::LIST_MEDIA, args![user], codec::media).await
+    async fn list_media(&self, ws: WorkspaceId) -> Result<Vec<Media>, StoreError> {
+        self.all(st::LIST_MEDIA, args![ws], codec::media).await
     }
 
     async fn media_after(&self, after: Option<MediaId>, n: u32) -> Result<Vec<Media>, StoreError> {
@@ -499,14 +502,14 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn rewrap_media_key(
         &self,
-        user: UserId,
+        ws: WorkspaceId,
         id: MediaId,
         expected: &str,
         wrapped_key: &str,
     ) -> Result<Media, StoreError> {
-        let mut media = self.media(user, id).await?;
+        let mut media = self.media(ws, id).await?;
         media.wrapped_key = wrapped_key.to_owned();
-        let args = args![id, user, expected, json(&MediaDoc::of(&media))?];
+        let args = args![id, ws, expected, json(&MediaDoc::of(&media))?];
         let sql = st::REWRAP_MEDIA_KEY;
         self.compare_and_set(sql, st::MEDIA_EXISTS, args, codec::media)
             .await
@@ -523,17 +526,17 @@ impl<D: Dialect> Store for SqlStore<D> {
             key.created_at,
             key.last_used_at,
             &scopes,
+            key.workspace_id,
         ];
         self.execute(st::CREATE_API_KEY, args).await.map(drop)
     }
 
-    async fn list_api_keys(&self, user: UserId) -> Result<Vec<ApiKey>, StoreError> {
-        self.all(st::LIST_API_KEYS, args![user], codec::api_key)
-            .await
+    async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKey>, StoreError> {
+        self.all(st::LIST_API_KEYS, args![ws], codec::api_key).await
     }
 
-    async fn delete_api_key(&self, user: UserId, id: ApiKeyId) -> Result<(), StoreError> {
-        self.change_one(st::DELETE_API_KEY, args![id, user]).await
+    async fn delete_api_key(&self, ws: WorkspaceId, id: ApiKeyId) -> Result<(), StoreError> {
+        self.change_one(st::DELETE_API_KEY, args![id, ws]).await
     }
 
     async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
@@ -548,16 +551,17 @@ impl<D: Dialect> Store for SqlStore<D> {
     async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         let args = args![
             event.id,
-            event.user_id,
+            event.workspace_id,
             &event.kind,
             json(&event.detail)?,
             event.created_at,
+            event.actor_id,
         ];
         self.execute(st::RECORD_AUDIT, args).await.map(drop)
     }
 
-    async fn list_audit(&self, user: UserId, n: u32) -> Result<Vec<AuditEvent>, StoreError> {
-        self.all(st::LIST_AUDIT, args![user, n], codec::audit_event)
+    async fn list_audit(&self, ws: WorkspaceId, n: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        self.all(st::LIST_AUDIT, args![ws, n], codec::audit_event)
             .await
     }
 
@@ -565,11 +569,12 @@ impl<D: Dialect> Store for SqlStore<D> {
         &self,
         state_hash: &str,
         user: UserId,
+        ws: WorkspaceId,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.execute(st::SWEEP_OAUTH_STATES, args![codec::now()])
             .await?;
-        let args = args![state_hash, user, expires_at];
+        let args = args![state_hash, user, expires_at, ws];
         self.execute(st::PUT_OAUTH_STATE, args).await.map(drop)
     }
 
@@ -577,11 +582,14 @@ impl<D: Dialect> Store for SqlStore<D> {
         &self,
         state_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<UserId>, StoreError> {
+    ) -> Result<Option<(UserId, WorkspaceId)>, StoreError> {
         // An expired state is taken (deleted) too, and refused.
         let taken = self.optional(st::TAKE_OAUTH_STATE, args![state_hash], |row| {
             if row.ts("expires_at")? > now {
-                Ok(Some(UserId(row.uuid("user_id")?)))
+                let user = row.uuid("user_id")?;
+                // States issued before workspaces (#16) connect to the personal workspace.
+                let ws = row.opt_uuid("workspace_id")?.unwrap_or(user);
+                Ok(Some((UserId(user), WorkspaceId(ws))))
             } else {
                 Ok(None)
             }
@@ -676,5 +684,9 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn remove_member(&self, ws: WorkspaceId, user: UserId) -> Result<(), StoreError> {
         self.remove(ws, user).await
+    }
+
+    async fn delete_workspace(&self, ws: WorkspaceId) -> Result<(), StoreError> {
+        self.in_transaction(&st::DELETE_WORKSPACE, args![ws]).await
     }
 }

@@ -10,7 +10,7 @@
 /// the partial index `posts_due_idx` applies.
 macro_rules! due_posts {
     () => {
-        "SELECT user_id, id, scheduled_at FROM posts \
+        "SELECT workspace_id, id, scheduled_at FROM posts \
          WHERE state = 'scheduled' AND scheduled_at <= $1 \
          ORDER BY scheduled_at, id LIMIT $2"
     };
@@ -49,28 +49,46 @@ pub(crate) const USERS_ERASING_BEFORE: &str = "\
     SELECT id FROM users WHERE erasing_since IS NOT NULL AND erasing_since <= $1 \
     ORDER BY erasing_since, id LIMIT $2";
 
-/// Run in one transaction, children first: every table's `user_id` references `users`. The
-/// user row goes last, and with it the erasure mark (`erasing_since`). The user's memberships
-/// go, and so does its personal workspace (id = the user's id) with everyone in it.
-pub(crate) const ERASE_USER: [&str; 9] = [
+/// Run in one transaction, children first (rows reference `workspaces` and `users`). The
+/// personal workspace (id = the user's id) goes whole, with everything it owns and everyone in
+/// it; in the workspaces the user shares with others their content stays, its `created_by`
+/// (`actor_id`) cleared so it shows as a former member's, and their keys and memberships go.
+/// The user row goes last, and with it the erasure mark (`erasing_since`).
+pub(crate) const ERASE_USER: [&str; 13] = [
     "DELETE FROM workspace_members WHERE user_id = $1 OR workspace_id = $1",
+    "DELETE FROM oauth_states WHERE user_id = $1 OR workspace_id = $1",
+    "DELETE FROM audit_events WHERE workspace_id = $1",
+    "UPDATE audit_events SET actor_id = NULL WHERE actor_id = $1",
+    "DELETE FROM api_keys WHERE user_id = $1 OR workspace_id = $1",
+    "DELETE FROM media WHERE workspace_id = $1",
+    "UPDATE media SET created_by = NULL WHERE created_by = $1",
+    "DELETE FROM posts WHERE workspace_id = $1",
+    "UPDATE posts SET created_by = NULL WHERE created_by = $1",
+    "DELETE FROM accounts WHERE workspace_id = $1",
+    "UPDATE accounts SET created_by = NULL WHERE created_by = $1",
     "DELETE FROM workspaces WHERE id = $1",
-    "DELETE FROM oauth_states WHERE user_id = $1",
-    "DELETE FROM audit_events WHERE user_id = $1",
-    "DELETE FROM api_keys WHERE user_id = $1",
-    "DELETE FROM media WHERE user_id = $1",
-    "DELETE FROM posts WHERE user_id = $1",
-    "DELETE FROM accounts WHERE user_id = $1",
     "DELETE FROM users WHERE id = $1",
 ];
 
-/// An upsert on (user, open_id). An empty incoming refresh token keeps the stored one and its
+/// Deletes a workspace and everything it owns, in one transaction, children first.
+pub(crate) const DELETE_WORKSPACE: [&str; 8] = [
+    "DELETE FROM oauth_states WHERE workspace_id = $1",
+    "DELETE FROM audit_events WHERE workspace_id = $1",
+    "DELETE FROM api_keys WHERE workspace_id = $1",
+    "DELETE FROM media WHERE workspace_id = $1",
+    "DELETE FROM posts WHERE workspace_id = $1",
+    "DELETE FROM accounts WHERE workspace_id = $1",
+    "DELETE FROM workspace_members WHERE workspace_id = $1",
+    "DELETE FROM workspaces WHERE id = $1",
+];
+
+/// An upsert on (workspace, open_id). An empty incoming refresh token keeps the stored one and its
 /// expiry: losing the refresh token loses the account.
 pub(crate) const CONNECT_ACCOUNT: &str = "\
-    INSERT INTO accounts (id, user_id, open_id, status, status_reason, access_token, \
+    INSERT INTO accounts (id, workspace_id, created_by, open_id, status, status_reason, access_token, \
         refresh_token, access_expires_at, refresh_expires_at, doc, version, created_at, updated_at) \
-    VALUES ($1, $2, $3, 'active', NULL, $4, $5, $6, $7, $8, 1, $9, $9) \
-    ON CONFLICT (user_id, open_id) DO UPDATE SET \
+    VALUES ($1, $2, $10, $3, 'active', NULL, $4, $5, $6, $7, $8, 1, $9, $9) \
+    ON CONFLICT (workspace_id, open_id) DO UPDATE SET \
         status = 'active', status_reason = NULL, \
         access_token = excluded.access_token, access_expires_at = excluded.access_expires_at, \
         refresh_token = CASE WHEN excluded.refresh_token = '' AND accounts.refresh_token IS NOT NULL \
@@ -80,12 +98,13 @@ pub(crate) const CONNECT_ACCOUNT: &str = "\
         doc = excluded.doc, version = accounts.version + 1, updated_at = excluded.updated_at \
     RETURNING *";
 
-pub(crate) const ACCOUNT: &str = "SELECT * FROM accounts WHERE id = $1 AND user_id = $2";
+pub(crate) const ACCOUNT: &str = "SELECT * FROM accounts WHERE id = $1 AND workspace_id = $2";
 
-pub(crate) const ACCOUNT_EXISTS: &str = "SELECT 1 FROM accounts WHERE id = $1 AND user_id = $2";
+pub(crate) const ACCOUNT_EXISTS: &str =
+    "SELECT 1 FROM accounts WHERE id = $1 AND workspace_id = $2";
 
 pub(crate) const ALL_ACCOUNTS: &str = "\
-    SELECT * FROM accounts WHERE user_id = $1 ORDER BY created_at, id";
+    SELECT * FROM accounts WHERE workspace_id = $1 ORDER BY created_at, id";
 
 /// Compare-and-set on version; the refresh token is kept as in `CONNECT_ACCOUNT`.
 pub(crate) const STORE_TOKENS: &str = "\
@@ -95,7 +114,7 @@ pub(crate) const STORE_TOKENS: &str = "\
         refresh_expires_at = CASE WHEN $6 = '' AND refresh_token IS NOT NULL \
             THEN refresh_expires_at ELSE $7 END, \
         version = version + 1, updated_at = $8 \
-    WHERE id = $1 AND user_id = $2 AND version = $3 \
+    WHERE id = $1 AND workspace_id = $2 AND version = $3 \
     RETURNING *";
 
 /// Compare-and-set on version; `$6` clears all four token columns together.
@@ -106,14 +125,14 @@ pub(crate) const SET_ACCOUNT_STATUS: &str = "\
         access_expires_at = CASE WHEN $6 THEN NULL ELSE access_expires_at END, \
         refresh_expires_at = CASE WHEN $6 THEN NULL ELSE refresh_expires_at END, \
         version = version + 1, updated_at = $7 \
-    WHERE id = $1 AND user_id = $2 AND version = $3 \
+    WHERE id = $1 AND workspace_id = $2 AND version = $3 \
     RETURNING *";
 
-pub(crate) const DELETE_ACCOUNT: &str = "DELETE FROM accounts WHERE id = $1 AND user_id = $2";
+pub(crate) const DELETE_ACCOUNT: &str = "DELETE FROM accounts WHERE id = $1 AND workspace_id = $2";
 
 /// Served by the partial index `accounts_expiring_idx`.
 pub(crate) const ACCOUNTS_EXPIRING_BEFORE: &str = "\
-    SELECT user_id, id FROM accounts \
+    SELECT workspace_id, id FROM accounts \
     WHERE status = 'active' AND access_expires_at < $1 \
     ORDER BY access_expires_at, id LIMIT $2";
 
@@ -121,41 +140,41 @@ pub(crate) const ACCOUNTS_FIRST: &str = "SELECT * FROM accounts ORDER BY id LIMI
 
 pub(crate) const ACCOUNTS_AFTER: &str = "SELECT * FROM accounts WHERE id > $1 ORDER BY id LIMIT $2";
 
-/// Inserts unless this user already used the idempotency key (NULL keys never conflict);
+/// Inserts unless this workspace already used the idempotency key (NULL keys never conflict);
 /// returns no row when the key was taken.
 pub(crate) const CREATE_POST: &str = "\
-    INSERT INTO posts (id, user_id, account_id, media_id, state, version, scheduled_at, \
-        idempotency_key, doc, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-    ON CONFLICT (user_id, idempotency_key) DO NOTHING \
+    INSERT INTO posts (id, workspace_id, account_id, media_id, state, version, scheduled_at, \
+        idempotency_key, doc, created_at, updated_at, created_by) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+    ON CONFLICT (workspace_id, idempotency_key) DO NOTHING \
     RETURNING *";
 
 pub(crate) const POST_BY_IDEMPOTENCY_KEY: &str =
-    "SELECT * FROM posts WHERE user_id = $1 AND idempotency_key = $2";
+    "SELECT * FROM posts WHERE workspace_id = $1 AND idempotency_key = $2";
 
-pub(crate) const POST: &str = "SELECT * FROM posts WHERE id = $1 AND user_id = $2";
+pub(crate) const POST: &str = "SELECT * FROM posts WHERE id = $1 AND workspace_id = $2";
 
-pub(crate) const POST_EXISTS: &str = "SELECT 1 FROM posts WHERE id = $1 AND user_id = $2";
+pub(crate) const POST_EXISTS: &str = "SELECT 1 FROM posts WHERE id = $1 AND workspace_id = $2";
 
 /// Newest first by id (UUIDv7: creation order). Asks one row more than the page, to learn
 /// whether another page exists.
 pub(crate) const POSTS_FIRST_PAGE: &str =
-    "SELECT * FROM posts WHERE user_id = $1 ORDER BY id DESC LIMIT $2";
+    "SELECT * FROM posts WHERE workspace_id = $1 ORDER BY id DESC LIMIT $2";
 
 /// The page after a cursor: ids below it. Posts created meanwhile have higher ids, so they
 /// can neither shift nor repeat rows on later pages.
 pub(crate) const POSTS_PAGE_AFTER: &str =
-    "SELECT * FROM posts WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
+    "SELECT * FROM posts WHERE workspace_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
 
 /// Compare-and-set on (state, version). Identity, owner, idempotency key and creation time
 /// never change.
 pub(crate) const SAVE_POST: &str = "\
     UPDATE posts SET account_id = $3, media_id = $4, state = $5, version = version + 1, \
         scheduled_at = $6, doc = $7, updated_at = $8 \
-    WHERE id = $1 AND user_id = $2 AND state = $9 AND version = $10 \
+    WHERE id = $1 AND workspace_id = $2 AND state = $9 AND version = $10 \
     RETURNING *";
 
-pub(crate) const DELETE_POST: &str = "DELETE FROM posts WHERE id = $1 AND user_id = $2";
+pub(crate) const DELETE_POST: &str = "DELETE FROM posts WHERE id = $1 AND workspace_id = $2";
 
 /// Served by `posts_state_updated_idx`.
 pub(crate) const POSTS_STUCK_IN: &str = "\
@@ -170,28 +189,28 @@ pub(crate) const POSTS_STUCK_IN_AFTER: &str = "\
     ORDER BY updated_at, id LIMIT $5";
 
 pub(crate) const CREATE_MEDIA: &str = "\
-    INSERT INTO media (id, user_id, post_id, expires_at, doc, created_at) \
-    VALUES ($1, $2, $3, $4, $5, $6)";
+    INSERT INTO media (id, workspace_id, post_id, expires_at, doc, created_at, created_by) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
-pub(crate) const MEDIA: &str = "SELECT * FROM media WHERE id = $1 AND user_id = $2";
+pub(crate) const MEDIA: &str = "SELECT * FROM media WHERE id = $1 AND workspace_id = $2";
 
-pub(crate) const MEDIA_EXISTS: &str = "SELECT 1 FROM media WHERE id = $1 AND user_id = $2";
+pub(crate) const MEDIA_EXISTS: &str = "SELECT 1 FROM media WHERE id = $1 AND workspace_id = $2";
 
 /// Compare-and-set on "not attached yet". Attaching again to the same post succeeds, so a
 /// replayed request or job does not fail on its own earlier write.
 pub(crate) const ATTACH_MEDIA: &str = "\
     UPDATE media SET post_id = $3 \
-    WHERE id = $1 AND user_id = $2 AND (post_id IS NULL OR post_id = $3) \
+    WHERE id = $1 AND workspace_id = $2 AND (post_id IS NULL OR post_id = $3) \
     RETURNING *";
 
-pub(crate) const DELETE_MEDIA: &str = "DELETE FROM media WHERE id = $1 AND user_id = $2";
+pub(crate) const DELETE_MEDIA: &str = "DELETE FROM media WHERE id = $1 AND workspace_id = $2";
 
 /// Served by the partial index `media_expiry_idx`.
 pub(crate) const EXPIRED_MEDIA: &str = "\
     SELECT * FROM media WHERE post_id IS NULL AND expires_at <= $1 \
     ORDER BY expires_at, id LIMIT $2";
 
-pub(crate) const LIST_MEDIA: &str = "SELECT * FROM media WHERE user_id = $1 ORDER BY id";
+pub(crate) const LIST_MEDIA: &str = "SELECT * FROM media WHERE workspace_id = $1 ORDER BY id";
 
 pub(crate) const MEDIA_FIRST: &str = "SELECT * FROM media ORDER BY id LIMIT $1";
 
@@ -201,31 +220,33 @@ pub(crate) const MEDIA_AFTER: &str = "SELECT * FROM media WHERE id > $1 ORDER BY
 /// PostgreSQL); `$4` is the whole document with the new key (the other fields never change).
 pub(crate) const REWRAP_MEDIA_KEY: &str = "\
     UPDATE media SET doc = $4 \
-    WHERE id = $1 AND user_id = $2 AND doc ->> 'wrapped_key' = $3 \
+    WHERE id = $1 AND workspace_id = $2 AND doc ->> 'wrapped_key' = $3 \
     RETURNING *";
 
 pub(crate) const CREATE_API_KEY: &str = "\
-    INSERT INTO api_keys (id, user_id, name, prefix, hash, created_at, last_used_at, scopes) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    INSERT INTO api_keys (id, user_id, name, prefix, hash, created_at, last_used_at, scopes, \
+        workspace_id) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
-pub(crate) const LIST_API_KEYS: &str = "SELECT * FROM api_keys WHERE user_id = $1 ORDER BY id";
+pub(crate) const LIST_API_KEYS: &str = "SELECT * FROM api_keys WHERE workspace_id = $1 ORDER BY id";
 
-pub(crate) const DELETE_API_KEY: &str = "DELETE FROM api_keys WHERE id = $1 AND user_id = $2";
+pub(crate) const DELETE_API_KEY: &str = "DELETE FROM api_keys WHERE id = $1 AND workspace_id = $2";
 
 pub(crate) const API_KEY_BY_HASH: &str = "SELECT * FROM api_keys WHERE hash = $1";
 
 pub(crate) const TOUCH_API_KEY: &str = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
 
 pub(crate) const RECORD_AUDIT: &str = "\
-    INSERT INTO audit_events (id, user_id, kind, detail, created_at) \
-    VALUES ($1, $2, $3, $4, $5)";
+    INSERT INTO audit_events (id, workspace_id, kind, detail, created_at, actor_id) \
+    VALUES ($1, $2, $3, $4, $5, $6)";
 
 pub(crate) const LIST_AUDIT: &str = "\
-    SELECT * FROM audit_events WHERE user_id = $1 \
+    SELECT * FROM audit_events WHERE workspace_id = $1 \
     ORDER BY created_at DESC, id DESC LIMIT $2";
 
-pub(crate) const PUT_OAUTH_STATE: &str =
-    "INSERT INTO oauth_states (state_hash, user_id, expires_at) VALUES ($1, $2, $3)";
+pub(crate) const PUT_OAUTH_STATE: &str = "\
+    INSERT INTO oauth_states (state_hash, user_id, expires_at, workspace_id) \
+    VALUES ($1, $2, $3, $4)";
 
 /// States nobody came back for would otherwise stay forever; each new state sweeps them.
 pub(crate) const SWEEP_OAUTH_STATES: &str = "DELETE FROM oauth_states WHERE expires_at <= $1";
@@ -233,7 +254,7 @@ pub(crate) const SWEEP_OAUTH_STATES: &str = "DELETE FROM oauth_states WHERE expi
 /// Deleting is the taking: of racing takers exactly one gets the row back. An expired state is
 /// deleted too, and refused by the caller.
 pub(crate) const TAKE_OAUTH_STATE: &str =
-    "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING user_id, expires_at";
+    "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING user_id, workspace_id, expires_at";
 
 /// Takes the lease if it is new or expired (`$4` is now), bumping the fencing token; returns no
 /// row while someone else holds it.

@@ -213,6 +213,8 @@ static APP: LazyLock<App> = LazyLock::new(|| {
         rt,
         state,
         user: CurrentUser {
+            workspace: jobs::model::Workspace::personal_id(user.id),
+            role: jobs::model::Role::Owner,
             user,
             via: AuthVia::Cookie,
             scopes: None,
@@ -333,7 +335,7 @@ proptest! {
             prop_assert!(r.content_length.as_deref().is_none_or(|cl| cl == r.body.len().to_string()), "a lying Content-Length was staged");
             prop_assert!(r.body.len() as u64 <= MAX);
             let id = jobs::model::MediaId::parse(v["id"].as_str().unwrap()).unwrap();
-            let media = app.rt.block_on(app.state.store.media(app.user.user.id, id)).unwrap();
+            let media = app.rt.block_on(app.state.store.media(app.user.workspace, id)).unwrap();
             app.rt.block_on(app.state.jobs.staging.delete(&media)).unwrap();
         }
     }
