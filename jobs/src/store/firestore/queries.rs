@@ -4,7 +4,7 @@
 //! checked-in `firestore.indexes.json`: the emulator does not enforce indexes, production does.
 //!
 //! Collection names are the layout of the database (see `docs/firestore.md`): one top-level
-//! collection per entity plus three collections of uniqueness markers.
+//! collection per entity plus the collections of uniqueness markers.
 
 use crate::store::StoreError;
 use serde_json::{Value, json};
@@ -40,6 +40,10 @@ pub const REVOKED_SESSIONS: &str = "revoked_sessions";
 pub const WORKSPACES: &str = "workspaces";
 /// Members of workspaces, by `{workspace}:{user}`.
 pub const WORKSPACE_MEMBERS: &str = "workspace_members";
+/// Invitations to workspaces, by `InvitationId`.
+pub const INVITATIONS: &str = "invitations";
+/// An invitation's link: `sha256(token_hash)` → the invitation (also keeps the hashes unique).
+pub const INVITATION_TOKENS: &str = "invitation_tokens";
 /// Holds no documents; `ping` reads a missing one.
 pub const HEALTH: &str = "health";
 
@@ -416,6 +420,20 @@ pub const MEMBERSHIPS_OF: QuerySpec = QuerySpec {
     select: None,
 };
 
+/// `pending_invitations`: a workspace's invitations neither accepted nor revoked (both held as
+/// `null` until they happen), newest first.
+pub const OPEN_INVITATIONS: QuerySpec = QuerySpec {
+    name: "pending_invitations",
+    collection: INVITATIONS,
+    filters: &[
+        Filter::Equal("workspace_id"),
+        Filter::IsNull("accepted_at"),
+        Filter::IsNull("revoked_at"),
+    ],
+    order_by: &[("created_at", Descending), (DOCUMENT_NAME, Descending)],
+    select: None,
+};
+
 /// `erase_user`: the names of everything a user owns, one query per collection, deleted in
 /// batches. Every user-owned document (markers included) carries `user_id`.
 pub const OWNED_BY_USER: [QuerySpec; 11] = {
@@ -467,6 +485,7 @@ pub fn queries() -> Vec<QuerySpec> {
         EXPIRED_REVOKED_SESSIONS,
         MEMBERS_OF,
         MEMBERSHIPS_OF,
+        OPEN_INVITATIONS,
     ];
     all.extend(OWNED_BY_USER);
     all
