@@ -322,3 +322,45 @@ pub async fn workspaces_are_created_and_their_settings_are_compare_and_set(store
     let gone = team("Gone");
     assert_not_found!(s.update_workspace(&gone, 1).await, "unknown workspace");
 }
+
+/// Erasing people who invited, who accepted, or whose personal workspace has open invitations
+/// works, and leaves the invitations of the workspaces that stay open and findable.
+pub async fn erasing_people_keeps_the_invitations_of_workspaces_that_stay(store: DynStore) {
+    let s = store.as_ref();
+    let (owner, admin, joined, other) = (
+        new_user(s).await,
+        new_user(s).await,
+        new_user(s).await,
+        new_user(s).await,
+    );
+    let ws = s.create_workspace(&team("Stays"), owner.id).await;
+    let ws = ws.expect("create").id;
+    s.put_member(&Member {
+        workspace_id: ws,
+        user_id: admin.id,
+        role: Role::Admin,
+        joined_at: now(),
+    })
+    .await
+    .expect("add the admin");
+    let by_admin = invite(s, ws, &admin, Role::Viewer).await;
+    let accepted = invite(s, ws, &owner, Role::Editor).await;
+    s.accept_invitation(accepted.id, joined.id, now())
+        .await
+        .expect("accept");
+    invite(s, personal(&other), &other, Role::Editor).await;
+
+    for gone in [&admin, &joined, &other] {
+        s.erase_user(gone.id).await.expect("erase_user");
+    }
+    assert_eq!(s.member(ws, joined.id).await.expect("member"), None);
+    assert_eq!(open_ids(s, ws).await, vec![by_admin.id]);
+    let found = by_hash(s, &by_admin).await;
+    assert_eq!((found.id, found.accepted_at), (by_admin.id, None));
+    let member = s.accept_invitation(by_admin.id, owner.id, now()).await;
+    assert_eq!(
+        member.expect("still acceptable").role,
+        Role::Owner,
+        "the owner keeps the higher role"
+    );
+}

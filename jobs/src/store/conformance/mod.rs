@@ -64,6 +64,7 @@ macro_rules! store_conformance_cases {
             racing_acceptances_of_one_invitation_have_one_winner,
             another_workspaces_invitation_cannot_be_revoked,
             workspaces_are_created_and_their_settings_are_compare_and_set,
+            erasing_people_keeps_the_invitations_of_workspaces_that_stay,
         }
     };
 }
