@@ -79,3 +79,7 @@ id_type!(
     /// A workspace (a user's personal workspace has the user's id).
     WorkspaceId
 );
+id_type!(
+    /// An invitation to a workspace.
+    InvitationId
+);

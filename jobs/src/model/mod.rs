@@ -6,6 +6,7 @@ mod account;
 mod api_key;
 mod audit;
 mod ids;
+mod invitation;
 mod media;
 mod post;
 mod user;
@@ -14,7 +15,10 @@ mod workspace;
 pub use account::{AccountConnect, AccountStatus, EncryptedTokens, TikTokAccount};
 pub use api_key::{ApiKey, ApiKeyScope, ApiKeyScopes, ScopesError};
 pub use audit::AuditEvent;
-pub use ids::{AccountId, ApiKeyId, AuditEventId, MediaId, PostId, UserId, WorkspaceId};
+pub use ids::{
+    AccountId, ApiKeyId, AuditEventId, InvitationId, MediaId, PostId, UserId, WorkspaceId,
+};
+pub use invitation::{Invitation, InvitationStatus};
 pub use media::{Container, Media};
 pub use post::{
     Attempt, Post, PostSettings, PostState, PrivacyLevel, RETRIES_EXHAUSTED, TikTokProgress,

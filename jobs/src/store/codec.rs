@@ -386,6 +386,25 @@ pub(crate) fn with_roles(
         .collect()
 }
 
+/// An invitation: every field is a column (or a Firestore field) of its own, so there is no
+/// `doc`.
+pub(crate) fn invitation(r: &impl Cells) -> Result<crate::model::Invitation, StoreError> {
+    let role = r.text("role")?;
+    Ok(crate::model::Invitation {
+        id: crate::model::InvitationId(r.uuid("id")?),
+        workspace_id: WorkspaceId(r.uuid("workspace_id")?),
+        email: r.text("email")?,
+        role: Role::parse(&role).map_err(|e| bad_cell("role", e))?,
+        invited_by: r.opt_uuid("invited_by")?.map(UserId),
+        token_hash: r.text("token_hash")?,
+        created_at: r.ts("created_at")?,
+        expires_at: r.ts("expires_at")?,
+        accepted_at: r.opt_ts("accepted_at")?,
+        accepted_by: r.opt_uuid("accepted_by")?.map(UserId),
+        revoked_at: r.opt_ts("revoked_at")?,
+    })
+}
+
 /// Parses a history cursor. A cursor the store never issued is a page that does not exist.
 pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<PostId>, StoreError> {
     cursor

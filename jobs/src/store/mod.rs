@@ -19,8 +19,8 @@ pub use sql::{SqlStore, postgres, sqlite};
 use crate::config::StoreKind;
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, EncryptedTokens,
-    GoogleProfile, Media, MediaId, Member, Post, PostId, PostState, Role, TikTokAccount, User,
-    UserId, Workspace, WorkspaceId,
+    GoogleProfile, Invitation, InvitationId, Media, MediaId, Member, Post, PostId, PostState, Role,
+    TikTokAccount, User, UserId, Workspace, WorkspaceId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -376,6 +376,62 @@ pub trait Store: Send + Sync + 'static {
     /// events, OAuth states, members). Like [`erase_user`](Self::erase_user) it checks nothing:
     /// who may is the domain's rule, and staged objects and TikTok revocation come first.
     async fn delete_workspace(&self, ws: WorkspaceId) -> Result<(), StoreError>;
+    /// Inserts a new, non-personal workspace with `owner` as its first owner, both or neither;
+    /// returns it as stored (version 1; `ws.version` is ignored). `NotFound` for an unknown
+    /// owner; `Conflict` when the id is taken or `ws` says it is personal (personal workspaces
+    /// are made by [`ensure_personal_workspace`](Self::ensure_personal_workspace) only).
+    async fn create_workspace(
+        &self,
+        ws: &Workspace,
+        owner: UserId,
+    ) -> Result<Workspace, StoreError>;
+    /// Writes the settings of `ws` (its name and `approval_required`; never id, `personal` or
+    /// `created_at`) if the stored version is still `expected_version`, and returns the stored
+    /// workspace at the next version. `StaleState` when it moved on (a settings or membership
+    /// change came first), `NotFound` when there is no such workspace.
+    async fn update_workspace(
+        &self,
+        ws: &Workspace,
+        expected_version: i64,
+    ) -> Result<Workspace, StoreError>;
+
+    // ---- invitations ----
+    /// Stores a new invitation. `Conflict` when its token hash is already used; `NotFound`
+    /// without the workspace.
+    async fn create_invitation(&self, invitation: &Invitation) -> Result<(), StoreError>;
+    /// Cross-workspace by nature: the invitation whose link token hashes to `token_hash`,
+    /// whatever its status.
+    async fn invitation_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<Invitation>, StoreError>;
+    /// The workspace's invitations neither accepted nor revoked (expired ones included, so a
+    /// members page can offer to invite again), newest first.
+    async fn pending_invitations(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<Vec<Invitation>, StoreError>;
+    /// Revokes the workspace's invitation `id` (from now on it cannot be accepted) and returns
+    /// it. Idempotent: a revoked one keeps its first `revoked_at`. `NotFound` when it is
+    /// another workspace's, unknown, or already accepted (there is nothing left to revoke).
+    async fn revoke_invitation(
+        &self,
+        workspace: WorkspaceId,
+        id: InvitationId,
+    ) -> Result<Invitation, StoreError>;
+    /// Accepts invitation `id` for `user` at `at`, in one atomic step: only while it is
+    /// neither accepted nor revoked and `at` is before its expiry, it is marked accepted by
+    /// `user` and `user` becomes a member with the invited role (an existing member keeps the
+    /// higher of its role and the invited one, and its `joined_at`). Returns the membership.
+    /// Of many racing acceptances exactly one wins; the others, and every refusal, are
+    /// `StaleState` (read the invitation to learn why), `NotFound` for an unknown invitation
+    /// or user. Serialized with the workspace's other membership changes (bumps `version`).
+    async fn accept_invitation(
+        &self,
+        id: InvitationId,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<Member, StoreError>;
 
     // ---- built from the above ----
 

@@ -6,7 +6,7 @@
 //! | viewer | read |
 //! | editor | a viewer's, plus upload and create, edit or cancel posts and campaigns |
 //! | admin  | an editor's, plus connect or disconnect accounts, manage API keys, approve, manage members except owners, read the audit log |
-//! | owner  | everything, plus manage owners, delete the workspace and transfer ownership |
+//! | owner  | everything, plus manage owners, change the workspace's settings, delete the workspace and transfer ownership |
 
 use crate::model::Role;
 
@@ -30,13 +30,16 @@ pub enum Action {
     /// Make someone an owner, or demote or remove an owner.
     ManageOwners,
     ReadAuditLog,
+    /// Rename the workspace or turn approval on or off. Not in the table, so it falls
+    /// under the owner's "everything": whether editors need approval is the owner's call.
+    ManageSettings,
     DeleteWorkspace,
     TransferOwnership,
 }
 
 impl Action {
     /// Every action, for exhaustive tests and documentation.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::Read,
         Action::Upload,
         Action::CreatePost,
@@ -52,6 +55,7 @@ impl Action {
         Action::ManageMembers,
         Action::ManageOwners,
         Action::ReadAuditLog,
+        Action::ManageSettings,
         Action::DeleteWorkspace,
         Action::TransferOwnership,
     ];
@@ -65,7 +69,7 @@ impl Action {
             | CancelCampaign => Role::Editor,
             ConnectAccount | DisconnectAccount | ManageApiKeys | Approve | ManageMembers
             | ReadAuditLog => Role::Admin,
-            ManageOwners | DeleteWorkspace | TransferOwnership => Role::Owner,
+            ManageOwners | ManageSettings | DeleteWorkspace | TransferOwnership => Role::Owner,
         }
     }
 }
@@ -88,7 +92,7 @@ mod tests {
     use Action::*;
 
     /// The table, written out cell by cell: (action, viewer, editor, admin, owner).
-    const EXPECTED: [(Action, [bool; 4]); 17] = [
+    const EXPECTED: [(Action, [bool; 4]); 18] = [
         (Read, [true, true, true, true]),
         (Upload, [false, true, true, true]),
         (CreatePost, [false, true, true, true]),
@@ -104,6 +108,7 @@ mod tests {
         (ManageMembers, [false, false, true, true]),
         (ReadAuditLog, [false, false, true, true]),
         (ManageOwners, [false, false, false, true]),
+        (ManageSettings, [false, false, false, true]),
         (DeleteWorkspace, [false, false, false, true]),
         (TransferOwnership, [false, false, false, true]),
     ];

@@ -9,7 +9,8 @@
 //! in a past year of their own, so [`run_all`] can also run every case on one shared store.
 //!
 //! One file per area (users, accounts, posts, the cross-user post sweeps, media, API keys and
-//! audit, sessions and OAuth states, leases, erasure and ownership, workspaces); `fixtures` builds the rows
+//! audit, sessions and OAuth states, leases, erasure and ownership, workspaces, invitations);
+//! `fixtures` builds the rows
 //! they share and runs the races they share.
 
 use super::DynStore;
@@ -57,6 +58,13 @@ macro_rules! store_conformance_cases {
             racing_owners_cannot_leave_a_workspace_without_one,
             members_of_another_workspace_are_not_visible,
             erasing_a_user_removes_its_workspace_and_memberships,
+            invitations_are_created_found_by_hash_listed_and_revoked,
+            accepting_an_invitation_adds_the_member_once,
+            expired_and_revoked_invitations_are_refused,
+            racing_acceptances_of_one_invitation_have_one_winner,
+            another_workspaces_invitation_cannot_be_revoked,
+            workspaces_are_created_and_their_settings_are_compare_and_set,
+            erasing_people_keeps_the_invitations_of_workspaces_that_stay,
         }
     };
 }
@@ -99,6 +107,7 @@ macro_rules! assert_not_found {
 mod accounts;
 mod erasure;
 mod fixtures;
+mod invitations;
 mod keys;
 mod leases;
 mod media;
@@ -112,6 +121,7 @@ mod workspaces;
 pub use accounts::*;
 pub use erasure::*;
 pub use fixtures::{post_for, race_transitions, ws_of};
+pub use invitations::*;
 pub use keys::*;
 pub use leases::*;
 pub use media::*;

@@ -2,13 +2,15 @@
 //! v1 API (see `docs/firestore.md` for why REST and not gRPC, the layout, and deployment).
 //!
 //! Layout: one top-level collection per entity (`users`, `accounts`, `posts`, `media`,
-//! `api_keys`, `audit`, `oauth_states`, `leases`, `workspaces`, `workspace_members`), documents
+//! `api_keys`, `audit`, `oauth_states`, `leases`, `workspaces`, `workspace_members`,
+//! `invitations`), documents
 //! keyed by the entity id (a member by `{workspace}:{user}`). A document
 //! holds `user_id`, the fields some query filters or orders on as typed values, and the rest of
 //! the entity as the same JSON `doc` text the SQL backends keep (`codec`), so all three decode
 //! through one codec. Uniqueness rules are marker documents with deterministic ids, created in
 //! the same commit as their entity with an `exists: false` precondition: `google_uids`,
-//! `account_open_ids`, `api_key_hashes`, and `idempotency` (which also points at the post).
+//! `account_open_ids`, `api_key_hashes`, `idempotency` (which also points at the post) and
+//! `invitation_tokens` (which points at the invitation its link opens).
 //!
 //! Concurrency: each operation reads what it will change, decides, and commits with
 //! preconditions on what it read (`updateTime` equal to the version read, `exists: false` for a
@@ -27,8 +29,8 @@
 //! Files: `connect` opens the store, `attempt` runs one operation to an answer (retries,
 //! preconditions), `documents` holds what every entity's documents share, and one file per
 //! stored entity group (`users` with sessions, `accounts`, `posts`, `media`, `keys` with audit,
-//! `leases` with OAuth states, `workspaces` with members) encodes its documents and decides its
-//! writes. The `Store` impl
+//! `leases` with OAuth states, `workspaces` with members, `invitations`) encodes its documents
+//! and decides its writes. The `Store` impl
 //! below maps each trait method onto them.
 
 mod accounts;
@@ -38,6 +40,7 @@ mod connect;
 mod documents;
 #[cfg(feature = "test-support")]
 pub mod emulator;
+mod invitations;
 mod keys;
 mod leases;
 mod media;
@@ -63,8 +66,8 @@ use super::codec::{self, Cells};
 use super::{AccountRef, Created, DuePost, Page, Store, StoreError, StuckAfter};
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, EncryptedTokens,
-    GoogleProfile, Media, MediaId, Member, Post, PostId, PostState, Role, TikTokAccount, User,
-    UserId, Workspace, WorkspaceId,
+    GoogleProfile, Invitation, InvitationId, Media, MediaId, Member, Post, PostId, PostState, Role,
+    TikTokAccount, User, UserId, Workspace, WorkspaceId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -539,5 +542,50 @@ impl Store for FirestoreStore {
 
     async fn delete_workspace(&self, ws: WorkspaceId) -> Result<(), StoreError> {
         self.delete_whole(ws).await
+    }
+
+    async fn create_workspace(
+        &self,
+        ws: &Workspace,
+        owner: UserId,
+    ) -> Result<Workspace, StoreError> {
+        self.create_team(ws, owner).await
+    }
+
+    async fn update_workspace(
+        &self,
+        ws: &Workspace,
+        version: i64,
+    ) -> Result<Workspace, StoreError> {
+        self.update_settings(ws, version).await
+    }
+
+    async fn create_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        self.invite(invitation).await
+    }
+
+    async fn invitation_by_token_hash(&self, hash: &str) -> Result<Option<Invitation>, StoreError> {
+        self.invitation_by_hash(hash).await
+    }
+
+    async fn pending_invitations(&self, ws: WorkspaceId) -> Result<Vec<Invitation>, StoreError> {
+        self.open_invitations(ws).await
+    }
+
+    async fn revoke_invitation(
+        &self,
+        ws: WorkspaceId,
+        id: InvitationId,
+    ) -> Result<Invitation, StoreError> {
+        self.revoke_invitation_of(ws, id).await
+    }
+
+    async fn accept_invitation(
+        &self,
+        id: InvitationId,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<Member, StoreError> {
+        self.accept(id, user, at).await
     }
 }

@@ -4,7 +4,7 @@
 //! checked-in `firestore.indexes.json`: the emulator does not enforce indexes, production does.
 //!
 //! Collection names are the layout of the database (see `docs/firestore.md`): one top-level
-//! collection per entity plus three collections of uniqueness markers.
+//! collection per entity plus the collections of uniqueness markers.
 
 use crate::store::StoreError;
 use serde_json::{Value, json};
@@ -40,6 +40,10 @@ pub const REVOKED_SESSIONS: &str = "revoked_sessions";
 pub const WORKSPACES: &str = "workspaces";
 /// Members of workspaces, by `{workspace}:{user}`.
 pub const WORKSPACE_MEMBERS: &str = "workspace_members";
+/// Invitations to workspaces, by `InvitationId`.
+pub const INVITATIONS: &str = "invitations";
+/// An invitation's link: `sha256(token_hash)` → the invitation (also keeps the hashes unique).
+pub const INVITATION_TOKENS: &str = "invitation_tokens";
 /// Holds no documents; `ping` reads a missing one.
 pub const HEALTH: &str = "health";
 
@@ -416,6 +420,20 @@ pub const MEMBERSHIPS_OF: QuerySpec = QuerySpec {
     select: None,
 };
 
+/// `pending_invitations`: a workspace's invitations neither accepted nor revoked (both held as
+/// `null` until they happen), newest first.
+pub const OPEN_INVITATIONS: QuerySpec = QuerySpec {
+    name: "pending_invitations",
+    collection: INVITATIONS,
+    filters: &[
+        Filter::Equal("workspace_id"),
+        Filter::IsNull("accepted_at"),
+        Filter::IsNull("revoked_at"),
+    ],
+    order_by: &[("created_at", Descending), (DOCUMENT_NAME, Descending)],
+    select: None,
+};
+
 /// `erase_user`: the names of what is the user's own wherever it is (memberships, OAuth
 /// states, API keys that act as them and their hash markers, the Google uid marker) and of
 /// what their personal workspace held before workspaces existed (issue #16: such documents
@@ -448,7 +466,7 @@ pub const OWNED_BY_USER: [QuerySpec; 11] = {
 
 /// `erase_user`: the names of everything the user's personal workspace owns (its id is the
 /// user's); every workspace-owned document, markers included, carries `workspace_id`.
-pub const OWNED_BY_WORKSPACE: [QuerySpec; 9] = {
+pub const OWNED_BY_WORKSPACE: [QuerySpec; 11] = {
     const fn owned(collection: &'static str) -> QuerySpec {
         QuerySpec {
             name: "erase_user (personal workspace)",
@@ -468,15 +486,27 @@ pub const OWNED_BY_WORKSPACE: [QuerySpec; 9] = {
         owned(POSTS),
         owned(ACCOUNT_OPEN_IDS),
         owned(ACCOUNTS),
+        owned(INVITATION_TOKENS),
+        owned(INVITATIONS),
     ]
+};
+
+/// `erase_user`: the invitations the user accepted (they hold the user's email).
+pub const ACCEPTED_BY_USER: QuerySpec = QuerySpec {
+    name: "erase_user (accepted invitations)",
+    collection: INVITATIONS,
+    filters: &[Filter::Equal("accepted_by")],
+    order_by: &[],
+    select: Some(&[DOCUMENT_NAME]),
 };
 
 /// `erase_user`: what the user made in workspaces shared with others, which stays there as a
 /// former member's: each query finds the documents whose field (the second item) names them,
 /// and erasure clears that field.
-pub const MADE_BY_USER: [(QuerySpec, &str); 4] = {
+pub const MADE_BY_USER: [(QuerySpec, &str); 5] = {
     const CREATED_BY: &[Filter] = &[Filter::Equal("created_by")];
     const ACTOR: &[Filter] = &[Filter::Equal("actor_id")];
+    const INVITER: &[Filter] = &[Filter::Equal("invited_by")];
     const fn made(collection: &'static str, filters: &'static [Filter]) -> QuerySpec {
         QuerySpec {
             name: "erase_user (former member)",
@@ -491,6 +521,7 @@ pub const MADE_BY_USER: [(QuerySpec, &str); 4] = {
         (made(POSTS, CREATED_BY), "created_by"),
         (made(MEDIA, CREATED_BY), "created_by"),
         (made(AUDIT, ACTOR), "actor_id"),
+        (made(INVITATIONS, INVITER), "invited_by"),
     ]
 };
 
@@ -518,9 +549,11 @@ pub fn queries() -> Vec<QuerySpec> {
         EXPIRED_REVOKED_SESSIONS,
         MEMBERS_OF,
         MEMBERSHIPS_OF,
+        OPEN_INVITATIONS,
     ];
     all.extend(OWNED_BY_USER);
     all.extend(OWNED_BY_WORKSPACE);
+    all.push(ACCEPTED_BY_USER);
     all.extend(MADE_BY_USER.map(|(spec, _)| spec));
     all
 }

@@ -5,8 +5,8 @@ use super::FirestoreStore;
 use super::attempt::Plan;
 use super::documents::hash;
 use super::queries::{
-    EXPIRED_REVOKED_SESSIONS, GOOGLE_UIDS, MADE_BY_USER, OWNED_BY_USER, OWNED_BY_WORKSPACE,
-    QuerySpec, REVOKED_SESSIONS, USERS,
+    ACCEPTED_BY_USER, EXPIRED_REVOKED_SESSIONS, GOOGLE_UIDS, MADE_BY_USER, OWNED_BY_USER,
+    OWNED_BY_WORKSPACE, QuerySpec, REVOKED_SESSIONS, USERS,
 };
 use super::value::{self, Fields, Write, fields};
 use crate::model::{GoogleProfile, User, UserId, Workspace, WorkspaceId};
@@ -104,6 +104,11 @@ impl FirestoreStore {
             // A former member's: the content stays with the workspace, nameless.
             while self.clear_field(spec, &user, field).await? == ERASE_BATCH as usize {}
         }
+        while self
+            .delete_matching(&ACCEPTED_BY_USER, &user, ERASE_BATCH)
+            .await?
+            == ERASE_BATCH as usize
+        {}
         self.delete_whole(Workspace::personal_id(id)).await?;
         for spec in &OWNED_BY_USER {
             while self.delete_matching(spec, &user, ERASE_BATCH).await? == ERASE_BATCH as usize {}

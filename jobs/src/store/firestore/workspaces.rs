@@ -12,16 +12,16 @@
 //! personal workspace at the next sign-in (`sign_in` ensures it every time).
 
 use super::FirestoreStore;
-use super::attempt::Lost;
+use super::attempt::{Lost, Plan};
 use super::queries::{MEMBERS_OF, MEMBERSHIPS_OF, USERS, WORKSPACE_MEMBERS, WORKSPACES};
 use super::value::{self, Document, Fields, Write, fields};
 use crate::model::{Member, Role, User, UserId, Workspace, WorkspaceId};
 use crate::store::StoreError;
 use crate::store::codec::{self, WorkspaceDoc};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 impl FirestoreStore {
-    fn member_doc(&self, ws: WorkspaceId, user: UserId) -> String {
+    pub(super) fn member_doc(&self, ws: WorkspaceId, user: UserId) -> String {
         self.doc(WORKSPACE_MEMBERS, format!("{ws}:{user}"))
     }
 
@@ -56,6 +56,65 @@ impl FirestoreStore {
             ];
             self.commit_as_read(&writes).await?;
             Ok(ws)
+        })
+        .await
+    }
+
+    /// `create_workspace`: the workspace and its first owner in one commit that requires
+    /// both to be new (a taken id is `ALREADY_EXISTS`, so `Conflict`).
+    pub(super) async fn create_team(
+        &self,
+        ws: &Workspace,
+        owner: UserId,
+    ) -> Result<Workspace, StoreError> {
+        if ws.personal {
+            return Err(StoreError::Conflict(
+                "a personal workspace is only made at sign-in".into(),
+            ));
+        }
+        if self.get(&self.doc(USERS, owner)).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let created_at = ws.created_at.trunc_subsecs(6);
+        let f = workspace_fields(
+            &Workspace {
+                version: 1,
+                created_at,
+                ..ws.clone()
+            },
+            created_at,
+        )?;
+        let owner = Member {
+            workspace_id: ws.id,
+            user_id: owner,
+            role: Role::Owner,
+            joined_at: created_at,
+        };
+        let writes = [
+            Write::set(self.doc(WORKSPACES, ws.id), f.clone()).if_absent(),
+            Write::set(self.member_doc(ws.id, owner.user_id), member_fields(&owner)).if_absent(),
+        ];
+        self.write(&writes).await?;
+        codec::workspace(&f)
+    }
+
+    /// `update_workspace`: the new name and approval setting, only on the version expected.
+    pub(super) async fn update_settings(
+        &self,
+        ws: &Workspace,
+        expected_version: i64,
+    ) -> Result<Workspace, StoreError> {
+        self.update_one(self.doc(WORKSPACES, ws.id), |doc| {
+            let doc = doc.ok_or(StoreError::NotFound)?;
+            let mut stored = codec::workspace(&doc.fields)?;
+            if stored.version != expected_version {
+                return Err(StoreError::StaleState);
+            }
+            stored.name.clone_from(&ws.name);
+            stored.approval_required = ws.approval_required;
+            stored.version += 1;
+            let f = workspace_fields(&stored, codec::now())?;
+            Ok(Plan::write(vec![Write::set(doc.name.clone(), f)], stored))
         })
         .await
     }
@@ -190,7 +249,7 @@ impl FirestoreStore {
 }
 
 /// The workspace document at `version + 1`, written only if it is still as read.
-fn bumped(doc: &Document) -> Result<Write, StoreError> {
+pub(super) fn bumped(doc: &Document) -> Result<Write, StoreError> {
     let mut ws = codec::workspace(&doc.fields)?;
     ws.version += 1;
     let f = workspace_fields(&ws, codec::now())?;
@@ -207,7 +266,7 @@ fn workspace_fields(w: &Workspace, updated_at: DateTime<Utc>) -> Result<Fields, 
     ]))
 }
 
-fn member_fields(m: &Member) -> Fields {
+pub(super) fn member_fields(m: &Member) -> Fields {
     fields([
         ("workspace_id", value::id(m.workspace_id.0)),
         ("user_id", value::id(m.user_id.0)),

@@ -5,7 +5,9 @@
 //! executors run a statement. Opening a pool and migrating it are each dialect's own business
 //! (`super::sqlite`, `super::postgres`).
 
-use crate::model::{AccountId, ApiKeyId, AuditEventId, MediaId, PostId, UserId, WorkspaceId};
+use crate::model::{
+    AccountId, ApiKeyId, AuditEventId, InvitationId, MediaId, PostId, UserId, WorkspaceId,
+};
 use crate::store::StoreError;
 use crate::store::codec::Cells;
 use chrono::{DateTime, Utc};
@@ -201,5 +203,6 @@ id_args!(
     MediaId,
     ApiKeyId,
     AuditEventId,
-    WorkspaceId
+    WorkspaceId,
+    InvitationId
 );

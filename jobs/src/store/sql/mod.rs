@@ -2,10 +2,13 @@
 //! SQLite (the embedded default) and PostgreSQL (for more than one machine) as its two dialects.
 //! Both run the same statements (`statements`) and decode rows with the same code
 //! (`super::codec`); each dialect file says how it opens and migrates its database and how it
-//! stores ids and instants.
+//! stores ids and instants. `run` holds the few helpers every method below is built from;
+//! `workspaces` and `invitations` the methods of those areas that take more than one statement.
 
 pub mod dialect;
+mod invitations;
 pub mod postgres;
+mod run;
 pub mod sqlite;
 mod sqlx_error;
 mod statements;
@@ -15,14 +18,14 @@ use super::codec::{self, AccountDoc, Cells, MediaDoc, PostDoc};
 use super::{AccountRef, Created, DuePost, Page, Store, StoreError, StuckAfter, check_transition};
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, AuditEvent, EncryptedTokens,
-    GoogleProfile, Media, MediaId, Member, Post, PostId, PostState, Role, TikTokAccount, User,
-    UserId, Workspace, WorkspaceId,
+    GoogleProfile, Invitation, InvitationId, Media, MediaId, Member, Post, PostId, PostState, Role,
+    TikTokAccount, User, UserId, Workspace, WorkspaceId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dialect::{Args, Dialect, Statement, args, json};
+use dialect::{Dialect, args, json};
 use sqlx::{Database, Pool};
-use sqlx_error::{from_migrate, from_sqlx};
+use sqlx_error::from_migrate;
 use statements as st;
 
 /// A store on a SQL database of dialect `D` ([`sqlite::SqliteStore`], [`postgres::PostgresStore`]).
@@ -61,122 +64,6 @@ impl<D: Dialect> SqlStore<D> {
         let mut migrator = D::migrator();
         migrator.set_ignore_missing(true);
         migrator.run(&self.pool).await.map_err(from_migrate)
-    }
-}
-
-/// How many of a statement's rows to read.
-enum Fetch {
-    First,
-    All,
-}
-
-/// How to run a statement and decode what it returns; every `Store` method below is one or two
-/// of these.
-impl<D: Dialect> SqlStore<D> {
-    fn statement(sql: &'static str, args: Args<'_>) -> Statement<D> {
-        args.into_iter().fold(sqlx::query(sql), D::bind)
-    }
-
-    /// Runs one statement and decodes the rows it returns: the first, if any (`Fetch::First`),
-    /// or all of them.
-    async fn fetch<T>(
-        &self,
-        sql: &'static str,
-        args: Args<'_>,
-        fetch: Fetch,
-        decode: impl Fn(&D::Row) -> Result<T, StoreError> + Send,
-    ) -> Result<Vec<T>, StoreError> {
-        let (statement, pool) = (Self::statement(sql, args), D::on_pool(&self.pool));
-        let rows = match fetch {
-            Fetch::First => statement.fetch_optional(pool).await.map(Vec::from_iter),
-            Fetch::All => statement.fetch_all(pool).await,
-        };
-        codec::all(&rows.map_err(from_sqlx)?, decode)
-    }
-
-    async fn optional<T>(
-        &self,
-        sql: &'static str,
-        args: Args<'_>,
-        decode: impl Fn(&D::Row) -> Result<T, StoreError> + Send,
-    ) -> Result<Option<T>, StoreError> {
-        Ok(self.fetch(sql, args, Fetch::First, decode).await?.pop())
-    }
-
-    async fn all<T>(
-        &self,
-        sql: &'static str,
-        args: Args<'_>,
-        decode: impl Fn(&D::Row) -> Result<T, StoreError> + Send,
-    ) -> Result<Vec<T>, StoreError> {
-        self.fetch(sql, args, Fetch::All, decode).await
-    }
-
-    /// The one row the statement returns, decoded; none is `NotFound`.
-    async fn one<T>(
-        &self,
-        sql: &'static str,
-        args: Args<'_>,
-        decode: impl Fn(&D::Row) -> Result<T, StoreError> + Send,
-    ) -> Result<T, StoreError> {
-        let row = self.optional(sql, args, decode).await?;
-        row.ok_or(StoreError::NotFound)
-    }
-
-    /// Runs a statement without `RETURNING`; how many rows it changed.
-    async fn execute(&self, sql: &'static str, args: Args<'_>) -> Result<u64, StoreError> {
-        let done = Self::statement(sql, args)
-            .execute(D::on_pool(&self.pool))
-            .await
-            .map_err(from_sqlx)?;
-        Ok(D::rows_affected(&done))
-    }
-
-    /// Runs a compare-and-set on one of a workspace's rows (`… WHERE id = $1 AND workspace_id = $2 AND
-    /// … RETURNING *`) and decodes the row it wrote. When it matched no row: if the row is there
-    /// in this workspace (`exists_sql` on the same `$1` and `$2`) it moved on (`StaleState`), else
-    /// it is `NotFound`.
-    async fn compare_and_set<T>(
-        &self,
-        sql: &'static str,
-        exists_sql: &'static str,
-        args: Args<'_>,
-        decode: impl Fn(&D::Row) -> Result<T, StoreError> + Send,
-    ) -> Result<T, StoreError> {
-        let id_and_user: Args<'_> = args.iter().take(2).cloned().collect();
-        if let Some(written) = self.optional(sql, args, decode).await? {
-            return Ok(written);
-        }
-        let exists = self.optional(exists_sql, id_and_user, |_| Ok(())).await?;
-        Err(match exists {
-            Some(()) => StoreError::StaleState,
-            None => StoreError::NotFound,
-        })
-    }
-
-    /// Runs a workspace-scoped `DELETE` (or `UPDATE`); no row changed means not found (or not
-    /// theirs).
-    async fn change_one(&self, sql: &'static str, args: Args<'_>) -> Result<(), StoreError> {
-        match self.execute(sql, args).await? {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
-        }
-    }
-
-    /// Runs every statement with the same arguments, in one transaction.
-    async fn in_transaction(
-        &self,
-        sqls: &[&'static str],
-        args: Args<'_>,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
-        for sql in sqls {
-            Self::statement(sql, args.clone())
-                .execute(D::on_connection(&mut tx))
-                .await
-                .map_err(from_sqlx)?;
-        }
-        tx.commit().await.map_err(from_sqlx)
     }
 }
 
@@ -688,5 +575,50 @@ impl<D: Dialect> Store for SqlStore<D> {
 
     async fn delete_workspace(&self, ws: WorkspaceId) -> Result<(), StoreError> {
         self.in_transaction(&st::DELETE_WORKSPACE, args![ws]).await
+    }
+
+    async fn create_workspace(
+        &self,
+        ws: &Workspace,
+        owner: UserId,
+    ) -> Result<Workspace, StoreError> {
+        self.create_team(ws, owner).await
+    }
+
+    async fn update_workspace(
+        &self,
+        ws: &Workspace,
+        version: i64,
+    ) -> Result<Workspace, StoreError> {
+        self.update_settings(ws, version).await
+    }
+
+    async fn create_invitation(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        self.invite(invitation).await
+    }
+
+    async fn invitation_by_token_hash(&self, hash: &str) -> Result<Option<Invitation>, StoreError> {
+        self.invitation_by_hash(hash).await
+    }
+
+    async fn pending_invitations(&self, ws: WorkspaceId) -> Result<Vec<Invitation>, StoreError> {
+        self.open_invitations(ws).await
+    }
+
+    async fn revoke_invitation(
+        &self,
+        ws: WorkspaceId,
+        id: InvitationId,
+    ) -> Result<Invitation, StoreError> {
+        self.revoke_invitation_of(ws, id).await
+    }
+
+    async fn accept_invitation(
+        &self,
+        id: InvitationId,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<Member, StoreError> {
+        self.accept(id, user, at).await
     }
 }

@@ -346,3 +346,48 @@ pub(crate) const MEMBERSHIPS_OF: &str = "\
 pub(crate) const WORKSPACES_OF: &str = "\
     SELECT * FROM workspaces \
     WHERE id IN (SELECT workspace_id FROM workspace_members WHERE user_id = $1)";
+
+/// A new, non-personal workspace (`create_workspace`): a taken id is a unique violation,
+/// not a silent no-op as for the personal one.
+pub(crate) const INSERT_WORKSPACE: &str = "\
+    INSERT INTO workspaces (id, doc, version, created_at, updated_at) VALUES ($1, $2, 1, $3, $3) \
+    RETURNING *";
+
+/// Compare-and-set of a workspace's settings on its version; `$2` is the whole document (its
+/// `personal` as stored, see the store).
+pub(crate) const UPDATE_WORKSPACE: &str = "\
+    UPDATE workspaces SET doc = $2, version = version + 1, updated_at = $3 \
+    WHERE id = $1 AND version = $4 \
+    RETURNING *";
+
+// ---- invitations ----
+
+pub(crate) const CREATE_INVITATION: &str = "\
+    INSERT INTO invitations (id, workspace_id, email, role, invited_by, token_hash, created_at, \
+        expires_at, accepted_at, accepted_by, revoked_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+pub(crate) const INVITATION_BY_TOKEN_HASH: &str = "SELECT * FROM invitations WHERE token_hash = $1";
+
+pub(crate) const INVITATION_EXISTS: &str = "SELECT 1 FROM invitations WHERE id = $1";
+
+/// Served by the partial index `invitations_open_idx`.
+pub(crate) const OPEN_INVITATIONS: &str = "\
+    SELECT * FROM invitations \
+    WHERE workspace_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL \
+    ORDER BY created_at DESC, id DESC";
+
+/// Revokes an open invitation of workspace `$2` at `$3`; a revoked one keeps its first
+/// instant. No row: unknown, another workspace's, or accepted.
+pub(crate) const REVOKE_INVITATION: &str = "\
+    UPDATE invitations SET revoked_at = COALESCE(revoked_at, $3) \
+    WHERE id = $1 AND workspace_id = $2 AND accepted_at IS NULL \
+    RETURNING *";
+
+/// The compare-and-set of an acceptance by `$2` at `$3`: only an open, unexpired invitation.
+/// A writer, so it is the first statement of its transaction (SQLite then takes the write
+/// lock at once, and PostgreSQL makes a racing acceptance wait on the row and find it taken).
+pub(crate) const ACCEPT_INVITATION: &str = "\
+    UPDATE invitations SET accepted_at = $3, accepted_by = $2 \
+    WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $3 \
+    RETURNING *";

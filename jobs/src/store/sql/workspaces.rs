@@ -48,6 +48,53 @@ impl<D: Dialect> SqlStore<D> {
         Ok(stored)
     }
 
+    /// `create_workspace`: the workspace and its first owner in one transaction. The insert
+    /// comes first, so SQLite takes the write lock at once; an unknown owner fails the
+    /// membership's foreign key (`NotFound`) and rolls the workspace back with it.
+    pub(super) async fn create_team(
+        &self,
+        ws: &Workspace,
+        owner: UserId,
+    ) -> Result<Workspace, StoreError> {
+        if ws.personal {
+            return Err(StoreError::Conflict(
+                "a personal workspace is only made at sign-in".into(),
+            ));
+        }
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        let args = args![ws.id, json(&WorkspaceDoc::of(ws))?, ws.created_at];
+        let created = first(&mut tx, st::INSERT_WORKSPACE, args, codec::workspace).await?;
+        let created =
+            created.ok_or_else(|| StoreError::Backend("insert returned no row".into()))?;
+        let args = args![ws.id, owner, Role::Owner.as_str(), created.created_at];
+        first(&mut tx, st::PUT_MEMBER, args, codec::member).await?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(created)
+    }
+
+    /// `update_workspace`: the new name and approval setting over the stored `personal`, by
+    /// compare-and-set on the version. When it matches no row, a second read tells a
+    /// workspace that moved on (`StaleState`) from one that is gone.
+    pub(super) async fn update_settings(
+        &self,
+        ws: &Workspace,
+        expected_version: i64,
+    ) -> Result<Workspace, StoreError> {
+        let stored = self.one(st::WORKSPACE, args![ws.id], codec::workspace);
+        let doc = WorkspaceDoc {
+            personal: stored.await?.personal,
+            ..WorkspaceDoc::of(ws)
+        };
+        let args = args![ws.id, json(&doc)?, codec::now(), expected_version];
+        let sql = st::UPDATE_WORKSPACE;
+        if let Some(written) = self.optional(sql, args, codec::workspace).await? {
+            return Ok(written);
+        }
+        self.one(st::WORKSPACE, args![ws.id], codec::workspace)
+            .await?;
+        Err(StoreError::StaleState)
+    }
+
     pub(super) async fn remove(&self, ws: WorkspaceId, user: UserId) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         if lock_and_check(&mut tx, ws, user, None).await?.is_none() {
@@ -80,7 +127,7 @@ async fn lock_and_check<D: Dialect>(
 }
 
 /// Runs one statement inside `tx`; how many rows it changed.
-async fn run<D: Dialect>(
+pub(super) async fn run<D: Dialect>(
     tx: &mut Transaction<'_, D>,
     sql: &'static str,
     args: Args<'_>,
@@ -93,7 +140,7 @@ async fn run<D: Dialect>(
 }
 
 /// Runs one statement inside `tx` and decodes the first row it returns, if any.
-async fn first<D: Dialect, T>(
+pub(super) async fn first<D: Dialect, T>(
     tx: &mut Transaction<'_, D>,
     sql: &'static str,
     args: Args<'_>,
