@@ -16,6 +16,9 @@ use jobs::domain::media::MediaError;
 use jobs::domain::posts::PostError;
 use jobs::domain::quota::QuotaError;
 use jobs::domain::schedule_time::{ScheduleChangeError, ScheduleError};
+use jobs::domain::workspaces::invitations::{AcceptError, InviteError};
+use jobs::domain::workspaces::members::MemberError;
+use jobs::domain::workspaces::settings::WorkspaceError;
 use jobs::handlers::disconnect_account::DisconnectError;
 use jobs::handlers::erase_user::EraseError;
 use jobs::identity::id_token::IdTokenError;
@@ -409,6 +412,75 @@ impl From<ConnectError> for ApiError {
             ConnectError::State(e) => e.into(),
             e @ ConnectError::NoCode => ApiError::BadRequest(e.to_string()),
             ConnectError::Account(e) => ApiError::from_connect(e),
+        }
+    }
+}
+
+/// 403 `insufficient_role`: a member whose role does not allow what they asked.
+fn insufficient_role() -> ApiError {
+    ApiError::Denied {
+        code: "insufficient_role",
+        message: "your role in this workspace does not allow this; ask one of its admins".into(),
+    }
+}
+
+impl From<WorkspaceError> for ApiError {
+    fn from(e: WorkspaceError) -> Self {
+        match e {
+            WorkspaceError::InsufficientRole => insufficient_role(),
+            WorkspaceError::Store(s) => s.into(),
+            e => ApiError::Invalid {
+                code: "invalid_workspace",
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<InviteError> for ApiError {
+    fn from(e: InviteError) -> Self {
+        match e {
+            InviteError::InsufficientRole => insufficient_role(),
+            e @ InviteError::InvalidEmail => ApiError::Invalid {
+                code: "invalid_email",
+                message: e.to_string(),
+            },
+            e @ InviteError::PersonalWorkspace => ApiError::Conflict {
+                code: "personal_workspace",
+                message: e.to_string(),
+            },
+            InviteError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<AcceptError> for ApiError {
+    fn from(e: AcceptError) -> Self {
+        let message = e.to_string();
+        match e {
+            AcceptError::NotFound => ApiError::NotFound,
+            AcceptError::Expired => ApiError::Conflict {
+                code: "invitation_expired",
+                message,
+            },
+            AcceptError::AlreadyUsed => ApiError::Conflict {
+                code: "invitation_used",
+                message,
+            },
+            AcceptError::WrongAccount => ApiError::Denied {
+                code: "invitation_for_another_account",
+                message,
+            },
+            AcceptError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<MemberError> for ApiError {
+    fn from(e: MemberError) -> Self {
+        match e {
+            MemberError::InsufficientRole => insufficient_role(),
+            MemberError::Store(s) => s.into(),
         }
     }
 }

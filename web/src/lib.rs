@@ -105,7 +105,31 @@ fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/keys/{id}", delete(keys::delete))
         .route("/api/media", routes::media::upload_route())
         .route("/api/media/{id}", routes::media::item_route())
+        .merge(workspace_routes())
         .route_layer(from_fn_with_state(state.clone(), auth::limit_api))
+}
+
+/// `/api/workspaces/*` and accepting an invitation (issue #16).
+fn workspace_routes() -> Router<AppState> {
+    use axum::routing::{patch, put};
+    use routes::workspaces as w;
+    Router::new()
+        .route("/api/workspaces", get(w::list).post(w::create))
+        .route("/api/workspaces/current", put(w::switch).patch(w::update))
+        .route("/api/workspaces/current/members", get(w::list_members))
+        .route(
+            "/api/workspaces/current/members/{user_id}",
+            patch(w::change_role).delete(w::remove_member),
+        )
+        .route(
+            "/api/workspaces/current/invitations",
+            get(w::list_invitations).post(w::invite),
+        )
+        .route(
+            "/api/workspaces/current/invitations/{id}",
+            delete(w::revoke_invitation),
+        )
+        .route("/api/invitations/accept", post(w::accept))
 }
 
 /// The request's span: method, matched route and request id.

@@ -76,6 +76,48 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("GET", "/history", Needs::Action(Read)),
     ("GET", "/history/posts", Needs::Action(Read)),
     ("GET", "/compose", Needs::Action(CreatePost)),
+    // Workspaces: the switcher and accepting are the person's; the rest is checked again, in
+    // finer detail (owners vs others, leaving), by `jobs::domain::workspaces`.
+    ("GET", "/api/workspaces", Person),
+    ("POST", "/api/workspaces", Person),
+    ("PUT", "/api/workspaces/current", Person),
+    ("POST", "/api/invitations/accept", Person),
+    (
+        "PATCH",
+        "/api/workspaces/current",
+        Needs::Action(ManageSettings),
+    ),
+    (
+        "GET",
+        "/api/workspaces/current/members",
+        Needs::Action(Read),
+    ),
+    (
+        "PATCH",
+        "/api/workspaces/current/members/{user_id}",
+        Needs::Action(ManageMembers),
+    ),
+    // Anyone may leave; removing someone else is checked by the domain.
+    (
+        "DELETE",
+        "/api/workspaces/current/members/{user_id}",
+        Needs::Action(Read),
+    ),
+    (
+        "GET",
+        "/api/workspaces/current/invitations",
+        Needs::Action(ManageMembers),
+    ),
+    (
+        "POST",
+        "/api/workspaces/current/invitations",
+        Needs::Action(ManageMembers),
+    ),
+    (
+        "DELETE",
+        "/api/workspaces/current/invitations/{id}",
+        Needs::Action(ManageMembers),
+    ),
     ("GET", "/campaigns", Needs::Action(CreateCampaign)),
 ];
 

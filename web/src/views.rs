@@ -3,7 +3,7 @@
 //! header's [`Nav`]. Below both `routes` and `pages`, which never import each other.
 
 use jobs::domain::{accounts, schedule_time};
-use jobs::model::{ApiKey, Post, TikTokAccount, User};
+use jobs::model::{ApiKey, Invitation, Member, Post, Role, TikTokAccount, User, Workspace};
 use serde_json::json;
 
 /// The public view of an account: never tokens.
@@ -33,6 +33,44 @@ pub fn account_json(a: &TikTokAccount) -> serde_json::Value {
     })
 }
 
+/// A workspace as its members see it, with the caller's role there.
+pub fn workspace_json(w: &Workspace, role: Role, current: bool) -> serde_json::Value {
+    json!({
+        "id": w.id,
+        "name": w.name,
+        "personal": w.personal,
+        "approval_required": w.approval_required,
+        "version": w.version,
+        "role": role,
+        "current": current,
+    })
+}
+
+/// A member as the members page shows them.
+pub fn member_json(m: &Member, u: &User) -> serde_json::Value {
+    json!({
+        "user_id": m.user_id,
+        "name": u.name,
+        "email": u.email,
+        "picture": u.picture,
+        "role": m.role,
+        "joined_at": m.joined_at,
+    })
+}
+
+/// An invitation as the members page lists it (never its token or hash).
+pub fn invitation_json(i: &Invitation) -> serde_json::Value {
+    json!({
+        "id": i.id,
+        "email": i.email,
+        "role": i.role,
+        "invited_by": i.invited_by,
+        "created_at": i.created_at,
+        "expires_at": i.expires_at,
+        "status": i.status(chrono::Utc::now()),
+    })
+}
+
 /// The public view of a post. TikTok's public link appears once the post is public.
 pub fn post_json(p: &Post, username: Option<&str>) -> serde_json::Value {
     let share_url = p.tiktok.public_post_ids.first().map(|id| match username {
@@ -41,6 +79,9 @@ pub fn post_json(p: &Post, username: Option<&str>) -> serde_json::Value {
     });
     json!({
         "id": p.id,
+        "workspace_id": p.workspace_id,
+        // Its author; `null` once they erased themselves (a former member).
+        "created_by": p.created_by,
         "account_id": p.account_id,
         "media_id": p.media_id,
         "title": p.settings.title,

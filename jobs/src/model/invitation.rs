@@ -31,7 +31,8 @@ pub struct Invitation {
 }
 
 /// Where an invitation stands at one instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum InvitationStatus {
     /// May still be accepted.
     Pending,

@@ -19,3 +19,4 @@ mod resume;
 mod scheduler;
 mod scopes;
 mod sessions;
+mod workspaces;

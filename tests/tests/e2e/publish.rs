@@ -71,9 +71,20 @@ pub async fn create_post(
     media: &Media,
     extra: Value,
 ) -> Result<(StatusCode, Value)> {
+    create_post_with(app, &app.client, account, &media.id.to_string(), extra).await
+}
+
+/// `POST /api/posts` from `client` (another signed-in browser).
+pub async fn create_post_with(
+    app: &TestApp,
+    client: &reqwest::Client,
+    account: &str,
+    media_id: &str,
+    extra: Value,
+) -> Result<(StatusCode, Value)> {
     let mut body = json!({
         "account_id": account,
-        "media_id": media.id,
+        "media_id": media_id,
         "title": "sim test #rust",
         "privacy_level": "PUBLIC_TO_EVERYONE",
         "disable_comment": false,
@@ -83,8 +94,7 @@ pub async fn create_post(
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
-    let resp = app
-        .client
+    let resp = client
         .post(app.url("/api/posts"))
         .header(ORIGIN, &app.base_url)
         .json(&body)

@@ -11,3 +11,4 @@ pub mod privacy;
 pub mod session;
 pub mod tiktok;
 pub mod videos;
+pub mod workspaces;

@@ -13,6 +13,7 @@
 //! [`AcceptError::WrongAccount`] without saying which account it is for.
 
 use super::permissions::Action;
+use crate::domain::audit;
 use crate::identity::api_keys;
 use crate::model::{
     Invitation, InvitationId, InvitationStatus, Member, Role, User, Workspace, WorkspaceId,
@@ -22,6 +23,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SubsecRound, Utc};
 use rand::RngCore;
+use serde_json::json;
 
 /// Every link token starts with this, so a leaked one is easy to grep for.
 pub const TOKEN_PREFIX: &str = "mki_";
@@ -29,6 +31,11 @@ pub const TOKEN_PREFIX: &str = "mki_";
 pub const MAX_EMAIL_CHARS: usize = 254;
 
 /// Why an invitation was not made, listed or revoked.
+/// Audit kinds (details name the invitation and role, never the email).
+pub const INVITATION_SENT: &str = "invitation_sent";
+pub const INVITATION_REVOKED: &str = "invitation_revoked";
+pub const INVITATION_ACCEPTED: &str = "invitation_accepted";
+
 #[derive(Debug, thiserror::Error)]
 pub enum InviteError {
     /// Not echoed: the message may be shown or logged where the address should not be.
@@ -157,6 +164,15 @@ pub async fn invite(
         revoked_at: None,
     };
     store.create_invitation(&invitation).await?;
+    let detail = json!({ "invitation_id": invitation.id, "role": invitation.role });
+    audit::record(
+        store,
+        workspace,
+        Some(inviter.user_id),
+        INVITATION_SENT,
+        detail,
+    )
+    .await;
     Ok(NewInvitation { invitation, token })
 }
 
@@ -178,7 +194,11 @@ pub async fn revoke(
     let invitation = open.into_iter().find(|i| i.id == id);
     let invitation = invitation.ok_or(StoreError::NotFound)?;
     check(actor, invitation.workspace_id, invitation.role)?;
-    Ok(store.revoke_invitation(actor.workspace_id, id).await?)
+    let revoked = store.revoke_invitation(actor.workspace_id, id).await?;
+    let detail = json!({ "invitation_id": id });
+    let by = Some(actor.user_id);
+    audit::record(store, actor.workspace_id, by, INVITATION_REVOKED, detail).await;
+    Ok(revoked)
 }
 
 /// Where an invitation stands for the person who opened its link.
@@ -222,7 +242,11 @@ pub async fn accept(
     let mut standing = standing(&inv, user, now)?;
     if let Standing::Open = standing {
         match store.accept_invitation(inv.id, user.id, now).await {
-            Ok(_) => {}
+            Ok(m) => {
+                let detail = json!({ "invitation_id": inv.id, "role": m.role });
+                let ws = inv.workspace_id;
+                audit::record(store, ws, Some(user.id), INVITATION_ACCEPTED, detail).await;
+            }
             Err(StoreError::StaleState) => {
                 let again = store.invitation_by_token_hash(&hash).await?;
                 inv = again.ok_or(AcceptError::NotFound)?;

@@ -3,8 +3,14 @@
 //! settings is [`Action::ManageSettings`].
 
 use super::permissions::Action;
+use crate::domain::audit;
 use crate::model::{Member, User, Workspace, WorkspaceId};
 use crate::store::{Store, StoreError};
+use serde_json::json;
+
+/// Audit kinds.
+pub const WORKSPACE_CREATED: &str = "workspace_created";
+pub const SETTINGS_CHANGED: &str = "workspace_settings_changed";
 
 /// The longest workspace name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
@@ -54,7 +60,9 @@ pub async fn create(
         created_at: chrono::Utc::now(),
         version: 1,
     };
-    Ok(store.create_workspace(&ws, user.id).await?)
+    let ws = store.create_workspace(&ws, user.id).await?;
+    audit::record(store, ws.id, Some(user.id), WORKSPACE_CREATED, json!({})).await;
+    Ok(ws)
 }
 
 /// A change of settings; `None` leaves that setting as it is.
@@ -84,7 +92,11 @@ pub async fn update(
     if let Some(approval_required) = change.approval_required {
         ws.approval_required = approval_required;
     }
-    Ok(store.update_workspace(&ws, expected_version).await?)
+    let ws = store.update_workspace(&ws, expected_version).await?;
+    let detail =
+        json!({ "approval_required": ws.approval_required, "renamed": change.name.is_some() });
+    audit::record(store, ws.id, Some(actor.user_id), SETTINGS_CHANGED, detail).await;
+    Ok(ws)
 }
 
 #[cfg(test)]

@@ -58,6 +58,7 @@ macro_rules! store_conformance_cases {
             racing_owners_cannot_leave_a_workspace_without_one,
             members_of_another_workspace_are_not_visible,
             erasing_a_user_removes_its_workspace_and_memberships,
+            erasing_a_member_keeps_the_shared_workspaces_content_nameless,
             invitations_are_created_found_by_hash_listed_and_revoked,
             accepting_an_invitation_adds_the_member_once,
             expired_and_revoked_invitations_are_refused,

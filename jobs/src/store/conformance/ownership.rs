@@ -2,8 +2,8 @@
 //! (issue #16) move into their user's personal workspace, with that user as who made them.
 
 use super::fixtures::{connection, event_for, key_for, media_for, now, post_for, tokens, ws_of};
-use crate::model::{AccountStatus, PostState, UserId};
-use crate::store::Store;
+use crate::model::{AccountStatus, Member, PostState, Role, UserId, Workspace, WorkspaceId};
+use crate::store::{DynStore, Store};
 use chrono::Duration;
 
 /// One row of every owned kind for each of `users` (written before workspaces existed, so
@@ -116,4 +116,81 @@ pub async fn rows_of_each_kind(store: &dyn Store, users: &[UserId]) {
         let event = event_for(u, "account_connected", now());
         store.record_audit(&event).await.expect("audit");
     }
+}
+
+/// Erasing someone who made rows in a workspace they share with others (an account, a post,
+/// a video, an audit event, an API key) keeps the rows, nameless ("former member"), and takes
+/// their key and membership; the workspace and its other owner stay.
+pub async fn erasing_a_member_keeps_the_shared_workspaces_content_nameless(store: DynStore) {
+    let s = store.as_ref();
+    let owner = super::fixtures::new_user(s).await;
+    let member = super::fixtures::new_user(s).await;
+    let team = Workspace {
+        id: WorkspaceId::new(),
+        name: "Agency".into(),
+        personal: false,
+        approval_required: false,
+        created_at: now(),
+        version: 1,
+    };
+    let team = s.create_workspace(&team, owner.id).await.expect("team");
+    let joined = Member {
+        workspace_id: team.id,
+        user_id: member.id,
+        role: Role::Editor,
+        joined_at: now(),
+    };
+    s.put_member(&joined).await.expect("member");
+    let c = connection(
+        &super::fixtures::unique("open"),
+        tokens("m", now() + Duration::hours(1)),
+    );
+    let acc = s
+        .connect_account(team.id, member.id, &c)
+        .await
+        .expect("connect");
+    let mut post = post_for(member.id, acc.id, PostState::Scheduled);
+    post.workspace_id = team.id;
+    let post = s.create_post(&post).await.expect("post").value;
+    let mut media = media_for(member.id, now() + Duration::hours(1));
+    media.workspace_id = team.id;
+    s.create_media(&media).await.expect("media");
+    let mut event = event_for(member.id, "account_connected", now());
+    event.workspace_id = team.id;
+    s.record_audit(&event).await.expect("audit");
+    let mut key = key_for(member.id);
+    key.workspace_id = team.id;
+    s.create_api_key(&key).await.expect("key");
+
+    s.mark_user_erasing(member.id, now()).await.expect("mark");
+    s.erase_user(member.id).await.expect("erase");
+
+    let acc = s
+        .account(team.id, acc.id)
+        .await
+        .expect("the team's account stays");
+    assert_eq!(acc.created_by, None, "connected by a former member");
+    let kept = s
+        .post(team.id, post.id)
+        .await
+        .expect("the team's post stays");
+    assert_eq!((kept.created_by, kept.state), (None, post.state));
+    let kept = s
+        .media(team.id, media.id)
+        .await
+        .expect("the team's video stays");
+    assert_eq!(kept.created_by, None);
+    let events = s.list_audit(team.id, 10).await.expect("audit");
+    let theirs: Vec<_> = events.iter().filter(|e| e.id == event.id).collect();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].actor_id, None);
+    assert_eq!(s.api_key_by_hash(&key.hash).await.expect("by hash"), None);
+    assert!(s.list_api_keys(team.id).await.expect("keys").is_empty());
+    assert_eq!(s.member(team.id, member.id).await.expect("member"), None);
+    let members = s.members(team.id).await.expect("members");
+    assert_eq!(members.len(), 1);
+    assert_eq!(
+        (members[0].user_id, members[0].role),
+        (owner.id, Role::Owner)
+    );
 }

@@ -1,0 +1,267 @@
+//! Workspaces over HTTP (issue #16): a team is made, an editor is invited by a single-use link
+//! and joins with the invited Google account, posts with the team's account, and loses every
+//! access the moment they are removed; erasing the last owner of a team waits until ownership
+//! is handed on.
+
+use crate::publish::{PUBLIC, create_post_with, video, wait_state};
+use anyhow::{Context, Result};
+use e2e::{Backend, Chunked, TestApp};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, ORIGIN};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Sends `method path` with `body` from `client`, same-origin as the app's pages; the status
+/// and the JSON answer.
+async fn call(
+    app: &TestApp,
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<(StatusCode, Value)> {
+    let mut req = client
+        .request(method, app.url(path))
+        .header(ORIGIN, &app.base_url);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await?;
+    let status = resp.status();
+    Ok((status, resp.json().await.unwrap_or(Value::Null)))
+}
+
+async fn get(app: &TestApp, client: &reqwest::Client, path: &str) -> Result<(StatusCode, Value)> {
+    call(app, client, reqwest::Method::GET, path, None).await
+}
+
+/// Owner (the app's client) makes the team "Agency"; returns its id.
+async fn team(app: &TestApp) -> Result<String> {
+    app.sign_in("owner").await?;
+    let body = json!({ "name": "Agency" });
+    let (status, ws) = call(
+        app,
+        &app.client,
+        reqwest::Method::POST,
+        "/api/workspaces",
+        Some(body),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED, "{ws}");
+    assert_eq!(
+        (ws["role"].as_str(), ws["current"].as_bool()),
+        (Some("owner"), Some(true))
+    );
+    Ok(ws["id"].as_str().context("id")?.to_owned())
+}
+
+/// Invites `email` as `role` into the owner's current workspace; the link's token.
+async fn invite(app: &TestApp, email: &str, role: &str) -> Result<String> {
+    let body = json!({ "email": email, "role": role });
+    let path = "/api/workspaces/current/invitations";
+    let (status, inv) = call(app, &app.client, reqwest::Method::POST, path, Some(body)).await?;
+    assert_eq!(status, StatusCode::CREATED, "{inv}");
+    let link = reqwest::Url::parse(inv["link"].as_str().context("link")?)?;
+    assert_eq!(link.path(), "/join");
+    assert_eq!(
+        link.query(),
+        None,
+        "the token never rides where servers log it"
+    );
+    Ok(link.fragment().context("token")?.to_owned())
+}
+
+/// Signs `uid` in with a client of its own (their email is `{uid}@example.com`).
+async fn person(app: &TestApp, uid: &str) -> Result<(reqwest::Client, String)> {
+    let client = TestApp::new_client();
+    let me = app.sign_in_with(&client, uid).await?;
+    Ok((client, me["id"].as_str().context("id")?.to_owned()))
+}
+
+async fn accept(
+    app: &TestApp,
+    client: &reqwest::Client,
+    token: &str,
+) -> Result<(StatusCode, Value)> {
+    let body = json!({ "token": token });
+    call(
+        app,
+        client,
+        reqwest::Method::POST,
+        "/api/invitations/accept",
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_invited_editor_posts_for_the_team_and_is_refused_once_removed() -> Result<()> {
+    let pace = Chunked {
+        single_chunk_max: 50_000,
+        processing_ms: 200,
+        moderation_ms: 100,
+    };
+    let app = TestApp::start_chunked(Backend::Sqlite, true, pace, |_| {}).await?;
+    let team_id = team(&app).await?;
+    // Connected while the team is current: the account is the team's.
+    app.connect_tiktok(PUBLIC).await?;
+    let (_, accounts) = app.get_json("/api/accounts").await?;
+    let account = accounts["accounts"][0]["id"]
+        .as_str()
+        .context("account")?
+        .to_owned();
+
+    let token = invite(&app, "editor@example.com", "editor").await?;
+    let (stranger, _) = person(&app, "stranger").await?;
+    let (status, body) = accept(&app, &stranger, &token).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "invitation_for_another_account");
+    assert!(
+        !body.to_string().contains("editor@example.com"),
+        "never says whose: {body}"
+    );
+
+    let (editor, editor_id) = person(&app, "editor").await?;
+    let (status, joined) = accept(&app, &editor, &token).await?;
+    assert_eq!(status, StatusCode::OK, "{joined}");
+    assert_eq!(
+        (joined["id"].as_str(), joined["role"].as_str()),
+        (Some(team_id.as_str()), Some("editor"))
+    );
+    let (_, mine) = get(&app, &editor, "/api/workspaces").await?;
+    assert_eq!(
+        mine["workspaces"].as_array().map(Vec::len),
+        Some(2),
+        "{mine}"
+    );
+    let (status, again) = accept(&app, &stranger, &token).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "still not theirs: {again}");
+
+    // The editor sees the team's account, uploads and posts with it.
+    let (_, theirs) = get(&app, &editor, "/api/accounts").await?;
+    assert_eq!(theirs["accounts"][0]["id"].as_str(), Some(account.as_str()));
+    let upload = editor
+        .post(app.url("/api/media"))
+        .header(ORIGIN, &app.base_url)
+        .header(CONTENT_TYPE, "video/mp4")
+        .body(video(120_000, 7))
+        .send()
+        .await?;
+    assert_eq!(upload.status(), StatusCode::CREATED);
+    let media: Value = upload.json().await?;
+    let media_id = media["id"].as_str().context("media id")?;
+    let (status, post) = create_post_with(&app, &editor, &account, media_id, json!({})).await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "queued now: {post}");
+    assert_eq!(post["created_by"].as_str(), Some(editor_id.as_str()));
+    let id = post["id"].as_str().context("post id")?.to_owned();
+    // The owner sees the team's post go out, once.
+    let done = wait_state(&app, &id, &["published"], Duration::from_secs(30)).await?;
+    assert_eq!(done["state"], "published");
+
+    // What an editor may not do is refused, and changes nothing.
+    let path = format!("/api/accounts/{account}");
+    let (status, body) = call(&app, &editor, reqwest::Method::DELETE, &path, None).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "insufficient_role");
+    let invitations = "/api/workspaces/current/invitations";
+    let (status, _) = get(&app, &editor, invitations).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, still) = app.get_json("/api/accounts").await?;
+    assert_eq!(still["accounts"].as_array().map(Vec::len), Some(1));
+
+    // Removed: the editor's very next request no longer reaches the team.
+    let member = format!("/api/workspaces/current/members/{editor_id}");
+    let (status, body) = call(&app, &app.client, reqwest::Method::DELETE, &member, None).await?;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, _) = get(&app, &editor, &format!("/api/posts/{id}")).await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, theirs) = get(&app, &editor, "/api/accounts").await?;
+    assert_eq!(theirs["accounts"], json!([]), "back in their own workspace");
+    let (_, members) = app.get_json("/api/workspaces/current/members").await?;
+    assert_eq!(
+        members["members"].as_array().map(Vec::len),
+        Some(1),
+        "{members}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_last_owner_of_a_team_is_erased_only_after_handing_it_on() -> Result<()> {
+    let app = TestApp::start(Backend::Sqlite).await?;
+    let team_id = team(&app).await?;
+    let token = invite(&app, "partner@example.com", "admin").await?;
+    let (partner, partner_id) = person(&app, "partner").await?;
+    assert_eq!(accept(&app, &partner, &token).await?.0, StatusCode::OK);
+
+    let resp = app.delete("/api/me").await?;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let body: Value = resp.json().await?;
+    assert_eq!(body["error"]["code"], "last_owner", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Agency"),
+        "{body}"
+    );
+    let (status, _) = app.get_json("/api/me").await?;
+    assert_eq!(status, StatusCode::OK, "refused: nothing was marked");
+
+    // An admin cannot make an owner; the owner can, and then may go.
+    let me_path = "/api/workspaces/current/members";
+    let (_, members) = app.get_json(me_path).await?;
+    let owner_id = members["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["role"] == "owner"))
+        .and_then(|m| m["user_id"].as_str())
+        .context("owner")?
+        .to_owned();
+    let promote = json!({ "role": "owner" });
+    let partner_path = format!("{me_path}/{partner_id}");
+    let (status, body) = call(
+        &app,
+        &partner,
+        reqwest::Method::PATCH,
+        &format!("{me_path}/{owner_id}"),
+        Some(json!({ "role": "viewer" })),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = call(
+        &app,
+        &app.client,
+        reqwest::Method::PATCH,
+        &partner_path,
+        Some(promote),
+    )
+    .await?;
+    assert_eq!(
+        (status, body["role"].as_str()),
+        (StatusCode::OK, Some("owner")),
+        "{body}"
+    );
+    let resp = app.delete("/api/me").await?;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+
+    // The team stays, the partner's; the erased owner is no longer in it.
+    let listed = app
+        .wait_for("the erasure", Duration::from_secs(20), || async {
+            let (_, m) = get(&app, &partner, me_path).await?;
+            Ok((m["members"].as_array().map(Vec::len) == Some(1)).then_some(m))
+        })
+        .await?;
+    assert_eq!(
+        listed["members"][0]["user_id"].as_str(),
+        Some(partner_id.as_str())
+    );
+    let (_, mine) = get(&app, &partner, "/api/workspaces").await?;
+    let ids: Vec<&str> = mine["workspaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w["id"].as_str())
+        .collect();
+    assert!(ids.contains(&team_id.as_str()), "{mine}");
+    Ok(())
+}
