@@ -12,6 +12,42 @@ use serde_json::{Value, json};
 /// Registered on the demo app; never served (tests read the redirect's Location).
 pub const CALLBACK: &str = "http://127.0.0.1:9/auth/tiktok/callback";
 
+/// The demo app's key and secret, followed by `more` form fields.
+pub fn demo_form<'a>(more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("client_key", DEMO_CLIENT_KEY),
+        ("client_secret", DEMO_CLIENT_SECRET),
+    ];
+    form.extend_from_slice(more);
+    form
+}
+
+/// The demo app's `authorization_code` exchange of `code`, with the registered callback.
+pub fn code_form(code: &str) -> Vec<(&str, &str)> {
+    demo_form(&[
+        ("code", code),
+        ("grant_type", "authorization_code"),
+        ("redirect_uri", CALLBACK),
+    ])
+}
+
+/// The consent form of the demo app with the registered callback, followed by `more` fields.
+pub fn consent_form<'a>(
+    state: &'a str,
+    scope: &'a str,
+    more: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("client_key", DEMO_CLIENT_KEY),
+        ("redirect_uri", CALLBACK),
+        ("state", state),
+        ("scope", scope),
+        ("response_type", "code"),
+    ];
+    form.extend_from_slice(more);
+    form
+}
+
 pub struct TestSandbox {
     pub sb: SandboxHandle,
     pub http: reqwest::Client,
@@ -61,6 +97,21 @@ pub fn code(v: &Value) -> &str {
 impl TestSandbox {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url())
+    }
+
+    /// `GET`s one of the sandbox's paths.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// `POST`s a form to one of the sandbox's paths.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// `POST`s `body` as JSON to one of the sandbox's own endpoints; answers the JSON reply.
@@ -124,17 +175,12 @@ impl TestSandbox {
 
     /// Authorizes `scope` as `open_id`; returns the (decoded) code.
     pub async fn authorize(&self, open_id: &str, scope: &str) -> String {
-        let (status, location) = self
-            .consent(&[
-                ("client_key", DEMO_CLIENT_KEY),
-                ("redirect_uri", CALLBACK),
-                ("state", "st4te"),
-                ("scope", scope),
-                ("response_type", "code"),
-                ("open_id", open_id),
-                ("decision", "authorize"),
-            ])
-            .await;
+        let form = consent_form(
+            "st4te",
+            scope,
+            &[("open_id", open_id), ("decision", "authorize")],
+        );
+        let (status, location) = self.consent(&form).await;
         assert_eq!(status, StatusCode::FOUND, "{location}");
         query_param(&location, "code").expect("code in redirect")
     }
@@ -153,41 +199,23 @@ impl TestSandbox {
     }
 
     pub async fn exchange(&self, code: &str) -> TokenResponse {
-        let (status, body) = self
-            .token(&[
-                ("client_key", DEMO_CLIENT_KEY),
-                ("client_secret", DEMO_CLIENT_SECRET),
-                ("code", code),
-                ("grant_type", "authorization_code"),
-                ("redirect_uri", CALLBACK),
-            ])
-            .await;
+        let (status, body) = self.token(&code_form(code)).await;
         assert_eq!(status, StatusCode::OK);
         serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("{e}: {body}"))
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> (StatusCode, Value) {
-        self.token(&[
-            ("client_key", DEMO_CLIENT_KEY),
-            ("client_secret", DEMO_CLIENT_SECRET),
+        let form = demo_form(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token),
-        ])
-        .await
+        ]);
+        self.token(&form).await
     }
 
     pub async fn revoke(&self, token: &str) -> (StatusCode, Value) {
         let resp = self
-            .http
-            .post(self.url("/v2/oauth/revoke/"))
-            .form(&[
-                ("client_key", DEMO_CLIENT_KEY),
-                ("client_secret", DEMO_CLIENT_SECRET),
-                ("token", token),
-            ])
-            .send()
-            .await
-            .expect("revoke");
+            .post_form("/v2/oauth/revoke/", &demo_form(&[("token", token)]))
+            .await;
         let status = resp.status();
         (status, resp.json().await.expect("json"))
     }

@@ -129,15 +129,7 @@ async fn sandbox_bodies_match_the_shapes_of_the_doc_examples() {
             "user.info.basic,video.publish,video.upload,video.list,user.info.profile",
         )
         .await;
-    let (_, token_body) = t
-        .token(&[
-            ("client_key", sandbox::DEMO_CLIENT_KEY),
-            ("client_secret", sandbox::DEMO_CLIENT_SECRET),
-            ("code", &code),
-            ("grant_type", "authorization_code"),
-            ("redirect_uri", crate::helpers::CALLBACK),
-        ])
-        .await;
+    let (_, token_body) = t.token(&crate::helpers::code_form(&code)).await;
     assert_same_shape("token", &doc(TOKEN), &token_body);
     let token = token_body["access_token"].as_str().unwrap().to_owned();
     let (_, err) = t.token(&[("client_key", sandbox::DEMO_CLIENT_KEY)]).await;
