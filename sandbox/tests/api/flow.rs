@@ -91,13 +91,7 @@ async fn authorize_token_upload_publish_list_refresh_revoke() {
     };
 
     // 8. The post shows in video/list.
-    let (_, body) = t
-        .post(
-            "/v2/video/list/?fields=id,title,create_time",
-            &access,
-            json!({"max_count": 20}),
-        )
-        .await;
+    let (_, body) = t.video_list(&access, "id,title,create_time").await;
     let ids: Vec<&str> = body["data"]["videos"]
         .as_array()
         .unwrap()

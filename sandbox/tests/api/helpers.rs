@@ -94,6 +94,18 @@ pub fn code(v: &Value) -> &str {
         .unwrap_or("<no error.code>")
 }
 
+/// Asserts an answer's HTTP status and TikTok `error.code`.
+#[track_caller]
+pub fn assert_answer((status, body): &(StatusCode, Value), expected: StatusCode, error_code: &str) {
+    assert_eq!(*status, expected, "{body}");
+    assert_eq!(code(body), error_code, "{body}");
+}
+
+/// The `publish_id` an init answered with.
+pub fn publish_id(body: &Value) -> String {
+    body["data"]["publish_id"].as_str().unwrap().to_owned()
+}
+
 impl TestSandbox {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url())
@@ -131,6 +143,11 @@ impl TestSandbox {
     /// `GET /_sandbox/records` over HTTP, as an outside test harness reads them.
     pub async fn records_over_http<T: serde::de::DeserializeOwned>(&self) -> T {
         json_reply(self.http.get(self.url("/_sandbox/records"))).await
+    }
+
+    /// Raises the per-token init rate limit, for tests that init many posts.
+    pub fn allow_many_inits(&self) {
+        self.update_knobs(|k| k.rate_limits.init = 100);
     }
 
     /// Lowers the chunk rules so multi-chunk uploads of a few KB work.
@@ -280,6 +297,35 @@ impl TestSandbox {
             }),
         )
         .await
+    }
+
+    /// The first page (20 videos) of `/v2/video/list/` with these fields.
+    pub async fn video_list(&self, token: &str, fields: &str) -> (StatusCode, Value) {
+        let path = format!("/v2/video/list/?fields={fields}");
+        self.post(&path, token, json!({"max_count": 20})).await
+    }
+
+    /// `POST /v2/post/publish/video/init/` with this body.
+    pub async fn video_init(&self, token: &str, body: Value) -> (StatusCode, Value) {
+        self.post("/v2/post/publish/video/init/", token, body).await
+    }
+
+    /// `POST /v2/post/publish/inbox/video/init/` with this body.
+    pub async fn inbox_init(&self, token: &str, body: Value) -> (StatusCode, Value) {
+        self.post("/v2/post/publish/inbox/video/init/", token, body)
+            .await
+    }
+
+    /// `POST /v2/post/publish/cancel/` for a publish id.
+    pub async fn cancel(&self, token: &str, publish_id: &str) -> (StatusCode, Value) {
+        let body = json!({ "publish_id": publish_id });
+        self.post("/v2/post/publish/cancel/", token, body).await
+    }
+
+    /// The `data` of a post's status/fetch answer.
+    pub async fn status_data(&self, token: &str, publish_id: &str) -> Value {
+        let (_, mut body) = self.status(token, publish_id).await;
+        body["data"].take()
     }
 
     pub async fn status(&self, token: &str, publish_id: &str) -> (StatusCode, Value) {

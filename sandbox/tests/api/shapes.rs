@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use sandbox::DEMO_PUBLIC_OPEN_ID;
 use serde_json::{Value, json};
 
-use crate::helpers::{data, start};
+use crate::helpers::{data, publish_id, start};
 
 /// Same keys at every level, same JSON types; arrays compare their first elements.
 fn assert_same_shape(path: &str, doc: &Value, got: &Value) {
@@ -121,7 +121,7 @@ const WEBHOOK: &str = r#"{
 async fn sandbox_bodies_match_the_shapes_of_the_doc_examples() {
     let t = start().await;
     t.small_chunks();
-    t.update_knobs(|k| k.rate_limits.init = 100);
+    t.allow_many_inits();
 
     let code = t
         .authorize(
@@ -139,13 +139,8 @@ async fn sandbox_bodies_match_the_shapes_of_the_doc_examples() {
         .user_info(&token, "open_id,union_id,avatar_url,display_name,username")
         .await;
     assert_same_shape("user_info", &doc(USER_INFO), &body);
-    let (_, body) = t
-        .post(
-            "/v2/video/list/?fields=id,title,create_time,cover_image_url,share_url,duration",
-            &token,
-            json!({"max_count": 20}),
-        )
-        .await;
+    let fields = "id,title,create_time,cover_image_url,share_url,duration";
+    let (_, body) = t.video_list(&token, fields).await;
     assert_same_shape("video_list", &doc(VIDEO_LIST), &body);
     let (_, body) = t.creator_info(&token).await;
     assert_same_shape("creator_info", &doc(CREATOR_INFO), &body);
@@ -167,8 +162,7 @@ async fn sandbox_bodies_match_the_shapes_of_the_doc_examples() {
 
     t.update_knobs(|k| k.chunks = sandbox::ChunkRules::default());
     let (_, body) = t
-        .post(
-            "/v2/post/publish/inbox/video/init/",
+        .inbox_init(
             &token,
             json!({"source_info":{"source":"FILE_UPLOAD","video_size":4194304,"chunk_size":4194304,"total_chunk_count":1}}),
         )
@@ -203,14 +197,7 @@ async fn sandbox_bodies_match_the_shapes_of_the_doc_examples() {
             json!({"post_info":{"privacy_level":"SELF_ONLY"},"source_info":{"source":"PULL_FROM_URL","video_url":"https://media.example.com/tiktok/clip.mp4"}}),
         )
         .await;
-    let pull = body["data"]["publish_id"].as_str().unwrap().to_owned();
-    let (_, body) = t
-        .post(
-            "/v2/post/publish/cancel/",
-            &token,
-            json!({"publish_id": pull}),
-        )
-        .await;
+    let (_, body) = t.cancel(&token, &publish_id(&body)).await;
     assert_same_shape("cancel", &doc(CANCEL_OK), &body);
 }
 
