@@ -11,7 +11,7 @@ use super::upload::UPLOAD_PATH;
 use super::v2::{Caller, Gate, PostRequest, V2Error, admit, json_body, locked, ok};
 use crate::ids::{new_post_id, random_string};
 use crate::model::{App, Creator};
-use crate::state::task::{PostMode, PublishTask, Source, Status, Upload};
+use crate::state::task::{ChunkPlan, PostInfo, PostMode, PublishTask, Source, Status, Upload};
 use crate::state::{Inner, SandboxState};
 
 // The rate-limited endpoints here: who may call them, and the bucket each counts in.
@@ -188,15 +188,6 @@ fn positive_int(obj: &serde_json::Map<String, Value>, key: &str) -> Result<u64, 
     })
 }
 
-/// Parsed `post_info` of a direct post.
-struct PostInfo {
-    title: Option<String>,
-    privacy_level: Option<String>,
-    disable_comment: bool,
-    disable_duet: bool,
-    disable_stitch: bool,
-}
-
 fn parse_post_info(
     obj: &serde_json::Map<String, Value>,
     max_title_utf16: usize,
@@ -314,33 +305,25 @@ fn check_pull_url(app: &App, raw: &str) -> Result<(), V2Error> {
 
 /// `source_info` of a video init.
 enum VideoSource {
-    File {
-        video_size: u64,
-        chunk_size: u64,
-        count: u64,
-    },
-    Pull {
-        video_url: String,
-    },
+    File(ChunkPlan),
+    Pull { video_url: String },
 }
 
 fn parse_source(body: &Value, inner: &Inner, app: &App) -> Result<VideoSource, V2Error> {
     let src = object(body, "source_info")?;
     match src.get("source").and_then(Value::as_str) {
         Some("FILE_UPLOAD") => {
-            let video_size = positive_int(src, "video_size")?;
-            let chunk_size = positive_int(src, "chunk_size")?;
-            let count = positive_int(src, "total_chunk_count")?;
+            let plan = ChunkPlan {
+                video_size: positive_int(src, "video_size")?,
+                chunk_size: positive_int(src, "chunk_size")?,
+                total_chunk_count: positive_int(src, "total_chunk_count")?,
+            };
             inner
                 .knobs
                 .chunks
-                .validate(video_size, chunk_size, count)
+                .validate(plan.video_size, plan.chunk_size, plan.total_chunk_count)
                 .map_err(|e| V2Error::new(StatusCode::BAD_REQUEST, e.code(), e.message()))?;
-            Ok(VideoSource::File {
-                video_size,
-                chunk_size,
-                count,
-            })
+            Ok(VideoSource::File(plan))
         }
         Some("PULL_FROM_URL") => {
             let video_url = opt_string(src, "video_url")?
@@ -394,26 +377,19 @@ fn create_task(
     let digits = new_post_id();
     let (prefix, source) = match (&t.source, t.mode, t.photo) {
         (_, _, true) => ("p_pub_url~v2.", Source::PullFromUrl),
-        (VideoSource::File { .. }, PostMode::Direct, _) => ("v_pub_file~v2-1.", Source::FileUpload),
+        (VideoSource::File(_), PostMode::Direct, _) => ("v_pub_file~v2-1.", Source::FileUpload),
         (VideoSource::Pull { .. }, PostMode::Direct, _) => ("v_pub_url~v2-1.", Source::PullFromUrl),
-        (VideoSource::File { .. }, PostMode::Inbox, _) => ("v_inbox_file~v2.", Source::FileUpload),
+        (VideoSource::File(_), PostMode::Inbox, _) => ("v_inbox_file~v2.", Source::FileUpload),
         (VideoSource::Pull { .. }, PostMode::Inbox, _) => ("v_inbox_url~v2.", Source::PullFromUrl),
     };
     let publish_id = format!("{prefix}{digits}");
-    let (mut video_size, mut chunk_size, mut count, mut video_url, mut upload) =
-        (None, None, None, None, None);
-    match t.source {
-        VideoSource::File {
-            video_size: v,
-            chunk_size: c,
-            count: n,
-        } => {
-            (video_size, chunk_size, count) = (Some(v), Some(c), Some(n));
-            let keep = v <= inner.knobs.keep_upload_bytes_max;
-            upload = Some(new_upload(s.base_url(), now, keep));
+    let (plan, video_url, upload) = match t.source {
+        VideoSource::File(plan) => {
+            let keep = plan.video_size <= inner.knobs.keep_upload_bytes_max;
+            (Some(plan), None, Some(new_upload(s.base_url(), now, keep)))
         }
-        VideoSource::Pull { video_url: u } => video_url = Some(u),
-    }
+        VideoSource::Pull { video_url } => (None, Some(video_url), None),
+    };
     let forced_failure = inner.tiktok.take_media_check(&caller.open_id);
     let upload_url = upload.as_ref().map(|u| u.url.clone());
     inner.tiktok.tasks.push(PublishTask {
@@ -423,14 +399,8 @@ fn create_task(
         mode: t.mode,
         photo: t.photo,
         source,
-        title: t.info.title,
-        privacy_level: t.info.privacy_level,
-        disable_comment: t.info.disable_comment,
-        disable_duet: t.info.disable_duet,
-        disable_stitch: t.info.disable_stitch,
-        video_size,
-        chunk_size,
-        total_chunk_count: count,
+        info: t.info,
+        plan,
         video_url,
         upload,
         status: if source == Source::FileUpload {
