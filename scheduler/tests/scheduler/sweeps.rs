@@ -7,7 +7,7 @@ use jobs::access_log::{AccessLine, AccessLog};
 use jobs::context::JobContext;
 use jobs::handlers::ping::{self, PingJob};
 use jobs::handlers::{disconnect_account, poll_status, publish, refresh_token};
-use jobs::model::{AccountStatus, Container, Media, MediaId, PostState, UserId};
+use jobs::model::{AccountId, AccountStatus, Container, Media, MediaId, PostState, UserId};
 use jobs::queue::{Job, JobError};
 use jobs::store::StoreError;
 use scheduler::{
@@ -16,6 +16,23 @@ use scheduler::{
 };
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
+
+/// Asserts what a sweep counted (found, done, skipped) and which accounts `job`'s queue holds a
+/// job for.
+async fn assert_account_jobs(
+    env: &Env,
+    report: &SweepReport,
+    counts: (usize, usize, usize),
+    job: &str,
+    accounts: &[AccountId],
+) {
+    assert_eq!(
+        (report.found, report.done, report.skipped),
+        counts,
+        "{report}"
+    );
+    assert_eq!(env.pushed_ids(job, "account_id").await, id_set(accounts));
+}
 
 /// Asserts that a sweep run again within the re-push window pushed nothing: it skipped
 /// `skipped` candidates, and `job`'s queue still holds `payloads` payloads.
@@ -48,11 +65,8 @@ async fn token_refresh_sweep_enqueues_only_active_accounts_expiring_within_the_m
     let report = refresh_expiring_tokens(&env.ctx, &settings, now, &recent)
         .await
         .unwrap();
-    assert_eq!((report.found, report.done), (2, 2));
-    assert_eq!(
-        env.pushed_ids(refresh_token::NAME, "account_id").await,
-        id_set([soon.id, expired.id])
-    );
+    let job = refresh_token::NAME;
+    assert_account_jobs(&env, &report, (2, 2, 0), job, &[soon.id, expired.id]).await;
     // Jittered: waiting (scheduled) or ready, but queued once each.
     let stats = env.queue().stats(refresh_token::NAME).await.unwrap();
     assert_eq!(stats.pending + stats.scheduled, 2);
@@ -168,21 +182,14 @@ async fn disconnect_sweep_retries_only_accounts_stuck_disconnecting(db: Db) {
     let report = retry_disconnecting_accounts(&env.ctx, &settings, now, &recent)
         .await
         .unwrap();
-    assert_eq!((report.found, report.done), (1, 1));
-    assert_eq!(
-        env.pushed_ids(disconnect_account::NAME, "account_id").await,
-        id_set([stuck.id])
-    );
+    let job = disconnect_account::NAME;
+    assert_account_jobs(&env, &report, (1, 1, 0), job, &[stuck.id]).await;
 
     let later = now + secs(1);
     let report = retry_disconnecting_accounts(&env.ctx, &settings, later, &recent)
         .await
         .unwrap();
-    assert_eq!((report.found, report.done, report.skipped), (2, 1, 1));
-    assert_eq!(
-        env.pushed_ids(disconnect_account::NAME, "account_id").await,
-        id_set([stuck.id, fresh.id])
-    );
+    assert_account_jobs(&env, &report, (2, 1, 1), job, &[stuck.id, fresh.id]).await;
 }
 
 on_sqlite_and_postgres!(disconnect_sweep_retries_only_accounts_stuck_disconnecting);
