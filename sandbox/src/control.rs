@@ -330,7 +330,7 @@ impl SandboxState {
                 .into()
             });
             let public = privacy == "PUBLIC_TO_EVERYONE";
-            task.privacy_level = Some(privacy);
+            task.info.privacy_level = Some(privacy);
             post_draft(task, now, public, videos)
         };
         self.emit(events);

@@ -316,21 +316,17 @@ mod tests {
     #[test]
     fn ceil_count_small_chunks_and_count_one_mismatch_are_refused() {
         let r = ChunkRules::default();
-        assert_eq!(
-            r.validate(77_360_899, 10_000_000, 8),
-            Err(ChunkPlanError::ChunkCount)
-        );
-        assert_eq!(
-            r.validate(77_360_899, 1_000_000, 77),
-            Err(ChunkPlanError::ChunkSize)
-        );
-        assert_eq!(
-            r.validate(15_000_000, 10_000_000, 1),
-            Err(ChunkPlanError::ChunkSize)
-        );
-        assert_eq!(
-            r.validate(64_000_001, 64_000_001, 1),
-            Err(ChunkPlanError::ChunkSize)
-        );
+        for (size, chunk, count, refusal) in [
+            (77_360_899, 10_000_000, 8, ChunkPlanError::ChunkCount),
+            (77_360_899, 1_000_000, 77, ChunkPlanError::ChunkSize),
+            (15_000_000, 10_000_000, 1, ChunkPlanError::ChunkSize),
+            (64_000_001, 64_000_001, 1, ChunkPlanError::ChunkSize),
+        ] {
+            assert_eq!(
+                r.validate(size, chunk, count),
+                Err(refusal),
+                "{size}/{chunk}/{count}"
+            );
+        }
     }
 }

@@ -32,6 +32,7 @@ use tower::ServiceExt;
 pub mod clock;
 mod config;
 mod control;
+pub mod doc_examples;
 mod error;
 pub mod faults;
 pub mod google;

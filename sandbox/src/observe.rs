@@ -107,8 +107,8 @@ fn identify(s: &SandboxState, endpoint: &str, req: &Request) -> (Option<String>,
             .and_then(parse_content_range)
             .map(|(a, _, _)| a);
         let chunk = start.map(|a| {
-            let size = task.chunk_size.unwrap_or(1).max(1);
-            (a / size + 1).min(task.total_chunk_count.unwrap_or(1).max(1))
+            let size = task.plan.map_or(1, |p| p.chunk_size).max(1);
+            (a / size + 1).min(task.plan.map_or(1, |p| p.total_chunk_count).max(1))
         });
         return (Some(task.open_id.clone()), chunk);
     }

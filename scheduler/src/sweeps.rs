@@ -43,6 +43,31 @@ impl SweepReport {
             skipped: 0,
         }
     }
+
+    /// Runs `push` for `key` unless a job was pushed for it within `window` before `now`,
+    /// counting it done or skipped. A failed push is forgotten, so the next sweep tries again.
+    async fn push_unless_recent<E>(
+        &mut self,
+        recent: &RecentPushes,
+        key: &str,
+        now: DateTime<Utc>,
+        window: Duration,
+        push: impl AsyncFnOnce() -> Result<(), E>,
+    ) -> Result<(), SchedulerError>
+    where
+        SchedulerError: From<E>,
+    {
+        if !recent.claim(key, now, window) {
+            self.skipped += 1;
+            return Ok(());
+        }
+        if let Err(e) = push().await {
+            recent.forget(key);
+            return Err(e.into());
+        }
+        self.done += 1;
+        Ok(())
+    }
 }
 
 impl fmt::Display for SweepReport {
@@ -114,20 +139,17 @@ pub async fn refresh_expiring_tokens(
     let jitter_ms = u64::try_from(settings.token_refresh_jitter.as_millis()).unwrap_or(u64::MAX);
     for a in accounts {
         let key = format!("refresh:{}", a.account_id);
-        if !recent.claim(&key, now, settings.repush_after) {
-            report.skipped += 1;
-            continue;
-        }
-        let delay = Duration::from_millis(rand::random_range(0..=jitter_ms));
         let job = RefreshToken {
             workspace_id: a.workspace_id,
             account_id: a.account_id,
         };
-        if let Err(e) = ctx.queue.push_after(&job, delay).await {
-            recent.forget(&key);
-            return Err(e.into());
-        }
-        report.done += 1;
+        let push = async || {
+            let delay = Duration::from_millis(rand::random_range(0..=jitter_ms));
+            ctx.queue.push_after(&job, delay).await.map(drop)
+        };
+        report
+            .push_unless_recent(recent, &key, now, settings.repush_after, push)
+            .await?;
     }
     Ok(report)
 }
@@ -275,20 +297,17 @@ pub async fn retry_disconnecting_accounts(
             }
             report.found += 1;
             let key = format!("disconnect:{}", a.id);
-            if !recent.claim(&key, now, settings.repush_after) {
-                report.skipped += 1;
-                continue;
-            }
-            tracing::info!(account_id = %a.id, "account still disconnecting; pushing its job again");
             let job = DisconnectAccount {
                 workspace_id: a.workspace_id,
                 account_id: a.id,
             };
-            if let Err(e) = ctx.queue.push(&job).await {
-                recent.forget(&key);
-                return Err(e.into());
-            }
-            report.done += 1;
+            let push = async || {
+                tracing::info!(account_id = %a.id, "account still disconnecting; pushing its job again");
+                ctx.queue.push(&job).await.map(drop)
+            };
+            report
+                .push_unless_recent(recent, &key, now, settings.repush_after, push)
+                .await?;
         }
         if !full {
             break;
@@ -315,16 +334,13 @@ pub async fn retry_erasing_users(
     {
         report.found += 1;
         let key = format!("erase:{user}");
-        if !recent.claim(&key, now, settings.repush_after) {
-            report.skipped += 1;
-            continue;
-        }
-        tracing::info!(user_id = %user, "erasure unfinished; pushing its job again");
-        if let Err(e) = jobs::handlers::erase_user::push(ctx, user).await {
-            recent.forget(&key);
-            return Err(e.into());
-        }
-        report.done += 1;
+        let push = async || {
+            tracing::info!(user_id = %user, "erasure unfinished; pushing its job again");
+            jobs::handlers::erase_user::push(ctx, user).await
+        };
+        report
+            .push_unless_recent(recent, &key, now, settings.repush_after, push)
+            .await?;
     }
     Ok(report)
 }

@@ -20,16 +20,11 @@ document.addEventListener("DOMContentLoaded", () => {
       window.MKT.showError(error, "");
       ask.focus();
     });
-    yes.addEventListener("click", async () => {
-      yes.disabled = true;
-      const r = await window.MKT.api("DELETE", "/api/accounts/" + encodeURIComponent(id));
-      if (r.ok) {
+    window.MKT.onClickCall(yes, error,
+      () => window.MKT.api("DELETE", "/api/accounts/" + encodeURIComponent(id)),
+      () => {
         card.remove();
         if (!document.querySelector(".account")) window.location.assign("/accounts");
-        return;
-      }
-      yes.disabled = false;
-      window.MKT.showError(error, r.error.message);
-    });
+      });
   });
 });

@@ -153,22 +153,39 @@
     }
   }
 
-  window.MKT = { api, xhrJson, showError, localizeTimes, browserZone, fillZones, zonedToUtc, utcText, localInput, formatLocal };
+  // The elements with these ids, under the keys given: elements({ name: "key-name" }).name.
+  function elements(ids) {
+    const found = {};
+    for (const [key, id] of Object.entries(ids)) found[key] = document.getElementById(id);
+    return found;
+  }
+
+  // On a click of `button`, runs `call` (an api() request) with the button disabled: then
+  // `done(reply)` when it succeeded, or the button back and the reply's message in `error`.
+  function onClickCall(button, error, call, done) {
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const r = await call();
+      if (!r.ok) {
+        button.disabled = false;
+        showError(error, r.error.message);
+        return;
+      }
+      done(r);
+    });
+  }
+
+  window.MKT = {
+    api, xhrJson, showError, localizeTimes, browserZone, fillZones, zonedToUtc, utcText, localInput,
+    formatLocal, elements, onClickCall,
+  };
 
   document.addEventListener("DOMContentLoaded", () => {
     localizeTimes(document);
     const out = document.getElementById("sign-out");
     if (out) {
-      out.addEventListener("click", async () => {
-        out.disabled = true;
-        const r = await api("DELETE", "/auth/session");
-        if (r.ok) {
-          window.location.assign("/login");
-        } else {
-          out.disabled = false;
-          showError(document.getElementById("sign-out-error"), r.error.message);
-        }
-      });
+      onClickCall(out, document.getElementById("sign-out-error"),
+        () => api("DELETE", "/auth/session"), () => window.location.assign("/login"));
     }
   });
 })();

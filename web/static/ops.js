@@ -5,10 +5,9 @@ document.addEventListener("DOMContentLoaded", () => {
   const M = window.MKT;
   const table = document.getElementById("queues");
   if (!table) return;
-  const error = document.getElementById("queues-error");
-  const health = document.getElementById("scheduler-health");
-  const detail = document.getElementById("scheduler-detail");
-  const box = document.getElementById("scheduler");
+  const { error, health, detail, box } = M.elements({
+    error: "queues-error", health: "scheduler-health", detail: "scheduler-detail", box: "scheduler",
+  });
 
   async function refresh() {
     const r = await M.api("GET", "/api/ops/queues");

@@ -7,15 +7,11 @@ document.addEventListener("DOMContentLoaded", () => {
   const M = window.MKT;
   const form = document.getElementById("new-key");
   if (!form) return;
-  const name = document.getElementById("key-name");
-  const error = document.getElementById("key-error");
-  const box = document.getElementById("new-key-box");
-  const value = document.getElementById("new-key-value");
-  const copy = document.getElementById("copy-key");
-  const copyStatus = document.getElementById("copy-status");
-  const table = document.getElementById("keys");
+  const { name, error, box, value, copy, copyStatus, table, none } = M.elements({
+    name: "key-name", error: "key-error", box: "new-key-box", value: "new-key-value",
+    copy: "copy-key", copyStatus: "copy-status", table: "keys", none: "no-keys",
+  });
   const tbody = table.querySelector("tbody");
-  const none = document.getElementById("no-keys");
 
   function bindRow(tr) {
     const ask = tr.querySelector(".js-revoke");
@@ -133,11 +129,9 @@ document.addEventListener("DOMContentLoaded", () => {
   const M = window.MKT;
   const ask = document.getElementById("erase-ask");
   if (!ask) return;
-  const box = document.getElementById("erase-confirm");
-  const word = document.getElementById("erase-word");
-  const yes = document.getElementById("erase-yes");
-  const no = document.getElementById("erase-no");
-  const error = document.getElementById("erase-error");
+  const { box, word, yes, no, error } = M.elements({
+    box: "erase-confirm", word: "erase-word", yes: "erase-yes", no: "erase-no", error: "erase-error",
+  });
   ask.addEventListener("click", () => {
     box.hidden = false;
     ask.hidden = true;
@@ -154,16 +148,8 @@ document.addEventListener("DOMContentLoaded", () => {
   word.addEventListener("input", () => {
     yes.disabled = word.value.trim().toLowerCase() !== "erase";
   });
-  yes.addEventListener("click", async () => {
-    yes.disabled = true;
-    const r = await M.api("DELETE", "/api/me");
-    if (!r.ok) {
-      yes.disabled = false;
-      M.showError(error, r.error.message);
-      return;
-    }
-    window.location.assign("/login?erased=1");
-  });
+  M.onClickCall(yes, error, () => M.api("DELETE", "/api/me"),
+    () => window.location.assign("/login?erased=1"));
 });
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -171,14 +157,6 @@ document.addEventListener("DOMContentLoaded", () => {
   const button = document.getElementById("sign-out-everywhere");
   if (!button) return;
   const error = document.getElementById("sessions-error");
-  button.addEventListener("click", async () => {
-    button.disabled = true;
-    const r = await M.api("DELETE", "/auth/sessions");
-    if (!r.ok) {
-      button.disabled = false;
-      M.showError(error, r.error.message);
-      return;
-    }
-    window.location.assign("/login");
-  });
+  M.onClickCall(button, error, () => M.api("DELETE", "/auth/sessions"),
+    () => window.location.assign("/login"));
 });

@@ -867,23 +867,29 @@ struct Published {
     probe: ProbeResult,
 }
 
+/// The post the bench publishes: its media with the setup's settings.
+fn new_post(setup: &Setup, media: &Media) -> NewPost {
+    let settings = &setup.settings;
+    NewPost {
+        account_id: setup.account,
+        media_id: media.id,
+        title: settings.title.clone(),
+        privacy_level: Some(settings.privacy_level),
+        disable_comment: settings.disable_comment,
+        disable_duet: settings.disable_duet,
+        disable_stitch: settings.disable_stitch,
+        brand_content_toggle: settings.brand_content_toggle,
+        brand_organic_toggle: settings.brand_organic_toggle,
+        is_aigc: settings.is_aigc,
+    }
+}
+
 /// Creates the post (which enqueues `publish`) and runs a worker process until it is published.
 async fn mkt_publish(setup: &Setup, media: &Media, sha: &str) -> Result<Published> {
     let created = posts::create(
         &setup.ctx,
         jobs::model::Actor::personal(setup.user),
-        NewPost {
-            account_id: setup.account,
-            media_id: media.id,
-            title: setup.settings.title.clone(),
-            privacy_level: Some(setup.settings.privacy_level),
-            disable_comment: false,
-            disable_duet: false,
-            disable_stitch: false,
-            brand_content_toggle: false,
-            brand_organic_toggle: false,
-            is_aigc: false,
-        },
+        new_post(setup, media),
         None,
         None,
     )

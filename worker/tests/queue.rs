@@ -33,6 +33,8 @@ enum Backend {
 /// One test's queue, in its own namespace (Redis) or file (SQLite).
 struct Harness {
     queue: Queue,
+    /// What the test jobs record.
+    probe: Probe,
     config: Config,
     backend: Backend,
     _dir: tempfile::TempDir,
@@ -65,6 +67,7 @@ impl Harness {
         }
         Self {
             queue,
+            probe: Probe::default(),
             config,
             backend,
             _dir: dir,
@@ -86,18 +89,37 @@ impl Harness {
         }
     }
 
-    fn registry(&self, probe: &Probe) -> Registry<Probe> {
-        Registry::new(probe.clone(), self.queue.clone(), self.settings())
+    fn registry(&self) -> Registry<Probe> {
+        Registry::new(self.probe.clone(), self.queue.clone(), self.settings())
     }
 
     async fn stats(&self, job: &str) -> QueueStats {
         self.queue.stats(job).await.expect("stats")
     }
 
-    /// Waits until `job`'s queue holds `n` dead tasks (`what` names the wait) and answers its
-    /// counts then.
+    /// Waits until `job`'s counts satisfy `done` (`what` names the wait) and answers them.
+    async fn wait_stats(
+        &self,
+        what: &str,
+        job: &str,
+        done: impl Fn(&QueueStats) -> bool,
+    ) -> QueueStats {
+        wait_until(what, async || self.stats(job).await, done).await
+    }
+
+    /// Waits until `job`'s queue holds `n` dead tasks and answers its counts then.
     async fn wait_dead(&self, what: &str, job: &str, n: u64) -> QueueStats {
-        wait_until(what, async || self.stats(job).await, |s| s.dead == n).await
+        self.wait_stats(what, job, |s| s.dead == n).await
+    }
+
+    /// Waits until task `id` of `job` is in `state`.
+    async fn wait_state(&self, what: &str, job: &str, id: &TaskId, state: TaskState) {
+        wait_until(
+            what,
+            async || self.state(job, id).await,
+            |s| *s == Some(state),
+        )
+        .await;
     }
 
     /// Up to ten of `job`'s dead tasks.
@@ -158,6 +180,13 @@ impl Running {
             .expect("worker run succeeds");
         started.elapsed()
     }
+}
+
+/// A queue's counts: none but those `set` sets.
+fn counts(set: impl FnOnce(&mut QueueStats)) -> QueueStats {
+    let mut stats = QueueStats::default();
+    set(&mut stats);
+    stats
 }
 
 /// Polls `observe` every 50 ms until `done` holds; fails with the last value seen.
@@ -318,28 +347,14 @@ async fn for_user(job: ForUser, _probe: Data<Probe>) -> Result<(), JobError> {
 
 async fn ping_runs_end_to_end(backend: Backend) {
     let h = Harness::new(backend, 3).await;
-    let worker = start(
-        h.registry(&Probe::default())
-            .register::<PingJob, _, _>(ping::handle),
-    );
+    let worker = start(h.registry().register::<PingJob, _, _>(ping::handle));
 
     // The web side: push, then watch the task through the queue API only.
     let id = h.queue.push(&PingJob::new()).await.expect("push ping");
-    wait_until(
-        "ping done",
-        async || h.state(ping::NAME, &id).await,
-        |s| *s == Some(TaskState::Done),
-    )
-    .await;
+    h.wait_state("ping done", ping::NAME, &id, TaskState::Done)
+        .await;
     let stats = h.stats(ping::NAME).await;
-    assert_eq!(
-        stats,
-        QueueStats {
-            done: 1,
-            ..QueueStats::default()
-        },
-        "{stats:?}"
-    );
+    assert_eq!(stats, counts(|s| s.done = 1), "{stats:?}");
 
     worker.shutdown().await;
 }
@@ -365,31 +380,17 @@ async fn the_production_worker_runs_pings(backend: Backend) {
         .await
         .expect("push");
     for id in &ids {
-        wait_until(
-            "ping done",
-            async || h.state(ping::NAME, id).await,
-            |s| *s == Some(TaskState::Done),
-        )
-        .await;
+        h.wait_state("ping done", ping::NAME, id, TaskState::Done)
+            .await;
     }
     worker.shutdown().await;
-    assert_eq!(
-        h.stats(ping::NAME).await,
-        QueueStats {
-            done: 2,
-            ..QueueStats::default()
-        }
-    );
+    assert_eq!(h.stats(ping::NAME).await, counts(|s| s.done = 2));
 }
 
 async fn retryable_failure_is_dead_after_exactly_max_attempts(backend: Backend) {
     let max_attempts = 3;
     let h = Harness::new(backend, max_attempts).await;
-    let probe = Probe::default();
-    let worker = start(
-        h.registry(&probe)
-            .register::<AlwaysRetry, _, _>(always_retry),
-    );
+    let worker = start(h.registry().register::<AlwaysRetry, _, _>(always_retry));
 
     let job = AlwaysRetry { id: Uuid::new_v4() };
     let id = h.queue.push(&job).await.expect("push");
@@ -397,15 +398,12 @@ async fn retryable_failure_is_dead_after_exactly_max_attempts(backend: Backend) 
     let stats = h.wait_dead("dead", AlwaysRetry::NAME, 1).await;
     assert_eq!(
         stats,
-        QueueStats {
-            dead: 1,
-            ..QueueStats::default()
-        },
+        counts(|s| s.dead = 1),
         "nothing left to run: {stats:?}"
     );
     assert_eq!(h.state(AlwaysRetry::NAME, &id).await, Some(TaskState::Dead));
     assert_eq!(
-        probe.attempts_seen(job.id),
+        h.probe.attempts_seen(job.id),
         Some(vec![1, 2, 3]),
         "exactly max_attempts calls, numbered from 1"
     );
@@ -421,18 +419,21 @@ async fn retryable_failure_is_dead_after_exactly_max_attempts(backend: Backend) 
     assert!(dead[0].failed_at.is_some());
 
     worker.shutdown().await;
-    assert_eq!(probe.calls(job.id), 3, "no attempt after the task was dead");
+    assert_eq!(
+        h.probe.calls(job.id),
+        3,
+        "no attempt after the task was dead"
+    );
 }
 
 async fn permanent_failure_is_dead_at_once_and_replay_runs_it_again(backend: Backend) {
     let h = Harness::new(backend, 5).await;
-    let probe = Probe::default();
-    let worker = start(h.registry(&probe).register::<Guarded, _, _>(guarded));
+    let worker = start(h.registry().register::<Guarded, _, _>(guarded));
 
     let job = Guarded { id: Uuid::new_v4() };
     let id = h.queue.push(&job).await.expect("push");
     h.wait_dead("dead", Guarded::NAME, 1).await;
-    assert_eq!(probe.calls(job.id), 1, "a permanent error is not retried");
+    assert_eq!(h.probe.calls(job.id), 1, "a permanent error is not retried");
     let dead = h.dead(Guarded::NAME).await;
     assert_eq!(dead.len(), 1);
     assert_eq!((dead[0].task_id.clone(), dead[0].attempts), (id.clone(), 1));
@@ -441,23 +442,13 @@ async fn permanent_failure_is_dead_at_once_and_replay_runs_it_again(backend: Bac
         Some("permanent: not allowed yet")
     );
 
-    probe.allow();
+    h.probe.allow();
     let replayed = h.queue.replay(Guarded::NAME, &id).await.expect("replay");
     assert_ne!(replayed, id, "a replay is a new task");
-    wait_until(
-        "replay done",
-        async || h.state(Guarded::NAME, &replayed).await,
-        |s| *s == Some(TaskState::Done),
-    )
-    .await;
-    assert_eq!(probe.calls(job.id), 2, "the same payload ran again");
-    assert_eq!(
-        h.stats(Guarded::NAME).await,
-        QueueStats {
-            done: 1,
-            ..QueueStats::default()
-        }
-    );
+    h.wait_state("replay done", Guarded::NAME, &replayed, TaskState::Done)
+        .await;
+    assert_eq!(h.probe.calls(job.id), 2, "the same payload ran again");
+    assert_eq!(h.stats(Guarded::NAME).await, counts(|s| s.done = 1));
     assert!(h.dead(Guarded::NAME).await.is_empty());
     assert_eq!(
         h.state(Guarded::NAME, &id).await,
@@ -477,8 +468,7 @@ async fn permanent_failure_is_dead_at_once_and_replay_runs_it_again(backend: Bac
 
 async fn a_discarded_dead_task_is_gone_and_cannot_be_replayed(backend: Backend) {
     let h = Harness::new(backend, 3).await;
-    let probe = Probe::default();
-    let worker = start(h.registry(&probe).register::<Guarded, _, _>(guarded));
+    let worker = start(h.registry().register::<Guarded, _, _>(guarded));
     let ids = [
         h.queue
             .push(&Guarded { id: Uuid::new_v4() })
@@ -516,10 +506,7 @@ async fn a_discarded_dead_task_is_gone_and_cannot_be_replayed(backend: Backend) 
     );
     assert_eq!(
         h.stats(Guarded::NAME).await,
-        QueueStats {
-            dead: 1,
-            ..QueueStats::default()
-        },
+        counts(|s| s.dead = 1),
         "only the other task is left"
     );
     assert!(matches!(
@@ -534,8 +521,7 @@ async fn a_discarded_dead_task_is_gone_and_cannot_be_replayed(backend: Backend) 
 
 async fn racing_replays_requeue_a_dead_task_once(backend: Backend) {
     let h = Harness::new(backend, 3).await;
-    let probe = Probe::default();
-    let worker = start(h.registry(&probe).register::<Guarded, _, _>(guarded));
+    let worker = start(h.registry().register::<Guarded, _, _>(guarded));
     let id = h
         .queue
         .push(&Guarded { id: Uuid::new_v4() })
@@ -552,29 +538,22 @@ async fn racing_replays_requeue_a_dead_task_once(backend: Backend) {
         a.is_ok() != b.is_ok(),
         "exactly one replay wins: {a:?} {b:?}"
     );
-    assert_eq!(
-        h.stats(Guarded::NAME).await,
-        QueueStats {
-            pending: 1,
-            ..QueueStats::default()
-        }
-    );
+    assert_eq!(h.stats(Guarded::NAME).await, counts(|s| s.pending = 1));
 }
 
 async fn shutdown_lets_the_running_job_finish_and_takes_no_new_ones(backend: Backend) {
     let h = Harness::new(backend, 3).await;
-    let probe = Probe::default();
     let mut settings = h.settings();
     settings.concurrency = 1;
     let registry =
-        Registry::new(probe.clone(), h.queue.clone(), settings).register::<Slow, _, _>(slow);
+        Registry::new(h.probe.clone(), h.queue.clone(), settings).register::<Slow, _, _>(slow);
     let worker = start(registry);
 
     let running = Slow { id: Uuid::new_v4() };
     let running_id = h.queue.push(&running).await.expect("push");
     wait_until(
         "slow job started",
-        async || probe.calls(running.id),
+        async || h.probe.calls(running.id),
         |n| *n == 1,
     )
     .await;
@@ -592,7 +571,7 @@ async fn shutdown_lets_the_running_job_finish_and_takes_no_new_ones(backend: Bac
         .expect("worker run succeeds");
 
     assert!(
-        probe.finished(running.id),
+        h.probe.finished(running.id),
         "the job in flight ran to completion"
     );
     assert_eq!(
@@ -601,7 +580,7 @@ async fn shutdown_lets_the_running_job_finish_and_takes_no_new_ones(backend: Bac
         "and its result was written"
     );
     assert_eq!(
-        probe.calls(queued_before.id) + probe.calls(queued_after.id),
+        h.probe.calls(queued_before.id) + h.probe.calls(queued_after.id),
         0,
         "nothing new started"
     );
@@ -615,27 +594,26 @@ async fn shutdown_lets_the_running_job_finish_and_takes_no_new_ones(backend: Bac
     );
     assert_eq!(
         h.stats(Slow::NAME).await,
-        QueueStats {
-            pending: 2,
-            done: 1,
-            ..QueueStats::default()
-        }
+        counts(|s| {
+            s.pending = 2;
+            s.done = 1;
+        })
     );
 }
 
 async fn shutdown_gives_up_on_jobs_that_outlast_the_timeout(backend: Backend) {
     let h = Harness::new(backend, 3).await;
-    let probe = Probe::default();
     let mut settings = h.settings();
     settings.shutdown_timeout = Duration::from_millis(300);
-    let worker =
-        start(Registry::new(probe.clone(), h.queue.clone(), settings).register::<Slow, _, _>(slow));
+    let worker = start(
+        Registry::new(h.probe.clone(), h.queue.clone(), settings).register::<Slow, _, _>(slow),
+    );
 
     let job = Slow { id: Uuid::new_v4() };
     h.queue.push(&job).await.expect("push");
     wait_until(
         "slow job started",
-        async || probe.calls(job.id),
+        async || h.probe.calls(job.id),
         |n| *n == 1,
     )
     .await;
@@ -644,48 +622,36 @@ async fn shutdown_gives_up_on_jobs_that_outlast_the_timeout(backend: Backend) {
         took < Duration::from_millis(1200),
         "returned after the timeout, not the job: {took:?}"
     );
-    assert!(!probe.finished(job.id));
+    assert!(!h.probe.finished(job.id));
 }
 
 async fn defer_runs_the_payload_again_later(backend: Backend) {
     let h = Harness::new(backend, 3).await;
-    let probe = Probe::default();
-    let worker = start(h.registry(&probe).register::<DeferOnce, _, _>(defer_once));
+    let worker = start(h.registry().register::<DeferOnce, _, _>(defer_once));
 
     let job = DeferOnce { id: Uuid::new_v4() };
     let id = h.queue.push(&job).await.expect("push");
-    wait_until(
-        "deferred, then done",
-        async || h.stats(DeferOnce::NAME).await,
-        |s| s.done == 2,
-    )
-    .await;
-    assert_eq!(probe.calls(job.id), 2);
+    h.wait_stats("deferred, then done", DeferOnce::NAME, |s| s.done == 2)
+        .await;
+    assert_eq!(h.probe.calls(job.id), 2);
     assert_eq!(
         h.state(DeferOnce::NAME, &id).await,
         Some(TaskState::Done),
         "the deferred task itself completes"
     );
-    assert_eq!(
-        h.stats(DeferOnce::NAME).await,
-        QueueStats {
-            done: 2,
-            ..QueueStats::default()
-        }
-    );
+    assert_eq!(h.stats(DeferOnce::NAME).await, counts(|s| s.done = 2));
 
     worker.shutdown().await;
 }
 
 async fn panics_and_bad_payloads_are_dead_without_stopping_the_worker(backend: Backend) {
     let h = Harness::new(backend, 3).await;
-    let probe = Probe::default();
     let worker = start(
-        h.registry(&probe)
+        h.registry()
             .register::<Panics, _, _>(panics)
             .register::<Guarded, _, _>(guarded),
     );
-    probe.allow();
+    h.probe.allow();
 
     let panicking = Panics { id: Uuid::new_v4() };
     h.queue.push(&panicking).await.expect("push");
@@ -699,25 +665,17 @@ async fn panics_and_bad_payloads_are_dead_without_stopping_the_worker(backend: B
     let good_id = h.queue.push(&good).await.expect("push");
 
     h.wait_dead("panic is dead", Panics::NAME, 1).await;
-    assert_eq!(probe.calls(panicking.id), 1, "a panic is not retried");
+    assert_eq!(h.probe.calls(panicking.id), 1, "a panic is not retried");
     let dead = h.dead(Panics::NAME).await;
     assert_eq!(
         dead[0].last_error.as_deref(),
         Some("permanent: handler panicked: bug in handler")
     );
 
-    wait_until(
-        "bad payload dead",
-        async || h.state(Guarded::NAME, &bad).await,
-        |s| *s == Some(TaskState::Dead),
-    )
-    .await;
-    wait_until(
-        "good job done",
-        async || h.state(Guarded::NAME, &good_id).await,
-        |s| *s == Some(TaskState::Done),
-    )
-    .await;
+    h.wait_state("bad payload dead", Guarded::NAME, &bad, TaskState::Dead)
+        .await;
+    h.wait_state("good job done", Guarded::NAME, &good_id, TaskState::Done)
+        .await;
     let dead = h.dead(Guarded::NAME).await;
     assert!(
         dead[0]
@@ -731,13 +689,12 @@ async fn panics_and_bad_payloads_are_dead_without_stopping_the_worker(backend: B
 
 async fn attempts_that_time_out_are_retried_then_dead(backend: Backend) {
     let h = Harness::new(backend, 2).await;
-    let probe = Probe::default();
-    let worker = start(h.registry(&probe).register::<TooSlow, _, _>(too_slow));
+    let worker = start(h.registry().register::<TooSlow, _, _>(too_slow));
 
     let job = TooSlow { id: Uuid::new_v4() };
     h.queue.push(&job).await.expect("push");
     h.wait_dead("dead", TooSlow::NAME, 1).await;
-    assert_eq!(probe.calls(job.id), 2);
+    assert_eq!(h.probe.calls(job.id), 2);
     let dead = h.dead(TooSlow::NAME).await;
     assert_eq!(
         dead[0].last_error.as_deref(),
@@ -771,11 +728,10 @@ async fn delayed_pushes_wait_and_stats_count_them(backend: Backend) {
     assert_eq!(h.state(ping::NAME, &TaskId::new()).await, None);
     assert_eq!(
         h.stats(ping::NAME).await,
-        QueueStats {
-            pending: 3,
-            scheduled: 1,
-            ..QueueStats::default()
-        }
+        counts(|s| {
+            s.pending = 3;
+            s.scheduled = 1;
+        })
     );
     assert_eq!(
         h.stats("other").await,
@@ -784,16 +740,8 @@ async fn delayed_pushes_wait_and_stats_count_them(backend: Backend) {
     );
     h.queue.ping().await.expect("ping");
 
-    let worker = start(
-        h.registry(&Probe::default())
-            .register::<PingJob, _, _>(ping::handle),
-    );
-    wait_until(
-        "bulk done",
-        async || h.stats(ping::NAME).await,
-        |s| s.done == 3,
-    )
-    .await;
+    let worker = start(h.registry().register::<PingJob, _, _>(ping::handle));
+    h.wait_stats("bulk done", ping::NAME, |s| s.done == 3).await;
     worker.shutdown().await;
     assert_eq!(
         h.state(ping::NAME, &later).await,
@@ -804,8 +752,7 @@ async fn delayed_pushes_wait_and_stats_count_them(backend: Backend) {
 
 async fn forgetting_a_user_removes_only_their_finished_task_records(backend: Backend) {
     let h = Harness::new(backend, 3).await;
-    let probe = Probe::default();
-    let worker = start(h.registry(&probe).register::<ForUser, _, _>(for_user));
+    let worker = start(h.registry().register::<ForUser, _, _>(for_user));
     let erased = jobs::model::UserId::new();
     let other = jobs::model::UserId::new();
     let mut theirs = Vec::new();
@@ -821,11 +768,9 @@ async fn forgetting_a_user_removes_only_their_finished_task_records(backend: Bac
             theirs.push(id);
         }
     }
-    wait_until(
-        "three done, two dead",
-        async || h.stats(ForUser::NAME).await,
-        |s| s.done == 3 && s.dead == 2,
-    )
+    h.wait_stats("three done, two dead", ForUser::NAME, |s| {
+        s.done == 3 && s.dead == 2
+    })
     .await;
     worker.shutdown().await;
     // Not run yet: left alone (it will find nothing when it runs).
@@ -848,12 +793,11 @@ async fn forgetting_a_user_removes_only_their_finished_task_records(backend: Bac
     }
     assert_eq!(
         h.stats(ForUser::NAME).await,
-        QueueStats {
-            done: 1,
-            dead: 1,
-            scheduled: 1,
-            ..QueueStats::default()
-        },
+        counts(|s| {
+            s.done = 1;
+            s.dead = 1;
+            s.scheduled = 1;
+        }),
         "the other user's tasks and the pending one stay"
     );
     assert!(h.state(ForUser::NAME, &later).await.is_some());

@@ -149,6 +149,18 @@ pub fn next_chunk(plan: &UploadPlan, received: u64) -> Result<Option<Chunk>, Chu
 mod tests {
     use super::*;
 
+    fn policy(single_chunk_max: u64, chunk_size: u64) -> ChunkPolicy {
+        ChunkPolicy {
+            single_chunk_max,
+            chunk_size,
+        }
+    }
+
+    /// Each chunk's first and last byte.
+    fn ranges(plan: &UploadPlan) -> Vec<(u64, u64)> {
+        chunks(plan).map(|c| (c.first, c.last)).collect()
+    }
+
     fn default_plan(size: u64) -> UploadPlan {
         plan(size, &ChunkPolicy::default()).unwrap()
     }
@@ -259,10 +271,7 @@ mod tests {
     #[test]
     fn the_docs_50_000_123_byte_example_gives_five_chunks() {
         // The doc example uses 10 MB chunks below our single-chunk threshold, so lower it.
-        let policy = ChunkPolicy {
-            single_chunk_max: 20_000_000,
-            chunk_size: 10_000_000,
-        };
+        let policy = policy(20_000_000, 10_000_000);
         let p = plan(50_000_123, &policy).unwrap();
         assert_eq!(
             p,
@@ -272,9 +281,8 @@ mod tests {
                 total_chunk_count: 5
             }
         );
-        let ranges: Vec<(u64, u64)> = chunks(&p).map(|c| (c.first, c.last)).collect();
         assert_eq!(
-            ranges,
+            ranges(&p),
             vec![
                 (0, 9_999_999),
                 (10_000_000, 19_999_999),
@@ -297,10 +305,7 @@ mod tests {
 
     #[test]
     fn more_than_1000_chunks_is_refused() {
-        let policy = ChunkPolicy {
-            single_chunk_max: 100_000,
-            chunk_size: 40_000,
-        };
+        let policy = policy(100_000, 40_000);
         assert_eq!(plan(40_000_000, &policy).unwrap().total_chunk_count, 1000);
         assert_eq!(plan(40_039_999, &policy).unwrap().total_chunk_count, 1000);
         assert_eq!(
@@ -311,16 +316,12 @@ mod tests {
 
     #[test]
     fn lowered_policy_splits_small_files() {
-        let policy = ChunkPolicy {
-            single_chunk_max: 100_000,
-            chunk_size: 40_000,
-        };
+        let policy = policy(100_000, 40_000);
         let p = plan(100_000, &policy).unwrap();
         assert_eq!((p.chunk_size, p.total_chunk_count), (100_000, 1));
         let p = plan(100_001, &policy).unwrap();
         assert_eq!((p.chunk_size, p.total_chunk_count), (40_000, 2));
-        let ranges: Vec<(u64, u64)> = chunks(&p).map(|c| (c.first, c.last)).collect();
-        assert_eq!(ranges, vec![(0, 39_999), (40_000, 100_000)]);
+        assert_eq!(ranges(&p), vec![(0, 39_999), (40_000, 100_000)]);
         let p = plan(250_000, &policy).unwrap();
         assert_eq!(p.total_chunk_count, 6);
         assert_eq!(chunk_at(&p, 5).unwrap().len(), 50_000);
@@ -328,37 +329,26 @@ mod tests {
 
     #[test]
     fn a_policy_that_could_yield_one_short_chunk_is_refused() {
-        // 15 MB with 10 MB chunks would be count 1 with chunk_size != video_size.
-        let policy = ChunkPolicy {
-            single_chunk_max: 12_000_000,
-            chunk_size: 10_000_000,
-        };
-        assert!(matches!(
-            plan(15_000_000, &policy),
-            Err(ChunkPlanError::InvalidPolicy { .. })
-        ));
-        let zero = ChunkPolicy {
-            single_chunk_max: 10,
-            chunk_size: 0,
-        };
-        assert!(matches!(
-            plan(5, &zero),
-            Err(ChunkPlanError::InvalidPolicy { .. })
-        ));
+        // 15 MB with 10 MB chunks would be count 1 with chunk_size != video_size; a zero
+        // chunk size never works.
+        for (size, bad) in [
+            (15_000_000, policy(12_000_000, 10_000_000)),
+            (5, policy(10, 0)),
+        ] {
+            let refused = plan(size, &bad);
+            assert!(
+                matches!(refused, Err(ChunkPlanError::InvalidPolicy { .. })),
+                "{size}: {refused:?}"
+            );
+        }
     }
 
     #[test]
     fn every_size_around_the_thresholds_obeys_tiktoks_rules() {
         let policies = [
             ChunkPolicy::default(),
-            ChunkPolicy {
-                single_chunk_max: 100_000,
-                chunk_size: 40_000,
-            },
-            ChunkPolicy {
-                single_chunk_max: 79_999,
-                chunk_size: 40_000,
-            },
+            policy(100_000, 40_000),
+            policy(79_999, 40_000),
         ];
         for policy in policies {
             let edges = [

@@ -137,59 +137,45 @@ impl TikTokClient {
         code: &str,
         redirect_uri: &Url,
     ) -> Result<TokenGrant, TikTokError> {
-        let form = [
-            ("client_key", self.client_key.as_str()),
-            ("client_secret", self.client_secret.expose()),
+        let fields = [
             ("code", code),
             ("grant_type", "authorization_code"),
             ("redirect_uri", redirect_uri.as_str()),
         ];
-        self.token_call("oauth/token", "/v2/oauth/token/", &form)
-            .await
-            .and_then(|reply| {
-                log_outcome(
-                    "oauth/token",
-                    &reply,
-                    envelope::parse_token("oauth/token", &reply),
-                )
-            })
+        self.oauth_call(
+            "oauth/token",
+            "/v2/oauth/token/",
+            &fields,
+            envelope::parse_token,
+        )
+        .await
     }
 
     /// Gets fresh tokens. TikTok may rotate the refresh token: store the returned one.
     pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<TokenGrant, TikTokError> {
-        let form = [
-            ("client_key", self.client_key.as_str()),
-            ("client_secret", self.client_secret.expose()),
+        let fields = [
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose()),
         ];
-        self.token_call("oauth/refresh", "/v2/oauth/token/", &form)
-            .await
-            .and_then(|reply| {
-                log_outcome(
-                    "oauth/refresh",
-                    &reply,
-                    envelope::parse_token("oauth/refresh", &reply),
-                )
-            })
+        self.oauth_call(
+            "oauth/refresh",
+            "/v2/oauth/token/",
+            &fields,
+            envelope::parse_token,
+        )
+        .await
     }
 
     /// Revokes the creator's grant (disconnect). TikTok then sends `authorization.removed`.
     pub async fn revoke(&self, access_token: &AccessToken) -> Result<(), TikTokError> {
-        let form = [
-            ("client_key", self.client_key.as_str()),
-            ("client_secret", self.client_secret.expose()),
-            ("token", access_token.expose()),
-        ];
-        self.token_call("oauth/revoke", "/v2/oauth/revoke/", &form)
-            .await
-            .and_then(|reply| {
-                log_outcome(
-                    "oauth/revoke",
-                    &reply,
-                    envelope::parse_revoke("oauth/revoke", &reply),
-                )
-            })
+        let fields = [("token", access_token.expose())];
+        self.oauth_call(
+            "oauth/revoke",
+            "/v2/oauth/revoke/",
+            &fields,
+            envelope::parse_revoke,
+        )
+        .await
     }
 
     /// The creator's profile; only the requested `fields` are filled (each needs its scope).
@@ -387,19 +373,27 @@ impl TikTokClient {
         outcome
     }
 
-    /// Sends a form-encoded OAuth call (`Cache-Control: no-cache`, as TikTok's examples do).
-    async fn token_call(
+    /// Sends a form-encoded OAuth call (`Cache-Control: no-cache`, as TikTok's examples do): the
+    /// client's key and secret, then `fields`; `parse` reads the reply.
+    async fn oauth_call<T>(
         &self,
         endpoint: &'static str,
         path: &str,
-        form: &[(&str, &str)],
-    ) -> Result<Reply, TikTokError> {
+        fields: &[(&str, &str)],
+        parse: fn(&'static str, &Reply) -> Result<T, TikTokError>,
+    ) -> Result<T, TikTokError> {
+        let mut form = vec![
+            ("client_key", self.client_key.as_str()),
+            ("client_secret", self.client_secret.expose()),
+        ];
+        form.extend_from_slice(fields);
         let req = self
             .http
             .post(join(&self.api_base, path))
             .header(CACHE_CONTROL, "no-cache")
-            .form(form);
-        self.send(endpoint, req).await
+            .form(&form);
+        let reply = self.send(endpoint, req).await?;
+        log_outcome(endpoint, &reply, parse(endpoint, &reply))
     }
 
     /// Sends a v2 call and unwraps its envelope.

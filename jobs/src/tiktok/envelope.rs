@@ -195,6 +195,7 @@ mod tests {
         CreatorInfo, ErrorClass, InitResult, PublishStatusKind, UserInfoData, VideoPage, WireStatus,
     };
     use reqwest::header::HeaderValue;
+    use sandbox::doc_examples::{CREATOR_INFO, TOKEN, USER_INFO, VIDEO_INIT, VIDEO_LIST};
 
     fn reply(status: u16, body: &str) -> Reply {
         Reply {
@@ -206,19 +207,7 @@ mod tests {
 
     #[test]
     fn user_info_example_parses() {
-        let body = r#"{
-          "data": {
-            "user": {
-              "open_id": "-000sim-open-id-0001",
-              "union_id": "5b0d6a52-3c1e-4e8f-9a47-1f2e3d4c5b6a",
-              "avatar_url": "https://p16-sign.tiktokcdn.com/tos-sim/avatar~c5_168x168.jpeg",
-              "display_name": "Sim Creator",
-              "username": "simcreator"
-            }
-          },
-          "error": { "code": "ok", "message": "", "log_id": "20260901120000F00DBABE0123456789AB" }
-        }"#;
-        let data: UserInfoData = parse_v2("user/info", &reply(200, body)).unwrap();
+        let data: UserInfoData = parse_v2("user/info", &reply(200, USER_INFO)).unwrap();
         assert_eq!(data.user.open_id.as_deref(), Some("-000sim-open-id-0001"));
         assert_eq!(data.user.username.as_deref(), Some("simcreator"));
         assert_eq!(data.user.follower_count, None);
@@ -226,19 +215,7 @@ mod tests {
 
     #[test]
     fn video_list_example_parses() {
-        let body = r#"{
-          "data": {
-            "videos": [
-              { "id": "7402113344556677889", "title": "sim clip", "create_time": 1725180000,
-                "cover_image_url": "https://p16-sign.tiktokcdn.com/sim/cover.image?x-expires=1725201600",
-                "share_url": "https://www.tiktok.com/@simcreator/video/7402113344556677889", "duration": 14 }
-            ],
-            "cursor": 1725180000000,
-            "has_more": false
-          },
-          "error": { "code": "ok", "message": "", "log_id": "20260901120001F00DBABE0123456789AC" }
-        }"#;
-        let page: VideoPage = parse_v2("video/list", &reply(200, body)).unwrap();
+        let page: VideoPage = parse_v2("video/list", &reply(200, VIDEO_LIST)).unwrap();
         assert_eq!(page.videos.len(), 1);
         assert_eq!(page.videos[0].id, "7402113344556677889");
         assert_eq!(page.videos[0].duration, Some(14));
@@ -248,20 +225,7 @@ mod tests {
 
     #[test]
     fn creator_info_example_parses() {
-        let body = r#"{
-          "data": {
-            "creator_avatar_url": "https://p16-sign.tiktokcdn.com/sim/avatar.jpeg",
-            "creator_username": "simcreator",
-            "creator_nickname": "Sim Creator",
-            "privacy_level_options": ["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"],
-            "comment_disabled": false,
-            "duet_disabled": false,
-            "stitch_disabled": true,
-            "max_video_post_duration_sec": 600
-          },
-          "error": { "code": "ok", "message": "", "log_id": "20260901120002F00DBABE0123456789AD" }
-        }"#;
-        let info: CreatorInfo = parse_v2("creator_info", &reply(200, body)).unwrap();
+        let info: CreatorInfo = parse_v2("creator_info", &reply(200, CREATOR_INFO)).unwrap();
         assert_eq!(info.privacy_level_options.len(), 3);
         assert!(info.stitch_disabled);
         assert_eq!(info.max_video_post_duration_sec, Some(600));
@@ -270,14 +234,7 @@ mod tests {
 
     #[test]
     fn init_example_parses() {
-        let body = r#"{
-          "data": {
-            "publish_id": "v_pub_file~v2-1.7400000000000000001",
-            "upload_url": "https://open-upload.tiktokapis.com/video/?upload_id=7400000000000000101&upload_token=SimUploadTok01"
-          },
-          "error": { "code": "ok", "message": "", "log_id": "20260901120003F00DBABE0123456789AE" }
-        }"#;
-        let init: InitResult = parse_v2("video/init", &reply(200, body)).unwrap();
+        let init: InitResult = parse_v2("video/init", &reply(200, VIDEO_INIT)).unwrap();
         assert_eq!(init.publish_id, "v_pub_file~v2-1.7400000000000000001");
         assert_eq!(
             init.upload_url.as_deref(),
@@ -404,16 +361,7 @@ mod tests {
 
     #[test]
     fn oauth_success_parses_and_splits_scopes() {
-        let body = r#"{
-          "access_token": "act.3f9c1e0b7a5d4c2e8f6a0b1c2d3e4f5aSimTok!4821",
-          "expires_in": 86400,
-          "open_id": "-000sim-open-id-0001",
-          "refresh_expires_in": 31536000,
-          "refresh_token": "rft.8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3dSimRef!4821",
-          "scope": "user.info.basic,video.publish,video.upload",
-          "token_type": "Bearer"
-        }"#;
-        let g = parse_token("oauth/token", &reply(200, body)).unwrap();
+        let g = parse_token("oauth/token", &reply(200, TOKEN)).unwrap();
         assert_eq!(
             g.access_token.expose(),
             "act.3f9c1e0b7a5d4c2e8f6a0b1c2d3e4f5aSimTok!4821"

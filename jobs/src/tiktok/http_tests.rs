@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::stream;
+use sandbox::doc_examples;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -83,10 +84,34 @@ where
     (Url::parse(&format!("http://{addr}")).unwrap(), log)
 }
 
+/// A server answering every request with one of TikTok's documented example bodies.
+async fn documented(body: &'static str) -> (Url, Log) {
+    server(move |_| reply(200, &[("content-type", "application/json")], body)).await
+}
+
 fn only(log: &Log) -> Seen {
     let seen = log.lock().unwrap();
     assert_eq!(seen.len(), 1, "expected exactly one request");
     seen[0].clone()
+}
+
+/// The one request, checked as an uncached OAuth form post to `path` with the client's key and
+/// secret and `fields` (and perhaps more); its form.
+fn oauth_form(log: &Log, path: &str, fields: &[(&str, &str)]) -> HashMap<String, String> {
+    let req = only(log);
+    assert_eq!(req.uri.path(), path);
+    assert_eq!(req.header("cache-control"), Some("no-cache"));
+    let form = req.form();
+    let client = [("client_key", CLIENT_KEY), ("client_secret", CLIENT_SECRET)];
+    for (name, value) in client.iter().chain(fields) {
+        assert_eq!(form[*name], *value, "{name}");
+    }
+    form
+}
+
+fn assert_bearer(req: &Seen) {
+    let expected = format!("Bearer {ACCESS}");
+    assert_eq!(req.header("authorization"), Some(expected.as_str()));
 }
 
 fn reply(status: u16, headers: &[(&'static str, &str)], body: impl Into<String>) -> Response {
@@ -123,16 +148,9 @@ fn token() -> AccessToken {
     AccessToken::new(ACCESS)
 }
 
+/// The documented token reply, for `ACCESS` and `REFRESH`.
 fn token_body() -> Value {
-    json!({
-        "access_token": ACCESS,
-        "expires_in": 86400,
-        "open_id": "-000sim-open-id-0001",
-        "refresh_expires_in": 31536000,
-        "refresh_token": REFRESH,
-        "scope": "user.info.basic,video.publish,video.upload",
-        "token_type": "Bearer"
-    })
+    serde_json::from_str(doc_examples::TOKEN).unwrap()
 }
 
 fn post_info() -> PostInfo {
@@ -147,6 +165,17 @@ fn post_info() -> PostInfo {
         brand_organic_toggle: false,
         is_aigc: false,
     }
+}
+
+/// Inits a direct post of a one-chunk, `size`-byte video.
+async fn init_one_chunk(c: &TikTokClient, size: u64) -> Result<InitResult, TikTokError> {
+    let plan = UploadPlan {
+        video_size: size,
+        chunk_size: size,
+        total_chunk_count: 1,
+    };
+    c.init_direct_post(&token(), &post_info(), &SourceInfo::file_upload(&plan))
+        .await
 }
 
 /// An upload URL on the test server, shaped like TikTok's (the token is in the query).
@@ -258,20 +287,21 @@ async fn exchange_code_posts_the_documented_form_without_caching() {
 
     let req = only(&log);
     assert_eq!(req.method, Method::POST);
-    assert_eq!(req.uri.path(), "/v2/oauth/token/");
-    assert_eq!(req.header("cache-control"), Some("no-cache"));
     assert_eq!(
         req.header("content-type"),
         Some("application/x-www-form-urlencoded")
     );
-    let form = req.form();
-    assert_eq!(form["client_key"], CLIENT_KEY);
-    assert_eq!(form["client_secret"], CLIENT_SECRET);
-    assert_eq!(form["code"], "Wx8kP*4r");
-    assert_eq!(form["grant_type"], "authorization_code");
-    assert_eq!(
-        form["redirect_uri"],
-        "https://app.example.com/oauth/tiktok/callback/"
+    let form = oauth_form(
+        &log,
+        "/v2/oauth/token/",
+        &[
+            ("code", "Wx8kP*4r"),
+            ("grant_type", "authorization_code"),
+            (
+                "redirect_uri",
+                "https://app.example.com/oauth/tiktok/callback/",
+            ),
+        ],
     );
     assert_eq!(form.len(), 5);
 }
@@ -286,13 +316,8 @@ async fn refresh_sends_the_refresh_token_and_returns_the_rotated_one() {
         .await
         .unwrap();
     assert_eq!(grant.refresh_token.expose(), "rft.rotated");
-    let req = only(&log);
-    assert_eq!(req.uri.path(), "/v2/oauth/token/");
-    assert_eq!(req.header("cache-control"), Some("no-cache"));
-    let form = req.form();
-    assert_eq!(form["grant_type"], "refresh_token");
-    assert_eq!(form["refresh_token"], REFRESH);
-    assert_eq!(form["client_secret"], CLIENT_SECRET);
+    let fields = [("grant_type", "refresh_token"), ("refresh_token", REFRESH)];
+    oauth_form(&log, "/v2/oauth/token/", &fields);
 }
 
 #[tokio::test]
@@ -318,13 +343,7 @@ async fn refresh_answered_with_http_200_invalid_grant_needs_reauth() {
 async fn revoke_sends_the_access_token_and_accepts_an_empty_object() {
     let (base, log) = server(|_| json_reply(200, json!({}))).await;
     client(&base).revoke(&token()).await.unwrap();
-    let req = only(&log);
-    assert_eq!(req.uri.path(), "/v2/oauth/revoke/");
-    assert_eq!(req.header("cache-control"), Some("no-cache"));
-    let form = req.form();
-    assert_eq!(form["token"], ACCESS);
-    assert_eq!(form["client_key"], CLIENT_KEY);
-    assert_eq!(form["client_secret"], CLIENT_SECRET);
+    oauth_form(&log, "/v2/oauth/revoke/", &[("token", ACCESS)]);
 }
 
 #[tokio::test]
@@ -348,10 +367,7 @@ async fn user_info_sends_the_bearer_token_and_the_fields() {
     assert_eq!(req.method, Method::GET);
     assert_eq!(req.uri.path(), "/v2/user/info/");
     assert_eq!(req.uri.query(), Some("fields=open_id,display_name"));
-    assert_eq!(
-        req.header("authorization"),
-        Some(format!("Bearer {ACCESS}").as_str())
-    );
+    assert_bearer(&req);
 }
 
 #[tokio::test]
@@ -394,30 +410,12 @@ async fn video_list_posts_cursor_and_a_clamped_max_count() {
         req.json(),
         json!({"max_count": 20, "cursor": 1_725_200_000_000i64})
     );
-    assert_eq!(
-        req.header("authorization"),
-        Some(format!("Bearer {ACCESS}").as_str())
-    );
+    assert_bearer(&req);
 }
 
 #[tokio::test]
 async fn creator_info_parses_the_documented_example() {
-    let (base, log) = server(|_| {
-        json_reply(
-            200,
-            ok_envelope(json!({
-                "creator_avatar_url": "https://p16-sign.tiktokcdn.com/sim/avatar.jpeg",
-                "creator_username": "simcreator",
-                "creator_nickname": "Sim Creator",
-                "privacy_level_options": ["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"],
-                "comment_disabled": false,
-                "duet_disabled": false,
-                "stitch_disabled": true,
-                "max_video_post_duration_sec": 600
-            })),
-        )
-    })
-    .await;
+    let (base, log) = documented(doc_examples::CREATOR_INFO).await;
     let info = client(&base).creator_info(&token()).await.unwrap();
     assert_eq!(
         info.privacy_level_options,
@@ -452,16 +450,7 @@ async fn creator_info_cant_post_codes_with_http_200_are_errors() {
 
 #[tokio::test]
 async fn init_direct_post_sends_post_and_source_info() {
-    let (base, log) = server(|_| {
-        json_reply(
-            200,
-            ok_envelope(json!({
-                "publish_id": "v_pub_file~v2-1.7400000000000000001",
-                "upload_url": "https://open-upload.tiktokapis.com/video/?upload_id=7400000000000000101&upload_token=SimUploadTok01"
-            })),
-        )
-    })
-    .await;
+    let (base, log) = documented(doc_examples::VIDEO_INIT).await;
     let plan = UploadPlan {
         video_size: 77_360_899,
         chunk_size: 10_000_000,
@@ -512,15 +501,7 @@ async fn init_direct_post_sends_post_and_source_info() {
 async fn init_without_an_upload_url_for_file_upload_is_malformed_with_unknown_outcome() {
     let (base, _log) =
         server(|_| json_reply(200, ok_envelope(json!({"publish_id": "v_pub_file~v2-1.1"})))).await;
-    let plan = UploadPlan {
-        video_size: 10,
-        chunk_size: 10,
-        total_chunk_count: 1,
-    };
-    let e = client(&base)
-        .init_direct_post(&token(), &post_info(), &SourceInfo::file_upload(&plan))
-        .await
-        .unwrap_err();
+    let e = init_one_chunk(&client(&base), 10).await.unwrap_err();
     assert!(matches!(e, TikTokError::Malformed { .. }), "{e:?}");
     assert!(e.outcome_unknown());
 }
@@ -547,15 +528,7 @@ async fn init_errors_carry_code_status_and_class() {
         let (base, _log) =
             server(move |_| json_reply(status, err_envelope(code, "The chunk size is invalid")))
                 .await;
-        let plan = UploadPlan {
-            video_size: 10,
-            chunk_size: 10,
-            total_chunk_count: 1,
-        };
-        let e = client(&base)
-            .init_direct_post(&token(), &post_info(), &SourceInfo::file_upload(&plan))
-            .await
-            .unwrap_err();
+        let e = init_one_chunk(&client(&base), 10).await.unwrap_err();
         assert_eq!(e.class(), class, "{code}");
         assert_eq!(e.status(), Some(status));
         assert_eq!(e.code(), Some(code));
@@ -828,15 +801,7 @@ async fn a_lost_upload_response_is_retryable_with_unknown_outcome_and_no_url_in_
 #[tokio::test]
 async fn a_lost_init_response_is_flagged_so_the_caller_does_not_init_twice() {
     let base = hang_up_after_request().await;
-    let plan = UploadPlan {
-        video_size: 10,
-        chunk_size: 10,
-        total_chunk_count: 1,
-    };
-    let e = client(&base)
-        .init_direct_post(&token(), &post_info(), &SourceInfo::file_upload(&plan))
-        .await
-        .unwrap_err();
+    let e = init_one_chunk(&client(&base), 10).await.unwrap_err();
     assert!(e.outcome_unknown());
 }
 
@@ -877,15 +842,7 @@ async fn logs_name_endpoints_and_log_ids_but_never_secrets() {
     for _ in 0..2 {
         let redirect = Url::parse("https://app.example.com/cb").unwrap();
         c.exchange_code("AUTHCODE-SECRET", &redirect).await.unwrap();
-        let plan = UploadPlan {
-            video_size: 20,
-            chunk_size: 20,
-            total_chunk_count: 1,
-        };
-        let e = c
-            .init_direct_post(&token(), &post_info(), &SourceInfo::file_upload(&plan))
-            .await
-            .unwrap_err();
+        let e = init_one_chunk(&c, 20).await.unwrap_err();
         assert_eq!(e.class(), ErrorClass::Wait);
         first_ten_bytes(&c, &base, 20).await.unwrap();
         tracing::callsite::rebuild_interest_cache();

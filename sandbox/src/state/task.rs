@@ -83,6 +83,23 @@ pub(crate) struct World<'a> {
     pub videos: &'a mut Vec<Video>,
 }
 
+/// The `post_info` a task was created with (an inbox upload has only a title).
+pub(crate) struct PostInfo {
+    pub title: Option<String>,
+    pub privacy_level: Option<String>,
+    pub disable_comment: bool,
+    pub disable_duet: bool,
+    pub disable_stitch: bool,
+}
+
+/// A FILE_UPLOAD's declared chunk plan.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChunkPlan {
+    pub video_size: u64,
+    pub chunk_size: u64,
+    pub total_chunk_count: u64,
+}
+
 pub(crate) struct PublishTask {
     pub publish_id: String,
     pub client_key: String,
@@ -90,14 +107,10 @@ pub(crate) struct PublishTask {
     pub mode: PostMode,
     pub photo: bool,
     pub source: Source,
-    pub title: Option<String>,
-    pub privacy_level: Option<String>,
-    pub disable_comment: bool,
-    pub disable_duet: bool,
-    pub disable_stitch: bool,
-    pub video_size: Option<u64>,
-    pub chunk_size: Option<u64>,
-    pub total_chunk_count: Option<u64>,
+    pub info: PostInfo,
+    /// FILE_UPLOAD only.
+    pub plan: Option<ChunkPlan>,
+    /// PULL_FROM_URL only.
     pub video_url: Option<String>,
     pub upload: Option<Upload>,
     pub status: Status,
@@ -154,7 +167,7 @@ impl PublishTask {
         videos.push(Video {
             id: new_post_id().to_string(),
             open_id: self.open_id.clone(),
-            title: self.title.clone().unwrap_or_default(),
+            title: self.info.title.clone().unwrap_or_default(),
             create_time: at.timestamp(),
             duration: 15,
             height: 1920,
@@ -263,7 +276,8 @@ impl PublishTask {
             self.fail("file_format_check_failed", events);
         } else if self.mode == PostMode::Direct {
             let audited = apps.get(&self.client_key).is_some_and(|a| a.audited);
-            let public = audited && self.privacy_level.as_deref() == Some("PUBLIC_TO_EVERYONE");
+            let public =
+                audited && self.info.privacy_level.as_deref() == Some("PUBLIC_TO_EVERYONE");
             self.publish(at, public, videos, events);
         } else {
             self.status = Status::SendToUserInbox;
@@ -295,7 +309,7 @@ impl PublishTask {
         let public = creators
             .get(&self.open_id)
             .is_some_and(|c| !c.private_account);
-        self.privacy_level = Some(
+        self.info.privacy_level = Some(
             if public {
                 "PUBLIC_TO_EVERYONE"
             } else {
@@ -357,14 +371,14 @@ impl PublishTask {
                 Source::PullFromUrl => "PULL_FROM_URL",
             }
             .into(),
-            title: self.title.clone(),
-            privacy_level: self.privacy_level.clone(),
-            disable_comment: self.disable_comment,
-            disable_duet: self.disable_duet,
-            disable_stitch: self.disable_stitch,
-            video_size: self.video_size,
-            chunk_size: self.chunk_size,
-            total_chunk_count: self.total_chunk_count,
+            title: self.info.title.clone(),
+            privacy_level: self.info.privacy_level.clone(),
+            disable_comment: self.info.disable_comment,
+            disable_duet: self.info.disable_duet,
+            disable_stitch: self.info.disable_stitch,
+            video_size: self.plan.map(|p| p.video_size),
+            chunk_size: self.plan.map(|p| p.chunk_size),
+            total_chunk_count: self.plan.map(|p| p.total_chunk_count),
             video_url: self.video_url.clone(),
             upload_url: upload.map(|u| u.url.clone()),
             uploaded_bytes: self.uploaded_bytes(),

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::v2::{Gate, V2Error, admit, json_body, locked, ok};
+use super::v2::{Caller, Gate, V2Error, admit, json_body, locked, ok};
 use crate::knobs::FieldScopeMiss;
 use crate::model::Video;
 use crate::state::{Inner, SandboxState};
@@ -102,9 +102,8 @@ pub(crate) async fn user_info(
             .iter()
             .filter(|v| v.open_id == c.open_id && v.public)
             .count();
-        let mut user = Map::new();
-        for f in &fields {
-            let v = match f.as_str() {
+        let user = pick_fields(&fields, |f| {
+            Some(match f {
                 "open_id" => json!(c.open_id),
                 "union_id" => json!(c.union_id),
                 "avatar_url" | "avatar_url_100" | "avatar_large_url" => json!(c.avatar_url),
@@ -120,18 +119,24 @@ pub(crate) async fn user_info(
                 "following_count" => json!(c.following_count),
                 "likes_count" => json!(c.likes_count),
                 "video_count" => json!(video_count),
-                _ => continue,
-            };
-            user.insert(f.clone(), v);
-        }
+                _ => return None,
+            })
+        });
         Ok(ok(json!({ "user": user })))
     })
 }
 
+/// The requested fields that `value` knows, in the order asked, as a JSON object.
+fn pick_fields(fields: &[String], value: impl Fn(&str) -> Option<Value>) -> Map<String, Value> {
+    fields
+        .iter()
+        .filter_map(|f| Some((f.clone(), value(f)?)))
+        .collect()
+}
+
 fn video_json(v: &Video, fields: &[String], username: &str, base_url: &str) -> Value {
-    let mut out = Map::new();
-    for f in fields {
-        let value = match f.as_str() {
+    Value::Object(pick_fields(fields, |f| {
+        Some(match f {
             "id" => json!(v.id),
             "create_time" => json!(v.create_time),
             "cover_image_url" => json!(format!("{base_url}/_sandbox/cover/{}.jpeg", v.id)),
@@ -150,11 +155,9 @@ fn video_json(v: &Video, fields: &[String], username: &str, base_url: &str) -> V
             "share_count" => json!(v.share_count),
             "view_count" => json!(v.view_count),
             "is_aigc" => json!(false),
-            _ => continue,
-        };
-        out.insert(f.clone(), value);
-    }
-    Value::Object(out)
+            _ => return None,
+        })
+    }))
 }
 
 /// The creator's username, shown on each video (empty for a creator that is gone).
@@ -175,20 +178,53 @@ fn video_fields(q: &HashMap<String, String>) -> Result<Vec<String>, V2Error> {
     Ok(fields)
 }
 
-/// `POST /v2/video/list/` — the creator's public videos, newest first, paged by a
-/// millisecond `cursor`.
-pub(crate) async fn video_list(
-    State(s): State<SandboxState>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-    body: Bytes,
+/// What a video endpoint reads: the sandbox, the headers, `?fields=` and the JSON body.
+type VideoRequest = (
+    State<SandboxState>,
+    HeaderMap,
+    Query<HashMap<String, String>>,
+    Bytes,
+);
+
+/// The videos an answer lists, and where the next page starts.
+struct Page<'a> {
+    videos: Vec<&'a Video>,
+    cursor: i64,
+    has_more: bool,
+}
+
+/// Settles due work, admits the caller through `gate`, reads `?fields=` and the body (which
+/// may be empty when `empty_body`), and lists the videos `page` picks with those fields.
+fn video_page(
+    (State(s), headers, Query(q), body): VideoRequest,
+    gate: &Gate,
+    empty_body: bool,
+    page: impl for<'a> FnOnce(&'a Inner, &Caller, &Value) -> Result<Page<'a>, V2Error>,
 ) -> Response {
     s.settle();
     let base_url = s.base_url().to_owned();
     locked(&s, |inner, now| {
-        let caller = admit(inner, &headers, now, &VIDEO_LIST)?;
+        let caller = admit(inner, &headers, now, gate)?;
         let fields = video_fields(&q)?;
-        let body = json_body(&headers, &body, true)?;
+        let body = json_body(&headers, &body, empty_body)?;
+        let inner: &Inner = inner;
+        let page = page(inner, &caller, &body)?;
+        let username = username_of(inner, &caller.open_id);
+        let list: Vec<Value> = page
+            .videos
+            .iter()
+            .map(|v| video_json(v, &fields, &username, &base_url))
+            .collect();
+        Ok(ok(
+            json!({"videos": list, "cursor": page.cursor, "has_more": page.has_more}),
+        ))
+    })
+}
+
+/// `POST /v2/video/list/` — the creator's public videos, newest first, paged by a
+/// millisecond `cursor`.
+pub(crate) async fn video_list(request: VideoRequest) -> Response {
+    video_page(request, &VIDEO_LIST, true, |inner, caller, body| {
         let cursor = match body.get("cursor") {
             None | Some(Value::Null) => None,
             Some(v) => Some(
@@ -208,7 +244,6 @@ pub(crate) async fn video_list(
             ));
         }
         let public_only = inner.knobs.video_list_public_only;
-        let username = username_of(inner, &caller.open_id);
         let mut videos: Vec<&Video> = inner
             .tiktok
             .videos
@@ -220,32 +255,20 @@ pub(crate) async fn video_list(
         let take = usize::try_from(max_count).unwrap_or(10);
         let has_more = videos.len() > take;
         videos.truncate(take);
-        let next_cursor = videos
+        let cursor = videos
             .last()
             .map_or(cursor.unwrap_or(0), |v| v.create_time * 1000);
-        let list: Vec<Value> = videos
-            .iter()
-            .map(|v| video_json(v, &fields, &username, &base_url))
-            .collect();
-        Ok(ok(
-            json!({"videos": list, "cursor": next_cursor, "has_more": has_more}),
-        ))
+        Ok(Page {
+            videos,
+            cursor,
+            has_more,
+        })
     })
 }
 
 /// `POST /v2/video/query/` — up to 20 of the creator's own videos by id.
-pub(crate) async fn video_query(
-    State(s): State<SandboxState>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-    body: Bytes,
-) -> Response {
-    s.settle();
-    let base_url = s.base_url().to_owned();
-    locked(&s, |inner, now| {
-        let caller = admit(inner, &headers, now, &VIDEO_QUERY)?;
-        let fields = video_fields(&q)?;
-        let body = json_body(&headers, &body, false)?;
+pub(crate) async fn video_query(request: VideoRequest) -> Response {
+    video_page(request, &VIDEO_QUERY, false, |inner, caller, body| {
         let ids: Vec<String> = body
             .pointer("/filters/video_ids")
             .and_then(Value::as_array)
@@ -262,14 +285,16 @@ pub(crate) async fn video_query(
                 "filters.video_ids must hold 1 to 20 ids.",
             ));
         }
-        let username = username_of(inner, &caller.open_id);
-        let list: Vec<Value> = inner
+        let videos = inner
             .tiktok
             .videos
             .iter()
             .filter(|v| v.open_id == caller.open_id && ids.contains(&v.id))
-            .map(|v| video_json(v, &fields, &username, &base_url))
             .collect();
-        Ok(ok(json!({"videos": list, "cursor": 0, "has_more": false})))
+        Ok(Page {
+            videos,
+            cursor: 0,
+            has_more: false,
+        })
     })
 }

@@ -3,16 +3,16 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::v2::PostRequest;
 use crate::ids::{log_id, random_string};
 use crate::state::task::WebhookEvent;
-use crate::state::{Inner, RefreshGrant, SandboxState};
+use crate::state::{Inner, RefreshGrant};
 
 /// The flat OAuth error: `{error, error_description, log_id}`.
 pub(crate) struct OAuthError {
@@ -96,31 +96,48 @@ fn check_client(inner: &Inner, form: &HashMap<String, String>) -> Result<String,
 }
 
 /// `POST /v2/oauth/token/` — authorization_code, refresh_token and client_credentials grants.
-pub(crate) async fn token(
-    State(s): State<SandboxState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn token((State(s), headers, body): PostRequest) -> Response {
     let now = s.now();
     let mut inner = s.lock();
-    match token_inner(&mut inner, now, &headers, &body) {
+    match ClientRequest::read(&inner, now, &headers, &body)
+        .and_then(|req| token_inner(&mut inner, &req))
+    {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-fn token_inner(
-    inner: &mut Inner,
+/// A form a client posts with its key and secret (a token or revoke request), once checked.
+struct ClientRequest {
     now: chrono::DateTime<chrono::Utc>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response, OAuthError> {
-    let form = parse_form(headers, body, inner)?;
-    let client_key = check_client(inner, &form)?;
-    let grant_type = field(&form, "grant_type").ok_or_else(|| missing(inner, "grant_type"))?;
+    form: HashMap<String, String>,
+    client_key: String,
+}
+
+impl ClientRequest {
+    /// Reads the form and checks the client's key and secret.
+    fn read(
+        inner: &Inner,
+        now: chrono::DateTime<chrono::Utc>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Self, OAuthError> {
+        let form = parse_form(headers, body, inner)?;
+        let client_key = check_client(inner, &form)?;
+        Ok(Self {
+            now,
+            form,
+            client_key,
+        })
+    }
+}
+
+fn token_inner(inner: &mut Inner, req: &ClientRequest) -> Result<Response, OAuthError> {
+    let form = &req.form;
+    let grant_type = field(form, "grant_type").ok_or_else(|| missing(inner, "grant_type"))?;
     match grant_type.as_str() {
-        "authorization_code" => exchange_code(inner, now, &form, &client_key),
-        "refresh_token" => refresh(inner, now, &form, &client_key),
+        "authorization_code" => exchange_code(inner, req),
+        "refresh_token" => refresh(inner, req),
         "client_credentials" => {
             let token = format!("clt.{}", random_string(48));
             Ok(axum::Json(
@@ -151,12 +168,8 @@ fn missing(inner: &Inner, k: &str) -> OAuthError {
 
 /// The `authorization_code` grant: a fresh, unused code of this client, its redirect URI
 /// and, when the code was issued with a challenge, the matching verifier.
-fn exchange_code(
-    inner: &mut Inner,
-    now: chrono::DateTime<chrono::Utc>,
-    form: &HashMap<String, String>,
-    client_key: &str,
-) -> Result<Response, OAuthError> {
+fn exchange_code(inner: &mut Inner, req: &ClientRequest) -> Result<Response, OAuthError> {
+    let (now, form, client_key) = (req.now, &req.form, req.client_key.as_str());
     let code = field(form, "code").ok_or_else(|| missing(inner, "code"))?;
     let Some(c) = inner.tiktok.codes.get(&code) else {
         return Err(OAuthError::new(
@@ -215,7 +228,7 @@ fn check_verifier(
     challenge: Option<&String>,
     verifier: Option<&String>,
 ) -> Result<(), OAuthError> {
-    match (challenge, verifier) {
+    let valid = match (challenge, verifier) {
         (Some(challenge), Some(v)) => {
             let valid_chars = v.len() >= 43
                 && v.len() <= 128
@@ -223,40 +236,26 @@ fn check_verifier(
                     .all(|ch| ch.is_ascii_alphanumeric() || "-._~".contains(ch));
             // TikTok's desktop PKCE uses the hex SHA-256, not RFC 7636's base64url.
             let hexed = hex::encode(Sha256::digest(v.as_bytes()));
-            if !valid_chars || !hexed.eq_ignore_ascii_case(challenge) {
-                return Err(OAuthError::new(
-                    inner,
-                    "invalid_request",
-                    "Code verifier or code challenge is invalid.",
-                ));
-            }
+            valid_chars && hexed.eq_ignore_ascii_case(challenge)
         }
-        (Some(_), None) => {
-            return Err(OAuthError::new(
-                inner,
-                "invalid_request",
-                "Code verifier or code challenge is invalid.",
-            ));
-        }
-        (None, Some(_)) if inner.knobs.reject_stray_code_verifier => {
-            return Err(OAuthError::new(
-                inner,
-                "invalid_request",
-                "Code verifier or code challenge is invalid.",
-            ));
-        }
-        _ => {}
+        (Some(_), None) => false,
+        (None, Some(_)) => !inner.knobs.reject_stray_code_verifier,
+        (None, None) => true,
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            inner,
+            "invalid_request",
+            "Code verifier or code challenge is invalid.",
+        ))
     }
-    Ok(())
 }
 
 /// The `refresh_token` grant, with the knobs' rotation and revocation rules.
-fn refresh(
-    inner: &mut Inner,
-    now: chrono::DateTime<chrono::Utc>,
-    form: &HashMap<String, String>,
-    client_key: &str,
-) -> Result<Response, OAuthError> {
+fn refresh(inner: &mut Inner, req: &ClientRequest) -> Result<Response, OAuthError> {
+    let (now, form, client_key) = (req.now, &req.form, req.client_key.as_str());
     let token = field(form, "refresh_token").ok_or_else(|| missing(inner, "refresh_token"))?;
     let found = inner
         .tiktok
@@ -325,15 +324,13 @@ fn refresh(
 }
 
 /// `POST /v2/oauth/revoke/` — revokes the user's access (every token of that app + creator).
-pub(crate) async fn revoke(
-    State(s): State<SandboxState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn revoke((State(s), headers, body): PostRequest) -> Response {
     let now = s.now();
     let (resp, events) = {
         let mut inner = s.lock();
-        match revoke_inner(&mut inner, now, &headers, &body) {
+        match ClientRequest::read(&inner, now, &headers, &body)
+            .and_then(|req| revoke_inner(&mut inner, &req))
+        {
             Ok(events) => (axum::Json(json!({})).into_response(), events),
             Err(e) => (e.into_response(), Vec::new()),
         }
@@ -342,26 +339,24 @@ pub(crate) async fn revoke(
     resp
 }
 
-fn revoke_inner(
-    inner: &mut Inner,
-    now: chrono::DateTime<chrono::Utc>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Vec<WebhookEvent>, OAuthError> {
-    let form = parse_form(headers, body, inner)?;
-    let client_key = check_client(inner, &form)?;
-    let token = form.get("token").filter(|t| !t.is_empty()).ok_or_else(|| {
-        OAuthError::new(
-            inner,
-            "invalid_request",
-            "The request parameters are malformed: token is required.",
-        )
-    })?;
+fn revoke_inner(inner: &mut Inner, req: &ClientRequest) -> Result<Vec<WebhookEvent>, OAuthError> {
+    let (now, client_key) = (req.now, &req.client_key);
+    let token = req
+        .form
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            OAuthError::new(
+                inner,
+                "invalid_request",
+                "The request parameters are malformed: token is required.",
+            )
+        })?;
     let Some(t) = inner
         .tiktok
         .access
         .iter()
-        .find(|t| &t.token == token && t.client_key == client_key)
+        .find(|t| &t.token == token && t.client_key == *client_key)
     else {
         return Err(OAuthError::new(
             inner,
@@ -373,5 +368,5 @@ fn revoke_inner(
         return Ok(Vec::new());
     }
     let open_id = t.open_id.clone();
-    Ok(inner.tiktok.revoke_grant(now, &client_key, &open_id))
+    Ok(inner.tiktok.revoke_grant(now, client_key, &open_id))
 }

@@ -1,18 +1,17 @@
 //! Content Posting API: creator_info, direct and inbox video init, photo content init,
 //! status/fetch and cancel (tiktok-api.md §5), with TikTok's caps and audit rules.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 use super::upload::UPLOAD_PATH;
-use super::v2::{Caller, Gate, V2Error, admit, json_body, locked, ok};
+use super::v2::{Caller, Gate, PostRequest, V2Error, admit, json_body, locked, ok};
 use crate::ids::{new_post_id, random_string};
 use crate::model::{App, Creator};
-use crate::state::task::{PostMode, PublishTask, Source, Status, Upload};
+use crate::state::task::{ChunkPlan, PostInfo, PostMode, PublishTask, Source, Status, Upload};
 use crate::state::{Inner, SandboxState};
 
 // The rate-limited endpoints here: who may call them, and the bucket each counts in.
@@ -92,19 +91,9 @@ fn pending_shares(inner: &Inner, open_id: &str, now: DateTime<Utc>) -> usize {
 }
 
 fn creator_and_app(inner: &Inner, caller: &Caller) -> Result<(Creator, App), V2Error> {
-    let creator = inner
-        .tiktok
-        .creators
-        .get(&caller.open_id)
-        .cloned()
-        .ok_or_else(V2Error::token_invalid)?;
-    let app = inner
-        .tiktok
-        .apps
-        .get(&caller.client_key)
-        .cloned()
-        .ok_or_else(V2Error::token_invalid)?;
-    Ok((creator, app))
+    let creator = inner.tiktok.creators.get(&caller.open_id).cloned();
+    let app = inner.tiktok.apps.get(&caller.client_key).cloned();
+    creator.zip(app).ok_or_else(V2Error::token_invalid)
 }
 
 fn banned() -> V2Error {
@@ -121,6 +110,16 @@ fn too_many_posts() -> V2Error {
     )
 }
 
+/// The inbox refusal; TikTok sends it without a `data` object.
+fn too_many_pending_shares() -> V2Error {
+    let mut e = V2Error::forbidden(
+        "spam_risk_too_many_pending_share",
+        "The user has too many pending shares awaiting action in the inbox.",
+    );
+    e.omit_data = true;
+    e
+}
+
 fn active_user_cap() -> V2Error {
     V2Error::forbidden(
         "reached_active_user_cap",
@@ -129,11 +128,7 @@ fn active_user_cap() -> V2Error {
 }
 
 /// `POST /v2/post/publish/creator_info/query/`. Caps and bans come back with HTTP 200.
-pub(crate) async fn creator_info(
-    State(s): State<SandboxState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn creator_info((State(s), headers, body): PostRequest) -> Response {
     locked(&s, |inner, now| {
         let caller = admit(inner, &headers, now, &CREATOR_INFO)?;
         json_body(&headers, &body, true)?;
@@ -191,15 +186,6 @@ fn positive_int(obj: &serde_json::Map<String, Value>, key: &str) -> Result<u64, 
     obj.get(key).and_then(Value::as_u64).ok_or_else(|| {
         V2Error::invalid_params(format!("{key} is required and must be a positive integer."))
     })
-}
-
-/// Parsed `post_info` of a direct post.
-struct PostInfo {
-    title: Option<String>,
-    privacy_level: Option<String>,
-    disable_comment: bool,
-    disable_duet: bool,
-    disable_stitch: bool,
 }
 
 fn parse_post_info(
@@ -319,33 +305,25 @@ fn check_pull_url(app: &App, raw: &str) -> Result<(), V2Error> {
 
 /// `source_info` of a video init.
 enum VideoSource {
-    File {
-        video_size: u64,
-        chunk_size: u64,
-        count: u64,
-    },
-    Pull {
-        video_url: String,
-    },
+    File(ChunkPlan),
+    Pull { video_url: String },
 }
 
 fn parse_source(body: &Value, inner: &Inner, app: &App) -> Result<VideoSource, V2Error> {
     let src = object(body, "source_info")?;
     match src.get("source").and_then(Value::as_str) {
         Some("FILE_UPLOAD") => {
-            let video_size = positive_int(src, "video_size")?;
-            let chunk_size = positive_int(src, "chunk_size")?;
-            let count = positive_int(src, "total_chunk_count")?;
+            let plan = ChunkPlan {
+                video_size: positive_int(src, "video_size")?,
+                chunk_size: positive_int(src, "chunk_size")?,
+                total_chunk_count: positive_int(src, "total_chunk_count")?,
+            };
             inner
                 .knobs
                 .chunks
-                .validate(video_size, chunk_size, count)
+                .validate(plan.video_size, plan.chunk_size, plan.total_chunk_count)
                 .map_err(|e| V2Error::new(StatusCode::BAD_REQUEST, e.code(), e.message()))?;
-            Ok(VideoSource::File {
-                video_size,
-                chunk_size,
-                count,
-            })
+            Ok(VideoSource::File(plan))
         }
         Some("PULL_FROM_URL") => {
             let video_url = opt_string(src, "video_url")?
@@ -399,26 +377,19 @@ fn create_task(
     let digits = new_post_id();
     let (prefix, source) = match (&t.source, t.mode, t.photo) {
         (_, _, true) => ("p_pub_url~v2.", Source::PullFromUrl),
-        (VideoSource::File { .. }, PostMode::Direct, _) => ("v_pub_file~v2-1.", Source::FileUpload),
+        (VideoSource::File(_), PostMode::Direct, _) => ("v_pub_file~v2-1.", Source::FileUpload),
         (VideoSource::Pull { .. }, PostMode::Direct, _) => ("v_pub_url~v2-1.", Source::PullFromUrl),
-        (VideoSource::File { .. }, PostMode::Inbox, _) => ("v_inbox_file~v2.", Source::FileUpload),
+        (VideoSource::File(_), PostMode::Inbox, _) => ("v_inbox_file~v2.", Source::FileUpload),
         (VideoSource::Pull { .. }, PostMode::Inbox, _) => ("v_inbox_url~v2.", Source::PullFromUrl),
     };
     let publish_id = format!("{prefix}{digits}");
-    let (mut video_size, mut chunk_size, mut count, mut video_url, mut upload) =
-        (None, None, None, None, None);
-    match t.source {
-        VideoSource::File {
-            video_size: v,
-            chunk_size: c,
-            count: n,
-        } => {
-            (video_size, chunk_size, count) = (Some(v), Some(c), Some(n));
-            let keep = v <= inner.knobs.keep_upload_bytes_max;
-            upload = Some(new_upload(s.base_url(), now, keep));
+    let (plan, video_url, upload) = match t.source {
+        VideoSource::File(plan) => {
+            let keep = plan.video_size <= inner.knobs.keep_upload_bytes_max;
+            (Some(plan), None, Some(new_upload(s.base_url(), now, keep)))
         }
-        VideoSource::Pull { video_url: u } => video_url = Some(u),
-    }
+        VideoSource::Pull { video_url } => (None, Some(video_url), None),
+    };
     let forced_failure = inner.tiktok.take_media_check(&caller.open_id);
     let upload_url = upload.as_ref().map(|u| u.url.clone());
     inner.tiktok.tasks.push(PublishTask {
@@ -428,14 +399,8 @@ fn create_task(
         mode: t.mode,
         photo: t.photo,
         source,
-        title: t.info.title,
-        privacy_level: t.info.privacy_level,
-        disable_comment: t.info.disable_comment,
-        disable_duet: t.info.disable_duet,
-        disable_stitch: t.info.disable_stitch,
-        video_size,
-        chunk_size,
-        total_chunk_count: count,
+        info: t.info,
+        plan,
         video_url,
         upload,
         status: if source == Source::FileUpload {
@@ -458,64 +423,56 @@ fn create_task(
     }
 }
 
-/// `POST /v2/post/publish/video/init/` — Direct Post.
-pub(crate) async fn video_init(
-    State(s): State<SandboxState>,
-    headers: HeaderMap,
-    body: Bytes,
+/// Admits the caller through `gate`, reads the JSON body, and creates the task `build` reads
+/// from it.
+fn init_task(
+    (State(s), headers, body): PostRequest,
+    gate: &Gate,
+    build: impl FnOnce(&Inner, &Caller, &Value, DateTime<Utc>) -> Result<NewTask, V2Error>,
 ) -> Response {
     locked(&s, |inner, now| {
-        let caller = admit(inner, &headers, now, &VIDEO_INIT)?;
+        let caller = admit(inner, &headers, now, gate)?;
         let body = json_body(&headers, &body, false)?;
-        let (c, app) = creator_and_app(inner, &caller)?;
-        let info = parse_post_info(object(&body, "post_info")?, inner.knobs.max_title_utf16)?;
-        object(&body, "source_info")?;
+        let task = build(inner, &caller, &body, now)?;
+        Ok(create_task(&s, inner, &caller, now, task))
+    })
+}
+
+/// `POST /v2/post/publish/video/init/` — Direct Post.
+pub(crate) async fn video_init(request: PostRequest) -> Response {
+    init_task(request, &VIDEO_INIT, |inner, caller, body, now| {
+        let (c, app) = creator_and_app(inner, caller)?;
+        let info = parse_post_info(object(body, "post_info")?, inner.knobs.max_title_utf16)?;
+        object(body, "source_info")?;
         check_direct_rules(inner, &c, &app, info.privacy_level.as_deref(), now)?;
-        let source = parse_source(&body, inner, &app)?;
-        Ok(create_task(
-            &s,
-            inner,
-            &caller,
-            now,
-            NewTask {
-                mode: PostMode::Direct,
-                photo: false,
-                info,
-                source,
-            },
-        ))
+        let source = parse_source(body, inner, &app)?;
+        Ok(NewTask {
+            mode: PostMode::Direct,
+            photo: false,
+            info,
+            source,
+        })
     })
 }
 
 /// `POST /v2/post/publish/inbox/video/init/` — upload to the creator's inbox as a draft.
-pub(crate) async fn inbox_init(
-    State(s): State<SandboxState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    locked(&s, |inner, now| {
-        let caller = admit(inner, &headers, now, &INBOX_VIDEO_INIT)?;
-        let body = json_body(&headers, &body, false)?;
-        let (c, app) = creator_and_app(inner, &caller)?;
+pub(crate) async fn inbox_init(request: PostRequest) -> Response {
+    init_task(request, &INBOX_VIDEO_INIT, |inner, caller, body, now| {
+        let (c, app) = creator_and_app(inner, caller)?;
         // Only source_info is documented; a title is recorded (whether TikTok honours it is
         // UNCONFIRMED) and everything else is ignored.
         let title = match body.get("post_info").and_then(Value::as_object) {
             Some(p) => opt_string(p, "title")?,
             None => None,
         };
-        object(&body, "source_info")?;
+        object(body, "source_info")?;
         if c.banned {
             return Err(banned());
         }
         if pending_shares(inner, &c.open_id, now) >= inner.knobs.pending_share_cap as usize {
-            let mut e = V2Error::forbidden(
-                "spam_risk_too_many_pending_share",
-                "The user has too many pending shares awaiting action in the inbox.",
-            );
-            e.omit_data = true;
-            return Err(e);
+            return Err(too_many_pending_shares());
         }
-        let source = parse_source(&body, inner, &app)?;
+        let source = parse_source(body, inner, &app)?;
         let info = PostInfo {
             title,
             privacy_level: None,
@@ -523,18 +480,12 @@ pub(crate) async fn inbox_init(
             disable_duet: false,
             disable_stitch: false,
         };
-        Ok(create_task(
-            &s,
-            inner,
-            &caller,
-            now,
-            NewTask {
-                mode: PostMode::Inbox,
-                photo: false,
-                info,
-                source,
-            },
-        ))
+        Ok(NewTask {
+            mode: PostMode::Inbox,
+            photo: false,
+            info,
+            source,
+        })
     })
 }
 
@@ -609,15 +560,9 @@ fn photo_images(body: &Value) -> Result<Vec<String>, V2Error> {
 }
 
 /// `POST /v2/post/publish/content/init/` — photo posts (PULL_FROM_URL only).
-pub(crate) async fn content_init(
-    State(s): State<SandboxState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    locked(&s, |inner, now| {
-        let caller = admit(inner, &headers, now, &CONTENT_INIT)?;
-        let body = json_body(&headers, &body, false)?;
-        let mode = photo_mode(&body)?;
+pub(crate) async fn content_init(request: PostRequest) -> Response {
+    init_task(request, &CONTENT_INIT, |inner, caller, body, now| {
+        let mode = photo_mode(body)?;
         let scope = if mode == PostMode::Direct {
             "video.publish"
         } else {
@@ -626,18 +571,13 @@ pub(crate) async fn content_init(
         if !caller.has(scope) {
             return Err(V2Error::scope_not_authorized());
         }
-        let (c, app) = creator_and_app(inner, &caller)?;
-        let info = photo_info(&body, inner.knobs.max_title_utf16)?;
-        let images = photo_images(&body)?;
+        let (c, app) = creator_and_app(inner, caller)?;
+        let info = photo_info(body, inner.knobs.max_title_utf16)?;
+        let images = photo_images(body)?;
         if mode == PostMode::Direct {
             check_direct_rules(inner, &c, &app, info.privacy_level.as_deref(), now)?;
         } else if pending_shares(inner, &c.open_id, now) >= inner.knobs.pending_share_cap as usize {
-            let mut e = V2Error::forbidden(
-                "spam_risk_too_many_pending_share",
-                "The user has too many pending shares awaiting action in the inbox.",
-            );
-            e.omit_data = true;
-            return Err(e);
+            return Err(too_many_pending_shares());
         } else if c.banned {
             return Err(banned());
         }
@@ -647,17 +587,11 @@ pub(crate) async fn content_init(
         let source = VideoSource::Pull {
             video_url: images[0].clone(),
         };
-        Ok(create_task(
-            &s,
-            inner,
-            &caller,
-            now,
-            NewTask {
-                mode,
-                photo: true,
-                info,
-                source,
-            },
-        ))
+        Ok(NewTask {
+            mode,
+            photo: true,
+            info,
+            source,
+        })
     })
 }

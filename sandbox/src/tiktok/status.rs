@@ -1,18 +1,18 @@
 //! What became of a publish: `status/fetch` (with TikTok's per-status body shapes) and
 //! `cancel` while a PULL download is still running (tiktok-api.md §5).
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::v2::{
-    Caller, Gate, V2Error, V2Result, admit, authenticate, json_body, locked, ok, respond,
+    Caller, Gate, PostRequest, V2Error, V2Result, admit, authenticate, json_body, locked, ok,
+    respond,
 };
 use crate::ids::log_id;
+use crate::state::Inner;
 use crate::state::task::{PublishTask, Source, Status, WebhookEvent};
-use crate::state::{Inner, SandboxState};
 
 // The rate-limited endpoints here: who may call them, and the bucket each counts in.
 const STATUS_FETCH: Gate = Gate::new(&["video.upload", "video.publish"], "status.fetch", |r| {
@@ -50,11 +50,7 @@ fn owned_task<'a>(
 }
 
 /// `POST /v2/post/publish/status/fetch/`.
-pub(crate) async fn status_fetch(
-    State(s): State<SandboxState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn status_fetch((State(s), headers, body): PostRequest) -> Response {
     s.settle();
     locked(&s, |inner, now| {
         let caller = admit(inner, &headers, now, &STATUS_FETCH)?;
@@ -97,11 +93,7 @@ pub(crate) async fn status_fetch(
 }
 
 /// `POST /v2/post/publish/cancel/` — only while a PULL download is in progress.
-pub(crate) async fn cancel(
-    State(s): State<SandboxState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn cancel((State(s), headers, body): PostRequest) -> Response {
     s.settle();
     let now = s.now();
     let (result, events) = {

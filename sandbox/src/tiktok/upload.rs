@@ -144,11 +144,9 @@ fn accept(
         return Err(no_upload());
     };
     let publish_id = task.publish_id.clone();
-    let (video_size, chunk_size, count) = (
-        task.video_size.unwrap_or(0),
-        task.chunk_size.unwrap_or(1),
-        task.total_chunk_count.unwrap_or(1),
-    );
+    let (video_size, chunk_size, count) = task.plan.map_or((0, 1, 1), |p| {
+        (p.video_size, p.chunk_size, p.total_chunk_count)
+    });
     let failed = task.status == Status::Failed;
     let Some(u) = task.upload.as_mut() else {
         return Err(no_upload());

@@ -1,6 +1,8 @@
 //! TikTok's v2 API conventions shared by its endpoints: the `{data, error}` envelope, bearer
 //! access tokens with scopes, per-token rate limits and JSON bodies.
 
+use axum::body::Bytes;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -82,6 +84,9 @@ pub(crate) fn ok(data: Value) -> Response {
 }
 
 pub(crate) type V2Result = Result<Response, V2Error>;
+
+/// What a `POST` endpoint reads: the sandbox, the headers (for the token) and the body.
+pub(crate) type PostRequest = (State<SandboxState>, HeaderMap, Bytes);
 
 /// Turns a handler result into a response.
 pub(crate) fn respond(result: V2Result) -> Response {

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use sandbox::{DEMO_CLIENT_KEY, DEMO_CLIENT_SECRET, DEMO_PUBLIC_OPEN_ID};
 use serde_json::{Value, json};
 
-use crate::helpers::{data, start};
+use crate::helpers::{data, publish_id, start};
 
 #[tokio::test]
 async fn knobs_apps_creators_clock_and_reset_are_controllable_over_http() {
@@ -134,13 +134,12 @@ async fn inbox_drafts_can_be_posted_by_the_creator_over_http_and_records_are_ser
     t.update_knobs(|k| k.processing_delay_ms = 60_000);
     let token = t.full_token(DEMO_PUBLIC_OPEN_ID);
     let (_, body) = t
-        .post(
-            "/v2/post/publish/inbox/video/init/",
+        .inbox_init(
             &token,
             json!({"source_info": {"source": "FILE_UPLOAD", "video_size": 500, "chunk_size": 500, "total_chunk_count": 1}}),
         )
         .await;
-    let id = body["data"]["publish_id"].as_str().unwrap().to_owned();
+    let id = publish_id(&body);
     t.put(
         body["data"]["upload_url"].as_str().unwrap(),
         &data(500),

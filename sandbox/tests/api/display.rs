@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use sandbox::{DEMO_PUBLIC_OPEN_ID, FieldScopeMiss};
 use serde_json::json;
 
-use crate::helpers::{code, start};
+use crate::helpers::{assert_answer, code, start};
 
 #[tokio::test]
 async fn user_info_returns_only_the_requested_fields() {
@@ -30,18 +30,15 @@ async fn user_info_returns_only_the_requested_fields() {
 async fn user_info_checks_scopes_fields_and_the_token() {
     let t = start().await;
     let basic = t.token_for(DEMO_PUBLIC_OPEN_ID, &["user.info.basic"]);
-    let (status, body) = t.user_info(&basic, "open_id,username").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(code(&body), "scope_permission_missed");
+    let answer = t.user_info(&basic, "open_id,username").await;
+    assert_answer(&answer, StatusCode::BAD_REQUEST, "scope_permission_missed");
     t.update_knobs(|k| k.field_scope_miss = FieldScopeMiss::ScopeNotAuthorized);
-    let (status, body) = t.user_info(&basic, "follower_count").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(code(&body), "scope_not_authorized");
+    let answer = t.user_info(&basic, "follower_count").await;
+    assert_answer(&answer, StatusCode::UNAUTHORIZED, "scope_not_authorized");
 
     let no_basic = t.token_for(DEMO_PUBLIC_OPEN_ID, &["video.publish"]);
-    let (status, body) = t.user_info(&no_basic, "open_id").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(code(&body), "scope_not_authorized");
+    let answer = t.user_info(&no_basic, "open_id").await;
+    assert_answer(&answer, StatusCode::UNAUTHORIZED, "scope_not_authorized");
 
     let (status, body) = t.v2(Method::GET, "/v2/user/info/", &basic, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -87,9 +84,8 @@ async fn video_list_pages_newest_first_with_a_millisecond_cursor() {
     let (_, body) = t.post("/v2/video/list/", &token, json!({})).await;
     assert_eq!(code(&body), "invalid_params");
     let no_list = t.token_for(DEMO_PUBLIC_OPEN_ID, &["user.info.basic"]);
-    let (status, body) = t.post(path, &no_list, json!({})).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(code(&body), "scope_not_authorized");
+    let answer = t.post(path, &no_list, json!({})).await;
+    assert_answer(&answer, StatusCode::UNAUTHORIZED, "scope_not_authorized");
 }
 
 #[tokio::test]
@@ -112,14 +108,9 @@ async fn video_query_returns_only_the_creators_own_videos() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["videos"].as_array().unwrap().len(), 2);
-    let (_, body) = t
-        .post(
-            "/v2/video/query/?fields=id",
-            &token,
-            json!({"filters": {"video_ids": []}}),
-        )
-        .await;
-    assert_eq!(code(&body), "invalid_params");
+    let no_ids = json!({"filters": {"video_ids": []}});
+    let answer = t.post("/v2/video/query/?fields=id", &token, no_ids).await;
+    assert_answer(&answer, StatusCode::BAD_REQUEST, "invalid_params");
 }
 
 #[tokio::test]
@@ -130,9 +121,12 @@ async fn display_endpoints_are_rate_limited_per_token_per_minute() {
     for _ in 0..3 {
         assert_eq!(t.user_info(&token, "open_id").await.0, StatusCode::OK);
     }
-    let (status, body) = t.user_info(&token, "open_id").await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(code(&body), "rate_limit_exceeded");
+    let answer = t.user_info(&token, "open_id").await;
+    assert_answer(
+        &answer,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limit_exceeded",
+    );
     // Another token, and another endpoint, have their own windows.
     let other = t.full_token(DEMO_PUBLIC_OPEN_ID);
     assert_eq!(t.user_info(&other, "open_id").await.0, StatusCode::OK);

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use sandbox::{DEMO_CLIENT_KEY, DEMO_PUBLIC_OPEN_ID};
 use serde_json::json;
 
-use crate::helpers::{CALLBACK, code, data, query_param, sha256_hex, start};
+use crate::helpers::{CALLBACK, code, consent_form, data, query_param, sha256_hex, start};
 
 #[tokio::test]
 async fn authorize_token_upload_publish_list_refresh_revoke() {
@@ -34,17 +34,12 @@ async fn authorize_token_upload_publish_list_refresh_revoke() {
         .append_pair("response_type", "code");
     let page = http.get(page_url).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    let (status, location) = t
-        .consent(&[
-            ("client_key", DEMO_CLIENT_KEY),
-            ("redirect_uri", CALLBACK),
-            ("state", "xyz"),
-            ("scope", scope),
-            ("response_type", "code"),
-            ("open_id", DEMO_PUBLIC_OPEN_ID),
-            ("decision", "authorize"),
-        ])
-        .await;
+    let form = consent_form(
+        "xyz",
+        scope,
+        &[("open_id", DEMO_PUBLIC_OPEN_ID), ("decision", "authorize")],
+    );
+    let (status, location) = t.consent(&form).await;
     assert_eq!(status, StatusCode::FOUND);
     assert_eq!(query_param(&location, "state").as_deref(), Some("xyz"));
     let auth_code = query_param(&location, "code").unwrap();
@@ -96,13 +91,7 @@ async fn authorize_token_upload_publish_list_refresh_revoke() {
     };
 
     // 8. The post shows in video/list.
-    let (_, body) = t
-        .post(
-            "/v2/video/list/?fields=id,title,create_time",
-            &access,
-            json!({"max_count": 20}),
-        )
-        .await;
+    let (_, body) = t.video_list(&access, "id,title,create_time").await;
     let ids: Vec<&str> = body["data"]["videos"]
         .as_array()
         .unwrap()

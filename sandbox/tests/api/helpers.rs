@@ -12,6 +12,42 @@ use serde_json::{Value, json};
 /// Registered on the demo app; never served (tests read the redirect's Location).
 pub const CALLBACK: &str = "http://127.0.0.1:9/auth/tiktok/callback";
 
+/// The demo app's key and secret, followed by `more` form fields.
+pub fn demo_form<'a>(more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("client_key", DEMO_CLIENT_KEY),
+        ("client_secret", DEMO_CLIENT_SECRET),
+    ];
+    form.extend_from_slice(more);
+    form
+}
+
+/// The demo app's `authorization_code` exchange of `code`, with the registered callback.
+pub fn code_form(code: &str) -> Vec<(&str, &str)> {
+    demo_form(&[
+        ("code", code),
+        ("grant_type", "authorization_code"),
+        ("redirect_uri", CALLBACK),
+    ])
+}
+
+/// The consent form of the demo app with the registered callback, followed by `more` fields.
+pub fn consent_form<'a>(
+    state: &'a str,
+    scope: &'a str,
+    more: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("client_key", DEMO_CLIENT_KEY),
+        ("redirect_uri", CALLBACK),
+        ("state", state),
+        ("scope", scope),
+        ("response_type", "code"),
+    ];
+    form.extend_from_slice(more);
+    form
+}
+
 pub struct TestSandbox {
     pub sb: SandboxHandle,
     pub http: reqwest::Client,
@@ -58,9 +94,36 @@ pub fn code(v: &Value) -> &str {
         .unwrap_or("<no error.code>")
 }
 
+/// Asserts an answer's HTTP status and TikTok `error.code`.
+#[track_caller]
+pub fn assert_answer((status, body): &(StatusCode, Value), expected: StatusCode, error_code: &str) {
+    assert_eq!(*status, expected, "{body}");
+    assert_eq!(code(body), error_code, "{body}");
+}
+
+/// The `publish_id` an init answered with.
+pub fn publish_id(body: &Value) -> String {
+    body["data"]["publish_id"].as_str().unwrap().to_owned()
+}
+
 impl TestSandbox {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url())
+    }
+
+    /// `GET`s one of the sandbox's paths.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// `POST`s a form to one of the sandbox's paths.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// `POST`s `body` as JSON to one of the sandbox's own endpoints; answers the JSON reply.
@@ -80,6 +143,11 @@ impl TestSandbox {
     /// `GET /_sandbox/records` over HTTP, as an outside test harness reads them.
     pub async fn records_over_http<T: serde::de::DeserializeOwned>(&self) -> T {
         json_reply(self.http.get(self.url("/_sandbox/records"))).await
+    }
+
+    /// Raises the per-token init rate limit, for tests that init many posts.
+    pub fn allow_many_inits(&self) {
+        self.update_knobs(|k| k.rate_limits.init = 100);
     }
 
     /// Lowers the chunk rules so multi-chunk uploads of a few KB work.
@@ -124,17 +192,12 @@ impl TestSandbox {
 
     /// Authorizes `scope` as `open_id`; returns the (decoded) code.
     pub async fn authorize(&self, open_id: &str, scope: &str) -> String {
-        let (status, location) = self
-            .consent(&[
-                ("client_key", DEMO_CLIENT_KEY),
-                ("redirect_uri", CALLBACK),
-                ("state", "st4te"),
-                ("scope", scope),
-                ("response_type", "code"),
-                ("open_id", open_id),
-                ("decision", "authorize"),
-            ])
-            .await;
+        let form = consent_form(
+            "st4te",
+            scope,
+            &[("open_id", open_id), ("decision", "authorize")],
+        );
+        let (status, location) = self.consent(&form).await;
         assert_eq!(status, StatusCode::FOUND, "{location}");
         query_param(&location, "code").expect("code in redirect")
     }
@@ -153,41 +216,23 @@ impl TestSandbox {
     }
 
     pub async fn exchange(&self, code: &str) -> TokenResponse {
-        let (status, body) = self
-            .token(&[
-                ("client_key", DEMO_CLIENT_KEY),
-                ("client_secret", DEMO_CLIENT_SECRET),
-                ("code", code),
-                ("grant_type", "authorization_code"),
-                ("redirect_uri", CALLBACK),
-            ])
-            .await;
+        let (status, body) = self.token(&code_form(code)).await;
         assert_eq!(status, StatusCode::OK);
         serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("{e}: {body}"))
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> (StatusCode, Value) {
-        self.token(&[
-            ("client_key", DEMO_CLIENT_KEY),
-            ("client_secret", DEMO_CLIENT_SECRET),
+        let form = demo_form(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token),
-        ])
-        .await
+        ]);
+        self.token(&form).await
     }
 
     pub async fn revoke(&self, token: &str) -> (StatusCode, Value) {
         let resp = self
-            .http
-            .post(self.url("/v2/oauth/revoke/"))
-            .form(&[
-                ("client_key", DEMO_CLIENT_KEY),
-                ("client_secret", DEMO_CLIENT_SECRET),
-                ("token", token),
-            ])
-            .send()
-            .await
-            .expect("revoke");
+            .post_form("/v2/oauth/revoke/", &demo_form(&[("token", token)]))
+            .await;
         let status = resp.status();
         (status, resp.json().await.expect("json"))
     }
@@ -252,6 +297,35 @@ impl TestSandbox {
             }),
         )
         .await
+    }
+
+    /// The first page (20 videos) of `/v2/video/list/` with these fields.
+    pub async fn video_list(&self, token: &str, fields: &str) -> (StatusCode, Value) {
+        let path = format!("/v2/video/list/?fields={fields}");
+        self.post(&path, token, json!({"max_count": 20})).await
+    }
+
+    /// `POST /v2/post/publish/video/init/` with this body.
+    pub async fn video_init(&self, token: &str, body: Value) -> (StatusCode, Value) {
+        self.post("/v2/post/publish/video/init/", token, body).await
+    }
+
+    /// `POST /v2/post/publish/inbox/video/init/` with this body.
+    pub async fn inbox_init(&self, token: &str, body: Value) -> (StatusCode, Value) {
+        self.post("/v2/post/publish/inbox/video/init/", token, body)
+            .await
+    }
+
+    /// `POST /v2/post/publish/cancel/` for a publish id.
+    pub async fn cancel(&self, token: &str, publish_id: &str) -> (StatusCode, Value) {
+        let body = json!({ "publish_id": publish_id });
+        self.post("/v2/post/publish/cancel/", token, body).await
+    }
+
+    /// The `data` of a post's status/fetch answer.
+    pub async fn status_data(&self, token: &str, publish_id: &str) -> Value {
+        let (_, mut body) = self.status(token, publish_id).await;
+        body["data"].take()
     }
 
     pub async fn status(&self, token: &str, publish_id: &str) -> (StatusCode, Value) {

@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use sandbox::{DEMO_CLIENT_KEY, DEMO_CLIENT_SECRET, DEMO_PRIVATE_OPEN_ID, DEMO_PUBLIC_OPEN_ID};
+use sandbox::{DEMO_CLIENT_KEY, DEMO_PRIVATE_OPEN_ID, DEMO_PUBLIC_OPEN_ID};
 use sha2::Digest;
 
-use crate::helpers::{CALLBACK, code, query_param, start};
+use crate::helpers::{
+    CALLBACK, TestSandbox, code, code_form, consent_form, demo_form, query_param, start,
+};
 
 fn authorize_url(base: &str, scope: &str, extra: &str) -> String {
     let mut u = url::Url::parse(&format!("{base}/v2/auth/authorize/")).unwrap();
@@ -20,19 +22,32 @@ fn authorize_url(base: &str, scope: &str, extra: &str) -> String {
     format!("{u}{extra}")
 }
 
+/// Opens the demo app's authorize page for `scope`, with `extra` appended to its query.
+async fn open_authorize(t: &TestSandbox, scope: &str, extra: &str) -> reqwest::Response {
+    let url = authorize_url(t.base_url(), scope, extra);
+    t.http.get(url).send().await.unwrap()
+}
+
+/// The demo public creator's tokens for `user.info.basic`, through consent and exchange.
+async fn signed_in(t: &TestSandbox) -> sandbox::TokenResponse {
+    let code = t.authorize(DEMO_PUBLIC_OPEN_ID, "user.info.basic").await;
+    t.exchange(&code).await
+}
+
+/// The `error` a redirect carries back to the callback.
+fn redirect_error(resp: &reqwest::Response) -> Option<String> {
+    query_param(&location(resp), "error")
+}
+
+/// Where a redirect points.
+fn location(resp: &reqwest::Response) -> String {
+    resp.headers()["location"].to_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn authorize_page_lists_requested_scopes_creators_and_both_buttons() {
     let t = start().await;
-    let resp = t
-        .http
-        .get(authorize_url(
-            t.base_url(),
-            "user.info.basic,video.publish",
-            "",
-        ))
-        .send()
-        .await
-        .unwrap();
+    let resp = open_authorize(&t, "user.info.basic,video.publish", "").await;
     assert_eq!(resp.status(), StatusCode::OK);
     let html = resp.text().await.unwrap();
     for needle in [
@@ -51,20 +66,18 @@ async fn authorize_page_lists_requested_scopes_creators_and_both_buttons() {
 #[tokio::test]
 async fn consent_form_redirects_with_code_granted_scopes_and_state() {
     let t = start().await;
-    let (status, location) = t
-        .consent(&[
-            ("client_key", DEMO_CLIENT_KEY),
-            ("redirect_uri", CALLBACK),
-            ("state", "Zq3xP9"),
-            ("scope", "user.info.basic,video.publish,video.upload"),
-            ("response_type", "code"),
+    let form = consent_form(
+        "Zq3xP9",
+        "user.info.basic,video.publish,video.upload",
+        &[
             ("open_id", DEMO_PRIVATE_OPEN_ID),
             ("grant_present", "1"),
             ("grant", "user.info.basic"),
             ("grant", "video.upload"),
             ("decision", "authorize"),
-        ])
-        .await;
+        ],
+    );
+    let (status, location) = t.consent(&form).await;
     assert_eq!(status, StatusCode::FOUND);
     assert!(location.starts_with(CALLBACK));
     assert_eq!(query_param(&location, "state").as_deref(), Some("Zq3xP9"));
@@ -83,16 +96,8 @@ async fn consent_form_redirects_with_code_granted_scopes_and_state() {
 #[tokio::test]
 async fn deny_button_redirects_with_access_denied() {
     let t = start().await;
-    let (status, location) = t
-        .consent(&[
-            ("client_key", DEMO_CLIENT_KEY),
-            ("redirect_uri", CALLBACK),
-            ("state", "s1"),
-            ("scope", "user.info.basic"),
-            ("response_type", "code"),
-            ("decision", "deny"),
-        ])
-        .await;
+    let form = consent_form("s1", "user.info.basic", &[("decision", "deny")]);
+    let (status, location) = t.consent(&form).await;
     assert_eq!(status, StatusCode::FOUND);
     assert_eq!(
         query_param(&location, "error").as_deref(),
@@ -109,22 +114,9 @@ async fn scope_not_enabled_for_the_app_redirects_with_invalid_scope() {
         a.scopes.remove("video.list");
     })
     .unwrap();
-    let resp = t
-        .http
-        .get(authorize_url(
-            t.base_url(),
-            "user.info.basic,video.list",
-            "",
-        ))
-        .send()
-        .await
-        .unwrap();
+    let resp = open_authorize(&t, "user.info.basic,video.list", "").await;
     assert_eq!(resp.status(), StatusCode::FOUND);
-    let location = resp.headers()["location"].to_str().unwrap();
-    assert_eq!(
-        query_param(location, "error").as_deref(),
-        Some("invalid_scope")
-    );
+    assert_eq!(redirect_error(&resp).as_deref(), Some("invalid_scope"));
 }
 
 #[tokio::test]
@@ -141,9 +133,8 @@ async fn unregistered_redirect_uri_or_client_shows_an_error_page_and_bad_respons
     let url = authorize_url(t.base_url(), "user.info.basic", "")
         .replace("response_type=code", "response_type=token");
     let resp = t.http.get(url).send().await.unwrap();
-    let location = resp.headers()["location"].to_str().unwrap();
     assert_eq!(
-        query_param(location, "error").as_deref(),
+        redirect_error(&resp).as_deref(),
         Some("unsupported_response_type")
     );
 }
@@ -154,40 +145,18 @@ async fn query_knobs_pick_creator_scopes_and_skip_the_page() {
     let extra = format!(
         "&sandbox_open_id={DEMO_PRIVATE_OPEN_ID}&sandbox_grant=user.info.basic&sandbox_auto=approve"
     );
-    let resp = t
-        .http
-        .get(authorize_url(
-            t.base_url(),
-            "user.info.basic,video.publish",
-            &extra,
-        ))
-        .send()
-        .await
-        .unwrap();
+    let resp = open_authorize(&t, "user.info.basic,video.publish", &extra).await;
     assert_eq!(resp.status(), StatusCode::FOUND);
-    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let to = location(&resp);
     assert_eq!(
-        query_param(&location, "scopes").as_deref(),
+        query_param(&to, "scopes").as_deref(),
         Some("user.info.basic")
     );
-    let tokens = t.exchange(&query_param(&location, "code").unwrap()).await;
+    let tokens = t.exchange(&query_param(&to, "code").unwrap()).await;
     assert_eq!(tokens.open_id, DEMO_PRIVATE_OPEN_ID);
 
-    let resp = t
-        .http
-        .get(authorize_url(
-            t.base_url(),
-            "user.info.basic",
-            "&sandbox_auto=deny",
-        ))
-        .send()
-        .await
-        .unwrap();
-    let location = resp.headers()["location"].to_str().unwrap();
-    assert_eq!(
-        query_param(location, "error").as_deref(),
-        Some("access_denied")
-    );
+    let resp = open_authorize(&t, "user.info.basic", "&sandbox_auto=deny").await;
+    assert_eq!(redirect_error(&resp).as_deref(), Some("access_denied"));
 }
 
 #[tokio::test]
@@ -196,15 +165,7 @@ async fn token_exchange_returns_the_flat_body_with_documented_lifetimes() {
     let code = t
         .authorize(DEMO_PUBLIC_OPEN_ID, "user.info.basic,video.publish")
         .await;
-    let (status, body) = t
-        .token(&[
-            ("client_key", DEMO_CLIENT_KEY),
-            ("client_secret", DEMO_CLIENT_SECRET),
-            ("code", &code),
-            ("grant_type", "authorization_code"),
-            ("redirect_uri", CALLBACK),
-        ])
-        .await;
+    let (status, body) = t.token(&code_form(&code)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body["access_token"].as_str().unwrap().starts_with("act."));
     assert!(body["refresh_token"].as_str().unwrap().starts_with("rft."));
@@ -223,18 +184,7 @@ async fn authorization_codes_are_single_use_and_expire() {
     let t = start().await;
     let code = t.authorize(DEMO_PUBLIC_OPEN_ID, "user.info.basic").await;
     t.exchange(&code).await;
-    let form = |c: &str| {
-        vec![
-            ("client_key", DEMO_CLIENT_KEY.to_owned()),
-            ("client_secret", DEMO_CLIENT_SECRET.to_owned()),
-            ("code", c.to_owned()),
-            ("grant_type", "authorization_code".to_owned()),
-            ("redirect_uri", CALLBACK.to_owned()),
-        ]
-    };
-    let f = form(&code);
-    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, body) = t.token(&f).await;
+    let (status, body) = t.token(&code_form(&code)).await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -245,9 +195,7 @@ async fn authorization_codes_are_single_use_and_expire() {
 
     let code = t.authorize(DEMO_PUBLIC_OPEN_ID, "user.info.basic").await;
     t.advance_clock(Duration::from_secs(11 * 60));
-    let f = form(&code);
-    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (_, body) = t.token(&f).await;
+    let (_, body) = t.token(&code_form(&code)).await;
     assert_eq!(body["error"], "invalid_grant");
 }
 
@@ -256,13 +204,11 @@ async fn token_endpoint_refuses_bad_clients_grants_and_requests() {
     let t = start().await;
     let code = t.authorize(DEMO_PUBLIC_OPEN_ID, "user.info.basic").await;
     let (_, body) = t
-        .token(&[
-            ("client_key", DEMO_CLIENT_KEY),
-            ("client_secret", DEMO_CLIENT_SECRET),
+        .token(&demo_form(&[
             ("code", &code),
             ("grant_type", "authorization_code"),
             ("redirect_uri", "http://127.0.0.1:9/other"),
-        ])
+        ]))
         .await;
     assert_eq!(body["error"], "invalid_request");
     assert_eq!(
@@ -270,39 +216,37 @@ async fn token_endpoint_refuses_bad_clients_grants_and_requests() {
         "Redirect_uri is not matched with the uri when requesting code."
     );
 
-    let (_, body) = t
-        .token(&[
-            ("client_key", DEMO_CLIENT_KEY),
-            ("client_secret", "wrong"),
-            ("code", &code),
-            ("grant_type", "authorization_code"),
-        ])
-        .await;
-    assert_eq!(body["error"], "invalid_client");
-    let (_, body) = t
-        .token(&[
-            ("client_key", "unknown"),
-            ("client_secret", "x"),
-            ("grant_type", "refresh_token"),
-        ])
-        .await;
-    assert_eq!(body["error"], "invalid_client");
-    let (_, body) = t
-        .token(&[
-            ("client_key", DEMO_CLIENT_KEY),
-            ("client_secret", DEMO_CLIENT_SECRET),
-            ("grant_type", "password"),
-        ])
-        .await;
-    assert_eq!(body["error"], "unsupported_grant_type");
-    let (_, body) = t
-        .token(&[
-            ("client_key", DEMO_CLIENT_KEY),
-            ("client_secret", DEMO_CLIENT_SECRET),
-            ("grant_type", "authorization_code"),
-        ])
-        .await;
-    assert_eq!(body["error"], "invalid_request");
+    let refusals = [
+        (
+            vec![
+                ("client_key", DEMO_CLIENT_KEY),
+                ("client_secret", "wrong"),
+                ("code", &code),
+                ("grant_type", "authorization_code"),
+            ],
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("client_key", "unknown"),
+                ("client_secret", "x"),
+                ("grant_type", "refresh_token"),
+            ],
+            "invalid_client",
+        ),
+        (
+            demo_form(&[("grant_type", "password")]),
+            "unsupported_grant_type",
+        ),
+        (
+            demo_form(&[("grant_type", "authorization_code")]),
+            "invalid_request",
+        ),
+    ];
+    for (form, error) in refusals {
+        let (_, body) = t.token(&form).await;
+        assert_eq!(body["error"], error, "{form:?}");
+    }
 
     // JSON instead of a form is refused.
     let resp = t
@@ -317,22 +261,12 @@ async fn token_endpoint_refuses_bad_clients_grants_and_requests() {
 
     // The HTTP status of OAuth errors is a knob (UNCONFIRMED in the docs).
     t.update_knobs(|k| k.oauth_error_status = 400);
-    let (status, body) = t
-        .token(&[
-            ("client_key", DEMO_CLIENT_KEY),
-            ("client_secret", DEMO_CLIENT_SECRET),
-            ("grant_type", "x"),
-        ])
-        .await;
+    let (status, body) = t.token(&demo_form(&[("grant_type", "x")])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "unsupported_grant_type");
 
     let (status, body) = t
-        .token(&[
-            ("client_key", DEMO_CLIENT_KEY),
-            ("client_secret", DEMO_CLIENT_SECRET),
-            ("grant_type", "client_credentials"),
-        ])
+        .token(&demo_form(&[("grant_type", "client_credentials")]))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(body["access_token"].as_str().unwrap().starts_with("clt."));
@@ -344,43 +278,31 @@ async fn desktop_pkce_uses_the_hex_sha256_challenge() {
     let t = start().await;
     let verifier = "a".repeat(20) + &"B".repeat(30);
     let challenge = hex::encode(sha2::Sha256::digest(verifier.as_bytes()));
-    let fields = |c: &str| {
-        vec![
-            ("client_key", DEMO_CLIENT_KEY.to_owned()),
-            ("redirect_uri", CALLBACK.to_owned()),
-            ("state", "s".to_owned()),
-            ("scope", "user.info.basic".to_owned()),
-            ("response_type", "code".to_owned()),
-            ("code_challenge", c.to_owned()),
-            ("code_challenge_method", "S256".to_owned()),
-        ]
-    };
     let t = &t;
-    let exchange = |code: String, v: String| async move {
-        t.token(&[
-            ("client_key", DEMO_CLIENT_KEY),
-            ("client_secret", DEMO_CLIENT_SECRET),
-            ("code", &code),
-            ("grant_type", "authorization_code"),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", &v),
-        ])
-        .await
+    // Consents with `challenge`, then exchanges the code with `verifier`.
+    let exchange = |challenge: String, verifier: String| async move {
+        let form = consent_form(
+            "s",
+            "user.info.basic",
+            &[
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        );
+        let (_, location) = t.consent(&form).await;
+        let code = query_param(&location, "code").unwrap();
+        let mut form = code_form(&code);
+        form.push(("code_verifier", &verifier));
+        t.token(&form).await
     };
-    let f = fields(&challenge);
-    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (_, location) = t.consent(&f).await;
-    let (_, body) = exchange(query_param(&location, "code").unwrap(), verifier.clone()).await;
+    let (_, body) = exchange(challenge, verifier.clone()).await;
     assert!(body["access_token"].is_string(), "{body}");
 
     // An RFC 7636 base64url challenge does not match TikTok's hex rule.
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(verifier.as_bytes()));
-    let f = fields(&b64);
-    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (_, location) = t.consent(&f).await;
-    let (_, body) = exchange(query_param(&location, "code").unwrap(), verifier).await;
+    let (_, body) = exchange(b64, verifier).await;
     assert_eq!(body["error"], "invalid_request");
     assert_eq!(
         body["error_description"],
@@ -391,8 +313,7 @@ async fn desktop_pkce_uses_the_hex_sha256_challenge() {
 #[tokio::test]
 async fn refresh_rotates_and_the_old_refresh_token_is_refused() {
     let t = start().await;
-    let code = t.authorize(DEMO_PUBLIC_OPEN_ID, "user.info.basic").await;
-    let first = t.exchange(&code).await;
+    let first = signed_in(&t).await;
     let (_, body) = t.refresh(&first.refresh_token).await;
     let second: sandbox::TokenResponse = serde_json::from_value(body).unwrap();
     assert_ne!(second.refresh_token, first.refresh_token);
@@ -425,9 +346,7 @@ async fn refresh_rotates_and_the_old_refresh_token_is_refused() {
 #[tokio::test]
 async fn refresh_tokens_expire_after_365_days_unless_the_window_resets() {
     let t = start().await;
-    let tokens = t
-        .exchange(&t.authorize(DEMO_PUBLIC_OPEN_ID, "user.info.basic").await)
-        .await;
+    let tokens = signed_in(&t).await;
     t.advance_clock(Duration::from_secs(200 * 86_400));
     let (_, body) = t.refresh(&tokens.refresh_token).await;
     let rotated = body["refresh_token"].as_str().unwrap().to_owned();
@@ -438,9 +357,7 @@ async fn refresh_tokens_expire_after_365_days_unless_the_window_resets() {
     assert_eq!(body["error"], "invalid_grant");
 
     t.update_knobs(|k| k.refresh_resets_window = true);
-    let tokens = t
-        .exchange(&t.authorize(DEMO_PUBLIC_OPEN_ID, "user.info.basic").await)
-        .await;
+    let tokens = signed_in(&t).await;
     t.advance_clock(Duration::from_secs(300 * 86_400));
     let (_, body) = t.refresh(&tokens.refresh_token).await;
     assert_eq!(body["refresh_expires_in"], 31_536_000);
@@ -449,9 +366,7 @@ async fn refresh_tokens_expire_after_365_days_unless_the_window_resets() {
 #[tokio::test]
 async fn access_tokens_expire_after_24_hours() {
     let t = start().await;
-    let tokens = t
-        .exchange(&t.authorize(DEMO_PUBLIC_OPEN_ID, "user.info.basic").await)
-        .await;
+    let tokens = signed_in(&t).await;
     let (status, _) = t.user_info(&tokens.access_token, "open_id").await;
     assert_eq!(status, StatusCode::OK);
     t.advance_clock(Duration::from_secs(86_401));
@@ -469,9 +384,7 @@ async fn access_tokens_expire_after_24_hours() {
 #[tokio::test]
 async fn revoke_ends_every_token_of_the_grant() {
     let t = start().await;
-    let tokens = t
-        .exchange(&t.authorize(DEMO_PUBLIC_OPEN_ID, "user.info.basic").await)
-        .await;
+    let tokens = signed_in(&t).await;
     let (status, body) = t.revoke(&tokens.access_token).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, serde_json::json!({}));
@@ -491,17 +404,12 @@ async fn revoke_ends_every_token_of_the_grant() {
 
     let (_, body) = t.revoke("act.not-a-token").await;
     assert_eq!(body["error"], "invalid_request");
-    let resp = t
-        .http
-        .post(t.url("/v2/oauth/revoke/"))
-        .form(&[
-            ("client_key", DEMO_CLIENT_KEY),
-            ("client_secret", "wrong"),
-            ("token", &tokens.access_token),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let form = [
+        ("client_key", DEMO_CLIENT_KEY),
+        ("client_secret", "wrong"),
+        ("token", &tokens.access_token),
+    ];
+    let resp = t.post_form("/v2/oauth/revoke/", &form).await;
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
 }

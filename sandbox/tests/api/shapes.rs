@@ -5,9 +5,13 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use sandbox::DEMO_PUBLIC_OPEN_ID;
+use sandbox::doc_examples::{
+    CANCEL_OK, CREATOR_INFO, INBOX_INIT, OAUTH_ERROR, STATUS, STATUS_FAILED, TOKEN, TOKEN_INVALID,
+    USER_INFO, VIDEO_INIT, VIDEO_LIST, WEBHOOK,
+};
 use serde_json::{Value, json};
 
-use crate::helpers::{data, start};
+use crate::helpers::{data, publish_id, start};
 
 /// Same keys at every level, same JSON types; arrays compare their first elements.
 fn assert_same_shape(path: &str, doc: &Value, got: &Value) {
@@ -42,86 +46,11 @@ fn doc(s: &str) -> Value {
     serde_json::from_str(s).expect("doc example parses")
 }
 
-const TOKEN: &str = r#"{
-  "access_token": "act.3f9c1e0b7a5d4c2e8f6a0b1c2d3e4f5aSimTok!4821",
-  "expires_in": 86400,
-  "open_id": "-000sim-open-id-0001",
-  "refresh_expires_in": 31536000,
-  "refresh_token": "rft.8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3dSimRef!4821",
-  "scope": "user.info.basic,video.publish,video.upload",
-  "token_type": "Bearer"
-}"#;
-const OAUTH_ERROR: &str = r#"{ "error": "invalid_request", "error_description": "The request parameters are malformed.", "log_id": "20260901123045A1B2C3D4E5F60718293A" }"#;
-const USER_INFO: &str = r#"{
-  "data": {
-    "user": {
-      "open_id": "-000sim-open-id-0001",
-      "union_id": "5b0d6a52-3c1e-4e8f-9a47-1f2e3d4c5b6a",
-      "avatar_url": "https://p16-sign.tiktokcdn.com/tos-sim/avatar~c5_168x168.jpeg",
-      "display_name": "Sim Creator",
-      "username": "simcreator"
-    }
-  },
-  "error": { "code": "ok", "message": "", "log_id": "20260901120000F00DBABE0123456789AB" }
-}"#;
-const VIDEO_LIST: &str = r#"{
-  "data": {
-    "videos": [
-      { "id": "7402113344556677889", "title": "sim clip", "create_time": 1725180000,
-        "cover_image_url": "https://p16-sign.tiktokcdn.com/sim/cover.image?x-expires=1725201600",
-        "share_url": "https://www.tiktok.com/@simcreator/video/7402113344556677889", "duration": 14 }
-    ],
-    "cursor": 1725180000000,
-    "has_more": false
-  },
-  "error": { "code": "ok", "message": "", "log_id": "20260901120001F00DBABE0123456789AC" }
-}"#;
-const CREATOR_INFO: &str = r#"{
-  "data": {
-    "creator_avatar_url": "https://p16-sign.tiktokcdn.com/sim/avatar.jpeg",
-    "creator_username": "simcreator",
-    "creator_nickname": "Sim Creator",
-    "privacy_level_options": ["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"],
-    "comment_disabled": false,
-    "duet_disabled": false,
-    "stitch_disabled": true,
-    "max_video_post_duration_sec": 600
-  },
-  "error": { "code": "ok", "message": "", "log_id": "20260901120002F00DBABE0123456789AD" }
-}"#;
-const VIDEO_INIT: &str = r#"{
-  "data": {
-    "publish_id": "v_pub_file~v2-1.7400000000000000001",
-    "upload_url": "https://open-upload.tiktokapis.com/video/?upload_id=7400000000000000101&upload_token=SimUploadTok01"
-  },
-  "error": { "code": "ok", "message": "", "log_id": "20260901120003F00DBABE0123456789AE" }
-}"#;
-const INBOX_INIT: &str = r#"{"data":{"publish_id":"v_inbox_file~v2.7400000000000000003","upload_url":"https://open-upload.tiktokapis.com/video/?upload_id=7400000000000000103&upload_token=SimUploadTok03"},"error":{"code":"ok","message":"","log_id":"20260901120004F00DBABE0123456789AF"}}"#;
-const STATUS: &str = r#"{
-  "data": {
-    "status": "PUBLISH_COMPLETE",
-    "publicaly_available_post_id": [7400000000000000999],
-    "uploaded_bytes": 77360899
-  },
-  "error": { "code": "ok", "message": "", "log_id": "20260901120105F00DBABE0123456789B0" }
-}"#;
-const STATUS_FAILED: &str = r#"{"data":{"fail_reason":"file_format_check_failed","status":"FAILED"},"error":{"code":"ok","message":"","log_id":"20260901120105F00DBABE0123456789B0"}}"#;
-const TOKEN_INVALID: &str = r#"{"data":{},"error":{"code":"access_token_invalid","message":"The access token is invalid or not found in the request.","log_id":"20260901120105F00DBABE0123456789B0"}}"#;
-const CANCEL_OK: &str =
-    r#"{"error":{"code":"ok","message":"","log_id":"20260901120105F00DBABE0123456789B0"}}"#;
-const WEBHOOK: &str = r#"{
-  "client_key": "awtestkey123",
-  "event": "post.publish.complete",
-  "create_time": 1725192345,
-  "user_openid": "-000sim-open-id-0001",
-  "content": "{\"publish_id\":\"v_pub_file~v2-1.7400000000000000001\",\"publish_type\":\"DIRECT_PUBLISH\"}"
-}"#;
-
 #[tokio::test]
 async fn sandbox_bodies_match_the_shapes_of_the_doc_examples() {
     let t = start().await;
     t.small_chunks();
-    t.update_knobs(|k| k.rate_limits.init = 100);
+    t.allow_many_inits();
 
     let code = t
         .authorize(
@@ -129,15 +58,7 @@ async fn sandbox_bodies_match_the_shapes_of_the_doc_examples() {
             "user.info.basic,video.publish,video.upload,video.list,user.info.profile",
         )
         .await;
-    let (_, token_body) = t
-        .token(&[
-            ("client_key", sandbox::DEMO_CLIENT_KEY),
-            ("client_secret", sandbox::DEMO_CLIENT_SECRET),
-            ("code", &code),
-            ("grant_type", "authorization_code"),
-            ("redirect_uri", crate::helpers::CALLBACK),
-        ])
-        .await;
+    let (_, token_body) = t.token(&crate::helpers::code_form(&code)).await;
     assert_same_shape("token", &doc(TOKEN), &token_body);
     let token = token_body["access_token"].as_str().unwrap().to_owned();
     let (_, err) = t.token(&[("client_key", sandbox::DEMO_CLIENT_KEY)]).await;
@@ -147,13 +68,8 @@ async fn sandbox_bodies_match_the_shapes_of_the_doc_examples() {
         .user_info(&token, "open_id,union_id,avatar_url,display_name,username")
         .await;
     assert_same_shape("user_info", &doc(USER_INFO), &body);
-    let (_, body) = t
-        .post(
-            "/v2/video/list/?fields=id,title,create_time,cover_image_url,share_url,duration",
-            &token,
-            json!({"max_count": 20}),
-        )
-        .await;
+    let fields = "id,title,create_time,cover_image_url,share_url,duration";
+    let (_, body) = t.video_list(&token, fields).await;
     assert_same_shape("video_list", &doc(VIDEO_LIST), &body);
     let (_, body) = t.creator_info(&token).await;
     assert_same_shape("creator_info", &doc(CREATOR_INFO), &body);
@@ -175,8 +91,7 @@ async fn sandbox_bodies_match_the_shapes_of_the_doc_examples() {
 
     t.update_knobs(|k| k.chunks = sandbox::ChunkRules::default());
     let (_, body) = t
-        .post(
-            "/v2/post/publish/inbox/video/init/",
+        .inbox_init(
             &token,
             json!({"source_info":{"source":"FILE_UPLOAD","video_size":4194304,"chunk_size":4194304,"total_chunk_count":1}}),
         )
@@ -211,14 +126,7 @@ async fn sandbox_bodies_match_the_shapes_of_the_doc_examples() {
             json!({"post_info":{"privacy_level":"SELF_ONLY"},"source_info":{"source":"PULL_FROM_URL","video_url":"https://media.example.com/tiktok/clip.mp4"}}),
         )
         .await;
-    let pull = body["data"]["publish_id"].as_str().unwrap().to_owned();
-    let (_, body) = t
-        .post(
-            "/v2/post/publish/cancel/",
-            &token,
-            json!({"publish_id": pull}),
-        )
-        .await;
+    let (_, body) = t.cancel(&token, &publish_id(&body)).await;
     assert_same_shape("cancel", &doc(CANCEL_OK), &body);
 }
 

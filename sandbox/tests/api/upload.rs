@@ -8,6 +8,9 @@ use sandbox::{DEMO_PUBLIC_OPEN_ID, FaultAction, FaultSpec};
 
 use crate::helpers::{TestSandbox, code, data, sha256_hex, start};
 
+/// The upload host's 416 for a chunk out of place; its `Content-Range` says what it holds.
+const RANGE_NOT_SATISFIABLE: StatusCode = StatusCode::RANGE_NOT_SATISFIABLE;
+
 /// A 3-chunk plan of 2,000-byte chunks over 6,500 bytes (last chunk 2,500).
 async fn three_chunk_upload(t: &TestSandbox) -> (String, String, String, Vec<u8>) {
     t.small_chunks();
@@ -31,16 +34,23 @@ async fn send(
         .await
 }
 
-/// The status TikTok answers a PUT of `bytes[range]` with.
-async fn answer(t: &TestSandbox, url: &str, bytes: &[u8], range: Range<usize>) -> StatusCode {
-    send(t, url, bytes, range).await.unwrap().status()
+/// PUTs `bytes[range]`, asserts TikTok's answer, and returns the `Content-Range` it sent.
+async fn expect(
+    t: &TestSandbox,
+    url: &str,
+    bytes: &[u8],
+    range: Range<usize>,
+    expected: StatusCode,
+) -> String {
+    let r = send(t, url, bytes, range.clone()).await.unwrap();
+    assert_eq!(r.status(), expected, "PUT of bytes {range:?}");
+    content_range(&r)
 }
 
 /// PUTs each range in turn, asserting TikTok's answer to each.
 async fn answers(t: &TestSandbox, url: &str, bytes: &[u8], steps: &[(Range<usize>, StatusCode)]) {
     for (range, expected) in steps {
-        let got = answer(t, url, bytes, range.clone()).await;
-        assert_eq!(got, *expected, "PUT of bytes {range:?}");
+        expect(t, url, bytes, range.clone(), *expected).await;
     }
 }
 
@@ -89,34 +99,24 @@ async fn chunks_answer_206_then_201_with_progress_and_the_sha256_is_recorded() {
 async fn malformed_headers_are_400_unknown_urls_404_and_expired_urls_403() {
     let t = start().await;
     let (_, _, url, bytes) = three_chunk_upload(&t).await;
-    let r = t
-        .http
-        .put(&url)
-        .header("Content-Type", "application/octet-stream")
-        .header("Content-Range", "bytes 0-1999/6500")
-        .body(bytes[..2000].to_vec())
-        .send()
-        .await
-        .unwrap();
+    // A PUT with these headers and the first `len` bytes as its body.
+    let put = |content_type: &'static str, range: Option<&'static str>, len: usize| {
+        let mut req = t
+            .http
+            .put(&url)
+            .header("Content-Type", content_type)
+            .body(bytes[..len].to_vec());
+        if let Some(range) = range {
+            req = req.header("Content-Range", range);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    let whole_chunk = Some("bytes 0-1999/6500");
+    let r = put("application/octet-stream", whole_chunk, 2000).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = t
-        .http
-        .put(&url)
-        .header("Content-Type", "video/mp4")
-        .body(bytes[..2000].to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = put("video/mp4", None, 2000).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "missing Content-Range");
-    let r = t
-        .http
-        .put(&url)
-        .header("Content-Type", "video/mp4")
-        .header("Content-Range", "bytes 0-1999/6500")
-        .body(bytes[..1999].to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = put("video/mp4", whole_chunk, 1999).await;
     assert_eq!(
         r.status(),
         StatusCode::BAD_REQUEST,
@@ -126,73 +126,44 @@ async fn malformed_headers_are_400_unknown_urls_404_and_expired_urls_403() {
     assert_eq!(code(&body), "invalid_params");
 
     let wrong_token = url.replace("upload_token=", "upload_token=x");
-    assert_eq!(
-        t.put(&wrong_token, &bytes[..2000], 0, 6500)
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::NOT_FOUND
-    );
     let unknown = format!("{}/upload/video/?upload_id=1&upload_token=2", t.base_url());
-    assert_eq!(
-        t.put(&unknown, &bytes[..2000], 0, 6500)
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::NOT_FOUND
-    );
+    for url in [wrong_token, unknown] {
+        let r = t.put(&url, &bytes[..2000], 0, 6500).await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{url}");
+    }
 
-    assert_eq!(
-        answer(&t, &url, &bytes, 0..2000).await,
-        StatusCode::PARTIAL_CONTENT
-    );
+    expect(&t, &url, &bytes, 0..2000, StatusCode::PARTIAL_CONTENT).await;
     t.advance_clock(Duration::from_secs(3601));
-    assert_eq!(
-        answer(&t, &url, &bytes, 2000..4000).await,
-        StatusCode::FORBIDDEN
-    );
+    expect(&t, &url, &bytes, 2000..4000, StatusCode::FORBIDDEN).await;
 }
 
 #[tokio::test]
 async fn chunks_out_of_order_of_the_wrong_size_or_total_are_416_with_progress() {
     let t = start().await;
     let (_, _, url, bytes) = three_chunk_upload(&t).await;
-    let r = send(&t, &url, &bytes, 2000..4000).await.unwrap();
-    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
-    assert_eq!(content_range(&r), "bytes */6500");
-    assert_eq!(
-        answer(&t, &url, &bytes, 0..2000).await,
-        StatusCode::PARTIAL_CONTENT
-    );
-    let r = send(&t, &url, &bytes, 2000..3000).await.unwrap();
-    assert_eq!(
-        r.status(),
-        StatusCode::RANGE_NOT_SATISFIABLE,
-        "non-final chunk must be chunk_size"
-    );
-    assert_eq!(content_range(&r), "bytes 0-1999/6500");
+    let progress = expect(&t, &url, &bytes, 2000..4000, RANGE_NOT_SATISFIABLE).await;
+    assert_eq!(progress, "bytes */6500");
+    expect(&t, &url, &bytes, 0..2000, StatusCode::PARTIAL_CONTENT).await;
+    // A non-final chunk must be chunk_size.
+    let progress = expect(&t, &url, &bytes, 2000..3000, RANGE_NOT_SATISFIABLE).await;
+    assert_eq!(progress, "bytes 0-1999/6500");
     let r = t.put(&url, &bytes[2000..4000], 2000, 7000).await.unwrap();
     assert_eq!(
         r.status(),
         StatusCode::RANGE_NOT_SATISFIABLE,
         "total must be video_size"
     );
-    let r = send(&t, &url, &bytes, 0..2000).await.unwrap();
-    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE, "overlap");
     // The final chunk absorbs the remainder: 2,000 bytes is too short.
     let steps = [
+        (0..2000, RANGE_NOT_SATISFIABLE), // overlap
         (2000..4000, StatusCode::PARTIAL_CONTENT),
         (4000..6000, StatusCode::RANGE_NOT_SATISFIABLE),
         (4000..6500, StatusCode::CREATED),
     ];
     answers(&t, &url, &bytes, &steps).await;
-    let r = send(&t, &url, &bytes, 4000..6500).await.unwrap();
-    assert_eq!(
-        r.status(),
-        StatusCode::RANGE_NOT_SATISFIABLE,
-        "everything already received"
-    );
-    assert_eq!(content_range(&r), "bytes 0-6499/6500");
+    // Everything was already received.
+    let progress = expect(&t, &url, &bytes, 4000..6500, RANGE_NOT_SATISFIABLE).await;
+    assert_eq!(progress, "bytes 0-6499/6500");
 }
 
 #[tokio::test]
@@ -218,10 +189,7 @@ async fn a_response_lost_after_commit_is_reconciled_by_status_and_a_416_resend()
     let t = start().await;
     let (token, id, url, bytes) = three_chunk_upload(&t).await;
     t.inject_fault(FaultSpec::on_chunk(2, FaultAction::DropAfterCommit));
-    assert_eq!(
-        answer(&t, &url, &bytes, 0..2000).await,
-        StatusCode::PARTIAL_CONTENT
-    );
+    expect(&t, &url, &bytes, 0..2000, StatusCode::PARTIAL_CONTENT).await;
     let lost = send(&t, &url, &bytes, 2000..4000).await;
     assert!(
         lost.is_err(),
@@ -230,13 +198,9 @@ async fn a_response_lost_after_commit_is_reconciled_by_status_and_a_416_resend()
     // The chunk did land: status/fetch and a resend's 416 both say so.
     let (_, body) = t.status(&token, &id).await;
     assert_eq!(body["data"]["uploaded_bytes"], 4000);
-    let r = send(&t, &url, &bytes, 2000..4000).await.unwrap();
-    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
-    assert_eq!(content_range(&r), "bytes 0-3999/6500");
-    assert_eq!(
-        answer(&t, &url, &bytes, 4000..6500).await,
-        StatusCode::CREATED
-    );
+    let progress = expect(&t, &url, &bytes, 2000..4000, RANGE_NOT_SATISFIABLE).await;
+    assert_eq!(progress, "bytes 0-3999/6500");
+    expect(&t, &url, &bytes, 4000..6500, StatusCode::CREATED).await;
     let records = t.records();
     assert_eq!(
         records.post(&id).unwrap().sha256.as_deref(),
@@ -257,21 +221,15 @@ async fn a_connection_dropped_before_commit_leaves_progress_unchanged() {
     t.inject_fault(FaultSpec::on_chunk(1, FaultAction::Drop));
     assert!(send(&t, &url, &bytes, 0..2000).await.is_err());
     assert_eq!(t.records().post(&id).unwrap().uploaded_bytes, 0);
-    assert_eq!(
-        answer(&t, &url, &bytes, 0..2000).await,
-        StatusCode::PARTIAL_CONTENT
-    );
+    expect(&t, &url, &bytes, 0..2000, StatusCode::PARTIAL_CONTENT).await;
 }
 
 #[tokio::test]
 async fn faults_hit_the_nth_call_of_any_endpoint_with_its_error_shape() {
     let t = start().await;
     let token = t.full_token(DEMO_PUBLIC_OPEN_ID);
-    t.inject_fault(FaultSpec::new(
-        "video.init",
-        2,
-        FaultAction::Status { status: 500 },
-    ));
+    let fault = FaultAction::Status { status: 500 };
+    t.inject_fault(FaultSpec::new("video.init", 2, fault));
     assert_eq!(
         t.init_direct(&token, "SELF_ONLY", 1000, 1000, 1).await.0,
         StatusCode::OK
@@ -285,21 +243,15 @@ async fn faults_hit_the_nth_call_of_any_endpoint_with_its_error_shape() {
         StatusCode::OK
     );
 
-    t.inject_fault(FaultSpec::new(
-        "oauth.token",
-        1,
-        FaultAction::Status { status: 503 },
-    ));
+    let fault = FaultAction::Status { status: 503 };
+    t.inject_fault(FaultSpec::new("oauth.token", 1, fault));
     let (status, body) = t.refresh("rft.whatever").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["error"], "server_error");
 
     // After commit on init: the post exists although the client never saw the publish id.
-    t.inject_fault(FaultSpec::new(
-        "video.init",
-        1,
-        FaultAction::DropAfterCommit,
-    ));
+    let fault = FaultAction::DropAfterCommit;
+    t.inject_fault(FaultSpec::new("video.init", 1, fault));
     let before = t.records().posts.len();
     let r = t
         .http
@@ -312,11 +264,8 @@ async fn faults_hit_the_nth_call_of_any_endpoint_with_its_error_shape() {
     assert!(r.is_err());
     assert_eq!(t.records().posts.len(), before + 1);
 
-    t.inject_fault(FaultSpec::new(
-        "user.info",
-        1,
-        FaultAction::Slow { ms: 300 },
-    ));
+    let fault = FaultAction::Slow { ms: 300 };
+    t.inject_fault(FaultSpec::new("user.info", 1, fault));
     let started = std::time::Instant::now();
     assert_eq!(t.user_info(&token, "open_id").await.0, StatusCode::OK);
     assert!(started.elapsed() >= Duration::from_millis(300));
@@ -338,11 +287,8 @@ async fn small_uploads_can_be_kept_and_read_back() {
     let bytes = data(4321);
     let id = t.post_small(&token, "SELF_ONLY", &bytes).await;
     let got = t
-        .http
-        .get(t.url(&format!("/_sandbox/tiktok/posts/{id}/bytes")))
-        .send()
+        .get(&format!("/_sandbox/tiktok/posts/{id}/bytes"))
         .await
-        .unwrap()
         .bytes()
         .await
         .unwrap();

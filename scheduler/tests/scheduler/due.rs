@@ -6,8 +6,7 @@ use chrono::Utc;
 use jobs::domain::schedule_time::{self, ScheduleChangeError};
 use jobs::handlers::publish;
 use jobs::model::{Post, PostState};
-use scheduler::{Scheduler, enqueue_due_posts};
-use tokio_util::sync::CancellationToken;
+use scheduler::enqueue_due_posts;
 
 async fn due_posts_are_enqueued_once_and_future_ones_wait(db: Db) {
     let env = Env::new(db).await;
@@ -53,10 +52,7 @@ async fn due_posts_are_enqueued_once_and_future_ones_wait(db: Db) {
     assert_eq!(env.queue().stats(publish::NAME).await.unwrap().pending, 3);
 }
 
-on_sqlite_and_postgres!(due_posts_are_enqueued_once_and_future_ones_wait =>
-    due_posts_are_enqueued_once_and_future_ones_wait_sqlite,
-    due_posts_are_enqueued_once_and_future_ones_wait_postgres
-);
+on_sqlite_and_postgres!(due_posts_are_enqueued_once_and_future_ones_wait);
 
 /// Posts that fell due while no scheduler ran (days ago: no horizon) go out on start, marked with
 /// how late they are; a post falling due while it runs goes out within a second.
@@ -74,21 +70,9 @@ async fn missed_posts_are_caught_up_on_start_and_marked_late(db: Db) {
     ];
     let soon = env.scheduled(user, now + secs(2)).await;
 
-    let stop = CancellationToken::new();
-    let running = tokio::spawn(
-        Scheduler::new(env.ctx.clone(), env.settings.clone()).run(stop.clone().cancelled_owned()),
-    );
+    let running = env.start();
     for (p, late) in &missed {
-        let stored = env
-            .wait_for("a missed post to be queued", || async {
-                let s = env.state_of(p).await;
-                if s.state == PostState::Queued {
-                    Ok(s)
-                } else {
-                    Err(s.state.to_string())
-                }
-            })
-            .await;
+        let stored = env.wait_queued("a missed post to be queued", p).await;
         let late_by = stored.late_by_ms.expect("marked late");
         assert!(
             late_by >= *late && late_by < late + 10_000,
@@ -96,32 +80,19 @@ async fn missed_posts_are_caught_up_on_start_and_marked_late(db: Db) {
         );
     }
     let on_time = env
-        .wait_for("the post due during the run to be queued", || async {
-            let s = env.state_of(&soon).await;
-            if s.state == PostState::Queued {
-                Ok(s)
-            } else {
-                Err(s.state.to_string())
-            }
-        })
+        .wait_queued("the post due during the run to be queued", &soon)
         .await;
     assert_eq!(on_time.late_by_ms, None, "enqueued within 1 s of its time");
-    stop.cancel();
-    running.await.unwrap().unwrap();
+    running.stop().await;
 
-    let jobs = env.jobs_per_post(publish::NAME).await;
-    assert_eq!(jobs.len(), 4);
-    assert!(jobs.values().all(|n| *n == 1), "{jobs:?}");
+    env.published_once(4).await;
     let beat = scheduler::heartbeat(&env.ctx)
         .await
         .expect("heartbeat recorded");
     assert_eq!(beat.enqueued_total, 4);
 }
 
-on_sqlite_and_postgres!(missed_posts_are_caught_up_on_start_and_marked_late =>
-    missed_posts_are_caught_up_on_start_and_marked_late_sqlite,
-    missed_posts_are_caught_up_on_start_and_marked_late_postgres
-);
+on_sqlite_and_postgres!(missed_posts_are_caught_up_on_start_and_marked_late);
 
 /// A cancel and a tick race for the same due post, many times: each time exactly one wins. A
 /// post whose cancel succeeded has no publish job; a post the tick took cannot be cancelled.
@@ -129,10 +100,7 @@ async fn a_cancel_racing_the_tick_has_exactly_one_winner(db: Db) {
     race_the_tick(db, Change::Cancel).await;
 }
 
-on_sqlite_and_postgres!(a_cancel_racing_the_tick_has_exactly_one_winner =>
-    a_cancel_racing_the_tick_has_exactly_one_winner_sqlite,
-    a_cancel_racing_the_tick_has_exactly_one_winner_postgres
-);
+on_sqlite_and_postgres!(a_cancel_racing_the_tick_has_exactly_one_winner);
 
 /// A reschedule to an hour later races the tick: either the post keeps its old time and is
 /// queued once (and the reschedule is refused), or it moves and has no job.
@@ -140,10 +108,7 @@ async fn a_reschedule_racing_the_tick_has_exactly_one_winner(db: Db) {
     race_the_tick(db, Change::Reschedule).await;
 }
 
-on_sqlite_and_postgres!(a_reschedule_racing_the_tick_has_exactly_one_winner =>
-    a_reschedule_racing_the_tick_has_exactly_one_winner_sqlite,
-    a_reschedule_racing_the_tick_has_exactly_one_winner_postgres
-);
+on_sqlite_and_postgres!(a_reschedule_racing_the_tick_has_exactly_one_winner);
 
 /// What races the tick in [`race_the_tick`].
 #[derive(Clone, Copy, PartialEq)]
@@ -287,16 +252,11 @@ async fn concurrent_ticks_enqueue_each_post_exactly_once(db: Db) {
         200,
         "each post claimed once in all: {a} {b} {c} {d}"
     );
-    let jobs = env.jobs_per_post(publish::NAME).await;
-    assert_eq!(jobs.len(), 200);
-    assert!(jobs.values().all(|n| *n == 1));
+    let jobs = env.published_once(200).await;
     assert!(ids.iter().all(|id| jobs.contains_key(id)));
 }
 
-on_sqlite_and_postgres!(concurrent_ticks_enqueue_each_post_exactly_once =>
-    concurrent_ticks_enqueue_each_post_exactly_once_sqlite,
-    concurrent_ticks_enqueue_each_post_exactly_once_postgres
-);
+on_sqlite_and_postgres!(concurrent_ticks_enqueue_each_post_exactly_once);
 
 /// A full due batch is drained within the same tick loop (a backlog after downtime does not
 /// wait one tick per batch).
@@ -310,9 +270,7 @@ async fn a_backlog_larger_than_one_batch_drains_in_one_run() {
     }
     let mut settings = env.settings.clone();
     settings.due_batch = 25;
-    let stop = CancellationToken::new();
-    let running =
-        tokio::spawn(Scheduler::new(env.ctx.clone(), settings).run(stop.clone().cancelled_owned()));
+    let running = env.start_with(settings);
     env.wait_for("120 posts enqueued", || async {
         let n = env.jobs_per_post(publish::NAME).await.len();
         if n == 120 {
@@ -322,12 +280,6 @@ async fn a_backlog_larger_than_one_batch_drains_in_one_run() {
         }
     })
     .await;
-    stop.cancel();
-    running.await.unwrap().unwrap();
-    assert!(
-        env.jobs_per_post(publish::NAME)
-            .await
-            .values()
-            .all(|n| *n == 1)
-    );
+    running.stop().await;
+    env.published_once(120).await;
 }

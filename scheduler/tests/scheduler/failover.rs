@@ -2,28 +2,11 @@
 //! (at once: the lease is released) or dies (within the lease TTL). Across the handover every
 //! post is enqueued exactly once.
 
-use crate::support::{Db, Env, Lease, QueueKind};
+use crate::support::{Db, Env, Lease, QueueKind, each_way};
 use chrono::Utc;
-use jobs::handlers::publish;
-use jobs::model::{Post, PostState};
-use scheduler::{Heartbeat, Scheduler};
+use jobs::model::Post;
+use scheduler::Heartbeat;
 use std::time::{Duration, Instant};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-
-struct Running {
-    id: String,
-    stop: CancellationToken,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-fn start(env: &Env) -> Running {
-    let s = Scheduler::new(env.ctx.clone(), env.settings.clone());
-    let id = s.instance().to_owned();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(s.run(stop.clone().cancelled_owned()));
-    Running { id, stop, task }
-}
 
 async fn wait_active(env: &Env, id: &str) -> Heartbeat {
     env.wait_for("the scheduler to be active", || async {
@@ -46,23 +29,15 @@ async fn due_now(env: &Env, n: usize) -> Vec<Post> {
 
 async fn wait_queued(env: &Env, posts: &[Post]) {
     for p in posts {
-        env.wait_for("a due post to be queued", || async {
-            let s = env.state_of(p).await.state;
-            if s == PostState::Queued {
-                Ok(())
-            } else {
-                Err(s.to_string())
-            }
-        })
-        .await;
+        env.wait_queued("a due post to be queued", p).await;
     }
 }
 
 async fn a_standby_takes_over_when_the_active_scheduler_stops(lease: Lease) {
     let env = Env::with(Db::Sqlite, lease, QueueKind::Redis).await;
-    let a = start(&env);
+    let a = env.start();
     let first = wait_active(&env, &a.id).await;
-    let b = start(&env);
+    let b = env.start();
 
     let before = due_now(&env, 20).await;
     wait_queued(&env, &before).await;
@@ -74,8 +49,7 @@ async fn a_standby_takes_over_when_the_active_scheduler_stops(lease: Lease) {
     assert!(!b.task.is_finished());
 
     let stopped = Instant::now();
-    a.stop.cancel();
-    a.task.await.unwrap().unwrap();
+    a.stop().await;
     let second = wait_active(&env, &b.id).await;
     let took = stopped.elapsed();
     assert!(
@@ -86,31 +60,24 @@ async fn a_standby_takes_over_when_the_active_scheduler_stops(lease: Lease) {
 
     let after = due_now(&env, 20).await;
     wait_queued(&env, &after).await;
-    b.stop.cancel();
-    b.task.await.unwrap().unwrap();
+    b.stop().await;
 
-    let jobs = env.jobs_per_post(publish::NAME).await;
-    assert_eq!(jobs.len(), 40);
+    let jobs = env.published_once(40).await;
     for p in before.iter().chain(&after) {
         assert_eq!(jobs.get(&p.id), Some(&1), "post {} enqueued once", p.id);
     }
 }
 
-#[tokio::test]
-async fn a_standby_takes_over_when_the_active_scheduler_stops_redis_lease() {
-    a_standby_takes_over_when_the_active_scheduler_stops(Lease::Redis).await;
-}
-
-#[tokio::test]
-async fn a_standby_takes_over_when_the_active_scheduler_stops_store_lease() {
-    a_standby_takes_over_when_the_active_scheduler_stops(Lease::Store).await;
-}
+each_way!(a_standby_takes_over_when_the_active_scheduler_stops =>
+    redis_lease(Lease::Redis),
+    store_lease(Lease::Store),
+);
 
 async fn a_killed_scheduler_is_replaced_within_the_lease_ttl(lease: Lease, db: Db) {
     let env = Env::with(db, lease, QueueKind::Redis).await;
-    let a = start(&env);
+    let a = env.start();
     wait_active(&env, &a.id).await;
-    let b = start(&env);
+    let b = env.start();
     let before = due_now(&env, 10).await;
     wait_queued(&env, &before).await;
 
@@ -128,28 +95,16 @@ async fn a_killed_scheduler_is_replaced_within_the_lease_ttl(lease: Lease, db: D
 
     let after = due_now(&env, 10).await;
     wait_queued(&env, &after).await;
-    b.stop.cancel();
-    b.task.await.unwrap().unwrap();
-    let jobs = env.jobs_per_post(publish::NAME).await;
-    assert_eq!(jobs.len(), 20);
-    assert!(jobs.values().all(|n| *n == 1), "{jobs:?}");
+    b.stop().await;
+    env.published_once(20).await;
     eprintln!("takeover after a kill took {took:?}");
 }
 
-#[tokio::test]
-async fn a_killed_scheduler_is_replaced_within_the_lease_ttl_redis_lease() {
-    a_killed_scheduler_is_replaced_within_the_lease_ttl(Lease::Redis, Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_killed_scheduler_is_replaced_within_the_lease_ttl_sqlite_lease() {
-    a_killed_scheduler_is_replaced_within_the_lease_ttl(Lease::Store, Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_killed_scheduler_is_replaced_within_the_lease_ttl_postgres_lease() {
-    a_killed_scheduler_is_replaced_within_the_lease_ttl(Lease::Store, Db::Postgres).await;
-}
+each_way!(a_killed_scheduler_is_replaced_within_the_lease_ttl =>
+    redis_lease(Lease::Redis, Db::Sqlite),
+    sqlite_lease(Lease::Store, Db::Sqlite),
+    postgres_lease(Lease::Store, Db::Postgres),
+);
 
 /// Two schedulers started together while posts are already due: one wins the lease, the other
 /// never ticks, and each post is enqueued once.
@@ -157,8 +112,8 @@ async fn a_killed_scheduler_is_replaced_within_the_lease_ttl_postgres_lease() {
 async fn two_schedulers_starting_together_enqueue_each_post_once() {
     let env = Env::new(Db::Sqlite).await;
     let posts = due_now(&env, 50).await;
-    let a = start(&env);
-    let b = start(&env);
+    let a = env.start();
+    let b = env.start();
     wait_queued(&env, &posts).await;
     let beat = env
         .wait_for("the active scheduler to report 50 enqueued", || async {
@@ -170,10 +125,7 @@ async fn two_schedulers_starting_together_enqueue_each_post_once() {
         .await;
     assert!(beat.instance == a.id || beat.instance == b.id);
     for r in [a, b] {
-        r.stop.cancel();
-        r.task.await.unwrap().unwrap();
+        r.stop().await;
     }
-    let jobs = env.jobs_per_post(publish::NAME).await;
-    assert_eq!(jobs.len(), 50);
-    assert!(jobs.values().all(|n| *n == 1));
+    env.published_once(50).await;
 }

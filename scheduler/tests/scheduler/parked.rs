@@ -90,10 +90,7 @@ async fn stuck_posts_behind_more_than_a_batch_of_parked_posts_are_pushed(db: Db)
     }
 }
 
-on_sqlite_and_postgres!(stuck_posts_behind_more_than_a_batch_of_parked_posts_are_pushed =>
-    stuck_posts_behind_more_than_a_batch_of_parked_posts_are_pushed_sqlite,
-    stuck_posts_behind_more_than_a_batch_of_parked_posts_are_pushed_postgres
-);
+on_sqlite_and_postgres!(stuck_posts_behind_more_than_a_batch_of_parked_posts_are_pushed);
 
 /// A real staged video (encrypted object + media row) attached to a new post of `user` parked
 /// in `needs_reconnect` since `parked_at`.
@@ -206,7 +203,4 @@ async fn parked_posts_past_the_deadline_fail_and_lose_their_video(db: Db) {
     assert_eq!((again.found, again.done), (0, 0), "{again}");
 }
 
-on_sqlite_and_postgres!(parked_posts_past_the_deadline_fail_and_lose_their_video =>
-    parked_posts_past_the_deadline_fail_and_lose_their_video_sqlite,
-    parked_posts_past_the_deadline_fail_and_lose_their_video_postgres
-);
+on_sqlite_and_postgres!(parked_posts_past_the_deadline_fail_and_lose_their_video);

@@ -8,16 +8,18 @@ use jobs::config::{Config, LogFormat, Secret, StoreKind};
 use jobs::context::JobContext;
 use jobs::locks::Locks;
 use jobs::model::{
-    AccountConnect, AccountId, EncryptedTokens, GoogleProfile, Post, PostId, PostState,
-    TikTokAccount, UserId,
+    AccountConnect, AccountId, AccountStatus, EncryptedTokens, GoogleProfile, Post, PostId,
+    PostState, TikTokAccount, UserId,
 };
 use jobs::queue::{Queue, QueueBackend};
 use jobs::store::conformance;
-use scheduler::SchedulerSettings;
+use scheduler::{Scheduler, SchedulerSettings};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Once};
 use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// Where posts live.
@@ -202,6 +204,21 @@ impl Env {
             .expect("connect_account")
     }
 
+    /// Moves `account` to `status` (keeping its tokens), as its current version.
+    pub async fn set_status(
+        &self,
+        account: &TikTokAccount,
+        status: AccountStatus,
+        reason: Option<&str>,
+    ) -> TikTokAccount {
+        let (ws, id, version) = (account.workspace_id, account.id, account.version);
+        self.ctx
+            .store
+            .set_account_status(ws, id, version, status, reason, false)
+            .await
+            .expect("set_account_status")
+    }
+
     pub async fn state_of(&self, post: &Post) -> Post {
         self.ctx
             .store
@@ -240,6 +257,50 @@ impl Env {
         }
     }
 
+    /// The ids in `field` of job `job`'s payloads.
+    pub async fn pushed_ids(&self, job: &str, field: &str) -> HashSet<String> {
+        self.payloads(job)
+            .await
+            .iter()
+            .map(|p| p[field].as_str().expect("id field").to_owned())
+            .collect()
+    }
+
+    /// Asserts that `n` posts have a `publish` job, one each; answers the jobs per post.
+    pub async fn published_once(&self, n: usize) -> HashMap<PostId, usize> {
+        let jobs = self.jobs_per_post(jobs::handlers::publish::NAME).await;
+        assert_eq!(jobs.len(), n);
+        assert!(jobs.values().all(|n| *n == 1), "{jobs:?}");
+        jobs
+    }
+
+    /// Waits until `post` is queued (`what` names the wait); answers it as stored then.
+    pub async fn wait_queued(&self, what: &str, post: &Post) -> Post {
+        self.wait_for(what, || async {
+            let s = self.state_of(post).await;
+            if s.state == PostState::Queued {
+                Ok(s)
+            } else {
+                Err(s.state.to_string())
+            }
+        })
+        .await
+    }
+
+    /// Starts a scheduler with this environment's settings.
+    pub fn start(&self) -> Running {
+        self.start_with(self.settings.clone())
+    }
+
+    /// Starts a scheduler with `settings`.
+    pub fn start_with(&self, settings: SchedulerSettings) -> Running {
+        let s = Scheduler::new(self.ctx.clone(), settings);
+        let id = s.instance().to_owned();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(s.run(cancel.clone().cancelled_owned()));
+        Running { id, cancel, task }
+    }
+
     /// How many jobs of `job` name each post (by `post_id` in the payload).
     pub async fn jobs_per_post(&self, job: &str) -> HashMap<PostId, usize> {
         let mut counts = HashMap::new();
@@ -268,6 +329,26 @@ impl Env {
             }
         }
     }
+}
+
+/// A scheduler started in the test, stopped by [`Running::stop`].
+pub struct Running {
+    pub id: String,
+    cancel: CancellationToken,
+    pub task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops the scheduler and waits for its run to end cleanly.
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// The ids as strings, to compare with [`Env::pushed_ids`].
+pub fn id_set<T: ToString>(ids: impl IntoIterator<Item = T>) -> HashSet<String> {
+    ids.into_iter().map(|id| id.to_string()).collect()
 }
 
 impl Drop for Env {
@@ -328,19 +409,32 @@ pub fn secs(n: i64) -> chrono::Duration {
     chrono::Duration::seconds(n)
 }
 
-/// Two tests of one flow (an `async fn(Db)`): `$sqlite` runs it on SQLite, `$postgres` on
-/// PostgreSQL.
+/// Two tests of one flow (an `async fn(Db)`), in a module named after it: `sqlite` runs it on
+/// SQLite, `postgres` on PostgreSQL.
 macro_rules! on_sqlite_and_postgres {
-    ($flow:ident => $sqlite:ident, $postgres:ident $(,)?) => {
-        #[tokio::test]
-        async fn $sqlite() {
-            $flow($crate::support::Db::Sqlite).await;
-        }
-
-        #[tokio::test]
-        async fn $postgres() {
-            $flow($crate::support::Db::Postgres).await;
-        }
+    ($flow:ident) => {
+        $crate::support::each_way!($flow =>
+            sqlite($crate::support::Db::Sqlite),
+            postgres($crate::support::Db::Postgres),
+        );
     };
 }
 pub(crate) use on_sqlite_and_postgres;
+
+/// One test per variant of a flow, in a module named after it:
+/// `each_way!(flow => variant(args), …)`.
+macro_rules! each_way {
+    ($flow:ident => $($name:ident($($arg:expr),+)),+ $(,)?) => {
+        mod $flow {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$flow($($arg),+).await;
+                }
+            )+
+        }
+    };
+}
+pub(crate) use each_way;

@@ -1,28 +1,50 @@
 //! The sweeps: each enqueues or deletes exactly what it should, and nothing else.
 
-use crate::support::{Db, Env, Lease, QueueKind, on_sqlite_and_postgres, secs};
+use crate::support::{Db, Env, Lease, QueueKind, each_way, id_set, on_sqlite_and_postgres, secs};
 use apalis::prelude::Data;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use jobs::access_log::{AccessLine, AccessLog};
 use jobs::context::JobContext;
 use jobs::handlers::ping::{self, PingJob};
 use jobs::handlers::{disconnect_account, poll_status, publish, refresh_token};
-use jobs::model::{AccountStatus, Container, Media, MediaId, PostState, UserId};
+use jobs::model::{AccountId, AccountStatus, Container, Media, MediaId, PostState, UserId};
 use jobs::queue::{Job, JobError};
 use jobs::store::StoreError;
 use scheduler::{
-    RecentPushes, Scheduler, Sweep, delete_expired_media, reconcile_stuck_posts,
+    RecentPushes, Scheduler, Sweep, SweepReport, delete_expired_media, reconcile_stuck_posts,
     refresh_expiring_tokens, retry_disconnecting_accounts, trim_finished_jobs,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 use tokio_util::sync::CancellationToken;
 
-fn ids(payloads: &[serde_json::Value], field: &str) -> HashSet<String> {
-    payloads
-        .iter()
-        .map(|p| p[field].as_str().expect("id field").to_owned())
-        .collect()
+/// Asserts what a sweep counted (found, done, skipped) and which accounts `job`'s queue holds a
+/// job for.
+async fn assert_account_jobs(
+    env: &Env,
+    report: &SweepReport,
+    counts: (usize, usize, usize),
+    job: &str,
+    accounts: &[AccountId],
+) {
+    assert_eq!(
+        (report.found, report.done, report.skipped),
+        counts,
+        "{report}"
+    );
+    assert_eq!(env.pushed_ids(job, "account_id").await, id_set(accounts));
+}
+
+/// Asserts that a sweep run again within the re-push window pushed nothing: it skipped
+/// `skipped` candidates, and `job`'s queue still holds `payloads` payloads.
+async fn assert_nothing_repushed(
+    env: &Env,
+    again: &SweepReport,
+    skipped: usize,
+    job: &str,
+    payloads: usize,
+) {
+    assert_eq!((again.done, again.skipped), (0, skipped), "{again}");
+    assert_eq!(env.payloads(job).await.len(), payloads);
 }
 
 #[tokio::test]
@@ -36,44 +58,24 @@ async fn token_refresh_sweep_enqueues_only_active_accounts_expiring_within_the_m
     let expired = env.account(user, now - Duration::minutes(5)).await;
     let _later = env.account(user, now + Duration::hours(5)).await;
     let dead = env.account(user, now + Duration::minutes(10)).await;
-    env.ctx
-        .store
-        .set_account_status(
-            jobs::model::Workspace::personal_id(user),
-            dead.id,
-            dead.version,
-            AccountStatus::NeedsReconnect,
-            Some("revoked"),
-            false,
-        )
-        .await
-        .unwrap();
+    env.set_status(&dead, AccountStatus::NeedsReconnect, Some("revoked"))
+        .await;
 
     let recent = RecentPushes::default();
     let report = refresh_expiring_tokens(&env.ctx, &settings, now, &recent)
         .await
         .unwrap();
-    assert_eq!((report.found, report.done), (2, 2));
-    let payloads = env.payloads(refresh_token::NAME).await;
-    assert_eq!(
-        ids(&payloads, "account_id"),
-        [soon.id.to_string(), expired.id.to_string()]
-            .into_iter()
-            .collect()
-    );
+    let job = refresh_token::NAME;
+    assert_account_jobs(&env, &report, (2, 2, 0), job, &[soon.id, expired.id]).await;
     // Jittered: waiting (scheduled) or ready, but queued once each.
     let stats = env.queue().stats(refresh_token::NAME).await.unwrap();
     assert_eq!(stats.pending + stats.scheduled, 2);
 
+    // No pile-up while the first jobs wait.
     let again = refresh_expiring_tokens(&env.ctx, &settings, now + secs(60), &recent)
         .await
         .unwrap();
-    assert_eq!(
-        (again.done, again.skipped),
-        (0, 2),
-        "no pile-up while the first jobs wait"
-    );
-    assert_eq!(env.payloads(refresh_token::NAME).await.len(), 2);
+    assert_nothing_repushed(&env, &again, 2, refresh_token::NAME, 2).await;
 }
 
 async fn stuck_post_sweep_pushes_the_right_job_for_each_stuck_state(db: Db) {
@@ -82,34 +84,14 @@ async fn stuck_post_sweep_pushes_the_right_job_for_each_stuck_state(db: Db) {
     let user = env.user().await;
     let now = Utc::now();
     let old = |d: std::time::Duration| now - Duration::from_std(d).unwrap() - secs(1);
-    let queued_old = env
-        .post_at(user, PostState::Queued, None, old(s.stuck_queued_after))
-        .await;
-    let queued_new = env
-        .post_at(user, PostState::Queued, None, now - secs(60))
-        .await;
-    let uploading_old = env
-        .post_at(
-            user,
-            PostState::Uploading,
-            None,
-            old(s.stuck_uploading_after),
-        )
-        .await;
-    let uploading_new = env
-        .post_at(user, PostState::Uploading, None, now - secs(300))
-        .await;
-    let processing_old = env
-        .post_at(
-            user,
-            PostState::Processing,
-            None,
-            old(s.stuck_processing_after),
-        )
-        .await;
-    let processing_new = env
-        .post_at(user, PostState::Processing, None, now - secs(60))
-        .await;
+    // A post in `state`, last changed at `at`.
+    let post = |state, at| env.post_at(user, state, None, at);
+    let queued_old = post(PostState::Queued, old(s.stuck_queued_after)).await;
+    let queued_new = post(PostState::Queued, now - secs(60)).await;
+    let uploading_old = post(PostState::Uploading, old(s.stuck_uploading_after)).await;
+    let uploading_new = post(PostState::Uploading, now - secs(300)).await;
+    let processing_old = post(PostState::Processing, old(s.stuck_processing_after)).await;
+    let processing_new = post(PostState::Processing, now - secs(60)).await;
     let long_ago = now - Duration::days(2);
     for state in [
         PostState::Published,
@@ -117,7 +99,7 @@ async fn stuck_post_sweep_pushes_the_right_job_for_each_stuck_state(db: Db) {
         PostState::Cancelled,
         PostState::Unconfirmed,
     ] {
-        env.post_at(user, state, None, long_ago).await;
+        post(state, long_ago).await;
     }
     env.post_at(
         user,
@@ -132,41 +114,28 @@ async fn stuck_post_sweep_pushes_the_right_job_for_each_stuck_state(db: Db) {
         .await
         .unwrap();
     assert_eq!((report.found, report.done), (3, 3));
-    let publish = ids(&env.payloads(publish::NAME).await, "post_id");
-    assert_eq!(
-        publish,
-        [queued_old.id.to_string(), uploading_old.id.to_string()]
-            .into_iter()
-            .collect()
-    );
-    let poll = ids(&env.payloads(poll_status::NAME).await, "post_id");
-    assert_eq!(poll, [processing_old.id.to_string()].into_iter().collect());
+    let publish = env.pushed_ids(publish::NAME, "post_id").await;
+    assert_eq!(publish, id_set([queued_old.id, uploading_old.id]));
+    let poll = env.pushed_ids(poll_status::NAME, "post_id").await;
+    assert_eq!(poll, id_set([processing_old.id]));
     for p in [&queued_new, &uploading_new, &processing_new] {
         assert!(!publish.contains(&p.id.to_string()) && !poll.contains(&p.id.to_string()));
     }
     // The sweep only pushes: the posts' states are the jobs' business.
     assert_eq!(env.state_of(&queued_old).await.state, PostState::Queued);
 
+    // One push per threshold, not per sweep.
     let again = reconcile_stuck_posts(&env.ctx, s, now + secs(60), &recent)
         .await
         .unwrap();
-    assert_eq!(
-        (again.done, again.skipped),
-        (0, 3),
-        "one push per threshold, not per sweep"
-    );
-    assert_eq!(env.payloads(publish::NAME).await.len(), 2);
+    assert_nothing_repushed(&env, &again, 3, publish::NAME, 2).await;
 }
 
-on_sqlite_and_postgres!(stuck_post_sweep_pushes_the_right_job_for_each_stuck_state =>
-    stuck_post_sweep_pushes_the_right_job_for_each_stuck_state_sqlite,
-    stuck_post_sweep_pushes_the_right_job_for_each_stuck_state_postgres
-);
+on_sqlite_and_postgres!(stuck_post_sweep_pushes_the_right_job_for_each_stuck_state);
 
-#[tokio::test]
-async fn a_post_queued_without_its_job_is_pushed_again_by_the_reconcile_pass() {
+async fn a_post_queued_without_its_job_is_pushed_again_by_the_reconcile_pass(db: Db) {
     // The crash window: the tick's compare-and-set committed, the push never happened.
-    let env = Env::new(Db::Sqlite).await;
+    let env = Env::new(db).await;
     let user = env.user().await;
     let post = env.scheduled(user, Utc::now() - secs(5)).await;
     let mut claimed = env.state_of(&post).await;
@@ -189,6 +158,8 @@ async fn a_post_queued_without_its_job_is_pushed_again_by_the_reconcile_pass() {
     );
 }
 
+on_sqlite_and_postgres!(a_post_queued_without_its_job_is_pushed_again_by_the_reconcile_pass);
+
 async fn disconnect_sweep_retries_only_accounts_stuck_disconnecting(db: Db) {
     let env = Env::new(db).await;
     let mut settings = env.settings.clone();
@@ -199,23 +170,7 @@ async fn disconnect_sweep_retries_only_accounts_stuck_disconnecting(db: Db) {
     for _ in 0..5 {
         accounts.push(env.account(user, far).await);
     }
-    let mark = |i: usize| {
-        let a = accounts[i].clone();
-        let store = env.ctx.store.clone();
-        async move {
-            store
-                .set_account_status(
-                    jobs::model::Workspace::personal_id(user),
-                    a.id,
-                    a.version,
-                    AccountStatus::Disconnecting,
-                    None,
-                    false,
-                )
-                .await
-                .unwrap()
-        }
-    };
+    let mark = |i: usize| env.set_status(&accounts[i], AccountStatus::Disconnecting, None);
     let stuck = mark(1).await;
     let fresh = mark(3).await;
     assert!(stuck.updated_at < fresh.updated_at);
@@ -227,31 +182,17 @@ async fn disconnect_sweep_retries_only_accounts_stuck_disconnecting(db: Db) {
     let report = retry_disconnecting_accounts(&env.ctx, &settings, now, &recent)
         .await
         .unwrap();
-    assert_eq!((report.found, report.done), (1, 1));
-    let payloads = env.payloads(disconnect_account::NAME).await;
-    assert_eq!(
-        ids(&payloads, "account_id"),
-        [stuck.id.to_string()].into_iter().collect()
-    );
+    let job = disconnect_account::NAME;
+    assert_account_jobs(&env, &report, (1, 1, 0), job, &[stuck.id]).await;
 
     let later = now + secs(1);
     let report = retry_disconnecting_accounts(&env.ctx, &settings, later, &recent)
         .await
         .unwrap();
-    assert_eq!((report.found, report.done, report.skipped), (2, 1, 1));
-    let payloads = env.payloads(disconnect_account::NAME).await;
-    assert_eq!(
-        ids(&payloads, "account_id"),
-        [stuck.id.to_string(), fresh.id.to_string()]
-            .into_iter()
-            .collect()
-    );
+    assert_account_jobs(&env, &report, (2, 1, 1), job, &[stuck.id, fresh.id]).await;
 }
 
-on_sqlite_and_postgres!(disconnect_sweep_retries_only_accounts_stuck_disconnecting =>
-    disconnect_sweep_retries_only_accounts_stuck_disconnecting_sqlite,
-    disconnect_sweep_retries_only_accounts_stuck_disconnecting_postgres
-);
+on_sqlite_and_postgres!(disconnect_sweep_retries_only_accounts_stuck_disconnecting);
 
 fn media(user: UserId, expires_at: DateTime<Utc>) -> Media {
     let id = MediaId::new();
@@ -461,24 +402,16 @@ async fn finished_job_records_are_trimmed_and_dead_ones_kept(queue_kind: QueueKi
     );
 }
 
-#[tokio::test]
-async fn finished_job_records_are_trimmed_and_dead_ones_kept_redis() {
-    finished_job_records_are_trimmed_and_dead_ones_kept(QueueKind::Redis).await;
-}
-
-#[tokio::test]
-async fn finished_job_records_are_trimmed_and_dead_ones_kept_sqlite() {
-    finished_job_records_are_trimmed_and_dead_ones_kept(QueueKind::Sqlite).await;
-}
+each_way!(finished_job_records_are_trimmed_and_dead_ones_kept =>
+    redis(QueueKind::Redis),
+    sqlite(QueueKind::Sqlite),
+);
 
 /// The run loop runs every sweep once on taking the lease and records each in the heartbeat.
 #[tokio::test]
 async fn every_sweep_runs_on_takeover_and_is_recorded_in_the_heartbeat() {
     let env = Env::new(Db::Sqlite).await;
-    let stop = CancellationToken::new();
-    let running = tokio::spawn(
-        Scheduler::new(env.ctx.clone(), env.settings.clone()).run(stop.clone().cancelled_owned()),
-    );
+    let running = env.start();
     let beat = env
         .wait_for("every sweep in the heartbeat", || async {
             match scheduler::heartbeat(&env.ctx).await {
@@ -487,8 +420,7 @@ async fn every_sweep_runs_on_takeover_and_is_recorded_in_the_heartbeat() {
             }
         })
         .await;
-    stop.cancel();
-    running.await.unwrap().unwrap();
+    running.stop().await;
     for sweep in Sweep::ALL {
         let record = &beat.sweeps[sweep.name()];
         assert!(record.ok, "{}: {}", sweep.name(), record.summary);

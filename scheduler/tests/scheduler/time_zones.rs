@@ -35,6 +35,17 @@ async fn queued_after_tick(env: &Env, posts: &[&Post], at: &str) -> Vec<bool> {
     out
 }
 
+/// Ticks at each instant in turn, asserting which of `posts` are queued after each.
+async fn assert_ticks(env: &Env, posts: &[&Post], ticks: &[(&str, &[bool])]) {
+    for (at, queued) in ticks {
+        assert_eq!(
+            queued_after_tick(env, posts, at).await,
+            *queued,
+            "tick at {at}"
+        );
+    }
+}
+
 async fn local_times_fire_at_their_instant_across_dst(db: Db) {
     let env = Env::new(db).await;
     let parse = |at: &str, tz: &str| schedule_time::parse_schedule(at, Some(tz), early()).unwrap();
@@ -50,55 +61,33 @@ async fn local_times_fire_at_their_instant_across_dst(db: Db) {
     let ny_edt = create(&env, &parse("2026-11-01T01:30-04:00", "America/New_York")).await;
     let ny_est = create(&env, &parse("2026-11-01T01:30-05:00", "America/New_York")).await;
 
-    assert_eq!(
-        queued_after_tick(&env, &[&ny_spring], "2026-03-08T07:14:59Z").await,
-        [false]
-    );
-    assert_eq!(
-        queued_after_tick(&env, &[&ny_spring], "2026-03-08T07:15:00Z").await,
-        [true]
-    );
-
-    assert_eq!(
-        queued_after_tick(&env, &[&berlin_spring], "2026-03-29T01:29:59Z").await,
-        [false]
-    );
-    assert_eq!(
-        queued_after_tick(&env, &[&berlin_spring], "2026-03-29T01:30:00Z").await,
-        [true]
-    );
-
-    let fold = [&berlin_summer, &berlin_winter];
-    assert_eq!(
-        queued_after_tick(&env, &fold, "2026-10-25T00:29:59Z").await,
-        [false, false]
-    );
-    assert_eq!(
-        queued_after_tick(&env, &fold, "2026-10-25T00:30:00Z").await,
-        [true, false]
-    );
-    assert_eq!(
-        queued_after_tick(&env, &fold, "2026-10-25T01:29:59Z").await,
-        [true, false]
-    );
-    assert_eq!(
-        queued_after_tick(&env, &fold, "2026-10-25T01:30:00Z").await,
-        [true, true]
-    );
-
-    let fold = [&ny_edt, &ny_est];
-    assert_eq!(
-        queued_after_tick(&env, &fold, "2026-11-01T05:30:00Z").await,
-        [true, false]
-    );
-    assert_eq!(
-        queued_after_tick(&env, &fold, "2026-11-01T06:29:59Z").await,
-        [true, false]
-    );
-    assert_eq!(
-        queued_after_tick(&env, &fold, "2026-11-01T06:30:00Z").await,
-        [true, true]
-    );
+    // The springs forward, in date order.
+    assert_ticks(
+        &env,
+        &[&ny_spring, &berlin_spring],
+        &[
+            ("2026-03-08T07:14:59Z", &[false, false]),
+            ("2026-03-08T07:15:00Z", &[true, false]),
+            ("2026-03-29T01:29:59Z", &[true, false]),
+            ("2026-03-29T01:30:00Z", &[true, true]),
+        ],
+    )
+    .await;
+    // The folds: each zone's first 01:30/02:30 fires an hour before its second.
+    assert_ticks(
+        &env,
+        &[&berlin_summer, &berlin_winter, &ny_edt, &ny_est],
+        &[
+            ("2026-10-25T00:29:59Z", &[false, false, false, false]),
+            ("2026-10-25T00:30:00Z", &[true, false, false, false]),
+            ("2026-10-25T01:29:59Z", &[true, false, false, false]),
+            ("2026-10-25T01:30:00Z", &[true, true, false, false]),
+            ("2026-11-01T05:30:00Z", &[true, true, true, false]),
+            ("2026-11-01T06:29:59Z", &[true, true, true, false]),
+            ("2026-11-01T06:30:00Z", &[true, true, true, true]),
+        ],
+    )
+    .await;
 
     // The zone is kept for display, and shows the time the way it was entered.
     let stored = env.state_of(&berlin_winter).await;
@@ -109,10 +98,7 @@ async fn local_times_fire_at_their_instant_across_dst(db: Db) {
     );
 }
 
-on_sqlite_and_postgres!(local_times_fire_at_their_instant_across_dst =>
-    local_times_fire_at_their_instant_across_dst_sqlite,
-    local_times_fire_at_their_instant_across_dst_postgres
-);
+on_sqlite_and_postgres!(local_times_fire_at_their_instant_across_dst);
 
 #[tokio::test]
 async fn the_gap_and_the_fold_are_refused_in_both_zones() {
