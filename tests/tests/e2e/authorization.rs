@@ -981,7 +981,11 @@ async fn set_up(app: &TestApp) -> Result<(Team, Vec<Caller>)> {
 }
 
 async fn matrix_app() -> Result<TestApp> {
-    TestApp::start_with(Backend::Sqlite, |c| {
+    matrix_app_on(Backend::Sqlite).await
+}
+
+async fn matrix_app_on(backend: Backend) -> Result<TestApp> {
+    TestApp::start_with(backend, |c| {
         c.limits.api_rate_per_min = 1_000_000;
         c.limits.auth_rate_per_min = 1_000_000;
         c.limits.page_rate_per_min = 1_000_000;
@@ -994,7 +998,25 @@ async fn matrix_app() -> Result<TestApp> {
 
 #[tokio::test]
 async fn every_route_answers_each_role_outsider_and_key_as_specified() -> Result<()> {
-    let app = matrix_app().await?;
+    matrix(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn every_route_answers_as_specified_on_postgres() -> Result<()> {
+    matrix(Backend::Postgres).await
+}
+
+#[tokio::test]
+async fn every_route_answers_as_specified_on_firestore() -> Result<()> {
+    if !Backend::Firestore.available() {
+        return Ok(());
+    }
+    matrix(Backend::Firestore).await
+}
+
+/// The matrix on one store backend (every read and write is scoped per backend).
+async fn matrix(backend: Backend) -> Result<()> {
+    let app = matrix_app_on(backend).await?;
     let (team, callers) = set_up(&app).await?;
     let mut wrong = Vec::new();
     let mut calls = 0;
@@ -1197,5 +1219,251 @@ async fn every_route_the_router_registers_is_in_the_role_table_and_in_this_matri
         Vec::<&(String, String)>::new(),
         "routes listed that the router does not register"
     );
+    Ok(())
+}
+
+/// A call outside the matrix: `client` with our Origin, or with `key` as a script.
+async fn api(
+    app: &TestApp,
+    client: &reqwest::Client,
+    key: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Got> {
+    let mut req = client.request(method, app.url(path));
+    req = match key {
+        Some(key) => req.bearer_auth(key),
+        None => req.header(ORIGIN, &app.base_url),
+    };
+    if path == "/api/campaigns" {
+        req = req.header("idempotency-key", uuid::Uuid::new_v4().to_string());
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    send(req).await
+}
+
+#[tokio::test]
+async fn a_key_and_a_session_act_with_the_members_current_role() -> Result<()> {
+    let app = matrix_app().await?;
+    let owner_client = browser(&app, None)?;
+    let owner = signed_in(&app, &owner_client, "climb-owner").await?;
+    let team = jobs::domain::workspaces::settings::create(
+        &*app.store,
+        &app.store.user(owner).await?,
+        "Agency",
+    )
+    .await?
+    .id;
+    let client = browser(&app, Some(team))?;
+    let member = signed_in(&app, &client, "climber").await?;
+    add_member(&app, team, member, Role::Admin).await?;
+    // Made by the admin in their browser: the team's key, acting as them.
+    let (key_id, key) = owner_key(&app, &client, "read").await?;
+    let all = json!({ "name": "every scope", "scopes": SCOPES });
+    let created = api(&app, &client, None, Method::POST, "/api/keys", Some(all)).await?;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let full: Value = serde_json::from_str(&created.text)?;
+    let full = full["key"].as_str().context("key")?.to_owned();
+    let listed = |got: &Got| got.status == 200 && got.text.contains(&key_id);
+    let bare = reqwest::Client::new();
+    let media = || async { Ok::<_, anyhow::Error>(app.store.list_media(team).await?.len()) };
+
+    let got = api(&app, &bare, Some(&key), Method::GET, "/api/keys", None).await?;
+    assert!(
+        listed(&got),
+        "an admin's key lists the team's keys: {got:?}"
+    );
+
+    // Demoted to editor: neither the key nor the session manage keys any more; both upload.
+    add_member(&app, team, member, Role::Editor).await?;
+    for key in [Some(key.as_str()), None] {
+        let via = if key.is_some() { &bare } else { &client };
+        let got = api(&app, via, key, Method::GET, "/api/keys", None).await?;
+        assert!(got.is(INSUFFICIENT_ROLE), "{key:?}: {got:?}");
+    }
+    let upload = |via: &reqwest::Client, key: Option<&str>| {
+        let mut req = via
+            .post(app.url("/api/media"))
+            .header(CONTENT_TYPE, "video/mp4")
+            .body(video(7));
+        req = match key {
+            Some(key) => req.bearer_auth(key),
+            None => req.header(ORIGIN, &app.base_url),
+        };
+        send(req)
+    };
+    assert!(upload(&bare, Some(&full)).await?.is(CREATED));
+    assert_eq!(media().await?, 1);
+
+    // Demoted to viewer: the key reads, and may no longer upload, whatever its scopes.
+    add_member(&app, team, member, Role::Viewer).await?;
+    let got = upload(&bare, Some(&full)).await?;
+    assert!(got.is(INSUFFICIENT_ROLE), "{got:?}");
+    let got = upload(&client, None).await?;
+    assert!(got.is(INSUFFICIENT_ROLE), "{got:?}");
+    assert_eq!(media().await?, 1, "nothing was uploaded");
+    let got = api(&app, &bare, Some(&full), Method::GET, "/api/posts", None).await?;
+    assert!(got.is(OK), "{got:?}");
+
+    // Promoted back: the same key manages keys again.
+    add_member(&app, team, member, Role::Admin).await?;
+    let got = api(&app, &bare, Some(&key), Method::GET, "/api/keys", None).await?;
+    assert!(listed(&got), "{got:?}");
+
+    // Removed: the key is dead at once, and the session acts in the personal workspace.
+    app.store.remove_member(team, member).await?;
+    for key in [&key, &full] {
+        let got = api(&app, &bare, Some(key), Method::GET, "/api/posts", None).await?;
+        assert!(got.is(INVALID_API_KEY), "{got:?}");
+    }
+    let got = api(&app, &client, None, Method::GET, "/api/keys", None).await?;
+    assert!(got.is(OK), "{got:?}");
+    assert!(!got.text.contains(&key_id), "{}", got.text);
+    assert_eq!(
+        app.store.list_api_keys(team).await?.len(),
+        2,
+        "the keys stay the team's"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_outsider_cannot_tell_the_teams_rows_from_made_up_ones() -> Result<()> {
+    let app = matrix_app().await?;
+    let (team, callers) = set_up(&app).await?;
+    let outsider = callers
+        .iter()
+        .find(|c| c.who == Who::Outsider)
+        .context("an outsider")?;
+    let made_up = jobs::model::AccountId::new().to_string();
+    let media = team.stage(&app).await?;
+    let post_body = |account: &str, media: &str| {
+        json!({
+            "account_id": account, "media_id": media, "title": "t", "privacy_level": "SELF_ONLY",
+            "disable_comment": false, "disable_duet": false, "disable_stitch": false,
+        })
+    };
+    let campaign = |account: &str, media: &str| json!({ "posts": [{ "account": account, "media_id": media, "privacy_level": "SELF_ONLY" }] });
+    let mut calls: Vec<(Method, String, String, Option<Value>, Option<Value>)> = vec![
+        (
+            Method::POST,
+            "/api/posts".into(),
+            "/api/posts".into(),
+            Some(post_body(&team.account, &media)),
+            Some(post_body(&made_up, &made_up)),
+        ),
+        (
+            Method::POST,
+            "/api/campaigns".into(),
+            "/api/campaigns".into(),
+            Some(campaign(&team.account, &media)),
+            Some(campaign(&made_up, &made_up)),
+        ),
+    ];
+    for r in ROWS
+        .iter()
+        .filter(|r| r.outsider == NOT_FOUND || r.outsider == PAGE_NOT_FOUND)
+        .filter(|r| r.path != "/api/posts")
+    {
+        let body = matches!(r.body, Body::Tomorrow).then(|| json!({ "scheduled_at": tomorrow() }));
+        calls.push((
+            Method::from_bytes(r.method.as_bytes())?,
+            team.fill(&app, r.path).await?,
+            r.path
+                .split('/')
+                .map(|seg| {
+                    if seg.starts_with('{') {
+                        made_up.as_str()
+                    } else {
+                        seg
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/"),
+            body.clone(),
+            body,
+        ));
+    }
+    for (method, real, fake, real_body, fake_body) in calls {
+        let before = snapshot(&app, team.id).await?;
+        let on_team = api(
+            &app,
+            &outsider.client,
+            None,
+            method.clone(),
+            &real,
+            real_body,
+        )
+        .await?;
+        let on_nothing = api(
+            &app,
+            &outsider.client,
+            None,
+            method.clone(),
+            &fake,
+            fake_body,
+        )
+        .await?;
+        assert_eq!(snapshot(&app, team.id).await?, before, "{method} {real}");
+        let blind = |got: &Got| {
+            let mut text = got.text.clone();
+            for id in [&team.account, &media, &made_up] {
+                text = text.replace(id.as_str(), "ID");
+            }
+            for id in team.secrets() {
+                text = text.replace(id, "ID");
+            }
+            (got.status, got.code.clone(), text)
+        };
+        assert_eq!(
+            blind(&on_team),
+            blind(&on_nothing),
+            "{method} {real} vs {fake}"
+        );
+        assert!(
+            on_team.status == 404 || on_team.status == 422,
+            "{method} {real}: {on_team:?}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "bug: /settings lists the team's API keys (ids, names, prefixes, scopes) to editors \
+            and viewers, whom GET /api/keys refuses with 403 insufficient_role; the page (web/src/\
+            pages/settings.rs) should list them only when the role can ManageApiKeys"]
+async fn settings_shows_the_teams_keys_only_to_those_who_manage_them() -> Result<()> {
+    let app = matrix_app().await?;
+    let (team, callers) = set_up(&app).await?;
+    for c in callers.iter().filter(|c| c.key.is_none()) {
+        let got = send(c.client.get(app.url("/settings"))).await?;
+        assert!(got.is(OK), "{}: {got:?}", c.name);
+        let shown = team.keys.iter().any(|k| got.text.contains(k.as_str()));
+        let may = matches!(c.who, Who::Member(Role::Owner | Role::Admin));
+        assert_eq!(shown, may, "{} sees the team's keys on /settings", c.name);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "bug: `/` sends every member of a workspace with accounts to /compose, which refuses \
+            a viewer (403); web/src/pages/login.rs `home` should send a viewer to /history"]
+async fn home_sends_each_member_to_a_page_they_may_open() -> Result<()> {
+    let app = matrix_app().await?;
+    let (_team, callers) = set_up(&app).await?;
+    for c in callers.iter().filter(|c| c.key.is_none()) {
+        let home = c.client.get(app.url("/")).send().await?;
+        assert_eq!(home.status(), StatusCode::SEE_OTHER, "{}", c.name);
+        let to = e2e::location(&home)?;
+        let got = send(c.client.get(app.url(&to))).await?;
+        assert!(
+            got.is(OK),
+            "{}: / sent them to {to}, which answers {got:?}",
+            c.name
+        );
+    }
     Ok(())
 }
