@@ -1330,6 +1330,10 @@ async fn a_key_and_a_session_act_with_the_members_current_role() -> Result<()> {
     Ok(())
 }
 
+/// One call of an outsider, twice: method, the path with the team's ids and with made-up ids,
+/// and the body of each.
+type Probe = (Method, String, String, Option<Value>, Option<Value>);
+
 #[tokio::test]
 async fn an_outsider_cannot_tell_the_teams_rows_from_made_up_ones() -> Result<()> {
     let app = matrix_app().await?;
@@ -1347,7 +1351,7 @@ async fn an_outsider_cannot_tell_the_teams_rows_from_made_up_ones() -> Result<()
         })
     };
     let campaign = |account: &str, media: &str| json!({ "posts": [{ "account": account, "media_id": media, "privacy_level": "SELF_ONLY" }] });
-    let mut calls: Vec<(Method, String, String, Option<Value>, Option<Value>)> = vec![
+    let mut calls: Vec<Probe> = vec![
         (
             Method::POST,
             "/api/posts".into(),
