@@ -3,6 +3,7 @@
 //! Firestore test; `SKIPPED:` without Java or the jar unless `MKTPOST_REQUIRE_FIRESTORE=1`).
 //! One binary, one module per user flow.
 
+mod authorization;
 mod campaigns;
 mod crash;
 mod edge;
