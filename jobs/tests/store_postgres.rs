@@ -144,10 +144,14 @@ async fn connect_and_migrate_choose_postgres_by_scheme_and_migrate_is_repeatable
     db.drop_database().await;
 }
 
-/// Migration 0007 moves every row written before workspaces into its user's personal
-/// workspace, made by that user (see the SQLite twin).
-#[tokio::test]
-async fn rows_written_before_workspaces_move_into_personal_workspaces() {
+/// Runs `test` (given the URL and a pool) on a fresh database at the last migration before
+/// workspaces, holding `sql` (rows written then); drops the database afterwards, also when
+/// `test` panics.
+async fn before_workspaces<F, Fut>(sql: String, test: F)
+where
+    F: FnOnce(String, sqlx::PgPool) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let db = TestDatabase::create().await;
     let pool = sqlx::PgPool::connect(&db.url).await.expect("open");
     let outcome = AssertUnwindSafe(async {
@@ -155,16 +159,11 @@ async fn rows_written_before_workspaces_move_into_personal_workspaces() {
         let until = conformance::LAST_MIGRATION_BEFORE_WORKSPACES;
         let migrator = sqlx::migrate::Migrator::new(dir).await.expect("migrations");
         migrator.run_to(until, &pool).await.expect("migrate");
-        let (earlier, insert) = conformance::earlier_users();
-        let users: Vec<_> = earlier.iter().map(|(id, _)| *id).collect();
-        let rows = conformance::earlier_rows(&users);
-        sqlx::raw_sql(AssertSqlSafe(format!("{insert};\n{rows}")))
+        sqlx::raw_sql(AssertSqlSafe(sql))
             .execute(&pool)
             .await
-            .expect("rows");
-        let store = PostgresStore::connect(&db.url).await.expect("migrate all");
-        conformance::earlier_rows_belong_to_personal_workspaces(&store, &users).await;
-        store.close().await;
+            .expect("earlier rows");
+        test(db.url.clone(), pool.clone()).await;
     })
     .catch_unwind()
     .await;
@@ -175,34 +174,33 @@ async fn rows_written_before_workspaces_move_into_personal_workspaces() {
     }
 }
 
+/// Migration 0007 moves every row written before workspaces into its user's personal
+/// workspace, made by that user (see the SQLite twin).
+#[tokio::test]
+async fn rows_written_before_workspaces_move_into_personal_workspaces() {
+    let (earlier, insert) = conformance::earlier_users();
+    let users: Vec<_> = earlier.iter().map(|(id, _)| *id).collect();
+    let rows = conformance::earlier_rows(&users);
+    before_workspaces(format!("{insert};\n{rows}"), |url, _| async move {
+        let store = PostgresStore::connect(&url).await.expect("migrate all");
+        conformance::earlier_rows_belong_to_personal_workspaces(&store, &users).await;
+        store.close().await;
+    })
+    .await;
+}
+
 /// Migration 0005 gives every user who existed before it a personal workspace (id = the user's)
 /// with the user as owner, and its backfill is harmless to run again (see the SQLite twin).
 #[tokio::test]
 async fn the_workspace_backfill_covers_earlier_users_and_can_run_again() {
     const MIGRATION: &str = include_str!("../../migrations/postgres/0005_workspaces.sql");
-    let db = TestDatabase::create().await;
-    let pool = sqlx::PgPool::connect(&db.url).await.expect("open");
-    let outcome = AssertUnwindSafe(async {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/postgres");
-        let until = conformance::LAST_MIGRATION_BEFORE_WORKSPACES;
-        let migrator = sqlx::migrate::Migrator::new(dir).await.expect("migrations");
-        migrator.run_to(until, &pool).await.expect("migrate");
-        let (users, sql) = conformance::earlier_users();
-        sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&pool)
-            .await
-            .expect("users");
-        let store = PostgresStore::connect(&db.url).await.expect("migrate all");
+    let (users, sql) = conformance::earlier_users();
+    before_workspaces(sql, |url, pool| async move {
+        let store = PostgresStore::connect(&url).await.expect("migrate all");
         let run_again = sqlx::raw_sql(conformance::backfill_of(MIGRATION)).execute(&pool);
         let run_again = async { run_again.await.map(drop).expect("run again") };
         conformance::the_backfill_covers_earlier_users(&store, &users, run_again).await;
         store.close().await;
     })
-    .catch_unwind()
     .await;
-    pool.close().await;
-    db.drop_database().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }

@@ -99,10 +99,9 @@ async fn sqlx_connection(url: &str) -> sqlx::SqliteConnection {
         .expect("raw connection")
 }
 
-/// Migration 0007 moves every row written before workspaces into its user's personal
-/// workspace, made by that user (SQLite rebuilds the tables to change their foreign keys).
-#[tokio::test]
-async fn rows_written_before_workspaces_move_into_personal_workspaces() {
+/// A database file at the last migration before workspaces, holding `sql` (rows written
+/// then): its URL and an open pool (the directory lives as long as the `TempDir`).
+async fn before_workspaces(sql: String) -> (TempDir, String, sqlx::SqlitePool) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}/before.db?mode=rwc", dir.path().display());
     let pool = sqlx::SqlitePool::connect(&url).await.expect("open");
@@ -112,13 +111,21 @@ async fn rows_written_before_workspaces_move_into_personal_workspaces() {
         .expect("migrations");
     let before = conformance::LAST_MIGRATION_BEFORE_WORKSPACES;
     migrator.run_to(before, &pool).await.expect("migrate");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&pool)
+        .await
+        .expect("earlier rows");
+    (dir, url, pool)
+}
+
+/// Migration 0007 moves every row written before workspaces into its user's personal
+/// workspace, made by that user (SQLite rebuilds the tables to change their foreign keys).
+#[tokio::test]
+async fn rows_written_before_workspaces_move_into_personal_workspaces() {
     let (earlier, insert) = conformance::earlier_users();
     let users: Vec<_> = earlier.iter().map(|(id, _)| *id).collect();
     let rows = conformance::earlier_rows(&users);
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("{insert};\n{rows}")))
-        .execute(&pool)
-        .await
-        .expect("rows");
+    let (_dir, url, pool) = before_workspaces(format!("{insert};\n{rows}")).await;
     pool.close().await;
     let store = SqliteStore::connect(&url)
         .await
@@ -132,20 +139,8 @@ async fn rows_written_before_workspaces_move_into_personal_workspaces() {
 #[tokio::test]
 async fn the_workspace_backfill_covers_earlier_users_and_can_run_again() {
     const MIGRATION: &str = include_str!("../../migrations/sqlite/0005_workspaces.sql");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}/before.db?mode=rwc", dir.path().display());
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("open");
-    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
-    let migrator = sqlx::migrate::Migrator::new(migrations)
-        .await
-        .expect("migrations");
-    let before = conformance::LAST_MIGRATION_BEFORE_WORKSPACES;
-    migrator.run_to(before, &pool).await.expect("migrate");
     let (earlier, insert) = conformance::earlier_users();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(insert))
-        .execute(&pool)
-        .await
-        .expect("users");
+    let (_dir, url, pool) = before_workspaces(insert).await;
     let store = SqliteStore::connect(&url)
         .await
         .expect("migrate to the end");

@@ -12,6 +12,7 @@ use jobs::domain::accounts::AccountError;
 use jobs::domain::api_keys::ApiKeyError;
 use jobs::domain::campaigns::{CampaignError, RowProblem};
 use jobs::domain::connect_account::{ConnectError, ConnectStateError};
+use jobs::domain::export::WorkspaceExportError;
 use jobs::domain::media::MediaError;
 use jobs::domain::posts::PostError;
 use jobs::domain::quota::QuotaError;
@@ -472,6 +473,15 @@ impl From<AcceptError> for ApiError {
                 message,
             },
             AcceptError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<WorkspaceExportError> for ApiError {
+    fn from(e: WorkspaceExportError) -> Self {
+        match e {
+            WorkspaceExportError::InsufficientRole => insufficient_role(),
+            WorkspaceExportError::Store(s) => s.into(),
         }
     }
 }

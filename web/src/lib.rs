@@ -130,6 +130,14 @@ fn workspace_routes() -> Router<AppState> {
             delete(w::revoke_invitation),
         )
         .route("/api/invitations/accept", post(w::accept))
+        .route(
+            "/api/workspaces/current/export",
+            get(routes::privacy::export_workspace),
+        )
+        .route(
+            "/api/workspaces/current/audit",
+            get(routes::privacy::audit_log),
+        )
 }
 
 /// The request's span: method, matched route and request id.

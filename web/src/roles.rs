@@ -118,6 +118,16 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
         "/api/workspaces/current/invitations/{id}",
         Needs::Action(ManageMembers),
     ),
+    (
+        "GET",
+        "/api/workspaces/current/export",
+        Needs::Action(ExportWorkspace),
+    ),
+    (
+        "GET",
+        "/api/workspaces/current/audit",
+        Needs::Action(ReadAuditLog),
+    ),
     ("GET", "/campaigns", Needs::Action(CreateCampaign)),
 ];
 

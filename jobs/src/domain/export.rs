@@ -4,8 +4,12 @@
 
 use crate::context::JobContext;
 use crate::domain::audit;
-use crate::model::{ApiKey, AuditEvent, Media, Post, Role, TikTokAccount, UserId, Workspace};
-use crate::store::StoreError;
+use crate::domain::workspaces::Action;
+use crate::model::{
+    Actor, ApiKey, AuditEvent, Invitation, Media, Member, Post, Role, TikTokAccount, User, UserId,
+    Workspace, WorkspaceId,
+};
+use crate::store::{Store, StoreError};
 use serde_json::json;
 
 /// Audit events are few per user; this bounds one export.
@@ -32,6 +36,90 @@ pub async fn gather(ctx: &JobContext, user: UserId) -> Result<Export, StoreError
     let store = &ctx.store;
     let memberships = store.workspaces_of(user).await?;
     let ws = Workspace::personal_id(user);
+    let (accounts, posts, media, api_keys, audit) = content(&**store, ws).await?;
+    tracing::info!(user_id = %user, posts = posts.len(), "data exported");
+    let detail = json!({ "posts": posts.len() });
+    audit::record(&**store, ws, Some(user), audit::DATA_EXPORTED, detail).await;
+    Ok(Export {
+        accounts,
+        posts,
+        media,
+        api_keys,
+        audit,
+        memberships,
+    })
+}
+
+/// What a workspace's own export holds (for its owners): its content, its members with their
+/// profiles, and its open invitations.
+#[derive(Debug)]
+pub struct WorkspaceExport {
+    pub workspace: Workspace,
+    pub accounts: Vec<TikTokAccount>,
+    pub posts: Vec<Post>,
+    pub media: Vec<Media>,
+    pub api_keys: Vec<ApiKey>,
+    pub audit: Vec<AuditEvent>,
+    pub members: Vec<(Member, User)>,
+    pub invitations: Vec<Invitation>,
+}
+
+/// Why a workspace export was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceExportError {
+    /// Only owners export a workspace (it holds every member's email).
+    #[error("only the workspace's owners may export it")]
+    InsufficientRole,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Reads everything `actor`'s workspace holds, if they own it, and records the export.
+pub async fn gather_workspace(
+    ctx: &JobContext,
+    actor: &Actor,
+) -> Result<WorkspaceExport, WorkspaceExportError> {
+    if !actor.role.can(Action::ExportWorkspace) {
+        return Err(WorkspaceExportError::InsufficientRole);
+    }
+    let store = &*ctx.store;
+    let ws = actor.workspace;
+    let workspace = store.workspace(ws).await?;
+    let (accounts, posts, media, api_keys, audit) = content(store, ws).await?;
+    let mut members = Vec::new();
+    for m in store.members(ws).await? {
+        match store.user(m.user_id).await {
+            Ok(u) => members.push((m, u)),
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let invitations = store.pending_invitations(ws).await?;
+    let detail = json!({ "posts": posts.len(), "workspace": true });
+    audit::record(store, ws, Some(actor.user), audit::DATA_EXPORTED, detail).await;
+    Ok(WorkspaceExport {
+        workspace,
+        accounts,
+        posts,
+        media,
+        api_keys,
+        audit,
+        members,
+        invitations,
+    })
+}
+
+type Content = (
+    Vec<TikTokAccount>,
+    Vec<Post>,
+    Vec<Media>,
+    Vec<ApiKey>,
+    Vec<AuditEvent>,
+);
+
+/// Everything workspace `ws` owns: accounts (those being disconnected too), every post (all
+/// pages, newest first), staged videos, keys and audit events.
+async fn content(store: &dyn Store, ws: WorkspaceId) -> Result<Content, StoreError> {
     let accounts = store.all_accounts(ws).await?;
     let mut posts = Vec::new();
     let mut cursor: Option<String> = None;
@@ -46,21 +134,5 @@ pub async fn gather(ctx: &JobContext, user: UserId) -> Result<Export, StoreError
     let media = store.list_media(ws).await?;
     let api_keys = store.list_api_keys(ws).await?;
     let audit = store.list_audit(ws, AUDIT_LIMIT).await?;
-    tracing::info!(user_id = %user, posts = posts.len(), "data exported");
-    audit::record(
-        &**store,
-        ws,
-        Some(user),
-        audit::DATA_EXPORTED,
-        json!({ "posts": posts.len() }),
-    )
-    .await;
-    Ok(Export {
-        accounts,
-        posts,
-        media,
-        api_keys,
-        audit,
-        memberships,
-    })
+    Ok((accounts, posts, media, api_keys, audit))
 }

@@ -128,6 +128,7 @@ const GET: &str = "GET";
 const POST: &str = "POST";
 const PATCH: &str = "PATCH";
 const DELETE: &str = "DELETE";
+const PUT: &str = "PUT";
 
 const fn row(
     method: &'static str,
@@ -164,6 +165,7 @@ use Least::Anyone;
 const VIEWER: Least = Least::Role(Role::Viewer);
 const EDITOR: Least = Least::Role(Role::Editor);
 const ADMIN: Least = Least::Role(Role::Admin);
+const OWNER: Least = Least::Role(Role::Owner);
 
 const POST_BODY: &str = r#"{"account_id":"{account}","media_id":"{fresh_media}","title":"from the matrix","privacy_level":"SELF_ONLY","disable_comment":false,"disable_duet":false,"disable_stitch":false,"scheduled_at":"{tomorrow}"}"#;
 
@@ -376,6 +378,74 @@ const ROWS: &[Row] = &[
     ),
     row(GET, "/compose", EDITOR, KeyRule::Page, OK, OK),
     row(GET, "/campaigns", EDITOR, KeyRule::Page, OK, OK),
+    // Workspaces: the switcher and the caller's list are the person's; an outsider cannot
+    // switch to the team (404) and invites only into a workspace of their own.
+    row(GET, "/api/workspaces", Anyone, KeyRule::Session, OK, OK),
+    with_body(
+        row(
+            PUT,
+            "/api/workspaces/current",
+            Anyone,
+            KeyRule::Session,
+            OK,
+            NOT_FOUND,
+        ),
+        Body::Json(r#"{"workspace_id":"{team}"}"#),
+    ),
+    row(
+        GET,
+        "/api/workspaces/current/members",
+        VIEWER,
+        KeyRule::Session,
+        OK,
+        OK,
+    ),
+    row(
+        GET,
+        "/api/workspaces/current/invitations",
+        ADMIN,
+        KeyRule::Session,
+        OK,
+        OK,
+    ),
+    with_body(
+        row(
+            POST,
+            "/api/workspaces/current/invitations",
+            ADMIN,
+            KeyRule::Session,
+            CREATED,
+            error(409, "personal_workspace"),
+        ),
+        Body::Json(r#"{"email":"matrix@example.com","role":"viewer"}"#),
+    ),
+    row(
+        GET,
+        "/api/workspaces/current/export",
+        OWNER,
+        KeyRule::Session,
+        OK,
+        OK,
+    ),
+    row(
+        GET,
+        "/api/workspaces/current/audit",
+        ADMIN,
+        KeyRule::Session,
+        OK,
+        OK,
+    ),
+    with_body(
+        row(
+            POST,
+            "/api/invitations/accept",
+            Anyone,
+            KeyRule::Session,
+            NOT_FOUND,
+            NOT_FOUND,
+        ),
+        Body::Json(r#"{"token":"mki_not-a-real-token"}"#),
+    ),
 ];
 
 const CALLBACK: &str = "/auth/tiktok/callback";
@@ -383,7 +453,17 @@ const CALLBACK: &str = "/auth/tiktok/callback";
 /// Routes of `web::roles::ROUTES` this matrix leaves out on purpose: operations (an operator's,
 /// `tests/tests/e2e/ops.rs`), and what the person does to themselves everywhere at once
 /// (signing out everywhere, erasure: `sessions.rs`, `forget.rs`, `privacy.rs`).
+///
+/// The workspace changes that would move the matrix's own callers (a new workspace switches
+/// the creator to it; settings, roles, removals and revocations change the team under the
+/// other rows) are covered by `tests/tests/e2e/workspaces.rs` and the unit tests of
+/// `jobs::domain::workspaces` (who may touch whom).
 const NOT_IN_MATRIX: &[(&str, &str)] = &[
+    ("POST", "/api/workspaces"),
+    ("PATCH", "/api/workspaces/current"),
+    ("PATCH", "/api/workspaces/current/members/{user_id}"),
+    ("DELETE", "/api/workspaces/current/members/{user_id}"),
+    ("DELETE", "/api/workspaces/current/invitations/{id}"),
     ("DELETE", "/api/me"),
     ("DELETE", "/auth/sessions"),
     ("GET", "/ops"),
@@ -815,7 +895,22 @@ async fn an_outsider_cannot_tell_the_teams_rows_from_made_up_ones() -> Result<()
         .filter(|r| r.outsider == NOT_FOUND || r.outsider == PAGE_NOT_FOUND)
         .filter(|r| r.path != "/api/posts")
     {
-        let body = matches!(r.body, Body::Tomorrow).then(|| json!({ "scheduled_at": tomorrow() }));
+        let (body, fake_body) = match r.body {
+            Body::Tomorrow => {
+                let b = json!({ "scheduled_at": tomorrow() });
+                (Some(b.clone()), Some(b))
+            }
+            // A JSON body naming the team (the switcher) names a made-up workspace instead.
+            Body::Json(j) => {
+                let real = team.fill(&app, j).await?;
+                let fake = real.replace(&team.id.to_string(), &made_up);
+                (
+                    Some(serde_json::from_str(&real)?),
+                    Some(serde_json::from_str(&fake)?),
+                )
+            }
+            _ => (None, None),
+        };
         calls.push((
             Method::from_bytes(r.method.as_bytes())?,
             team.fill(&app, r.path).await?,
@@ -830,8 +925,8 @@ async fn an_outsider_cannot_tell_the_teams_rows_from_made_up_ones() -> Result<()
                 })
                 .collect::<Vec<_>>()
                 .join("/"),
-            body.clone(),
             body,
+            fake_body,
         ));
     }
     for (method, real, fake, real_body, fake_body) in calls {

@@ -183,6 +183,31 @@ async fn an_invited_editor_posts_for_the_team_and_is_refused_once_removed() -> R
         Some(1),
         "{members}"
     );
+
+    // Every change is in the team's audit log with who made it; its owners can export it all.
+    let (status, log) = app.get_json("/api/workspaces/current/audit").await?;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let events = log["events"].as_array().context("events")?;
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    for kind in [
+        "workspace_created",
+        "invitation_sent",
+        "invitation_accepted",
+        "member_removed",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    let accepted = events.iter().find(|e| e["kind"] == "invitation_accepted");
+    let accepted = accepted.context("accepted")?;
+    assert_eq!(accepted["actor_id"].as_str(), Some(editor_id.as_str()));
+    let (status, export) = app.get_json("/api/workspaces/current/export").await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(export["workspace"]["id"].as_str(), Some(team_id.as_str()));
+    assert_eq!(export["posts"][0]["id"].as_str(), Some(id.as_str()));
+    assert_eq!(
+        export["posts"][0]["created_by"].as_str(),
+        Some(editor_id.as_str())
+    );
     Ok(())
 }
 

@@ -33,13 +33,15 @@ pub enum Action {
     /// Rename the workspace or turn approval on or off. Not in the table, so it falls
     /// under the owner's "everything": whether editors need approval is the owner's call.
     ManageSettings,
+    /// Download everything the workspace holds (every member's email included).
+    ExportWorkspace,
     DeleteWorkspace,
     TransferOwnership,
 }
 
 impl Action {
     /// Every action, for exhaustive tests and documentation.
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::Read,
         Action::Upload,
         Action::CreatePost,
@@ -56,6 +58,7 @@ impl Action {
         Action::ManageOwners,
         Action::ReadAuditLog,
         Action::ManageSettings,
+        Action::ExportWorkspace,
         Action::DeleteWorkspace,
         Action::TransferOwnership,
     ];
@@ -69,7 +72,8 @@ impl Action {
             | CancelCampaign => Role::Editor,
             ConnectAccount | DisconnectAccount | ManageApiKeys | Approve | ManageMembers
             | ReadAuditLog => Role::Admin,
-            ManageOwners | ManageSettings | DeleteWorkspace | TransferOwnership => Role::Owner,
+            ManageOwners | ManageSettings | ExportWorkspace | DeleteWorkspace
+            | TransferOwnership => Role::Owner,
         }
     }
 }
@@ -92,7 +96,7 @@ mod tests {
     use Action::*;
 
     /// The table, written out cell by cell: (action, viewer, editor, admin, owner).
-    const EXPECTED: [(Action, [bool; 4]); 18] = [
+    const EXPECTED: [(Action, [bool; 4]); 19] = [
         (Read, [true, true, true, true]),
         (Upload, [false, true, true, true]),
         (CreatePost, [false, true, true, true]),
@@ -109,6 +113,7 @@ mod tests {
         (ReadAuditLog, [false, false, true, true]),
         (ManageOwners, [false, false, false, true]),
         (ManageSettings, [false, false, false, true]),
+        (ExportWorkspace, [false, false, false, true]),
         (DeleteWorkspace, [false, false, false, true]),
         (TransferOwnership, [false, false, false, true]),
     ];

@@ -434,6 +434,21 @@ pub const OPEN_INVITATIONS: QuerySpec = QuerySpec {
     select: None,
 };
 
+/// The names (only) of the documents of `collection` matching `filters`, for deleting them.
+const fn names_where(
+    name: &'static str,
+    collection: &'static str,
+    filters: &'static [Filter],
+) -> QuerySpec {
+    QuerySpec {
+        name,
+        collection,
+        filters,
+        order_by: &[],
+        select: Some(&[DOCUMENT_NAME]),
+    }
+}
+
 /// `erase_user`: the names of what is the user's own wherever it is (memberships, OAuth
 /// states, API keys that act as them and their hash markers, the Google uid marker) and of
 /// what their personal workspace held before workspaces existed (issue #16: such documents
@@ -441,13 +456,7 @@ pub const OPEN_INVITATIONS: QuerySpec = QuerySpec {
 /// collection, deleted in batches.
 pub const OWNED_BY_USER: [QuerySpec; 11] = {
     const fn owned(collection: &'static str) -> QuerySpec {
-        QuerySpec {
-            name: "erase_user",
-            collection,
-            filters: &[Filter::Equal("user_id")],
-            order_by: &[],
-            select: Some(&[DOCUMENT_NAME]),
-        }
+        names_where("erase_user", collection, &[Filter::Equal("user_id")])
     }
     [
         owned(WORKSPACE_MEMBERS),
@@ -468,13 +477,8 @@ pub const OWNED_BY_USER: [QuerySpec; 11] = {
 /// user's); every workspace-owned document, markers included, carries `workspace_id`.
 pub const OWNED_BY_WORKSPACE: [QuerySpec; 11] = {
     const fn owned(collection: &'static str) -> QuerySpec {
-        QuerySpec {
-            name: "erase_user (personal workspace)",
-            collection,
-            filters: &[Filter::Equal("workspace_id")],
-            order_by: &[],
-            select: Some(&[DOCUMENT_NAME]),
-        }
+        let by_workspace = &[Filter::Equal("workspace_id")];
+        names_where("delete_workspace", collection, by_workspace)
     }
     [
         owned(OAUTH_STATES),
@@ -492,13 +496,11 @@ pub const OWNED_BY_WORKSPACE: [QuerySpec; 11] = {
 };
 
 /// `erase_user`: the invitations the user accepted (they hold the user's email).
-pub const ACCEPTED_BY_USER: QuerySpec = QuerySpec {
-    name: "erase_user (accepted invitations)",
-    collection: INVITATIONS,
-    filters: &[Filter::Equal("accepted_by")],
-    order_by: &[],
-    select: Some(&[DOCUMENT_NAME]),
-};
+pub const ACCEPTED_BY_USER: QuerySpec = names_where(
+    "erase_user (accepted invitations)",
+    INVITATIONS,
+    &[Filter::Equal("accepted_by")],
+);
 
 /// `erase_user`: what the user made in workspaces shared with others, which stays there as a
 /// former member's: each query finds the documents whose field (the second item) names them,

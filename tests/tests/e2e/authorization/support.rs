@@ -172,6 +172,7 @@ impl Team {
             .replace("{post}", &self.post)
             .replace("{media}", &self.media)
             .replace("{key}", &self.keys[0])
+            .replace("{team}", &self.id.to_string())
             .replace("{tomorrow}", &tomorrow());
         if s.contains("{fresh_account}") {
             s = s.replace("{fresh_account}", &self.connected_account(app).await?);
