@@ -36,9 +36,9 @@ pub use heartbeat::{Heartbeat, STALE_AFTER, SweepRecord, TickSummary, heartbeat}
 pub use job_records::trim_finished_jobs;
 pub use settings::{CronSettings, SchedulerSettings, Sweep};
 pub use sweeps::{
-    RecentPushes, SweepReport, delete_expired_media, delete_old_logs, fail_overdue_parked_posts,
-    reconcile_stuck_posts, refresh_expiring_tokens, retry_disconnecting_accounts,
-    retry_erasing_users,
+    RecentPushes, SweepReport, delete_expired_media, delete_old_logs, expire_pending_approvals,
+    fail_overdue_parked_posts, reconcile_stuck_posts, refresh_expiring_tokens,
+    retry_disconnecting_accounts, retry_erasing_users,
 };
 
 use chrono::{DateTime, Utc};
@@ -115,6 +115,7 @@ impl Shared {
             Sweep::OldLogs => delete_old_logs(settings, now).await,
             Sweep::JobRecords => trim_finished_jobs(&ctx.queue, settings.job_record_ttl, now).await,
             Sweep::ParkedPosts => fail_overdue_parked_posts(ctx, settings, now).await,
+            Sweep::PendingApprovals => expire_pending_approvals(ctx, settings, now).await,
         }
     }
 }

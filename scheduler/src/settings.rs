@@ -30,11 +30,13 @@ pub enum Sweep {
     JobRecords,
     /// Fail posts parked in `needs_reconnect` past `PARKED_MEDIA_DAYS`; delete their videos.
     ParkedPosts,
+    /// Expire posts whose time came while they waited for approval; delete their videos.
+    PendingApprovals,
 }
 
 impl Sweep {
     /// Every sweep, in the order they run when several are due at once.
-    pub const ALL: [Sweep; 8] = [
+    pub const ALL: [Sweep; 9] = [
         Sweep::StuckPosts,
         Sweep::RefreshTokens,
         Sweep::DisconnectingAccounts,
@@ -43,6 +45,7 @@ impl Sweep {
         Sweep::OldLogs,
         Sweep::JobRecords,
         Sweep::ParkedPosts,
+        Sweep::PendingApprovals,
     ];
 
     /// The stable name used in logs and the heartbeat.
@@ -56,6 +59,7 @@ impl Sweep {
             Sweep::OldLogs => "old_logs",
             Sweep::JobRecords => "job_records",
             Sweep::ParkedPosts => "parked_posts",
+            Sweep::PendingApprovals => "pending_approvals",
         }
     }
 }
@@ -82,6 +86,8 @@ pub struct CronSettings {
     pub job_records: String,
     /// `SCHEDULER_CRON_PARKED_POSTS`, default every 10 minutes (the deadline is days long).
     pub parked_posts: String,
+    /// `SCHEDULER_CRON_PENDING_APPROVALS`, default every minute.
+    pub pending_approvals: String,
 }
 
 impl CronSettings {
@@ -97,6 +103,7 @@ impl CronSettings {
             old_logs: c.cron_old_logs.clone(),
             job_records: c.cron_job_records.clone(),
             parked_posts: c.cron_parked_posts.clone(),
+            pending_approvals: c.cron_pending_approvals.clone(),
         }
     }
 }
@@ -113,6 +120,7 @@ impl CronSettings {
             Sweep::OldLogs => &self.old_logs,
             Sweep::JobRecords => &self.job_records,
             Sweep::ParkedPosts => &self.parked_posts,
+            Sweep::PendingApprovals => &self.pending_approvals,
         }
     }
 

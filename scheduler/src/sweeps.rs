@@ -231,6 +231,20 @@ pub async fn reconcile_stuck_posts(
     Ok(report)
 }
 
+/// Posts still waiting for approval when their time came never go out: they become
+/// `approval_expired` and lose their staged video (`jobs::domain::posts::approval`).
+pub async fn expire_pending_approvals(
+    ctx: &JobContext,
+    settings: &SchedulerSettings,
+    now: DateTime<Utc>,
+) -> Result<SweepReport, SchedulerError> {
+    let mut report = SweepReport::new(Sweep::PendingApprovals);
+    let expired = jobs::domain::posts::approval::expire_due(ctx, now, settings.sweep_batch).await?;
+    report.found = expired;
+    report.done = expired;
+    Ok(report)
+}
+
 /// Fails posts parked in `needs_reconnect` for longer than `PARKED_MEDIA_DAYS` and deletes
 /// their staged videos (`jobs::parked`): a video waits for a reconnect only that long. Pages
 /// through every overdue post with the store's cursor.

@@ -218,6 +218,7 @@ impl From<PostError> for ApiError {
             PostError::Invalid { code, message } => ApiError::Invalid { code, message },
             PostError::Conflict { code, message } => ApiError::Conflict { code, message },
             PostError::Unavailable => ApiError::Unavailable("TikTok".into()),
+            PostError::InsufficientRole => insufficient_role(),
             PostError::Store(s) => s.into(),
             PostError::Queue(q) => ApiError::internal(anyhow::anyhow!(q)),
         }

@@ -101,6 +101,9 @@ fn api_routes(state: &AppState) -> Router<AppState> {
                 .patch(posts::reschedule),
         )
         .route("/api/posts/{id}/retry", post(posts::retry))
+        .route("/api/posts/{id}/approve", post(posts::approve))
+        .route("/api/posts/{id}/reject", post(posts::reject))
+        .route("/api/approvals", get(posts::approvals))
         .route("/api/keys", post(keys::create).get(keys::list))
         .route("/api/keys/{id}", delete(keys::delete))
         .route("/api/media", routes::media::upload_route())

@@ -78,6 +78,9 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("GET", "/compose", Needs::Action(CreatePost)),
     // Workspaces: the switcher and accepting are the person's; the rest is checked again, in
     // finer detail (owners vs others, leaving), by `jobs::domain::workspaces`.
+    ("GET", "/api/approvals", Needs::Action(Approve)),
+    ("POST", "/api/posts/{id}/approve", Needs::Action(Approve)),
+    ("POST", "/api/posts/{id}/reject", Needs::Action(Approve)),
     ("GET", "/api/workspaces", Person),
     ("POST", "/api/workspaces", Person),
     ("PUT", "/api/workspaces/current", Person),

@@ -93,6 +93,8 @@ pub fn post_json(p: &Post, username: Option<&str>) -> serde_json::Value {
         "brand_organic_toggle": p.settings.brand_organic_toggle,
         "is_aigc": p.settings.is_aigc,
         "state": p.state,
+        // The compare-and-set token of decisions on it (approve, reject).
+        "version": p.version,
         "scheduled_at": p.scheduled_at,
         "scheduled_tz": p.scheduled_tz,
         "scheduled_local": p.scheduled_at.map(|at| schedule_time::local_time(at, p.scheduled_tz.as_deref())),

@@ -41,6 +41,9 @@ pub struct SchedulerConfig {
     pub log_retention_days: u32,
     /// `SCHEDULER_CRON_PARKED_POSTS`, default `35 */10 * * * *`.
     pub cron_parked_posts: String,
+    /// `SCHEDULER_CRON_PENDING_APPROVALS`, default `55 * * * * *` (every minute: a post whose
+    /// time came while it waited for approval must not linger).
+    pub cron_pending_approvals: String,
     /// `SCHEDULER_CRON_REFRESH_TOKENS`, default `0 */5 * * * *`.
     pub cron_refresh_tokens: String,
     /// `SCHEDULER_CRON_STUCK_POSTS`, default `30 * * * * *`.
@@ -91,6 +94,7 @@ impl SchedulerConfig {
             cron_old_logs: cron("SCHEDULER_CRON_OLD_LOGS", "5 7 * * * *")?,
             cron_job_records: cron("SCHEDULER_CRON_JOB_RECORDS", "50 37 * * * *")?,
             cron_parked_posts: cron("SCHEDULER_CRON_PARKED_POSTS", "35 */10 * * * *")?,
+            cron_pending_approvals: cron("SCHEDULER_CRON_PENDING_APPROVALS", "55 * * * * *")?,
         };
         c.check()?;
         Ok(c)

@@ -192,7 +192,7 @@ pub fn quoted(cell: &str) -> String {
 fn row_message(e: &PostError) -> String {
     match e {
         PostError::Invalid { message, .. } | PostError::Conflict { message, .. } => message.clone(),
-        PostError::NotFound | PostError::Unavailable => e.to_string(),
+        PostError::NotFound | PostError::Unavailable | PostError::InsufficientRole => e.to_string(),
         PostError::Store(_) | PostError::Queue(_) => {
             tracing::error!(error = %e, "a campaign row failed");
             "this row could not be written because of an internal error".into()
@@ -256,7 +256,8 @@ pub async fn create(
     if !problems.is_empty() {
         return Err(CampaignError::Rows(problems));
     }
-    let posts = write_rows(ctx, by, checked, key).await?;
+    let who = posts::approval::Submitter::of(ctx, by).await?;
+    let posts = write_rows(ctx, who, checked, key).await?;
     tracing::info!(
         rows = posts.len(),
         created = posts.iter().filter(|p| p.created).count(),
@@ -268,7 +269,7 @@ pub async fn create(
 /// Writes the checked rows in order; the first that fails stops the campaign.
 async fn write_rows(
     ctx: &JobContext,
-    by: Actor,
+    who: posts::approval::Submitter,
     checked: Vec<Checked>,
     key: &str,
 ) -> Result<Vec<Created<Post>>, CampaignError> {
@@ -283,7 +284,7 @@ async fn write_rows(
             Checked::Ready(r) => r,
         };
         let row_key = Some(row_key(key, n));
-        match posts::insert(ctx, by, &r.req, r.privacy, r.scheduled, row_key, r.hash).await {
+        match posts::insert(ctx, who, &r.req, r.privacy, r.scheduled, row_key, r.hash).await {
             Ok(created) => posts.push(created),
             Err(e) => {
                 let (code, message) = match &e {

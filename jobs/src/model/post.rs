@@ -4,7 +4,7 @@
 
 mod transitions;
 
-pub use transitions::{Attempt, RETRIES_EXHAUSTED};
+pub use transitions::{APPROVAL_EXPIRED, Attempt, REJECTED, RETRIES_EXHAUSTED};
 
 use super::ids::{AccountId, MediaId, PostId, UserId, WorkspaceId};
 use chrono::{DateTime, Utc};
@@ -36,11 +36,16 @@ pub enum PostState {
     Cancelled,
     /// The outcome is ambiguous (status budget ran out); being reconciled against `video.list`.
     Unconfirmed,
+    /// An editor's post in a workspace that requires approval: it waits for an admin to approve
+    /// it (then it goes on as it would have) or reject it.
+    PendingApproval,
+    /// Its time passed while it still waited for approval: it never goes out. Terminal.
+    ApprovalExpired,
 }
 
 impl PostState {
     /// Every state, for exhaustive tests and documentation.
-    pub const ALL: [PostState; 10] = [
+    pub const ALL: [PostState; 12] = [
         PostState::Draft,
         PostState::Scheduled,
         PostState::Queued,
@@ -51,6 +56,8 @@ impl PostState {
         PostState::NeedsReconnect,
         PostState::Cancelled,
         PostState::Unconfirmed,
+        PostState::PendingApproval,
+        PostState::ApprovalExpired,
     ];
 
     /// The one table of allowed transitions.
@@ -62,6 +69,8 @@ impl PostState {
     /// - `Failed → Queued`: an operator replay (refused elsewhere while a live `publish_id` exists).
     /// - `NeedsReconnect → Queued|Scheduled`: after the creator reconnects.
     /// - `Unconfirmed → Published|Failed|Processing`: reconciliation found the truth.
+    /// - `PendingApproval → Queued|Scheduled`: approved; `→ Cancelled`: rejected or withdrawn;
+    ///   `→ ApprovalExpired`: its time passed first; `→ Failed`: its account was lost.
     pub fn can_become(self, to: PostState) -> bool {
         use PostState::*;
         matches!(
@@ -80,12 +89,19 @@ impl PostState {
                 | (Unconfirmed, Published | Failed | Processing)
                 | (NeedsReconnect, Queued | Scheduled | Cancelled | Failed)
                 | (Failed, Queued)
+                | (
+                    PendingApproval,
+                    Queued | Scheduled | Cancelled | ApprovalExpired | Failed
+                )
         )
     }
 
     /// Terminal states never change again (a replay of `Failed` is the one exit, by design).
     pub fn is_terminal(self) -> bool {
-        matches!(self, PostState::Published | PostState::Cancelled)
+        matches!(
+            self,
+            PostState::Published | PostState::Cancelled | PostState::ApprovalExpired
+        )
     }
 
     /// The stable wire/storage name.
@@ -101,6 +117,8 @@ impl PostState {
             PostState::NeedsReconnect => "needs_reconnect",
             PostState::Cancelled => "cancelled",
             PostState::Unconfirmed => "unconfirmed",
+            PostState::PendingApproval => "pending_approval",
+            PostState::ApprovalExpired => "approval_expired",
         }
     }
 }
@@ -298,6 +316,11 @@ mod tests {
             (NeedsReconnect, Cancelled),
             (NeedsReconnect, Failed),
             (Failed, Queued),
+            (PendingApproval, Queued),
+            (PendingApproval, Scheduled),
+            (PendingApproval, Cancelled),
+            (PendingApproval, ApprovalExpired),
+            (PendingApproval, Failed),
         ]
     };
 

@@ -381,6 +381,7 @@ const ROWS: &[Row] = &[
     // Workspaces: the switcher and the caller's list are the person's; an outsider cannot
     // switch to the team (404) and invites only into a workspace of their own.
     row(GET, "/api/workspaces", Anyone, KeyRule::Session, OK, OK),
+    row(GET, "/api/approvals", ADMIN, KeyRule::Session, OK, OK),
     with_body(
         row(
             PUT,
@@ -456,9 +457,12 @@ const CALLBACK: &str = "/auth/tiktok/callback";
 ///
 /// The workspace changes that would move the matrix's own callers (a new workspace switches
 /// the creator to it; settings, roles, removals and revocations change the team under the
-/// other rows) are covered by `tests/tests/e2e/workspaces.rs` and the unit tests of
-/// `jobs::domain::workspaces` (who may touch whom).
+/// other rows) and approving or rejecting (which need a post waiting for approval) are covered
+/// by `tests/tests/e2e/workspaces.rs` and the unit tests of `jobs::domain::workspaces` (who
+/// may touch whom).
 const NOT_IN_MATRIX: &[(&str, &str)] = &[
+    ("POST", "/api/posts/{id}/approve"),
+    ("POST", "/api/posts/{id}/reject"),
     ("POST", "/api/workspaces"),
     ("PATCH", "/api/workspaces/current"),
     ("PATCH", "/api/workspaces/current/members/{user_id}"),

@@ -290,3 +290,238 @@ async fn the_last_owner_of_a_team_is_erased_only_after_handing_it_on() -> Result
     assert!(ids.contains(&team_id.as_str()), "{mine}");
     Ok(())
 }
+
+/// The owner's team with approval on, and an editor in it: (app, editor's client, account id).
+async fn team_with_approval(app: &TestApp) -> Result<(reqwest::Client, String)> {
+    team(app).await?;
+    app.connect_tiktok(PUBLIC).await?;
+    let (_, mine) = app.get_json("/api/workspaces").await?;
+    let current = mine["workspaces"]
+        .as_array()
+        .and_then(|w| w.iter().find(|w| w["current"] == true))
+        .context("current workspace")?;
+    let body = json!({ "version": current["version"], "approval_required": true });
+    let path = "/api/workspaces/current";
+    let (status, ws) = call(app, &app.client, reqwest::Method::PATCH, path, Some(body)).await?;
+    assert_eq!(
+        (status, ws["approval_required"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{ws}"
+    );
+    let token = invite(app, "editor@example.com", "editor").await?;
+    let (editor, _) = person(app, "editor").await?;
+    assert_eq!(accept(app, &editor, &token).await?.0, StatusCode::OK);
+    let (_, accounts) = get(app, &editor, "/api/accounts").await?;
+    let account = accounts["accounts"][0]["id"].as_str().context("account")?;
+    Ok((editor, account.to_owned()))
+}
+
+/// The editor uploads a video and submits a post with it (`extra` adds fields).
+async fn submit(
+    app: &TestApp,
+    editor: &reqwest::Client,
+    account: &str,
+    extra: Value,
+) -> Result<Value> {
+    let upload = editor
+        .post(app.url("/api/media"))
+        .header(ORIGIN, &app.base_url)
+        .header(CONTENT_TYPE, "video/mp4")
+        .body(video(120_000, 9))
+        .send()
+        .await?;
+    assert_eq!(upload.status(), StatusCode::CREATED);
+    let media: Value = upload.json().await?;
+    let media_id = media["id"].as_str().context("media id")?;
+    let (status, post) = create_post_with(app, editor, account, media_id, extra).await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{post}");
+    assert_eq!(post["state"], "pending_approval", "{post}");
+    Ok(post)
+}
+
+fn decide(post: &Value, comment: Option<&str>) -> Value {
+    let mut body = json!({ "version": post["version"] });
+    if let Some(c) = comment {
+        body["comment"] = json!(c);
+    }
+    body
+}
+
+#[tokio::test]
+async fn an_editors_post_waits_for_approval_and_goes_out_once_approved_or_never_if_rejected()
+-> Result<()> {
+    let pace = Chunked {
+        single_chunk_max: 50_000,
+        processing_ms: 200,
+        moderation_ms: 100,
+    };
+    let app = TestApp::start_chunked(Backend::Sqlite, true, pace, |_| {}).await?;
+    let (editor, account) = team_with_approval(&app).await?;
+    let first = submit(&app, &editor, &account, json!({})).await?;
+    let second = submit(&app, &editor, &account, json!({})).await?;
+    let (first_id, second_id) = (
+        first["id"].as_str().unwrap(),
+        second["id"].as_str().unwrap(),
+    );
+    let post = reqwest::Method::POST;
+
+    // Only those who may approve see the queue and decide.
+    let (status, body) = get(&app, &editor, "/api/approvals").await?;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("insufficient_role"))
+    );
+    let approve = format!("/api/posts/{first_id}/approve");
+    let (status, _) = call(
+        &app,
+        &editor,
+        post.clone(),
+        &approve,
+        Some(decide(&first, None)),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, queue) = app.get_json("/api/approvals").await?;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = queue["posts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![first_id, second_id], "oldest first");
+
+    // A decision on a version the approver did not see is refused; the right one goes out once.
+    let mut stale = decide(&first, None);
+    stale["version"] = json!(first["version"].as_i64().unwrap_or_default() - 1);
+    let (status, body) = call(&app, &app.client, post.clone(), &approve, Some(stale)).await?;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("changed_concurrently"))
+    );
+    let (status, approved) = call(
+        &app,
+        &app.client,
+        post.clone(),
+        &approve,
+        Some(decide(&first, None)),
+    )
+    .await?;
+    assert_eq!(
+        (status, &approved["state"]),
+        (StatusCode::OK, &json!("queued")),
+        "{approved}"
+    );
+    let (status, body) = call(
+        &app,
+        &app.client,
+        post.clone(),
+        &approve,
+        Some(decide(&first, None)),
+    )
+    .await?;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("not_pending_approval"))
+    );
+    let done = wait_state(&app, first_id, &["published"], Duration::from_secs(30)).await?;
+    assert_eq!(done["state"], "published");
+
+    // A rejection needs a comment, which the author then reads; the video is gone.
+    let reject = format!("/api/posts/{second_id}/reject");
+    let (status, body) = call(
+        &app,
+        &app.client,
+        post.clone(),
+        &reject,
+        Some(decide(&second, Some("  "))),
+    )
+    .await?;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("comment_required"))
+    );
+    let why = "The caption names the wrong product";
+    let (status, rejected) = call(
+        &app,
+        &app.client,
+        post.clone(),
+        &reject,
+        Some(decide(&second, Some(why))),
+    )
+    .await?;
+    assert_eq!(
+        (status, &rejected["state"]),
+        (StatusCode::OK, &json!("cancelled")),
+        "{rejected}"
+    );
+    let (_, seen) = get(&app, &editor, &format!("/api/posts/{second_id}")).await?;
+    assert_eq!(seen["state"], "cancelled");
+    assert_eq!(seen["error"]["message"].as_str(), Some(why), "{seen}");
+    let media = seen["media_id"].as_str().context("media")?;
+    let (status, _) = get(&app, &editor, &format!("/api/media/{media}")).await?;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the rejected post's video is deleted"
+    );
+
+    let (_, log) = app.get_json("/api/workspaces/current/audit").await?;
+    let kinds: Vec<&str> = log["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"post_approved") && kinds.contains(&"post_rejected"),
+        "{kinds:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_post_still_waiting_for_approval_when_its_time_comes_never_goes_out() -> Result<()> {
+    let app = TestApp::start(Backend::Sqlite).await?;
+    let (editor, account) = team_with_approval(&app).await?;
+    let at = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let waiting = submit(&app, &editor, &account, json!({ "scheduled_at": at })).await?;
+    let id = waiting["id"].as_str().context("id")?;
+    // An hour on, nothing happens; past its time, the sweep expires it and deletes its video.
+    let approval = jobs::domain::posts::approval::expire_due;
+    assert_eq!(
+        approval(
+            &app.ctx,
+            chrono::Utc::now() + chrono::Duration::hours(1),
+            50
+        )
+        .await?,
+        0
+    );
+    assert_eq!(
+        approval(
+            &app.ctx,
+            chrono::Utc::now() + chrono::Duration::hours(3),
+            50
+        )
+        .await?,
+        1
+    );
+    let (_, seen) = get(&app, &editor, &format!("/api/posts/{id}")).await?;
+    assert_eq!(seen["state"], "approval_expired", "{seen}");
+    assert_eq!(seen["error"]["code"], "approval_expired");
+    let media = seen["media_id"].as_str().context("media")?;
+    let (status, _) = get(&app, &editor, &format!("/api/media/{media}")).await?;
+    assert_eq!(status, StatusCode::NOT_FOUND, "its video is deleted");
+    let approve = format!("/api/posts/{id}/approve");
+    let (status, _) = call(
+        &app,
+        &app.client,
+        reqwest::Method::POST,
+        &approve,
+        Some(decide(&seen, None)),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CONFLICT, "too late to approve");
+    Ok(())
+}

@@ -79,6 +79,11 @@ fn badge(state: PostState) -> (&'static str, Option<&'static str>) {
             "Unconfirmed",
             Some("TikTok has not confirmed the outcome yet; we are checking the account's videos."),
         ),
+        PostState::PendingApproval => (
+            "Waiting for approval",
+            Some("An admin of this workspace approves it before it goes out."),
+        ),
+        PostState::ApprovalExpired => ("Not approved in time", None),
     }
 }
 
@@ -192,6 +197,7 @@ impl PostView {
                     | PostState::Scheduled
                     | PostState::Queued
                     | PostState::NeedsReconnect
+                    | PostState::PendingApproval
             ),
             can_reschedule: p.state == PostState::Scheduled,
             can_retry: can_retry(p),

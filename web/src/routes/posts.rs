@@ -1,5 +1,5 @@
 //! Posts: create (validated against live creator_info), history, one post, cancel, reschedule,
-//! retry.
+//! retry; approving or rejecting those that wait for approval.
 
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
@@ -183,4 +183,49 @@ pub async fn retry(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let post = posts::replay(&state.jobs, user.workspace, parse_id(&id)?).await?;
     Ok((StatusCode::ACCEPTED, Json(post_json(&post, None))))
+}
+
+#[derive(Deserialize)]
+pub struct Decision {
+    /// The post's version the approver saw (compare-and-set).
+    version: i64,
+    #[serde(default)]
+    comment: String,
+}
+
+/// `GET /api/approvals` (admins and owners): the posts waiting for approval, oldest first.
+pub async fn approvals(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let waiting = posts::approval::queue(&state.jobs, user.actor()).await?;
+    let views: Vec<_> = waiting.iter().map(|p| post_json(p, None)).collect();
+    Ok(Json(json!({ "posts": views })))
+}
+
+/// `POST /api/posts/{id}/approve {version}`: it goes on as it would have (scheduled, or sent
+/// now). 409 when someone decided first or it changed since.
+pub async fn approve(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Json(body): Json<Decision>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let post = posts::approval::approve(&state.jobs, user.actor(), id, body.version).await?;
+    Ok(Json(post_json(&post, None)))
+}
+
+/// `POST /api/posts/{id}/reject {version, comment}`: cancelled, its video deleted; the comment
+/// is what the author reads.
+pub async fn reject(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Json(body): Json<Decision>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let actor = user.actor();
+    let post = posts::approval::reject(&state.jobs, actor, id, body.version, &body.comment).await?;
+    Ok(Json(post_json(&post, None)))
 }

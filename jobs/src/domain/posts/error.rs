@@ -13,6 +13,9 @@ pub enum PostError {
     Conflict { code: &'static str, message: String },
     #[error("TikTok is unavailable right now; try again in a moment")]
     Unavailable,
+    /// The member's role does not allow it (approving needs an admin or owner).
+    #[error("your role in this workspace does not allow this")]
+    InsufficientRole,
     #[error(transparent)]
     Store(StoreError),
     #[error("queue: {0}")]

@@ -6,6 +6,7 @@
 //! it `scheduled`). An `Idempotency-Key` makes a retried request return the same post; the same
 //! key with a different body is a conflict.
 
+pub mod approval;
 pub mod error;
 pub mod parked;
 
@@ -158,7 +159,8 @@ pub async fn create(
         .await
         .map_err(account_error)?;
     let privacy = validate(&req, &info, media.duration_ms)?;
-    insert(ctx, by, &req, privacy, scheduled, idempotency_key, hash).await
+    let who = approval::Submitter::of(ctx, by).await?;
+    insert(ctx, who, &req, privacy, scheduled, idempotency_key, hash).await
 }
 
 /// The staged video `id` if no post uses it yet (`NotFound` when there is none).
@@ -177,11 +179,12 @@ pub(crate) async fn unused_media(
     Ok(media)
 }
 
-/// Writes a validated post, attaches its video and (unless scheduled) queues it: the second half
-/// of [`create`], shared with campaigns, which validate every row before writing any.
+/// Writes a validated post, attaches its video and (unless scheduled, or waiting for approval)
+/// queues it: the second half of [`create`], shared with campaigns, which validate every row
+/// before writing any.
 pub(crate) async fn insert(
     ctx: &JobContext,
-    by: Actor,
+    who: approval::Submitter,
     req: &NewPost,
     privacy: PrivacyLevel,
     scheduled: Option<(DateTime<Utc>, Option<String>)>,
@@ -189,7 +192,10 @@ pub(crate) async fn insert(
     hash: String,
 ) -> Result<Created<Post>, PostError> {
     let now = Utc::now();
-    let state = if scheduled.is_some() {
+    let by = who.by;
+    let state = if who.needs_approval {
+        PostState::PendingApproval
+    } else if scheduled.is_some() {
         PostState::Scheduled
     } else {
         PostState::Queued
@@ -281,7 +287,11 @@ pub async fn cancel(ctx: &JobContext, ws: WorkspaceId, id: PostId) -> Result<Pos
         let post = ctx.store.post(ws, id).await?;
         if !matches!(
             post.state,
-            PostState::Draft | PostState::Scheduled | PostState::Queued | PostState::NeedsReconnect
+            PostState::Draft
+                | PostState::Scheduled
+                | PostState::Queued
+                | PostState::NeedsReconnect
+                | PostState::PendingApproval
         ) {
             return Err(conflict(
                 "not_cancellable",
@@ -304,8 +314,9 @@ pub async fn cancel(ctx: &JobContext, ws: WorkspaceId, id: PostId) -> Result<Pos
 }
 
 /// The post states TikTok has nothing of yet.
-const NOT_AT_TIKTOK: [PostState; 4] = [
+const NOT_AT_TIKTOK: [PostState; 5] = [
     PostState::Draft,
+    PostState::PendingApproval,
     PostState::Scheduled,
     PostState::Queued,
     PostState::NeedsReconnect,

@@ -11,6 +11,12 @@ use chrono::{DateTime, Utc};
 /// The code a post carries while parked after exhausting its retries (replay clears it).
 pub const RETRIES_EXHAUSTED: &str = "retries_exhausted";
 
+/// The code of a post an approver rejected (its message is their comment).
+pub const REJECTED: &str = "rejected";
+
+/// The code of a post whose time passed while it waited for approval.
+pub const APPROVAL_EXPIRED: &str = "approval_expired";
+
 /// The code of a post whose account must be reconnected before anything else happens to it.
 const NEEDS_RECONNECT: &str = "needs_reconnect";
 
@@ -192,6 +198,31 @@ impl Post {
     /// `→ cancelled` by the creator, before TikTok has anything of it.
     pub fn cancel(&mut self) {
         self.state = PostState::Cancelled;
+    }
+
+    /// `pending_approval →` what the post would have been without approval: `scheduled` while
+    /// its time is still ahead at `now`, else `queued` (a late approval sends it at once).
+    pub fn approve(&mut self, now: DateTime<Utc>) {
+        self.state = match self.scheduled_at {
+            Some(at) if at > now => PostState::Scheduled,
+            _ => PostState::Queued,
+        };
+        self.clear_error();
+    }
+
+    /// `pending_approval → cancelled`, with the approver's comment as the reason the author
+    /// reads (user content, like the caption: stored, never logged).
+    pub fn reject(&mut self, comment: &str) {
+        self.cancel_because(REJECTED, comment);
+    }
+
+    /// `pending_approval → approval_expired`: its time passed before anyone approved it.
+    pub fn expire_approval(&mut self) {
+        self.state = PostState::ApprovalExpired;
+        self.set_error(
+            APPROVAL_EXPIRED,
+            "Nobody approved this post before its time, so it was not sent.".into(),
+        );
     }
 
     /// `→ cancelled` for a reason the creator did not choose (the account was disconnected,
@@ -502,5 +533,46 @@ mod tests {
         p.cancel_because("account_disconnected", "The account was disconnected.");
         assert_eq!(p.state, PostState::Cancelled);
         assert_eq!(p.error_code.as_deref(), Some("account_disconnected"));
+    }
+
+    #[test]
+    fn an_approved_post_goes_on_as_it_would_have_and_a_rejected_one_says_why() {
+        let mut later = post(PostState::PendingApproval);
+        later.scheduled_at = Some(at(60));
+        later.approve(at(30));
+        assert_eq!(
+            (later.state, later.error_code.as_deref()),
+            (PostState::Scheduled, None)
+        );
+        let mut late = post(PostState::PendingApproval);
+        late.scheduled_at = Some(at(60));
+        late.approve(at(61));
+        assert_eq!(
+            late.state,
+            PostState::Queued,
+            "its time passed: sent at once"
+        );
+        let mut now = post(PostState::PendingApproval);
+        now.approve(at(1));
+        assert_eq!(now.state, PostState::Queued);
+        let mut rejected = post(PostState::PendingApproval);
+        rejected.reject("wrong caption");
+        assert_eq!(rejected.state, PostState::Cancelled);
+        assert_eq!(rejected.error_code.as_deref(), Some(REJECTED));
+        assert_eq!(rejected.error_message.as_deref(), Some("wrong caption"));
+        let mut expired = post(PostState::PendingApproval);
+        expired.expire_approval();
+        assert_eq!(expired.state, PostState::ApprovalExpired);
+        assert!(expired.state.is_terminal());
+        assert_eq!(expired.error_code.as_deref(), Some(APPROVAL_EXPIRED));
+        for to in [
+            PostState::Queued,
+            PostState::Scheduled,
+            PostState::Cancelled,
+        ] {
+            assert!(PostState::PendingApproval.can_become(to));
+        }
+        assert!(!PostState::PendingApproval.can_become(PostState::Uploading));
+        assert!(!PostState::ApprovalExpired.can_become(PostState::Queued));
     }
 }
