@@ -1,6 +1,7 @@
 //! Workspaces in two real browsers (issue #16, UI): the owner makes a team from the header's
-//! switcher, invites an editor on the members page and copies the single-use link; the editor,
-//! signed in with the invited Google account, opens the link and joins, and their switcher
+//! switcher, invites an editor on the members page and copies the single-use link (opened by
+//! anyone else, the join page says it is for another Google account); the editor, signed in
+//! with the invited Google account, opens the link and joins, and their switcher
 //! shows the team. The owner makes them a viewer: after a reload the editor's Compose tab is
 //! gone and /compose says their role does not allow it. The owner removes them: their next
 //! page is back in their personal workspace.
@@ -171,6 +172,15 @@ async fn flow(app: &TestApp, owner: &Browser, editor: &Browser) -> Result<()> {
         picture: String::new(),
     });
     let link = owner_makes_a_team_and_invites(owner).await?;
+    // The link is for the editor's Google account: anyone else is told so, and it stays usable.
+    owner.client.goto(&link).await?;
+    owner.at("/join").await?;
+    owner.click("#join").await?;
+    owner
+        .text_contains("#join-error", "for another Google account")
+        .await?;
+    owner.goto("/join").await?;
+    owner.text_contains("#join-missing", "incomplete").await?;
     editor_joins(editor, &link).await?;
 
     // --- The owner makes the editor a viewer: the editor's Compose tab goes ---
