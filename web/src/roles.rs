@@ -132,6 +132,9 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
         Needs::Action(ReadAuditLog),
     ),
     ("GET", "/campaigns", Needs::Action(CreateCampaign)),
+    ("GET", "/members", Needs::Action(Read)),
+    // Where an invitation link lands: the person's, whatever their role where they are now.
+    ("GET", "/join", Person),
 ];
 
 /// What `method` on `route` (the matched pattern) needs. `HEAD` is answered by `GET`.

@@ -2,8 +2,10 @@
 //! key (the pages build on the same views, so a page and the API never disagree), and the page
 //! header's [`Nav`]. Below both `routes` and `pages`, which never import each other.
 
+use jobs::domain::workspaces::Action;
 use jobs::domain::{accounts, schedule_time};
-use jobs::model::{ApiKey, Invitation, Member, Post, Role, TikTokAccount, User, Workspace};
+use jobs::model::{Actor, ApiKey, Invitation, Member, Post, Role, TikTokAccount, User, Workspace};
+use jobs::store::{Store, StoreError};
 use serde_json::json;
 
 /// The public view of an account: never tokens.
@@ -126,35 +128,145 @@ pub fn key_json(k: &ApiKey) -> serde_json::Value {
     })
 }
 
-/// What every page's header needs: who is signed in and which tab is active.
+/// One entry of the header's workspace switcher.
+pub struct WorkspaceChoice {
+    pub id: String,
+    pub name: String,
+    /// The user's personal workspace (shown with "(personal)").
+    pub personal: bool,
+    /// The one this page acts in (selected).
+    pub current: bool,
+}
+
+/// What every page's header needs: who is signed in, which tab is active, the workspace
+/// switcher, and the signed-in member's role there. Pages ask it what to offer ([`Nav::can`]
+/// and the named checks below): the one place the UI reads the permission table
+/// (`jobs::domain::workspaces::permissions`), so a page never offers what the server refuses.
 pub struct Nav {
     /// The signed-in user's name; `None` on public pages viewed signed out.
     pub user: Option<String>,
     /// The active tab's path (`/compose`, …), for `aria-current`.
     pub active: &'static str,
+    /// The user's workspaces, the current one marked; empty when signed out.
+    pub workspaces: Vec<WorkspaceChoice>,
+    /// The user's role in the current workspace; `None` when signed out.
+    pub role: Option<Role>,
+}
+
+/// How a user is named on our pages: their name, else their email.
+pub fn display_name(user: &User) -> String {
+    if user.name.trim().is_empty() {
+        user.email.clone()
+    } else {
+        user.name.clone()
+    }
 }
 
 impl Nav {
-    /// The header of a page `user` sees, with `active` as the current tab.
-    pub fn signed_in(user: &User, active: &'static str) -> Self {
-        let name = if user.name.trim().is_empty() {
-            user.email.clone()
-        } else {
-            user.name.clone()
-        };
-        Nav {
-            user: Some(name),
+    /// The header of a page `user` sees acting as `me`, with `active` as the current tab.
+    pub async fn signed_in(
+        store: &dyn Store,
+        user: &User,
+        me: &Actor,
+        active: &'static str,
+    ) -> Result<Self, StoreError> {
+        let workspaces = store
+            .workspaces_of(user.id)
+            .await?
+            .into_iter()
+            .map(|(w, _)| WorkspaceChoice {
+                id: w.id.to_string(),
+                current: w.id == me.workspace,
+                name: w.name,
+                personal: w.personal,
+            })
+            .collect();
+        Ok(Nav {
+            user: Some(display_name(user)),
             active,
-        }
+            workspaces,
+            role: Some(me.role),
+        })
     }
 
     /// The header of a page nobody is signed in to.
     pub fn signed_out(active: &'static str) -> Self {
-        Nav { user: None, active }
+        Nav {
+            user: None,
+            active,
+            workspaces: Vec::new(),
+            role: None,
+        }
     }
 
     /// True when `path` is the active tab.
     pub fn is(&self, path: &str) -> bool {
         self.active == path
+    }
+
+    /// Whether the signed-in member's role allows `action` in the current workspace.
+    pub fn can(&self, action: Action) -> bool {
+        self.role.is_some_and(|r| r.can(action))
+    }
+
+    /// Compose, Campaigns and uploads (editors and up).
+    pub fn can_post(&self) -> bool {
+        self.can(Action::CreatePost)
+    }
+
+    /// Cancel, reschedule and retry posts (editors and up).
+    pub fn can_edit_posts(&self) -> bool {
+        self.can(Action::EditPost) && self.can(Action::CancelPost)
+    }
+
+    /// Connect, reconnect and disconnect TikTok accounts (admins and owners).
+    pub fn can_manage_accounts(&self) -> bool {
+        self.can(Action::ConnectAccount) && self.can(Action::DisconnectAccount)
+    }
+
+    /// Invite, change roles and remove members (admins and owners).
+    pub fn can_manage_members(&self) -> bool {
+        self.can(Action::ManageMembers)
+    }
+
+    /// List, create and revoke the workspace's API keys (admins and owners).
+    pub fn can_manage_keys(&self) -> bool {
+        self.can(Action::ManageApiKeys)
+    }
+
+    /// The current workspace's name, for headings.
+    pub fn workspace_name(&self) -> &str {
+        self.workspaces
+            .iter()
+            .find(|w| w.current)
+            .map_or("", |w| w.name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nav(role: Role) -> Nav {
+        Nav {
+            role: Some(role),
+            ..Nav::signed_out("")
+        }
+    }
+
+    #[test]
+    fn the_header_offers_each_role_only_what_it_may_do() {
+        let viewer = nav(Role::Viewer);
+        assert!(!viewer.can_post() && !viewer.can_edit_posts());
+        assert!(!viewer.can_manage_accounts() && !viewer.can_manage_members());
+        assert!(viewer.can(Action::Read));
+        let editor = nav(Role::Editor);
+        assert!(editor.can_post() && editor.can_edit_posts());
+        assert!(!editor.can_manage_accounts() && !editor.can_manage_keys());
+        let admin = nav(Role::Admin);
+        assert!(admin.can_manage_accounts() && admin.can_manage_members());
+        assert!(admin.can_manage_keys() && !admin.can(Action::ManageSettings));
+        assert!(nav(Role::Owner).can(Action::ManageSettings));
+        assert!(!Nav::signed_out("/login").can(Action::Read));
     }
 }

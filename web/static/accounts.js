@@ -9,6 +9,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const yes = card.querySelector(".js-disconnect-yes");
     const no = card.querySelector(".js-disconnect-no");
     const error = card.querySelector(".js-error");
+    // Offered to admins and owners only.
+    if (!ask) return;
     ask.addEventListener("click", () => {
       confirm.hidden = false;
       ask.setAttribute("aria-expanded", "true");

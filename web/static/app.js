@@ -180,8 +180,60 @@
     formatLocal, elements, onClickCall,
   };
 
+  // The header's workspace switcher: choosing a workspace makes it the current one (an
+  // HttpOnly cookie set by PUT /api/workspaces/current) and reloads the page in it; the last
+  // entry asks for a name and makes a new team workspace (POST /api/workspaces), then reloads.
+  function workspaceSwitcher() {
+    const { select, form, name, cancel, error } = elements({
+      select: "workspace-switch", form: "new-workspace", name: "new-workspace-name",
+      cancel: "new-workspace-cancel", error: "workspace-error",
+    });
+    if (!select || !form) return;
+    const chosen = Array.from(select.options).find((o) => o.defaultSelected);
+    const current = chosen ? chosen.value : "";
+    const back = () => { select.value = current; };
+    select.addEventListener("change", async () => {
+      showError(error, "");
+      if (select.value === "new") {
+        form.hidden = false;
+        name.focus();
+        return;
+      }
+      form.hidden = true;
+      if (select.value === current) return;
+      select.disabled = true;
+      const r = await api("PUT", "/api/workspaces/current", { workspace_id: select.value });
+      if (!r.ok) {
+        select.disabled = false;
+        back();
+        showError(error, r.error.message);
+        return;
+      }
+      window.location.reload();
+    });
+    cancel.addEventListener("click", () => {
+      form.hidden = true;
+      name.value = "";
+      showError(error, "", name);
+      back();
+      select.focus();
+    });
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      showError(error, "", name);
+      const r = await api("POST", "/api/workspaces", { name: name.value });
+      if (!r.ok) {
+        showError(error, r.error.message, name);
+        name.focus();
+        return;
+      }
+      window.location.reload();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     localizeTimes(document);
+    workspaceSwitcher();
     const out = document.getElementById("sign-out");
     if (out) {
       onClickCall(out, document.getElementById("sign-out-error"),

@@ -14,6 +14,7 @@ mod login;
 mod pages;
 mod parked;
 mod privacy;
+mod workspaces;
 
 use anyhow::{Context, Result, ensure};
 use driver::Browser;

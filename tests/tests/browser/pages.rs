@@ -229,6 +229,8 @@ async fn every_page_sends_a_strict_csp_and_loads_nothing_from_another_origin() -
         "/history/posts",
         "/campaigns",
         "/settings",
+        "/members",
+        "/join",
         "/ops",
         "/no-such-page",
     ];

@@ -133,6 +133,8 @@ const ROUTES: &[Route] = &[
     page("/history/posts"),
     page("/campaigns"),
     page("/settings"),
+    page("/members"),
+    page("/join"),
     page("/ops"),
     // Sessions and TikTok connect: the browser's business. Signing in needs our Origin (the
     // login-CSRF guard) and a sign-in this browser started; a key skips neither check's purpose.

@@ -525,3 +525,86 @@ async fn a_post_still_waiting_for_approval_when_its_time_comes_never_goes_out() 
     assert_eq!(status, StatusCode::CONFLICT, "too late to approve");
     Ok(())
 }
+
+/// The page `path` as `client` gets it: status, `Location` (for a redirect) and HTML.
+async fn page(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+) -> Result<(StatusCode, String, String)> {
+    let resp = client.get(app.url(path)).send().await?;
+    let status = resp.status();
+    let to = e2e::location(&resp).unwrap_or_default();
+    Ok((status, to, resp.text().await?))
+}
+
+#[tokio::test]
+async fn pages_offer_each_member_only_what_their_role_allows() -> Result<()> {
+    let app = TestApp::start(Backend::Sqlite).await?;
+    team(&app).await?;
+    app.connect_tiktok(PUBLIC).await?;
+    let key = json!({ "name": "Team automation", "scopes": ["read"] });
+    let (status, _) = call(
+        &app,
+        &app.client,
+        reqwest::Method::POST,
+        "/api/keys",
+        Some(key),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut members = Vec::new();
+    for role in ["viewer", "editor"] {
+        let token = invite(&app, &format!("{role}@example.com"), role).await?;
+        let (client, _) = person(&app, role).await?;
+        let (status, joined) = accept(&app, &client, &token).await?;
+        assert_eq!(status, StatusCode::OK, "{joined}");
+        members.push(client);
+    }
+    let (viewer, editor) = (&members[0], &members[1]);
+
+    // Home sends each to a page they may open.
+    for (client, home) in [
+        (viewer, "/history"),
+        (editor, "/compose"),
+        (&app.client, "/compose"),
+    ] {
+        let (status, to, _) = page(&app, client, "/").await?;
+        assert!(status.is_redirection(), "{status}");
+        assert_eq!(to, home);
+    }
+    // A viewer gets no Compose or Campaigns tab, and a page their role refuses says so.
+    let (status, _, history) = page(&app, viewer, "/history").await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!history.contains("href=\"/compose\"") && !history.contains("href=\"/campaigns\""));
+    let (status, _, refused) = page(&app, viewer, "/compose").await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(refused.contains("does not allow this page"), "{refused}");
+    assert!(
+        refused.contains("viewer") && refused.contains("Agency"),
+        "{refused}"
+    );
+    let (_, _, editors_home) = page(&app, editor, "/compose").await?;
+    assert!(editors_home.contains("href=\"/campaigns\""));
+    // Connecting and disconnecting accounts, and the team's API keys, are for its admins.
+    for client in [viewer, editor] {
+        let (_, _, accounts) = page(&app, client, "/accounts").await?;
+        assert!(!accounts.contains("id=\"connect\"") && !accounts.contains("js-disconnect"));
+        let (status, _, settings) = page(&app, client, "/settings").await?;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!settings.contains("Team automation") && !settings.contains("id=\"new-key\""));
+    }
+    let (_, _, accounts) = page(&app, &app.client, "/accounts").await?;
+    assert!(accounts.contains("id=\"connect\"") && accounts.contains("js-disconnect"));
+    let (_, _, settings) = page(&app, &app.client, "/settings").await?;
+    assert!(settings.contains("Team automation") && settings.contains("id=\"new-key\""));
+    // The members page: the owner manages everyone, the others only themselves (Leave).
+    let (_, _, owners) = page(&app, &app.client, "/members").await?;
+    assert_eq!(owners.matches("class=\"js-role\"").count(), 2, "{owners}");
+    assert!(owners.contains("id=\"invite\"") && owners.contains("id=\"approval-required\""));
+    let (status, _, viewers) = page(&app, viewer, "/members").await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!viewers.contains("class=\"js-role\"") && !viewers.contains("id=\"invite\""));
+    assert!(viewers.contains("js-leave") && !viewers.contains("js-remove"));
+    Ok(())
+}

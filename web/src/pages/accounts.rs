@@ -109,7 +109,7 @@ pub async fn page(
         _ => "TikTok did not let MKT POST connect this account. Please try again in a few minutes.",
     });
     render(&AccountsPage {
-        nav: Nav::signed_in(&user, "/accounts"),
+        nav: Nav::signed_in(&*state.store, &user, &me, "/accounts").await?,
         accounts,
         notice,
         problem,

@@ -34,6 +34,8 @@ static ASSETS: &[Asset] = &[
     asset!("settings.js", "text/javascript; charset=utf-8"),
     asset!("ops.js", "text/javascript; charset=utf-8"),
     asset!("campaigns.js", "text/javascript; charset=utf-8"),
+    asset!("members.js", "text/javascript; charset=utf-8"),
+    asset!("join.js", "text/javascript; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
 ];
 

@@ -28,7 +28,7 @@ pub async fn page(
     let accounts = visible_accounts(&state, me.workspace).await?;
     use jobs::model::PrivacyLevel::*;
     render(&CampaignsPage {
-        nav: Nav::signed_in(&user, "/campaigns"),
+        nav: Nav::signed_in(&*state.store, &user, &me, "/campaigns").await?,
         accounts,
         privacy_levels: [
             PublicToEveryone,

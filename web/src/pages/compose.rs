@@ -48,7 +48,7 @@ pub async fn page(
 ) -> Result<Response, PageError> {
     let accounts = visible_accounts(&state, me.workspace).await?;
     render(&ComposePage {
-        nav: Nav::signed_in(&user, "/compose"),
+        nav: Nav::signed_in(&*state.store, &user, &me, "/compose").await?,
         accounts,
         caption_max: jobs::domain::posts::MAX_TITLE_UTF16,
         max_upload_bytes: state.config.staging.max_upload_bytes,

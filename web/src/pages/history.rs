@@ -17,7 +17,8 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, SecondsFormat, Utc};
 use jobs::domain::schedule_time;
-use jobs::model::{Post, PostState, TikTokAccount};
+use jobs::domain::workspaces::Action;
+use jobs::model::{Actor, Post, PostState, Role, TikTokAccount};
 use serde::Deserialize;
 
 /// How many posts the page shows (the newest).
@@ -207,6 +208,15 @@ impl PostView {
         }
     }
 
+    /// Keeps only the actions `role` may take (`CancelPost`, `EditPost` for reschedule and
+    /// retry).
+    pub fn allowed(mut self, role: Role) -> Self {
+        self.can_cancel &= role.can(Action::CancelPost);
+        self.can_reschedule &= role.can(Action::EditPost);
+        self.can_retry &= role.can(Action::EditPost);
+        self
+    }
+
     /// Upload progress as a whole percentage.
     pub fn percent(&self) -> u64 {
         match self.progress {
@@ -216,13 +226,20 @@ impl PostView {
     }
 }
 
-async fn posts(state: &AppState, ws: jobs::model::WorkspaceId) -> Result<Vec<PostView>, PageError> {
-    let accounts = state.store.list_accounts(ws).await?;
-    let page = state.store.list_posts(ws, None, PAGE_SIZE).await?;
+/// The newest posts of `me`'s workspace, offering only the actions `me`'s role allows (a
+/// viewer gets no cancel, reschedule or retry: the API would refuse them).
+async fn posts(state: &AppState, me: &Actor) -> Result<Vec<PostView>, PageError> {
+    let accounts = state.store.list_accounts(me.workspace).await?;
+    let page = state
+        .store
+        .list_posts(me.workspace, None, PAGE_SIZE)
+        .await?;
     Ok(page
         .items
         .iter()
-        .map(|p| PostView::new(p, &accounts, state.config.staging.parked_media_ttl))
+        .map(|p| {
+            PostView::new(p, &accounts, state.config.staging.parked_media_ttl).allowed(me.role)
+        })
         .collect())
 }
 
@@ -263,8 +280,8 @@ pub async fn page(
         _ => None,
     };
     render(&HistoryPage {
-        nav: Nav::signed_in(&user, "/history"),
-        posts: posts(&state, me.workspace).await?,
+        nav: Nav::signed_in(&*state.store, &user, &me, "/history").await?,
+        posts: posts(&state, &me).await?,
         accounts: visible_accounts(&state, me.workspace).await?,
         notice,
     })
@@ -276,7 +293,7 @@ pub async fn fragment(
     SignedIn(_, me): SignedIn,
 ) -> Result<Response, PageError> {
     render(&PostsFragment {
-        posts: posts(&state, me.workspace).await?,
+        posts: posts(&state, &me).await?,
     })
 }
 
@@ -295,6 +312,10 @@ mod tests {
         let v = PostView::new(&p, &[], WEEK);
         assert!(v.can_retry && v.can_cancel && !v.can_reschedule);
         assert_eq!(v.reconnect_by.as_deref(), Some("2026-12-08 10:30 UTC"));
+        let viewer = PostView::new(&p, &[], WEEK).allowed(Role::Viewer);
+        assert!(!viewer.can_retry && !viewer.can_cancel && !viewer.can_reschedule);
+        let editor = PostView::new(&p, &[], WEEK).allowed(Role::Editor);
+        assert!(editor.can_retry && editor.can_cancel);
     }
 
     #[test]

@@ -6,13 +6,14 @@ use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::error::PageError;
 use crate::state::AppState;
-use crate::views::Nav;
+use crate::views::{Nav, display_name};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use jobs::domain::workspaces::Action;
 
-/// `GET /`: signed-out visitors to the sign-in page; creators without an account to Accounts;
-/// everyone else to Compose.
+/// `GET /`: signed-out visitors to the sign-in page; members who may not post (viewers) to
+/// History; those who may, to Accounts while the workspace has none, else to Compose.
 pub async fn home(
     State(state): State<AppState>,
     user: Result<SignedIn, Response>,
@@ -20,6 +21,9 @@ pub async fn home(
     let Ok(SignedIn(_, me)) = user else {
         return Ok(Redirect::to("/login").into_response());
     };
+    if !me.role.can(Action::CreatePost) {
+        return Ok(Redirect::to("/history").into_response());
+    }
     let accounts = state.store.list_accounts(me.workspace).await?;
     let to = if accounts.is_empty() {
         "/accounts"
@@ -53,7 +57,7 @@ pub async fn login(
     Query(query): Query<LoginQuery>,
     user: Result<CurrentUser, ApiError>,
 ) -> Result<Response, PageError> {
-    let signed_in_as = user.ok().and_then(|u| Nav::signed_in(&u.user, "").user);
+    let signed_in_as = user.ok().map(|u| display_name(&u.user));
     render(&LoginPage {
         erased: query.erased.is_some(),
         nav: Nav::signed_out("/login"),
@@ -109,7 +113,7 @@ pub async fn privacy(
     let c = &state.config;
     render(&PrivacyPage {
         nav: match &user {
-            Some(u) => Nav::signed_in(&u.user, "/privacy"),
+            Some(u) => Nav::signed_in(&*state.store, &u.user, &u.actor(), "/privacy").await?,
             None => Nav::signed_out("/privacy"),
         },
         scopes: jobs::domain::accounts::SCOPES

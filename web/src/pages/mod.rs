@@ -13,7 +13,9 @@ mod campaigns;
 mod compose;
 mod frame;
 mod history;
+mod join;
 mod login;
+mod members;
 mod ops;
 mod settings;
 
@@ -43,6 +45,8 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns", get(campaigns::page))
         .route("/history/posts", get(history::fragment))
         .route("/settings", get(settings::page))
+        .route("/members", get(members::page))
+        .route("/join", get(join::page))
         .route("/ops", get(ops::page))
         .route("/static/{file}", get(assets::serve))
 }

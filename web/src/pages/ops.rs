@@ -49,7 +49,7 @@ struct OpsPage {
 /// key leaked from a posting script must not reach operations, even an operator's key.
 pub async fn page(
     State(state): State<AppState>,
-    SignedInSession(user, _): SignedInSession,
+    SignedInSession(user, me): SignedInSession,
 ) -> Result<Response, PageError> {
     if !is_ops(&state, &user) {
         return Err(ApiError::Forbidden("this page is for MKT POST's operators".into()).into());
@@ -84,7 +84,7 @@ pub async fn page(
         Some(b) => format!("last tick {} s ago by {}", b.age(now).as_secs(), b.instance),
     };
     render(&OpsPage {
-        nav: Nav::signed_in(&user, "/ops"),
+        nav: Nav::signed_in(&*state.store, &user, &me, "/ops").await?,
         scheduler_health,
         scheduler_detail,
         queues: overview

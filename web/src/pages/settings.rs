@@ -1,5 +1,6 @@
 //! `/settings`: API keys for agency automation (create with chosen scopes, shown once; list;
-//! revoke), "sign out everywhere", and the signed-in identity. The script calls
+//! revoke; for the workspace's admins and owners only), "sign out everywhere", and the
+//! signed-in identity. The script calls
 //! `POST /api/keys`, `DELETE /api/keys/{id}` and `DELETE /auth/sessions`. Browser session
 //! only: this is where keys are made.
 
@@ -10,6 +11,7 @@ use crate::views::Nav;
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
+use jobs::domain::workspaces::Action;
 use jobs::model::ApiKeyScope;
 
 /// One API key as the page lists it: never the key itself (only its prefix is stored readable).
@@ -67,10 +69,13 @@ pub async fn page(
     State(state): State<AppState>,
     SignedInSession(user, me): SignedInSession,
 ) -> Result<Response, PageError> {
-    let keys = state
-        .store
-        .list_api_keys(me.workspace)
-        .await?
+    // The workspace's keys are for those who manage them (admins and owners), as on the API.
+    let keys = if me.role.can(Action::ManageApiKeys) {
+        state.store.list_api_keys(me.workspace).await?
+    } else {
+        Vec::new()
+    };
+    let keys = keys
         .into_iter()
         .map(|k| KeyView {
             id: k.id.to_string(),
@@ -92,7 +97,7 @@ pub async fn page(
         })
         .collect();
     render(&SettingsPage {
-        nav: Nav::signed_in(&user, "/settings"),
+        nav: Nav::signed_in(&*state.store, &user, &me, "/settings").await?,
         email: user.email.clone(),
         keys,
         scopes: scope_choices(),
