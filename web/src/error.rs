@@ -20,6 +20,7 @@ use jobs::domain::schedule_time::{ScheduleChangeError, ScheduleError};
 use jobs::domain::workspaces::invitations::{AcceptError, InviteError};
 use jobs::domain::workspaces::members::MemberError;
 use jobs::domain::workspaces::settings::WorkspaceError;
+use jobs::handlers::delete_workspace::DeleteError;
 use jobs::handlers::disconnect_account::DisconnectError;
 use jobs::handlers::erase_user::EraseError;
 use jobs::identity::id_token::IdTokenError;
@@ -474,6 +475,20 @@ impl From<AcceptError> for ApiError {
                 message,
             },
             AcceptError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<DeleteError> for ApiError {
+    fn from(e: DeleteError) -> Self {
+        match e {
+            DeleteError::InsufficientRole => insufficient_role(),
+            e @ DeleteError::Personal => ApiError::Conflict {
+                code: "personal_workspace",
+                message: e.to_string(),
+            },
+            DeleteError::Store(s) => s.into(),
+            DeleteError::Queue(q) => ApiError::internal(q),
         }
     }
 }

@@ -118,7 +118,10 @@ fn workspace_routes() -> Router<AppState> {
     use routes::workspaces as w;
     Router::new()
         .route("/api/workspaces", get(w::list).post(w::create))
-        .route("/api/workspaces/current", put(w::switch).patch(w::update))
+        .route(
+            "/api/workspaces/current",
+            put(w::switch).patch(w::update).delete(w::delete),
+        )
         .route("/api/workspaces/current/members", get(w::list_members))
         .route(
             "/api/workspaces/current/members/{user_id}",

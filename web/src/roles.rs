@@ -82,6 +82,11 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("POST", "/api/posts/{id}/approve", Needs::Action(Approve)),
     ("POST", "/api/posts/{id}/reject", Needs::Action(Approve)),
     ("GET", "/api/workspaces", Person),
+    (
+        "DELETE",
+        "/api/workspaces/current",
+        Needs::Action(DeleteWorkspace),
+    ),
     ("POST", "/api/workspaces", Person),
     ("PUT", "/api/workspaces/current", Person),
     ("POST", "/api/invitations/accept", Person),

@@ -50,7 +50,9 @@ use tracing::Instrument;
 
 /// THE list of jobs this worker runs. Adding a job is one line here plus its module in `jobs`.
 pub fn register_jobs(registry: Registry<JobContext>) -> Registry<JobContext> {
-    use jobs::handlers::{disconnect_account, erase_user, poll_status, publish, refresh_token};
+    use jobs::handlers::{
+        delete_workspace, disconnect_account, erase_user, poll_status, publish, refresh_token,
+    };
     registry
         .register::<PingJob, _, _>(ping::handle)
         .register::<publish::PublishPost, _, _>(publish::handle)
@@ -58,6 +60,7 @@ pub fn register_jobs(registry: Registry<JobContext>) -> Registry<JobContext> {
         .register::<refresh_token::RefreshToken, _, _>(refresh_token::handle)
         .register::<disconnect_account::DisconnectAccount, _, _>(disconnect_account::handle)
         .register::<erase_user::EraseUser, _, _>(erase_user::handle)
+        .register::<delete_workspace::DeleteWorkspace, _, _>(delete_workspace::handle)
 }
 
 /// Runs every registered job on `queue` until `shutdown` resolves, then shuts down gracefully

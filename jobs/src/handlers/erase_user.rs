@@ -27,7 +27,7 @@
 
 use crate::context::JobContext;
 use crate::domain::posts;
-use crate::handlers::disconnect_account;
+use crate::handlers::delete_workspace;
 use crate::model::{Role, User, UserId, Workspace, WorkspaceId};
 use crate::queue::{JobError, QueueError};
 use crate::store::StoreError;
@@ -132,19 +132,10 @@ pub async fn erase(ctx: &JobContext, user_id: UserId) -> Result<(), JobError> {
         .map_err(|e| JobError::Retry(e.to_string()))?;
     let (mut cancelled, mut revoked, mut videos) = (0, 0, 0);
     for &ws in &going {
-        cancelled += posts::cancel_unsent(ctx, ws, None, ERASED_CODE, ERASED_MESSAGE).await?;
-        revoked += revoke_and_delete_accounts(ctx, ws).await?;
-        for media in ctx.store.list_media(ws).await? {
-            ctx.staging
-                .delete(&media)
-                .await
-                .map_err(|e| JobError::Retry(format!("staged video not deleted: {e}")))?;
-            videos += 1;
-        }
-        // A request that was already past authentication when the user was marked (an OAuth
-        // callback finishing, say) may have connected an account meanwhile: look once more,
-        // so no token is deleted without being revoked.
-        revoked += revoke_and_delete_accounts(ctx, ws).await?;
+        let done = delete_workspace::empty(ctx, ws, ERASED_CODE, ERASED_MESSAGE).await?;
+        cancelled += done.cancelled_posts;
+        revoked += done.accounts;
+        videos += done.staged_videos;
         if ws != Workspace::personal_id(user_id) {
             ctx.store.delete_workspace(ws).await?;
         }
@@ -184,19 +175,4 @@ async fn forget_job_records(ctx: &JobContext, user_id: UserId) -> Result<(), Job
         .map_err(|e| JobError::Retry(format!("job records not forgotten: {e}")))?;
     tracing::info!(forgotten, "job records of the erased user removed");
     Ok(())
-}
-
-/// Revokes every account's token at TikTok (those already being disconnected too), then deletes
-/// the account. A transient TikTok failure retries the job with the tokens kept.
-async fn revoke_and_delete_accounts(ctx: &JobContext, ws: WorkspaceId) -> Result<usize, JobError> {
-    let mut n = 0;
-    for account in ctx.store.all_accounts(ws).await? {
-        disconnect_account::revoke(ctx, &account).await?;
-        match ctx.store.delete_account(ws, account.id).await {
-            Ok(()) | Err(StoreError::NotFound) => {}
-            Err(e) => return Err(e.into()),
-        }
-        n += 1;
-    }
-    Ok(n)
 }

@@ -2,6 +2,7 @@
 //! function that queues it and the handler a worker runs; what the outcome does to a post is
 //! `crate::domain::outcome`.
 
+pub mod delete_workspace;
 pub mod disconnect_account;
 pub mod erase_user;
 pub mod ping;

@@ -17,17 +17,20 @@ pub mod rotate_keys;
 use crate::context::JobContext;
 use crate::domain::posts::{self, PostError};
 use crate::handlers::publish::PublishPost;
-use crate::handlers::{disconnect_account, erase_user, ping, poll_status, publish, refresh_token};
+use crate::handlers::{
+    delete_workspace, disconnect_account, erase_user, ping, poll_status, publish, refresh_token,
+};
 use crate::queue::{DeadJob, QueueError, QueueStats, TaskId};
 use serde::Serialize;
 
 /// Every job type, in the order dashboards show them.
-pub const JOBS: [&str; 6] = [
+pub const JOBS: [&str; 7] = [
     publish::NAME,
     poll_status::NAME,
     refresh_token::NAME,
     disconnect_account::NAME,
     erase_user::NAME,
+    delete_workspace::NAME,
     ping::NAME,
 ];
 

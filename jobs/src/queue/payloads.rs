@@ -20,6 +20,8 @@ pub const REFRESH_TOKEN: &str = "refresh_token";
 pub const DISCONNECT_ACCOUNT: &str = "disconnect_account";
 /// Queue `<namespace>:erase_user`.
 pub const ERASE_USER: &str = "erase_user";
+/// Queue `<namespace>:delete_workspace`.
+pub const DELETE_WORKSPACE: &str = "delete_workspace";
 /// Queue `<namespace>:ping`.
 pub const PING: &str = "ping";
 
@@ -90,6 +92,16 @@ pub struct EraseUser {
 
 impl Job for EraseUser {
     const NAME: &'static str = ERASE_USER;
+}
+
+/// Delete this (team) workspace and everything it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteWorkspace {
+    pub workspace_id: WorkspaceId,
+}
+
+impl Job for DeleteWorkspace {
+    const NAME: &'static str = DELETE_WORKSPACE;
 }
 
 /// Asks a worker to answer. The id only correlates the run with whoever sent it.

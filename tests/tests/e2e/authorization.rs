@@ -466,6 +466,7 @@ const NOT_IN_MATRIX: &[(&str, &str)] = &[
     ("POST", "/api/posts/{id}/approve"),
     ("POST", "/api/posts/{id}/reject"),
     ("POST", "/api/workspaces"),
+    ("DELETE", "/api/workspaces/current"),
     ("PATCH", "/api/workspaces/current"),
     ("PATCH", "/api/workspaces/current/members/{user_id}"),
     ("DELETE", "/api/workspaces/current/members/{user_id}"),

@@ -608,3 +608,64 @@ async fn pages_offer_each_member_only_what_their_role_allows() -> Result<()> {
     assert!(viewers.contains("js-leave") && !viewers.contains("js-remove"));
     Ok(())
 }
+
+#[tokio::test]
+async fn an_owner_deletes_a_team_its_tokens_revoked_at_tiktok_and_its_videos_gone() -> Result<()> {
+    let app = TestApp::start(Backend::Sqlite).await?;
+    let team_id = team(&app).await?;
+    app.connect_tiktok(PUBLIC).await?;
+    let token = invite(&app, "admin@example.com", "admin").await?;
+    let (admin, _) = person(&app, "admin").await?;
+    assert_eq!(accept(&app, &admin, &token).await?.0, StatusCode::OK);
+    let upload = admin
+        .post(app.url("/api/media"))
+        .header(ORIGIN, &app.base_url)
+        .header(CONTENT_TYPE, "video/mp4")
+        .body(video(60_000, 3))
+        .send()
+        .await?;
+    assert_eq!(upload.status(), StatusCode::CREATED);
+    let delete = reqwest::Method::DELETE;
+    let path = "/api/workspaces/current";
+    let (status, body) = call(&app, &admin, delete.clone(), path, None).await?;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("insufficient_role"))
+    );
+
+    let (status, body) = call(&app, &app.client, delete.clone(), path, None).await?;
+    assert_eq!(
+        (status, &body["status"]),
+        (StatusCode::ACCEPTED, &json!("deleting")),
+        "{body}"
+    );
+    app.wait_for("the deletion", Duration::from_secs(20), || async {
+        let (_, mine) = get(&app, &admin, "/api/workspaces").await?;
+        let ids: Vec<&str> = mine["workspaces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|w| w["id"].as_str())
+            .collect();
+        Ok((!ids.contains(&team_id.as_str())).then_some(()))
+    })
+    .await?;
+    assert!(
+        app.revoked_at_tiktok(PUBLIC),
+        "the team's account was revoked at TikTok"
+    );
+    assert_eq!(
+        crate::publish::staging_files(&app),
+        0,
+        "no staged video is left"
+    );
+    // The owner is back in their personal workspace; their own cannot be deleted this way.
+    let (_, accounts) = app.get_json("/api/accounts").await?;
+    assert_eq!(accounts["accounts"], json!([]));
+    let (status, body) = call(&app, &app.client, delete, path, None).await?;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("personal_workspace"))
+    );
+    Ok(())
+}

@@ -89,6 +89,20 @@ pub async fn switch(
     Ok((jar, Json(workspace_json(&workspace, member.role, true))))
 }
 
+/// `DELETE /api/workspaces/current` (owners, team workspaces): its unsent posts are cancelled
+/// at once and the `delete_workspace` job revokes its accounts at TikTok and deletes the rest;
+/// 202, and this browser is back in its personal workspace.
+pub async fn delete(
+    State(state): State<AppState>,
+    SessionUser(user): SessionUser,
+    jar: CookieJar,
+) -> Result<impl IntoResponse, ApiError> {
+    jobs::handlers::delete_workspace::request(&state.jobs, user.actor()).await?;
+    let jar = jar.remove(Cookie::build(WORKSPACE_COOKIE).path("/"));
+    let body = json!({ "status": "deleting", "workspace_id": user.workspace });
+    Ok((StatusCode::ACCEPTED, jar, Json(body)))
+}
+
 #[derive(Deserialize)]
 pub struct SettingsBody {
     /// The version the caller saw (compare-and-set).
