@@ -138,6 +138,7 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ),
     ("GET", "/campaigns", Needs::Action(CreateCampaign)),
     ("GET", "/members", Needs::Action(Read)),
+    ("GET", "/approvals", Needs::Action(Approve)),
     // Where an invitation link lands: the person's, whatever their role where they are now.
     ("GET", "/join", Person),
 ];

@@ -229,6 +229,11 @@ impl Nav {
         self.can(Action::ManageMembers)
     }
 
+    /// Approve or reject posts waiting for approval: the Approvals tab (admins and owners).
+    pub fn can_approve(&self) -> bool {
+        self.can(Action::Approve)
+    }
+
     /// List, create and revoke the workspace's API keys (admins and owners).
     pub fn can_manage_keys(&self) -> bool {
         self.can(Action::ManageApiKeys)
@@ -263,9 +268,11 @@ mod tests {
         let editor = nav(Role::Editor);
         assert!(editor.can_post() && editor.can_edit_posts());
         assert!(!editor.can_manage_accounts() && !editor.can_manage_keys());
+        assert!(!editor.can_approve() && !viewer.can_approve());
         let admin = nav(Role::Admin);
         assert!(admin.can_manage_accounts() && admin.can_manage_members());
         assert!(admin.can_manage_keys() && !admin.can(Action::ManageSettings));
+        assert!(admin.can_approve() && nav(Role::Owner).can_approve());
         assert!(nav(Role::Owner).can(Action::ManageSettings));
         assert!(!Nav::signed_out("/login").can(Action::Read));
     }

@@ -389,7 +389,9 @@ document.addEventListener("DOMContentLoaded", () => {
     el.formStatus.hidden = false;
     const r = await M.api("POST", "/api/posts", body, { "Idempotency-Key": idempotencyKey });
     if (r.ok) {
-      window.location.assign("/history?sent=" + (later ? "scheduled" : "now"));
+      // In a workspace that requires approval, an editor's post waits for an admin first.
+      const sent = r.data && r.data.state === "pending_approval" ? "approval" : later ? "scheduled" : "now";
+      window.location.assign("/history?sent=" + sent);
       return;
     }
     el.publish.disabled = false;

@@ -20,11 +20,11 @@ const REFUSAL: &str = "picture_size_check_failed";
 
 /// What the history shows for one post (found by its caption).
 #[derive(Debug, serde::Deserialize)]
-struct PostRow {
-    state: String,
-    badge: String,
-    reason: Option<String>,
-    link: Option<String>,
+pub(crate) struct PostRow {
+    pub(crate) state: String,
+    pub(crate) badge: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) link: Option<String>,
     reschedule: bool,
     cancel: bool,
 }
@@ -43,13 +43,18 @@ const POST_ROW: &str = "
         cancel: !!q('.js-cancel'),
     };";
 
-async fn post_row(b: &Browser, caption: &str) -> Result<Option<PostRow>> {
+pub(crate) async fn post_row(b: &Browser, caption: &str) -> Result<Option<PostRow>> {
     let v = b.js(POST_ROW, vec![json!(caption)]).await?;
     Ok(serde_json::from_value(v)?)
 }
 
 /// Waits, without reloading, until the post with `caption` is in `state`.
-async fn wait_post(b: &Browser, caption: &str, state: &str, timeout: Duration) -> Result<PostRow> {
+pub(crate) async fn wait_post(
+    b: &Browser,
+    caption: &str,
+    state: &str,
+    timeout: Duration,
+) -> Result<PostRow> {
     let last = std::sync::Mutex::new(None::<String>);
     let r = b
         .wait_until(
@@ -98,7 +103,7 @@ pub(crate) async fn connect(b: &Browser, open_id: &str, name: &str) -> Result<()
 }
 
 /// Opens Compose and picks the account whose option mentions `name`; waits for creator_info.
-async fn start_compose(b: &Browser, name: &str) -> Result<()> {
+pub(crate) async fn start_compose(b: &Browser, name: &str) -> Result<()> {
     b.goto("/compose").await?;
     let id = b
         .js(
@@ -119,7 +124,7 @@ async fn start_compose(b: &Browser, name: &str) -> Result<()> {
 }
 
 /// Chooses a file and waits until the page says it is uploaded.
-async fn upload(b: &Browser, file: &Path) -> Result<()> {
+pub(crate) async fn upload(b: &Browser, file: &Path) -> Result<()> {
     let input = b.visible("#video").await?;
     input.send_keys(&file.display().to_string()).await?;
     b.text_contains("#upload-text", "Uploaded").await?;
@@ -142,14 +147,14 @@ async fn upload_part_way(b: &Browser) -> Result<String> {
     .await
 }
 
-async fn set_caption(b: &Browser, caption: &str) -> Result<()> {
+pub(crate) async fn set_caption(b: &Browser, caption: &str) -> Result<()> {
     let field = b.visible("#caption").await?;
     field.clear().await?;
     field.send_keys(caption).await?;
     Ok(())
 }
 
-async fn submit(b: &Browser, expect: &str) -> Result<()> {
+pub(crate) async fn submit(b: &Browser, expect: &str) -> Result<()> {
     b.click("#publish").await?;
     b.at(expect).await?;
     Ok(())

@@ -7,6 +7,7 @@
 //! `target/screenshots/`; with `UPDATE_DOCS_SCREENSHOTS=1` two of them are also copied to
 //! `docs/screenshots/` for the README.
 
+mod approvals;
 mod campaigns;
 mod creator;
 mod driver;

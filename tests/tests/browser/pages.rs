@@ -230,6 +230,7 @@ async fn every_page_sends_a_strict_csp_and_loads_nothing_from_another_origin() -
         "/campaigns",
         "/settings",
         "/members",
+        "/approvals",
         "/join",
         "/ops",
         "/no-such-page",

@@ -19,7 +19,7 @@ const EDITOR_UID: &str = "editor";
 const EDITOR_EMAIL: &str = "editor@example.com";
 
 /// Signs in through the sandbox's Google page as the test user `uid`.
-async fn sign_in_as(b: &Browser, uid: &str) -> Result<()> {
+pub(crate) async fn sign_in_as(b: &Browser, uid: &str) -> Result<()> {
     b.goto("/").await?;
     b.at("/login").await?;
     b.click("#google-signin").await?;
@@ -43,7 +43,7 @@ async fn switcher(b: &Browser) -> Result<Vec<(String, bool)>> {
 }
 
 /// Waits until the switcher's selected entry is `name`.
-async fn current_workspace_is(b: &Browser, name: &str) -> Result<Vec<(String, bool)>> {
+pub(crate) async fn current_workspace_is(b: &Browser, name: &str) -> Result<Vec<(String, bool)>> {
     b.wait_until(
         &format!("the switcher to show {name:?} as current"),
         crate::driver::WAIT,
@@ -57,7 +57,7 @@ async fn current_workspace_is(b: &Browser, name: &str) -> Result<Vec<(String, bo
 }
 
 /// Whether the header offers the tab `path`.
-async fn has_tab(b: &Browser, path: &str) -> Result<bool> {
+pub(crate) async fn has_tab(b: &Browser, path: &str) -> Result<bool> {
     let found = b
         .client
         .find_all(Locator::Css(&format!("header nav a[href='{path}']")))
@@ -66,14 +66,13 @@ async fn has_tab(b: &Browser, path: &str) -> Result<bool> {
 }
 
 /// The members table row of `email`, as a CSS selector.
-fn row(email: &str) -> String {
+pub(crate) fn row(email: &str) -> String {
     format!("#members tr[data-email='{email}']")
 }
 
-async fn owner_makes_a_team_and_invites(owner: &Browser) -> Result<String> {
-    sign_in(owner).await?;
-    current_workspace_is(owner, "Personal (personal)").await?;
-    // "New team workspace…" asks for a name in the header, then reloads in the new team.
+/// Makes the team workspace `name` from the header's switcher ("New team workspace…" asks for
+/// a name, then reloads in the new team); answers the switcher's entries then.
+pub(crate) async fn create_team(owner: &Browser, name: &str) -> Result<Vec<(String, bool)>> {
     owner
         .visible("#workspace-switch")
         .await?
@@ -82,10 +81,67 @@ async fn owner_makes_a_team_and_invites(owner: &Browser) -> Result<String> {
     owner
         .visible("#new-workspace-name")
         .await?
-        .send_keys(TEAM)
+        .send_keys(name)
         .await?;
     owner.click("#new-workspace-create").await?;
-    let entries = current_workspace_is(owner, TEAM).await?;
+    current_workspace_is(owner, name).await
+}
+
+/// On the members page of the current workspace, invites `email` as `role`; answers the
+/// single-use link the page shows once.
+pub(crate) async fn create_invitation(owner: &Browser, email: &str, role: &str) -> Result<String> {
+    owner
+        .visible("#invite-email")
+        .await?
+        .send_keys(email)
+        .await?;
+    owner
+        .visible("#invite-role")
+        .await?
+        .select_by_value(role)
+        .await?;
+    owner.click("#invite-send").await?;
+    owner.visible("#invite-link-box").await?;
+    let link = owner
+        .js(
+            "return document.getElementById('invite-link').value;",
+            vec![],
+        )
+        .await?;
+    Ok(link.as_str().context("the invitation link")?.to_owned())
+}
+
+/// Opens the invitation `link` signed in as its invitee and joins: Compose in the team.
+pub(crate) async fn accept(b: &Browser, link: &str) -> Result<()> {
+    b.client.goto(link).await?;
+    b.at("/join").await?;
+    b.click("#join").await?;
+    b.at("/compose").await?;
+    Ok(())
+}
+
+/// Removes the member `email` on the members page (after the row's confirmation) and waits
+/// until their row is gone.
+pub(crate) async fn remove_member(owner: &Browser, email: &str) -> Result<()> {
+    owner.goto("/members").await?;
+    owner.click(&format!("{} .js-ask", row(email))).await?;
+    owner.click(&format!("{} .js-remove", row(email))).await?;
+    owner
+        .wait_until(
+            "the removed member's row to go",
+            crate::driver::WAIT,
+            || async {
+                let left = owner.client.find_all(Locator::Css(&row(email))).await?;
+                Ok(left.is_empty().then_some(()))
+            },
+        )
+        .await
+}
+
+async fn owner_makes_a_team_and_invites(owner: &Browser) -> Result<String> {
+    sign_in(owner).await?;
+    current_workspace_is(owner, "Personal (personal)").await?;
+    let entries = create_team(owner, TEAM).await?;
     ensure!(
         entries
             .iter()
@@ -96,18 +152,7 @@ async fn owner_makes_a_team_and_invites(owner: &Browser) -> Result<String> {
     owner.goto("/members").await?;
     owner.text_contains("h1", TEAM).await?;
     owner.visible("#approval-required").await?;
-    owner
-        .visible("#invite-email")
-        .await?
-        .send_keys(EDITOR_EMAIL)
-        .await?;
-    owner
-        .visible("#invite-role")
-        .await?
-        .select_by_value("editor")
-        .await?;
-    owner.click("#invite-send").await?;
-    owner.visible("#invite-link-box").await?;
+    let link = create_invitation(owner, EDITOR_EMAIL, "editor").await?;
     owner.click("#copy-invite").await?;
     // Copied, or (where the clipboard is refused, as headless may) how to copy it by hand.
     owner
@@ -123,13 +168,6 @@ async fn owner_makes_a_team_and_invites(owner: &Browser) -> Result<String> {
                 .then_some(()))
         })
         .await?;
-    let link = owner
-        .js(
-            "return document.getElementById('invite-link').value;",
-            vec![],
-        )
-        .await?;
-    let link = link.as_str().context("the invitation link")?.to_owned();
     ensure!(link.contains("/join#"), "{link}");
     owner
         .text_contains("#invitations tbody", EDITOR_EMAIL)
@@ -210,26 +248,7 @@ async fn flow(app: &TestApp, owner: &Browser, editor: &Browser) -> Result<()> {
     editor.at("/history").await?;
 
     // --- The owner removes them: the editor's next page is their personal workspace ---
-    owner.goto("/members").await?;
-    owner
-        .click(&format!("{} .js-ask", row(EDITOR_EMAIL)))
-        .await?;
-    owner
-        .click(&format!("{} .js-remove", row(EDITOR_EMAIL)))
-        .await?;
-    owner
-        .wait_until(
-            "the removed editor's row to go",
-            crate::driver::WAIT,
-            || async {
-                let left = owner
-                    .client
-                    .find_all(Locator::Css(&row(EDITOR_EMAIL)))
-                    .await?;
-                Ok(left.is_empty().then_some(()))
-            },
-        )
-        .await?;
+    remove_member(owner, EDITOR_EMAIL).await?;
     editor.goto("/history").await?;
     let entries = current_workspace_is(editor, "Personal (personal)").await?;
     ensure!(

@@ -188,6 +188,7 @@ const ROWS: &[Row] = &[
     row(GET, "/settings", Anyone, KeyRule::Page, OK, OK),
     row(GET, "/join", Anyone, KeyRule::Page, OK, OK),
     row(GET, "/members", VIEWER, KeyRule::Page, OK, OK),
+    row(GET, "/approvals", ADMIN, KeyRule::Page, OK, OK),
     // Campaigns: an outsider's rows name accounts and videos they cannot see.
     with_body(
         row(

@@ -134,6 +134,7 @@ const ROUTES: &[Route] = &[
     page("/campaigns"),
     page("/settings"),
     page("/members"),
+    page("/approvals"),
     page("/join"),
     page("/ops"),
     // Sessions and TikTok connect: the browser's business. Signing in needs our Origin (the

@@ -36,6 +36,7 @@ static ASSETS: &[Asset] = &[
     asset!("campaigns.js", "text/javascript; charset=utf-8"),
     asset!("members.js", "text/javascript; charset=utf-8"),
     asset!("join.js", "text/javascript; charset=utf-8"),
+    asset!("approvals.js", "text/javascript; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
 ];
 

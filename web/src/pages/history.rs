@@ -44,8 +44,11 @@ pub struct PostView {
     /// True when the script should rewrite `when_text` in the browser's own time zone (a
     /// schedule stays in the zone it was made in).
     pub localize: bool,
-    /// The fail reason in words (the API's `error.message`).
+    /// The fail reason in words (the API's `error.message`); for a rejected post, the
+    /// approver's comment.
     pub message: Option<String>,
+    /// What introduces `message`: "Rejected" for a rejected post, else "Why".
+    pub message_label: &'static str,
     pub share_url: Option<String>,
     /// (bytes TikTok acknowledged, video size) while uploading.
     pub progress: Option<(u64, u64)>,
@@ -88,7 +91,7 @@ fn badge(state: PostState) -> (&'static str, Option<&'static str>) {
     }
 }
 
-fn privacy_words(p: jobs::model::PrivacyLevel) -> &'static str {
+pub(super) fn privacy_words(p: jobs::model::PrivacyLevel) -> &'static str {
     use jobs::model::PrivacyLevel::*;
     match p {
         PublicToEveryone => "Everyone",
@@ -104,7 +107,7 @@ fn utc_text(t: DateTime<Utc>) -> String {
 
 /// The schedule as `YYYY-MM-DDTHH:MM` in its zone and that zone, to prefill "Change time";
 /// empty when the post has no schedule.
-fn schedule_fields(p: &Post) -> (String, String) {
+pub(super) fn schedule_fields(p: &Post) -> (String, String) {
     // The zone was checked when the post was created; a zone this build no longer knows is
     // shown (and prefilled) as UTC rather than mislabelled.
     let zone = p
@@ -190,6 +193,13 @@ impl PostView {
                 .as_str()
                 .filter(|m| !m.is_empty())
                 .map(str::to_owned),
+            message_label: if p.state == PostState::Cancelled
+                && p.error_code.as_deref() == Some(jobs::model::REJECTED)
+            {
+                "Rejected"
+            } else {
+                "Why"
+            },
             share_url: json["share_url"].as_str().map(str::to_owned),
             progress,
             can_cancel: matches!(
@@ -264,7 +274,7 @@ pub struct HistoryQuery {
     sent: Option<String>,
 }
 
-/// `GET /history[?sent=now|scheduled]`.
+/// `GET /history[?sent=now|scheduled|approval]`.
 pub async fn page(
     State(state): State<AppState>,
     SignedIn(user, me): SignedIn,
@@ -277,6 +287,9 @@ pub async fn page(
         Some("scheduled") => {
             Some("Scheduled. It goes out at the time you picked; you can change or cancel it here.")
         }
+        Some("approval") => Some(
+            "Sent for approval. It goes out once an admin or owner of this workspace approves it; it shows here as waiting until then.",
+        ),
         _ => None,
     };
     render(&HistoryPage {
@@ -316,6 +329,25 @@ mod tests {
         assert!(!viewer.can_retry && !viewer.can_cancel && !viewer.can_reschedule);
         let editor = PostView::new(&p, &[], WEEK).allowed(Role::Editor);
         assert!(editor.can_retry && editor.can_cancel);
+    }
+
+    #[test]
+    fn a_waiting_post_says_so_and_a_rejected_one_shows_the_comment() {
+        let mut p = post_for(UserId::new(), AccountId::new(), PostState::PendingApproval);
+        let v = PostView::new(&p, &[], WEEK);
+        assert_eq!(v.badge, "Waiting for approval");
+        assert!(v.can_cancel && v.message.is_none());
+        p.reject("Wrong account, post it to the client's.");
+        let v = PostView::new(&p, &[], WEEK);
+        assert_eq!(v.message_label, "Rejected");
+        assert_eq!(
+            v.message.as_deref(),
+            Some("Wrong account, post it to the client's.")
+        );
+        let mut failed = post_for(UserId::new(), AccountId::new(), PostState::Failed);
+        failed.error_code = Some("spam_risk".into());
+        failed.error_message = Some("TikTok flagged it.".into());
+        assert_eq!(PostView::new(&failed, &[], WEEK).message_label, "Why");
     }
 
     #[test]

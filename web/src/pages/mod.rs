@@ -8,6 +8,7 @@
 //! (`/accounts/{id}/avatar`), so a creator's browser never talks to TikTok's CDN from our pages.
 
 mod accounts;
+mod approvals;
 mod assets;
 mod campaigns;
 mod compose;
@@ -46,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/history/posts", get(history::fragment))
         .route("/settings", get(settings::page))
         .route("/members", get(members::page))
+        .route("/approvals", get(approvals::page))
         .route("/join", get(join::page))
         .route("/ops", get(ops::page))
         .route("/static/{file}", get(assets::serve))
