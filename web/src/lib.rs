@@ -124,7 +124,7 @@ fn workspace_routes() -> Router<AppState> {
         )
         .route("/api/workspaces/current/members", get(w::list_members))
         .route(
-            "/api/workspaces/current/members/{user_id}",
+            "/api/workspaces/current/members/{id}",
             patch(w::change_role).delete(w::remove_member),
         )
         .route(

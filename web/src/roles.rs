@@ -102,13 +102,13 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ),
     (
         "PATCH",
-        "/api/workspaces/current/members/{user_id}",
+        "/api/workspaces/current/members/{id}",
         Needs::Action(ManageMembers),
     ),
     // Anyone may leave; removing someone else is checked by the domain.
     (
         "DELETE",
-        "/api/workspaces/current/members/{user_id}",
+        "/api/workspaces/current/members/{id}",
         Needs::Action(Read),
     ),
     (

@@ -67,7 +67,7 @@
     const r = await window.MKT.api("POST", "/auth/session", { id_token: token, state: returned });
     status.hidden = true;
     if (r.ok) {
-      window.location.assign("/accounts");
+      window.location.assign(afterSignIn());
       return;
     }
     const verifying = r.status === 401 && r.error.code.startsWith("id_token_");
@@ -77,6 +77,32 @@
     window.MKT.showError(error, why);
   }
 
+  // An invitation link opened signed out (`/join#<token>`) arrives here with its token in the
+  // fragment: keep it in this tab only, sign in, then go on to the join page with it.
+  const JOIN = "mktpost.join";
+
+  function keepInvitation() {
+    const hash = window.location.hash.slice(1);
+    if (!/^mki_[A-Za-z0-9_-]+$/.test(hash)) return;
+    try {
+      window.sessionStorage.setItem(JOIN, hash);
+    } catch (_) {
+      return;
+    }
+    history.replaceState(null, "", window.location.pathname);
+  }
+
+  function afterSignIn() {
+    let token = null;
+    try {
+      token = window.sessionStorage.getItem(JOIN);
+      window.sessionStorage.removeItem(JOIN);
+    } catch (_) {
+      token = null;
+    }
+    return token ? "/join#" + token : "/accounts";
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     const status = document.getElementById("signin-status");
     const error = document.getElementById("signin-error");
@@ -84,5 +110,6 @@
     if (button) button.addEventListener("click", () => start(button, error));
     const params = new URLSearchParams(window.location.hash.slice(1));
     if (params.has("id_token")) finish(params, status, error);
+    else keepInvitation();
   });
 })();

@@ -179,11 +179,17 @@ async fn owner_makes_a_team_and_invites(owner: &Browser) -> Result<String> {
 }
 
 async fn editor_joins(editor: &Browser, link: &str) -> Result<()> {
-    sign_in_as(editor, EDITOR_UID).await?;
+    // Opened signed out: sign in first, and the link's token is carried through to /join.
+    editor.client.goto(link).await?;
+    editor.at("/login").await?;
+    editor.click("#google-signin").await?;
+    editor
+        .click(&format!("input[name=uid][value='{EDITOR_UID}']"))
+        .await?;
+    editor.click("button[type=submit]").await?;
+    editor.at("/join").await?;
     let mine = current_workspace_is(editor, "Personal (personal)").await?;
     ensure!(mine.len() == 1, "only their own workspace yet: {mine:?}");
-    editor.client.goto(link).await?;
-    editor.at("/join").await?;
     editor.text_contains("main", EDITOR_EMAIL).await?;
     editor.click("#join").await?;
     editor.at("/compose").await?;

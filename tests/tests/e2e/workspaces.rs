@@ -78,6 +78,20 @@ async fn person(app: &TestApp, uid: &str) -> Result<(reqwest::Client, String)> {
     Ok((client, me["id"].as_str().context("id")?.to_owned()))
 }
 
+/// Uploads a small video (`seed` varies its bytes) as `client`; its media id.
+async fn upload(app: &TestApp, client: &reqwest::Client, seed: u8) -> Result<String> {
+    let resp = client
+        .post(app.url("/api/media"))
+        .header(ORIGIN, &app.base_url)
+        .header(CONTENT_TYPE, "video/mp4")
+        .body(video(120_000, seed))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let media: Value = resp.json().await?;
+    Ok(media["id"].as_str().context("media id")?.to_owned())
+}
+
 async fn accept(
     app: &TestApp,
     client: &reqwest::Client,
@@ -140,17 +154,8 @@ async fn an_invited_editor_posts_for_the_team_and_is_refused_once_removed() -> R
     // The editor sees the team's account, uploads and posts with it.
     let (_, theirs) = get(&app, &editor, "/api/accounts").await?;
     assert_eq!(theirs["accounts"][0]["id"].as_str(), Some(account.as_str()));
-    let upload = editor
-        .post(app.url("/api/media"))
-        .header(ORIGIN, &app.base_url)
-        .header(CONTENT_TYPE, "video/mp4")
-        .body(video(120_000, 7))
-        .send()
-        .await?;
-    assert_eq!(upload.status(), StatusCode::CREATED);
-    let media: Value = upload.json().await?;
-    let media_id = media["id"].as_str().context("media id")?;
-    let (status, post) = create_post_with(&app, &editor, &account, media_id, json!({})).await?;
+    let media_id = upload(&app, &editor, 7).await?;
+    let (status, post) = create_post_with(&app, &editor, &account, &media_id, json!({})).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "queued now: {post}");
     assert_eq!(post["created_by"].as_str(), Some(editor_id.as_str()));
     let id = post["id"].as_str().context("post id")?.to_owned();
@@ -323,17 +328,8 @@ async fn submit(
     account: &str,
     extra: Value,
 ) -> Result<Value> {
-    let upload = editor
-        .post(app.url("/api/media"))
-        .header(ORIGIN, &app.base_url)
-        .header(CONTENT_TYPE, "video/mp4")
-        .body(video(120_000, 9))
-        .send()
-        .await?;
-    assert_eq!(upload.status(), StatusCode::CREATED);
-    let media: Value = upload.json().await?;
-    let media_id = media["id"].as_str().context("media id")?;
-    let (status, post) = create_post_with(app, editor, account, media_id, extra).await?;
+    let media_id = upload(app, editor, 9).await?;
+    let (status, post) = create_post_with(app, editor, account, &media_id, extra).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{post}");
     assert_eq!(post["state"], "pending_approval", "{post}");
     Ok(post)
@@ -617,14 +613,7 @@ async fn an_owner_deletes_a_team_its_tokens_revoked_at_tiktok_and_its_videos_gon
     let token = invite(&app, "admin@example.com", "admin").await?;
     let (admin, _) = person(&app, "admin").await?;
     assert_eq!(accept(&app, &admin, &token).await?.0, StatusCode::OK);
-    let upload = admin
-        .post(app.url("/api/media"))
-        .header(ORIGIN, &app.base_url)
-        .header(CONTENT_TYPE, "video/mp4")
-        .body(video(60_000, 3))
-        .send()
-        .await?;
-    assert_eq!(upload.status(), StatusCode::CREATED);
+    upload(&app, &admin, 3).await?;
     let delete = reqwest::Method::DELETE;
     let path = "/api/workspaces/current";
     let (status, body) = call(&app, &admin, delete.clone(), path, None).await?;

@@ -1,7 +1,9 @@
 //! `/join`: where an invitation link lands (`/join#<token>`). The token rides in the fragment,
 //! which browsers never send to a server; the script (`/static/join.js`) reads it and, when
 //! the person clicks "Join workspace", hands it to `POST /api/invitations/accept`. Signed-out
-//! visitors are sent to `/login` first.
+//! visitors are sent to `/login` first (the browser keeps the fragment across the redirect);
+//! the login page keeps the token in the tab's session storage and comes back here with it
+//! once they are signed in.
 
 use super::frame::{SignedInSession, render};
 use crate::error::PageError;

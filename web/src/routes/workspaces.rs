@@ -153,7 +153,7 @@ fn role(name: &str) -> Result<Role, ApiError> {
     })
 }
 
-/// `PATCH /api/workspaces/current/members/{user_id} {role}`.
+/// `PATCH /api/workspaces/current/members/{id} {role}`.
 pub async fn change_role(
     State(state): State<AppState>,
     SessionUser(user): SessionUser,
@@ -167,7 +167,7 @@ pub async fn change_role(
     Ok(Json(member_json(&m, &profile)))
 }
 
-/// `DELETE /api/workspaces/current/members/{user_id}`: removes them (or, for oneself, leaves).
+/// `DELETE /api/workspaces/current/members/{id}`: removes them (or, for oneself, leaves).
 /// Their sessions and keys lose the workspace at once.
 pub async fn remove_member(
     State(state): State<AppState>,

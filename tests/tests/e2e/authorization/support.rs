@@ -173,6 +173,7 @@ impl Team {
             .replace("{media}", &self.media)
             .replace("{key}", &self.keys[0])
             .replace("{team}", &self.id.to_string())
+            .replace("{nobody}", "01900000-0000-7000-8000-000000000000")
             .replace("{tomorrow}", &tomorrow());
         if s.contains("{fresh_account}") {
             s = s.replace("{fresh_account}", &self.connected_account(app).await?);
