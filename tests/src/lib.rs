@@ -488,6 +488,23 @@ impl TestApp {
             .await?)
     }
 
+    /// Creates an API key as the person signed in on `client` (from this app's own pages: same
+    /// Origin) and returns the answer (`id`, `key`, ...); `body` names the key and its scopes.
+    pub async fn create_api_key(
+        &self,
+        client: &reqwest::Client,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        Ok(client
+            .post(self.url("/api/keys"))
+            .header(ORIGIN, &self.base_url)
+            .json(&body)
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
     /// True when the sandbox saw a token of `open_id` revoked.
     pub fn revoked_at_tiktok(&self, open_id: &str) -> bool {
         self.sandbox

@@ -111,13 +111,7 @@ async fn a_full_run_logs_no_token_cookie_code_caption_or_email() -> Result<()> {
 
     // An API key, used once.
     let created: Value = app
-        .client
-        .post(app.url("/api/keys"))
-        .header(ORIGIN, &app.base_url)
-        .json(&json!({"name": "k", "scopes": ["read"]}))
-        .send()
-        .await?
-        .json()
+        .create_api_key(&app.client, json!({"name": "k", "scopes": ["read"]}))
         .await?;
     let key = created["key"].as_str().unwrap().to_owned();
     reqwest::Client::new()

@@ -36,41 +36,18 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
+use crate::expect::*;
+
 mod support;
 use support::*;
 
-/// The answer a call must get: its status and, for a JSON error, its `code` (`None` with an
-/// error status means an HTML error page, never JSON).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Expect {
-    status: u16,
-    code: Option<&'static str>,
-}
-
-const fn answer(status: u16) -> Expect {
-    Expect { status, code: None }
-}
-
-const fn error(status: u16, code: &'static str) -> Expect {
-    Expect {
-        status,
-        code: Some(code),
-    }
-}
-
-const OK: Expect = answer(200);
 const CREATED: Expect = answer(201);
 const ACCEPTED: Expect = answer(202);
 const NO_CONTENT: Expect = answer(204);
 const SEE_OTHER: Expect = answer(303);
-const NOT_FOUND: Expect = error(404, "not_found");
 /// A page's 404: the HTML "Not found" page.
 const PAGE_NOT_FOUND: Expect = answer(404);
 const INSUFFICIENT_ROLE: Expect = error(403, "insufficient_role");
-/// A page refusing a member whose role is too low, or any API key: the HTML 403 page.
-const PAGE_REFUSED: Expect = answer(403);
-const INSUFFICIENT_SCOPE: Expect = error(403, "insufficient_scope");
-const SESSION_REQUIRED: Expect = error(403, "session_required");
 const INVALID_API_KEY: Expect = error(401, "invalid_api_key");
 
 /// The weakest role a route needs in the caller's workspace.

@@ -259,13 +259,10 @@ async fn a_lost_database_shows_no_driver_text_in_any_api_body_or_page() -> Resul
     let app = TestApp::start(Backend::Postgres).await?;
     app.sign_in("edge-user").await?;
     let key: serde_json::Value = app
-        .client
-        .post(app.url("/api/keys"))
-        .header(ORIGIN, &app.base_url)
-        .json(&serde_json::json!({ "name": "script", "scopes": ["read", "publish", "accounts"] }))
-        .send()
-        .await?
-        .json()
+        .create_api_key(
+            &app.client,
+            serde_json::json!({ "name": "script", "scopes": ["read", "publish", "accounts"] }),
+        )
         .await?;
     let key = key["key"].as_str().unwrap_or_default().to_owned();
     assert!(!key.is_empty());

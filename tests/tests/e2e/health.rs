@@ -168,19 +168,15 @@ async fn metrics_need_the_metrics_token_when_one_is_set() -> Result<()> {
     let (status, body) = app.get_json("/metrics").await?;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "metrics_token_required");
-    let wrong = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth("m3trics-t0kem")
-        .send()
-        .await?;
+    let metrics_with = |token: &'static str| {
+        app.client
+            .get(app.url("/metrics"))
+            .bearer_auth(token)
+            .send()
+    };
+    let wrong = metrics_with("m3trics-t0kem").await?;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    let right = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth("m3trics-t0ken")
-        .send()
-        .await?;
+    let right = metrics_with("m3trics-t0ken").await?;
     assert_eq!(right.status(), StatusCode::OK);
     assert!(right.text().await?.contains("mktpost_scheduler_up"));
     Ok(())

@@ -30,6 +30,16 @@ async fn account_ids(app: &TestApp) -> Result<Vec<(String, String)>> {
         .collect())
 }
 
+/// An app on SQLite with user "u" signed in and the public TikTok account connected.
+async fn signed_in_with_public_account() -> Result<(TestApp, UserId, AccountId)> {
+    let app = TestApp::start(Backend::Sqlite).await?;
+    let me = app.sign_in("u").await?;
+    let user = UserId::parse(me["id"].as_str().unwrap())?;
+    app.connect_tiktok(PUBLIC).await?;
+    let id = AccountId::parse(&account_ids(&app).await?.remove(0).0)?;
+    Ok((app, user, id))
+}
+
 /// Pushes the stored access-token expiry into the past, as if a day went by on our side.
 async fn expire_access_token(app: &TestApp, user: UserId, id: AccountId) -> Result<()> {
     let a = app
@@ -182,11 +192,7 @@ async fn an_expired_token_at_tiktok_triggers_one_refresh_and_one_retry() -> Resu
 
 #[tokio::test]
 async fn twenty_concurrent_users_of_an_expired_token_cause_exactly_one_refresh() -> Result<()> {
-    let app = TestApp::start(Backend::Sqlite).await?;
-    let me = app.sign_in("u").await?;
-    let user = UserId::parse(me["id"].as_str().unwrap())?;
-    app.connect_tiktok(PUBLIC).await?;
-    let id = AccountId::parse(&account_ids(&app).await?.remove(0).0)?;
+    let (app, user, id) = signed_in_with_public_account().await?;
     expire_access_token(&app, user, id).await?;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..20 {
@@ -220,11 +226,7 @@ async fn twenty_concurrent_users_of_an_expired_token_cause_exactly_one_refresh()
 
 #[tokio::test]
 async fn a_dead_grant_marks_the_account_needs_reconnect() -> Result<()> {
-    let app = TestApp::start(Backend::Sqlite).await?;
-    let me = app.sign_in("u").await?;
-    let user = UserId::parse(me["id"].as_str().unwrap())?;
-    app.connect_tiktok(PUBLIC).await?;
-    let id = AccountId::parse(&account_ids(&app).await?.remove(0).0)?;
+    let (app, user, id) = signed_in_with_public_account().await?;
     // A year and a day: the refresh token is dead too.
     app.sandbox
         .advance_clock(Duration::from_secs(367 * 24 * 3600));
@@ -719,26 +721,18 @@ async fn another_users_ids_answer_404_and_change_nothing() -> Result<()> {
     app.connect_tiktok(PUBLIC).await?;
     let (a_account, _) = account_ids(&app).await?.remove(0);
     let created: Value = app
-        .client
-        .post(app.url("/api/keys"))
-        .header(ORIGIN, &app.base_url)
-        .json(&json!({"name":"a","scopes":["read"]}))
-        .send()
-        .await?
-        .json()
+        .create_api_key(&app.client, json!({"name":"a","scopes":["read"]}))
         .await?;
     let a_key = created["id"].as_str().unwrap().to_owned();
 
     // User B by cookie, and by API key.
     let bob = TestApp::new_client();
     app.sign_in_with(&bob, "bob").await?;
-    let b_key: Value = bob
-        .post(app.url("/api/keys"))
-        .header(ORIGIN, &app.base_url)
-        .json(&json!({"scopes":["read","publish","campaigns","accounts"]}))
-        .send()
-        .await?
-        .json()
+    let b_key: Value = app
+        .create_api_key(
+            &bob,
+            json!({"scopes":["read","publish","campaigns","accounts"]}),
+        )
         .await?;
     let b_key = b_key["key"].as_str().unwrap().to_owned();
     let bare = reqwest::Client::new();

@@ -7,6 +7,7 @@ mod authorization;
 mod campaigns;
 mod crash;
 mod edge;
+mod expect;
 mod forget;
 mod health;
 mod identity;

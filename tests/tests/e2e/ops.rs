@@ -40,15 +40,11 @@ async fn operators_replay_a_parked_publish_safely_and_discard_what_is_not_worth_
     assert_eq!(creator["is_ops"], false);
 
     // Not even the operator with an API key: operations need the browser session.
-    let created: Value = ops
-        .post(app.url("/api/keys"))
-        .header(ORIGIN, &app.base_url)
-        .json(
-            &json!({"name": "ops script", "scopes": ["read", "publish", "campaigns", "accounts"]}),
+    let created: Value = app
+        .create_api_key(
+            &ops,
+            json!({"name": "ops script", "scopes": ["read", "publish", "campaigns", "accounts"]}),
         )
-        .send()
-        .await?
-        .json()
         .await?;
     let ops_key = created["key"].as_str().unwrap_or_default().to_owned();
     assert_eq!(
@@ -123,6 +119,7 @@ async fn operators_replay_a_parked_publish_safely_and_discard_what_is_not_worth_
 
     // A creator cannot replay it; the operator can (cross-site attempts are refused).
     let path = format!("/api/ops/queues/publish/dead/{task}/replay");
+    let replay_from = |origin: &str| ops.post(app.url(&path)).header(ORIGIN, origin).send();
     let resp = app
         .client
         .post(app.url(&path))
@@ -130,17 +127,9 @@ async fn operators_replay_a_parked_publish_safely_and_discard_what_is_not_worth_
         .send()
         .await?;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    let resp = ops
-        .post(app.url(&path))
-        .header(ORIGIN, "https://evil.example")
-        .send()
-        .await?;
+    let resp = replay_from("https://evil.example").await?;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    let resp = ops
-        .post(app.url(&path))
-        .header(ORIGIN, &app.base_url)
-        .send()
-        .await?;
+    let resp = replay_from(&app.base_url).await?;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let done = wait_state(&app, &post_id, &["published", "failed"], WAIT).await?;
     assert_eq!(done["state"], "published", "{done}");
@@ -156,11 +145,7 @@ async fn operators_replay_a_parked_publish_safely_and_discard_what_is_not_worth_
     );
     assert!(dead_tasks(&app, &ops, "publish").await?.is_empty());
     // Replaying twice is refused: the task is no longer dead.
-    let resp = ops
-        .post(app.url(&path))
-        .header(ORIGIN, &app.base_url)
-        .send()
-        .await?;
+    let resp = replay_from(&app.base_url).await?;
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     let body: Value = resp.json().await?;
     assert_eq!(body["error"]["code"], "not_dead");

@@ -18,13 +18,10 @@ const WAIT: Duration = Duration::from_secs(30);
 
 async fn create_key(app: &TestApp) -> Result<String> {
     let created: Value = app
-        .client
-        .post(app.url("/api/keys"))
-        .header(ORIGIN, &app.base_url)
-        .json(&json!({"name": "campaigns", "scopes": ["read", "publish"]}))
-        .send()
-        .await?
-        .json()
+        .create_api_key(
+            &app.client,
+            json!({"name": "campaigns", "scopes": ["read", "publish"]}),
+        )
         .await?;
     Ok(created["key"].as_str().unwrap_or_default().to_owned())
 }
@@ -172,37 +169,18 @@ async fn export_then_erase_everything(backend: Backend) -> Result<()> {
         Ok(matches!(app.store.user(user).await, Err(StoreError::NotFound)).then_some(()))
     })
     .await?;
+    let personal = jobs::model::Workspace::personal_id(user);
+    assert!(app.store.list_accounts(personal).await?.is_empty());
     assert!(
         app.store
-            .list_accounts(jobs::model::Workspace::personal_id(user))
-            .await?
-            .is_empty()
-    );
-    assert!(
-        app.store
-            .list_posts(jobs::model::Workspace::personal_id(user), None, 10)
+            .list_posts(personal, None, 10)
             .await?
             .items
             .is_empty()
     );
-    assert!(
-        app.store
-            .list_media(jobs::model::Workspace::personal_id(user))
-            .await?
-            .is_empty()
-    );
-    assert!(
-        app.store
-            .list_api_keys(jobs::model::Workspace::personal_id(user))
-            .await?
-            .is_empty()
-    );
-    assert!(
-        app.store
-            .list_audit(jobs::model::Workspace::personal_id(user), 100)
-            .await?
-            .is_empty()
-    );
+    assert!(app.store.list_media(personal).await?.is_empty());
+    assert!(app.store.list_api_keys(personal).await?.is_empty());
+    assert!(app.store.list_audit(personal, 100).await?.is_empty());
     assert_eq!(staging_files(&app), 0, "every staged video is deleted");
     for open_id in [PUBLIC, PRIVATE] {
         assert!(

@@ -11,32 +11,10 @@ use reqwest::header::{AUTHORIZATION, ORIGIN};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-/// The answer a call must get: its status and, for a JSON error, its `code`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Expect {
-    status: u16,
-    code: Option<&'static str>,
-}
+use crate::expect::*;
 
-const fn answer(status: u16) -> Expect {
-    Expect { status, code: None }
-}
-
-const fn error(status: u16, code: &'static str) -> Expect {
-    Expect {
-        status,
-        code: Some(code),
-    }
-}
-
-const OK: Expect = answer(200);
 const SEE_LOGIN: Expect = answer(303);
-const NOT_FOUND: Expect = error(404, "not_found");
 const UNAUTHENTICATED: Expect = error(401, "unauthenticated");
-const SESSION_REQUIRED: Expect = error(403, "session_required");
-const INSUFFICIENT_SCOPE: Expect = error(403, "insufficient_scope");
-/// A page refusing a key: the HTML error page, status 403.
-const PAGE_REFUSED: Expect = answer(403);
 
 /// What a key gets on a route.
 #[derive(Debug, Clone, Copy)]

@@ -104,13 +104,7 @@ async fn signing_out_everywhere_ends_every_session_but_not_api_keys() -> Result<
     // Someone else's session is not touched.
     let stranger = sign_in_for_cookie(&app, "stranger").await?;
     let created: Value = app
-        .client
-        .post(app.url("/api/keys"))
-        .header(ORIGIN, &app.base_url)
-        .json(&json!({ "name": "script", "scopes": ["read"] }))
-        .send()
-        .await?
-        .json()
+        .create_api_key(&app.client, json!({ "name": "script", "scopes": ["read"] }))
         .await?;
     let key = created["key"].as_str().context("key")?.to_owned();
 
