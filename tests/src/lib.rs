@@ -505,6 +505,23 @@ impl TestApp {
             .await?)
     }
 
+    /// Pushes the stored access-token expiry of `user`'s account `id` into the past, as if a
+    /// day went by on our side: the next use refreshes it.
+    pub async fn expire_access_token(
+        &self,
+        user: jobs::model::UserId,
+        id: jobs::model::AccountId,
+    ) -> Result<()> {
+        let workspace = jobs::model::Workspace::personal_id(user);
+        let a = self.store.account(workspace, id).await?;
+        let mut t = a.tokens.clone().context("the account has tokens")?;
+        t.access_expires_at = chrono::Utc::now() - chrono::Duration::minutes(1);
+        self.store
+            .store_tokens(workspace, id, a.version, &t)
+            .await?;
+        Ok(())
+    }
+
     /// True when the sandbox saw a token of `open_id` revoked.
     pub fn revoked_at_tiktok(&self, open_id: &str) -> bool {
         self.sandbox
@@ -564,6 +581,13 @@ async fn dead_jobs_of(queue: &Queue) -> Result<Vec<(&'static str, DeadJob)>> {
         );
     }
     Ok(all)
+}
+
+/// Fails unless `body` is the JSON error `code` with a message that mentions `words`.
+pub fn assert_error(body: &serde_json::Value, code: &str, words: &str) {
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(words), "{body}");
 }
 
 /// The environment a child `mktpost` process needs to act on this app's store, queue, staging

@@ -69,15 +69,7 @@ async fn a_full_run_logs_no_token_cookie_code_caption_or_email() -> Result<()> {
 
     // Force a refresh (new tokens), then publish a captioned post (upload URL, chunk PUTs).
     let id = AccountId::parse(&account)?;
-    let a = app
-        .store
-        .account(jobs::model::Workspace::personal_id(user), id)
-        .await?;
-    let mut t = a.tokens.clone().unwrap();
-    t.access_expires_at = chrono::Utc::now() - chrono::Duration::minutes(1);
-    app.store
-        .store_tokens(jobs::model::Workspace::personal_id(user), id, a.version, &t)
-        .await?;
+    app.expire_access_token(user, id).await?;
     let bytes: Vec<u8> = {
         let mut v: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
         v[..12].copy_from_slice(&[0, 0, 0, 20, b'f', b't', b'y', b'p', b'i', b's', b'o', b'm']);

@@ -9,14 +9,13 @@
 //! the editor: the editor's next page no longer shows the team's posts.
 
 use crate::creator::{
-    connect, post_row, set_caption, sign_in, start_compose, submit, upload, wait_post,
+    connect, post_row, set_caption, sign_in, sign_in_as, start_compose, submit, upload, wait_post,
 };
 use crate::driver::{Browser, DESKTOP, PHONE, WAIT};
 use crate::workspaces::{
     accept, create_invitation, create_team, current_workspace_is, has_tab, remove_member,
-    sign_in_as,
 };
-use crate::{browser_app, video_file};
+use crate::{browser_app, in_two_browsers, nothing, video_file};
 use anyhow::{Context, Result, ensure};
 use e2e::TestApp;
 use fantoccini::Locator;
@@ -35,24 +34,26 @@ const REJECTED: &str = "Client teaser, wrong music #fabrikam";
 const WITHDRAWN: &str = "Client teaser, withdrawn #fabrikam";
 const COMMENT: &str = "The music is not licensed for this client; use the library track.";
 
+/// The element id of the item among `items` (a CSS selector) whose caption is `caption`, if
+/// one is listed.
+async fn id_by_caption(b: &Browser, items: &str, caption: &str) -> Result<Option<String>> {
+    let v = b
+        .js(
+            "const li = Array.from(document.querySelectorAll(arguments[0]))
+                 .find(l => l.querySelector('.caption').textContent.trim() === arguments[1]);
+             return li ? li.id : null;",
+            vec![json!(items), json!(caption)],
+        )
+        .await?;
+    Ok(v.as_str().map(str::to_owned))
+}
+
 /// The CSS selector of the approvals item whose caption is `caption`, once it is listed.
 async fn item(b: &Browser, caption: &str) -> Result<String> {
     let id = b
-        .wait_until(
-            &format!("{caption:?} in the approvals queue"),
-            WAIT,
-            || async {
-                let v = b
-                    .js(
-                        "const li = Array.from(document.querySelectorAll('#approvals .pending'))
-                             .find(l => l.querySelector('.caption').textContent.trim() === arguments[0]);
-                         return li ? li.id : null;",
-                        vec![json!(caption)],
-                    )
-                    .await?;
-                Ok(v.as_str().map(str::to_owned))
-            },
-        )
+        .wait_until(&format!("{caption:?} in the approvals queue"), WAIT, || {
+            id_by_caption(b, "#approvals .pending", caption)
+        })
         .await?;
     Ok(format!("#{id}"))
 }
@@ -180,15 +181,8 @@ async fn flow(app: &TestApp, owner: &Browser, editor: &Browser, files: &Path) ->
 
     // --- Withdrawn by the editor while the owner looks: approving it is refused (409) ---
     editor.goto("/history").await?;
-    let li = editor
-        .js(
-            "const li = Array.from(document.querySelectorAll('#posts .post'))
-                 .find(l => l.querySelector('.caption').textContent.trim() === arguments[0]);
-             return li ? li.id : null;",
-            vec![json!(WITHDRAWN)],
-        )
-        .await?;
-    let li = format!("#{}", li.as_str().context("the withdrawn post in history")?);
+    let li = id_by_caption(editor, "#posts .post", WITHDRAWN).await?;
+    let li = format!("#{}", li.context("the withdrawn post in history")?);
     editor.click(&format!("{li} .js-cancel")).await?;
     editor.click(&format!("{li} .js-cancel-yes")).await?;
     wait_post(editor, WITHDRAWN, "cancelled", WAIT).await?;
@@ -276,25 +270,10 @@ async fn flow(app: &TestApp, owner: &Browser, editor: &Browser, files: &Path) ->
 async fn an_editors_post_waits_for_the_owner_who_approves_one_and_rejects_one() -> Result<()> {
     let app = browser_app().await?;
     let files = tempfile::tempdir()?;
-    let owner = Browser::start(&app.base_url).await?;
-    let editor = match Browser::start(&app.base_url).await {
-        Ok(b) => b,
-        Err(e) => {
-            owner.close().await;
-            return Err(e);
-        }
-    };
-    let outcome = flow(&app, &owner, &editor, files.path()).await;
-    let mut problems = Vec::new();
-    for b in [&owner, &editor] {
-        problems.extend(b.console_problems().await.context("the browser console")?);
-    }
-    owner.close().await;
-    editor.close().await;
-    outcome?;
-    ensure!(
-        problems.is_empty(),
-        "the browser console reported: {problems:#?}"
-    );
-    Ok(())
+    in_two_browsers(
+        &app,
+        async |owner, editor| flow(&app, owner, editor, files.path()).await,
+        nothing,
+    )
+    .await
 }

@@ -78,6 +78,15 @@ async fn media_ids(app: &TestApp, user: UserId) -> Result<BTreeSet<String>> {
         .collect())
 }
 
+/// The user's posts (the first ten).
+async fn posts(app: &TestApp, user: UserId) -> Result<Vec<jobs::model::Post>> {
+    Ok(app
+        .store
+        .list_posts(jobs::model::Workspace::personal_id(user), None, 10)
+        .await?
+        .items)
+}
+
 async fn flow(app: &TestApp, b: &Browser, files: &Path) -> Result<()> {
     sign_in(b).await?;
     connect(b, DEMO_PUBLIC_OPEN_ID, "Sunny Demo").await?;
@@ -154,14 +163,7 @@ async fn flow(app: &TestApp, b: &Browser, files: &Path) -> Result<()> {
         media_ids(app, user).await?.is_empty(),
         "no video was uploaded"
     );
-    ensure!(
-        app.store
-            .list_posts(jobs::model::Workspace::personal_id(user), None, 10)
-            .await?
-            .items
-            .is_empty(),
-        "no post was created"
-    );
+    ensure!(posts(app, user).await?.is_empty(), "no post was created");
 
     // --- 2. A row without privacy_level: the server refuses the whole campaign ---
     send_csv(b, &no_privacy).await?;
@@ -188,14 +190,7 @@ async fn flow(app: &TestApp, b: &Browser, files: &Path) -> Result<()> {
     );
     b.text_contains("#campaign-error", "no post was created")
         .await?;
-    ensure!(
-        app.store
-            .list_posts(jobs::model::Workspace::personal_id(user), None, 10)
-            .await?
-            .items
-            .is_empty(),
-        "nothing was created"
-    );
+    ensure!(posts(app, user).await?.is_empty(), "nothing was created");
     let uploaded = media_ids(app, user).await?;
     ensure!(
         uploaded.len() == 2,
@@ -214,11 +209,7 @@ async fn flow(app: &TestApp, b: &Browser, files: &Path) -> Result<()> {
         !b.visible("#campaign-done").await?.text().await?.is_empty(),
         "the outcome is shown"
     );
-    let posts = app
-        .store
-        .list_posts(jobs::model::Workspace::personal_id(user), None, 10)
-        .await?
-        .items;
+    let posts = posts(app, user).await?;
     ensure!(posts.len() == 2, "two posts: {posts:?}");
     let sunny_post = posts
         .iter()

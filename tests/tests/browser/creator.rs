@@ -81,10 +81,15 @@ pub(crate) async fn wait_post(
 
 /// Signs in as Ada through the sandbox's Google page, as a person would.
 pub(crate) async fn sign_in(b: &Browser) -> Result<()> {
+    sign_in_as(b, ADA).await
+}
+
+/// Signs in through the sandbox's Google page as the test user `uid`.
+pub(crate) async fn sign_in_as(b: &Browser, uid: &str) -> Result<()> {
     b.goto("/").await?;
     b.at("/login").await?;
     b.click("#google-signin").await?;
-    b.click(&format!("input[name=uid][value='{ADA}']")).await?;
+    b.click(&format!("input[name=uid][value='{uid}']")).await?;
     b.click("button[type=submit]").await?;
     b.at("/accounts").await?;
     Ok(())

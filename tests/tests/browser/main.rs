@@ -74,6 +74,41 @@ pub async fn in_browser(
     Ok(())
 }
 
+/// [`in_browser`] with two browsers on `app` (say an owner's and an editor's): both are closed
+/// whatever happened, and the console problems of both are checked.
+pub async fn in_two_browsers(
+    app: &TestApp,
+    flow: impl AsyncFnOnce(&Browser, &Browser) -> Result<()>,
+    excused: fn(&str) -> bool,
+) -> Result<()> {
+    let first = Browser::start(&app.base_url).await?;
+    let second = match Browser::start(&app.base_url).await {
+        Ok(b) => b,
+        Err(e) => {
+            first.close().await;
+            return Err(e);
+        }
+    };
+    let outcome = flow(&first, &second).await;
+    let mut console = Vec::new();
+    for b in [&first, &second] {
+        console.push(b.console_problems().await);
+    }
+    first.close().await;
+    second.close().await;
+    outcome?;
+    let mut unexpected = Vec::new();
+    for problems in console {
+        let problems = problems.context("the browser console")?;
+        unexpected.extend(problems.into_iter().filter(|c| !excused(c)));
+    }
+    ensure!(
+        unexpected.is_empty(),
+        "the browser console reported: {unexpected:#?}"
+    );
+    Ok(())
+}
+
 /// For [`in_browser`]: no console problem is expected.
 pub fn nothing(_: &str) -> bool {
     false

@@ -291,19 +291,9 @@ async fn every_page_sends_a_strict_csp_and_loads_nothing_from_another_origin() -
         .send()
         .await?;
     assert!(avatar.status().is_success(), "avatar: {}", avatar.status());
-    let content_type = avatar
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = header(&avatar, "content-type");
     assert!(content_type.starts_with("image/"), "{content_type}");
-    let avatar_csp = avatar
-        .headers()
-        .get("content-security-policy")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let avatar_csp = header(&avatar, "content-security-policy");
     assert!(avatar_csp.contains("sandbox"), "{avatar_csp}");
 
     // Scripts and styles are served by us, with the right types.
@@ -313,16 +303,20 @@ async fn every_page_sends_a_strict_csp_and_loads_nothing_from_another_origin() -
             .get(app.url(&format!("/static/{file}")))
             .send()
             .await?;
-        let ct = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let ct = header(&resp, "content-type");
         if !ct.starts_with(kind) {
             bail!("/static/{file} is served as {ct:?}");
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
     Ok(())
+}
+
+/// The value of a response header (empty when missing or not text).
+fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }

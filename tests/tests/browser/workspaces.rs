@@ -8,7 +8,7 @@
 
 use crate::creator::sign_in;
 use crate::driver::{Browser, DESKTOP, PHONE};
-use crate::{browser_app, nothing};
+use crate::{browser_app, in_two_browsers, nothing};
 use anyhow::{Context, Result, ensure};
 use e2e::TestApp;
 use fantoccini::Locator;
@@ -17,17 +17,6 @@ use sandbox::GoogleUser;
 const TEAM: &str = "Northwind Agency";
 const EDITOR_UID: &str = "editor";
 const EDITOR_EMAIL: &str = "editor@example.com";
-
-/// Signs in through the sandbox's Google page as the test user `uid`.
-pub(crate) async fn sign_in_as(b: &Browser, uid: &str) -> Result<()> {
-    b.goto("/").await?;
-    b.at("/login").await?;
-    b.click("#google-signin").await?;
-    b.click(&format!("input[name=uid][value='{uid}']")).await?;
-    b.click("button[type=submit]").await?;
-    b.at("/accounts").await?;
-    Ok(())
-}
 
 /// The switcher's entries as `[name, selected]` pairs (the "new team" entry left out).
 async fn switcher(b: &Browser) -> Result<Vec<(String, bool)>> {
@@ -271,26 +260,10 @@ async fn flow(app: &TestApp, owner: &Browser, editor: &Browser) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_invites_an_editor_changes_their_role_and_removes_them() -> Result<()> {
     let app = browser_app().await?;
-    let owner = Browser::start(&app.base_url).await?;
-    let editor = match Browser::start(&app.base_url).await {
-        Ok(b) => b,
-        Err(e) => {
-            owner.close().await;
-            return Err(e);
-        }
-    };
-    let outcome = flow(&app, &owner, &editor).await;
-    let mut problems = Vec::new();
-    for b in [&owner, &editor] {
-        problems.extend(b.console_problems().await.context("the browser console")?);
-    }
-    owner.close().await;
-    editor.close().await;
-    outcome?;
-    let unexpected: Vec<&String> = problems.iter().filter(|c| !nothing(c)).collect();
-    ensure!(
-        unexpected.is_empty(),
-        "the browser console reported: {unexpected:#?}"
-    );
-    Ok(())
+    in_two_browsers(
+        &app,
+        async |owner, editor| flow(&app, owner, editor).await,
+        nothing,
+    )
+    .await
 }

@@ -53,6 +53,11 @@ fn csv(rows: &[String]) -> String {
     s
 }
 
+/// Sends a JSON campaign.
+async fn send_json(app: &TestApp, key: Option<&str>, body: &Value) -> Result<(StatusCode, Value)> {
+    send(app, key, "application/json", body.to_string()).await
+}
+
 /// Fails when a refusal is not short: it names the problem without echoing a huge value whole.
 fn assert_short(resp: &Value) {
     let len = resp.to_string().len();
@@ -184,19 +189,13 @@ async fn a_json_campaign_works_the_same_and_bounds_its_size() -> Result<()> {
         "title": "json row",
         "privacy_level": "SELF_ONLY",
     }]});
-    let (status, resp) = send(&app, Some("json-1"), "application/json", body.to_string()).await?;
+    let (status, resp) = send_json(&app, Some("json-1"), &body).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{resp}");
     assert_eq!(resp["posts"][0]["title"], "json row");
     let many: Vec<Value> = (0..=jobs::domain::campaigns::MAX_ROWS)
         .map(|_| json!({"account": sunny_id, "media_id": v[0].id}))
         .collect();
-    let (status, resp) = send(
-        &app,
-        Some("json-2"),
-        "application/json",
-        json!({ "posts": many }).to_string(),
-    )
-    .await?;
+    let (status, resp) = send_json(&app, Some("json-2"), &json!({ "posts": many })).await?;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
     assert!(
         resp["error"]["message"]
@@ -212,23 +211,11 @@ async fn a_json_campaign_works_the_same_and_bounds_its_size() -> Result<()> {
     let huge = "y".repeat(1 << 20);
     let bad_flag =
         json!({ "posts": [{"account": sunny_id, "media_id": v[0].id, "disable_duet": huge}] });
-    let (status, resp) = send(
-        &app,
-        Some("json-3"),
-        "application/json",
-        bad_flag.to_string(),
-    )
-    .await?;
+    let (status, resp) = send_json(&app, Some("json-3"), &bad_flag).await?;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{resp}");
     assert_short(&resp);
     let bad_account = json!({ "posts": [{"account": huge, "media_id": v[0].id}] });
-    let (status, resp) = send(
-        &app,
-        Some("json-4"),
-        "application/json",
-        bad_account.to_string(),
-    )
-    .await?;
+    let (status, resp) = send_json(&app, Some("json-4"), &bad_account).await?;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{resp}");
     assert_eq!(resp["rows"][0]["code"], "unknown_account", "{resp}");
     assert_short(&resp);

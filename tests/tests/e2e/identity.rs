@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use base64::Engine;
-use e2e::{Backend, TestApp, location, set_cookie};
+use e2e::{Backend, TestApp, assert_error, location, set_cookie};
 use jobs::model::{AccountId, UserId};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, ORIGIN, SET_COOKIE};
@@ -40,18 +40,10 @@ async fn signed_in_with_public_account() -> Result<(TestApp, UserId, AccountId)>
     Ok((app, user, id))
 }
 
-/// Pushes the stored access-token expiry into the past, as if a day went by on our side.
-async fn expire_access_token(app: &TestApp, user: UserId, id: AccountId) -> Result<()> {
-    let a = app
-        .store
-        .account(jobs::model::Workspace::personal_id(user), id)
-        .await?;
-    let mut t = a.tokens.clone().unwrap();
-    t.access_expires_at = chrono::Utc::now() - chrono::Duration::minutes(1);
-    app.store
-        .store_tokens(jobs::model::Workspace::personal_id(user), id, a.version, &t)
-        .await?;
-    Ok(())
+/// Fails unless the sandbox saw exactly one refresh of the public account's token.
+fn assert_refreshed_once(app: &TestApp) {
+    let refreshes = app.sandbox.records().refresh_counts.get(PUBLIC).copied();
+    assert_eq!(refreshes, Some(1), "refreshes of {PUBLIC}");
 }
 
 async fn full_account_flow(backend: Backend) -> Result<()> {
@@ -109,15 +101,12 @@ async fn full_account_flow(backend: Backend) -> Result<()> {
         .await?
         .tokens
         .unwrap();
-    expire_access_token(&app, user, pid).await?;
+    app.expire_access_token(user, pid).await?;
     let (status, _) = app
         .get_json(&format!("/api/accounts/{public_id}/creator-info"))
         .await?;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        app.sandbox.records().refresh_counts.get(PUBLIC).copied(),
-        Some(1)
-    );
+    assert_refreshed_once(&app);
     let after = app
         .store
         .account(jobs::model::Workspace::personal_id(user), pid)
@@ -183,17 +172,14 @@ async fn an_expired_token_at_tiktok_triggers_one_refresh_and_one_retry() -> Resu
         .get_json(&format!("/api/accounts/{id}/creator-info"))
         .await?;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(
-        app.sandbox.records().refresh_counts.get(PUBLIC).copied(),
-        Some(1)
-    );
+    assert_refreshed_once(&app);
     Ok(())
 }
 
 #[tokio::test]
 async fn twenty_concurrent_users_of_an_expired_token_cause_exactly_one_refresh() -> Result<()> {
     let (app, user, id) = signed_in_with_public_account().await?;
-    expire_access_token(&app, user, id).await?;
+    app.expire_access_token(user, id).await?;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..20 {
         let ctx = app.ctx.clone();
@@ -217,10 +203,7 @@ async fn twenty_concurrent_users_of_an_expired_token_cause_exactly_one_refresh()
         ok += 1;
     }
     assert_eq!(ok, 20);
-    assert_eq!(
-        app.sandbox.records().refresh_counts.get(PUBLIC).copied(),
-        Some(1)
-    );
+    assert_refreshed_once(&app);
     Ok(())
 }
 
@@ -230,7 +213,7 @@ async fn a_dead_grant_marks_the_account_needs_reconnect() -> Result<()> {
     // A year and a day: the refresh token is dead too.
     app.sandbox
         .advance_clock(Duration::from_secs(367 * 24 * 3600));
-    expire_access_token(&app, user, id).await?;
+    app.expire_access_token(user, id).await?;
     let (status, body) = app
         .get_json(&format!("/api/accounts/{id}/creator-info"))
         .await?;
@@ -481,13 +464,7 @@ async fn a_token_without_the_state_of_a_sign_in_this_browser_started_is_refused(
         assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{code}");
         assert_sets_no_cookie(resp.headers());
         let body: Value = resp.json().await?;
-        assert_eq!(body["error"]["code"], code, "{body}");
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("Sign in with Google")),
-            "{body}"
-        );
+        assert_error(&body, code, "Sign in with Google");
         anyhow::Ok(())
     };
 
@@ -599,20 +576,17 @@ async fn an_erased_users_cookie_is_refused() -> Result<()> {
 async fn cross_site_writes_with_the_cookie_are_refused() -> Result<()> {
     let app = TestApp::start(Backend::Sqlite).await?;
     app.sign_in("csrf").await?;
-    let evil = app
-        .client
-        .post(app.url("/api/keys"))
-        .header(ORIGIN, "https://evil.example")
-        .json(&json!({}))
-        .send()
-        .await?;
+    // Creating a key with the cookie, from `origin` (`None`: no Origin header).
+    let create_key = |origin: Option<&str>, body: Value| {
+        let mut req = app.client.post(app.url("/api/keys")).json(&body);
+        if let Some(origin) = origin {
+            req = req.header(ORIGIN, origin);
+        }
+        req.send()
+    };
+    let evil = create_key(Some("https://evil.example"), json!({})).await?;
     assert_eq!(evil.status(), StatusCode::FORBIDDEN);
-    let none = app
-        .client
-        .post(app.url("/api/keys"))
-        .json(&json!({}))
-        .send()
-        .await?;
+    let none = create_key(None, json!({})).await?;
     assert_eq!(
         none.status(),
         StatusCode::FORBIDDEN,
@@ -624,13 +598,7 @@ async fn cross_site_writes_with_the_cookie_are_refused() -> Result<()> {
         0,
         "nothing was created"
     );
-    let ok = app
-        .client
-        .post(app.url("/api/keys"))
-        .header(ORIGIN, &app.base_url)
-        .json(&json!({"name":"ci","scopes":["read"]}))
-        .send()
-        .await?;
+    let ok = create_key(Some(&app.base_url), json!({"name":"ci","scopes":["read"]})).await?;
     assert_eq!(ok.status(), StatusCode::CREATED);
     // Login CSRF: a cross-site sign-in is refused as well, even with a started sign-in's state.
     let token = app.id_token("csrf2", IdTokenVariant::Valid)?;
@@ -650,14 +618,12 @@ async fn cross_site_writes_with_the_cookie_are_refused() -> Result<()> {
 async fn api_keys_are_shown_once_authenticate_without_csrf_and_can_be_revoked() -> Result<()> {
     let app = TestApp::start(Backend::Sqlite).await?;
     app.sign_in("agency").await?;
-    let resp = app
-        .client
-        .post(app.url("/api/keys"))
-        .header(ORIGIN, &app.base_url)
-        .json(&json!({"name":"campaigns","scopes":["read","publish"]}))
-        .send()
+    let created = app
+        .create_api_key(
+            &app.client,
+            json!({"name":"campaigns","scopes":["read","publish"]}),
+        )
         .await?;
-    let created: Value = resp.json().await?;
     let key = created["key"].as_str().unwrap().to_owned();
     assert!(key.starts_with("mkp_"));
     let (_, list) = app.get_json("/api/keys").await?;

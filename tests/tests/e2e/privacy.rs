@@ -16,6 +16,16 @@ const PUBLIC: &str = "-000sandbox-public-0001";
 const PRIVATE: &str = "-000sandbox-private-0002";
 const WAIT: Duration = Duration::from_secs(30);
 
+/// The `field` of every item in the export's `list` (empty where missing).
+fn fields(export: &Value, list: &str, field: &str) -> Vec<String> {
+    export[list]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| item[field].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 async fn create_key(app: &TestApp) -> Result<String> {
     let created: Value = app
         .create_api_key(
@@ -92,24 +102,12 @@ async fn export_then_erase_everything(backend: Backend) -> Result<()> {
     let posts = export["posts"].as_array().cloned().unwrap_or_default();
     assert_eq!(posts.len(), 2);
     assert!(posts.iter().any(|p| p["state"] == "published"));
-    let staged: Vec<_> = export["staged_videos"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap_or_default().to_owned())
-        .collect();
+    let staged = fields(&export, "staged_videos", "id");
     assert_eq!(staged.len(), 2, "{export}");
     assert!(staged.contains(&loose_media.id.to_string()));
     assert_eq!(export["api_keys"][0]["name"], "campaigns");
     // The activity record: what happened to this user's data, ids only.
-    let kinds: Vec<String> = export["audit_events"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())
-        .collect();
+    let kinds = fields(&export, "audit_events", "kind");
     assert_eq!(
         kinds.iter().filter(|k| *k == "account_connected").count(),
         2,

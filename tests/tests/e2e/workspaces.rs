@@ -5,7 +5,7 @@
 
 use crate::publish::{PUBLIC, create_post_with, video, wait_state};
 use anyhow::{Context, Result};
-use e2e::{Backend, Chunked, TestApp};
+use e2e::{Backend, Chunked, TestApp, assert_error};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, ORIGIN};
 use serde_json::{Value, json};
@@ -227,14 +227,7 @@ async fn the_last_owner_of_a_team_is_erased_only_after_handing_it_on() -> Result
     let resp = app.delete("/api/me").await?;
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     let body: Value = resp.json().await?;
-    assert_eq!(body["error"]["code"], "last_owner", "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("Agency"),
-        "{body}"
-    );
+    assert_error(&body, "last_owner", "Agency");
     let (status, _) = app.get_json("/api/me").await?;
     assert_eq!(status, StatusCode::OK, "refused: nothing was marked");
 
@@ -286,12 +279,7 @@ async fn the_last_owner_of_a_team_is_erased_only_after_handing_it_on() -> Result
         Some(partner_id.as_str())
     );
     let (_, mine) = get(&app, &partner, "/api/workspaces").await?;
-    let ids: Vec<&str> = mine["workspaces"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|w| w["id"].as_str())
-        .collect();
+    let ids = ids_in(&mine, "workspaces");
     assert!(ids.contains(&team_id.as_str()), "{mine}");
     Ok(())
 }
@@ -343,6 +331,26 @@ fn decide(post: &Value, comment: Option<&str>) -> Value {
     body
 }
 
+/// The ids of the items of `body[list]` (workspaces, posts), in order.
+fn ids_in<'a>(body: &'a Value, list: &str) -> Vec<&'a str> {
+    body[list]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item["id"].as_str())
+        .collect()
+}
+
+/// POSTs a decision (`decide`'s body) to an approve or reject `path` as `client`.
+async fn decide_on(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    decision: Value,
+) -> Result<(StatusCode, Value)> {
+    call(app, client, reqwest::Method::POST, path, Some(decision)).await
+}
+
 #[tokio::test]
 async fn an_editors_post_waits_for_approval_and_goes_out_once_approved_or_never_if_rejected()
 -> Result<()> {
@@ -359,7 +367,6 @@ async fn an_editors_post_waits_for_approval_and_goes_out_once_approved_or_never_
         first["id"].as_str().unwrap(),
         second["id"].as_str().unwrap(),
     );
-    let post = reqwest::Method::POST;
 
     // Only those who may approve see the queue and decide.
     let (status, body) = get(&app, &editor, "/api/approvals").await?;
@@ -368,54 +375,28 @@ async fn an_editors_post_waits_for_approval_and_goes_out_once_approved_or_never_
         (StatusCode::FORBIDDEN, &json!("insufficient_role"))
     );
     let approve = format!("/api/posts/{first_id}/approve");
-    let (status, _) = call(
-        &app,
-        &editor,
-        post.clone(),
-        &approve,
-        Some(decide(&first, None)),
-    )
-    .await?;
+    let (status, _) = decide_on(&app, &editor, &approve, decide(&first, None)).await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, queue) = app.get_json("/api/approvals").await?;
     assert_eq!(status, StatusCode::OK);
-    let ids: Vec<&str> = queue["posts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p["id"].as_str())
-        .collect();
+    let ids = ids_in(&queue, "posts");
     assert_eq!(ids, vec![first_id, second_id], "oldest first");
 
     // A decision on a version the approver did not see is refused; the right one goes out once.
     let mut stale = decide(&first, None);
     stale["version"] = json!(first["version"].as_i64().unwrap_or_default() - 1);
-    let (status, body) = call(&app, &app.client, post.clone(), &approve, Some(stale)).await?;
+    let (status, body) = decide_on(&app, &app.client, &approve, stale).await?;
     assert_eq!(
         (status, &body["error"]["code"]),
         (StatusCode::CONFLICT, &json!("changed_concurrently"))
     );
-    let (status, approved) = call(
-        &app,
-        &app.client,
-        post.clone(),
-        &approve,
-        Some(decide(&first, None)),
-    )
-    .await?;
+    let (status, approved) = decide_on(&app, &app.client, &approve, decide(&first, None)).await?;
     assert_eq!(
         (status, &approved["state"]),
         (StatusCode::OK, &json!("queued")),
         "{approved}"
     );
-    let (status, body) = call(
-        &app,
-        &app.client,
-        post.clone(),
-        &approve,
-        Some(decide(&first, None)),
-    )
-    .await?;
+    let (status, body) = decide_on(&app, &app.client, &approve, decide(&first, None)).await?;
     assert_eq!(
         (status, &body["error"]["code"]),
         (StatusCode::CONFLICT, &json!("not_pending_approval"))
@@ -425,27 +406,14 @@ async fn an_editors_post_waits_for_approval_and_goes_out_once_approved_or_never_
 
     // A rejection needs a comment, which the author then reads; the video is gone.
     let reject = format!("/api/posts/{second_id}/reject");
-    let (status, body) = call(
-        &app,
-        &app.client,
-        post.clone(),
-        &reject,
-        Some(decide(&second, Some("  "))),
-    )
-    .await?;
+    let (status, body) = decide_on(&app, &app.client, &reject, decide(&second, Some("  "))).await?;
     assert_eq!(
         (status, &body["error"]["code"]),
         (StatusCode::UNPROCESSABLE_ENTITY, &json!("comment_required"))
     );
     let why = "The caption names the wrong product";
-    let (status, rejected) = call(
-        &app,
-        &app.client,
-        post.clone(),
-        &reject,
-        Some(decide(&second, Some(why))),
-    )
-    .await?;
+    let (status, rejected) =
+        decide_on(&app, &app.client, &reject, decide(&second, Some(why))).await?;
     assert_eq!(
         (status, &rejected["state"]),
         (StatusCode::OK, &json!("cancelled")),
@@ -630,12 +598,7 @@ async fn an_owner_deletes_a_team_its_tokens_revoked_at_tiktok_and_its_videos_gon
     );
     app.wait_for("the deletion", Duration::from_secs(20), || async {
         let (_, mine) = get(&app, &admin, "/api/workspaces").await?;
-        let ids: Vec<&str> = mine["workspaces"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|w| w["id"].as_str())
-            .collect();
+        let ids = ids_in(&mine, "workspaces");
         Ok((!ids.contains(&team_id.as_str())).then_some(()))
     })
     .await?;
