@@ -3,7 +3,7 @@
 //! Retry is refused while the account still needs reconnecting and works once it can publish,
 //! and Cancel deletes their video. Also the schedule horizon (`time_too_far`).
 
-use crate::publish::{PUBLIC, create_post, publishing_app, stage, video, wait_state};
+use crate::publish::{PUBLIC, create_post, publishing_app, stage, video, wait_settled};
 use anyhow::Result;
 use chrono::SubsecRound;
 use e2e::Backend;
@@ -129,13 +129,7 @@ async fn reconnecting_sends_parked_posts_out(backend: Backend) -> Result<()> {
     // The creator reconnects: the late and the "post now" posts go out at once, once each.
     app.connect_tiktok(PUBLIC).await?;
     for id in [late, post_now] {
-        let done = wait_state(
-            &app,
-            &id.to_string(),
-            &["published", "failed"],
-            Duration::from_secs(30),
-        )
-        .await?;
+        let done = wait_settled(&app, &id.to_string()).await?;
         assert_eq!(done["state"], "published", "{done}");
         assert!(done["error"].is_null(), "{done}");
     }
@@ -185,13 +179,7 @@ async fn a_parked_post_is_retried_once_its_account_can_publish() -> Result<()> {
     let (status, body) = post_json(&app, &format!("/api/posts/{due}/retry")).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["state"], "queued", "{body}");
-    let done = wait_state(
-        &app,
-        &due.to_string(),
-        &["published", "failed"],
-        Duration::from_secs(30),
-    )
-    .await?;
+    let done = wait_settled(&app, &due.to_string()).await?;
     assert_eq!(done["state"], "published", "{done}");
 
     let (status, body) = post_json(&app, &format!("/api/posts/{ahead}/retry")).await?;

@@ -2,7 +2,7 @@
 //! status → published, with faults injected at the sandbox; exactly one post at TikTok with
 //! exactly our bytes; staging empty after every terminal outcome.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use e2e::{Backend, Chunked, TestApp, assert_error};
 use jobs::model::{Media, UserId};
 use reqwest::StatusCode;
@@ -124,6 +124,11 @@ pub async fn wait_state(
     }
 }
 
+/// Waits up to 30 s until the post is settled: published or failed.
+pub async fn wait_settled(app: &TestApp, id: &str) -> Result<Value> {
+    wait_state(app, id, &["published", "failed"], Duration::from_secs(30)).await
+}
+
 /// No object left under the staging directory.
 pub fn staging_files(app: &TestApp) -> usize {
     let dir = app.config.server.data_dir.join("staging");
@@ -157,7 +162,7 @@ async fn publishes_once_with_the_original_bytes(backend: Backend) -> Result<()> 
     let (status, post) = create_post(&app, &account, &media, json!({})).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{post}");
     let id = post["id"].as_str().unwrap();
-    let done = wait_state(&app, id, &["published", "failed"], Duration::from_secs(30)).await?;
+    let done = wait_settled(&app, id).await?;
     assert_eq!(done["state"], "published", "{done}");
     assert!(
         done["share_url"].as_str().unwrap().contains("/video/"),
@@ -296,13 +301,7 @@ async fn each_documented_fail_reason_fails_the_post_with_a_creator_message() -> 
         });
         let media = stage(&app, user, &video(30_000, i as u8)).await?;
         let (_, post) = create_post(&app, &account, &media, json!({})).await?;
-        let done = wait_state(
-            &app,
-            post["id"].as_str().unwrap(),
-            &["failed", "published"],
-            Duration::from_secs(30),
-        )
-        .await?;
+        let done = wait_settled(&app, post["id"].as_str().unwrap()).await?;
         assert_eq!(done["state"], "failed", "{reason}: {done}");
         assert_eq!(done["fail_reason"], *reason);
         assert!(
@@ -497,9 +496,14 @@ async fn posts_are_validated_against_live_creator_info() -> Result<()> {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["code"], "stitch_disabled_by_creator");
     // Nothing was created by any refusal.
-    let (_, list) = app.get_json("/api/posts").await?;
-    assert_eq!(list["posts"].as_array().unwrap().len(), 0);
+    assert_eq!(listed_posts(&app).await?, 0);
     Ok(())
+}
+
+/// How many posts `GET /api/posts` lists.
+async fn listed_posts(app: &TestApp) -> Result<usize> {
+    let (_, list) = app.get_json("/api/posts").await?;
+    Ok(list["posts"].as_array().context("posts")?.len())
 }
 
 #[tokio::test]
@@ -527,8 +531,7 @@ async fn an_idempotency_key_returns_the_same_post_and_refuses_a_different_body()
     changed["title"] = json!("twice");
     let conflict = send(changed).await?;
     assert_eq!(conflict.status(), StatusCode::CONFLICT);
-    let (_, list) = app.get_json("/api/posts").await?;
-    assert_eq!(list["posts"].as_array().unwrap().len(), 1);
+    assert_eq!(listed_posts(&app).await?, 1);
     Ok(())
 }
 
@@ -708,13 +711,7 @@ async fn a_video_whose_key_cannot_be_opened_fails_its_post_at_once_with_a_reason
 
     let (status, post) = create_post(&app, &account, &media, json!({})).await?;
     assert!(status.is_success(), "{status} {post}");
-    let done = wait_state(
-        &app,
-        post["id"].as_str().unwrap(),
-        &["failed", "published"],
-        Duration::from_secs(30),
-    )
-    .await?;
+    let done = wait_settled(&app, post["id"].as_str().unwrap()).await?;
     assert_eq!(done["state"], "failed", "{done}");
     assert_error(&done, "video_key_unavailable", "upload it again");
     let records = app.sandbox.records();
