@@ -64,11 +64,8 @@ impl FromRequestParts<AppState> for CurrentUser {
         let user = match parts.extensions.get::<CurrentUser>() {
             Some(cached) => cached.clone(),
             None => {
+                // Refuses a user being erased (`being_erased`) before their workspace is read.
                 let user = authenticate(parts, state).await?;
-                // Erasure revokes every way in at once, though the rows go a moment later.
-                if user.user.erasing_since.is_some() {
-                    return Err(being_erased());
-                }
                 parts.extensions.insert(user.clone());
                 user
             }
@@ -294,6 +291,7 @@ async fn by_session_cookie(state: &AppState, headers: &HeaderMap) -> Result<Curr
             }
         });
     }
+    // Erasure revokes every way in at once, though the rows go a moment later.
     if user.erasing_since.is_some() {
         return Err(being_erased());
     }

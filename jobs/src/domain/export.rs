@@ -4,7 +4,7 @@
 
 use crate::context::JobContext;
 use crate::domain::audit;
-use crate::domain::workspaces::Action;
+use crate::domain::workspaces::{Action, members};
 use crate::model::{
     Actor, ApiKey, AuditEvent, Invitation, Media, Member, Post, Role, TikTokAccount, User, UserId,
     Workspace, WorkspaceId,
@@ -86,14 +86,7 @@ pub async fn gather_workspace(
     let ws = actor.workspace;
     let workspace = store.workspace(ws).await?;
     let (accounts, posts, media, api_keys, audit) = content(store, ws).await?;
-    let mut members = Vec::new();
-    for m in store.members(ws).await? {
-        match store.user(m.user_id).await {
-            Ok(u) => members.push((m, u)),
-            Err(StoreError::NotFound) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let members = members::list(store, *actor).await?;
     let invitations = store.pending_invitations(ws).await?;
     let detail = json!({ "posts": posts.len(), "workspace": true });
     audit::record(store, ws, Some(actor.user), audit::DATA_EXPORTED, detail).await;

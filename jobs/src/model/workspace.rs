@@ -105,6 +105,17 @@ impl Actor {
     }
 }
 
+/// A member acting in their workspace with their role.
+impl From<&Member> for Actor {
+    fn from(m: &Member) -> Self {
+        Self {
+            user: m.user_id,
+            workspace: m.workspace_id,
+            role: m.role,
+        }
+    }
+}
+
 /// One person in one workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {

@@ -162,8 +162,8 @@ fn ownership(r: &impl Cells, creator: &str) -> Result<(WorkspaceId, Option<UserI
     })
 }
 
-/// The workspace that owns a row, as [`ownership`] reads it.
-fn owner(r: &impl Cells) -> Result<WorkspaceId, StoreError> {
+/// The workspace that owns a row, as [`ownership`] reads it (a Firestore document's too).
+pub(crate) fn owner(r: &impl Cells) -> Result<WorkspaceId, StoreError> {
     Ok(match r.opt_uuid("workspace_id")? {
         Some(ws) => WorkspaceId(ws),
         None => WorkspaceId(r.uuid("user_id")?),

@@ -93,9 +93,7 @@ pub async fn page(
         .await
         .map_err(ApiError::from)?;
     let accounts = store.list_accounts(me.workspace).await?;
-    let member = store.member(me.workspace, user.id).await?;
-    let member = member.ok_or(ApiError::NotFound)?;
-    let people: Vec<(UserId, String)> = members::list(store, &member)
+    let people: Vec<(UserId, String)> = members::list(store, me)
         .await
         .map_err(ApiError::from)?
         .into_iter()

@@ -77,12 +77,8 @@ pub async fn page(
     SignedInSession(user, me): SignedInSession,
 ) -> Result<Response, PageError> {
     let store = &*state.store;
-    let member = store.member(me.workspace, user.id).await?;
-    let member = member.ok_or(ApiError::NotFound)?;
     let workspace = store.workspace(me.workspace).await?;
-    let people = members::list(store, &member)
-        .await
-        .map_err(ApiError::from)?;
+    let people = members::list(store, me).await.map_err(ApiError::from)?;
     let members = people
         .into_iter()
         .map(|(m, u)| {
@@ -108,7 +104,7 @@ pub async fn page(
     let invitations = if invite_roles.is_empty() {
         Vec::new()
     } else {
-        let open = invitations::pending(store, &member)
+        let open = invitations::pending(store, me)
             .await
             .map_err(ApiError::from)?;
         open.into_iter()

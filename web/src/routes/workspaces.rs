@@ -3,7 +3,7 @@
 //! switcher's choice, [`WORKSPACE_COOKIE`]); who may do what is the domain's table, asked
 //! again here for each change. All of it needs the browser session: no API key reaches it.
 
-use crate::auth::{CurrentUser, SessionUser, WORKSPACE_COOKIE};
+use crate::auth::{SessionUser, WORKSPACE_COOKIE};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::views::{invitation_json, member_json, workspace_json};
@@ -14,15 +14,9 @@ use axum::response::IntoResponse;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use jobs::domain::workspaces::{invitations, members, settings};
-use jobs::model::{InvitationId, Member, Role, UserId, WorkspaceId};
+use jobs::model::{InvitationId, Role, UserId, WorkspaceId};
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-/// The caller's membership of their current workspace, read afresh.
-async fn me(state: &AppState, user: &CurrentUser) -> Result<Member, ApiError> {
-    let m = state.store.member(user.workspace, user.user.id).await?;
-    m.ok_or(ApiError::NotFound)
-}
 
 /// The switcher's cookie: an id only, HttpOnly, like the session it goes with.
 fn workspace_cookie(state: &AppState, ws: WorkspaceId) -> Cookie<'static> {
@@ -117,12 +111,12 @@ pub async fn update(
     SessionUser(user): SessionUser,
     Json(body): Json<SettingsBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = me(&state, &user).await?;
+    let actor = user.actor();
     let change = settings::SettingsChange {
         name: body.name,
         approval_required: body.approval_required,
     };
-    let ws = settings::update(&*state.store, &actor, body.version, &change).await?;
+    let ws = settings::update(&*state.store, actor, body.version, &change).await?;
     Ok(Json(workspace_json(&ws, actor.role, true)))
 }
 
@@ -131,8 +125,7 @@ pub async fn list_members(
     State(state): State<AppState>,
     SessionUser(user): SessionUser,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = me(&state, &user).await?;
-    let all = members::list(&*state.store, &actor).await?;
+    let all = members::list(&*state.store, user.actor()).await?;
     let views: Vec<Value> = all.iter().map(|(m, u)| member_json(m, u)).collect();
     Ok(Json(json!({ "members": views })))
 }
@@ -161,8 +154,7 @@ pub async fn change_role(
     Json(body): Json<RoleBody>,
 ) -> Result<Json<Value>, ApiError> {
     let (target, role) = (user_id(&id)?, role(&body.role)?);
-    let actor = me(&state, &user).await?;
-    let m = members::change_role(&*state.store, &actor, target, role).await?;
+    let m = members::change_role(&*state.store, user.actor(), target, role).await?;
     let profile = state.store.user(m.user_id).await?;
     Ok(Json(member_json(&m, &profile)))
 }
@@ -175,8 +167,7 @@ pub async fn remove_member(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let target = user_id(&id)?;
-    let actor = me(&state, &user).await?;
-    members::remove(&*state.store, &actor, target).await?;
+    members::remove(&*state.store, user.actor(), target).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -185,8 +176,7 @@ pub async fn list_invitations(
     State(state): State<AppState>,
     SessionUser(user): SessionUser,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = me(&state, &user).await?;
-    let open = invitations::pending(&*state.store, &actor).await?;
+    let open = invitations::pending(&*state.store, user.actor()).await?;
     let views: Vec<Value> = open.iter().map(invitation_json).collect();
     Ok(Json(json!({ "invitations": views })))
 }
@@ -206,9 +196,9 @@ pub async fn invite(
     Json(body): Json<InviteBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let role = role(&body.role)?;
-    let actor = me(&state, &user).await?;
+    let actor = user.actor();
     let sent =
-        invitations::invite(&*state.store, actor.workspace_id, &actor, &body.email, role).await?;
+        invitations::invite(&*state.store, actor.workspace, actor, &body.email, role).await?;
     // The token rides in the fragment: browsers never send it to a server (no access log,
     // no Referer); the join page hands it to the API itself.
     let mut link = state.config.server.public_url.clone();
@@ -226,8 +216,7 @@ pub async fn revoke_invitation(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = InvitationId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    let actor = me(&state, &user).await?;
-    invitations::revoke(&*state.store, &actor, id).await?;
+    invitations::revoke(&*state.store, user.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

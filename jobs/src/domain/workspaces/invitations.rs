@@ -16,7 +16,7 @@ use super::permissions::Action;
 use crate::domain::audit;
 use crate::identity::api_keys;
 use crate::model::{
-    Invitation, InvitationId, InvitationStatus, Member, Role, User, Workspace, WorkspaceId,
+    Actor, Invitation, InvitationId, InvitationStatus, Role, User, Workspace, WorkspaceId,
 };
 use crate::store::{Store, StoreError};
 use base64::Engine;
@@ -119,8 +119,8 @@ fn new_token() -> String {
 
 /// Whether `inviter`, a member of `workspace`, may invite or withdraw an invitation with
 /// `role`. A member of another workspace is `NotFound`, as if `workspace` did not exist.
-fn check(inviter: &Member, workspace: WorkspaceId, role: Role) -> Result<(), InviteError> {
-    if inviter.workspace_id != workspace {
+fn check(inviter: &Actor, workspace: WorkspaceId, role: Role) -> Result<(), InviteError> {
+    if inviter.workspace != workspace {
         return Err(StoreError::NotFound.into());
     }
     let needed = match role {
@@ -138,11 +138,12 @@ fn check(inviter: &Member, workspace: WorkspaceId, role: Role) -> Result<(), Inv
 pub async fn invite(
     store: &dyn Store,
     workspace: WorkspaceId,
-    inviter: &Member,
+    inviter: impl Into<Actor>,
     email: &str,
     role: Role,
 ) -> Result<NewInvitation, InviteError> {
-    check(inviter, workspace, role)?;
+    let inviter = inviter.into();
+    check(&inviter, workspace, role)?;
     if store.workspace(workspace).await?.personal {
         return Err(InviteError::PersonalWorkspace);
     }
@@ -155,7 +156,7 @@ pub async fn invite(
         workspace_id: workspace,
         email,
         role,
-        invited_by: Some(inviter.user_id),
+        invited_by: Some(inviter.user),
         token_hash: api_keys::hash(&token),
         created_at: now,
         expires_at: now + Invitation::LIFETIME,
@@ -168,7 +169,7 @@ pub async fn invite(
     audit::record(
         store,
         workspace,
-        Some(inviter.user_id),
+        Some(inviter.user),
         INVITATION_SENT,
         detail,
     )
@@ -178,26 +179,31 @@ pub async fn invite(
 
 /// The open invitations of `actor`'s workspace, newest first (they name people's emails, so
 /// only those who manage members see them).
-pub async fn pending(store: &dyn Store, actor: &Member) -> Result<Vec<Invitation>, InviteError> {
-    check(actor, actor.workspace_id, Role::Viewer)?;
-    Ok(store.pending_invitations(actor.workspace_id).await?)
+pub async fn pending(
+    store: &dyn Store,
+    actor: impl Into<Actor>,
+) -> Result<Vec<Invitation>, InviteError> {
+    let actor = actor.into();
+    check(&actor, actor.workspace, Role::Viewer)?;
+    Ok(store.pending_invitations(actor.workspace).await?)
 }
 
 /// Revokes the open invitation `id` of `actor`'s workspace and returns it. `NotFound` for an
 /// invitation that is not one of its open ones.
 pub async fn revoke(
     store: &dyn Store,
-    actor: &Member,
+    actor: impl Into<Actor>,
     id: InvitationId,
 ) -> Result<Invitation, InviteError> {
+    let actor = actor.into();
     let open = pending(store, actor).await?;
     let invitation = open.into_iter().find(|i| i.id == id);
     let invitation = invitation.ok_or(StoreError::NotFound)?;
-    check(actor, invitation.workspace_id, invitation.role)?;
-    let revoked = store.revoke_invitation(actor.workspace_id, id).await?;
+    check(&actor, invitation.workspace_id, invitation.role)?;
+    let revoked = store.revoke_invitation(actor.workspace, id).await?;
     let detail = json!({ "invitation_id": id });
-    let by = Some(actor.user_id);
-    audit::record(store, actor.workspace_id, by, INVITATION_REVOKED, detail).await;
+    let by = Some(actor.user);
+    audit::record(store, actor.workspace, by, INVITATION_REVOKED, detail).await;
     Ok(revoked)
 }
 
@@ -272,7 +278,7 @@ mod tests {
     use super::*;
     use crate::domain::workspaces::settings;
     use crate::domain::workspaces::test_support::{member_of, memory_store, signed_in};
-    use crate::model::Workspace;
+    use crate::model::{Member, Workspace};
     use crate::store::DynStore;
     use chrono::TimeDelta;
 

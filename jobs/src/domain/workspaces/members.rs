@@ -6,7 +6,7 @@
 
 use super::permissions::Action;
 use crate::domain::audit;
-use crate::model::{Member, Role, User, UserId};
+use crate::model::{Actor, Member, Role, User, UserId};
 use crate::store::{Store, StoreError};
 use serde_json::json;
 
@@ -26,15 +26,18 @@ pub enum MemberError {
 }
 
 /// The members of `actor`'s workspace, each with their profile (name, email, picture: what
-/// the members page shows), in user id order.
-pub async fn list(store: &dyn Store, actor: &Member) -> Result<Vec<(Member, User)>, MemberError> {
+/// the members page shows), in user id order. Every member may see them.
+pub async fn list(
+    store: &dyn Store,
+    actor: impl Into<Actor>,
+) -> Result<Vec<(Member, User)>, StoreError> {
     let mut out = Vec::new();
-    for m in store.members(actor.workspace_id).await? {
+    for m in store.members(actor.into().workspace).await? {
         match store.user(m.user_id).await {
             Ok(user) => out.push((m, user)),
             // Erased between the two reads: no longer a member either.
             Err(StoreError::NotFound) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
     Ok(out)
@@ -52,11 +55,12 @@ fn needed(from: Role, to: Option<Role>) -> Action {
 /// Gives `target` the role `role` in `actor`'s workspace.
 pub async fn change_role(
     store: &dyn Store,
-    actor: &Member,
+    actor: impl Into<Actor>,
     target: UserId,
     role: Role,
 ) -> Result<Member, MemberError> {
-    let ws = actor.workspace_id;
+    let actor = actor.into();
+    let ws = actor.workspace;
     let current = store
         .member(ws, target)
         .await?
@@ -66,19 +70,24 @@ pub async fn change_role(
     }
     let changed = store.put_member(&Member { role, ..current }).await?;
     let detail = json!({ "user_id": target, "from": current.role, "to": role });
-    audit::record(store, ws, Some(actor.user_id), MEMBER_ROLE_CHANGED, detail).await;
+    audit::record(store, ws, Some(actor.user), MEMBER_ROLE_CHANGED, detail).await;
     Ok(changed)
 }
 
 /// Removes `target` from `actor`'s workspace (`target == actor`: leaving), and deletes the API
 /// keys they made there.
-pub async fn remove(store: &dyn Store, actor: &Member, target: UserId) -> Result<(), MemberError> {
-    let ws = actor.workspace_id;
+pub async fn remove(
+    store: &dyn Store,
+    actor: impl Into<Actor>,
+    target: UserId,
+) -> Result<(), MemberError> {
+    let actor = actor.into();
+    let ws = actor.workspace;
     let current = store
         .member(ws, target)
         .await?
         .ok_or(StoreError::NotFound)?;
-    if target != actor.user_id && !actor.role.can(needed(current.role, None)) {
+    if target != actor.user && !actor.role.can(needed(current.role, None)) {
         return Err(MemberError::InsufficientRole);
     }
     store.remove_member(ws, target).await?;
@@ -91,7 +100,7 @@ pub async fn remove(store: &dyn Store, actor: &Member, target: UserId) -> Result
         }
     }
     let detail = json!({ "user_id": target, "role": current.role });
-    audit::record(store, ws, Some(actor.user_id), MEMBER_REMOVED, detail).await;
+    audit::record(store, ws, Some(actor.user), MEMBER_REMOVED, detail).await;
     Ok(())
 }
 

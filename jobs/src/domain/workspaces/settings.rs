@@ -4,7 +4,7 @@
 
 use super::permissions::Action;
 use crate::domain::audit;
-use crate::model::{Member, User, Workspace, WorkspaceId};
+use crate::model::{Actor, User, Workspace, WorkspaceId};
 use crate::store::{Store, StoreError};
 use serde_json::json;
 
@@ -77,15 +77,16 @@ pub struct SettingsChange {
 /// rather than silently overwritten).
 pub async fn update(
     store: &dyn Store,
-    actor: &Member,
+    actor: impl Into<Actor>,
     expected_version: i64,
     change: &SettingsChange,
 ) -> Result<Workspace, WorkspaceError> {
+    let actor = actor.into();
     if !actor.role.can(Action::ManageSettings) {
         return Err(WorkspaceError::InsufficientRole);
     }
     let name = change.name.as_deref().map(valid_name).transpose()?;
-    let mut ws = store.workspace(actor.workspace_id).await?;
+    let mut ws = store.workspace(actor.workspace).await?;
     if let Some(name) = name {
         ws.name = name;
     }
@@ -95,7 +96,7 @@ pub async fn update(
     let ws = store.update_workspace(&ws, expected_version).await?;
     let detail =
         json!({ "approval_required": ws.approval_required, "renamed": change.name.is_some() });
-    audit::record(store, ws.id, Some(actor.user_id), SETTINGS_CHANGED, detail).await;
+    audit::record(store, ws.id, Some(actor.user), SETTINGS_CHANGED, detail).await;
     Ok(ws)
 }
 

@@ -3,14 +3,14 @@
 
 use super::FirestoreStore;
 use super::attempt::Plan;
-use super::documents::{hash, marker, owned, owner};
+use super::documents::{hash, marker, owned};
 use super::queries::{ACCOUNT_OPEN_IDS, ACCOUNTS};
 use super::value::{self, Fields, Write, fields};
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, EncryptedTokens, TikTokAccount, UserId, WorkspaceId,
 };
+use crate::store::StoreError;
 use crate::store::codec::{self, AccountDoc, Cells};
-use crate::store::{AccountRef, StoreError};
 use chrono::{DateTime, Utc};
 
 impl FirestoreStore {
@@ -140,14 +140,6 @@ fn new_account(
         created_at: now,
         updated_at: now,
     }
-}
-
-/// An account document's owner and id.
-pub(super) fn account_ref(f: &Fields) -> Result<AccountRef, StoreError> {
-    Ok(AccountRef {
-        workspace_id: owner(f)?,
-        account_id: AccountId(f.uuid("id")?),
-    })
 }
 
 fn account_fields(a: &TikTokAccount) -> Result<Fields, StoreError> {

@@ -90,21 +90,13 @@ pub(super) fn hash(s: &str) -> String {
 /// The document if it exists and belongs to workspace `ws`; another workspace's document is
 /// `NotFound`, exactly like a missing one.
 pub(super) fn owned(doc: Option<&Document>, ws: WorkspaceId) -> Result<&Document, StoreError> {
+    // Documents written before workspaces (issue #16) name only their user, whose personal
+    // workspace has the user's id; `codec::owner` reads them so until `mktpost migrate` has
+    // added the field (`backfill`).
     match doc {
-        Some(d) if owner(&d.fields)? == ws => Ok(d),
+        Some(d) if codec::owner(&d.fields)? == ws => Ok(d),
         _ => Err(StoreError::NotFound),
     }
-}
-
-/// The workspace a document belongs to. Documents written before workspaces (issue #16) name
-/// only their user, whose personal workspace has the user's id; `mktpost migrate` adds the
-/// field to them (`backfill`), and until it has, they still read as their owner's.
-pub(super) fn owner(f: &Fields) -> Result<WorkspaceId, StoreError> {
-    let id = match f.opt_uuid("workspace_id")? {
-        Some(id) => id,
-        None => f.uuid("user_id")?,
-    };
-    Ok(WorkspaceId(id))
 }
 
 /// A marker document: whose it is and what it points at.

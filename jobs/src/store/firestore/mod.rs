@@ -54,7 +54,7 @@ mod workspaces;
 pub use connect::{DEFAULT_DATABASE, FirestoreUrl, GOOGLE_ENDPOINT};
 pub use queries::{Direction, Filter, QuerySpec, composite_queries, queries};
 
-use self::accounts::{account_ref, merge_tokens};
+use self::accounts::merge_tokens;
 use self::attempt::Plan;
 use self::documents::{all, hash, owned};
 use self::leases::{Lease, release, take_state};
@@ -200,7 +200,7 @@ impl Store for FirestoreStore {
             value::string(AccountStatus::Active.as_str()),
             value::timestamp(at),
         ];
-        self.query_all(&ACCOUNTS_EXPIRING, &values, Some(limit), account_ref)
+        self.query_all(&ACCOUNTS_EXPIRING, &values, Some(limit), codec::account_ref)
             .await
     }
 
