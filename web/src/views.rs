@@ -86,6 +86,9 @@ pub fn post_json(p: &Post, username: Option<&str>) -> serde_json::Value {
         "created_by": p.created_by,
         "account_id": p.account_id,
         "media_id": p.media_id,
+        // How TikTok gets the media: {"kind": "staged" | "stream" | "url" | "photos", …}.
+        "source": p.source,
+        "post_mode": p.mode,
         "title": p.settings.title,
         "privacy_level": p.settings.privacy_level,
         "disable_comment": p.settings.disable_comment,

@@ -871,8 +871,6 @@ struct Published {
 fn new_post(setup: &Setup, media: &Media) -> NewPost {
     let settings = &setup.settings;
     NewPost {
-        account_id: setup.account,
-        media_id: media.id,
         title: settings.title.clone(),
         privacy_level: Some(settings.privacy_level),
         disable_comment: settings.disable_comment,
@@ -881,6 +879,7 @@ fn new_post(setup: &Setup, media: &Media) -> NewPost {
         brand_content_toggle: settings.brand_content_toggle,
         brand_organic_toggle: settings.brand_organic_toggle,
         is_aigc: settings.is_aigc,
+        ..NewPost::staged(setup.account, media.id)
     }
 }
 

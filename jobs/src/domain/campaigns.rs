@@ -171,7 +171,7 @@ struct Ready {
 
 /// What a row turned out to be before writing.
 enum Checked {
-    Ready(Ready),
+    Ready(Box<Ready>),
     /// A previous send of this campaign already created it.
     Done(Box<Created<Post>>),
 }
@@ -332,6 +332,7 @@ impl From<StoreError> for RowOutcome {
 /// A row as written, resolved: the post it asks for and when.
 struct Parsed<'a> {
     account: &'a TikTokAccount,
+    media_id: MediaId,
     req: NewPost,
     scheduled: Option<(DateTime<Utc>, Option<String>)>,
 }
@@ -377,21 +378,22 @@ impl<'a> RowCheck<'a> {
         }
         let Parsed {
             account,
+            media_id,
             req,
             scheduled,
         } = self.parse(row, n)?;
-        if !self.videos_seen.insert(req.media_id) {
+        if !self.videos_seen.insert(media_id) {
             return Err(bad(
                 "media_repeated",
                 "this video is already used by an earlier row; upload it once per post".into(),
             ));
         }
-        let media = match posts::unused_media(self.ctx, self.ws, req.media_id).await {
+        let media = match posts::unused_media(self.ctx, self.ws, media_id).await {
             Ok(m) => m,
             Err(PostError::NotFound) => {
                 return Err(bad(
                     "unknown_media",
-                    format!("no uploaded video {} (it may have expired)", req.media_id),
+                    format!("no uploaded video {media_id} (it may have expired)"),
                 ));
             }
             Err(PostError::Conflict { code, message }) => return Err(bad(code, message)),
@@ -408,12 +410,12 @@ impl<'a> RowCheck<'a> {
             }
             other => bad("invalid_row", row_message(&other)),
         })?;
-        Ok(Checked::Ready(Ready {
+        Ok(Checked::Ready(Box::new(Ready {
             req,
             privacy,
             scheduled,
             hash,
-        }))
+        })))
     }
 
     /// Resolves row `n`'s cells: the account, the video id, the privacy level, the schedule.
@@ -448,8 +450,6 @@ impl<'a> RowCheck<'a> {
             })?),
         };
         let req = NewPost {
-            account_id: account.id,
-            media_id,
             title: row.title,
             privacy_level,
             disable_comment: row.disable_comment.unwrap_or(false),
@@ -458,6 +458,7 @@ impl<'a> RowCheck<'a> {
             brand_content_toggle: row.brand_content_toggle.unwrap_or(false),
             brand_organic_toggle: row.brand_organic_toggle.unwrap_or(false),
             is_aigc: row.is_aigc.unwrap_or(false),
+            ..NewPost::staged(account.id, media_id)
         };
         let scheduled = match row.scheduled_at.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -475,6 +476,7 @@ impl<'a> RowCheck<'a> {
         };
         Ok(Parsed {
             account,
+            media_id,
             req,
             scheduled,
         })

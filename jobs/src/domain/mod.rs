@@ -13,4 +13,5 @@ pub mod paced;
 pub mod posts;
 pub mod quota;
 pub mod schedule_time;
+pub mod upload;
 pub mod workspaces;

@@ -21,8 +21,8 @@ pub use ids::{
 pub use invitation::{Invitation, InvitationStatus};
 pub use media::{Container, Media};
 pub use post::{
-    APPROVAL_EXPIRED, Attempt, Post, PostSettings, PostState, PrivacyLevel, REJECTED,
-    RETRIES_EXHAUSTED, TikTokProgress, UnknownPostState, UploadPlan,
+    APPROVAL_EXPIRED, Attempt, PhotoPost, Post, PostMode, PostSettings, PostSource, PostState,
+    PrivacyLevel, REJECTED, RETRIES_EXHAUSTED, TikTokProgress, UnknownPostState, UploadPlan,
 };
 pub use user::{GoogleProfile, User};
 pub use workspace::{Actor, Member, Role, UnknownRole, Workspace};

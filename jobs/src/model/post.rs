@@ -41,11 +41,16 @@ pub enum PostState {
     PendingApproval,
     /// Its time passed while it still waited for approval: it never goes out. Terminal.
     ApprovalExpired,
+    /// A draft (`PostMode::Inbox`) TikTok delivered to the creator's inbox: it waits for the
+    /// creator to finish and post it in the TikTok app.
+    InInbox,
+    /// A draft the creator never posted within the configured time. Terminal.
+    LeftInInbox,
 }
 
 impl PostState {
     /// Every state, for exhaustive tests and documentation.
-    pub const ALL: [PostState; 12] = [
+    pub const ALL: [PostState; 14] = [
         PostState::Draft,
         PostState::Scheduled,
         PostState::Queued,
@@ -58,6 +63,8 @@ impl PostState {
         PostState::Unconfirmed,
         PostState::PendingApproval,
         PostState::ApprovalExpired,
+        PostState::InInbox,
+        PostState::LeftInInbox,
     ];
 
     /// The one table of allowed transitions.
@@ -71,6 +78,9 @@ impl PostState {
     /// - `Unconfirmed → Published|Failed|Processing`: reconciliation found the truth.
     /// - `PendingApproval → Queued|Scheduled`: approved; `→ Cancelled`: rejected or withdrawn;
     ///   `→ ApprovalExpired`: its time passed first; `→ Failed`: its account was lost.
+    /// - `Processing|Unconfirmed → InInbox`: a draft reached the creator's TikTok inbox;
+    ///   `InInbox → Published` once they post it, `→ LeftInInbox` when they never do,
+    ///   `→ Failed` when TikTok fails it.
     pub fn can_become(self, to: PostState) -> bool {
         use PostState::*;
         matches!(
@@ -85,8 +95,9 @@ impl PostState {
                     Uploading,
                     Processing | Queued | Scheduled | Failed | NeedsReconnect | Unconfirmed
                 )
-                | (Processing, Published | Failed | Unconfirmed)
-                | (Unconfirmed, Published | Failed | Processing)
+                | (Processing, Published | Failed | Unconfirmed | InInbox)
+                | (Unconfirmed, Published | Failed | Processing | InInbox)
+                | (InInbox, Published | Failed | LeftInInbox)
                 | (NeedsReconnect, Queued | Scheduled | Cancelled | Failed)
                 | (Failed, Queued)
                 | (
@@ -100,7 +111,10 @@ impl PostState {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            PostState::Published | PostState::Cancelled | PostState::ApprovalExpired
+            PostState::Published
+                | PostState::Cancelled
+                | PostState::ApprovalExpired
+                | PostState::LeftInInbox
         )
     }
 
@@ -119,6 +133,8 @@ impl PostState {
             PostState::Unconfirmed => "unconfirmed",
             PostState::PendingApproval => "pending_approval",
             PostState::ApprovalExpired => "approval_expired",
+            PostState::InInbox => "in_inbox",
+            PostState::LeftInInbox => "left_in_inbox",
         }
     }
 }
@@ -184,6 +200,58 @@ pub struct UploadPlan {
     pub video_size: u64,
     pub chunk_size: u64,
     pub total_chunk_count: u64,
+}
+
+/// Where a post's media comes from and so how TikTok gets it (tiktok-api.md §5.2–5.6). Stored
+/// with the post; posts written before there was a choice are `Staged`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PostSource {
+    /// A video staged encrypted on our side (`Post::media_id`); `publish` PUTs it as
+    /// FILE_UPLOAD, then it is deleted.
+    #[default]
+    Staged,
+    /// "Post now" pass-through: the browser's `PUT /api/posts/{id}/video` streams through the
+    /// web tier's memory straight to TikTok (FILE_UPLOAD); nothing is written on our side.
+    Stream,
+    /// TikTok downloads the video from a URL under one of the app's verified prefixes
+    /// (PULL_FROM_URL); the bytes never pass through us.
+    Url { video_url: String },
+    /// A photo carousel: staged images TikTok pulls from our capability URLs.
+    Photos(PhotoPost),
+}
+
+/// A photo post's images and its photo-only settings (tiktok-api.md §5.4).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PhotoPost {
+    /// 1–35 staged images, in the order they appear.
+    pub media_ids: Vec<MediaId>,
+    /// Which image is the cover (an index into `media_ids`).
+    pub cover_index: u32,
+    /// The photo post's description (its `title` is `PostSettings::title`, ≤ 90 characters).
+    pub description: String,
+    pub auto_add_music: bool,
+}
+
+/// Whether TikTok posts it, or delivers it to the creator's inbox as a draft they finish in the
+/// TikTok app (scope `video.upload`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostMode {
+    #[default]
+    Direct,
+    Inbox,
+}
+
+impl PostMode {
+    /// TikTok's `post_mode` name (photos' `content/init`).
+    pub fn as_tiktok(self) -> &'static str {
+        match self {
+            PostMode::Direct => "DIRECT_POST",
+            PostMode::Inbox => "MEDIA_UPLOAD",
+        }
+    }
 }
 
 /// The creator's settings for one post, as sent to TikTok's `post_info`.
@@ -253,7 +321,14 @@ pub struct Post {
     /// Its author; `None` once that person erased themselves ("former member").
     pub created_by: Option<UserId>,
     pub account_id: AccountId,
+    /// The staged video of a `PostSource::Staged` post (photos list theirs in the source).
     pub media_id: Option<MediaId>,
+    /// How TikTok gets the media.
+    #[serde(default)]
+    pub source: PostSource,
+    /// Direct post, or a draft to the creator's inbox.
+    #[serde(default)]
+    pub mode: PostMode,
     pub settings: PostSettings,
     pub state: PostState,
     /// Bumped on every write; the compare-and-set token.
@@ -321,6 +396,11 @@ mod tests {
             (PendingApproval, Cancelled),
             (PendingApproval, ApprovalExpired),
             (PendingApproval, Failed),
+            (Processing, InInbox),
+            (Unconfirmed, InInbox),
+            (InInbox, Published),
+            (InInbox, Failed),
+            (InInbox, LeftInInbox),
         ]
     };
 

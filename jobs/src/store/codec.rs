@@ -9,8 +9,9 @@
 use super::{AccountRef, DuePost, StoreError};
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScopes, AuditEvent,
-    AuditEventId, Container, EncryptedTokens, Media, MediaId, Post, PostId, PostSettings,
-    PostState, Role, TikTokAccount, TikTokProgress, User, UserId, Workspace, WorkspaceId,
+    AuditEventId, Container, EncryptedTokens, Media, MediaId, Post, PostId, PostMode, PostSettings,
+    PostSource, PostState, Role, TikTokAccount, TikTokProgress, User, UserId, Workspace,
+    WorkspaceId,
 };
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -96,6 +97,10 @@ impl AccountDoc {
 /// Everything of a post that no query looks at.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct PostDoc {
+    #[serde(default)]
+    pub source: PostSource,
+    #[serde(default)]
+    pub mode: PostMode,
     pub settings: PostSettings,
     pub scheduled_tz: Option<String>,
     #[serde(default)]
@@ -111,6 +116,8 @@ pub(crate) struct PostDoc {
 impl PostDoc {
     pub fn of(p: &Post) -> Self {
         Self {
+            source: p.source.clone(),
+            mode: p.mode,
             settings: p.settings.clone(),
             scheduled_tz: p.scheduled_tz.clone(),
             tiktok: p.tiktok.clone(),
@@ -245,6 +252,8 @@ pub(crate) fn post(r: &impl Cells) -> Result<Post, StoreError> {
         created_by,
         account_id: AccountId(r.uuid("account_id")?),
         media_id: r.opt_uuid("media_id")?.map(MediaId),
+        source: d.source,
+        mode: d.mode,
         settings: d.settings,
         state,
         version: r.int("version")?,

@@ -47,16 +47,9 @@ async fn parked_post(app: &TestApp, caption: &str, seed: u8) -> Result<PostId> {
         )
         .await?;
     let req = NewPost {
-        account_id: account.id,
-        media_id: media.id,
         title: caption.into(),
         privacy_level: Some(PrivacyLevel::PublicToEveryone),
-        disable_comment: false,
-        disable_duet: false,
-        disable_stitch: false,
-        brand_content_toggle: false,
-        brand_organic_toggle: false,
-        is_aigc: false,
+        ..NewPost::staged(account.id, media.id)
     };
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
     let created = jobs::domain::posts::create(

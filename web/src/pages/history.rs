@@ -88,6 +88,11 @@ fn badge(state: PostState) -> (&'static str, Option<&'static str>) {
             Some("An admin of this workspace approves it before it goes out."),
         ),
         PostState::ApprovalExpired => ("Not approved in time", None),
+        PostState::InInbox => (
+            "Waiting in your TikTok inbox",
+            Some("Open the TikTok app to finish and post this draft."),
+        ),
+        PostState::LeftInInbox => ("Left in your TikTok inbox", None),
     }
 }
 

@@ -17,8 +17,8 @@ use crate::context::JobContext;
 use crate::domain::accounts::{self, AccountError};
 use crate::domain::outcome::{RETRIES_EXHAUSTED, delete_staged_media, transition};
 use crate::model::{
-    AccountId, Actor, Media, MediaId, Post, PostId, PostSettings, PostState, PrivacyLevel,
-    TikTokProgress, WorkspaceId,
+    AccountId, Actor, Media, MediaId, PhotoPost, Post, PostId, PostMode, PostSettings, PostSource,
+    PostState, PrivacyLevel, TikTokProgress, WorkspaceId,
 };
 use crate::queue::payloads::PublishPost;
 use crate::store::{Created, StoreError};
@@ -30,11 +30,37 @@ use sha2::{Digest, Sha256};
 /// TikTok's caption limit, in UTF-16 code units.
 pub const MAX_TITLE_UTF16: usize = 2200;
 
-/// A request to publish one video to one account.
+/// A request to publish one video (or one set of photos) to one account. Exactly one of
+/// `media_id`, `upload`, `video_url` and `media_ids` says where the media comes from
+/// ([`NewPost::source`]). Fields added after the first version are left out of the canonical
+/// form when unset, so an older client's request hashes as it always did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewPost {
     pub account_id: AccountId,
-    pub media_id: MediaId,
+    /// A video staged with `POST /api/media`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<MediaId>,
+    /// `"stream"`: "post now" pass-through; the video follows in `PUT /api/posts/{id}/video`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadKind>,
+    /// A video TikTok downloads itself, under one of `TIKTOK_VERIFIED_URL_PREFIXES`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_url: Option<String>,
+    /// A photo carousel: staged images, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_ids: Option<Vec<MediaId>>,
+    /// The photo carousel's cover (an index into `media_ids`; the first when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_cover_index: Option<u32>,
+    /// A photo post's description.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// A photo post: let TikTok add music.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_add_music: bool,
+    /// `direct` (TikTok posts it) or `inbox` (a draft the creator finishes in the TikTok app).
+    #[serde(default, skip_serializing_if = "is_direct")]
+    pub post_mode: PostMode,
     #[serde(default)]
     pub title: String,
     /// Required: TikTok forbids a default (the creator must choose).
@@ -51,6 +77,81 @@ pub struct NewPost {
     pub brand_organic_toggle: bool,
     #[serde(default)]
     pub is_aigc: bool,
+}
+
+fn is_direct(mode: &PostMode) -> bool {
+    *mode == PostMode::Direct
+}
+
+/// How a request's video reaches us, when it does not name one already staged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadKind {
+    /// Streamed through memory to TikTok with `PUT /api/posts/{id}/video`.
+    Stream,
+}
+
+/// Where a request says its media comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requested {
+    Staged(MediaId),
+    Stream,
+    Url(String),
+    Photos(Vec<MediaId>),
+}
+
+impl NewPost {
+    /// A request for a staged video with every other setting at its default: what the tests and
+    /// campaign rows start from.
+    pub fn staged(account_id: AccountId, media_id: MediaId) -> Self {
+        Self {
+            account_id,
+            media_id: Some(media_id),
+            upload: None,
+            video_url: None,
+            media_ids: None,
+            photo_cover_index: None,
+            description: String::new(),
+            auto_add_music: false,
+            post_mode: PostMode::Direct,
+            title: String::new(),
+            privacy_level: None,
+            disable_comment: false,
+            disable_duet: false,
+            disable_stitch: false,
+            brand_content_toggle: false,
+            brand_organic_toggle: false,
+            is_aigc: false,
+        }
+    }
+
+    /// Where the media comes from: exactly one way must be named.
+    pub fn source(&self) -> Result<Requested, PostError> {
+        let mut named = Vec::with_capacity(1);
+        if let Some(id) = self.media_id {
+            named.push(Requested::Staged(id));
+        }
+        if let Some(UploadKind::Stream) = self.upload {
+            named.push(Requested::Stream);
+        }
+        if let Some(url) = &self.video_url {
+            named.push(Requested::Url(url.clone()));
+        }
+        if let Some(ids) = &self.media_ids {
+            named.push(Requested::Photos(ids.clone()));
+        }
+        match named.len() {
+            0 => Err(invalid(
+                "media_required",
+                "Say what to post: a staged video (media_id), photos (media_ids), a video_url, or \"upload\": \"stream\".",
+            )),
+            1 => Ok(named.remove(0)),
+            _ => Err(invalid(
+                "media_ambiguous",
+                "Name only one of media_id, media_ids, video_url and \"upload\": \"stream\".",
+            )),
+        }
+    }
 }
 
 /// The hash that tells a replay of a request from a different request under the same key.
@@ -150,15 +251,24 @@ pub async fn create(
     {
         return replayed(existing, &hash);
     }
+    let source = req.source()?;
     let account = ctx.store.account(ws, req.account_id).await?;
     if let Some(why) = accounts::cannot_publish_reason(&account) {
         return Err(conflict("account_cannot_publish", why));
     }
-    let media = unused_media(ctx, ws, req.media_id).await?;
+    let duration_ms = match &source {
+        Requested::Staged(id) => unused_media(ctx, ws, *id).await?.duration_ms,
+        Requested::Stream | Requested::Url(_) | Requested::Photos(_) => {
+            return Err(invalid(
+                "source_not_supported",
+                "This way of posting is not available yet; upload the video and use its media_id.",
+            ));
+        }
+    };
     let info = crate::domain::paced::creator_info_paced(ctx, ws, account.id)
         .await
         .map_err(account_error)?;
-    let privacy = validate(&req, &info, media.duration_ms)?;
+    let privacy = validate(&req, &info, duration_ms)?;
     let who = approval::Submitter::of(ctx, by).await?;
     insert(ctx, who, &req, privacy, scheduled, idempotency_key, hash).await
 }
@@ -193,6 +303,20 @@ pub(crate) async fn insert(
 ) -> Result<Created<Post>, PostError> {
     let now = Utc::now();
     let by = who.by;
+    let (source, staged) = match req.source()? {
+        Requested::Staged(id) => (PostSource::Staged, vec![id]),
+        Requested::Stream => (PostSource::Stream, vec![]),
+        Requested::Url(video_url) => (PostSource::Url { video_url }, vec![]),
+        Requested::Photos(media_ids) => (
+            PostSource::Photos(PhotoPost {
+                cover_index: req.photo_cover_index.unwrap_or(0),
+                description: req.description.clone(),
+                auto_add_music: req.auto_add_music,
+                media_ids: media_ids.clone(),
+            }),
+            media_ids,
+        ),
+    };
     let state = if who.needs_approval {
         PostState::PendingApproval
     } else if scheduled.is_some() {
@@ -205,7 +329,12 @@ pub(crate) async fn insert(
         workspace_id: by.workspace,
         created_by: Some(by.user),
         account_id: req.account_id,
-        media_id: Some(req.media_id),
+        media_id: match source {
+            PostSource::Staged => staged.first().copied(),
+            _ => None,
+        },
+        source,
+        mode: req.post_mode,
         settings: PostSettings {
             title: req.title.clone(),
             privacy_level: privacy,
@@ -235,12 +364,9 @@ pub(crate) async fn insert(
     if !created.created {
         return replayed(created.value, &hash); // lost a race with the same key
     }
-    // Attach the video; if another post grabbed it meanwhile, undo the post (no half state).
-    if let Err(e) = ctx
-        .store
-        .attach_media(by.workspace, req.media_id, post.id)
-        .await
-    {
+    // Attach the staged media; if another post grabbed any meanwhile, undo the post (no half
+    // state).
+    if let Err(e) = attach_all(ctx, by.workspace, &staged, post.id).await {
         let _ = ctx.store.delete_post(by.workspace, post.id).await;
         return Err(match e {
             StoreError::StaleState | StoreError::Conflict(_) => conflict(
@@ -263,6 +389,19 @@ pub(crate) async fn insert(
     }
     tracing::info!(post_id = %post.id, state = %state, "post created");
     Ok(created)
+}
+
+/// Attaches every staged file to `post`, in order.
+async fn attach_all(
+    ctx: &JobContext,
+    ws: WorkspaceId,
+    media: &[MediaId],
+    post: PostId,
+) -> Result<(), StoreError> {
+    for id in media {
+        ctx.store.attach_media(ws, *id, post).await?;
+    }
+    Ok(())
 }
 
 /// The answer for an idempotency key that already made `existing`: the same post when the
@@ -455,16 +594,10 @@ mod tests {
 
     fn req() -> NewPost {
         NewPost {
-            account_id: AccountId::new(),
-            media_id: MediaId::new(),
             title: "hello".into(),
             privacy_level: Some(PrivacyLevel::PublicToEveryone),
-            disable_comment: false,
-            disable_duet: false,
             disable_stitch: true,
-            brand_content_toggle: false,
-            brand_organic_toggle: false,
-            is_aigc: false,
+            ..NewPost::staged(AccountId::new(), MediaId::new())
         }
     }
 

@@ -4,8 +4,8 @@
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScope, ApiKeyScopes,
     AuditEvent, AuditEventId, Container, EncryptedTokens, GoogleProfile, Media, MediaId, Post,
-    PostId, PostSettings, PostState, PrivacyLevel, TikTokAccount, TikTokProgress, User, UserId,
-    Workspace, WorkspaceId,
+    PostId, PostMode, PostSettings, PostSource, PostState, PrivacyLevel, TikTokAccount,
+    TikTokProgress, User, UserId, Workspace, WorkspaceId,
 };
 use crate::store::{DuePost, DynStore, Store, StoreError};
 use chrono::{DateTime, Duration, SubsecRound, TimeZone, Utc};
@@ -88,6 +88,8 @@ pub fn post_for(user: UserId, account: AccountId, state: PostState) -> Post {
         created_by: Some(user),
         account_id: account,
         media_id: None,
+        source: PostSource::Staged,
+        mode: PostMode::Direct,
         settings: PostSettings {
             title: "A caption #test".into(),
             privacy_level: PrivacyLevel::SelfOnly,
