@@ -150,11 +150,12 @@ pub async fn handle(job: PublishPost, ctx: Data<JobContext>) -> Result<(), JobEr
 }
 
 async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
-    if post.source != PostSource::Staged {
-        return Err(Stop::refused(
-            "source_not_supported",
-            "This way of posting is not available yet.",
-        ));
+    // One arm per way TikTok gets the media; each path's own steps live in its own module.
+    match &post.source {
+        PostSource::Staged => {}
+        PostSource::Stream => return not_yet(),
+        PostSource::Url { .. } => return not_yet(),
+        PostSource::Photos(_) => return not_yet(),
     }
     let account = ctx
         .store
@@ -190,6 +191,14 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
         post = init(ctx, &account, &media, post).await?;
     }
     upload(ctx, &account, &media, post).await
+}
+
+/// A path whose job steps are not built yet: creation refuses such posts, so none is queued.
+fn not_yet() -> Result<(), Stop> {
+    Err(Stop::refused(
+        "source_not_supported",
+        "This way of posting is not available yet.",
+    ))
 }
 
 /// A row the post needs is gone for good (`NotFound`): the post fails with `code`; any other
