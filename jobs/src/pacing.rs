@@ -100,6 +100,18 @@ impl Pacer {
         }
     }
 
+    /// Takes a call to `endpoint` for `account` if it fits in TikTok's window now; otherwise
+    /// records nothing and says how long until it would. For a request that answers 429 with
+    /// `Retry-After` rather than hold a browser's upload open while it waits.
+    pub async fn try_acquire(
+        &self,
+        account: AccountId,
+        endpoint: Endpoint,
+    ) -> Result<Option<Duration>, String> {
+        let wait = self.try_take(account, endpoint).await?;
+        Ok((!wait.is_zero()).then_some(wait))
+    }
+
     async fn try_take(&self, account: AccountId, endpoint: Endpoint) -> Result<Duration, String> {
         match self {
             Pacer::Redis {

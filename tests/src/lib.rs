@@ -689,6 +689,62 @@ impl Drop for WorkerProcess {
     }
 }
 
+/// A real `mktpost web` process for this app (same store, queue, sandbox and public URL),
+/// killable with SIGKILL mid-request.
+pub struct WebProcess {
+    child: std::process::Child,
+    /// Its own address, `http://127.0.0.1:<port>`.
+    pub base_url: String,
+}
+
+impl WebProcess {
+    /// Starts one and waits until it answers `/healthz`; output in `<data_dir>/web.log`.
+    pub async fn spawn(app: &TestApp) -> Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let log = std::fs::File::create(app.config.server.data_dir.join("web.log"))?;
+        let child = std::process::Command::new(mktpost_bin()?)
+            .arg("web")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(child_env(&app.config))
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("PUBLIC_URL", &app.base_url)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        let web = Self {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+        };
+        let health = format!("{}/healthz", web.base_url);
+        app.wait_for("the web process", Duration::from_secs(30), || async {
+            Ok(reqwest::get(&health)
+                .await
+                .ok()
+                .filter(|r| r.status().is_success()))
+        })
+        .await?;
+        Ok(web)
+    }
+
+    /// SIGKILL: no shutdown, no cleanup, exactly like a crash.
+    pub fn kill(mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for WebProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A sign-in started with `POST /auth/google/start`.
 #[derive(Debug, Clone)]
 pub struct SignInStart {

@@ -107,6 +107,8 @@ const KEY_ROUTES: &[(&str, &str, ApiKeyScope)] = &[
     ("DELETE", "/api/posts/{id}", ApiKeyScope::Publish),
     ("PATCH", "/api/posts/{id}", ApiKeyScope::Publish),
     ("POST", "/api/posts/{id}/retry", ApiKeyScope::Publish),
+    ("GET", "/api/posts/{id}/video", ApiKeyScope::Read),
+    ("PUT", "/api/posts/{id}/video", ApiKeyScope::Publish),
     ("POST", "/api/campaigns", ApiKeyScope::Campaigns),
     ("GET", "/api/accounts", ApiKeyScope::Accounts),
     (

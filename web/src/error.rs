@@ -15,6 +15,7 @@ use jobs::domain::connect_account::{ConnectError, ConnectStateError};
 use jobs::domain::export::WorkspaceExportError;
 use jobs::domain::media::MediaError;
 use jobs::domain::posts::PostError;
+use jobs::domain::posts::stream::StreamError;
 use jobs::domain::quota::QuotaError;
 use jobs::domain::schedule_time::{ScheduleChangeError, ScheduleError};
 use jobs::domain::workspaces::invitations::{AcceptError, InviteError};
@@ -56,6 +57,32 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// A 429 with its own code and message: TikTok's per-account limit would make us wait.
+    #[error("{message}")]
+    Paced {
+        code: &'static str,
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// A 503 with its own code: this process is at capacity for this kind of request.
+    #[error("{message}")]
+    Busy {
+        code: &'static str,
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// A 411: the request must say its body's length before it is read.
+    #[error(
+        "send Content-Length: the video's size must be known before its first byte goes on to TikTok"
+    )]
+    LengthRequired,
+    /// A 416 `range_mismatch`: an upload must continue from `received` (of `size`).
+    #[error("{message}")]
+    RangeMismatch {
+        message: String,
+        received: u64,
+        size: u64,
+    },
     /// A 413: `too_large` (one upload) or `staging_quota_exceeded` (all staged videos).
     #[error("{message}")]
     TooLarge { code: &'static str, message: String },
@@ -102,6 +129,10 @@ impl ApiError {
             ApiError::Denied { code, .. } => (StatusCode::FORBIDDEN, code),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Paced { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
+            ApiError::Busy { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, code),
+            ApiError::LengthRequired => (StatusCode::LENGTH_REQUIRED, "length_required"),
+            ApiError::RangeMismatch { .. } => (StatusCode::RANGE_NOT_SATISFIABLE, "range_mismatch"),
             ApiError::TooLarge { code, .. } => (StatusCode::PAYLOAD_TOO_LARGE, code),
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
@@ -163,6 +194,10 @@ impl ApiError {
                 body.insert("created".into(), json!(created));
                 body.insert("rows".into(), json!([problem]));
             }
+            ApiError::RangeMismatch { received, size, .. } => {
+                body.insert("received".into(), json!(received));
+                body.insert("size".into(), json!(size));
+            }
             _ => {}
         }
         body.insert("error".into(), json!({ "code": code, "message": message }));
@@ -222,6 +257,29 @@ impl From<PostError> for ApiError {
             PostError::InsufficientRole => insufficient_role(),
             PostError::Store(s) => s.into(),
             PostError::Queue(q) => ApiError::internal(anyhow::anyhow!(q)),
+        }
+    }
+}
+
+impl From<StreamError> for ApiError {
+    fn from(e: StreamError) -> Self {
+        match e {
+            StreamError::Post(p) => p.into(),
+            StreamError::Range { received, size } => ApiError::RangeMismatch {
+                message: StreamError::Range { received, size }.to_string(),
+                received,
+                size,
+            },
+            e @ StreamError::Paced { retry_after } => ApiError::Paced {
+                code: "tiktok_rate_limited",
+                message: e.to_string(),
+                retry_after_secs: retry_after.as_secs().max(1),
+            },
+            e @ StreamError::Interrupted { .. } => ApiError::Malformed {
+                code: "upload_interrupted",
+                message: e.to_string(),
+            },
+            StreamError::Refused { code, message } => ApiError::Conflict { code, message },
         }
     }
 }
@@ -526,7 +584,13 @@ impl From<EraseError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = match &self {
-            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::RateLimited { retry_after_secs }
+            | ApiError::Paced {
+                retry_after_secs, ..
+            }
+            | ApiError::Busy {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         };
         let (status, body) = self.into_status_and_body();

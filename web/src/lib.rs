@@ -100,6 +100,7 @@ fn api_routes(state: &AppState) -> Router<AppState> {
                 .delete(posts::cancel)
                 .patch(posts::reschedule),
         )
+        .route("/api/posts/{id}/video", routes::post_video::route())
         .route("/api/posts/{id}/retry", post(posts::retry))
         .route("/api/posts/{id}/approve", post(posts::approve))
         .route("/api/posts/{id}/reject", post(posts::reject))

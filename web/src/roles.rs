@@ -59,6 +59,8 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("DELETE", "/api/posts/{id}", Needs::Action(CancelPost)),
     ("PATCH", "/api/posts/{id}", Needs::Action(EditPost)),
     ("POST", "/api/posts/{id}/retry", Needs::Action(EditPost)),
+    ("GET", "/api/posts/{id}/video", Needs::Action(Read)),
+    ("PUT", "/api/posts/{id}/video", Needs::Action(CreatePost)),
     ("GET", "/api/keys", Needs::Action(ManageApiKeys)),
     ("POST", "/api/keys", Needs::Action(ManageApiKeys)),
     ("DELETE", "/api/keys/{id}", Needs::Action(ManageApiKeys)),

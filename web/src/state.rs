@@ -22,6 +22,9 @@ pub struct AppState {
     pub sessions: SessionKeys,
     pub id_tokens: Arc<IdTokenVerifier>,
     pub limits: Limits,
+    /// Free slots for "post now" uploads streaming through this process
+    /// (`PASSTHROUGH_MAX_CONCURRENT`).
+    pub passthrough: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -38,6 +41,9 @@ impl AppState {
                 config.identity.google_certs_refetch,
             )),
             limits: Limits::from_config(&config),
+            passthrough: Arc::new(tokio::sync::Semaphore::new(
+                config.limits.passthrough_max_concurrent,
+            )),
             store: jobs.store.clone(),
             vault: jobs.vault.clone(),
             queue: jobs.queue.clone(),

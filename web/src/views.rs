@@ -4,7 +4,10 @@
 
 use jobs::domain::workspaces::Action;
 use jobs::domain::{accounts, schedule_time};
-use jobs::model::{Actor, ApiKey, Invitation, Member, Post, Role, TikTokAccount, User, Workspace};
+use jobs::model::{
+    Actor, ApiKey, Invitation, Member, Post, PostSource, PostState, Role, TikTokAccount, User,
+    Workspace,
+};
 use jobs::store::{Store, StoreError};
 use serde_json::json;
 
@@ -89,6 +92,10 @@ pub fn post_json(p: &Post, username: Option<&str>) -> serde_json::Value {
         // How TikTok gets the media: {"kind": "staged" | "stream" | "url" | "photos", …}.
         "source": p.source,
         "post_mode": p.mode,
+        // Where a pass-through post's bytes go (`PUT`), while they still can.
+        "upload_path": (p.source == PostSource::Stream
+            && matches!(p.state, PostState::Draft | PostState::Uploading))
+            .then(|| format!("/api/posts/{}/video", p.id)),
         "title": p.settings.title,
         "privacy_level": p.settings.privacy_level,
         "disable_comment": p.settings.disable_comment,

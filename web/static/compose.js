@@ -2,8 +2,12 @@
 // creator_info drives the form: the creator's nickname is shown, the privacy choices come
 // from privacy_level_options with nothing preselected, interaction toggles start off and stay
 // off where the creator disabled them, and the form stops when TikTok says the creator cannot
-// post now. The video is previewed from a local object URL and uploaded with a real progress
-// bar (XHR upload progress), cancellable at any time.
+// post now. The video is previewed from a local object URL and nothing is sent until the
+// creator submits. "Post now" streams it straight to TikTok through our server's memory
+// (POST /api/posts with "upload": "stream", then PUT /api/posts/{id}/video): it is never
+// stored on our side. "Schedule" uploads it first (POST /api/media), because a video that
+// waits for its time must wait somewhere: encrypted, until TikTok has it. Both show a real
+// progress bar (XHR upload progress), and leaving the page mid-way asks first.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -15,7 +19,8 @@ document.addEventListener("DOMContentLoaded", () => {
     account: $("account"), creator: $("creator"), creatorAvatar: $("creator-avatar"),
     creatorNickname: $("creator-nickname"), creatorStatus: $("creator-status"),
     accountError: $("account-error"), fields: $("post-fields"),
-    video: $("video"), videoHint: $("video-hint"), preview: $("preview"), upload: $("upload"),
+    video: $("video"), videoHint: $("video-hint"), videoChosen: $("video-chosen"),
+    preview: $("preview"), upload: $("upload"),
     progress: $("upload-progress"), uploadText: $("upload-text"), uploadCancel: $("upload-cancel"),
     videoError: $("video-error"),
     caption: $("caption"), captionCount: $("caption-count"), captionError: $("caption-error"),
@@ -41,7 +46,9 @@ document.addEventListener("DOMContentLoaded", () => {
 
   let info = null; // the selected account's creator_info
   let infoRequest = 0; // only the latest creator_info answer counts
-  let media = null; // the staged video {id, size}
+  let media = null; // the staged video {id, size} (scheduled posts)
+  let file = null; // the chosen video file
+  let streamPost = null; // the pass-through post waiting for its bytes {id, upload_path}
   let xhr = null; // the running upload
   let objectUrl = null;
   let durationSec = null;
@@ -158,12 +165,15 @@ document.addEventListener("DOMContentLoaded", () => {
   function resetVideo() {
     stopUpload();
     media = null;
+    file = null;
+    streamPost = null;
     durationSec = null;
     el.videoHint.textContent = VIDEO_HINT;
     if (objectUrl) URL.revokeObjectURL(objectUrl);
     objectUrl = null;
     el.preview.removeAttribute("src");
     el.preview.hidden = true;
+    el.videoChosen.hidden = true;
   }
 
   el.preview.addEventListener("loadedmetadata", () => {
@@ -175,80 +185,149 @@ document.addEventListener("DOMContentLoaded", () => {
   el.preview.addEventListener("error", () => {
     if (!el.preview.getAttribute("src")) return;
     el.preview.hidden = true;
-    el.videoHint.textContent = "This browser cannot preview this file. It is still uploaded and checked.";
+    el.videoHint.textContent = "This browser cannot preview this file. It is still checked when you post.";
   });
 
-  el.video.addEventListener("change", () => {
+  // MP4/MOV (an ISO-BMFF "ftyp" box at byte 4) or WebM (an EBML header): what TikTok takes.
+  async function looksLikeVideo(f) {
+    const head = new Uint8Array(await f.slice(0, 12).arrayBuffer());
+    const ebml = head[0] === 0x1a && head[1] === 0x45 && head[2] === 0xdf && head[3] === 0xa3;
+    const ftyp = String.fromCharCode(head[4], head[5], head[6], head[7]) === "ftyp";
+    return ebml || ftyp;
+  }
+
+  function videoType(f) {
+    if (["video/mp4", "video/quicktime", "video/webm"].includes(f.type)) return f.type;
+    if (/\.mov$/i.test(f.name)) return "video/quicktime";
+    if (/\.webm$/i.test(f.name)) return "video/webm";
+    return "video/mp4";
+  }
+
+  el.video.addEventListener("change", async () => {
     resetVideo();
     M.showError(el.videoError, "", el.video);
     el.upload.hidden = true;
-    const file = el.video.files && el.video.files[0];
-    if (!file) return;
-    if (file.size === 0) {
+    const chosen = el.video.files && el.video.files[0];
+    if (!chosen) return;
+    if (chosen.size === 0) {
       M.showError(el.videoError, "This file is empty. Choose the video file again.", el.video);
       return;
     }
-    if (file.size > MAX_UPLOAD) {
-      M.showError(el.videoError, "This file is " + fmtBytes(file.size) + "; the upload limit is " + fmtBytes(MAX_UPLOAD) + ".", el.video);
+    if (chosen.size > MAX_UPLOAD) {
+      M.showError(el.videoError, "This file is " + fmtBytes(chosen.size) + "; the upload limit is " + fmtBytes(MAX_UPLOAD) + ".", el.video);
       return;
     }
-    objectUrl = URL.createObjectURL(file);
+    if (!(await looksLikeVideo(chosen))) {
+      M.showError(el.videoError, "This file is not a video TikTok accepts: choose an MP4, MOV or WebM file.", el.video);
+      return;
+    }
+    file = chosen;
+    el.videoChosen.textContent = "Chosen: " + chosen.name + " (" + fmtBytes(chosen.size) + "). Nothing is sent until you post.";
+    el.videoChosen.hidden = false;
+    objectUrl = URL.createObjectURL(chosen);
     el.preview.src = objectUrl;
     el.preview.hidden = false;
-    upload(file);
   });
 
-  function upload(file) {
-    const req = new XMLHttpRequest();
-    xhr = req;
-    req.open("POST", "/api/media");
-    req.setRequestHeader("Content-Type", file.type || "application/octet-stream");
-    req.setRequestHeader("Accept", "application/json");
-    el.upload.hidden = false;
-    el.uploadCancel.hidden = false;
-    el.progress.max = file.size;
-    el.progress.value = 0;
-    el.uploadText.textContent = "Uploading: 0 B of " + fmtBytes(file.size) + " (0%)";
-    req.upload.addEventListener("progress", (e) => {
-      if (xhr !== req) return;
-      const total = e.lengthComputable ? e.total : file.size;
-      el.progress.max = total;
-      el.progress.value = e.loaded;
-      const pct = total ? Math.floor((e.loaded * 100) / total) : 0;
-      el.uploadText.textContent = "Uploading: " + fmtBytes(e.loaded) + " of " + fmtBytes(total) + " (" + pct + "%)";
+  // Leaving mid-upload loses it: the browser asks first.
+  window.addEventListener("beforeunload", (e) => {
+    if (!xhr) return;
+    e.preventDefault();
+    e.returnValue = "";
+  });
+
+  function showProgress(verb, loaded, total) {
+    el.progress.max = total;
+    el.progress.value = loaded;
+    const pct = total ? Math.floor((loaded * 100) / total) : 0;
+    el.uploadText.textContent = verb + ": " + fmtBytes(loaded) + " of " + fmtBytes(total) + " (" + pct + "%)";
+  }
+
+  // One XHR carrying the file (or its tail from `offset`) with progress; resolves to
+  // {status, body}: status 0 when the connection broke, -1 when the creator cancelled.
+  function send(method, path, verb, offset, headers) {
+    return new Promise((resolve) => {
+      const req = new XMLHttpRequest();
+      xhr = req;
+      req.open(method, path);
+      Object.entries(headers).forEach(([k, v]) => req.setRequestHeader(k, v));
+      req.setRequestHeader("Accept", "application/json");
+      el.upload.hidden = false;
+      el.uploadCancel.hidden = false;
+      showProgress(verb, offset, file.size);
+      req.upload.addEventListener("progress", (e) => {
+        if (xhr === req) showProgress(verb, offset + e.loaded, file.size);
+      });
+      const done = (status) => {
+        const mine = xhr === req;
+        if (mine) xhr = null;
+        el.uploadCancel.hidden = true;
+        resolve({ status: mine ? status : -1, body: M.xhrJson(req) });
+      };
+      req.addEventListener("load", () => done(req.status));
+      req.addEventListener("error", () => done(0));
+      req.addEventListener("abort", () => done(-1));
+      req.send(offset ? file.slice(offset) : file);
     });
-    req.addEventListener("load", () => {
-      if (xhr !== req) return;
-      xhr = null;
-      el.uploadCancel.hidden = true;
-      const body = M.xhrJson(req);
-      if (req.status >= 200 && req.status < 300 && body && body.id) {
-        media = body;
-        el.progress.value = el.progress.max;
-        el.uploadText.textContent = "Uploaded: " + fmtBytes(body.size) + ". Ready to post.";
-        return;
-      }
-      el.upload.hidden = true;
-      let why = body && body.error ? body.error.message : "The upload failed (" + req.status + "). Please try again.";
-      if (req.status === 401) why = "You are signed out. Sign in again, then choose the video again.";
-      if (req.status >= 500) why = "The upload failed on our side. Please choose the video again.";
-      M.showError(el.videoError, why, el.video);
-    });
-    req.addEventListener("error", () => {
-      if (xhr !== req) return;
-      xhr = null;
-      el.upload.hidden = true;
-      M.showError(el.videoError, "The upload was interrupted. Check your connection and choose the video again.", el.video);
-    });
-    req.send(file);
+  }
+
+  // Schedule: the video is uploaded first and waits encrypted on our side until its time.
+  async function stage() {
+    if (media) return { ok: true };
+    const r = await send("POST", "/api/media", "Uploading", 0, { "Content-Type": videoType(file) });
+    if (r.status >= 200 && r.status < 300 && r.body && r.body.id) {
+      media = r.body;
+      el.uploadText.textContent = "Uploaded: " + fmtBytes(r.body.size) + ".";
+      return { ok: true };
+    }
+    return { ok: false, status: r.status, body: r.body };
+  }
+
+  // Post now: the bytes go straight through to TikTok. An interrupted send resumes from the
+  // byte TikTok has (GET on the same path), a few times, while TikTok still takes it.
+  async function streamBytes() {
+    let offset = 0;
+    let last = { ok: false, status: 0, body: null };
+    for (let attempt = 0; attempt < 4; attempt += 1) {
+      const headers = { "Content-Type": videoType(file) };
+      if (offset) headers["Content-Range"] = "bytes " + offset + "-" + (file.size - 1) + "/" + file.size;
+      const r = await send("PUT", streamPost.upload_path, "Sending to TikTok", offset, headers);
+      if (r.status >= 200 && r.status < 300) return { ok: true };
+      last = { ok: false, status: r.status, body: r.body };
+      const code = r.body && r.body.error ? r.body.error.code : "";
+      const resumable = r.status === 0 || code === "upload_interrupted" || code === "range_mismatch" || code === "upload_in_progress";
+      if (!resumable) return last;
+      await new Promise((ok) => setTimeout(ok, 1000 * (attempt + 1)));
+      const p = await M.api("GET", streamPost.upload_path);
+      if (!p.ok || (p.data.state !== "uploading" && p.data.state !== "draft")) return last;
+      offset = p.data.received || 0;
+    }
+    return last;
+  }
+
+  async function withdraw(id) {
+    for (let attempt = 0; attempt < 10; attempt += 1) {
+      const r = await M.api("DELETE", "/api/posts/" + encodeURIComponent(id));
+      if (r.ok || r.error.code !== "upload_in_progress") return;
+      await new Promise((ok) => setTimeout(ok, 500));
+    }
   }
 
   el.uploadCancel.addEventListener("click", () => {
+    const waiting = streamPost;
     resetVideo();
+    // A pass-through post stopped before TikTok had all of it is withdrawn: TikTok never gets
+    // the rest, so it can never be posted. The server may need a moment to notice the send
+    // stopped, so a refusal because it is still being sent is tried again.
+    if (waiting) withdraw(waiting.id);
+    // The next try is a new post.
+    idempotencyKey = newKey();
     el.video.value = "";
     el.uploadCancel.hidden = true;
     el.progress.value = 0;
-    el.uploadText.textContent = "Upload cancelled. Choose a video to upload it again.";
+    el.uploadText.textContent = "Upload cancelled. Nothing was posted; choose a video to try again.";
+    el.publish.disabled = false;
+    el.formStatus.hidden = true;
     el.video.focus();
   });
 
@@ -320,6 +399,8 @@ document.addEventListener("DOMContentLoaded", () => {
     comments_disabled_by_creator: "interactions", duet_disabled_by_creator: "interactions",
     stitch_disabled_by_creator: "interactions",
     video_too_long: "video", media_in_use: "video", media_gone: "video", empty_upload: "video",
+    not_a_video: "video", unsupported_type: "video", too_large: "video", upload_expired: "video",
+    passthrough_busy: "video", tiktok_rate_limited: "video", upload_interrupted: "video",
     invalid_time: "schedule", unknown_time_zone: "schedule", nonexistent_local_time: "schedule",
     ambiguous_local_time: "schedule", offset_mismatch: "schedule", time_in_past: "schedule",
     needs_reconnect: "account", account_cannot_publish: "account", cannot_post_now: "account",
@@ -346,8 +427,8 @@ document.addEventListener("DOMContentLoaded", () => {
       first = first || control || ctl;
     };
     if (!info) bad("account", "Choose the TikTok account to post to.");
-    if (!media) {
-      bad("video", xhr ? "The video is still uploading; wait for it to finish." : "Choose a video to post.");
+    if (!file) {
+      bad("video", "Choose a video to post.");
     } else if (!checkDuration()) {
       first = first || el.video;
     }
@@ -371,7 +452,6 @@ document.addEventListener("DOMContentLoaded", () => {
     }
     const body = {
       account_id: el.account.value,
-      media_id: media.id,
       title: el.caption.value,
       privacy_level: el.privacy.value,
       disable_comment: !el.allow.comment.checked,
@@ -387,7 +467,7 @@ document.addEventListener("DOMContentLoaded", () => {
     el.publish.disabled = true;
     el.formStatus.textContent = later ? "Scheduling…" : "Sending to TikTok…";
     el.formStatus.hidden = false;
-    const r = await M.api("POST", "/api/posts", body, { "Idempotency-Key": idempotencyKey });
+    const r = later ? await schedulePost(body) : await postNow(body);
     if (r.ok) {
       // In a workspace that requires approval, an editor's post waits for an admin first.
       const sent = r.data && r.data.state === "pending_approval" ? "approval" : later ? "scheduled" : "now";
@@ -396,6 +476,7 @@ document.addEventListener("DOMContentLoaded", () => {
     }
     el.publish.disabled = false;
     el.formStatus.hidden = true;
+    if (r.cancelled) return;
     // A refused request created nothing: the corrected one is a new request with a new key.
     // After a lost answer (network, 5xx) the same key lets the server recognise a retry.
     if (r.status >= 400 && r.status < 500) idempotencyKey = newKey();
@@ -404,6 +485,35 @@ document.addEventListener("DOMContentLoaded", () => {
     if (slot !== "form") M.showError(el.formError, "Please fix the marked field above.");
     first.focus();
   });
+
+  // An upload that did not end well, in the shape M.api answers with.
+  function uploadFailure(u) {
+    if (u.status === -1) return { ok: false, cancelled: true };
+    const error = u.body && u.body.error ? u.body.error : { code: "upload_failed", message: "The upload failed (" + u.status + "). Please try again." };
+    if (u.status === 0) error.message = "The upload was interrupted. Check your connection and try again.";
+    if (u.status === 401) error.message = "You are signed out. Sign in again, then try again.";
+    return { ok: false, status: u.status, error: { code: PLACE[error.code] ? error.code : "media_gone", message: error.message } };
+  }
+
+  async function schedulePost(body) {
+    const u = await stage();
+    if (!u.ok) return uploadFailure(u);
+    body.media_id = media.id;
+    return M.api("POST", "/api/posts", body, { "Idempotency-Key": idempotencyKey });
+  }
+
+  async function postNow(body) {
+    if (!streamPost) {
+      const r = await M.api("POST", "/api/posts", Object.assign({ upload: "stream" }, body), { "Idempotency-Key": idempotencyKey });
+      // Where posts wait for an approver, the video must wait with them: staged, as scheduled.
+      if (!r.ok && r.error.code === "approval_required") return schedulePost(body);
+      if (!r.ok) return r;
+      streamPost = r.data;
+    }
+    const u = await streamBytes();
+    if (!u.ok) return uploadFailure(u);
+    return { ok: true, data: streamPost };
+  }
 
   el.account.addEventListener("change", loadCreator);
   if (el.account.value) loadCreator();

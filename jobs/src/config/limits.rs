@@ -22,6 +22,10 @@ pub struct LimitsConfig {
     /// `SCHEDULE_HORIZON_DAYS`, default 90: how far ahead a post may be scheduled
     /// (`time_too_far`). It bounds how long a staged video waits on our side.
     pub schedule_horizon: Duration,
+    /// `PASSTHROUGH_MAX_CONCURRENT`, default 8: "post now" uploads this web process streams to
+    /// TikTok at once. Each holds at most one TikTok chunk in memory (up to 64 MB for a video
+    /// sent whole, ~20 MB otherwise); one more is refused with 503 and `Retry-After`.
+    pub passthrough_max_concurrent: usize,
 }
 
 impl LimitsConfig {
@@ -33,6 +37,7 @@ impl LimitsConfig {
             avatar_rate_per_min: v.parse("AVATAR_RATE_PER_MIN", "120")?,
             readyz_rate_per_min: v.parse("READYZ_RATE_PER_MIN", "120")?,
             schedule_horizon: v.days("SCHEDULE_HORIZON_DAYS", "90")?,
+            passthrough_max_concurrent: v.parse("PASSTHROUGH_MAX_CONCURRENT", "8")?,
         })
     }
 }

@@ -16,7 +16,8 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PostState {
-    /// Created but not yet submitted (reserved for the compose flow).
+    /// Created, waiting for something before it can go out: a pass-through ("post now") post
+    /// waits here for its bytes (`PUT /api/posts/{id}/video`).
     Draft,
     /// Waiting for its `scheduled_at`; the scheduler moves it on.
     Scheduled,
@@ -72,6 +73,10 @@ impl PostState {
     /// Why each edge exists:
     /// - `Queued|Uploading → Scheduled`: a "wait" error (daily cap) re-schedules into the next window;
     ///   `Uploading` can only go back before TikTok accepted an init, which the publish job checks.
+    /// - `Draft → Uploading`: a pass-through post's bytes start to arrive; `Draft → Failed`: they
+    ///   never did (the browser went away before TikTok's upload URL was even asked for).
+    /// - `Uploading → Cancelled`: a pass-through the creator stopped mid-way, once TikTok said it
+    ///   is missing bytes that, with the post cancelled, nobody will ever send.
     /// - `Uploading → Queued`: a crash before `video/init` persisted nothing at TikTok; re-queue is safe.
     /// - `Failed → Queued`: an operator replay (refused elsewhere while a live `publish_id` exists).
     /// - `NeedsReconnect → Queued|Scheduled`: after the creator reconnects.
@@ -85,7 +90,7 @@ impl PostState {
         use PostState::*;
         matches!(
             (self, to),
-            (Draft, Scheduled | Queued | Cancelled)
+            (Draft, Scheduled | Queued | Cancelled | Uploading | Failed)
                 | (Scheduled, Queued | Cancelled | NeedsReconnect | Failed)
                 | (
                     Queued,
@@ -93,7 +98,13 @@ impl PostState {
                 )
                 | (
                     Uploading,
-                    Processing | Queued | Scheduled | Failed | NeedsReconnect | Unconfirmed
+                    Processing
+                        | Queued
+                        | Scheduled
+                        | Failed
+                        | NeedsReconnect
+                        | Unconfirmed
+                        | Cancelled
                 )
                 | (Processing, Published | Failed | Unconfirmed | InInbox)
                 | (Unconfirmed, Published | Failed | Processing | InInbox)
@@ -365,6 +376,8 @@ mod tests {
             (Draft, Scheduled),
             (Draft, Queued),
             (Draft, Cancelled),
+            (Draft, Uploading),
+            (Draft, Failed),
             (Scheduled, Queued),
             (Scheduled, Cancelled),
             (Scheduled, NeedsReconnect),
@@ -380,6 +393,7 @@ mod tests {
             (Uploading, Failed),
             (Uploading, NeedsReconnect),
             (Uploading, Unconfirmed),
+            (Uploading, Cancelled),
             (Processing, Published),
             (Processing, Failed),
             (Processing, Unconfirmed),

@@ -269,6 +269,26 @@ const ROWS: &[Row] = &[
         error(409, "not_replayable"),
         NOT_FOUND,
     ),
+    // Let through, the standing post's video is staged, not streamed: the handler's own 409.
+    row(
+        GET,
+        "/api/posts/{post}/video",
+        VIEWER,
+        KeyRule::Scope("read"),
+        error(409, "not_a_stream_post"),
+        NOT_FOUND,
+    ),
+    with_body(
+        row(
+            PUT,
+            "/api/posts/{post}/video",
+            EDITOR,
+            KeyRule::Scope("publish"),
+            error(409, "not_a_stream_post"),
+            NOT_FOUND,
+        ),
+        Body::Video,
+    ),
     // Let through, a scheduled post waits for no approval: the handler's own 409.
     with_body(
         row(

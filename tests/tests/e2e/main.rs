@@ -21,4 +21,5 @@ mod resume;
 mod scheduler;
 mod scopes;
 mod sessions;
+mod stream;
 mod workspaces;

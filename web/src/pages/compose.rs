@@ -1,8 +1,10 @@
 //! `/compose`: one video to one account, following TikTok's required posting UX
 //! (tiktok-api.md §5.12). The server renders the account picker and the fixed parts; the
 //! script (`/static/compose.js`) asks `GET /api/accounts/{id}/creator-info` for the live
-//! options, previews and uploads the video (`POST /api/media`, with progress), and submits
-//! `POST /api/posts`.
+//! options and previews the video. On submit, "Post now" creates a pass-through post
+//! (`POST /api/posts` with `"upload": "stream"`) and streams the file to TikTok through
+//! `PUT /api/posts/{id}/video`; "Schedule" uploads it to staging (`POST /api/media`) and then
+//! creates the post. Both with progress.
 
 use super::accounts::{AccountView, visible_accounts};
 use super::frame::{SignedIn, render};

@@ -82,7 +82,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn declared_len(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+pub(crate) fn declared_len(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     match headers.get(header::CONTENT_LENGTH) {
         None => Ok(None),
         Some(v) => v

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use jobs::domain::posts::{self, NewPost};
 use jobs::domain::schedule_time;
-use jobs::model::{Post, PostId};
+use jobs::model::{Post, PostId, PostSource};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -78,10 +78,12 @@ pub async fn create(
         }
     };
     let created = posts::create(&state.jobs, user.actor(), body.post, scheduled, key).await?;
-    let status = if created.created {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
+    // A pass-through post exists but waits for its bytes (201, `upload_path`); any other new
+    // post is on its way (202).
+    let status = match (created.created, &created.value.source) {
+        (false, _) => StatusCode::OK,
+        (true, PostSource::Stream) => StatusCode::CREATED,
+        (true, _) => StatusCode::ACCEPTED,
     };
     let username = username_of(&state, &created.value).await;
     Ok((status, Json(post_json(&created.value, username.as_deref()))))

@@ -9,6 +9,7 @@
 pub mod approval;
 pub mod error;
 pub mod parked;
+pub mod stream;
 
 pub use error::PostError;
 use error::{conflict, invalid};
@@ -258,7 +259,15 @@ pub async fn create(
     }
     let duration_ms = match &source {
         Requested::Staged(id) => unused_media(ctx, ws, *id).await?.duration_ms,
-        Requested::Stream | Requested::Url(_) | Requested::Photos(_) => {
+        // Its length is only known once its bytes arrive; TikTok checks the duration then.
+        Requested::Stream if scheduled.is_none() => None,
+        Requested::Stream => {
+            return Err(invalid(
+                "stream_cannot_be_scheduled",
+                "A video sent straight to TikTok goes out now; to schedule it, upload it first (it then waits encrypted until its time).",
+            ));
+        }
+        Requested::Url(_) | Requested::Photos(_) => {
             return Err(invalid(
                 "source_not_supported",
                 "This way of posting is not available yet; upload the video and use its media_id.",
@@ -270,6 +279,12 @@ pub async fn create(
         .map_err(account_error)?;
     let privacy = validate(&req, &info, duration_ms)?;
     let who = approval::Submitter::of(ctx, by).await?;
+    if who.needs_approval && source == Requested::Stream {
+        return Err(conflict(
+            "approval_required",
+            "Posts in this workspace wait for an approver, so the video must wait with them: upload it first instead of sending it straight to TikTok.",
+        ));
+    }
     insert(ctx, who, &req, privacy, scheduled, idempotency_key, hash).await
 }
 
@@ -319,6 +334,9 @@ pub(crate) async fn insert(
     };
     let state = if who.needs_approval {
         PostState::PendingApproval
+    } else if source == PostSource::Stream {
+        // Waits for its bytes (`PUT /api/posts/{id}/video`).
+        PostState::Draft
     } else if scheduled.is_some() {
         PostState::Scheduled
     } else {
@@ -376,6 +394,21 @@ pub(crate) async fn insert(
             e => e.into(),
         });
     }
+    if state == PostState::Draft {
+        // The publish job settles what an interrupted pass-through leaves, once TikTok's hour
+        // for it is over (`stream`, rule 4); queued now so a web process that dies mid-body
+        // leaves nothing unsettled.
+        ctx.queue
+            .push_at(
+                &PublishPost {
+                    workspace_id: by.workspace,
+                    post_id: post.id,
+                },
+                now + crate::domain::upload::UPLOAD_URL_TTL + chrono::Duration::minutes(1),
+            )
+            .await
+            .map_err(|e| PostError::Queue(e.to_string()))?;
+    }
     if state == PostState::Queued {
         // Enqueue after the write: a crash in between leaves a `queued` post that the
         // scheduler's reconcile sweep enqueues.
@@ -424,6 +457,9 @@ pub(crate) fn replayed(existing: Post, hash: &str) -> Result<Created<Post>, Post
 pub async fn cancel(ctx: &JobContext, ws: WorkspaceId, id: PostId) -> Result<Post, PostError> {
     loop {
         let post = ctx.store.post(ws, id).await?;
+        if post.source == PostSource::Stream && post.state == PostState::Uploading {
+            return stream::cancel_midway(ctx, &post).await;
+        }
         if !matches!(
             post.state,
             PostState::Draft
@@ -551,6 +587,12 @@ pub async fn prepare_replay(
                 "This post is {}; only failed or stalled posts can be retried.",
                 post.state
             ),
+        ));
+    }
+    if post.source == PostSource::Stream {
+        return Err(conflict(
+            "stream_not_kept",
+            "This video went straight to TikTok and was never kept on our side; send it again in a new post.",
         ));
     }
     if post.media_deleted_at.is_some() {

@@ -45,6 +45,8 @@ use crate::tiktok::{
     TikTokError, UploadRejection,
 };
 use apalis::prelude::Data;
+
+mod stream;
 use chrono::Utc;
 use std::time::Duration;
 
@@ -95,6 +97,18 @@ pub async fn handle(job: PublishPost, ctx: Data<JobContext>) -> Result<(), JobEr
     };
     if post.error_code.as_deref() == Some(RETRIES_EXHAUSTED) {
         return Ok(()); // parked: an operator replay clears the code first
+    }
+    if post.source == PostSource::Stream {
+        // Its bytes only ever pass through a web request; this job settles what is left.
+        if let Some(until) = stream::not_before(&post, Utc::now()) {
+            return Err(JobError::Defer {
+                until,
+                reason: "the pass-through upload may still be resumed".into(),
+            });
+        }
+        if post.state == PostState::Draft {
+            return stream::never_arrived(&ctx, &post).await;
+        }
     }
     if post.state == PostState::Queued {
         // Nothing is at TikTok yet: a creator who asked to be erased gets no new post.
@@ -153,7 +167,7 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
     // One arm per way TikTok gets the media; each path's own steps live in its own module.
     match &post.source {
         PostSource::Staged => {}
-        PostSource::Stream => return not_yet(),
+        PostSource::Stream => return stream::settle_interrupted(ctx, post).await,
         PostSource::Url { .. } => return not_yet(),
         PostSource::Photos(_) => return not_yet(),
     }

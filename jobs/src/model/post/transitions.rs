@@ -72,6 +72,20 @@ impl Post {
         self.clear_error();
     }
 
+    /// `draft → uploading` for a pass-through post: its first bytes are here and TikTok
+    /// accepted the init, recorded together in one compare-and-set before the first byte goes
+    /// on (rule 2 of `publish`, for `posts::stream`).
+    pub fn start_stream(
+        &mut self,
+        publish_id: String,
+        upload_url: String,
+        plan: UploadPlan,
+        issued_at: DateTime<Utc>,
+    ) {
+        self.start_upload();
+        self.record_init(publish_id, upload_url, plan, issued_at);
+    }
+
     /// The bytes TikTok acknowledged so far (its `Content-Range`): a resume sends from there.
     pub fn record_uploaded(&mut self, bytes: u64) {
         self.tiktok.uploaded_bytes = bytes;
@@ -325,6 +339,16 @@ mod tests {
         assert_eq!(p.tiktok.upload_url_issued_at, Some(at(5)));
         assert_eq!(p.tiktok.plan, Some(plan(10)));
         assert_eq!(p.tiktok.uploaded_bytes, 0);
+        assert_eq!((p.error_code, p.error_message), (None, None));
+    }
+
+    #[test]
+    fn a_stream_starts_uploading_with_its_init_in_one_write() {
+        let mut p = post(PostState::Draft);
+        p.start_stream("v_2".into(), "https://up".into(), plan(10), at(7));
+        assert_eq!(p.state, PostState::Uploading);
+        assert_eq!(p.tiktok.publish_id.as_deref(), Some("v_2"));
+        assert_eq!(p.tiktok.upload_url_issued_at, Some(at(7)));
         assert_eq!((p.error_code, p.error_message), (None, None));
     }
 
