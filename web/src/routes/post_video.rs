@@ -111,3 +111,44 @@ pub async fn receive(
     let post = task.await.map_err(ApiError::internal)??;
     Ok(Json(post_json(&post, None)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn range(v: &str) -> Result<Option<(u64, u64, u64)>, ApiError> {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_RANGE, HeaderValue::from_str(v).unwrap());
+        content_range(&h)
+    }
+
+    #[test]
+    fn a_resume_range_is_read_exactly_and_anything_else_is_refused() {
+        assert_eq!(content_range(&HeaderMap::new()).unwrap(), None);
+        assert_eq!(
+            range("bytes 40000-130000/130001").unwrap(),
+            Some((40_000, 130_000, 130_001))
+        );
+        for bad in [
+            "bytes five-ten/11",
+            "bytes 10-5/11",
+            "bytes 0-11/11",
+            "bytes 0-4",
+            "items 0-4/5",
+            "bytes */5",
+            "bytes 0-18446744073709551616/18446744073709551617",
+        ] {
+            assert!(
+                matches!(
+                    range(bad),
+                    Err(ApiError::Malformed {
+                        code: "invalid_content_range",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
+}
