@@ -28,7 +28,7 @@ async fn readyz_answers_503_naming_the_store_when_its_database_disappears() -> R
 }
 
 /// The value of an unlabelled sample, or of the first sample whose labels contain `labels`.
-fn metric(text: &str, name: &str, labels: &str) -> Option<f64> {
+pub(crate) fn metric(text: &str, name: &str, labels: &str) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .find(|l| {
@@ -38,7 +38,7 @@ fn metric(text: &str, name: &str, labels: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-async fn metrics_text(app: &TestApp) -> Result<String> {
+pub(crate) async fn metrics_text(app: &TestApp) -> Result<String> {
     let resp = app.client.get(app.url("/metrics")).send().await?;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(

@@ -292,6 +292,12 @@ async fn pass_through_uploads_are_refused_before_their_body_is_read() -> Result<
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(resp.headers().get(RETRY_AFTER).is_some());
     assert_error(&resp.json().await?, "passthrough_busy", "try again");
+    let text = crate::health::metrics_text(&app).await?;
+    assert_eq!(
+        crate::health::metric(&text, "mktpost_passthrough_uploads", ""),
+        Some(1.0),
+        "{text}"
+    );
     tx.send(Err(std::io::Error::other("gone"))).await?;
     let _ = held.await;
 

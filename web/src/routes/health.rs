@@ -147,6 +147,13 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     if let Some(b) = &beat {
         m.scheduler(b, now);
     }
+    let slots = state.config.limits.passthrough_max_concurrent;
+    let free = state.passthrough.available_permits();
+    m.gauge(
+        "mktpost_passthrough_uploads",
+        "\"Post now\" uploads this web process is streaming to TikTok (PASSTHROUGH_MAX_CONCURRENT is the most).",
+        &[(&[][..], slots.saturating_sub(free) as f64)],
+    );
     m.queues(&stats);
     (
         StatusCode::OK,
