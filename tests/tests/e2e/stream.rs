@@ -143,6 +143,25 @@ async fn resume(app: &TestApp, path: &str, bytes: &[u8], from: usize) -> Result<
     .await
 }
 
+/// Starts a pass-through of `bytes` and cuts its body off (a browser gone mid-body) once TikTok
+/// has `chunks` whole chunks and part of the next went out; returns the post's id and path.
+async fn cut_off_after(
+    app: &TestApp,
+    account: &str,
+    bytes: &[u8],
+    chunks: usize,
+) -> Result<(String, String)> {
+    let (id, path) = stream_post(app, account).await?;
+    let (tx, body) = piped();
+    let cut = tokio::spawn(put(app, &app.base_url, &path, Some(bytes.len()), None, body).send());
+    feed(&tx, &bytes[..chunks * CHUNK + 5_000]).await?;
+    wait_received(app, &path, chunks * CHUNK).await?;
+    tx.send(Err(std::io::Error::other("the browser went away")))
+        .await?;
+    assert!(cut.await?.is_err(), "the cut-off request fails");
+    Ok((id, path))
+}
+
 fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -376,14 +395,7 @@ async fn a_second_put_while_one_runs_is_refused_and_one_post_results() -> Result
 async fn a_browser_that_disconnects_mid_body_resumes_from_tiktoks_byte() -> Result<()> {
     let (app, _user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
     let bytes = video(SIZE, 9);
-    let (id, path) = stream_post(&app, &account).await?;
-    let (tx, body) = piped();
-    let cut = tokio::spawn(put(&app, &app.base_url, &path, Some(SIZE), None, body).send());
-    feed(&tx, &bytes[..2 * CHUNK + 5_000]).await?;
-    wait_received(&app, &path, 2 * CHUNK).await?;
-    tx.send(Err(std::io::Error::other("the browser went away")))
-        .await?;
-    assert!(cut.await?.is_err(), "the cut-off request fails");
+    let (id, path) = cut_off_after(&app, &account, &bytes, 2).await?;
     let seen = progress(&app, &path).await?;
     assert_eq!(seen["state"], "uploading", "{seen}");
     assert_eq!(seen["received"], 2 * CHUNK, "{seen}");
@@ -437,13 +449,7 @@ async fn killing_the_web_process_mid_body_loses_nothing_and_duplicates_nothing()
 async fn an_upload_never_resumed_fails_as_interrupted_and_nothing_is_left() -> Result<()> {
     let (app, user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
     let bytes = video(SIZE, 13);
-    let (id, path) = stream_post(&app, &account).await?;
-    let (tx, body) = piped();
-    let cut = tokio::spawn(put(&app, &app.base_url, &path, Some(SIZE), None, body).send());
-    feed(&tx, &bytes[..CHUNK + 5_000]).await?;
-    wait_received(&app, &path, CHUNK).await?;
-    tx.send(Err(std::io::Error::other("gone"))).await?;
-    let _ = cut.await?;
+    let (id, _) = cut_off_after(&app, &account, &bytes, 1).await?;
     app.wait_for("the lock to go", Duration::from_secs(20), || async {
         Ok(app
             .ctx
@@ -499,13 +505,7 @@ async fn an_upload_never_resumed_fails_as_interrupted_and_nothing_is_left() -> R
 async fn a_send_stopped_mid_way_can_be_cancelled_and_never_becomes_a_post() -> Result<()> {
     let (app, _user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
     let bytes = video(SIZE, 17);
-    let (id, path) = stream_post(&app, &account).await?;
-    let (tx, body) = piped();
-    let cut = tokio::spawn(put(&app, &app.base_url, &path, Some(SIZE), None, body).send());
-    feed(&tx, &bytes[..CHUNK + 5_000]).await?;
-    wait_received(&app, &path, CHUNK).await?;
-    tx.send(Err(std::io::Error::other("stopped"))).await?;
-    let _ = cut.await?;
+    let (id, path) = cut_off_after(&app, &account, &bytes, 1).await?;
     let cancelled = app
         .wait_for("the cancel", Duration::from_secs(20), || async {
             let resp = app.delete(&format!("/api/posts/{id}")).await?;
