@@ -4,7 +4,9 @@
 
 use jobs::domain::workspaces::Action;
 use jobs::domain::{accounts, schedule_time};
-use jobs::model::{Actor, ApiKey, Invitation, Member, Post, Role, TikTokAccount, User, Workspace};
+use jobs::model::{
+    Actor, ApiKey, Invitation, Member, Post, PostMode, Role, TikTokAccount, User, Workspace,
+};
 use jobs::store::{Store, StoreError};
 use serde_json::json;
 
@@ -90,7 +92,8 @@ pub fn post_json(p: &Post, username: Option<&str>) -> serde_json::Value {
         "source": p.source,
         "post_mode": p.mode,
         "title": p.settings.title,
-        "privacy_level": p.settings.privacy_level,
+        // A draft's audience is chosen by the creator in the TikTok app: none to show here.
+        "privacy_level": (p.mode == PostMode::Direct).then_some(p.settings.privacy_level),
         "disable_comment": p.settings.disable_comment,
         "disable_duet": p.settings.disable_duet,
         "disable_stitch": p.settings.disable_stitch,
