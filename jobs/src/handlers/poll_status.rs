@@ -155,11 +155,7 @@ async fn in_inbox(
         delete_staged_media(ctx, &saved).await;
         saved
     } else if now >= deadline {
-        let hours = ttl.as_secs() / 3600;
-        transition(ctx, post, move |p| {
-            p.left_in_inbox(status_text, polls, hours)
-        })
-        .await?;
+        transition(ctx, post, move |p| p.left_in_inbox(status_text, polls, ttl)).await?;
         tracing::info!("draft never posted from the inbox; given up");
         return Ok(());
     } else {

@@ -133,15 +133,21 @@ impl Post {
         since + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX)
     }
 
-    /// `in_inbox → left_in_inbox`: the creator did not post the draft within `ttl_hours`, and
-    /// TikTok discards drafts that wait that long. Terminal: a new draft needs a new upload.
-    pub fn left_in_inbox(&mut self, status: String, polls: u32, ttl_hours: u64) {
+    /// `in_inbox → left_in_inbox`: the creator did not post the draft within `ttl`, and TikTok
+    /// discards drafts that wait that long. Terminal: a new draft needs a new upload.
+    pub fn left_in_inbox(&mut self, status: String, polls: u32, ttl: std::time::Duration) {
         self.record_poll(status, polls);
         self.state = PostState::LeftInInbox;
+        let secs = ttl.as_secs();
+        let waited = match secs {
+            3600.. => format!("{} hours", secs / 3600),
+            60.. => format!("{} minutes", secs / 60),
+            _ => format!("{secs} seconds"),
+        };
         self.set_error(
             LEFT_IN_INBOX,
             format!(
-                "This draft waited in the creator's TikTok inbox for {ttl_hours} hours without being posted, and TikTok discards drafts left that long. To post it, upload the video again and send a new draft (or post it directly)."
+                "This draft waited in the creator's TikTok inbox for {waited} without being posted, and TikTok discards drafts left that long. To post it, upload the video again and send a new draft (or post it directly)."
             ),
         );
     }
@@ -578,7 +584,11 @@ mod tests {
         assert_eq!(posted.state, PostState::Published);
 
         let mut left = post(PostState::InInbox);
-        left.left_in_inbox("SEND_TO_USER_INBOX".into(), 9, 24);
+        left.left_in_inbox(
+            "SEND_TO_USER_INBOX".into(),
+            9,
+            std::time::Duration::from_secs(24 * 3600),
+        );
         assert_eq!(left.state, PostState::LeftInInbox);
         assert!(left.state.is_terminal());
         assert_eq!(left.tiktok.status_polls, 9);
