@@ -7,7 +7,9 @@
 //! token would leave one of them holding a dead token, and an account that needs a reconnect.
 
 use crate::context::JobContext;
-use crate::model::{AccountId, AccountStatus, EncryptedTokens, TikTokAccount, WorkspaceId};
+use crate::model::{
+    AccountId, AccountStatus, EncryptedTokens, PostMode, TikTokAccount, WorkspaceId,
+};
 use crate::store::StoreError;
 use crate::tiktok::{AccessToken, ErrorClass, RefreshToken, TikTokError, TokenGrant};
 use crate::vault::VaultError;
@@ -59,6 +61,15 @@ pub fn cannot_send_drafts_reason(a: &TikTokAccount) -> Option<(&'static str, Str
     (!granted(a, "video.upload")).then(|| {
         ("scope_missing", "You did not allow MKT POST to upload drafts to your TikTok inbox (the \"video.upload\" permission) when connecting. Reconnect the account and allow uploads.".into())
     })
+}
+
+/// Why an account cannot take a post in `mode` (the sentence); `None` when it can: a direct
+/// post needs `video.publish`, a draft `video.upload`.
+pub fn cannot_post_reason(a: &TikTokAccount, mode: PostMode) -> Option<String> {
+    match mode {
+        PostMode::Direct => cannot_publish_reason(a),
+        PostMode::Inbox => cannot_send_drafts_reason(a).map(|(_, why)| why),
+    }
 }
 
 /// Why an account cannot be used at all (its grant or its state), whatever it is used for.
@@ -394,6 +405,11 @@ mod tests {
             why.contains("Reconnect the account and allow uploads"),
             "{why}"
         );
+
+        for (a, direct, draft) in [(&upload_only, false, true), (&publish_only, true, false)] {
+            assert_eq!(cannot_post_reason(a, PostMode::Direct).is_none(), direct);
+            assert_eq!(cannot_post_reason(a, PostMode::Inbox).is_none(), draft);
+        }
 
         let dead = account(&["video.upload"], AccountStatus::NeedsReconnect);
         assert_eq!(
