@@ -10,7 +10,9 @@ use anyhow::Result;
 use e2e::{Backend, Chunked, TestApp, assert_error};
 use jobs::model::UserId;
 use reqwest::StatusCode;
+use sandbox::{FaultAction, FaultSpec};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// Every scope but `video.publish`: enough for drafts, not for direct posts.
@@ -120,6 +122,38 @@ async fn a_draft_waits_in_the_inbox_without_its_staged_video_then_publishes_when
         "the creator posted it publicly: {done}"
     );
     assert_eq!(done["error"], Value::Null, "{done}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_draft_survives_a_failed_init_and_a_lost_chunk_response_as_one_draft_with_our_bytes()
+-> Result<()> {
+    let (app, user, account) = draft_app(None, |_| {}).await?;
+    app.sandbox.inject_fault(FaultSpec::new(
+        "inbox.video.init",
+        1,
+        FaultAction::Status { status: 503 },
+    ));
+    app.sandbox
+        .inject_fault(FaultSpec::on_chunk(2, FaultAction::DropAfterCommit));
+    let bytes = video(130_001, 9);
+    let media = stage(&app, user, &bytes).await?;
+    let (status, post) = create_post(&app, &account, &media, draft()).await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{post}");
+    let id = post["id"].as_str().unwrap();
+    wait_state(&app, id, &["in_inbox"], Duration::from_secs(40)).await?;
+    let records = app.sandbox.records();
+    let complete: Vec<_> = records.posts.iter().filter(|p| p.upload_complete).collect();
+    assert_eq!(
+        records.call_count("inbox.video.init"),
+        2,
+        "the 503, then the init"
+    );
+    assert_eq!(complete.len(), 1, "one draft at TikTok");
+    assert_eq!(complete[0].post_mode, "MEDIA_UPLOAD");
+    let ours = hex::encode(Sha256::digest(&bytes));
+    assert_eq!(complete[0].sha256.as_deref(), Some(ours.as_str()));
+    assert_eq!(staging_files(&app), 0);
     Ok(())
 }
 
