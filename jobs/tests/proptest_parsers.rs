@@ -87,6 +87,7 @@ mod campaigns_csv {
                     is_aigc: f(5),
                     scheduled_at: at.clone(),
                     scheduled_tz: tz.clone(),
+                    post_mode: None,
                 };
                 let mut cells = vec![
                     ("account", account),
@@ -294,6 +295,7 @@ mod campaigns_json {
                         is_aigc: f.5,
                         scheduled_at,
                         scheduled_tz,
+                        post_mode: None,
                     }
                 },
             )

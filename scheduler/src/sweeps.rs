@@ -156,7 +156,8 @@ pub async fn refresh_expiring_tokens(
 
 /// Re-pushes jobs for posts that made no progress for too long: `publish` for `queued` (a crash
 /// between the tick's compare-and-set and its push) and `uploading` (a worker died mid-upload;
-/// `publish` resumes from the stored publish id), `poll_status` for `processing`.
+/// `publish` resumes from the stored publish id), `poll_status` for `processing`, and for
+/// `in_inbox` (a draft waiting for its creator) once it missed two of its slow polls.
 ///
 /// Posts parked after exhausting their retries (`retries_exhausted`) stay `queued`/`uploading`
 /// until someone replays them, and `publish` ignores them: they are skipped, and the sweep pages
@@ -169,10 +170,15 @@ pub async fn reconcile_stuck_posts(
     recent: &RecentPushes,
 ) -> Result<SweepReport, SchedulerError> {
     let mut report = SweepReport::new(Sweep::StuckPosts);
+    // A waiting draft is polled only every INBOX_POLL_MAX_INTERVAL_SECS: stuck after two.
+    let inbox_after = settings
+        .stuck_processing_after
+        .max(Duration::from_secs(ctx.config.tiktok.inbox_poll_max_interval_secs) * 2);
     let checks = [
         (PostState::Queued, settings.stuck_queued_after),
         (PostState::Uploading, settings.stuck_uploading_after),
         (PostState::Processing, settings.stuck_processing_after),
+        (PostState::InInbox, inbox_after),
     ];
     for (state, after) in checks {
         let mut cursor: Option<StuckAfter> = None;
@@ -188,9 +194,7 @@ pub async fn reconcile_stuck_posts(
             let mut poll = Vec::new();
             let mut keys = Vec::new();
             for p in posts {
-                if state != PostState::Processing
-                    && p.error_code.as_deref() == Some(RETRIES_EXHAUSTED)
-                {
+                if !polled(state) && p.error_code.as_deref() == Some(RETRIES_EXHAUSTED) {
                     report.skipped += 1;
                     continue;
                 }
@@ -201,7 +205,7 @@ pub async fn reconcile_stuck_posts(
                 }
                 tracing::info!(post_id = %p.id, state = %state, "post made no progress; pushing its job again");
                 keys.push(key);
-                if state == PostState::Processing {
+                if polled(state) {
                     poll.push(PollStatus {
                         workspace_id: p.workspace_id,
                         post_id: p.id,
@@ -229,6 +233,11 @@ pub async fn reconcile_stuck_posts(
         }
     }
     Ok(report)
+}
+
+/// States `poll_status` follows (the others are `publish`'s).
+fn polled(state: PostState) -> bool {
+    matches!(state, PostState::Processing | PostState::InInbox)
 }
 
 /// Posts still waiting for approval when their time came never go out: they become

@@ -5,8 +5,8 @@
 use jobs::domain::workspaces::Action;
 use jobs::domain::{accounts, schedule_time};
 use jobs::model::{
-    Actor, ApiKey, Invitation, Member, Post, PostSource, PostState, Role, TikTokAccount, User,
-    Workspace,
+    Actor, ApiKey, Invitation, Member, Post, PostMode, PostSource, PostState, Role, TikTokAccount,
+    User, Workspace,
 };
 use jobs::store::{Store, StoreError};
 use serde_json::json;
@@ -97,7 +97,8 @@ pub fn post_json(p: &Post, username: Option<&str>) -> serde_json::Value {
             && matches!(p.state, PostState::Draft | PostState::Uploading))
             .then(|| format!("/api/posts/{}/video", p.id)),
         "title": p.settings.title,
-        "privacy_level": p.settings.privacy_level,
+        // A draft's audience is chosen by the creator in the TikTok app: none to show here.
+        "privacy_level": (p.mode == PostMode::Direct).then_some(p.settings.privacy_level),
         "disable_comment": p.settings.disable_comment,
         "disable_duet": p.settings.disable_duet,
         "disable_stitch": p.settings.disable_stitch,

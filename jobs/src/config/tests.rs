@@ -45,6 +45,24 @@ fn bad_values_name_their_variable() {
     assert!(e.starts_with("configuration error: TOKEN_KEYS:"), "{e}");
 }
 
+#[test]
+fn inbox_drafts_poll_hourly_and_end_after_a_day_unless_configured() {
+    let d = with(&[]).unwrap();
+    assert_eq!(d.tiktok.inbox_poll_max_interval_secs, 3600);
+    assert_eq!(d.tiktok.inbox_draft_ttl, Duration::from_secs(24 * 3600));
+    let c = with(&[
+        ("INBOX_POLL_MAX_INTERVAL_SECS", "600"),
+        ("INBOX_DRAFT_TTL_HOURS", "6"),
+    ])
+    .unwrap();
+    assert_eq!(c.tiktok.inbox_poll_max_interval_secs, 600);
+    assert_eq!(c.tiktok.inbox_draft_ttl, Duration::from_secs(6 * 3600));
+    for var in ["INBOX_POLL_MAX_INTERVAL_SECS", "INBOX_DRAFT_TTL_HOURS"] {
+        assert_eq!(with(&[(var, "0")]).unwrap_err().var, var);
+        assert_eq!(with(&[(var, "soon")]).unwrap_err().var, var);
+    }
+}
+
 /// A production configuration that passes every check; tests take one thing away.
 fn production(keys: &str) -> Vec<(&'static str, String)> {
     [

@@ -37,6 +37,14 @@ pub struct TikTokConfig {
     pub status_poll_max_interval_secs: u64,
     /// `CAP_RETRY_MINUTES`, default 60: when a daily cap defers a post, try again this much later.
     pub cap_retry_minutes: u64,
+    /// `INBOX_POLL_MAX_INTERVAL_SECS`, default 3600: the slowest status-poll cadence for a draft
+    /// waiting in the creator's TikTok inbox (the creator may take hours; the first polls stay
+    /// quick).
+    pub inbox_poll_max_interval_secs: u64,
+    /// `INBOX_DRAFT_TTL_HOURS`, default 24 (TikTok discards drafts not posted within a day,
+    /// tiktok-api.md §5.3): a draft not posted this long after TikTok received it ends
+    /// `left_in_inbox`. At least one hour.
+    pub inbox_draft_ttl: Duration,
 }
 
 impl TikTokConfig {
@@ -59,6 +67,23 @@ impl TikTokConfig {
             status_poll_budget: v.parse("STATUS_POLL_BUDGET", "120")?,
             status_poll_max_interval_secs: v.parse("STATUS_POLL_MAX_INTERVAL_SECS", "30")?,
             cap_retry_minutes: v.parse("CAP_RETRY_MINUTES", "60")?,
+            inbox_poll_max_interval_secs: positive(v, "INBOX_POLL_MAX_INTERVAL_SECS", "3600")?,
+            inbox_draft_ttl: Duration::from_secs(
+                3600 * positive(v, "INBOX_DRAFT_TTL_HOURS", "24")?,
+            ),
         })
     }
+}
+
+/// A whole number from one to ten years' worth of hours (zero would poll without pause or end
+/// every draft at once; a typo must not overflow).
+fn positive(v: &Vars<'_>, k: &'static str, default: &str) -> Result<u64, ConfigError> {
+    let n: u64 = v.parse(k, default)?;
+    if n == 0 || n > 24 * 366 * 10 {
+        return Err(super::vars::err(
+            k,
+            format!("{n}: must be between 1 and 87840"),
+        ));
+    }
+    Ok(n)
 }

@@ -7,7 +7,9 @@
 //! token would leave one of them holding a dead token, and an account that needs a reconnect.
 
 use crate::context::JobContext;
-use crate::model::{AccountId, AccountStatus, EncryptedTokens, TikTokAccount, WorkspaceId};
+use crate::model::{
+    AccountId, AccountStatus, EncryptedTokens, PostMode, TikTokAccount, WorkspaceId,
+};
 use crate::store::StoreError;
 use crate::tiktok::{AccessToken, ErrorClass, RefreshToken, TikTokError, TokenGrant};
 use crate::vault::VaultError;
@@ -44,15 +46,48 @@ pub const RECONNECT_REASON: &str =
 /// Why an account cannot publish, in words a creator understands; `None` when it can
 /// (exactly when [`TikTokAccount::can_publish`] is true).
 pub fn cannot_publish_reason(a: &TikTokAccount) -> Option<String> {
+    unusable_reason(a).or_else(|| (!granted(a, "video.publish")).then(|| {
+        "You did not allow MKT POST to post videos (the \"video.publish\" permission) when connecting. Reconnect and keep that box ticked.".into()
+    }))
+}
+
+/// Why an account cannot send drafts to the creator's TikTok inbox (scope `video.upload`,
+/// tiktok-api.md §5.3): the code and a sentence; `None` when it can. A draft needs no
+/// `video.publish`: the creator posts it themselves.
+pub fn cannot_send_drafts_reason(a: &TikTokAccount) -> Option<(&'static str, String)> {
+    if let Some(why) = unusable_reason(a) {
+        return Some(("account_cannot_publish", why));
+    }
+    (!granted(a, "video.upload")).then(|| {
+        ("scope_missing", "You did not allow MKT POST to upload drafts to your TikTok inbox (the \"video.upload\" permission) when connecting. Reconnect the account and allow uploads.".into())
+    })
+}
+
+/// Why an account cannot take a post in `mode` (the sentence); `None` when it can: a direct
+/// post needs `video.publish`, a draft `video.upload`.
+pub fn cannot_post_reason(a: &TikTokAccount, mode: PostMode) -> Option<String> {
+    match mode {
+        PostMode::Direct => cannot_publish_reason(a),
+        PostMode::Inbox => cannot_send_drafts_reason(a).map(|(_, why)| why),
+    }
+}
+
+/// Why an account cannot be used at all (its grant or its state), whatever it is used for.
+fn unusable_reason(a: &TikTokAccount) -> Option<String> {
     match a.status {
-        AccountStatus::NeedsReconnect => Some(a.status_reason.clone().unwrap_or_else(|| RECONNECT_REASON.into())),
+        AccountStatus::NeedsReconnect => Some(
+            a.status_reason
+                .clone()
+                .unwrap_or_else(|| RECONNECT_REASON.into()),
+        ),
         AccountStatus::Disconnecting => Some("This account is being disconnected.".into()),
         AccountStatus::Active if a.tokens.is_none() => Some(RECONNECT_REASON.into()),
-        AccountStatus::Active if !a.scopes.iter().any(|s| s == "video.publish") => Some(
-            "You did not allow MKT POST to post videos (the \"video.publish\" permission) when connecting. Reconnect and keep that box ticked.".into(),
-        ),
         AccountStatus::Active => None,
     }
+}
+
+fn granted(a: &TikTokAccount, scope: &str) -> bool {
+    a.scopes.iter().any(|s| s == scope)
 }
 
 /// Why an account operation failed.
@@ -317,4 +352,69 @@ pub async fn mark_needs_reconnect(
         }
     }
     Err(StoreError::StaleState.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::WorkspaceId;
+
+    fn account(scopes: &[&str], status: AccountStatus) -> TikTokAccount {
+        let t = DateTime::<Utc>::UNIX_EPOCH;
+        TikTokAccount {
+            id: AccountId::new(),
+            workspace_id: WorkspaceId::new(),
+            created_by: None,
+            open_id: "o".into(),
+            union_id: None,
+            display_name: "d".into(),
+            username: None,
+            avatar_url: None,
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            status,
+            status_reason: None,
+            tokens: Some(EncryptedTokens {
+                access_token: "a".into(),
+                refresh_token: "r".into(),
+                access_expires_at: t,
+                refresh_expires_at: t,
+            }),
+            version: 1,
+            created_at: t,
+            updated_at: t,
+        }
+    }
+
+    #[test]
+    fn drafts_need_video_upload_and_direct_posts_video_publish() {
+        // Connecting asks for both, so one connection serves both modes.
+        assert!(SCOPES.contains(&"video.publish") && SCOPES.contains(&"video.upload"));
+        let both = account(&["video.publish", "video.upload"], AccountStatus::Active);
+        assert_eq!(cannot_publish_reason(&both), None);
+        assert_eq!(cannot_send_drafts_reason(&both), None);
+
+        let upload_only = account(&["video.upload"], AccountStatus::Active);
+        assert!(cannot_publish_reason(&upload_only).is_some());
+        assert_eq!(cannot_send_drafts_reason(&upload_only), None);
+
+        let publish_only = account(&["video.publish"], AccountStatus::Active);
+        assert_eq!(cannot_publish_reason(&publish_only), None);
+        let (code, why) = cannot_send_drafts_reason(&publish_only).unwrap();
+        assert_eq!(code, "scope_missing");
+        assert!(
+            why.contains("Reconnect the account and allow uploads"),
+            "{why}"
+        );
+
+        for (a, direct, draft) in [(&upload_only, false, true), (&publish_only, true, false)] {
+            assert_eq!(cannot_post_reason(a, PostMode::Direct).is_none(), direct);
+            assert_eq!(cannot_post_reason(a, PostMode::Inbox).is_none(), draft);
+        }
+
+        let dead = account(&["video.upload"], AccountStatus::NeedsReconnect);
+        assert_eq!(
+            cannot_send_drafts_reason(&dead).map(|(c, _)| c),
+            Some("account_cannot_publish")
+        );
+    }
 }

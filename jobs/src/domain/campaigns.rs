@@ -17,7 +17,9 @@ use crate::context::JobContext;
 use crate::domain::accounts;
 use crate::domain::posts::{self, NewPost, PostError};
 use crate::domain::schedule_time;
-use crate::model::{AccountId, Actor, MediaId, Post, PrivacyLevel, TikTokAccount, WorkspaceId};
+use crate::model::{
+    AccountId, Actor, MediaId, Post, PostMode, PrivacyLevel, TikTokAccount, WorkspaceId,
+};
 use crate::store::{Created, StoreError};
 use crate::tiktok::CreatorInfo;
 use chrono::{DateTime, Utc};
@@ -56,6 +58,11 @@ pub struct CampaignRow {
     pub scheduled_at: Option<String>,
     #[serde(default)]
     pub scheduled_tz: Option<String>,
+    /// `direct` (empty: the default) or `inbox`: a draft the creator finishes in the TikTok app
+    /// (no privacy level needed, see `posts::inbox`). Left out of the row's hash when unset, so
+    /// older campaigns sent again still match their posts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_mode: Option<String>,
 }
 
 /// What is wrong with one row (rows are numbered from 1, the CSV header not counted).
@@ -152,6 +159,7 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
             is_aigc: flag("is_aigc")?,
             scheduled_at: cell("scheduled_at"),
             scheduled_tz: cell("scheduled_tz"),
+            post_mode: cell("post_mode"),
         });
     }
     Ok(rows)
@@ -400,16 +408,21 @@ impl<'a> RowCheck<'a> {
             Err(PostError::Store(e)) => return Err(e.into()),
             Err(e) => return Err(bad("invalid_row", row_message(&e))),
         };
-        if let Some(why) = accounts::cannot_publish_reason(account) {
-            return Err(bad("account_cannot_publish", why));
-        }
-        let info = self.creator_info(account.id, n).await?;
-        let privacy = posts::validate(&req, info, media.duration_ms).map_err(|e| match e {
+        let refused = |e| match e {
             PostError::Invalid { code, message } | PostError::Conflict { code, message } => {
                 bad(code, message)
             }
             other => bad("invalid_row", row_message(&other)),
-        })?;
+        };
+        let privacy = if req.post_mode == PostMode::Inbox {
+            posts::inbox::validate_draft(&req, account).map_err(refused)?
+        } else {
+            if let Some(why) = accounts::cannot_publish_reason(account) {
+                return Err(bad("account_cannot_publish", why));
+            }
+            let info = self.creator_info(account.id, n).await?;
+            posts::validate(&req, info, media.duration_ms).map_err(refused)?
+        };
         Ok(Checked::Ready(Box::new(Ready {
             req,
             privacy,
@@ -449,7 +462,18 @@ impl<'a> RowCheck<'a> {
                 )
             })?),
         };
+        let post_mode = match row.post_mode.as_deref().map(str::trim) {
+            None | Some("" | "direct") => PostMode::Direct,
+            Some("inbox") => PostMode::Inbox,
+            Some(other) => {
+                return Err(bad(
+                    "invalid_post_mode",
+                    format!("post_mode is {}; use direct or inbox", quoted(other)),
+                ));
+            }
+        };
         let req = NewPost {
+            post_mode,
             title: row.title,
             privacy_level,
             disable_comment: row.disable_comment.unwrap_or(false),
@@ -561,6 +585,15 @@ mod tests {
         assert_eq!(rows[1].account, "acct-2");
         assert_eq!(rows[1].disable_duet, None);
         assert_eq!(rows[1].scheduled_at, None);
+    }
+
+    #[test]
+    fn a_post_mode_column_is_read_and_left_out_of_older_rows_hashes() {
+        let rows = parse_csv(b"account,media_id,post_mode\n@a,m1,inbox\n@a,m2,\n").unwrap();
+        assert_eq!(rows[0].post_mode.as_deref(), Some("inbox"));
+        assert_eq!(rows[1].post_mode, None);
+        let old = parse_csv(b"account,media_id\n@a,m2\n").unwrap();
+        assert_eq!(row_hash(&rows[1]), row_hash(&old[0]));
     }
 
     #[test]

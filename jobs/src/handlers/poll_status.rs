@@ -5,12 +5,17 @@
 //!
 //! As soon as TikTok has confirmed receipt (status past `PROCESSING_UPLOAD`, or any terminal
 //! status), the staged video is deleted and the post records when.
+//!
+//! A draft (`PostMode::Inbox`) reaches `SEND_TO_USER_INBOX` and becomes `in_inbox`: the creator
+//! may take hours to post it from the TikTok app, so its polls slow down to
+//! `INBOX_POLL_MAX_INTERVAL_SECS`, the poll budget no longer applies, and once
+//! `INBOX_DRAFT_TTL_HOURS` have passed without the creator posting it, it ends `left_in_inbox`.
 
 use crate::context::JobContext;
 use crate::domain::accounts;
 use crate::domain::outcome::{self, Stop, delete_staged_media, settle, transition};
 use crate::domain::paced::fetch_status;
-use crate::model::{Post, PostState, PrivacyLevel};
+use crate::model::{Post, PostMode, PostState, PrivacyLevel};
 use crate::queue::JobError;
 use crate::store::StoreError;
 use crate::tiktok::{self, PublishStatus, PublishStatusKind};
@@ -49,7 +54,21 @@ fn backoff(ctx: &JobContext, n: u32) -> Duration {
 
 /// The delay before poll number `n` (0-based): 1 s, 2 s, 4 s … capped.
 pub fn poll_delay(n: u32, max: Duration) -> Duration {
-    Duration::from_secs(1u64 << n.min(10)).min(max)
+    // 2^22 s is seven weeks: past any cap, without overflowing.
+    Duration::from_secs(1u64 << n.min(22)).min(max)
+}
+
+/// The delay before poll number `n` of a draft waiting in the creator's inbox: the same
+/// doubling, up to the inbox cap, and never past its `deadline` (seen from `now`), so a draft
+/// is given up on time.
+pub fn inbox_poll_delay(
+    n: u32,
+    max: Duration,
+    now: chrono::DateTime<Utc>,
+    deadline: chrono::DateTime<Utc>,
+) -> Duration {
+    let left = (deadline - now).to_std().unwrap_or_default();
+    poll_delay(n, max).min(left.max(Duration::from_secs(1)))
 }
 
 #[tracing::instrument(skip_all, fields(job = NAME, post_id = %job.post_id))]
@@ -59,7 +78,10 @@ pub async fn handle(job: PollStatus, ctx: Data<JobContext>) -> Result<(), JobErr
         Err(StoreError::NotFound) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    if !matches!(post.state, PostState::Processing | PostState::Unconfirmed) {
+    if !matches!(
+        post.state,
+        PostState::Processing | PostState::Unconfirmed | PostState::InInbox
+    ) {
         return Ok(()); // already settled (a duplicate poll, or a replay)
     }
     let result = poll(&ctx, post).await;
@@ -83,7 +105,7 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
         // more times for it, so the creator gets a link, then publish without one.
         PublishStatusKind::PublishComplete
             if status.public_post_ids.is_empty()
-                && post.settings.privacy_level == PrivacyLevel::PublicToEveryone
+                && may_be_public(&post)
                 && post.tiktok.public_id_polls < PUBLIC_ID_POLLS =>
         {
             let status_text = status.status.as_str().to_owned();
@@ -94,9 +116,53 @@ async fn poll(ctx: &JobContext, post: Post) -> Result<(), Stop> {
         }
         PublishStatusKind::PublishComplete => published(ctx, &post, status, polls).await,
         PublishStatusKind::Failed => failed(ctx, &post, status, polls).await,
+        PublishStatusKind::SendToUserInbox => in_inbox(ctx, &post, status, polls).await,
+        // A draft TikTok delivered waits for its creator, not for our budget.
+        _ if post.state == PostState::InInbox => in_inbox(ctx, &post, status, polls).await,
         _ if polls >= ctx.config.tiktok.status_poll_budget => unconfirmed(ctx, post, polls).await,
         _ => still_processing(ctx, &post, status, polls).await,
     }
+}
+
+/// Whether a complete post may still get a public id: a direct post chosen public, or a draft
+/// (its creator picked the audience in the TikTok app; we cannot know which).
+fn may_be_public(post: &Post) -> bool {
+    post.mode == PostMode::Inbox || post.settings.privacy_level == PrivacyLevel::PublicToEveryone
+}
+
+/// `SEND_TO_USER_INBOX`: the draft is in the creator's inbox. The first time, TikTok holds the
+/// video, so the staged copy is deleted before the post reads `in_inbox`. Then it waits, polled
+/// ever more slowly, until the creator posts it or its time is up (`left_in_inbox`).
+async fn in_inbox(
+    ctx: &JobContext,
+    post: &Post,
+    status: PublishStatus,
+    polls: u32,
+) -> Result<(), Stop> {
+    let ttl = ctx.config.tiktok.inbox_draft_ttl;
+    let deadline = post.inbox_deadline(ttl);
+    let now = Utc::now();
+    let status_text = status.status.as_str().to_owned();
+    let saved = if post.state != PostState::InInbox {
+        let deleted = outcome::remove_staged_object(ctx, post)
+            .await
+            .then(Utc::now);
+        let saved = transition(ctx, post, move |p| {
+            p.reached_inbox(status_text, polls, deleted)
+        })
+        .await?;
+        tracing::info!("draft delivered to the creator's TikTok inbox");
+        delete_staged_media(ctx, &saved).await;
+        saved
+    } else if now >= deadline {
+        transition(ctx, post, move |p| p.left_in_inbox(status_text, polls, ttl)).await?;
+        tracing::info!("draft never posted from the inbox; given up");
+        return Ok(());
+    } else {
+        transition(ctx, post, move |p| p.record_poll(status_text, polls)).await?
+    };
+    let max = Duration::from_secs(ctx.config.tiktok.inbox_poll_max_interval_secs);
+    poll_again(ctx, &saved, inbox_poll_delay(polls, max, now, deadline)).await
 }
 
 /// `PUBLISH_COMPLETE`: receipt is confirmed, so the video leaves our side before the post reads
@@ -203,4 +269,36 @@ async fn unconfirmed(ctx: &JobContext, post: Post, polls: u32) -> Result<(), Sto
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, TimeDelta};
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn direct_polls_double_up_to_their_cap() {
+        let cap = Duration::from_secs(30);
+        let delays: Vec<u64> = (0..7).map(|n| poll_delay(n, cap).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30]);
+    }
+
+    #[test]
+    fn a_waiting_draft_is_polled_quickly_first_then_hourly_and_never_past_its_deadline() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let far = now + TimeDelta::days(1);
+        let delay = |n| inbox_poll_delay(n, HOUR, now, far).as_secs();
+        assert_eq!(delay(0), 1);
+        assert_eq!(delay(5), 32);
+        assert_eq!(delay(11), 2048, "past the direct posts' cap of 2^10 s");
+        assert_eq!(delay(12), 3600);
+        assert_eq!(delay(40), 3600, "no overflow, however many polls");
+        let soon = now + TimeDelta::minutes(10);
+        assert_eq!(inbox_poll_delay(30, HOUR, now, soon).as_secs(), 600);
+        // Past the deadline: one more poll at once, which gives the draft up.
+        let past = now - TimeDelta::minutes(1);
+        assert_eq!(inbox_poll_delay(30, HOUR, now, past).as_secs(), 1);
+    }
 }

@@ -11,8 +11,9 @@
 use super::envelope::{self, Reply};
 use super::error::{TikTokError, UploadRejection};
 use super::types::{
-    AccessToken, ChunkOutcome, CreatorInfo, InitRequest, InitResult, PostInfo, PublishStatus,
-    RefreshToken, SourceInfo, TokenGrant, UserInfo, UserInfoData, VideoPage, WireStatus,
+    AccessToken, ChunkOutcome, CreatorInfo, InboxInitRequest, InitRequest, InitResult, PostInfo,
+    PublishStatus, RefreshToken, SourceInfo, TokenGrant, UserInfo, UserInfoData, VideoPage,
+    WireStatus,
 };
 use crate::config::{Config, Secret};
 use bytes::{Bytes, BytesMut};
@@ -265,18 +266,25 @@ impl TikTokClient {
         };
         let req = self.http.post(url).bearer_auth(token.expose()).json(&body);
         let init: InitResult = self.v2_call(ENDPOINT, req).await?;
-        let malformed = |detail: &str| TikTokError::Malformed {
-            endpoint: ENDPOINT,
-            status: 200,
-            detail: detail.to_owned(),
-        };
-        if init.publish_id.is_empty() {
-            return Err(malformed("empty publish_id"));
-        }
-        if matches!(source_info, SourceInfo::FileUpload { .. }) && init.upload_url.is_none() {
-            return Err(malformed("no upload_url for a FILE_UPLOAD init"));
-        }
-        Ok(init)
+        check_init(ENDPOINT, source_info, init)
+    }
+
+    /// Sends a FILE_UPLOAD video to the creator's TikTok inbox as a draft
+    /// (`inbox/video/init`, scope `video.upload`, tiktok-api.md §5.3). Only `source_info` is
+    /// documented: the creator writes the caption and picks privacy and settings in the TikTok
+    /// app. Not idempotent, like [`init_direct_post`](Self::init_direct_post); the upload that
+    /// follows is the same.
+    pub async fn init_inbox(
+        &self,
+        token: &AccessToken,
+        source_info: &SourceInfo,
+    ) -> Result<InitResult, TikTokError> {
+        const ENDPOINT: &str = "inbox/video/init";
+        let url = join(&self.api_base, "/v2/post/publish/inbox/video/init/");
+        let body = InboxInitRequest { source_info };
+        let req = self.http.post(url).bearer_auth(token.expose()).json(&body);
+        let init: InitResult = self.v2_call(ENDPOINT, req).await?;
+        check_init(ENDPOINT, source_info, init)
     }
 
     /// The publish's current status. A `FAILED` status is a value here; use
@@ -457,6 +465,26 @@ fn log_outcome<T>(
         ),
     }
     result
+}
+
+/// An init's answer must name its publish, and a FILE_UPLOAD one its upload URL.
+fn check_init(
+    endpoint: &'static str,
+    source_info: &SourceInfo,
+    init: InitResult,
+) -> Result<InitResult, TikTokError> {
+    let malformed = |detail: &str| TikTokError::Malformed {
+        endpoint,
+        status: 200,
+        detail: detail.to_owned(),
+    };
+    if init.publish_id.is_empty() {
+        return Err(malformed("empty publish_id"));
+    }
+    if matches!(source_info, SourceInfo::FileUpload { .. }) && init.upload_url.is_none() {
+        return Err(malformed("no upload_url for a FILE_UPLOAD init"));
+    }
+    Ok(init)
 }
 
 /// `base` with `path` appended to its own path (so a base with a path prefix keeps it).

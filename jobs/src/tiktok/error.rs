@@ -140,6 +140,13 @@ impl TikTokError {
         }
     }
 
+    /// TikTok refused an inbox draft because the creator already has the most drafts it keeps
+    /// waiting (`spam_risk_too_many_pending_share`, tiktok-api.md §5.3): a wait, with its own
+    /// explanation.
+    pub fn is_pending_share_cap(&self) -> bool {
+        self.code() == Some("spam_risk_too_many_pending_share")
+    }
+
     /// What the caller should do next.
     pub fn class(&self) -> ErrorClass {
         match self {
@@ -432,7 +439,7 @@ pub fn code_message(code: &str) -> &'static str {
             "TikTok limits how many videos an account can post through apps each day. We'll try again when the limit resets."
         }
         "spam_risk_too_many_pending_share" => {
-            "You have too many videos waiting in your TikTok inbox. Post or delete some drafts in the TikTok app, and we'll try again later."
+            "5 drafts are already waiting in this creator's TikTok inbox, TikTok's limit for drafts not posted yet. Post or delete one in the TikTok app, and we'll try again later."
         }
         "spam_risk_user_banned_from_posting" => {
             "TikTok isn't allowing this account to post right now. Please check your account status in the TikTok app."
@@ -738,6 +745,18 @@ mod tests {
             reason: "auth_removed".into(),
         };
         assert!(failed.creator_message().contains("reconnect"));
+    }
+
+    #[test]
+    fn only_the_pending_share_cap_reads_as_a_full_inbox() {
+        let full = api("spam_risk_too_many_pending_share", 403);
+        assert!(full.is_pending_share_cap());
+        assert_eq!(full.class(), ErrorClass::Wait);
+        assert!(
+            full.creator_message()
+                .starts_with("5 drafts are already waiting")
+        );
+        assert!(!api("spam_risk_too_many_posts", 403).is_pending_share_cap());
     }
 
     #[test]

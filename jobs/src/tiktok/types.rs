@@ -287,6 +287,12 @@ pub(crate) struct InitRequest<'a> {
     pub(crate) source_info: &'a SourceInfo,
 }
 
+/// The body of an `inbox/video/init`: only `source_info` is documented (tiktok-api.md §5.3).
+#[derive(Serialize)]
+pub(crate) struct InboxInitRequest<'a> {
+    pub(crate) source_info: &'a SourceInfo,
+}
+
 /// What `video/init` returns. Store `publish_id` before sending the first byte.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct InitResult {

@@ -92,12 +92,18 @@ async fn stuck_post_sweep_pushes_the_right_job_for_each_stuck_state(db: Db) {
     let uploading_new = post(PostState::Uploading, now - secs(300)).await;
     let processing_old = post(PostState::Processing, old(s.stuck_processing_after)).await;
     let processing_new = post(PostState::Processing, now - secs(60)).await;
+    // A waiting draft is polled hourly: stuck only after two missed polls.
+    let inbox_poll =
+        std::time::Duration::from_secs(env.ctx.config.tiktok.inbox_poll_max_interval_secs);
+    let inbox_old = post(PostState::InInbox, old(inbox_poll * 2)).await;
+    let inbox_new = post(PostState::InInbox, now - secs(90 * 60)).await;
     let long_ago = now - Duration::days(2);
     for state in [
         PostState::Published,
         PostState::Failed,
         PostState::Cancelled,
         PostState::Unconfirmed,
+        PostState::LeftInInbox,
     ] {
         post(state, long_ago).await;
     }
@@ -113,12 +119,12 @@ async fn stuck_post_sweep_pushes_the_right_job_for_each_stuck_state(db: Db) {
     let report = reconcile_stuck_posts(&env.ctx, s, now, &recent)
         .await
         .unwrap();
-    assert_eq!((report.found, report.done), (3, 3));
+    assert_eq!((report.found, report.done), (4, 4));
     let publish = env.pushed_ids(publish::NAME, "post_id").await;
     assert_eq!(publish, id_set([queued_old.id, uploading_old.id]));
     let poll = env.pushed_ids(poll_status::NAME, "post_id").await;
-    assert_eq!(poll, id_set([processing_old.id]));
-    for p in [&queued_new, &uploading_new, &processing_new] {
+    assert_eq!(poll, id_set([processing_old.id, inbox_old.id]));
+    for p in [&queued_new, &uploading_new, &processing_new, &inbox_new] {
         assert!(!publish.contains(&p.id.to_string()) && !poll.contains(&p.id.to_string()));
     }
     // The sweep only pushes: the posts' states are the jobs' business.
@@ -128,7 +134,7 @@ async fn stuck_post_sweep_pushes_the_right_job_for_each_stuck_state(db: Db) {
     let again = reconcile_stuck_posts(&env.ctx, s, now + secs(60), &recent)
         .await
         .unwrap();
-    assert_nothing_repushed(&env, &again, 3, publish::NAME, 2).await;
+    assert_nothing_repushed(&env, &again, 4, publish::NAME, 2).await;
 }
 
 on_sqlite_and_postgres!(stuck_post_sweep_pushes_the_right_job_for_each_stuck_state);

@@ -11,6 +11,7 @@ mod expect;
 mod forget;
 mod health;
 mod identity;
+mod inbox;
 mod media;
 mod ops;
 mod parked;

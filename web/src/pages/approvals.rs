@@ -7,7 +7,7 @@
 
 use super::accounts::AccountView;
 use super::frame::{SignedIn, render};
-use super::history::{privacy_words, schedule_fields};
+use super::history::{post_privacy, schedule_fields};
 use crate::error::{ApiError, PageError};
 use crate::state::AppState;
 use crate::views::{Nav, display_name};
@@ -59,7 +59,7 @@ impl PendingView {
                 .map_or_else(|| "a disconnected account".into(), AccountView::handle),
             display_name: account.map(|a| a.display_name).unwrap_or_default(),
             caption: p.settings.title.clone(),
-            privacy: privacy_words(p.settings.privacy_level),
+            privacy: post_privacy(p),
             comments: !p.settings.disable_comment,
             duet: !p.settings.disable_duet,
             stitch: !p.settings.disable_stitch,

@@ -18,7 +18,7 @@ use axum::response::Response;
 use chrono::{DateTime, SecondsFormat, Utc};
 use jobs::domain::schedule_time;
 use jobs::domain::workspaces::Action;
-use jobs::model::{Actor, Post, PostState, Role, TikTokAccount};
+use jobs::model::{Actor, Post, PostMode, PostState, Role, TikTokAccount};
 use serde::Deserialize;
 
 /// How many posts the page shows (the newest).
@@ -90,9 +90,23 @@ fn badge(state: PostState) -> (&'static str, Option<&'static str>) {
         PostState::ApprovalExpired => ("Not approved in time", None),
         PostState::InInbox => (
             "Waiting in your TikTok inbox",
-            Some("Open the TikTok app to finish and post this draft."),
+            Some(
+                "TikTok has this draft. Open the TikTok app to finish and post it; it shows as published once you do.",
+            ),
         ),
-        PostState::LeftInInbox => ("Left in your TikTok inbox", None),
+        PostState::LeftInInbox => (
+            "Left in your TikTok inbox",
+            Some("The draft was not posted from the TikTok app in time, so it was given up."),
+        ),
+    }
+}
+
+/// Who can see the post, in words: a draft's audience is the creator's choice in the TikTok
+/// app, never the placeholder it stores.
+pub(super) fn post_privacy(p: &Post) -> &'static str {
+    match p.mode {
+        PostMode::Inbox => "Chosen in the TikTok app",
+        PostMode::Direct => privacy_words(p.settings.privacy_level),
     }
 }
 
@@ -189,7 +203,7 @@ impl PostView {
                 .map(|a| AccountView::new(a).handle())
                 .unwrap_or_else(|| "a disconnected account".into()),
             caption: p.settings.title.clone(),
-            privacy: privacy_words(p.settings.privacy_level),
+            privacy: post_privacy(p),
             when_label,
             when_text,
             localize: !scheduled,
@@ -353,6 +367,30 @@ mod tests {
         failed.error_code = Some("spam_risk".into());
         failed.error_message = Some("TikTok flagged it.".into());
         assert_eq!(PostView::new(&failed, &[], WEEK).message_label, "Why");
+    }
+
+    #[test]
+    fn a_draft_reads_as_waiting_in_the_inbox_or_left_there_and_offers_no_action() {
+        let draft = |state| {
+            let mut p = post_for(UserId::new(), AccountId::new(), state);
+            p.mode = PostMode::Inbox;
+            p
+        };
+        let waiting = PostView::new(&draft(PostState::InInbox), &[], WEEK);
+        assert_eq!(waiting.state, "in_inbox");
+        assert_eq!(waiting.badge, "Waiting in your TikTok inbox");
+        assert!(waiting.explain.unwrap().contains("TikTok app"));
+        assert_eq!(waiting.privacy, "Chosen in the TikTok app");
+        assert!(!waiting.can_cancel && !waiting.can_retry && !waiting.can_reschedule);
+        let mut left = draft(PostState::LeftInInbox);
+        left.error_code = Some("left_in_inbox".into());
+        left.error_message = Some("This draft waited 24 hours.".into());
+        let left = PostView::new(&left, &[], WEEK);
+        assert_eq!(left.badge, "Left in your TikTok inbox");
+        assert_eq!(left.message.as_deref(), Some("This draft waited 24 hours."));
+        assert!(!left.can_retry && !left.can_cancel);
+        let direct = post_for(UserId::new(), AccountId::new(), PostState::Published);
+        assert_eq!(PostView::new(&direct, &[], WEEK).privacy, "Only me");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod approval;
 pub mod error;
+pub mod inbox;
 pub mod parked;
 pub mod stream;
 
@@ -182,13 +183,7 @@ pub fn validate(
             ),
         ));
     }
-    let units = req.title.encode_utf16().count();
-    if units > MAX_TITLE_UTF16 {
-        return Err(invalid(
-            "title_too_long",
-            format!("The caption is {units} characters long; TikTok allows {MAX_TITLE_UTF16}."),
-        ));
-    }
+    check_title(req)?;
     if info.comment_disabled && !req.disable_comment {
         return Err(invalid(
             "comments_disabled_by_creator",
@@ -217,6 +212,18 @@ pub fn validate(
         return Err(invalid("video_too_long", message));
     }
     Ok(privacy)
+}
+
+/// The caption fits TikTok's limit.
+fn check_title(req: &NewPost) -> Result<(), PostError> {
+    let units = req.title.encode_utf16().count();
+    if units > MAX_TITLE_UTF16 {
+        return Err(invalid(
+            "title_too_long",
+            format!("The caption is {units} characters long; TikTok allows {MAX_TITLE_UTF16}."),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn account_error(e: AccountError) -> PostError {
@@ -254,6 +261,15 @@ pub async fn create(
     }
     let source = req.source()?;
     let account = ctx.store.account(ws, req.account_id).await?;
+    if req.post_mode == PostMode::Inbox {
+        // A draft: no creator_info, no audience to check (`inbox.rs`).
+        let privacy = inbox::validate_draft(&req, &account)?;
+        if let Requested::Staged(id) = source {
+            unused_media(ctx, ws, id).await?;
+        }
+        let who = approval::Submitter::of(ctx, by).await?;
+        return insert(ctx, who, &req, privacy, scheduled, idempotency_key, hash).await;
+    }
     if let Some(why) = accounts::cannot_publish_reason(&account) {
         return Err(conflict("account_cannot_publish", why));
     }

@@ -74,17 +74,15 @@ pub async fn requeue(
 
 /// After `account` was (re)connected: puts every parked post of it back in line and pushes the
 /// `publish` jobs of those due now, after all state writes. Returns how many posts moved. An
-/// account that still cannot publish (the creator left out `video.publish`) keeps its posts
-/// parked.
+/// account that still cannot take a post (the creator left out `video.publish` for a direct
+/// post, `video.upload` for a draft) keeps that post parked.
 pub async fn requeue_account(
     ctx: &JobContext,
     ws: WorkspaceId,
     account: AccountId,
 ) -> Result<usize, StoreError> {
     let current = ctx.store.account(ws, account).await?;
-    if accounts::cannot_publish_reason(&current).is_some() {
-        return Ok(0);
-    }
+    let takes = |p: &Post| accounts::cannot_post_reason(&current, p.mode).is_none();
     const PAGE: u32 = 200;
     let now = Utc::now();
     let mut moved = 0;
@@ -95,7 +93,7 @@ pub async fn requeue_account(
         for post in page
             .items
             .iter()
-            .filter(|p| p.account_id == account && p.state == PostState::NeedsReconnect)
+            .filter(|p| p.account_id == account && p.state == PostState::NeedsReconnect && takes(p))
         {
             match requeue(ctx, post, now).await {
                 Ok(Requeued::Queued(p)) => {
@@ -135,7 +133,7 @@ pub async fn prepare_retry(ctx: &JobContext, post: &Post) -> Result<Post, PostEr
         .store
         .account(post.workspace_id, post.account_id)
         .await?;
-    if let Some(why) = accounts::cannot_publish_reason(&account) {
+    if let Some(why) = accounts::cannot_post_reason(&account, post.mode) {
         return Err(conflict(
             ACCOUNT_NEEDS_RECONNECT,
             format!(

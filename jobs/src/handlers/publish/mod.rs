@@ -1,5 +1,6 @@
-//! `publish`: uploads a post's video to TikTok (direct post, FILE_UPLOAD) with an exactly-once
-//! effect on TikTok.
+//! `publish`: uploads a post's video to TikTok (FILE_UPLOAD: a direct post, or a draft to the
+//! creator's inbox, `inbox.rs`) with an exactly-once effect on TikTok. A draft differs only in
+//! its init; every rule below holds for it unchanged.
 //!
 //! # Why a post is published at most once
 //! A TikTok post comes into existence only when **all bytes** of an initialised upload have been
@@ -35,20 +36,22 @@ use crate::domain::upload::{
     LOCK_TTL, Stored, after_the_url, forget_publish, hand_over, keep_lock, save, url_still_valid,
 };
 use crate::model::{
-    Media, Post, PostSource, PostState, TikTokAccount, UploadPlan, UserId, WorkspaceId,
+    Media, Post, PostMode, PostSource, PostState, TikTokAccount, UploadPlan, UserId, WorkspaceId,
 };
 use crate::pacing::Endpoint;
 use crate::queue::JobError;
 use crate::store::StoreError;
 use crate::tiktok::{
-    self, Chunk, ChunkOutcome, ChunkPolicy, CreatorInfo, ErrorClass, PostInfo, SourceInfo,
-    TikTokError, UploadRejection,
+    self, Chunk, ChunkOutcome, ChunkPolicy, CreatorInfo, ErrorClass, InitResult, PostInfo,
+    SourceInfo, TikTokError, UploadRejection,
 };
 use apalis::prelude::Data;
 
 mod stream;
 use chrono::Utc;
 use std::time::Duration;
+
+mod inbox;
 
 /// The payload this handler runs, and its queue name.
 pub use crate::queue::payloads::{PUBLISH as NAME, PublishPost};
@@ -224,17 +227,14 @@ fn gone(code: &'static str, message: &'static str) -> impl FnOnce(StoreError) ->
     }
 }
 
-/// creator_info → checks → video/init → persist (rule 2).
+/// The init for the post's mode (a direct post, or a draft to the creator's inbox), then
+/// persist (rule 2). Both upload the same bytes the same way afterwards.
 async fn init(
     ctx: &JobContext,
     account: &TikTokAccount,
     media: &Media,
     post: Post,
 ) -> Result<Post, Stop> {
-    let info = creator_info_paced(ctx, account.workspace_id, account.id)
-        .await
-        .map_err(|e| stop_for_account(ctx, e))?;
-    check_against_creator(&post, media, &info)?;
     let policy = ChunkPolicy {
         single_chunk_max: ctx.config.tiktok.single_chunk_max,
         chunk_size: ctx.config.tiktok.chunk_size,
@@ -245,25 +245,11 @@ async fn init(
             format!("This video cannot be uploaded to TikTok: {e}"),
         )
     })?;
-    let mut settings = post.settings.clone();
-    // TikTok forces these off when the creator disabled them; say so explicitly.
-    settings.disable_comment |= info.comment_disabled;
-    settings.disable_duet |= info.duet_disabled;
-    settings.disable_stitch |= info.stitch_disabled;
-    let post_info = PostInfo::from(&settings);
     let source = SourceInfo::file_upload(&plan);
-    let result = paced(
-        ctx,
-        account.workspace_id,
-        account.id,
-        Endpoint::Init,
-        |tiktok, t| {
-            let (post_info, source) = (post_info.clone(), source.clone());
-            async move { tiktok.init_direct_post(&t, &post_info, &source).await }
-        },
-    )
-    .await
-    .map_err(|e| stop_for_account(ctx, e))?;
+    let result = match post.mode {
+        PostMode::Direct => init_direct(ctx, account, media, &post, source).await?,
+        PostMode::Inbox => inbox::init(ctx, account, source).await?,
+    };
     let upload_url = result
         .upload_url
         .ok_or_else(|| Stop::Retry("init returned no upload URL".into()))?;
@@ -274,6 +260,38 @@ async fn init(
         p.record_init(publish_id, upload_url, plan, Utc::now())
     })
     .await
+}
+
+/// creator_info → checks → video/init.
+async fn init_direct(
+    ctx: &JobContext,
+    account: &TikTokAccount,
+    media: &Media,
+    post: &Post,
+    source: SourceInfo,
+) -> Result<InitResult, Stop> {
+    let info = creator_info_paced(ctx, account.workspace_id, account.id)
+        .await
+        .map_err(|e| stop_for_account(ctx, e))?;
+    check_against_creator(post, media, &info)?;
+    let mut settings = post.settings.clone();
+    // TikTok forces these off when the creator disabled them; say so explicitly.
+    settings.disable_comment |= info.comment_disabled;
+    settings.disable_duet |= info.duet_disabled;
+    settings.disable_stitch |= info.stitch_disabled;
+    let post_info = PostInfo::from(&settings);
+    paced(
+        ctx,
+        account.workspace_id,
+        account.id,
+        Endpoint::Init,
+        |tiktok, t| {
+            let (post_info, source) = (post_info.clone(), source.clone());
+            async move { tiktok.init_direct_post(&t, &post_info, &source).await }
+        },
+    )
+    .await
+    .map_err(|e| stop_for_account(ctx, e))
 }
 
 /// The checks TikTok would make, with reasons a creator understands (settings may have changed

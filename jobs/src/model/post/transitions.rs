@@ -17,6 +17,9 @@ pub const REJECTED: &str = "rejected";
 /// The code of a post whose time passed while it waited for approval.
 pub const APPROVAL_EXPIRED: &str = "approval_expired";
 
+/// The code of a draft the creator never posted from their TikTok inbox in time.
+const LEFT_IN_INBOX: &str = "left_in_inbox";
+
 /// The code of a post whose account must be reconnected before anything else happens to it.
 const NEEDS_RECONNECT: &str = "needs_reconnect";
 
@@ -124,6 +127,43 @@ impl Post {
         self.tiktok.public_post_ids = public_post_ids;
         self.published_at = Some(now);
         self.clear_error();
+    }
+
+    /// `processing|unconfirmed → in_inbox`: TikTok delivered the draft to the creator's inbox
+    /// (`SEND_TO_USER_INBOX`), so it holds the video: the staged copy was deleted just before,
+    /// when `deleted` says so. What remains is the creator's move in the TikTok app.
+    pub fn reached_inbox(&mut self, status: String, polls: u32, deleted: Option<DateTime<Utc>>) {
+        self.record_poll(status, polls);
+        self.state = PostState::InInbox;
+        self.note_media_deleted(deleted);
+        self.clear_error();
+    }
+
+    /// When a draft still waiting in the creator's inbox is given up: `ttl` after TikTok received
+    /// every byte (TikTok counts its day from the upload; the post's creation when that was
+    /// never recorded).
+    pub fn inbox_deadline(&self, ttl: std::time::Duration) -> DateTime<Utc> {
+        let since = self.tiktok.upload_completed_at.unwrap_or(self.created_at);
+        since + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// `in_inbox → left_in_inbox`: the creator did not post the draft within `ttl`, and TikTok
+    /// discards drafts that wait that long. Terminal: a new draft needs a new upload.
+    pub fn left_in_inbox(&mut self, status: String, polls: u32, ttl: std::time::Duration) {
+        self.record_poll(status, polls);
+        self.state = PostState::LeftInInbox;
+        let secs = ttl.as_secs();
+        let waited = match secs {
+            3600.. => format!("{} hours", secs / 3600),
+            60.. => format!("{} minutes", secs / 60),
+            _ => format!("{secs} seconds"),
+        };
+        self.set_error(
+            LEFT_IN_INBOX,
+            format!(
+                "This draft waited in the creator's TikTok inbox for {waited} without being posted, and TikTok discards drafts left that long. To post it, upload the video again and send a new draft (or post it directly)."
+            ),
+        );
     }
 
     /// The poll budget ran out and the creator's recent public videos were searched: found, the
@@ -549,6 +589,50 @@ mod tests {
         assert_eq!(p.media_deleted_at, Some(at(1)));
         p.media_deleted(at(3));
         assert_eq!(p.media_deleted_at, Some(at(3)));
+    }
+
+    #[test]
+    fn a_delivered_draft_waits_in_the_inbox_then_is_posted_or_left() {
+        for from in [PostState::Processing, PostState::Unconfirmed] {
+            let mut p = post(from);
+            p.reached_inbox("SEND_TO_USER_INBOX".into(), 4, Some(at(2)));
+            assert_eq!(p.state, PostState::InInbox);
+            assert!(from.can_become(p.state));
+            assert_eq!(p.tiktok.status.as_deref(), Some("SEND_TO_USER_INBOX"));
+            assert_eq!(p.tiktok.status_polls, 4);
+            assert_eq!(p.media_deleted_at, Some(at(2)));
+            assert_eq!((p.error_code, p.error_message), (None, None));
+        }
+        let mut posted = post(PostState::InInbox);
+        posted.confirm_published(vec!["7400".into()], at(30));
+        assert_eq!(posted.state, PostState::Published);
+
+        let mut left = post(PostState::InInbox);
+        left.left_in_inbox(
+            "SEND_TO_USER_INBOX".into(),
+            9,
+            std::time::Duration::from_secs(24 * 3600),
+        );
+        assert_eq!(left.state, PostState::LeftInInbox);
+        assert!(left.state.is_terminal());
+        assert_eq!(left.tiktok.status_polls, 9);
+        assert_eq!(left.error_code.as_deref(), Some(LEFT_IN_INBOX));
+        let message = left.error_message.unwrap();
+        assert!(message.contains("24 hours"), "{message}");
+        assert!(message.contains("upload the video again"), "{message}");
+    }
+
+    #[test]
+    fn a_draft_is_given_up_a_ttl_after_tiktok_received_it() {
+        let day = std::time::Duration::from_secs(24 * 3600);
+        let mut p = post(PostState::InInbox);
+        assert_eq!(
+            p.inbox_deadline(day),
+            at(24 * 60),
+            "from creation when unrecorded"
+        );
+        p.tiktok.upload_completed_at = Some(at(90));
+        assert_eq!(p.inbox_deadline(day), at(90 + 24 * 60));
     }
 
     #[test]
