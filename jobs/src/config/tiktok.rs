@@ -37,6 +37,13 @@ pub struct TikTokConfig {
     pub status_poll_max_interval_secs: u64,
     /// `CAP_RETRY_MINUTES`, default 60: when a daily cap defers a post, try again this much later.
     pub cap_retry_minutes: u64,
+    /// `TIKTOK_VERIFIED_URL_PREFIXES`, default none: comma-separated `https://host/path/`
+    /// prefixes verified for the app in TikTok's developer portal. A post may name a
+    /// `video_url` (PULL_FROM_URL) only under one of them; none means no URL posting.
+    pub verified_url_prefixes: Vec<String>,
+    /// `TIKTOK_APP_AUDITED`, default true. False while TikTok has not audited the app: TikTok
+    /// then accepts only `SELF_ONLY` posts to private accounts, so creation offers nothing else.
+    pub app_audited: bool,
 }
 
 impl TikTokConfig {
@@ -59,6 +66,32 @@ impl TikTokConfig {
             status_poll_budget: v.parse("STATUS_POLL_BUDGET", "120")?,
             status_poll_max_interval_secs: v.parse("STATUS_POLL_MAX_INTERVAL_SECS", "30")?,
             cap_retry_minutes: v.parse("CAP_RETRY_MINUTES", "60")?,
+            verified_url_prefixes: url_prefixes(v)?,
+            app_audited: v.parse("TIKTOK_APP_AUDITED", "true")?,
         })
     }
+}
+
+/// `TIKTOK_VERIFIED_URL_PREFIXES`: each an `https` URL with a domain host (TikTok never pulls
+/// from an IP) whose path ends in `/`, so a prefix can never match a longer host name
+/// (`https://media.example.com` would let `https://media.example.com.evil.net/` through).
+fn url_prefixes(v: &Vars<'_>) -> Result<Vec<String>, ConfigError> {
+    const VAR: &str = "TIKTOK_VERIFIED_URL_PREFIXES";
+    let raw = v.get_or(VAR, "");
+    let mut prefixes = Vec::new();
+    for prefix in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = |why: &str| super::vars::err(VAR, format!("{prefix:?}: {why}"));
+        let url = Url::parse(prefix).map_err(|e| bad(&format!("not a URL ({e})")))?;
+        if url.scheme() != "https" {
+            return Err(bad("TikTok only pulls from https URLs"));
+        }
+        if !matches!(url.host(), Some(url::Host::Domain(_))) {
+            return Err(bad("the host must be a domain name, not an IP address"));
+        }
+        if !prefix.ends_with('/') || url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("write it as https://host/path/ (ending in /)"));
+        }
+        prefixes.push(prefix.to_owned());
+    }
+    Ok(prefixes)
 }

@@ -9,6 +9,8 @@
 pub mod approval;
 pub mod error;
 pub mod parked;
+pub mod unaudited;
+pub mod url;
 
 pub use error::PostError;
 use error::{conflict, invalid};
@@ -122,6 +124,16 @@ impl NewPost {
             brand_content_toggle: false,
             brand_organic_toggle: false,
             is_aigc: false,
+        }
+    }
+
+    /// A request for a video TikTok downloads from `video_url` (PULL_FROM_URL), every other
+    /// setting at its default.
+    pub fn pulled(account_id: AccountId, video_url: String) -> Self {
+        Self {
+            media_id: None,
+            video_url: Some(video_url),
+            ..Self::staged(account_id, MediaId::new())
         }
     }
 
@@ -258,7 +270,12 @@ pub async fn create(
     }
     let duration_ms = match &source {
         Requested::Staged(id) => unused_media(ctx, ws, *id).await?.duration_ms,
-        Requested::Stream | Requested::Url(_) | Requested::Photos(_) => {
+        // TikTok downloads it later: its length is TikTok's to check.
+        Requested::Url(video_url) => {
+            url::check_video_url(video_url, &ctx.config.tiktok.verified_url_prefixes)?;
+            None
+        }
+        Requested::Stream | Requested::Photos(_) => {
             return Err(invalid(
                 "source_not_supported",
                 "This way of posting is not available yet; upload the video and use its media_id.",
@@ -269,6 +286,7 @@ pub async fn create(
         .await
         .map_err(account_error)?;
     let privacy = validate(&req, &info, duration_ms)?;
+    unaudited::check(ctx.config.tiktok.app_audited, &info, privacy)?;
     let who = approval::Submitter::of(ctx, by).await?;
     insert(ctx, who, &req, privacy, scheduled, idempotency_key, hash).await
 }
@@ -420,10 +438,14 @@ pub(crate) fn replayed(existing: Post, hash: &str) -> Result<Created<Post>, Post
     }
 }
 
-/// Cancels a post that has not started uploading; its staged video is deleted at once.
+/// Cancels a post that has not started uploading; its staged video is deleted at once. A URL
+/// post can also be cancelled while TikTok is still downloading it ([`url::cancel_download`]).
 pub async fn cancel(ctx: &JobContext, ws: WorkspaceId, id: PostId) -> Result<Post, PostError> {
     loop {
         let post = ctx.store.post(ws, id).await?;
+        if url::downloading(&post) {
+            return url::cancel_download(ctx, post).await;
+        }
         if !matches!(
             post.state,
             PostState::Draft
@@ -553,7 +575,8 @@ pub async fn prepare_replay(
             ),
         ));
     }
-    if post.media_deleted_at.is_some() {
+    // A URL post's video was never ours to delete: TikTok pulls it again from its URL.
+    if post.media_deleted_at.is_some() && !matches!(post.source, PostSource::Url { .. }) {
         return Err(conflict(
             "media_gone",
             "This post's video was deleted after TikTok's answer; upload it again in a new post.",
