@@ -14,7 +14,7 @@ use crate::domain::posts::{PostError, unaudited};
 use crate::domain::upload::{hand_over, save};
 use crate::model::{Post, PostMode, PostSettings, PostSource, TikTokAccount};
 use crate::pacing::Endpoint;
-use crate::tiktok::{self, InitResult, PostInfo, SourceInfo};
+use crate::tiktok::{self, InitResult, PostInfo, SourceInfo, TikTokError};
 use chrono::Utc;
 
 /// The error code of a URL post whose `video/init` answer was lost.
@@ -141,7 +141,7 @@ async fn init(
 /// error classified as usual; an answer that may have been a success keeps the mark (the next
 /// run then refuses to init again) and fails the post with why.
 async fn init_failed(ctx: &JobContext, post: Post, e: AccountError) -> Stop {
-    if matches!(&e, AccountError::TikTok(t) if t.outcome_unknown()) {
+    if init_may_have_landed(&e) {
         tracing::warn!(error = %e, "the PULL_FROM_URL init's outcome is unknown");
         return outcome_unknown();
     }
@@ -150,6 +150,21 @@ async fn init_failed(ctx: &JobContext, post: Post, e: AccountError) -> Stop {
     // post: the safe side.
     let _ = save(ctx, post, |p| p.tiktok.pull_requested_at = None).await;
     stop
+}
+
+/// Whether the init itself may have reached TikTok although no answer was read (a timeout, a
+/// cut connection, an unreadable success). A token refresh failing the same way sent nothing.
+fn init_may_have_landed(e: &AccountError) -> bool {
+    let AccountError::TikTok(t) = e else {
+        return false;
+    };
+    let endpoint = match t {
+        TikTokError::Transport { endpoint, .. } | TikTokError::Malformed { endpoint, .. } => {
+            endpoint
+        }
+        _ => return false,
+    };
+    endpoint.ends_with("video/init") && t.outcome_unknown()
 }
 
 /// Best effort: stops a download whose publish id could not be stored.
@@ -166,5 +181,37 @@ async fn cancel_orphan(ctx: &JobContext, account: &TikTokAccount, publish_id: &s
             tracing::warn!(%publish_id, "cancelled a download whose publish id was not stored")
         }
         Err(e) => tracing::error!(%publish_id, error = %e, "could not cancel an unstored download"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn malformed(endpoint: &'static str, status: u16) -> AccountError {
+        AccountError::TikTok(TikTokError::Malformed {
+            endpoint,
+            status,
+            detail: "unreadable".into(),
+        })
+    }
+
+    #[test]
+    fn only_an_init_without_a_readable_answer_may_have_landed() {
+        assert!(init_may_have_landed(&malformed("video/init", 200)));
+        assert!(init_may_have_landed(&malformed("inbox/video/init", 200)));
+        // An unreadable failure status: TikTok refused it.
+        assert!(!init_may_have_landed(&malformed("video/init", 502)));
+        // The token refresh before it: no init was sent.
+        assert!(!init_may_have_landed(&malformed("oauth/token", 200)));
+        let refused = AccountError::TikTok(TikTokError::Api {
+            endpoint: "video/init",
+            status: 403,
+            code: "url_ownership_unverified".into(),
+            message: String::new(),
+            log_id: String::new(),
+            retry_after: None,
+        });
+        assert!(!init_may_have_landed(&refused));
     }
 }
