@@ -318,6 +318,19 @@ async fn an_unaudited_app_posts_only_self_only_to_private_accounts() -> Result<(
     let (_, list) = app.get_json("/api/posts").await?;
     assert_eq!(list["posts"].as_array().map(Vec::len), Some(0), "{list}");
 
+    // A campaign row too.
+    let (status, resp) = campaign(
+        &app,
+        "unaudited",
+        json!([{"account": sunny, "video_url": format!("{PREFIX}c.mp4"), "privacy_level": "PUBLIC_TO_EVERYONE"}]),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{resp}");
+    assert_eq!(
+        resp["rows"][0]["code"], "unaudited_app_private_only",
+        "{resp}"
+    );
+
     let mut private = pia_post;
     private["privacy_level"] = json!("SELF_ONLY");
     let (status, post) = post_url(&app, &pia, &format!("{PREFIX}b.mp4"), private).await?;
@@ -386,5 +399,91 @@ async fn a_campaign_row_may_name_a_video_url() -> Result<()> {
     let at_tiktok = tiktok_posts(&app, PUBLIC);
     assert_eq!(at_tiktok.len(), 1);
     assert_eq!(at_tiktok[0].video_url.as_deref(), Some(url.as_str()));
+    Ok(())
+}
+
+/// TikTok's answer to `video/init` is lost after TikTok acted on it: an init alone makes a
+/// PULL_FROM_URL post, so the job never sends a second one and says why; a refusal TikTok
+/// answered (a 503) created nothing, so the retry initialises again. One TikTok post each time.
+#[tokio::test]
+async fn a_lost_init_answer_is_never_sent_twice_and_a_refused_one_is_retried() -> Result<()> {
+    use sandbox::{FaultAction, FaultSpec};
+    let (app, _, account) = url_app(true, 100).await?;
+    app.sandbox.inject_fault(FaultSpec::new(
+        "video.init",
+        1,
+        FaultAction::DropAfterCommit,
+    ));
+    let (_, post) = post_url(&app, &account, &format!("{PREFIX}lost.mp4"), json!({})).await?;
+    let failed = wait_settled(&app, post["id"].as_str().unwrap()).await?;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert_eq!(failed["error"]["code"], "pull_outcome_unknown", "{failed}");
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Check the TikTok profile")
+    );
+    assert_eq!(
+        app.sandbox.records().call_count("video.init"),
+        1,
+        "no second init"
+    );
+    assert_eq!(tiktok_posts(&app, PUBLIC).len(), 1);
+    app.allow_dead_jobs(1);
+
+    app.sandbox.inject_fault(FaultSpec::new(
+        "video.init",
+        1,
+        FaultAction::Status { status: 503 },
+    ));
+    let (_, post) = post_url(&app, &account, &format!("{PREFIX}refused.mp4"), json!({})).await?;
+    let done = wait_settled(&app, post["id"].as_str().unwrap()).await?;
+    assert_eq!(done["state"], "published", "{done}");
+    assert_eq!(
+        app.sandbox.records().call_count("video.init"),
+        3,
+        "the 503, then the retry"
+    );
+    assert_eq!(
+        tiktok_posts(&app, PUBLIC).len(),
+        2,
+        "one TikTok post per post"
+    );
+    Ok(())
+}
+
+/// A draft by URL goes to the creator's inbox through `inbox/video/init`, without settings.
+#[tokio::test]
+async fn a_url_draft_goes_to_the_inbox_init() -> Result<()> {
+    let (app, _, account) = url_app(true, 100).await?;
+    let url = format!("{PREFIX}draft.mp4");
+    let (status, post) = post_url(&app, &account, &url, json!({"post_mode": "inbox"})).await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{post}");
+    let id = post["id"].as_str().unwrap();
+    let task = app
+        .wait_for("the inbox task", Duration::from_secs(20), || async {
+            Ok(tiktok_posts(&app, PUBLIC).into_iter().next())
+        })
+        .await?;
+    assert_eq!(task.post_mode, "MEDIA_UPLOAD");
+    assert_eq!(task.source, "PULL_FROM_URL");
+    assert_eq!(task.video_url.as_deref(), Some(url.as_str()));
+    assert_eq!(
+        task.privacy_level, None,
+        "the creator chooses in the TikTok app"
+    );
+    let p = wait_state(
+        &app,
+        id,
+        &["processing", "in_inbox"],
+        Duration::from_secs(20),
+    )
+    .await?;
+    assert_eq!(
+        p["publish_id"].as_str(),
+        Some(task.publish_id.as_str()),
+        "{p}"
+    );
     Ok(())
 }
