@@ -77,6 +77,7 @@ mod campaigns_csv {
                 let row = CampaignRow {
                     account: account.clone(),
                     media_id: media_id.clone(),
+                    video_url: None,
                     title: title.clone(),
                     privacy_level: privacy.clone(),
                     disable_comment: f(0),
@@ -285,6 +286,7 @@ mod campaigns_json {
                     CampaignRow {
                         account,
                         media_id,
+                        video_url: None,
                         title,
                         privacy_level,
                         disable_comment: f.0,

@@ -235,6 +235,23 @@ impl TestApp {
         Ok(app)
     }
 
+    /// Makes the sandbox's demo app what our configuration says TikTok's is: its verified URL
+    /// prefixes (`TIKTOK_VERIFIED_URL_PREFIXES`, the only ones: no verified domain) and whether
+    /// it is audited (`TIKTOK_APP_AUDITED`), so both sides of a PULL_FROM_URL or unaudited-app
+    /// test agree. A test wanting them to disagree changes the sandbox's app afterwards.
+    pub fn mirror_app_at_tiktok(&self) -> Result<()> {
+        let tiktok = &self.config.tiktok;
+        let (prefixes, audited) = (tiktok.verified_url_prefixes.clone(), tiktok.app_audited);
+        self.sandbox
+            .update_app(sandbox::DEMO_CLIENT_KEY, move |a| {
+                a.verified_domains.clear();
+                a.verified_url_prefixes = prefixes;
+                a.audited = audited;
+            })
+            .map_err(|e| anyhow::anyhow!("sandbox app: {e}"))?;
+        Ok(())
+    }
+
     /// Drops this app's PostgreSQL database while the app runs (readiness tests).
     pub async fn drop_postgres_database(&self) -> Result<()> {
         use sqlx::Connection;
@@ -626,6 +643,11 @@ pub fn child_env(c: &Config) -> Vec<(String, String)> {
             "STATUS_POLL_MAX_INTERVAL_SECS",
             c.tiktok.status_poll_max_interval_secs.to_string(),
         ),
+        (
+            "TIKTOK_VERIFIED_URL_PREFIXES",
+            c.tiktok.verified_url_prefixes.join(","),
+        ),
+        ("TIKTOK_APP_AUDITED", c.tiktok.app_audited.to_string()),
         ("LOG_FORMAT", "json".to_owned()),
         ("RUST_LOG", "info".to_owned()),
     ];

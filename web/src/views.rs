@@ -116,6 +116,8 @@ pub fn post_json(p: &Post, username: Option<&str>) -> serde_json::Value {
         "publish_id": p.tiktok.publish_id,
         "uploaded_bytes": p.tiktok.uploaded_bytes,
         "video_size": p.tiktok.plan.map(|pl| pl.video_size),
+        // A URL post: how much of the video TikTok has downloaded so far.
+        "downloaded_bytes": p.tiktok.downloaded_bytes,
         "fail_reason": p.tiktok.fail_reason,
         "error": p.error_code.as_ref().map(|code| json!({ "code": code, "message": p.error_message })),
         "public_post_ids": p.tiktok.public_post_ids,

@@ -406,6 +406,46 @@ fn env_example_is_valid_and_lists_every_variable() {
 }
 
 #[test]
+fn verified_url_prefixes_and_the_audit_flag_are_read_and_checked() {
+    let d = with(&[]).unwrap();
+    assert!(
+        d.tiktok.verified_url_prefixes.is_empty(),
+        "no URL posting by default"
+    );
+    assert!(d.tiktok.app_audited);
+    let c = with(&[
+        (
+            "TIKTOK_VERIFIED_URL_PREFIXES",
+            " https://media.example.com/tiktok/ ,,https://cdn.example.org/v/",
+        ),
+        ("TIKTOK_APP_AUDITED", "false"),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.tiktok.verified_url_prefixes,
+        [
+            "https://media.example.com/tiktok/",
+            "https://cdn.example.org/v/"
+        ]
+    );
+    assert!(!c.tiktok.app_audited);
+    for bad in [
+        "http://media.example.com/v/",
+        "https://203.0.113.7/v/",
+        "https://media.example.com",
+        "https://media.example.com/v",
+        "not a url",
+    ] {
+        let e = with(&[("TIKTOK_VERIFIED_URL_PREFIXES", bad)]).unwrap_err();
+        assert_eq!(e.var, "TIKTOK_VERIFIED_URL_PREFIXES", "{bad}");
+    }
+    assert_eq!(
+        with(&[("TIKTOK_APP_AUDITED", "maybe")]).unwrap_err().var,
+        "TIKTOK_APP_AUDITED"
+    );
+}
+
+#[test]
 fn secrets_are_redacted_in_debug() {
     let c = with(&[("SESSION_SECRET", "super-secret-value-1234567890-abcdef")]).unwrap();
     let dbg = format!("{c:?}");

@@ -45,6 +45,13 @@ pub struct TikTokConfig {
     /// tiktok-api.md §5.3): a draft not posted this long after TikTok received it ends
     /// `left_in_inbox`. At least one hour.
     pub inbox_draft_ttl: Duration,
+    /// `TIKTOK_VERIFIED_URL_PREFIXES`, default none: comma-separated `https://host/path/`
+    /// prefixes verified for the app in TikTok's developer portal. A post may name a
+    /// `video_url` (PULL_FROM_URL) only under one of them; none means no URL posting.
+    pub verified_url_prefixes: Vec<String>,
+    /// `TIKTOK_APP_AUDITED`, default true. False while TikTok has not audited the app: TikTok
+    /// then accepts only `SELF_ONLY` posts to private accounts, so creation offers nothing else.
+    pub app_audited: bool,
 }
 
 impl TikTokConfig {
@@ -71,6 +78,8 @@ impl TikTokConfig {
             inbox_draft_ttl: Duration::from_secs(
                 3600 * positive(v, "INBOX_DRAFT_TTL_HOURS", "24")?,
             ),
+            verified_url_prefixes: url_prefixes(v)?,
+            app_audited: v.parse("TIKTOK_APP_AUDITED", "true")?,
         })
     }
 }
@@ -86,4 +95,28 @@ fn positive(v: &Vars<'_>, k: &'static str, default: &str) -> Result<u64, ConfigE
         ));
     }
     Ok(n)
+}
+
+/// `TIKTOK_VERIFIED_URL_PREFIXES`: each an `https` URL with a domain host (TikTok never pulls
+/// from an IP) whose path ends in `/`, so a prefix can never match a longer host name
+/// (`https://media.example.com` would let `https://media.example.com.evil.net/` through).
+fn url_prefixes(v: &Vars<'_>) -> Result<Vec<String>, ConfigError> {
+    const VAR: &str = "TIKTOK_VERIFIED_URL_PREFIXES";
+    let raw = v.get_or(VAR, "");
+    let mut prefixes = Vec::new();
+    for prefix in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = |why: &str| super::vars::err(VAR, format!("{prefix:?}: {why}"));
+        let url = Url::parse(prefix).map_err(|e| bad(&format!("not a URL ({e})")))?;
+        if url.scheme() != "https" {
+            return Err(bad("TikTok only pulls from https URLs"));
+        }
+        if !matches!(url.host(), Some(url::Host::Domain(_))) {
+            return Err(bad("the host must be a domain name, not an IP address"));
+        }
+        if !prefix.ends_with('/') || url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("write it as https://host/path/ (ending in /)"));
+        }
+        prefixes.push(prefix.to_owned());
+    }
+    Ok(prefixes)
 }

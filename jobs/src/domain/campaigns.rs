@@ -31,11 +31,17 @@ pub const MAX_ROWS: usize = 1000;
 /// The longest campaign idempotency key (row keys append `:<row>`).
 pub const MAX_KEY: usize = 150;
 
-/// One row: one video to one account. `account` is the account's id or its `@username`.
+/// One row: one video to one account. `account` is the account's id or its `@username`; the
+/// video is a staged `media_id` or a `video_url` TikTok downloads (exactly one of them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CampaignRow {
     pub account: String,
+    #[serde(default)]
     pub media_id: String,
+    /// Left out of the row's fingerprint when unset, so rows sent before it existed hash as
+    /// they always did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_url: Option<String>,
     #[serde(default)]
     pub title: String,
     /// Required, as on every post: TikTok forbids a default.
@@ -97,7 +103,7 @@ pub struct CampaignResult {
 }
 
 /// Reads a CSV campaign: a header row naming the columns of [`CampaignRow`] (any order; only
-/// `account` and `media_id` are required), then one row per post. Booleans are `true`/`false`
+/// `account` and one of `media_id` and `video_url` are required), then one row per post. Booleans are `true`/`false`
 /// (or `1`/`0`, `yes`/`no`); empty cells mean "not given".
 pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
     let mut reader = csv::ReaderBuilder::new()
@@ -107,12 +113,16 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
         .headers()
         .map_err(|e| CampaignError::Malformed(format!("the CSV header cannot be read: {e}")))?
         .clone();
-    for required in ["account", "media_id"] {
-        if !headers.iter().any(|h| h == required) {
-            return Err(CampaignError::Malformed(format!(
-                "the CSV header has no `{required}` column"
-            )));
-        }
+    let has = |column: &str| headers.iter().any(|h| h == column);
+    if !has("account") {
+        return Err(CampaignError::Malformed(
+            "the CSV header has no `account` column".into(),
+        ));
+    }
+    if !has("media_id") && !has("video_url") {
+        return Err(CampaignError::Malformed(
+            "the CSV header has no `media_id` (or `video_url`) column".into(),
+        ));
     }
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
@@ -149,6 +159,7 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
         rows.push(CampaignRow {
             account: cell("account").unwrap_or_default(),
             media_id: cell("media_id").unwrap_or_default(),
+            video_url: cell("video_url"),
             title: cell("title").unwrap_or_default(),
             privacy_level: cell("privacy_level"),
             disable_comment: flag("disable_comment")?,
@@ -337,10 +348,17 @@ impl From<StoreError> for RowOutcome {
     }
 }
 
+/// Where a row's video comes from.
+enum RowMedia {
+    Staged(MediaId),
+    /// A `video_url` under a verified prefix (already checked).
+    Url(String),
+}
+
 /// A row as written, resolved: the post it asks for and when.
 struct Parsed<'a> {
     account: &'a TikTokAccount,
-    media_id: MediaId,
+    media: RowMedia,
     req: NewPost,
     scheduled: Option<(DateTime<Utc>, Option<String>)>,
 }
@@ -386,27 +404,14 @@ impl<'a> RowCheck<'a> {
         }
         let Parsed {
             account,
-            media_id,
+            media,
             req,
             scheduled,
         } = self.parse(row, n)?;
-        if !self.videos_seen.insert(media_id) {
-            return Err(bad(
-                "media_repeated",
-                "this video is already used by an earlier row; upload it once per post".into(),
-            ));
-        }
-        let media = match posts::unused_media(self.ctx, self.ws, media_id).await {
-            Ok(m) => m,
-            Err(PostError::NotFound) => {
-                return Err(bad(
-                    "unknown_media",
-                    format!("no uploaded video {media_id} (it may have expired)"),
-                ));
-            }
-            Err(PostError::Conflict { code, message }) => return Err(bad(code, message)),
-            Err(PostError::Store(e)) => return Err(e.into()),
-            Err(e) => return Err(bad("invalid_row", row_message(&e))),
+        let duration_ms = match media {
+            RowMedia::Staged(media_id) => self.staged_duration(media_id, n).await?,
+            // TikTok downloads it later: its length is TikTok's to check.
+            RowMedia::Url(_) => None,
         };
         let refused = |e| match e {
             PostError::Invalid { code, message } | PostError::Conflict { code, message } => {
@@ -420,8 +425,13 @@ impl<'a> RowCheck<'a> {
             if let Some(why) = accounts::cannot_publish_reason(account) {
                 return Err(bad("account_cannot_publish", why));
             }
+            let audited = self.ctx.config.tiktok.app_audited;
             let info = self.creator_info(account.id, n).await?;
-            posts::validate(&req, info, media.duration_ms).map_err(refused)?
+            posts::validate(&req, info, duration_ms)
+                .and_then(|privacy| {
+                    posts::unaudited::check(audited, info, privacy).map(|()| privacy)
+                })
+                .map_err(refused)?
         };
         Ok(Checked::Ready(Box::new(Ready {
             req,
@@ -431,7 +441,71 @@ impl<'a> RowCheck<'a> {
         })))
     }
 
-    /// Resolves row `n`'s cells: the account, the video id, the privacy level, the schedule.
+    /// A staged video's duration, once it is known to be unused (by a post, or by an earlier row).
+    async fn staged_duration(
+        &mut self,
+        media_id: MediaId,
+        n: usize,
+    ) -> Result<Option<u64>, RowOutcome> {
+        let bad =
+            |code: &'static str, message: String| RowOutcome::Problem(problem(n, code, message));
+        if !self.videos_seen.insert(media_id) {
+            return Err(bad(
+                "media_repeated",
+                "this video is already used by an earlier row; upload it once per post".into(),
+            ));
+        }
+        match posts::unused_media(self.ctx, self.ws, media_id).await {
+            Ok(m) => Ok(m.duration_ms),
+            Err(PostError::NotFound) => Err(bad(
+                "unknown_media",
+                format!("no uploaded video {media_id} (it may have expired)"),
+            )),
+            Err(PostError::Conflict { code, message }) => Err(bad(code, message)),
+            Err(PostError::Store(e)) => Err(e.into()),
+            Err(e) => Err(bad("invalid_row", row_message(&e))),
+        }
+    }
+
+    /// Row `n`'s video: a staged `media_id` or a verified `video_url`, exactly one.
+    fn media(&self, row: &CampaignRow, n: usize) -> Result<RowMedia, RowOutcome> {
+        let bad =
+            |code: &'static str, message: String| RowOutcome::Problem(problem(n, code, message));
+        let media_id = row.media_id.trim();
+        let video_url = row.video_url.as_deref().map(str::trim).unwrap_or_default();
+        match (media_id.is_empty(), video_url.is_empty()) {
+            (false, false) => Err(bad(
+                "media_ambiguous",
+                "give either a media_id or a video_url, not both".into(),
+            )),
+            (true, true) => Err(bad(
+                "media_required",
+                "give the row's video: a media_id from POST /api/media or a video_url".into(),
+            )),
+            (true, false) => {
+                posts::url::check_video_url(
+                    video_url,
+                    &self.ctx.config.tiktok.verified_url_prefixes,
+                )
+                .map_err(|e| bad(posts::url::URL_NOT_VERIFIED, row_message(&e)))?;
+                Ok(RowMedia::Url(video_url.to_owned()))
+            }
+            (false, true) => {
+                let id = MediaId::parse(media_id).map_err(|_| {
+                    bad(
+                        "unknown_media",
+                        format!(
+                            "{} is not a video id from POST /api/media",
+                            quoted(media_id)
+                        ),
+                    )
+                })?;
+                Ok(RowMedia::Staged(id))
+            }
+        }
+    }
+
+    /// Resolves row `n`'s cells: the account, the video, the privacy level, the schedule.
     fn parse(&self, row: CampaignRow, n: usize) -> Result<Parsed<'a>, RowOutcome> {
         let bad =
             |code: &'static str, message: String| RowOutcome::Problem(problem(n, code, message));
@@ -444,15 +518,7 @@ impl<'a> RowCheck<'a> {
                 ),
             )
         })?;
-        let media_id = MediaId::parse(row.media_id.trim()).map_err(|_| {
-            bad(
-                "unknown_media",
-                format!(
-                    "{} is not a video id from POST /api/media",
-                    quoted(&row.media_id)
-                ),
-            )
-        })?;
+        let media = self.media(&row, n)?;
         let privacy_level = match row.privacy_level.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(p) => Some(PrivacyLevel::parse(p).ok_or_else(|| {
@@ -482,7 +548,10 @@ impl<'a> RowCheck<'a> {
             brand_content_toggle: row.brand_content_toggle.unwrap_or(false),
             brand_organic_toggle: row.brand_organic_toggle.unwrap_or(false),
             is_aigc: row.is_aigc.unwrap_or(false),
-            ..NewPost::staged(account.id, media_id)
+            ..match &media {
+                RowMedia::Staged(id) => NewPost::staged(account.id, *id),
+                RowMedia::Url(url) => NewPost::pulled(account.id, url.clone()),
+            }
         };
         let scheduled = match row.scheduled_at.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -500,7 +569,7 @@ impl<'a> RowCheck<'a> {
         };
         Ok(Parsed {
             account,
-            media_id,
+            media,
             req,
             scheduled,
         })
@@ -594,6 +663,25 @@ mod tests {
         assert_eq!(rows[1].post_mode, None);
         let old = parse_csv(b"account,media_id\n@a,m2\n").unwrap();
         assert_eq!(row_hash(&rows[1]), row_hash(&old[0]));
+    }
+
+    #[test]
+    fn a_csv_may_name_video_urls_instead_of_media_ids() {
+        let csv =
+            "account,video_url,privacy_level\n@a,https://media.example.com/v/a.mp4,SELF_ONLY\n";
+        let rows = parse_csv(csv.as_bytes()).unwrap();
+        assert_eq!(
+            rows[0].video_url.as_deref(),
+            Some("https://media.example.com/v/a.mp4")
+        );
+        assert!(rows[0].media_id.is_empty());
+        // A row without a URL fingerprints as it did before the column existed.
+        let old = serde_json::to_string(&CampaignRow {
+            video_url: None,
+            ..rows[0].clone()
+        })
+        .unwrap();
+        assert!(!old.contains("video_url"), "{old}");
     }
 
     #[test]

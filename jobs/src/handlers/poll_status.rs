@@ -15,6 +15,7 @@ use crate::context::JobContext;
 use crate::domain::accounts;
 use crate::domain::outcome::{self, Stop, delete_staged_media, settle, transition};
 use crate::domain::paced::fetch_status;
+use crate::domain::posts;
 use crate::model::{Post, PostMode, PostState, PrivacyLevel};
 use crate::queue::JobError;
 use crate::store::StoreError;
@@ -25,6 +26,9 @@ use std::time::Duration;
 
 /// The payload this handler runs, and its queue name.
 pub use crate::queue::payloads::{POLL_STATUS as NAME, PollStatus};
+
+/// TikTok's `fail_reason` for a publish stopped by `publish/cancel`.
+const CANCELLED: &str = "publish_cancelled";
 
 /// Extra polls for a public post's id after `PUBLISH_COMPLETE`.
 const PUBLIC_ID_POLLS: u32 = 6;
@@ -200,13 +204,21 @@ async fn failed(
     let mut failing = post.clone();
     failing.record_poll(status.status.as_str().to_owned(), polls);
     let saved = ctx.store.save_post(&failing, post.state).await?;
+    if reason == CANCELLED && posts::url::downloading(&saved) {
+        // Only our own `publish/cancel` ends a download so: the creator cancelled it, and the
+        // post reads so whichever of this poll and that request writes first.
+        transition(ctx, &saved, Post::cancel).await?;
+        tracing::info!("TikTok confirmed the cancelled download");
+        return Ok(());
+    }
     tracing::info!(fail_reason = %reason, "TikTok failed the post");
     outcome::fail_post(ctx, &saved, reason.clone(), message, Some(reason)).await?;
     Ok(())
 }
 
 /// Still processing (or an undocumented status): record it and poll again. Receipt is
-/// confirmed once TikTok is past PROCESSING_UPLOAD with every byte.
+/// confirmed once TikTok is past PROCESSING_UPLOAD with every byte. `PROCESSING_DOWNLOAD` (a
+/// URL post TikTok is still pulling) keeps polling too, recording TikTok's `downloaded_bytes`.
 async fn still_processing(
     ctx: &JobContext,
     post: &Post,
@@ -221,6 +233,10 @@ async fn still_processing(
     let saved = transition(ctx, post, move |p| {
         p.record_poll(status_text, polls);
         p.tiktok.saw_uploaded_bytes(status.uploaded_bytes);
+        // PULL_FROM_URL: how far TikTok's download got, shown while it runs.
+        if status.downloaded_bytes.is_some() {
+            p.tiktok.downloaded_bytes = status.downloaded_bytes;
+        }
     })
     .await?;
     if past_upload {

@@ -86,6 +86,10 @@ impl PostState {
     /// - `Processing|Unconfirmed → InInbox`: a draft reached the creator's TikTok inbox;
     ///   `InInbox → Published` once they post it, `→ LeftInInbox` when they never do,
     ///   `→ Failed` when TikTok fails it.
+    /// - `Processing → Cancelled`: only a URL post (PULL_FROM_URL) whose download TikTok's
+    ///   `publish/cancel` stopped (`posts::url::cancel_download` guards it): TikTok then ends the
+    ///   publish `FAILED`/`publish_cancelled`, so it never becomes a TikTok post. Any other
+    ///   `processing` post has all its bytes at TikTok and cannot be called back.
     pub fn can_become(self, to: PostState) -> bool {
         use PostState::*;
         matches!(
@@ -106,7 +110,10 @@ impl PostState {
                         | Unconfirmed
                         | Cancelled
                 )
-                | (Processing, Published | Failed | Unconfirmed | InInbox)
+                | (
+                    Processing,
+                    Published | Failed | Unconfirmed | InInbox | Cancelled
+                )
                 | (Unconfirmed, Published | Failed | Processing | InInbox)
                 | (InInbox, Published | Failed | LeftInInbox)
                 | (NeedsReconnect, Queued | Scheduled | Cancelled | Failed)
@@ -307,6 +314,12 @@ pub struct TikTokProgress {
     pub upload_completed_at: Option<DateTime<Utc>>,
     /// Polls spent waiting for a public post's id after `PUBLISH_COMPLETE`.
     pub public_id_polls: u32,
+    /// PULL_FROM_URL: bytes TikTok reported downloaded so far (`status/fetch`).
+    pub downloaded_bytes: Option<u64>,
+    /// PULL_FROM_URL: set before `video/init` is sent. Such an init alone makes a TikTok post,
+    /// so a set mark without a `publish_id` means an init whose answer we never stored: it must
+    /// not be sent again (see `handlers::publish::url`).
+    pub pull_requested_at: Option<DateTime<Utc>>,
 }
 
 /// The upload URL carries an upload token: never in `Debug`.
@@ -319,6 +332,8 @@ impl std::fmt::Debug for TikTokProgress {
             .field("status", &self.status)
             .field("fail_reason", &self.fail_reason)
             .field("public_post_ids", &self.public_post_ids)
+            .field("downloaded_bytes", &self.downloaded_bytes)
+            .field("pull_requested_at", &self.pull_requested_at)
             .finish_non_exhaustive()
     }
 }
@@ -397,6 +412,7 @@ mod tests {
             (Processing, Published),
             (Processing, Failed),
             (Processing, Unconfirmed),
+            (Processing, Cancelled),
             (Unconfirmed, Published),
             (Unconfirmed, Failed),
             (Unconfirmed, Processing),

@@ -287,6 +287,54 @@ impl TikTokClient {
         check_init(ENDPOINT, source_info, init)
     }
 
+    /// Sends a PULL_FROM_URL video to the creator's TikTok inbox as a draft
+    /// (`inbox/video/init`, scope `video.upload`): only `source_info`, the creator finishes the
+    /// post in the TikTok app. Like [`init_direct_post`](Self::init_direct_post), not
+    /// idempotent, and TikTok starts downloading at once.
+    pub async fn init_inbox_pull(
+        &self,
+        token: &AccessToken,
+        video_url: &str,
+    ) -> Result<InitResult, TikTokError> {
+        const ENDPOINT: &str = "inbox/video/init";
+        let url = join(&self.api_base, "/v2/post/publish/inbox/video/init/");
+        let source_info = SourceInfo::PullFromUrl {
+            video_url: video_url.to_owned(),
+        };
+        let req = self
+            .http
+            .post(url)
+            .bearer_auth(token.expose())
+            .json(&json!({ "source_info": source_info }));
+        let init: InitResult = self.v2_call(ENDPOINT, req).await?;
+        if init.publish_id.is_empty() {
+            return Err(TikTokError::Malformed {
+                endpoint: ENDPOINT,
+                status: 200,
+                detail: "empty publish_id".to_owned(),
+            });
+        }
+        Ok(init)
+    }
+
+    /// Asks TikTok to stop a publish whose PULL_FROM_URL download is still running
+    /// (`publish/cancel`, best effort): it then ends `FAILED` with `publish_cancelled`. Once the
+    /// download is over TikTok answers `publish_not_cancellable`.
+    pub async fn cancel_publish(
+        &self,
+        token: &AccessToken,
+        publish_id: &str,
+    ) -> Result<(), TikTokError> {
+        let url = join(&self.api_base, "/v2/post/publish/cancel/");
+        let req = self
+            .http
+            .post(url)
+            .bearer_auth(token.expose())
+            .json(&json!({ "publish_id": publish_id }));
+        let _: serde::de::IgnoredAny = self.v2_call("publish/cancel", req).await?;
+        Ok(())
+    }
+
     /// The publish's current status. A `FAILED` status is a value here; use
     /// [`PublishStatus::failure`] to classify it.
     pub async fn fetch_status(

@@ -448,10 +448,10 @@ pub fn code_message(code: &str) -> &'static str {
             "MKT POST has reached TikTok's daily limit on how many creators can post through it. We'll try again when the limit resets."
         }
         "unaudited_client_can_only_post_to_private_accounts" => {
-            "Until TikTok finishes reviewing MKT POST, it can only post to private accounts. Make your account private in the TikTok app, then try again."
+            "TikTok has not audited MKT POST's app yet, so it only accepts posts visible to you alone (\"Only me\") on a private account. Make your account private in the TikTok app and choose \"Only me\", then try again."
         }
         "url_ownership_unverified" => {
-            "TikTok couldn't verify where this video is hosted. Please upload the video file directly."
+            "TikTok refused to download this video: its URL is not under a domain or URL prefix verified for MKT POST's TikTok app. Ask your administrator to verify it with TikTok (and list it in TIKTOK_VERIFIED_URL_PREFIXES), or upload the video file instead."
         }
         "privacy_level_option_mismatch" => {
             "The chosen 'Who can view' setting isn't available for this TikTok account. Please pick another one."
@@ -503,7 +503,9 @@ pub fn fail_reason_message(reason: &str) -> &'static str {
             "TikTok needs videos between 360 and 4096 pixels wide and high. Please re-export the video and try again."
         }
         "internal" => "TikTok had a temporary problem processing this video. We'll try again.",
-        "video_pull_failed" => "TikTok couldn't download the video in time. We'll try again.",
+        "video_pull_failed" => {
+            "TikTok couldn't download the video from its URL within an hour. Check that the URL answers without a redirect and stays reachable, then retry the post."
+        }
         "photo_pull_failed" => "TikTok couldn't download the photos in time. We'll try again.",
         "publish_cancelled" => "This post was cancelled before TikTok finished publishing it.",
         "auth_removed" => {

@@ -17,6 +17,7 @@ mod ops;
 mod parked;
 mod privacy;
 mod publish;
+mod pull_url;
 mod required;
 mod resume;
 mod scheduler;

@@ -7,6 +7,7 @@ use crate::views::account_json;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use jobs::domain::posts::unaudited;
 use jobs::model::AccountId;
 use serde_json::json;
 
@@ -26,6 +27,8 @@ pub async fn list(
 }
 
 /// `GET /api/accounts/{id}/creator-info`: live posting options (the compose form's source of truth).
+/// While TikTok has not audited the app the options are only what it would accept
+/// (`SELF_ONLY`), and `private_only_reason` says why (null otherwise).
 pub async fn creator_info(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -33,11 +36,13 @@ pub async fn creator_info(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = parse_id(&id)?;
     let info = jobs::domain::paced::creator_info_paced(&state.jobs, user.workspace, id).await?;
+    let audited = state.jobs.config.tiktok.app_audited;
     Ok(Json(json!({
         "creator_nickname": info.creator_nickname,
         "creator_username": info.creator_username,
         "creator_avatar_url": info.creator_avatar_url,
-        "privacy_level_options": info.privacy_level_options,
+        "privacy_level_options": unaudited::offered_privacy(audited, &info),
+        "private_only_reason": unaudited::private_only_reason(audited, &info),
         "comment_disabled": info.comment_disabled,
         "duet_disabled": info.duet_disabled,
         "stitch_disabled": info.stitch_disabled,

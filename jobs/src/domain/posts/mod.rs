@@ -7,17 +7,21 @@
 //! key with a different body is a conflict.
 
 pub mod approval;
+mod cancel;
 pub mod error;
 pub mod inbox;
 pub mod parked;
 pub mod stream;
+pub mod unaudited;
+pub mod url;
 
+pub use cancel::{cancel, cancel_unsent};
 pub use error::PostError;
 use error::{conflict, invalid};
 
 use crate::context::JobContext;
 use crate::domain::accounts::{self, AccountError};
-use crate::domain::outcome::{RETRIES_EXHAUSTED, delete_staged_media, transition};
+use crate::domain::outcome::{RETRIES_EXHAUSTED, transition};
 use crate::model::{
     AccountId, Actor, Media, MediaId, PhotoPost, Post, PostId, PostMode, PostSettings, PostSource,
     PostState, PrivacyLevel, TikTokProgress, WorkspaceId,
@@ -124,6 +128,16 @@ impl NewPost {
             brand_content_toggle: false,
             brand_organic_toggle: false,
             is_aigc: false,
+        }
+    }
+
+    /// A request for a video TikTok downloads from `video_url` (PULL_FROM_URL), every other
+    /// setting at its default.
+    pub fn pulled(account_id: AccountId, video_url: String) -> Self {
+        Self {
+            media_id: None,
+            video_url: Some(video_url),
+            ..Self::staged(account_id, MediaId::new())
         }
     }
 
@@ -283,7 +297,12 @@ pub async fn create(
                 "A video sent straight to TikTok goes out now; to schedule it, upload it first (it then waits encrypted until its time).",
             ));
         }
-        Requested::Url(_) | Requested::Photos(_) => {
+        // TikTok downloads it later: its length is TikTok's to check.
+        Requested::Url(video_url) => {
+            url::check_video_url(video_url, &ctx.config.tiktok.verified_url_prefixes)?;
+            None
+        }
+        Requested::Photos(_) => {
             return Err(invalid(
                 "source_not_supported",
                 "This way of posting is not available yet; upload the video and use its media_id.",
@@ -294,6 +313,7 @@ pub async fn create(
         .await
         .map_err(account_error)?;
     let privacy = validate(&req, &info, duration_ms)?;
+    unaudited::check(ctx.config.tiktok.app_audited, &info, privacy)?;
     let who = approval::Submitter::of(ctx, by).await?;
     if who.needs_approval && source == Requested::Stream {
         return Err(conflict(
@@ -469,100 +489,6 @@ pub(crate) fn replayed(existing: Post, hash: &str) -> Result<Created<Post>, Post
     }
 }
 
-/// Cancels a post that has not started uploading; its staged video is deleted at once.
-pub async fn cancel(ctx: &JobContext, ws: WorkspaceId, id: PostId) -> Result<Post, PostError> {
-    loop {
-        let post = ctx.store.post(ws, id).await?;
-        if post.source == PostSource::Stream && post.state == PostState::Uploading {
-            return stream::cancel_midway(ctx, &post).await;
-        }
-        if !matches!(
-            post.state,
-            PostState::Draft
-                | PostState::Scheduled
-                | PostState::Queued
-                | PostState::NeedsReconnect
-                | PostState::PendingApproval
-        ) {
-            return Err(conflict(
-                "not_cancellable",
-                format!(
-                    "This post is {} and can no longer be cancelled (TikTok already has it or it is finished).",
-                    post.state
-                ),
-            ));
-        }
-        match transition(ctx, &post, Post::cancel).await {
-            Ok(cancelled) => {
-                delete_staged_media(ctx, &cancelled).await;
-                return Ok(ctx.store.post(ws, id).await?);
-            }
-            // The scheduler or a worker moved it meanwhile: look again.
-            Err(StoreError::StaleState) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// The post states TikTok has nothing of yet.
-const NOT_AT_TIKTOK: [PostState; 5] = [
-    PostState::Draft,
-    PostState::PendingApproval,
-    PostState::Scheduled,
-    PostState::Queued,
-    PostState::NeedsReconnect,
-];
-
-/// Cancels the workspace's posts that TikTok has nothing of yet (all of them, or one account's),
-/// recording `code` and `message` as the reason, and deletes their staged videos at once. A post
-/// the scheduler or a worker moves meanwhile is read again; one that reached TikTok is left to
-/// finish. Used when an account is disconnected and when a user is erased. Returns how many
-/// were cancelled.
-pub async fn cancel_unsent(
-    ctx: &JobContext,
-    ws: WorkspaceId,
-    only_account: Option<AccountId>,
-    code: &'static str,
-    message: &'static str,
-) -> Result<usize, StoreError> {
-    const PAGE: u32 = 200;
-    let mut cancelled = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = ctx.store.list_posts(ws, cursor.as_deref(), PAGE).await?;
-        for post in &page.items {
-            if only_account.is_some_and(|a| a != post.account_id) {
-                continue;
-            }
-            let mut current = post.clone();
-            for _ in 0..3 {
-                if !NOT_AT_TIKTOK.contains(&current.state) {
-                    break;
-                }
-                match transition(ctx, &current, move |p| p.cancel_because(code, message)).await {
-                    Ok(done) => {
-                        delete_staged_media(ctx, &done).await;
-                        cancelled += 1;
-                        break;
-                    }
-                    Err(StoreError::StaleState) => match ctx.store.post(ws, post.id).await {
-                        Ok(p) => current = p,
-                        Err(StoreError::NotFound) => break,
-                        Err(e) => return Err(e),
-                    },
-                    Err(StoreError::NotFound) => break,
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    Ok(cancelled)
-}
-
 /// Replays a post that failed or was parked (retries exhausted, or waiting for a reconnect):
 /// refused while a TikTok publish may still complete or the account still needs reconnecting.
 pub async fn replay(ctx: &JobContext, ws: WorkspaceId, id: PostId) -> Result<Post, PostError> {
@@ -611,7 +537,8 @@ pub async fn prepare_replay(
             "This video went straight to TikTok and was never kept on our side; send it again in a new post.",
         ));
     }
-    if post.media_deleted_at.is_some() {
+    // A URL post's video was never ours to delete: TikTok pulls it again from its URL.
+    if post.media_deleted_at.is_some() && !matches!(post.source, PostSource::Url { .. }) {
         return Err(conflict(
             "media_gone",
             "This post's video was deleted after TikTok's answer; upload it again in a new post.",

@@ -20,12 +20,23 @@
 //!    late the resume (stuck sweep, creator retry, operator replay); `FAILED` fails the post
 //!    with TikTok's reason. Progress comes from TikTok itself (`416` + `Content-Range`, or
 //!    `status/fetch`), so a chunk whose response was lost is not sent twice.
+//!    **A URL post** (PULL_FROM_URL, `url.rs`) differs: TikTok starts downloading at `init`, so
+//!    an init alone becomes a post. So before sending it, the job stores a mark
+//!    (`pull_requested_at`) by compare-and-set, then stores the `publish_id` by compare-and-set
+//!    before anything else. A job that finds the mark without a `publish_id` (a crash, a lost
+//!    lock or a lost answer in between) never initialises again: the post fails with
+//!    `pull_outcome_unknown` and the creator checks TikTok before retrying (the retry clears the
+//!    mark). A definite refusal from TikTok created nothing, so it clears the mark. If storing
+//!    the `publish_id` loses its race, the job cancels that download at TikTok (best effort).
+//!    A stored `publish_id` is only ever followed (`poll_status`), never initialised again.
 //! 4. A crash between `init` and step 2 leaves no `publish_id` on our side and no bytes at
 //!    TikTok: that init can never become a post, and initialising again is safe.
 //! 5. Only one process drives a post at a time (a `publish:<post>` lock), so two resumes never
 //!    interleave chunks.
 //!
 //! Then `poll_status` takes over.
+
+mod url;
 
 use crate::context::JobContext;
 use crate::domain::outcome::{
@@ -171,7 +182,7 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
     match &post.source {
         PostSource::Staged => {}
         PostSource::Stream => return stream::settle_interrupted(ctx, post).await,
-        PostSource::Url { .. } => return not_yet(),
+        PostSource::Url { .. } => return url::drive(ctx, post).await,
         PostSource::Photos(_) => return not_yet(),
     }
     let account = ctx

@@ -39,6 +39,8 @@ impl TikTokProgress {
         self.upload_url = None;
         self.upload_url_issued_at = None;
         self.uploaded_bytes = 0;
+        self.downloaded_bytes = None;
+        self.pull_requested_at = None;
     }
 
     /// Takes TikTok's count of received bytes from a status answer, when it gives one. Never
@@ -297,6 +299,11 @@ impl Post {
         self.tiktok.publish_attempts = 0;
         if dead_at_tiktok {
             self.tiktok.forget_publish();
+        }
+        // A URL post whose init answer was lost (no publish id) was failed asking the creator
+        // to check TikTok first; their retry is that check done, so it may initialise again.
+        if self.tiktok.publish_id.is_none() {
+            self.tiktok.pull_requested_at = None;
         }
     }
 

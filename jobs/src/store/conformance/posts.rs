@@ -31,6 +31,8 @@ pub async fn posts_are_created_read_and_deleted(store: DynStore) {
         publish_attempts: 2,
         upload_completed_at: Some(t),
         public_id_polls: 1,
+        downloaded_bytes: Some(12_345_678),
+        pull_requested_at: Some(t),
     };
     p.error_code = Some("rate_limited".into());
     p.error_message = Some("TikTok asked us to slow down.".into());
