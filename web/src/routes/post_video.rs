@@ -77,6 +77,8 @@ pub async fn receive(
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = parse_id(&id)?;
+    // Someone outside the workspace learns nothing from the headers' refusals: 404 first.
+    stream::progress(&state.jobs, user.workspace, id).await?;
     let length = declared_len(&headers)?.ok_or(ApiError::LengthRequired)?;
     let range = content_range(&headers)?;
     let content_type = headers

@@ -25,10 +25,10 @@ pub fn validate_draft(req: &NewPost, account: &TikTokAccount) -> Result<PrivacyL
     if let Some((code, why)) = accounts::cannot_send_drafts_reason(account) {
         return Err(conflict(code, why));
     }
-    if !matches!(req.source()?, Requested::Staged(_)) {
+    if !matches!(req.source()?, Requested::Staged(_) | Requested::Url(_)) {
         return Err(invalid(
             "source_not_supported",
-            "Only an uploaded video (media_id) can be sent to the TikTok inbox as a draft for now.",
+            "A draft for the TikTok inbox is sent from an uploaded video (media_id) or a video_url.",
         ));
     }
     check_title(req)?;

@@ -278,8 +278,13 @@ pub async fn create(
     if req.post_mode == PostMode::Inbox {
         // A draft: no creator_info, no audience to check (`inbox.rs`).
         let privacy = inbox::validate_draft(&req, &account)?;
-        if let Requested::Staged(id) = source {
-            unused_media(ctx, ws, id).await?;
+        match &source {
+            Requested::Staged(id) => drop(unused_media(ctx, ws, *id).await?),
+            Requested::Url(video_url) => {
+                url::check_video_url(video_url, &ctx.config.tiktok.verified_url_prefixes)?
+            }
+            // Refused by `validate_draft`.
+            Requested::Stream | Requested::Photos(_) => {}
         }
         let who = approval::Submitter::of(ctx, by).await?;
         return insert(ctx, who, &req, privacy, scheduled, idempotency_key, hash).await;
