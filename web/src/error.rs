@@ -328,6 +328,22 @@ impl From<StagingError> for ApiError {
                 message,
             },
             StagingError::UnsupportedType => ApiError::UnsupportedMediaType(message),
+            StagingError::UnsupportedImage { .. } => ApiError::Invalid {
+                code: "image_format_not_supported",
+                message,
+            },
+            StagingError::ImageTooLarge { .. } => ApiError::TooLarge {
+                code: "image_too_large",
+                message,
+            },
+            StagingError::ImageResolution { .. } => ApiError::Invalid {
+                code: "image_resolution_too_high",
+                message,
+            },
+            StagingError::ImageUnreadable => ApiError::Invalid {
+                code: "image_unreadable",
+                message,
+            },
             StagingError::Empty => ApiError::Invalid {
                 code: "empty_upload",
                 message,

@@ -10,6 +10,7 @@ use crate::context::JobContext;
 use crate::domain::accounts;
 use crate::domain::outcome::{self, Stop, delete_staged_media, settle, transition};
 use crate::domain::paced::fetch_status;
+use crate::domain::photo_urls::{self, PhotoUrls};
 use crate::model::{Post, PostState, PrivacyLevel};
 use crate::queue::JobError;
 use crate::store::StoreError;
@@ -157,7 +158,9 @@ async fn still_processing(
         p.tiktok.saw_uploaded_bytes(status.uploaded_bytes);
     })
     .await?;
-    if past_upload {
+    // A photo post's URLs past their expiry can no longer be pulled: its images go now.
+    let urls_expired = photo_urls::expired(&PhotoUrls::new(&ctx.config), &saved, Utc::now());
+    if past_upload || urls_expired {
         delete_staged_media(ctx, &saved).await;
     }
     poll_again(ctx, post, backoff(ctx, polls)).await

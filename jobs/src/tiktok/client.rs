@@ -11,8 +11,9 @@
 use super::envelope::{self, Reply};
 use super::error::{TikTokError, UploadRejection};
 use super::types::{
-    AccessToken, ChunkOutcome, CreatorInfo, InitRequest, InitResult, PostInfo, PublishStatus,
-    RefreshToken, SourceInfo, TokenGrant, UserInfo, UserInfoData, VideoPage, WireStatus,
+    AccessToken, ChunkOutcome, CreatorInfo, InitRequest, InitResult, PhotoInitRequest,
+    PhotoPostInfo, PhotoSource, PostInfo, PublishStatus, RefreshToken, SourceInfo, TokenGrant,
+    UserInfo, UserInfoData, VideoPage, WireStatus,
 };
 use crate::config::{Config, Secret};
 use bytes::{Bytes, BytesMut};
@@ -275,6 +276,36 @@ impl TikTokClient {
         }
         if matches!(source_info, SourceInfo::FileUpload { .. }) && init.upload_url.is_none() {
             return Err(malformed("no upload_url for a FILE_UPLOAD init"));
+        }
+        Ok(init)
+    }
+
+    /// Starts a photo post (`content/init`, tiktok-api.md §5.4): TikTok pulls every image from
+    /// its URL. `post_mode` is `DIRECT_POST` or `MEDIA_UPLOAD` (a draft in the creator's inbox).
+    /// Not idempotent, like [`init_direct_post`](Self::init_direct_post).
+    pub async fn init_photo_post(
+        &self,
+        token: &AccessToken,
+        post_mode: &'static str,
+        post_info: &PhotoPostInfo,
+        source_info: &PhotoSource,
+    ) -> Result<InitResult, TikTokError> {
+        const ENDPOINT: &str = "content/init";
+        let url = join(&self.api_base, "/v2/post/publish/content/init/");
+        let body = PhotoInitRequest {
+            media_type: "PHOTO",
+            post_mode,
+            post_info,
+            source_info,
+        };
+        let req = self.http.post(url).bearer_auth(token.expose()).json(&body);
+        let init: InitResult = self.v2_call(ENDPOINT, req).await?;
+        if init.publish_id.is_empty() {
+            return Err(TikTokError::Malformed {
+                endpoint: ENDPOINT,
+                status: 200,
+                detail: "empty publish_id".to_owned(),
+            });
         }
         Ok(init)
     }

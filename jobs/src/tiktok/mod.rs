@@ -31,8 +31,9 @@ pub use error::{
     code_message, fail_reason_message,
 };
 pub use types::{
-    AccessToken, ChunkOutcome, CreatorInfo, InitResult, PostInfo, PublishStatus, PublishStatusKind,
-    RefreshToken, SourceInfo, TokenGrant, UserInfo, Video, VideoPage, split_scopes,
+    AccessToken, ChunkOutcome, CreatorInfo, InitResult, PhotoPostInfo, PhotoSource, PostInfo,
+    PublishStatus, PublishStatusKind, RefreshToken, SourceInfo, TokenGrant, UserInfo, Video,
+    VideoPage, split_scopes,
 };
 #[cfg(test)]
 pub(crate) use types::{UserInfoData, WireStatus};

@@ -6,6 +6,7 @@ pub mod health;
 pub mod keys;
 pub mod media;
 pub mod ops;
+pub mod photo_urls;
 pub mod posts;
 pub mod privacy;
 pub mod session;

@@ -26,6 +26,8 @@
 //!
 //! Then `poll_status` takes over.
 
+mod photos;
+
 use crate::context::JobContext;
 use crate::domain::outcome::{
     RETRIES_EXHAUSTED, Stop, settle, stop_for, stop_for_account, transition,
@@ -155,7 +157,7 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
         PostSource::Staged => {}
         PostSource::Stream => return not_yet(),
         PostSource::Url { .. } => return not_yet(),
-        PostSource::Photos(_) => return not_yet(),
+        PostSource::Photos(_) => return photos::drive(ctx, post).await,
     }
     let account = ctx
         .store
