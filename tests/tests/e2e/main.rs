@@ -14,6 +14,7 @@ mod identity;
 mod media;
 mod ops;
 mod parked;
+mod photos;
 mod privacy;
 mod publish;
 mod required;
