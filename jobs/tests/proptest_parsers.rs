@@ -77,6 +77,10 @@ mod campaigns_csv {
                 let row = CampaignRow {
                     account: account.clone(),
                     media_id: media_id.clone(),
+                    media_ids: None,
+                    photo_cover_index: None,
+                    description: None,
+                    auto_add_music: None,
                     title: title.clone(),
                     privacy_level: privacy.clone(),
                     disable_comment: f(0),
@@ -284,6 +288,10 @@ mod campaigns_json {
                     CampaignRow {
                         account,
                         media_id,
+                        media_ids: None,
+                        photo_cover_index: None,
+                        description: None,
+                        auto_add_music: None,
                         title,
                         privacy_level,
                         disable_comment: f.0,

@@ -327,11 +327,11 @@ impl From<StagingError> for ApiError {
                 code: "too_large",
                 message,
             },
-            StagingError::UnsupportedType => ApiError::UnsupportedMediaType(message),
-            StagingError::UnsupportedImage { .. } => ApiError::Invalid {
-                code: "image_format_not_supported",
-                message,
-            },
+            // A PNG is refused like any other wrong type (415 `unsupported_media_type`), with a
+            // message that names its format and what TikTok takes instead.
+            StagingError::UnsupportedType | StagingError::UnsupportedImage { .. } => {
+                ApiError::UnsupportedMediaType(message)
+            }
             StagingError::ImageTooLarge { .. } => ApiError::TooLarge {
                 code: "image_too_large",
                 message,

@@ -1,6 +1,7 @@
 //! Campaigns: many posts across many accounts in one request, for agencies (`POST
-//! /api/campaigns`, JSON or CSV). Videos are uploaded first (`POST /api/media`), then the
-//! campaign names them by id, one row per post.
+//! /api/campaigns`, JSON or CSV). Videos and photos are uploaded first (`POST /api/media`), then
+//! the campaign names them by id, one row per post: `media_id` for a video, `media_ids` for a
+//! photo post (a JSON list; in CSV, ids separated by spaces or `;`).
 //!
 //! All or nothing where it can be: every row is checked before any post is written (account,
 //! video, the creator's live options from `creator_info`, fetched once per account, and the
@@ -29,11 +30,24 @@ pub const MAX_ROWS: usize = 1000;
 /// The longest campaign idempotency key (row keys append `:<row>`).
 pub const MAX_KEY: usize = 150;
 
-/// One row: one video to one account. `account` is the account's id or its `@username`.
+/// One row: one video (or one photo post) to one account. `account` is the account's id or its
+/// `@username`. The photo fields are left out of the row's fingerprint when unset, so a row of
+/// an older client hashes as it always did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CampaignRow {
     pub account: String,
+    /// A video; empty for a photo post.
+    #[serde(default)]
     pub media_id: String,
+    /// A photo post's images, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_cover_index: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_add_music: Option<bool>,
     #[serde(default)]
     pub title: String,
     /// Required, as on every post: TikTok forbids a default.
@@ -90,8 +104,9 @@ pub struct CampaignResult {
 }
 
 /// Reads a CSV campaign: a header row naming the columns of [`CampaignRow`] (any order; only
-/// `account` and `media_id` are required), then one row per post. Booleans are `true`/`false`
-/// (or `1`/`0`, `yes`/`no`); empty cells mean "not given".
+/// `account` and `media_id` or `media_ids` are required), then one row per post. Booleans are
+/// `true`/`false` (or `1`/`0`, `yes`/`no`); `media_ids` are separated by spaces or `;`; empty
+/// cells mean "not given".
 pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -100,12 +115,15 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
         .headers()
         .map_err(|e| CampaignError::Malformed(format!("the CSV header cannot be read: {e}")))?
         .clone();
-    for required in ["account", "media_id"] {
-        if !headers.iter().any(|h| h == required) {
-            return Err(CampaignError::Malformed(format!(
-                "the CSV header has no `{required}` column"
-            )));
-        }
+    if !headers.iter().any(|h| h == "account") {
+        return Err(CampaignError::Malformed(
+            "the CSV header has no `account` column".into(),
+        ));
+    }
+    if !headers.iter().any(|h| h == "media_id" || h == "media_ids") {
+        return Err(CampaignError::Malformed(
+            "the CSV header has no `media_id` (video) or `media_ids` (photos) column".into(),
+        ));
     }
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
@@ -139,9 +157,22 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
                 ))),
             }
         };
+        let cover = match cell("photo_cover_index") {
+            None => None,
+            Some(c) => Some(c.parse().map_err(|_| {
+                CampaignError::Malformed(format!(
+                    "CSV row {row}: photo_cover_index is {}; use a number from 0",
+                    quoted(&c)
+                ))
+            })?),
+        };
         rows.push(CampaignRow {
             account: cell("account").unwrap_or_default(),
             media_id: cell("media_id").unwrap_or_default(),
+            media_ids: cell("media_ids").map(|ids| split_ids(&ids)),
+            photo_cover_index: cover,
+            description: cell("description"),
+            auto_add_music: flag("auto_add_music")?,
             title: cell("title").unwrap_or_default(),
             privacy_level: cell("privacy_level"),
             disable_comment: flag("disable_comment")?,
@@ -155,6 +186,14 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
         });
     }
     Ok(rows)
+}
+
+/// A CSV `media_ids` cell: ids separated by spaces or `;`.
+fn split_ids(cell: &str) -> Vec<String> {
+    cell.split(|c: char| c == ';' || c.is_whitespace())
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn too_many() -> CampaignError {
@@ -332,9 +371,50 @@ impl From<StoreError> for RowOutcome {
 /// A row as written, resolved: the post it asks for and when.
 struct Parsed<'a> {
     account: &'a TikTokAccount,
-    media_id: MediaId,
+    /// The video, or the photos.
+    media: Vec<MediaId>,
     req: NewPost,
     scheduled: Option<(DateTime<Utc>, Option<String>)>,
+}
+
+/// A post refusal as row `n`'s problem; a store failure stops the whole check.
+fn refusal(n: usize, e: PostError) -> RowOutcome {
+    match e {
+        PostError::Invalid { code, message } | PostError::Conflict { code, message } => {
+            RowOutcome::Problem(problem(n, code, message))
+        }
+        PostError::Store(e) => e.into(),
+        other => RowOutcome::Problem(problem(n, "invalid_row", row_message(&other))),
+    }
+}
+
+/// The row's media ids: its one video, or its photos (never both, never none). Refusals are
+/// `(code, message)`.
+fn media_of(row: &CampaignRow) -> Result<Vec<MediaId>, (&'static str, String)> {
+    let parse = |id: &str| {
+        MediaId::parse(id.trim()).map_err(|_| {
+            (
+                "unknown_media",
+                format!("{} is not an id from POST /api/media", quoted(id)),
+            )
+        })
+    };
+    match (row.media_id.trim(), &row.media_ids) {
+        ("", Some(ids)) if ids.is_empty() => Err((
+            "photo_count",
+            "media_ids lists no photo; a photo post has 1 to 35".into(),
+        )),
+        ("", Some(ids)) => ids.iter().map(|id| parse(id)).collect(),
+        (video, None) if !video.is_empty() => Ok(vec![parse(video)?]),
+        ("", None) => Err((
+            "media_required",
+            "name a video (media_id) or photos (media_ids)".into(),
+        )),
+        _ => Err((
+            "media_ambiguous",
+            "name either a video (media_id) or photos (media_ids), not both".into(),
+        )),
+    }
 }
 
 /// What checking a campaign's rows shares from one row to the next.
@@ -344,7 +424,7 @@ struct RowCheck<'a> {
     accounts: &'a [TikTokAccount],
     /// Each account's creator info, fetched once per campaign.
     infos: HashMap<AccountId, Result<CreatorInfo, PostError>>,
-    /// A video may back one row only.
+    /// A video or photo may back one row only.
     videos_seen: HashSet<MediaId>,
     /// The campaign's idempotency key.
     key: &'a str,
@@ -378,38 +458,48 @@ impl<'a> RowCheck<'a> {
         }
         let Parsed {
             account,
-            media_id,
+            media,
             req,
             scheduled,
         } = self.parse(row, n)?;
-        if !self.videos_seen.insert(media_id) {
+        if media.iter().any(|id| !self.videos_seen.insert(*id)) {
             return Err(bad(
                 "media_repeated",
-                "this video is already used by an earlier row; upload it once per post".into(),
+                "this video or photo is already used by an earlier row; upload it once per post"
+                    .into(),
             ));
         }
-        let media = match posts::unused_media(self.ctx, self.ws, media_id).await {
-            Ok(m) => m,
-            Err(PostError::NotFound) => {
-                return Err(bad(
-                    "unknown_media",
-                    format!("no uploaded video {media_id} (it may have expired)"),
-                ));
+        let (photo, duration_ms) = match media.as_slice() {
+            [media_id] if req.media_ids.is_none() => {
+                match posts::unused_media(self.ctx, self.ws, *media_id).await {
+                    Ok(m) => (false, m.duration_ms),
+                    Err(PostError::NotFound) => {
+                        return Err(bad(
+                            "unknown_media",
+                            format!("no uploaded video {media_id} (it may have expired)"),
+                        ));
+                    }
+                    Err(e) => return Err(refusal(n, e)),
+                }
             }
-            Err(PostError::Conflict { code, message }) => return Err(bad(code, message)),
-            Err(PostError::Store(e)) => return Err(e.into()),
-            Err(e) => return Err(bad("invalid_row", row_message(&e))),
+            photos => {
+                posts::photos::check_request(&req).map_err(|e| refusal(n, e))?;
+                posts::photos::unused_images(self.ctx, self.ws, photos)
+                    .await
+                    .map_err(|e| refusal(n, e))?;
+                (true, None)
+            }
         };
         if let Some(why) = accounts::cannot_publish_reason(account) {
             return Err(bad("account_cannot_publish", why));
         }
         let info = self.creator_info(account.id, n).await?;
-        let privacy = posts::validate(&req, info, media.duration_ms).map_err(|e| match e {
-            PostError::Invalid { code, message } | PostError::Conflict { code, message } => {
-                bad(code, message)
-            }
-            other => bad("invalid_row", row_message(&other)),
-        })?;
+        let seen = if photo {
+            posts::photos::as_validated(&req)
+        } else {
+            req.clone()
+        };
+        let privacy = posts::validate(&seen, info, duration_ms).map_err(|e| refusal(n, e))?;
         Ok(Checked::Ready(Box::new(Ready {
             req,
             privacy,
@@ -431,15 +521,7 @@ impl<'a> RowCheck<'a> {
                 ),
             )
         })?;
-        let media_id = MediaId::parse(row.media_id.trim()).map_err(|_| {
-            bad(
-                "unknown_media",
-                format!(
-                    "{} is not a video id from POST /api/media",
-                    quoted(&row.media_id)
-                ),
-            )
-        })?;
+        let media = media_of(&row).map_err(|(code, message)| bad(code, message))?;
         let privacy_level = match row.privacy_level.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(p) => Some(PrivacyLevel::parse(p).ok_or_else(|| {
@@ -449,7 +531,13 @@ impl<'a> RowCheck<'a> {
                 )
             })?),
         };
+        let photos = row.media_ids.is_some().then(|| media.clone());
         let req = NewPost {
+            media_id: photos.is_none().then(|| media[0]),
+            media_ids: photos,
+            photo_cover_index: row.photo_cover_index,
+            description: row.description.unwrap_or_default(),
+            auto_add_music: row.auto_add_music.unwrap_or(false),
             title: row.title,
             privacy_level,
             disable_comment: row.disable_comment.unwrap_or(false),
@@ -458,7 +546,7 @@ impl<'a> RowCheck<'a> {
             brand_content_toggle: row.brand_content_toggle.unwrap_or(false),
             brand_organic_toggle: row.brand_organic_toggle.unwrap_or(false),
             is_aigc: row.is_aigc.unwrap_or(false),
-            ..NewPost::staged(account.id, media_id)
+            ..NewPost::staged(account.id, media[0])
         };
         let scheduled = match row.scheduled_at.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -476,7 +564,7 @@ impl<'a> RowCheck<'a> {
         };
         Ok(Parsed {
             account,
-            media_id,
+            media,
             req,
             scheduled,
         })
@@ -561,6 +649,48 @@ mod tests {
         assert_eq!(rows[1].account, "acct-2");
         assert_eq!(rows[1].disable_duet, None);
         assert_eq!(rows[1].scheduled_at, None);
+    }
+
+    #[test]
+    fn csv_photo_rows_split_their_ids_on_spaces_and_semicolons() {
+        let csv = "account,media_ids,photo_cover_index,auto_add_music,description\n\
+                   @a,\"m1 m2;m3 ; m4\",1,yes,hello\n\
+                   @b,,,,\n";
+        let rows = parse_csv(csv.as_bytes()).unwrap();
+        assert_eq!(
+            rows[0].media_ids.as_deref(),
+            Some(&["m1", "m2", "m3", "m4"].map(String::from)[..])
+        );
+        assert_eq!(rows[0].photo_cover_index, Some(1));
+        assert_eq!(rows[0].auto_add_music, Some(true));
+        assert_eq!(rows[0].description.as_deref(), Some("hello"));
+        assert_eq!(rows[1].media_ids, None);
+        let bad = parse_csv(b"account,media_ids,photo_cover_index\n@a,m1,first\n")
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("photo_cover_index"), "{bad}");
+    }
+
+    #[test]
+    fn a_row_names_a_video_or_photos_never_both() {
+        let row = |media_id: &str, media_ids: Option<Vec<String>>| CampaignRow {
+            media_id: media_id.into(),
+            media_ids,
+            ..serde_json::from_value(serde_json::json!({"account": "@a"})).unwrap()
+        };
+        let id = MediaId::new().to_string();
+        assert_eq!(media_of(&row(&id, None)).unwrap().len(), 1);
+        assert_eq!(
+            media_of(&row("", Some(vec![id.clone(), MediaId::new().to_string()])))
+                .unwrap()
+                .len(),
+            2
+        );
+        let code = |r: CampaignRow| media_of(&r).unwrap_err().0;
+        assert_eq!(code(row(&id, Some(vec![id.clone()]))), "media_ambiguous");
+        assert_eq!(code(row("", None)), "media_required");
+        assert_eq!(code(row("", Some(vec![]))), "photo_count");
+        assert_eq!(code(row("", Some(vec!["nope".into()]))), "unknown_media");
     }
 
     #[test]

@@ -176,8 +176,12 @@ async fn photos_are_refused_by_their_bytes_count_cover_and_title() -> Result<()>
     let (app, _user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
     // By the bytes, whatever the declared type.
     let (status, body) = upload(&app, samples::png(), "image/jpeg").await?;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_error(&body, "image_format_not_supported", "PNG");
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    assert_error(
+        &body,
+        "unsupported_media_type",
+        "PNG images are not accepted",
+    );
     let (status, body) = upload(&app, samples::jpeg(2000, 1500), "image/jpeg").await?;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_error(&body, "image_resolution_too_high", "1080p");
@@ -268,5 +272,66 @@ async fn an_expired_photo_url_answers_404_and_its_images_are_deleted() -> Result
         Ok((status == StatusCode::NOT_FOUND && staging_files(&app) == 0).then_some(()))
     })
     .await?;
+    Ok(())
+}
+
+/// `POST /api/campaigns` with `body` as `content_type`.
+async fn campaign(
+    app: &TestApp,
+    key: &str,
+    content_type: &str,
+    body: String,
+) -> Result<(StatusCode, Value)> {
+    let resp = app
+        .client
+        .post(app.url("/api/campaigns"))
+        .header(ORIGIN, &app.base_url)
+        .header(CONTENT_TYPE, content_type)
+        .header("idempotency-key", key)
+        .body(body)
+        .send()
+        .await?;
+    let status = resp.status();
+    Ok((status, resp.json().await.unwrap_or(Value::Null)))
+}
+
+#[tokio::test]
+async fn campaign_rows_make_photo_posts_from_csv_and_json() -> Result<()> {
+    let (app, _user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
+    verify_our_urls(&app, true)?;
+    let (a, b) = (three_images(&app).await?, three_images(&app).await?);
+    // CSV: ids separated by spaces or `;`.
+    let csv = format!(
+        "account,media_ids,photo_cover_index,description,auto_add_music,title,privacy_level\n\
+         {account},\"{} {};{}\",2,from a sheet,true,csv photos,SELF_ONLY\n",
+        a[0], a[1], a[2]
+    );
+    // A cover outside the row's photos refuses the campaign, naming the row.
+    let bad = csv.replace(",2,from", ",3,from");
+    let (status, resp) = campaign(&app, "photos-bad", "text/csv", bad).await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{resp}");
+    assert_eq!(resp["rows"][0]["code"], "photo_cover_index", "{resp}");
+    let (status, resp) = campaign(&app, "photos-csv", "text/csv", csv).await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{resp}");
+    let source = &resp["posts"][0]["source"];
+    assert_eq!(source["kind"], "photos", "{resp}");
+    assert_eq!(source["media_ids"], json!(a), "{resp}");
+    assert_eq!(source["cover_index"], 2);
+    assert_eq!(source["description"], "from a sheet");
+    assert_eq!(source["auto_add_music"], true);
+
+    let body = json!({ "posts": [{
+        "account": account, "media_ids": b, "title": "json photos",
+        "privacy_level": "SELF_ONLY",
+    }] });
+    let (status, resp) =
+        campaign(&app, "photos-json", "application/json", body.to_string()).await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{resp}");
+    assert_eq!(resp["posts"][0]["source"]["media_ids"], json!(b), "{resp}");
+    for post in [&resp["posts"][0]] {
+        let id = post["id"].as_str().context("post id")?;
+        let done = wait_settled(&app, id).await?;
+        assert_eq!(done["state"], "published", "{done}");
+    }
     Ok(())
 }
