@@ -335,3 +335,77 @@ async fn campaign_rows_make_photo_posts_from_csv_and_json() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn cancelling_a_photo_post_deletes_all_its_images_at_once() -> Result<()> {
+    let (app, _user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
+    let ids = three_images(&app).await?;
+    let later = (chrono::Utc::now() + chrono::Duration::hours(3)).to_rfc3339();
+    let (status, post) = create_photo_post(
+        &app,
+        &account,
+        json!({ "media_ids": ids, "scheduled_at": later }),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{post}");
+    assert_eq!(post["state"], "scheduled");
+    let id = post["id"].as_str().context("post id")?;
+    let resp = app.delete(&format!("/api/posts/{id}")).await?;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await?;
+    assert_eq!(body["state"], "cancelled", "{body}");
+    assert!(body["media_deleted_at"].is_string(), "{body}");
+    for m in &ids {
+        let (status, _) = app.get_json(&format!("/api/media/{m}")).await?;
+        assert_eq!(status, StatusCode::NOT_FOUND, "image {m} still staged");
+    }
+    assert_eq!(staging_files(&app), 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn racing_photo_posts_over_the_same_images_leave_none_tied_to_an_undone_post() -> Result<()> {
+    let (app, user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
+    let ids = three_images(&app).await?;
+    let later = (chrono::Utc::now() + chrono::Duration::hours(3)).to_rfc3339();
+    let reversed: Vec<String> = ids.iter().rev().cloned().collect();
+    // Both pass the checks; attaching in opposite orders, at most one can take every image.
+    let (first, second) = tokio::join!(
+        create_photo_post(
+            &app,
+            &account,
+            json!({ "media_ids": ids, "scheduled_at": later })
+        ),
+        create_photo_post(
+            &app,
+            &account,
+            json!({ "media_ids": reversed, "scheduled_at": later })
+        ),
+    );
+    let (first, second) = (first?, second?);
+    let winners: Vec<&Value> = [&first, &second]
+        .into_iter()
+        .filter(|(status, _)| *status == StatusCode::ACCEPTED)
+        .map(|(_, body)| body)
+        .collect();
+    for (status, body) in [&first, &second] {
+        if *status != StatusCode::ACCEPTED {
+            assert_eq!(*status, StatusCode::CONFLICT, "{body}");
+            assert_eq!(body["error"]["code"], "media_in_use", "{body}");
+        }
+    }
+    assert!(winners.len() <= 1, "{first:?} {second:?}");
+    let winner = winners
+        .first()
+        .and_then(|w| w["id"].as_str())
+        .map(PostId::parse)
+        .transpose()?;
+    for m in &ids {
+        let media = app
+            .store
+            .media(Workspace::personal_id(user), MediaId::parse(m)?)
+            .await?;
+        assert_eq!(media.post_id, winner, "image {m}");
+    }
+    Ok(())
+}
