@@ -25,6 +25,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
+mod photos;
+
 /// The most rows one campaign may have.
 pub const MAX_ROWS: usize = 1000;
 /// The longest campaign idempotency key (row keys append `:<row>`).
@@ -157,20 +159,11 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
                 ))),
             }
         };
-        let cover = match cell("photo_cover_index") {
-            None => None,
-            Some(c) => Some(c.parse().map_err(|_| {
-                CampaignError::Malformed(format!(
-                    "CSV row {row}: photo_cover_index is {}; use a number from 0",
-                    quoted(&c)
-                ))
-            })?),
-        };
         rows.push(CampaignRow {
             account: cell("account").unwrap_or_default(),
             media_id: cell("media_id").unwrap_or_default(),
-            media_ids: cell("media_ids").map(|ids| split_ids(&ids)),
-            photo_cover_index: cover,
+            media_ids: cell("media_ids").map(|ids| photos::split_ids(&ids)),
+            photo_cover_index: photos::cover_cell(cell("photo_cover_index"), row)?,
             description: cell("description"),
             auto_add_music: flag("auto_add_music")?,
             title: cell("title").unwrap_or_default(),
@@ -186,14 +179,6 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
         });
     }
     Ok(rows)
-}
-
-/// A CSV `media_ids` cell: ids separated by spaces or `;`.
-fn split_ids(cell: &str) -> Vec<String> {
-    cell.split(|c: char| c == ';' || c.is_whitespace())
-        .filter(|id| !id.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 fn too_many() -> CampaignError {
@@ -388,35 +373,6 @@ fn refusal(n: usize, e: PostError) -> RowOutcome {
     }
 }
 
-/// The row's media ids: its one video, or its photos (never both, never none). Refusals are
-/// `(code, message)`.
-fn media_of(row: &CampaignRow) -> Result<Vec<MediaId>, (&'static str, String)> {
-    let parse = |id: &str| {
-        MediaId::parse(id.trim()).map_err(|_| {
-            (
-                "unknown_media",
-                format!("{} is not an id from POST /api/media", quoted(id)),
-            )
-        })
-    };
-    match (row.media_id.trim(), &row.media_ids) {
-        ("", Some(ids)) if ids.is_empty() => Err((
-            "photo_count",
-            "media_ids lists no photo; a photo post has 1 to 35".into(),
-        )),
-        ("", Some(ids)) => ids.iter().map(|id| parse(id)).collect(),
-        (video, None) if !video.is_empty() => Ok(vec![parse(video)?]),
-        ("", None) => Err((
-            "media_required",
-            "name a video (media_id) or photos (media_ids)".into(),
-        )),
-        _ => Err((
-            "media_ambiguous",
-            "name either a video (media_id) or photos (media_ids), not both".into(),
-        )),
-    }
-}
-
 /// What checking a campaign's rows shares from one row to the next.
 struct RowCheck<'a> {
     ctx: &'a JobContext,
@@ -521,7 +477,7 @@ impl<'a> RowCheck<'a> {
                 ),
             )
         })?;
-        let media = media_of(&row).map_err(|(code, message)| bad(code, message))?;
+        let media = photos::media_of(&row).map_err(|(code, message)| bad(code, message))?;
         let privacy_level = match row.privacy_level.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(p) => Some(PrivacyLevel::parse(p).ok_or_else(|| {
@@ -649,48 +605,6 @@ mod tests {
         assert_eq!(rows[1].account, "acct-2");
         assert_eq!(rows[1].disable_duet, None);
         assert_eq!(rows[1].scheduled_at, None);
-    }
-
-    #[test]
-    fn csv_photo_rows_split_their_ids_on_spaces_and_semicolons() {
-        let csv = "account,media_ids,photo_cover_index,auto_add_music,description\n\
-                   @a,\"m1 m2;m3 ; m4\",1,yes,hello\n\
-                   @b,,,,\n";
-        let rows = parse_csv(csv.as_bytes()).unwrap();
-        assert_eq!(
-            rows[0].media_ids.as_deref(),
-            Some(&["m1", "m2", "m3", "m4"].map(String::from)[..])
-        );
-        assert_eq!(rows[0].photo_cover_index, Some(1));
-        assert_eq!(rows[0].auto_add_music, Some(true));
-        assert_eq!(rows[0].description.as_deref(), Some("hello"));
-        assert_eq!(rows[1].media_ids, None);
-        let bad = parse_csv(b"account,media_ids,photo_cover_index\n@a,m1,first\n")
-            .unwrap_err()
-            .to_string();
-        assert!(bad.contains("photo_cover_index"), "{bad}");
-    }
-
-    #[test]
-    fn a_row_names_a_video_or_photos_never_both() {
-        let row = |media_id: &str, media_ids: Option<Vec<String>>| CampaignRow {
-            media_id: media_id.into(),
-            media_ids,
-            ..serde_json::from_value(serde_json::json!({"account": "@a"})).unwrap()
-        };
-        let id = MediaId::new().to_string();
-        assert_eq!(media_of(&row(&id, None)).unwrap().len(), 1);
-        assert_eq!(
-            media_of(&row("", Some(vec![id.clone(), MediaId::new().to_string()])))
-                .unwrap()
-                .len(),
-            2
-        );
-        let code = |r: CampaignRow| media_of(&r).unwrap_err().0;
-        assert_eq!(code(row(&id, Some(vec![id.clone()]))), "media_ambiguous");
-        assert_eq!(code(row("", None)), "media_required");
-        assert_eq!(code(row("", Some(vec![]))), "photo_count");
-        assert_eq!(code(row("", Some(vec!["nope".into()]))), "unknown_media");
     }
 
     #[test]

@@ -144,6 +144,24 @@ fn webp_dimensions(b: &[u8]) -> Option<(u32, u32)> {
     }
 }
 
+/// Refuses a body of `total` bytes so far when it passes the upload limit, or, once it is
+/// known to be a photo, TikTok's smaller per-photo limit.
+pub(super) fn over_limit(
+    container: Option<Container>,
+    total: u64,
+    max_bytes: u64,
+) -> Result<(), super::StagingError> {
+    if container.is_some_and(Container::is_image) && total > MAX_IMAGE_BYTES {
+        return Err(super::StagingError::ImageTooLarge {
+            limit: MAX_IMAGE_BYTES,
+        });
+    }
+    if total > max_bytes {
+        return Err(super::StagingError::TooLarge { limit: max_bytes });
+    }
+    Ok(())
+}
+
 /// Test images: the smallest headers each format needs, with the given dimensions. Shared
 /// with the e2e tests through `jobs::staging::image::samples` (test-support).
 #[cfg(any(test, feature = "test-support"))]

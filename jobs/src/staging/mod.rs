@@ -439,7 +439,7 @@ impl Staging {
         while let Some(piece) = body.next().await {
             let mut piece = piece.map_err(|e| StagingError::Interrupted(e.to_string()))?;
             total += piece.len() as u64;
-            over_limit(container, total, limits.max_bytes)?;
+            image::over_limit(container, total, limits.max_bytes)?;
             if limits.declared_len.is_some_and(|n| total > n) {
                 return Err(StagingError::Interrupted(
                     "the body is longer than its Content-Length".into(),
@@ -454,7 +454,7 @@ impl Staging {
                 if head.len() == SNIFF_LEN {
                     // Nothing is written before the type is known, so a wrong type leaves nothing.
                     container = Some(probe::recognise(&head)?);
-                    over_limit(container, total, limits.max_bytes)?;
+                    image::over_limit(container, total, limits.max_bytes)?;
                     pending.begin().await?;
                 }
             }
@@ -485,7 +485,7 @@ impl Staging {
             Some(c) => c,
             None => {
                 let c = probe::recognise(&head)?;
-                over_limit(Some(c), total, limits.max_bytes)?;
+                image::over_limit(Some(c), total, limits.max_bytes)?;
                 pending.begin().await?;
                 c
             }
@@ -661,24 +661,6 @@ impl Staging {
         }
         Ok(deleted)
     }
-}
-
-/// Refuses a body of `total` bytes so far when it passes the upload limit, or, once it is
-/// known to be a photo, TikTok's smaller per-photo limit.
-fn over_limit(
-    container: Option<Container>,
-    total: u64,
-    max_bytes: u64,
-) -> Result<(), StagingError> {
-    if container.is_some_and(Container::is_image) && total > image::MAX_IMAGE_BYTES {
-        return Err(StagingError::ImageTooLarge {
-            limit: image::MAX_IMAGE_BYTES,
-        });
-    }
-    if total > max_bytes {
-        return Err(StagingError::TooLarge { limit: max_bytes });
-    }
-    Ok(())
 }
 
 /// An object being written. Until [`Pending::keep`], dropping it (a cancelled request) or

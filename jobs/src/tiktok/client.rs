@@ -10,10 +10,10 @@
 
 use super::envelope::{self, Reply};
 use super::error::{TikTokError, UploadRejection};
+use super::photo::{PhotoInitRequest, PhotoPostInfo, PhotoSource};
 use super::types::{
-    AccessToken, ChunkOutcome, CreatorInfo, InitRequest, InitResult, PhotoInitRequest,
-    PhotoPostInfo, PhotoSource, PostInfo, PublishStatus, RefreshToken, SourceInfo, TokenGrant,
-    UserInfo, UserInfoData, VideoPage, WireStatus,
+    AccessToken, ChunkOutcome, CreatorInfo, InitRequest, InitResult, PostInfo, PublishStatus,
+    RefreshToken, SourceInfo, TokenGrant, UserInfo, UserInfoData, VideoPage, WireStatus,
 };
 use crate::config::{Config, Secret};
 use bytes::{Bytes, BytesMut};
