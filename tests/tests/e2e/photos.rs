@@ -121,8 +121,20 @@ fn access_log(app: &TestApp) -> (Vec<AccessLine>, String) {
 }
 
 #[tokio::test]
-async fn a_photo_post_is_pulled_through_capability_urls_then_its_images_are_gone() -> Result<()> {
-    let (app, user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
+async fn a_photo_post_is_pulled_through_capability_urls_then_its_images_are_gone_on_sqlite()
+-> Result<()> {
+    pulled_through_capability_urls(Backend::Sqlite).await
+}
+
+/// The mint instant a token carries must survive the store's round trip exactly.
+#[tokio::test]
+async fn a_photo_post_is_pulled_through_capability_urls_then_its_images_are_gone_on_postgres()
+-> Result<()> {
+    pulled_through_capability_urls(Backend::Postgres).await
+}
+
+async fn pulled_through_capability_urls(backend: Backend) -> Result<()> {
+    let (app, user, account) = publishing_app(backend, |_| {}).await?;
     verify_our_urls(&app, true)?;
     let ids = three_images(&app).await?;
     let (status, post) = create_photo_post(
