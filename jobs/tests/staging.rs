@@ -589,12 +589,14 @@ async fn containers_are_recognised_by_magic_bytes_and_others_refused() {
     png.extend(vec![1u8; 200_000]);
     let mut avi = b"RIFF\0\0\0\0AVI LIST".to_vec();
     avi.extend(vec![2u8; 200_000]);
-    for (what, bytes) in [
-        ("gif", gif),
-        ("png", png),
-        ("avi", avi),
-        ("tiny", b"\0\0\0\x08ftyp".to_vec()),
-    ] {
+    for (what, bytes) in [("gif", gif), ("png", png)] {
+        assert!(
+            matches!(s.stage(&bytes).await, Err(StagingError::UnsupportedImage { format }) if format.eq_ignore_ascii_case(what)),
+            "{what}"
+        );
+        s.assert_nothing_left().await;
+    }
+    for (what, bytes) in [("avi", avi), ("tiny", b"\0\0\0\x08ftyp".to_vec())] {
         assert!(
             matches!(s.stage(&bytes).await, Err(StagingError::UnsupportedType)),
             "{what}"
@@ -602,6 +604,48 @@ async fn containers_are_recognised_by_magic_bytes_and_others_refused() {
         s.assert_nothing_left().await;
     }
     assert!(matches!(s.stage(b"").await, Err(StagingError::Empty)));
+    s.assert_nothing_left().await;
+}
+
+/// Photos are staged by their bytes, read back whole, and refused (leaving nothing) past
+/// TikTok's 20 MB or 1080p, or when their header cannot be read.
+#[tokio::test]
+async fn photos_are_staged_within_tiktoks_limits_and_refused_past_them() {
+    use jobs::staging::image::{MAX_IMAGE_BYTES, samples};
+    let s = Setup::new().await;
+    let mut jpeg = samples::jpeg(1080, 1920);
+    jpeg.extend(vec![9u8; 300_000]); // the picture data, as far as staging cares
+    let staged = s.stage(&jpeg).await.unwrap();
+    assert_eq!(staged.container, Container::Jpeg);
+    assert_eq!(staged.duration_ms, None);
+    assert_eq!(s.read_all(&staged).await.unwrap(), jpeg);
+    let webp = samples::webp(1920, 1080);
+    assert_eq!(s.stage(&webp).await.unwrap().container, Container::Webp);
+    for m in s.store.list_media(s.user.workspace).await.unwrap() {
+        s.staging.delete(&m).await.unwrap();
+    }
+
+    assert!(matches!(
+        s.stage(&samples::jpeg(1081, 1921)).await,
+        Err(StagingError::ImageResolution {
+            width: 1081,
+            height: 1921
+        })
+    ));
+    s.assert_nothing_left().await;
+    let mut huge = samples::jpeg(100, 100);
+    huge.resize(usize::try_from(MAX_IMAGE_BYTES).unwrap() + 1, 0);
+    assert!(matches!(
+        s.stage(&huge).await,
+        Err(StagingError::ImageTooLarge { .. })
+    ));
+    s.assert_nothing_left().await;
+    let mut headless = vec![0xFF, 0xD8, 0xFF, 0xD9];
+    headless.extend(vec![0u8; 1000]);
+    assert!(matches!(
+        s.stage(&headless).await,
+        Err(StagingError::ImageUnreadable)
+    ));
     s.assert_nothing_left().await;
 }
 

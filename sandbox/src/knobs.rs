@@ -72,6 +72,13 @@ pub struct Knobs {
     pub pull_timeout_secs: i64,
     /// Size a simulated PULL download reports in `downloaded_bytes`.
     pub pull_video_size: i64,
+    /// Photo posts really GET every `photo_images` URL (no redirects followed) and fail with
+    /// `photo_pull_failed` unless each answers 200 with a JPEG or WebP; the download is done
+    /// once every image arrived (and `pull_download_ms` passed). Off: nothing is fetched.
+    pub pull_fetches_photos: bool,
+    /// Accept `http://` and IP-address PULL URLs that match a verified URL prefix (test
+    /// servers have no TLS certificate). TikTok itself never does.
+    pub pull_allows_http: bool,
     /// Inbox drafts are "posted by the creator" this long after `SEND_TO_USER_INBOX`
     /// (`None`: only via `POST /_sandbox/tiktok/posts/{publish_id}/creator-post`).
     pub inbox_auto_post_ms: Option<i64>,
@@ -127,6 +134,8 @@ impl Default for Knobs {
             pull_stalls: false,
             pull_timeout_secs: 3600,
             pull_video_size: 12_345_678,
+            pull_fetches_photos: false,
+            pull_allows_http: false,
             inbox_auto_post_ms: None,
             check_file_format: false,
             keep_upload_bytes_max: 0,

@@ -7,7 +7,9 @@
 //! peer, or what `TRUSTED_PROXY_HOPS` proxies of ours saw: `crate::limits::ProxyTrust`, as the
 //! rate limiter reads it) and the user agent. Headers such as
 //! `Cookie` and `Authorization`, the query string and the body are never looked at, and no user
-//! id is known here, so none can leak into the log.
+//! id is known here, so none can leak into the log. The same holds for tokens in paths: a photo's
+//! capability URL (`/p/<token>`, what TikTok fetches) is logged as its pattern `/p/{token}`, so
+//! every fetch is recorded and its token never is.
 //!
 //! Requests never wait for the disk: lines go through a bounded channel to one writer thread.
 //! If the writer falls behind by [`QUEUE_LINES`] lines, new lines are dropped (and counted in a

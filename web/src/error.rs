@@ -385,7 +385,23 @@ impl From<StagingError> for ApiError {
                 code: "too_large",
                 message,
             },
-            StagingError::UnsupportedType => ApiError::UnsupportedMediaType(message),
+            // A PNG is refused like any other wrong type (415 `unsupported_media_type`), with a
+            // message that names its format and what TikTok takes instead.
+            StagingError::UnsupportedType | StagingError::UnsupportedImage { .. } => {
+                ApiError::UnsupportedMediaType(message)
+            }
+            StagingError::ImageTooLarge { .. } => ApiError::TooLarge {
+                code: "image_too_large",
+                message,
+            },
+            StagingError::ImageResolution { .. } => ApiError::Invalid {
+                code: "image_resolution_too_high",
+                message,
+            },
+            StagingError::ImageUnreadable => ApiError::Invalid {
+                code: "image_unreadable",
+                message,
+            },
             StagingError::Empty => ApiError::Invalid {
                 code: "empty_upload",
                 message,

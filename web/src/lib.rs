@@ -36,6 +36,7 @@ pub fn build_app(state: AppState) -> Router {
             get(health::readyz).route_layer(from_fn_with_state(state.clone(), auth::limit_readyz)),
         )
         .route("/metrics", get(health::metrics))
+        .route("/p/{token}", routes::photo_urls::route())
         .merge(pages::router().route_layer(from_fn_with_state(state.clone(), auth::limit_pages)))
         .merge(auth_routes(&state))
         .merge(api_routes(&state))

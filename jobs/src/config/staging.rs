@@ -21,6 +21,10 @@ pub struct StagingConfig {
     /// `PARKED_MEDIA_DAYS`, default 7: a post parked in `needs_reconnect` keeps its staged video
     /// this long; then the post fails (`reconnect_deadline_passed`) and the video is deleted.
     pub parked_media_ttl: Duration,
+    /// `PHOTO_URL_TTL_MINUTES`, default 60: how long the capability URL TikTok pulls a staged
+    /// photo from stays valid (TikTok's own pull timeout is an hour). Photos of a post whose
+    /// URLs expired are deleted by the staging sweep.
+    pub photo_url_ttl: Duration,
 }
 
 impl StagingConfig {
@@ -34,6 +38,9 @@ impl StagingConfig {
             quota_bytes: v.parse("STAGING_QUOTA_BYTES", "21474836480")?,
             media_ttl: v.hours("MEDIA_TTL_HOURS", "24")?,
             parked_media_ttl: v.days("PARKED_MEDIA_DAYS", "7")?,
+            photo_url_ttl: Duration::from_secs(
+                60 * v.parse::<u64>("PHOTO_URL_TTL_MINUTES", "60")?.max(1),
+            ),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Campaigns: many posts across many accounts in one request, for agencies (`POST
-//! /api/campaigns`, JSON or CSV). Videos are uploaded first (`POST /api/media`), then the
-//! campaign names them by id, one row per post.
+//! /api/campaigns`, JSON or CSV). Videos and photos are uploaded first (`POST /api/media`), then
+//! the campaign names them by id, one row per post: `media_id` for a video, `media_ids` for a
+//! photo post (a JSON list; in CSV, ids separated by spaces or `;`).
 //!
 //! All or nothing where it can be: every row is checked before any post is written (account,
 //! video, the creator's live options from `creator_info`, fetched once per account, and the
@@ -26,22 +27,34 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
+mod photos;
+
 /// The most rows one campaign may have.
 pub const MAX_ROWS: usize = 1000;
 /// The longest campaign idempotency key (row keys append `:<row>`).
 pub const MAX_KEY: usize = 150;
 
-/// One row: one video to one account. `account` is the account's id or its `@username`; the
-/// video is a staged `media_id` or a `video_url` TikTok downloads (exactly one of them).
+/// One row: one video (or one photo post) to one account. `account` is the account's id or its
+/// `@username`; the media is a staged `media_id`, a `video_url` TikTok downloads, or the
+/// `media_ids` of a photo post (exactly one of them). Fields added later are left out of the
+/// row's fingerprint when unset, so a row of an older client hashes as it always did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CampaignRow {
     pub account: String,
+    /// A video; empty for a URL or a photo post.
     #[serde(default)]
     pub media_id: String,
-    /// Left out of the row's fingerprint when unset, so rows sent before it existed hash as
-    /// they always did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video_url: Option<String>,
+    /// A photo post's images, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_cover_index: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_add_music: Option<bool>,
     #[serde(default)]
     pub title: String,
     /// Required, as on every post: TikTok forbids a default.
@@ -103,8 +116,9 @@ pub struct CampaignResult {
 }
 
 /// Reads a CSV campaign: a header row naming the columns of [`CampaignRow`] (any order; only
-/// `account` and one of `media_id` and `video_url` are required), then one row per post. Booleans are `true`/`false`
-/// (or `1`/`0`, `yes`/`no`); empty cells mean "not given".
+/// `account` and one of `media_id`, `video_url` and `media_ids` are required), then one row per
+/// post. Booleans are `true`/`false` (or `1`/`0`, `yes`/`no`); `media_ids` are separated by
+/// spaces or `;`; empty cells mean "not given".
 pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -119,9 +133,10 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
             "the CSV header has no `account` column".into(),
         ));
     }
-    if !has("media_id") && !has("video_url") {
+    if !has("media_id") && !has("video_url") && !has("media_ids") {
         return Err(CampaignError::Malformed(
-            "the CSV header has no `media_id` (or `video_url`) column".into(),
+            "the CSV header has no `media_id` (video), `video_url` or `media_ids` (photos) column"
+                .into(),
         ));
     }
     let mut rows = Vec::new();
@@ -160,6 +175,10 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
             account: cell("account").unwrap_or_default(),
             media_id: cell("media_id").unwrap_or_default(),
             video_url: cell("video_url"),
+            media_ids: cell("media_ids").map(|ids| photos::split_ids(&ids)),
+            photo_cover_index: photos::cover_cell(cell("photo_cover_index"), row)?,
+            description: cell("description"),
+            auto_add_music: flag("auto_add_music")?,
             title: cell("title").unwrap_or_default(),
             privacy_level: cell("privacy_level"),
             disable_comment: flag("disable_comment")?,
@@ -353,6 +372,8 @@ enum RowMedia {
     Staged(MediaId),
     /// A `video_url` under a verified prefix (already checked).
     Url(String),
+    /// A photo post's staged images, in order.
+    Photos(Vec<MediaId>),
 }
 
 /// A row as written, resolved: the post it asks for and when.
@@ -363,6 +384,17 @@ struct Parsed<'a> {
     scheduled: Option<(DateTime<Utc>, Option<String>)>,
 }
 
+/// A post refusal as row `n`'s problem; a store failure stops the whole check.
+fn refusal(n: usize, e: PostError) -> RowOutcome {
+    match e {
+        PostError::Invalid { code, message } | PostError::Conflict { code, message } => {
+            RowOutcome::Problem(problem(n, code, message))
+        }
+        PostError::Store(e) => e.into(),
+        other => RowOutcome::Problem(problem(n, "invalid_row", row_message(&other))),
+    }
+}
+
 /// What checking a campaign's rows shares from one row to the next.
 struct RowCheck<'a> {
     ctx: &'a JobContext,
@@ -370,7 +402,7 @@ struct RowCheck<'a> {
     accounts: &'a [TikTokAccount],
     /// Each account's creator info, fetched once per campaign.
     infos: HashMap<AccountId, Result<CreatorInfo, PostError>>,
-    /// A video may back one row only.
+    /// A video or photo may back one row only.
     videos_seen: HashSet<MediaId>,
     /// The campaign's idempotency key.
     key: &'a str,
@@ -408,17 +440,16 @@ impl<'a> RowCheck<'a> {
             req,
             scheduled,
         } = self.parse(row, n)?;
-        let duration_ms = match media {
-            RowMedia::Staged(media_id) => self.staged_duration(media_id, n).await?,
+        let duration_ms = match &media {
+            RowMedia::Staged(media_id) => self.staged_duration(*media_id, n).await?,
             // TikTok downloads it later: its length is TikTok's to check.
             RowMedia::Url(_) => None,
-        };
-        let refused = |e| match e {
-            PostError::Invalid { code, message } | PostError::Conflict { code, message } => {
-                bad(code, message)
+            RowMedia::Photos(ids) => {
+                self.staged_photos(&req, ids, n).await?;
+                None
             }
-            other => bad("invalid_row", row_message(&other)),
         };
+        let refused = |e| refusal(n, e);
         let privacy = if req.post_mode == PostMode::Inbox {
             posts::inbox::validate_draft(&req, account).map_err(refused)?
         } else {
@@ -427,7 +458,11 @@ impl<'a> RowCheck<'a> {
             }
             let audited = self.ctx.config.tiktok.app_audited;
             let info = self.creator_info(account.id, n).await?;
-            posts::validate(&req, info, duration_ms)
+            let seen = match media {
+                RowMedia::Photos(_) => posts::photos::as_validated(&req),
+                _ => req.clone(),
+            };
+            posts::validate(&seen, info, duration_ms)
                 .and_then(|privacy| {
                     posts::unaudited::check(audited, info, privacy).map(|()| privacy)
                 })
@@ -467,12 +502,44 @@ impl<'a> RowCheck<'a> {
         }
     }
 
-    /// Row `n`'s video: a staged `media_id` or a verified `video_url`, exactly one.
+    /// A photo row's images: none used by an earlier row or a post, and the photo rules kept.
+    async fn staged_photos(
+        &mut self,
+        req: &NewPost,
+        ids: &[MediaId],
+        n: usize,
+    ) -> Result<(), RowOutcome> {
+        if ids.iter().any(|id| !self.videos_seen.insert(*id)) {
+            return Err(RowOutcome::Problem(problem(
+                n,
+                "media_repeated",
+                "this photo is already used by an earlier row; upload it once per post",
+            )));
+        }
+        posts::photos::check_request(req).map_err(|e| refusal(n, e))?;
+        posts::photos::unused_images(self.ctx, self.ws, ids)
+            .await
+            .map_err(|e| refusal(n, e))
+    }
+
+    /// Row `n`'s media: a staged `media_id`, a verified `video_url` or photos (`media_ids`),
+    /// exactly one.
     fn media(&self, row: &CampaignRow, n: usize) -> Result<RowMedia, RowOutcome> {
         let bad =
             |code: &'static str, message: String| RowOutcome::Problem(problem(n, code, message));
         let media_id = row.media_id.trim();
         let video_url = row.video_url.as_deref().map(str::trim).unwrap_or_default();
+        if row.media_ids.is_some() && video_url.is_empty() {
+            return photos::media_of(row)
+                .map(RowMedia::Photos)
+                .map_err(|(code, message)| bad(code, message));
+        }
+        if row.media_ids.is_some() {
+            return Err(bad(
+                "media_ambiguous",
+                "name either photos (media_ids) or a video_url, not both".into(),
+            ));
+        }
         match (media_id.is_empty(), video_url.is_empty()) {
             (false, false) => Err(bad(
                 "media_ambiguous",
@@ -551,6 +618,7 @@ impl<'a> RowCheck<'a> {
             ..match &media {
                 RowMedia::Staged(id) => NewPost::staged(account.id, *id),
                 RowMedia::Url(url) => NewPost::pulled(account.id, url.clone()),
+                RowMedia::Photos(ids) => NewPost::photos(account.id, ids.clone()),
             }
         };
         let scheduled = match row.scheduled_at.as_deref().map(str::trim) {

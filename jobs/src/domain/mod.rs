@@ -10,6 +10,7 @@ pub mod export;
 pub mod media;
 pub mod outcome;
 pub mod paced;
+pub mod photo_urls;
 pub mod posts;
 pub mod quota;
 pub mod schedule_time;

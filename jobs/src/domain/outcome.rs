@@ -7,7 +7,7 @@
 
 use crate::context::JobContext;
 use crate::domain::accounts::AccountError;
-use crate::model::{Post, PostId, WorkspaceId};
+use crate::model::{MediaId, Post, PostId, PostSource, WorkspaceId};
 use crate::queue::JobError;
 use crate::store::StoreError;
 use crate::tiktok::{ErrorClass, TikTokError};
@@ -211,27 +211,34 @@ pub(crate) async fn fail_post(
     Ok(())
 }
 
-/// Deletes the post's staged object and media row (idempotent). True when nothing of the video
-/// is left on our side; false when staging failed (logged; retried at the next terminal step).
+/// Every staged file of a post: its video, or each image of a photo post.
+pub(crate) fn staged_media(post: &Post) -> Vec<MediaId> {
+    match &post.source {
+        PostSource::Photos(photos) => photos.media_ids.clone(),
+        _ => post.media_id.into_iter().collect(),
+    }
+}
+
+/// Deletes the post's staged objects and media rows (its video, or every image of a photo
+/// post; idempotent). True when nothing of them is left on our side; false when staging failed
+/// for any (logged; retried at the next terminal step).
 pub(crate) async fn remove_staged_object(ctx: &JobContext, post: &Post) -> bool {
     if post.media_deleted_at.is_some() {
         return true;
     }
-    let Some(media_id) = post.media_id else {
-        return true;
-    };
-    let result = match ctx.store.media(post.workspace_id, media_id).await {
-        Ok(media) => ctx.staging.delete(&media).await.map_err(|e| e.to_string()),
-        Err(StoreError::NotFound) => Ok(()),
-        Err(e) => Err(e.to_string()),
-    };
-    match result {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(error = %e, "staged media not deleted");
-            false
+    let mut all_gone = true;
+    for media_id in staged_media(post) {
+        let result = match ctx.store.media(post.workspace_id, media_id).await {
+            Ok(media) => ctx.staging.delete(&media).await.map_err(|e| e.to_string()),
+            Err(StoreError::NotFound) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(%media_id, error = %e, "staged media not deleted");
+            all_gone = false;
         }
     }
+    all_gone
 }
 
 /// Deletes the post's staged video and records when (the privacy promise: a video exists on

@@ -15,6 +15,7 @@ use crate::context::JobContext;
 use crate::domain::accounts;
 use crate::domain::outcome::{self, Stop, delete_staged_media, settle, transition};
 use crate::domain::paced::fetch_status;
+use crate::domain::photo_urls::{self, PhotoUrls};
 use crate::domain::posts;
 use crate::model::{Post, PostMode, PostState, PrivacyLevel};
 use crate::queue::JobError;
@@ -239,7 +240,9 @@ async fn still_processing(
         }
     })
     .await?;
-    if past_upload {
+    // A photo post's URLs past their expiry can no longer be pulled: its images go now.
+    let urls_expired = photo_urls::expired(&PhotoUrls::new(&ctx.config), &saved, Utc::now());
+    if past_upload || urls_expired {
         delete_staged_media(ctx, &saved).await;
     }
     poll_again(ctx, post, backoff(ctx, polls)).await

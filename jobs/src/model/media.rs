@@ -1,16 +1,19 @@
-//! A staged video. It exists on our side only until TikTok confirms receipt.
+//! A staged video or photo. It exists on our side only until TikTok confirms receipt.
 
 use super::ids::{MediaId, PostId, UserId, WorkspaceId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The container we recognised by magic bytes.
+/// The container we recognised by magic bytes. Photos (JPEG, WebP) were added after videos:
+/// rows written before them only hold the video names, which still read the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Container {
     Mp4,
     Mov,
     Webm,
+    Jpeg,
+    Webp,
 }
 
 impl Container {
@@ -20,11 +23,18 @@ impl Container {
             Container::Mp4 => "video/mp4",
             Container::Mov => "video/quicktime",
             Container::Webm => "video/webm",
+            Container::Jpeg => "image/jpeg",
+            Container::Webp => "image/webp",
         }
+    }
+
+    /// A photo (for a photo post), not a video.
+    pub fn is_image(self) -> bool {
+        matches!(self, Container::Jpeg | Container::Webp)
     }
 }
 
-/// A staged, encrypted video.
+/// A staged, encrypted video or photo ([`Container::is_image`]).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Media {
     pub id: MediaId,

@@ -20,6 +20,7 @@
 //!   staging through the decrypting reader (see `probe`). Refusing a video that is too long for
 //!   the creator happens when the post is created, against `max_video_post_duration_sec`.
 
+pub mod image;
 mod probe;
 #[cfg(test)]
 mod proptests;
@@ -62,9 +63,25 @@ pub enum StagingError {
     /// No bytes at all.
     #[error("the upload is empty")]
     Empty,
-    /// Not MP4, MOV or WebM by its magic bytes.
-    #[error("this file is not a video TikTok accepts: upload an MP4, MOV or WebM file")]
+    /// Not MP4, MOV, WebM, JPEG or WebP by its magic bytes.
+    #[error(
+        "this file is not a video or photo TikTok accepts: upload an MP4, MOV or WebM video, or a JPEG or WebP photo"
+    )]
     UnsupportedType,
+    /// An image in a format TikTok refuses for photo posts (PNG, GIF, HEIC).
+    #[error("{format} images are not accepted by TikTok: upload the photo as JPEG or WebP")]
+    UnsupportedImage { format: &'static str },
+    /// A photo over TikTok's per-photo size limit.
+    #[error("the photo is larger than TikTok's limit of {limit} bytes")]
+    ImageTooLarge { limit: u64 },
+    /// A photo over 1080p.
+    #[error(
+        "the photo is {width}×{height} pixels; TikTok accepts at most 1080p (1080×1920 either way up)"
+    )]
+    ImageResolution { width: u32, height: u32 },
+    /// A JPEG or WebP whose header does not say its size.
+    #[error("the photo's header cannot be read (a damaged or unusual JPEG/WebP file)")]
+    ImageUnreadable,
     /// The body stream failed (client disconnected) or ended before its declared length.
     #[error("the upload was interrupted: {0}")]
     Interrupted(String),
@@ -368,7 +385,7 @@ impl Staging {
             Layout::new(size, self.segment_size),
             cipher,
         );
-        let duration_ms = match probe::duration_ms(container, &mut reader).await {
+        let duration_ms = match probe::inspect(container, &mut reader).await {
             Ok(d) => d,
             Err(e) => {
                 pending.discard().await;
@@ -395,7 +412,7 @@ impl Staging {
             return Err(e.into());
         }
         pending.keep();
-        tracing::info!(media_id = %id, workspace_id = %by.workspace, size, ?container, duration_ms, "video staged");
+        tracing::info!(media_id = %id, workspace_id = %by.workspace, size, ?container, duration_ms, "media staged");
         Ok(media)
     }
 
@@ -422,11 +439,7 @@ impl Staging {
         while let Some(piece) = body.next().await {
             let mut piece = piece.map_err(|e| StagingError::Interrupted(e.to_string()))?;
             total += piece.len() as u64;
-            if total > limits.max_bytes {
-                return Err(StagingError::TooLarge {
-                    limit: limits.max_bytes,
-                });
-            }
+            image::over_limit(container, total, limits.max_bytes)?;
             if limits.declared_len.is_some_and(|n| total > n) {
                 return Err(StagingError::Interrupted(
                     "the body is longer than its Content-Length".into(),
@@ -440,7 +453,8 @@ impl Staging {
                 head.extend_from_slice(&piece[..take]);
                 if head.len() == SNIFF_LEN {
                     // Nothing is written before the type is known, so a wrong type leaves nothing.
-                    container = Some(probe::sniff(&head).ok_or(StagingError::UnsupportedType)?);
+                    container = Some(probe::recognise(&head)?);
+                    image::over_limit(container, total, limits.max_bytes)?;
                     pending.begin().await?;
                 }
             }
@@ -470,7 +484,8 @@ impl Staging {
         let container = match container {
             Some(c) => c,
             None => {
-                let c = probe::sniff(&head).ok_or(StagingError::UnsupportedType)?;
+                let c = probe::recognise(&head)?;
+                image::over_limit(Some(c), total, limits.max_bytes)?;
                 pending.begin().await?;
                 c
             }

@@ -6,7 +6,7 @@
 //! and memory stays small: only box headers and the few small boxes that carry the duration
 //! are read, never the media data and never the whole `moov` (its sample tables can be MBs).
 
-use super::StagingError;
+use super::{StagingError, image};
 use crate::model::Container;
 use mp4::ReadBox;
 use std::io::Cursor;
@@ -55,7 +55,38 @@ pub(crate) async fn duration_ms(
     match container {
         Container::Mp4 | Container::Mov => mp4_duration(r).await,
         Container::Webm => webm_duration(r).await,
+        Container::Jpeg | Container::Webp => Ok(None),
     }
+}
+
+/// What staging checks of a stored upload once it is complete: a video's duration (see
+/// [`duration_ms`]); a photo's dimensions, within TikTok's 1080p (refused otherwise).
+pub(crate) async fn inspect(
+    container: Container,
+    r: &mut impl ReadAt,
+) -> Result<Option<u64>, StagingError> {
+    if !container.is_image() {
+        return duration_ms(container, r).await;
+    }
+    let head = r.read_at(0, image::HEADER_WINDOW.min(r.size())).await?;
+    let (width, height) =
+        image::dimensions(container, &head).ok_or(StagingError::ImageUnreadable)?;
+    if !image::within_1080p(width, height) {
+        return Err(StagingError::ImageResolution { width, height });
+    }
+    Ok(None)
+}
+
+/// The container of an upload from its first bytes: a video, a photo, or a clear refusal
+/// (naming the image format TikTok does not take, such as PNG).
+pub(crate) fn recognise(head: &[u8]) -> Result<Container, StagingError> {
+    if let Some(c) = sniff(head).or_else(|| image::sniff(head)) {
+        return Ok(c);
+    }
+    Err(match image::refused_format(head) {
+        Some(format) => StagingError::UnsupportedImage { format },
+        None => StagingError::UnsupportedType,
+    })
 }
 
 // ---- ISO-BMFF (MP4, MOV) ----

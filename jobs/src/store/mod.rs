@@ -243,6 +243,15 @@ pub trait Store: Send + Sync + 'static {
         id: MediaId,
         post: PostId,
     ) -> Result<Media, StoreError>;
+    /// Undoes [`attach_media`](Store::attach_media): compare-and-set on "attached to `post`"
+    /// (`StaleState` when attached elsewhere; detaching unattached media succeeds). Used when a
+    /// post's creation fails half-way through attaching its photos.
+    async fn detach_media(
+        &self,
+        ws: WorkspaceId,
+        id: MediaId,
+        post: PostId,
+    ) -> Result<Media, StoreError>;
     async fn delete_media(&self, ws: WorkspaceId, id: MediaId) -> Result<(), StoreError>;
     /// Cross-user: unattached media past their deadline.
     async fn expired_media(&self, now: DateTime<Utc>, limit: u32)

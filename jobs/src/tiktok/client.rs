@@ -10,6 +10,7 @@
 
 use super::envelope::{self, Reply};
 use super::error::{TikTokError, UploadRejection};
+use super::photo::{PhotoInitRequest, PhotoPostInfo, PhotoSource};
 use super::types::{
     AccessToken, ChunkOutcome, CreatorInfo, InboxInitRequest, InitRequest, InitResult, PostInfo,
     PublishStatus, RefreshToken, SourceInfo, TokenGrant, UserInfo, UserInfoData, VideoPage,
@@ -333,6 +334,36 @@ impl TikTokClient {
             .json(&json!({ "publish_id": publish_id }));
         let _: serde::de::IgnoredAny = self.v2_call("publish/cancel", req).await?;
         Ok(())
+    }
+
+    /// Starts a photo post (`content/init`, tiktok-api.md §5.4): TikTok pulls every image from
+    /// its URL. `post_mode` is `DIRECT_POST` or `MEDIA_UPLOAD` (a draft in the creator's inbox).
+    /// Not idempotent, like [`init_direct_post`](Self::init_direct_post).
+    pub async fn init_photo_post(
+        &self,
+        token: &AccessToken,
+        post_mode: &'static str,
+        post_info: &PhotoPostInfo,
+        source_info: &PhotoSource,
+    ) -> Result<InitResult, TikTokError> {
+        const ENDPOINT: &str = "content/init";
+        let url = join(&self.api_base, "/v2/post/publish/content/init/");
+        let body = PhotoInitRequest {
+            media_type: "PHOTO",
+            post_mode,
+            post_info,
+            source_info,
+        };
+        let req = self.http.post(url).bearer_auth(token.expose()).json(&body);
+        let init: InitResult = self.v2_call(ENDPOINT, req).await?;
+        if init.publish_id.is_empty() {
+            return Err(TikTokError::Malformed {
+                endpoint: ENDPOINT,
+                status: 200,
+                detail: "empty publish_id".to_owned(),
+            });
+        }
+        Ok(init)
     }
 
     /// The publish's current status. A `FAILED` status is a value here; use

@@ -15,6 +15,7 @@ mod chunk_plan;
 mod client;
 mod envelope;
 mod error;
+mod photo;
 mod types;
 
 #[cfg(test)]
@@ -30,6 +31,7 @@ pub use error::{
     DOCUMENTED_CODES, ErrorClass, FAIL_REASONS, TikTokError, UploadRejection, classify_fail_reason,
     code_message, fail_reason_message,
 };
+pub use photo::{PhotoPostInfo, PhotoSource};
 pub use types::{
     AccessToken, ChunkOutcome, CreatorInfo, InitResult, PostInfo, PublishStatus, PublishStatusKind,
     RefreshToken, SourceInfo, TokenGrant, UserInfo, Video, VideoPage, split_scopes,

@@ -100,6 +100,19 @@ pub(crate) struct ChunkPlan {
     pub total_chunk_count: u64,
 }
 
+/// Where a photo post's real download of its images stands (knob `pull_fetches_photos`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PhotoPull {
+    /// Nothing is fetched: the download only takes `pull_download_ms` (videos, or the knob off).
+    Simulated,
+    /// The images are being fetched.
+    Running,
+    /// Every image arrived: how many, and their total size.
+    Done { images: usize, bytes: u64 },
+    /// An image did not arrive (why, for the records): the task fails `photo_pull_failed`.
+    Failed(String),
+}
+
 pub(crate) struct PublishTask {
     pub publish_id: String,
     pub client_key: String,
@@ -124,6 +137,7 @@ pub(crate) struct PublishTask {
     /// Public and waiting for moderation before the post id appears.
     pub public_pending: bool,
     pub forced_failure: Option<String>,
+    pub photo_pull: PhotoPull,
 }
 
 impl PublishTask {
@@ -232,6 +246,20 @@ impl PublishTask {
                 return true;
             }
             return false;
+        }
+        match &self.photo_pull {
+            PhotoPull::Running => {
+                if now >= self.created_at + TimeDelta::seconds(knobs.pull_timeout_secs) {
+                    self.fail("photo_pull_failed", events);
+                    return true;
+                }
+                return false;
+            }
+            PhotoPull::Failed(_) => {
+                self.fail("photo_pull_failed", events);
+                return true;
+            }
+            PhotoPull::Simulated | PhotoPull::Done { .. } => {}
         }
         let done = self.created_at + TimeDelta::milliseconds(knobs.pull_download_ms);
         if now >= done {

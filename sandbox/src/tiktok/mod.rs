@@ -10,6 +10,7 @@ pub(crate) mod consent;
 pub(crate) mod display;
 pub(crate) mod oauth;
 pub(crate) mod posting;
+pub(crate) mod pull;
 pub(crate) mod status;
 pub(crate) mod upload;
 pub(crate) mod v2;

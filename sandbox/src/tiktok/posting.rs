@@ -11,7 +11,9 @@ use super::upload::UPLOAD_PATH;
 use super::v2::{Caller, Gate, PostRequest, V2Error, admit, json_body, locked, ok};
 use crate::ids::{new_post_id, random_string};
 use crate::model::{App, Creator};
-use crate::state::task::{ChunkPlan, PostInfo, PostMode, PublishTask, Source, Status, Upload};
+use crate::state::task::{
+    ChunkPlan, PhotoPull, PostInfo, PostMode, PublishTask, Source, Status, Upload,
+};
 use crate::state::{Inner, SandboxState};
 
 // The rate-limited endpoints here: who may call them, and the bucket each counts in.
@@ -272,9 +274,18 @@ fn check_direct_rules(
 }
 
 /// PULL_FROM_URL: https, a domain host, under a verified domain or URL prefix.
-fn check_pull_url(app: &App, raw: &str) -> Result<(), V2Error> {
+fn check_pull_url(app: &App, raw: &str, allow_http: bool) -> Result<(), V2Error> {
     let url =
         url::Url::parse(raw).map_err(|_| V2Error::invalid_params("The media URL is invalid."))?;
+    if allow_http
+        && matches!(url.scheme(), "http" | "https")
+        && app
+            .verified_url_prefixes
+            .iter()
+            .any(|p| raw.starts_with(p.as_str()))
+    {
+        return Ok(()); // the `pull_allows_http` knob: a test server under a verified prefix
+    }
     if url.scheme() != "https" {
         return Err(V2Error::invalid_params("The media URL must use https."));
     }
@@ -331,7 +342,7 @@ fn parse_source(body: &Value, inner: &Inner, app: &App) -> Result<VideoSource, V
                 .ok_or_else(|| {
                     V2Error::invalid_params("video_url is required for PULL_FROM_URL.")
                 })?;
-            check_pull_url(app, &video_url)?;
+            check_pull_url(app, &video_url, inner.knobs.pull_allows_http)?;
             Ok(VideoSource::Pull { video_url })
         }
         _ => Err(V2Error::invalid_params(
@@ -345,6 +356,8 @@ struct NewTask {
     photo: bool,
     info: PostInfo,
     source: VideoSource,
+    /// Photo posts: the images to pull (fetched when `pull_fetches_photos` is on).
+    photo_urls: Vec<String>,
 }
 
 /// A fresh upload slot on the sandbox's upload host, with its one-hour URL.
@@ -392,6 +405,14 @@ fn create_task(
     };
     let forced_failure = inner.tiktok.take_media_check(&caller.open_id);
     let upload_url = upload.as_ref().map(|u| u.url.clone());
+    let fetch = inner.knobs.pull_fetches_photos && !t.photo_urls.is_empty();
+    if fetch {
+        tokio::spawn(super::pull::fetch_photos(
+            s.clone(),
+            publish_id.clone(),
+            t.photo_urls.clone(),
+        ));
+    }
     inner.tiktok.tasks.push(PublishTask {
         publish_id: publish_id.clone(),
         client_key: caller.client_key.clone(),
@@ -416,6 +437,11 @@ fn create_task(
         published_at: None,
         public_pending: false,
         forced_failure,
+        photo_pull: if fetch {
+            PhotoPull::Running
+        } else {
+            PhotoPull::Simulated
+        },
     });
     match upload_url {
         Some(u) => ok(json!({"publish_id": publish_id, "upload_url": u})),
@@ -451,6 +477,7 @@ pub(crate) async fn video_init(request: PostRequest) -> Response {
             photo: false,
             info,
             source,
+            photo_urls: Vec::new(),
         })
     })
 }
@@ -485,6 +512,7 @@ pub(crate) async fn inbox_init(request: PostRequest) -> Response {
             photo: false,
             info,
             source,
+            photo_urls: Vec::new(),
         })
     })
 }
@@ -582,7 +610,7 @@ pub(crate) async fn content_init(request: PostRequest) -> Response {
             return Err(banned());
         }
         for image in &images {
-            check_pull_url(&app, image)?;
+            check_pull_url(&app, image, inner.knobs.pull_allows_http)?;
         }
         let source = VideoSource::Pull {
             video_url: images[0].clone(),
@@ -592,6 +620,7 @@ pub(crate) async fn content_init(request: PostRequest) -> Response {
             photo: true,
             info,
             source,
+            photo_urls: images,
         })
     })
 }

@@ -543,6 +543,8 @@ const NO_CALLER: &[(&str, &str)] = &[
     ("POST", "/auth/session"),
     ("DELETE", "/auth/session"),
     ("POST", "/auth/google/start"),
+    // A photo's capability URL: its token is the whole authority (TikTok fetches it).
+    ("GET", "/p/{token}"),
 ];
 
 static SCOPES: [&str; 4] = ["read", "publish", "campaigns", "accounts"];

@@ -15,6 +15,7 @@ mod inbox;
 mod media;
 mod ops;
 mod parked;
+mod photos;
 mod privacy;
 mod publish;
 mod pull_url;

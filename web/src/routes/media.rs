@@ -1,10 +1,12 @@
-//! Staged videos: `POST /api/media` streams a raw video body into encrypted staging (the rules
+//! Staged videos and photos: `POST /api/media` streams a raw body into encrypted staging (the rules
 //! live in `jobs::domain::media` and `jobs::staging`), `GET /api/media/{id}` shows one, `DELETE /api/media/{id}` deletes
 //! one that no post uses yet.
 //!
 //! The request body is the file itself (`Content-Type: video/mp4`, `video/quicktime`,
-//! `video/webm` or `application/octet-stream`; the container is decided by magic bytes, not by
-//! this header), never `multipart/form-data`, so it streams straight into staging.
+//! `video/webm`, `image/jpeg`, `image/webp` or `application/octet-stream`; the type is decided
+//! by magic bytes, not by this header), never `multipart/form-data`, so it streams straight into
+//! staging. A photo (JPEG or WebP, for a photo post) must be within TikTok's 20 MB and 1080p:
+//! `image_too_large` (413), `image_resolution_too_high` (422); a PNG is refused by name (415).
 //!
 //! Progress: the web UI uses XHR upload progress (bytes sent). An API client that sends
 //! `Accept: application/x-ndjson` gets a `200` whose body is streamed while the upload runs:
@@ -74,8 +76,9 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     ];
     if form.iter().any(|f| content_type.starts_with(f)) {
         return Err(ApiError::UnsupportedMediaType(
-            "send the video file itself as the request body (Content-Type video/mp4, \
-             video/quicktime, video/webm or application/octet-stream), not a form"
+            "send the video or photo file itself as the request body (Content-Type video/mp4, \
+             video/quicktime, video/webm, image/jpeg, image/webp or application/octet-stream), \
+             not a form"
                 .into(),
         ));
     }

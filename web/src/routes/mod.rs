@@ -6,6 +6,7 @@ pub mod health;
 pub mod keys;
 pub mod media;
 pub mod ops;
+pub mod photo_urls;
 pub mod post_video;
 pub mod posts;
 pub mod privacy;

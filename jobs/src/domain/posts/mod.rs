@@ -11,6 +11,7 @@ mod cancel;
 pub mod error;
 pub mod inbox;
 pub mod parked;
+pub mod photos;
 pub mod stream;
 pub mod unaudited;
 pub mod url;
@@ -137,6 +138,15 @@ impl NewPost {
         Self {
             media_id: None,
             video_url: Some(video_url),
+            ..Self::staged(account_id, MediaId::new())
+        }
+    }
+
+    /// A request for a photo post of the staged images `ids`, in order.
+    pub fn photos(account_id: AccountId, ids: Vec<MediaId>) -> Self {
+        Self {
+            media_id: None,
+            media_ids: Some(ids),
             ..Self::staged(account_id, MediaId::new())
         }
     }
@@ -307,17 +317,19 @@ pub async fn create(
             url::check_video_url(video_url, &ctx.config.tiktok.verified_url_prefixes)?;
             None
         }
-        Requested::Photos(_) => {
-            return Err(invalid(
-                "source_not_supported",
-                "This way of posting is not available yet; upload the video and use its media_id.",
-            ));
+        Requested::Photos(ids) => {
+            photos::check_request(&req)?;
+            photos::unused_images(ctx, ws, ids).await?;
+            None
         }
     };
     let info = crate::domain::paced::creator_info_paced(ctx, ws, account.id)
         .await
         .map_err(account_error)?;
-    let privacy = validate(&req, &info, duration_ms)?;
+    let privacy = match &source {
+        Requested::Photos(_) => validate(&photos::as_validated(&req), &info, None)?,
+        _ => validate(&req, &info, duration_ms)?,
+    };
     unaudited::check(ctx.config.tiktok.app_audited, &info, privacy)?;
     let who = approval::Submitter::of(ctx, by).await?;
     if who.needs_approval && source == Requested::Stream {
@@ -465,15 +477,23 @@ pub(crate) async fn insert(
     Ok(created)
 }
 
-/// Attaches every staged file to `post`, in order.
+/// Attaches every staged file to `post`, in order. When one fails (another post took it), the
+/// ones already attached are detached again, so no image stays tied to a post that is undone.
 async fn attach_all(
     ctx: &JobContext,
     ws: WorkspaceId,
     media: &[MediaId],
     post: PostId,
 ) -> Result<(), StoreError> {
-    for id in media {
-        ctx.store.attach_media(ws, *id, post).await?;
+    for (n, id) in media.iter().enumerate() {
+        if let Err(e) = ctx.store.attach_media(ws, *id, post).await {
+            for done in &media[..n] {
+                if let Err(undo) = ctx.store.detach_media(ws, *done, post).await {
+                    tracing::warn!(media_id = %done, error = %undo, "could not detach media of an undone post");
+                }
+            }
+            return Err(e);
+        }
     }
     Ok(())
 }
@@ -570,137 +590,4 @@ pub async fn prepare_replay(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn info() -> CreatorInfo {
-        serde_json::from_value(serde_json::json!({
-            "privacy_level_options": ["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"],
-            "comment_disabled": false, "duet_disabled": false, "stitch_disabled": true,
-            "max_video_post_duration_sec": 60
-        }))
-        .unwrap()
-    }
-
-    fn req() -> NewPost {
-        NewPost {
-            title: "hello".into(),
-            privacy_level: Some(PrivacyLevel::PublicToEveryone),
-            disable_stitch: true,
-            ..NewPost::staged(AccountId::new(), MediaId::new())
-        }
-    }
-
-    fn code(r: Result<PrivacyLevel, PostError>) -> &'static str {
-        match r {
-            Err(PostError::Invalid { code, .. }) => code,
-            other => panic!("expected an invalid request, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn every_posting_rule_has_its_own_refusal() {
-        assert!(validate(&req(), &info(), Some(10_000)).is_ok());
-        assert_eq!(
-            code(validate(
-                &NewPost {
-                    privacy_level: None,
-                    ..req()
-                },
-                &info(),
-                None
-            )),
-            "privacy_level_required"
-        );
-        assert_eq!(
-            code(validate(
-                &NewPost {
-                    privacy_level: Some(PrivacyLevel::FollowerOfCreator),
-                    ..req()
-                },
-                &info(),
-                None
-            )),
-            "privacy_level_option_mismatch"
-        );
-        // 2200 UTF-16 units: an emoji counts twice.
-        assert!(
-            validate(
-                &NewPost {
-                    title: "😀".repeat(1100),
-                    ..req()
-                },
-                &info(),
-                None
-            )
-            .is_ok()
-        );
-        assert_eq!(
-            code(validate(
-                &NewPost {
-                    title: "😀".repeat(1101),
-                    ..req()
-                },
-                &info(),
-                None
-            )),
-            "title_too_long"
-        );
-        assert_eq!(
-            code(validate(
-                &NewPost {
-                    disable_stitch: false,
-                    ..req()
-                },
-                &info(),
-                None
-            )),
-            "stitch_disabled_by_creator"
-        );
-        let mut no_comments = info();
-        no_comments.comment_disabled = true;
-        assert_eq!(
-            code(validate(&req(), &no_comments, None)),
-            "comments_disabled_by_creator"
-        );
-        let mut no_duet = info();
-        no_duet.duet_disabled = true;
-        assert_eq!(
-            code(validate(&req(), &no_duet, None)),
-            "duet_disabled_by_creator"
-        );
-        assert_eq!(
-            code(validate(
-                &NewPost {
-                    brand_content_toggle: true,
-                    privacy_level: Some(PrivacyLevel::SelfOnly),
-                    ..req()
-                },
-                &info(),
-                None
-            )),
-            "branded_content_cannot_be_private"
-        );
-        assert_eq!(
-            code(validate(&req(), &info(), Some(61_000))),
-            "video_too_long"
-        );
-    }
-
-    #[test]
-    fn the_request_hash_tells_replays_from_changes() {
-        let a = request_hash(&req(), None);
-        let r = req();
-        assert_eq!(request_hash(&r, None), request_hash(&r.clone(), None));
-        assert_ne!(
-            a,
-            request_hash(
-                &NewPost {
-                    title: "other".into(),
-                    ..r
-                },
-                None
-            )
-        );
-    }
-}
+mod tests;

@@ -36,6 +36,7 @@
 //!
 //! Then `poll_status` takes over.
 
+mod photos;
 mod url;
 
 use crate::context::JobContext;
@@ -183,7 +184,7 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
         PostSource::Staged => {}
         PostSource::Stream => return stream::settle_interrupted(ctx, post).await,
         PostSource::Url { .. } => return url::drive(ctx, post).await,
-        PostSource::Photos(_) => return not_yet(),
+        PostSource::Photos(_) => return photos::drive(ctx, post).await,
     }
     let account = ctx
         .store
@@ -219,14 +220,6 @@ async fn drive(ctx: &JobContext, mut post: Post) -> Result<(), Stop> {
         post = init(ctx, &account, &media, post).await?;
     }
     upload(ctx, &account, &media, post).await
-}
-
-/// A path whose job steps are not built yet: creation refuses such posts, so none is queued.
-fn not_yet() -> Result<(), Stop> {
-    Err(Stop::refused(
-        "source_not_supported",
-        "This way of posting is not available yet.",
-    ))
 }
 
 /// A row the post needs is gone for good (`NotFound`): the post fails with `code`; any other

@@ -66,6 +66,7 @@ macro_rules! store_conformance_cases {
             another_workspaces_invitation_cannot_be_revoked,
             workspaces_are_created_and_their_settings_are_compare_and_set,
             erasing_people_keeps_the_invitations_of_workspaces_that_stay,
+            media_are_detached_only_from_their_own_post,
         }
     };
 }
@@ -113,6 +114,7 @@ mod keys;
 mod leases;
 mod media;
 mod ownership;
+mod photos;
 mod posts;
 mod sessions;
 mod sweeps;
@@ -127,6 +129,7 @@ pub use keys::*;
 pub use leases::*;
 pub use media::*;
 pub use ownership::*;
+pub use photos::*;
 pub use posts::*;
 pub use sessions::*;
 pub use sweeps::*;

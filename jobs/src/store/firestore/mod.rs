@@ -329,6 +329,23 @@ impl Store for FirestoreStore {
         .await
     }
 
+    async fn detach_media(
+        &self,
+        ws: WorkspaceId,
+        id: MediaId,
+        post: PostId,
+    ) -> Result<Media, StoreError> {
+        self.update_media(ws, id, |media| match media.post_id {
+            None => Ok(false),
+            Some(p) if p == post => {
+                media.post_id = None;
+                Ok(true)
+            }
+            Some(_) => Err(StoreError::StaleState),
+        })
+        .await
+    }
+
     async fn delete_media(&self, ws: WorkspaceId, id: MediaId) -> Result<(), StoreError> {
         self.update_one(self.doc(MEDIA, id), |doc| {
             let doc = owned(doc, ws)?;

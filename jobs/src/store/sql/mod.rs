@@ -366,6 +366,17 @@ impl<D: Dialect> Store for SqlStore<D> {
             .await
     }
 
+    async fn detach_media(
+        &self,
+        ws: WorkspaceId,
+        id: MediaId,
+        post: PostId,
+    ) -> Result<Media, StoreError> {
+        let args = args![id, ws, post];
+        self.compare_and_set(st::DETACH_MEDIA, st::MEDIA_EXISTS, args, codec::media)
+            .await
+    }
+
     async fn delete_media(&self, ws: WorkspaceId, id: MediaId) -> Result<(), StoreError> {
         self.change_one(st::DELETE_MEDIA, args![id, ws]).await
     }

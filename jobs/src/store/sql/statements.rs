@@ -203,6 +203,12 @@ pub(crate) const ATTACH_MEDIA: &str = "\
     WHERE id = $1 AND workspace_id = $2 AND (post_id IS NULL OR post_id = $3) \
     RETURNING *";
 
+/// Compare-and-set on "attached to this post (or to none)".
+pub(crate) const DETACH_MEDIA: &str = "\
+    UPDATE media SET post_id = NULL \
+    WHERE id = $1 AND workspace_id = $2 AND (post_id IS NULL OR post_id = $3) \
+    RETURNING *";
+
 pub(crate) const DELETE_MEDIA: &str = "DELETE FROM media WHERE id = $1 AND workspace_id = $2";
 
 /// Served by the partial index `media_expiry_idx`.
