@@ -361,9 +361,11 @@ async fn passthrough(
     let size = std::fs::metadata(file)?.len();
     web.reset_hwm();
     let (id, path) = web.create_stream_post(setup, account).await?;
-    let started = Instant::now();
+    let (started, cpu_before) = (Instant::now(), web.cpu_secs());
     let answer = web.put_video(setup, &path, file).await?;
     let wall = started.elapsed().as_secs_f64();
+    let (user, system) = web.cpu_secs();
+    let (user, system) = (user - cpu_before.0, system - cpu_before.1);
     ensure!(
         answer["state"] == "processing",
         "the PUT answered {answer}, expected the post in processing"
@@ -373,12 +375,15 @@ async fn passthrough(
     let timing = setup.timing(&publish_id, size, sha, wall)?;
     println!(
         "pass-through: curl → web → sandbox {} in {wall:.2} s ({:.1} MB/s); steady {:.1} MB/s; \
-         published {:.2} s after the 200; web VmHWM {:.1} MiB",
+         published {:.2} s after the 200; web VmHWM {:.1} MiB; web CPU {:.2} s during the PUT \
+         (user {user:.2}, system {system:.2}: {:.0}% of one core)",
         human(size),
         mb_per_s(size, wall),
         timing.steady_mb_s(),
         started.elapsed().as_secs_f64() - wall,
         mib(web.hwm_kib()),
+        user + system,
+        100.0 * (user + system) / wall,
     );
     Ok(timing)
 }

@@ -89,6 +89,22 @@ impl Web {
         proc_status_kib(self.pid, "VmHWM")
     }
 
+    /// CPU time it has used so far, `(user, system)` in seconds (`/proc/<pid>/stat`, at the
+    /// usual 100 ticks a second); zeros when unreadable.
+    pub fn cpu_secs(&self) -> (f64, f64) {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        // Fields after the command name (which may hold spaces) start at `state` (field 3).
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let field = |n: usize| -> f64 {
+            rest.split_whitespace()
+                .nth(n - 3)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+                / 100.0
+        };
+        (field(14), field(15))
+    }
+
     /// Resets `VmHWM` to the current RSS (`clear_refs` 5), so the next phase's peak is its own.
     pub fn reset_hwm(&self) {
         if let Err(e) = std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5") {
