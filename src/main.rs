@@ -182,6 +182,18 @@ async fn start_sandbox(
 /// DATA_DIR by default).
 async fn dev(config: Arc<Config>) -> anyhow::Result<()> {
     let sandbox = start_sandbox(&config, config.server.sandbox_bind).await?;
+    // Photo posts are pulled by TikTok from our capability URLs: the local sandbox fetches them
+    // over plain http from this machine, under a prefix verified for its demo app.
+    let photos = format!("{}p/", config.server.public_url);
+    sandbox
+        .update_app(sandbox::DEMO_CLIENT_KEY, |a| {
+            a.verified_url_prefixes.push(photos)
+        })
+        .map_err(|e| anyhow::anyhow!("sandbox app: {e}"))?;
+    sandbox.update_knobs(|k| {
+        k.pull_allows_http = true;
+        k.pull_fetches_photos = true;
+    });
     let ctx = context(&config).await?;
     let token = shutdown_token();
     let worker = tokio::spawn(worker::run(

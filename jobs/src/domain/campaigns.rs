@@ -607,6 +607,9 @@ impl<'a> RowCheck<'a> {
         };
         let req = NewPost {
             post_mode,
+            photo_cover_index: row.photo_cover_index,
+            description: row.description.unwrap_or_default(),
+            auto_add_music: row.auto_add_music.unwrap_or(false),
             title: row.title,
             privacy_level,
             disable_comment: row.disable_comment.unwrap_or(false),

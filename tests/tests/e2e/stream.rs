@@ -221,7 +221,10 @@ async fn streams_to_tiktok_and_keeps_nothing(backend: Backend) -> Result<()> {
     assert!(
         page.contains("only exists in our server's memory")
             && page.contains("never written to disk")
-            && page.contains("stored encrypted"),
+            && page.contains("stored encrypted")
+            && page.contains("Drafts sent to your TikTok inbox")
+            && page.contains("Its bytes never pass through us")
+            && page.contains("expires after 60 minutes"),
         "{page}"
     );
     Ok(())

@@ -75,6 +75,8 @@ struct PrivacyPage {
     media_ttl: String,
     session: String,
     max_upload: String,
+    /// How long a photo's capability link lives ("60 minutes").
+    photo_url_ttl: String,
 }
 
 /// What each TikTok permission lets MKT POST do, in the creator's words.
@@ -124,6 +126,7 @@ pub async fn privacy(
         media_ttl: human_hours(c.staging.media_ttl.as_secs() / 3600),
         session: human_hours(c.identity.session_ttl.as_secs() / 3600),
         max_upload: human_bytes(c.staging.max_upload_bytes),
+        photo_url_ttl: format!("{} minutes", c.staging.photo_url_ttl.as_secs() / 60),
     })
 }
 
