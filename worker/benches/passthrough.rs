@@ -35,6 +35,8 @@
 //! Defaults: 1 round of 1 GiB; 4 concurrent uploads of 256 MiB. `PASSTHROUGH_BENCH_LOG=info`
 //! shows this process's library logs; the web process logs to `<temp dir>/web.log`.
 
+#[path = "common/mp4.rs"]
+mod mp4;
 #[path = "passthrough/setup.rs"]
 mod setup;
 #[path = "passthrough/video.rs"]
@@ -45,10 +47,11 @@ mod web;
 use anyhow::{Context, Result, anyhow, ensure};
 use jobs::config::LogFormat;
 use jobs::model::{AccountId, UploadPlan};
+use mp4::chunk_path;
 use setup::{Setup, Timing, human, largest_chunk, mb_per_s, mib, wait_published};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use video::{chunk_path, generate_files};
+use video::generate_files;
 use web::Web;
 
 const MIB: u64 = 1 << 20;

@@ -33,6 +33,9 @@
 //! `--redis`, the queue, locks and pacer use Redis under a random `bench_…` namespace that is
 //! purged at the end. Set `PUBLISH_BENCH_LOG=info` for the library's logs.
 
+#[path = "common/mp4.rs"]
+mod mp4;
+
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use bytes::Bytes;
 use jobs::config::{Config, LogFormat};
@@ -48,10 +51,10 @@ use jobs::staging::UploadLimits;
 use jobs::tiktok::{
     self, AccessToken, ChunkPolicy, PostInfo, RefreshToken, SourceInfo, TokenGrant,
 };
+use mp4::{ChunkFiles, chunk_path, fill, mp4_header};
 use sandbox::{DEMO_CLIENT_KEY, DEMO_PUBLIC_OPEN_ID, Records, SandboxConfig, SandboxHandle};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -588,70 +591,6 @@ fn plan_for(setup: &Setup, size: u64) -> Result<UploadPlan> {
 
 // ---------------------------------------------------------------------------------------------
 // Generating and staging the video.
-
-/// A 24-byte `ftyp` box and the header of an `mdat` box running to the end of the file.
-fn mp4_header(size: u64) -> Vec<u8> {
-    let mut h = vec![0, 0, 0, 24];
-    h.extend_from_slice(b"ftypisom");
-    h.extend_from_slice(&[0, 0, 2, 0]);
-    h.extend_from_slice(b"isommp41");
-    let mdat = size - 24;
-    match u32::try_from(mdat) {
-        Ok(n) => {
-            h.extend_from_slice(&n.to_be_bytes());
-            h.extend_from_slice(b"mdat");
-        }
-        Err(_) => {
-            h.extend_from_slice(&1u32.to_be_bytes());
-            h.extend_from_slice(b"mdat");
-            h.extend_from_slice(&mdat.to_be_bytes());
-        }
-    }
-    h
-}
-
-/// splitmix64 into `buf` (whose length is a multiple of 8).
-fn fill(buf: &mut [u8], state: &mut u64) {
-    for word in buf.chunks_exact_mut(8) {
-        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        word.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-}
-
-/// Writes the plaintext into one file per chunk of `plan`, for curl.
-struct ChunkFiles {
-    dir: PathBuf,
-    plan: UploadPlan,
-    current: Option<(u64, std::fs::File)>,
-}
-
-fn chunk_path(dir: &Path, index: u64) -> PathBuf {
-    dir.join(format!("chunk-{index:04}"))
-}
-
-impl ChunkFiles {
-    fn write(&mut self, mut offset: u64, mut data: &[u8]) -> Result<()> {
-        while !data.is_empty() {
-            let index = (offset / self.plan.chunk_size).min(self.plan.total_chunk_count - 1);
-            let chunk = tiktok::chunk_at(&self.plan, index).context("offset outside the plan")?;
-            if self.current.as_ref().map(|(i, _)| *i) != Some(index) {
-                self.current = Some((index, std::fs::File::create(chunk_path(&self.dir, index))?));
-            }
-            let take = usize::try_from(chunk.last + 1 - offset)
-                .unwrap_or(usize::MAX)
-                .min(data.len());
-            if let Some((_, file)) = self.current.as_mut() {
-                file.write_all(&data[..take])?;
-            }
-            offset += take as u64;
-            data = &data[take..];
-        }
-        Ok(())
-    }
-}
 
 /// Generates the video piece by piece into `tx` (and the chunk files); returns its SHA-256.
 fn generate(

@@ -4,17 +4,12 @@
 //! generator for the same seed.
 
 use super::PIECE;
-use anyhow::{Context, Result, ensure};
+use super::mp4::{ChunkFiles, fill, mp4_header};
+use anyhow::{Result, ensure};
 use jobs::model::UploadPlan;
-use jobs::tiktok;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// The baseline's file for chunk `index`.
-pub fn chunk_path(dir: &Path, index: u64) -> PathBuf {
-    dir.join(format!("chunk-{index:04}"))
-}
 
 /// Writes a video of `plan.video_size` bytes to `file` (and its chunks under `chunk_dir`);
 /// returns its SHA-256.
@@ -73,62 +68,4 @@ fn generate(
     }
     out.flush()?;
     Ok(hex::encode(sha.finalize()))
-}
-
-/// A 24-byte `ftyp` box and the header of an `mdat` box running to the end of the file.
-fn mp4_header(size: u64) -> Vec<u8> {
-    let mut h = vec![0, 0, 0, 24];
-    h.extend_from_slice(b"ftypisom");
-    h.extend_from_slice(&[0, 0, 2, 0]);
-    h.extend_from_slice(b"isommp41");
-    let mdat = size - 24;
-    match u32::try_from(mdat) {
-        Ok(n) => h.extend_from_slice(&n.to_be_bytes()),
-        Err(_) => h.extend_from_slice(&1u32.to_be_bytes()),
-    }
-    h.extend_from_slice(b"mdat");
-    if u32::try_from(mdat).is_err() {
-        h.extend_from_slice(&mdat.to_be_bytes());
-    }
-    h
-}
-
-/// splitmix64 into `buf` (whose length is a multiple of 8).
-fn fill(buf: &mut [u8], state: &mut u64) {
-    for word in buf.chunks_exact_mut(8) {
-        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        word.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-}
-
-/// Writes the bytes into one file per chunk of `plan`.
-struct ChunkFiles {
-    dir: PathBuf,
-    plan: UploadPlan,
-    current: Option<(u64, std::fs::File)>,
-}
-
-impl ChunkFiles {
-    fn write(&mut self, mut offset: u64, mut data: &[u8]) -> Result<()> {
-        while !data.is_empty() {
-            let index = (offset / self.plan.chunk_size).min(self.plan.total_chunk_count - 1);
-            let chunk = tiktok::chunk_at(&self.plan, index).context("offset outside the plan")?;
-            if self.current.as_ref().map(|(i, _)| *i) != Some(index) {
-                let file = std::fs::File::create(chunk_path(&self.dir, index))?;
-                self.current = Some((index, file));
-            }
-            let take = usize::try_from(chunk.last + 1 - offset)
-                .unwrap_or(usize::MAX)
-                .min(data.len());
-            if let Some((_, file)) = self.current.as_mut() {
-                file.write_all(&data[..take])?;
-            }
-            offset += take as u64;
-            data = &data[take..];
-        }
-        Ok(())
-    }
 }
