@@ -7,7 +7,7 @@
 use crate::context::JobContext;
 use crate::domain::outcome::Stop;
 use crate::domain::paced::fetch_status;
-use crate::model::{Post, TikTokAccount};
+use crate::model::{Post, PostId, TikTokAccount};
 use crate::queue::payloads::PollStatus;
 use crate::tiktok::{self, PublishStatusKind};
 use chrono::Utc;
@@ -18,6 +18,11 @@ pub(crate) const UPLOAD_URL_TTL: chrono::Duration = chrono::Duration::hours(1);
 /// Held while driving a post and renewed every third of it, so a killed worker's post is free
 /// again within this time.
 pub(crate) const LOCK_TTL: Duration = Duration::from_secs(9);
+/// The lock one driver of a post's upload holds: the publish job or a pass-through request.
+pub(crate) fn publish_lock(post: PostId) -> String {
+    format!("publish:{post}")
+}
+
 /// Renews the publish lock every third of its TTL; cancels `lost` once it is someone else's, or
 /// when no renewal got through for a whole TTL (Redis unreachable: the lock may have expired).
 pub(crate) async fn keep_lock(

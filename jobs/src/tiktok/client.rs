@@ -270,11 +270,11 @@ impl TikTokClient {
         check_init(ENDPOINT, source_info, init)
     }
 
-    /// Sends a FILE_UPLOAD video to the creator's TikTok inbox as a draft
-    /// (`inbox/video/init`, scope `video.upload`, tiktok-api.md §5.3). Only `source_info` is
-    /// documented: the creator writes the caption and picks privacy and settings in the TikTok
-    /// app. Not idempotent, like [`init_direct_post`](Self::init_direct_post); the upload that
-    /// follows is the same.
+    /// Sends a video to the creator's TikTok inbox as a draft (`inbox/video/init`, scope
+    /// `video.upload`, tiktok-api.md §5.3): FILE_UPLOAD (the upload that follows is the same as
+    /// a direct post's) or PULL_FROM_URL (TikTok starts downloading at once). Only `source_info`
+    /// is documented: the creator writes the caption and picks privacy and settings in the
+    /// TikTok app. Not idempotent, like [`init_direct_post`](Self::init_direct_post).
     pub async fn init_inbox(
         &self,
         token: &AccessToken,
@@ -286,36 +286,6 @@ impl TikTokClient {
         let req = self.http.post(url).bearer_auth(token.expose()).json(&body);
         let init: InitResult = self.v2_call(ENDPOINT, req).await?;
         check_init(ENDPOINT, source_info, init)
-    }
-
-    /// Sends a PULL_FROM_URL video to the creator's TikTok inbox as a draft
-    /// (`inbox/video/init`, scope `video.upload`): only `source_info`, the creator finishes the
-    /// post in the TikTok app. Like [`init_direct_post`](Self::init_direct_post), not
-    /// idempotent, and TikTok starts downloading at once.
-    pub async fn init_inbox_pull(
-        &self,
-        token: &AccessToken,
-        video_url: &str,
-    ) -> Result<InitResult, TikTokError> {
-        const ENDPOINT: &str = "inbox/video/init";
-        let url = join(&self.api_base, "/v2/post/publish/inbox/video/init/");
-        let source_info = SourceInfo::PullFromUrl {
-            video_url: video_url.to_owned(),
-        };
-        let req = self
-            .http
-            .post(url)
-            .bearer_auth(token.expose())
-            .json(&json!({ "source_info": source_info }));
-        let init: InitResult = self.v2_call(ENDPOINT, req).await?;
-        if init.publish_id.is_empty() {
-            return Err(TikTokError::Malformed {
-                endpoint: ENDPOINT,
-                status: 200,
-                detail: "empty publish_id".to_owned(),
-            });
-        }
-        Ok(init)
     }
 
     /// Asks TikTok to stop a publish whose PULL_FROM_URL download is still running

@@ -25,7 +25,9 @@ use crate::context::JobContext;
 use crate::domain::accounts;
 use crate::domain::outcome::Stop;
 use crate::domain::posts::PostError;
-use crate::domain::upload::{LOCK_TTL, UPLOAD_URL_TTL, hand_over, keep_lock, url_still_valid};
+use crate::domain::upload::{
+    LOCK_TTL, UPLOAD_URL_TTL, hand_over, keep_lock, publish_lock, url_still_valid,
+};
 use crate::model::{Post, PostId, PostSource, PostState, UploadPlan, WorkspaceId};
 use crate::pacing::Endpoint;
 use crate::store::StoreError;
@@ -145,7 +147,7 @@ pub(crate) async fn cancel_midway(ctx: &JobContext, post: &Post) -> Result<Post,
     };
     let guard = ctx
         .locks
-        .try_acquire(&format!("publish:{}", post.id), LOCK_TTL)
+        .try_acquire(&publish_lock(post.id), LOCK_TTL)
         .await
         .map_err(|_| PostError::Unavailable)?
         .ok_or_else(still_sending)?;
@@ -209,7 +211,7 @@ where
     stream_post(ctx, ws, id).await?;
     let Some(guard) = ctx
         .locks
-        .try_acquire(&format!("publish:{id}"), LOCK_TTL)
+        .try_acquire(&publish_lock(id), LOCK_TTL)
         .await
         .map_err(|_| PostError::Unavailable)?
     else {

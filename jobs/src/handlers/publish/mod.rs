@@ -45,7 +45,8 @@ use crate::domain::outcome::{
 };
 use crate::domain::paced::{creator_info_paced, fetch_status, paced};
 use crate::domain::upload::{
-    LOCK_TTL, Stored, after_the_url, forget_publish, hand_over, keep_lock, save, url_still_valid,
+    LOCK_TTL, Stored, after_the_url, forget_publish, hand_over, keep_lock, publish_lock, save,
+    url_still_valid,
 };
 use crate::model::{
     Media, Post, PostMode, PostSource, PostState, TikTokAccount, UploadPlan, UserId, WorkspaceId,
@@ -143,7 +144,7 @@ pub async fn handle(job: PublishPost, ctx: Data<JobContext>) -> Result<(), JobEr
         // Done, cancelled, rescheduled, or owned by poll_status.
         _ => return Ok(()),
     };
-    let lock = format!("publish:{}", post.id);
+    let lock = publish_lock(post.id);
     let Some(guard) = ctx
         .locks
         .try_acquire(&lock, LOCK_TTL)

@@ -124,12 +124,10 @@ async fn init(
         |tiktok, t| {
             let (post_info, video_url) = (post_info.clone(), video_url.clone());
             async move {
+                let source = SourceInfo::PullFromUrl { video_url };
                 match post_info {
-                    Some(info) => {
-                        let source = SourceInfo::PullFromUrl { video_url };
-                        tiktok.init_direct_post(&t, &info, &source).await
-                    }
-                    None => tiktok.init_inbox_pull(&t, &video_url).await,
+                    Some(info) => tiktok.init_direct_post(&t, &info, &source).await,
+                    None => tiktok.init_inbox(&t, &source).await,
                 }
             }
         },
