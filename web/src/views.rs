@@ -31,6 +31,8 @@ pub fn account_json(a: &TikTokAccount) -> serde_json::Value {
         "scopes": a.scopes,
         "can_publish": a.can_publish(),
         "cannot_publish_reason": accounts::cannot_publish_reason(a),
+        "can_send_drafts": accounts::cannot_send_drafts_reason(a).is_none(),
+        "cannot_send_drafts_reason": accounts::cannot_send_drafts_reason(a).map(|(_, why)| why),
         "token_health": token_health,
         "access_expires_at": a.tokens.as_ref().map(|t| t.access_expires_at),
         "refresh_expires_at": a.tokens.as_ref().map(|t| t.refresh_expires_at),

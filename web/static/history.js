@@ -10,18 +10,21 @@ document.addEventListener("DOMContentLoaded", () => {
   if (!list) return;
   const IN_FLIGHT = ["queued", "uploading", "processing", "unconfirmed"];
   const FAST = 3000;
+  // A draft in the TikTok inbox moves when its creator posts it from the app, at any moment.
+  const DRAFT = 15000;
   const SLOW = 60000;
   let timer = null;
 
   // ---- polling ----
 
   // How soon to look again: fast while anything is moving or a scheduled post is due within
-  // ten minutes; slowly while only later schedules or approvals wait; not at all when
-  // everything is settled.
+  // ten minutes; every few seconds while a draft waits in a TikTok inbox; slowly while only
+  // later schedules or approvals wait; not at all when everything is settled.
   function nextDelay(posts) {
     if (posts.some((p) => IN_FLIGHT.includes(p.state))) return FAST;
     const scheduled = posts.filter((p) => p.state === "scheduled");
     if (scheduled.some((p) => !p.scheduled_at || Date.parse(p.scheduled_at) - Date.now() < 10 * 60 * 1000)) return FAST;
+    if (posts.some((p) => p.state === "in_inbox")) return DRAFT;
     // A post waiting for approval changes when an admin decides: look now and then.
     return scheduled.length || posts.some((p) => p.state === "pending_approval") ? SLOW : null;
   }
@@ -171,6 +174,7 @@ document.addEventListener("DOMContentLoaded", () => {
   list.querySelectorAll(".post").forEach(bind);
   const states = Array.from(list.querySelectorAll(".post")).map((li) => ({ state: li.dataset.state }));
   if (states.some((p) => IN_FLIGHT.includes(p.state) || p.state === "scheduled")) schedulePoll(FAST);
+  else if (states.some((p) => p.state === "in_inbox")) schedulePoll(DRAFT);
   else if (states.some((p) => p.state === "pending_approval")) schedulePoll(SLOW);
 
   // ---- published videos per account (video.list) ----

@@ -14,6 +14,7 @@ mod driver;
 mod login;
 mod pages;
 mod parked;
+mod posting_paths;
 mod privacy;
 mod workspaces;
 

@@ -29,6 +29,8 @@ pub struct AccountView {
     pub username: Option<String>,
     /// Why it cannot publish (the API's `cannot_publish_reason`), or `None` when healthy.
     pub problem: Option<String>,
+    /// Why it cannot send drafts to the TikTok inbox (the API's `cannot_send_drafts_reason`).
+    pub drafts_problem: Option<String>,
 }
 
 impl AccountView {
@@ -41,7 +43,16 @@ impl AccountView {
             display_name: a.display_name.clone(),
             username: a.username.clone(),
             problem: json["cannot_publish_reason"].as_str().map(str::to_owned),
+            drafts_problem: json["cannot_send_drafts_reason"]
+                .as_str()
+                .map(str::to_owned),
         }
+    }
+
+    /// True when it can take a post in some mode: a direct post, or at least a draft (an
+    /// account granted only `video.upload`).
+    pub fn usable(&self) -> bool {
+        self.problem.is_none() || self.drafts_problem.is_none()
     }
 
     /// "@name" when known, else the display name: how a creator recognises the account.

@@ -293,7 +293,7 @@ pub struct HistoryQuery {
     sent: Option<String>,
 }
 
-/// `GET /history[?sent=now|scheduled|approval]`.
+/// `GET /history[?sent=now|draft|scheduled|approval]`.
 pub async fn page(
     State(state): State<AppState>,
     SignedIn(user, me): SignedIn,
@@ -302,6 +302,9 @@ pub async fn page(
     let notice = match q.sent.as_deref() {
         Some("now") => Some(
             "Sent to TikTok. Uploading and processing take a few minutes; this page updates by itself.",
+        ),
+        Some("draft") => Some(
+            "Sent to TikTok as a draft. Once it waits in the creator's TikTok inbox, they finish and post it from the TikTok app; this page updates by itself.",
         ),
         Some("scheduled") => {
             Some("Scheduled. It goes out at the time you picked; you can change or cancel it here.")

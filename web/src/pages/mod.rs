@@ -26,10 +26,10 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::routing::get;
 
-/// The policy every response carries. `blob:` for media only: the compose page previews the
-/// chosen video from a local object URL before it is uploaded.
+/// The policy every response carries. `blob:` for images and media only: the compose page
+/// previews the chosen video and photos from local object URLs before they are uploaded.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self'; img-src 'self'; media-src 'self' blob:; font-src 'self'; \
+     style-src 'self'; img-src 'self' blob:; media-src 'self' blob:; font-src 'self'; \
      connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
 
