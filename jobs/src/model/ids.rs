@@ -68,6 +68,11 @@ id_type!(
     MediaId
 );
 id_type!(
+    /// A post group: one compose (or campaign group) sent to several accounts, one post each,
+    /// sharing one staged video.
+    GroupId
+);
+id_type!(
     /// An API key (agency automation).
     ApiKeyId
 );

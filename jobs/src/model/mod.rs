@@ -16,13 +16,14 @@ pub use account::{AccountConnect, AccountStatus, EncryptedTokens, TikTokAccount}
 pub use api_key::{ApiKey, ApiKeyScope, ApiKeyScopes, ScopesError};
 pub use audit::AuditEvent;
 pub use ids::{
-    AccountId, ApiKeyId, AuditEventId, InvitationId, MediaId, PostId, UserId, WorkspaceId,
+    AccountId, ApiKeyId, AuditEventId, GroupId, InvitationId, MediaId, PostId, UserId, WorkspaceId,
 };
 pub use invitation::{Invitation, InvitationStatus};
 pub use media::{Container, Media};
 pub use post::{
-    APPROVAL_EXPIRED, Attempt, PhotoPost, Post, PostMode, PostSettings, PostSource, PostState,
-    PrivacyLevel, REJECTED, RETRIES_EXHAUSTED, TikTokProgress, UnknownPostState, UploadPlan,
+    APPROVAL_EXPIRED, Attempt, PhotoPost, Post, PostGroup, PostMode, PostSettings, PostSource,
+    PostState, PrivacyLevel, REJECTED, RETRIES_EXHAUSTED, TikTokProgress, UnknownPostState,
+    UploadPlan,
 };
 pub use user::{GoogleProfile, User};
 pub use workspace::{Actor, Member, Role, UnknownRole, Workspace};

@@ -6,7 +6,7 @@ mod transitions;
 
 pub use transitions::{APPROVAL_EXPIRED, Attempt, REJECTED, RETRIES_EXHAUSTED};
 
-use super::ids::{AccountId, MediaId, PostId, UserId, WorkspaceId};
+use super::ids::{AccountId, GroupId, MediaId, PostId, UserId, WorkspaceId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -375,8 +375,21 @@ pub struct Post {
     pub request_hash: Option<String>,
     pub media_deleted_at: Option<DateTime<Utc>>,
     pub published_at: Option<DateTime<Utc>>,
+    /// The group this post was sent in, if any: its siblings share its staged video.
+    pub group: Option<PostGroup>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// One compose sent to several accounts: a post per account, each with its own state and
+/// outcome, all reading one staged video, which is deleted when the last of them no longer
+/// needs it (`domain::posts::group`). Every post of the group holds the whole list, so any
+/// one of them finds its siblings without a query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostGroup {
+    pub id: GroupId,
+    /// Every post of the group, this one included, in the order the targets were given.
+    pub posts: Vec<PostId>,
 }
 
 #[cfg(test)]

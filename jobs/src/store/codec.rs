@@ -9,9 +9,9 @@
 use super::{AccountRef, DuePost, StoreError};
 use crate::model::{
     AccountConnect, AccountId, AccountStatus, ApiKey, ApiKeyId, ApiKeyScopes, AuditEvent,
-    AuditEventId, Container, EncryptedTokens, Media, MediaId, Post, PostId, PostMode, PostSettings,
-    PostSource, PostState, Role, TikTokAccount, TikTokProgress, User, UserId, Workspace,
-    WorkspaceId,
+    AuditEventId, Container, EncryptedTokens, Media, MediaId, Post, PostGroup, PostId, PostMode,
+    PostSettings, PostSource, PostState, Role, TikTokAccount, TikTokProgress, User, UserId,
+    Workspace, WorkspaceId,
 };
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -111,6 +111,9 @@ pub(crate) struct PostDoc {
     pub request_hash: Option<String>,
     pub media_deleted_at: Option<DateTime<Utc>>,
     pub published_at: Option<DateTime<Utc>>,
+    /// Posts written before groups existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<PostGroup>,
 }
 
 impl PostDoc {
@@ -127,6 +130,7 @@ impl PostDoc {
             request_hash: p.request_hash.clone(),
             media_deleted_at: p.media_deleted_at,
             published_at: p.published_at,
+            group: p.group.clone(),
         }
     }
 }
@@ -267,6 +271,7 @@ pub(crate) fn post(r: &impl Cells) -> Result<Post, StoreError> {
         request_hash: d.request_hash,
         media_deleted_at: d.media_deleted_at,
         published_at: d.published_at,
+        group: d.group,
         created_at: r.ts("created_at")?,
         updated_at: r.ts("updated_at")?,
     })

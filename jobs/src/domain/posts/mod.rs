@@ -427,6 +427,7 @@ pub(crate) async fn insert(
         idempotency_key,
         request_hash: Some(hash.clone()),
         media_deleted_at: None,
+        group: None,
         published_at: None,
         created_at: now,
         updated_at: now,

@@ -111,6 +111,7 @@ pub fn post_for(user: UserId, account: AccountId, state: PostState) -> Post {
         idempotency_key: None,
         request_hash: None,
         media_deleted_at: None,
+        group: None,
         published_at: None,
         created_at: t,
         updated_at: t,
