@@ -7,10 +7,10 @@ use apalis::prelude::Data;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use jobs::access_log::{AccessLine, AccessLog};
 use jobs::context::JobContext;
-use jobs::handlers::ping::{self, PingJob};
-use jobs::handlers::{disconnect_account, poll_status, publish, refresh_token};
 use jobs::domain::posts::stream::UPLOAD_INTERRUPTED;
+use jobs::handlers::ping::{self, PingJob};
 use jobs::handlers::publish::PublishPost;
+use jobs::handlers::{disconnect_account, poll_status, publish, refresh_token};
 use jobs::model::{
     AccountId, AccountStatus, Container, Media, MediaId, Post, PostSource, PostState, UserId,
 };

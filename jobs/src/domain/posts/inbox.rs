@@ -145,7 +145,10 @@ mod tests {
         };
         assert_eq!(validate_draft(&titled, &upload).unwrap(), DRAFT_PRIVACY);
         assert_eq!(
-            code(validate_draft(&photo_draft(1), &account(&["video.publish"]))),
+            code(validate_draft(
+                &photo_draft(1),
+                &account(&["video.publish"])
+            )),
             "scope_missing"
         );
     }
