@@ -444,3 +444,31 @@ async fn a_campaign_row_can_send_a_photo_draft() -> Result<()> {
     assert_eq!(staging_files(&app), 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_full_inbox_defers_a_photo_draft_like_a_video_draft() -> Result<()> {
+    let (app, _user, account) = draft_app(Some(UPLOAD_ONLY), |_| {}).await?;
+    sandbox_pulls_our_photos(&app)?;
+    app.sandbox.update_knobs(|k| k.pending_share_cap = 0);
+    let ids = two_images(&app).await?;
+    let (status, post) = create_post_with(
+        &app,
+        &app.client,
+        &account,
+        "",
+        json!({ "media_id": null, "media_ids": ids, "post_mode": "inbox", "privacy_level": null }),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{post}");
+    let id = post["id"].as_str().context("post id")?;
+    let deferred = wait_state(&app, id, &["scheduled", "failed"], Duration::from_secs(20)).await?;
+    assert_eq!(deferred["state"], "scheduled", "never failed: {deferred}");
+    assert_eq!(deferred["error"]["code"], "inbox_full", "{deferred}");
+    assert_eq!(deferred["publish_id"], Value::Null, "{deferred}");
+    assert_eq!(
+        staging_files(&app),
+        2,
+        "the images wait for the next window"
+    );
+    Ok(())
+}
