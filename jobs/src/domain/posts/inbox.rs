@@ -9,7 +9,8 @@
 //! - `privacy_level` is **not required** for a draft, and ignored when given: a required field
 //!   TikTok then throws away would only mislead. The post stores [`DRAFT_PRIVACY`] in its place,
 //!   and the views show the audience as chosen in the TikTok app, never as this value.
-//! - The caption and the interaction toggles are kept for our history but not sent.
+//! - A video draft's caption and interaction toggles are kept for our history but not sent; a
+//!   photo draft sends its title and description, which TikTok's photo `post_info` takes.
 //! - No `creator_info` call: TikTok asks for none in this flow, and an account granted only
 //!   `video.upload` may not make it. The account must have granted `video.upload`.
 //! - A photo draft keeps every photo rule (`photos::check_request`: count, duplicates, cover,
