@@ -159,6 +159,12 @@ pub async fn refresh_expiring_tokens(
 /// `publish` resumes from the stored publish id), `poll_status` for `processing`, and for
 /// `in_inbox` (a draft waiting for its creator) once it missed two of its slow polls.
 ///
+/// `publish` also for a pass-through post still `draft` (its bytes never came) once its
+/// settling job is overdue by `stuck_queued_after`: the delayed job `posts::insert` pushes may
+/// never have been queued (the queue was down), and without it the post would read "draft"
+/// forever. The job settles it (`upload_interrupted`) only once the browser's hour to send is
+/// over, and never a post whose bytes started meanwhile (that one is `uploading`).
+///
 /// Posts parked after exhausting their retries (`retries_exhausted`) stay `queued`/`uploading`
 /// until someone replays them, and `publish` ignores them: they are skipped, and the sweep pages
 /// past them (and past posts pushed recently) with the store's cursor, so any number of them
@@ -174,7 +180,11 @@ pub async fn reconcile_stuck_posts(
     let inbox_after = settings
         .stuck_processing_after
         .max(Duration::from_secs(ctx.config.tiktok.inbox_poll_max_interval_secs) * 2);
+    let draft_after = chrono::Duration::to_std(&jobs::domain::posts::stream_settle_after())
+        .unwrap_or_default()
+        + settings.stuck_queued_after;
     let checks = [
+        (PostState::Draft, draft_after),
         (PostState::Queued, settings.stuck_queued_after),
         (PostState::Uploading, settings.stuck_uploading_after),
         (PostState::Processing, settings.stuck_processing_after),

@@ -136,7 +136,8 @@ fn may_be_public(post: &Post) -> bool {
 }
 
 /// `SEND_TO_USER_INBOX`: the draft is in the creator's inbox. The first time, TikTok holds the
-/// video, so the staged copy is deleted before the post reads `in_inbox`. Then it waits, polled
+/// video (or every image of a photo draft, pulled before delivery), so the staged copy is
+/// deleted before the post reads `in_inbox`; a photo draft's URLs stop serving with that state. Then it waits, polled
 /// ever more slowly, until the creator posts it or its time is up (`left_in_inbox`).
 async fn in_inbox(
     ctx: &JobContext,

@@ -1,13 +1,19 @@
 //! The sweeps: each enqueues or deletes exactly what it should, and nothing else.
 
-use crate::support::{Db, Env, Lease, QueueKind, each_way, id_set, on_sqlite_and_postgres, secs};
+use crate::support::{
+    self, Db, Env, Lease, QueueKind, each_way, id_set, on_sqlite_and_postgres, secs,
+};
 use apalis::prelude::Data;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use jobs::access_log::{AccessLine, AccessLog};
 use jobs::context::JobContext;
+use jobs::domain::posts::stream::UPLOAD_INTERRUPTED;
 use jobs::handlers::ping::{self, PingJob};
+use jobs::handlers::publish::PublishPost;
 use jobs::handlers::{disconnect_account, poll_status, publish, refresh_token};
-use jobs::model::{AccountId, AccountStatus, Container, Media, MediaId, PostState, UserId};
+use jobs::model::{
+    AccountId, AccountStatus, Container, Media, MediaId, Post, PostSource, PostState, UserId,
+};
 use jobs::queue::{Job, JobError};
 use jobs::store::StoreError;
 use scheduler::{
@@ -165,6 +171,59 @@ async fn a_post_queued_without_its_job_is_pushed_again_by_the_reconcile_pass(db:
 }
 
 on_sqlite_and_postgres!(a_post_queued_without_its_job_is_pushed_again_by_the_reconcile_pass);
+
+async fn a_pass_through_draft_without_its_settling_job_is_pushed_and_settled(db: Db) {
+    // `posts::insert` wrote the draft, then its delayed settling job was never queued (the
+    // queue was down): the sweep must push it once that job is overdue, never for a draft whose
+    // browser may still send its bytes.
+    let env = Env::new(db).await;
+    let user = env.user().await;
+    let now = Utc::now();
+    let overdue = jobs::domain::posts::stream_settle_after()
+        + Duration::from_std(env.settings.stuck_queued_after).unwrap();
+    let draft = async |created| {
+        let p = Post {
+            source: PostSource::Stream,
+            ..support::post(user, PostState::Draft, None, created)
+        };
+        env.ctx.store.create_post(&p).await.unwrap().value
+    };
+    let old = draft(now - overdue - secs(1)).await;
+    // Past the upload's hour, but its own settling job may still be on its way.
+    let late = draft(now - jobs::domain::posts::stream_settle_after() - secs(1)).await;
+    let fresh = draft(now - Duration::minutes(30)).await;
+
+    let report = reconcile_stuck_posts(&env.ctx, &env.settings, now, &RecentPushes::default())
+        .await
+        .unwrap();
+    assert_eq!((report.found, report.done), (1, 1), "{report}");
+    assert_eq!(
+        env.pushed_ids(publish::NAME, "post_id").await,
+        id_set([old.id])
+    );
+
+    // The pushed job settles the abandoned draft; the same job for a draft still within its
+    // hour waits for it instead.
+    let run = async |p: &Post| {
+        let job = PublishPost {
+            workspace_id: p.workspace_id,
+            post_id: p.id,
+        };
+        publish::handle(job, Data::new(env.ctx.clone())).await
+    };
+    run(&old).await.unwrap();
+    let settled = env.state_of(&old).await;
+    assert_eq!(settled.state, PostState::Failed);
+    assert_eq!(settled.error_code.as_deref(), Some(UPLOAD_INTERRUPTED));
+    match run(&fresh).await {
+        Err(JobError::Defer { until, .. }) => assert!(until > Utc::now()),
+        other => panic!("a live draft must wait, got {other:?}"),
+    }
+    assert_eq!(env.state_of(&fresh).await.state, PostState::Draft);
+    assert_eq!(env.state_of(&late).await.state, PostState::Draft);
+}
+
+on_sqlite_and_postgres!(a_pass_through_draft_without_its_settling_job_is_pushed_and_settled);
 
 async fn disconnect_sweep_retries_only_accounts_stuck_disconnecting(db: Db) {
     let env = Env::new(db).await;

@@ -3,13 +3,20 @@
 //! delivered it (the staged copy deleted), and becomes `published` when the creator posts it
 //! in the TikTok app (the sandbox's control endpoint), or `left_in_inbox` when they never do.
 //! A full inbox defers the draft with its reason; an account that did not allow uploads is
-//! refused at creation.
+//! refused at creation. A photo draft (`media_ids`) goes through `content/init` with
+//! `MEDIA_UPLOAD`: TikTok pulls its images, which are deleted once it delivered the draft.
 
-use crate::publish::{PUBLIC, create_post, stage, staging_files, video, wait_state};
-use anyhow::Result;
+use crate::publish::{
+    PUBLIC, create_post, create_post_with, stage, staging_files, video, wait_state,
+};
+use anyhow::{Context, Result};
 use e2e::{Backend, Chunked, TestApp, assert_error};
-use jobs::model::UserId;
+use jobs::access_log::{AccessLine, AccessLog};
+use jobs::domain::photo_urls::PhotoUrls;
+use jobs::model::{MediaId, PostId, UserId, Workspace};
+use jobs::staging::image::samples;
 use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, ORIGIN};
 use sandbox::{FaultAction, FaultSpec};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -265,5 +272,203 @@ async fn a_campaign_row_can_send_a_draft_without_a_privacy_level() -> Result<()>
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let resp: Value = resp.json().await?;
     assert_eq!(resp["rows"][0]["code"], "invalid_post_mode", "{resp}");
+    Ok(())
+}
+
+/// Lets the sandbox pull from this app's `/p/` URLs (plain http on 127.0.0.1, the test-only
+/// knob) and really GET every image, so a draft only reaches the inbox with all its images.
+fn sandbox_pulls_our_photos(app: &TestApp) -> Result<()> {
+    let prefix = format!("{}/p/", app.base_url);
+    app.sandbox
+        .update_app(&app.config.tiktok.client_key, |a| {
+            a.verified_url_prefixes = vec![prefix];
+        })
+        .context("update the sandbox app")?;
+    app.sandbox.update_knobs(|k| {
+        k.pull_allows_http = true;
+        k.pull_fetches_photos = true;
+        k.pull_download_ms = 0;
+    });
+    Ok(())
+}
+
+/// Two images staged over HTTP (a JPEG and a WebP): their ids.
+async fn two_images(app: &TestApp) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for bytes in [samples::jpeg(1080, 1350), samples::webp(1920, 1080)] {
+        let resp = app
+            .client
+            .post(app.url("/api/media"))
+            .header(ORIGIN, &app.base_url)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await?;
+        let status = resp.status();
+        let body: Value = resp.json().await?;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["id"].as_str().context("media id")?.to_owned());
+    }
+    Ok(ids)
+}
+
+/// Successful image fetches through capability URLs in the access log.
+fn logged_pulls(app: &TestApp) -> usize {
+    let dir = AccessLog::dir_for(&app.config.server.data_dir);
+    std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<AccessLine>(l).ok())
+                .filter(|l| l.route == "/p/{token}" && l.status == 200)
+                .collect::<Vec<_>>()
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_photo_draft_is_pulled_then_waits_in_the_inbox_without_its_images_until_posted()
+-> Result<()> {
+    // Only `video.upload`: a photo draft needs neither `video.publish` nor creator_info.
+    let (app, user, account) = draft_app(Some(UPLOAD_ONLY), |_| {}).await?;
+    sandbox_pulls_our_photos(&app)?;
+    let ids = two_images(&app).await?;
+    let (status, post) = create_post_with(
+        &app,
+        &app.client,
+        &account,
+        "",
+        json!({
+            "media_id": null,
+            "media_ids": ids,
+            "photo_cover_index": 1,
+            "title": "two photos",
+            "description": "a draft carousel #rust",
+            "post_mode": "inbox",
+            "privacy_level": null,
+        }),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{post}");
+    assert_eq!(post["post_mode"], "inbox", "{post}");
+    let id = post["id"].as_str().context("post id")?;
+    let waiting = wait_state(&app, id, &["in_inbox"], Duration::from_secs(30)).await?;
+    assert_eq!(waiting["tiktok_status"], "SEND_TO_USER_INBOX", "{waiting}");
+    assert!(!waiting["media_deleted_at"].is_null(), "{waiting}");
+
+    let publish_id = waiting["publish_id"].as_str().context("publish id")?;
+    let records = app.sandbox.records();
+    let task = records.post(publish_id).context("the photo draft task")?;
+    assert_eq!(task.post_mode, "MEDIA_UPLOAD");
+    assert_eq!(task.media_type, "PHOTO");
+    assert_eq!(task.source, "PULL_FROM_URL");
+    assert_eq!(task.title.as_deref(), Some("two photos"));
+    assert_eq!(task.privacy_level, None, "the creator picks it in the app");
+    assert_eq!(records.call_count("content.init"), 1);
+    assert_eq!(records.call_count("creator_info.query"), 0);
+    // TikTok fetched both images (a failed fetch would have failed the draft), each once.
+    let pulls = app
+        .wait_for("two logged pulls", Duration::from_secs(10), || async {
+            let n = logged_pulls(&app);
+            Ok((n >= 2).then_some(n))
+        })
+        .await?;
+    assert_eq!(pulls, 2);
+
+    // TikTok holds the images: ours are gone, and their URLs serve nothing any more.
+    for m in &ids {
+        let (status, _) = app.get_json(&format!("/api/media/{m}")).await?;
+        assert_eq!(status, StatusCode::NOT_FOUND, "image {m} still staged");
+    }
+    assert_eq!(staging_files(&app), 0);
+    let stored = app
+        .store
+        .post(Workspace::personal_id(user), PostId::parse(id)?)
+        .await?;
+    let minted = stored
+        .tiktok
+        .upload_url_issued_at
+        .context("the post recorded when its URLs were minted")?;
+    let urls = PhotoUrls::new(&app.config);
+    for m in &ids {
+        let url = urls.url(Workspace::personal_id(user), MediaId::parse(m)?, minted);
+        assert_eq!(
+            app.client.get(url).send().await?.status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    creator_posts(&app, publish_id).await?;
+    let done = wait_state(&app, id, &["published"], Duration::from_secs(30)).await?;
+    assert_eq!(done["error"], Value::Null, "{done}");
+    assert_eq!(
+        app.sandbox.records().post(publish_id).unwrap().status,
+        "PUBLISH_COMPLETE"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_campaign_row_can_send_a_photo_draft() -> Result<()> {
+    let (app, _user, account) = draft_app(Some(UPLOAD_ONLY), |_| {}).await?;
+    sandbox_pulls_our_photos(&app)?;
+    let ids = two_images(&app).await?;
+    let body = json!({ "posts": [
+        { "account": account, "media_ids": ids, "title": "row photos", "post_mode": "inbox" },
+    ]});
+    let resp = app
+        .client
+        .post(app.url("/api/campaigns"))
+        .header(ORIGIN, &app.base_url)
+        .header("idempotency-key", "photo-drafts-1")
+        .json(&body)
+        .send()
+        .await?;
+    let status = resp.status();
+    let resp: Value = resp.json().await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{resp}");
+    let id = resp["posts"][0]["id"].as_str().context("post id")?;
+    let waiting = wait_state(&app, id, &["in_inbox"], Duration::from_secs(30)).await?;
+    let publish_id = waiting["publish_id"].as_str().context("publish id")?;
+    let records = app.sandbox.records();
+    let task = records.post(publish_id).context("the photo draft task")?;
+    assert_eq!(
+        (task.post_mode.as_str(), task.media_type.as_str()),
+        ("MEDIA_UPLOAD", "PHOTO")
+    );
+    assert_eq!(records.call_count("creator_info.query"), 0);
+    assert_eq!(staging_files(&app), 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_full_inbox_defers_a_photo_draft_like_a_video_draft() -> Result<()> {
+    let (app, _user, account) = draft_app(Some(UPLOAD_ONLY), |_| {}).await?;
+    sandbox_pulls_our_photos(&app)?;
+    app.sandbox.update_knobs(|k| k.pending_share_cap = 0);
+    let ids = two_images(&app).await?;
+    let (status, post) = create_post_with(
+        &app,
+        &app.client,
+        &account,
+        "",
+        json!({ "media_id": null, "media_ids": ids, "post_mode": "inbox", "privacy_level": null }),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{post}");
+    let id = post["id"].as_str().context("post id")?;
+    let deferred = wait_state(&app, id, &["scheduled", "failed"], Duration::from_secs(20)).await?;
+    assert_eq!(deferred["state"], "scheduled", "never failed: {deferred}");
+    assert_eq!(deferred["error"]["code"], "inbox_full", "{deferred}");
+    assert_eq!(deferred["publish_id"], Value::Null, "{deferred}");
+    assert_eq!(
+        staging_files(&app),
+        2,
+        "the images wait for the next window"
+    );
     Ok(())
 }

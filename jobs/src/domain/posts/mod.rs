@@ -37,6 +37,14 @@ use sha2::{Digest, Sha256};
 /// TikTok's caption limit, in UTF-16 code units.
 pub const MAX_TITLE_UTF16: usize = 2200;
 
+/// How long after its creation a pass-through post still in `draft` is settled by its publish
+/// job: TikTok's hour for its upload (the browser may send the first byte until then), and a
+/// minute more. The scheduler's stuck-post sweep counts from it too, for a draft whose job was
+/// never queued.
+pub fn stream_settle_after() -> chrono::Duration {
+    crate::domain::upload::UPLOAD_URL_TTL + chrono::Duration::minutes(1)
+}
+
 /// A request to publish one video (or one set of photos) to one account. Exactly one of
 /// `media_id`, `upload`, `video_url` and `media_ids` says where the media comes from
 /// ([`NewPost::source`]). Fields added after the first version are left out of the canonical
@@ -293,8 +301,9 @@ pub async fn create(
             Requested::Url(video_url) => {
                 url::check_video_url(video_url, &ctx.config.tiktok.verified_url_prefixes)?
             }
+            Requested::Photos(ids) => photos::unused_images(ctx, ws, ids).await?,
             // Refused by `validate_draft`.
-            Requested::Stream | Requested::Photos(_) => {}
+            Requested::Stream => {}
         }
         let who = approval::Submitter::of(ctx, by).await?;
         return insert(ctx, who, &req, privacy, scheduled, idempotency_key, hash).await;
@@ -451,14 +460,15 @@ pub(crate) async fn insert(
     if state == PostState::Draft {
         // The publish job settles what an interrupted pass-through leaves, once TikTok's hour
         // for it is over (`stream`, rule 4); queued now so a web process that dies mid-body
-        // leaves nothing unsettled.
+        // leaves nothing unsettled. Should this push fail, the scheduler's stuck-post sweep
+        // pushes it once the post is older than `stream_settle_after` and still `draft`.
         ctx.queue
             .push_at(
                 &PublishPost {
                     workspace_id: by.workspace,
                     post_id: post.id,
                 },
-                now + crate::domain::upload::UPLOAD_URL_TTL + chrono::Duration::minutes(1),
+                now + stream_settle_after(),
             )
             .await
             .map_err(|e| PostError::Queue(e.to_string()))?;

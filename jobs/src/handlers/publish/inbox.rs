@@ -43,8 +43,9 @@ pub(super) async fn init(
 }
 
 /// TikTok keeps at most five drafts a creator has not posted yet (in any 24 hours): the draft
-/// waits for a later window, and the creator reads why (never a silent failure).
-fn inbox_full(ctx: &JobContext) -> Stop {
+/// waits for a later window, and the creator reads why (never a silent failure). A photo draft
+/// (`photos.rs`) counts in the same five.
+pub(super) fn inbox_full(ctx: &JobContext) -> Stop {
     let minutes = ctx.config.tiktok.cap_retry_minutes;
     Stop::Defer {
         until: Utc::now() + chrono::Duration::minutes(minutes as i64),

@@ -22,15 +22,23 @@
 //!
 //! Then `poll_status` takes over; it deletes every image once TikTok reports the post complete
 //! or failed, or once the URLs have expired (TikTok can no longer pull them).
+//!
+//! # A photo draft
+//! A draft (`PostMode::Inbox`, `post_mode: MEDIA_UPLOAD`) goes through the same rules. It
+//! makes no `creator_info` call, as for a video draft (`inbox.rs`): TikTok asks for none, and
+//! an account granted only `video.upload` may not make it. A full inbox defers it like a video
+//! draft. `poll_status` deletes its images at `SEND_TO_USER_INBOX`, when TikTok has them; from
+//! then on the post is `in_inbox` and its URLs serve nothing (`photo_urls::open`).
 
 use crate::context::JobContext;
+use crate::domain::accounts::AccountError;
 use crate::domain::outcome::{Stop, stop_for_account};
 use crate::domain::paced::{creator_info_paced, paced};
 use crate::domain::photo_urls::PhotoUrls;
 use crate::domain::upload::{hand_over, save};
 use crate::model::{PhotoPost, Post, PostMode, PostSource, TikTokAccount};
 use crate::pacing::Endpoint;
-use crate::tiktok::{self, PhotoPostInfo, PhotoSource};
+use crate::tiktok::{self, CreatorInfo, PhotoPostInfo, PhotoSource};
 use chrono::{DateTime, SubsecRound, Utc};
 
 /// Drives a photo post from `uploading` to `processing` (see the module docs).
@@ -52,26 +60,18 @@ pub(super) async fn drive(ctx: &JobContext, post: Post) -> Result<(), Stop> {
     init(ctx, &account, post, &photos).await
 }
 
-/// creator_info → checks → mint URLs → content/init → persist (rule 3) → poll_status.
+/// creator_info (direct posts) → checks → mint URLs → content/init → persist (rule 3) →
+/// poll_status.
 async fn init(
     ctx: &JobContext,
     account: &TikTokAccount,
     post: Post,
     photos: &PhotoPost,
 ) -> Result<(), Stop> {
-    let info = creator_info_paced(ctx, account.workspace_id, account.id)
-        .await
-        .map_err(|e| stop_for_account(ctx, e))?;
-    if post.mode == PostMode::Direct
-        && !info
-            .privacy_level_options
-            .contains(&post.settings.privacy_level)
-    {
-        return Err(Stop::refused(
-            "privacy_level_option_mismatch",
-            tiktok::code_message("privacy_level_option_mismatch"),
-        ));
-    }
+    let info = match post.mode {
+        PostMode::Direct => Some(direct_checks(ctx, account, &post).await?),
+        PostMode::Inbox => None,
+    };
     for id in &photos.media_ids {
         let media = ctx
             .store
@@ -99,8 +99,8 @@ async fn init(
         .map(|id| urls.url(post.workspace_id, *id, minted))
         .collect();
     let source = PhotoSource::pull(images, photos.cover_index);
-    let post_info = post_info(&post, photos, &info);
-    let mode = post.mode.as_tiktok();
+    let post_info = post_info(&post, photos, info.as_ref());
+    let mode = post.mode;
     let result = paced(
         ctx,
         account.workspace_id,
@@ -108,11 +108,20 @@ async fn init(
         Endpoint::Init,
         |tiktok, t| {
             let (post_info, source) = (post_info.clone(), source.clone());
-            async move { tiktok.init_photo_post(&t, mode, &post_info, &source).await }
+            async move {
+                tiktok
+                    .init_photo_post(&t, mode.as_tiktok(), &post_info, &source)
+                    .await
+            }
         },
     )
     .await
-    .map_err(|e| stop_for_account(ctx, e))?;
+    .map_err(|e| match e {
+        AccountError::TikTok(t) if mode == PostMode::Inbox && t.is_pending_share_cap() => {
+            super::inbox::inbox_full(ctx)
+        }
+        e => stop_for_account(ctx, e),
+    })?;
     let publish_id = result.publish_id;
     tracing::info!(%publish_id, images = photos.media_ids.len(), "photo post initialised; persisting");
     // Rule 3: the publish id first; only then do the URLs serve.
@@ -125,15 +134,38 @@ async fn init(
     hand_over(ctx, post).await
 }
 
+/// A direct post's live checks: the creator's current options (`creator_info`) must still offer
+/// the post's privacy level.
+async fn direct_checks(
+    ctx: &JobContext,
+    account: &TikTokAccount,
+    post: &Post,
+) -> Result<CreatorInfo, Stop> {
+    let info = creator_info_paced(ctx, account.workspace_id, account.id)
+        .await
+        .map_err(|e| stop_for_account(ctx, e))?;
+    if !info
+        .privacy_level_options
+        .contains(&post.settings.privacy_level)
+    {
+        return Err(Stop::refused(
+            "privacy_level_option_mismatch",
+            tiktok::code_message("privacy_level_option_mismatch"),
+        ));
+    }
+    Ok(info)
+}
+
 /// What TikTok is told about the post: the comment toggle forced off when the creator
-/// disabled comments; privacy only for a direct post.
-fn post_info(post: &Post, photos: &PhotoPost, info: &tiktok::CreatorInfo) -> PhotoPostInfo {
+/// disabled comments (known from `creator_info`, which only a direct post fetches); privacy
+/// only for a direct post.
+fn post_info(post: &Post, photos: &PhotoPost, info: Option<&CreatorInfo>) -> PhotoPostInfo {
     let s = &post.settings;
     PhotoPostInfo {
         title: (!s.title.is_empty()).then(|| s.title.clone()),
         description: (!photos.description.is_empty()).then(|| photos.description.clone()),
         privacy_level: (post.mode == PostMode::Direct).then_some(s.privacy_level),
-        disable_comment: s.disable_comment || info.comment_disabled,
+        disable_comment: s.disable_comment || info.is_some_and(|i| i.comment_disabled),
         auto_add_music: photos.auto_add_music,
         brand_content_toggle: s.brand_content_toggle,
         brand_organic_toggle: s.brand_organic_toggle,

@@ -132,6 +132,9 @@ pub async fn posts_stuck_in_a_state_are_found_by_their_last_update(store: DynSto
     let _fresh = post_updated_at(s, a.id, PostState::Uploading, base).await;
     let processing =
         post_updated_at(s, b.id, PostState::Processing, base - Duration::hours(5)).await;
+    // A pass-through post whose bytes never came (its settling job was never queued).
+    let draft = post_updated_at(s, a.id, PostState::Draft, base - Duration::hours(2)).await;
+    let _fresh_draft = post_updated_at(s, b.id, PostState::Draft, base).await;
 
     let cutoff = base - Duration::hours(1);
     assert_eq!(
@@ -154,6 +157,13 @@ pub async fn posts_stuck_in_a_state_are_found_by_their_last_update(store: DynSto
             .await
             .expect("stuck processing"),
         vec![processing]
+    );
+    assert_eq!(
+        store
+            .posts_stuck_in(PostState::Draft, cutoff, None, 10)
+            .await
+            .expect("stuck drafts"),
+        vec![draft]
     );
 }
 
