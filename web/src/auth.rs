@@ -104,6 +104,7 @@ const KEY_ROUTES: &[(&str, &str, ApiKeyScope)] = &[
     ("POST", "/api/media", ApiKeyScope::Publish),
     ("DELETE", "/api/media/{id}", ApiKeyScope::Publish),
     ("POST", "/api/posts", ApiKeyScope::Publish),
+    ("POST", "/api/post-groups", ApiKeyScope::Publish),
     ("DELETE", "/api/posts/{id}", ApiKeyScope::Publish),
     ("PATCH", "/api/posts/{id}", ApiKeyScope::Publish),
     ("POST", "/api/posts/{id}/retry", ApiKeyScope::Publish),

@@ -14,6 +14,7 @@ use jobs::domain::campaigns::{CampaignError, RowProblem};
 use jobs::domain::connect_account::{ConnectError, ConnectStateError};
 use jobs::domain::export::WorkspaceExportError;
 use jobs::domain::media::MediaError;
+use jobs::domain::post_groups::{GroupError, TargetProblem};
 use jobs::domain::posts::PostError;
 use jobs::domain::posts::stream::StreamError;
 use jobs::domain::quota::QuotaError;
@@ -95,6 +96,20 @@ pub enum ApiError {
         message: String,
         rows: Vec<RowProblem>,
     },
+    /// A 422 `invalid_targets`: every target account's problem is listed in `targets`.
+    #[error("{message}")]
+    InvalidTargets {
+        message: String,
+        targets: Vec<TargetProblem>,
+    },
+    /// A 409 `group_incomplete`: `created` posts of the group were written, then `problem`
+    /// stopped it.
+    #[error("{message}")]
+    GroupIncomplete {
+        message: String,
+        created: usize,
+        problem: TargetProblem,
+    },
     /// A 409 `campaign_incomplete`: `created` rows were written, then `problem` stopped it.
     #[error("{message}")]
     CampaignIncomplete {
@@ -139,6 +154,10 @@ impl ApiError {
             }
             ApiError::InvalidRows { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rows"),
             ApiError::CampaignIncomplete { .. } => (StatusCode::CONFLICT, "campaign_incomplete"),
+            ApiError::InvalidTargets { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_targets")
+            }
+            ApiError::GroupIncomplete { .. } => (StatusCode::CONFLICT, "group_incomplete"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::NotReady { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -187,6 +206,15 @@ impl ApiError {
             ApiError::NotReady { health, .. } => body = health,
             ApiError::InvalidRows { rows, .. } => {
                 body.insert("rows".into(), json!(rows));
+            }
+            ApiError::InvalidTargets { targets, .. } => {
+                body.insert("targets".into(), json!(targets));
+            }
+            ApiError::GroupIncomplete {
+                created, problem, ..
+            } => {
+                body.insert("created".into(), json!(created));
+                body.insert("targets".into(), json!([problem]));
             }
             ApiError::CampaignIncomplete {
                 created, problem, ..
@@ -347,6 +375,26 @@ impl From<CampaignError> for ApiError {
             },
             CampaignError::Unavailable => ApiError::Unavailable("TikTok".into()),
             CampaignError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<GroupError> for ApiError {
+    fn from(e: GroupError) -> Self {
+        let message = e.to_string();
+        match e {
+            GroupError::Malformed(_) => ApiError::Malformed {
+                code: "invalid_group",
+                message,
+            },
+            GroupError::Targets(targets) => ApiError::InvalidTargets { message, targets },
+            GroupError::Stopped { created, problem } => ApiError::GroupIncomplete {
+                message,
+                created,
+                problem,
+            },
+            GroupError::Unavailable => ApiError::Unavailable("TikTok".into()),
+            GroupError::Store(s) => s.into(),
         }
     }
 }

@@ -75,7 +75,7 @@ fn auth_routes(state: &AppState) -> Router<AppState> {
 
 /// `/api/*`: the JSON API; limited per user.
 fn api_routes(state: &AppState) -> Router<AppState> {
-    use routes::{accounts, keys, ops, posts, privacy, session, videos};
+    use routes::{accounts, keys, ops, post_groups, posts, privacy, session, videos};
     Router::new()
         .route("/api/me", get(session::me).delete(privacy::erase))
         .route("/api/export", get(privacy::export))
@@ -95,6 +95,7 @@ fn api_routes(state: &AppState) -> Router<AppState> {
         )
         .route("/api/accounts/{id}/videos", get(videos::list))
         .route("/api/posts", post(posts::create).get(posts::list))
+        .route("/api/post-groups", post(post_groups::create))
         .route(
             "/api/posts/{id}",
             get(posts::get)

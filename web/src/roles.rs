@@ -55,6 +55,7 @@ pub const ROUTES: &[(&str, &str, Needs)] = &[
     ("GET", "/api/accounts/{id}/videos", Needs::Action(Read)),
     ("GET", "/api/posts", Needs::Action(Read)),
     ("POST", "/api/posts", Needs::Action(CreatePost)),
+    ("POST", "/api/post-groups", Needs::Action(CreatePost)),
     ("GET", "/api/posts/{id}", Needs::Action(Read)),
     ("DELETE", "/api/posts/{id}", Needs::Action(CancelPost)),
     ("PATCH", "/api/posts/{id}", Needs::Action(EditPost)),

@@ -125,6 +125,8 @@ pub fn post_json(p: &Post, username: Option<&str>) -> serde_json::Value {
         "public_post_ids": p.tiktok.public_post_ids,
         "share_url": share_url,
         "media_deleted_at": p.media_deleted_at,
+        // The posts sent together with this one from one compose (sharing its video).
+        "group": p.group,
         "published_at": p.published_at,
         "created_at": p.created_at,
         "updated_at": p.updated_at,

@@ -19,7 +19,8 @@ use crate::domain::accounts;
 use crate::domain::posts::{self, NewPost, PostError};
 use crate::domain::schedule_time;
 use crate::model::{
-    AccountId, Actor, MediaId, Post, PostMode, PrivacyLevel, TikTokAccount, WorkspaceId,
+    AccountId, Actor, MediaId, Post, PostGroup, PostId, PostMode, PrivacyLevel, TikTokAccount,
+    WorkspaceId,
 };
 use crate::store::{Created, StoreError};
 use crate::tiktok::CreatorInfo;
@@ -27,10 +28,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
+mod groups;
 mod photos;
+
+pub use groups::MAX_GROUP;
 
 /// The most rows one campaign may have.
 pub const MAX_ROWS: usize = 1000;
+/// How many accounts' creator info a campaign asks TikTok for at once.
+const PREFETCH_CONCURRENCY: usize = 16;
 /// The longest campaign idempotency key (row keys append `:<row>`).
 pub const MAX_KEY: usize = 150;
 
@@ -82,6 +88,10 @@ pub struct CampaignRow {
     /// older campaigns sent again still match their posts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_mode: Option<String>,
+    /// Rows naming the same group are one compose sent to several accounts: they share one
+    /// video (the same `media_id` or `video_url`), each to a different account (`groups`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// What is wrong with one row (rows are numbered from 1, the CSV header not counted).
@@ -190,6 +200,7 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
             scheduled_at: cell("scheduled_at"),
             scheduled_tz: cell("scheduled_tz"),
             post_mode: cell("post_mode"),
+            group: cell("group"),
         });
     }
     Ok(rows)
@@ -205,6 +216,8 @@ struct Ready {
     privacy: PrivacyLevel,
     scheduled: Option<(DateTime<Utc>, Option<String>)>,
     hash: String,
+    /// Its group and place in it, assigned once every row is checked.
+    group: Option<(PostGroup, usize)>,
 }
 
 /// What a row turned out to be before writing.
@@ -246,6 +259,18 @@ fn problem(row: usize, code: &'static str, message: impl Into<String>) -> RowPro
     }
 }
 
+/// How a creator recognises the account `wanted` (an id or `@username`): `@username`, else its
+/// display name, else `wanted` as given.
+pub fn account_label(accounts: &[TikTokAccount], wanted: &str) -> String {
+    match find_account(accounts, wanted.trim()) {
+        Some(a) => match &a.username {
+            Some(u) => format!("@{u}"),
+            None => a.display_name.clone(),
+        },
+        None => wanted.to_owned(),
+    }
+}
+
 fn find_account<'a>(accounts: &'a [TikTokAccount], wanted: &str) -> Option<&'a TikTokAccount> {
     if let Ok(id) = AccountId::parse(wanted) {
         return accounts.iter().find(|a| a.id == id);
@@ -279,9 +304,11 @@ pub async fn create(
         accounts: &accounts,
         infos: HashMap::new(),
         videos_seen: HashSet::new(),
+        groups: groups::Groups::default(),
         key,
         now: Utc::now(),
     };
+    rows_check.prefetch_creator_infos(&rows).await;
     let mut problems = Vec::new();
     let mut checked = Vec::with_capacity(rows.len());
     for (i, row) in rows.into_iter().enumerate() {
@@ -293,6 +320,15 @@ pub async fn create(
     }
     if !problems.is_empty() {
         return Err(CampaignError::Rows(problems));
+    }
+    let mut placed = rows_check
+        .groups
+        .assign()
+        .map_err(CampaignError::Malformed)?;
+    for (i, c) in checked.iter_mut().enumerate() {
+        if let Checked::Ready(r) = c {
+            r.group = placed.remove(&(i + 1));
+        }
     }
     let who = posts::approval::Submitter::of(ctx, by).await?;
     let posts = write_rows(ctx, who, checked, key).await?;
@@ -321,8 +357,12 @@ async fn write_rows(
             }
             Checked::Ready(r) => r,
         };
-        let row_key = Some(row_key(key, n));
-        match posts::insert(ctx, who, &r.req, r.privacy, r.scheduled, row_key, r.hash).await {
+        let writing = posts::Writing {
+            idempotency_key: Some(row_key(key, n)),
+            hash: r.hash,
+            group: r.group,
+        };
+        match posts::insert(ctx, who, &r.req, r.privacy, r.scheduled, writing).await {
             Ok(created) => posts.push(created),
             Err(e) => {
                 let (code, message) = match &e {
@@ -402,8 +442,9 @@ struct RowCheck<'a> {
     accounts: &'a [TikTokAccount],
     /// Each account's creator info, fetched once per campaign.
     infos: HashMap<AccountId, Result<CreatorInfo, PostError>>,
-    /// A video or photo may back one row only.
+    /// A video or photo may back one row only (a group's rows share one, see `groups`).
     videos_seen: HashSet<MediaId>,
+    groups: groups::Groups,
     /// The campaign's idempotency key.
     key: &'a str,
     now: DateTime<Utc>,
@@ -425,6 +466,9 @@ impl<'a> RowCheck<'a> {
             .post_by_idempotency_key(self.ws, &row_key(self.key, n))
             .await?
         {
+            if let Some(name) = groups::name_of(row.group.as_deref()) {
+                self.groups.note_written(name, n, &existing);
+            }
             return match posts::replayed(existing, &hash) {
                 Ok(created) => Ok(Checked::Done(Box::new(created))),
                 Err(_) => Err(bad(
@@ -434,17 +478,36 @@ impl<'a> RowCheck<'a> {
                 )),
             };
         }
+        let group = groups::name_of(row.group.as_deref()).map(str::to_owned);
         let Parsed {
             account,
             media,
             req,
             scheduled,
         } = self.parse(row, n)?;
-        let duration_ms = match &media {
-            RowMedia::Staged(media_id) => self.staged_duration(*media_id, n).await?,
+        let admitted = match &group {
+            Some(name) => Some(
+                self.groups
+                    .admit(name, n, &media, account.id)
+                    .map_err(|(code, message)| bad(code, message))?,
+            ),
+            None => None,
+        };
+        let duration_ms = match (&media, admitted) {
+            (RowMedia::Staged(_), Some(groups::Admitted::Shared { duration_ms })) => duration_ms,
+            (RowMedia::Staged(id), Some(groups::Admitted::Resumed { posts })) => {
+                self.resumed_duration(*id, &posts, n).await?
+            }
+            (RowMedia::Staged(media_id), _) => {
+                let d = self.staged_duration(*media_id, n).await?;
+                if let Some(name) = &group {
+                    self.groups.set_duration(name, d);
+                }
+                d
+            }
             // TikTok downloads it later: its length is TikTok's to check.
-            RowMedia::Url(_) => None,
-            RowMedia::Photos(ids) => {
+            (RowMedia::Url(_), _) => None,
+            (RowMedia::Photos(ids), _) => {
                 self.staged_photos(&req, ids, n).await?;
                 None
             }
@@ -473,7 +536,31 @@ impl<'a> RowCheck<'a> {
             privacy,
             scheduled,
             hash,
+            group: None,
         })))
+    }
+
+    /// The length of a video a group's earlier send attached to one of its `posts`.
+    async fn resumed_duration(
+        &self,
+        media_id: MediaId,
+        posts: &[PostId],
+        n: usize,
+    ) -> Result<Option<u64>, RowOutcome> {
+        match self.ctx.store.media(self.ws, media_id).await {
+            Ok(m) if m.post_id.is_none_or(|p| posts.contains(&p)) => Ok(m.duration_ms),
+            Ok(_) => Err(RowOutcome::Problem(problem(
+                n,
+                "media_in_use",
+                "this video is already used by a post outside this group; upload it again",
+            ))),
+            Err(StoreError::NotFound) => Err(RowOutcome::Problem(problem(
+                n,
+                "unknown_media",
+                format!("no uploaded video {media_id} (it may have expired)"),
+            ))),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A staged video's duration, once it is known to be unused (by a post, or by an earlier row).
@@ -644,6 +731,37 @@ impl<'a> RowCheck<'a> {
             req,
             scheduled,
         })
+    }
+
+    /// Fetches, concurrently, the creator info of every account a direct row posts to: each call
+    /// waits only for its own account's pacer, so a group of 20 accounts takes about one
+    /// round trip, not 20. At most [`PREFETCH_CONCURRENCY`] are in flight.
+    async fn prefetch_creator_infos(&mut self, rows: &[CampaignRow]) {
+        use futures::StreamExt;
+        let mut wanted = Vec::new();
+        for row in rows {
+            if row.post_mode.as_deref().map(str::trim) == Some("inbox") {
+                continue;
+            }
+            if let Some(a) = find_account(self.accounts, row.account.trim())
+                && accounts::cannot_publish_reason(a).is_none()
+                && !wanted.contains(&a.id)
+            {
+                wanted.push(a.id);
+            }
+        }
+        let (ctx, ws) = (self.ctx, self.ws);
+        let fetched: Vec<_> = futures::stream::iter(wanted)
+            .map(|id| async move {
+                let info = crate::domain::paced::creator_info_paced(ctx, ws, id)
+                    .await
+                    .map_err(posts::account_error);
+                (id, info)
+            })
+            .buffer_unordered(PREFETCH_CONCURRENCY)
+            .collect()
+            .await;
+        self.infos.extend(fetched);
     }
 
     /// The account's creator info, fetched on its first row only: creator_info is limited to

@@ -7,6 +7,7 @@
 
 use crate::context::JobContext;
 use crate::domain::accounts::AccountError;
+use crate::domain::shared_media;
 use crate::model::{MediaId, Post, PostId, PostSource, WorkspaceId};
 use crate::queue::JobError;
 use crate::store::StoreError;
@@ -203,11 +204,15 @@ pub(crate) async fn fail_post(
     // Failed is terminal for the video: delete it first, so the post never reads "failed" while
     // its video is still on our side.
     let deleted = remove_staged_object(ctx, post).await.then(Utc::now);
-    transition(ctx, post, move |p| {
+    let failed = transition(ctx, post, move |p| {
         p.fail(code, message, fail_reason);
         p.note_media_deleted(deleted);
     })
     .await?;
+    if failed.group.is_some() {
+        // Its siblings may all have let the shared video go meanwhile (`shared_media`).
+        delete_staged_media(ctx, &failed).await;
+    }
     Ok(())
 }
 
@@ -225,6 +230,12 @@ pub(crate) fn staged_media(post: &Post) -> Vec<MediaId> {
 pub(crate) async fn remove_staged_object(ctx: &JobContext, post: &Post) -> bool {
     if post.media_deleted_at.is_some() {
         return true;
+    }
+    // A group's video stays while a sibling still needs it (`shared_media`).
+    if let Some(group) = &post.group
+        && !shared_media::others_released(ctx, post, group).await
+    {
+        return false;
     }
     let mut all_gone = true;
     for media_id in staged_media(post) {

@@ -87,7 +87,12 @@ pub async fn handle(job: PollStatus, ctx: Data<JobContext>) -> Result<(), JobErr
         post.state,
         PostState::Processing | PostState::Unconfirmed | PostState::InInbox
     ) {
-        return Ok(()); // already settled (a duplicate poll, or a replay)
+        // Already settled (a duplicate poll, a replay, or this job again after its worker died
+        // between settling a grouped post and letting the group's video go: it checks again).
+        if post.group.is_some() {
+            delete_staged_media(&ctx, &post).await;
+        }
+        return Ok(());
     }
     let result = poll(&ctx, post).await;
     settle(&ctx, job.workspace_id, job.post_id, result).await

@@ -145,6 +145,9 @@ const ADMIN: Least = Least::Role(Role::Admin);
 const OWNER: Least = Least::Role(Role::Owner);
 
 const POST_BODY: &str = r#"{"account_id":"{account}","media_id":"{fresh_media}","title":"from the matrix","privacy_level":"SELF_ONLY","disable_comment":false,"disable_duet":false,"disable_stitch":false,"scheduled_at":"{tomorrow}"}"#;
+/// A draft, so the matrix's many calls stay inside TikTok's creator_info limit for the team's
+/// one account (a draft asks for none).
+const GROUP_BODY: &str = r#"{"media_id":"{fresh_media}","post_mode":"inbox","title":"from the matrix","scheduled_at":"{tomorrow}","targets":[{"account_id":"{account}"}]}"#;
 
 /// The spec (see the module docs). The TikTok callback's URL is made per caller (see
 /// [`Team::callback_for`]).
@@ -229,6 +232,18 @@ const ROWS: &[Row] = &[
             NOT_FOUND,
         ),
         Body::Json(POST_BODY),
+    ),
+    // An outsider's target names an account they cannot see.
+    with_body(
+        row(
+            POST,
+            "/api/post-groups",
+            EDITOR,
+            KeyRule::Scope("publish"),
+            ACCEPTED,
+            error(422, "invalid_targets"),
+        ),
+        Body::Json(GROUP_BODY),
     ),
     showing(
         row(

@@ -9,6 +9,7 @@ mod crash;
 mod edge;
 mod expect;
 mod forget;
+mod groups;
 mod health;
 mod identity;
 mod inbox;

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod media;
 pub mod ops;
 pub mod photo_urls;
+pub mod post_groups;
 pub mod post_video;
 pub mod posts;
 pub mod privacy;

@@ -24,8 +24,8 @@ use crate::context::JobContext;
 use crate::domain::accounts::{self, AccountError};
 use crate::domain::outcome::{RETRIES_EXHAUSTED, transition};
 use crate::model::{
-    AccountId, Actor, Media, MediaId, PhotoPost, Post, PostId, PostMode, PostSettings, PostSource,
-    PostState, PrivacyLevel, TikTokProgress, WorkspaceId,
+    AccountId, Actor, Media, MediaId, PhotoPost, Post, PostGroup, PostId, PostMode, PostSettings,
+    PostSource, PostState, PrivacyLevel, TikTokProgress, WorkspaceId,
 };
 use crate::queue::payloads::PublishPost;
 use crate::store::{Created, StoreError};
@@ -306,7 +306,8 @@ pub async fn create(
             Requested::Stream => {}
         }
         let who = approval::Submitter::of(ctx, by).await?;
-        return insert(ctx, who, &req, privacy, scheduled, idempotency_key, hash).await;
+        let writing = Writing::alone(idempotency_key, hash);
+        return insert(ctx, who, &req, privacy, scheduled, writing).await;
     }
     if let Some(why) = accounts::cannot_publish_reason(&account) {
         return Err(conflict("account_cannot_publish", why));
@@ -347,7 +348,8 @@ pub async fn create(
             "Posts in this workspace wait for an approver, so the video must wait with them: upload it first instead of sending it straight to TikTok.",
         ));
     }
-    insert(ctx, who, &req, privacy, scheduled, idempotency_key, hash).await
+    let writing = Writing::alone(idempotency_key, hash);
+    insert(ctx, who, &req, privacy, scheduled, writing).await
 }
 
 /// The staged video `id` if no post uses it yet (`NotFound` when there is none).
@@ -366,6 +368,27 @@ pub(crate) async fn unused_media(
     Ok(media)
 }
 
+/// How a validated post is written: its idempotency key and request fingerprint, and its place
+/// in a group when it is one of several posts of one compose.
+pub(crate) struct Writing {
+    pub idempotency_key: Option<String>,
+    pub hash: String,
+    /// The group and this post's index in it: the post takes the id the group reserved for it,
+    /// and only the group's first post attaches the shared video (the others read it).
+    pub group: Option<(PostGroup, usize)>,
+}
+
+impl Writing {
+    /// A post on its own.
+    pub(crate) fn alone(idempotency_key: Option<String>, hash: String) -> Self {
+        Writing {
+            idempotency_key,
+            hash,
+            group: None,
+        }
+    }
+}
+
 /// Writes a validated post, attaches its video and (unless scheduled, or waiting for approval)
 /// queues it: the second half of [`create`], shared with campaigns, which validate every row
 /// before writing any.
@@ -375,9 +398,13 @@ pub(crate) async fn insert(
     req: &NewPost,
     privacy: PrivacyLevel,
     scheduled: Option<(DateTime<Utc>, Option<String>)>,
-    idempotency_key: Option<String>,
-    hash: String,
+    writing: Writing,
 ) -> Result<Created<Post>, PostError> {
+    let Writing {
+        idempotency_key,
+        hash,
+        group,
+    } = writing;
     let now = Utc::now();
     let by = who.by;
     let (source, staged) = match req.source()? {
@@ -404,8 +431,17 @@ pub(crate) async fn insert(
     } else {
         PostState::Queued
     };
+    let id = match &group {
+        Some((g, index)) => g.posts[*index],
+        None => PostId::new(),
+    };
+    // The group's first post holds the shared video; the others only read it.
+    let to_attach: &[MediaId] = match &group {
+        Some((_, index)) if *index > 0 => &[],
+        _ => &staged,
+    };
     let post = Post {
-        id: PostId::new(),
+        id,
         workspace_id: by.workspace,
         created_by: Some(by.user),
         account_id: req.account_id,
@@ -436,7 +472,7 @@ pub(crate) async fn insert(
         idempotency_key,
         request_hash: Some(hash.clone()),
         media_deleted_at: None,
-        group: None,
+        group: group.map(|(g, _)| g),
         published_at: None,
         created_at: now,
         updated_at: now,
@@ -447,7 +483,7 @@ pub(crate) async fn insert(
     }
     // Attach the staged media; if another post grabbed any meanwhile, undo the post (no half
     // state).
-    if let Err(e) = attach_all(ctx, by.workspace, &staged, post.id).await {
+    if let Err(e) = attach_all(ctx, by.workspace, to_attach, post.id).await {
         let _ = ctx.store.delete_post(by.workspace, post.id).await;
         return Err(match e {
             StoreError::StaleState | StoreError::Conflict(_) => conflict(
@@ -573,8 +609,18 @@ pub async fn prepare_replay(
             "This video went straight to TikTok and was never kept on our side; send it again in a new post.",
         ));
     }
+    // A grouped post's shared video goes with the last post that needed it, which may not
+    // have been this one.
+    let shared_gone = match (post.group.is_some(), post.media_id) {
+        (true, Some(media)) => {
+            matches!(ctx.store.media(ws, media).await, Err(StoreError::NotFound))
+        }
+        _ => false,
+    };
     // A URL post's video was never ours to delete: TikTok pulls it again from its URL.
-    if post.media_deleted_at.is_some() && !matches!(post.source, PostSource::Url { .. }) {
+    if (post.media_deleted_at.is_some() || shared_gone)
+        && !matches!(post.source, PostSource::Url { .. })
+    {
         return Err(conflict(
             "media_gone",
             "This post's video was deleted after TikTok's answer; upload it again in a new post.",

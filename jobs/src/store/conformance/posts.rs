@@ -1,7 +1,9 @@
 //! Posts: round trips, idempotency keys, compare-and-set saves, the state machine, and races.
 
 use super::fixtures::*;
-use crate::model::{AccountId, MediaId, PostState, TikTokProgress, UploadPlan};
+use crate::model::{
+    AccountId, GroupId, MediaId, PostGroup, PostId, PostState, TikTokProgress, UploadPlan,
+};
 use crate::store::{DynStore, StoreError};
 use chrono::Duration;
 
@@ -43,6 +45,10 @@ pub async fn posts_are_created_read_and_deleted(store: DynStore) {
     p.published_at = Some(t);
     p.settings.brand_content_toggle = true;
     p.settings.is_aigc = true;
+    p.group = Some(PostGroup {
+        id: GroupId::new(),
+        posts: vec![p.id, PostId::new(), PostId::new()],
+    });
 
     let created = store.create_post(&p).await.expect("create_post");
     assert!(created.created);
