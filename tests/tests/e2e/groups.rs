@@ -414,3 +414,65 @@ async fn a_crash_between_two_confirmations_leaves_no_video_once_the_job_runs_aga
     assert_eq!(staging_files(app), 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_campaign_names_a_group_and_the_media_sweep_keeps_its_shared_video() -> Result<()> {
+    let (app, user, public, private) = two_accounts(Backend::Sqlite).await?;
+    let media = stage(&app, user, &video(60_000, 11)).await?;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let csv = format!(
+        "account,media_id,title,privacy_level,disable_duet,disable_stitch,scheduled_at,group\n\
+         {public},{id},Launch,SELF_ONLY,true,true,{tomorrow},launch\n\
+         {private},{id},Launch (private),SELF_ONLY,true,true,{tomorrow},launch\n",
+        id = media.id
+    );
+    let resp = app
+        .client
+        .post(app.url("/api/campaigns"))
+        .header(ORIGIN, &app.base_url)
+        .header(reqwest::header::CONTENT_TYPE, "text/csv")
+        .header("Idempotency-Key", "campaign-group")
+        .body(csv)
+        .send()
+        .await?;
+    let status = resp.status();
+    let body: Value = resp.json().await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let posts = body["posts"].as_array().context("posts")?;
+    assert_eq!(posts.len(), 2, "{body}");
+    assert_eq!(posts[0]["group"]["id"], posts[1]["group"]["id"], "{body}");
+    assert!(posts[0]["group"]["id"].is_string(), "{body}");
+
+    // The sweep of unused uploads, run as if a month had passed, leaves a video a group holds.
+    let settings = scheduler::SchedulerSettings::from_config(&app.config);
+    let month = chrono::Utc::now() + chrono::Duration::days(30);
+    scheduler::delete_expired_media(&app.ctx, &settings, month).await?;
+    assert!(media_exists(&app, &media).await?, "the sweep keeps it");
+    // Cancelling one account's post leaves the other's alone, and the video with it.
+    let first = posts[0]["id"].as_str().context("id")?;
+    let second = posts[1]["id"].as_str().context("id")?;
+    assert!(
+        app.delete(&format!("/api/posts/{first}"))
+            .await?
+            .status()
+            .is_success()
+    );
+    let (_, other) = app.get_json(&format!("/api/posts/{second}")).await?;
+    assert_eq!(other["state"], "scheduled", "{other}");
+    scheduler::delete_expired_media(&app.ctx, &settings, month).await?;
+    assert!(
+        media_exists(&app, &media).await?,
+        "the other post still needs it"
+    );
+    assert!(
+        app.delete(&format!("/api/posts/{second}"))
+            .await?
+            .status()
+            .is_success()
+    );
+    assert!(
+        !media_exists(&app, &media).await?,
+        "gone with the last post"
+    );
+    Ok(())
+}

@@ -60,6 +60,51 @@ pub struct PostView {
     /// The schedule as `YYYY-MM-DDTHH:MM` in its zone, to prefill "Change time".
     pub schedule_input: String,
     pub schedule_tz: String,
+    /// Its place in a group sent from one compose to several accounts: the group's posts are
+    /// shown as one card, a line per account (`group_marks`).
+    pub group: Option<GroupMark>,
+}
+
+/// Where a post sits in its group's card.
+pub struct GroupMark {
+    pub id: String,
+    /// "first", "middle" or "last" (CSS joins the lines into one card).
+    pub place: &'static str,
+    /// On the first line: what the card is.
+    pub head: Option<String>,
+}
+
+/// Marks the posts of each group that are shown next to each other as one card. Posts of a
+/// group are created together, so the newest-first list shows them side by side.
+fn group_marks(posts: &[Post], views: &mut [PostView]) {
+    let key = |i: usize| posts.get(i).and_then(|p| p.group.as_ref()).map(|g| g.id);
+    let mut i = 0;
+    while i < posts.len() {
+        let Some(id) = key(i) else {
+            i += 1;
+            continue;
+        };
+        let mut end = i + 1;
+        while end < posts.len() && key(end) == Some(id) {
+            end += 1;
+        }
+        let shown = end - i;
+        if shown > 1 {
+            let total = posts[i].group.as_ref().map_or(shown, |g| g.posts.len());
+            for (n, view) in views[i..end].iter_mut().enumerate() {
+                view.group = Some(GroupMark {
+                    id: id.to_string(),
+                    place: match n {
+                        0 => "first",
+                        n if n + 1 == shown => "last",
+                        _ => "middle",
+                    },
+                    head: (n == 0).then(|| format!("One post to {total} accounts")),
+                });
+            }
+        }
+        i = end;
+    }
 }
 
 fn badge(state: PostState) -> (&'static str, Option<&'static str>) {
@@ -234,6 +279,7 @@ impl PostView {
             reconnect_by: reconnect_by(p, parked_ttl),
             schedule_input,
             schedule_tz,
+            group: None,
         }
     }
 
@@ -263,13 +309,15 @@ async fn posts(state: &AppState, me: &Actor) -> Result<Vec<PostView>, PageError>
         .store
         .list_posts(me.workspace, None, PAGE_SIZE)
         .await?;
-    Ok(page
+    let mut views: Vec<PostView> = page
         .items
         .iter()
         .map(|p| {
             PostView::new(p, &accounts, state.config.staging.parked_media_ttl).allowed(me.role)
         })
-        .collect())
+        .collect();
+    group_marks(&page.items, &mut views);
+    Ok(views)
 }
 
 #[derive(Template)]
@@ -339,6 +387,34 @@ mod tests {
     use jobs::store::conformance::post_for;
 
     const WEEK: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+    #[test]
+    fn a_groups_posts_side_by_side_are_one_card_with_a_line_per_account() {
+        let user = UserId::new();
+        let group = jobs::model::PostGroup {
+            id: jobs::model::GroupId::new(),
+            posts: vec![jobs::model::PostId::new(); 3],
+        };
+        let mut posts: Vec<Post> = (0..5)
+            .map(|_| post_for(user, AccountId::new(), PostState::Scheduled))
+            .collect();
+        for p in &mut posts[1..4] {
+            p.group = Some(group.clone());
+        }
+        let mut views: Vec<PostView> = posts.iter().map(|p| PostView::new(p, &[], WEEK)).collect();
+        group_marks(&posts, &mut views);
+        let places: Vec<Option<&str>> = views
+            .iter()
+            .map(|v| v.group.as_ref().map(|g| g.place))
+            .collect();
+        assert_eq!(
+            places,
+            [None, Some("first"), Some("middle"), Some("last"), None]
+        );
+        let head = views[1].group.as_ref().and_then(|g| g.head.as_deref());
+        assert_eq!(head, Some("One post to 3 accounts"));
+        assert!(views[2].group.as_ref().is_some_and(|g| g.head.is_none()));
+    }
 
     #[test]
     fn a_post_waiting_for_a_reconnect_offers_retry_and_cancel_and_shows_its_deadline() {
