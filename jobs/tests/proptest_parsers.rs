@@ -93,6 +93,7 @@ mod campaigns_csv {
                     scheduled_at: at.clone(),
                     scheduled_tz: tz.clone(),
                     post_mode: None,
+                    video_cover_timestamp_ms: None,
                 };
                 let mut cells = vec![
                     ("account", account),
@@ -306,6 +307,7 @@ mod campaigns_json {
                         scheduled_at,
                         scheduled_tz,
                         post_mode: None,
+                        video_cover_timestamp_ms: None,
                     }
                 },
             )

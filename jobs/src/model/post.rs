@@ -287,6 +287,10 @@ pub struct PostSettings {
     pub brand_organic_toggle: bool,
     #[serde(default)]
     pub is_aigc: bool,
+    /// A video's cover frame, in ms from its start; TikTok's first frame when unset. Posts
+    /// stored before it existed read as unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_cover_timestamp_ms: Option<u32>,
 }
 
 /// What we know of the post's life at TikTok. Everything is optional until it happens.

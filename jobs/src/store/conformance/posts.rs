@@ -43,6 +43,7 @@ pub async fn posts_are_created_read_and_deleted(store: DynStore) {
     p.published_at = Some(t);
     p.settings.brand_content_toggle = true;
     p.settings.is_aigc = true;
+    p.settings.video_cover_timestamp_ms = Some(1500);
 
     let created = store.create_post(&p).await.expect("create_post");
     assert!(created.created);
