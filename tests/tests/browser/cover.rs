@@ -103,7 +103,10 @@ async fn a_cover_frame_chosen_in_compose_reaches_tiktok_and_an_untouched_one_sen
             type_cover(b, "1.5").await?;
             b.text_contains("#cover-frame-text", "the frame at 0:01.5")
                 .await?;
-            ensure!(hidden(b, "cover-error").await?, "the error went with the fix");
+            ensure!(
+                hidden(b, "cover-error").await?,
+                "the error went with the fix"
+            );
             b.click("#publish").await?;
             b.at("/history?sent=now").await?;
             wait_post(

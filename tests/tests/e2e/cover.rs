@@ -45,7 +45,11 @@ fn webm(length_ms: u64, size: usize, seed: u8) -> Vec<u8> {
 
 async fn staged_webm(app: &TestApp, user: UserId, seed: u8) -> Result<Media> {
     let media = stage(app, user, &webm(LENGTH_MS, 60_000, seed)).await?;
-    assert_eq!(media.duration_ms, Some(LENGTH_MS), "staging read the length");
+    assert_eq!(
+        media.duration_ms,
+        Some(LENGTH_MS),
+        "staging read the length"
+    );
     Ok(media)
 }
 

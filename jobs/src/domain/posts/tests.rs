@@ -148,18 +148,30 @@ fn a_cover_frame_is_only_for_a_direct_video_and_within_it() {
     };
     // No cover: nothing to check, whatever the post.
     assert!(check_cover(&req(), Some(1_000)).is_ok());
-    assert!(check_cover(&NewPost::photos(AccountId::new(), vec![MediaId::new()]), None).is_ok());
+    assert!(
+        check_cover(
+            &NewPost::photos(AccountId::new(), vec![MediaId::new()]),
+            None
+        )
+        .is_ok()
+    );
 
     let photos = NewPost {
         video_cover_timestamp_ms: Some(0),
         ..NewPost::photos(AccountId::new(), vec![MediaId::new()])
     };
-    assert_eq!(cover_code(check_cover(&photos, None)), "cover_not_applicable");
+    assert_eq!(
+        cover_code(check_cover(&photos, None)),
+        "cover_not_applicable"
+    );
     let draft = NewPost {
         post_mode: PostMode::Inbox,
         ..cover(1500)
     };
-    assert_eq!(cover_code(check_cover(&draft, None)), "cover_not_applicable");
+    assert_eq!(
+        cover_code(check_cover(&draft, None)),
+        "cover_not_applicable"
+    );
 
     // A staged video of known length: the cover must fall inside it.
     assert!(check_cover(&cover(0), Some(10_000)).is_ok());
