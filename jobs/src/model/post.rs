@@ -458,6 +458,25 @@ mod tests {
     }
 
     #[test]
+    fn settings_stored_before_the_cover_frame_read_unchanged() {
+        let old = serde_json::json!({
+            "title": "t", "privacy_level": "SELF_ONLY",
+            "disable_comment": false, "disable_duet": true, "disable_stitch": false,
+        });
+        let s: PostSettings = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(s.video_cover_timestamp_ms, None);
+        // Without a cover, the stored document has no new key at all.
+        let mut written = serde_json::to_value(&s).unwrap();
+        assert!(
+            written.get("video_cover_timestamp_ms").is_none(),
+            "{written}"
+        );
+        written["video_cover_timestamp_ms"] = 1500.into();
+        let covered: PostSettings = serde_json::from_value(written).unwrap();
+        assert_eq!(covered.video_cover_timestamp_ms, Some(1500));
+    }
+
+    #[test]
     fn state_names_round_trip() {
         for s in PostState::ALL {
             assert_eq!(s.as_str().parse::<PostState>().unwrap(), s);
