@@ -94,6 +94,7 @@ mod campaigns_csv {
                     scheduled_tz: tz.clone(),
                     post_mode: None,
                     group: None,
+                    video_cover_timestamp_ms: None,
                 };
                 let mut cells = vec![
                     ("account", account),
@@ -308,6 +309,7 @@ mod campaigns_json {
                         scheduled_tz,
                         post_mode: None,
                         group: None,
+                        video_cover_timestamp_ms: None,
                     }
                 },
             )

@@ -58,6 +58,9 @@ pub struct PostRecord {
     pub disable_comment: bool,
     pub disable_duet: bool,
     pub disable_stitch: bool,
+    /// The cover frame sent in `post_info`, in ms (`None`: TikTok's default, the first frame).
+    #[serde(default)]
+    pub video_cover_timestamp_ms: Option<u32>,
     pub video_size: Option<u64>,
     pub chunk_size: Option<u64>,
     pub total_chunk_count: Option<u64>,

@@ -107,6 +107,8 @@ pub fn post_json(p: &Post, username: Option<&str>) -> serde_json::Value {
         "brand_content_toggle": p.settings.brand_content_toggle,
         "brand_organic_toggle": p.settings.brand_organic_toggle,
         "is_aigc": p.settings.is_aigc,
+        // The cover frame asked for, in ms; `null`: TikTok's default, the first frame.
+        "video_cover_timestamp_ms": p.settings.video_cover_timestamp_ms,
         "state": p.state,
         // The compare-and-set token of decisions on it (approve, reject).
         "version": p.version,

@@ -27,6 +27,9 @@ document.addEventListener("DOMContentLoaded", () => {
     preview: $("preview"), upload: $("upload"),
     progress: $("upload-progress"), uploadText: $("upload-text"), uploadCancel: $("upload-cancel"),
     videoError: $("video-error"),
+    coverField: $("cover-field"), coverRangeWrap: $("cover-range-wrap"), coverRange: $("cover-frame"),
+    coverSecondsWrap: $("cover-seconds-wrap"), coverSeconds: $("cover-seconds"),
+    coverText: $("cover-frame-text"), coverError: $("cover-error"),
     sourceFile: $("source-file"), sourceUrl: $("source-url"), sourcePhotos: $("source-photos"),
     videoField: $("video-field"), urlField: $("url-field"), photosField: $("photos-field"),
     videoUrl: $("video-url"), videoUrlError: $("video-url-error"),
@@ -76,6 +79,7 @@ document.addEventListener("DOMContentLoaded", () => {
   let xhr = null; // the running upload
   let objectUrl = null;
   let durationSec = null;
+  let coverMs = null; // the cover frame the creator chose, in ms; null: TikTok's first frame
   // One key per post attempt: a retry after a lost answer cannot create a second post.
   let idempotencyKey = newKey();
 
@@ -236,6 +240,7 @@ document.addEventListener("DOMContentLoaded", () => {
     el.preview.removeAttribute("src");
     el.preview.hidden = true;
     el.videoChosen.hidden = true;
+    coverReset();
   }
 
   el.preview.addEventListener("loadedmetadata", () => {
@@ -289,6 +294,94 @@ document.addEventListener("DOMContentLoaded", () => {
     objectUrl = URL.createObjectURL(chosen);
     el.preview.src = objectUrl;
     el.preview.hidden = false;
+    coverShow();
+  });
+
+  // ---- cover frame ----
+
+  // TikTok shows the frame at video_cover_timestamp_ms as the video's cover, the first frame
+  // when none is sent, so nothing is sent until the creator moves the control. They pick it on
+  // the local preview, which seeks to that frame (the video goes nowhere for this): a range
+  // over the video once the browser has read its length, else a number of seconds (a file
+  // this browser cannot decode still gets a cover; the server and TikTok check it then).
+
+  // A video from this device posted directly: a draft's cover is chosen in the TikTok app, and
+  // a video at a web address cannot be previewed here.
+  function coverApplies() {
+    return source() === "file" && !isDraft() && Boolean(file);
+  }
+
+  function fmtCover(ms) {
+    const t = Math.round(ms / 100);
+    return Math.floor(t / 600) + ":" + String(Math.floor(t / 10) % 60).padStart(2, "0") + "." + (t % 10);
+  }
+
+  function coverControl() {
+    return el.coverRangeWrap.hidden ? el.coverSeconds : el.coverRange;
+  }
+
+  function coverShow() {
+    el.coverField.hidden = !coverApplies();
+    const known = durationSec !== null;
+    el.coverRangeWrap.hidden = !known;
+    el.coverSecondsWrap.hidden = known;
+    if (known) {
+      // The last 100 ms step before the end: a cover at the very end is past the video.
+      const max = Math.max(0, Math.floor((Math.floor(durationSec * 1000) - 1) / 100) * 100);
+      el.coverRange.max = String(max);
+      if (coverMs !== null) coverMs = Math.min(coverMs, max);
+      el.coverRange.value = String(coverMs || 0);
+    }
+    coverText();
+  }
+
+  function coverText() {
+    el.coverText.textContent = coverMs === null
+      ? "Cover: the first frame (TikTok's default). Move the control to choose another."
+      : "Cover: the frame at " + fmtCover(coverMs);
+    el.coverRange.setAttribute("aria-valuetext", fmtCover(Number(el.coverRange.value)));
+  }
+
+  function coverSeek() {
+    // Only a preview that has read the file's metadata can seek.
+    if (coverMs !== null && el.preview.readyState >= 1) el.preview.currentTime = coverMs / 1000;
+  }
+
+  function coverReset() {
+    coverMs = null;
+    el.coverSeconds.value = "";
+    el.coverRange.value = "0";
+    M.showError(el.coverError, "", coverControl());
+    coverShow();
+  }
+
+  // What is wrong with the typed cover time, in words; "" when it can be sent (or is unset).
+  function coverProblem() {
+    if (!coverApplies() || el.coverSecondsWrap.hidden) return "";
+    if (el.coverSeconds.validity.badInput) return "Enter the cover frame's time in seconds, for example 1.5.";
+    const v = el.coverSeconds.value.trim();
+    if (v !== "" && !(Number(v) >= 0)) return "The cover frame is a time from 0 seconds into the video.";
+    return "";
+  }
+
+  el.preview.addEventListener("loadedmetadata", () => {
+    coverShow();
+    coverSeek();
+  });
+  el.coverRange.addEventListener("input", () => {
+    coverMs = Number(el.coverRange.value);
+    M.showError(el.coverError, "", el.coverRange);
+    coverText();
+    coverSeek();
+  });
+  el.coverSeconds.addEventListener("input", () => {
+    M.showError(el.coverError, "", el.coverSeconds);
+    const v = el.coverSeconds.value.trim();
+    const sec = Number(v);
+    // Emptied again: back to TikTok's default.
+    coverMs = v === "" || !(sec >= 0) ? null : Math.round(sec * 1000);
+    coverText();
+    coverSeek();
   });
 
   // Leaving mid-upload loses it: the browser asks first.
@@ -432,6 +525,7 @@ document.addEventListener("DOMContentLoaded", () => {
     // TikTok takes a photo draft's title and description, but nothing but the video of a
     // video draft.
     el.captionNote.hidden = !(draft && source() !== "photos");
+    coverShow();
     publishLabel();
   }
 
@@ -699,6 +793,7 @@ document.addEventListener("DOMContentLoaded", () => {
     photo_description_too_long: "description",
     comments_disabled_by_creator: "interactions", duet_disabled_by_creator: "interactions",
     stitch_disabled_by_creator: "interactions",
+    cover_out_of_range: "cover", cover_not_applicable: "cover",
     video_too_long: "video", media_in_use: "video", media_gone: "video", empty_upload: "video",
     not_a_video: "video", unsupported_type: "video", too_large: "video", upload_expired: "video",
     passthrough_busy: "video", tiktok_rate_limited: "video", upload_interrupted: "video",
@@ -715,6 +810,7 @@ document.addEventListener("DOMContentLoaded", () => {
     privacy: [el.privacyError, el.privacy], caption: [el.captionError, el.caption],
     description: [el.descriptionError, el.description],
     interactions: [el.interactionsError, el.allow.comment], video: [el.videoError, el.video],
+    get cover() { return [el.coverError, coverControl()]; },
     url: [el.videoUrlError, el.videoUrl], photos: [el.photosError, el.photos],
     schedule: [el.scheduleError, el.scheduledAt], account: [el.accountError, el.account],
     form: [el.formError, el.publish],
@@ -740,6 +836,8 @@ document.addEventListener("DOMContentLoaded", () => {
     if (src === "file") {
       if (!file) bad("video", "Choose a video to post.");
       else if (!checkDuration()) first = first || el.video;
+      const why = coverProblem();
+      if (why) bad("cover", why);
     } else if (src === "url") {
       const why = urlProblem(el.videoUrl.value);
       if (why) bad("url", why);
@@ -782,6 +880,7 @@ document.addEventListener("DOMContentLoaded", () => {
         brand_organic_toggle: el.disclose.checked && el.brandOrganic.checked,
       });
     }
+    if (coverApplies() && coverMs !== null) body.video_cover_timestamp_ms = coverMs;
     if (src === "photos") {
       body.description = el.description.value;
       body.auto_add_music = el.autoMusic.checked;

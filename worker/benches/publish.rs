@@ -466,6 +466,7 @@ async fn setup(dir: &Path, redis: Option<String>, namespace: &str) -> Result<Set
             brand_content_toggle: false,
             brand_organic_toggle: false,
             is_aigc: false,
+            video_cover_timestamp_ms: None,
         },
     })
 }

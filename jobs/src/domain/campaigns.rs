@@ -92,6 +92,9 @@ pub struct CampaignRow {
     /// video (the same `media_id` or `video_url`), each to a different account (`groups`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// A video's cover frame, in ms from its start (see `posts::check_cover`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_cover_timestamp_ms: Option<u32>,
 }
 
 /// What is wrong with one row (rows are numbered from 1, the CSV header not counted).
@@ -201,6 +204,16 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CampaignRow>, CampaignError> {
             scheduled_tz: cell("scheduled_tz"),
             post_mode: cell("post_mode"),
             group: cell("group"),
+            video_cover_timestamp_ms: cell("video_cover_timestamp_ms")
+                .map(|c| {
+                    c.parse().map_err(|_| {
+                        CampaignError::Malformed(format!(
+                            "CSV row {row}: video_cover_timestamp_ms is {}; use a whole number of milliseconds from 0",
+                            quoted(&c)
+                        ))
+                    })
+                })
+                .transpose()?,
         });
     }
     Ok(rows)
@@ -513,6 +526,7 @@ impl<'a> RowCheck<'a> {
             }
         };
         let refused = |e| refusal(n, e);
+        posts::check_cover(&req, duration_ms).map_err(refused)?;
         let privacy = if req.post_mode == PostMode::Inbox {
             posts::inbox::validate_draft(&req, account).map_err(refused)?
         } else {
@@ -705,6 +719,7 @@ impl<'a> RowCheck<'a> {
             brand_content_toggle: row.brand_content_toggle.unwrap_or(false),
             brand_organic_toggle: row.brand_organic_toggle.unwrap_or(false),
             is_aigc: row.is_aigc.unwrap_or(false),
+            video_cover_timestamp_ms: row.video_cover_timestamp_ms,
             ..match &media {
                 RowMedia::Staged(id) => NewPost::staged(account.id, *id),
                 RowMedia::Url(url) => NewPost::pulled(account.id, url.clone()),

@@ -1,5 +1,5 @@
 //! `POST /api/post-groups`: one compose sent to several accounts of the workspace. Shared values
-//! (caption, privacy, toggles, disclosure, time, the video) apply to every target unless the
+//! (caption, privacy, toggles, disclosure, cover frame, time, the video) apply to every target unless the
 //! target overrides them. The result is a group of independent posts, one per account, each
 //! with its own state, exactly-once publish and outcome; they read one staged video, deleted
 //! after the last of them no longer needs it (`shared_media`).
@@ -27,6 +27,8 @@ pub struct Fields {
     pub brand_content_toggle: Option<bool>,
     pub brand_organic_toggle: Option<bool>,
     pub is_aigc: Option<bool>,
+    /// The cover frame, in ms from the video's start (TikTok's first frame when absent).
+    pub video_cover_timestamp_ms: Option<u32>,
     /// RFC 3339 with an offset, a local time with `scheduled_tz`, or absent/"now".
     pub scheduled_at: Option<String>,
     pub scheduled_tz: Option<String>,
@@ -45,6 +47,9 @@ impl Fields {
             brand_content_toggle: self.brand_content_toggle.or(shared.brand_content_toggle),
             brand_organic_toggle: self.brand_organic_toggle.or(shared.brand_organic_toggle),
             is_aigc: self.is_aigc.or(shared.is_aigc),
+            video_cover_timestamp_ms: self
+                .video_cover_timestamp_ms
+                .or(shared.video_cover_timestamp_ms),
             // A target's own time comes with its own zone (or none).
             scheduled_at: pick(&self.scheduled_at, &shared.scheduled_at),
             scheduled_tz: if self.scheduled_at.is_some() {
@@ -222,6 +227,7 @@ fn rows(req: NewGroup) -> Vec<CampaignRow> {
                 scheduled_tz: f.scheduled_tz,
                 post_mode: req.post_mode.clone(),
                 group: Some(GROUP.into()),
+                video_cover_timestamp_ms: f.video_cover_timestamp_ms,
             }
         })
         .collect()

@@ -287,6 +287,10 @@ pub struct PostSettings {
     pub brand_organic_toggle: bool,
     #[serde(default)]
     pub is_aigc: bool,
+    /// A video's cover frame, in ms from its start; TikTok's first frame when unset. Posts
+    /// stored before it existed read as unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_cover_timestamp_ms: Option<u32>,
 }
 
 /// What we know of the post's life at TikTok. Everything is optional until it happens.
@@ -464,6 +468,25 @@ mod tests {
                 assert!(!from.can_become(to), "{from} -> {to} must be refused");
             }
         }
+    }
+
+    #[test]
+    fn settings_stored_before_the_cover_frame_read_unchanged() {
+        let old = serde_json::json!({
+            "title": "t", "privacy_level": "SELF_ONLY",
+            "disable_comment": false, "disable_duet": true, "disable_stitch": false,
+        });
+        let s: PostSettings = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(s.video_cover_timestamp_ms, None);
+        // Without a cover, the stored document has no new key at all.
+        let mut written = serde_json::to_value(&s).unwrap();
+        assert!(
+            written.get("video_cover_timestamp_ms").is_none(),
+            "{written}"
+        );
+        written["video_cover_timestamp_ms"] = 1500.into();
+        let covered: PostSettings = serde_json::from_value(written).unwrap();
+        assert_eq!(covered.video_cover_timestamp_ms, Some(1500));
     }
 
     #[test]

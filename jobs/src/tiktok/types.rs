@@ -231,7 +231,7 @@ impl From<&PostSettings> for PostInfo {
             disable_duet: s.disable_duet,
             disable_comment: s.disable_comment,
             disable_stitch: s.disable_stitch,
-            video_cover_timestamp_ms: None,
+            video_cover_timestamp_ms: s.video_cover_timestamp_ms,
             brand_content_toggle: s.brand_content_toggle,
             brand_organic_toggle: s.brand_organic_toggle,
             is_aigc: s.is_aigc,
@@ -585,6 +585,7 @@ mod tests {
             brand_content_toggle: false,
             brand_organic_toggle: false,
             is_aigc: true,
+            video_cover_timestamp_ms: None,
         };
         let v = serde_json::to_value(PostInfo::from(&settings)).unwrap();
         assert_eq!(
@@ -599,6 +600,23 @@ mod tests {
                 "is_aigc": true
             })
         );
+    }
+
+    #[test]
+    fn post_info_carries_the_stored_cover_frame() {
+        let settings = PostSettings {
+            title: String::new(),
+            privacy_level: PrivacyLevel::SelfOnly,
+            disable_comment: false,
+            disable_duet: false,
+            disable_stitch: false,
+            brand_content_toggle: false,
+            brand_organic_toggle: false,
+            is_aigc: false,
+            video_cover_timestamp_ms: Some(1500),
+        };
+        let v = serde_json::to_value(PostInfo::from(&settings)).unwrap();
+        assert_eq!(v["video_cover_timestamp_ms"], 1500);
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub(crate) struct PostInfo {
     pub disable_comment: bool,
     pub disable_duet: bool,
     pub disable_stitch: bool,
+    /// The cover frame a direct video post asked for; `None` when absent or not one TikTok
+    /// can use (a negative time: TikTok falls back to the first frame).
+    pub video_cover_timestamp_ms: Option<u32>,
 }
 
 /// A FILE_UPLOAD's declared chunk plan.
@@ -404,6 +407,7 @@ impl PublishTask {
             disable_comment: self.info.disable_comment,
             disable_duet: self.info.disable_duet,
             disable_stitch: self.info.disable_stitch,
+            video_cover_timestamp_ms: self.info.video_cover_timestamp_ms,
             video_size: self.plan.map(|p| p.video_size),
             chunk_size: self.plan.map(|p| p.chunk_size),
             total_chunk_count: self.plan.map(|p| p.total_chunk_count),

@@ -211,20 +211,23 @@ fn parse_post_info(
     ] {
         opt_bool(obj, key)?;
     }
-    if let Some(v) = obj.get("video_cover_timestamp_ms")
-        && !v.is_null()
-        && !v.is_i64()
-    {
-        return Err(V2Error::invalid_params(
-            "video_cover_timestamp_ms must be an int32.",
-        ));
-    }
+    let cover = match obj.get("video_cover_timestamp_ms") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_i64()
+                .and_then(|ms| i32::try_from(ms).ok())
+                .ok_or_else(|| {
+                    V2Error::invalid_params("video_cover_timestamp_ms must be an int32.")
+                })?,
+        ),
+    };
     Ok(PostInfo {
         title,
         privacy_level: opt_string(obj, "privacy_level")?,
         disable_comment: opt_bool(obj, "disable_comment")?,
         disable_duet: opt_bool(obj, "disable_duet")?,
         disable_stitch: opt_bool(obj, "disable_stitch")?,
+        video_cover_timestamp_ms: cover.and_then(|ms| u32::try_from(ms).ok()),
     })
 }
 
@@ -506,6 +509,7 @@ pub(crate) async fn inbox_init(request: PostRequest) -> Response {
             disable_comment: false,
             disable_duet: false,
             disable_stitch: false,
+            video_cover_timestamp_ms: None,
         };
         Ok(NewTask {
             mode: PostMode::Inbox,

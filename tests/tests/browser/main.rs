@@ -9,6 +9,7 @@
 
 mod approvals;
 mod campaigns;
+mod cover;
 mod creator;
 mod driver;
 mod login;

@@ -130,7 +130,10 @@ async fn one_video_two_accounts(backend: Backend) -> Result<()> {
     let (app, user, public, private) = two_accounts(backend).await?;
     let bytes = video(130_000, 3);
     let media = stage(&app, user, &bytes).await?;
-    let body = group_body(&media, &public, &private, true);
+    let mut body = group_body(&media, &public, &private, true);
+    // A shared cover frame, and the private account's own.
+    body["video_cover_timestamp_ms"] = json!(500);
+    body["targets"][1]["video_cover_timestamp_ms"] = json!(1200);
     let (status, group) = post_group(&app, &body, Some("group-1")).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{group}");
     let posts = group["posts"].as_array().context("posts")?;
@@ -160,10 +163,11 @@ async fn one_video_two_accounts(backend: Backend) -> Result<()> {
     let sha = hex::encode(Sha256::digest(&bytes));
     let tasks = app.sandbox.records().posts;
     assert_eq!(tasks.len(), 2, "{tasks:#?}");
-    for open_id in [PUBLIC, PRIVATE] {
+    for (open_id, cover) in [(PUBLIC, 500), (PRIVATE, 1200)] {
         let mine: Vec<_> = tasks.iter().filter(|t| t.open_id == open_id).collect();
         assert_eq!(mine.len(), 1, "one post at TikTok for {open_id}");
         assert_eq!(mine[0].sha256.as_deref(), Some(sha.as_str()));
+        assert_eq!(mine[0].video_cover_timestamp_ms, Some(cover), "{open_id}");
     }
     // The video is gone once both are published, and both posts say so.
     assert!(

@@ -5,6 +5,7 @@
 
 mod authorization;
 mod campaigns;
+mod cover;
 mod crash;
 mod edge;
 mod expect;

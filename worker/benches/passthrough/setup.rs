@@ -210,6 +210,7 @@ impl Setup {
                 brand_content_toggle: false,
                 brand_organic_toggle: false,
                 is_aigc: false,
+                video_cover_timestamp_ms: None,
             },
             stop,
             worker,

@@ -98,3 +98,27 @@ fn bad_csv_is_refused_naming_the_problem() {
     }
     assert!(parse_csv(big.as_bytes()).is_err());
 }
+
+#[test]
+fn a_cover_frame_column_is_read_and_a_non_number_refused_by_row() {
+    let rows =
+        parse_csv(b"account,media_id,video_cover_timestamp_ms\n@a,m1,1500\n@a,m2,\n").unwrap();
+    assert_eq!(rows[0].video_cover_timestamp_ms, Some(1500));
+    assert_eq!(rows[1].video_cover_timestamp_ms, None);
+    // A row without a cover fingerprints as it did before the column existed.
+    let old = parse_csv(b"account,media_id\n@a,m2\n").unwrap();
+    assert_eq!(row_hash(&rows[1]), row_hash(&old[0]));
+    for bad in ["1.5s", "-1", "soon"] {
+        let csv = format!("account,media_id,video_cover_timestamp_ms\n@a,m1,0\n@a,m2,{bad}\n");
+        let why = parse_csv(csv.as_bytes()).unwrap_err().to_string();
+        assert!(
+            why.contains("row 2") && why.contains("video_cover_timestamp_ms"),
+            "{why}"
+        );
+    }
+    let json: CampaignRow = serde_json::from_value(
+        serde_json::json!({"account": "@a", "media_id": "m1", "video_cover_timestamp_ms": 2500}),
+    )
+    .unwrap();
+    assert_eq!(json.video_cover_timestamp_ms, Some(2500));
+}

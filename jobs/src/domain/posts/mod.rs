@@ -92,6 +92,10 @@ pub struct NewPost {
     pub brand_organic_toggle: bool,
     #[serde(default)]
     pub is_aigc: bool,
+    /// A video post's cover: the frame at this many milliseconds (TikTok's first frame when
+    /// unset). See [`check_cover`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_cover_timestamp_ms: Option<u32>,
 }
 
 fn is_direct(mode: &PostMode) -> bool {
@@ -137,6 +141,7 @@ impl NewPost {
             brand_content_toggle: false,
             brand_organic_toggle: false,
             is_aigc: false,
+            video_cover_timestamp_ms: None,
         }
     }
 
@@ -246,6 +251,55 @@ pub fn validate(
     Ok(privacy)
 }
 
+/// The cover frame fits the post: TikTok takes `video_cover_timestamp_ms` only in a video's
+/// direct-post `post_info` (a draft's `inbox/video/init` and a photo post have none), so a cover
+/// anywhere else would be silently lost. `duration_ms` is the staged video's length when known;
+/// for a URL or a pass-through video it is not, and TikTok falls back to the first frame when
+/// the time is past the end.
+pub fn check_cover(req: &NewPost, duration_ms: Option<u64>) -> Result<(), PostError> {
+    let Some(ms) = req.video_cover_timestamp_ms else {
+        return Ok(());
+    };
+    if req.post_mode == PostMode::Inbox {
+        return Err(invalid(
+            "cover_not_applicable",
+            "A draft for the TikTok inbox has no cover frame here: the creator picks it in the TikTok app.",
+        ));
+    }
+    if matches!(req.source()?, Requested::Photos(_)) {
+        return Err(invalid(
+            "cover_not_applicable",
+            "A cover frame is for a video; a photo post picks its cover with photo_cover_index.",
+        ));
+    }
+    // TikTok's field is an int32: a larger number is refused at `video/init`, after the post
+    // was accepted here.
+    if ms > i32::MAX as u32 {
+        return Err(invalid(
+            "cover_out_of_range",
+            format!("The cover frame is at most {} ms into the video.", i32::MAX),
+        ));
+    }
+    if let Some(length) = duration_ms
+        && u64::from(ms) >= length
+    {
+        return Err(invalid(
+            "cover_out_of_range",
+            format!(
+                "The cover frame at {ms} ms is past the end of the video, which is {length} ms ({}) long.",
+                clock(length)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `m:ss.t`, how a video's length reads in a message.
+fn clock(ms: u64) -> String {
+    let tenths = ms / 100;
+    format!("{}:{:02}.{}", tenths / 600, tenths / 10 % 60, tenths % 10)
+}
+
 /// The caption fits TikTok's limit.
 fn check_title(req: &NewPost) -> Result<(), PostError> {
     let units = req.title.encode_utf16().count();
@@ -296,6 +350,7 @@ pub async fn create(
     if req.post_mode == PostMode::Inbox {
         // A draft: no creator_info, no audience to check (`inbox.rs`).
         let privacy = inbox::validate_draft(&req, &account)?;
+        check_cover(&req, None)?;
         match &source {
             Requested::Staged(id) => drop(unused_media(ctx, ws, *id).await?),
             Requested::Url(video_url) => {
@@ -333,6 +388,7 @@ pub async fn create(
             None
         }
     };
+    check_cover(&req, duration_ms)?;
     let info = crate::domain::paced::creator_info_paced(ctx, ws, account.id)
         .await
         .map_err(account_error)?;
@@ -460,6 +516,7 @@ pub(crate) async fn insert(
             brand_content_toggle: req.brand_content_toggle,
             brand_organic_toggle: req.brand_organic_toggle,
             is_aigc: req.is_aigc,
+            video_cover_timestamp_ms: req.video_cover_timestamp_ms,
         },
         state,
         version: 0,

@@ -132,3 +132,89 @@ fn the_request_hash_tells_replays_from_changes() {
         )
     );
 }
+
+fn cover_code(r: Result<(), PostError>) -> &'static str {
+    match r {
+        Err(PostError::Invalid { code, .. }) => code,
+        other => panic!("expected an invalid request, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_cover_frame_is_only_for_a_direct_video_and_within_it() {
+    let cover = |ms| NewPost {
+        video_cover_timestamp_ms: Some(ms),
+        ..req()
+    };
+    // No cover: nothing to check, whatever the post.
+    assert!(check_cover(&req(), Some(1_000)).is_ok());
+    assert!(
+        check_cover(
+            &NewPost::photos(AccountId::new(), vec![MediaId::new()]),
+            None
+        )
+        .is_ok()
+    );
+
+    let photos = NewPost {
+        video_cover_timestamp_ms: Some(0),
+        ..NewPost::photos(AccountId::new(), vec![MediaId::new()])
+    };
+    assert_eq!(
+        cover_code(check_cover(&photos, None)),
+        "cover_not_applicable"
+    );
+    let draft = NewPost {
+        post_mode: PostMode::Inbox,
+        ..cover(1500)
+    };
+    assert_eq!(
+        cover_code(check_cover(&draft, None)),
+        "cover_not_applicable"
+    );
+
+    // A staged video of known length: the cover must fall inside it.
+    assert!(check_cover(&cover(0), Some(10_000)).is_ok());
+    assert!(check_cover(&cover(9_999), Some(10_000)).is_ok());
+    let past = check_cover(&cover(10_000), Some(10_000));
+    let Err(PostError::Invalid { code, message }) = past else {
+        panic!("a cover at the end must be refused: {past:?}");
+    };
+    assert_eq!(code, "cover_out_of_range");
+    assert!(message.contains("0:10.0"), "{message}");
+    assert_eq!(
+        cover_code(check_cover(&cover(90_000), Some(10_000))),
+        "cover_out_of_range"
+    );
+
+    // A URL or pass-through video's length is unknown here: any int32 goes (TikTok falls back
+    // to the first frame), but not more than TikTok's field holds.
+    let pulled = NewPost {
+        video_cover_timestamp_ms: Some(3_600_000),
+        ..NewPost::pulled(AccountId::new(), "https://media.example.com/a.mp4".into())
+    };
+    assert!(check_cover(&pulled, None).is_ok());
+    let streamed = NewPost {
+        media_id: None,
+        upload: Some(UploadKind::Stream),
+        ..cover(i32::MAX as u32)
+    };
+    assert!(check_cover(&streamed, None).is_ok());
+    assert_eq!(
+        cover_code(check_cover(&cover(i32::MAX as u32 + 1), None)),
+        "cover_out_of_range"
+    );
+}
+
+#[test]
+fn the_cover_frame_is_part_of_the_request_hash_only_when_set() {
+    let plain = request_hash(&req(), None);
+    let covered = NewPost {
+        video_cover_timestamp_ms: Some(1500),
+        ..req()
+    };
+    assert_ne!(plain, request_hash(&covered, None));
+    // An older client's request (no such field) hashes as it always did.
+    let json = serde_json::to_string(&req()).unwrap();
+    assert!(!json.contains("video_cover_timestamp_ms"), "{json}");
+}

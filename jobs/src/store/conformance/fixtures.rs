@@ -99,6 +99,7 @@ pub fn post_for(user: UserId, account: AccountId, state: PostState) -> Post {
             brand_content_toggle: false,
             brand_organic_toggle: false,
             is_aigc: false,
+            video_cover_timestamp_ms: None,
         },
         state,
         version: 1,

@@ -49,6 +49,7 @@ pub async fn posts_are_created_read_and_deleted(store: DynStore) {
         id: GroupId::new(),
         posts: vec![p.id, PostId::new(), PostId::new()],
     });
+    p.settings.video_cover_timestamp_ms = Some(1500);
 
     let created = store.create_post(&p).await.expect("create_post");
     assert!(created.created);
