@@ -179,6 +179,20 @@ async fn one_video_two_accounts(backend: Backend) -> Result<()> {
         let (_, p) = app.get_json(&format!("/api/posts/{id}")).await?;
         assert!(p["media_deleted_at"].is_string(), "{p}");
     }
+    // The privacy page says how long a shared video lives.
+    let page = app
+        .client
+        .get(app.url("/privacy"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        page.contains("One post to several accounts")
+            && page.contains("uploaded and stored once")
+            && page.contains("when the last of those posts no longer needs it"),
+        "{page}"
+    );
     Ok(())
 }
 
