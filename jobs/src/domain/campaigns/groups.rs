@@ -8,7 +8,7 @@
 //! list, so a send that stopped half way and is sent again puts the rest of the group's posts
 //! under the ids already reserved: it finishes the same group.
 
-use super::RowMedia;
+use super::check::RowMedia;
 use crate::model::{AccountId, GroupId, MediaId, Post, PostGroup, PostId, PostSource};
 use std::collections::{HashMap, HashSet};
 
