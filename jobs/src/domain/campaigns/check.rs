@@ -110,33 +110,9 @@ impl<'a> RowCheck<'a> {
             req,
             scheduled,
         } = self.parse(row, n)?;
-        let admitted = match &group {
-            Some(name) => Some(
-                self.groups
-                    .admit(name, n, &media, account.id)
-                    .map_err(|(code, message)| bad(code, message))?,
-            ),
-            None => None,
-        };
-        let duration_ms = match (&media, admitted) {
-            (RowMedia::Staged(_), Some(groups::Admitted::Shared { duration_ms })) => duration_ms,
-            (RowMedia::Staged(id), Some(groups::Admitted::Resumed { posts })) => {
-                self.resumed_duration(*id, &posts, n).await?
-            }
-            (RowMedia::Staged(media_id), _) => {
-                let d = self.staged_duration(*media_id, n).await?;
-                if let Some(name) = &group {
-                    self.groups.set_duration(name, d);
-                }
-                d
-            }
-            // TikTok downloads it later: its length is TikTok's to check.
-            (RowMedia::Url(_), _) => None,
-            (RowMedia::Photos(ids), _) => {
-                self.staged_photos(&req, ids, n).await?;
-                None
-            }
-        };
+        let duration_ms = self
+            .media_checked(&media, &req, group.as_deref(), account.id, n)
+            .await?;
         let refused = |e| refusal(n, e);
         posts::check_cover(&req, duration_ms).map_err(refused)?;
         let privacy = if req.post_mode == PostMode::Inbox {
@@ -164,6 +140,45 @@ impl<'a> RowCheck<'a> {
             hash,
             group: None,
         })))
+    }
+
+    /// Row `n`'s media checked (unused, or its group's), and the video's length when known. A
+    /// grouped row joins its group first: the group's video is checked on its first row only.
+    async fn media_checked(
+        &mut self,
+        media: &RowMedia,
+        req: &NewPost,
+        group: Option<&str>,
+        account: AccountId,
+        n: usize,
+    ) -> Result<Option<u64>, RowOutcome> {
+        let admitted = match group {
+            Some(name) => Some(
+                self.groups
+                    .admit(name, n, media, account)
+                    .map_err(|(code, message)| RowOutcome::Problem(problem(n, code, message)))?,
+            ),
+            None => None,
+        };
+        Ok(match (media, admitted) {
+            (RowMedia::Staged(_), Some(groups::Admitted::Shared { duration_ms })) => duration_ms,
+            (RowMedia::Staged(id), Some(groups::Admitted::Resumed { posts })) => {
+                self.resumed_duration(*id, &posts, n).await?
+            }
+            (RowMedia::Staged(media_id), _) => {
+                let d = self.staged_duration(*media_id, n).await?;
+                if let Some(name) = group {
+                    self.groups.set_duration(name, d);
+                }
+                d
+            }
+            // TikTok downloads it later: its length is TikTok's to check.
+            (RowMedia::Url(_), _) => None,
+            (RowMedia::Photos(ids), _) => {
+                self.staged_photos(req, ids, n).await?;
+                None
+            }
+        })
     }
 
     /// The length of a video a group's earlier send attached to one of its `posts`.

@@ -41,20 +41,7 @@ pub(crate) async fn insert(
     } = writing;
     let now = Utc::now();
     let by = who.by;
-    let (source, staged) = match req.source()? {
-        Requested::Staged(id) => (PostSource::Staged, vec![id]),
-        Requested::Stream => (PostSource::Stream, vec![]),
-        Requested::Url(video_url) => (PostSource::Url { video_url }, vec![]),
-        Requested::Photos(media_ids) => (
-            PostSource::Photos(PhotoPost {
-                cover_index: req.photo_cover_index.unwrap_or(0),
-                description: req.description.clone(),
-                auto_add_music: req.auto_add_music,
-                media_ids: media_ids.clone(),
-            }),
-            media_ids,
-        ),
-    };
+    let (source, staged) = source_of(req)?;
     let state = if who.needs_approval {
         PostState::PendingApproval
     } else if source == PostSource::Stream {
@@ -85,17 +72,7 @@ pub(crate) async fn insert(
         },
         source,
         mode: req.post_mode,
-        settings: PostSettings {
-            title: req.title.clone(),
-            privacy_level: privacy,
-            disable_comment: req.disable_comment,
-            disable_duet: req.disable_duet,
-            disable_stitch: req.disable_stitch,
-            brand_content_toggle: req.brand_content_toggle,
-            brand_organic_toggle: req.brand_organic_toggle,
-            is_aigc: req.is_aigc,
-            video_cover_timestamp_ms: req.video_cover_timestamp_ms,
-        },
+        settings: settings_of(req, privacy),
         state,
         version: 0,
         scheduled_at: scheduled.as_ref().map(|(at, _)| *at),
@@ -128,35 +105,62 @@ pub(crate) async fn insert(
             e => e.into(),
         });
     }
-    if state == PostState::Draft {
+    queue_new(ctx, &post, now).await?;
+    tracing::info!(post_id = %post.id, state = %state, "post created");
+    Ok(created)
+}
+
+/// The post's source as stored, and every staged file it reads.
+fn source_of(req: &NewPost) -> Result<(PostSource, Vec<MediaId>), PostError> {
+    Ok(match req.source()? {
+        Requested::Staged(id) => (PostSource::Staged, vec![id]),
+        Requested::Stream => (PostSource::Stream, vec![]),
+        Requested::Url(video_url) => (PostSource::Url { video_url }, vec![]),
+        Requested::Photos(media_ids) => (
+            PostSource::Photos(PhotoPost {
+                cover_index: req.photo_cover_index.unwrap_or(0),
+                description: req.description.clone(),
+                auto_add_music: req.auto_add_music,
+                media_ids: media_ids.clone(),
+            }),
+            media_ids,
+        ),
+    })
+}
+
+fn settings_of(req: &NewPost, privacy: PrivacyLevel) -> PostSettings {
+    PostSettings {
+        title: req.title.clone(),
+        privacy_level: privacy,
+        disable_comment: req.disable_comment,
+        disable_duet: req.disable_duet,
+        disable_stitch: req.disable_stitch,
+        brand_content_toggle: req.brand_content_toggle,
+        brand_organic_toggle: req.brand_organic_toggle,
+        is_aigc: req.is_aigc,
+        video_cover_timestamp_ms: req.video_cover_timestamp_ms,
+    }
+}
+
+/// Queues a new post's first job, after the write: a crash in between leaves a `queued` post
+/// that the scheduler's reconcile sweep enqueues.
+async fn queue_new(ctx: &JobContext, post: &Post, now: DateTime<Utc>) -> Result<(), PostError> {
+    let job = PublishPost {
+        workspace_id: post.workspace_id,
+        post_id: post.id,
+    };
+    let pushed = match post.state {
         // The publish job settles what an interrupted pass-through leaves, once TikTok's hour
         // for it is over (`stream`, rule 4); queued now so a web process that dies mid-body
         // leaves nothing unsettled. Should this push fail, the scheduler's stuck-post sweep
         // pushes it once the post is older than `stream_settle_after` and still `draft`.
-        ctx.queue
-            .push_at(
-                &PublishPost {
-                    workspace_id: by.workspace,
-                    post_id: post.id,
-                },
-                now + stream_settle_after(),
-            )
-            .await
-            .map_err(|e| PostError::Queue(e.to_string()))?;
-    }
-    if state == PostState::Queued {
-        // Enqueue after the write: a crash in between leaves a `queued` post that the
-        // scheduler's reconcile sweep enqueues.
-        ctx.queue
-            .push(&PublishPost {
-                workspace_id: by.workspace,
-                post_id: post.id,
-            })
-            .await
-            .map_err(|e| PostError::Queue(e.to_string()))?;
-    }
-    tracing::info!(post_id = %post.id, state = %state, "post created");
-    Ok(created)
+        PostState::Draft => ctx.queue.push_at(&job, now + stream_settle_after()).await,
+        PostState::Queued => ctx.queue.push(&job).await,
+        _ => return Ok(()),
+    };
+    pushed
+        .map(drop)
+        .map_err(|e| PostError::Queue(e.to_string()))
 }
 
 /// Attaches every staged file to `post`, in order. When one fails (another post took it), the
