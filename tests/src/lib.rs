@@ -549,6 +549,71 @@ impl TestApp {
     }
 
     /// GET a JSON API path with this app's client.
+    /// Lets the sandbox pull from this app's `/p/` capability URLs (plain http on 127.0.0.1,
+    /// the sandbox's test-only knob); with `fetch`, it really GETs every image.
+    pub fn sandbox_pulls_our_photos(&self, fetch: bool) -> Result<()> {
+        let prefix = format!("{}/p/", self.base_url);
+        self.sandbox
+            .update_app(&self.config.tiktok.client_key, |a| {
+                a.verified_url_prefixes = vec![prefix];
+            })
+            .context("update the sandbox app")?;
+        self.sandbox.update_knobs(|k| {
+            k.pull_allows_http = true;
+            k.pull_fetches_photos = fetch;
+            k.pull_download_ms = 0;
+        });
+        Ok(())
+    }
+
+    /// `POST /api/media` with `bytes` as the body (declared as `content_type`).
+    pub async fn upload_media(
+        &self,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(reqwest::StatusCode, serde_json::Value)> {
+        let resp = self
+            .client
+            .post(self.url("/api/media"))
+            .header(reqwest::header::ORIGIN, &self.base_url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes)
+            .send()
+            .await?;
+        let status = resp.status();
+        Ok((status, resp.json().await.unwrap_or(serde_json::Value::Null)))
+    }
+
+    /// POST `body` as JSON to `path` from this app's client, as the app's own pages do (same
+    /// Origin): the status and the JSON answer (`null` when the answer is not JSON).
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(reqwest::StatusCode, serde_json::Value)> {
+        self.post_json_keyed(path, body, None).await
+    }
+
+    /// [`post_json`](Self::post_json) with an `Idempotency-Key`.
+    pub async fn post_json_keyed(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        key: Option<&str>,
+    ) -> Result<(reqwest::StatusCode, serde_json::Value)> {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header(reqwest::header::ORIGIN, &self.base_url)
+            .json(body);
+        if let Some(key) = key {
+            req = req.header("idempotency-key", key);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        Ok((status, resp.json().await.unwrap_or(serde_json::Value::Null)))
+    }
+
     pub async fn get_json(&self, path: &str) -> Result<(reqwest::StatusCode, serde_json::Value)> {
         let resp = self.client.get(self.url(path)).send().await?;
         let status = resp.status();

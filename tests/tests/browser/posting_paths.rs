@@ -220,17 +220,7 @@ async fn compose_posts_photos_in_the_order_and_with_the_cover_chosen() -> Result
     let app = app_with(|_| {}).await?;
     // TikTok pulls each photo from this app's capability URLs (`/p/`), really GETting them (plain
     // http on 127.0.0.1: the sandbox's test-only knob).
-    let ours = format!("{}/p/", app.base_url);
-    app.sandbox
-        .update_app(&app.config.tiktok.client_key, |a| {
-            a.verified_url_prefixes = vec![ours]
-        })
-        .context("update the sandbox app")?;
-    app.sandbox.update_knobs(|k| {
-        k.pull_allows_http = true;
-        k.pull_fetches_photos = true;
-        k.pull_download_ms = 0;
-    });
+    app.sandbox_pulls_our_photos(true)?;
     let dir = tempfile::tempdir()?;
     let files = photo_files(dir.path())?;
     in_browser(

@@ -64,14 +64,7 @@ fn cover_at_tiktok(app: &TestApp, post: &Value) -> Result<Option<u32>> {
 }
 
 async fn post_json(app: &TestApp, body: Value) -> Result<(StatusCode, Value)> {
-    let resp = app
-        .client
-        .post(app.url("/api/posts"))
-        .header(ORIGIN, &app.base_url)
-        .json(&body)
-        .send()
-        .await?;
-    Ok((resp.status(), resp.json().await?))
+    app.post_json("/api/posts", &body).await
 }
 
 #[tokio::test]

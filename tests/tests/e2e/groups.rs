@@ -20,17 +20,7 @@ const PRIVATE: &str = "-000sandbox-private-0002";
 
 /// `POST /api/post-groups` with `body` (and `key` as its Idempotency-Key).
 async fn post_group(app: &TestApp, body: &Value, key: Option<&str>) -> Result<(StatusCode, Value)> {
-    let mut req = app
-        .client
-        .post(app.url("/api/post-groups"))
-        .header(ORIGIN, &app.base_url)
-        .json(body);
-    if let Some(k) = key {
-        req = req.header("Idempotency-Key", k);
-    }
-    let resp = req.send().await?;
-    let status = resp.status();
-    Ok((status, resp.json().await?))
+    app.post_json_keyed("/api/post-groups", body, key).await
 }
 
 /// A publishing app with both sandbox creators connected: the public account's id, then the

@@ -16,7 +16,6 @@ use jobs::domain::photo_urls::PhotoUrls;
 use jobs::model::{MediaId, PostId, UserId, Workspace};
 use jobs::staging::image::samples;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, ORIGIN};
 use sandbox::{FaultAction, FaultSpec};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -244,16 +243,9 @@ async fn a_campaign_row_can_send_a_draft_without_a_privacy_level() -> Result<()>
     let body = json!({ "posts": [
         { "account": account, "media_id": media.id, "post_mode": "inbox" },
     ]});
-    let resp = app
-        .client
-        .post(app.url("/api/campaigns"))
-        .header(reqwest::header::ORIGIN, &app.base_url)
-        .header("idempotency-key", "drafts-1")
-        .json(&body)
-        .send()
+    let (status, resp) = app
+        .post_json_keyed("/api/campaigns", &body, Some("drafts-1"))
         .await?;
-    let status = resp.status();
-    let resp: Value = resp.json().await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{resp}");
     assert_eq!(resp["posts"][0]["post_mode"], "inbox", "{resp}");
     let id = resp["posts"][0]["id"].as_str().unwrap();
@@ -275,37 +267,11 @@ async fn a_campaign_row_can_send_a_draft_without_a_privacy_level() -> Result<()>
     Ok(())
 }
 
-/// Lets the sandbox pull from this app's `/p/` URLs (plain http on 127.0.0.1, the test-only
-/// knob) and really GET every image, so a draft only reaches the inbox with all its images.
-fn sandbox_pulls_our_photos(app: &TestApp) -> Result<()> {
-    let prefix = format!("{}/p/", app.base_url);
-    app.sandbox
-        .update_app(&app.config.tiktok.client_key, |a| {
-            a.verified_url_prefixes = vec![prefix];
-        })
-        .context("update the sandbox app")?;
-    app.sandbox.update_knobs(|k| {
-        k.pull_allows_http = true;
-        k.pull_fetches_photos = true;
-        k.pull_download_ms = 0;
-    });
-    Ok(())
-}
-
 /// Two images staged over HTTP (a JPEG and a WebP): their ids.
 async fn two_images(app: &TestApp) -> Result<Vec<String>> {
     let mut ids = Vec::new();
     for bytes in [samples::jpeg(1080, 1350), samples::webp(1920, 1080)] {
-        let resp = app
-            .client
-            .post(app.url("/api/media"))
-            .header(ORIGIN, &app.base_url)
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .body(bytes)
-            .send()
-            .await?;
-        let status = resp.status();
-        let body: Value = resp.json().await?;
+        let (status, body) = app.upload_media(bytes, "application/octet-stream").await?;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         ids.push(body["id"].as_str().context("media id")?.to_owned());
     }
@@ -335,7 +301,7 @@ async fn a_photo_draft_is_pulled_then_waits_in_the_inbox_without_its_images_unti
 -> Result<()> {
     // Only `video.upload`: a photo draft needs neither `video.publish` nor creator_info.
     let (app, user, account) = draft_app(Some(UPLOAD_ONLY), |_| {}).await?;
-    sandbox_pulls_our_photos(&app)?;
+    app.sandbox_pulls_our_photos(true)?;
     let ids = two_images(&app).await?;
     let (status, post) = create_post_with(
         &app,
@@ -415,21 +381,14 @@ async fn a_photo_draft_is_pulled_then_waits_in_the_inbox_without_its_images_unti
 #[tokio::test]
 async fn a_campaign_row_can_send_a_photo_draft() -> Result<()> {
     let (app, _user, account) = draft_app(Some(UPLOAD_ONLY), |_| {}).await?;
-    sandbox_pulls_our_photos(&app)?;
+    app.sandbox_pulls_our_photos(true)?;
     let ids = two_images(&app).await?;
     let body = json!({ "posts": [
         { "account": account, "media_ids": ids, "title": "row photos", "post_mode": "inbox" },
     ]});
-    let resp = app
-        .client
-        .post(app.url("/api/campaigns"))
-        .header(ORIGIN, &app.base_url)
-        .header("idempotency-key", "photo-drafts-1")
-        .json(&body)
-        .send()
+    let (status, resp) = app
+        .post_json_keyed("/api/campaigns", &body, Some("photo-drafts-1"))
         .await?;
-    let status = resp.status();
-    let resp: Value = resp.json().await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{resp}");
     let id = resp["posts"][0]["id"].as_str().context("post id")?;
     let waiting = wait_state(&app, id, &["in_inbox"], Duration::from_secs(30)).await?;
@@ -448,7 +407,7 @@ async fn a_campaign_row_can_send_a_photo_draft() -> Result<()> {
 #[tokio::test]
 async fn a_full_inbox_defers_a_photo_draft_like_a_video_draft() -> Result<()> {
     let (app, _user, account) = draft_app(Some(UPLOAD_ONLY), |_| {}).await?;
-    sandbox_pulls_our_photos(&app)?;
+    app.sandbox_pulls_our_photos(true)?;
     app.sandbox.update_knobs(|k| k.pending_share_cap = 0);
     let ids = two_images(&app).await?;
     let (status, post) = create_post_with(

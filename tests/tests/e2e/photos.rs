@@ -14,37 +14,6 @@ use reqwest::header::{CONTENT_TYPE, ORIGIN};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// Lets the sandbox pull from this app's `/p/` URLs (plain http on 127.0.0.1, so the test-only
-/// knob); `fetch`: it really GETs every image.
-fn verify_our_urls(app: &TestApp, fetch: bool) -> Result<()> {
-    let prefix = format!("{}/p/", app.base_url);
-    app.sandbox
-        .update_app(&app.config.tiktok.client_key, |a| {
-            a.verified_url_prefixes = vec![prefix];
-        })
-        .context("update the sandbox app")?;
-    app.sandbox.update_knobs(|k| {
-        k.pull_allows_http = true;
-        k.pull_fetches_photos = fetch;
-        k.pull_download_ms = 0;
-    });
-    Ok(())
-}
-
-/// `POST /api/media` with `bytes` (declared as `content_type`, which staging ignores).
-async fn upload(app: &TestApp, bytes: Vec<u8>, content_type: &str) -> Result<(StatusCode, Value)> {
-    let resp = app
-        .client
-        .post(app.url("/api/media"))
-        .header(ORIGIN, &app.base_url)
-        .header(CONTENT_TYPE, content_type)
-        .body(bytes)
-        .send()
-        .await?;
-    let status = resp.status();
-    Ok((status, resp.json().await.unwrap_or(Value::Null)))
-}
-
 /// Three images, staged over HTTP: their ids.
 async fn three_images(app: &TestApp) -> Result<Vec<String>> {
     let mut ids = Vec::new();
@@ -53,7 +22,7 @@ async fn three_images(app: &TestApp) -> Result<Vec<String>> {
         samples::webp(1920, 1080),
         samples::jpeg(640, 480),
     ] {
-        let (status, body) = upload(app, bytes, "application/octet-stream").await?;
+        let (status, body) = app.upload_media(bytes, "application/octet-stream").await?;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         ids.push(body["id"].as_str().context("media id")?.to_owned());
     }
@@ -75,15 +44,7 @@ async fn create_photo_post(
     for (k, v) in extra.as_object().context("extra fields")? {
         body[k] = v.clone();
     }
-    let resp = app
-        .client
-        .post(app.url("/api/posts"))
-        .header(ORIGIN, &app.base_url)
-        .json(&body)
-        .send()
-        .await?;
-    let status = resp.status();
-    Ok((status, resp.json().await?))
+    app.post_json("/api/posts", &body).await
 }
 
 async fn stored_post(app: &TestApp, user: UserId, id: &str) -> Result<Post> {
@@ -135,7 +96,7 @@ async fn a_photo_post_is_pulled_through_capability_urls_then_its_images_are_gone
 
 async fn pulled_through_capability_urls(backend: Backend) -> Result<()> {
     let (app, user, account) = publishing_app(backend, |_| {}).await?;
-    verify_our_urls(&app, true)?;
+    app.sandbox_pulls_our_photos(true)?;
     let ids = three_images(&app).await?;
     let (status, post) = create_photo_post(
         &app,
@@ -187,14 +148,16 @@ async fn pulled_through_capability_urls(backend: Backend) -> Result<()> {
 async fn photos_are_refused_by_their_bytes_count_cover_and_title() -> Result<()> {
     let (app, _user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
     // By the bytes, whatever the declared type.
-    let (status, body) = upload(&app, samples::png(), "image/jpeg").await?;
+    let (status, body) = app.upload_media(samples::png(), "image/jpeg").await?;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
     assert_error(
         &body,
         "unsupported_media_type",
         "PNG images are not accepted",
     );
-    let (status, body) = upload(&app, samples::jpeg(2000, 1500), "image/jpeg").await?;
+    let (status, body) = app
+        .upload_media(samples::jpeg(2000, 1500), "image/jpeg")
+        .await?;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_error(&body, "image_resolution_too_high", "1080p");
     assert_eq!(
@@ -236,7 +199,7 @@ async fn photos_are_refused_by_their_bytes_count_cover_and_title() -> Result<()>
 #[tokio::test]
 async fn an_expired_photo_url_answers_404_and_its_images_are_deleted() -> Result<()> {
     let (app, user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
-    verify_our_urls(&app, false)?;
+    app.sandbox_pulls_our_photos(false)?;
     // TikTok keeps "downloading", so the post waits in `processing` with its images staged.
     app.sandbox.update_knobs(|k| k.pull_stalls = true);
     let ids = three_images(&app).await?;
@@ -310,7 +273,7 @@ async fn campaign(
 #[tokio::test]
 async fn campaign_rows_make_photo_posts_from_csv_and_json() -> Result<()> {
     let (app, _user, account) = publishing_app(Backend::Sqlite, |_| {}).await?;
-    verify_our_urls(&app, true)?;
+    app.sandbox_pulls_our_photos(true)?;
     let (a, b) = (three_images(&app).await?, three_images(&app).await?);
     // CSV: ids separated by spaces or `;`.
     let csv = format!(

@@ -47,15 +47,7 @@ async fn post_url(
     for (k, v) in extra.as_object().into_iter().flatten() {
         body[k] = v.clone();
     }
-    let resp = app
-        .client
-        .post(app.url("/api/posts"))
-        .header(ORIGIN, &app.base_url)
-        .json(&body)
-        .send()
-        .await?;
-    let status = resp.status();
-    Ok((status, resp.json().await?))
+    app.post_json("/api/posts", &body).await
 }
 
 /// The sandbox's publish tasks for `open_id`.

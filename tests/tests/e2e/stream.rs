@@ -46,14 +46,7 @@ async fn create(app: &TestApp, account: &str, extra: Value) -> Result<(StatusCod
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
-    let resp = app
-        .client
-        .post(app.url("/api/posts"))
-        .header(ORIGIN, &app.base_url)
-        .json(&body)
-        .send()
-        .await?;
-    Ok((resp.status(), resp.json().await?))
+    app.post_json("/api/posts", &body).await
 }
 
 /// A PUT of `body` to `base` + `path`, declaring `length` (and `range` when resuming).
