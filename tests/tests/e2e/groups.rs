@@ -484,3 +484,59 @@ async fn a_campaign_names_a_group_and_the_media_sweep_keeps_its_shared_video() -
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn retrying_one_accounts_failed_post_uses_the_shared_video_and_leaves_the_other_alone()
+-> Result<()> {
+    let (app, user, _, _) = two_accounts(Backend::Sqlite).await?;
+    let ws = WorkspaceId(user.0);
+    let (first, second) = fresh_pair(&app, 90).await?;
+    let media = stage(&app, user, &video(60_000, 21)).await?;
+    let (status, group) =
+        post_group(&app, &group_body(&media, &first, &second, false), None).await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{group}");
+    let posts = ids(&group);
+    finish(&app, ws, &posts[0], Outcome::Failed).await?;
+    assert!(
+        media_exists(&app, &media).await?,
+        "the other post still needs it"
+    );
+    // The failed one is retried: it goes out from the same staged video.
+    let (status, retried) = app
+        .post_json(&format!("/api/posts/{}/retry", posts[0]), &json!({}))
+        .await?;
+    assert!(status.is_success(), "{retried}");
+    let done = wait_state(
+        &app,
+        &posts[0],
+        &["published", "failed"],
+        Duration::from_secs(40),
+    )
+    .await?;
+    assert_eq!(done["state"], "published", "{done}");
+    // The other account's post did not move, and still has its video.
+    let (_, other) = app.get_json(&format!("/api/posts/{}", posts[1])).await?;
+    assert_eq!(other["state"], "scheduled", "{other}");
+    assert!(
+        media_exists(&app, &media).await?,
+        "still needed by the other post"
+    );
+    finish(&app, ws, &posts[1], Outcome::Cancelled).await?;
+    assert!(
+        !media_exists(&app, &media).await?,
+        "gone with the last post"
+    );
+    // A failed post whose shared video is gone cannot be retried: nothing to send.
+    let media = stage(&app, user, &video(60_000, 22)).await?;
+    let (third, fourth) = fresh_pair(&app, 91).await?;
+    let (_, group) = post_group(&app, &group_body(&media, &third, &fourth, false), None).await?;
+    let posts = ids(&group);
+    finish(&app, ws, &posts[0], Outcome::Failed).await?;
+    finish(&app, ws, &posts[1], Outcome::Cancelled).await?;
+    let (status, refused) = app
+        .post_json(&format!("/api/posts/{}/retry", posts[0]), &json!({}))
+        .await?;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"]["code"], "media_gone", "{refused}");
+    Ok(())
+}
