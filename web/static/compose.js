@@ -957,6 +957,7 @@ document.addEventListener("DOMContentLoaded", () => {
     refreshTargetAccounts();
     const o = targetOption(t);
     const id = t.q.account.value;
+    t.li.dataset.accountId = id;
     if (!id) {
       t.q.status.hidden = true;
       buildTargetPrivacy(t);
