@@ -923,6 +923,12 @@ document.addEventListener("DOMContentLoaded", () => {
       c.addEventListener("change", () => targetWhenText(t));
     });
     t.q.cover.addEventListener("input", () => targetError(t, "", t.q.cover));
+    // An open disclosure is this account's own value; closing it follows the main post again.
+    li.querySelectorAll("details.target-change").forEach((d) => d.addEventListener("toggle", () => {
+      const sum = d.querySelector("summary");
+      sum.querySelector(".js-summary-state").textContent = sum.dataset.what + (d.open ? ": this account's own, below." : ": same as the main post.");
+      sum.querySelector(".js-summary-action").textContent = d.open ? "Use the main post's instead" : "Change for this account";
+    }));
     buildTargetPrivacy(t);
     targetFieldsShow();
     refreshTargetAccounts();
