@@ -12,6 +12,9 @@
 // PUT /api/posts/{id}/video): it is never stored on our side. Whatever waits (a schedule, a
 // draft, photos TikTok fetches) is uploaded first (POST /api/media) and kept encrypted until
 // TikTok has it. Uploads show real progress (XHR upload progress); leaving mid-way asks first.
+// A video can go to other accounts too ("Also post to other accounts"): each gets its own
+// creator_info-driven block, the video is staged once (even "Post now": one stream cannot feed
+// several TikTok uploads) and POST /api/post-groups makes a post per account, or none.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -74,7 +74,10 @@ async fn target(b: &Browser) -> Result<Value> {
 /// The class list of the focused element.
 async fn focused_class(b: &Browser) -> Result<String> {
     let v = b
-        .js("return document.activeElement ? document.activeElement.className : '';", vec![])
+        .js(
+            "return document.activeElement ? document.activeElement.className : '';",
+            vec![],
+        )
         .await?;
     Ok(v.as_str().unwrap_or_default().to_owned())
 }
@@ -165,6 +168,25 @@ async fn one_compose_posts_one_upload_to_two_accounts_each_with_its_own_privacy(
                 "the button counts the accounts"
             );
             b.text_contains("#video-many-hint", "uploaded once").await?;
+            // Photos go to one account: the other accounts step aside, saying why.
+            b.click("#source-photos").await?;
+            b.text_contains("#targets-photos-note", "one account at a time")
+                .await?;
+            ensure!(
+                b.js(
+                    "return document.getElementById('targets-video').hidden
+                        && document.getElementById('publish').textContent === 'Post now';",
+                    vec![]
+                )
+                .await?
+                    == true,
+                "no extra accounts for photos"
+            );
+            b.click("#source-file").await?;
+            ensure!(
+                b.visible("#publish").await?.text().await? == "Post to 2 accounts",
+                "back for the video"
+            );
 
             // Her privacy is not chosen: stopped in her block, naming her, and nothing sent.
             b.click("#publish").await?;
