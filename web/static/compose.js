@@ -12,6 +12,9 @@
 // PUT /api/posts/{id}/video): it is never stored on our side. Whatever waits (a schedule, a
 // draft, photos TikTok fetches) is uploaded first (POST /api/media) and kept encrypted until
 // TikTok has it. Uploads show real progress (XHR upload progress); leaving mid-way asks first.
+// A video can go to other accounts too ("Also post to other accounts"): each gets its own
+// creator_info-driven block, the video is staged once (even "Post now": one stream cannot feed
+// several TikTok uploads) and POST /api/post-groups makes a post per account, or none.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -51,6 +54,9 @@ document.addEventListener("DOMContentLoaded", () => {
     scheduledAt: $("scheduled-at"), scheduledTz: $("scheduled-tz"), scheduleUtc: $("schedule-utc"),
     scheduleError: $("schedule-error"), consentBranded: $("consent-branded"),
     publish: $("publish"), formStatus: $("form-status"), formError: $("form-error"),
+    targets: $("targets"), addTarget: $("add-target"), targetsNone: $("targets-none"),
+    targetsStatus: $("targets-status"), targetsVideo: $("targets-video"),
+    targetsPhotosNote: $("targets-photos-note"), videoManyHint: $("video-many-hint"),
   };
   const CAPTION_MAX = Number(form.dataset.captionMax) || 2200;
   const PHOTO_TITLE_MAX = Number(form.dataset.photoTitleMax) || 90;
@@ -131,6 +137,14 @@ document.addEventListener("DOMContentLoaded", () => {
     const id = el.account.value;
     info = null;
     infoRequest += 1;
+    // The main account cannot also be an extra one: a block that had it starts over.
+    targets.forEach((t) => {
+      if (id && t.q.account.value === id) {
+        t.q.account.value = "";
+        targetAccountChanged(t);
+      }
+    });
+    refreshTargetAccounts();
     const mine = infoRequest;
     el.fields.disabled = true;
     el.creator.hidden = true;
@@ -171,6 +185,7 @@ document.addEventListener("DOMContentLoaded", () => {
     el.privacyNote.hidden = !info.private_only_reason;
     buildPrivacy();
     applyToggles();
+    targets.forEach(buildTargetPrivacy);
     el.fields.disabled = false;
     checkDuration();
   }
@@ -247,6 +262,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (Number.isFinite(el.preview.duration)) {
       durationSec = el.preview.duration;
       checkDuration();
+      targets.forEach(targetDuration);
     }
   });
   el.preview.addEventListener("error", () => {
@@ -526,11 +542,17 @@ document.addEventListener("DOMContentLoaded", () => {
     // video draft.
     el.captionNote.hidden = !(draft && source() !== "photos");
     coverShow();
-    publishLabel();
+    targetsChanged();
   }
 
   function publishLabel() {
     const later = el.whenLater.checked;
+    if (groupApplies()) {
+      const n = targets.length + 1;
+      if (isDraft()) el.publish.textContent = later ? "Schedule drafts for " + n + " accounts" : "Send drafts to " + n + " accounts";
+      else el.publish.textContent = later ? "Schedule for " + n + " accounts" : "Post to " + n + " accounts";
+      return;
+    }
     if (isDraft()) el.publish.textContent = later ? "Schedule draft" : "Send draft to TikTok";
     else el.publish.textContent = later ? "Schedule post" : "Post now";
   }
@@ -749,6 +771,7 @@ document.addEventListener("DOMContentLoaded", () => {
     el.consentBranded.hidden = !branded;
     M.showError(el.discloseError, "");
     if (info) buildPrivacy();
+    targets.forEach(buildTargetPrivacy);
     if (branded && !el.privacy.value) {
       M.showError(el.privacyError, "", el.privacy);
     }
@@ -756,7 +779,10 @@ document.addEventListener("DOMContentLoaded", () => {
   el.disclose.addEventListener("change", disclosureChanged);
   el.brandOrganic.addEventListener("change", disclosureChanged);
   el.brandContent.addEventListener("change", disclosureChanged);
-  el.privacy.addEventListener("change", () => M.showError(el.privacyError, "", el.privacy));
+  el.privacy.addEventListener("change", () => {
+    M.showError(el.privacyError, "", el.privacy);
+    targets.forEach(buildTargetPrivacy);
+  });
 
   // ---- when ----
 
@@ -782,6 +808,398 @@ document.addEventListener("DOMContentLoaded", () => {
   el.scheduledAt.addEventListener("input", scheduleChanged);
   el.scheduledAt.addEventListener("change", scheduleChanged);
   el.scheduledTz.addEventListener("change", scheduleChanged);
+
+  // ---- other accounts: one video, a post per account ----
+
+  // Each extra account is a target block: its own account and live creator_info, its own
+  // privacy (never a default: "same as the main post" only when that choice is among this
+  // creator's options), the interactions this creator turned off shown forced off, and optional
+  // caption, time and cover of its own. A target sends only what it changes; the server applies
+  // the main post's values to the rest (POST /api/post-groups).
+  const targets = []; // {key, li, q: {…controls}, info, draftsOnly, request, privacyTouched}
+  let targetKeys = 0;
+  const targetTemplate = $("target-template");
+
+  // Video sources only: the posts of a group share one staged video or one address.
+  function groupApplies() {
+    return source() !== "photos" && targets.length > 0;
+  }
+
+  // The usable accounts of the workspace, as the main picker lists them.
+  function usableAccounts() {
+    return Array.from(el.account.options).filter((o) => o.value && !o.disabled);
+  }
+
+  function targetOption(t) {
+    return t.q.account.selectedOptions[0] || null;
+  }
+
+  // How a target's account is named in its messages: as the person knows it, with TikTok's
+  // @username once creator_info told it.
+  function targetName(t) {
+    const o = targetOption(t);
+    if (!o || !o.value) return "Account " + (targets.indexOf(t) + 2);
+    const name = o.dataset.name || o.textContent;
+    return t.info && t.info.creator_username ? name + " (@" + t.info.creator_username + ")" : name;
+  }
+
+  function targetError(t, message, control) {
+    M.showError(t.q.error, message, control || null);
+  }
+
+  // Every picker offers the accounts no other picker (nor the main one) has taken.
+  function refreshTargetAccounts() {
+    const taken = new Set([el.account.value].concat(targets.map((t) => t.q.account.value)).filter(Boolean));
+    targets.forEach((t) => {
+      const mine = t.q.account.value;
+      t.q.account.textContent = "";
+      const none = document.createElement("option");
+      none.value = "";
+      none.textContent = "Choose an account";
+      t.q.account.appendChild(none);
+      usableAccounts().forEach((src) => {
+        if (taken.has(src.value) && src.value !== mine) return;
+        const o = src.cloneNode(true);
+        o.selected = false;
+        t.q.account.appendChild(o);
+      });
+      t.q.account.value = mine;
+      const label = mine ? targetName(t) : "this account";
+      t.q.remove.setAttribute("aria-label", "Remove " + label + " from this post");
+    });
+    const left = usableAccounts().filter((o) => !taken.has(o.value)).length;
+    // One picker still empty can take any of the rest: no new block until it is chosen.
+    const open = targets.some((t) => !t.q.account.value);
+    el.addTarget.disabled = left === 0 || open;
+    el.targetsNone.hidden = left !== 0;
+  }
+
+  function wireIds(li, key) {
+    li.querySelectorAll("[data-id]").forEach((n) => { n.id = "t" + key + "-" + n.dataset.id; });
+    li.querySelectorAll("[data-for]").forEach((n) => { n.htmlFor = "t" + key + "-" + n.dataset.for; });
+    li.querySelectorAll("[data-describedby]").forEach((n) => {
+      n.setAttribute("aria-describedby", n.dataset.describedby.split(" ").map((d) => "t" + key + "-" + d).join(" "));
+    });
+  }
+
+  function addTarget() {
+    targetKeys += 1;
+    const key = targetKeys;
+    const li = targetTemplate.content.firstElementChild.cloneNode(true);
+    wireIds(li, key);
+    li.dataset.key = String(key);
+    const q = (c) => li.querySelector("." + c);
+    const t = {
+      key, li, info: null, draftsOnly: false, request: 0, privacyTouched: false,
+      q: {
+        account: q("js-target-account"), remove: q("js-remove-target"), creator: q("js-target-creator"),
+        avatar: q("js-target-avatar"), nickname: q("js-target-nickname"), status: q("js-target-status"),
+        direct: q("js-target-direct"), privacy: q("js-target-privacy"), privacyNote: q("js-target-privacy-note"),
+        forced: q("js-target-forced"), changeCaption: q("js-change-caption"), caption: q("js-target-caption"),
+        captionCount: q("js-target-caption-count"), changeWhen: q("js-change-when"), when: q("js-target-when"),
+        tz: q("js-target-tz"), utc: q("js-target-utc"), changeCover: q("js-change-cover"), cover: q("js-target-cover"),
+        error: q("js-target-error"),
+      },
+    };
+    targets.push(t);
+    el.targets.appendChild(li);
+    t.q.account.addEventListener("change", () => targetAccountChanged(t));
+    t.q.remove.addEventListener("click", () => removeTarget(t));
+    t.q.privacy.addEventListener("change", () => {
+      t.privacyTouched = true;
+      targetError(t, "", t.q.privacy);
+    });
+    t.q.changeCaption.addEventListener("toggle", () => {
+      // Opening starts from the main caption, to edit rather than retype.
+      if (t.q.changeCaption.open && !t.q.caption.value) t.q.caption.value = el.caption.value;
+      targetCaptionOk(t);
+    });
+    t.q.caption.addEventListener("input", () => targetCaptionOk(t));
+    t.q.changeWhen.addEventListener("toggle", () => {
+      if (!t.q.changeWhen.open) return;
+      if (!t.q.tz.options.length) M.fillZones(t.q.tz, el.scheduledTz.value || undefined);
+      if (!t.q.when.value) t.q.when.value = el.scheduledAt.value || M.localInput(nextHour());
+      targetWhenText(t);
+    });
+    [t.q.when, t.q.tz].forEach((c) => {
+      c.addEventListener("input", () => targetWhenText(t));
+      c.addEventListener("change", () => targetWhenText(t));
+    });
+    t.q.cover.addEventListener("input", () => targetError(t, "", t.q.cover));
+    // An open disclosure is this account's own value; closing it follows the main post again.
+    li.querySelectorAll("details.target-change").forEach((d) => d.addEventListener("toggle", () => {
+      const sum = d.querySelector("summary");
+      sum.querySelector(".js-summary-state").textContent = sum.dataset.what + (d.open ? ": this account's own, below." : ": same as the main post.");
+      sum.querySelector(".js-summary-action").textContent = d.open ? "Use the main post's instead" : "Change for this account";
+    }));
+    buildTargetPrivacy(t);
+    targetFieldsShow();
+    refreshTargetAccounts();
+    targetsChanged();
+    t.q.account.focus();
+  }
+
+  function removeTarget(t) {
+    const at = targets.indexOf(t);
+    const name = t.q.account.value ? targetName(t) : "The empty account";
+    t.request += 1;
+    targets.splice(at, 1);
+    t.li.remove();
+    refreshTargetAccounts();
+    targetsChanged();
+    el.targetsStatus.textContent = name + " was removed from this post.";
+    // The keyboard stays in the list: on the next block, else the previous, else "Add".
+    const next = targets[Math.min(at, targets.length - 1)];
+    if (next) next.q.account.focus();
+    else el.addTarget.focus();
+  }
+
+  async function targetAccountChanged(t) {
+    t.info = null;
+    t.request += 1;
+    const mine = t.request;
+    t.privacyTouched = false;
+    targetError(t, "", t.q.account);
+    t.q.creator.hidden = true;
+    t.q.direct.hidden = true;
+    el.targetsStatus.textContent = "";
+    refreshTargetAccounts();
+    const o = targetOption(t);
+    const id = t.q.account.value;
+    t.li.dataset.accountId = id;
+    if (!id) {
+      t.q.status.hidden = true;
+      buildTargetPrivacy(t);
+      return;
+    }
+    t.draftsOnly = o.dataset.direct === "false";
+    t.q.avatar.src = "/accounts/" + encodeURIComponent(id) + "/avatar";
+    if (t.draftsOnly) {
+      // TikTok asks for no creator_info for drafts, and this account allowed nothing else.
+      t.q.nickname.textContent = o.dataset.name;
+      t.q.creator.hidden = false;
+      t.q.status.textContent = "This account allowed MKT POST only to send drafts: it can take this post only as a draft.";
+      t.q.status.hidden = false;
+      targetFieldsShow();
+      return;
+    }
+    t.q.status.textContent = "Asking TikTok what this account can post…";
+    t.q.status.hidden = false;
+    const r = await M.api("GET", "/api/accounts/" + encodeURIComponent(id) + "/creator-info");
+    if (mine !== t.request) return;
+    t.q.status.hidden = true;
+    if (!r.ok) {
+      let why = r.error.message;
+      if (r.error.code === "needs_reconnect") why += " Reconnect it on the Accounts page.";
+      else if (r.error.code === "tiktok_refused") why = "This account cannot post right now. " + why;
+      targetError(t, targetName(t) + ": " + why, t.q.account);
+      return;
+    }
+    t.info = r.data;
+    const nick = t.info.creator_nickname || o.dataset.name;
+    t.q.nickname.textContent = t.info.creator_username ? nick + " (@" + t.info.creator_username + ")" : nick;
+    t.q.creator.hidden = false;
+    t.q.privacyNote.textContent = t.info.private_only_reason || "";
+    t.q.privacyNote.hidden = !t.info.private_only_reason;
+    buildTargetPrivacy(t);
+    // The interactions this creator turned off: shown off, and sent off for this account.
+    let anyForced = false;
+    ["comment", "duet", "stitch"].forEach((name) => {
+      const off = Boolean(t.info[name + "_disabled"]);
+      part(t, "js-forced-" + name).hidden = !off;
+      anyForced = anyForced || off;
+    });
+    t.q.forced.hidden = !anyForced;
+    refreshTargetAccounts();
+    targetFieldsShow();
+    targetDuration(t);
+  }
+
+  function part(t, cls) {
+    return t.li.querySelector("." + cls);
+  }
+
+  function buildTargetPrivacy(t) {
+    const keep = t.q.privacy.value;
+    const branded = el.disclose.checked && el.brandContent.checked;
+    const options = t.info ? t.info.privacy_level_options : [];
+    const shared = el.privacy.value;
+    const sharedOk = Boolean(shared) && options.includes(shared) && !(branded && shared === "SELF_ONLY");
+    t.q.privacy.textContent = "";
+    const add = (value, text, disabled) => {
+      const o = document.createElement("option");
+      o.value = value;
+      o.textContent = text;
+      o.disabled = Boolean(disabled);
+      t.q.privacy.appendChild(o);
+    };
+    add("", "Choose who can watch");
+    if (sharedOk) add("same", "Same as the main post (" + (PRIVACY_WORDS[shared] || shared) + ")");
+    options.forEach((level) => {
+      const off = branded && level === "SELF_ONLY";
+      add(level, (PRIVACY_WORDS[level] || level) + (off ? " (not available for branded content)" : ""), off);
+    });
+    const still = Array.from(t.q.privacy.options).some((o) => o.value === keep && !o.disabled);
+    // Nothing is chosen for the creator; following the main post's own explicit choice is
+    // offered first while they have not picked, and only when this creator has that option.
+    if (still && (t.privacyTouched || keep !== "")) t.q.privacy.value = keep;
+    else t.q.privacy.value = sharedOk && !t.privacyTouched ? "same" : "";
+  }
+
+  function targetCaptionOk(t) {
+    if (!t.q.changeCaption.open) return true;
+    const n = t.q.caption.value.length;
+    t.q.captionCount.textContent = n + " / " + CAPTION_MAX;
+    const over = n > CAPTION_MAX;
+    t.q.captionCount.classList.toggle("over", over);
+    if (over) targetError(t, targetName(t) + ": the caption is " + (n - CAPTION_MAX) + " characters too long for TikTok (" + n + " of " + CAPTION_MAX + ").", t.q.caption);
+    else if (t.q.caption.getAttribute("aria-invalid")) targetError(t, "", t.q.caption);
+    return !over;
+  }
+
+  function targetWhenText(t) {
+    const utc = M.zonedToUtc(t.q.when.value, t.q.tz.value);
+    t.q.utc.textContent = utc ? "That is " + M.utcText(utc) + "." : "";
+    targetError(t, "", t.q.when);
+  }
+
+  function targetDuration(t) {
+    if (!t.info || durationSec === null || source() !== "file") return "";
+    const max = t.info.max_video_post_duration_sec;
+    if (max && durationSec > max) {
+      const why = targetName(t) + ": this video is " + fmtDuration(durationSec) + " long; this account can post videos up to " + fmtDuration(max) + ". Remove it from this post or choose a shorter video.";
+      targetError(t, why, t.q.account);
+      return why;
+    }
+    return "";
+  }
+
+  // What each block shows follows the main form: privacy only for direct posts, the cover
+  // only for a video from this device posted directly.
+  function targetFieldsShow() {
+    const draft = isDraft();
+    const cover = source() === "file" && !draft;
+    targets.forEach((t) => {
+      t.q.direct.hidden = draft || !t.info;
+      t.q.changeCover.hidden = !cover;
+    });
+  }
+
+  function targetsChanged() {
+    const many = groupApplies();
+    el.targetsVideo.hidden = source() === "photos";
+    el.targetsPhotosNote.hidden = source() !== "photos";
+    el.videoManyHint.hidden = !(many && source() === "file");
+    targetFieldsShow();
+    publishLabel();
+  }
+
+  // Checks every target before anything is sent; marks each problem in its block, naming the
+  // account. Answers the controls to fix, in page order.
+  function checkTargets(draft) {
+    const controls = [];
+    const branded = !draft && el.disclose.checked && el.brandContent.checked;
+    targets.forEach((t) => {
+      targetError(t, "");
+      [t.q.account, t.q.privacy, t.q.caption, t.q.when, t.q.cover].forEach((c) => c.removeAttribute("aria-invalid"));
+      const problem = (message, control) => {
+        targetError(t, message, control);
+        controls.push(control);
+      };
+      const name = targetName(t);
+      if (!t.q.account.value) return problem(name + ": choose the account, or remove this one.", t.q.account);
+      const o = targetOption(t);
+      if (draft && o.dataset.drafts === "false") return problem(name + ": this account did not allow drafts. Remove it, or reconnect it on the Accounts page and allow uploads.", t.q.account);
+      if (!draft && t.draftsOnly) return problem(name + ": this account allowed only drafts. Send the post as a draft, or remove this account.", t.q.account);
+      if (!draft && !t.info) return problem(name + ": TikTok has not said what this account can post. Choose it again, or remove it.", t.q.account);
+      const long = targetDuration(t);
+      if (long) return controls.push(t.q.account);
+      if (!draft) {
+        const v = t.q.privacy.value;
+        const level = v === "same" ? el.privacy.value : v;
+        if (!v) return problem(name + ": choose who can watch this video on this account.", t.q.privacy);
+        if (branded && level === "SELF_ONLY") return problem(name + ": branded content cannot be private. Choose who else can watch.", t.q.privacy);
+      }
+      if (!targetCaptionOk(t)) return controls.push(t.q.caption);
+      if (t.q.changeWhen.open) {
+        const utc = M.zonedToUtc(t.q.when.value, t.q.tz.value);
+        if (!t.q.when.value) return problem(name + ": choose the date and time to post to this account.", t.q.when);
+        if (utc && utc.getTime() < Date.now()) return problem(name + ": that time has passed. Choose a time in the future.", t.q.when);
+      }
+      if (!t.q.changeCover.hidden && t.q.changeCover.open) {
+        const v = t.q.cover.value.trim();
+        if (t.q.cover.validity.badInput || (v !== "" && !(Number(v) >= 0))) return problem(name + ": enter the cover frame's time in seconds, for example 1.5.", t.q.cover);
+        if (v !== "" && durationSec !== null && Number(v) >= durationSec) return problem(name + ": the cover frame is past the video's end (" + fmtDuration(durationSec) + ").", t.q.cover);
+      }
+      return undefined;
+    });
+    return controls;
+  }
+
+  // A target as the group takes it: its account and only what it changes.
+  function targetBody(t, draft, shared) {
+    const b = { account_id: t.q.account.value };
+    if (!draft) {
+      if (t.q.privacy.value !== "same") b.privacy_level = t.q.privacy.value;
+      // What this creator turned off goes off for this account, whatever the main post allows.
+      if (t.info && t.info.comment_disabled && !shared.disable_comment) b.disable_comment = true;
+      if (t.info && t.info.duet_disabled && !shared.disable_duet) b.disable_duet = true;
+      if (t.info && t.info.stitch_disabled && !shared.disable_stitch) b.disable_stitch = true;
+    }
+    if (t.q.changeCaption.open) b.title = t.q.caption.value;
+    if (t.q.changeWhen.open) {
+      b.scheduled_at = t.q.when.value;
+      b.scheduled_tz = t.q.tz.value;
+    }
+    const cover = t.q.cover.value.trim();
+    if (!t.q.changeCover.hidden && t.q.changeCover.open && cover !== "") b.video_cover_timestamp_ms = Math.round(Number(cover) * 1000);
+    return b;
+  }
+
+  // The server's refusal, target by target: target 0 is the main account, the rest are the
+  // blocks in order. Answers the controls to fix.
+  function showTargetProblems(list) {
+    const controls = [];
+    (list || []).forEach((p) => {
+      if (p.target === 0) {
+        const slot = PLACE[p.code] || "account";
+        const [err, ctl] = SLOTS[slot];
+        M.showError(err, p.message, ctl);
+        controls.push(ctl);
+        return;
+      }
+      const t = targets[p.target - 1];
+      if (!t) return;
+      const slot = PLACE[p.code];
+      let control = t.q.account;
+      if (slot === "privacy" && !t.q.direct.hidden) control = t.q.privacy;
+      else if (slot === "caption" && t.q.changeCaption.open) control = t.q.caption;
+      else if (slot === "schedule" && t.q.changeWhen.open) control = t.q.when;
+      else if (slot === "cover" && t.q.changeCover.open) control = t.q.cover;
+      // Two problems of one account are both shown.
+      const before = t.q.error.hidden ? "" : t.q.error.textContent + " ";
+      targetError(t, before + p.message, control);
+      controls.push(control);
+    });
+    return controls;
+  }
+
+  async function groupPost(body, src) {
+    const shared = Object.assign({}, body);
+    delete shared.account_id;
+    if (src === "url") {
+      shared.video_url = el.videoUrl.value.trim();
+    } else {
+      const u = await stage();
+      if (!u.ok) return uploadFailure(u);
+      shared.media_id = media.id;
+    }
+    shared.post_mode = isDraft() ? "inbox" : "direct";
+    shared.targets = [{ account_id: el.account.value }].concat(targets.map((t) => targetBody(t, isDraft(), body)));
+    return M.api("POST", "/api/post-groups", shared, { "Idempotency-Key": idempotencyKey });
+  }
+
+  el.addTarget.addEventListener("click", addTarget);
 
   // ---- submit ----
 
@@ -825,17 +1243,23 @@ document.addEventListener("DOMContentLoaded", () => {
     ev.preventDefault();
     clearErrors();
     let first = null;
+    // The keyboard goes to the first control to fix, in page order (the other accounts come
+    // before the video).
+    const mark = (control) => {
+      if (!control) return;
+      if (!first || (control.compareDocumentPosition(first) & Node.DOCUMENT_POSITION_FOLLOWING)) first = control;
+    };
     const bad = (slot, message, control) => {
       const [err, ctl] = SLOTS[slot] || [slot, control];
       M.showError(err, message, control || ctl);
-      first = first || control || ctl;
+      mark(control || ctl);
     };
     const src = source();
     const draft = isDraft();
     if (!info && !(draftsOnly && el.account.value)) bad("account", "Choose the TikTok account to post to.");
     if (src === "file") {
       if (!file) bad("video", "Choose a video to post.");
-      else if (!checkDuration()) first = first || el.video;
+      else if (!checkDuration()) mark(el.video);
       const why = coverProblem();
       if (why) bad("cover", why);
     } else if (src === "url") {
@@ -844,8 +1268,8 @@ document.addEventListener("DOMContentLoaded", () => {
     } else if (!photos.length) {
       bad("photos", "Choose the photos to post (1 to " + MAX_PHOTOS + ").");
     }
-    if (!captionOk()) first = first || el.caption;
-    if (src === "photos" && !descriptionOk()) first = first || el.description;
+    if (!captionOk()) mark(el.caption);
+    if (src === "photos" && !descriptionOk()) mark(el.description);
     const branded = !draft && el.disclose.checked && el.brandContent.checked;
     if (!draft) {
       const what = src === "photos" ? "these photos" : "this video";
@@ -861,8 +1285,10 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!el.scheduledAt.value) bad("schedule", "Choose the date and time to post.");
       else if (utc && utc.getTime() < Date.now()) bad("schedule", "That time has passed. Choose a time in the future.");
     }
+    const group = groupApplies();
+    if (group) checkTargets(draft).forEach(mark);
     if (first) {
-      M.showError(el.formError, "Please fix the marked fields above.");
+      M.showError(el.formError, "Please fix the marked fields above. Nothing was sent.");
       first.focus();
       return;
     }
@@ -893,13 +1319,15 @@ document.addEventListener("DOMContentLoaded", () => {
     el.formStatus.textContent = later ? "Scheduling…" : "Sending to TikTok…";
     el.formStatus.hidden = false;
     let r;
-    if (src === "url") r = await create(Object.assign(body, { video_url: el.videoUrl.value.trim() }));
+    if (group) r = await groupPost(body, src);
+    else if (src === "url") r = await create(Object.assign(body, { video_url: el.videoUrl.value.trim() }));
     else if (src === "photos") r = await photoPost(body);
     else if (draft || later) r = await schedulePost(body);
     else r = await postNow(body);
     if (r.ok) {
       // In a workspace that requires approval, an editor's post waits for an admin first.
-      const sent = r.data && r.data.state === "pending_approval" ? "approval" : later ? "scheduled" : draft ? "draft" : "now";
+      const made = r.data && r.data.posts ? r.data.posts : [r.data];
+      const sent = made.some((p) => p && p.state === "pending_approval") ? "approval" : later ? "scheduled" : draft ? "draft" : "now";
       window.location.assign("/history?sent=" + sent);
       return;
     }
@@ -908,7 +1336,14 @@ document.addEventListener("DOMContentLoaded", () => {
     if (r.cancelled) return;
     // A refused request created nothing: the corrected one is a new request with a new key.
     // After a lost answer (network, 5xx) the same key lets the server recognise a retry.
-    if (r.status >= 400 && r.status < 500) idempotencyKey = newKey();
+    // A group stopped half way is finished by sending again with the same key.
+    if (r.status >= 400 && r.status < 500 && r.error.code !== "group_incomplete") idempotencyKey = newKey();
+    if (group && r.data && Array.isArray(r.data.targets)) {
+      showTargetProblems(r.data.targets).forEach(mark);
+      M.showError(el.formError, r.error.message);
+      if (first) first.focus();
+      return;
+    }
     let slot = PLACE[r.error.code] || "form";
     // A file's refusal belongs to the field of what was sent.
     if (slot === "video" && src === "photos") slot = "photos";

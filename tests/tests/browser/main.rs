@@ -13,6 +13,7 @@ mod cover;
 mod creator;
 mod driver;
 mod login;
+mod many;
 mod pages;
 mod parked;
 mod posting_paths;

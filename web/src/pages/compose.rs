@@ -8,6 +8,11 @@
 //! TikTok through `PUT /api/posts/{id}/video`; everything that waits (a schedule, a draft,
 //! photos) uploads to staging (`POST /api/media`) first and then creates the post. All with
 //! progress.
+//!
+//! A video can also go to other accounts of the workspace at once: each added account gets its
+//! own creator_info, privacy and optional caption, time and cover; the video is staged once
+//! (a stream cannot feed several TikTok uploads) and `POST /api/post-groups` creates one
+//! independent post per account, or none when any account cannot take it.
 
 use super::accounts::{AccountView, visible_accounts};
 use super::frame::{SignedIn, render};
