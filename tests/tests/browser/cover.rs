@@ -10,40 +10,7 @@ use crate::driver::Browser;
 use crate::{browser_app, in_browser, nothing, video_file};
 use anyhow::{Context, Result, ensure};
 use sandbox::DEMO_PUBLIC_OPEN_ID;
-use serde_json::{Value, json};
 use std::time::Duration;
-
-/// Whether the element `id` is hidden (itself or by an ancestor).
-async fn hidden(b: &Browser, id: &str) -> Result<bool> {
-    let v = b
-        .js(
-            "const e = document.getElementById(arguments[0]);
-             return !e || e.closest('[hidden]') !== null;",
-            vec![json!(id)],
-        )
-        .await?;
-    Ok(v == true)
-}
-
-/// The post with `caption` as `GET /api/posts` shows it to the signed-in person.
-async fn api_post(b: &Browser, caption: &str) -> Result<Value> {
-    let list = b
-        .client
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             fetch('/api/posts?limit=50', { headers: { Accept: 'application/json' } })
-               .then(r => r.json()).then(done, e => done({ fetch_error: String(e) }));",
-            vec![],
-        )
-        .await?;
-    list["posts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| p["title"] == caption)
-        .cloned()
-        .with_context(|| format!("no post {caption:?} in {list}"))
-}
 
 /// Types `text` into the cover's seconds field (cleared first), as a person would.
 async fn type_cover(b: &Browser, text: &str) -> Result<()> {
@@ -65,12 +32,12 @@ async fn a_cover_frame_chosen_in_compose_reaches_tiktok_and_an_untouched_one_sen
             connect(b, DEMO_PUBLIC_OPEN_ID, "Sunny Demo").await?;
             start_compose(b, "Sunny Demo").await?;
             ensure!(
-                hidden(b, "cover-field").await?,
+                b.hidden("cover-field").await?,
                 "no cover before a video is chosen"
             );
             upload(b, &video_file(dir.path(), "covered.mp4", 300_001, 11)?).await?;
             ensure!(
-                !hidden(b, "cover-seconds").await? && hidden(b, "cover-frame").await?,
+                !b.hidden("cover-seconds").await? && b.hidden("cover-frame").await?,
                 "a video whose length the browser cannot read gets the seconds field"
             );
             b.text_contains("#cover-frame-text", "the first frame")
@@ -78,13 +45,13 @@ async fn a_cover_frame_chosen_in_compose_reaches_tiktok_and_an_untouched_one_sen
 
             // A draft's cover is picked in the TikTok app; photos have their own cover.
             b.click("#as-draft").await?;
-            ensure!(hidden(b, "cover-field").await?, "no cover for a draft");
+            ensure!(b.hidden("cover-field").await?, "no cover for a draft");
             b.click("#as-draft").await?;
-            ensure!(!hidden(b, "cover-field").await?, "back for a direct post");
+            ensure!(!b.hidden("cover-field").await?, "back for a direct post");
             b.click("#source-photos").await?;
-            ensure!(hidden(b, "cover-field").await?, "no video cover for photos");
+            ensure!(b.hidden("cover-field").await?, "no video cover for photos");
             b.click("#source-file").await?;
-            ensure!(!hidden(b, "cover-field").await?, "back for the video");
+            ensure!(!b.hidden("cover-field").await?, "back for the video");
 
             set_caption(b, "Cover at a second and a half").await?;
             b.visible("#privacy")
@@ -104,7 +71,7 @@ async fn a_cover_frame_chosen_in_compose_reaches_tiktok_and_an_untouched_one_sen
             b.text_contains("#cover-frame-text", "the frame at 0:01.5")
                 .await?;
             ensure!(
-                hidden(b, "cover-error").await?,
+                b.hidden("cover-error").await?,
                 "the error went with the fix"
             );
             b.click("#publish").await?;
@@ -116,7 +83,7 @@ async fn a_cover_frame_chosen_in_compose_reaches_tiktok_and_an_untouched_one_sen
                 Duration::from_secs(30),
             )
             .await?;
-            let post = api_post(b, "Cover at a second and a half").await?;
+            let post = b.api_post("Cover at a second and a half").await?;
             ensure!(post["video_cover_timestamp_ms"] == 1500, "{post}");
             ensure!(post["source"]["kind"] == "stream", "posted now: {post}");
 
@@ -131,7 +98,7 @@ async fn a_cover_frame_chosen_in_compose_reaches_tiktok_and_an_untouched_one_sen
             b.click("#publish").await?;
             b.at("/history?sent=now").await?;
             wait_post(b, "First frame cover", "published", Duration::from_secs(30)).await?;
-            let post = api_post(b, "First frame cover").await?;
+            let post = b.api_post("First frame cover").await?;
             ensure!(post["video_cover_timestamp_ms"].is_null(), "{post}");
             Ok(())
         },

@@ -241,6 +241,53 @@ impl Browser {
         }
     }
 
+    /// Whether the element `id` is hidden (itself or by an ancestor).
+    pub async fn hidden(&self, id: &str) -> Result<bool> {
+        let v = self
+            .js(
+                "const e = document.getElementById(arguments[0]);
+                 return !e || e.closest('[hidden]') !== null;",
+                vec![json!(id)],
+            )
+            .await?;
+        Ok(v == true)
+    }
+
+    /// `GET path` from the page, with the signed-in person's session: the JSON answer.
+    pub async fn api_get(&self, path: &str) -> Result<Value> {
+        let v = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch(arguments[0], { headers: { Accept: 'application/json' } })
+                   .then(r => r.json()).then(done, e => done({ fetch_error: String(e) }));",
+                vec![json!(path)],
+            )
+            .await?;
+        if v.get("fetch_error").is_some() {
+            bail!("GET {path}: {v}");
+        }
+        Ok(v)
+    }
+
+    /// The post with `caption` as `GET /api/posts` shows it to the signed-in person.
+    pub async fn api_post(&self, caption: &str) -> Result<Value> {
+        let list = self.api_get("/api/posts?limit=50").await?;
+        list["posts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["title"] == caption)
+            .cloned()
+            .with_context(|| format!("no post {caption:?} in {list}"))
+    }
+
+    /// Picks `value` in the select `css` once it is visible.
+    pub async fn select(&self, css: &str, value: &str) -> Result<()> {
+        self.visible(css).await?.select_by_value(value).await?;
+        Ok(())
+    }
+
     /// Waits until `css` matches a displayed element and returns it.
     pub async fn visible(&self, css: &str) -> Result<Element> {
         self.wait_until(&format!("`{css}` to be visible"), WAIT, || async {

@@ -12,7 +12,7 @@ use e2e::{Backend, Chunked, TestApp};
 use jobs::config::Config;
 use jobs::staging::image::samples;
 use sandbox::{DEMO_PRIVATE_OPEN_ID, DEMO_PUBLIC_OPEN_ID};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,38 +34,6 @@ async fn app_with(tweak: impl FnOnce(&mut Config)) -> Result<TestApp> {
     .await?;
     app.mirror_app_at_tiktok()?;
     Ok(app)
-}
-
-/// `GET path` from the page, with the signed-in person's session: the JSON answer.
-async fn api_get(b: &Browser, path: &str) -> Result<Value> {
-    let v = b
-        .client
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             fetch(arguments[0], { headers: { Accept: 'application/json' } })
-               .then(r => r.json()).then(done, e => done({ fetch_error: String(e) }));",
-            vec![json!(path)],
-        )
-        .await?;
-    ensure!(v.get("fetch_error").is_none(), "GET {path}: {v}");
-    Ok(v)
-}
-
-/// The post with `caption` as the API shows it to the signed-in person.
-async fn api_post(b: &Browser, caption: &str) -> Result<Value> {
-    let list = api_get(b, "/api/posts?limit=50").await?;
-    list["posts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| p["title"] == caption)
-        .cloned()
-        .with_context(|| format!("no post {caption:?} in {list}"))
-}
-
-async fn select(b: &Browser, css: &str, value: &str) -> Result<()> {
-    b.visible(css).await?.select_by_value(value).await?;
-    Ok(())
 }
 
 /// Records, in the tab's session storage (it outlives the page), the size of every upload to
@@ -105,18 +73,6 @@ async fn recorded_uploads(b: &Browser) -> Result<std::collections::HashMap<Strin
         .collect())
 }
 
-/// Whether the element `id` is hidden (itself or by an ancestor).
-async fn hidden(b: &Browser, id: &str) -> Result<bool> {
-    let v = b
-        .js(
-            "const e = document.getElementById(arguments[0]);
-             return !e || e.closest('[hidden]') !== null;",
-            vec![json!(id)],
-        )
-        .await?;
-    Ok(v == true)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compose_posts_a_video_from_a_verified_address_and_refuses_any_other() -> Result<()> {
     let app = app_with(|c| c.tiktok.verified_url_prefixes = vec![PREFIX.into()]).await?;
@@ -127,10 +83,10 @@ async fn compose_posts_a_video_from_a_verified_address_and_refuses_any_other() -
             connect(b, DEMO_PUBLIC_OPEN_ID, "Sunny Demo").await?;
             start_compose(b, "Sunny Demo").await?;
             b.click("#source-url").await?;
-            ensure!(hidden(b, "video-field").await?, "the file picker goes away");
+            ensure!(b.hidden("video-field").await?, "the file picker goes away");
             b.text_contains("#video-url-hint", PREFIX).await?;
             set_caption(b, "Pulled from our CDN").await?;
-            select(b, "#privacy", "PUBLIC_TO_EVERYONE").await?;
+            b.select("#privacy", "PUBLIC_TO_EVERYONE").await?;
 
             // An address outside the verified prefixes is stopped in the page, next to it.
             let field = b.visible("#video-url").await?;
@@ -156,7 +112,7 @@ async fn compose_posts_a_video_from_a_verified_address_and_refuses_any_other() -
                 Duration::from_secs(30),
             )
             .await?;
-            let post = api_post(b, "Pulled from our CDN").await?;
+            let post = b.api_post("Pulled from our CDN").await?;
             ensure!(post["source"]["kind"] == "url", "{post}");
             Ok(())
         },
@@ -230,12 +186,9 @@ async fn compose_posts_photos_in_the_order_and_with_the_cover_chosen() -> Result
             connect(b, DEMO_PUBLIC_OPEN_ID, "Sunny Demo").await?;
             start_compose(b, "Sunny Demo").await?;
             b.click("#source-photos").await?;
+            ensure!(b.hidden("video-field").await?, "the video picker goes away");
             ensure!(
-                hidden(b, "video-field").await?,
-                "the video picker goes away"
-            );
-            ensure!(
-                hidden(b, "toggle-duet").await? && hidden(b, "toggle-stitch").await?,
+                b.hidden("toggle-duet").await? && b.hidden("toggle-stitch").await?,
                 "photos have no Duet or Stitch"
             );
             b.text_contains("#caption-label", "Title").await?;
@@ -286,7 +239,7 @@ async fn compose_posts_photos_in_the_order_and_with_the_cover_chosen() -> Result
                 .send_keys("Left to right: the view, the team, the cake.")
                 .await?;
             b.click("#auto-music").await?;
-            select(b, "#privacy", "PUBLIC_TO_EVERYONE").await?;
+            b.select("#privacy", "PUBLIC_TO_EVERYONE").await?;
             b.js(RECORD_UPLOADS, vec![]).await?;
             b.click("#publish").await?;
             b.at("/history?sent=now").await?;
@@ -294,7 +247,7 @@ async fn compose_posts_photos_in_the_order_and_with_the_cover_chosen() -> Result
 
             // The post holds the photos in the order shown, with the cover chosen: told apart by
             // their sizes, as they were uploaded.
-            let post = api_post(b, "Three photos").await?;
+            let post = b.api_post("Three photos").await?;
             let sizes = recorded_uploads(b).await?;
             let src = &post["source"];
             ensure!(src["kind"] == "photos" && src["cover_index"] == 2, "{post}");
@@ -380,16 +333,16 @@ async fn a_draft_sent_from_compose_waits_in_the_inbox_until_the_creator_posts_it
             connect(b, DEMO_PUBLIC_OPEN_ID, "Sunny Demo").await?;
             start_compose(b, "Sunny Demo").await?;
             ensure!(
-                !hidden(b, "direct-only").await?,
+                !b.hidden("direct-only").await?,
                 "a direct post asks who can watch"
             );
             b.click("#as-draft").await?;
             // The audience, interactions and disclosure are the creator's to choose in the app.
             ensure!(
-                hidden(b, "direct-only").await?,
+                b.hidden("direct-only").await?,
                 "a draft does not ask who can watch"
             );
-            ensure!(hidden(b, "consent").await?, "nor for TikTok's consent");
+            ensure!(b.hidden("consent").await?, "nor for TikTok's consent");
             b.text_contains("#publish", "Send draft to TikTok").await?;
             b.text_contains(
                 "#caption-note",
@@ -409,7 +362,7 @@ async fn a_draft_sent_from_compose_waits_in_the_inbox_until_the_creator_posts_it
             )
             .await?;
             ensure!(row.badge == "Waiting in your TikTok inbox", "{row:?}");
-            let post = api_post(b, "Finish me in the app").await?;
+            let post = b.api_post("Finish me in the app").await?;
             ensure!(post["post_mode"] == "inbox", "{post}");
             let publish_id = post["publish_id"]
                 .as_str()
@@ -468,7 +421,7 @@ async fn an_account_that_allowed_only_drafts_can_send_drafts_and_nothing_else() 
                     && !draft.is_enabled().await?,
                 "the draft mode is fixed on"
             );
-            ensure!(hidden(b, "direct-only").await?, "no audience to choose");
+            ensure!(b.hidden("direct-only").await?, "no audience to choose");
             b.text_contains("#creator-nickname", "Pia Private").await?;
             ensure!(
                 b.visible("#publish").await?.is_enabled().await?,
