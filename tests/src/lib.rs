@@ -614,6 +614,11 @@ impl TestApp {
         Ok((status, resp.json().await.unwrap_or(serde_json::Value::Null)))
     }
 
+    /// GET `path` with this app's client: the body as text (a page).
+    pub async fn get_text(&self, path: &str) -> Result<String> {
+        Ok(self.client.get(self.url(path)).send().await?.text().await?)
+    }
+
     pub async fn get_json(&self, path: &str) -> Result<(reqwest::StatusCode, serde_json::Value)> {
         let resp = self.client.get(self.url(path)).send().await?;
         let status = resp.status();

@@ -289,25 +289,6 @@ async fn compose_posts_photos_in_the_order_and_with_the_cover_chosen() -> Result
     Ok(())
 }
 
-/// The creator posts the draft `publish_id` in the TikTok app (the sandbox's control endpoint).
-async fn creator_posts(app: &TestApp, publish_id: &str) -> Result<()> {
-    let url = format!(
-        "{}/_sandbox/tiktok/posts/{publish_id}/creator-post",
-        app.sandbox.base_url()
-    );
-    let resp = reqwest::Client::new()
-        .post(url)
-        .json(&json!({}))
-        .send()
-        .await?;
-    ensure!(
-        resp.status().is_success(),
-        "creator-post: {}",
-        resp.status()
-    );
-    Ok(())
-}
-
 /// Connects `open_id` from the Accounts page, unticking `withheld` on TikTok's consent page.
 async fn connect_without(b: &Browser, open_id: &str, name: &str, withheld: &str) -> Result<()> {
     b.goto("/accounts").await?;
@@ -367,7 +348,7 @@ async fn a_draft_sent_from_compose_waits_in_the_inbox_until_the_creator_posts_it
             let publish_id = post["publish_id"]
                 .as_str()
                 .context("the draft's publish_id")?;
-            creator_posts(&app, publish_id).await?;
+            app.sandbox.creator_posts_draft(publish_id, None)?;
             // History follows the draft by itself, without a reload.
             wait_post(
                 b,

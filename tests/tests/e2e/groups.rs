@@ -170,13 +170,7 @@ async fn one_video_two_accounts(backend: Backend) -> Result<()> {
         assert!(p["media_deleted_at"].is_string(), "{p}");
     }
     // The privacy page says how long a shared video lives.
-    let page = app
-        .client
-        .get(app.url("/privacy"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let page = app.get_text("/privacy").await?;
     assert!(
         page.contains("One post to several accounts")
             && page.contains("uploaded and stored once")

@@ -204,13 +204,7 @@ async fn streams_to_tiktok_and_keeps_nothing(backend: Backend) -> Result<()> {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["received"], SIZE);
     // The privacy page says so, path by path.
-    let page = app
-        .client
-        .get(app.url("/privacy"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let page = app.get_text("/privacy").await?;
     assert!(
         page.contains("only exists in our server's memory")
             && page.contains("never written to disk")
