@@ -898,7 +898,11 @@ document.addEventListener("DOMContentLoaded", () => {
         forced: q("js-target-forced"), changeCaption: q("js-change-caption"), caption: q("js-target-caption"),
         captionCount: q("js-target-caption-count"), changeWhen: q("js-change-when"), when: q("js-target-when"),
         tz: q("js-target-tz"), utc: q("js-target-utc"), changeCover: q("js-change-cover"), cover: q("js-target-cover"),
-        error: q("js-target-error"),
+        error: q("js-target-error"), changeSettings: q("js-change-settings"),
+        own: {
+          comment: q("js-own-comment"), duet: q("js-own-duet"), stitch: q("js-own-stitch"),
+          brandOrganic: q("js-own-brand-organic"), brandContent: q("js-own-brand-content"),
+        },
       },
     };
     targets.push(t);
@@ -926,6 +930,18 @@ document.addEventListener("DOMContentLoaded", () => {
       c.addEventListener("change", () => targetWhenText(t));
     });
     t.q.cover.addEventListener("input", () => targetError(t, "", t.q.cover));
+    // Opening starts from the main post's choices; what this creator turned off stays off.
+    t.q.changeSettings.addEventListener("toggle", () => {
+      if (!t.q.changeSettings.open) return;
+      const own = t.q.own;
+      [["comment", "comment_disabled"], ["duet", "duet_disabled"], ["stitch", "stitch_disabled"]].forEach(([name, flag]) => {
+        const off = Boolean(t.info && t.info[flag]);
+        own[name].disabled = off;
+        own[name].checked = !off && el.allow[name].checked;
+      });
+      own.brandOrganic.checked = el.disclose.checked && el.brandOrganic.checked;
+      own.brandContent.checked = el.disclose.checked && el.brandContent.checked;
+    });
     // An open disclosure is this account's own value; closing it follows the main post again.
     li.querySelectorAll("details.target-change").forEach((d) => d.addEventListener("toggle", () => {
       const sum = d.querySelector("summary");
@@ -1082,6 +1098,8 @@ document.addEventListener("DOMContentLoaded", () => {
     targets.forEach((t) => {
       t.q.direct.hidden = draft || !t.info;
       t.q.changeCover.hidden = !cover;
+      // A draft's interactions and disclosure are the creator's to choose in the app.
+      t.q.changeSettings.hidden = draft;
     });
   }
 
@@ -1098,8 +1116,9 @@ document.addEventListener("DOMContentLoaded", () => {
   // account. Answers the controls to fix, in page order.
   function checkTargets(draft) {
     const controls = [];
-    const branded = !draft && el.disclose.checked && el.brandContent.checked;
+    const mainBranded = !draft && el.disclose.checked && el.brandContent.checked;
     targets.forEach((t) => {
+      const branded = t.q.changeSettings.open ? !draft && t.q.own.brandContent.checked : mainBranded;
       targetError(t, "");
       [t.q.account, t.q.privacy, t.q.caption, t.q.when, t.q.cover].forEach((c) => c.removeAttribute("aria-invalid"));
       const problem = (message, control) => {
@@ -1145,6 +1164,14 @@ document.addEventListener("DOMContentLoaded", () => {
       if (t.info && t.info.comment_disabled && !shared.disable_comment) b.disable_comment = true;
       if (t.info && t.info.duet_disabled && !shared.disable_duet) b.disable_duet = true;
       if (t.info && t.info.stitch_disabled && !shared.disable_stitch) b.disable_stitch = true;
+      if (t.q.changeSettings.open) {
+        const own = t.q.own;
+        b.disable_comment = !own.comment.checked;
+        b.disable_duet = !own.duet.checked;
+        b.disable_stitch = !own.stitch.checked;
+        b.brand_organic_toggle = own.brandOrganic.checked;
+        b.brand_content_toggle = own.brandContent.checked;
+      }
     }
     if (t.q.changeCaption.open) b.title = t.q.caption.value;
     if (t.q.changeWhen.open) {

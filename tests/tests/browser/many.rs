@@ -7,7 +7,7 @@
 //! as one card.
 
 use crate::creator::{connect, set_caption, sign_in, start_compose, upload, wait_post};
-use crate::driver::{Browser, DESKTOP, PHONE};
+use crate::driver::{Browser, DESKTOP, PHONE, WAIT};
 use crate::{browser_app, in_browser, nothing, video_file};
 use anyhow::{Context, Result, ensure};
 use sandbox::{DEMO_PRIVATE_OPEN_ID, DEMO_PUBLIC_OPEN_ID};
@@ -101,6 +101,7 @@ async fn one_compose_posts_one_upload_to_two_accounts_each_with_its_own_privacy(
                 .select_by_value("PUBLIC_TO_EVERYONE")
                 .await?;
             // Sunny allows Duet and Stitch; Pia turned them off, so her post must go without.
+            b.click("#allow-comment").await?;
             b.click("#allow-duet").await?;
             b.click("#allow-stitch").await?;
             ensure!(
@@ -258,6 +259,30 @@ async fn one_compose_posts_one_upload_to_two_accounts_each_with_its_own_privacy(
             );
             caption.clear().await?;
             caption.send_keys(PIA_CAPTION).await?;
+            // Her own interactions: no comments on her post. Duet and Stitch stay off (she
+            // turned them off on TikTok), whatever the main post allows.
+            b.click("#targets .js-change-settings summary").await?;
+            // (The disclosure's `toggle` event comes a moment after the click.)
+            let own = b
+                .wait_until("her own settings to start from the main post's", WAIT, || async {
+                    let v = b
+                        .js(
+                            "const q = c => document.querySelector('#targets .' + c);
+                             return [q('js-own-comment').checked,
+                                     document.getElementById('allow-comment').checked,
+                                     q('js-own-duet').checked, q('js-own-duet').disabled,
+                                     q('js-own-stitch').disabled];",
+                            vec![],
+                        )
+                        .await?;
+                    Ok((v[3] == true).then_some(v))
+                })
+                .await?;
+            ensure!(
+                own == json!([true, true, false, true, true]),
+                "starts from the main post's choices, her turned-off ones fixed off: {own}"
+            );
+            b.click("#targets .js-own-comment").await?;
             b.js(
                 "document.getElementById('targets-field').scrollIntoView();",
                 vec![],
@@ -302,15 +327,22 @@ async fn one_compose_posts_one_upload_to_two_accounts_each_with_its_own_privacy(
         tasks
             .iter()
             .find(|p| p.title.as_deref() == Some(title))
-            .map(|p| (p.privacy_level.clone(), p.disable_duet, p.disable_stitch))
+            .map(|p| {
+                (
+                    p.privacy_level.clone(),
+                    p.disable_comment,
+                    p.disable_duet,
+                    p.disable_stitch,
+                )
+            })
             .with_context(|| format!("no task {title:?}: {tasks:#?}"))
     };
     ensure!(
-        privacy_of(MAIN_CAPTION)? == (Some("PUBLIC_TO_EVERYONE".into()), false, false),
+        privacy_of(MAIN_CAPTION)? == (Some("PUBLIC_TO_EVERYONE".into()), false, false, false),
         "{tasks:#?}"
     );
     ensure!(
-        privacy_of(PIA_CAPTION)? == (Some("FOLLOWER_OF_CREATOR".into()), true, true),
+        privacy_of(PIA_CAPTION)? == (Some("FOLLOWER_OF_CREATOR".into()), true, true, true),
         "{tasks:#?}"
     );
     ensure!(
