@@ -344,8 +344,12 @@ async fn probe_child(args: ProbeArgs, redis: Option<String>) -> Result<()> {
             "post still {} after {PROBE_DEADLINE:?}",
             posts[0].state.as_str()
         );
-        tokio::time::sleep(Duration::from_millis(if post_ids.len() > 1 { 100 } else { 50 }))
-            .await;
+        tokio::time::sleep(Duration::from_millis(if post_ids.len() > 1 {
+            100
+        } else {
+            50
+        }))
+        .await;
     };
     let done_at_ms = ms(Instant::now());
     stop.cancel();
@@ -476,7 +480,14 @@ async fn setup(dir: &Path, redis: Option<String>, namespace: &str) -> Result<Set
             picture: None,
         })
         .await?;
-    let account = connect(&ctx, &sandbox, user.id, DEMO_PUBLIC_OPEN_ID, "Bench creator").await?;
+    let account = connect(
+        &ctx,
+        &sandbox,
+        user.id,
+        DEMO_PUBLIC_OPEN_ID,
+        "Bench creator",
+    )
+    .await?;
     let curl_token = AccessToken::new(
         sandbox
             .issue_token(DEMO_CLIENT_KEY, DEMO_PUBLIC_OPEN_ID, &accounts::SCOPES)?

@@ -9,9 +9,7 @@
 //! sandbox's `creator_info.query` calls made while the posts were created (a group makes one per
 //! account, like a single post does).
 
-use super::{
-    MIB, Setup, connect, human, mib, mb_per_s, proc_status_kib, run_probe, stage,
-};
+use super::{MIB, Setup, connect, human, mb_per_s, mib, proc_status_kib, run_probe, stage};
 use anyhow::{Context, Result, ensure};
 use jobs::domain::post_groups::{self, Fields, NewGroup, Target};
 use jobs::domain::posts::{self, NewPost};
@@ -87,7 +85,10 @@ pub async fn run(setup: &Setup, size: u64) -> Result<()> {
     println!("-- (b) {CREATORS} uploads, {CREATORS} single posts --");
     let singles = side(setup, &accounts, size, false).await?;
 
-    println!("\n== summary: {CREATORS} accounts, {} video ==", human(size));
+    println!(
+        "\n== summary: {CREATORS} accounts, {} video ==",
+        human(size)
+    );
     for (name, s) in [("(a) group", &group), ("(b) singles", &singles)] {
         println!(
             "{name:<12} wall {:>6.2} s   staging peak {:>7.1} MiB   staged files {:>7.1} MiB   \
@@ -172,8 +173,8 @@ async fn side(
             let (media, _sha) = stage(setup, size, SEED, None).await?;
             staged.push(media.clone());
             let t = Instant::now();
-            let post = posts::create(&setup.ctx, actor, single(*account, &media), None, None)
-                .await?;
+            let post =
+                posts::create(&setup.ctx, actor, single(*account, &media), None, None).await?;
             created += t.elapsed();
             ids.push(post.value.id);
         }
@@ -206,9 +207,9 @@ async fn side(
     ensure!(
         !as_group
             || creator_info.len() == accounts.len()
-            && accounts
-                .iter()
-                .all(|(_, open_id)| creator_info.get(open_id) == Some(&1)),
+                && accounts
+                    .iter()
+                    .all(|(_, open_id)| creator_info.get(open_id) == Some(&1)),
         "the group's creator_info calls per account: {creator_info:?}"
     );
     let left_on_disk = dir_size(&staging_dir);
@@ -248,7 +249,10 @@ async fn verify(setup: &Setup, post_ids: &[PostId], size: u64) -> Result<()> {
             .store
             .post(Workspace::personal_id(setup.user), id)
             .await?;
-        let publish_id = post.tiktok.publish_id.context("a post without publish_id")?;
+        let publish_id = post
+            .tiktok
+            .publish_id
+            .context("a post without publish_id")?;
         let record = records
             .post(&publish_id)
             .with_context(|| format!("the sandbox has no publish {publish_id}"))?;
