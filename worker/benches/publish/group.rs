@@ -202,7 +202,7 @@ async fn side(
         probe.state,
         probe.error
     );
-    verify(setup, &post_ids, size).await?;
+    let init_spread = verify(setup, &post_ids, size).await?;
     // The group checks each account against its creator once, however many targets.
     ensure!(
         !as_group
@@ -215,7 +215,8 @@ async fn side(
     let left_on_disk = dir_size(&staging_dir);
     println!(
         "all {} published {wall_secs:.2} s after the first byte staged; staging peak {:.1} MiB; \
-         worker VmHWM {:.1} MiB; bench process VmHWM {:.1} MiB",
+         worker VmHWM {:.1} MiB; bench process VmHWM {:.1} MiB; first to last video/init \
+         {init_spread:.2} s",
         post_ids.len(),
         staging_peak as f64 / MIB as f64,
         mib(probe.vm_hwm_kib),
@@ -239,10 +240,12 @@ fn single(account: AccountId, media: &Media) -> NewPost {
     }
 }
 
-/// Every post reached PUBLISH_COMPLETE on the sandbox, with all of the video's bytes, in chunks.
-async fn verify(setup: &Setup, post_ids: &[PostId], size: u64) -> Result<()> {
+/// Every post reached PUBLISH_COMPLETE on the sandbox, with all of the video's bytes, in chunks;
+/// returns the seconds from the first `video/init` to the last.
+async fn verify(setup: &Setup, post_ids: &[PostId], size: u64) -> Result<f64> {
     let records = setup.sandbox.records();
     let mut digests = Vec::new();
+    let mut inits = Vec::new();
     for &id in post_ids {
         let post = setup
             .ctx
@@ -267,12 +270,17 @@ async fn verify(setup: &Setup, post_ids: &[PostId], size: u64) -> Result<()> {
             "publish {publish_id} was not uploaded in chunks"
         );
         digests.push(record.sha256.clone());
+        inits.push(record.created_at);
     }
     ensure!(
         digests.windows(2).all(|w| w[0] == w[1]) && digests[0].is_some(),
         "the posts received different bytes"
     );
-    Ok(())
+    let (first, last) = (inits.iter().min(), inits.iter().max());
+    Ok(match (first, last) {
+        (Some(a), Some(b)) => super::secs(*b - *a),
+        _ => 0.0,
+    })
 }
 
 fn creator_info_calls(setup: &Setup) -> BTreeMap<String, u64> {
