@@ -30,9 +30,10 @@
 //! ```
 //!
 //! `--group` runs only the shared-video scenario instead (`publish/group.rs`): one staged video
-//! sent to 20 sandbox creators as one post group, against 20 single posts each from its own
-//! staged upload of the same bytes; wall time, staged bytes on disk, worker peak RSS and
-//! `creator_info` calls at creation, with the ratios group / singles.
+//! (default 16 MiB, in 5,000,000-byte chunks) sent to 20 sandbox creators as one post group,
+//! against 20 single posts each from its own staged upload of the same bytes; wall time, staged
+//! bytes on disk, worker peak RSS and `creator_info` calls at creation, with the ratios group /
+//! singles; `--rounds N` repeats the pair, alternating which side goes first.
 //!
 //! Defaults: 1 GiB compared with curl (and its RSS), then 4 GiB (RSS). `--quick`: 64 MiB and
 //! 256 MiB. SQLite store and the embedded SQLite queue in a temp dir (removed at the end); with
@@ -442,7 +443,7 @@ async fn bench(args: Args) -> Result<()> {
     let namespace = format!("bench_{}", uuid::Uuid::new_v4().simple());
     let setup = setup(tmp.path(), args.redis.clone(), &namespace).await?;
     let result = if args.group {
-        group::run(&setup, args.group_size_mib * MIB).await
+        group::run(&setup, args.group_size_mib * MIB, args.rounds).await
     } else {
         run(&setup, &args, compare_size, large_size).await
     };

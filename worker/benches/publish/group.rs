@@ -43,7 +43,7 @@ struct Side {
     left_on_disk: u64,
 }
 
-pub async fn run(setup: &Setup, size: u64) -> Result<()> {
+pub async fn run(setup: &Setup, size: u64, rounds: u32) -> Result<()> {
     ensure!(
         size > CHUNKS.single_chunk_max,
         "--group-size must exceed {} bytes to be uploaded in chunks",
@@ -80,46 +80,68 @@ pub async fn run(setup: &Setup, size: u64) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    println!("-- (a) one upload, one group of {CREATORS} targets --");
-    let group = side(setup, &accounts, size, true).await?;
-    println!("-- (b) {CREATORS} uploads, {CREATORS} single posts --");
-    let singles = side(setup, &accounts, size, false).await?;
+    let mut results = Vec::new();
+    for round in 1..=rounds {
+        // Alternate the order so neither side always runs first (cold caches, a busy machine).
+        let group_first = round % 2 == 1;
+        let mut pair = Vec::new();
+        for as_group in [group_first, !group_first] {
+            println!(
+                "-- round {round}/{rounds}: {} --",
+                if as_group {
+                    format!("(a) one upload, one group of {CREATORS} targets")
+                } else {
+                    format!("(b) {CREATORS} uploads, {CREATORS} single posts")
+                }
+            );
+            pair.push(side(setup, &accounts, size, as_group).await?);
+        }
+        if !group_first {
+            pair.reverse();
+        }
+        let singles = pair.pop().context("two sides")?;
+        let group = pair.pop().context("two sides")?;
+        results.push((group, singles));
+    }
 
     println!(
         "\n== summary: {CREATORS} accounts, {} video ==",
         human(size)
     );
-    for (name, s) in [("(a) group", &group), ("(b) singles", &singles)] {
+    for (round, (group, singles)) in results.iter().enumerate() {
+        println!("round {}:", round + 1);
+        for (name, s) in [("(a) group", group), ("(b) singles", singles)] {
+            println!(
+                "  {name:<12} wall {:>6.2} s   staging peak {:>7.1} MiB   staged files {:>7.1} MiB   \
+                 worker VmHWM {:>5.1} MiB   creator_info at creation {} ({} accounts, max {} each)   \
+                 left in staging {} B",
+                s.wall_secs,
+                s.staging_peak as f64 / MIB as f64,
+                s.staged_files as f64 / MIB as f64,
+                mib(s.vm_hwm_kib),
+                s.creator_info.values().sum::<u64>(),
+                s.creator_info.len(),
+                s.creator_info.values().max().copied().unwrap_or(0),
+                s.left_on_disk,
+            );
+        }
         println!(
-            "{name:<12} wall {:>6.2} s   staging peak {:>7.1} MiB   staged files {:>7.1} MiB   \
-             worker VmHWM {:>5.1} MiB   creator_info at creation {} ({} accounts, max {} each)   \
-             left in staging {} B",
-            s.wall_secs,
-            s.staging_peak as f64 / MIB as f64,
-            s.staged_files as f64 / MIB as f64,
-            mib(s.vm_hwm_kib),
-            s.creator_info.values().sum::<u64>(),
-            s.creator_info.len(),
-            s.creator_info.values().max().copied().unwrap_or(0),
-            s.left_on_disk,
+            "  ratio (a)/(b): wall time {:.2}; staging peak {:.3} (1/{:.1}); staged files {:.3} \
+             (1/{:.1}); worker VmHWM {:.2}",
+            group.wall_secs / singles.wall_secs,
+            group.staging_peak as f64 / singles.staging_peak.max(1) as f64,
+            singles.staging_peak as f64 / group.staging_peak.max(1) as f64,
+            group.staged_files as f64 / singles.staged_files.max(1) as f64,
+            singles.staged_files as f64 / group.staged_files.max(1) as f64,
+            group.vm_hwm_kib as f64 / singles.vm_hwm_kib.max(1) as f64,
+        );
+        println!(
+            "  throughput to TikTok: (a) {:.1} MB/s, (b) {:.1} MB/s ({CREATORS} × {} over the wall time)",
+            mb_per_s(size * CREATORS as u64, group.wall_secs),
+            mb_per_s(size * CREATORS as u64, singles.wall_secs),
+            human(size)
         );
     }
-    println!(
-        "ratio (a)/(b): wall time {:.2}; staging peak {:.3} (1/{:.1}); staged files {:.3} \
-         (1/{:.1}); worker VmHWM {:.2}",
-        group.wall_secs / singles.wall_secs,
-        group.staging_peak as f64 / singles.staging_peak.max(1) as f64,
-        singles.staging_peak as f64 / group.staging_peak.max(1) as f64,
-        group.staged_files as f64 / singles.staged_files.max(1) as f64,
-        singles.staged_files as f64 / group.staged_files.max(1) as f64,
-        group.vm_hwm_kib as f64 / singles.vm_hwm_kib.max(1) as f64,
-    );
-    println!(
-        "throughput to TikTok: (a) {:.1} MB/s, (b) {:.1} MB/s ({CREATORS} × {} over the wall time)",
-        mb_per_s(size * CREATORS as u64, group.wall_secs),
-        mb_per_s(size * CREATORS as u64, singles.wall_secs),
-        human(size)
-    );
     Ok(())
 }
 
