@@ -26,13 +26,22 @@
 //! ```text
 //! cargo bench -p worker --bench publish [-- --quick] [--rounds N] [--skip-large]
 //!     [--redis redis://127.0.0.1:6379/] [--dir /path/for/temp/files]
+//! cargo bench -p worker --bench publish -- --group [--group-size MiB]
 //! ```
+//!
+//! `--group` runs only the shared-video scenario instead (`publish/group.rs`): one staged video
+//! (default 16 MiB, in 5,000,000-byte chunks) sent to 20 sandbox creators as one post group,
+//! against 20 single posts each from its own staged upload of the same bytes; wall time, staged
+//! bytes on disk, worker peak RSS and `creator_info` calls at creation, with the ratios group /
+//! singles; `--rounds N` repeats the pair, alternating which side goes first.
 //!
 //! Defaults: 1 GiB compared with curl (and its RSS), then 4 GiB (RSS). `--quick`: 64 MiB and
 //! 256 MiB. SQLite store and the embedded SQLite queue in a temp dir (removed at the end); with
 //! `--redis`, the queue, locks and pacer use Redis under a random `bench_…` namespace that is
 //! purged at the end. Set `PUBLISH_BENCH_LOG=info` for the library's logs.
 
+#[path = "publish/group.rs"]
+mod group;
 #[path = "common/mp4.rs"]
 mod mp4;
 
@@ -81,6 +90,10 @@ struct Args {
     skip_large: bool,
     redis: Option<String>,
     dir: Option<PathBuf>,
+    /// Run the shared-video scenario (`group.rs`) instead of the throughput ones.
+    group: bool,
+    /// The group scenario's video, in MiB.
+    group_size_mib: u64,
     probe: Option<ProbeArgs>,
 }
 
@@ -91,7 +104,10 @@ struct ProbeArgs {
     api_url: String,
     namespace: String,
     user: String,
-    post: String,
+    /// Comma-separated post ids; the probe runs until every one is terminal.
+    posts: String,
+    /// `chunk_size,single_chunk_max` when the scenario plans smaller chunks than the default.
+    chunks: Option<String>,
 }
 
 fn args() -> Result<Args> {
@@ -101,6 +117,8 @@ fn args() -> Result<Args> {
         skip_large: false,
         redis: None,
         dir: None,
+        group: false,
+        group_size_mib: group::DEFAULT_SIZE_MIB,
         probe: None,
     };
     let mut probe = ProbeArgs::default();
@@ -116,12 +134,15 @@ fn args() -> Result<Args> {
             "--rounds" => args.rounds = value(&mut it, "--rounds")?.parse()?,
             "--redis" => args.redis = Some(value(&mut it, "--redis")?),
             "--dir" => args.dir = Some(value(&mut it, "--dir")?.into()),
+            "--group" => args.group = true,
+            "--group-size" => args.group_size_mib = value(&mut it, "--group-size")?.parse()?,
             "--probe-child" => is_probe = true,
             "--data-dir" => probe.data_dir = value(&mut it, "--data-dir")?.into(),
             "--api-url" => probe.api_url = value(&mut it, "--api-url")?,
             "--namespace" => probe.namespace = value(&mut it, "--namespace")?,
             "--user" => probe.user = value(&mut it, "--user")?,
-            "--post" => probe.post = value(&mut it, "--post")?,
+            "--posts" => probe.posts = value(&mut it, "--posts")?,
+            "--chunks" => probe.chunks = Some(value(&mut it, "--chunks")?),
             // `cargo bench` passes `--bench`; ignore what is not ours.
             _ => {}
         }
@@ -152,14 +173,19 @@ fn main() -> Result<()> {
 }
 
 /// The configuration both processes use: SQLite store and staging under `data_dir`, TikTok at
-/// the sandbox, the embedded queue unless `redis` is given.
+/// the sandbox, the embedded queue unless `redis` is given; `chunks` overrides the chunk plan.
 fn bench_config(
     data_dir: &Path,
     api_url: &str,
     redis: Option<&str>,
     namespace: &str,
+    chunks: Option<ChunkPolicy>,
 ) -> Result<Config> {
     let mut config = Config::for_tests(data_dir);
+    if let Some(chunks) = chunks {
+        config.tiktok.chunk_size = chunks.chunk_size;
+        config.tiktok.single_chunk_max = chunks.single_chunk_max;
+    }
     config.tiktok.api_url = api_url.parse()?;
     config.tiktok.auth_url = api_url.parse()?;
     config.queue.redis_url = redis.map(jobs::config::Secret::new);
@@ -223,14 +249,29 @@ struct ProbeResult {
 }
 
 async fn probe_child(args: ProbeArgs, redis: Option<String>) -> Result<()> {
+    let chunks = match args.chunks.as_deref() {
+        Some(v) => {
+            let (size, max) = v.split_once(',').context("--chunks is size,max")?;
+            Some(ChunkPolicy {
+                chunk_size: size.parse()?,
+                single_chunk_max: max.parse()?,
+            })
+        }
+        None => None,
+    };
     let config = bench_config(
         &args.data_dir,
         &args.api_url,
         redis.as_deref(),
         &args.namespace,
+        chunks,
     )?;
     let user = UserId::parse(&args.user)?;
-    let post_id = PostId::parse(&args.post)?;
+    let post_ids = args
+        .posts
+        .split(',')
+        .map(PostId::parse)
+        .collect::<Result<Vec<_>, _>>()?;
     let ctx = build_context(config).await?;
     let store = ctx.store.clone();
     let queue = ctx.queue.clone();
@@ -243,37 +284,58 @@ async fn probe_child(args: ProbeArgs, redis: Option<String>) -> Result<()> {
     let (mut uploading_at, mut processing_at) = (None, None);
     let mut rss_max = rss_start_kib;
     let mut last_report = Instant::now();
-    let post = loop {
-        let post = store
-            .post(jobs::model::Workspace::personal_id(user), post_id)
-            .await?;
-        let now = Instant::now();
-        rss_max = rss_max.max(proc_status_kib("self", "VmRSS"));
-        if post.state != PostState::Queued && uploading_at.is_none() {
-            uploading_at = Some(ms(now));
-        }
-        if !matches!(post.state, PostState::Queued | PostState::Uploading)
-            && processing_at.is_none()
-        {
-            processing_at = Some(ms(now));
-        }
-        if matches!(
-            post.state,
+    let terminal = |s: PostState| {
+        matches!(
+            s,
             PostState::Published
                 | PostState::Failed
                 | PostState::NeedsReconnect
                 | PostState::Cancelled
                 | PostState::Unconfirmed
-        ) {
-            break post;
+        )
+    };
+    let post = loop {
+        let mut posts = Vec::with_capacity(post_ids.len());
+        for &id in &post_ids {
+            posts.push(
+                store
+                    .post(jobs::model::Workspace::personal_id(user), id)
+                    .await?,
+            );
+        }
+        let now = Instant::now();
+        rss_max = rss_max.max(proc_status_kib("self", "VmRSS"));
+        // With several posts: the first to leave a state, and the last to end.
+        if posts.iter().any(|p| p.state != PostState::Queued) && uploading_at.is_none() {
+            uploading_at = Some(ms(now));
+        }
+        if posts
+            .iter()
+            .any(|p| !matches!(p.state, PostState::Queued | PostState::Uploading))
+            && processing_at.is_none()
+        {
+            processing_at = Some(ms(now));
+        }
+        if posts.iter().all(|p| terminal(p.state)) {
+            // The first that did not publish stands for all, else any (all published).
+            let pick = posts
+                .iter()
+                .position(|p| p.state != PostState::Published)
+                .unwrap_or(0);
+            break posts.swap_remove(pick);
         }
         if now.duration_since(last_report) >= Duration::from_secs(2) {
             last_report = now;
+            let published = posts
+                .iter()
+                .filter(|p| p.state == PostState::Published)
+                .count();
             println!(
-                "[worker] {:>6.1} s  {:<10}  uploaded {:>5} MB  VmRSS {:>6.1} MiB  VmHWM {:>6.1} MiB",
+                "[worker] {:>6.1} s  {:<10}  published {published}/{}  uploaded {:>5} MB  VmRSS {:>6.1} MiB  VmHWM {:>6.1} MiB",
                 started.elapsed().as_secs_f64(),
-                post.state.as_str(),
-                post.tiktok.uploaded_bytes / 1_000_000,
+                posts[0].state.as_str(),
+                posts.len(),
+                posts.iter().map(|p| p.tiktok.uploaded_bytes).sum::<u64>() / 1_000_000,
                 mib(proc_status_kib("self", "VmRSS")),
                 mib(proc_status_kib("self", "VmHWM")),
             );
@@ -281,9 +343,14 @@ async fn probe_child(args: ProbeArgs, redis: Option<String>) -> Result<()> {
         ensure!(
             started.elapsed() < PROBE_DEADLINE,
             "post still {} after {PROBE_DEADLINE:?}",
-            post.state.as_str()
+            posts[0].state.as_str()
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(if post_ids.len() > 1 {
+            100
+        } else {
+            50
+        }))
+        .await;
     };
     let done_at_ms = ms(Instant::now());
     stop.cancel();
@@ -375,7 +442,11 @@ async fn bench(args: Args) -> Result<()> {
 
     let namespace = format!("bench_{}", uuid::Uuid::new_v4().simple());
     let setup = setup(tmp.path(), args.redis.clone(), &namespace).await?;
-    let result = run(&setup, &args, compare_size, large_size).await;
+    let result = if args.group {
+        group::run(&setup, args.group_size_mib * MIB, args.rounds).await
+    } else {
+        run(&setup, &args, compare_size, large_size).await
+    };
     if args.redis.is_some()
         && let Err(e) = setup.ctx.queue.purge().await
     {
@@ -399,7 +470,7 @@ async fn setup(dir: &Path, redis: Option<String>, namespace: &str) -> Result<Set
         // The sandbox only hashes the bytes it receives.
         k.keep_upload_bytes_max = 0;
     });
-    let config = bench_config(dir, sandbox.base_url(), redis.as_deref(), namespace)?;
+    let config = bench_config(dir, sandbox.base_url(), redis.as_deref(), namespace, None)?;
     let ctx = build_context(config).await?;
     let user = ctx
         .store
@@ -410,35 +481,14 @@ async fn setup(dir: &Path, redis: Option<String>, namespace: &str) -> Result<Set
             picture: None,
         })
         .await?;
-    // Connect the demo creator as the OAuth callback would, with tokens issued by the sandbox.
-    let issued = sandbox.issue_token(DEMO_CLIENT_KEY, DEMO_PUBLIC_OPEN_ID, &accounts::SCOPES)?;
-    let grant = TokenGrant {
-        access_token: AccessToken::new(issued.access_token.clone()),
-        refresh_token: RefreshToken::new(issued.refresh_token.clone()),
-        expires_in: issued.expires_in,
-        refresh_expires_in: issued.refresh_expires_in,
-        open_id: issued.open_id.clone(),
-        scope: tiktok::split_scopes(&issued.scope),
-        token_type: issued.token_type.clone(),
-    };
-    let id = AccountId::default();
-    let account = ctx
-        .store
-        .connect_account(
-            jobs::model::Workspace::personal_id(user.id),
-            user.id,
-            &AccountConnect {
-                id,
-                open_id: grant.open_id.clone(),
-                union_id: None,
-                display_name: "Bench creator".into(),
-                username: None,
-                avatar_url: None,
-                scopes: grant.scope.clone(),
-                tokens: accounts::seal_grant(&ctx, id, &grant, chrono::Utc::now()),
-            },
-        )
-        .await?;
+    let account = connect(
+        &ctx,
+        &sandbox,
+        user.id,
+        DEMO_PUBLIC_OPEN_ID,
+        "Bench creator",
+    )
+    .await?;
     let curl_token = AccessToken::new(
         sandbox
             .issue_token(DEMO_CLIENT_KEY, DEMO_PUBLIC_OPEN_ID, &accounts::SCOPES)?
@@ -455,7 +505,7 @@ async fn setup(dir: &Path, redis: Option<String>, namespace: &str) -> Result<Set
         ctx,
         redis,
         user: user.id,
-        account: account.id,
+        account,
         curl_token,
         settings: PostSettings {
             title: "publish bench #rust".into(),
@@ -469,6 +519,46 @@ async fn setup(dir: &Path, redis: Option<String>, namespace: &str) -> Result<Set
             video_cover_timestamp_ms: None,
         },
     })
+}
+
+/// Connects a sandbox creator to `user`'s workspace as the OAuth callback would, with tokens
+/// issued by the sandbox.
+async fn connect(
+    ctx: &JobContext,
+    sandbox: &SandboxHandle,
+    user: UserId,
+    open_id: &str,
+    name: &str,
+) -> Result<AccountId> {
+    let issued = sandbox.issue_token(DEMO_CLIENT_KEY, open_id, &accounts::SCOPES)?;
+    let grant = TokenGrant {
+        access_token: AccessToken::new(issued.access_token.clone()),
+        refresh_token: RefreshToken::new(issued.refresh_token.clone()),
+        expires_in: issued.expires_in,
+        refresh_expires_in: issued.refresh_expires_in,
+        open_id: issued.open_id.clone(),
+        scope: tiktok::split_scopes(&issued.scope),
+        token_type: issued.token_type.clone(),
+    };
+    let id = AccountId::default();
+    let account = ctx
+        .store
+        .connect_account(
+            jobs::model::Workspace::personal_id(user),
+            user,
+            &AccountConnect {
+                id,
+                open_id: grant.open_id.clone(),
+                union_id: None,
+                display_name: name.into(),
+                username: None,
+                avatar_url: None,
+                scopes: grant.scope.clone(),
+                tokens: accounts::seal_grant(ctx, id, &grant, chrono::Utc::now()),
+            },
+        )
+        .await?;
+    Ok(account.id)
 }
 
 struct Round {
@@ -835,7 +925,7 @@ async fn mkt_publish(setup: &Setup, media: &Media, sha: &str) -> Result<Publishe
     .await?;
     let post_id = created.value.id;
     println!("MKT POST: post {post_id} queued; starting a worker process");
-    let probe = run_probe(setup, post_id).await?;
+    let probe = run_probe(setup, &[post_id], None).await?;
     ensure!(
         probe.state == "published",
         "the post ended {} ({:?})",
@@ -870,7 +960,13 @@ async fn mkt_publish(setup: &Setup, media: &Media, sha: &str) -> Result<Publishe
     Ok(Published { timing, probe })
 }
 
-async fn run_probe(setup: &Setup, post: PostId) -> Result<ProbeResult> {
+/// Runs a worker process until every one of `posts` is terminal; `chunks` overrides its chunk
+/// plan.
+async fn run_probe(
+    setup: &Setup,
+    posts: &[PostId],
+    chunks: Option<ChunkPolicy>,
+) -> Result<ProbeResult> {
     let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
     cmd.arg("--probe-child")
         .arg("--data-dir")
@@ -881,8 +977,18 @@ async fn run_probe(setup: &Setup, post: PostId) -> Result<ProbeResult> {
         .arg(&setup.ctx.config.queue.namespace)
         .arg("--user")
         .arg(setup.user.to_string())
-        .arg("--post")
-        .arg(post.to_string());
+        .arg("--posts")
+        .arg(
+            posts
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+    if let Some(c) = chunks {
+        cmd.arg("--chunks")
+            .arg(format!("{},{}", c.chunk_size, c.single_chunk_max));
+    }
     if let Some(redis) = &setup.redis {
         cmd.arg("--redis").arg(redis);
     }
