@@ -299,18 +299,25 @@ async fn init_direct(
     .map_err(|e| stop_for_account(ctx, e))
 }
 
-/// The checks TikTok would make, with reasons a creator understands (settings may have changed
-/// at TikTok since the post was created).
-fn check_against_creator(post: &Post, media: &Media, info: &CreatorInfo) -> Result<(), Stop> {
-    if !info
+/// The post's privacy level is still among the creator's options (a creator can make their
+/// account private after the post was created): every direct post, video or photos.
+pub(super) fn check_privacy_offered(post: &Post, info: &CreatorInfo) -> Result<(), Stop> {
+    if info
         .privacy_level_options
         .contains(&post.settings.privacy_level)
     {
-        return Err(Stop::refused(
-            "privacy_level_option_mismatch",
-            tiktok::code_message("privacy_level_option_mismatch"),
-        ));
+        return Ok(());
     }
+    Err(Stop::refused(
+        "privacy_level_option_mismatch",
+        tiktok::code_message("privacy_level_option_mismatch"),
+    ))
+}
+
+/// The checks TikTok would make, with reasons a creator understands (settings may have changed
+/// at TikTok since the post was created).
+fn check_against_creator(post: &Post, media: &Media, info: &CreatorInfo) -> Result<(), Stop> {
+    check_privacy_offered(post, info)?;
     if let Some(message) = info.refuses_duration(media.duration_ms) {
         return Err(Stop::refused("video_too_long", message));
     }

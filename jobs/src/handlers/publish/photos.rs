@@ -38,7 +38,7 @@ use crate::domain::photo_urls::PhotoUrls;
 use crate::domain::upload::{hand_over, save};
 use crate::model::{PhotoPost, Post, PostMode, PostSource, TikTokAccount};
 use crate::pacing::Endpoint;
-use crate::tiktok::{self, CreatorInfo, PhotoPostInfo, PhotoSource};
+use crate::tiktok::{CreatorInfo, PhotoPostInfo, PhotoSource};
 use chrono::{DateTime, SubsecRound, Utc};
 
 /// Drives a photo post from `uploading` to `processing` (see the module docs).
@@ -144,15 +144,7 @@ async fn direct_checks(
     let info = creator_info_paced(ctx, account.workspace_id, account.id)
         .await
         .map_err(|e| stop_for_account(ctx, e))?;
-    if !info
-        .privacy_level_options
-        .contains(&post.settings.privacy_level)
-    {
-        return Err(Stop::refused(
-            "privacy_level_option_mismatch",
-            tiktok::code_message("privacy_level_option_mismatch"),
-        ));
-    }
+    super::check_privacy_offered(post, &info)?;
     Ok(info)
 }
 
